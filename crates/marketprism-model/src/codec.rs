@@ -1,0 +1,174 @@
+//! The JSON wire codec for [`Event`]s on the bus.
+//!
+//! Each message body is one flat JSON object with a `type` field, decimals as strings and
+//! times as integer Unix milliseconds:
+//!
+//! ```json
+//! {"type":"trade","exchange":"binance","market_type":"spot","symbol":"BTC-USDT",
+//!  "trade_id":"12345","aggregated":false,"price":"58042.29000000","quantity":"0.097",
+//!  "side":"buy","exchange_time_ms":1617566591307,"received_time_ms":1617566591326}
+//! ```
+
+use crate::{DataType, Event};
+
+/// Why a message body could not be decoded into an [`Event`].
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The body is not a valid event object.
+    #[error("malformed event: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// The body decoded, but to a different data type than its subject names.
+    #[error("subject {subject:?} carries a {found} event")]
+    SubjectMismatch {
+        /// The subject the message arrived on.
+        subject: String,
+        /// The type the body declared.
+        found: &'static str,
+    },
+}
+
+/// Encodes an event into its wire form.
+pub fn encode(event: &Event) -> Vec<u8> {
+    // Serialization of these plain structs cannot fail: every field is a string, number,
+    // bool or unit enum, and no map has non-string keys.
+    serde_json::to_vec(event).unwrap_or_default()
+}
+
+/// Decodes a message body, checking that its type matches the subject it arrived on.
+pub fn decode(subject: &str, body: &[u8]) -> Result<Event, DecodeError> {
+    let event: Event = serde_json::from_slice(body)?;
+    if DataType::from_subject(subject) != Some(event.data_type()) {
+        return Err(DecodeError::SubjectMismatch {
+            subject: subject.to_owned(),
+            found: event.data_type().as_str(),
+        });
+    }
+    Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::{Exchange, Gap, GapReason, MarketType, Side, Symbol, Trade};
+
+    fn symbol_strategy() -> impl Strategy<Value = Symbol> {
+        ("[A-Z0-9]{1,8}", "[A-Z0-9]{1,8}").prop_map(|(base, quote)| {
+            Symbol::from_pair(&base, &quote).expect("strategy yields valid segments")
+        })
+    }
+
+    fn decimal_strategy() -> impl Strategy<Value = Decimal> {
+        (any::<i64>(), 0u32..=18).prop_map(|(mantissa, scale)| Decimal::new(mantissa, scale))
+    }
+
+    fn event_strategy() -> impl Strategy<Value = Event> {
+        let trade = (
+            symbol_strategy(),
+            "[0-9a-z-]{1,36}",
+            any::<bool>(),
+            decimal_strategy(),
+            decimal_strategy(),
+            any::<bool>(),
+            any::<i64>(),
+            any::<i64>(),
+        )
+            .prop_map(
+                |(symbol, trade_id, aggregated, price, quantity, buy, exchange_ms, received_ms)| {
+                    Event::Trade(Trade {
+                        exchange: Exchange::Binance,
+                        market_type: MarketType::Spot,
+                        symbol,
+                        trade_id,
+                        aggregated,
+                        price,
+                        quantity,
+                        side: if buy { Side::Buy } else { Side::Sell },
+                        exchange_time_ms: exchange_ms,
+                        received_time_ms: received_ms,
+                    })
+                },
+            );
+        let gap = (symbol_strategy(), any::<i64>(), any::<i64>(), any::<bool>()).prop_map(
+            |(symbol, from_ms, to_ms, stale)| {
+                Event::Gap(Gap {
+                    exchange: Exchange::Binance,
+                    market_type: MarketType::Spot,
+                    symbol,
+                    from_ms,
+                    to_ms,
+                    reason: if stale {
+                        GapReason::Stale
+                    } else {
+                        GapReason::Disconnect
+                    },
+                    received_time_ms: to_ms,
+                })
+            },
+        );
+        prop_oneof![trade, gap]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips_every_event(event in event_strategy()) {
+            let body = encode(&event);
+            let decoded = decode(&event.subject(), &body).expect("own encoding decodes");
+            prop_assert_eq!(&decoded, &event);
+            // Scale survives, not only the numeric value: "1.10" stays "1.10".
+            if let (Event::Trade(original), Event::Trade(back)) = (&event, &decoded) {
+                prop_assert_eq!(original.price.to_string(), back.price.to_string());
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode("trade.binance.spot.BTC-USDT", &body);
+        }
+    }
+
+    #[test]
+    fn wire_form_is_a_flat_object() {
+        let event = Event::Trade(Trade {
+            exchange: Exchange::Binance,
+            market_type: MarketType::Spot,
+            symbol: "BTC-USDT".parse().expect("valid"),
+            trade_id: "12345".into(),
+            aggregated: false,
+            price: "58042.29000000".parse().expect("valid"),
+            quantity: "0.097".parse().expect("valid"),
+            side: Side::Buy,
+            exchange_time_ms: 1_617_566_591_307,
+            received_time_ms: 1_617_566_591_326,
+        });
+        let json: serde_json::Value = serde_json::from_slice(&encode(&event)).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "type": "trade", "exchange": "binance", "market_type": "spot",
+                "symbol": "BTC-USDT", "trade_id": "12345", "aggregated": false,
+                "price": "58042.29000000", "quantity": "0.097", "side": "buy",
+                "exchange_time_ms": 1_617_566_591_307_i64, "received_time_ms": 1_617_566_591_326_i64
+            })
+        );
+        assert_eq!(event.subject(), "trade.binance.spot.BTC-USDT");
+        assert_eq!(event.msg_id(), "trade.binance.spot.BTC-USDT:t:12345");
+    }
+
+    #[test]
+    fn rejects_body_on_the_wrong_subject() {
+        let gap = Event::Gap(Gap {
+            exchange: Exchange::Binance,
+            market_type: MarketType::Spot,
+            symbol: "BTC-USDT".parse().expect("valid"),
+            from_ms: 1,
+            to_ms: 2,
+            reason: GapReason::Disconnect,
+            received_time_ms: 2,
+        });
+        let error = decode("trade.binance.spot.BTC-USDT", &encode(&gap)).expect_err("mismatch");
+        assert!(matches!(error, DecodeError::SubjectMismatch { .. }));
+    }
+}

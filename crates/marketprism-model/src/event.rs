@@ -1,0 +1,109 @@
+//! The event envelope: data type, NATS subject and deduplication id.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Exchange, Gap, MarketType, Symbol, Trade};
+
+/// The kinds of event MarketPrism carries, each with its own subject prefix and table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DataType {
+    /// Public trades.
+    Trade,
+    /// Windows of possibly missing data.
+    Gap,
+}
+
+impl DataType {
+    /// Every data type, in subject order.
+    pub const ALL: [DataType; 2] = [DataType::Trade, DataType::Gap];
+
+    /// The first subject token, e.g. `trade`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DataType::Trade => "trade",
+            DataType::Gap => "gap",
+        }
+    }
+
+    /// The wildcard subject matching every event of this type, e.g. `trade.>`.
+    pub fn wildcard_subject(self) -> String {
+        format!("{}.>", self.as_str())
+    }
+
+    /// Parses the first token of a subject.
+    pub fn from_subject(subject: &str) -> Option<DataType> {
+        let token = subject.split('.').next()?;
+        DataType::ALL
+            .into_iter()
+            .find(|data_type| data_type.as_str() == token)
+    }
+}
+
+/// A normalized event, as published on the bus.
+///
+/// The JSON form is one flat object with a `type` field naming the variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A public trade.
+    Trade(Trade),
+    /// A window of possibly missing data.
+    Gap(Gap),
+}
+
+impl Event {
+    /// The data type of this event.
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Event::Trade(_) => DataType::Trade,
+            Event::Gap(_) => DataType::Gap,
+        }
+    }
+
+    fn instrument(&self) -> (Exchange, MarketType, &Symbol) {
+        match self {
+            Event::Trade(trade) => (trade.exchange, trade.market_type, &trade.symbol),
+            Event::Gap(gap) => (gap.exchange, gap.market_type, &gap.symbol),
+        }
+    }
+
+    /// The NATS subject: `{data_type}.{exchange}.{market_type}.{symbol}`,
+    /// e.g. `trade.binance.spot.BTC-USDT`.
+    pub fn subject(&self) -> String {
+        let (exchange, market_type, symbol) = self.instrument();
+        format!(
+            "{}.{}.{}.{}",
+            self.data_type().as_str(),
+            exchange.as_str(),
+            market_type.as_str(),
+            symbol
+        )
+    }
+
+    /// The deterministic `Nats-Msg-Id`: the subject plus the venue's own identifiers, so a
+    /// republish after a reconnect, or a second collector on the same feed, is deduplicated
+    /// by the stream.
+    pub fn msg_id(&self) -> String {
+        let subject = self.subject();
+        match self {
+            Event::Trade(trade) => {
+                let id_space = if trade.aggregated { "a" } else { "t" };
+                format!("{subject}:{id_space}:{}", trade.trade_id)
+            }
+            Event::Gap(gap) => format!(
+                "{subject}:{}:{}:{}",
+                gap.reason.as_str(),
+                gap.from_ms,
+                gap.to_ms
+            ),
+        }
+    }
+
+    /// The local receive time of the event, Unix milliseconds.
+    pub fn received_time_ms(&self) -> i64 {
+        match self {
+            Event::Trade(trade) => trade.received_time_ms,
+            Event::Gap(gap) => gap.received_time_ms,
+        }
+    }
+}

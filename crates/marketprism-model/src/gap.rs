@@ -1,0 +1,49 @@
+//! Gap events: windows in which data for an instrument may be missing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Exchange, MarketType, Symbol};
+
+/// Why the collector could not vouch for a window of data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapReason {
+    /// The connection closed or failed and had to be re-established.
+    Disconnect,
+    /// The no-data watchdog fired and the connection was replaced.
+    Stale,
+}
+
+impl GapReason {
+    /// The identifier stored in rows and message ids.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GapReason::Disconnect => "disconnect",
+            GapReason::Stale => "stale",
+        }
+    }
+}
+
+/// A window `(from_ms, to_ms)` during which events of one instrument may have been missed.
+///
+/// `from_ms` is the venue time of the last event received before the interruption (or the
+/// local time of the interruption when none was received); `to_ms` is the local time at which
+/// the subscription was confirmed again. Anything the venue emitted strictly inside the window
+/// may be absent downstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// Venue of the interrupted feed.
+    pub exchange: Exchange,
+    /// Market of the interrupted feed.
+    pub market_type: MarketType,
+    /// Instrument whose data may be incomplete.
+    pub symbol: Symbol,
+    /// Start of the window, Unix milliseconds.
+    pub from_ms: i64,
+    /// End of the window, Unix milliseconds.
+    pub to_ms: i64,
+    /// What caused the interruption.
+    pub reason: GapReason,
+    /// Local time the gap was recorded, Unix milliseconds.
+    pub received_time_ms: i64,
+}

@@ -1,0 +1,159 @@
+//! Venue, market and symbol identifiers as they appear in subjects and ClickHouse rows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A trading venue MarketPrism records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Exchange {
+    /// Binance (`binance.com`).
+    Binance,
+}
+
+impl Exchange {
+    /// The lowercase identifier used in subjects, message ids and rows.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Exchange::Binance => "binance",
+        }
+    }
+}
+
+impl fmt::Display for Exchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of market an instrument trades on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarketType {
+    /// Spot: the base asset is exchanged for the quote asset.
+    Spot,
+}
+
+impl MarketType {
+    /// The lowercase identifier used in subjects, message ids and rows.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MarketType::Spot => "spot",
+        }
+    }
+}
+
+impl fmt::Display for MarketType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A normalized instrument symbol: upper-case segments joined by `-`, e.g. `BTC-USDT`.
+///
+/// The form is safe to use as one NATS subject token (no `.`, `*`, `>` or whitespace).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Symbol(String);
+
+/// Why a string is not a valid normalized [`Symbol`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid symbol {input:?}: {reason}")]
+pub struct SymbolError {
+    input: String,
+    reason: &'static str,
+}
+
+/// Longest symbol accepted; long enough for option names such as `BTC-27DEC24-100000-C`.
+const MAX_SYMBOL_LEN: usize = 64;
+
+impl Symbol {
+    /// Builds `BASE-QUOTE` from its two assets.
+    pub fn from_pair(base: &str, quote: &str) -> Result<Self, SymbolError> {
+        format!("{base}-{quote}").parse()
+    }
+
+    /// The symbol text, e.g. `BTC-USDT`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first segment (the base asset for pairs).
+    pub fn base(&self) -> &str {
+        self.0.split('-').next().unwrap_or(&self.0)
+    }
+
+    /// The second segment (the quote asset for pairs), if any.
+    pub fn quote(&self) -> Option<&str> {
+        self.0.split('-').nth(1)
+    }
+}
+
+impl FromStr for Symbol {
+    type Err = SymbolError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let error = |reason| SymbolError {
+            input: input.to_owned(),
+            reason,
+        };
+        if input.is_empty() || input.len() > MAX_SYMBOL_LEN {
+            return Err(error("length must be 1 to 64 characters"));
+        }
+        for segment in input.split('-') {
+            if segment.is_empty() {
+                return Err(error("empty segment"));
+            }
+            if !segment
+                .bytes()
+                .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit())
+            {
+                return Err(error("segments must be upper-case ASCII letters or digits"));
+            }
+        }
+        Ok(Symbol(input.to_owned()))
+    }
+}
+
+impl TryFrom<String> for Symbol {
+    type Error = SymbolError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<Symbol> for String {
+    fn from(symbol: Symbol) -> Self {
+        symbol.0
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_pairs_and_option_names() {
+        let symbol: Symbol = "BTC-USDT".parse().expect("valid");
+        assert_eq!(symbol.base(), "BTC");
+        assert_eq!(symbol.quote(), Some("USDT"));
+        assert!("BTC-27DEC24-100000-C".parse::<Symbol>().is_ok());
+        assert!("BTC".parse::<Symbol>().is_ok());
+    }
+
+    #[test]
+    fn rejects_subject_breaking_characters() {
+        for bad in ["", "btc-usdt", "BTC.USDT", "BTC-*", "BTC->", "BTC USDT", "BTC--USDT", "-BTC"] {
+            assert!(bad.parse::<Symbol>().is_err(), "{bad:?} accepted");
+        }
+    }
+}

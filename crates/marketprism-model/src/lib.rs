@@ -1,0 +1,18 @@
+//! Normalized market-data events shared by every MarketPrism component.
+//!
+//! The model is venue-agnostic: parsers in `marketprism-venues` produce these types, the
+//! collector publishes them to JetStream under [`Event::subject`] with [`Event::msg_id`] as the
+//! `Nats-Msg-Id`, and storage decodes them with [`codec::decode`] into ClickHouse rows.
+//! Nothing in this crate performs I/O.
+
+pub mod codec;
+mod event;
+mod gap;
+mod instrument;
+mod trade;
+
+pub use event::{DataType, Event};
+pub use gap::{Gap, GapReason};
+pub use instrument::{Exchange, MarketType, Symbol, SymbolError};
+pub use rust_decimal::Decimal;
+pub use trade::{Side, Trade};

@@ -1,0 +1,56 @@
+//! The normalized trade.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::{Exchange, MarketType, Symbol};
+
+/// The taker's side of a trade: `Buy` means an aggressive buyer lifted an ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The taker bought.
+    Buy,
+    /// The taker sold.
+    Sell,
+}
+
+impl Side {
+    /// The lowercase identifier stored in rows.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
+/// One public trade as the venue reported it.
+///
+/// Prices and quantities are the venue's decimal strings, kept exactly (scale included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trade {
+    /// Venue that matched the trade.
+    pub exchange: Exchange,
+    /// Market the instrument trades on.
+    pub market_type: MarketType,
+    /// Normalized instrument, e.g. `BTC-USDT`.
+    pub symbol: Symbol,
+    /// The venue's trade identifier (an aggregate id when `aggregated`).
+    pub trade_id: String,
+    /// True when the venue reports one aggregate of fills at a price (Binance `aggTrade`);
+    /// aggregate ids live in a different id space from single-trade ids.
+    pub aggregated: bool,
+    /// Execution price.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub price: Decimal,
+    /// Executed quantity in base units.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    /// Taker side.
+    pub side: Side,
+    /// Venue's execution time, Unix milliseconds.
+    pub exchange_time_ms: i64,
+    /// Local time the frame carrying the trade was received, Unix milliseconds.
+    pub received_time_ms: i64,
+}
