@@ -1,0 +1,53 @@
+//! Binance's live subscription methods: `SUBSCRIBE` request frames and stream names.
+//!
+//! ```json
+//! {"method":"SUBSCRIBE","params":["btcusdt@trade","ethusdt@aggTrade"],"id":1}
+//! ```
+//! A `{"result":null,"id":1}` reply confirms. A connection may carry at most 1024 streams and
+//! receive at most 5 messages per second, so streams are sent in few, large requests.
+//! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#live-subscribingunsubscribing-to-streams>
+
+use serde::Serialize;
+
+use super::symbol::to_native;
+use crate::{Channel, SubscribeRequest, Subscription};
+
+/// Streams per `SUBSCRIBE` request, keeping frames well under Binance's size limits.
+const STREAMS_PER_REQUEST: usize = 200;
+
+#[derive(Serialize)]
+struct MethodCall<'a> {
+    method: &'static str,
+    params: &'a [String],
+    id: u64,
+}
+
+/// The stream name of a subscription, e.g. `btcusdt@aggTrade`.
+pub fn stream_name(subscription: &Subscription) -> String {
+    let suffix = match subscription.channel {
+        Channel::Trades => "trade",
+        Channel::AggregateTrades => "aggTrade",
+    };
+    format!(
+        "{}@{suffix}",
+        to_native(&subscription.symbol).to_ascii_lowercase()
+    )
+}
+
+/// `SUBSCRIBE` frames covering every subscription, with ids counting from 1.
+pub fn subscribe_requests(subscriptions: &[Subscription]) -> Vec<SubscribeRequest> {
+    let streams: Vec<String> = subscriptions.iter().map(stream_name).collect();
+    streams
+        .chunks(STREAMS_PER_REQUEST)
+        .zip(1..)
+        .map(|(params, request_id)| SubscribeRequest {
+            request_id,
+            frame: serde_json::to_string(&MethodCall {
+                method: "SUBSCRIBE",
+                params,
+                id: request_id,
+            })
+            .unwrap_or_default(),
+        })
+        .collect()
+}

@@ -1,0 +1,110 @@
+//! Binance symbols (`BTCUSDT`, lower-case `btcusdt` in stream names) to and from normalized
+//! `BASE-QUOTE` symbols.
+//!
+//! Binance symbols are concatenations without a separator, so the split is taken from the
+//! configured symbols first and from a list of Binance quote assets otherwise.
+
+use std::collections::HashMap;
+
+use marketprism_model::Symbol;
+
+use crate::VenueError;
+
+/// Quote assets of Binance markets, longest first so that `FDUSD` wins over `USD`-like
+/// suffixes. Source: `GET /api/v3/exchangeInfo` (`quoteAsset` values).
+const QUOTE_ASSETS: &[&str] = &[
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "BTC", "ETH", "BNB", "EUR", "TRY",
+    "BRL", "GBP", "AUD", "JPY", "MXN", "ARS", "PLN", "RON", "ZAR", "UAH", "XRP", "TRX", "DOGE",
+    "DOT", "IDRT", "BIDR", "BVND", "NGN", "RUB", "COP", "CZK",
+];
+
+/// The Binance form of a normalized symbol: `BTC-USDT` becomes `BTCUSDT`.
+pub fn to_native(symbol: &Symbol) -> String {
+    symbol.as_str().replace('-', "")
+}
+
+/// Splits a Binance symbol on a known quote asset: `BTCUSDT` becomes `BTC-USDT`.
+pub fn from_native(native: &str) -> Result<Symbol, VenueError> {
+    let upper = native.to_ascii_uppercase();
+    let mut quotes: Vec<&str> = QUOTE_ASSETS.to_vec();
+    quotes.sort_by_key(|quote| std::cmp::Reverse(quote.len()));
+    quotes
+        .into_iter()
+        .filter(|quote| upper.len() > quote.len() && upper.ends_with(quote))
+        .find_map(|quote| Symbol::from_pair(&upper[..upper.len() - quote.len()], quote).ok())
+        .ok_or_else(|| VenueError::UnknownSymbol(native.to_owned()))
+}
+
+/// Parses a configured symbol given either normalized (`BTC-USDT`) or native (`btcusdt`).
+pub fn parse_configured(text: &str) -> Result<Symbol, VenueError> {
+    if text.contains('-') {
+        text.to_ascii_uppercase()
+            .parse()
+            .map_err(|_| VenueError::UnknownSymbol(text.to_owned()))
+    } else {
+        from_native(text)
+    }
+}
+
+/// Resolves the `s` field of frames to normalized symbols, preferring the configured split.
+#[derive(Debug, Clone, Default)]
+pub struct SymbolMap {
+    by_native: HashMap<String, Symbol>,
+}
+
+impl SymbolMap {
+    /// Builds a map from the configured symbols.
+    pub fn new<'a>(symbols: impl IntoIterator<Item = &'a Symbol>) -> Self {
+        let by_native = symbols
+            .into_iter()
+            .map(|symbol| (to_native(symbol), symbol.clone()))
+            .collect();
+        SymbolMap { by_native }
+    }
+
+    /// The normalized symbol for an upper-case Binance symbol.
+    pub fn resolve(&self, native: &str) -> Result<Symbol, VenueError> {
+        match self.by_native.get(native) {
+            Some(symbol) => Ok(symbol.clone()),
+            None => from_native(native),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn splits_on_the_longest_quote() {
+        assert_eq!(from_native("BTCUSDT").expect("known").as_str(), "BTC-USDT");
+        assert_eq!(from_native("btcfdusd").expect("known").as_str(), "BTC-FDUSD");
+        assert_eq!(from_native("ETHBTC").expect("known").as_str(), "ETH-BTC");
+        assert!(from_native("USDT").is_err());
+        assert!(from_native("XYZABC").is_err());
+    }
+
+    #[test]
+    fn configured_split_wins_over_the_quote_list() {
+        let odd: Symbol = "ABCUSD-T".parse().expect("valid");
+        let map = SymbolMap::new([&odd]);
+        assert_eq!(map.resolve("ABCUSDT").expect("configured"), odd);
+        assert_eq!(map.resolve("ETHUSDT").expect("fallback").as_str(), "ETH-USDT");
+    }
+
+    proptest! {
+        #[test]
+        fn native_round_trip(base in "[A-Z0-9]{2,8}", quote_index in 0..QUOTE_ASSETS.len()) {
+            let quote = QUOTE_ASSETS[quote_index];
+            // A base that itself ends in a longer quote asset would be split differently by
+            // Binance's own naming too; such listings do not exist.
+            prop_assume!(!QUOTE_ASSETS.iter().any(|q| q.len() > quote.len() && format!("{base}{quote}").ends_with(q)));
+            let symbol = Symbol::from_pair(&base, quote).expect("valid");
+            let native = to_native(&symbol);
+            prop_assert_eq!(parse_configured(&native.to_ascii_lowercase()).expect("known quote"), symbol.clone());
+            prop_assert_eq!(parse_configured(symbol.as_str()).expect("normalized"), symbol);
+        }
+    }
+}

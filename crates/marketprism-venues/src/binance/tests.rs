@@ -1,0 +1,212 @@
+//! Binance spot parser tests: documented frames, real captures and arbitrary input.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use marketprism_capture::{read_capture, RecordKind};
+use marketprism_model::{Event, Side, Symbol, Trade};
+use proptest::prelude::*;
+
+use super::*;
+
+fn spot() -> BinanceSpot {
+    let symbols: Vec<Symbol> = ["BTC-USDT", "ETH-USDT", "BNB-BTC"]
+        .iter()
+        .map(|text| text.parse().expect("valid"))
+        .collect();
+    BinanceSpot::new(SymbolMap::new(&symbols))
+}
+
+fn single_trade(inbound: Inbound) -> Trade {
+    match inbound {
+        Inbound::Events(mut events) if events.len() == 1 => match events.remove(0) {
+            Event::Trade(trade) => trade,
+            other => panic!("expected a trade, got {other:?}"),
+        },
+        other => panic!("expected one event, got {other:?}"),
+    }
+}
+
+#[test]
+fn parses_documented_trade_frame_raw_and_combined() {
+    let raw = r#"{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.00100000","q":"100.00000000","T":1672515782134,"m":true,"M":true}"#;
+    let combined = format!(r#"{{"stream":"bnbbtc@trade","data":{raw}}}"#);
+    let expected = Trade {
+        exchange: Exchange::Binance,
+        market_type: MarketType::Spot,
+        symbol: "BNB-BTC".parse().expect("valid"),
+        trade_id: "12345".into(),
+        aggregated: false,
+        price: "0.00100000".parse().expect("valid"),
+        quantity: "100.00000000".parse().expect("valid"),
+        side: Side::Sell,
+        exchange_time_ms: 1_672_515_782_134,
+        received_time_ms: 7,
+    };
+    assert_eq!(single_trade(spot().parse(raw, 7).expect("raw")), expected);
+    assert_eq!(single_trade(spot().parse(&combined, 7).expect("combined")), expected);
+}
+
+#[test]
+fn parses_documented_agg_trade_frame() {
+    let raw = r#"{"e":"aggTrade","E":1672515782136,"s":"BTCUSDT","a":12345,"p":"0.001","q":"100","f":100,"l":105,"T":1672515782136,"m":false,"M":true}"#;
+    let trade = single_trade(spot().parse(raw, 9).expect("aggTrade"));
+    assert!(trade.aggregated);
+    assert_eq!(trade.trade_id, "12345");
+    assert_eq!(trade.side, Side::Buy);
+    assert_eq!(trade.symbol.as_str(), "BTC-USDT");
+    assert_eq!(Event::Trade(trade).msg_id(), "trade.binance.spot.BTC-USDT:a:12345");
+}
+
+#[test]
+fn parses_method_replies() {
+    assert_eq!(
+        spot().parse(r#"{"result":null,"id":3}"#, 0).expect("ack"),
+        Inbound::SubscribeAck { request_id: 3 }
+    );
+    assert_eq!(
+        spot()
+            .parse(r#"{"error":{"code":2,"msg":"Invalid request: unknown stream"},"id":4}"#, 0)
+            .expect("error"),
+        Inbound::Rejected {
+            request_id: Some(4),
+            reason: "code 2: Invalid request: unknown stream".into()
+        }
+    );
+    assert!(matches!(
+        spot().parse(r#"{"code":3,"msg":"Invalid JSON"}"#, 0).expect("legacy error"),
+        Inbound::Rejected { request_id: None, .. }
+    ));
+}
+
+#[test]
+fn subscribe_frames_name_every_stream() {
+    let subscriptions = vec![
+        Subscription {
+            channel: Channel::Trades,
+            symbol: "BTC-USDT".parse().expect("valid"),
+        },
+        Subscription {
+            channel: Channel::AggregateTrades,
+            symbol: "ETH-BTC".parse().expect("valid"),
+        },
+    ];
+    let requests = spot().subscribe_requests(&subscriptions).expect("supported");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].request_id, 1);
+    assert_eq!(
+        requests[0].frame,
+        r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","ethbtc@aggTrade"],"id":1}"#
+    );
+    assert_eq!(spot().connect_url("ws://127.0.0.1:9/"), "ws://127.0.0.1:9/stream");
+}
+
+#[test]
+fn malformed_frames_are_typed_errors() {
+    let cases = [
+        ("not json", crate::VenueErrorKind::Malformed),
+        (r#"{"hello":1}"#, crate::VenueErrorKind::Malformed),
+        (
+            r#"{"e":"trade","s":"BTCUSDT","t":1,"p":"abc","q":"1","T":1,"m":true}"#,
+            crate::VenueErrorKind::Malformed,
+        ),
+        (
+            r#"{"e":"trade","s":"BTCUSDT","t":-1,"p":"1","q":"1","T":1,"m":true}"#,
+            crate::VenueErrorKind::Malformed,
+        ),
+        (
+            r#"{"stream":"x@aggTrade","data":{"e":"aggTrade","s":"QQQQ","a":1,"p":"1","q":"1","T":1,"m":true}}"#,
+            crate::VenueErrorKind::UnknownSymbol,
+        ),
+    ];
+    for (frame, kind) in cases {
+        let error = spot().parse(frame, 0).expect_err(frame);
+        assert_eq!(error.kind(), kind, "{frame}: {error}");
+    }
+}
+
+fn captures_dir() -> PathBuf {
+    std::env::var_os("MARKETPRISM_CAPTURES").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/captures"),
+        PathBuf::from,
+    )
+}
+
+/// Every Binance spot capture parses without error; trades are summarized per file and
+/// compared with reviewed snapshots (counts per symbol, first and last trade in full).
+#[test]
+fn parses_every_binance_spot_capture() {
+    let mut captures: Vec<PathBuf> = std::fs::read_dir(captures_dir())
+        .expect("captures directory (set MARKETPRISM_CAPTURES to override)")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("binance-spot."))
+        })
+        .collect();
+    captures.sort();
+    assert!(!captures.is_empty(), "no binance-spot captures found");
+
+    for path in captures {
+        let protocol = BinanceSpot::default();
+        let mut trades = Vec::new();
+        let mut ignored = 0usize;
+        for record in read_capture(&path).expect("capture reads") {
+            if record.kind != RecordKind::Ws {
+                continue;
+            }
+            match protocol.parse(&record.payload, record.received_time_ms()) {
+                Ok(Inbound::Events(events)) => trades.extend(events),
+                Ok(Inbound::Ignored) => ignored += 1,
+                Ok(other) => panic!("{}: unexpected {other:?}", path.display()),
+                Err(error) => panic!("{}: {error}: {}", path.display(), record.payload),
+            }
+        }
+        let mut per_symbol: BTreeMap<String, usize> = BTreeMap::new();
+        for event in &trades {
+            *per_symbol.entry(event.subject()).or_default() += 1;
+        }
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().replace(".jsonl.gz", ""))
+            .unwrap_or_default();
+        insta::assert_json_snapshot!(
+            name,
+            serde_json::json!({
+                "trades_per_subject": per_symbol,
+                "ignored_frames": ignored,
+                "first": trades.first(),
+                "last": trades.last(),
+            })
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = spot().parse(&text, 0);
+    }
+
+    #[test]
+    fn mangled_trade_frames_never_panic(
+        price in "\\PC{0,12}",
+        quantity in "\\PC{0,12}",
+        symbol in "[A-Za-z0-9]{0,10}",
+        id in any::<i128>(),
+        time in any::<i128>(),
+    ) {
+        let frame = serde_json::json!({
+            "stream": "x@trade",
+            "data": {"e": "trade", "s": symbol, "t": id.to_string().parse::<serde_json::Number>().ok(),
+                     "p": price, "q": quantity, "T": time.to_string().parse::<serde_json::Number>().ok(), "m": true}
+        })
+        .to_string();
+        match spot().parse(&frame, 0) {
+            Ok(Inbound::Events(events)) => prop_assert_eq!(events.len(), 1),
+            Ok(other) => prop_assert!(false, "unexpected {:?}", other),
+            Err(error) => prop_assert_ne!(error.kind(), crate::VenueErrorKind::Unsupported),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Serde mirrors of Binance's market-data frames, field names as Binance sends them.
+//!
+//! These are the only types that know Binance's JSON layout.
+//! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams>
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The fields that tell Binance's frame families apart.
+///
+/// * combined stream: `{"stream":"btcusdt@aggTrade","data":{...}}`
+/// * raw stream: `{"e":"aggTrade",...}`
+/// * method reply: `{"result":null,"id":1}`, or an error
+///   `{"error":{"code":2,"msg":"Invalid request: ..."},"id":1}` (older servers put `code` and
+///   `msg` at the top level)
+#[derive(Debug, Deserialize)]
+pub struct BinanceEnvelope<'a> {
+    /// Stream name of a combined-stream frame.
+    #[serde(borrow, default)]
+    pub stream: Option<Cow<'a, str>>,
+    /// Payload of a combined-stream frame.
+    #[serde(borrow, default)]
+    pub data: Option<&'a RawValue>,
+    /// Event type of a raw-stream frame.
+    #[serde(borrow, default)]
+    pub e: Option<Cow<'a, str>>,
+    /// Request id of a method reply.
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// Error of a method reply (current servers).
+    #[serde(default)]
+    pub error: Option<BinanceErrorBody>,
+    /// Error code of a method reply (older servers).
+    #[serde(default)]
+    pub code: Option<i64>,
+    /// Error message of a method reply (older servers).
+    #[serde(default)]
+    pub msg: Option<String>,
+}
+
+/// The `error` object of a refused method call.
+#[derive(Debug, Deserialize)]
+pub struct BinanceErrorBody {
+    /// Binance's error code.
+    pub code: i64,
+    /// Binance's explanation.
+    pub msg: String,
+}
+
+/// `<symbol>@trade`: one trade.
+///
+/// ```json
+/// {"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100",
+///  "T":1672515782136,"m":true,"M":true}
+/// ```
+/// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#trade-streams>
+#[derive(Debug, Deserialize)]
+pub struct BinanceTrade<'a> {
+    /// Symbol, upper case.
+    #[serde(rename = "s", borrow)]
+    pub symbol: Cow<'a, str>,
+    /// Trade id.
+    #[serde(rename = "t")]
+    pub trade_id: u64,
+    /// Price.
+    #[serde(rename = "p", borrow)]
+    pub price: Cow<'a, str>,
+    /// Quantity.
+    #[serde(rename = "q", borrow)]
+    pub quantity: Cow<'a, str>,
+    /// Trade time, Unix milliseconds.
+    #[serde(rename = "T")]
+    pub trade_time_ms: i64,
+    /// Whether the buyer was the maker (the taker sold).
+    #[serde(rename = "m")]
+    pub buyer_is_maker: bool,
+}
+
+/// `<symbol>@aggTrade`: fills of one taker order at one price.
+///
+/// ```json
+/// {"e":"aggTrade","E":1672515782136,"s":"BNBBTC","a":12345,"p":"0.001","q":"100",
+///  "f":100,"l":105,"T":1672515782136,"m":true,"M":true}
+/// ```
+/// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#aggregate-trade-streams>
+#[derive(Debug, Deserialize)]
+pub struct BinanceAggTrade<'a> {
+    /// Symbol, upper case.
+    #[serde(rename = "s", borrow)]
+    pub symbol: Cow<'a, str>,
+    /// Aggregate trade id.
+    #[serde(rename = "a")]
+    pub aggregate_id: u64,
+    /// Price.
+    #[serde(rename = "p", borrow)]
+    pub price: Cow<'a, str>,
+    /// Quantity.
+    #[serde(rename = "q", borrow)]
+    pub quantity: Cow<'a, str>,
+    /// Trade time, Unix milliseconds.
+    #[serde(rename = "T")]
+    pub trade_time_ms: i64,
+    /// Whether the buyer was the maker (the taker sold).
+    #[serde(rename = "m")]
+    pub buyer_is_maker: bool,
+}
