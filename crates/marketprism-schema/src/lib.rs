@@ -1,0 +1,15 @@
+//! The ClickHouse schema: one table model, rendered to DDL per server dialect, and the ordered
+//! list of migrations that create it.
+//!
+//! Current servers (20.x and later) get `DateTime64(3, 'UTC')`, `LowCardinality(String)` and
+//! column codecs; legacy servers (such as Debian's 18.16) get `Int64` milliseconds and plain
+//! `String`. Both store the same RowBinary bytes, so rows are encoded once for either.
+//! Rendered DDL is committed under `sql/<dialect>/` and checked against this crate by tests.
+
+mod dialect;
+mod migrations;
+mod table;
+
+pub use dialect::{Dialect, VersionError};
+pub use migrations::{migrations, Migration, MIGRATIONS_TABLE};
+pub use table::{Column, ColumnType, Table};

@@ -1,0 +1,123 @@
+//! Tables as data, and their `CREATE TABLE` statements per dialect.
+
+use std::fmt::Write;
+
+use crate::Dialect;
+
+/// The logical type of a column; each maps to one ClickHouse type per dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// A short, repetitive identifier (venue, market, symbol, side).
+    Label,
+    /// Free text, e.g. a venue's trade id.
+    Text,
+    /// An exact decimal with 18 fractional digits: `Decimal(38, 18)`.
+    Decimal,
+    /// A flag stored as `UInt8` 0 or 1.
+    Flag,
+    /// A time in Unix milliseconds.
+    TimeMs,
+}
+
+impl ColumnType {
+    fn sql(self, dialect: Dialect) -> &'static str {
+        match (self, dialect) {
+            (ColumnType::Label, Dialect::Modern) => "LowCardinality(String)",
+            (ColumnType::Label | ColumnType::Text, _) => "String",
+            (ColumnType::Decimal, _) => "Decimal(38, 18)",
+            (ColumnType::Flag, _) => "UInt8",
+            (ColumnType::TimeMs, Dialect::Modern) => "DateTime64(3, 'UTC') CODEC(Delta, ZSTD)",
+            (ColumnType::TimeMs, Dialect::Legacy) => "Int64",
+        }
+    }
+}
+
+/// One column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// Column name.
+    pub name: &'static str,
+    /// Logical type.
+    pub column_type: ColumnType,
+}
+
+/// A `ReplacingMergeTree` table keyed on the event's natural key, so redelivered rows collapse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Table name.
+    pub name: &'static str,
+    /// Columns in RowBinary order.
+    pub columns: &'static [Column],
+    /// The natural key: `ORDER BY` columns.
+    pub order_by: &'static [&'static str],
+    /// The `TimeMs` column that partitions the table by month.
+    pub partition_time: &'static str,
+}
+
+impl Table {
+    /// The `CREATE TABLE IF NOT EXISTS` statement for `dialect`, unqualified by database.
+    pub fn create_statement(&self, dialect: Dialect) -> String {
+        let mut sql = format!("CREATE TABLE IF NOT EXISTS {}\n(\n", self.name);
+        let width = self
+            .columns
+            .iter()
+            .map(|column| column.name.len())
+            .max()
+            .unwrap_or(0);
+        for (index, column) in self.columns.iter().enumerate() {
+            let separator = if index + 1 == self.columns.len() { "" } else { "," };
+            let _ = writeln!(
+                sql,
+                "    {:width$} {}{separator}",
+                column.name,
+                column.column_type.sql(dialect)
+            );
+        }
+        let partition = match dialect {
+            Dialect::Modern => format!("toYYYYMM({})", self.partition_time),
+            Dialect::Legacy => format!(
+                "toYYYYMM(toDateTime(intDiv({}, 1000), 'UTC'))",
+                self.partition_time
+            ),
+        };
+        let _ = write!(
+            sql,
+            ")\nENGINE = ReplacingMergeTree()\nPARTITION BY {partition}\nORDER BY ({})\n",
+            self.order_by.join(", ")
+        );
+        sql
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrations;
+
+    #[test]
+    fn keys_and_partitions_name_real_columns() {
+        for migration in migrations() {
+            let table = &migration.table;
+            let names: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
+            for key in table.order_by {
+                assert!(names.contains(key), "{}: key {key} is not a column", table.name);
+            }
+            let partition = table
+                .columns
+                .iter()
+                .find(|column| column.name == table.partition_time)
+                .expect("partition column exists");
+            assert_eq!(partition.column_type, ColumnType::TimeMs);
+        }
+    }
+
+    #[test]
+    fn legacy_dialect_avoids_types_18_16_lacks() {
+        for migration in migrations() {
+            let sql = migration.table.create_statement(Dialect::Legacy);
+            for modern_only in ["LowCardinality", "DateTime64", "CODEC"] {
+                assert!(!sql.contains(modern_only), "{sql}");
+            }
+        }
+    }
+}

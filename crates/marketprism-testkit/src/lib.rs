@@ -1,0 +1,15 @@
+//! Real servers for tests and the local harness: `nats-server` with JetStream and
+//! `clickhouse-server`, each started from `PATH` as a child process on free loopback ports
+//! with its state in a temporary directory.
+//!
+//! A server is stopped (SIGKILL) and its state removed when its handle is dropped, including
+//! during a panic; on Linux the child is also told to die with its parent, so an aborted
+//! harness leaves nothing running.
+
+mod clickhouse;
+mod nats;
+mod process;
+
+pub use clickhouse::ClickHouseServer;
+pub use nats::NatsServer;
+pub use process::{free_port, ServerError};

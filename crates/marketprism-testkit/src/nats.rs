@@ -1,0 +1,72 @@
+//! A `nats-server -js` child process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::process::{find_program, free_port, port_open, spawn, stop, wait_until};
+use crate::ServerError;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running NATS server with JetStream, its store in a temporary directory.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+    state: TempDir,
+}
+
+impl NatsServer {
+    /// Starts a server on a free port and waits until it accepts connections.
+    pub fn start() -> Result<Self, ServerError> {
+        let io_error = |source| ServerError::Io { program: "nats-server", source };
+        let state = tempfile::Builder::new()
+            .prefix("marketprism-nats-")
+            .tempdir()
+            .map_err(io_error)?;
+        let port = free_port().map_err(io_error)?;
+        let child = Self::spawn(state.path(), port)?;
+        Ok(NatsServer { child, port, state })
+    }
+
+    fn spawn(state: &Path, port: u16) -> Result<Child, ServerError> {
+        let program = find_program("nats-server", "nats-server")?;
+        let mut command = Command::new(program);
+        command
+            .arg("--jetstream")
+            .arg("--store_dir")
+            .arg(state.join("jetstream"))
+            .args(["--addr", "127.0.0.1", "--port", &port.to_string()]);
+        let log = state.join("nats.log");
+        let mut child = spawn("nats-server", command, &log)?;
+        wait_until("nats-server", &mut child, &log, READY_TIMEOUT, || port_open(port))?;
+        Ok(child)
+    }
+
+    /// The client URL, e.g. `nats://127.0.0.1:4222`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.state.path().join("nats.log")
+    }
+
+    /// Stops the server and starts it again on the same port with the same store, as a
+    /// production restart would.
+    pub fn restart(&mut self) -> Result<(), ServerError> {
+        stop(&mut self.child);
+        self.child = Self::spawn(self.state.path(), self.port)?;
+        Ok(())
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
