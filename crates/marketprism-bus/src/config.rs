@@ -1,0 +1,97 @@
+//! Bus configuration: where NATS is and how the streams are sized.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+fn default_url() -> String {
+    "nats://127.0.0.1:4222".to_owned()
+}
+
+/// How to reach NATS and which streams to use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Server URL, e.g. `nats://127.0.0.1:4222`.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// A NATS `.creds` file (JWT and seed), when the server requires authentication.
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// The event and dead-letter streams.
+    #[serde(default)]
+    pub stream: StreamConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            url: default_url(),
+            credentials_file: None,
+            stream: StreamConfig::default(),
+        }
+    }
+}
+
+fn default_stream_name() -> String {
+    "MARKETPRISM".to_owned()
+}
+
+fn default_max_age() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+
+fn default_duplicate_window() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+
+fn default_max_bytes() -> i64 {
+    -1
+}
+
+fn default_deadletter_name() -> String {
+    "MARKETPRISM_DEADLETTER".to_owned()
+}
+
+fn default_deadletter_max_age() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+/// Stream sizing. `streams init` creates the streams or updates them to match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Name of the event stream.
+    #[serde(default = "default_stream_name")]
+    pub name: String,
+    /// How long events are kept when storage is behind, e.g. `7d`.
+    #[serde(default = "default_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    /// The window in which a repeated `Nats-Msg-Id` is dropped, e.g. `10m`; it must cover the
+    /// longest republish delay (a reconnect plus the resent acks window).
+    #[serde(default = "default_duplicate_window", with = "humantime_serde")]
+    pub duplicate_window: Duration,
+    /// Upper bound on the event stream's size in bytes; `-1` for none.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: i64,
+    /// Name of the dead-letter stream.
+    #[serde(default = "default_deadletter_name")]
+    pub deadletter_name: String,
+    /// How long dead letters are kept, e.g. `30d`.
+    #[serde(default = "default_deadletter_max_age", with = "humantime_serde")]
+    pub deadletter_max_age: Duration,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            name: default_stream_name(),
+            max_age: default_max_age(),
+            duplicate_window: default_duplicate_window(),
+            max_bytes: default_max_bytes(),
+            deadletter_name: default_deadletter_name(),
+            deadletter_max_age: default_deadletter_max_age(),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Stream definitions and their idempotent creation.
+
+use async_nats::jetstream::{self, stream};
+use marketprism_model::DataType;
+
+use crate::{BusError, StreamConfig};
+
+/// Header carrying the reason a message was dead-lettered.
+pub const DEADLETTER_ERROR_HEADER: &str = "MarketPrism-Error";
+
+/// Which stage gave up on a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterOrigin {
+    /// A venue frame the collector could not parse.
+    Collector,
+    /// A bus message storage could not decode or store.
+    Storage,
+}
+
+/// The dead-letter subject for a message: `deadletter.<origin>.<subject>`.
+pub fn deadletter_subject(origin: DeadLetterOrigin, subject: &str) -> String {
+    let origin = match origin {
+        DeadLetterOrigin::Collector => "collector",
+        DeadLetterOrigin::Storage => "storage",
+    };
+    format!("deadletter.{origin}.{subject}")
+}
+
+/// The event stream's subjects: one wildcard per data type.
+pub fn event_subjects() -> Vec<String> {
+    DataType::ALL
+        .into_iter()
+        .map(DataType::wildcard_subject)
+        .collect()
+}
+
+/// What `ensure_streams` did to a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamChange {
+    /// The stream did not exist and was created.
+    Created,
+    /// The stream existed with other settings and was updated.
+    Updated,
+    /// The stream already matched.
+    Unchanged,
+}
+
+/// The outcome for one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamReport {
+    /// Stream name.
+    pub name: String,
+    /// What happened.
+    pub change: StreamChange,
+}
+
+/// Dead letters are republished only by operators, so a short window suffices; it is set
+/// explicitly so that a re-run compares equal to what the server stored.
+const DEADLETTER_DUPLICATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn definitions(config: &StreamConfig) -> [stream::Config; 2] {
+    [
+        stream::Config {
+            name: config.name.clone(),
+            subjects: event_subjects(),
+            max_age: config.max_age,
+            duplicate_window: config.duplicate_window,
+            max_bytes: config.max_bytes,
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            discard: stream::DiscardPolicy::Old,
+            ..Default::default()
+        },
+        stream::Config {
+            name: config.deadletter_name.clone(),
+            subjects: vec!["deadletter.>".to_owned()],
+            max_age: config.deadletter_max_age,
+            duplicate_window: DEADLETTER_DUPLICATE_WINDOW,
+            max_bytes: -1,
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            ..Default::default()
+        },
+    ]
+}
+
+/// True when the settings MarketPrism manages already hold on the server.
+fn matches(existing: &stream::Config, wanted: &stream::Config) -> bool {
+    let mut existing_subjects = existing.subjects.clone();
+    let mut wanted_subjects = wanted.subjects.clone();
+    existing_subjects.sort();
+    wanted_subjects.sort();
+    existing_subjects == wanted_subjects
+        && existing.max_age == wanted.max_age
+        && existing.duplicate_window == wanted.duplicate_window
+        && existing.max_bytes == wanted.max_bytes
+}
+
+fn is_stream_not_found(error: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        error.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(inner)
+            if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
+}
+
+/// Creates the event and dead-letter streams, or updates them to the configuration.
+/// Running it again with the same configuration changes nothing.
+pub async fn ensure_streams(
+    context: &jetstream::Context,
+    config: &StreamConfig,
+) -> Result<Vec<StreamReport>, BusError> {
+    let mut reports = Vec::new();
+    for wanted in definitions(config) {
+        let error = |message: String| BusError::Stream {
+            stream: wanted.name.clone(),
+            message,
+        };
+        let change = match context.get_stream(&wanted.name).await {
+            Ok(mut existing) => {
+                let info = existing
+                    .info()
+                    .await
+                    .map_err(|source| error(source.to_string()))?;
+                if matches(&info.config, &wanted) {
+                    StreamChange::Unchanged
+                } else {
+                    let mut updated = info.config.clone();
+                    updated.subjects = wanted.subjects.clone();
+                    updated.max_age = wanted.max_age;
+                    updated.duplicate_window = wanted.duplicate_window;
+                    updated.max_bytes = wanted.max_bytes;
+                    context
+                        .update_stream(updated)
+                        .await
+                        .map_err(|source| error(source.to_string()))?;
+                    StreamChange::Updated
+                }
+            }
+            Err(lookup) if is_stream_not_found(&lookup) => {
+                context
+                    .create_stream(wanted.clone())
+                    .await
+                    .map_err(|source| error(source.to_string()))?;
+                StreamChange::Created
+            }
+            Err(lookup) => return Err(error(lookup.to_string())),
+        };
+        tracing::info!(stream = %wanted.name, ?change, "Stream ensured.");
+        reports.push(StreamReport {
+            name: wanted.name,
+            change,
+        });
+    }
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn ensure_is_idempotent_and_applies_changes() {
+        let server = marketprism_testkit::NatsServer::start().expect("nats-server");
+        let config = crate::Config {
+            url: server.url(),
+            ..Default::default()
+        };
+        let client = crate::connect(&config, "test").await.expect("connect");
+        let context = jetstream::new(client);
+
+        let first = ensure_streams(&context, &config.stream).await.expect("create");
+        assert!(first.iter().all(|report| report.change == StreamChange::Created));
+        let second = ensure_streams(&context, &config.stream).await.expect("again");
+        assert!(second.iter().all(|report| report.change == StreamChange::Unchanged));
+
+        let mut changed = config.stream.clone();
+        changed.duplicate_window = Duration::from_secs(30);
+        let third = ensure_streams(&context, &changed).await.expect("update");
+        assert_eq!(third[0].change, StreamChange::Updated);
+        assert_eq!(third[1].change, StreamChange::Unchanged);
+        let info = context
+            .get_stream(&changed.name)
+            .await
+            .expect("stream")
+            .info()
+            .await
+            .expect("info")
+            .config
+            .clone();
+        assert_eq!(info.duplicate_window, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn config_rejects_unknown_keys() {
+        let error = toml::from_str::<crate::Config>("url = \"nats://x\"\nstrem = {}\n")
+            .expect_err("typo must fail");
+        assert!(error.to_string().contains("strem"), "{error}");
+    }
+}
