@@ -1,0 +1,245 @@
+//! One venue connection: connect, subscribe, read, reconnect.
+//!
+//! Each session connects to the venue, sends its subscribe requests and waits for every
+//! reply, then reads frames until the socket fails, the venue closes it, the no-data
+//! watchdog fires or shutdown is requested. Between sessions it waits a jittered, capped,
+//! growing delay. When a session is confirmed after an interruption, a `gap` event per
+//! subscribed symbol covers the window in which data may have been missed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::{SinkExt, StreamExt};
+use marketprism_model::{Event, Gap, GapReason, Symbol};
+use marketprism_venues::{Inbound, Subscription, VenueProtocol};
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::metrics::Metrics;
+use crate::publisher::Outgoing;
+use crate::ConnectionConfig;
+
+/// Local wall-clock time, Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// Why a session ended.
+enum SessionEnd {
+    /// Shutdown was requested; the socket was closed politely.
+    Shutdown,
+    /// The session was lost and must be replaced.
+    Lost { reason: GapReason, detail: String },
+}
+
+/// An interruption not yet covered by a gap event.
+struct Interruption {
+    reason: GapReason,
+    at_ms: i64,
+}
+
+/// A venue connection and everything it needs to run.
+pub(crate) struct Connection {
+    pub(crate) protocol: Arc<dyn VenueProtocol>,
+    pub(crate) endpoint: String,
+    pub(crate) subscriptions: Vec<Subscription>,
+    pub(crate) settings: ConnectionConfig,
+    pub(crate) sender: mpsc::Sender<Outgoing>,
+    pub(crate) metrics: Metrics,
+}
+
+
+impl Connection {
+    fn feed(&self) -> String {
+        format!("{}.{}", self.protocol.exchange(), self.protocol.market_type())
+    }
+
+    /// Runs sessions until shutdown.
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(self.settings.backoff_initial, self.settings.backoff_max);
+        // The venue time of the last event seen per symbol: where a gap starts.
+        let mut last_seen: HashMap<Symbol, i64> = HashMap::new();
+        let mut interruption: Option<Interruption> = None;
+        loop {
+            match self.session(&mut last_seen, &mut interruption, &mut backoff, &shutdown).await {
+                SessionEnd::Shutdown => return,
+                SessionEnd::Lost { reason, detail } => {
+                    tracing::warn!(feed = %self.feed(), reason = reason.as_str(), %detail, "Connection lost; reconnecting.");
+                    self.metrics.reconnects.inc();
+                    interruption.get_or_insert(Interruption { reason, at_ms: now_ms() });
+                }
+            }
+            let delay = backoff.next_delay();
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn session(
+        &self,
+        last_seen: &mut HashMap<Symbol, i64>,
+        interruption: &mut Option<Interruption>,
+        backoff: &mut Backoff,
+        shutdown: &CancellationToken,
+    ) -> SessionEnd {
+        let lost = |reason, detail: String| SessionEnd::Lost { reason, detail };
+        let url = self.protocol.connect_url(&self.endpoint);
+        let deadline = Instant::now() + self.settings.subscribe_timeout;
+        let mut socket = match tokio::time::timeout_at(deadline, tokio_tungstenite::connect_async(url.as_str())).await {
+            Ok(Ok((socket, _response))) => socket,
+            Ok(Err(error)) => return lost(GapReason::Disconnect, format!("connecting to {url}: {error}")),
+            Err(_) => return lost(GapReason::Disconnect, format!("connecting to {url}: timed out")),
+        };
+        let requests = match self.protocol.subscribe_requests(&self.subscriptions) {
+            Ok(requests) => requests,
+            Err(error) => return lost(GapReason::Disconnect, error.to_string()),
+        };
+        let mut awaiting: Vec<u64> = requests.iter().map(|request| request.request_id).collect();
+        for request in requests {
+            if let Err(error) = socket.send(Message::text(request.frame)).await {
+                return lost(GapReason::Disconnect, format!("sending subscribe request: {error}"));
+            }
+        }
+
+        let mut subscribed = false;
+        loop {
+            let wait = if subscribed {
+                self.settings.watchdog
+            } else {
+                deadline.saturating_duration_since(Instant::now())
+            };
+            let frame = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    let _ = socket.close(None).await;
+                    self.mark_down(subscribed);
+                    return SessionEnd::Shutdown;
+                }
+                frame = timeout(wait, socket.next()) => frame,
+            };
+            let message = match frame {
+                Err(_) if subscribed => {
+                    self.mark_down(subscribed);
+                    return lost(GapReason::Stale, format!("no data for {:?}", self.settings.watchdog));
+                }
+                Err(_) => return lost(GapReason::Disconnect, "subscription not confirmed in time".into()),
+                Ok(None) => {
+                    self.mark_down(subscribed);
+                    return lost(GapReason::Disconnect, "stream ended".into());
+                }
+                Ok(Some(Err(error))) => {
+                    self.mark_down(subscribed);
+                    return lost(GapReason::Disconnect, error.to_string());
+                }
+                Ok(Some(Ok(message))) => message,
+            };
+            let received_time_ms = now_ms();
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Ping(_) => {
+                    // tungstenite queues the pong; flushing sends it now rather than on the
+                    // next write, which a read-only feed may never make.
+                    let _ = socket.flush().await;
+                    continue;
+                }
+                Message::Close(frame) => {
+                    self.mark_down(subscribed);
+                    return lost(GapReason::Disconnect, format!("closed by venue: {frame:?}"));
+                }
+                Message::Binary(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            };
+            self.metrics.frames_received.inc();
+            match self.protocol.parse(text.as_str(), received_time_ms) {
+                Ok(Inbound::Events(events)) => {
+                    for event in events {
+                        if let Event::Trade(trade) = &event {
+                            last_seen.insert(trade.symbol.clone(), trade.exchange_time_ms);
+                        }
+                        if self.sender.send(Outgoing::Event(event)).await.is_err() {
+                            return SessionEnd::Shutdown;
+                        }
+                    }
+                }
+                Ok(Inbound::SubscribeAck { request_id }) => {
+                    awaiting.retain(|&id| id != request_id);
+                    if awaiting.is_empty() && !subscribed {
+                        subscribed = true;
+                        backoff.reset();
+                        self.metrics.connections_up.inc();
+                        tracing::info!(feed = %self.feed(), streams = self.subscriptions.len(), "Subscribed.");
+                        if let Some(interruption) = interruption.take() {
+                            if self.emit_gaps(&interruption, last_seen, received_time_ms).await.is_err() {
+                                return SessionEnd::Shutdown;
+                            }
+                        }
+                    }
+                }
+                Ok(Inbound::Rejected { request_id, reason }) => {
+                    // A refused subscription is a configuration problem the venue will not
+                    // change its mind about quickly; back off and retry so it is visible.
+                    self.mark_down(subscribed);
+                    return lost(GapReason::Disconnect, format!("request {request_id:?} refused: {reason}"));
+                }
+                Ok(Inbound::Ignored) => {
+                    self.metrics.frames_ignored.inc();
+                }
+                Err(error) => {
+                    self.metrics.parse_errors.inc();
+                    tracing::warn!(feed = %self.feed(), %error, "Unparseable frame kept on the dead-letter stream.");
+                    let dead_letter = Outgoing::DeadLetter {
+                        feed: self.feed(),
+                        frame: text.as_str().to_owned(),
+                        reason: error.to_string(),
+                    };
+                    if self.sender.send(dead_letter).await.is_err() {
+                        return SessionEnd::Shutdown;
+                    }
+                }
+            }
+        }
+    }
+
+    fn mark_down(&self, subscribed: bool) {
+        if subscribed {
+            self.metrics.connections_up.dec();
+        }
+    }
+
+    /// One gap per subscribed symbol, from the last event seen for it (or the moment of the
+    /// interruption) to the confirmation of the new subscription.
+    async fn emit_gaps(
+        &self,
+        interruption: &Interruption,
+        last_seen: &HashMap<Symbol, i64>,
+        confirmed_ms: i64,
+    ) -> Result<(), mpsc::error::SendError<Outgoing>> {
+        let mut symbols: Vec<&Symbol> = self.subscriptions.iter().map(|subscription| &subscription.symbol).collect();
+        symbols.sort();
+        symbols.dedup();
+        for symbol in symbols {
+            let from_ms = last_seen.get(symbol).copied().unwrap_or(interruption.at_ms);
+            let gap = Gap {
+                exchange: self.protocol.exchange(),
+                market_type: self.protocol.market_type(),
+                symbol: symbol.clone(),
+                from_ms,
+                to_ms: confirmed_ms,
+                reason: interruption.reason,
+                received_time_ms: confirmed_ms,
+            };
+            tracing::info!(feed = %self.feed(), %symbol, from_ms, to_ms = confirmed_ms, "Gap recorded.");
+            self.metrics.gaps.inc();
+            self.sender.send(Outgoing::Event(Event::Gap(gap))).await?;
+        }
+        Ok(())
+    }
+}
+

@@ -1,0 +1,19 @@
+//! The collector: connects to venues, normalizes their frames and publishes the events to
+//! JetStream.
+//!
+//! One [`connection`] task per venue connection reads frames, parses them with the venue's
+//! [`marketprism_venues::VenueProtocol`] and hands events to the [`publisher`] over a bounded
+//! channel. Connections reconnect with capped, jittered exponential backoff, replace a socket
+//! that stays silent past the watchdog, and emit a `gap` event for every subscribed symbol
+//! covering each interruption. The publisher keeps a bounded window of unacknowledged
+//! publishes and republishes (same `Nats-Msg-Id`) until JetStream acknowledges each one.
+
+mod backoff;
+mod config;
+mod connection;
+mod metrics;
+mod publisher;
+mod service;
+
+pub use config::{Config, ConnectionConfig, PublishConfig, VenueConfig, VenueKind};
+pub use service::{run, CollectorError};

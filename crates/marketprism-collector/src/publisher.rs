@@ -1,0 +1,155 @@
+//! Publishes events to JetStream with a bounded window of outstanding acks.
+//!
+//! Publishes are pipelined: up to `max_outstanding_acks` wait for their ack at once, settled
+//! in order. A failed or timed-out ack (NATS restarting, stream unavailable) makes the
+//! publisher send the same message again, with the same `Nats-Msg-Id`, until it is
+//! acknowledged; the stream's duplicate window absorbs any copy that had in fact landed.
+//! While it retries, the channel from the connections fills and they stop reading: loss is
+//! never silent, it becomes a gap at the venue side.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use marketprism_bus::{deadletter_subject, DeadLetterOrigin, DEADLETTER_ERROR_HEADER};
+use marketprism_model::{codec, Event};
+use tokio::sync::mpsc;
+
+use crate::backoff::Backoff;
+use crate::metrics::Metrics;
+
+/// What connections hand to the publisher.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A normalized event.
+    Event(Event),
+    /// A frame that could not be parsed, kept for inspection.
+    DeadLetter {
+        /// The feed it came from, e.g. `binance.spot`.
+        feed: String,
+        /// The raw frame.
+        frame: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+}
+
+/// A message ready to (re)publish.
+struct Prepared {
+    subject: String,
+    headers: HeaderMap,
+    payload: Bytes,
+    counts_as_event: bool,
+}
+
+impl From<Outgoing> for Prepared {
+    fn from(outgoing: Outgoing) -> Self {
+        let mut headers = HeaderMap::new();
+        match outgoing {
+            Outgoing::Event(event) => {
+                headers.insert(async_nats::header::NATS_MESSAGE_ID, event.msg_id().as_str());
+                Prepared {
+                    subject: event.subject(),
+                    headers,
+                    payload: Bytes::from(codec::encode(&event)),
+                    counts_as_event: true,
+                }
+            }
+            Outgoing::DeadLetter { feed, frame, reason } => {
+                headers.insert(DEADLETTER_ERROR_HEADER, reason.as_str());
+                Prepared {
+                    subject: deadletter_subject(DeadLetterOrigin::Collector, &feed),
+                    headers,
+                    payload: Bytes::from(frame),
+                    counts_as_event: false,
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct Publisher {
+    context: jetstream::Context,
+    max_outstanding: usize,
+    metrics: Metrics,
+    window: VecDeque<(Prepared, PublishAckFuture)>,
+}
+
+impl Publisher {
+    pub(crate) fn new(context: jetstream::Context, max_outstanding: usize, metrics: Metrics) -> Self {
+        Publisher {
+            context,
+            max_outstanding,
+            metrics,
+            window: VecDeque::with_capacity(max_outstanding),
+        }
+    }
+
+    /// Publishes everything received until every sender is gone, then waits for all acks.
+    pub(crate) async fn run(mut self, mut receiver: mpsc::Receiver<Outgoing>) {
+        while let Some(outgoing) = receiver.recv().await {
+            let prepared = Prepared::from(outgoing);
+            let ack = self.send(&prepared).await;
+            self.window.push_back((prepared, ack));
+            while self.window.len() >= self.max_outstanding {
+                self.settle_oldest().await;
+            }
+            self.metrics.outstanding_acks.set(self.window.len() as i64);
+        }
+        while !self.window.is_empty() {
+            self.settle_oldest().await;
+        }
+        self.metrics.outstanding_acks.set(0);
+        tracing::info!("Publisher drained: every event is acknowledged.");
+    }
+
+    /// Publishes until the client accepts the message (it buffers while reconnecting).
+    async fn send(&self, prepared: &Prepared) -> PublishAckFuture {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            match self
+                .context
+                .publish_with_headers(prepared.subject.clone(), prepared.headers.clone(), prepared.payload.clone())
+                .await
+            {
+                Ok(ack) => return ack,
+                Err(error) => {
+                    self.metrics.publish_retries.inc();
+                    tracing::warn!(%error, subject = %prepared.subject, "Publish failed; retrying.");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    /// Waits for the oldest outstanding ack, republishing until it arrives.
+    async fn settle_oldest(&mut self) {
+        let Some((prepared, mut ack)) = self.window.pop_front() else {
+            return;
+        };
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            match ack.await {
+                Ok(acknowledged) => {
+                    if acknowledged.duplicate {
+                        self.metrics.duplicates.inc();
+                    }
+                    if prepared.counts_as_event {
+                        self.metrics.events_published.inc();
+                    } else {
+                        self.metrics.dead_lettered.inc();
+                    }
+                    return;
+                }
+                Err(error) => {
+                    self.metrics.publish_retries.inc();
+                    tracing::warn!(%error, subject = %prepared.subject, "JetStream did not acknowledge; republishing.");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                    ack = self.send(&prepared).await;
+                }
+            }
+        }
+    }
+}

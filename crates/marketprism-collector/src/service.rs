@@ -1,0 +1,117 @@
+//! Wires configuration, connections, the publisher and the HTTP endpoint together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use marketprism_telemetry::Readiness;
+use marketprism_venues::binance::{symbol::SymbolMap, BinanceSpot};
+use marketprism_venues::VenueProtocol;
+use prometheus_client::registry::Registry;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, VenueConfig, VenueKind};
+use crate::connection::Connection;
+use crate::metrics::Metrics;
+use crate::publisher::Publisher;
+
+/// Binance allows 1024 streams per connection; stay a little below.
+const SUBSCRIPTIONS_PER_CONNECTION: usize = 1000;
+
+/// The collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// NATS is unavailable.
+    #[error(transparent)]
+    Bus(#[from] marketprism_bus::BusError),
+    /// The HTTP endpoint could not bind.
+    #[error("cannot serve metrics on {address}: {source}")]
+    Listen {
+        /// The configured address.
+        address: std::net::SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+fn protocol(venue: &VenueConfig) -> Result<Arc<dyn VenueProtocol>, CollectorError> {
+    let symbols = venue
+        .normalized_symbols()
+        .map_err(|error| CollectorError::Config(error.to_string()))?;
+    Ok(match venue.venue {
+        VenueKind::BinanceSpot => Arc::new(BinanceSpot::new(SymbolMap::new(&symbols))),
+    })
+}
+
+/// Runs the collector until `shutdown` is cancelled; then stops reading, publishes what was
+/// read and waits for every ack before returning.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), CollectorError> {
+    config.validate().map_err(CollectorError::Config)?;
+    let metrics = Metrics::default();
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let readiness = Readiness::default();
+    let http_shutdown = CancellationToken::new();
+    let (_, http) = marketprism_telemetry::bind(config.listen, registry, readiness.clone(), http_shutdown.clone())
+        .await
+        .map_err(|source| CollectorError::Listen { address: config.listen, source })?;
+    let http = tokio::spawn(http);
+
+    let client = marketprism_bus::connect(&config.nats, "marketprism-collector").await?;
+    let context = jetstream::new(client);
+    let (sender, receiver) = mpsc::channel(config.publish.queue_capacity);
+    let publisher = tokio::spawn(
+        Publisher::new(context, config.publish.max_outstanding_acks, metrics.clone()).run(receiver),
+    );
+
+    let connections = TaskTracker::new();
+    let mut connection_count = 0;
+    for venue in &config.venues {
+        let protocol = protocol(venue)?;
+        let subscriptions = venue
+            .subscriptions()
+            .map_err(|error| CollectorError::Config(error.to_string()))?;
+        for chunk in subscriptions.chunks(SUBSCRIPTIONS_PER_CONNECTION) {
+            connection_count += 1;
+            let connection = Connection {
+                protocol: protocol.clone(),
+                endpoint: venue.endpoint().to_owned(),
+                subscriptions: chunk.to_vec(),
+                settings: config.connection.clone(),
+                sender: sender.clone(),
+                metrics: metrics.clone(),
+            };
+            connections.spawn(connection.run(shutdown.clone()));
+        }
+    }
+    connections.close();
+    drop(sender);
+
+    // Ready once every connection is subscribed; the gauge is maintained by the connections.
+    let readiness_task = {
+        let metrics = metrics.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            while !shutdown.is_cancelled() {
+                readiness.set(metrics.connections_up.get() == connection_count as i64);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            readiness.set(false);
+        })
+    };
+
+    connections.wait().await;
+    tracing::info!("Connections closed; draining the publisher.");
+    if let Err(error) = publisher.await {
+        tracing::error!(%error, "Publisher task failed.");
+    }
+    let _ = readiness_task.await;
+    http_shutdown.cancel();
+    let _ = http.await;
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! A batch: rows per table and the messages they came from.
+
+use std::time::Duration;
+
+use async_nats::jetstream::Message;
+use tokio::time::Instant;
+
+use crate::rows::{GapRow, TradeRow};
+use crate::BatchConfig;
+
+/// Rows waiting for one insert per table, and the messages to ack once they commit.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub(crate) trades: Vec<TradeRow>,
+    pub(crate) gaps: Vec<GapRow>,
+    pub(crate) messages: Vec<Message>,
+    bytes: usize,
+    opened_at: Option<Instant>,
+}
+
+impl Batch {
+    /// Records that `message` contributed a row already pushed to a table vector.
+    pub(crate) fn add(&mut self, message: Message) {
+        self.bytes += message.payload.len();
+        self.opened_at.get_or_insert_with(Instant::now);
+        self.messages.push(message);
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.trades.len() + self.gaps.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    pub(crate) fn is_full(&self, limits: &BatchConfig) -> bool {
+        self.rows() >= limits.max_rows || self.bytes >= limits.max_bytes
+    }
+
+    /// When the batch must be flushed even if not full.
+    pub(crate) fn deadline(&self, max_wait: Duration) -> Option<Instant> {
+        self.opened_at.map(|opened| opened + max_wait)
+    }
+}

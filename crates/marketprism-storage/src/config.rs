@@ -1,0 +1,142 @@
+//! Storage configuration, one TOML file.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ClickHouseConfig;
+
+/// The storage service's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// NATS and stream settings.
+    #[serde(default)]
+    pub nats: marketprism_bus::Config,
+    /// ClickHouse settings.
+    #[serde(default)]
+    pub clickhouse: ClickHouseConfig,
+    /// The durable consumer.
+    #[serde(default)]
+    pub consumer: ConsumerConfig,
+    /// When a batch is flushed.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Address of `/health`, `/ready` and `/metrics`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9102))
+}
+
+impl Config {
+    /// Cross-field checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.batch.max_rows == 0 {
+            return Err("batch.max_rows must be at least 1".into());
+        }
+        if self.consumer.max_ack_pending < self.batch.max_rows as i64 {
+            return Err(format!(
+                "consumer.max_ack_pending ({}) must be at least batch.max_rows ({}), or batches never fill",
+                self.consumer.max_ack_pending, self.batch.max_rows
+            ));
+        }
+        if self.consumer.ack_wait <= self.batch.max_wait {
+            return Err("consumer.ack_wait must exceed batch.max_wait, or batches are redelivered before they are written".into());
+        }
+        Ok(())
+    }
+}
+
+fn default_durable_name() -> String {
+    "marketprism-storage".to_owned()
+}
+
+fn default_ack_wait() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_ack_pending() -> i64 {
+    50_000
+}
+
+fn default_nak_delay() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_max_nak_delay() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// The JetStream durable consumer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// Durable name; instances sharing it share the work.
+    #[serde(default = "default_durable_name")]
+    pub durable_name: String,
+    /// How long JetStream waits for an ack before redelivering, e.g. `60s`.
+    #[serde(default = "default_ack_wait", with = "humantime_serde")]
+    pub ack_wait: Duration,
+    /// Most messages delivered but not yet acked.
+    #[serde(default = "default_max_ack_pending")]
+    pub max_ack_pending: i64,
+    /// Redelivery delay after the first failed insert, e.g. `1s`; doubles per failure.
+    #[serde(default = "default_nak_delay", with = "humantime_serde")]
+    pub nak_delay: Duration,
+    /// Cap of the redelivery delay, e.g. `60s`.
+    #[serde(default = "default_max_nak_delay", with = "humantime_serde")]
+    pub max_nak_delay: Duration,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            durable_name: default_durable_name(),
+            ack_wait: default_ack_wait(),
+            max_ack_pending: default_max_ack_pending(),
+            nak_delay: default_nak_delay(),
+            max_nak_delay: default_max_nak_delay(),
+        }
+    }
+}
+
+fn default_max_rows() -> usize {
+    20_000
+}
+
+fn default_max_bytes() -> usize {
+    16 * 1024 * 1024
+}
+
+fn default_max_wait() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// Flush thresholds; whichever is reached first flushes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Rows per batch, all tables together.
+    #[serde(default = "default_max_rows")]
+    pub max_rows: usize,
+    /// Payload bytes per batch.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: usize,
+    /// Longest time the first message of a batch waits, e.g. `1s`.
+    #[serde(default = "default_max_wait", with = "humantime_serde")]
+    pub max_wait: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_rows: default_max_rows(),
+            max_bytes: default_max_bytes(),
+            max_wait: default_max_wait(),
+        }
+    }
+}

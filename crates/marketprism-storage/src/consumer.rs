@@ -1,0 +1,273 @@
+//! The consume → batch → insert → ack loop.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, AckKind, Message};
+use futures::StreamExt;
+use marketprism_bus::{deadletter_subject, DeadLetterOrigin, DEADLETTER_ERROR_HEADER};
+use marketprism_model::{codec, Event};
+use marketprism_telemetry::Readiness;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::batch::Batch;
+use crate::metrics::{Metrics, TableLabel};
+use crate::rows::{GapRow, TradeRow};
+use crate::Config;
+
+/// The storage service could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// NATS or the stream is unavailable.
+    #[error(transparent)]
+    Bus(#[from] marketprism_bus::BusError),
+    /// The consumer could not be created or read.
+    #[error("JetStream consumer {durable}: {message}")]
+    Consumer {
+        /// The durable name.
+        durable: String,
+        /// The explanation.
+        message: String,
+    },
+    /// The HTTP endpoint could not bind.
+    #[error("cannot serve metrics on {address}: {source}")]
+    Listen {
+        /// The configured address.
+        address: std::net::SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The ClickHouse client could not be built.
+    #[error(transparent)]
+    ClickHouse(#[from] std::io::Error),
+}
+
+/// Runs storage until `shutdown` is cancelled, then writes and acks what it holds and returns.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StorageError> {
+    config.validate().map_err(StorageError::Config)?;
+    let metrics = Metrics::default();
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let readiness = Readiness::default();
+    let (_, http) = marketprism_telemetry::bind(config.listen, registry, readiness.clone(), shutdown.clone())
+        .await
+        .map_err(|source| StorageError::Listen { address: config.listen, source })?;
+    let http = tokio::spawn(http);
+
+    let client = marketprism_bus::connect(&config.nats, "marketprism-storage").await?;
+    let context = jetstream::new(client);
+    let consumer_error = |message: String| StorageError::Consumer {
+        durable: config.consumer.durable_name.clone(),
+        message,
+    };
+    let stream = context.get_stream(&config.nats.stream.name).await.map_err(|error| {
+        consumer_error(format!(
+            "stream {} is not available ({error}); run `marketprism streams init`",
+            config.nats.stream.name
+        ))
+    })?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            &config.consumer.durable_name,
+            consumer::pull::Config {
+                durable_name: Some(config.consumer.durable_name.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: config.consumer.ack_wait,
+                max_ack_pending: config.consumer.max_ack_pending,
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|error| consumer_error(error.to_string()))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(config.batch.max_rows.min(10_000))
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|error| consumer_error(error.to_string()))?;
+
+    let writer = Writer {
+        clickhouse: config.clickhouse.database_client()?,
+        context: context.clone(),
+        metrics: metrics.clone(),
+        nak_delay: config.consumer.nak_delay,
+        max_nak_delay: config.consumer.max_nak_delay,
+        consecutive_failures: 0,
+    };
+    readiness.set(true);
+    tracing::info!(durable = %config.consumer.durable_name, "Consuming.");
+    let result = consume(&config, &mut messages, writer, &metrics, &shutdown).await;
+    readiness.set(false);
+    shutdown.cancel();
+    let _ = http.await;
+    result
+}
+
+async fn consume(
+    config: &Config,
+    messages: &mut consumer::pull::Stream,
+    mut writer: Writer,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Result<(), StorageError> {
+    let mut batch = Batch::default();
+    loop {
+        let deadline = batch.deadline(config.batch.max_wait);
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                writer.flush(std::mem::take(&mut batch)).await;
+            }
+            next = messages.next() => match next {
+                Some(Ok(message)) => {
+                    metrics.messages_received.inc();
+                    writer.accept(message, &mut batch).await;
+                    metrics.batch_rows.set(batch.rows() as i64);
+                    if batch.is_full(&config.batch) {
+                        writer.flush(std::mem::take(&mut batch)).await;
+                    }
+                }
+                // Heartbeat and pull errors are transient: the client re-issues pulls and
+                // JetStream keeps every unacked message for redelivery.
+                Some(Err(error)) => tracing::warn!(%error, "Pull from JetStream failed; retrying."),
+                None => {
+                    writer.flush(std::mem::take(&mut batch)).await;
+                    return Err(StorageError::Consumer {
+                        durable: config.consumer.durable_name.clone(),
+                        message: "message stream ended".into(),
+                    });
+                }
+            }
+        }
+    }
+    tracing::info!(rows = batch.rows(), "Shutting down: writing the last batch.");
+    writer.flush(batch).await;
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// Inserts batches and settles their messages.
+struct Writer {
+    clickhouse: clickhouse::Client,
+    context: jetstream::Context,
+    metrics: Metrics,
+    nak_delay: Duration,
+    max_nak_delay: Duration,
+    consecutive_failures: u32,
+}
+
+impl Writer {
+    /// Decodes a message into the batch, or dead-letters it.
+    async fn accept(&mut self, message: Message, batch: &mut Batch) {
+        let row = codec::decode(&message.subject, &message.payload)
+            .map_err(|error| error.to_string())
+            .and_then(|event| match &event {
+                Event::Trade(trade) => TradeRow::try_from(trade)
+                    .map(|row| batch.trades.push(row))
+                    .map_err(|error| error.to_string()),
+                Event::Gap(gap) => {
+                    batch.gaps.push(GapRow::from(gap));
+                    Ok(())
+                }
+            });
+        match row {
+            Ok(()) => batch.add(message),
+            Err(reason) => self.dead_letter(message, reason).await,
+        }
+    }
+
+    /// Copies an unusable message to the dead-letter stream, then terminates it. If the copy
+    /// fails the message is nak'd instead, so it is never lost.
+    async fn dead_letter(&mut self, message: Message, reason: String) {
+        tracing::warn!(subject = %message.subject, %reason, "Dead-lettering an undecodable message.");
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(DEADLETTER_ERROR_HEADER, reason.as_str());
+        let subject = deadletter_subject(DeadLetterOrigin::Storage, &message.subject);
+        let stored = match self
+            .context
+            .publish_with_headers(subject, headers, message.payload.clone())
+            .await
+        {
+            Ok(ack) => ack.await.is_ok(),
+            Err(_) => false,
+        };
+        let settle = if stored {
+            self.metrics.dead_lettered.inc();
+            AckKind::Term
+        } else {
+            tracing::error!(subject = %message.subject, "Dead-letter stream unavailable; redelivering.");
+            AckKind::Nak(Some(self.nak_delay))
+        };
+        if let Err(error) = message.ack_with(settle).await {
+            tracing::warn!(%error, "Settling a dead-lettered message failed; it will be redelivered.");
+        }
+    }
+
+    /// Inserts the batch, then acks its messages; on failure naks them with backoff.
+    async fn flush(&mut self, batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        match self.insert(&batch).await {
+            Ok(()) => {
+                self.consecutive_failures = 0;
+                self.metrics.rows_inserted.get_or_create(&TableLabel { table: "trades" }).inc_by(batch.trades.len() as u64);
+                self.metrics.rows_inserted.get_or_create(&TableLabel { table: "gaps" }).inc_by(batch.gaps.len() as u64);
+                for message in &batch.messages {
+                    // A lost ack only causes a redelivery, which the tables absorb.
+                    if let Err(error) = message.ack().await {
+                        tracing::warn!(%error, "Ack failed; the message will be redelivered.");
+                    } else {
+                        self.metrics.messages_acked.inc();
+                    }
+                }
+            }
+            Err(error) => {
+                self.consecutive_failures += 1;
+                self.metrics.insert_failures.inc();
+                let delay = self
+                    .nak_delay
+                    .saturating_mul(2_u32.saturating_pow(self.consecutive_failures - 1))
+                    .min(self.max_nak_delay);
+                tracing::error!(%error, rows = batch.rows(), retry_in = ?delay, "Insert failed; the batch will be redelivered.");
+                for message in &batch.messages {
+                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                }
+                // Hold back while ClickHouse is failing instead of spinning on redeliveries.
+                tokio::time::sleep(delay.min(Duration::from_secs(5))).await;
+            }
+        }
+        self.metrics.batch_rows.set(0);
+    }
+
+    async fn insert(&self, batch: &Batch) -> Result<(), clickhouse::error::Error> {
+        insert_rows(&self.clickhouse, "trades", &batch.trades).await?;
+        insert_rows(&self.clickhouse, "gaps", &batch.gaps).await
+    }
+}
+
+async fn insert_rows<T>(client: &clickhouse::Client, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
+where
+    T: clickhouse::Row + serde::Serialize + for<'a> clickhouse::RowWrite<Value<'a> = T>,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert = client.insert::<T>(table).await?;
+    for row in rows {
+        insert.write(row).await?;
+    }
+    insert.end().await
+}

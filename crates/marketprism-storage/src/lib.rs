@@ -1,0 +1,21 @@
+//! Storage: a durable JetStream pull consumer that writes events to ClickHouse.
+//!
+//! Messages are decoded, converted to rows and batched by rows, bytes and time. A batch is
+//! inserted with RowBinary, one `INSERT` per table, and its messages are acked only after
+//! every insert of the batch has committed. A failed insert naks the batch with a growing
+//! delay, so JetStream redelivers it; `ReplacingMergeTree` tables make the redelivery
+//! invisible in `FINAL` reads. A payload that can never become a row is copied to the
+//! dead-letter stream and terminated, and counted.
+
+mod batch;
+mod clickhouse_config;
+mod config;
+mod consumer;
+mod metrics;
+pub mod migrate;
+mod rows;
+
+pub use clickhouse_config::ClickHouseConfig;
+pub use config::{BatchConfig, Config, ConsumerConfig};
+pub use consumer::{run, StorageError};
+pub use rows::{from_fixed18, to_fixed18, GapRow, RowError, TradeRow};

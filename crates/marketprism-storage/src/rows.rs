@@ -1,0 +1,145 @@
+//! ClickHouse rows, in the column order of `marketprism-schema`'s tables.
+//!
+//! Times are Unix milliseconds as `i64`: the RowBinary form of both `DateTime64(3)` (modern
+//! dialect) and `Int64` (legacy). Decimals are `Decimal(38, 18)`: a little-endian `i128`
+//! holding the value times 10^18.
+
+use clickhouse::Row;
+use marketprism_model::{Decimal, Gap, Trade};
+use serde::{Deserialize, Serialize};
+
+/// The scale of every decimal column.
+const DECIMAL_SCALE: u32 = 18;
+/// `Decimal(38, _)` holds at most 38 digits.
+const DECIMAL_LIMIT: i128 = 10_i128.pow(38);
+
+/// A value that cannot be stored without loss.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    /// More fractional digits or a larger magnitude than `Decimal(38, 18)` holds.
+    #[error("{field} {value} does not fit Decimal(38, 18)")]
+    DecimalRange {
+        /// The column.
+        field: &'static str,
+        /// The value.
+        value: Decimal,
+    },
+}
+
+/// Converts a decimal to its `Decimal(38, 18)` representation, refusing any rounding.
+pub fn to_fixed18(field: &'static str, value: Decimal) -> Result<i128, RowError> {
+    let error = || RowError::DecimalRange { field, value };
+    let normalized = value.normalize();
+    let scale = normalized.scale();
+    if scale > DECIMAL_SCALE {
+        return Err(error());
+    }
+    let fixed = normalized
+        .mantissa()
+        .checked_mul(10_i128.pow(DECIMAL_SCALE - scale))
+        .ok_or_else(error)?;
+    if fixed.abs() >= DECIMAL_LIMIT {
+        return Err(error());
+    }
+    Ok(fixed)
+}
+
+/// Converts a `Decimal(38, 18)` value back, with trailing zeros removed.
+pub fn from_fixed18(fixed: i128) -> Decimal {
+    Decimal::from_i128_with_scale(fixed, DECIMAL_SCALE).normalize()
+}
+
+/// A row of `trades`.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct TradeRow {
+    /// Venue.
+    pub exchange: String,
+    /// Market type.
+    pub market_type: String,
+    /// Normalized symbol.
+    pub symbol: String,
+    /// Venue trade id.
+    pub trade_id: String,
+    /// 1 for aggregate trades.
+    pub aggregated: u8,
+    /// Price, fixed-point 18.
+    pub price: i128,
+    /// Quantity, fixed-point 18.
+    pub quantity: i128,
+    /// Taker side.
+    pub side: String,
+    /// Venue time, Unix ms.
+    pub exchange_time: i64,
+    /// Local receive time, Unix ms.
+    pub received_time: i64,
+}
+
+impl TryFrom<&Trade> for TradeRow {
+    type Error = RowError;
+
+    fn try_from(trade: &Trade) -> Result<Self, Self::Error> {
+        Ok(TradeRow {
+            exchange: trade.exchange.as_str().to_owned(),
+            market_type: trade.market_type.as_str().to_owned(),
+            symbol: trade.symbol.to_string(),
+            trade_id: trade.trade_id.clone(),
+            aggregated: u8::from(trade.aggregated),
+            price: to_fixed18("price", trade.price)?,
+            quantity: to_fixed18("quantity", trade.quantity)?,
+            side: trade.side.as_str().to_owned(),
+            exchange_time: trade.exchange_time_ms,
+            received_time: trade.received_time_ms,
+        })
+    }
+}
+
+/// A row of `gaps`.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct GapRow {
+    /// Venue.
+    pub exchange: String,
+    /// Market type.
+    pub market_type: String,
+    /// Normalized symbol.
+    pub symbol: String,
+    /// Cause of the gap.
+    pub reason: String,
+    /// Window start, Unix ms.
+    pub from_time: i64,
+    /// Window end, Unix ms.
+    pub to_time: i64,
+    /// Local time the gap was recorded, Unix ms.
+    pub received_time: i64,
+}
+
+impl From<&Gap> for GapRow {
+    fn from(gap: &Gap) -> Self {
+        GapRow {
+            exchange: gap.exchange.as_str().to_owned(),
+            market_type: gap.market_type.as_str().to_owned(),
+            symbol: gap.symbol.to_string(),
+            reason: gap.reason.as_str().to_owned(),
+            from_time: gap.from_ms,
+            to_time: gap.to_ms,
+            received_time: gap.received_time_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed18_is_exact_and_refuses_rounding() {
+        let price: Decimal = "58042.29000000".parse().expect("valid");
+        let fixed = to_fixed18("price", price).expect("fits");
+        assert_eq!(fixed, 58_042_290_000_000_000_000_000);
+        assert_eq!(from_fixed18(fixed), price);
+        let tiny: Decimal = "0.0000000000000000001".parse().expect("valid");
+        assert!(to_fixed18("price", tiny).is_err());
+        assert_eq!(to_fixed18("q", Decimal::ZERO), Ok(0));
+        let negative: Decimal = "-1.5".parse().expect("valid");
+        assert_eq!(from_fixed18(to_fixed18("q", negative).expect("fits")), negative);
+    }
+}
