@@ -1,0 +1,41 @@
+//! Simulator settings (command-line flags of `marketprism sim`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the simulator serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Seed of the trade generator.
+    pub seed: u64,
+    /// Binance symbols to trade, e.g. `BTCUSDT`.
+    pub symbols: Vec<String>,
+    /// Trades per second across all symbols.
+    pub rate: u32,
+    /// Trades to generate before stopping; `None` runs forever.
+    pub count: Option<u64>,
+    /// Interval of server pings (Binance: 20 s).
+    pub ping_interval: Duration,
+    /// Serve the WebSocket frames of this capture instead of generated trades.
+    pub replay: Option<PathBuf>,
+    /// Replay speed factor; 0 sends as fast as possible.
+    pub replay_speed: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9443)),
+            seed: 1,
+            symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+            rate: 100,
+            count: None,
+            ping_interval: Duration::from_secs(20),
+            replay: None,
+            replay_speed: 1.0,
+        }
+    }
+}

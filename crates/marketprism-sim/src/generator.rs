@@ -1,0 +1,171 @@
+//! The deterministic trade generator.
+//!
+//! Trades are drawn from a ChaCha8 stream seeded with `--seed`: symbols in rotation, a price
+//! random walk per symbol, random quantities and sides. Only the times depend on the clock.
+//! Generation starts when the first client subscribes, so a run's first trades are not lost
+//! to a collector that is still connecting.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::server::{Outbound, Shared};
+use crate::SimTrade;
+
+/// Local wall-clock time, Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// First trade id of every symbol.
+const FIRST_TRADE_ID: u64 = 1_000_000;
+
+struct SymbolState {
+    name: String,
+    next_id: u64,
+    /// Price in cents.
+    price_cents: i64,
+}
+
+fn next_trade(rng: &mut ChaCha8Rng, symbols: &mut [SymbolState], sequence: u64, now: i64) -> SimTrade {
+    let index = (sequence % symbols.len() as u64) as usize;
+    let state = &mut symbols[index];
+    state.price_cents = (state.price_cents + rng.random_range(-50..=50)).max(1);
+    let quantity_units: u64 = rng.random_range(1..=5_000_000);
+    let trade = SimTrade {
+        symbol: state.name.clone(),
+        trade_id: state.next_id,
+        price: format!("{}.{:02}000000", state.price_cents / 100, state.price_cents % 100),
+        quantity: format!("{}.{:08}", quantity_units / 100_000_000, quantity_units % 100_000_000),
+        buyer_is_maker: rng.random_bool(0.5),
+        trade_time_ms: now,
+        delivered: false,
+    };
+    state.next_id += 1;
+    trade
+}
+
+/// The `<symbol>@trade` or `<symbol>@aggTrade` payload of a trade.
+fn payload(trade: &SimTrade, channel: &str) -> String {
+    let id_field = if channel == "aggTrade" { "a" } else { "t" };
+    let extra = if channel == "aggTrade" {
+        format!(r#","f":{id},"l":{id}"#, id = trade.trade_id)
+    } else {
+        String::new()
+    };
+    format!(
+        r#"{{"e":"{channel}","E":{time},"s":"{symbol}","{id_field}":{id},"p":"{price}","q":"{quantity}"{extra},"T":{time},"m":{maker},"M":true}}"#,
+        time = trade.trade_time_ms,
+        symbol = trade.symbol,
+        id = trade.trade_id,
+        price = trade.price,
+        quantity = trade.quantity,
+        maker = trade.buyer_is_maker,
+    )
+}
+
+/// Generates trades at the configured rate until `count` is reached or shutdown.
+pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let config = shared.config.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut symbols: Vec<SymbolState> = config
+        .symbols
+        .iter()
+        .enumerate()
+        .map(|(index, name)| SymbolState {
+            name: name.to_ascii_uppercase(),
+            next_id: FIRST_TRADE_ID,
+            price_cents: 100_000 * (index as i64 + 1),
+        })
+        .collect();
+    if symbols.is_empty() {
+        return;
+    }
+    while !shared.has_subscribers() {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = shared.subscribed.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    tracing::info!(rate = config.rate, count = ?config.count, "First subscriber: generating trades.");
+    let started = Instant::now();
+    let mut generated: u64 = 0;
+    loop {
+        if config.count.is_some_and(|count| generated >= count) {
+            break;
+        }
+        let due = (started.elapsed().as_secs_f64() * f64::from(config.rate)) as u64;
+        let due = config.count.map_or(due, |count| due.min(count));
+        while generated < due {
+            let trade = next_trade(&mut rng, &mut symbols, generated, now_ms());
+            publish(&shared, trade);
+            generated += 1;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+    }
+    shared.report().done = true;
+    tracing::info!(generated, "Generator finished.");
+}
+
+/// Records the trade and queues it to every client subscribed to one of its streams.
+fn publish(shared: &Shared, trade: SimTrade) {
+    let lower = trade.symbol.to_ascii_lowercase();
+    let index = {
+        let mut report = shared.report();
+        report.trades.push(trade.clone());
+        report.trades.len() - 1
+    };
+    let clients = shared.clients();
+    for client in clients.values() {
+        for channel in ["trade", "aggTrade"] {
+            let stream = format!("{lower}@{channel}");
+            if !client.streams.contains(&stream) {
+                continue;
+            }
+            let data = payload(&trade, channel);
+            let text = if client.combined {
+                format!(r#"{{"stream":"{stream}","data":{data}}}"#)
+            } else {
+                data
+            };
+            client.offer(Outbound { text, trade_index: Some(index) });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_is_deterministic_per_seed() {
+        let draw = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut symbols = vec![
+                SymbolState { name: "BTCUSDT".into(), next_id: FIRST_TRADE_ID, price_cents: 100_000 },
+                SymbolState { name: "ETHUSDT".into(), next_id: FIRST_TRADE_ID, price_cents: 200_000 },
+            ];
+            (0..100).map(|sequence| next_trade(&mut rng, &mut symbols, sequence, 0)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+        let trades = draw(7);
+        assert_eq!(trades[0].symbol, "BTCUSDT");
+        assert_eq!(trades[1].symbol, "ETHUSDT");
+        assert_eq!(trades[2].trade_id, FIRST_TRADE_ID + 1);
+        assert!(trades.iter().all(|trade| trade.price.parse::<f64>().is_ok_and(|price| price > 0.0)));
+        let frame: serde_json::Value = serde_json::from_str(&payload(&trades[0], "trade")).expect("valid JSON");
+        assert_eq!(frame["t"], FIRST_TRADE_ID);
+        assert_eq!(frame["p"], trades[0].price.as_str());
+    }
+}

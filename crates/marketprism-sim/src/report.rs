@@ -1,0 +1,37 @@
+//! What the simulator generated and delivered.
+
+use serde::{Deserialize, Serialize};
+
+/// One generated trade, as the simulator put it on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimTrade {
+    /// Binance symbol, e.g. `BTCUSDT`.
+    pub symbol: String,
+    /// Trade id (`t`).
+    pub trade_id: u64,
+    /// Price text (`p`).
+    pub price: String,
+    /// Quantity text (`q`).
+    pub quantity: String,
+    /// Whether the buyer was the maker (`m`).
+    pub buyer_is_maker: bool,
+    /// Trade time (`T`), Unix ms.
+    pub trade_time_ms: i64,
+    /// Whether the frame was written to at least one open connection.
+    pub delivered: bool,
+}
+
+/// The simulator's account of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// True once `count` trades were generated (or the replay ended).
+    pub done: bool,
+    /// Every generated trade in order.
+    pub trades: Vec<SimTrade>,
+    /// Times connections were dropped on command, Unix ms.
+    pub disconnects_ms: Vec<i64>,
+    /// Connections accepted so far.
+    pub connections: u64,
+    /// Frames written to sockets (data, replies, replayed frames).
+    pub frames_sent: u64,
+}

@@ -1,0 +1,321 @@
+//! The HTTP/WebSocket server: stream endpoints, method frames, pings and the control API.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{error_reply, parse_stream, result_reply, MethodCall};
+use crate::{Config, Report};
+
+/// Frames queued per connection; a client that falls this far behind is disconnected, as
+/// Binance does with slow consumers.
+const CLIENT_QUEUE: usize = 8192;
+
+/// The simulator could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Binding or serving failed.
+    #[error("simulator server on {address}: {source}")]
+    Serve {
+        /// The listen address.
+        address: SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The replay capture could not be read.
+    #[error(transparent)]
+    Capture(#[from] marketprism_capture::CaptureError),
+}
+
+/// A frame for one client; `trade_index` marks generated trades for delivery accounting.
+pub(crate) struct Outbound {
+    pub(crate) text: String,
+    pub(crate) trade_index: Option<usize>,
+}
+
+/// One connected client.
+pub(crate) struct Client {
+    /// Whether frames are wrapped as `{"stream":..,"data":..}`.
+    pub(crate) combined: bool,
+    /// Subscribed stream names.
+    pub(crate) streams: BTreeSet<String>,
+    sender: mpsc::Sender<Outbound>,
+    close: CancellationToken,
+}
+
+impl Client {
+    /// Queues a frame; a full queue disconnects the client.
+    pub(crate) fn offer(&self, frame: Outbound) {
+        if self.sender.try_send(frame).is_err() {
+            self.close.cancel();
+        }
+    }
+}
+
+/// State shared by connections, the generator and the control API.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    clients: Mutex<HashMap<u64, Client>>,
+    report: Mutex<Report>,
+    /// Signalled whenever a client gains a subscription.
+    pub(crate) subscribed: Notify,
+    next_client: AtomicU64,
+}
+
+/// Locks a mutex, recovering the data if a holder panicked: the report and client table stay
+/// meaningful after a failed connection task.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn clients(&self) -> MutexGuard<'_, HashMap<u64, Client>> {
+        lock(&self.clients)
+    }
+
+    pub(crate) fn report(&self) -> MutexGuard<'_, Report> {
+        lock(&self.report)
+    }
+
+    pub(crate) fn has_subscribers(&self) -> bool {
+        self.clients().values().any(|client| !client.streams.is_empty())
+    }
+
+    fn is_known_stream(&self, stream: &str) -> bool {
+        if self.config.replay.is_some() {
+            return stream.contains('@');
+        }
+        match parse_stream(stream) {
+            Some((symbol, channel)) => {
+                self.config.symbols.iter().any(|known| known.eq_ignore_ascii_case(&symbol))
+                    && matches!(channel, "trade" | "aggTrade")
+            }
+            None => false,
+        }
+    }
+}
+
+/// Binds the listen address; returns the bound address and the future serving until
+/// `shutdown` is cancelled.
+pub async fn bind(
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, impl std::future::Future<Output = Result<(), SimError>>), SimError> {
+    let address = config.listen;
+    let serve_error = move |source| SimError::Serve { address, source };
+    let replay = match &config.replay {
+        Some(path) => Some(crate::replay::load(path)?),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(serve_error)?;
+    let bound = listener.local_addr().map_err(serve_error)?;
+    let shared = Arc::new(Shared {
+        config,
+        clients: Mutex::new(HashMap::new()),
+        report: Mutex::new(Report::default()),
+        subscribed: Notify::new(),
+        next_client: AtomicU64::new(1),
+    });
+    let source = {
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            match replay {
+                Some(frames) => crate::replay::run(shared, frames, shutdown).await,
+                None => crate::generator::run(shared, shutdown).await,
+            }
+        }
+    };
+    let app = Router::new()
+        .route("/ws", get(raw_without_streams))
+        .route("/ws/{*streams}", get(raw_with_streams))
+        .route("/stream", get(combined))
+        .route("/control/disconnect", post(disconnect_all))
+        .route("/control/report", get(report))
+        .with_state(shared.clone());
+    tracing::info!(address = %bound, "Simulator listening (Binance spot protocol).");
+    let server = async move {
+        let source = tokio::spawn(source);
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown({
+                let shutdown = shutdown.clone();
+                async move { shutdown.cancelled().await }
+            })
+            .await;
+        shutdown.cancel();
+        for client in shared.clients().values() {
+            client.close.cancel();
+        }
+        let _ = source.await;
+        served.map_err(serve_error)
+    };
+    Ok((bound, server))
+}
+
+/// Serves until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), SimError> {
+    let (_, server) = bind(config, shutdown).await?;
+    server.await
+}
+
+async fn raw_without_streams(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| serve_client(shared, socket, false, Vec::new()))
+}
+
+async fn raw_with_streams(
+    State(shared): State<Arc<Shared>>,
+    Path(streams): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let streams = streams.split('/').map(str::to_owned).collect();
+    upgrade.on_upgrade(move |socket| serve_client(shared, socket, false, streams))
+}
+
+#[derive(Deserialize)]
+struct CombinedQuery {
+    #[serde(default)]
+    streams: Option<String>,
+}
+
+async fn combined(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<CombinedQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let streams = query
+        .streams
+        .map(|list| list.split('/').filter(|stream| !stream.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    upgrade.on_upgrade(move |socket| serve_client(shared, socket, true, streams))
+}
+
+async fn disconnect_all(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let now = crate::generator::now_ms();
+    let mut closed = 0;
+    for client in shared.clients().values() {
+        client.close.cancel();
+        closed += 1;
+    }
+    shared.report().disconnects_ms.push(now);
+    tracing::info!(closed, "Dropped every connection on command.");
+    Json(serde_json::json!({ "closed": closed, "at_ms": now }))
+}
+
+async fn report(State(shared): State<Arc<Shared>>) -> Json<Report> {
+    Json(shared.report().clone())
+}
+
+async fn serve_client(shared: Arc<Shared>, socket: WebSocket, combined: bool, initial: Vec<String>) {
+    let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
+    let (sender, mut receiver) = mpsc::channel::<Outbound>(CLIENT_QUEUE);
+    let close = CancellationToken::new();
+    let streams: BTreeSet<String> = initial.into_iter().filter(|stream| shared.is_known_stream(stream)).collect();
+    let has_streams = !streams.is_empty();
+    shared.clients().insert(id, Client { combined, streams, sender: sender.clone(), close: close.clone() });
+    shared.report().connections += 1;
+    if has_streams {
+        shared.subscribed.notify_waiters();
+    }
+    let (mut sink, mut incoming) = socket.split();
+
+    let writer = {
+        let shared = shared.clone();
+        let close = close.clone();
+        let ping_interval = shared.config.ping_interval;
+        tokio::spawn(async move {
+            let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = close.cancelled() => {
+                        let _ = sink.send(Message::Close(None)).await;
+                        break;
+                    }
+                    _ = pings.tick() => {
+                        if sink.send(Message::Ping(Default::default())).await.is_err() {
+                            break;
+                        }
+                    }
+                    frame = receiver.recv() => {
+                        let Some(frame) = frame else { break };
+                        if sink.send(Message::text(frame.text)).await.is_err() {
+                            break;
+                        }
+                        let mut report = shared.report();
+                        report.frames_sent += 1;
+                        if let Some(trade) = frame.trade_index.and_then(|index| report.trades.get_mut(index)) {
+                            trade.delivered = true;
+                        }
+                    }
+                }
+            }
+            close.cancel();
+        })
+    };
+
+    loop {
+        let message = tokio::select! {
+            _ = close.cancelled() => break,
+            message = incoming.next() => message,
+        };
+        match message {
+            Some(Ok(Message::Text(text))) => handle_call(&shared, id, text.as_str()),
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    close.cancel();
+    shared.clients().remove(&id);
+    let _ = writer.await;
+}
+
+/// Answers a method frame. Subscription changes and their reply are made under the client
+/// lock, so no data frame of a new stream can precede the reply confirming it.
+fn handle_call(shared: &Shared, id: u64, text: &str) {
+    let mut clients = shared.clients();
+    let Some(client) = clients.get_mut(&id) else { return };
+    let call: MethodCall = match serde_json::from_str(text) {
+        Ok(call) => call,
+        Err(error) => {
+            client.offer(Outbound { text: error_reply(3, &format!("Invalid JSON: {error}"), &Value::Null), trade_index: None });
+            return;
+        }
+    };
+    let names: Option<Vec<String>> = call.params.iter().map(|param| param.as_str().map(str::to_owned)).collect();
+    let reply = match (call.method.as_str(), names) {
+        ("SUBSCRIBE", Some(names)) => match names.iter().find(|name| !shared.is_known_stream(name)) {
+            Some(unknown) => error_reply(2, &format!("Invalid request: unknown stream {unknown}"), &call.id),
+            None => {
+                client.streams.extend(names);
+                shared.subscribed.notify_waiters();
+                result_reply(Value::Null, &call.id)
+            }
+        },
+        ("UNSUBSCRIBE", Some(names)) => {
+            for name in &names {
+                client.streams.remove(name);
+            }
+            result_reply(Value::Null, &call.id)
+        }
+        ("LIST_SUBSCRIPTIONS", _) => result_reply(Value::from(client.streams.iter().cloned().collect::<Vec<_>>()), &call.id),
+        ("SUBSCRIBE" | "UNSUBSCRIBE", None) => error_reply(2, "Invalid request: params must be stream names", &call.id),
+        (other, _) => error_reply(
+            2,
+            &format!("Invalid request: unknown variant `{other}`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`"),
+            &call.id,
+        ),
+    };
+    client.offer(Outbound { text: reply, trade_index: None });
+}

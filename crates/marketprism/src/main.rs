@@ -1,0 +1,149 @@
+//! The `marketprism` command: every MarketPrism service and tool behind one binary.
+
+mod config_file;
+mod shutdown;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Records crypto market data: exchanges → NATS JetStream → ClickHouse.
+#[derive(Debug, Parser)]
+#[command(name = "marketprism", version, about)]
+struct Cli {
+    /// Log filter, e.g. `info` or `marketprism_collector=debug` (also `RUST_LOG`).
+    #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Connect to venues and publish normalized events to JetStream.
+    Collect {
+        /// Collector configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Consume events from JetStream and write them to ClickHouse.
+    Store {
+        /// Storage configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Apply the ClickHouse schema (idempotent).
+    Migrate {
+        /// Storage configuration (TOML); its `[clickhouse]` section is used.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Manage the JetStream streams.
+    Streams {
+        #[command(subcommand)]
+        command: StreamsCommand,
+    },
+    /// Run the local Binance spot simulator.
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum StreamsCommand {
+    /// Create the event and dead-letter streams, or update them to the configuration.
+    Init {
+        /// Storage configuration (TOML); its `[nats]` section is used.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    listen: SocketAddr,
+    /// Seed of the deterministic trade sequence.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Binance symbols, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "BTCUSDT,ETHUSDT")]
+    symbols: Vec<String>,
+    /// Trades per second across all symbols.
+    #[arg(long, default_value_t = 100)]
+    rate: u32,
+    /// Stop generating after this many trades (default: never).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Seconds between server pings.
+    #[arg(long, default_value_t = 20)]
+    ping_interval: u64,
+    /// Replay the WebSocket frames of a capture file instead of generating trades.
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// Replay speed factor; 0 replays as fast as possible.
+    #[arg(long, default_value_t = 1.0)]
+    replay_speed: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cli.log).context("invalid --log filter")?)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(execute(cli.command))
+}
+
+async fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Collect { config } => {
+            let config: marketprism_collector::Config = config_file::load(&config)?;
+            let shutdown = shutdown::on_signal();
+            marketprism_collector::run(config, shutdown).await?;
+        }
+        Command::Store { config } => {
+            let config: marketprism_storage::Config = config_file::load(&config)?;
+            let shutdown = shutdown::on_signal();
+            marketprism_storage::run(config, shutdown).await?;
+        }
+        Command::Migrate { config } => {
+            let config: marketprism_storage::Config = config_file::load(&config)?;
+            let report = marketprism_storage::migrate::migrate(&config.clickhouse)
+                .await
+                .context("migration failed")?;
+            println!(
+                "ClickHouse {} ({} dialect), database {}: applied {:?}, already applied {:?}",
+                report.server_version, report.dialect, config.clickhouse.database, report.applied, report.already_applied
+            );
+        }
+        Command::Streams { command: StreamsCommand::Init { config } } => {
+            let config: marketprism_storage::Config = config_file::load(&config)?;
+            let client = marketprism_bus::connect(&config.nats, "marketprism-streams").await?;
+            let context = async_nats::jetstream::new(client);
+            let reports = marketprism_bus::ensure_streams(&context, &config.nats.stream)
+                .await
+                .context("is JetStream enabled on the server (nats-server --jetstream)?")?;
+            for report in reports {
+                println!("stream {}: {:?}", report.name, report.change);
+            }
+        }
+        Command::Sim(args) => {
+            let config = marketprism_sim::Config {
+                listen: args.listen,
+                seed: args.seed,
+                symbols: args.symbols,
+                rate: args.rate,
+                count: args.count,
+                ping_interval: Duration::from_secs(args.ping_interval.max(1)),
+                replay: args.replay,
+                replay_speed: args.replay_speed,
+            };
+            marketprism_sim::run(config, shutdown::on_signal()).await?;
+        }
+    }
+    Ok(())
+}
