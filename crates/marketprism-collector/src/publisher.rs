@@ -8,9 +8,11 @@
 //! never silent, it becomes a gap at the venue side.
 
 use std::collections::VecDeque;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::PublishAckFuture};
+use async_nats::jetstream::{self, context::PublishError, publish::PublishAck};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use marketprism_bus::{deadletter_subject, DeadLetterOrigin, DEADLETTER_ERROR_HEADER};
@@ -70,11 +72,14 @@ impl From<Outgoing> for Prepared {
     }
 }
 
+/// An ack that resolves once JetStream has stored (or deduplicated) the message.
+type AckFuture = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>;
+
 pub(crate) struct Publisher {
     context: jetstream::Context,
     max_outstanding: usize,
     metrics: Metrics,
-    window: VecDeque<(Prepared, PublishAckFuture)>,
+    window: VecDeque<(Prepared, AckFuture)>,
 }
 
 impl Publisher {
@@ -88,35 +93,47 @@ impl Publisher {
     }
 
     /// Publishes everything received until every sender is gone, then waits for all acks.
+    /// Acks are settled as they arrive, so a failure is noticed and repaired even when no
+    /// further events follow.
     pub(crate) async fn run(mut self, mut receiver: mpsc::Receiver<Outgoing>) {
-        while let Some(outgoing) = receiver.recv().await {
-            let prepared = Prepared::from(outgoing);
-            let ack = self.send(&prepared).await;
-            self.window.push_back((prepared, ack));
-            while self.window.len() >= self.max_outstanding {
-                self.settle_oldest().await;
+        let mut open = true;
+        while open || !self.window.is_empty() {
+            let has_room = self.window.len() < self.max_outstanding;
+            tokio::select! {
+                biased;
+                result = oldest_ack(&mut self.window), if !self.window.is_empty() => {
+                    if let Some((prepared, _)) = self.window.pop_front() {
+                        self.settle(prepared, result).await;
+                    }
+                }
+                next = receiver.recv(), if open && has_room => match next {
+                    Some(outgoing) => {
+                        let prepared = Prepared::from(outgoing);
+                        let ack = Self::send(&self.context, &self.metrics, &prepared).await;
+                        self.window.push_back((prepared, ack));
+                    }
+                    None => open = false,
+                },
             }
             self.metrics.outstanding_acks.set(self.window.len() as i64);
         }
-        while !self.window.is_empty() {
-            self.settle_oldest().await;
-        }
-        self.metrics.outstanding_acks.set(0);
         tracing::info!("Publisher drained: every event is acknowledged.");
     }
 
     /// Publishes until the client accepts the message (it buffers while reconnecting).
-    async fn send(&self, prepared: &Prepared) -> PublishAckFuture {
+    ///
+    /// Takes the context rather than `self`: the window's futures are `Send` but not `Sync`,
+    /// so `&self` may not be held across an await.
+    async fn send(context: &jetstream::Context, metrics: &Metrics, prepared: &Prepared) -> AckFuture {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
-            match self
-                .context
+            match context
                 .publish_with_headers(prepared.subject.clone(), prepared.headers.clone(), prepared.payload.clone())
                 .await
             {
-                Ok(ack) => return ack,
+                Ok(ack) => return Box::pin(ack.into_future()),
                 Err(error) => {
-                    self.metrics.publish_retries.inc();
+                    metrics.publish_retries.inc();
                     tracing::warn!(%error, subject = %prepared.subject, "Publish failed; retrying.");
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
@@ -124,14 +141,11 @@ impl Publisher {
         }
     }
 
-    /// Waits for the oldest outstanding ack, republishing until it arrives.
-    async fn settle_oldest(&mut self) {
-        let Some((prepared, mut ack)) = self.window.pop_front() else {
-            return;
-        };
+    /// Accounts for an ack; on failure republishes the same message until it is acked.
+    async fn settle(&mut self, prepared: Prepared, mut result: Result<PublishAck, PublishError>) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
-            match ack.await {
+            match result {
                 Ok(acknowledged) => {
                     if acknowledged.duplicate {
                         self.metrics.duplicates.inc();
@@ -147,9 +161,17 @@ impl Publisher {
                     self.metrics.publish_retries.inc();
                     tracing::warn!(%error, subject = %prepared.subject, "JetStream did not acknowledge; republishing.");
                     tokio::time::sleep(backoff.next_delay()).await;
-                    ack = self.send(&prepared).await;
+                    result = Self::send(&self.context, &self.metrics, &prepared).await.await;
                 }
             }
         }
+    }
+}
+
+/// Waits for the oldest outstanding ack without removing it from the window.
+async fn oldest_ack(window: &mut VecDeque<(Prepared, AckFuture)>) -> Result<PublishAck, PublishError> {
+    match window.front_mut() {
+        Some((_, ack)) => ack.await,
+        None => std::future::pending().await,
     }
 }
