@@ -9,7 +9,9 @@
 mod clickhouse;
 mod nats;
 mod process;
+mod service;
 
 pub use clickhouse::ClickHouseServer;
 pub use nats::NatsServer;
-pub use process::{free_port, ServerError};
+pub use process::{free_port, log_tail, ServerError};
+pub use service::Service;

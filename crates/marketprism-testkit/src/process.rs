@@ -52,17 +52,19 @@ pub(crate) fn find_program(program: &'static str, package: &'static str) -> Resu
         .ok_or(ServerError::NotInstalled { program, package })
 }
 
-/// Spawns `command` with output to `log`, killed when this process dies (Linux).
-pub(crate) fn spawn(program: &'static str, mut command: Command, log: &Path) -> Result<Child, ServerError> {
-    let io_error = |source| ServerError::Io { program, source };
-    let log_file = std::fs::File::create(log).map_err(io_error)?;
-    let log_err = log_file.try_clone().map_err(io_error)?;
-    command
-        .stdin(Stdio::null())
-        .stdout(log_file)
-        .stderr(log_err);
+/// Spawns `command` with stdout and stderr appended to `log`, killed when this process dies
+/// (Linux).
+pub(crate) fn spawn_logged(mut command: Command, log: &Path) -> io::Result<Child> {
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let log_err = log_file.try_clone()?;
+    command.stdin(Stdio::null()).stdout(log_file).stderr(log_err);
     die_with_parent(&mut command);
-    command.spawn().map_err(io_error)
+    command.spawn()
+}
+
+/// Spawns a server; see [`spawn_logged`].
+pub(crate) fn spawn(program: &'static str, command: Command, log: &Path) -> Result<Child, ServerError> {
+    spawn_logged(command, log).map_err(|source| ServerError::Io { program, source })
 }
 
 #[cfg(target_os = "linux")]
@@ -117,7 +119,8 @@ pub(crate) fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
-fn log_tail(log: &Path) -> String {
+/// The last lines of a log file, for error messages.
+pub fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")

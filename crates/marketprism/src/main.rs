@@ -126,7 +126,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             let context = async_nats::jetstream::new(client);
             let reports = marketprism_bus::ensure_streams(&context, &config.nats.stream)
                 .await
-                .context("is JetStream enabled on the server (nats-server --jetstream)?")?;
+                .context("streams init failed")?;
             for report in reports {
                 println!("stream {}: {:?}", report.name, report.change);
             }

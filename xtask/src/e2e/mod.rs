@@ -1,0 +1,80 @@
+//! `cargo xtask e2e`: the pipeline end to end, against real NATS and ClickHouse.
+//!
+//! * `baseline`: the simulator emits N trades over several symbols at a high rate;
+//!   ClickHouse must hold exactly those N trades with identical field values.
+//! * `faults`: storage is killed with SIGKILL mid-run and restarted, and the simulator drops
+//!   the collector's connection once; ClickHouse must hold exactly the trades the simulator
+//!   wrote to open connections, without duplicates, and one gap per symbol must cover the
+//!   disconnected interval.
+//!
+//! It prints a table of every check and fails if any check fails.
+
+mod checks;
+mod scenarios;
+
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+
+use crate::pipeline::build_binary;
+use crate::services::{self, Backend};
+use checks::Check;
+
+/// Options of `cargo xtask e2e`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Where NATS and ClickHouse come from.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+    /// Trades in the baseline scenario.
+    #[arg(long, default_value_t = 60_000)]
+    pub trades: u64,
+    /// Simulator rate of the baseline scenario, trades per second.
+    #[arg(long, default_value_t = 20_000)]
+    pub rate: u32,
+    /// Build and run the optimized binary.
+    #[arg(long)]
+    pub release: bool,
+    /// Keep the logs and configs of the run in this directory.
+    #[arg(long)]
+    pub keep: Option<std::path::PathBuf>,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args { backend: Backend::Auto, trades: 60_000, rate: 20_000, release: false, keep: None }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let binary = build_binary(args.release)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let scratch = tempfile::Builder::new().prefix("marketprism-e2e-").tempdir()?;
+    let dir = args.keep.clone().unwrap_or_else(|| scratch.path().to_owned());
+    let checks = runtime.block_on(async {
+        // Each scenario gets fresh servers: its streams claim the same subjects.
+        let services = services::start(args.backend).await?;
+        println!("services: {}", services.description);
+        let mut checks = scenarios::baseline(&binary, &services, &args, &dir.join("baseline")).await?;
+        drop(services);
+        let services = services::start(args.backend).await?;
+        checks.extend(scenarios::faults(&binary, &services, &dir.join("faults")).await?);
+        anyhow::Ok(checks)
+    })?;
+    checks::print_table(&checks);
+    let failed = checks.iter().filter(|check| !check.passed).count();
+    println!("e2e wall time: {:.1} s", started.elapsed().as_secs_f64());
+    println!("e2e: {} passed, {} failed", checks.len() - failed, failed);
+    if failed > 0 {
+        if args.keep.is_none() {
+            let kept = scratch.keep();
+            println!("logs kept in {}", kept.display());
+        }
+        bail!("{failed} end-to-end check(s) failed");
+    }
+    Ok(())
+}
+
+/// Alias so scenario code reads naturally.
+pub(crate) type Checks = Vec<Check>;

@@ -1,0 +1,76 @@
+//! Project automation, invoked as `cargo xtask <task>` (see `.cargo/config.toml`).
+//!
+//! * `ci`: formatting, lints, the workspace tests and the end-to-end check, as CI runs them;
+//! * `e2e`: the whole pipeline against real NATS and ClickHouse, checked row by row;
+//! * `run`: the whole pipeline against the simulator, until Ctrl-C;
+//! * `schema`: renders the ClickHouse DDL into `sql/`.
+
+mod ci;
+mod e2e;
+mod pipeline;
+mod run;
+mod schema;
+mod services;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "MarketPrism project automation")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Run every check CI runs: fmt, clippy, tests, e2e.
+    Ci,
+    /// Verify the pipeline end to end against real NATS and ClickHouse.
+    E2e(e2e::Args),
+    /// Run the pipeline against the simulator until Ctrl-C.
+    Run(run::Args),
+    /// Render the ClickHouse DDL into `sql/` (`--check` fails if it is stale).
+    Schema {
+        /// Fail instead of writing when `sql/` differs from the code.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Ci => ci::run(),
+        Task::E2e(args) => e2e::run(args),
+        Task::Run(args) => run::run(args),
+        Task::Schema { check } => schema::run(check),
+    }
+}
+
+/// The repository root.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Runs a command from the repository root, echoing it, and fails if it fails.
+fn run_command(mut command: Command) -> anyhow::Result<()> {
+    command.current_dir(project_root());
+    eprintln!("$ {command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// `cargo`, as the one running this task.
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}

@@ -1,0 +1,271 @@
+//! One MarketPrism pipeline (simulator → collector → JetStream → storage → ClickHouse) run
+//! as separate processes of the `marketprism` binary, as in production.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use marketprism_sim::Report;
+use marketprism_testkit::{free_port, log_tail, Service};
+
+use crate::services::Services;
+use crate::{cargo, project_root, run_command};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Short name; also names the database, stream and consumer.
+    pub name: String,
+    /// (Binance symbol, normalized symbol) pairs the simulator trades.
+    pub symbols: Vec<(String, String)>,
+    /// Simulator trades per second.
+    pub rate: u32,
+    /// Trades to generate; `None` for endless.
+    pub count: Option<u64>,
+    /// Simulator seed.
+    pub seed: u64,
+}
+
+/// Builds the `marketprism` binary and returns its path.
+pub fn build_binary(release: bool) -> anyhow::Result<PathBuf> {
+    let mut build = cargo();
+    build.args(["build", "--package", "marketprism"]);
+    if release {
+        build.arg("--release");
+    }
+    run_command(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from);
+    Ok(target.join(if release { "release" } else { "debug" }).join("marketprism"))
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    binary: PathBuf,
+    dir: PathBuf,
+    storage_config: PathBuf,
+    sim_port: u16,
+    storage_port: u16,
+    /// Client on the pipeline's database.
+    pub clickhouse: clickhouse::Client,
+    /// The pipeline's JetStream settings.
+    pub nats_url: String,
+    /// The pipeline's dead-letter stream.
+    pub deadletter_stream: String,
+    sim: Service,
+    storage: Option<Service>,
+    collector: Service,
+    http: reqwest::Client,
+}
+
+impl Pipeline {
+    /// Writes the configuration, initializes schema and streams (twice, to prove both are
+    /// idempotent), and starts simulator, storage and collector, waiting until they are ready.
+    pub async fn start(binary: &Path, services: &Services, spec: &Spec, dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let sim_port = free_port()?;
+        let storage_port = free_port()?;
+        let collector_port = free_port()?;
+        let database = format!("marketprism_{}", spec.name);
+        let stream = format!("MARKETPRISM_{}", spec.name.to_ascii_uppercase());
+        let deadletter_stream = format!("{stream}_DEADLETTER");
+
+        let storage_config = dir.join("storage.toml");
+        std::fs::write(
+            &storage_config,
+            format!(
+                r#"listen = "127.0.0.1:{storage_port}"
+
+[nats]
+url = "{nats}"
+
+[nats.stream]
+name = "{stream}"
+deadletter_name = "{deadletter_stream}"
+
+[clickhouse]
+url = "{clickhouse}"
+database = "{database}"
+
+[consumer]
+durable_name = "storage-{name}"
+# Short, so that a killed storage's unacked batch is redelivered quickly.
+ack_wait = "5s"
+nak_delay = "500ms"
+
+[batch]
+max_rows = 10000
+max_wait = "300ms"
+"#,
+                nats = services.nats_url,
+                clickhouse = services.clickhouse_url,
+                name = spec.name,
+            ),
+        )?;
+        let symbols: Vec<String> = spec.symbols.iter().map(|(_, normalized)| format!("\"{normalized}\"")).collect();
+        let collector_config = dir.join("collector.toml");
+        std::fs::write(
+            &collector_config,
+            format!(
+                r#"listen = "127.0.0.1:{collector_port}"
+
+[nats]
+url = "{nats}"
+
+[nats.stream]
+name = "{stream}"
+deadletter_name = "{deadletter_stream}"
+
+[connection]
+backoff_initial = "200ms"
+backoff_max = "2s"
+watchdog = "10s"
+
+[[venues]]
+venue = "binance_spot"
+endpoint = "ws://127.0.0.1:{sim_port}"
+symbols = [{symbols}]
+channels = ["trades"]
+"#,
+                nats = services.nats_url,
+                symbols = symbols.join(", "),
+            ),
+        )?;
+
+        for _ in 0..2 {
+            run_tool(binary, dir, "migrate", &["migrate", "--config"], &storage_config)?;
+            run_tool(binary, dir, "streams-init", &["streams", "init", "--config"], &storage_config)?;
+        }
+
+        let mut sim = Command::new(binary);
+        sim.args(["sim", "--listen", &format!("127.0.0.1:{sim_port}"), "--seed", &spec.seed.to_string()])
+            .args(["--rate", &spec.rate.to_string(), "--ping-interval", "2"])
+            .arg("--symbols")
+            .arg(spec.symbols.iter().map(|(native, _)| native.as_str()).collect::<Vec<_>>().join(","));
+        if let Some(count) = spec.count {
+            sim.args(["--count", &count.to_string()]);
+        }
+        let sim = Service::spawn("sim", sim, &dir.join("sim.log"))?;
+        let storage = start_service(binary, "store", &storage_config, dir)?;
+        let mut collector_command = Command::new(binary);
+        collector_command.arg("collect").arg("--config").arg(&collector_config);
+        let collector = Service::spawn("collector", collector_command, &dir.join("collector.log"))?;
+
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let clickhouse = clickhouse::Client::default()
+            .with_url(&services.clickhouse_url)
+            .with_database(&database)
+            .with_validation(false);
+        let pipeline = Pipeline {
+            binary: binary.to_owned(),
+            dir: dir.to_owned(),
+            storage_config,
+            sim_port,
+            storage_port,
+            clickhouse,
+            nats_url: services.nats_url.clone(),
+            deadletter_stream,
+            sim,
+            storage: Some(storage),
+            collector,
+            http,
+        };
+        pipeline.wait_ready("storage", storage_port).await?;
+        pipeline.wait_ready("collector", collector_port).await?;
+        Ok(pipeline)
+    }
+
+    async fn wait_ready(&self, name: &str, port: u16) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(response) = self.http.get(format!("http://127.0.0.1:{port}/ready")).send().await {
+                if response.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{name} not ready after 30 s; log:\n{}", log_tail(&self.dir.join(format!("{name}.log"))))
+    }
+
+    /// The simulator's report.
+    pub async fn sim_report(&self) -> anyhow::Result<Report> {
+        let url = format!("http://127.0.0.1:{}/control/report", self.sim_port);
+        Ok(self.http.get(url).send().await?.error_for_status()?.json().await?)
+    }
+
+    /// Has the simulator drop every connection.
+    pub async fn drop_connections(&self) -> anyhow::Result<()> {
+        let url = format!("http://127.0.0.1:{}/control/disconnect", self.sim_port);
+        self.http.post(url).send().await?.error_for_status()?;
+        Ok(())
+    }
+
+    /// Kills storage with SIGKILL, as a crash or OOM kill would.
+    pub fn kill_storage(&mut self) -> anyhow::Result<()> {
+        if let Some(mut storage) = self.storage.take() {
+            storage.kill().context("killing storage")?;
+        }
+        Ok(())
+    }
+
+    /// Starts storage again with the same configuration and durable consumer.
+    pub async fn restart_storage(&mut self) -> anyhow::Result<()> {
+        self.storage = Some(start_service(&self.binary, "store", &self.storage_config, &self.dir)?);
+        self.wait_ready("storage", self.storage_port).await
+    }
+
+    /// Polls `SELECT count() FROM trades FINAL` until it reaches `expected` or `timeout`
+    /// passes; returns the last count and when it was read.
+    pub async fn wait_for_trades(&self, expected: u64, timeout: Duration) -> anyhow::Result<(u64, Instant)> {
+        let started = Instant::now();
+        loop {
+            let count: u64 = self.clickhouse.query("SELECT count() FROM trades FINAL").fetch_one().await?;
+            if count >= expected || started.elapsed() > timeout {
+                return Ok((count, Instant::now()));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops collector, storage and simulator with SIGTERM; true if the collector and
+    /// storage drained and exited successfully.
+    pub fn stop(mut self) -> anyhow::Result<bool> {
+        let grace = Duration::from_secs(20);
+        let collector = self.collector.terminate(grace)?;
+        let storage = match self.storage.as_mut() {
+            Some(storage) => storage.terminate(grace)?.success(),
+            None => false,
+        };
+        self.sim.terminate(grace)?;
+        Ok(collector.success() && storage)
+    }
+
+    /// The directory holding configs and logs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn start_service(binary: &Path, subcommand: &str, config: &Path, dir: &Path) -> anyhow::Result<Service> {
+    let name = if subcommand == "store" { "storage" } else { subcommand };
+    let mut command = Command::new(binary);
+    command.arg(subcommand).arg("--config").arg(config);
+    Ok(Service::spawn(name, command, &dir.join(format!("{name}.log")))?)
+}
+
+fn run_tool(binary: &Path, dir: &Path, name: &str, args: &[&str], config: &Path) -> anyhow::Result<()> {
+    let log = dir.join(format!("{name}.log"));
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+    let status = Command::new(binary)
+        .args(args)
+        .arg(config)
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .status()
+        .with_context(|| format!("running marketprism {name}"))?;
+    if !status.success() {
+        bail!("marketprism {name} failed ({status}); log:\n{}", log_tail(&log));
+    }
+    Ok(())
+}

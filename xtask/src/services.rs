@@ -1,0 +1,134 @@
+//! NATS and ClickHouse for the harness: child processes (`native`) or containers.
+//!
+//! `native` runs `nats-server` and `clickhouse-server` from `PATH` on free loopback ports with
+//! temporary state. `containers` runs the official images through testcontainers; it is the
+//! path for CI systems with a Docker engine and is chosen automatically when one answers.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use marketprism_testkit::{ClickHouseServer, NatsServer};
+use testcontainers::core::{IntoContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+/// Which services backend to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// `containers` when a Docker engine answers, `native` otherwise.
+    #[default]
+    Auto,
+    /// Child processes from `PATH`.
+    Native,
+    /// Official images through testcontainers.
+    Containers,
+}
+
+/// Running NATS and ClickHouse; dropping it stops them.
+pub struct Services {
+    /// NATS client URL.
+    pub nats_url: String,
+    /// ClickHouse HTTP URL.
+    pub clickhouse_url: String,
+    /// What runs, for reports.
+    pub description: String,
+    _running: Running,
+}
+
+enum Running {
+    Native { _nats: NatsServer, _clickhouse: ClickHouseServer },
+    Containers { _nats: ContainerAsync<GenericImage>, _clickhouse: ContainerAsync<GenericImage> },
+}
+
+/// Starts the services with the chosen backend.
+pub async fn start(backend: Backend) -> anyhow::Result<Services> {
+    let use_containers = match backend {
+        Backend::Auto => docker_answers(),
+        Backend::Native => false,
+        Backend::Containers => {
+            if !docker_answers() {
+                bail!("--backend containers needs a Docker engine, and none answers on /var/run/docker.sock");
+            }
+            true
+        }
+    };
+    if use_containers {
+        start_containers().await
+    } else {
+        start_native()
+    }
+}
+
+fn start_native() -> anyhow::Result<Services> {
+    let nats = NatsServer::start().context("starting nats-server")?;
+    let clickhouse = ClickHouseServer::start().context("starting clickhouse-server")?;
+    Ok(Services {
+        nats_url: nats.url(),
+        clickhouse_url: clickhouse.url(),
+        description: "native: nats-server and clickhouse-server from PATH".into(),
+        _running: Running::Native { _nats: nats, _clickhouse: clickhouse },
+    })
+}
+
+async fn start_containers() -> anyhow::Result<Services> {
+    let nats = GenericImage::new("nats", "2.10-alpine")
+        .with_exposed_port(4222.tcp())
+        .with_wait_for(WaitFor::message_on_stderr("Server is ready"))
+        .with_cmd(["--jetstream"])
+        .start()
+        .await
+        .context("starting the nats container")?;
+    let clickhouse = GenericImage::new("clickhouse/clickhouse-server", "24.8")
+        .with_exposed_port(8123.tcp())
+        .with_env_var("CLICKHOUSE_SKIP_USER_SETUP", "1")
+        .start()
+        .await
+        .context("starting the clickhouse container")?;
+    let nats_url = format!("nats://127.0.0.1:{}", nats.get_host_port_ipv4(4222).await?);
+    let clickhouse_url = format!("http://127.0.0.1:{}", clickhouse.get_host_port_ipv4(8123).await?);
+    wait_for_clickhouse(&clickhouse_url).await?;
+    Ok(Services {
+        nats_url,
+        clickhouse_url,
+        description: "containers: nats:2.10-alpine and clickhouse/clickhouse-server:24.8".into(),
+        _running: Running::Containers { _nats: nats, _clickhouse: clickhouse },
+    })
+}
+
+async fn wait_for_clickhouse(url: &str) -> anyhow::Result<()> {
+    for _ in 0..120 {
+        if let Ok(response) = reqwest::get(format!("{url}/ping")).await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bail!("ClickHouse at {url} did not answer /ping within 60 s")
+}
+
+/// True when a Docker engine answers `GET /_ping` on its Unix socket.
+fn docker_answers() -> bool {
+    #[cfg(unix)]
+    {
+        let path = std::env::var("DOCKER_HOST")
+            .ok()
+            .and_then(|host| host.strip_prefix("unix://").map(str::to_owned))
+            .unwrap_or_else(|| "/var/run/docker.sock".to_owned());
+        let Ok(mut socket) = std::os::unix::net::UnixStream::connect(path) else {
+            return false;
+        };
+        let _ = socket.set_read_timeout(Some(Duration::from_secs(2)));
+        if socket.write_all(b"GET /_ping HTTP/1.0\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut response = String::new();
+        let _ = socket.read_to_string(&mut response);
+        response.starts_with("HTTP/1.") && response.ends_with("OK")
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
