@@ -8,7 +8,14 @@ pub fn run() -> anyhow::Result<()> {
     run_command(fmt)?;
 
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     run_command(clippy)?;
 
     let mut test = cargo();

@@ -35,8 +35,11 @@ pub fn build_binary(release: bool) -> anyhow::Result<PathBuf> {
         build.arg("--release");
     }
     run_command(build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from);
-    Ok(target.join(if release { "release" } else { "debug" }).join("marketprism"))
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("marketprism"))
 }
 
 /// A running pipeline.
@@ -61,7 +64,12 @@ pub struct Pipeline {
 impl Pipeline {
     /// Writes the configuration, initializes schema and streams (twice, to prove both are
     /// idempotent), and starts simulator, storage and collector, waiting until they are ready.
-    pub async fn start(binary: &Path, services: &Services, spec: &Spec, dir: &Path) -> anyhow::Result<Self> {
+    pub async fn start(
+        binary: &Path,
+        services: &Services,
+        spec: &Spec,
+        dir: &Path,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let sim_port = free_port()?;
         let storage_port = free_port()?;
@@ -102,7 +110,11 @@ max_wait = "300ms"
                 name = spec.name,
             ),
         )?;
-        let symbols: Vec<String> = spec.symbols.iter().map(|(_, normalized)| format!("\"{normalized}\"")).collect();
+        let symbols: Vec<String> = spec
+            .symbols
+            .iter()
+            .map(|(_, normalized)| format!("\"{normalized}\""))
+            .collect();
         let collector_config = dir.join("collector.toml");
         std::fs::write(
             &collector_config,
@@ -133,25 +145,54 @@ channels = ["trades"]
         )?;
 
         for _ in 0..2 {
-            run_tool(binary, dir, "migrate", &["migrate", "--config"], &storage_config)?;
-            run_tool(binary, dir, "streams-init", &["streams", "init", "--config"], &storage_config)?;
+            run_tool(
+                binary,
+                dir,
+                "migrate",
+                &["migrate", "--config"],
+                &storage_config,
+            )?;
+            run_tool(
+                binary,
+                dir,
+                "streams-init",
+                &["streams", "init", "--config"],
+                &storage_config,
+            )?;
         }
 
         let mut sim = Command::new(binary);
-        sim.args(["sim", "--listen", &format!("127.0.0.1:{sim_port}"), "--seed", &spec.seed.to_string()])
-            .args(["--rate", &spec.rate.to_string(), "--ping-interval", "2"])
-            .arg("--symbols")
-            .arg(spec.symbols.iter().map(|(native, _)| native.as_str()).collect::<Vec<_>>().join(","));
+        sim.args([
+            "sim",
+            "--listen",
+            &format!("127.0.0.1:{sim_port}"),
+            "--seed",
+            &spec.seed.to_string(),
+        ])
+        .args(["--rate", &spec.rate.to_string(), "--ping-interval", "2"])
+        .arg("--symbols")
+        .arg(
+            spec.symbols
+                .iter()
+                .map(|(native, _)| native.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         if let Some(count) = spec.count {
             sim.args(["--count", &count.to_string()]);
         }
         let sim = Service::spawn("sim", sim, &dir.join("sim.log"))?;
         let storage = start_service(binary, "store", &storage_config, dir)?;
         let mut collector_command = Command::new(binary);
-        collector_command.arg("collect").arg("--config").arg(&collector_config);
+        collector_command
+            .arg("collect")
+            .arg("--config")
+            .arg(&collector_config);
         let collector = Service::spawn("collector", collector_command, &dir.join("collector.log"))?;
 
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
         let clickhouse = clickhouse::Client::default()
             .with_url(&services.clickhouse_url)
             .with_database(&database)
@@ -178,20 +219,35 @@ channels = ["trades"]
     async fn wait_ready(&self, name: &str, port: u16) -> anyhow::Result<()> {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(30) {
-            if let Ok(response) = self.http.get(format!("http://127.0.0.1:{port}/ready")).send().await {
+            if let Ok(response) = self
+                .http
+                .get(format!("http://127.0.0.1:{port}/ready"))
+                .send()
+                .await
+            {
                 if response.status().is_success() {
                     return Ok(());
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("{name} not ready after 30 s; log:\n{}", log_tail(&self.dir.join(format!("{name}.log"))))
+        bail!(
+            "{name} not ready after 30 s; log:\n{}",
+            log_tail(&self.dir.join(format!("{name}.log")))
+        )
     }
 
     /// The simulator's report.
     pub async fn sim_report(&self) -> anyhow::Result<Report> {
         let url = format!("http://127.0.0.1:{}/control/report", self.sim_port);
-        Ok(self.http.get(url).send().await?.error_for_status()?.json().await?)
+        Ok(self
+            .http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
     }
 
     /// Has the simulator drop every connection.
@@ -211,16 +267,29 @@ channels = ["trades"]
 
     /// Starts storage again with the same configuration and durable consumer.
     pub async fn restart_storage(&mut self) -> anyhow::Result<()> {
-        self.storage = Some(start_service(&self.binary, "store", &self.storage_config, &self.dir)?);
+        self.storage = Some(start_service(
+            &self.binary,
+            "store",
+            &self.storage_config,
+            &self.dir,
+        )?);
         self.wait_ready("storage", self.storage_port).await
     }
 
     /// Polls `SELECT count() FROM trades FINAL` until it reaches `expected` or `timeout`
     /// passes; returns the last count and when it was read.
-    pub async fn wait_for_trades(&self, expected: u64, timeout: Duration) -> anyhow::Result<(u64, Instant)> {
+    pub async fn wait_for_trades(
+        &self,
+        expected: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<(u64, Instant)> {
         let started = Instant::now();
         loop {
-            let count: u64 = self.clickhouse.query("SELECT count() FROM trades FINAL").fetch_one().await?;
+            let count: u64 = self
+                .clickhouse
+                .query("SELECT count() FROM trades FINAL")
+                .fetch_one()
+                .await?;
             if count >= expected || started.elapsed() > timeout {
                 return Ok((count, Instant::now()));
             }
@@ -247,16 +316,38 @@ channels = ["trades"]
     }
 }
 
-fn start_service(binary: &Path, subcommand: &str, config: &Path, dir: &Path) -> anyhow::Result<Service> {
-    let name = if subcommand == "store" { "storage" } else { subcommand };
+fn start_service(
+    binary: &Path,
+    subcommand: &str,
+    config: &Path,
+    dir: &Path,
+) -> anyhow::Result<Service> {
+    let name = if subcommand == "store" {
+        "storage"
+    } else {
+        subcommand
+    };
     let mut command = Command::new(binary);
     command.arg(subcommand).arg("--config").arg(config);
-    Ok(Service::spawn(name, command, &dir.join(format!("{name}.log")))?)
+    Ok(Service::spawn(
+        name,
+        command,
+        &dir.join(format!("{name}.log")),
+    )?)
 }
 
-fn run_tool(binary: &Path, dir: &Path, name: &str, args: &[&str], config: &Path) -> anyhow::Result<()> {
+fn run_tool(
+    binary: &Path,
+    dir: &Path,
+    name: &str,
+    args: &[&str],
+    config: &Path,
+) -> anyhow::Result<()> {
     let log = dir.join(format!("{name}.log"));
-    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)?;
     let status = Command::new(binary)
         .args(args)
         .arg(config)
@@ -265,7 +356,10 @@ fn run_tool(binary: &Path, dir: &Path, name: &str, args: &[&str], config: &Path)
         .status()
         .with_context(|| format!("running marketprism {name}"))?;
     if !status.success() {
-        bail!("marketprism {name} failed ({status}); log:\n{}", log_tail(&log));
+        bail!(
+            "marketprism {name} failed ({status}); log:\n{}",
+            log_tail(&log)
+        );
     }
     Ok(())
 }

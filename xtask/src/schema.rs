@@ -20,14 +20,19 @@ pub fn run(check: bool) -> anyhow::Result<()> {
                 continue;
             }
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            std::fs::write(&path, wanted).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, wanted)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             println!("wrote {}", path.display());
         }
     }
     if !stale.is_empty() {
-        bail!("stale schema files: {}; run `cargo xtask schema` and commit", stale.join(", "));
+        bail!(
+            "stale schema files: {}; run `cargo xtask schema` and commit",
+            stale.join(", ")
+        );
     }
     Ok(())
 }

@@ -37,8 +37,14 @@ pub struct Services {
 }
 
 enum Running {
-    Native { _nats: NatsServer, _clickhouse: ClickHouseServer },
-    Containers { _nats: ContainerAsync<GenericImage>, _clickhouse: ContainerAsync<GenericImage> },
+    Native {
+        _nats: NatsServer,
+        _clickhouse: ClickHouseServer,
+    },
+    Containers {
+        _nats: Box<ContainerAsync<GenericImage>>,
+        _clickhouse: Box<ContainerAsync<GenericImage>>,
+    },
 }
 
 /// Starts the services with the chosen backend.
@@ -67,7 +73,10 @@ fn start_native() -> anyhow::Result<Services> {
         nats_url: nats.url(),
         clickhouse_url: clickhouse.url(),
         description: "native: nats-server and clickhouse-server from PATH".into(),
-        _running: Running::Native { _nats: nats, _clickhouse: clickhouse },
+        _running: Running::Native {
+            _nats: nats,
+            _clickhouse: clickhouse,
+        },
     })
 }
 
@@ -86,13 +95,19 @@ async fn start_containers() -> anyhow::Result<Services> {
         .await
         .context("starting the clickhouse container")?;
     let nats_url = format!("nats://127.0.0.1:{}", nats.get_host_port_ipv4(4222).await?);
-    let clickhouse_url = format!("http://127.0.0.1:{}", clickhouse.get_host_port_ipv4(8123).await?);
+    let clickhouse_url = format!(
+        "http://127.0.0.1:{}",
+        clickhouse.get_host_port_ipv4(8123).await?
+    );
     wait_for_clickhouse(&clickhouse_url).await?;
     Ok(Services {
         nats_url,
         clickhouse_url,
         description: "containers: nats:2.10-alpine and clickhouse/clickhouse-server:24.8".into(),
-        _running: Running::Containers { _nats: nats, _clickhouse: clickhouse },
+        _running: Running::Containers {
+            _nats: Box::new(nats),
+            _clickhouse: Box::new(clickhouse),
+        },
     })
 }
 

@@ -171,10 +171,18 @@ mod tests {
         let client = crate::connect(&config, "test").await.expect("connect");
         let context = jetstream::new(client);
 
-        let first = ensure_streams(&context, &config.stream).await.expect("create");
-        assert!(first.iter().all(|report| report.change == StreamChange::Created));
-        let second = ensure_streams(&context, &config.stream).await.expect("again");
-        assert!(second.iter().all(|report| report.change == StreamChange::Unchanged));
+        let first = ensure_streams(&context, &config.stream)
+            .await
+            .expect("create");
+        assert!(first
+            .iter()
+            .all(|report| report.change == StreamChange::Created));
+        let second = ensure_streams(&context, &config.stream)
+            .await
+            .expect("again");
+        assert!(second
+            .iter()
+            .all(|report| report.change == StreamChange::Unchanged));
 
         let mut changed = config.stream.clone();
         changed.duplicate_window = Duration::from_secs(30);

@@ -122,8 +122,10 @@ mod tests {
         assert_eq!(records[0].received_time_ms(), 1_617_566_591_326);
 
         let gzipped = dir.path().join("a.jsonl.gz");
-        let mut encoder =
-            flate2::write::GzEncoder::new(File::create(&gzipped).expect("create"), Default::default());
+        let mut encoder = flate2::write::GzEncoder::new(
+            File::create(&gzipped).expect("create"),
+            Default::default(),
+        );
         writeln!(encoder, "{line}").expect("write");
         encoder.finish().expect("finish");
         assert_eq!(read_capture(&gzipped).expect("gz capture").len(), 1);

@@ -202,14 +202,18 @@ impl Config {
         }
         for (index, venue) in self.venues.iter().enumerate() {
             if venue.symbols.is_empty() || venue.channels.is_empty() {
-                return Err(format!("venues[{index}]: symbols and channels must not be empty"));
+                return Err(format!(
+                    "venues[{index}]: symbols and channels must not be empty"
+                ));
             }
             venue
                 .subscriptions()
                 .map_err(|error| format!("venues[{index}]: {error}"))?;
         }
         if self.publish.max_outstanding_acks == 0 || self.publish.queue_capacity == 0 {
-            return Err("publish.max_outstanding_acks and publish.queue_capacity must be at least 1".into());
+            return Err(
+                "publish.max_outstanding_acks and publish.queue_capacity must be at least 1".into(),
+            );
         }
         if self.connection.backoff_initial > self.connection.backoff_max {
             return Err("connection.backoff_initial must not exceed connection.backoff_max".into());
@@ -242,8 +246,10 @@ mod tests {
 
     #[test]
     fn reports_typos_and_unknown_symbols() {
-        let typo = toml::from_str::<Config>("[[venues]]\nvenue = \"binance_spot\"\nsymbol = []\nchannels = []\n")
-            .expect_err("unknown key");
+        let typo = toml::from_str::<Config>(
+            "[[venues]]\nvenue = \"binance_spot\"\nsymbol = []\nchannels = []\n",
+        )
+        .expect_err("unknown key");
         assert!(typo.to_string().contains("symbol"), "{typo}");
 
         let config: Config = toml::from_str(

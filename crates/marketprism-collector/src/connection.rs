@@ -54,10 +54,13 @@ pub(crate) struct Connection {
     pub(crate) metrics: Metrics,
 }
 
-
 impl Connection {
     fn feed(&self) -> String {
-        format!("{}.{}", self.protocol.exchange(), self.protocol.market_type())
+        format!(
+            "{}.{}",
+            self.protocol.exchange(),
+            self.protocol.market_type()
+        )
     }
 
     /// Runs sessions until shutdown.
@@ -67,12 +70,18 @@ impl Connection {
         let mut last_seen: HashMap<Symbol, i64> = HashMap::new();
         let mut interruption: Option<Interruption> = None;
         loop {
-            match self.session(&mut last_seen, &mut interruption, &mut backoff, &shutdown).await {
+            match self
+                .session(&mut last_seen, &mut interruption, &mut backoff, &shutdown)
+                .await
+            {
                 SessionEnd::Shutdown => return,
                 SessionEnd::Lost { reason, detail } => {
                     tracing::warn!(feed = %self.feed(), reason = reason.as_str(), %detail, "Connection lost; reconnecting.");
                     self.metrics.reconnects.inc();
-                    interruption.get_or_insert(Interruption { reason, at_ms: now_ms() });
+                    interruption.get_or_insert(Interruption {
+                        reason,
+                        at_ms: now_ms(),
+                    });
                 }
             }
             let delay = backoff.next_delay();
@@ -93,11 +102,24 @@ impl Connection {
         let lost = |reason, detail: String| SessionEnd::Lost { reason, detail };
         let url = self.protocol.connect_url(&self.endpoint);
         let deadline = Instant::now() + self.settings.subscribe_timeout;
-        let mut socket = match tokio::time::timeout_at(deadline, tokio_tungstenite::connect_async(url.as_str())).await {
-            Ok(Ok((socket, _response))) => socket,
-            Ok(Err(error)) => return lost(GapReason::Disconnect, format!("connecting to {url}: {error}")),
-            Err(_) => return lost(GapReason::Disconnect, format!("connecting to {url}: timed out")),
-        };
+        let mut socket =
+            match tokio::time::timeout_at(deadline, tokio_tungstenite::connect_async(url.as_str()))
+                .await
+            {
+                Ok(Ok((socket, _response))) => socket,
+                Ok(Err(error)) => {
+                    return lost(
+                        GapReason::Disconnect,
+                        format!("connecting to {url}: {error}"),
+                    )
+                }
+                Err(_) => {
+                    return lost(
+                        GapReason::Disconnect,
+                        format!("connecting to {url}: timed out"),
+                    )
+                }
+            };
         let requests = match self.protocol.subscribe_requests(&self.subscriptions) {
             Ok(requests) => requests,
             Err(error) => return lost(GapReason::Disconnect, error.to_string()),
@@ -105,7 +127,10 @@ impl Connection {
         let mut awaiting: Vec<u64> = requests.iter().map(|request| request.request_id).collect();
         for request in requests {
             if let Err(error) = socket.send(Message::text(request.frame)).await {
-                return lost(GapReason::Disconnect, format!("sending subscribe request: {error}"));
+                return lost(
+                    GapReason::Disconnect,
+                    format!("sending subscribe request: {error}"),
+                );
             }
         }
 
@@ -128,9 +153,17 @@ impl Connection {
             let message = match frame {
                 Err(_) if subscribed => {
                     self.mark_down(subscribed);
-                    return lost(GapReason::Stale, format!("no data for {:?}", self.settings.watchdog));
+                    return lost(
+                        GapReason::Stale,
+                        format!("no data for {:?}", self.settings.watchdog),
+                    );
                 }
-                Err(_) => return lost(GapReason::Disconnect, "subscription not confirmed in time".into()),
+                Err(_) => {
+                    return lost(
+                        GapReason::Disconnect,
+                        "subscription not confirmed in time".into(),
+                    )
+                }
                 Ok(None) => {
                     self.mark_down(subscribed);
                     return lost(GapReason::Disconnect, "stream ended".into());
@@ -176,7 +209,11 @@ impl Connection {
                         self.metrics.connections_up.inc();
                         tracing::info!(feed = %self.feed(), streams = self.subscriptions.len(), "Subscribed.");
                         if let Some(interruption) = interruption.take() {
-                            if self.emit_gaps(&interruption, last_seen, received_time_ms).await.is_err() {
+                            if self
+                                .emit_gaps(&interruption, last_seen, received_time_ms)
+                                .await
+                                .is_err()
+                            {
                                 return SessionEnd::Shutdown;
                             }
                         }
@@ -186,7 +223,10 @@ impl Connection {
                     // A refused subscription is a configuration problem the venue will not
                     // change its mind about quickly; back off and retry so it is visible.
                     self.mark_down(subscribed);
-                    return lost(GapReason::Disconnect, format!("request {request_id:?} refused: {reason}"));
+                    return lost(
+                        GapReason::Disconnect,
+                        format!("request {request_id:?} refused: {reason}"),
+                    );
                 }
                 Ok(Inbound::Ignored) => {
                     self.metrics.frames_ignored.inc();
@@ -221,7 +261,11 @@ impl Connection {
         last_seen: &HashMap<Symbol, i64>,
         confirmed_ms: i64,
     ) -> Result<(), mpsc::error::SendError<Outgoing>> {
-        let mut symbols: Vec<&Symbol> = self.subscriptions.iter().map(|subscription| &subscription.symbol).collect();
+        let mut symbols: Vec<&Symbol> = self
+            .subscriptions
+            .iter()
+            .map(|subscription| &subscription.symbol)
+            .collect();
         symbols.sort();
         symbols.dedup();
         for symbol in symbols {
@@ -242,4 +286,3 @@ impl Connection {
         Ok(())
     }
 }
-

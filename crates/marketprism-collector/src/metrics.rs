@@ -23,16 +23,56 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn register(&self, registry: &mut Registry) {
         let registry = registry.sub_registry_with_prefix("marketprism_collector");
-        registry.register("frames_received", "WebSocket text frames received", self.frames_received.clone());
-        registry.register("frames_ignored", "Documented frames of channels not recorded", self.frames_ignored.clone());
-        registry.register("parse_errors", "Frames that could not be parsed (dead-lettered)", self.parse_errors.clone());
-        registry.register("events_published", "Events acknowledged by JetStream", self.events_published.clone());
-        registry.register("duplicates", "Publishes JetStream reported as duplicates", self.duplicates.clone());
-        registry.register("publish_retries", "Publishes repeated after a failed ack", self.publish_retries.clone());
-        registry.register("dead_lettered", "Frames stored on the dead-letter stream", self.dead_lettered.clone());
-        registry.register("reconnects", "Connections lost and re-established", self.reconnects.clone());
+        registry.register(
+            "frames_received",
+            "WebSocket text frames received",
+            self.frames_received.clone(),
+        );
+        registry.register(
+            "frames_ignored",
+            "Documented frames of channels not recorded",
+            self.frames_ignored.clone(),
+        );
+        registry.register(
+            "parse_errors",
+            "Frames that could not be parsed (dead-lettered)",
+            self.parse_errors.clone(),
+        );
+        registry.register(
+            "events_published",
+            "Events acknowledged by JetStream",
+            self.events_published.clone(),
+        );
+        registry.register(
+            "duplicates",
+            "Publishes JetStream reported as duplicates",
+            self.duplicates.clone(),
+        );
+        registry.register(
+            "publish_retries",
+            "Publishes repeated after a failed ack",
+            self.publish_retries.clone(),
+        );
+        registry.register(
+            "dead_lettered",
+            "Frames stored on the dead-letter stream",
+            self.dead_lettered.clone(),
+        );
+        registry.register(
+            "reconnects",
+            "Connections lost and re-established",
+            self.reconnects.clone(),
+        );
         registry.register("gaps", "Gap events emitted", self.gaps.clone());
-        registry.register("connections_up", "Connections currently subscribed", self.connections_up.clone());
-        registry.register("outstanding_acks", "Publishes awaiting their JetStream ack", self.outstanding_acks.clone());
+        registry.register(
+            "connections_up",
+            "Connections currently subscribed",
+            self.connections_up.clone(),
+        );
+        registry.register(
+            "outstanding_acks",
+            "Publishes awaiting their JetStream ack",
+            self.outstanding_acks.clone(),
+        );
     }
 }

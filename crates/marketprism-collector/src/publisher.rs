@@ -59,7 +59,11 @@ impl From<Outgoing> for Prepared {
                     counts_as_event: true,
                 }
             }
-            Outgoing::DeadLetter { feed, frame, reason } => {
+            Outgoing::DeadLetter {
+                feed,
+                frame,
+                reason,
+            } => {
                 headers.insert(DEADLETTER_ERROR_HEADER, reason.as_str());
                 Prepared {
                     subject: deadletter_subject(DeadLetterOrigin::Collector, &feed),
@@ -83,7 +87,11 @@ pub(crate) struct Publisher {
 }
 
 impl Publisher {
-    pub(crate) fn new(context: jetstream::Context, max_outstanding: usize, metrics: Metrics) -> Self {
+    pub(crate) fn new(
+        context: jetstream::Context,
+        max_outstanding: usize,
+        metrics: Metrics,
+    ) -> Self {
         Publisher {
             context,
             max_outstanding,
@@ -124,11 +132,19 @@ impl Publisher {
     ///
     /// Takes the context rather than `self`: the window's futures are `Send` but not `Sync`,
     /// so `&self` may not be held across an await.
-    async fn send(context: &jetstream::Context, metrics: &Metrics, prepared: &Prepared) -> AckFuture {
+    async fn send(
+        context: &jetstream::Context,
+        metrics: &Metrics,
+        prepared: &Prepared,
+    ) -> AckFuture {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             match context
-                .publish_with_headers(prepared.subject.clone(), prepared.headers.clone(), prepared.payload.clone())
+                .publish_with_headers(
+                    prepared.subject.clone(),
+                    prepared.headers.clone(),
+                    prepared.payload.clone(),
+                )
                 .await
             {
                 Ok(ack) => return Box::pin(ack.into_future()),
@@ -161,7 +177,9 @@ impl Publisher {
                     self.metrics.publish_retries.inc();
                     tracing::warn!(%error, subject = %prepared.subject, "JetStream did not acknowledge; republishing.");
                     tokio::time::sleep(backoff.next_delay()).await;
-                    result = Self::send(&self.context, &self.metrics, &prepared).await.await;
+                    result = Self::send(&self.context, &self.metrics, &prepared)
+                        .await
+                        .await;
                 }
             }
         }
@@ -169,7 +187,9 @@ impl Publisher {
 }
 
 /// Waits for the oldest outstanding ack without removing it from the window.
-async fn oldest_ack(window: &mut VecDeque<(Prepared, AckFuture)>) -> Result<PublishAck, PublishError> {
+async fn oldest_ack(
+    window: &mut VecDeque<(Prepared, AckFuture)>,
+) -> Result<PublishAck, PublishError> {
     match window.front_mut() {
         Some((_, ack)) => ack.await,
         None => std::future::pending().await,

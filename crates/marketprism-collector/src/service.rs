@@ -57,16 +57,29 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     metrics.register(&mut registry);
     let readiness = Readiness::default();
     let http_shutdown = CancellationToken::new();
-    let (_, http) = marketprism_telemetry::bind(config.listen, registry, readiness.clone(), http_shutdown.clone())
-        .await
-        .map_err(|source| CollectorError::Listen { address: config.listen, source })?;
+    let (_, http) = marketprism_telemetry::bind(
+        config.listen,
+        registry,
+        readiness.clone(),
+        http_shutdown.clone(),
+    )
+    .await
+    .map_err(|source| CollectorError::Listen {
+        address: config.listen,
+        source,
+    })?;
     let http = tokio::spawn(http);
 
     let client = marketprism_bus::connect(&config.nats, "marketprism-collector").await?;
     let context = jetstream::new(client);
     let (sender, receiver) = mpsc::channel(config.publish.queue_capacity);
     let publisher = tokio::spawn(
-        Publisher::new(context, config.publish.max_outstanding_acks, metrics.clone()).run(receiver),
+        Publisher::new(
+            context,
+            config.publish.max_outstanding_acks,
+            metrics.clone(),
+        )
+        .run(receiver),
     );
 
     let connections = TaskTracker::new();

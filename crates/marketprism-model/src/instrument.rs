@@ -152,7 +152,16 @@ mod tests {
 
     #[test]
     fn rejects_subject_breaking_characters() {
-        for bad in ["", "btc-usdt", "BTC.USDT", "BTC-*", "BTC->", "BTC USDT", "BTC--USDT", "-BTC"] {
+        for bad in [
+            "",
+            "btc-usdt",
+            "BTC.USDT",
+            "BTC-*",
+            "BTC->",
+            "BTC USDT",
+            "BTC--USDT",
+            "-BTC",
+        ] {
             assert!(bad.parse::<Symbol>().is_err(), "{bad:?} accepted");
         }
     }

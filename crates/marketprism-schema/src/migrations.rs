@@ -49,7 +49,13 @@ const TRADES: Table = Table {
         column("exchange_time", ColumnType::TimeMs),
         column("received_time", ColumnType::TimeMs),
     ],
-    order_by: &["exchange", "market_type", "symbol", "aggregated", "trade_id"],
+    order_by: &[
+        "exchange",
+        "market_type",
+        "symbol",
+        "aggregated",
+        "trade_id",
+    ],
     partition_time: "exchange_time",
 };
 
@@ -64,15 +70,28 @@ const GAPS: Table = Table {
         column("to_time", ColumnType::TimeMs),
         column("received_time", ColumnType::TimeMs),
     ],
-    order_by: &["exchange", "market_type", "symbol", "reason", "from_time", "to_time"],
+    order_by: &[
+        "exchange",
+        "market_type",
+        "symbol",
+        "reason",
+        "from_time",
+        "to_time",
+    ],
     partition_time: "from_time",
 };
 
 /// Every migration, in order.
 pub fn migrations() -> Vec<Migration> {
     vec![
-        Migration { version: 1, table: TRADES },
-        Migration { version: 2, table: GAPS },
+        Migration {
+            version: 1,
+            table: TRADES,
+        },
+        Migration {
+            version: 2,
+            table: GAPS,
+        },
     ]
 }
 

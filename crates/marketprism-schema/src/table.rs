@@ -65,7 +65,11 @@ impl Table {
             .max()
             .unwrap_or(0);
         for (index, column) in self.columns.iter().enumerate() {
-            let separator = if index + 1 == self.columns.len() { "" } else { "," };
+            let separator = if index + 1 == self.columns.len() {
+                ""
+            } else {
+                ","
+            };
             let _ = writeln!(
                 sql,
                 "    {:width$} {}{separator}",
@@ -100,7 +104,11 @@ mod tests {
             let table = &migration.table;
             let names: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
             for key in table.order_by {
-                assert!(names.contains(key), "{}: key {key} is not a column", table.name);
+                assert!(
+                    names.contains(key),
+                    "{}: key {key} is not a column",
+                    table.name
+                );
             }
             let partition = table
                 .columns

@@ -33,7 +33,12 @@ struct SymbolState {
     price_cents: i64,
 }
 
-fn next_trade(rng: &mut ChaCha8Rng, symbols: &mut [SymbolState], sequence: u64, now: i64) -> SimTrade {
+fn next_trade(
+    rng: &mut ChaCha8Rng,
+    symbols: &mut [SymbolState],
+    sequence: u64,
+    now: i64,
+) -> SimTrade {
     let index = (sequence % symbols.len() as u64) as usize;
     let state = &mut symbols[index];
     state.price_cents = (state.price_cents + rng.random_range(-50..=50)).max(1);
@@ -41,8 +46,16 @@ fn next_trade(rng: &mut ChaCha8Rng, symbols: &mut [SymbolState], sequence: u64, 
     let trade = SimTrade {
         symbol: state.name.clone(),
         trade_id: state.next_id,
-        price: format!("{}.{:02}000000", state.price_cents / 100, state.price_cents % 100),
-        quantity: format!("{}.{:08}", quantity_units / 100_000_000, quantity_units % 100_000_000),
+        price: format!(
+            "{}.{:02}000000",
+            state.price_cents / 100,
+            state.price_cents % 100
+        ),
+        quantity: format!(
+            "{}.{:08}",
+            quantity_units / 100_000_000,
+            quantity_units % 100_000_000
+        ),
         buyer_is_maker: rng.random_bool(0.5),
         trade_time_ms: now,
         delivered: false,
@@ -138,7 +151,10 @@ fn publish(shared: &Shared, trade: SimTrade) {
             } else {
                 data
             };
-            client.offer(Outbound { text, trade_index: Some(index) });
+            client.offer(Outbound {
+                text,
+                trade_index: Some(index),
+            });
         }
     }
 }
@@ -152,10 +168,20 @@ mod tests {
         let draw = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let mut symbols = vec![
-                SymbolState { name: "BTCUSDT".into(), next_id: FIRST_TRADE_ID, price_cents: 100_000 },
-                SymbolState { name: "ETHUSDT".into(), next_id: FIRST_TRADE_ID, price_cents: 200_000 },
+                SymbolState {
+                    name: "BTCUSDT".into(),
+                    next_id: FIRST_TRADE_ID,
+                    price_cents: 100_000,
+                },
+                SymbolState {
+                    name: "ETHUSDT".into(),
+                    next_id: FIRST_TRADE_ID,
+                    price_cents: 200_000,
+                },
             ];
-            (0..100).map(|sequence| next_trade(&mut rng, &mut symbols, sequence, 0)).collect::<Vec<_>>()
+            (0..100)
+                .map(|sequence| next_trade(&mut rng, &mut symbols, sequence, 0))
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
         assert_ne!(draw(7), draw(8));
@@ -163,8 +189,11 @@ mod tests {
         assert_eq!(trades[0].symbol, "BTCUSDT");
         assert_eq!(trades[1].symbol, "ETHUSDT");
         assert_eq!(trades[2].trade_id, FIRST_TRADE_ID + 1);
-        assert!(trades.iter().all(|trade| trade.price.parse::<f64>().is_ok_and(|price| price > 0.0)));
-        let frame: serde_json::Value = serde_json::from_str(&payload(&trades[0], "trade")).expect("valid JSON");
+        assert!(trades
+            .iter()
+            .all(|trade| trade.price.parse::<f64>().is_ok_and(|price| price > 0.0)));
+        let frame: serde_json::Value =
+            serde_json::from_str(&payload(&trades[0], "trade")).expect("valid JSON");
         assert_eq!(frame["t"], FIRST_TRADE_ID);
         assert_eq!(frame["p"], trades[0].price.as_str());
     }

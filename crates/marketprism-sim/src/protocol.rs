@@ -25,7 +25,11 @@ pub(crate) fn error_reply(code: i64, message: &str, id: &Value) -> String {
 /// Splits a stream name into symbol and channel: `btcusdt@trade` → (`BTCUSDT`, `trade`).
 pub(crate) fn parse_stream(stream: &str) -> Option<(String, &str)> {
     let (symbol, channel) = stream.split_once('@')?;
-    if symbol.is_empty() || !symbol.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit()) {
+    if symbol.is_empty()
+        || !symbol
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit())
+    {
         return None;
     }
     Some((symbol.to_ascii_uppercase(), channel))

@@ -47,7 +47,11 @@ pub(crate) fn load(path: &Path) -> Result<Vec<ReplayFrame>, CaptureError> {
 }
 
 /// Sends every frame once, starting when the first client subscribes.
-pub(crate) async fn run(shared: Arc<Shared>, frames: Vec<ReplayFrame>, shutdown: CancellationToken) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    frames: Vec<ReplayFrame>,
+    shutdown: CancellationToken,
+) {
     while !shared.has_subscribers() {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -74,7 +78,10 @@ pub(crate) async fn run(shared: Arc<Shared>, frames: Vec<ReplayFrame>, shutdown:
                 Some(parsed) if !client.combined => parsed.data.get().to_owned(),
                 _ => frame.payload.clone(),
             };
-            client.offer(Outbound { text, trade_index: None });
+            client.offer(Outbound {
+                text,
+                trade_index: None,
+            });
         }
     }
     shared.report().done = true;

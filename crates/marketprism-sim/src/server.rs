@@ -77,7 +77,9 @@ pub(crate) struct Shared {
 /// Locks a mutex, recovering the data if a holder panicked: the report and client table stay
 /// meaningful after a failed connection task.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {
@@ -90,7 +92,9 @@ impl Shared {
     }
 
     pub(crate) fn has_subscribers(&self) -> bool {
-        self.clients().values().any(|client| !client.streams.is_empty())
+        self.clients()
+            .values()
+            .any(|client| !client.streams.is_empty())
     }
 
     fn is_known_stream(&self, stream: &str) -> bool {
@@ -99,7 +103,10 @@ impl Shared {
         }
         match parse_stream(stream) {
             Some((symbol, channel)) => {
-                self.config.symbols.iter().any(|known| known.eq_ignore_ascii_case(&symbol))
+                self.config
+                    .symbols
+                    .iter()
+                    .any(|known| known.eq_ignore_ascii_case(&symbol))
                     && matches!(channel, "trade" | "aggTrade")
             }
             None => false,
@@ -112,14 +119,22 @@ impl Shared {
 pub async fn bind(
     config: Config,
     shutdown: CancellationToken,
-) -> Result<(SocketAddr, impl std::future::Future<Output = Result<(), SimError>>), SimError> {
+) -> Result<
+    (
+        SocketAddr,
+        impl std::future::Future<Output = Result<(), SimError>>,
+    ),
+    SimError,
+> {
     let address = config.listen;
     let serve_error = move |source| SimError::Serve { address, source };
     let replay = match &config.replay {
         Some(path) => Some(crate::replay::load(path)?),
         None => None,
     };
-    let listener = tokio::net::TcpListener::bind(address).await.map_err(serve_error)?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(serve_error)?;
     let bound = listener.local_addr().map_err(serve_error)?;
     let shared = Arc::new(Shared {
         config,
@@ -170,7 +185,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), SimE
     server.await
 }
 
-async fn raw_without_streams(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+async fn raw_without_streams(
+    State(shared): State<Arc<Shared>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade.on_upgrade(move |socket| serve_client(shared, socket, false, Vec::new()))
 }
 
@@ -196,7 +214,12 @@ async fn combined(
 ) -> Response {
     let streams = query
         .streams
-        .map(|list| list.split('/').filter(|stream| !stream.is_empty()).map(str::to_owned).collect())
+        .map(|list| {
+            list.split('/')
+                .filter(|stream| !stream.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     upgrade.on_upgrade(move |socket| serve_client(shared, socket, true, streams))
 }
@@ -217,13 +240,29 @@ async fn report(State(shared): State<Arc<Shared>>) -> Json<Report> {
     Json(shared.report().clone())
 }
 
-async fn serve_client(shared: Arc<Shared>, socket: WebSocket, combined: bool, initial: Vec<String>) {
+async fn serve_client(
+    shared: Arc<Shared>,
+    socket: WebSocket,
+    combined: bool,
+    initial: Vec<String>,
+) {
     let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
     let (sender, mut receiver) = mpsc::channel::<Outbound>(CLIENT_QUEUE);
     let close = CancellationToken::new();
-    let streams: BTreeSet<String> = initial.into_iter().filter(|stream| shared.is_known_stream(stream)).collect();
+    let streams: BTreeSet<String> = initial
+        .into_iter()
+        .filter(|stream| shared.is_known_stream(stream))
+        .collect();
     let has_streams = !streams.is_empty();
-    shared.clients().insert(id, Client { combined, streams, sender: sender.clone(), close: close.clone() });
+    shared.clients().insert(
+        id,
+        Client {
+            combined,
+            streams,
+            sender: sender.clone(),
+            close: close.clone(),
+        },
+    );
     shared.report().connections += 1;
     if has_streams {
         shared.subscribed.notify_waiters();
@@ -235,7 +274,10 @@ async fn serve_client(shared: Arc<Shared>, socket: WebSocket, combined: bool, in
         let close = close.clone();
         let ping_interval = shared.config.ping_interval;
         tokio::spawn(async move {
-            let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+            let mut pings = tokio::time::interval_at(
+                tokio::time::Instant::now() + ping_interval,
+                ping_interval,
+            );
             loop {
                 tokio::select! {
                     biased;
@@ -285,15 +327,24 @@ async fn serve_client(shared: Arc<Shared>, socket: WebSocket, combined: bool, in
 /// lock, so no data frame of a new stream can precede the reply confirming it.
 fn handle_call(shared: &Shared, id: u64, text: &str) {
     let mut clients = shared.clients();
-    let Some(client) = clients.get_mut(&id) else { return };
+    let Some(client) = clients.get_mut(&id) else {
+        return;
+    };
     let call: MethodCall = match serde_json::from_str(text) {
         Ok(call) => call,
         Err(error) => {
-            client.offer(Outbound { text: error_reply(3, &format!("Invalid JSON: {error}"), &Value::Null), trade_index: None });
+            client.offer(Outbound {
+                text: error_reply(3, &format!("Invalid JSON: {error}"), &Value::Null),
+                trade_index: None,
+            });
             return;
         }
     };
-    let names: Option<Vec<String>> = call.params.iter().map(|param| param.as_str().map(str::to_owned)).collect();
+    let names: Option<Vec<String>> = call
+        .params
+        .iter()
+        .map(|param| param.as_str().map(str::to_owned))
+        .collect();
     let reply = match (call.method.as_str(), names) {
         ("SUBSCRIBE", Some(names)) => match names.iter().find(|name| !shared.is_known_stream(name)) {
             Some(unknown) => error_reply(2, &format!("Invalid request: unknown stream {unknown}"), &call.id),
@@ -317,5 +368,8 @@ fn handle_call(shared: &Shared, id: u64, text: &str) {
             &call.id,
         ),
     };
-    client.offer(Outbound { text: reply, trade_index: None });
+    client.offer(Outbound {
+        text: reply,
+        trade_index: None,
+    });
 }

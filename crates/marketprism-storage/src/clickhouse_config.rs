@@ -58,7 +58,10 @@ impl ClickHouseConfig {
             let text = std::fs::read_to_string(path).map_err(|error| {
                 std::io::Error::new(
                     error.kind(),
-                    format!("cannot read ClickHouse password file {}: {error}", path.display()),
+                    format!(
+                        "cannot read ClickHouse password file {}: {error}",
+                        path.display()
+                    ),
                 )
             })?;
             client = client.with_password(text.lines().next().unwrap_or_default());

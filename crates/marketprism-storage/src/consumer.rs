@@ -52,9 +52,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let readiness = Readiness::default();
-    let (_, http) = marketprism_telemetry::bind(config.listen, registry, readiness.clone(), shutdown.clone())
-        .await
-        .map_err(|source| StorageError::Listen { address: config.listen, source })?;
+    let (_, http) =
+        marketprism_telemetry::bind(config.listen, registry, readiness.clone(), shutdown.clone())
+            .await
+            .map_err(|source| StorageError::Listen {
+                address: config.listen,
+                source,
+            })?;
     let http = tokio::spawn(http);
 
     let client = marketprism_bus::connect(&config.nats, "marketprism-storage").await?;
@@ -63,12 +67,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
         durable: config.consumer.durable_name.clone(),
         message,
     };
-    let stream = context.get_stream(&config.nats.stream.name).await.map_err(|error| {
-        consumer_error(format!(
-            "stream {} is not available ({error}); run `marketprism streams init`",
-            config.nats.stream.name
-        ))
-    })?;
+    let stream = context
+        .get_stream(&config.nats.stream.name)
+        .await
+        .map_err(|error| {
+            consumer_error(format!(
+                "stream {} is not available ({error}); run `marketprism streams init`",
+                config.nats.stream.name
+            ))
+        })?;
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
             &config.consumer.durable_name,
@@ -147,7 +154,10 @@ async fn consume(
             }
         }
     }
-    tracing::info!(rows = batch.rows(), "Shutting down: writing the last batch.");
+    tracing::info!(
+        rows = batch.rows(),
+        "Shutting down: writing the last batch."
+    );
     writer.flush(batch).await;
     Ok(())
 }
@@ -223,8 +233,14 @@ impl Writer {
         match self.insert(&batch).await {
             Ok(()) => {
                 self.consecutive_failures = 0;
-                self.metrics.rows_inserted.get_or_create(&TableLabel { table: "trades" }).inc_by(batch.trades.len() as u64);
-                self.metrics.rows_inserted.get_or_create(&TableLabel { table: "gaps" }).inc_by(batch.gaps.len() as u64);
+                self.metrics
+                    .rows_inserted
+                    .get_or_create(&TableLabel { table: "trades" })
+                    .inc_by(batch.trades.len() as u64);
+                self.metrics
+                    .rows_inserted
+                    .get_or_create(&TableLabel { table: "gaps" })
+                    .inc_by(batch.gaps.len() as u64);
                 for message in &batch.messages {
                     // A lost ack only causes a redelivery, which the tables absorb.
                     if let Err(error) = message.ack().await {
@@ -258,7 +274,11 @@ impl Writer {
     }
 }
 
-async fn insert_rows<T>(client: &clickhouse::Client, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
+async fn insert_rows<T>(
+    client: &clickhouse::Client,
+    table: &str,
+    rows: &[T],
+) -> Result<(), clickhouse::error::Error>
 where
     T: clickhouse::Row + serde::Serialize + for<'a> clickhouse::RowWrite<Value<'a> = T>,
 {

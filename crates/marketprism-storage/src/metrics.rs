@@ -26,11 +26,35 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn register(&self, registry: &mut Registry) {
         let registry = registry.sub_registry_with_prefix("marketprism_storage");
-        registry.register("messages_received", "Bus messages received", self.messages_received.clone());
-        registry.register("messages_acked", "Bus messages acked after their rows committed", self.messages_acked.clone());
-        registry.register("rows_inserted", "Rows committed to ClickHouse", self.rows_inserted.clone());
-        registry.register("insert_failures", "Batches whose insert failed and were redelivered", self.insert_failures.clone());
-        registry.register("dead_lettered", "Messages moved to the dead-letter stream", self.dead_lettered.clone());
-        registry.register("batch_rows", "Rows in the batch being filled", self.batch_rows.clone());
+        registry.register(
+            "messages_received",
+            "Bus messages received",
+            self.messages_received.clone(),
+        );
+        registry.register(
+            "messages_acked",
+            "Bus messages acked after their rows committed",
+            self.messages_acked.clone(),
+        );
+        registry.register(
+            "rows_inserted",
+            "Rows committed to ClickHouse",
+            self.rows_inserted.clone(),
+        );
+        registry.register(
+            "insert_failures",
+            "Batches whose insert failed and were redelivered",
+            self.insert_failures.clone(),
+        );
+        registry.register(
+            "dead_lettered",
+            "Messages moved to the dead-letter stream",
+            self.dead_lettered.clone(),
+        );
+        registry.register(
+            "batch_rows",
+            "Rows in the batch being filled",
+            self.batch_rows.clone(),
+        );
     }
 }

@@ -65,7 +65,10 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Migra
         .map_err(step_error(format!("reading the version of {}", config.url)))?;
     let dialect = Dialect::for_version(&server_version)?;
     server
-        .query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", config.database))
+        .query(&format!(
+            "CREATE DATABASE IF NOT EXISTS `{}`",
+            config.database
+        ))
         .execute()
         .await
         .map_err(step_error(format!("creating database {}", config.database)))?;
@@ -97,7 +100,10 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Migra
             report.already_applied.push(migration.version);
             continue;
         }
-        let step = format!("migration {:04} ({})", migration.version, migration.table.name);
+        let step = format!(
+            "migration {:04} ({})",
+            migration.version, migration.table.name
+        );
         database
             .query(&migration.statement(dialect))
             .execute()
@@ -109,7 +115,9 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Migra
             .map_err(step_error(step.clone()))?;
         let applied_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX));
+            .map_or(0, |elapsed| {
+                u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX)
+            });
         insert
             .write(&AppliedRow {
                 version: migration.version,

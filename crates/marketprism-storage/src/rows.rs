@@ -140,6 +140,9 @@ mod tests {
         assert!(to_fixed18("price", tiny).is_err());
         assert_eq!(to_fixed18("q", Decimal::ZERO), Ok(0));
         let negative: Decimal = "-1.5".parse().expect("valid");
-        assert_eq!(from_fixed18(to_fixed18("q", negative).expect("fits")), negative);
+        assert_eq!(
+            from_fixed18(to_fixed18("q", negative).expect("fits")),
+            negative
+        );
     }
 }

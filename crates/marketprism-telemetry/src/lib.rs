@@ -44,7 +44,10 @@ pub async fn bind(
     registry: Registry,
     readiness: Readiness,
     shutdown: CancellationToken,
-) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = std::io::Result<()>>)> {
+) -> std::io::Result<(
+    SocketAddr,
+    impl std::future::Future<Output = std::io::Result<()>>,
+)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
     let state = AppState {
@@ -73,12 +76,17 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+async fn metrics(
+    State(state): State<AppState>,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let mut body = String::new();
     match prometheus_client::encoding::text::encode(&mut body, &state.registry) {
         Ok(()) => (
             StatusCode::OK,
-            [("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             body,
         ),
         Err(error) => (
@@ -114,7 +122,9 @@ mod tests {
         let server = tokio::spawn(server);
         let base = format!("http://{address}");
 
-        let health = reqwest::get(format!("{base}/health")).await.expect("health");
+        let health = reqwest::get(format!("{base}/health"))
+            .await
+            .expect("health");
         assert_eq!(health.status(), 200);
         let not_ready = reqwest::get(format!("{base}/ready")).await.expect("ready");
         assert_eq!(not_ready.status(), 503);

@@ -26,7 +26,10 @@ pub struct ClickHouseServer {
 impl ClickHouseServer {
     /// Starts a server on free ports and waits until `/ping` answers.
     pub fn start() -> Result<Self, ServerError> {
-        let io_error = |source| ServerError::Io { program: "clickhouse-server", source };
+        let io_error = |source| ServerError::Io {
+            program: "clickhouse-server",
+            source,
+        };
         let program = find_program("clickhouse-server", "clickhouse-server")?;
         let state = tempfile::Builder::new()
             .prefix("marketprism-clickhouse-")
@@ -44,7 +47,11 @@ impl ClickHouseServer {
         wait_until("clickhouse-server", &mut child, &log, READY_TIMEOUT, || {
             ping(http_port)
         })?;
-        Ok(ClickHouseServer { child, http_port, state })
+        Ok(ClickHouseServer {
+            child,
+            http_port,
+            state,
+        })
     }
 
     /// The HTTP interface URL, e.g. `http://127.0.0.1:8123`.

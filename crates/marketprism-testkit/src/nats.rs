@@ -22,7 +22,10 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts a server on a free port and waits until it accepts connections.
     pub fn start() -> Result<Self, ServerError> {
-        let io_error = |source| ServerError::Io { program: "nats-server", source };
+        let io_error = |source| ServerError::Io {
+            program: "nats-server",
+            source,
+        };
         let state = tempfile::Builder::new()
             .prefix("marketprism-nats-")
             .tempdir()
@@ -42,7 +45,9 @@ impl NatsServer {
             .args(["--addr", "127.0.0.1", "--port", &port.to_string()]);
         let log = state.join("nats.log");
         let mut child = spawn("nats-server", command, &log)?;
-        wait_until("nats-server", &mut child, &log, READY_TIMEOUT, || port_open(port))?;
+        wait_until("nats-server", &mut child, &log, READY_TIMEOUT, || {
+            port_open(port)
+        })?;
         Ok(child)
     }
 

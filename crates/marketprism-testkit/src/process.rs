@@ -43,7 +43,10 @@ pub fn free_port() -> io::Result<u16> {
 }
 
 /// Finds `program` on `PATH` (and in `/usr/sbin`, where Debian installs servers).
-pub(crate) fn find_program(program: &'static str, package: &'static str) -> Result<PathBuf, ServerError> {
+pub(crate) fn find_program(
+    program: &'static str,
+    package: &'static str,
+) -> Result<PathBuf, ServerError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
@@ -55,15 +58,25 @@ pub(crate) fn find_program(program: &'static str, package: &'static str) -> Resu
 /// Spawns `command` with stdout and stderr appended to `log`, killed when this process dies
 /// (Linux).
 pub(crate) fn spawn_logged(mut command: Command, log: &Path) -> io::Result<Child> {
-    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     let log_err = log_file.try_clone()?;
-    command.stdin(Stdio::null()).stdout(log_file).stderr(log_err);
+    command
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(log_err);
     die_with_parent(&mut command);
     command.spawn()
 }
 
 /// Spawns a server; see [`spawn_logged`].
-pub(crate) fn spawn(program: &'static str, command: Command, log: &Path) -> Result<Child, ServerError> {
+pub(crate) fn spawn(
+    program: &'static str,
+    command: Command,
+    log: &Path,
+) -> Result<Child, ServerError> {
     spawn_logged(command, log).map_err(|source| ServerError::Io { program, source })
 }
 

@@ -93,5 +93,7 @@ fn signal_terminate(pid: u32) -> io::Result<()> {
 
 #[cfg(not(unix))]
 fn signal_terminate(_pid: u32) -> io::Result<()> {
-    Err(io::Error::other("graceful termination needs a Unix platform"))
+    Err(io::Error::other(
+        "graceful termination needs a Unix platform",
+    ))
 }

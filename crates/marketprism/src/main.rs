@@ -117,10 +117,16 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 .context("migration failed")?;
             println!(
                 "ClickHouse {} ({} dialect), database {}: applied {:?}, already applied {:?}",
-                report.server_version, report.dialect, config.clickhouse.database, report.applied, report.already_applied
+                report.server_version,
+                report.dialect,
+                config.clickhouse.database,
+                report.applied,
+                report.already_applied
             );
         }
-        Command::Streams { command: StreamsCommand::Init { config } } => {
+        Command::Streams {
+            command: StreamsCommand::Init { config },
+        } => {
             let config: marketprism_storage::Config = config_file::load(&config)?;
             let client = marketprism_bus::connect(&config.nats, "marketprism-streams").await?;
             let context = async_nats::jetstream::new(client);

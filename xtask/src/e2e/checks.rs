@@ -12,7 +12,12 @@ pub struct Check {
 
 impl Check {
     /// A check that `actual == expected`.
-    pub fn equal<T: PartialEq + std::fmt::Display>(scenario: &'static str, name: &str, expected: T, actual: T) -> Self {
+    pub fn equal<T: PartialEq + std::fmt::Display>(
+        scenario: &'static str,
+        name: &str,
+        expected: T,
+        actual: T,
+    ) -> Self {
         Check {
             scenario,
             name: name.to_owned(),
@@ -23,13 +28,31 @@ impl Check {
     }
 
     /// A check of a condition described by `expected`.
-    pub fn holds(scenario: &'static str, name: &str, expected: &str, actual: String, passed: bool) -> Self {
-        Check { scenario, name: name.to_owned(), expected: expected.to_owned(), actual, passed }
+    pub fn holds(
+        scenario: &'static str,
+        name: &str,
+        expected: &str,
+        actual: String,
+        passed: bool,
+    ) -> Self {
+        Check {
+            scenario,
+            name: name.to_owned(),
+            expected: expected.to_owned(),
+            actual,
+            passed,
+        }
     }
 
     /// A measurement reported alongside the checks; it cannot fail.
     pub fn measured(scenario: &'static str, name: &str, actual: String) -> Self {
-        Check { scenario, name: name.to_owned(), expected: "(measured)".into(), actual, passed: true }
+        Check {
+            scenario,
+            name: name.to_owned(),
+            expected: "(measured)".into(),
+            actual,
+            passed: true,
+        }
     }
 }
 
@@ -55,7 +78,11 @@ pub fn print_table(checks: &[Check]) {
         }
     }
     let line = |cells: [&str; 5]| {
-        let padded: Vec<String> = cells.iter().zip(widths).map(|(cell, width)| format!("{cell:width$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
         println!("| {} |", padded.join(" | "));
     };
     line(headers);

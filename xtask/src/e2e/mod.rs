@@ -32,9 +32,10 @@ pub struct Args {
     /// Simulator rate of the baseline scenario, trades per second.
     #[arg(long, default_value_t = 20_000)]
     pub rate: u32,
-    /// Build and run the optimized binary.
+    /// Build and run the unoptimized binary (faster to build; sustains far lower rates,
+    /// so lower `--rate` with it).
     #[arg(long)]
-    pub release: bool,
+    pub debug: bool,
     /// Keep the logs and configs of the run in this directory.
     #[arg(long)]
     pub keep: Option<std::path::PathBuf>,
@@ -42,21 +43,33 @@ pub struct Args {
 
 impl Default for Args {
     fn default() -> Self {
-        Args { backend: Backend::Auto, trades: 60_000, rate: 20_000, release: false, keep: None }
+        Args {
+            backend: Backend::Auto,
+            trades: 60_000,
+            rate: 20_000,
+            debug: false,
+            keep: None,
+        }
     }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let binary = build_binary(args.release)?;
+    let binary = build_binary(!args.debug)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let scratch = tempfile::Builder::new().prefix("marketprism-e2e-").tempdir()?;
-    let dir = args.keep.clone().unwrap_or_else(|| scratch.path().to_owned());
+    let scratch = tempfile::Builder::new()
+        .prefix("marketprism-e2e-")
+        .tempdir()?;
+    let dir = args
+        .keep
+        .clone()
+        .unwrap_or_else(|| scratch.path().to_owned());
     let checks = runtime.block_on(async {
         // Each scenario gets fresh servers: its streams claim the same subjects.
         let services = services::start(args.backend).await?;
         println!("services: {}", services.description);
-        let mut checks = scenarios::baseline(&binary, &services, &args, &dir.join("baseline")).await?;
+        let mut checks =
+            scenarios::baseline(&binary, &services, &args, &dir.join("baseline")).await?;
         drop(services);
         let services = services::start(args.backend).await?;
         checks.extend(scenarios::faults(&binary, &services, &dir.join("faults")).await?);

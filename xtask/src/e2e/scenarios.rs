@@ -17,10 +17,15 @@ use crate::services::Services;
 const CATCH_UP: Duration = Duration::from_secs(120);
 
 fn symbols() -> Vec<(String, String)> {
-    [("BTCUSDT", "BTC-USDT"), ("ETHUSDT", "ETH-USDT"), ("SOLUSDT", "SOL-USDT"), ("BNBBTC", "BNB-BTC")]
-        .iter()
-        .map(|(native, normalized)| ((*native).to_owned(), (*normalized).to_owned()))
-        .collect()
+    [
+        ("BTCUSDT", "BTC-USDT"),
+        ("ETHUSDT", "ETH-USDT"),
+        ("SOLUSDT", "SOL-USDT"),
+        ("BNBBTC", "BNB-BTC"),
+    ]
+    .iter()
+    .map(|(native, normalized)| ((*native).to_owned(), (*normalized).to_owned()))
+    .collect()
 }
 
 async fn wait_until_done(pipeline: &Pipeline) -> anyhow::Result<Report> {
@@ -34,36 +39,75 @@ async fn wait_until_done(pipeline: &Pipeline) -> anyhow::Result<Report> {
 }
 
 async fn wait_until_delivered(pipeline: &Pipeline, at_least: usize) -> anyhow::Result<()> {
-    while pipeline.sim_report().await?.trades.iter().filter(|trade| trade.delivered).count() < at_least {
+    while pipeline
+        .sim_report()
+        .await?
+        .trades
+        .iter()
+        .filter(|trade| trade.delivered)
+        .count()
+        < at_least
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
 }
 
 /// N trades at a high rate, no faults.
-pub async fn baseline(binary: &Path, services: &Services, args: &Args, dir: &Path) -> anyhow::Result<Checks> {
+pub async fn baseline(
+    binary: &Path,
+    services: &Services,
+    args: &Args,
+    dir: &Path,
+) -> anyhow::Result<Checks> {
     const SCENARIO: &str = "baseline";
-    let spec = Spec { name: SCENARIO.into(), symbols: symbols(), rate: args.rate, count: Some(args.trades), seed: 7 };
+    let spec = Spec {
+        name: SCENARIO.into(),
+        symbols: symbols(),
+        rate: args.rate,
+        count: Some(args.trades),
+        seed: 7,
+    };
     let pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     let report = wait_until_done(&pipeline).await?;
     let (_, caught_up) = pipeline.wait_for_trades(args.trades, CATCH_UP).await?;
 
     let mut checks = vec![
-        Check::equal(SCENARIO, "trades generated", args.trades, report.trades.len() as u64),
-        Check::equal(SCENARIO, "trades delivered", args.trades, report.trades.iter().filter(|trade| trade.delivered).count() as u64),
+        Check::equal(
+            SCENARIO,
+            "trades generated",
+            args.trades,
+            report.trades.len() as u64,
+        ),
+        Check::equal(
+            SCENARIO,
+            "trades delivered",
+            args.trades,
+            report.trades.iter().filter(|trade| trade.delivered).count() as u64,
+        ),
     ];
     checks.extend(verify_trades(SCENARIO, &pipeline, &report).await?);
-    let gaps: Vec<GapRow> = pipeline.clickhouse.query("SELECT ?fields FROM gaps FINAL").fetch_all().await?;
+    let gaps: Vec<GapRow> = pipeline
+        .clickhouse
+        .query("SELECT ?fields FROM gaps FINAL")
+        .fetch_all()
+        .await?;
     checks.push(Check::equal(SCENARIO, "gaps recorded", 0, gaps.len()));
     checks.push(dead_letters(SCENARIO, &pipeline).await?);
     if let Some(first) = report.trades.first() {
         let first_ms = u64::try_from(first.trade_time_ms).unwrap_or_default();
-        let caught_up_ms = now_ms() - u64::try_from(caught_up.elapsed().as_millis()).unwrap_or_default();
+        let caught_up_ms =
+            now_ms() - u64::try_from(caught_up.elapsed().as_millis()).unwrap_or_default();
         let seconds = caught_up_ms.saturating_sub(first_ms) as f64 / 1000.0;
         checks.push(Check::measured(
             SCENARIO,
             "sustained rate into ClickHouse",
-            format!("{:.0} trades/s ({} in {seconds:.2} s, sim rate {})", args.trades as f64 / seconds, args.trades, args.rate),
+            format!(
+                "{:.0} trades/s ({} in {seconds:.2} s, sim rate {})",
+                args.trades as f64 / seconds,
+                args.trades,
+                args.rate
+            ),
         ));
     }
     checks.push(stopped_cleanly(SCENARIO, pipeline)?);
@@ -74,7 +118,13 @@ pub async fn baseline(binary: &Path, services: &Services, args: &Args, dir: &Pat
 pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::Result<Checks> {
     const SCENARIO: &str = "faults";
     const TRADES: u64 = 40_000;
-    let spec = Spec { name: SCENARIO.into(), symbols: symbols(), rate: 4_000, count: Some(TRADES), seed: 11 };
+    let spec = Spec {
+        name: SCENARIO.into(),
+        symbols: symbols(),
+        rate: 4_000,
+        count: Some(TRADES),
+        seed: 11,
+    };
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
 
     wait_until_delivered(&pipeline, (TRADES / 4) as usize).await?;
@@ -88,9 +138,18 @@ pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::R
     let delivered = report.trades.iter().filter(|trade| trade.delivered).count() as u64;
     pipeline.wait_for_trades(delivered, CATCH_UP).await?;
 
-    let missed: Vec<&SimTrade> = report.trades.iter().filter(|trade| !trade.delivered).collect();
+    let missed: Vec<&SimTrade> = report
+        .trades
+        .iter()
+        .filter(|trade| !trade.delivered)
+        .collect();
     let mut checks = vec![
-        Check::equal(SCENARIO, "trades generated", TRADES, report.trades.len() as u64),
+        Check::equal(
+            SCENARIO,
+            "trades generated",
+            TRADES,
+            report.trades.len() as u64,
+        ),
         Check::holds(
             SCENARIO,
             "the drop cost trades (fault really injected)",
@@ -98,13 +157,26 @@ pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::R
             format!("{} missed, {delivered} delivered", missed.len()),
             !missed.is_empty(),
         ),
-        Check::equal(SCENARIO, "disconnects injected", 1, report.disconnects_ms.len()),
+        Check::equal(
+            SCENARIO,
+            "disconnects injected",
+            1,
+            report.disconnects_ms.len(),
+        ),
     ];
     checks.extend(verify_trades(SCENARIO, &pipeline, &report).await?);
     checks.extend(verify_gaps(SCENARIO, &pipeline, &report, &missed).await?);
     checks.push(dead_letters(SCENARIO, &pipeline).await?);
-    let raw: u64 = pipeline.clickhouse.query("SELECT count() FROM trades").fetch_one().await?;
-    checks.push(Check::measured(SCENARIO, "rows before merge (redeliveries)", format!("{raw} ({} duplicates)", raw.saturating_sub(delivered))));
+    let raw: u64 = pipeline
+        .clickhouse
+        .query("SELECT count() FROM trades")
+        .fetch_one()
+        .await?;
+    checks.push(Check::measured(
+        SCENARIO,
+        "rows before merge (redeliveries)",
+        format!("{raw} ({} duplicates)", raw.saturating_sub(delivered)),
+    ));
     checks.push(stopped_cleanly(SCENARIO, pipeline)?);
     Ok(checks)
 }
@@ -124,7 +196,9 @@ fn stopped_cleanly(scenario: &'static str, pipeline: Pipeline) -> anyhow::Result
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or_default())
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or_default()
+        })
 }
 
 fn normalized(native: &str) -> String {
@@ -135,14 +209,27 @@ fn normalized(native: &str) -> String {
 }
 
 /// The trades table holds exactly the delivered trades, once each, with identical values.
-async fn verify_trades(scenario: &'static str, pipeline: &Pipeline, report: &Report) -> anyhow::Result<Checks> {
+async fn verify_trades(
+    scenario: &'static str,
+    pipeline: &Pipeline,
+    report: &Report,
+) -> anyhow::Result<Checks> {
     let expected: HashMap<(String, String), &SimTrade> = report
         .trades
         .iter()
         .filter(|trade| trade.delivered)
-        .map(|trade| ((normalized(&trade.symbol), trade.trade_id.to_string()), trade))
+        .map(|trade| {
+            (
+                (normalized(&trade.symbol), trade.trade_id.to_string()),
+                trade,
+            )
+        })
         .collect();
-    let rows: Vec<TradeRow> = pipeline.clickhouse.query("SELECT ?fields FROM trades FINAL").fetch_all().await?;
+    let rows: Vec<TradeRow> = pipeline
+        .clickhouse
+        .query("SELECT ?fields FROM trades FINAL")
+        .fetch_all()
+        .await?;
     let distinct: u64 = pipeline
         .clickhouse
         .query("SELECT uniqExact(exchange, market_type, symbol, aggregated, trade_id) FROM trades")
@@ -166,14 +253,22 @@ async fn verify_trades(scenario: &'static str, pipeline: &Pipeline, report: &Rep
     let missing = expected.len() - seen;
     Ok(vec![
         Check::equal(scenario, "rows in trades FINAL", expected.len(), rows.len()),
-        Check::equal(scenario, "distinct trade keys", expected.len() as u64, distinct),
+        Check::equal(
+            scenario,
+            "distinct trade keys",
+            expected.len() as u64,
+            distinct,
+        ),
         Check::equal(scenario, "delivered trades missing", 0, missing),
         Check::equal(scenario, "rows never delivered", 0, unexpected),
         Check::holds(
             scenario,
             "field values identical to the sim",
             "0 differing",
-            differing.first().map_or_else(|| "0 differing".to_owned(), |first| format!("{} differing, e.g. {first}", differing.len())),
+            differing.first().map_or_else(
+                || "0 differing".to_owned(),
+                |first| format!("{} differing, e.g. {first}", differing.len()),
+            ),
             differing.is_empty(),
         ),
     ])
@@ -195,26 +290,48 @@ fn difference(row: &TradeRow, trade: &SimTrade) -> Option<String> {
 }
 
 /// One gap per symbol, covering the injected disconnect and every trade missed during it.
-async fn verify_gaps(scenario: &'static str, pipeline: &Pipeline, report: &Report, missed: &[&SimTrade]) -> anyhow::Result<Checks> {
-    let gaps: Vec<GapRow> = pipeline.clickhouse.query("SELECT ?fields FROM gaps FINAL").fetch_all().await?;
+async fn verify_gaps(
+    scenario: &'static str,
+    pipeline: &Pipeline,
+    report: &Report,
+    missed: &[&SimTrade],
+) -> anyhow::Result<Checks> {
+    let gaps: Vec<GapRow> = pipeline
+        .clickhouse
+        .query("SELECT ?fields FROM gaps FINAL")
+        .fetch_all()
+        .await?;
     let mut per_symbol: HashMap<&str, Vec<&GapRow>> = HashMap::new();
     for gap in &gaps {
         per_symbol.entry(gap.symbol.as_str()).or_default().push(gap);
     }
     let all_symbols = symbols();
-    let one_each = all_symbols.iter().all(|(_, symbol)| per_symbol.get(symbol.as_str()).is_some_and(|list| list.len() == 1));
+    let one_each = all_symbols.iter().all(|(_, symbol)| {
+        per_symbol
+            .get(symbol.as_str())
+            .is_some_and(|list| list.len() == 1)
+    });
     let disconnect = report.disconnects_ms.first().copied().unwrap_or_default();
-    let covers_disconnect = !gaps.is_empty() && gaps.iter().all(|gap| gap.from_time <= disconnect && disconnect <= gap.to_time);
+    let covers_disconnect = !gaps.is_empty()
+        && gaps
+            .iter()
+            .all(|gap| gap.from_time <= disconnect && disconnect <= gap.to_time);
     let uncovered = missed
         .iter()
         .filter(|trade| {
             let symbol = normalized(&trade.symbol);
             !per_symbol.get(symbol.as_str()).is_some_and(|list| {
-                list.iter().any(|gap| gap.from_time <= trade.trade_time_ms && trade.trade_time_ms <= gap.to_time)
+                list.iter().any(|gap| {
+                    gap.from_time <= trade.trade_time_ms && trade.trade_time_ms <= gap.to_time
+                })
             })
         })
         .count();
-    let widest = gaps.iter().map(|gap| gap.to_time - gap.from_time).max().unwrap_or_default();
+    let widest = gaps
+        .iter()
+        .map(|gap| gap.to_time - gap.from_time)
+        .max()
+        .unwrap_or_default();
     Ok(vec![
         Check::holds(
             scenario,
@@ -223,7 +340,13 @@ async fn verify_gaps(scenario: &'static str, pipeline: &Pipeline, report: &Repor
             format!("{} gaps", gaps.len()),
             one_each && gaps.len() == all_symbols.len(),
         ),
-        Check::holds(scenario, "gaps cover the disconnect", "from <= drop <= to", format!("widest gap {widest} ms"), covers_disconnect),
+        Check::holds(
+            scenario,
+            "gaps cover the disconnect",
+            "from <= drop <= to",
+            format!("widest gap {widest} ms"),
+            covers_disconnect,
+        ),
         Check::equal(scenario, "missed trades outside any gap", 0, uncovered),
     ])
 }
@@ -236,4 +359,3 @@ async fn dead_letters(scenario: &'static str, pipeline: &Pipeline) -> anyhow::Re
     let messages = stream.info().await?.state.messages;
     Ok(Check::equal(scenario, "dead letters", 0, messages))
 }
-

@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn splits_on_the_longest_quote() {
         assert_eq!(from_native("BTCUSDT").expect("known").as_str(), "BTC-USDT");
-        assert_eq!(from_native("btcfdusd").expect("known").as_str(), "BTC-FDUSD");
+        assert_eq!(
+            from_native("btcfdusd").expect("known").as_str(),
+            "BTC-FDUSD"
+        );
         assert_eq!(from_native("ETHBTC").expect("known").as_str(), "ETH-BTC");
         assert!(from_native("USDT").is_err());
         assert!(from_native("XYZABC").is_err());
@@ -91,7 +94,10 @@ mod tests {
         let odd: Symbol = "ABCUSD-T".parse().expect("valid");
         let map = SymbolMap::new([&odd]);
         assert_eq!(map.resolve("ABCUSDT").expect("configured"), odd);
-        assert_eq!(map.resolve("ETHUSDT").expect("fallback").as_str(), "ETH-USDT");
+        assert_eq!(
+            map.resolve("ETHUSDT").expect("fallback").as_str(),
+            "ETH-USDT"
+        );
     }
 
     proptest! {

@@ -44,7 +44,10 @@ fn parses_documented_trade_frame_raw_and_combined() {
         received_time_ms: 7,
     };
     assert_eq!(single_trade(spot().parse(raw, 7).expect("raw")), expected);
-    assert_eq!(single_trade(spot().parse(&combined, 7).expect("combined")), expected);
+    assert_eq!(
+        single_trade(spot().parse(&combined, 7).expect("combined")),
+        expected
+    );
 }
 
 #[test]
@@ -55,7 +58,10 @@ fn parses_documented_agg_trade_frame() {
     assert_eq!(trade.trade_id, "12345");
     assert_eq!(trade.side, Side::Buy);
     assert_eq!(trade.symbol.as_str(), "BTC-USDT");
-    assert_eq!(Event::Trade(trade).msg_id(), "trade.binance.spot.BTC-USDT:a:12345");
+    assert_eq!(
+        Event::Trade(trade).msg_id(),
+        "trade.binance.spot.BTC-USDT:a:12345"
+    );
 }
 
 #[test]
@@ -66,7 +72,10 @@ fn parses_method_replies() {
     );
     assert_eq!(
         spot()
-            .parse(r#"{"error":{"code":2,"msg":"Invalid request: unknown stream"},"id":4}"#, 0)
+            .parse(
+                r#"{"error":{"code":2,"msg":"Invalid request: unknown stream"},"id":4}"#,
+                0
+            )
             .expect("error"),
         Inbound::Rejected {
             request_id: Some(4),
@@ -74,8 +83,13 @@ fn parses_method_replies() {
         }
     );
     assert!(matches!(
-        spot().parse(r#"{"code":3,"msg":"Invalid JSON"}"#, 0).expect("legacy error"),
-        Inbound::Rejected { request_id: None, .. }
+        spot()
+            .parse(r#"{"code":3,"msg":"Invalid JSON"}"#, 0)
+            .expect("legacy error"),
+        Inbound::Rejected {
+            request_id: None,
+            ..
+        }
     ));
 }
 
@@ -91,14 +105,19 @@ fn subscribe_frames_name_every_stream() {
             symbol: "ETH-BTC".parse().expect("valid"),
         },
     ];
-    let requests = spot().subscribe_requests(&subscriptions).expect("supported");
+    let requests = spot()
+        .subscribe_requests(&subscriptions)
+        .expect("supported");
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].request_id, 1);
     assert_eq!(
         requests[0].frame,
         r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","ethbtc@aggTrade"],"id":1}"#
     );
-    assert_eq!(spot().connect_url("ws://127.0.0.1:9/"), "ws://127.0.0.1:9/stream");
+    assert_eq!(
+        spot().connect_url("ws://127.0.0.1:9/"),
+        "ws://127.0.0.1:9/stream"
+    );
 }
 
 #[test]
