@@ -1,0 +1,119 @@
+//! The consumer writes, dead-letters and survives a failing ClickHouse without loss.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use marketprism_bus::{ensure_streams, DEADLETTER_ERROR_HEADER};
+use marketprism_model::{codec, Event};
+use marketprism_schema::{migrations, Dialect};
+use marketprism_storage::migrate::migrate;
+use tokio_util::sync::CancellationToken;
+
+use crate::{eventually, gap, trade, Harness};
+
+async fn publish(context: &jetstream::Context, event: &Event) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, event.msg_id().as_str());
+    context
+        .publish_with_headers(event.subject(), headers, codec::encode(event).into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+}
+
+async fn setup(harness: &Harness) -> jetstream::Context {
+    migrate(&harness.config.clickhouse).await.expect("migrate");
+    let client = marketprism_bus::connect(&harness.config.nats, "test").await.expect("connect");
+    let context = jetstream::new(client);
+    ensure_streams(&context, &harness.config.nats.stream).await.expect("streams");
+    context
+}
+
+#[tokio::test]
+async fn writes_events_dead_letters_garbage_and_acks_everything() {
+    let harness = Harness::start("consume_test");
+    let context = setup(&harness).await;
+    for event in [trade(1, "100.5"), trade(2, "100.25"), trade(3, "101"), gap()] {
+        publish(&context, &event).await;
+    }
+    // A republish with the same Nats-Msg-Id is absorbed by the stream.
+    publish(&context, &trade(2, "100.25")).await;
+    context
+        .publish("trade.binance.spot.BTC-USDT", "not an event".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+
+    let shutdown = CancellationToken::new();
+    let storage = tokio::spawn(marketprism_storage::run(harness.config.clone(), shutdown.clone()));
+    let client = harness.client();
+    assert_eq!(eventually(&client, "SELECT count() FROM trades FINAL", 3).await, 3);
+    assert_eq!(eventually(&client, "SELECT count() FROM gaps FINAL", 1).await, 1);
+
+    let mut deadletters = context
+        .get_stream(&harness.config.nats.stream.deadletter_name)
+        .await
+        .expect("dead-letter stream");
+    let mut stored = 0;
+    for _ in 0..50 {
+        stored = deadletters.info().await.expect("info").state.messages;
+        if stored == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored, 1);
+    let letter = deadletters.get_raw_message(1).await.expect("dead letter");
+    assert_eq!(letter.subject.as_str(), "deadletter.storage.trade.binance.spot.BTC-USDT");
+    assert_eq!(letter.payload.as_ref(), b"not an event");
+    assert!(letter.headers.get(DEADLETTER_ERROR_HEADER).is_some());
+
+    shutdown.cancel();
+    storage.await.expect("join").expect("clean shutdown");
+    let mut consumer: jetstream::consumer::PullConsumer = context
+        .get_stream(&harness.config.nats.stream.name)
+        .await
+        .expect("stream")
+        .get_consumer(&harness.config.consumer.durable_name)
+        .await
+        .expect("consumer");
+    let info = consumer.info().await.expect("consumer info");
+    assert_eq!(info.num_ack_pending, 0, "every message settled");
+    assert_eq!(info.num_pending, 0, "every message delivered");
+}
+
+#[tokio::test]
+async fn failed_inserts_are_redelivered_until_clickhouse_accepts_them() {
+    let harness = Harness::start("redelivery_test");
+    let context = setup(&harness).await;
+    let client = harness.client();
+    // Make every insert fail, as an unavailable or refusing server would.
+    client.query("DROP TABLE trades").execute().await.expect("drop");
+
+    let shutdown = CancellationToken::new();
+    let storage = tokio::spawn(marketprism_storage::run(harness.config.clone(), shutdown.clone()));
+    for id in 1..=50 {
+        publish(&context, &trade(id, "42.42")).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut consumer: jetstream::consumer::PullConsumer = context
+        .get_stream(&harness.config.nats.stream.name)
+        .await
+        .expect("stream")
+        .get_consumer(&harness.config.consumer.durable_name)
+        .await
+        .expect("consumer");
+    let info = consumer.info().await.expect("info");
+    assert_eq!(info.ack_floor.stream_sequence, 0, "nothing may be acked while inserts fail");
+
+    let version: String = client.query("SELECT version()").fetch_one().await.expect("version");
+    let dialect = Dialect::for_version(&version).expect("known");
+    let trades = migrations().into_iter().find(|migration| migration.table.name == "trades").expect("trades migration");
+    client.query(&trades.statement(dialect)).execute().await.expect("recreate");
+
+    assert_eq!(eventually(&client, "SELECT count() FROM trades FINAL", 50).await, 50);
+    shutdown.cancel();
+    storage.await.expect("join").expect("clean shutdown");
+}

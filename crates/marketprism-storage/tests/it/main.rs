@@ -1,0 +1,76 @@
+//! Storage against real NATS and ClickHouse servers.
+
+mod consume;
+mod migrate;
+
+use marketprism_model::{Event, Exchange, Gap, GapReason, MarketType, Side, Trade};
+use marketprism_storage::{ClickHouseConfig, Config};
+use marketprism_testkit::{ClickHouseServer, NatsServer};
+
+/// Servers for one test, with a configuration pointing at them.
+pub struct Harness {
+    pub nats: NatsServer,
+    pub clickhouse: ClickHouseServer,
+    pub config: Config,
+}
+
+impl Harness {
+    pub fn start(database: &str) -> Self {
+        let nats = NatsServer::start().expect("nats-server");
+        let clickhouse = ClickHouseServer::start().expect("clickhouse-server");
+        let mut config: Config = toml::from_str("listen = \"127.0.0.1:0\"").expect("defaults");
+        config.nats.url = nats.url();
+        config.clickhouse = ClickHouseConfig {
+            url: clickhouse.url(),
+            database: database.to_owned(),
+            ..ClickHouseConfig::default()
+        };
+        config.batch.max_wait = std::time::Duration::from_millis(200);
+        config.consumer.nak_delay = std::time::Duration::from_millis(200);
+        Harness { nats, clickhouse, config }
+    }
+
+    pub fn client(&self) -> clickhouse::Client {
+        self.config.clickhouse.database_client().expect("client")
+    }
+}
+
+pub fn trade(id: u64, price: &str) -> Event {
+    Event::Trade(Trade {
+        exchange: Exchange::Binance,
+        market_type: MarketType::Spot,
+        symbol: "BTC-USDT".parse().expect("valid"),
+        trade_id: id.to_string(),
+        aggregated: false,
+        price: price.parse().expect("valid"),
+        quantity: "0.00100000".parse().expect("valid"),
+        side: Side::Buy,
+        exchange_time_ms: 1_700_000_000_000 + id as i64,
+        received_time_ms: 1_700_000_000_005 + id as i64,
+    })
+}
+
+pub fn gap() -> Event {
+    Event::Gap(Gap {
+        exchange: Exchange::Binance,
+        market_type: MarketType::Spot,
+        symbol: "BTC-USDT".parse().expect("valid"),
+        from_ms: 1_700_000_000_000,
+        to_ms: 1_700_000_001_000,
+        reason: GapReason::Disconnect,
+        received_time_ms: 1_700_000_001_000,
+    })
+}
+
+/// Polls `query` until it returns `expected` or ten seconds pass; returns the last value.
+pub async fn eventually(client: &clickhouse::Client, query: &str, expected: u64) -> u64 {
+    let mut last = 0;
+    for _ in 0..100 {
+        last = client.query(query).fetch_one::<u64>().await.unwrap_or(0);
+        if last == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    last
+}
