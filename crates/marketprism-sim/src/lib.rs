@@ -22,4 +22,4 @@ mod server;
 
 pub use config::Config;
 pub use report::{Report, SimTrade};
-pub use server::{run, SimError};
+pub use server::{bind, run, SimError};

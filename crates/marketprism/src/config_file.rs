@@ -19,16 +19,24 @@ mod tests {
     use super::*;
 
     fn example(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name)
     }
 
     #[test]
     fn every_example_config_is_valid() {
-        let collector: marketprism_collector::Config = load(&example("collector.toml")).expect("collector example");
-        collector.validate().expect("collector example is consistent");
-        let storage: marketprism_storage::Config = load(&example("storage.toml")).expect("storage example");
+        let collector: marketprism_collector::Config =
+            load(&example("collector.toml")).expect("collector example");
+        collector
+            .validate()
+            .expect("collector example is consistent");
+        let storage: marketprism_storage::Config =
+            load(&example("storage.toml")).expect("storage example");
         storage.validate().expect("storage example is consistent");
-        let examples = std::fs::read_dir(example("")).expect("examples dir").count();
+        let examples = std::fs::read_dir(example(""))
+            .expect("examples dir")
+            .count();
         assert_eq!(examples, 2, "a new example config needs a check here");
     }
 
@@ -39,6 +47,9 @@ mod tests {
         std::fs::write(&path, "[batch]\nmax_rowz = 5\n").expect("write");
         let error = load::<marketprism_storage::Config>(&path).expect_err("typo");
         let message = format!("{error:#}");
-        assert!(message.contains("storage.toml") && message.contains("max_rowz"), "{message}");
+        assert!(
+            message.contains("storage.toml") && message.contains("max_rowz"),
+            "{message}"
+        );
     }
 }

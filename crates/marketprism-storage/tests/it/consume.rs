@@ -24,9 +24,13 @@ async fn publish(context: &jetstream::Context, event: &Event) {
 
 async fn setup(harness: &Harness) -> jetstream::Context {
     migrate(&harness.config.clickhouse).await.expect("migrate");
-    let client = marketprism_bus::connect(&harness.config.nats, "test").await.expect("connect");
+    let client = marketprism_bus::connect(&harness.config.nats, "test")
+        .await
+        .expect("connect");
     let context = jetstream::new(client);
-    ensure_streams(&context, &harness.config.nats.stream).await.expect("streams");
+    ensure_streams(&context, &harness.config.nats.stream)
+        .await
+        .expect("streams");
     context
 }
 
@@ -34,7 +38,12 @@ async fn setup(harness: &Harness) -> jetstream::Context {
 async fn writes_events_dead_letters_garbage_and_acks_everything() {
     let harness = Harness::start("consume_test");
     let context = setup(&harness).await;
-    for event in [trade(1, "100.5"), trade(2, "100.25"), trade(3, "101"), gap()] {
+    for event in [
+        trade(1, "100.5"),
+        trade(2, "100.25"),
+        trade(3, "101"),
+        gap(),
+    ] {
         publish(&context, &event).await;
     }
     // A republish with the same Nats-Msg-Id is absorbed by the stream.
@@ -47,10 +56,19 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
         .expect("ack");
 
     let shutdown = CancellationToken::new();
-    let storage = tokio::spawn(marketprism_storage::run(harness.config.clone(), shutdown.clone()));
+    let storage = tokio::spawn(marketprism_storage::run(
+        harness.config.clone(),
+        shutdown.clone(),
+    ));
     let client = harness.client();
-    assert_eq!(eventually(&client, "SELECT count() FROM trades FINAL", 3).await, 3);
-    assert_eq!(eventually(&client, "SELECT count() FROM gaps FINAL", 1).await, 1);
+    assert_eq!(
+        eventually(&client, "SELECT count() FROM trades FINAL", 3).await,
+        3
+    );
+    assert_eq!(
+        eventually(&client, "SELECT count() FROM gaps FINAL", 1).await,
+        1
+    );
 
     let mut deadletters = context
         .get_stream(&harness.config.nats.stream.deadletter_name)
@@ -66,7 +84,10 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
     }
     assert_eq!(stored, 1);
     let letter = deadletters.get_raw_message(1).await.expect("dead letter");
-    assert_eq!(letter.subject.as_str(), "deadletter.storage.trade.binance.spot.BTC-USDT");
+    assert_eq!(
+        letter.subject.as_str(),
+        "deadletter.storage.trade.binance.spot.BTC-USDT"
+    );
     assert_eq!(letter.payload.as_ref(), b"not an event");
     assert!(letter.headers.get(DEADLETTER_ERROR_HEADER).is_some());
 
@@ -90,10 +111,17 @@ async fn failed_inserts_are_redelivered_until_clickhouse_accepts_them() {
     let context = setup(&harness).await;
     let client = harness.client();
     // Make every insert fail, as an unavailable or refusing server would.
-    client.query("DROP TABLE trades").execute().await.expect("drop");
+    client
+        .query("DROP TABLE trades")
+        .execute()
+        .await
+        .expect("drop");
 
     let shutdown = CancellationToken::new();
-    let storage = tokio::spawn(marketprism_storage::run(harness.config.clone(), shutdown.clone()));
+    let storage = tokio::spawn(marketprism_storage::run(
+        harness.config.clone(),
+        shutdown.clone(),
+    ));
     for id in 1..=50 {
         publish(&context, &trade(id, "42.42")).await;
     }
@@ -106,14 +134,31 @@ async fn failed_inserts_are_redelivered_until_clickhouse_accepts_them() {
         .await
         .expect("consumer");
     let info = consumer.info().await.expect("info");
-    assert_eq!(info.ack_floor.stream_sequence, 0, "nothing may be acked while inserts fail");
+    assert_eq!(
+        info.ack_floor.stream_sequence, 0,
+        "nothing may be acked while inserts fail"
+    );
 
-    let version: String = client.query("SELECT version()").fetch_one().await.expect("version");
+    let version: String = client
+        .query("SELECT version()")
+        .fetch_one()
+        .await
+        .expect("version");
     let dialect = Dialect::for_version(&version).expect("known");
-    let trades = migrations().into_iter().find(|migration| migration.table.name == "trades").expect("trades migration");
-    client.query(&trades.statement(dialect)).execute().await.expect("recreate");
+    let trades = migrations()
+        .into_iter()
+        .find(|migration| migration.table.name == "trades")
+        .expect("trades migration");
+    client
+        .query(&trades.statement(dialect))
+        .execute()
+        .await
+        .expect("recreate");
 
-    assert_eq!(eventually(&client, "SELECT count() FROM trades FINAL", 50).await, 50);
+    assert_eq!(
+        eventually(&client, "SELECT count() FROM trades FINAL", 50).await,
+        50
+    );
     shutdown.cancel();
     storage.await.expect("join").expect("clean shutdown");
 }

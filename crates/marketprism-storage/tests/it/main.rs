@@ -27,7 +27,11 @@ impl Harness {
         };
         config.batch.max_wait = std::time::Duration::from_millis(200);
         config.consumer.nak_delay = std::time::Duration::from_millis(200);
-        Harness { nats, clickhouse, config }
+        Harness {
+            nats,
+            clickhouse,
+            config,
+        }
     }
 
     pub fn client(&self) -> clickhouse::Client {

@@ -9,10 +9,17 @@ use crate::Harness;
 #[tokio::test]
 async fn migrate_twice_then_round_trip_every_row_type() {
     let harness = Harness::start("migrate_test");
-    let first = migrate(&harness.config.clickhouse).await.expect("first run");
+    let first = migrate(&harness.config.clickhouse)
+        .await
+        .expect("first run");
     assert_eq!(first.applied, vec![1, 2]);
-    assert_eq!(first.dialect, Dialect::for_version(&first.server_version).expect("known version"));
-    let second = migrate(&harness.config.clickhouse).await.expect("second run");
+    assert_eq!(
+        first.dialect,
+        Dialect::for_version(&first.server_version).expect("known version")
+    );
+    let second = migrate(&harness.config.clickhouse)
+        .await
+        .expect("second run");
     assert!(second.applied.is_empty());
     assert_eq!(second.already_applied, vec![1, 2]);
 
@@ -23,8 +30,15 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         symbol: "BTC-USDT".into(),
         trade_id: "123".into(),
         aggregated: 1,
-        price: to_fixed18("price", "99999999999999999999.123456789012345678".parse().expect("valid")).expect("fits"),
-        quantity: to_fixed18("quantity", "0.000000000000000001".parse().expect("valid")).expect("fits"),
+        price: to_fixed18(
+            "price",
+            "99999999999999999999.123456789012345678"
+                .parse()
+                .expect("valid"),
+        )
+        .expect("fits"),
+        quantity: to_fixed18("quantity", "0.000000000000000001".parse().expect("valid"))
+            .expect("fits"),
         side: "sell".into(),
         exchange_time: 1_700_000_000_123,
         received_time: 1_700_000_000_456,
@@ -32,7 +46,11 @@ async fn migrate_twice_then_round_trip_every_row_type() {
     let mut insert = client.insert::<TradeRow>("trades").await.expect("insert");
     insert.write(&trade).await.expect("write");
     insert.end().await.expect("commit");
-    let back: Vec<TradeRow> = client.query("SELECT ?fields FROM trades").fetch_all().await.expect("select");
+    let back: Vec<TradeRow> = client
+        .query("SELECT ?fields FROM trades")
+        .fetch_all()
+        .await
+        .expect("select");
     assert_eq!(back, vec![trade]);
 
     let gap = GapRow {
@@ -47,14 +65,21 @@ async fn migrate_twice_then_round_trip_every_row_type() {
     let mut insert = client.insert::<GapRow>("gaps").await.expect("insert");
     insert.write(&gap).await.expect("write");
     insert.end().await.expect("commit");
-    let back: Vec<GapRow> = client.query("SELECT ?fields FROM gaps").fetch_all().await.expect("select");
+    let back: Vec<GapRow> = client
+        .query("SELECT ?fields FROM gaps")
+        .fetch_all()
+        .await
+        .expect("select");
     assert_eq!(back, vec![gap]);
 }
 
 #[tokio::test]
 async fn migrate_reports_an_unreachable_server() {
     let mut config = marketprism_storage::ClickHouseConfig::default();
-    config.url = format!("http://127.0.0.1:{}", marketprism_testkit::free_port().expect("port"));
+    config.url = format!(
+        "http://127.0.0.1:{}",
+        marketprism_testkit::free_port().expect("port")
+    );
     let error = migrate(&config).await.expect_err("nothing listens there");
     assert!(error.to_string().contains("reading the version"), "{error}");
 }

@@ -1,0 +1,235 @@
+//! The collector against the simulator and a real NATS server.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use marketprism_bus::ensure_streams;
+use marketprism_collector::Config;
+use marketprism_model::{codec, Event, GapReason};
+use marketprism_testkit::NatsServer;
+use tokio_util::sync::CancellationToken;
+
+struct Run {
+    nats: NatsServer,
+    context: jetstream::Context,
+    config: Config,
+    sim_address: String,
+    shutdown: CancellationToken,
+}
+
+async fn start(sim: marketprism_sim::Config, watchdog: &str) -> Run {
+    let nats = NatsServer::start().expect("nats-server");
+    let shutdown = CancellationToken::new();
+    let (sim_address, sim_server) = marketprism_sim::bind(sim, shutdown.clone())
+        .await
+        .expect("sim");
+    tokio::spawn(sim_server);
+    let config: Config = toml::from_str(&format!(
+        r#"
+        listen = "127.0.0.1:0"
+        [nats]
+        url = "{nats}"
+        [connection]
+        backoff_initial = "50ms"
+        backoff_max = "200ms"
+        watchdog = "{watchdog}"
+        [[venues]]
+        venue = "binance_spot"
+        endpoint = "ws://{sim_address}"
+        symbols = ["BTC-USDT", "ETH-USDT"]
+        channels = ["trades"]
+        "#,
+        nats = nats.url(),
+    ))
+    .expect("config");
+    let client = marketprism_bus::connect(&config.nats, "test")
+        .await
+        .expect("connect");
+    let context = jetstream::new(client);
+    ensure_streams(&context, &config.nats.stream)
+        .await
+        .expect("streams");
+    Run {
+        nats,
+        context,
+        config,
+        sim_address: sim_address.to_string(),
+        shutdown,
+    }
+}
+
+fn sim_config(rate: u32) -> marketprism_sim::Config {
+    marketprism_sim::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+        rate,
+        ping_interval: Duration::from_secs(60),
+        ..marketprism_sim::Config::default()
+    }
+}
+
+/// Waits up to ten seconds for the last message on `subject` and decodes it.
+async fn last_event(context: &jetstream::Context, stream: &str, subject: &str) -> Option<Event> {
+    let stream = context.get_stream(stream).await.expect("stream");
+    for _ in 0..100 {
+        if let Ok(message) = stream.get_last_raw_message_by_subject(subject).await {
+            return Some(codec::decode(subject, &message.payload).expect("valid event"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn publishes_trades_and_a_gap_per_symbol_after_a_dropped_connection() {
+    let run = start(sim_config(200), "30s").await;
+    let collector = tokio::spawn(marketprism_collector::run(
+        run.config.clone(),
+        run.shutdown.clone(),
+    ));
+    let stream = &run.config.nats.stream.name;
+
+    let Some(Event::Trade(trade)) =
+        last_event(&run.context, stream, "trade.binance.spot.BTC-USDT").await
+    else {
+        panic!("no trade published");
+    };
+    assert_eq!(trade.symbol.as_str(), "BTC-USDT");
+
+    reqwest::Client::new()
+        .post(format!("http://{}/control/disconnect", run.sim_address))
+        .send()
+        .await
+        .expect("disconnect");
+    for symbol in ["BTC-USDT", "ETH-USDT"] {
+        let Some(Event::Gap(gap)) =
+            last_event(&run.context, stream, &format!("gap.binance.spot.{symbol}")).await
+        else {
+            panic!("no gap for {symbol}");
+        };
+        assert_eq!(gap.reason, GapReason::Disconnect);
+        assert!(gap.from_ms <= gap.to_ms);
+    }
+
+    run.shutdown.cancel();
+    collector.await.expect("join").expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn a_silent_socket_is_replaced_and_reported_stale() {
+    // Rate 0: the simulator accepts the subscription, then never sends a frame.
+    let run = start(sim_config(0), "300ms").await;
+    let collector = tokio::spawn(marketprism_collector::run(
+        run.config.clone(),
+        run.shutdown.clone(),
+    ));
+    let Some(Event::Gap(gap)) = last_event(
+        &run.context,
+        &run.config.nats.stream.name,
+        "gap.binance.spot.ETH-USDT",
+    )
+    .await
+    else {
+        panic!("no gap after the watchdog fired");
+    };
+    assert_eq!(gap.reason, GapReason::Stale);
+    run.shutdown.cancel();
+    collector.await.expect("join").expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn unparseable_frames_are_dead_lettered_not_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let capture = dir.path().join("capture.jsonl");
+    let frame = |payload: &str| {
+        serde_json::json!({"venue": "binance-spot", "kind": "ws", "recv_ts": 1.0, "conn": "c", "url": "wss://x", "payload": payload})
+            .to_string()
+    };
+    let broken = r#"{"stream":"btcusdt@trade","data":{"e":"trade","s":"BTCUSDT","t":1,"p":"one","q":"1","T":1,"m":true}}"#;
+    let valid = r#"{"stream":"btcusdt@trade","data":{"e":"trade","s":"BTCUSDT","t":2,"p":"1.5","q":"1","T":1,"m":true}}"#;
+    std::fs::write(&capture, format!("{}\n{}\n", frame(broken), frame(valid)))
+        .expect("write capture");
+    let mut sim = sim_config(0);
+    sim.replay = Some(capture);
+    sim.replay_speed = 0.0;
+
+    let run = start(sim, "30s").await;
+    let collector = tokio::spawn(marketprism_collector::run(
+        run.config.clone(),
+        run.shutdown.clone(),
+    ));
+    let Some(Event::Trade(trade)) = last_event(
+        &run.context,
+        &run.config.nats.stream.name,
+        "trade.binance.spot.BTC-USDT",
+    )
+    .await
+    else {
+        panic!("the valid frame was not published");
+    };
+    assert_eq!(trade.trade_id, "2");
+    let deadletters = run
+        .context
+        .get_stream(&run.config.nats.stream.deadletter_name)
+        .await
+        .expect("stream");
+    let letter = deadletters
+        .get_last_raw_message_by_subject("deadletter.collector.binance.spot")
+        .await
+        .expect("dead letter stored");
+    assert_eq!(letter.payload.as_ref(), broken.as_bytes());
+    run.shutdown.cancel();
+    collector.await.expect("join").expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn a_nats_restart_loses_and_duplicates_nothing() {
+    let mut sim = sim_config(500);
+    sim.count = Some(2000);
+    let mut run = start(sim, "30s").await;
+    let collector = tokio::spawn(marketprism_collector::run(
+        run.config.clone(),
+        run.shutdown.clone(),
+    ));
+    let stream_name = run.config.nats.stream.name.clone();
+    last_event(&run.context, &stream_name, "trade.binance.spot.ETH-USDT")
+        .await
+        .expect("publishing");
+
+    run.nats.restart().expect("restart nats-server");
+
+    let report: marketprism_sim::Report = loop {
+        let report: marketprism_sim::Report =
+            reqwest::get(format!("http://{}/control/report", run.sim_address))
+                .await
+                .expect("report")
+                .json()
+                .await
+                .expect("report JSON");
+        if report.done {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let delivered = report.trades.iter().filter(|trade| trade.delivered).count() as u64;
+    assert!(delivered > 0);
+    let mut stored = 0;
+    for _ in 0..200 {
+        let mut stream = run.context.get_stream(&stream_name).await.expect("stream");
+        stored = stream
+            .info()
+            .await
+            .map(|info| info.state.messages)
+            .unwrap_or(0);
+        if stored >= delivered {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        stored, delivered,
+        "every delivered trade stored exactly once"
+    );
+    run.shutdown.cancel();
+    collector.await.expect("join").expect("clean shutdown");
+}

@@ -1,0 +1,156 @@
+//! The simulator speaks Binance's WebSocket protocol.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use marketprism_sim::{Config, Report};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+async fn start(config: Config) -> (String, CancellationToken) {
+    let shutdown = CancellationToken::new();
+    let (address, server) = marketprism_sim::bind(config, shutdown.clone())
+        .await
+        .expect("bind");
+    tokio::spawn(server);
+    (format!("127.0.0.1:{}", address.port()), shutdown)
+}
+
+fn config(rate: u32, count: Option<u64>) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+        rate,
+        count,
+        ping_interval: Duration::from_millis(200),
+        ..Config::default()
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_text(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("open")
+            .expect("valid frame");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(text.as_str()).expect("JSON");
+        }
+    }
+}
+
+async fn report(address: &str) -> Report {
+    let body = tokio::task::spawn_blocking({
+        let address = address.to_owned();
+        move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+            stream
+                .write_all(b"GET /control/report HTTP/1.0\r\nHost: sim\r\n\r\n")
+                .expect("request");
+            let mut response = String::new();
+            stream.read_to_string(&mut response).expect("response");
+            response
+                .split_once("\r\n\r\n")
+                .map(|(_, body)| body.to_owned())
+                .unwrap_or_default()
+        }
+    })
+    .await
+    .expect("join");
+    serde_json::from_str(&body).expect("report JSON")
+}
+
+#[tokio::test]
+async fn subscribe_list_and_errors_follow_binance() {
+    let (address, shutdown) = start(config(200, None)).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/stream"))
+        .await
+        .expect("connect");
+
+    socket
+        .send(Message::text(
+            json!({"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}).to_string(),
+        ))
+        .await
+        .expect("send");
+    assert_eq!(
+        next_text(&mut socket).await,
+        json!({"result": null, "id": 1})
+    );
+    let frame = next_text(&mut socket).await;
+    assert_eq!(frame["stream"], "btcusdt@trade");
+    assert_eq!(frame["data"]["e"], "trade");
+    assert_eq!(frame["data"]["s"], "BTCUSDT");
+
+    socket
+        .send(Message::text(
+            json!({"method":"SUBSCRIBE","params":["dogeusdt@trade"],"id":2}).to_string(),
+        ))
+        .await
+        .expect("send");
+    let mut reply = next_text(&mut socket).await;
+    while reply.get("id").is_none() {
+        reply = next_text(&mut socket).await;
+    }
+    assert_eq!(reply["id"], 2);
+    assert_eq!(reply["error"]["code"], 2);
+
+    socket
+        .send(Message::text(
+            json!({"method":"LIST_SUBSCRIPTIONS","id":3}).to_string(),
+        ))
+        .await
+        .expect("send");
+    let mut reply = next_text(&mut socket).await;
+    while reply.get("id").is_none() {
+        reply = next_text(&mut socket).await;
+    }
+    assert_eq!(reply, json!({"result": ["btcusdt@trade"], "id": 3}));
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn raw_streams_pings_and_delivery_report() {
+    let (address, shutdown) = start(config(1000, Some(50))).await;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{address}/ws/ethusdt@aggTrade"))
+            .await
+            .expect("connect");
+    let mut trades = 0;
+    let mut pings = 0;
+    while trades < 25 || pings == 0 {
+        match tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("frame")
+            .expect("open")
+            .expect("ok")
+        {
+            Message::Text(text) => {
+                let frame: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                assert_eq!(frame["e"], "aggTrade", "raw frames are unwrapped");
+                assert_eq!(frame["s"], "ETHUSDT");
+                trades += 1;
+            }
+            Message::Ping(_) => pings += 1,
+            _ => {}
+        }
+    }
+    let report = report(&address).await;
+    assert!(report.done);
+    assert_eq!(report.trades.len(), 50);
+    // Only ETHUSDT was subscribed: exactly its 25 trades reached a connection.
+    let delivered: Vec<_> = report
+        .trades
+        .iter()
+        .filter(|trade| trade.delivered)
+        .collect();
+    assert_eq!(delivered.len(), 25);
+    assert!(delivered.iter().all(|trade| trade.symbol == "ETHUSDT"));
+    shutdown.cancel();
+}
