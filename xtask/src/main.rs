@@ -11,6 +11,7 @@ mod pipeline;
 mod run;
 mod schema;
 mod services;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

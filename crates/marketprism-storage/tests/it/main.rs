@@ -8,14 +8,15 @@ use marketprism_storage::{ClickHouseConfig, Config};
 use marketprism_testkit::{ClickHouseServer, NatsServer};
 
 /// Servers for one test, with a configuration pointing at them.
-pub struct Harness {
-    pub nats: NatsServer,
-    pub clickhouse: ClickHouseServer,
-    pub config: Config,
+pub(crate) struct Harness {
+    /// Held so the servers live as long as the test.
+    _nats: NatsServer,
+    _clickhouse: ClickHouseServer,
+    pub(crate) config: Config,
 }
 
 impl Harness {
-    pub fn start(database: &str) -> Self {
+    pub(crate) fn start(database: &str) -> Self {
         let nats = NatsServer::start().expect("nats-server");
         let clickhouse = ClickHouseServer::start().expect("clickhouse-server");
         let mut config: Config = toml::from_str("listen = \"127.0.0.1:0\"").expect("defaults");
@@ -28,18 +29,18 @@ impl Harness {
         config.batch.max_wait = std::time::Duration::from_millis(200);
         config.consumer.nak_delay = std::time::Duration::from_millis(200);
         Harness {
-            nats,
-            clickhouse,
+            _nats: nats,
+            _clickhouse: clickhouse,
             config,
         }
     }
 
-    pub fn client(&self) -> clickhouse::Client {
+    pub(crate) fn client(&self) -> clickhouse::Client {
         self.config.clickhouse.database_client().expect("client")
     }
 }
 
-pub fn trade(id: u64, price: &str) -> Event {
+pub(crate) fn trade(id: u64, price: &str) -> Event {
     Event::Trade(Trade {
         exchange: Exchange::Binance,
         market_type: MarketType::Spot,
@@ -54,7 +55,7 @@ pub fn trade(id: u64, price: &str) -> Event {
     })
 }
 
-pub fn gap() -> Event {
+pub(crate) fn gap() -> Event {
     Event::Gap(Gap {
         exchange: Exchange::Binance,
         market_type: MarketType::Spot,
@@ -67,7 +68,7 @@ pub fn gap() -> Event {
 }
 
 /// Polls `query` until it returns `expected` or ten seconds pass; returns the last value.
-pub async fn eventually(client: &clickhouse::Client, query: &str, expected: u64) -> u64 {
+pub(crate) async fn eventually(client: &clickhouse::Client, query: &str, expected: u64) -> u64 {
     let mut last = 0;
     for _ in 0..100 {
         last = client.query(query).fetch_one::<u64>().await.unwrap_or(0);

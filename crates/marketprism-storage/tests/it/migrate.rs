@@ -75,11 +75,13 @@ async fn migrate_twice_then_round_trip_every_row_type() {
 
 #[tokio::test]
 async fn migrate_reports_an_unreachable_server() {
-    let mut config = marketprism_storage::ClickHouseConfig::default();
-    config.url = format!(
-        "http://127.0.0.1:{}",
-        marketprism_testkit::free_port().expect("port")
-    );
+    let config = marketprism_storage::ClickHouseConfig {
+        url: format!(
+            "http://127.0.0.1:{}",
+            marketprism_testkit::free_port().expect("port")
+        ),
+        ..Default::default()
+    };
     let error = migrate(&config).await.expect_err("nothing listens there");
     assert!(error.to_string().contains("reading the version"), "{error}");
 }
