@@ -1,11 +1,13 @@
 //! Project automation, invoked as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
 //! * `ci`: formatting, lints, the workspace tests and the end-to-end check, as CI runs them;
+//! * `deploy`: local deployment from a bare machine (`--fresh`, `--update`, `--clean`);
 //! * `e2e`: the whole pipeline against real NATS and ClickHouse, checked row by row;
 //! * `run`: the whole pipeline against the simulator, until Ctrl-C;
 //! * `schema`: renders the ClickHouse DDL into `sql/`.
 
 mod ci;
+mod deploy;
 mod e2e;
 mod pipeline;
 mod run;
@@ -30,6 +32,8 @@ struct Cli {
 enum Task {
     /// Run every check CI runs: fmt, clippy, tests, e2e.
     Ci,
+    /// Deploy locally: `--fresh`, `--update` or `--clean --yes`.
+    Deploy(deploy::Args),
     /// Verify the pipeline end to end against real NATS and ClickHouse.
     E2e(e2e::Args),
     /// Run the pipeline against the simulator until Ctrl-C.
@@ -45,6 +49,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Ci => ci::run(),
+        Task::Deploy(args) => deploy::run(args),
         Task::E2e(args) => e2e::run(args),
         Task::Run(args) => run::run(args),
         Task::Schema { check } => schema::run(check),

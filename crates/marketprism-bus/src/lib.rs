@@ -33,6 +33,12 @@ pub enum BusError {
         /// The failure.
         source: std::io::Error,
     },
+    /// The server answers, but JetStream is not enabled on it.
+    #[error("JetStream is not enabled on the NATS server: {detail}")]
+    JetStreamDisabled {
+        /// The client's explanation.
+        detail: String,
+    },
     /// A JetStream management call failed (JetStream disabled, permissions, bad limits).
     #[error("JetStream stream {stream}: {message}")]
     Stream {

@@ -104,12 +104,31 @@ fn is_stream_not_found(error: &jetstream::context::GetStreamError) -> bool {
     )
 }
 
+/// Asks the server's JetStream API for its account info; a server without JetStream does not
+/// answer (no responders) or answers with error 503.
+async fn check_jetstream(context: &jetstream::Context) -> Result<(), BusError> {
+    let disabled = |detail: String| BusError::JetStreamDisabled { detail };
+    let response = context
+        .client()
+        .request("$JS.API.INFO", Default::default())
+        .await
+        .map_err(|error| disabled(error.to_string()))?;
+    let body = String::from_utf8_lossy(&response.payload);
+    if body.contains("\"error\"") && body.contains("503") {
+        return Err(disabled(body.into_owned()));
+    }
+    Ok(())
+}
+
 /// Creates the event and dead-letter streams, or updates them to the configuration.
 /// Running it again with the same configuration changes nothing.
 pub async fn ensure_streams(
     context: &jetstream::Context,
     config: &StreamConfig,
 ) -> Result<Vec<StreamReport>, BusError> {
+    // Without JetStream every management request goes unanswered; say so plainly instead of
+    // reporting a timeout on the first stream.
+    check_jetstream(context).await?;
     let mut reports = Vec::new();
     for wanted in definitions(config) {
         let error = |message: String| BusError::Stream {

@@ -1,9 +1,10 @@
 //! A `nats-server -js` child process.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
+use marketprism_deploy::servers::NatsSpec;
 use tempfile::TempDir;
 
 use crate::process::{find_program, free_port, port_open, spawn, stop, wait_until};
@@ -16,12 +17,22 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct NatsServer {
     child: Child,
     port: u16,
+    jetstream: bool,
     state: TempDir,
 }
 
 impl NatsServer {
     /// Starts a server on a free port and waits until it accepts connections.
     pub fn start() -> Result<Self, ServerError> {
+        Self::start_with(true)
+    }
+
+    /// Starts a server without JetStream, to check what users of a misconfigured server see.
+    pub fn start_without_jetstream() -> Result<Self, ServerError> {
+        Self::start_with(false)
+    }
+
+    fn start_with(jetstream: bool) -> Result<Self, ServerError> {
         let io_error = |source| ServerError::Io {
             program: "nats-server",
             source,
@@ -31,18 +42,24 @@ impl NatsServer {
             .tempdir()
             .map_err(io_error)?;
         let port = free_port().map_err(io_error)?;
-        let child = Self::spawn(state.path(), port)?;
-        Ok(NatsServer { child, port, state })
+        let child = Self::spawn(state.path(), port, jetstream)?;
+        Ok(NatsServer {
+            child,
+            port,
+            jetstream,
+            state,
+        })
     }
 
-    fn spawn(state: &Path, port: u16) -> Result<Child, ServerError> {
+    fn spawn(state: &Path, port: u16, jetstream: bool) -> Result<Child, ServerError> {
         let program = find_program("nats-server", "nats-server")?;
-        let mut command = Command::new(program);
-        command
-            .arg("--jetstream")
-            .arg("--store_dir")
-            .arg(state.join("jetstream"))
-            .args(["--addr", "127.0.0.1", "--port", &port.to_string()]);
+        let store_dir = state.join("jetstream");
+        let command = NatsSpec {
+            port,
+            store_dir: &store_dir,
+            jetstream,
+        }
+        .command(&program);
         let log = state.join("nats.log");
         let mut child = spawn("nats-server", command, &log)?;
         wait_until("nats-server", &mut child, &log, READY_TIMEOUT, || {
@@ -65,7 +82,7 @@ impl NatsServer {
     /// production restart would.
     pub fn restart(&mut self) -> Result<(), ServerError> {
         stop(&mut self.child);
-        self.child = Self::spawn(self.state.path(), self.port)?;
+        self.child = Self::spawn(self.state.path(), self.port, self.jetstream)?;
         Ok(())
     }
 }

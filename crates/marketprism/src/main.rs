@@ -1,8 +1,10 @@
 //! The `marketprism` command: every MarketPrism service and tool behind one binary.
 
 mod config_file;
+mod deploy;
 mod shutdown;
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,9 +17,10 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "marketprism", version, about)]
 struct Cli {
-    /// Log filter, e.g. `info` or `marketprism_collector=debug` (also `RUST_LOG`).
-    #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
-    log: String,
+    /// Log filter, e.g. `info` or `marketprism_collector=debug` (also `RUST_LOG`); services
+    /// log at `info` by default, interactive commands at `warn`.
+    #[arg(long, global = true, env = "RUST_LOG")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +52,14 @@ enum Command {
     },
     /// Run the local Binance spot simulator.
     Sim(SimArgs),
+    /// Start everything locally (NATS, ClickHouse, storage, collector) and verify data flows.
+    Up(deploy::UpArgs),
+    /// Show the health of a local deployment, consumer lag and rows per table.
+    Status(deploy::StateArgs),
+    /// Stop a local deployment without losing data.
+    Down(deploy::StateArgs),
+    /// Print the end of a service's log.
+    Logs(deploy::LogsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,8 +102,22 @@ struct SimArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let interactive = matches!(
+        cli.command,
+        Command::Up(_)
+            | Command::Status(_)
+            | Command::Down(_)
+            | Command::Logs(_)
+            | Command::Migrate { .. }
+            | Command::Streams { .. }
+    );
+    let filter = cli
+        .log
+        .as_deref()
+        .unwrap_or(if interactive { "warn" } else { "info" });
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&cli.log).context("invalid --log filter")?)
+        .with_env_filter(EnvFilter::try_new(filter).context("invalid --log filter")?)
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(execute(cli.command))
@@ -150,6 +175,10 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             };
             marketprism_sim::run(config, shutdown::on_signal()).await?;
         }
+        Command::Up(args) => deploy::up(args).await?,
+        Command::Status(args) => deploy::status(args).await?,
+        Command::Down(args) => deploy::down(args).await?,
+        Command::Logs(args) => deploy::logs(args)?,
     }
     Ok(())
 }

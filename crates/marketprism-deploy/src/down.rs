@@ -1,0 +1,116 @@
+//! `marketprism down`: stops the deployment without losing data.
+//!
+//! The collector stops first and waits for JetStream to acknowledge everything it read;
+//! storage then stays up until its consumer has nothing pending, so every event published
+//! is in ClickHouse before storage, ClickHouse and NATS stop.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+
+use crate::process::{is_alive, read_pid, stop};
+use crate::up::storage_config;
+use crate::{DeployError, ServiceName, StateDir};
+
+/// How long storage may take to drain the stream.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn marker(state: &StateDir, name: ServiceName, sim_port: u16) -> String {
+    match name {
+        ServiceName::Nats => state.nats_dir().display().to_string(),
+        ServiceName::Clickhouse => state.clickhouse_dir().display().to_string(),
+        ServiceName::Sim => format!("127.0.0.1:{sim_port}"),
+        ServiceName::Storage => state
+            .config_dir()
+            .join("storage.toml")
+            .display()
+            .to_string(),
+        ServiceName::Collector => state
+            .config_dir()
+            .join("collector.toml")
+            .display()
+            .to_string(),
+    }
+}
+
+/// Stops every service of the deployment in `state`, printing progress to `progress`.
+pub async fn down(state: &StateDir, progress: &mut dyn Write) -> Result<(), DeployError> {
+    let manifest = state.require_manifest("stopping the deployment")?;
+    let config = storage_config(state)?;
+    let order = [
+        ServiceName::Collector,
+        ServiceName::Sim,
+        ServiceName::Storage,
+        ServiceName::Clickhouse,
+        ServiceName::Nats,
+    ];
+    for name in order {
+        let marker = marker(state, name, manifest.ports.sim);
+        let pid_file = state.pid_file(name);
+        let Some(pid) = read_pid(&pid_file).filter(|&pid| is_alive(pid, &marker)) else {
+            let _ = std::fs::remove_file(&pid_file);
+            continue;
+        };
+        if name == ServiceName::Storage {
+            let _ = write!(
+                progress,
+                "Waiting for storage to write everything in the stream ... "
+            );
+            let _ = progress.flush();
+            let drained = wait_for_drain(&config).await;
+            let _ = writeln!(
+                progress,
+                "{}",
+                if drained {
+                    "done"
+                } else {
+                    "gave up after the timeout; the rest stays in JetStream"
+                }
+            );
+        }
+        let _ = write!(progress, "Stopping {} (pid {pid}) ... ", name.as_str());
+        let _ = progress.flush();
+        let graceful = stop(pid, &marker, Duration::from_secs(30));
+        let _ = writeln!(
+            progress,
+            "{}",
+            if graceful {
+                "stopped"
+            } else {
+                "killed after 30 s"
+            }
+        );
+        let _ = std::fs::remove_file(&pid_file);
+    }
+    Ok(())
+}
+
+/// Waits until the storage consumer has nothing pending or awaiting ack.
+async fn wait_for_drain(config: &marketprism_storage::Config) -> bool {
+    let Ok(client) = async_nats::connect(config.nats.url.as_str()).await else {
+        return false;
+    };
+    let context = jetstream::new(client);
+    let started = Instant::now();
+    while started.elapsed() < DRAIN_TIMEOUT {
+        let lag = async {
+            let mut consumer: jetstream::consumer::PullConsumer = context
+                .get_stream(&config.nats.stream.name)
+                .await
+                .ok()?
+                .get_consumer(&config.consumer.durable_name)
+                .await
+                .ok()?;
+            let info = consumer.info().await.ok()?;
+            Some(info.num_pending + info.num_ack_pending as u64)
+        }
+        .await;
+        match lag {
+            Some(0) => return true,
+            Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            None => return false,
+        }
+    }
+    false
+}

@@ -1,0 +1,241 @@
+//! The state directory and the deployment manifest it holds.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::DeployError;
+
+/// The processes of a deployment, in start order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceName {
+    /// `nats-server` with JetStream.
+    Nats,
+    /// `clickhouse-server`.
+    Clickhouse,
+    /// `marketprism sim`.
+    Sim,
+    /// `marketprism store`.
+    Storage,
+    /// `marketprism collect`.
+    Collector,
+}
+
+impl ServiceName {
+    /// Every service, in start order.
+    pub const ALL: [ServiceName; 5] = [
+        ServiceName::Nats,
+        ServiceName::Clickhouse,
+        ServiceName::Sim,
+        ServiceName::Storage,
+        ServiceName::Collector,
+    ];
+
+    /// The name used for files and in reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Nats => "nats",
+            ServiceName::Clickhouse => "clickhouse",
+            ServiceName::Sim => "sim",
+            ServiceName::Storage => "storage",
+            ServiceName::Collector => "collector",
+        }
+    }
+
+    /// Parses a service name as given on the command line.
+    pub fn parse(name: &str) -> Option<ServiceName> {
+        ServiceName::ALL
+            .into_iter()
+            .find(|service| service.as_str() == name)
+    }
+}
+
+/// Where market data comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The built-in simulator.
+    Sim,
+    /// The real exchanges.
+    Exchanges,
+}
+
+/// Ports of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ports {
+    /// NATS client port.
+    pub nats: u16,
+    /// ClickHouse HTTP port.
+    pub clickhouse_http: u16,
+    /// ClickHouse native-protocol port.
+    pub clickhouse_tcp: u16,
+    /// Simulator port.
+    pub sim: u16,
+    /// Storage `/health`, `/ready`, `/metrics`.
+    pub storage: u16,
+    /// Collector `/health`, `/ready`, `/metrics`.
+    pub collector: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            nats: 4222,
+            clickhouse_http: 8123,
+            clickhouse_tcp: 9000,
+            sim: 9443,
+            storage: 9102,
+            collector: 9101,
+        }
+    }
+}
+
+/// What the first `up` decided; later commands reuse it so ports and paths stay stable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Data source.
+    pub source: Source,
+    /// Ports.
+    pub ports: Ports,
+    /// `nats-server` executable.
+    pub nats_server: PathBuf,
+    /// `clickhouse-server` (or `clickhouse`) executable.
+    pub clickhouse_server: PathBuf,
+    /// ClickHouse database.
+    pub database: String,
+}
+
+/// Paths inside a state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// The default state directory: `$XDG_STATE_HOME/marketprism`, else
+/// `~/.local/state/marketprism`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(state).join("marketprism");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/state/marketprism")
+}
+
+impl StateDir {
+    /// A state directory at `root` (not created until `up`).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        StateDir { root: root.into() }
+    }
+
+    /// The root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The manifest file.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.root.join("deployment.toml")
+    }
+
+    /// A service's log file.
+    pub fn log(&self, service: ServiceName) -> PathBuf {
+        self.root
+            .join("logs")
+            .join(format!("{}.log", service.as_str()))
+    }
+
+    /// A service's pid file.
+    pub fn pid_file(&self, service: ServiceName) -> PathBuf {
+        self.root
+            .join("run")
+            .join(format!("{}.pid", service.as_str()))
+    }
+
+    /// The generated configuration directory.
+    pub fn config_dir(&self) -> PathBuf {
+        self.root.join("config")
+    }
+
+    /// The JetStream store.
+    pub fn nats_dir(&self) -> PathBuf {
+        self.root.join("nats")
+    }
+
+    /// ClickHouse configuration and data.
+    pub fn clickhouse_dir(&self) -> PathBuf {
+        self.root.join("clickhouse")
+    }
+
+    /// Creates the directories.
+    pub fn create(&self) -> Result<(), DeployError> {
+        for dir in [
+            self.root.clone(),
+            self.root.join("logs"),
+            self.root.join("run"),
+            self.config_dir(),
+            self.nats_dir(),
+            self.clickhouse_dir(),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(|error| {
+                DeployError::new(
+                    "preparing the state directory",
+                    format!("cannot create {}: {error}", dir.display()),
+                    "choose a writable --state-dir",
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Reads the manifest, if a deployment exists here.
+    pub fn manifest(&self) -> Result<Option<Manifest>, DeployError> {
+        let path = self.manifest_path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map(Some).map_err(|error| {
+                DeployError::new(
+                    "reading the deployment manifest",
+                    format!("{}: {error}", path.display()),
+                    "fix or delete the file (`cargo xtask deploy --clean --yes` removes the whole state)",
+                )
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(DeployError::new(
+                "reading the deployment manifest",
+                format!("{}: {error}", path.display()),
+                "check the permissions of the state directory",
+            )),
+        }
+    }
+
+    /// Writes the manifest.
+    pub fn write_manifest(&self, manifest: &Manifest) -> Result<(), DeployError> {
+        let text = toml::to_string_pretty(manifest).map_err(|error| {
+            DeployError::new(
+                "writing the deployment manifest",
+                error,
+                "report this as a bug",
+            )
+        })?;
+        std::fs::write(self.manifest_path(), text).map_err(|error| {
+            DeployError::new(
+                "writing the deployment manifest",
+                error,
+                "check the permissions of the state directory",
+            )
+        })
+    }
+
+    /// The manifest, or an error telling the operator to run `up` first.
+    pub fn require_manifest(&self, step: &str) -> Result<Manifest, DeployError> {
+        self.manifest()?.ok_or_else(|| {
+            DeployError::new(
+                step,
+                format!("no deployment in {}", self.root.display()),
+                "run `marketprism up --sim` first (or pass the right --state-dir)",
+            )
+        })
+    }
+}

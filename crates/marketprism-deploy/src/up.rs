@@ -1,0 +1,623 @@
+//! `marketprism up`: from nothing (or a partial deployment) to data flowing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+
+use crate::layout::Ports;
+use crate::process::{is_alive, port_free, port_open, read_pid, spawn_daemon, stop, tail};
+use crate::servers::{ClickHouseSpec, NatsSpec};
+use crate::{find_binary, Binary, DeployError, Manifest, ServiceName, Source, StateDir};
+
+/// Options of `up`.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// The state directory.
+    pub state: StateDir,
+    /// Use the simulator even if exchanges are reachable.
+    pub sim: bool,
+    /// Explicit `nats-server` path.
+    pub nats_server: Option<PathBuf>,
+    /// Explicit `clickhouse-server` path.
+    pub clickhouse_server: Option<PathBuf>,
+    /// Ports for a new deployment (an existing one keeps its own).
+    pub ports: Ports,
+    /// The `marketprism` executable to run services with.
+    pub marketprism: PathBuf,
+    /// Simulator trades per second.
+    pub sim_rate: u32,
+    /// How long to wait for the first rows in ClickHouse.
+    pub verify_timeout: Duration,
+}
+
+/// How a service ended up after `up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceOutcome {
+    /// Started by this `up`.
+    Started,
+    /// Was already running and left alone.
+    AlreadyRunning,
+}
+
+/// One service in the report.
+#[derive(Debug, Clone)]
+pub struct ServiceReport {
+    /// Which service.
+    pub name: ServiceName,
+    /// Its pid.
+    pub pid: u32,
+    /// Its port.
+    pub port: u16,
+    /// Started now or already running.
+    pub outcome: ServiceOutcome,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+/// What `up` did.
+#[derive(Debug, Clone)]
+pub struct UpReport {
+    /// The deployment.
+    pub manifest: Manifest,
+    /// State directory root.
+    pub state_dir: PathBuf,
+    /// Services, in start order.
+    pub services: Vec<ServiceReport>,
+    /// `nats-server --version`.
+    pub nats_version: String,
+    /// `SELECT version()`.
+    pub clickhouse_version: String,
+    /// Rows per table (`FINAL`).
+    pub rows: Vec<(String, u64)>,
+    /// Said when the simulator replaced unreachable exchanges.
+    pub notice: Option<String>,
+}
+
+/// A service to start, and how to know it is ready.
+struct Planned {
+    name: ServiceName,
+    command: Command,
+    marker: String,
+    port: u16,
+    ready: Readiness,
+}
+
+enum Readiness {
+    Port,
+    Http(String),
+}
+
+const EXCHANGE_PROBE: &str = "stream.binance.com:9443";
+
+fn exchanges_reachable() -> bool {
+    use std::net::ToSocketAddrs;
+    EXCHANGE_PROBE
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .is_some_and(|address| {
+            std::net::TcpStream::connect_timeout(&address, Duration::from_secs(3)).is_ok()
+        })
+}
+
+/// Brings the deployment in `options.state` up, printing progress to `progress`.
+pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpReport, DeployError> {
+    let state = &options.state;
+    state.create()?;
+    let existing = state.manifest()?;
+    let mut notice = None;
+    let source = if options.sim {
+        Source::Sim
+    } else if let Some(manifest) = &existing {
+        manifest.source
+    } else if exchanges_reachable() {
+        Source::Exchanges
+    } else {
+        notice = Some(format!(
+            "No exchange is reachable ({EXCHANGE_PROBE} did not answer): running against the built-in simulator. \
+             Data in ClickHouse is simulated, not market data."
+        ));
+        Source::Sim
+    };
+    let manifest = Manifest {
+        source,
+        ports: existing
+            .as_ref()
+            .map_or_else(|| options.ports.clone(), |manifest| manifest.ports.clone()),
+        nats_server: find_binary(Binary::NatsServer, options.nats_server.as_deref())?,
+        clickhouse_server: find_binary(
+            Binary::ClickhouseServer,
+            options.clickhouse_server.as_deref(),
+        )?,
+        database: existing.as_ref().map_or_else(
+            || "marketprism".to_owned(),
+            |manifest| manifest.database.clone(),
+        ),
+    };
+    state.write_manifest(&manifest)?;
+    write_service_configs(state, &manifest)?;
+
+    let mut started: Vec<(ServiceName, u32, String)> = Vec::new();
+    match bring_up(options, &manifest, progress, &mut started).await {
+        Ok(mut report) => {
+            report.notice = notice;
+            Ok(report)
+        }
+        Err(error) => {
+            // Leave nothing half-started: stop, newest first, what this run started.
+            for (name, pid, marker) in started.iter().rev() {
+                let _ = writeln!(
+                    progress,
+                    "  stopping {} (pid {pid}) after the failure",
+                    name.as_str()
+                );
+                stop(*pid, marker, Duration::from_secs(10));
+                let _ = std::fs::remove_file(state.pid_file(*name));
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn bring_up(
+    options: &UpOptions,
+    manifest: &Manifest,
+    progress: &mut dyn Write,
+    started: &mut Vec<(ServiceName, u32, String)>,
+) -> Result<UpReport, DeployError> {
+    let state = &options.state;
+    let mut plans = plan(state, manifest, &options.marketprism, options.sim_rate)?;
+    let total = plans.len() + 3;
+    let mut services = Vec::new();
+    let mut step = 0;
+    let mut announce = |progress: &mut dyn Write, text: &str| {
+        step += 1;
+        let _ = write!(progress, "[{step}/{total}] {text} ... ");
+        let _ = progress.flush();
+    };
+
+    let mut initialized = false;
+    for planned in plans.drain(..) {
+        if !initialized && matches!(planned.name, ServiceName::Sim | ServiceName::Storage) {
+            announce(progress, "Applying the ClickHouse schema");
+            let migrated = migrate(state).await?;
+            let _ = writeln!(progress, "ok ({migrated})");
+            announce(progress, "Creating the JetStream streams");
+            let streams = init_streams(state).await?;
+            let _ = writeln!(progress, "ok ({streams})");
+            initialized = true;
+        }
+        announce(progress, &format!("Starting {}", planned.name.as_str()));
+        let service = start(state, planned, started).await?;
+        let _ = writeln!(
+            progress,
+            "{} (pid {}, port {})",
+            if service.outcome == ServiceOutcome::Started {
+                "started"
+            } else {
+                "already running"
+            },
+            service.pid,
+            service.port
+        );
+        services.push(service);
+    }
+
+    announce(progress, "Verifying that rows reach ClickHouse");
+    let storage_config = storage_config(state)?;
+    let client = storage_config
+        .clickhouse
+        .database_client()
+        .map_err(|error| {
+            DeployError::new(
+                "verifying the data flow",
+                error,
+                "check config/storage.toml in the state directory",
+            )
+        })?;
+    let verified = Instant::now();
+    let before = count(&client, "trades").await.unwrap_or(0);
+    loop {
+        let now = count(&client, "trades").await.unwrap_or(0);
+        if now > before {
+            let _ = writeln!(
+                progress,
+                "ok ({} new trades in {:.1} s)",
+                now - before,
+                verified.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        if verified.elapsed() > options.verify_timeout {
+            return Err(DeployError::new(
+                "verifying the data flow",
+                format!("no new rows in {}.trades within {:?}", manifest.database, options.verify_timeout),
+                format!(
+                    "read the collector and storage logs: `marketprism logs collector` / `marketprism logs storage` ({})",
+                    state.log(ServiceName::Collector).display()
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let mut rows = Vec::new();
+    for table in ["trades", "gaps"] {
+        rows.push((table.to_owned(), count(&client, table).await.unwrap_or(0)));
+    }
+    let clickhouse_version = client
+        .query("SELECT version()")
+        .fetch_one::<String>()
+        .await
+        .unwrap_or_default();
+    let nats_version = Command::new(&manifest.nats_server)
+        .arg("--version")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default();
+    Ok(UpReport {
+        manifest: manifest.clone(),
+        state_dir: state.root().to_owned(),
+        services,
+        nats_version,
+        clickhouse_version,
+        rows,
+        notice: None,
+    })
+}
+
+async fn count(client: &clickhouse::Client, table: &str) -> Result<u64, clickhouse::error::Error> {
+    client
+        .query(&format!("SELECT count() FROM {table} FINAL"))
+        .fetch_one()
+        .await
+}
+
+/// Starts a service unless it already runs, and waits until it is ready.
+async fn start(
+    state: &StateDir,
+    planned: Planned,
+    started: &mut Vec<(ServiceName, u32, String)>,
+) -> Result<crate::up::ServiceReport, DeployError> {
+    let name = planned.name;
+    let pid_file = state.pid_file(name);
+    let log = state.log(name);
+    let step = format!("starting {}", name.as_str());
+    if let Some(pid) = read_pid(&pid_file).filter(|&pid| is_alive(pid, &planned.marker)) {
+        return Ok(ServiceReport {
+            name,
+            pid,
+            port: planned.port,
+            outcome: ServiceOutcome::AlreadyRunning,
+            log,
+        });
+    }
+    if !port_free(planned.port) {
+        return Err(DeployError::new(
+            step,
+            format!("port {} is already in use by another process", planned.port),
+            format!(
+                "stop the process listening on {} (`ss -ltnp 'sport = :{}'` shows it) or deploy with other ports (`marketprism up --port-base N`)",
+                planned.port, planned.port
+            ),
+        ));
+    }
+    let pid = spawn_daemon(planned.command, &log, &pid_file).map_err(|error| {
+        DeployError::new(
+            step.clone(),
+            error,
+            "check that the executable runs and the state directory is writable",
+        )
+    })?;
+    started.push((name, pid, planned.marker.clone()));
+
+    let timeout = if name == ServiceName::Clickhouse {
+        Duration::from_secs(90)
+    } else {
+        Duration::from_secs(30)
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|error| DeployError::new(step.clone(), error, "report this as a bug"))?;
+    let waited = Instant::now();
+    loop {
+        let ready = match &planned.ready {
+            Readiness::Port => port_open(planned.port),
+            Readiness::Http(url) => http
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success()),
+        };
+        if ready {
+            return Ok(ServiceReport {
+                name,
+                pid,
+                port: planned.port,
+                outcome: ServiceOutcome::Started,
+                log,
+            });
+        }
+        if !is_alive(pid, &planned.marker) || waited.elapsed() > timeout {
+            let what = if is_alive(pid, &planned.marker) {
+                format!("not ready after {timeout:?}")
+            } else {
+                "exited".to_owned()
+            };
+            return Err(DeployError::new(
+                step,
+                format!(
+                    "{} {what}; last log lines:\n{}",
+                    name.as_str(),
+                    tail(&log, 15)
+                ),
+                format!("read {}", log.display()),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn plan(
+    state: &StateDir,
+    manifest: &Manifest,
+    marketprism: &Path,
+    sim_rate: u32,
+) -> Result<Vec<Planned>, DeployError> {
+    let ports = &manifest.ports;
+    let nats_dir = state.nats_dir();
+    let nats = NatsSpec {
+        port: ports.nats,
+        store_dir: &nats_dir,
+        jetstream: true,
+    }
+    .command(&manifest.nats_server);
+    let clickhouse_dir = state.clickhouse_dir();
+    let clickhouse = ClickHouseSpec {
+        http_port: ports.clickhouse_http,
+        tcp_port: ports.clickhouse_tcp,
+        dir: &clickhouse_dir,
+    }
+    .command(&manifest.clickhouse_server)
+    .map_err(|error| {
+        DeployError::new(
+            "configuring ClickHouse",
+            error,
+            "check that the state directory is writable",
+        )
+    })?;
+    let config_dir = state.config_dir();
+    let service = |subcommand: &str, config: &str| {
+        let mut command = Command::new(marketprism);
+        command
+            .arg(subcommand)
+            .arg("--config")
+            .arg(config_dir.join(config));
+        command
+    };
+    let mut plans = vec![
+        Planned {
+            name: ServiceName::Nats,
+            command: nats,
+            marker: nats_dir.display().to_string(),
+            port: ports.nats,
+            ready: Readiness::Port,
+        },
+        Planned {
+            name: ServiceName::Clickhouse,
+            command: clickhouse,
+            marker: clickhouse_dir.display().to_string(),
+            port: ports.clickhouse_http,
+            ready: Readiness::Http(format!("http://127.0.0.1:{}/ping", ports.clickhouse_http)),
+        },
+    ];
+    if manifest.source == Source::Sim {
+        let listen = format!("127.0.0.1:{}", ports.sim);
+        let mut sim = Command::new(marketprism);
+        sim.args([
+            "sim",
+            "--listen",
+            &listen,
+            "--rate",
+            &sim_rate.to_string(),
+            "--symbols",
+            "BTCUSDT,ETHUSDT",
+        ]);
+        plans.push(Planned {
+            name: ServiceName::Sim,
+            command: sim,
+            marker: listen,
+            port: ports.sim,
+            ready: Readiness::Port,
+        });
+    }
+    plans.push(Planned {
+        name: ServiceName::Storage,
+        command: service("store", "storage.toml"),
+        marker: config_dir.join("storage.toml").display().to_string(),
+        port: ports.storage,
+        ready: Readiness::Http(format!("http://127.0.0.1:{}/ready", ports.storage)),
+    });
+    plans.push(Planned {
+        name: ServiceName::Collector,
+        command: service("collect", "collector.toml"),
+        marker: config_dir.join("collector.toml").display().to_string(),
+        port: ports.collector,
+        ready: Readiness::Http(format!("http://127.0.0.1:{}/ready", ports.collector)),
+    });
+    Ok(plans)
+}
+
+/// Writes `config/storage.toml` and `config/collector.toml` for the manifest.
+fn write_service_configs(state: &StateDir, manifest: &Manifest) -> Result<(), DeployError> {
+    let ports = &manifest.ports;
+    let storage = format!(
+        "# Generated by `marketprism up`; edit the deployment with `up` options instead.\n\
+         listen = \"127.0.0.1:{storage}\"\n\n[nats]\nurl = \"nats://127.0.0.1:{nats}\"\n\n\
+         [clickhouse]\nurl = \"http://127.0.0.1:{http}\"\ndatabase = \"{database}\"\n",
+        storage = ports.storage,
+        nats = ports.nats,
+        http = ports.clickhouse_http,
+        database = manifest.database,
+    );
+    let endpoint = match manifest.source {
+        Source::Sim => format!("endpoint = \"ws://127.0.0.1:{}\"\n", ports.sim),
+        Source::Exchanges => String::new(),
+    };
+    let collector = format!(
+        "# Generated by `marketprism up`.\nlisten = \"127.0.0.1:{collector}\"\n\n[nats]\nurl = \"nats://127.0.0.1:{nats}\"\n\n\
+         [[venues]]\nvenue = \"binance_spot\"\n{endpoint}symbols = [\"BTC-USDT\", \"ETH-USDT\"]\nchannels = [\"trades\"]\n",
+        collector = ports.collector,
+        nats = ports.nats,
+    );
+    for (file, text) in [("storage.toml", storage), ("collector.toml", collector)] {
+        let path = state.config_dir().join(file);
+        std::fs::write(&path, text).map_err(|error| {
+            DeployError::new(
+                "writing service configuration",
+                format!("{}: {error}", path.display()),
+                "check that the state directory is writable",
+            )
+        })?;
+    }
+    Ok(())
+}
+
+pub(crate) fn storage_config(state: &StateDir) -> Result<marketprism_storage::Config, DeployError> {
+    let path = state.config_dir().join("storage.toml");
+    let text = std::fs::read_to_string(&path).map_err(|error| {
+        DeployError::new(
+            "reading the storage configuration",
+            format!("{}: {error}", path.display()),
+            "run `marketprism up`",
+        )
+    })?;
+    toml::from_str(&text).map_err(|error| {
+        DeployError::new(
+            "reading the storage configuration",
+            format!("{}: {error}", path.display()),
+            "run `marketprism up` to regenerate it",
+        )
+    })
+}
+
+async fn migrate(state: &StateDir) -> Result<String, DeployError> {
+    let config = storage_config(state)?;
+    let report = marketprism_storage::migrate::migrate(&config.clickhouse).await.map_err(|error| {
+        DeployError::new(
+            "applying the ClickHouse schema",
+            format!("ClickHouse refused the schema: {error}"),
+            format!(
+                "check that user `{}` may create databases and tables in `{}` and read the server log ({})",
+                config.clickhouse.user,
+                config.clickhouse.database,
+                state.log(ServiceName::Clickhouse).display()
+            ),
+        )
+    })?;
+    Ok(format!(
+        "ClickHouse {}, {} dialect, {} applied, {} already applied",
+        report.server_version,
+        report.dialect,
+        report.applied.len(),
+        report.already_applied.len()
+    ))
+}
+
+async fn init_streams(state: &StateDir) -> Result<String, DeployError> {
+    let config = storage_config(state)?;
+    let step = "creating the JetStream streams";
+    let client = marketprism_bus::connect(&config.nats, "marketprism-up")
+        .await
+        .map_err(|error| {
+            DeployError::new(
+                step,
+                error,
+                "check that nats-server runs (`marketprism logs nats`)",
+            )
+        })?;
+    let context = jetstream::new(client);
+    let reports = marketprism_bus::ensure_streams(&context, &config.nats.stream).await.map_err(|error| {
+        let fix = if matches!(error, marketprism_bus::BusError::JetStreamDisabled { .. }) {
+            "start nats-server with JetStream enabled (`nats-server --jetstream`, or `jetstream {}` in its config)"
+        } else {
+            "read the NATS log (`marketprism logs nats`)"
+        };
+        DeployError::new(step, error, fix)
+    })?;
+    Ok(reports
+        .iter()
+        .map(|report| format!("{} {:?}", report.name, report.change))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+impl std::fmt::Display for UpReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f)?;
+        if let Some(notice) = &self.notice {
+            writeln!(f, "NOTE: {notice}\n")?;
+        }
+        writeln!(
+            f,
+            "MarketPrism is up (data source: {:?}).",
+            self.manifest.source
+        )?;
+        writeln!(
+            f,
+            "  nats-server:  {} ({})",
+            self.nats_version,
+            self.manifest.nats_server.display()
+        )?;
+        writeln!(
+            f,
+            "  ClickHouse:   {} ({}), database {}",
+            self.clickhouse_version,
+            self.manifest.clickhouse_server.display(),
+            self.manifest.database
+        )?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "  {:<10} {:<8} {:<6} {:<16} log",
+            "service", "pid", "port", "state"
+        )?;
+        for service in &self.services {
+            let state = match service.outcome {
+                ServiceOutcome::Started => "started",
+                ServiceOutcome::AlreadyRunning => "already running",
+            };
+            writeln!(
+                f,
+                "  {:<10} {:<8} {:<6} {:<16} {}",
+                service.name.as_str(),
+                service.pid,
+                service.port,
+                state,
+                service.log.display()
+            )?;
+        }
+        writeln!(f)?;
+        for (table, rows) in &self.rows {
+            writeln!(f, "  rows in {table}: {rows}")?;
+        }
+        let state_dir = self.state_dir.display();
+        writeln!(f)?;
+        writeln!(f, "Next:")?;
+        writeln!(f, "  marketprism status --state-dir {state_dir}      health, consumer lag, rows per table")?;
+        writeln!(f, "  marketprism logs collector --state-dir {state_dir}")?;
+        writeln!(
+            f,
+            "  clickhouse-client --port {} -q 'SELECT * FROM {}.trades FINAL LIMIT 10'",
+            self.manifest.ports.clickhouse_tcp, self.manifest.database
+        )?;
+        writeln!(
+            f,
+            "  marketprism down --state-dir {state_dir}        stop without losing data"
+        )
+    }
+}

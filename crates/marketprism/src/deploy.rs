@@ -1,0 +1,130 @@
+//! `up`, `status`, `down` and `logs`: the command-line face of `marketprism-deploy`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use marketprism_deploy::{default_state_dir, ServiceName, StateDir, UpOptions};
+
+/// Where the deployment lives.
+#[derive(Debug, clap::Args)]
+pub struct StateArgs {
+    /// State directory (default: `$XDG_STATE_HOME/marketprism` or `~/.local/state/marketprism`).
+    #[arg(long, env = "MARKETPRISM_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+impl StateArgs {
+    fn state(&self) -> StateDir {
+        StateDir::new(self.state_dir.clone().unwrap_or_else(default_state_dir))
+    }
+}
+
+/// Options of `marketprism up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// Use the built-in simulator as the data source (the default when no exchange answers).
+    #[arg(long)]
+    sim: bool,
+    /// The `nats-server` executable (default: found on PATH).
+    #[arg(long, env = "MARKETPRISM_NATS_SERVER")]
+    nats_server: Option<PathBuf>,
+    /// The `clickhouse-server` or `clickhouse` executable (default: found on PATH).
+    #[arg(long, env = "MARKETPRISM_CLICKHOUSE_SERVER")]
+    clickhouse_server: Option<PathBuf>,
+    /// Use ports N..N+5 (NATS, ClickHouse HTTP, ClickHouse native, simulator, storage,
+    /// collector) instead of 4222, 8123, 9000, 9443, 9102, 9101. Only for a new deployment.
+    #[arg(long)]
+    port_base: Option<u16>,
+    /// Simulator trades per second.
+    #[arg(long, default_value_t = 50)]
+    sim_rate: u32,
+    /// Seconds to wait for the first rows in ClickHouse.
+    #[arg(long, default_value_t = 60)]
+    verify_timeout: u64,
+}
+
+/// Options of `marketprism logs`.
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// nats, clickhouse, sim, storage or collector.
+    service: String,
+    /// Lines to print.
+    #[arg(long, short = 'n', default_value_t = 50)]
+    lines: usize,
+}
+
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let ports = match args.port_base {
+        Some(base) => {
+            let port = |offset: u16| base.checked_add(offset).context("--port-base too high");
+            marketprism_deploy::Ports {
+                nats: port(0)?,
+                clickhouse_http: port(1)?,
+                clickhouse_tcp: port(2)?,
+                sim: port(3)?,
+                storage: port(4)?,
+                collector: port(5)?,
+            }
+        }
+        None => marketprism_deploy::Ports::default(),
+    };
+    let options = UpOptions {
+        state: args.state.state(),
+        sim: args.sim,
+        nats_server: args.nats_server,
+        clickhouse_server: args.clickhouse_server,
+        ports,
+        marketprism: std::env::current_exe().context("cannot locate the marketprism executable")?,
+        sim_rate: args.sim_rate,
+        verify_timeout: Duration::from_secs(args.verify_timeout),
+    };
+    println!(
+        "Deploying MarketPrism in {}",
+        options.state.root().display()
+    );
+    let report = marketprism_deploy::up(&options, &mut std::io::stdout()).await?;
+    print!("{report}");
+    Ok(())
+}
+
+pub async fn status(args: StateArgs) -> anyhow::Result<()> {
+    let report = marketprism_deploy::status(&args.state()).await?;
+    print!("{report}");
+    if !report.all_healthy() {
+        bail!("not every service is healthy");
+    }
+    Ok(())
+}
+
+pub async fn down(args: StateArgs) -> anyhow::Result<()> {
+    marketprism_deploy::down(&args.state(), &mut std::io::stdout()).await?;
+    println!(
+        "MarketPrism is stopped; its data stays in {}.",
+        args.state().root().display()
+    );
+    Ok(())
+}
+
+pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
+    let Some(service) = ServiceName::parse(&args.service) else {
+        let names: Vec<&str> = ServiceName::ALL.iter().map(|name| name.as_str()).collect();
+        bail!(
+            "unknown service {:?}; choose one of {}",
+            args.service,
+            names.join(", ")
+        );
+    };
+    let path = args.state.state().log(service);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let lines: Vec<&str> = text.lines().collect();
+    for line in &lines[lines.len().saturating_sub(args.lines)..] {
+        println!("{line}");
+    }
+    Ok(())
+}
