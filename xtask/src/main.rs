@@ -3,14 +3,12 @@
 //! * `ci`: formatting, lints, the workspace tests and the end-to-end check, as CI runs them;
 //! * `deploy`: local deployment from a bare machine (`--fresh`, `--update`, `--clean`);
 //! * `e2e`: the whole pipeline against real NATS and ClickHouse, checked row by row;
-//! * `run`: the whole pipeline against the simulator, until Ctrl-C;
 //! * `schema`: renders the ClickHouse DDL into `sql/`.
 
 mod ci;
 mod deploy;
 mod e2e;
 mod pipeline;
-mod run;
 mod schema;
 mod services;
 mod tidy;
@@ -36,8 +34,6 @@ enum Task {
     Deploy(deploy::Args),
     /// Verify the pipeline end to end against real NATS and ClickHouse.
     E2e(e2e::Args),
-    /// Run the pipeline against the simulator until Ctrl-C.
-    Run(run::Args),
     /// Render the ClickHouse DDL into `sql/` (`--check` fails if it is stale).
     Schema {
         /// Fail instead of writing when `sql/` differs from the code.
@@ -51,7 +47,6 @@ fn main() -> anyhow::Result<()> {
         Task::Ci => ci::run(),
         Task::Deploy(args) => deploy::run(args),
         Task::E2e(args) => e2e::run(args),
-        Task::Run(args) => run::run(args),
         Task::Schema { check } => schema::run(check),
     }
 }
