@@ -19,7 +19,7 @@ use crate::run_command;
 
 /// Options of `cargo xtask deploy`.
 #[derive(Debug, Clone, clap::Args)]
-#[group(id = "mode", required = true, multiple = false, args = ["fresh", "update", "clean"])]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["fresh", "update", "clean"])))]
 pub struct Args {
     /// Check the machine, install what is missing, build and start everything.
     #[arg(long)]

@@ -309,11 +309,6 @@ channels = ["trades"]
         self.sim.terminate(grace)?;
         Ok(collector.success() && storage)
     }
-
-    /// The directory holding configs and logs.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
 fn start_service(

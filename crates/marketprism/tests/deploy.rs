@@ -17,14 +17,20 @@ fn marketprism(args: &[&str], state: &Path) -> Output {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// A base port with the six ports above it free.
 fn port_base() -> u16 {
     loop {
         let base = free_port().expect("port");
-        if base < 60_000 && (base..base + 6).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
+        if base < 60_000
+            && (base..base + 6).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok())
+        {
             return base;
         }
     }
@@ -45,22 +51,48 @@ fn up_status_down_twice_on_a_clean_state_dir() {
     let base = port_base().to_string();
     for round in 1..=2 {
         let up = marketprism(&["up", "--sim", "--port-base", &base], state.path());
-        assert!(up.status.success(), "up (round {round}) failed:\n{}", text(&up));
+        assert!(
+            up.status.success(),
+            "up (round {round}) failed:\n{}",
+            text(&up)
+        );
         let report = text(&up);
         assert!(report.contains("MarketPrism is up"), "{report}");
         assert!(report.contains("new trades"), "{report}");
 
         let again = marketprism(&["up", "--sim"], state.path());
         assert!(again.status.success(), "{}", text(&again));
-        assert_eq!(text(&again).matches("already running").count(), 10, "{}", text(&again));
+        assert_eq!(
+            text(&again).matches("already running").count(),
+            10,
+            "{}",
+            text(&again)
+        );
 
         let status = marketprism(&["status"], state.path());
-        assert!(status.status.success(), "status (round {round}):\n{}", text(&status));
-        assert_eq!(text(&status).matches(" healthy ").count(), 5, "{}", text(&status));
-        assert!(text(&status).contains("rows in trades"), "{}", text(&status));
+        assert!(
+            status.status.success(),
+            "status (round {round}):\n{}",
+            text(&status)
+        );
+        assert_eq!(
+            text(&status).matches(" healthy ").count(),
+            5,
+            "{}",
+            text(&status)
+        );
+        assert!(
+            text(&status).contains("rows in trades"),
+            "{}",
+            text(&status)
+        );
 
         let down = marketprism(&["down"], state.path());
-        assert!(down.status.success(), "down (round {round}):\n{}", text(&down));
+        assert!(
+            down.status.success(),
+            "down (round {round}):\n{}",
+            text(&down)
+        );
         assert!(
             text(&down).contains("Waiting for storage to write everything in the stream ... done"),
             "{}",
@@ -79,25 +111,40 @@ fn a_port_in_use_is_named_and_nothing_is_left_running() {
     // Occupy the storage port: NATS, ClickHouse and the simulator start first and must be
     // stopped again.
     let _occupied = TcpListener::bind(("127.0.0.1", base + 4)).expect("bind");
-    let up = marketprism(&["up", "--sim", "--port-base", &base.to_string()], state.path());
+    let up = marketprism(
+        &["up", "--sim", "--port-base", &base.to_string()],
+        state.path(),
+    );
     assert!(!up.status.success());
     let message = text(&up);
     assert!(message.contains("starting storage failed"), "{message}");
-    assert!(message.contains(&format!("port {} is already in use", base + 4)), "{message}");
+    assert!(
+        message.contains(&format!("port {} is already in use", base + 4)),
+        "{message}"
+    );
     assert!(message.contains("fix:"), "{message}");
     for port in [base, base + 1, base + 3] {
-        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} left running:\n{message}");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} left running:\n{message}"
+        );
     }
 }
 
 #[test]
 fn a_missing_server_binary_is_named_with_the_install_command() {
     let state = tempfile::tempdir().expect("tempdir");
-    let up = marketprism(&["up", "--sim", "--nats-server", "/nonexistent/nats-server"], state.path());
+    let up = marketprism(
+        &["up", "--sim", "--nats-server", "/nonexistent/nats-server"],
+        state.path(),
+    );
     assert!(!up.status.success());
     let message = text(&up);
     assert!(message.contains("locating nats-server failed"), "{message}");
-    assert!(message.contains("/nonexistent/nats-server does not exist"), "{message}");
+    assert!(
+        message.contains("/nonexistent/nats-server does not exist"),
+        "{message}"
+    );
     assert!(message.contains("apt-get install nats-server"), "{message}");
 }
 
@@ -142,5 +189,8 @@ fn nats_without_jetstream_is_named_with_the_fix() {
         .expect("runs");
     assert!(!output.status.success());
     let message = text(&output);
-    assert!(message.contains("JetStream is not enabled on the NATS server"), "{message}");
+    assert!(
+        message.contains("JetStream is not enabled on the NATS server"),
+        "{message}"
+    );
 }
