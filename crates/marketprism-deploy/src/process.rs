@@ -4,7 +4,7 @@ use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -12,7 +12,10 @@ use nix::unistd::Pid;
 
 /// Starts `command` in its own process group (so a Ctrl-C at the terminal does not reach
 /// it), output appended to `log`, and records its pid in `pid_file`.
-pub(crate) fn spawn_daemon(mut command: Command, log: &Path, pid_file: &Path) -> io::Result<u32> {
+///
+/// The returned handle is for watching start-up only. It is never waited for to the end:
+/// the process outlives this command, and when this command exits, init adopts and reaps it.
+pub(crate) fn spawn_daemon(mut command: Command, log: &Path, pid_file: &Path) -> io::Result<Child> {
     let output = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -23,12 +26,8 @@ pub(crate) fn spawn_daemon(mut command: Command, log: &Path, pid_file: &Path) ->
         .stderr(output)
         .process_group(0);
     let child = command.spawn()?;
-    let pid = child.id();
-    std::fs::write(pid_file, format!("{pid}\n"))?;
-    // The child is deliberately not waited for: it outlives this command. Its parent's exit
-    // hands it to init, which reaps it.
-    drop(child);
-    Ok(pid)
+    std::fs::write(pid_file, format!("{}\n", child.id()))?;
+    Ok(child)
 }
 
 /// The pid recorded in `pid_file`.

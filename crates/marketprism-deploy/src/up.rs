@@ -140,21 +140,23 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
     state.write_manifest(&manifest)?;
     write_service_configs(state, &manifest)?;
 
-    let mut started: Vec<(ServiceName, u32, String)> = Vec::new();
+    let mut started: Vec<(ServiceName, u32)> = Vec::new();
     match bring_up(options, &manifest, progress, &mut started).await {
         Ok(mut report) => {
             report.notice = notice;
             Ok(report)
         }
         Err(error) => {
-            // Leave nothing half-started: stop, newest first, what this run started.
-            for (name, pid, marker) in started.iter().rev() {
+            // Leave nothing half-started: stop, newest first, what this run started. These
+            // are this process's unreaped children, so their pids cannot have been reused and
+            // need no command-line check (which could miss a child that has not exec'd yet).
+            for (name, pid) in started.iter().rev() {
                 let _ = writeln!(
                     progress,
                     "  stopping {} (pid {pid}) after the failure",
                     name.as_str()
                 );
-                stop(*pid, marker, Duration::from_secs(10));
+                stop(*pid, "", Duration::from_secs(10));
                 let _ = std::fs::remove_file(state.pid_file(*name));
             }
             Err(error)
@@ -166,7 +168,7 @@ async fn bring_up(
     options: &UpOptions,
     manifest: &Manifest,
     progress: &mut dyn Write,
-    started: &mut Vec<(ServiceName, u32, String)>,
+    started: &mut Vec<(ServiceName, u32)>,
 ) -> Result<UpReport, DeployError> {
     let state = &options.state;
     let mut plans = plan(state, manifest, &options.marketprism, options.sim_rate)?;
@@ -280,7 +282,7 @@ async fn count(client: &clickhouse::Client, table: &str) -> Result<u64, clickhou
 async fn start(
     state: &StateDir,
     planned: Planned,
-    started: &mut Vec<(ServiceName, u32, String)>,
+    started: &mut Vec<(ServiceName, u32)>,
 ) -> Result<crate::up::ServiceReport, DeployError> {
     let name = planned.name;
     let pid_file = state.pid_file(name);
@@ -305,14 +307,15 @@ async fn start(
             ),
         ));
     }
-    let pid = spawn_daemon(planned.command, &log, &pid_file).map_err(|error| {
+    let mut child = spawn_daemon(planned.command, &log, &pid_file).map_err(|error| {
         DeployError::new(
             step.clone(),
             error,
             "check that the executable runs and the state directory is writable",
         )
     })?;
-    started.push((name, pid, planned.marker.clone()));
+    let pid = child.id();
+    started.push((name, pid));
 
     let timeout = if name == ServiceName::Clickhouse {
         Duration::from_secs(90)
@@ -342,11 +345,13 @@ async fn start(
                 log,
             });
         }
-        if !is_alive(pid, &planned.marker) || waited.elapsed() > timeout {
-            let what = if is_alive(pid, &planned.marker) {
-                format!("not ready after {timeout:?}")
-            } else {
-                "exited".to_owned()
+        // The child handle, not the pid, tells whether it exited: right after the fork the
+        // pid's command line is still this process's.
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || waited.elapsed() > timeout {
+            let what = match exited {
+                Some(status) => format!("exited ({status})"),
+                None => format!("not ready after {timeout:?}"),
             };
             return Err(DeployError::new(
                 step,
