@@ -52,6 +52,15 @@ enum Command {
     },
     /// Run the local Binance spot simulator.
     Sim(SimArgs),
+    /// Validate configuration files without connecting anywhere; exits non-zero on errors.
+    CheckConfig {
+        /// A collector configuration to check.
+        #[arg(long, required_unless_present = "storage")]
+        collector: Option<PathBuf>,
+        /// A storage configuration to check.
+        #[arg(long)]
+        storage: Option<PathBuf>,
+    },
     /// Start everything locally (NATS, ClickHouse, storage, collector) and verify data flows.
     Up(deploy::UpArgs),
     /// Show the health of a local deployment, consumer lag and rows per table.
@@ -174,6 +183,22 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 replay_speed: args.replay_speed,
             };
             marketprism_sim::run(config, shutdown::on_signal()).await?;
+        }
+        Command::CheckConfig { collector, storage } => {
+            if let Some(path) = collector {
+                let config: marketprism_collector::Config = config_file::load(&path)?;
+                config.validate().map_err(|error| {
+                    anyhow::anyhow!("invalid configuration {}: {error}", path.display())
+                })?;
+                println!("{}: valid collector configuration", path.display());
+            }
+            if let Some(path) = storage {
+                let config: marketprism_storage::Config = config_file::load(&path)?;
+                config.validate().map_err(|error| {
+                    anyhow::anyhow!("invalid configuration {}: {error}", path.display())
+                })?;
+                println!("{}: valid storage configuration", path.display());
+            }
         }
         Command::Up(args) => deploy::up(args).await?,
         Command::Status(args) => deploy::status(args).await?,

@@ -1,0 +1,66 @@
+//! `marketprism check-config` accepts the examples and names the file, place and key of errors.
+
+use std::process::Command;
+
+fn check(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_marketprism"))
+        .arg("check-config")
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn accepts_the_examples() {
+    let (ok, text) = check(&[
+        "--collector",
+        "examples/collector.toml",
+        "--storage",
+        "examples/storage.toml",
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("valid collector configuration")
+            && text.contains("valid storage configuration"),
+        "{text}"
+    );
+}
+
+#[test]
+fn names_the_file_line_and_key_of_a_typo() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("collector.toml");
+    std::fs::write(
+        &path,
+        "[[venues]]\nvenue = \"binance_spot\"\nsymbols = [\"BTC-USDT\"]\nchanels = [\"trades\"]\n",
+    )
+    .expect("write");
+    let (ok, text) = check(&["--collector", path.to_str().expect("utf-8 path")]);
+    assert!(!ok);
+    assert!(
+        text.contains("collector.toml") && text.contains("chanels") && text.contains("line 4"),
+        "{text}"
+    );
+}
+
+#[test]
+fn reports_inconsistent_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("storage.toml");
+    std::fs::write(
+        &path,
+        "[batch]\nmax_rows = 100000\n[consumer]\nmax_ack_pending = 10\n",
+    )
+    .expect("write");
+    let (ok, text) = check(&["--storage", path.to_str().expect("utf-8 path")]);
+    assert!(!ok);
+    assert!(text.contains("max_ack_pending"), "{text}");
+}
