@@ -1,0 +1,71 @@
+{
+  description = "MarketPrism: a crypto market-data recorder (exchanges → NATS JetStream → ClickHouse)";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
+    crane.url = "github:ipetkov/crane";
+  };
+
+  outputs =
+    {
+      self,
+      nixpkgs,
+      crane,
+    }:
+    let
+      inherit (nixpkgs) lib;
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+        "x86_64-darwin"
+        "aarch64-darwin"
+      ];
+      forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+      # The Rust build, its checks and the dev shell, per system.
+      build = pkgs: import ./nix/package.nix { inherit pkgs crane; };
+    in
+    {
+      overlays.default = final: _prev: {
+        marketprism = (build final).package;
+      };
+
+      packages = forAllSystems (pkgs: {
+        default = (build pkgs).package;
+        marketprism = (build pkgs).package;
+      });
+
+      apps = forAllSystems (
+        pkgs:
+        import ./nix/apps.nix {
+          inherit pkgs;
+          marketprism = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+        }
+      );
+
+      devShells = forAllSystems (pkgs: {
+        default = (build pkgs).devShell;
+      });
+
+      nixosModules.default =
+        { pkgs, ... }:
+        {
+          imports = [ ./nix/module.nix ];
+          services.marketprism.package =
+            lib.mkDefault
+              self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+        };
+
+      checks = forAllSystems (
+        pkgs:
+        (build pkgs).checks
+        // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
+          vm = import ./nix/vm-test.nix {
+            inherit pkgs;
+            module = self.nixosModules.default;
+          };
+        }
+      );
+
+      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+    };
+}

@@ -1,0 +1,306 @@
+# NixOS module: `services.marketprism`.
+#
+# One systemd unit per service (marketprism-collector, marketprism-storage, optionally
+# marketprism-sim), preceded by the oneshot units marketprism-migrate and
+# marketprism-streams-init. Settings are freeform TOML (the same keys as the files in
+# `examples/`), checked at build time with `marketprism check-config`. Secrets are read from
+# files handed to the units with `LoadCredential`, never copied into the Nix store.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.services.marketprism;
+  settingsFormat = pkgs.formats.toml { };
+  exe = lib.getExe cfg.package;
+
+  # Where systemd places a unit's credentials.
+  credential = unit: name: "/run/credentials/${unit}.service/${name}";
+
+  # Storage settings as a given unit sees them: the credential paths are per unit.
+  storageSettingsFor =
+    unit:
+    lib.recursiveUpdate cfg.storage.settings (
+      lib.optionalAttrs (cfg.clickhouse.passwordFile != null) {
+        clickhouse.password_file = credential unit "clickhouse-password";
+      }
+      // lib.optionalAttrs (cfg.nats.credentialsFile != null) {
+        nats.credentials_file = credential unit "nats-creds";
+      }
+    );
+
+  collectorSettings = lib.recursiveUpdate cfg.collector.settings (
+    lib.optionalAttrs (cfg.nats.credentialsFile != null) {
+      nats.credentials_file = credential "marketprism-collector" "nats-creds";
+    }
+  );
+
+  # Renders a configuration and fails the build if `marketprism check-config` rejects it.
+  checkedConfig =
+    kind: name: settings:
+    pkgs.runCommand "marketprism-${name}.toml"
+      {
+        nativeBuildInputs = [ cfg.package ];
+        config = settingsFormat.generate "marketprism-${name}-unchecked.toml" settings;
+      }
+      ''
+        marketprism check-config --${kind} "$config"
+        cp "$config" "$out"
+      '';
+
+  storageConfig = unit: checkedConfig "storage" unit (storageSettingsFor unit);
+  collectorConfig = checkedConfig "collector" "marketprism-collector" collectorSettings;
+
+  loadCredentials =
+    lib.optional (cfg.clickhouse.passwordFile != null) "clickhouse-password:${cfg.clickhouse.passwordFile}"
+    ++ lib.optional (cfg.nats.credentialsFile != null) "nats-creds:${cfg.nats.credentialsFile}";
+
+  hardening = {
+    DynamicUser = true;
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    PrivateTmp = true;
+    PrivateDevices = true;
+    PrivateUsers = true;
+    NoNewPrivileges = true;
+    CapabilityBoundingSet = "";
+    AmbientCapabilities = "";
+    RestrictAddressFamilies = [
+      "AF_INET"
+      "AF_INET6"
+      "AF_UNIX"
+    ];
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    ProtectClock = true;
+    ProtectControlGroups = true;
+    ProtectHostname = true;
+    ProtectKernelLogs = true;
+    ProtectKernelModules = true;
+    ProtectKernelTunables = true;
+    ProtectProc = "invisible";
+    ProcSubset = "pid";
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [
+      "@system-service"
+      "~@privileged"
+      "~@resources"
+    ];
+    UMask = "0077";
+  };
+
+  # Units that talk to the local servers wait for them.
+  serverUnits =
+    lib.optional cfg.nats.enable "nats.service" ++ lib.optional cfg.clickhouse.enable "clickhouse.service";
+
+  oneshot = description: command: unit: {
+    inherit description;
+    wantedBy = [ "multi-user.target" ];
+    after = [ "network-online.target" ] ++ serverUnits;
+    wants = [ "network-online.target" ];
+    requires = serverUnits;
+    serviceConfig = hardening // {
+      Type = "oneshot";
+      RemainAfterExit = true;
+      ExecStart = "${exe} ${command} --config ${storageConfig unit}";
+      LoadCredential = loadCredentials;
+      # The servers may still be starting: retry instead of failing the boot.
+      Restart = "on-failure";
+      RestartSec = 5;
+    };
+  };
+
+  longRunning = description: execStart: {
+    inherit description;
+    wantedBy = [ "multi-user.target" ];
+    after = [
+      "network-online.target"
+      "marketprism-migrate.service"
+      "marketprism-streams-init.service"
+    ];
+    wants = [ "network-online.target" ];
+    requires = [
+      "marketprism-migrate.service"
+      "marketprism-streams-init.service"
+    ];
+    serviceConfig = hardening // {
+      ExecStart = execStart;
+      LoadCredential = loadCredentials;
+      Restart = "always";
+      RestartSec = 5;
+      # Collector and storage drain on SIGTERM: publishes acked, batches committed.
+      KillSignal = "SIGTERM";
+      TimeoutStopSec = 120;
+    };
+  };
+in
+{
+  options.services.marketprism = {
+    enable = lib.mkEnableOption "MarketPrism, the crypto market-data recorder";
+
+    package = lib.mkPackageOption pkgs "marketprism" { };
+
+    collector = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = true;
+        description = "Whether to run the collector (venues → JetStream).";
+      };
+      settings = lib.mkOption {
+        type = settingsFormat.type;
+        default = { };
+        example = lib.literalExpression ''
+          {
+            venues = [
+              {
+                venue = "binance_spot";
+                symbols = [ "BTC-USDT" "ETH-USDT" ];
+                channels = [ "trades" ];
+              }
+            ];
+          }
+        '';
+        description = ''
+          Collector configuration, as in `examples/collector.toml`. Unknown keys are errors,
+          caught at build time by `marketprism check-config`.
+        '';
+      };
+    };
+
+    storage = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = true;
+        description = "Whether to run storage (JetStream → ClickHouse).";
+      };
+      settings = lib.mkOption {
+        type = settingsFormat.type;
+        default = { };
+        example = lib.literalExpression ''
+          {
+            batch.max_rows = 50000;
+            clickhouse.database = "marketprism";
+          }
+        '';
+        description = ''
+          Storage configuration, as in `examples/storage.toml`; also used by the migrate and
+          streams-init units.
+        '';
+      };
+    };
+
+    sim = {
+      enable = lib.mkEnableOption "the built-in exchange simulator as the data source (demos, tests)";
+      port = lib.mkOption {
+        type = lib.types.port;
+        default = 9443;
+        description = "Port of the simulator.";
+      };
+      rate = lib.mkOption {
+        type = lib.types.ints.positive;
+        default = 50;
+        description = "Simulated trades per second.";
+      };
+    };
+
+    nats = {
+      enable = lib.mkEnableOption "a local NATS server with JetStream (`services.nats`)";
+      url = lib.mkOption {
+        type = lib.types.str;
+        default = "nats://127.0.0.1:4222";
+        description = "NATS URL used by every MarketPrism unit.";
+      };
+      credentialsFile = lib.mkOption {
+        type = lib.types.nullOr lib.types.path;
+        default = null;
+        example = "/run/secrets/marketprism.creds";
+        description = "NATS credentials (`.creds`) file, passed to the units with `LoadCredential`.";
+      };
+    };
+
+    clickhouse = {
+      enable = lib.mkEnableOption "a local ClickHouse server (`services.clickhouse`)";
+      url = lib.mkOption {
+        type = lib.types.str;
+        default = "http://127.0.0.1:8123";
+        description = "ClickHouse HTTP URL used by storage and migrations.";
+      };
+      passwordFile = lib.mkOption {
+        type = lib.types.nullOr lib.types.path;
+        default = null;
+        example = "/run/secrets/clickhouse-password";
+        description = "File holding the ClickHouse password, passed with `LoadCredential`.";
+      };
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = !cfg.collector.enable || cfg.sim.enable || (cfg.collector.settings.venues or [ ]) != [ ];
+        message = "services.marketprism.collector.settings.venues must list at least one venue (or enable services.marketprism.sim).";
+      }
+    ];
+
+    services.nats = lib.mkIf cfg.nats.enable {
+      enable = true;
+      jetstream = true;
+      settings.host = lib.mkDefault "127.0.0.1";
+    };
+
+    services.clickhouse = lib.mkIf cfg.clickhouse.enable { enable = true; };
+
+    services.marketprism.collector.settings = {
+      nats.url = lib.mkDefault cfg.nats.url;
+      venues = lib.mkIf cfg.sim.enable (
+        lib.mkDefault [
+          {
+            venue = "binance_spot";
+            endpoint = "ws://127.0.0.1:${toString cfg.sim.port}";
+            symbols = [
+              "BTC-USDT"
+              "ETH-USDT"
+            ];
+            channels = [ "trades" ];
+          }
+        ]
+      );
+    };
+    services.marketprism.storage.settings = {
+      nats.url = lib.mkDefault cfg.nats.url;
+      clickhouse.url = lib.mkDefault cfg.clickhouse.url;
+    };
+
+    systemd.services = {
+      marketprism-migrate = oneshot "MarketPrism: apply the ClickHouse schema" "migrate" "marketprism-migrate";
+      marketprism-streams-init = oneshot "MarketPrism: create the JetStream streams" "streams init" "marketprism-streams-init";
+
+      marketprism-storage = lib.mkIf cfg.storage.enable (
+        longRunning "MarketPrism storage (JetStream → ClickHouse)" "${exe} store --config ${storageConfig "marketprism-storage"}"
+      );
+
+      marketprism-collector = lib.mkIf cfg.collector.enable (
+        longRunning "MarketPrism collector (venues → JetStream)" "${exe} collect --config ${collectorConfig}"
+        // lib.optionalAttrs cfg.sim.enable {
+          after = [ "marketprism-sim.service" ];
+          wants = [ "marketprism-sim.service" ];
+        }
+      );
+
+      marketprism-sim = lib.mkIf cfg.sim.enable {
+        description = "MarketPrism exchange simulator";
+        wantedBy = [ "multi-user.target" ];
+        serviceConfig = hardening // {
+          ExecStart = "${exe} sim --listen 127.0.0.1:${toString cfg.sim.port} --rate ${toString cfg.sim.rate}";
+          Restart = "always";
+          RestartSec = 5;
+        };
+      };
+    };
+  };
+}

@@ -1,0 +1,34 @@
+# NixOS VM test: the module with local NATS, ClickHouse and the simulator; passes when
+# trades reach ClickHouse and every unit is healthy.
+{ pkgs, module }:
+pkgs.testers.runNixOSTest {
+  name = "marketprism";
+
+  nodes.machine = {
+    imports = [ module ];
+    virtualisation.memorySize = 4096;
+    virtualisation.cores = 2;
+    services.marketprism = {
+      enable = true;
+      nats.enable = true;
+      clickhouse.enable = true;
+      sim.enable = true;
+    };
+  };
+
+  testScript = ''
+    machine.wait_for_unit("nats.service")
+    machine.wait_for_unit("clickhouse.service")
+    machine.wait_for_unit("marketprism-migrate.service")
+    machine.wait_for_unit("marketprism-streams-init.service")
+    machine.wait_for_unit("marketprism-storage.service")
+    machine.wait_for_unit("marketprism-collector.service")
+    machine.wait_until_succeeds("curl -sf http://127.0.0.1:9101/ready", timeout=120)
+    machine.wait_until_succeeds("curl -sf http://127.0.0.1:9102/ready", timeout=120)
+    machine.wait_until_succeeds(
+        "test $(curl -sf 'http://127.0.0.1:8123/?query=SELECT%20count()%20FROM%20marketprism.trades%20FINAL') -gt 0",
+        timeout=180,
+    )
+    machine.succeed("curl -sf http://127.0.0.1:9101/metrics | grep -q 'marketprism_collector_events_published_total'")
+  '';
+}
