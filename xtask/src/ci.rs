@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure.
+//! `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure: fmt, the
+//! Nix checks, clippy, the workspace tests, the end-to-end check.
 
 use crate::{cargo, run_command};
 
@@ -6,6 +7,16 @@ pub fn run() -> anyhow::Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run_command(fmt)?;
+
+    if crate::nix::available() {
+        crate::nix::run()?;
+    } else if std::env::var_os("CI").is_some() {
+        anyhow::bail!("nix-instantiate is missing: CI must install nix-bin (see .ci/run)");
+    } else {
+        eprintln!(
+            "nix-instantiate not found: skipping the Nix checks (Debian: apt-get install nix-bin)"
+        );
+    }
 
     let mut clippy = cargo();
     clippy.args([

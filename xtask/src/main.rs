@@ -3,11 +3,13 @@
 //! * `ci`: formatting, lints, the workspace tests and the end-to-end check, as CI runs them;
 //! * `deploy`: local deployment from a bare machine (`--fresh`, `--update`, `--clean`);
 //! * `e2e`: the whole pipeline against real NATS and ClickHouse, checked row by row;
+//! * `nix`: the Nix checks possible without a Nix store;
 //! * `schema`: renders the ClickHouse DDL into `sql/`.
 
 mod ci;
 mod deploy;
 mod e2e;
+mod nix;
 mod pipeline;
 mod schema;
 mod services;
@@ -34,6 +36,8 @@ enum Task {
     Deploy(deploy::Args),
     /// Verify the pipeline end to end against real NATS and ClickHouse.
     E2e(e2e::Args),
+    /// Check the Nix files without a Nix store: parse, lock, pure evaluation.
+    Nix,
     /// Render the ClickHouse DDL into `sql/` (`--check` fails if it is stale).
     Schema {
         /// Fail instead of writing when `sql/` differs from the code.
@@ -47,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         Task::Ci => ci::run(),
         Task::Deploy(args) => deploy::run(args),
         Task::E2e(args) => e2e::run(args),
+        Task::Nix => nix::run(),
         Task::Schema { check } => schema::run(check),
     }
 }
