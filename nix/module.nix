@@ -89,7 +89,6 @@ let
     SystemCallFilter = [
       "@system-service"
       "~@privileged"
-      "~@resources"
     ];
     UMask = "0077";
   };
@@ -115,15 +114,18 @@ let
     };
   };
 
-  longRunning = description: execStart: {
+  # A service that runs after schema and streams exist; `extraDeps` are further units it
+  # orders after and pulls in.
+  longRunning = description: execStart: extraDeps: {
     inherit description;
     wantedBy = [ "multi-user.target" ];
     after = [
       "network-online.target"
       "marketprism-migrate.service"
       "marketprism-streams-init.service"
-    ];
-    wants = [ "network-online.target" ];
+    ]
+    ++ extraDeps;
+    wants = [ "network-online.target" ] ++ extraDeps;
     requires = [
       "marketprism-migrate.service"
       "marketprism-streams-init.service"
@@ -281,15 +283,13 @@ in
       marketprism-streams-init = oneshot "MarketPrism: create the JetStream streams" "streams init" "marketprism-streams-init";
 
       marketprism-storage = lib.mkIf cfg.storage.enable (
-        longRunning "MarketPrism storage (JetStream → ClickHouse)" "${exe} store --config ${storageConfig "marketprism-storage"}"
+        longRunning "MarketPrism storage (JetStream → ClickHouse)" "${exe} store --config ${storageConfig "marketprism-storage"}" [ ]
       );
 
       marketprism-collector = lib.mkIf cfg.collector.enable (
-        longRunning "MarketPrism collector (venues → JetStream)" "${exe} collect --config ${collectorConfig}"
-        // lib.optionalAttrs cfg.sim.enable {
-          after = [ "marketprism-sim.service" ];
-          wants = [ "marketprism-sim.service" ];
-        }
+        longRunning "MarketPrism collector (venues → JetStream)" "${exe} collect --config ${collectorConfig}" (
+          lib.optional cfg.sim.enable "marketprism-sim.service"
+        )
       );
 
       marketprism-sim = lib.mkIf cfg.sim.enable {

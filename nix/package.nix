@@ -72,7 +72,7 @@ let
       // {
         inherit cargoArtifacts;
         nativeCheckInputs = testServers;
-        cargoNextestExtraArgs = "--workspace --exclude xtask -E 'not test(parses_every_binance_spot_capture)'";
+        cargoNextestExtraArgs = "--workspace -E 'not test(parses_every_binance_spot_capture)'";
       }
     );
   };

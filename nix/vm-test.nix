@@ -8,6 +8,7 @@ pkgs.testers.runNixOSTest {
     imports = [ module ];
     virtualisation.memorySize = 4096;
     virtualisation.cores = 2;
+    environment.systemPackages = [ pkgs.curl ];
     services.marketprism = {
       enable = true;
       nats.enable = true;
