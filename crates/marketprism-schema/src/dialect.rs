@@ -36,6 +36,14 @@ impl Dialect {
         }
     }
 
+    /// An expression giving a `TimeMs` column as Unix milliseconds (`Int64`) in this dialect.
+    pub fn time_ms(self, column: &str) -> String {
+        match self {
+            Dialect::Modern => format!("toUnixTimestamp64Milli({column})"),
+            Dialect::Legacy => column.to_owned(),
+        }
+    }
+
     /// The directory name under `sql/`.
     pub const fn as_str(self) -> &'static str {
         match self {

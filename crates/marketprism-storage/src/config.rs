@@ -26,6 +26,42 @@ pub struct Config {
     /// Address of `/health`, `/ready` and `/metrics`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Hot → cold archiving (`marketprism archive`); absent when there is no cold tier.
+    #[serde(default)]
+    pub archive: Option<ArchiveConfig>,
+}
+
+fn default_window() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+
+/// Hot → cold archiving. The hot tier is `[clickhouse]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// The cold tier: another database, possibly on another server.
+    pub cold: ClickHouseConfig,
+    /// Width of an archived window, e.g. `1h`.
+    #[serde(default = "default_window", with = "humantime_serde")]
+    pub window: Duration,
+    /// A window is closed, and archived, once its end is this far in the past, e.g. `10m`;
+    /// it must cover the pipeline's delivery delay.
+    #[serde(default = "default_grace", with = "humantime_serde")]
+    pub grace: Duration,
+    /// Pause between runs of `marketprism archive --watch`, e.g. `5m`.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Delete archived rows older than this from the hot tier, e.g. `7d`; keep them when absent.
+    #[serde(default, with = "humantime_serde")]
+    pub hot_retention: Option<Duration>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -43,6 +79,19 @@ impl Config {
                 "consumer.max_ack_pending ({}) must be at least batch.max_rows ({}), or batches never fill",
                 self.consumer.max_ack_pending, self.batch.max_rows
             ));
+        }
+        if let Some(archive) = &self.archive {
+            if archive.window.as_millis() == 0 {
+                return Err("archive.window must be positive".into());
+            }
+            if archive.cold.url == self.clickhouse.url
+                && archive.cold.database == self.clickhouse.database
+            {
+                return Err(
+                    "archive.cold must differ from [clickhouse] (another database or server)"
+                        .into(),
+                );
+            }
         }
         if self.consumer.ack_wait <= self.batch.max_wait {
             return Err("consumer.ack_wait must exceed batch.max_wait, or batches are redelivered before they are written".into());

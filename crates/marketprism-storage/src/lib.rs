@@ -6,7 +6,10 @@
 //! delay, so JetStream redelivers it; `ReplacingMergeTree` tables make the redelivery
 //! invisible in `FINAL` reads. A payload that can never become a row is copied to the
 //! dead-letter stream and terminated, and counted.
+//!
+//! [`archive`] copies closed windows from the hot tier to a cold one.
 
+pub mod archive;
 mod batch;
 mod clickhouse_config;
 mod config;
@@ -16,6 +19,6 @@ pub mod migrate;
 mod rows;
 
 pub use clickhouse_config::ClickHouseConfig;
-pub use config::{BatchConfig, Config, ConsumerConfig};
+pub use config::{ArchiveConfig, BatchConfig, Config, ConsumerConfig};
 pub use consumer::{run, StorageError};
 pub use rows::{from_fixed18, to_fixed18, GapRow, RowError, TradeRow};

@@ -45,6 +45,15 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Copy closed time windows from the hot ClickHouse tier to the cold one.
+    Archive {
+        /// Storage configuration (TOML) with an `[archive]` section.
+        #[arg(long)]
+        config: PathBuf,
+        /// Keep running, archiving every `archive.interval`, until Ctrl-C or SIGTERM.
+        #[arg(long)]
+        watch: bool,
+    },
     /// Manage the JetStream streams.
     Streams {
         #[command(subcommand)]
@@ -157,6 +166,40 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 report.applied,
                 report.already_applied
             );
+        }
+        Command::Archive { config, watch } => {
+            let config: marketprism_storage::Config = config_file::load(&config)?;
+            let archive = config
+                .archive
+                .clone()
+                .context("the configuration has no [archive] section naming the cold tier")?;
+            let shutdown = shutdown::on_signal();
+            loop {
+                let reports = marketprism_storage::archive::archive(&config.clickhouse, &archive)
+                    .await
+                    .context("archive failed")?;
+                for table in reports {
+                    println!(
+                        "{}: {} windows, {} rows archived; watermark {:?}{}",
+                        table.table,
+                        table.windows,
+                        table.rows,
+                        table.watermark_ms,
+                        if table.pruned {
+                            "; archived hot rows past retention deleted"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                if !watch {
+                    break;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(archive.interval) => {}
+                }
+            }
         }
         Command::Streams {
             command: StreamsCommand::Init { config },

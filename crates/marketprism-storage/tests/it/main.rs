@@ -1,5 +1,6 @@
 //! Storage against real NATS and ClickHouse servers.
 
+mod archive;
 mod consume;
 mod migrate;
 
