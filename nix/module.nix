@@ -1,7 +1,7 @@
 # NixOS module: `services.marketprism`.
 #
 # One systemd unit per service (marketprism-collector, marketprism-storage, optionally
-# marketprism-sim), preceded by the oneshot units marketprism-migrate and
+# marketprism-archive and marketprism-sim), preceded by the oneshot units marketprism-migrate and
 # marketprism-streams-init. Settings are freeform TOML (the same keys as the files in
 # `examples/`), checked at build time with `marketprism check-config`. Secrets are read from
 # files handed to the units with `LoadCredential`, never copied into the Nix store.
@@ -22,14 +22,18 @@ let
   # Storage settings as a given unit sees them: the credential paths are per unit.
   storageSettingsFor =
     unit:
-    lib.recursiveUpdate cfg.storage.settings (
-      lib.optionalAttrs (cfg.clickhouse.passwordFile != null) {
+    lib.foldl' lib.recursiveUpdate cfg.storage.settings [
+      (lib.optionalAttrs (cfg.clickhouse.passwordFile != null) {
         clickhouse.password_file = credential unit "clickhouse-password";
-      }
-      // lib.optionalAttrs (cfg.nats.credentialsFile != null) {
+      })
+      (lib.optionalAttrs (cfg.nats.credentialsFile != null) {
         nats.credentials_file = credential unit "nats-creds";
-      }
-    );
+      })
+      (lib.optionalAttrs cfg.archive.enable { archive = cfg.archive.settings; })
+      (lib.optionalAttrs (cfg.archive.enable && cfg.archive.coldPasswordFile != null) {
+        archive.cold.password_file = credential unit "clickhouse-cold-password";
+      })
+    ];
 
   collectorSettings = lib.recursiveUpdate cfg.collector.settings (
     lib.optionalAttrs (cfg.nats.credentialsFile != null) {
@@ -55,7 +59,10 @@ let
 
   loadCredentials =
     lib.optional (cfg.clickhouse.passwordFile != null) "clickhouse-password:${cfg.clickhouse.passwordFile}"
-    ++ lib.optional (cfg.nats.credentialsFile != null) "nats-creds:${cfg.nats.credentialsFile}";
+    ++ lib.optional (cfg.nats.credentialsFile != null) "nats-creds:${cfg.nats.credentialsFile}"
+    ++ lib.optional (
+      cfg.archive.enable && cfg.archive.coldPasswordFile != null
+    ) "clickhouse-cold-password:${cfg.archive.coldPasswordFile}";
 
   hardening = {
     DynamicUser = true;
@@ -196,6 +203,32 @@ in
       };
     };
 
+    archive = {
+      enable = lib.mkEnableOption "hot → cold archiving (`marketprism archive --watch`)";
+      settings = lib.mkOption {
+        type = settingsFormat.type;
+        default = { };
+        example = lib.literalExpression ''
+          {
+            cold = { url = "http://cold.internal:8123"; database = "marketprism_cold"; };
+            window = "1h";
+            grace = "10m";
+            hot_retention = "30d";
+          }
+        '';
+        description = ''
+          The `[archive]` table of the storage configuration: the cold tier (`cold`), the
+          window width, the grace before a window counts as closed, the pause between runs
+          and the hot retention.
+        '';
+      };
+      coldPasswordFile = lib.mkOption {
+        type = lib.types.nullOr lib.types.path;
+        default = null;
+        description = "Password file of the cold ClickHouse, passed with `LoadCredential`.";
+      };
+    };
+
     sim = {
       enable = lib.mkEnableOption "the built-in exchange simulator as the data source (demos, tests)";
       port = lib.mkOption {
@@ -244,6 +277,10 @@ in
   config = lib.mkIf cfg.enable {
     assertions = [
       {
+        assertion = !cfg.archive.enable || (cfg.archive.settings.cold.database or null) != null;
+        message = "services.marketprism.archive.settings.cold.database must name the cold database.";
+      }
+      {
         assertion = !cfg.collector.enable || cfg.sim.enable || (cfg.collector.settings.venues or [ ]) != [ ];
         message = "services.marketprism.collector.settings.venues must list at least one venue (or enable services.marketprism.sim).";
       }
@@ -290,6 +327,10 @@ in
         longRunning "MarketPrism collector (venues → JetStream)" "${exe} collect --config ${collectorConfig}" (
           lib.optional cfg.sim.enable "marketprism-sim.service"
         )
+      );
+
+      marketprism-archive = lib.mkIf cfg.archive.enable (
+        longRunning "MarketPrism hot → cold archive" "${exe} archive --watch --config ${storageConfig "marketprism-archive"}" [ ]
       );
 
       marketprism-sim = lib.mkIf cfg.sim.enable {
