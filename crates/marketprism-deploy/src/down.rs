@@ -16,24 +16,6 @@ use crate::{DeployError, ServiceName, StateDir};
 /// How long storage may take to drain the stream.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn marker(state: &StateDir, name: ServiceName, sim_port: u16) -> String {
-    match name {
-        ServiceName::Nats => state.nats_dir().display().to_string(),
-        ServiceName::Clickhouse => state.clickhouse_dir().display().to_string(),
-        ServiceName::Sim => format!("127.0.0.1:{sim_port}"),
-        ServiceName::Storage => state
-            .config_dir()
-            .join("storage.toml")
-            .display()
-            .to_string(),
-        ServiceName::Collector => state
-            .config_dir()
-            .join("collector.toml")
-            .display()
-            .to_string(),
-    }
-}
-
 /// Stops every service of the deployment in `state`, printing progress to `progress`.
 pub async fn down(state: &StateDir, progress: &mut dyn Write) -> Result<(), DeployError> {
     let manifest = state.require_manifest("stopping the deployment")?;
@@ -46,7 +28,7 @@ pub async fn down(state: &StateDir, progress: &mut dyn Write) -> Result<(), Depl
         ServiceName::Nats,
     ];
     for name in order {
-        let marker = marker(state, name, manifest.ports.sim);
+        let marker = state.process_marker(name, &manifest.ports);
         let pid_file = state.pid_file(name);
         let Some(pid) = read_pid(&pid_file).filter(|&pid| is_alive(pid, &marker)) else {
             let _ = std::fs::remove_file(&pid_file);

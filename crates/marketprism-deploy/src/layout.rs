@@ -169,6 +169,22 @@ impl StateDir {
         self.root.join("clickhouse")
     }
 
+    /// Text that the command line of this deployment's `service` process contains, so a pid
+    /// recycled by an unrelated process is not mistaken for it.
+    pub(crate) fn process_marker(&self, service: ServiceName, ports: &Ports) -> String {
+        match service {
+            ServiceName::Nats => self.nats_dir().display().to_string(),
+            ServiceName::Clickhouse => self.clickhouse_dir().display().to_string(),
+            ServiceName::Sim => format!("127.0.0.1:{}", ports.sim),
+            ServiceName::Storage => self.config_dir().join("storage.toml").display().to_string(),
+            ServiceName::Collector => self
+                .config_dir()
+                .join("collector.toml")
+                .display()
+                .to_string(),
+        }
+    }
+
     /// Creates the directories.
     pub fn create(&self) -> Result<(), DeployError> {
         for dir in [

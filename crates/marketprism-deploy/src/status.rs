@@ -68,21 +68,7 @@ pub async fn status(state: &StateDir) -> Result<StatusReport, DeployError> {
             continue;
         }
         let pid = read_pid(&state.pid_file(name));
-        let marker = match name {
-            ServiceName::Nats => state.nats_dir().display().to_string(),
-            ServiceName::Clickhouse => state.clickhouse_dir().display().to_string(),
-            ServiceName::Sim => format!("127.0.0.1:{}", ports.sim),
-            ServiceName::Storage => state
-                .config_dir()
-                .join("storage.toml")
-                .display()
-                .to_string(),
-            ServiceName::Collector => state
-                .config_dir()
-                .join("collector.toml")
-                .display()
-                .to_string(),
-        };
+        let marker = state.process_marker(name, ports);
         let running = pid.is_some_and(|pid| is_alive(pid, &marker));
         let (healthy, detail) = if !running {
             (false, "not running".to_owned())

@@ -408,14 +408,14 @@ fn plan(
         Planned {
             name: ServiceName::Nats,
             command: nats,
-            marker: nats_dir.display().to_string(),
+            marker: state.process_marker(ServiceName::Nats, ports),
             port: ports.nats,
             ready: Readiness::Port,
         },
         Planned {
             name: ServiceName::Clickhouse,
             command: clickhouse,
-            marker: clickhouse_dir.display().to_string(),
+            marker: state.process_marker(ServiceName::Clickhouse, ports),
             port: ports.clickhouse_http,
             ready: Readiness::Http(format!("http://127.0.0.1:{}/ping", ports.clickhouse_http)),
         },
@@ -435,7 +435,7 @@ fn plan(
         plans.push(Planned {
             name: ServiceName::Sim,
             command: sim,
-            marker: listen,
+            marker: state.process_marker(ServiceName::Sim, ports),
             port: ports.sim,
             ready: Readiness::Port,
         });
@@ -443,14 +443,14 @@ fn plan(
     plans.push(Planned {
         name: ServiceName::Storage,
         command: service("store", "storage.toml"),
-        marker: config_dir.join("storage.toml").display().to_string(),
+        marker: state.process_marker(ServiceName::Storage, ports),
         port: ports.storage,
         ready: Readiness::Http(format!("http://127.0.0.1:{}/ready", ports.storage)),
     });
     plans.push(Planned {
         name: ServiceName::Collector,
         command: service("collect", "collector.toml"),
-        marker: config_dir.join("collector.toml").display().to_string(),
+        marker: state.process_marker(ServiceName::Collector, ports),
         port: ports.collector,
         ready: Readiness::Http(format!("http://127.0.0.1:{}/ready", ports.collector)),
     });

@@ -16,7 +16,7 @@ use marketprism_model::{Event, Exchange, MarketType};
 
 pub use subscribe::stream_name;
 use symbol::SymbolMap;
-use wire::{BinanceAggTrade, BinanceEnvelope, BinanceTrade};
+use wire::{BinanceEnvelope, BinanceTrade};
 
 use crate::{Channel, Inbound, SubscribeRequest, Subscription, VenueError, VenueProtocol};
 
@@ -42,17 +42,19 @@ impl BinanceSpot {
         payload: &str,
         received_time_ms: i64,
     ) -> Result<Inbound, VenueError> {
-        let trade = match event_type {
-            "trade" => {
-                let wire: BinanceTrade<'_> = serde_json::from_str(payload)?;
-                normalize::trade(&wire, MarketType::Spot, &self.symbols, received_time_ms)?
-            }
-            "aggTrade" => {
-                let wire: BinanceAggTrade<'_> = serde_json::from_str(payload)?;
-                normalize::agg_trade(&wire, MarketType::Spot, &self.symbols, received_time_ms)?
-            }
+        let aggregated = match event_type {
+            "trade" => false,
+            "aggTrade" => true,
             _ => return Ok(Inbound::Ignored),
         };
+        let wire: BinanceTrade<'_> = serde_json::from_str(payload)?;
+        let trade = normalize::trade(
+            &wire,
+            aggregated,
+            MarketType::Spot,
+            &self.symbols,
+            received_time_ms,
+        )?;
         Ok(Inbound::Events(vec![Event::Trade(trade)]))
     }
 }

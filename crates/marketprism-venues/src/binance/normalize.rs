@@ -3,7 +3,7 @@
 use marketprism_model::{Decimal, Exchange, MarketType, Side, Trade};
 
 use super::symbol::SymbolMap;
-use super::wire::{BinanceAggTrade, BinanceTrade};
+use super::wire::BinanceTrade;
 use crate::VenueError;
 
 fn decimal(field: &'static str, value: &str) -> Result<Decimal, VenueError> {
@@ -22,9 +22,10 @@ fn taker_side(buyer_is_maker: bool) -> Side {
     }
 }
 
-/// Normalizes a `trade` event.
+/// Normalizes a `trade` event, or an `aggTrade` event when `aggregated`.
 pub fn trade(
     wire: &BinanceTrade<'_>,
+    aggregated: bool,
     market_type: MarketType,
     symbols: &SymbolMap,
     received_time_ms: i64,
@@ -34,28 +35,7 @@ pub fn trade(
         market_type,
         symbol: symbols.resolve(&wire.symbol)?,
         trade_id: wire.trade_id.to_string(),
-        aggregated: false,
-        price: decimal("p", &wire.price)?,
-        quantity: decimal("q", &wire.quantity)?,
-        side: taker_side(wire.buyer_is_maker),
-        exchange_time_ms: wire.trade_time_ms,
-        received_time_ms,
-    })
-}
-
-/// Normalizes an `aggTrade` event.
-pub fn agg_trade(
-    wire: &BinanceAggTrade<'_>,
-    market_type: MarketType,
-    symbols: &SymbolMap,
-    received_time_ms: i64,
-) -> Result<Trade, VenueError> {
-    Ok(Trade {
-        exchange: Exchange::Binance,
-        market_type,
-        symbol: symbols.resolve(&wire.symbol)?,
-        trade_id: wire.aggregate_id.to_string(),
-        aggregated: true,
+        aggregated,
         price: decimal("p", &wire.price)?,
         quantity: decimal("q", &wire.quantity)?,
         side: taker_side(wire.buyer_is_maker),

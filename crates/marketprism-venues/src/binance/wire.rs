@@ -49,50 +49,25 @@ pub struct BinanceErrorBody {
     pub msg: String,
 }
 
-/// `<symbol>@trade`: one trade.
+/// `<symbol>@trade` (one trade) and `<symbol>@aggTrade` (fills of one taker order at one
+/// price): the same fields, except that the id is `t` for a trade and `a` for an aggregate.
 ///
 /// ```json
 /// {"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100",
 ///  "T":1672515782136,"m":true,"M":true}
+/// {"e":"aggTrade","E":1672515782136,"s":"BNBBTC","a":12345,"p":"0.001","q":"100",
+///  "f":100,"l":105,"T":1672515782136,"m":true,"M":true}
 /// ```
 /// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#trade-streams>
+/// and <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#aggregate-trade-streams>
 #[derive(Debug, Deserialize)]
 pub struct BinanceTrade<'a> {
     /// Symbol, upper case.
     #[serde(rename = "s", borrow)]
     pub symbol: Cow<'a, str>,
-    /// Trade id.
-    #[serde(rename = "t")]
+    /// Trade id (`t`) or aggregate trade id (`a`).
+    #[serde(rename = "t", alias = "a")]
     pub trade_id: u64,
-    /// Price.
-    #[serde(rename = "p", borrow)]
-    pub price: Cow<'a, str>,
-    /// Quantity.
-    #[serde(rename = "q", borrow)]
-    pub quantity: Cow<'a, str>,
-    /// Trade time, Unix milliseconds.
-    #[serde(rename = "T")]
-    pub trade_time_ms: i64,
-    /// Whether the buyer was the maker (the taker sold).
-    #[serde(rename = "m")]
-    pub buyer_is_maker: bool,
-}
-
-/// `<symbol>@aggTrade`: fills of one taker order at one price.
-///
-/// ```json
-/// {"e":"aggTrade","E":1672515782136,"s":"BNBBTC","a":12345,"p":"0.001","q":"100",
-///  "f":100,"l":105,"T":1672515782136,"m":true,"M":true}
-/// ```
-/// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#aggregate-trade-streams>
-#[derive(Debug, Deserialize)]
-pub struct BinanceAggTrade<'a> {
-    /// Symbol, upper case.
-    #[serde(rename = "s", borrow)]
-    pub symbol: Cow<'a, str>,
-    /// Aggregate trade id.
-    #[serde(rename = "a")]
-    pub aggregate_id: u64,
     /// Price.
     #[serde(rename = "p", borrow)]
     pub price: Cow<'a, str>,
