@@ -1,11 +1,13 @@
 //! Project automation, invoked as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
+//! * `bench`: benchmarks with same-run baselines;
 //! * `ci`: formatting, lints, the workspace tests and the end-to-end check, as CI runs them;
 //! * `deploy`: local deployment from a bare machine (`--fresh`, `--update`, `--clean`);
 //! * `e2e`: the whole pipeline against real NATS and ClickHouse, checked row by row;
 //! * `nix`: the Nix checks possible without a Nix store;
 //! * `schema`: renders the ClickHouse DDL into `sql/`.
 
+mod bench;
 mod ci;
 mod deploy;
 mod e2e;
@@ -30,6 +32,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
+    /// Run the criterion benchmarks and report throughput and ratios to baselines.
+    Bench,
     /// Run every check CI runs: fmt, clippy, tests, e2e.
     Ci,
     /// Deploy locally: `--fresh`, `--update` or `--clean --yes`.
@@ -48,6 +52,7 @@ enum Task {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
+        Task::Bench => bench::run(),
         Task::Ci => ci::run(),
         Task::Deploy(args) => deploy::run(args),
         Task::E2e(args) => e2e::run(args),

@@ -75,6 +75,33 @@ pub enum CaptureError {
     },
 }
 
+/// The directory of the real exchange captures: `$MARKETPRISM_CAPTURES`, else
+/// `shared/fixtures/captures/` beside the repository.
+pub fn captures_dir() -> PathBuf {
+    std::env::var_os("MARKETPRISM_CAPTURES").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/captures"),
+        PathBuf::from,
+    )
+}
+
+/// The capture files in [`captures_dir`] whose names start with `prefix`, sorted.
+pub fn captures(prefix: &str) -> Result<Vec<PathBuf>, CaptureError> {
+    let dir = captures_dir();
+    let entries = std::fs::read_dir(&dir).map_err(|source| CaptureError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with(prefix))
+        })
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
 /// Reads every record of a capture file; `.gz` files are decompressed.
 pub fn read_capture(path: &Path) -> Result<Vec<CaptureRecord>, CaptureError> {
     let io_error = |source| CaptureError::Io {

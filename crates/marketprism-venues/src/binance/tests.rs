@@ -1,9 +1,8 @@
 //! Binance spot parser tests: documented frames, real captures and arbitrary input.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use marketprism_capture::{read_capture, RecordKind};
+use marketprism_capture::{captures, read_capture, RecordKind};
 use marketprism_model::{Event, Side, Symbol, Trade};
 use proptest::prelude::*;
 
@@ -144,26 +143,12 @@ fn malformed_frames_are_typed_errors() {
     }
 }
 
-fn captures_dir() -> PathBuf {
-    std::env::var_os("MARKETPRISM_CAPTURES").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/captures"),
-        PathBuf::from,
-    )
-}
-
 /// Every Binance spot capture parses without error; trades are summarized per file and
 /// compared with reviewed snapshots (counts per symbol, first and last trade in full).
 #[test]
 fn parses_every_binance_spot_capture() {
-    let mut captures: Vec<PathBuf> = std::fs::read_dir(captures_dir())
-        .expect("captures directory (set MARKETPRISM_CAPTURES to override)")
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| {
-            path.file_name()
-                .is_some_and(|name| name.to_string_lossy().starts_with("binance-spot."))
-        })
-        .collect();
-    captures.sort();
+    let captures = captures("binance-spot.")
+        .expect("captures directory (set MARKETPRISM_CAPTURES to override)");
     assert!(!captures.is_empty(), "no binance-spot captures found");
 
     for path in captures {

@@ -1,0 +1,201 @@
+//! `cargo xtask bench`: criterion benchmarks, reported as throughput and as ratios against
+//! baselines measured in the same run.
+//!
+//! Each benchmark group pairs `marketprism_<operation>` functions with `baseline_<...>`
+//! functions doing the generic equivalent on the same input (e.g. parsing the same frames
+//! into `serde_json::Value`). The report goes to `target/bench/report.md` and
+//! `target/bench/report.json`, with a description of the machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::{cargo, project_root, run_command};
+
+/// (package, bench target) pairs that `bench` runs.
+const BENCHES: &[(&str, &str)] = &[
+    ("marketprism-venues", "parse"),
+    ("marketprism-model", "codec"),
+];
+
+/// One measured function.
+#[derive(Debug, Clone, Serialize)]
+struct Measurement {
+    group: String,
+    function: String,
+    elements_per_second: f64,
+    megabytes_per_second: Option<f64>,
+    baseline: Option<String>,
+    ratio_to_baseline: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: String,
+    measurements: Vec<Measurement>,
+}
+
+#[derive(Deserialize)]
+struct Estimates {
+    mean: Estimate,
+}
+
+#[derive(Deserialize)]
+struct Estimate {
+    point_estimate: f64,
+}
+
+#[derive(Deserialize)]
+struct BenchmarkInfo {
+    throughput: Option<Throughput>,
+}
+
+#[derive(Deserialize)]
+struct Throughput {
+    #[serde(rename = "Elements")]
+    elements: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Workload {
+    frames: u64,
+    bytes: u64,
+}
+
+pub fn run() -> anyhow::Result<()> {
+    for (package, bench) in BENCHES {
+        let mut command = cargo();
+        command
+            .args(["bench", "--package", package, "--bench", bench, "--"])
+            .args(["--warm-up-time", "1", "--measurement-time", "3"]);
+        run_command(command)?;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    let mut measurements = Vec::new();
+    for group in subdirectories(&target.join("criterion"))? {
+        let group_name = file_name(&group);
+        let workload: Option<Workload> = std::fs::read_to_string(
+            target
+                .join("bench/workloads")
+                .join(format!("{group_name}.json")),
+        )
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+        let mut functions = Vec::new();
+        for function in subdirectories(&group)? {
+            let read = |file: &str| std::fs::read_to_string(function.join("new").join(file));
+            let (Ok(estimates), Ok(info)) = (read("estimates.json"), read("benchmark.json")) else {
+                continue;
+            };
+            let estimates: Estimates = serde_json::from_str(&estimates)?;
+            let info: BenchmarkInfo = serde_json::from_str(&info)?;
+            let elements = info
+                .throughput
+                .and_then(|throughput| throughput.elements)
+                .unwrap_or(1) as f64;
+            let seconds = estimates.mean.point_estimate / 1e9;
+            let per_second = elements / seconds;
+            let megabytes = workload
+                .as_ref()
+                .filter(|workload| workload.frames as f64 == elements)
+                .map(|workload| workload.bytes as f64 / seconds / 1e6);
+            functions.push((file_name(&function), per_second, megabytes));
+        }
+        for (name, per_second, megabytes) in &functions {
+            let baseline = name.strip_prefix("marketprism_").and_then(|operation| {
+                let baselines: Vec<_> = functions
+                    .iter()
+                    .filter(|(other, ..)| other.starts_with("baseline_"))
+                    .collect();
+                baselines
+                    .iter()
+                    .find(|(other, ..)| other.starts_with(&format!("baseline_{operation}")))
+                    .or_else(|| (baselines.len() == 1).then(|| &baselines[0]))
+                    .map(|(other, rate, _)| (other.clone(), per_second / rate))
+            });
+            measurements.push(Measurement {
+                group: group_name.clone(),
+                function: name.clone(),
+                elements_per_second: *per_second,
+                megabytes_per_second: *megabytes,
+                ratio_to_baseline: baseline.as_ref().map(|(_, ratio)| *ratio),
+                baseline: baseline.map(|(name, _)| name),
+            });
+        }
+    }
+    let report = Report {
+        machine: machine(),
+        measurements,
+    };
+    let markdown = markdown(&report);
+    let out = target.join("bench");
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("report.md"), &markdown)?;
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    println!("{markdown}");
+    println!("written to {}", out.join("report.md").display());
+    Ok(())
+}
+
+fn markdown(report: &Report) -> String {
+    let mut text = format!("Machine: {}\n\n", report.machine);
+    text.push_str(
+        "| group | function | items/s | MB/s | baseline | ratio |\n|---|---|---:|---:|---|---:|\n",
+    );
+    for measurement in &report.measurements {
+        text.push_str(&format!(
+            "| {} | {} | {:.0} | {} | {} | {} |\n",
+            measurement.group,
+            measurement.function,
+            measurement.elements_per_second,
+            measurement
+                .megabytes_per_second
+                .map_or_else(|| "-".to_owned(), |value| format!("{value:.1}")),
+            measurement.baseline.as_deref().unwrap_or("-"),
+            measurement
+                .ratio_to_baseline
+                .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.2}×")),
+        ));
+    }
+    text
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("model name")
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{model}, {cores} cores, {}, {rustc}", std::env::consts::OS)
+}
+
+fn subdirectories(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.is_dir() && file_name(path) != "report")
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
