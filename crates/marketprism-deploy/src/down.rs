@@ -7,9 +7,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream;
-
 use crate::process::{is_alive, read_pid, stop};
+use crate::status::{consumer_lag, jetstream_context};
 use crate::up::storage_config;
 use crate::{DeployError, ServiceName, StateDir};
 
@@ -70,26 +69,13 @@ pub async fn down(state: &StateDir, progress: &mut dyn Write) -> Result<(), Depl
 
 /// Waits until the storage consumer has nothing pending or awaiting ack.
 async fn wait_for_drain(config: &marketprism_storage::Config) -> bool {
-    let Ok(client) = async_nats::connect(config.nats.url.as_str()).await else {
+    let Some(context) = jetstream_context(config).await else {
         return false;
     };
-    let context = jetstream::new(client);
     let started = Instant::now();
     while started.elapsed() < DRAIN_TIMEOUT {
-        let lag = async {
-            let mut consumer: jetstream::consumer::PullConsumer = context
-                .get_stream(&config.nats.stream.name)
-                .await
-                .ok()?
-                .get_consumer(&config.consumer.durable_name)
-                .await
-                .ok()?;
-            let info = consumer.info().await.ok()?;
-            Some(info.num_pending + info.num_ack_pending as u64)
-        }
-        .await;
-        match lag {
-            Some(0) => return true,
+        match consumer_lag(&context, config).await {
+            Some((0, 0)) => return true,
             Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             None => return false,
         }

@@ -113,7 +113,10 @@ pub async fn status(state: &StateDir) -> Result<StatusReport, DeployError> {
     }
 
     let config = storage_config(state)?;
-    let consumer_lag = consumer_lag(&config).await;
+    let consumer_lag = match jetstream_context(&config).await {
+        Some(context) => consumer_lag(&context, &config).await,
+        None => None,
+    };
     let mut rows = Vec::new();
     let mut last_events = Vec::new();
     if let Ok(client) = config.clickhouse.database_client() {
@@ -144,7 +147,10 @@ pub async fn status(state: &StateDir) -> Result<StatusReport, DeployError> {
     })
 }
 
-async fn consumer_lag(config: &marketprism_storage::Config) -> Option<(u64, u64)> {
+/// Connects to NATS (giving up after three seconds) for lag queries.
+pub(crate) async fn jetstream_context(
+    config: &marketprism_storage::Config,
+) -> Option<jetstream::Context> {
     let client = tokio::time::timeout(
         Duration::from_secs(3),
         async_nats::connect(config.nats.url.as_str()),
@@ -152,7 +158,14 @@ async fn consumer_lag(config: &marketprism_storage::Config) -> Option<(u64, u64)
     .await
     .ok()?
     .ok()?;
-    let context = jetstream::new(client);
+    Some(jetstream::new(client))
+}
+
+/// The storage consumer's (pending, awaiting ack) counts.
+pub(crate) async fn consumer_lag(
+    context: &jetstream::Context,
+    config: &marketprism_storage::Config,
+) -> Option<(u64, u64)> {
     let mut consumer: jetstream::consumer::PullConsumer = context
         .get_stream(&config.nats.stream.name)
         .await

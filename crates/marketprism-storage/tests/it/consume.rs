@@ -22,6 +22,20 @@ async fn publish(context: &jetstream::Context, event: &Event) {
         .expect("ack");
 }
 
+async fn consumer_info(
+    context: &jetstream::Context,
+    harness: &Harness,
+) -> jetstream::consumer::Info {
+    let mut consumer: jetstream::consumer::PullConsumer = context
+        .get_stream(&harness.config.nats.stream.name)
+        .await
+        .expect("stream")
+        .get_consumer(&harness.config.consumer.durable_name)
+        .await
+        .expect("consumer");
+    consumer.info().await.expect("consumer info").clone()
+}
+
 async fn setup(harness: &Harness) -> jetstream::Context {
     migrate(&harness.config.clickhouse).await.expect("migrate");
     let client = marketprism_bus::connect(&harness.config.nats, "test")
@@ -93,14 +107,7 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
 
     shutdown.cancel();
     storage.await.expect("join").expect("clean shutdown");
-    let mut consumer: jetstream::consumer::PullConsumer = context
-        .get_stream(&harness.config.nats.stream.name)
-        .await
-        .expect("stream")
-        .get_consumer(&harness.config.consumer.durable_name)
-        .await
-        .expect("consumer");
-    let info = consumer.info().await.expect("consumer info");
+    let info = consumer_info(&context, &harness).await;
     assert_eq!(info.num_ack_pending, 0, "every message settled");
     assert_eq!(info.num_pending, 0, "every message delivered");
 }
@@ -126,14 +133,7 @@ async fn failed_inserts_are_redelivered_until_clickhouse_accepts_them() {
         publish(&context, &trade(id, "42.42")).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut consumer: jetstream::consumer::PullConsumer = context
-        .get_stream(&harness.config.nats.stream.name)
-        .await
-        .expect("stream")
-        .get_consumer(&harness.config.consumer.durable_name)
-        .await
-        .expect("consumer");
-    let info = consumer.info().await.expect("info");
+    let info = consumer_info(&context, &harness).await;
     assert_eq!(
         info.ack_floor.stream_sequence, 0,
         "nothing may be acked while inserts fail"
