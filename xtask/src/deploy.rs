@@ -74,7 +74,10 @@ fn clean(args: &Args) -> anyhow::Result<()> {
         bail!("--clean deletes every stored event and row; run `cargo xtask deploy --clean --yes` to confirm");
     }
     let binary = build_binary(true)?;
-    let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(marketprism_deploy::default_state_dir);
     if state_dir.join("deployment.toml").exists() {
         marketprism(&binary, args, &["down"])?;
     }
@@ -86,16 +89,6 @@ fn clean(args: &Args) -> anyhow::Result<()> {
         println!("nothing to clean: {} does not exist", state_dir.display());
     }
     Ok(())
-}
-
-/// Mirrors `marketprism_deploy::default_state_dir` without linking the deploy crate.
-fn default_state_dir() -> PathBuf {
-    if let Some(state) = std::env::var_os("XDG_STATE_HOME") {
-        return PathBuf::from(state).join("marketprism");
-    }
-    std::env::var_os("HOME")
-        .map_or_else(|| PathBuf::from("."), PathBuf::from)
-        .join(".local/state/marketprism")
 }
 
 /// Prints what the machine offers; fails only on what makes a deployment impossible.
