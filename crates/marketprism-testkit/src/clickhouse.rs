@@ -7,9 +7,10 @@ use std::process::Child;
 use std::time::Duration;
 
 use marketprism_deploy::servers::ClickHouseSpec;
+use marketprism_deploy::{find_binary, Binary};
 use tempfile::TempDir;
 
-use crate::process::{find_program, free_port, spawn, stop, wait_until};
+use crate::process::{free_port, spawn, stop, wait_until};
 use crate::ServerError;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -30,7 +31,7 @@ impl ClickHouseServer {
             program: "clickhouse-server",
             source,
         };
-        let program = find_program("clickhouse-server", "clickhouse-server")?;
+        let program = find_binary(Binary::ClickhouseServer, None)?;
         let state = tempfile::Builder::new()
             .prefix("marketprism-clickhouse-")
             .tempdir()

@@ -5,9 +5,10 @@ use std::process::Child;
 use std::time::Duration;
 
 use marketprism_deploy::servers::NatsSpec;
+use marketprism_deploy::{find_binary, Binary};
 use tempfile::TempDir;
 
-use crate::process::{find_program, free_port, port_open, spawn, stop, wait_until};
+use crate::process::{free_port, port_open, spawn, stop, wait_until};
 use crate::ServerError;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -52,7 +53,7 @@ impl NatsServer {
     }
 
     fn spawn(state: &Path, port: u16, jetstream: bool) -> Result<Child, ServerError> {
-        let program = find_program("nats-server", "nats-server")?;
+        let program = find_binary(Binary::NatsServer, None)?;
         let store_dir = state.join("jetstream");
         let command = NatsSpec {
             port,

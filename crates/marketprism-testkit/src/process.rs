@@ -2,21 +2,16 @@
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A server could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The executable is not on `PATH`.
-    #[error("`{program}` not found on PATH; install it (Debian: `apt-get install {package}`)")]
-    NotInstalled {
-        /// The executable.
-        program: &'static str,
-        /// The Debian package providing it.
-        package: &'static str,
-    },
+    /// The executable was not found where deployments look for it.
+    #[error(transparent)]
+    NotInstalled(#[from] marketprism_deploy::DeployError),
     /// Writing configuration or spawning failed.
     #[error("cannot start {program}: {source}")]
     Io {
@@ -40,19 +35,6 @@ pub enum ServerError {
 /// A free TCP port on 127.0.0.1, as the kernel hands it out.
 pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// Finds `program` on `PATH` (and in `/usr/sbin`, where Debian installs servers).
-pub(crate) fn find_program(
-    program: &'static str,
-    package: &'static str,
-) -> Result<PathBuf, ServerError> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-        .ok_or(ServerError::NotInstalled { program, package })
 }
 
 /// Spawns `command` with stdout and stderr appended to `log`, killed when this process dies
