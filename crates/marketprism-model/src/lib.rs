@@ -5,12 +5,14 @@
 //! `Nats-Msg-Id`, and storage decodes them with [`codec::decode`] into ClickHouse rows.
 //! Nothing in this crate performs I/O.
 
+mod book;
 pub mod codec;
 mod event;
 mod gap;
 mod instrument;
 mod trade;
 
+pub use book::{OrderBook, PriceLevel};
 pub use event::{DataType, Event};
 pub use gap::{Gap, GapReason};
 pub use instrument::{Exchange, MarketType, Symbol, SymbolError};

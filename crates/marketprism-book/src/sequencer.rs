@@ -1,0 +1,354 @@
+//! The per-instrument state machine that turns a venue's book messages into a book it can
+//! vouch for: snapshot, bridged deltas, gap detection and resynchronization.
+
+use std::collections::VecDeque;
+
+use marketprism_model::Decimal;
+
+use crate::rule::{Bridge, Continuity};
+use crate::{Book, BookSide, BookUpdate, SyncRule, UpdateKind};
+
+/// Deltas held while a REST snapshot is fetched, per instrument. At Binance's fastest depth
+/// stream (100 ms) this is minutes of updates; older ones are dropped first.
+pub const DEFAULT_BUFFER_LIMIT: usize = 4_096;
+
+/// Why a book stopped being trustworthy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DesyncReason {
+    /// A delta does not follow the last applied one: updates were lost or reordered.
+    #[error(
+        "update {first_id}..={last_id} (prev {prev_id:?}) does not follow update {last_applied}"
+    )]
+    Sequence {
+        /// The id of the last update applied.
+        last_applied: u64,
+        /// The delta's first id.
+        first_id: u64,
+        /// The delta's last id.
+        last_id: u64,
+        /// The delta's previous id, if the venue sends one.
+        prev_id: Option<u64>,
+    },
+    /// The REST snapshot predates the oldest buffered delta: the updates between are missing.
+    #[error(
+        "snapshot {snapshot_id} is older than the buffered stream, which starts at {first_id}"
+    )]
+    SnapshotBehind {
+        /// The snapshot's id.
+        snapshot_id: u64,
+        /// The first id of the oldest buffered delta after it.
+        first_id: u64,
+    },
+    /// The venue's checksum disagrees with the book.
+    #[error("checksum mismatch after update {last_id}: venue {venue}, book {book}")]
+    Checksum {
+        /// The update after which the checksum was compared.
+        last_id: u64,
+        /// The venue's value.
+        venue: i32,
+        /// The value computed from the book.
+        book: i32,
+    },
+    /// The best bid reached the best ask.
+    #[error("crossed book after update {last_id}: best bid {bid} >= best ask {ask}")]
+    Crossed {
+        /// The update after which the book crossed.
+        last_id: u64,
+        /// Best bid price.
+        bid: Decimal,
+        /// Best ask price.
+        ask: Decimal,
+    },
+}
+
+/// The book can no longer be vouched for: the caller must obtain a fresh snapshot (fetch it
+/// for venues that bootstrap from REST, resubscribe otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("book out of sync since {since_ms}: {reason}")]
+pub struct Desync {
+    /// What was detected.
+    pub reason: DesyncReason,
+    /// Venue time from which the book is unknown: that of the last update applied, or of the
+    /// first update seen when the book was never valid.
+    pub since_ms: i64,
+}
+
+/// A window during which the book could not be vouched for, reported once it is valid again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    /// The first break detected.
+    pub reason: DesyncReason,
+    /// Venue time from which the book was unknown.
+    pub from_ms: i64,
+    /// Venue time of the update that made the book valid again.
+    pub to_ms: i64,
+}
+
+/// Why an update changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// The update was already applied, or the snapshot already contains it.
+    AlreadyApplied,
+    /// A delta arrived before the first snapshot of an in-stream-snapshot venue.
+    BeforeSnapshot,
+}
+
+/// What one update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// The book is valid and reflects the update.
+    Applied,
+    /// The book is valid again after an outage, which the caller records as a gap.
+    Recovered(Outage),
+    /// The delta is held until the REST snapshot arrives.
+    Buffered,
+    /// The update changed nothing.
+    Skipped(Skip),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No valid book; deltas are buffered (REST venues) or dropped (in-stream venues).
+    AwaitingSnapshot,
+    /// A REST snapshot is applied; the next delta must bridge it.
+    Bridging { snapshot_id: u64 },
+    /// The book is valid as of `last_id`.
+    Synced { last_id: u64 },
+}
+
+/// The last update reflected in a valid book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The venue's id of the update.
+    pub update_id: u64,
+    /// Its venue time, Unix milliseconds.
+    pub exchange_time_ms: i64,
+    /// Its local receive time, Unix milliseconds.
+    pub received_time_ms: i64,
+}
+
+/// Keeps one instrument's book in sync with the venue.
+#[derive(Debug, Clone)]
+pub struct Sequencer {
+    rule: SyncRule,
+    book: Book,
+    state: State,
+    buffer: VecDeque<BookUpdate>,
+    buffer_limit: usize,
+    position: Option<Position>,
+    /// The desync not yet followed by a valid book.
+    outage: Option<Desync>,
+}
+
+impl Sequencer {
+    /// A sequencer following `rule`, with an unbounded book.
+    pub fn new(rule: SyncRule) -> Self {
+        Sequencer::with_book(rule, Book::new())
+    }
+
+    /// A sequencer following `rule` that maintains `book` (e.g. one bounded in depth).
+    pub fn with_book(rule: SyncRule, mut book: Book) -> Self {
+        book.clear();
+        Sequencer {
+            rule,
+            book,
+            state: State::AwaitingSnapshot,
+            buffer: VecDeque::new(),
+            buffer_limit: DEFAULT_BUFFER_LIMIT,
+            position: None,
+            outage: None,
+        }
+    }
+
+    /// The rule this sequencer follows.
+    pub fn rule(&self) -> SyncRule {
+        self.rule
+    }
+
+    /// The book, only while it is valid.
+    pub fn book(&self) -> Option<&Book> {
+        match self.state {
+            State::AwaitingSnapshot => None,
+            State::Bridging { .. } | State::Synced { .. } => Some(&self.book),
+        }
+    }
+
+    /// The last update reflected in the valid book.
+    pub fn position(&self) -> Option<Position> {
+        self.book().and(self.position)
+    }
+
+    /// True while a snapshot is needed (initially, and after every desync).
+    pub fn needs_snapshot(&self) -> bool {
+        self.state == State::AwaitingSnapshot
+    }
+
+    /// Number of deltas waiting for a REST snapshot.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Forgets the book and everything buffered, e.g. when the connection is replaced (the
+    /// connection's own gap covers that window).
+    pub fn reset(&mut self) {
+        self.book.clear();
+        self.buffer.clear();
+        self.state = State::AwaitingSnapshot;
+        self.position = None;
+        self.outage = None;
+    }
+
+    /// Applies one message. On `Err` the book is invalid until a new snapshot arrives; the
+    /// error says why and since when.
+    pub fn apply(&mut self, update: BookUpdate) -> Result<Progress, Desync> {
+        let was_valid = self.book().is_some();
+        let first_seen_ms = self
+            .buffer
+            .front()
+            .map_or(update.exchange_time_ms, |buffered| {
+                buffered.exchange_time_ms
+            });
+        let progress = match update.kind {
+            UpdateKind::Snapshot => self.apply_snapshot(update),
+            UpdateKind::Delta => self.apply_delta(update),
+        };
+        let progress = match progress {
+            Ok(progress) => progress,
+            Err(reason) => return Err(self.desync(reason, first_seen_ms)),
+        };
+        if !was_valid && self.book().is_some() {
+            if let (Some(outage), Some(position)) = (self.outage.take(), self.position) {
+                return Ok(Progress::Recovered(Outage {
+                    reason: outage.reason,
+                    from_ms: outage.since_ms,
+                    to_ms: position.exchange_time_ms,
+                }));
+            }
+        }
+        Ok(progress)
+    }
+
+    fn apply_snapshot(&mut self, snapshot: BookUpdate) -> Result<Progress, DesyncReason> {
+        self.book.apply_snapshot(&snapshot.bids, &snapshot.asks);
+        self.verify(&snapshot)?;
+        self.mark_applied(&snapshot);
+        if self.rule.snapshot_in_stream() {
+            self.buffer.clear();
+            self.state = State::Synced {
+                last_id: snapshot.last_id,
+            };
+            return Ok(Progress::Applied);
+        }
+        self.state = State::Bridging {
+            snapshot_id: snapshot.last_id,
+        };
+        while let Some(delta) = self.buffer.pop_front() {
+            self.apply_delta(delta)?;
+        }
+        Ok(Progress::Applied)
+    }
+
+    fn apply_delta(&mut self, delta: BookUpdate) -> Result<Progress, DesyncReason> {
+        match self.state {
+            State::AwaitingSnapshot if self.rule.snapshot_in_stream() => {
+                Ok(Progress::Skipped(Skip::BeforeSnapshot))
+            }
+            State::AwaitingSnapshot => {
+                if self.buffer.len() >= self.buffer_limit {
+                    self.buffer.pop_front();
+                }
+                self.buffer.push_back(delta);
+                Ok(Progress::Buffered)
+            }
+            State::Bridging { snapshot_id } => match self.rule.bridge(snapshot_id, &delta) {
+                Bridge::Stale => Ok(Progress::Skipped(Skip::AlreadyApplied)),
+                Bridge::Bridges => self.apply_levels(delta),
+                Bridge::SnapshotBehind => {
+                    let reason = DesyncReason::SnapshotBehind {
+                        snapshot_id,
+                        first_id: delta.first_id,
+                    };
+                    // The delta is newer than the snapshot: keep it for the next one.
+                    self.buffer.push_front(delta);
+                    Err(reason)
+                }
+            },
+            State::Synced { last_id } => match self.rule.continuity(last_id, &delta) {
+                Continuity::Next => self.apply_levels(delta),
+                Continuity::AlreadyApplied => Ok(Progress::Skipped(Skip::AlreadyApplied)),
+                Continuity::Break => {
+                    let reason = DesyncReason::Sequence {
+                        last_applied: last_id,
+                        first_id: delta.first_id,
+                        last_id: delta.last_id,
+                        prev_id: delta.prev_id,
+                    };
+                    if !self.rule.snapshot_in_stream() {
+                        // Everything from this delta on is valid input for the next snapshot.
+                        self.buffer.push_front(delta);
+                    }
+                    Err(reason)
+                }
+            },
+        }
+    }
+
+    fn apply_levels(&mut self, delta: BookUpdate) -> Result<Progress, DesyncReason> {
+        self.book.apply_levels(BookSide::Bid, &delta.bids);
+        self.book.apply_levels(BookSide::Ask, &delta.asks);
+        self.verify(&delta)?;
+        self.mark_applied(&delta);
+        self.state = State::Synced {
+            last_id: delta.last_id,
+        };
+        Ok(Progress::Applied)
+    }
+
+    fn mark_applied(&mut self, update: &BookUpdate) {
+        self.position = Some(Position {
+            update_id: update.last_id,
+            exchange_time_ms: update.exchange_time_ms,
+            received_time_ms: update.received_time_ms,
+        });
+    }
+
+    /// Checks the venue's checksum, when sent, and that the book is not crossed.
+    fn verify(&self, update: &BookUpdate) -> Result<(), DesyncReason> {
+        if let Some((venue, book)) = update.checksum.zip(self.rule.checksum(&self.book)) {
+            if book != venue {
+                return Err(DesyncReason::Checksum {
+                    last_id: update.last_id,
+                    venue,
+                    book,
+                });
+            }
+        }
+        if let (Some(bid), Some(ask)) = (self.book.best_bid(), self.book.best_ask()) {
+            if bid.price >= ask.price {
+                return Err(DesyncReason::Crossed {
+                    last_id: update.last_id,
+                    bid: bid.price,
+                    ask: ask.price,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Invalidates the book and remembers the start of the outage.
+    fn desync(&mut self, reason: DesyncReason, first_seen_ms: i64) -> Desync {
+        self.book.clear();
+        self.state = State::AwaitingSnapshot;
+        let since_ms = match (&self.outage, self.position) {
+            (Some(outage), _) => outage.since_ms,
+            (None, Some(position)) => position.exchange_time_ms,
+            (None, None) => first_seen_ms,
+        };
+        self.position = None;
+        let desync = Desync { reason, since_ms };
+        if self.outage.is_none() {
+            self.outage = Some(desync.clone());
+        }
+        desync
+    }
+}

@@ -1,0 +1,220 @@
+//! Each venue's documented chaining rule, on hand-built message sequences.
+
+use marketprism_book::{
+    okx_checksum, Book, BookSide, BookUpdate, DesyncReason, Progress, Sequencer, Skip, SyncRule,
+    UpdateKind,
+};
+use marketprism_model::PriceLevel;
+
+fn level(price: &str, quantity: &str) -> PriceLevel {
+    PriceLevel::new(
+        price.parse().expect("test price"),
+        quantity.parse().expect("test quantity"),
+    )
+}
+
+fn message(kind: UpdateKind, first_id: u64, last_id: u64, prev_id: Option<u64>) -> BookUpdate {
+    BookUpdate {
+        kind,
+        first_id,
+        last_id,
+        prev_id,
+        bids: vec![level("100", "1")],
+        asks: vec![level("101", "1")],
+        checksum: None,
+        exchange_time_ms: last_id as i64,
+        received_time_ms: last_id as i64,
+    }
+}
+
+fn snapshot(id: u64) -> BookUpdate {
+    message(UpdateKind::Snapshot, id, id, None)
+}
+
+fn delta(first_id: u64, last_id: u64, prev_id: Option<u64>) -> BookUpdate {
+    message(UpdateKind::Delta, first_id, last_id, prev_id)
+}
+
+#[test]
+fn binance_spot_bridges_a_snapshot_inside_an_event_and_chains_by_plus_one() {
+    let mut sequencer = Sequencer::new(SyncRule::BinanceSpot);
+    assert_eq!(sequencer.apply(delta(90, 95, None)), Ok(Progress::Buffered));
+    assert_eq!(
+        sequencer.apply(delta(96, 103, None)),
+        Ok(Progress::Buffered)
+    );
+    assert!(sequencer.book().is_none(), "no book before the snapshot");
+    // lastUpdateId 100: 90..=95 is stale, 96..=103 bridges (96 <= 101 <= 103).
+    assert_eq!(sequencer.apply(snapshot(100)), Ok(Progress::Applied));
+    assert_eq!(sequencer.position().map(|p| p.update_id), Some(103));
+    assert_eq!(
+        sequencer.apply(delta(104, 110, None)),
+        Ok(Progress::Applied)
+    );
+    assert_eq!(
+        sequencer.apply(delta(104, 110, None)),
+        Ok(Progress::Skipped(Skip::AlreadyApplied))
+    );
+    let desync = sequencer
+        .apply(delta(112, 115, None))
+        .expect_err("111 is missing");
+    assert!(matches!(
+        desync.reason,
+        DesyncReason::Sequence {
+            last_applied: 110,
+            first_id: 112,
+            ..
+        }
+    ));
+    assert_eq!(
+        desync.since_ms, 110,
+        "the outage starts at the last good update"
+    );
+    assert!(sequencer.book().is_none() && sequencer.needs_snapshot());
+    assert_eq!(
+        sequencer.buffered(),
+        1,
+        "the breaking event is kept for the next snapshot"
+    );
+    assert_eq!(
+        sequencer.apply(delta(116, 120, None)),
+        Ok(Progress::Buffered)
+    );
+    match sequencer.apply(snapshot(114)) {
+        Ok(Progress::Recovered(outage)) => {
+            assert_eq!((outage.from_ms, outage.to_ms), (110, 120));
+        }
+        other => panic!("expected recovery, got {other:?}"),
+    }
+}
+
+#[test]
+fn binance_snapshot_older_than_the_stream_is_rejected_and_the_stream_kept() {
+    let mut sequencer = Sequencer::new(SyncRule::BinanceSpot);
+    sequencer.apply(delta(200, 210, None)).expect("buffered");
+    let desync = sequencer
+        .apply(snapshot(150))
+        .expect_err("151..199 missing");
+    assert_eq!(
+        desync.reason,
+        DesyncReason::SnapshotBehind {
+            snapshot_id: 150,
+            first_id: 200
+        }
+    );
+    assert_eq!(
+        desync.since_ms, 150,
+        "the book is known up to the snapshot; updates after it are missing"
+    );
+    assert_eq!(sequencer.buffered(), 1);
+    assert!(matches!(
+        sequencer.apply(snapshot(205)),
+        Ok(Progress::Recovered(_))
+    ));
+    assert_eq!(sequencer.position().map(|p| p.update_id), Some(210));
+}
+
+#[test]
+fn binance_usdm_bridges_with_u_equal_to_the_snapshot_and_chains_by_pu() {
+    let mut sequencer = Sequencer::new(SyncRule::BinanceUsdm);
+    sequencer.apply(delta(80, 99, Some(70))).expect("buffered");
+    sequencer
+        .apply(delta(101, 120, Some(99)))
+        .expect("buffered");
+    // lastUpdateId 120: 80..=99 is stale (u < 120), 101..=120 bridges (U <= 120 <= u).
+    assert_eq!(sequencer.apply(snapshot(120)), Ok(Progress::Applied));
+    // Futures ids are not contiguous: only pu matters.
+    assert_eq!(
+        sequencer.apply(delta(130, 140, Some(120))),
+        Ok(Progress::Applied)
+    );
+    assert!(sequencer.apply(delta(150, 160, Some(145))).is_err());
+}
+
+#[test]
+fn okx_chains_by_identity_accepts_a_reset_and_verifies_checksums() {
+    let mut sequencer = Sequencer::new(SyncRule::Okx);
+    assert_eq!(
+        sequencer.apply(delta(5, 5, Some(4))),
+        Ok(Progress::Skipped(Skip::BeforeSnapshot))
+    );
+    sequencer.apply(snapshot(10)).expect("snapshot");
+    assert_eq!(
+        sequencer.apply(delta(15, 15, Some(10))),
+        Ok(Progress::Applied)
+    );
+    // No change: seqId == prevSeqId == previous seqId.
+    assert_eq!(
+        sequencer.apply(delta(15, 15, Some(15))),
+        Ok(Progress::Applied)
+    );
+    // After maintenance seqId may restart lower; the identity still holds.
+    assert_eq!(
+        sequencer.apply(delta(3, 3, Some(15))),
+        Ok(Progress::Applied)
+    );
+
+    let mut book = Book::new();
+    book.apply_snapshot(&[level("100", "1")], &[level("101", "1")]);
+    let mut checked = delta(4, 4, Some(3));
+    checked.checksum = Some(okx_checksum(&book));
+    assert_eq!(sequencer.apply(checked.clone()), Ok(Progress::Applied));
+    let mut wrong = delta(6, 6, Some(4));
+    wrong.checksum = Some(okx_checksum(&book).wrapping_add(1));
+    let desync = sequencer.apply(wrong).expect_err("checksum mismatch");
+    assert!(matches!(
+        desync.reason,
+        DesyncReason::Checksum { last_id: 6, .. }
+    ));
+}
+
+#[test]
+fn deribit_chains_by_prev_change_id() {
+    let mut sequencer = Sequencer::new(SyncRule::Deribit);
+    sequencer.apply(snapshot(1_000)).expect("snapshot");
+    assert_eq!(
+        sequencer.apply(delta(1_007, 1_007, Some(1_000))),
+        Ok(Progress::Applied)
+    );
+    assert_eq!(
+        sequencer.apply(delta(1_007, 1_007, Some(1_000))),
+        Ok(Progress::Skipped(Skip::AlreadyApplied))
+    );
+    assert!(sequencer.apply(delta(1_020, 1_020, Some(1_010))).is_err());
+    assert_eq!(
+        sequencer.apply(delta(1_030, 1_030, Some(1_020))),
+        Ok(Progress::Skipped(Skip::BeforeSnapshot))
+    );
+    assert!(matches!(
+        sequencer.apply(snapshot(1_040)),
+        Ok(Progress::Recovered(_))
+    ));
+}
+
+#[test]
+fn bybit_restart_snapshot_with_u_one_resets_the_book() {
+    let mut sequencer = Sequencer::new(SyncRule::Bybit);
+    sequencer.apply(snapshot(500)).expect("snapshot");
+    assert_eq!(
+        sequencer.apply(delta(501, 501, None)),
+        Ok(Progress::Applied)
+    );
+    let mut restart = snapshot(1);
+    restart.bids = vec![level("99", "2")];
+    assert_eq!(sequencer.apply(restart), Ok(Progress::Applied));
+    let book = sequencer.book().expect("valid");
+    assert_eq!(book.top(BookSide::Bid, 5), vec![level("99", "2")]);
+    assert_eq!(sequencer.apply(delta(2, 2, None)), Ok(Progress::Applied));
+    assert!(sequencer.apply(delta(4, 4, None)).is_err(), "3 is missing");
+}
+
+#[test]
+fn a_crossed_book_is_never_vouched_for() {
+    let mut sequencer = Sequencer::new(SyncRule::Bybit);
+    sequencer.apply(snapshot(1)).expect("snapshot");
+    let mut crossing = delta(2, 2, None);
+    crossing.bids = vec![level("101.5", "1")];
+    let desync = sequencer.apply(crossing).expect_err("crossed");
+    assert!(matches!(desync.reason, DesyncReason::Crossed { .. }));
+    assert!(sequencer.book().is_none());
+}
