@@ -12,6 +12,7 @@ mod book;
 mod checksum;
 mod rule;
 mod sequencer;
+mod tracker;
 mod update;
 
 pub use book::{Book, BookSide};
@@ -20,4 +21,5 @@ pub use rule::SyncRule;
 pub use sequencer::{
     Desync, DesyncReason, Outage, Position, Progress, Sequencer, Skip, DEFAULT_BUFFER_LIMIT,
 };
+pub use tracker::{BookTracker, PublishSettings, Tracked};
 pub use update::{BookUpdate, UpdateKind};

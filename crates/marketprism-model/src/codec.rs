@@ -52,7 +52,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     use super::*;
-    use crate::{Exchange, Gap, GapReason, MarketType, Side, Symbol, Trade};
+    use crate::{Exchange, Gap, GapReason, MarketType, OrderBook, PriceLevel, Side, Symbol, Trade};
 
     fn symbol_strategy() -> impl Strategy<Value = Symbol> {
         ("[A-Z0-9]{1,8}", "[A-Z0-9]{1,8}").prop_map(|(base, quote)| {
@@ -108,7 +108,74 @@ mod tests {
                 })
             },
         );
-        prop_oneof![trade, gap]
+        let levels = || {
+            proptest::collection::vec(
+                (decimal_strategy(), decimal_strategy())
+                    .prop_map(|(price, quantity)| PriceLevel::new(price, quantity)),
+                0..5,
+            )
+        };
+        let exchange = prop_oneof![
+            Just(Exchange::Binance),
+            Just(Exchange::Okx),
+            Just(Exchange::Deribit),
+            Just(Exchange::Bybit),
+        ];
+        let market_type = prop_oneof![
+            Just(MarketType::Spot),
+            Just(MarketType::Perpetual),
+            Just(MarketType::Futures),
+            Just(MarketType::Options),
+        ];
+        let book = (
+            exchange,
+            market_type,
+            symbol_strategy(),
+            any::<u64>(),
+            any::<i64>(),
+            levels(),
+            levels(),
+        )
+            .prop_map(
+                |(exchange, market_type, symbol, update_id, time_ms, bids, asks)| {
+                    Event::OrderBook(OrderBook {
+                        exchange,
+                        market_type,
+                        symbol,
+                        update_id,
+                        exchange_time_ms: time_ms,
+                        received_time_ms: time_ms,
+                        bids,
+                        asks,
+                    })
+                },
+            );
+        prop_oneof![trade, gap, book]
+    }
+
+    #[test]
+    fn books_carry_levels_as_string_pairs() {
+        let level = |price: &str, quantity: &str| {
+            PriceLevel::new(
+                price.parse().expect("valid"),
+                quantity.parse().expect("valid"),
+            )
+        };
+        let event = Event::OrderBook(OrderBook {
+            exchange: Exchange::Okx,
+            market_type: MarketType::Perpetual,
+            symbol: "BTC-USDT".parse().expect("valid"),
+            update_id: 42,
+            exchange_time_ms: 10,
+            received_time_ms: 11,
+            bids: vec![level("100.10", "2")],
+            asks: vec![level("100.2", "0.5")],
+        });
+        let json: serde_json::Value = serde_json::from_slice(&encode(&event)).expect("json");
+        assert_eq!(json["type"], "orderbook");
+        assert_eq!(json["bids"], serde_json::json!([["100.10", "2"]]));
+        assert_eq!(event.subject(), "orderbook.okx.perpetual.BTC-USDT");
+        assert_eq!(event.msg_id(), "orderbook.okx.perpetual.BTC-USDT:42");
     }
 
     proptest! {

@@ -2,25 +2,28 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Exchange, Gap, MarketType, Symbol, Trade};
+use crate::{Exchange, Gap, MarketType, OrderBook, Symbol, Trade};
 
 /// The kinds of event MarketPrism carries, each with its own subject prefix and table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DataType {
     /// Public trades.
     Trade,
+    /// Top-N order books.
+    OrderBook,
     /// Windows of possibly missing data.
     Gap,
 }
 
 impl DataType {
     /// Every data type, in subject order.
-    pub const ALL: [DataType; 2] = [DataType::Trade, DataType::Gap];
+    pub const ALL: [DataType; 3] = [DataType::Trade, DataType::OrderBook, DataType::Gap];
 
     /// The first subject token, e.g. `trade`.
     pub const fn as_str(self) -> &'static str {
         match self {
             DataType::Trade => "trade",
+            DataType::OrderBook => "orderbook",
             DataType::Gap => "gap",
         }
     }
@@ -47,6 +50,9 @@ impl DataType {
 pub enum Event {
     /// A public trade.
     Trade(Trade),
+    /// The top levels of a synchronized order book.
+    #[serde(rename = "orderbook")]
+    OrderBook(OrderBook),
     /// A window of possibly missing data.
     Gap(Gap),
 }
@@ -56,6 +62,7 @@ impl Event {
     pub fn data_type(&self) -> DataType {
         match self {
             Event::Trade(_) => DataType::Trade,
+            Event::OrderBook(_) => DataType::OrderBook,
             Event::Gap(_) => DataType::Gap,
         }
     }
@@ -63,6 +70,7 @@ impl Event {
     fn instrument(&self) -> (Exchange, MarketType, &Symbol) {
         match self {
             Event::Trade(trade) => (trade.exchange, trade.market_type, &trade.symbol),
+            Event::OrderBook(book) => (book.exchange, book.market_type, &book.symbol),
             Event::Gap(gap) => (gap.exchange, gap.market_type, &gap.symbol),
         }
     }
@@ -90,6 +98,7 @@ impl Event {
                 let id_space = if trade.aggregated { "a" } else { "t" };
                 format!("{subject}:{id_space}:{}", trade.trade_id)
             }
+            Event::OrderBook(book) => format!("{subject}:{}", book.update_id),
             Event::Gap(gap) => format!(
                 "{subject}:{}:{}:{}",
                 gap.reason.as_str(),
@@ -103,6 +112,7 @@ impl Event {
     pub fn received_time_ms(&self) -> i64 {
         match self {
             Event::Trade(trade) => trade.received_time_ms,
+            Event::OrderBook(book) => book.received_time_ms,
             Event::Gap(gap) => gap.received_time_ms,
         }
     }

@@ -12,6 +12,15 @@ pub enum GapReason {
     Disconnect,
     /// The no-data watchdog fired and the connection was replaced.
     Stale,
+    /// An order-book update was missing or out of order (or a snapshot was older than the
+    /// stream); the book was rebuilt from a fresh snapshot. Only the order book is affected.
+    SequenceBreak,
+    /// The venue's order-book checksum disagreed with the book; it was rebuilt. Only the order
+    /// book is affected.
+    ChecksumMismatch,
+    /// The order book crossed (best bid at or above best ask); it was rebuilt. Only the order
+    /// book is affected.
+    CrossedBook,
 }
 
 impl GapReason {
@@ -20,6 +29,9 @@ impl GapReason {
         match self {
             GapReason::Disconnect => "disconnect",
             GapReason::Stale => "stale",
+            GapReason::SequenceBreak => "sequence_break",
+            GapReason::ChecksumMismatch => "checksum_mismatch",
+            GapReason::CrossedBook => "crossed_book",
         }
     }
 }

@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 pub enum Exchange {
     /// Binance (`binance.com`).
     Binance,
+    /// OKX (`okx.com`).
+    Okx,
+    /// Deribit (`deribit.com`).
+    Deribit,
+    /// Bybit (`bybit.com`).
+    Bybit,
 }
 
 impl Exchange {
@@ -18,6 +24,9 @@ impl Exchange {
     pub const fn as_str(self) -> &'static str {
         match self {
             Exchange::Binance => "binance",
+            Exchange::Okx => "okx",
+            Exchange::Deribit => "deribit",
+            Exchange::Bybit => "bybit",
         }
     }
 }
@@ -34,6 +43,13 @@ impl fmt::Display for Exchange {
 pub enum MarketType {
     /// Spot: the base asset is exchanged for the quote asset.
     Spot,
+    /// Perpetual swaps (Binance USDⓈ-M perpetuals, OKX swaps, Bybit linear, Deribit
+    /// perpetuals).
+    Perpetual,
+    /// Futures with an expiry date.
+    Futures,
+    /// Options.
+    Options,
 }
 
 impl MarketType {
@@ -41,6 +57,9 @@ impl MarketType {
     pub const fn as_str(self) -> &'static str {
         match self {
             MarketType::Spot => "spot",
+            MarketType::Perpetual => "perpetual",
+            MarketType::Futures => "futures",
+            MarketType::Options => "options",
         }
     }
 }
