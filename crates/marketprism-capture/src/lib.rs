@@ -104,30 +104,46 @@ pub fn captures(prefix: &str) -> Result<Vec<PathBuf>, CaptureError> {
 
 /// Reads every record of a capture file; `.gz` files are decompressed.
 pub fn read_capture(path: &Path) -> Result<Vec<CaptureRecord>, CaptureError> {
-    let io_error = |source| CaptureError::Io {
-        path: path.to_owned(),
+    records(path)?.collect()
+}
+
+/// Streams the records of a capture file one line at a time, for captures larger than memory;
+/// `.gz` files are decompressed.
+pub fn records(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<CaptureRecord, CaptureError>>, CaptureError> {
+    let path = path.to_owned();
+    let file = File::open(&path).map_err(|source| CaptureError::Io {
+        path: path.clone(),
         source,
-    };
-    let file = File::open(path).map_err(io_error)?;
+    })?;
     let reader: Box<dyn Read> = if path.extension().is_some_and(|ext| ext == "gz") {
         Box::new(MultiGzDecoder::new(file))
     } else {
         Box::new(file)
     };
-    let mut records = Vec::new();
-    for (index, line) in BufReader::new(reader).lines().enumerate() {
-        let line = line.map_err(io_error)?;
+    let lines = BufReader::new(reader).lines().enumerate();
+    Ok(lines.filter_map(move |(index, line)| {
+        let line = match line {
+            Ok(line) => line,
+            Err(source) => {
+                return Some(Err(CaptureError::Io {
+                    path: path.clone(),
+                    source,
+                }))
+            }
+        };
         if line.trim().is_empty() {
-            continue;
+            return None;
         }
-        let record = serde_json::from_str(&line).map_err(|source| CaptureError::Record {
-            path: path.to_owned(),
-            line: index + 1,
-            source,
-        })?;
-        records.push(record);
-    }
-    Ok(records)
+        Some(
+            serde_json::from_str(&line).map_err(|source| CaptureError::Record {
+                path: path.clone(),
+                line: index + 1,
+                source,
+            }),
+        )
+    }))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Parser throughput on the real Binance spot captures: every trade frame through
-//! `BinanceSpot::parse`, against a generic `serde_json::Value` parse of the same frames as
+//! `Binance::parse` (spot), against a generic `serde_json::Value` parse of the same frames as
 //! the baseline measured in the same run. `cargo xtask bench` turns the timings into
 //! frames/s, MB/s and ratios.
 
@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use marketprism_capture::{captures, read_capture, RecordKind};
-use marketprism_venues::binance::BinanceSpot;
+use marketprism_venues::binance::{symbol::SymbolMap, Binance};
 use marketprism_venues::VenueProtocol;
 
 /// The trade frames (combined-stream `aggTrade`) of every Binance spot capture.
@@ -39,7 +39,7 @@ fn parse(c: &mut Criterion) {
     let frames = trade_frames();
     assert!(!frames.is_empty(), "no trade frames in the captures");
     write_workload("binance_spot_trades", &frames);
-    let protocol = BinanceSpot::default();
+    let protocol = Binance::spot(SymbolMap::default());
     let mut group = c.benchmark_group("binance_spot_trades");
     group.throughput(Throughput::Elements(frames.len() as u64));
     group.bench_function("marketprism_parse", |bencher| {

@@ -1,8 +1,8 @@
-//! Binance symbols (`BTCUSDT`, lower-case `btcusdt` in stream names) to and from normalized
-//! `BASE-QUOTE` symbols.
+//! Concatenated symbols (`BTCUSDT`, as Binance and Bybit write them; Binance stream names use
+//! lower case) to and from normalized `BASE-QUOTE` symbols.
 //!
-//! Binance symbols are concatenations without a separator, so the split is taken from the
-//! configured symbols first and from a list of Binance quote assets otherwise.
+//! The venue writes no separator, so the split is taken from the configured symbols first and
+//! from a list of quote assets otherwise.
 
 use std::collections::HashMap;
 
@@ -10,20 +10,21 @@ use marketprism_model::Symbol;
 
 use crate::VenueError;
 
-/// Quote assets of Binance markets, longest first so that `FDUSD` wins over `USD`-like
-/// suffixes. Source: `GET /api/v3/exchangeInfo` (`quoteAsset` values).
+/// Quote assets of Binance and Bybit markets; the longest match wins, so `FDUSD` is not read
+/// as `USD`. Source: Binance `GET /api/v3/exchangeInfo` (`quoteAsset`) and Bybit
+/// `GET /v5/market/instruments-info` (`quoteCoin`).
 const QUOTE_ASSETS: &[&str] = &[
     "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "BTC", "ETH", "BNB", "EUR", "TRY",
     "BRL", "GBP", "AUD", "JPY", "MXN", "ARS", "PLN", "RON", "ZAR", "UAH", "XRP", "TRX", "DOGE",
     "DOT", "IDRT", "BIDR", "BVND", "NGN", "RUB", "COP", "CZK",
 ];
 
-/// The Binance form of a normalized symbol: `BTC-USDT` becomes `BTCUSDT`.
+/// The concatenated form of a normalized symbol: `BTC-USDT` becomes `BTCUSDT`.
 pub fn to_native(symbol: &Symbol) -> String {
     symbol.as_str().replace('-', "")
 }
 
-/// Splits a Binance symbol on a known quote asset: `BTCUSDT` becomes `BTC-USDT`.
+/// Splits a concatenated symbol on a known quote asset: `BTCUSDT` becomes `BTC-USDT`.
 pub fn from_native(native: &str) -> Result<Symbol, VenueError> {
     let upper = native.to_ascii_uppercase();
     let mut quotes: Vec<&str> = QUOTE_ASSETS.to_vec();
@@ -62,7 +63,7 @@ impl SymbolMap {
         SymbolMap { by_native }
     }
 
-    /// The normalized symbol for an upper-case Binance symbol.
+    /// The normalized symbol for an upper-case concatenated symbol.
     pub fn resolve(&self, native: &str) -> Result<Symbol, VenueError> {
         match self.by_native.get(native) {
             Some(symbol) => Ok(symbol.clone()),

@@ -6,8 +6,15 @@
 //! [`VenueProtocol`].
 
 pub mod binance;
+pub mod bybit;
+pub mod concatenated;
+mod decimal;
+pub mod deribit;
 mod error;
+pub mod okx;
 mod protocol;
 
 pub use error::{VenueError, VenueErrorKind};
-pub use protocol::{Channel, Inbound, SubscribeRequest, Subscription, VenueProtocol};
+pub use protocol::{
+    BookMessage, Channel, Inbound, Keepalive, SubscribeRequest, Subscription, VenueProtocol,
+};

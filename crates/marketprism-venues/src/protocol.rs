@@ -1,5 +1,6 @@
 //! The interface between the collector's connection driver and a venue.
 
+use marketprism_book::{BookUpdate, SyncRule};
 use marketprism_model::{Event, Exchange, MarketType, Symbol};
 
 use crate::VenueError;
@@ -11,6 +12,8 @@ pub enum Channel {
     Trades,
     /// Trades aggregated per taker order and price (Binance `aggTrade`).
     AggregateTrades,
+    /// Order-book snapshots and deltas, for the sequencer.
+    OrderBook,
 }
 
 impl Channel {
@@ -19,6 +22,7 @@ impl Channel {
         match self {
             Channel::Trades => "trades",
             Channel::AggregateTrades => "aggregate_trades",
+            Channel::OrderBook => "orderbook",
         }
     }
 }
@@ -32,13 +36,26 @@ pub struct Subscription {
     pub symbol: Symbol,
 }
 
-/// A subscribe request frame and the id its reply will carry.
+/// A subscribe request frame and the acknowledgements that confirm it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscribeRequest {
-    /// The request id the venue echoes in its reply.
-    pub request_id: u64,
+    /// The ids of the [`Inbound::SubscribeAck`]s confirming this frame: one request id for
+    /// venues that reply once per request, one id per channel for venues that reply per
+    /// channel (OKX).
+    pub acks: Vec<u64>,
     /// The text frame to send.
     pub frame: String,
+}
+
+/// One order-book message of one instrument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookMessage {
+    /// The instrument's market.
+    pub market_type: MarketType,
+    /// The instrument.
+    pub symbol: Symbol,
+    /// The snapshot or delta with the venue's sequence ids.
+    pub update: BookUpdate,
 }
 
 /// What one inbound frame means.
@@ -46,9 +63,11 @@ pub struct SubscribeRequest {
 pub enum Inbound {
     /// Market data, normalized.
     Events(Vec<Event>),
-    /// The venue accepted the subscribe request with this id.
+    /// An order-book message, to be sequenced before anything is published.
+    Book(BookMessage),
+    /// The venue confirmed a subscription.
     SubscribeAck {
-        /// The request id.
+        /// One of the ids of [`SubscribeRequest::acks`].
         request_id: u64,
     },
     /// The venue refused a request.
@@ -61,6 +80,15 @@ pub enum Inbound {
     /// A documented frame MarketPrism does not record (e.g. a channel the connection also
     /// carries for another consumer).
     Ignored,
+}
+
+/// An application-level keepalive frame and its period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Send the frame this often.
+    pub every: std::time::Duration,
+    /// The text frame.
+    pub frame: &'static str,
 }
 
 /// A venue's protocol for one market, as the connection driver sees it.
@@ -82,4 +110,41 @@ pub trait VenueProtocol: Send + Sync {
 
     /// Interprets one text frame received at `received_time_ms` (local Unix milliseconds).
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError>;
+
+    /// How this venue's book messages chain.
+    fn sync_rule(&self) -> SyncRule;
+
+    /// An application-level keepalive the venue requires: the frame to send and how often.
+    /// WebSocket pings are answered by the connection itself.
+    fn keepalive(&self) -> Option<Keepalive> {
+        None
+    }
+
+    /// Frames that drop and re-establish one subscription, so that a venue sending book
+    /// snapshots in the stream sends a fresh one. Replies to them need not be awaited.
+    fn resubscribe_frames(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+        let _ = subscription;
+        Ok(Vec::new())
+    }
+
+    /// For venues whose books start from a REST snapshot ([`SyncRule::snapshot_in_stream`] is
+    /// false): the URL of `symbol`'s snapshot covering at least `depth` levels, given the
+    /// configured REST endpoint.
+    fn book_snapshot_url(
+        &self,
+        _rest_endpoint: &str,
+        _symbol: &Symbol,
+        _depth: usize,
+    ) -> Option<String> {
+        None
+    }
+
+    /// Parses the body of a REST book snapshot fetched from [`Self::book_snapshot_url`].
+    fn parse_book_snapshot(
+        &self,
+        body: &str,
+        _received_time_ms: i64,
+    ) -> Result<BookUpdate, VenueError> {
+        Err(VenueError::unrecognized(body))
+    }
 }

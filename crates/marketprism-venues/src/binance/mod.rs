@@ -1,22 +1,27 @@
-//! Binance spot market data over WebSocket.
+//! Binance spot and USDⓈ-M futures market data over WebSocket, books bootstrapped over REST.
 //!
 //! The collector connects to the combined-stream endpoint `/stream` and subscribes with
 //! `SUBSCRIBE` method frames; market data then arrives wrapped as
 //! `{"stream":"btcusdt@trade","data":{...}}`. Raw-stream frames (`/ws/<stream>`, unwrapped) are
 //! understood too, so captures of either form parse. Binance pings every 20 s and closes a
 //! connection that has not answered within a minute; connections live at most 24 h.
-//! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams>
+//! Books: the diff-depth stream is buffered while `GET depth` is fetched, then bridged
+//! ([`SyncRule::BinanceSpot`], [`SyncRule::BinanceUsdm`]).
+//! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams> and
+//! <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams>
 
 mod normalize;
 mod subscribe;
-pub mod symbol;
 mod wire;
 
-use marketprism_model::{Event, Exchange, MarketType};
+pub use crate::concatenated as symbol;
+
+use marketprism_book::{BookUpdate, SyncRule};
+use marketprism_model::{Event, Exchange, MarketType, Symbol};
 
 pub use subscribe::stream_name;
 use symbol::SymbolMap;
-use wire::{BinanceEnvelope, BinanceTrade};
+use wire::{BinanceDepthSnapshot, BinanceDepthUpdate, BinanceEnvelope, BinanceTrade};
 
 use crate::{Channel, Inbound, SubscribeRequest, Subscription, VenueError, VenueProtocol};
 
@@ -24,16 +29,42 @@ use crate::{Channel, Inbound, SubscribeRequest, Subscription, VenueError, VenueP
 /// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#general-wss-information>
 pub const SPOT_WS_ENDPOINT: &str = "wss://stream.binance.com:9443";
 
-/// The Binance spot protocol for a set of configured symbols.
-#[derive(Debug, Clone, Default)]
-pub struct BinanceSpot {
+/// Production REST endpoint of Binance spot.
+pub const SPOT_REST_ENDPOINT: &str = "https://api.binance.com";
+
+/// Production market-data endpoint of Binance USDⓈ-M futures.
+pub const USDM_WS_ENDPOINT: &str = "wss://fstream.binance.com";
+
+/// Production REST endpoint of Binance USDⓈ-M futures.
+pub const USDM_REST_ENDPOINT: &str = "https://fapi.binance.com";
+
+/// The Binance protocol of one market (spot or USDⓈ-M perpetuals) for a set of configured
+/// symbols.
+#[derive(Debug, Clone)]
+pub struct Binance {
+    market_type: MarketType,
     symbols: SymbolMap,
 }
 
-impl BinanceSpot {
-    /// A protocol instance resolving frames' symbols with `symbols` first.
-    pub fn new(symbols: SymbolMap) -> Self {
-        BinanceSpot { symbols }
+impl Binance {
+    /// The spot market, resolving frames' symbols with `symbols` first.
+    pub fn spot(symbols: SymbolMap) -> Self {
+        Binance {
+            market_type: MarketType::Spot,
+            symbols,
+        }
+    }
+
+    /// The USDⓈ-M futures market (perpetuals), resolving frames' symbols with `symbols` first.
+    pub fn usdm(symbols: SymbolMap) -> Self {
+        Binance {
+            market_type: MarketType::Perpetual,
+            symbols,
+        }
+    }
+
+    fn is_spot(&self) -> bool {
+        self.market_type == MarketType::Spot
     }
 
     fn market_event(
@@ -45,13 +76,23 @@ impl BinanceSpot {
         let aggregated = match event_type {
             "trade" => false,
             "aggTrade" => true,
+            "depthUpdate" => {
+                let wire: BinanceDepthUpdate<'_> = serde_json::from_str(payload)?;
+                let message = normalize::depth_update(
+                    &wire,
+                    self.market_type,
+                    &self.symbols,
+                    received_time_ms,
+                )?;
+                return Ok(Inbound::Book(message));
+            }
             _ => return Ok(Inbound::Ignored),
         };
         let wire: BinanceTrade<'_> = serde_json::from_str(payload)?;
         let trade = normalize::trade(
             &wire,
             aggregated,
-            MarketType::Spot,
+            self.market_type,
             &self.symbols,
             received_time_ms,
         )?;
@@ -59,13 +100,21 @@ impl BinanceSpot {
     }
 }
 
-impl VenueProtocol for BinanceSpot {
+impl VenueProtocol for Binance {
     fn exchange(&self) -> Exchange {
         Exchange::Binance
     }
 
     fn market_type(&self) -> MarketType {
-        MarketType::Spot
+        self.market_type
+    }
+
+    fn sync_rule(&self) -> SyncRule {
+        if self.is_spot() {
+            SyncRule::BinanceSpot
+        } else {
+            SyncRule::BinanceUsdm
+        }
     }
 
     fn connect_url(&self, endpoint: &str) -> String {
@@ -76,21 +125,59 @@ impl VenueProtocol for BinanceSpot {
         &self,
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
-        // Both trade channels exist on spot; the match keeps this exhaustive as channels grow.
         for subscription in subscriptions {
             match subscription.channel {
-                Channel::Trades | Channel::AggregateTrades => {}
+                Channel::AggregateTrades | Channel::OrderBook => {}
+                Channel::Trades if self.is_spot() => {}
+                // USDⓈ-M publishes aggregate trades only.
+                Channel::Trades => {
+                    return Err(VenueError::UnsupportedChannel {
+                        venue: format!("binance {}", self.market_type),
+                        channel: subscription.channel.as_str(),
+                    })
+                }
             }
         }
         Ok(subscribe::subscribe_requests(subscriptions))
     }
 
+    fn book_snapshot_url(
+        &self,
+        rest_endpoint: &str,
+        symbol: &Symbol,
+        depth: usize,
+    ) -> Option<String> {
+        let path = if self.is_spot() {
+            "/api/v3/depth"
+        } else {
+            "/fapi/v1/depth"
+        };
+        Some(format!(
+            "{}{path}?symbol={}&limit={}",
+            rest_endpoint.trim_end_matches('/'),
+            symbol::to_native(symbol),
+            snapshot_limit(self.market_type, depth)
+        ))
+    }
+
+    fn parse_book_snapshot(
+        &self,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<BookUpdate, VenueError> {
+        let wire: BinanceDepthSnapshot<'_> = serde_json::from_str(body)?;
+        normalize::depth_snapshot(&wire, received_time_ms)
+    }
+
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {
         let envelope: BinanceEnvelope<'_> = serde_json::from_str(frame)?;
         if let (Some(stream), Some(data)) = (&envelope.stream, envelope.data) {
-            // The stream name's suffix is the event type for every trade stream:
-            // `btcusdt@trade`, `btcusdt@aggTrade`.
-            let event_type = stream.split_once('@').map_or("", |(_, kind)| kind);
+            // The stream name's suffix is the event type for trade streams (`btcusdt@trade`,
+            // `btcusdt@aggTrade`); depth streams are `btcusdt@depth@100ms`.
+            let event_type = match stream.split_once('@').map_or("", |(_, kind)| kind) {
+                depth if depth.starts_with("depth") => "depthUpdate",
+                kind => kind,
+            };
             return self.market_event(event_type, data.get(), received_time_ms);
         }
         if let Some(event_type) = &envelope.e {
@@ -113,6 +200,20 @@ impl VenueProtocol for BinanceSpot {
         }
         Err(VenueError::unrecognized(frame))
     }
+}
+
+/// The smallest `limit` Binance accepts that covers `depth` levels (heavier limits cost more
+/// request weight).
+fn snapshot_limit(market_type: MarketType, depth: usize) -> usize {
+    let limits: &[usize] = match market_type {
+        MarketType::Spot => &[5, 10, 20, 50, 100, 500, 1000, 5000],
+        _ => &[5, 10, 20, 50, 100, 500, 1000],
+    };
+    limits
+        .iter()
+        .copied()
+        .find(|limit| *limit >= depth)
+        .unwrap_or(limits[limits.len() - 1])
 }
 
 #[cfg(test)]

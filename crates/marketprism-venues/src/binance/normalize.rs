@@ -1,17 +1,12 @@
 //! Binance wire types to model events. Pure: the receive time is an argument.
 
-use marketprism_model::{Decimal, Exchange, MarketType, Side, Trade};
+use marketprism_book::{BookUpdate, UpdateKind};
+use marketprism_model::{Exchange, MarketType, Side, Trade};
 
 use super::symbol::SymbolMap;
-use super::wire::BinanceTrade;
-use crate::VenueError;
-
-fn decimal(field: &'static str, value: &str) -> Result<Decimal, VenueError> {
-    Decimal::from_str_exact(value).map_err(|_| VenueError::Decimal {
-        field,
-        value: value.to_owned(),
-    })
-}
+use super::wire::{BinanceDepthSnapshot, BinanceDepthUpdate, BinanceTrade};
+use crate::decimal::{decimal, levels};
+use crate::{BookMessage, VenueError};
 
 /// Binance reports whether the buyer was the maker; the taker is then the seller.
 fn taker_side(buyer_is_maker: bool) -> Side {
@@ -40,6 +35,52 @@ pub fn trade(
         quantity: decimal("q", &wire.quantity)?,
         side: taker_side(wire.buyer_is_maker),
         exchange_time_ms: wire.trade_time_ms,
+        received_time_ms,
+    })
+}
+
+/// Normalizes a `depthUpdate` event into a book delta.
+pub fn depth_update(
+    wire: &BinanceDepthUpdate<'_>,
+    market_type: MarketType,
+    symbols: &SymbolMap,
+    received_time_ms: i64,
+) -> Result<BookMessage, VenueError> {
+    Ok(BookMessage {
+        market_type,
+        symbol: symbols.resolve(&wire.symbol)?,
+        update: BookUpdate {
+            kind: UpdateKind::Delta,
+            first_id: wire.first_update_id,
+            last_id: wire.final_update_id,
+            prev_id: wire.previous_final_update_id,
+            bids: levels("b", &wire.bids)?,
+            asks: levels("a", &wire.asks)?,
+            checksum: None,
+            exchange_time_ms: wire.transaction_time_ms.unwrap_or(wire.event_time_ms),
+            received_time_ms,
+        },
+    })
+}
+
+/// Normalizes a REST depth snapshot. Spot snapshots carry no time; the receive time stands
+/// in for it.
+pub fn depth_snapshot(
+    wire: &BinanceDepthSnapshot<'_>,
+    received_time_ms: i64,
+) -> Result<BookUpdate, VenueError> {
+    Ok(BookUpdate {
+        kind: UpdateKind::Snapshot,
+        first_id: wire.last_update_id,
+        last_id: wire.last_update_id,
+        prev_id: None,
+        bids: levels("bids", &wire.bids)?,
+        asks: levels("asks", &wire.asks)?,
+        checksum: None,
+        exchange_time_ms: wire
+            .transaction_time_ms
+            .or(wire.event_time_ms)
+            .unwrap_or(received_time_ms),
         received_time_ms,
     })
 }

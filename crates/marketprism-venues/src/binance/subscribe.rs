@@ -27,6 +27,7 @@ pub fn stream_name(subscription: &Subscription) -> String {
     let suffix = match subscription.channel {
         Channel::Trades => "trade",
         Channel::AggregateTrades => "aggTrade",
+        Channel::OrderBook => "depth@100ms",
     };
     format!(
         "{}@{suffix}",
@@ -41,7 +42,7 @@ pub fn subscribe_requests(subscriptions: &[Subscription]) -> Vec<SubscribeReques
         .chunks(STREAMS_PER_REQUEST)
         .zip(1..)
         .map(|(params, request_id)| SubscribeRequest {
-            request_id,
+            acks: vec![request_id],
             frame: serde_json::to_string(&MethodCall {
                 method: "SUBSCRIBE",
                 params,

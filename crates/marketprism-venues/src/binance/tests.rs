@@ -8,12 +8,12 @@ use proptest::prelude::*;
 
 use super::*;
 
-fn spot() -> BinanceSpot {
+fn spot() -> Binance {
     let symbols: Vec<Symbol> = ["BTC-USDT", "ETH-USDT", "BNB-BTC"]
         .iter()
         .map(|text| text.parse().expect("valid"))
         .collect();
-    BinanceSpot::new(SymbolMap::new(&symbols))
+    Binance::spot(SymbolMap::new(&symbols))
 }
 
 fn single_trade(inbound: Inbound) -> Trade {
@@ -108,7 +108,7 @@ fn subscribe_frames_name_every_stream() {
         .subscribe_requests(&subscriptions)
         .expect("supported");
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].request_id, 1);
+    assert_eq!(requests[0].acks, vec![1]);
     assert_eq!(
         requests[0].frame,
         r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","ethbtc@aggTrade"],"id":1}"#
@@ -143,8 +143,9 @@ fn malformed_frames_are_typed_errors() {
     }
 }
 
-/// Every Binance spot capture parses without error; trades are summarized per file and
-/// compared with reviewed snapshots (counts per symbol, first and last trade in full).
+/// Every Binance spot capture parses without error; trades and book messages are summarized
+/// per file and compared with reviewed snapshots (counts per symbol, first and last trade in
+/// full). Book sync over these captures is checked by the replay tests.
 #[test]
 fn parses_every_binance_spot_capture() {
     let captures = captures("binance-spot.")
@@ -152,8 +153,9 @@ fn parses_every_binance_spot_capture() {
     assert!(!captures.is_empty(), "no binance-spot captures found");
 
     for path in captures {
-        let protocol = BinanceSpot::default();
+        let protocol = Binance::spot(SymbolMap::default());
         let mut trades = Vec::new();
+        let mut book_messages: BTreeMap<String, usize> = BTreeMap::new();
         let mut ignored = 0usize;
         for record in read_capture(&path).expect("capture reads") {
             if record.kind != RecordKind::Ws {
@@ -161,6 +163,9 @@ fn parses_every_binance_spot_capture() {
             }
             match protocol.parse(&record.payload, record.received_time_ms()) {
                 Ok(Inbound::Events(events)) => trades.extend(events),
+                Ok(Inbound::Book(message)) => {
+                    *book_messages.entry(message.symbol.to_string()).or_default() += 1;
+                }
                 Ok(Inbound::Ignored) => ignored += 1,
                 Ok(other) => panic!("{}: unexpected {other:?}", path.display()),
                 Err(error) => panic!("{}: {error}: {}", path.display(), record.payload),
@@ -178,6 +183,7 @@ fn parses_every_binance_spot_capture() {
             name,
             serde_json::json!({
                 "trades_per_subject": per_symbol,
+                "book_messages_per_symbol": book_messages,
                 "ignored_frames": ignored,
                 "first": trades.first(),
                 "last": trades.last(),
@@ -213,4 +219,67 @@ proptest! {
             Err(error) => prop_assert_ne!(error.kind(), crate::VenueErrorKind::Unsupported),
         }
     }
+}
+
+#[test]
+fn parses_documented_depth_frames_and_snapshots() {
+    let spot_update = r#"{"stream":"bnbbtc@depth@100ms","data":{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"],["0.0027","0"]]}}"#;
+    let Ok(Inbound::Book(message)) = spot().parse(spot_update, 8) else {
+        panic!("expected a book message");
+    };
+    assert_eq!(message.symbol.as_str(), "BNB-BTC");
+    let update = message.update;
+    assert_eq!(
+        (update.first_id, update.last_id, update.prev_id),
+        (157, 160, None)
+    );
+    assert_eq!(update.asks.len(), 2);
+    assert!(update.asks[1].quantity.is_zero());
+    assert_eq!(update.exchange_time_ms, 1_672_515_782_136);
+
+    let usdm = Binance::usdm(SymbolMap::default());
+    let futures_update = r#"{"e":"depthUpdate","E":123456789,"T":123456788,"s":"BTCUSDT","U":157,"u":160,"pu":149,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}"#;
+    let Ok(Inbound::Book(message)) = usdm.parse(futures_update, 8) else {
+        panic!("expected a book message");
+    };
+    assert_eq!(message.market_type, MarketType::Perpetual);
+    assert_eq!(message.update.prev_id, Some(149));
+    assert_eq!(
+        message.update.exchange_time_ms, 123_456_788,
+        "transaction time"
+    );
+
+    let snapshot = usdm
+        .parse_book_snapshot(
+            r#"{"lastUpdateId":1027024,"E":1589436922972,"T":1589436922959,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"]]}"#,
+            9,
+        )
+        .expect("snapshot");
+    assert_eq!(snapshot.last_id, 1_027_024);
+    assert_eq!(snapshot.exchange_time_ms, 1_589_436_922_959);
+    let spot_snapshot = spot()
+        .parse_book_snapshot(r#"{"lastUpdateId":5,"bids":[],"asks":[]}"#, 9)
+        .expect("snapshot");
+    assert_eq!(
+        spot_snapshot.exchange_time_ms, 9,
+        "spot snapshots carry no time"
+    );
+    assert!(spot().parse_book_snapshot(r#"{"bids":[]}"#, 9).is_err());
+
+    let symbol: Symbol = "BTC-USDT".parse().expect("valid");
+    assert_eq!(
+        spot().book_snapshot_url("https://api.binance.com/", &symbol, 50),
+        Some("https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=50".into())
+    );
+    assert_eq!(
+        usdm.book_snapshot_url("https://fapi.binance.com", &symbol, 1_500),
+        Some("https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT&limit=1000".into())
+    );
+    assert!(matches!(
+        usdm.subscribe_requests(&[Subscription {
+            channel: Channel::Trades,
+            symbol,
+        }]),
+        Err(VenueError::UnsupportedChannel { .. })
+    ));
 }

@@ -8,6 +8,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::decimal::WireLevel;
+
 /// The fields that tell Binance's frame families apart.
 ///
 /// * combined stream: `{"stream":"btcusdt@aggTrade","data":{...}}`
@@ -80,4 +82,66 @@ pub struct BinanceTrade<'a> {
     /// Whether the buyer was the maker (the taker sold).
     #[serde(rename = "m")]
     pub buyer_is_maker: bool,
+}
+
+/// `<symbol>@depth@100ms` diff-depth event. USDⓈ-M adds the transaction time `T` and the
+/// previous event's final id `pu`.
+///
+/// ```json
+/// {"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,
+///  "b":[["0.0024","10"]],"a":[["0.0026","100"]]}
+/// ```
+/// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#diff-depth-stream>
+/// and <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Diff-Book-Depth-Streams>
+#[derive(Debug, Deserialize)]
+pub struct BinanceDepthUpdate<'a> {
+    /// Event time, Unix milliseconds.
+    #[serde(rename = "E")]
+    pub event_time_ms: i64,
+    /// Transaction time (USDⓈ-M), Unix milliseconds.
+    #[serde(rename = "T", default)]
+    pub transaction_time_ms: Option<i64>,
+    /// Symbol, upper case.
+    #[serde(rename = "s", borrow)]
+    pub symbol: Cow<'a, str>,
+    /// First update id in the event.
+    #[serde(rename = "U")]
+    pub first_update_id: u64,
+    /// Final update id in the event.
+    #[serde(rename = "u")]
+    pub final_update_id: u64,
+    /// Final update id of the previous event (USDⓈ-M only).
+    #[serde(rename = "pu", default)]
+    pub previous_final_update_id: Option<u64>,
+    /// Changed bids.
+    #[serde(rename = "b", borrow)]
+    pub bids: Vec<WireLevel<'a>>,
+    /// Changed asks.
+    #[serde(rename = "a", borrow)]
+    pub asks: Vec<WireLevel<'a>>,
+}
+
+/// `GET /api/v3/depth` (spot) and `GET /fapi/v1/depth` (USDⓈ-M, which adds `E` and `T`).
+///
+/// ```json
+/// {"lastUpdateId":1027024,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"]]}
+/// ```
+/// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints#order-book>
+#[derive(Debug, Deserialize)]
+pub struct BinanceDepthSnapshot<'a> {
+    /// The id of the last update the snapshot contains.
+    #[serde(rename = "lastUpdateId")]
+    pub last_update_id: u64,
+    /// Message output time (USDⓈ-M), Unix milliseconds.
+    #[serde(rename = "E", default)]
+    pub event_time_ms: Option<i64>,
+    /// Transaction time (USDⓈ-M), Unix milliseconds.
+    #[serde(rename = "T", default)]
+    pub transaction_time_ms: Option<i64>,
+    /// Bids, best first.
+    #[serde(borrow)]
+    pub bids: Vec<WireLevel<'a>>,
+    /// Asks, best first.
+    #[serde(borrow)]
+    pub asks: Vec<WireLevel<'a>>,
 }

@@ -1,0 +1,222 @@
+//! Bybit v5 public market data over WebSocket: trades (`publicTrade`) and books
+//! (`orderbook.{depth}`, snapshot then deltas with contiguous `u`).
+//!
+//! Spot and linear perpetuals have separate endpoints (`/v5/public/spot`,
+//! `/v5/public/linear`); symbols are concatenated (`BTCUSDT`) on both. A subscribe operation
+//! is confirmed by a reply echoing its `req_id`. Bybit drops a connection without a
+//! `{"op":"ping"}` every 20 s.
+//! Docs: <https://bybit-exchange.github.io/docs/v5/ws/connect>
+
+mod wire;
+
+use marketprism_book::{BookUpdate, SyncRule, UpdateKind};
+use marketprism_model::{Event, Exchange, MarketType, Side, Trade};
+
+use crate::concatenated::SymbolMap;
+use crate::decimal::{decimal, levels};
+use crate::{
+    BookMessage, Channel, Inbound, Keepalive, SubscribeRequest, Subscription, VenueError,
+    VenueProtocol,
+};
+
+/// Production public WebSocket endpoint.
+pub const WS_ENDPOINT: &str = "wss://stream.bybit.com";
+
+/// Book depth subscribed: offered on both spot and linear, and deep enough for top-N books.
+pub const BOOK_DEPTH: usize = 200;
+
+/// Topics per subscribe operation (Bybit spot accepts at most 10).
+const TOPICS_PER_REQUEST: usize = 10;
+
+/// The Bybit v5 protocol for spot or linear perpetuals.
+#[derive(Debug, Clone)]
+pub struct Bybit {
+    market_type: MarketType,
+    symbols: SymbolMap,
+}
+
+impl Bybit {
+    /// Spot, resolving symbols with `symbols` first.
+    pub fn spot(symbols: SymbolMap) -> Self {
+        Bybit {
+            market_type: MarketType::Spot,
+            symbols,
+        }
+    }
+
+    /// Linear (USDT and USDC settled) perpetuals, resolving symbols with `symbols` first.
+    pub fn linear(symbols: SymbolMap) -> Self {
+        Bybit {
+            market_type: MarketType::Perpetual,
+            symbols,
+        }
+    }
+
+    fn topic(&self, subscription: &Subscription) -> Result<String, VenueError> {
+        let native = crate::concatenated::to_native(&subscription.symbol);
+        match subscription.channel {
+            Channel::Trades => Ok(format!("publicTrade.{native}")),
+            Channel::OrderBook => Ok(format!("orderbook.{BOOK_DEPTH}.{native}")),
+            Channel::AggregateTrades => Err(VenueError::UnsupportedChannel {
+                venue: format!("bybit {}", self.market_type),
+                channel: subscription.channel.as_str(),
+            }),
+        }
+    }
+
+    fn trade(&self, wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trade, VenueError> {
+        let side = match wire.side.as_ref() {
+            "Buy" => Side::Buy,
+            "Sell" => Side::Sell,
+            other => return Err(VenueError::Unrecognized(format!("trade side {other:?}"))),
+        };
+        Ok(Trade {
+            exchange: Exchange::Bybit,
+            market_type: self.market_type,
+            symbol: self.symbols.resolve(&wire.s)?,
+            trade_id: wire.i.clone().into_owned(),
+            aggregated: false,
+            price: decimal("p", &wire.p)?,
+            quantity: decimal("v", &wire.v)?,
+            side,
+            exchange_time_ms: wire.time_ms,
+            received_time_ms,
+        })
+    }
+
+    fn book(
+        &self,
+        wire: &wire::OrderBook<'_>,
+        kind: UpdateKind,
+        exchange_time_ms: i64,
+        received_time_ms: i64,
+    ) -> Result<BookMessage, VenueError> {
+        Ok(BookMessage {
+            market_type: self.market_type,
+            symbol: self.symbols.resolve(&wire.s)?,
+            update: BookUpdate {
+                kind,
+                first_id: wire.u,
+                last_id: wire.u,
+                prev_id: None,
+                bids: levels("b", &wire.b)?,
+                asks: levels("a", &wire.a)?,
+                checksum: None,
+                exchange_time_ms,
+                received_time_ms,
+            },
+        })
+    }
+}
+
+impl VenueProtocol for Bybit {
+    fn exchange(&self) -> Exchange {
+        Exchange::Bybit
+    }
+
+    fn market_type(&self) -> MarketType {
+        self.market_type
+    }
+
+    fn sync_rule(&self) -> SyncRule {
+        SyncRule::Bybit
+    }
+
+    fn connect_url(&self, endpoint: &str) -> String {
+        let category = match self.market_type {
+            MarketType::Spot => "spot",
+            _ => "linear",
+        };
+        format!("{}/v5/public/{category}", endpoint.trim_end_matches('/'))
+    }
+
+    fn keepalive(&self) -> Option<Keepalive> {
+        Some(Keepalive {
+            every: std::time::Duration::from_secs(20),
+            frame: r#"{"op":"ping"}"#,
+        })
+    }
+
+    fn resubscribe_frames(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+        let topics = [self.topic(subscription)?];
+        ["unsubscribe", "subscribe"]
+            .into_iter()
+            .map(|op| {
+                serde_json::to_string(&wire::Request {
+                    op,
+                    args: &topics,
+                    req_id: format!("re{op}"),
+                })
+                .map_err(VenueError::from)
+            })
+            .collect()
+    }
+
+    fn subscribe_requests(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Vec<SubscribeRequest>, VenueError> {
+        let topics = subscriptions
+            .iter()
+            .map(|subscription| self.topic(subscription))
+            .collect::<Result<Vec<_>, _>>()?;
+        topics
+            .chunks(TOPICS_PER_REQUEST)
+            .zip(1u64..)
+            .map(|(args, id)| {
+                let request = wire::Request {
+                    op: "subscribe",
+                    args,
+                    req_id: id.to_string(),
+                };
+                Ok(SubscribeRequest {
+                    acks: vec![id],
+                    frame: serde_json::to_string(&request)?,
+                })
+            })
+            .collect()
+    }
+
+    fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {
+        let envelope: wire::Envelope<'_> = serde_json::from_str(frame)?;
+        if let (Some(topic), Some(data)) = (envelope.topic.as_deref(), envelope.data) {
+            let exchange_time_ms = envelope.ts.unwrap_or(received_time_ms);
+            if topic.starts_with("publicTrade.") {
+                let trades: Vec<wire::Trade<'_>> = serde_json::from_str(data.get())?;
+                let events = trades
+                    .iter()
+                    .map(|trade| self.trade(trade, received_time_ms).map(Event::Trade))
+                    .collect::<Result<_, _>>()?;
+                return Ok(Inbound::Events(events));
+            }
+            if topic.starts_with("orderbook.") {
+                let kind = match envelope.kind.as_deref() {
+                    Some("snapshot") => UpdateKind::Snapshot,
+                    Some("delta") => UpdateKind::Delta,
+                    _ => return Err(VenueError::unrecognized(frame)),
+                };
+                let book: wire::OrderBook<'_> = serde_json::from_str(data.get())?;
+                return self
+                    .book(&book, kind, exchange_time_ms, received_time_ms)
+                    .map(Inbound::Book);
+            }
+            return Ok(Inbound::Ignored);
+        }
+        match (envelope.op.as_deref(), envelope.success) {
+            (Some("subscribe"), Some(true)) => match envelope.req_id.as_deref().map(str::parse) {
+                Some(Ok(request_id)) => Ok(Inbound::SubscribeAck { request_id }),
+                // A reply without our id confirms nothing we can match.
+                _ => Ok(Inbound::Ignored),
+            },
+            (Some("subscribe"), Some(false)) => Ok(Inbound::Rejected {
+                request_id: envelope.req_id.as_deref().and_then(|id| id.parse().ok()),
+                reason: envelope.ret_msg.unwrap_or_default(),
+            }),
+            (Some(_), _) => Ok(Inbound::Ignored),
+            _ => Err(VenueError::unrecognized(frame)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

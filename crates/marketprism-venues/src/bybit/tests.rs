@@ -1,0 +1,111 @@
+//! Bybit v5 parser tests: documented frames, real captures and arbitrary input.
+
+use marketprism_book::Sequencer;
+use marketprism_capture::{captures, read_capture, RecordKind};
+use proptest::prelude::*;
+
+use super::*;
+
+fn linear() -> Bybit {
+    Bybit::linear(SymbolMap::default())
+}
+
+#[test]
+fn parses_documented_orderbook_and_trade_frames() {
+    let frame = r#"{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":1672304484978,"data":{"s":"BTCUSDT","b":[["16493.50","0.006"],["16493.00","0.100"]],"a":[["16611.00","0.029"]],"u":18521288,"seq":7961638724},"cts":1672304484976}"#;
+    let Ok(Inbound::Book(message)) = linear().parse(frame, 2) else {
+        panic!("expected a book");
+    };
+    assert_eq!(
+        (message.market_type, message.symbol.as_str()),
+        (MarketType::Perpetual, "BTC-USDT")
+    );
+    assert_eq!(message.update.kind, UpdateKind::Snapshot);
+    assert_eq!(message.update.last_id, 18_521_288);
+    assert_eq!(message.update.bids.len(), 2);
+    assert_eq!(message.update.exchange_time_ms, 1_672_304_484_978);
+
+    let trade = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1672304486868,"data":[{"T":1672304486865,"s":"BTCUSDT","S":"Buy","v":"0.001","p":"16578.50","L":"PlusTick","i":"20f43950-d8dd-5b31-9112-a178eb6023af","BT":false}]}"#;
+    let Ok(Inbound::Events(events)) = linear().parse(trade, 2) else {
+        panic!("expected events");
+    };
+    let Event::Trade(trade) = &events[0] else {
+        panic!("expected a trade");
+    };
+    assert_eq!(trade.trade_id, "20f43950-d8dd-5b31-9112-a178eb6023af");
+    assert_eq!(
+        (trade.side, trade.price.to_string()),
+        (Side::Buy, "16578.50".into())
+    );
+}
+
+#[test]
+fn subscribe_operations_and_replies() {
+    let subscriptions = [Channel::Trades, Channel::OrderBook].map(|channel| Subscription {
+        channel,
+        symbol: "BTC-USDT".parse().expect("valid"),
+    });
+    let requests = linear()
+        .subscribe_requests(&subscriptions)
+        .expect("supported");
+    assert_eq!(
+        requests[0].frame,
+        r#"{"op":"subscribe","args":["publicTrade.BTCUSDT","orderbook.200.BTCUSDT"],"req_id":"1"}"#
+    );
+    let ok = r#"{"success":true,"ret_msg":"subscribe","conn_id":"2324d924-aa4d-45b0-a858-7b8be29ab52b","req_id":"1","op":"subscribe"}"#;
+    assert_eq!(
+        linear().parse(ok, 0).expect("reply"),
+        Inbound::SubscribeAck { request_id: 1 }
+    );
+    let refused = r#"{"success":false,"ret_msg":"error:handler not found","conn_id":"x","req_id":"2","op":"subscribe"}"#;
+    assert!(matches!(
+        linear().parse(refused, 0),
+        Ok(Inbound::Rejected { request_id: Some(2), reason }) if reason.contains("handler not found")
+    ));
+    let pong = r#"{"success":true,"ret_msg":"pong","conn_id":"x","op":"ping"}"#;
+    assert_eq!(linear().parse(pong, 0).expect("pong"), Inbound::Ignored);
+}
+
+#[test]
+fn every_v5_capture_frame_parses_and_books_stay_in_sync() {
+    let mut deltas = 0;
+    for path in captures("bybit.2026").expect("captures directory") {
+        let mut sequencers = std::collections::HashMap::new();
+        for record in read_capture(&path).expect("readable capture") {
+            if record.kind != RecordKind::Ws {
+                continue;
+            }
+            let protocol = if record.url.ends_with("/spot") {
+                Bybit::spot(SymbolMap::default())
+            } else {
+                linear()
+            };
+            let inbound = protocol
+                .parse(&record.payload, 0)
+                .unwrap_or_else(|error| panic!("{error}: {}", record.payload));
+            if let Inbound::Book(message) = inbound {
+                let sequencer = sequencers
+                    .entry((record.conn.clone(), message.symbol.clone()))
+                    .or_insert_with(|| Sequencer::new(SyncRule::Bybit));
+                deltas += usize::from(message.update.kind == UpdateKind::Delta);
+                sequencer.apply(message.update).expect("in sync");
+            }
+        }
+    }
+    assert!(deltas > 500, "{deltas} deltas");
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_input_never_panics(frame in ".{0,200}") {
+        let _ = linear().parse(&frame, 0);
+    }
+
+    #[test]
+    fn unknown_sides_are_typed_errors(side in "[a-z]{1,6}") {
+        let frame = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1,"s":"BTCUSDT","S":"SIDE","v":"1","p":"1","i":"x"}]}"#
+            .replace("SIDE", &side);
+        let result = linear().parse(&frame, 0);
+        prop_assert!(matches!(result, Err(VenueError::Unrecognized(_))), "{:?}", result);
+    }
+}

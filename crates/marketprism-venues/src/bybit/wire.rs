@@ -1,0 +1,100 @@
+//! Serde mirrors of Bybit v5 public WebSocket frames, field names as Bybit sends them.
+//! Docs: <https://bybit-exchange.github.io/docs/v5/ws/connect>
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::decimal::WireLevel;
+
+/// Every frame: a push (`topic`, `type`, `ts`, `data`) or an operation reply
+/// (`{"success":true,"ret_msg":"subscribe","conn_id":"…","req_id":"1","op":"subscribe"}`).
+#[derive(Debug, Deserialize)]
+pub struct Envelope<'a> {
+    /// Topic of a push, e.g. `orderbook.50.BTCUSDT`.
+    #[serde(borrow, default)]
+    pub topic: Option<Cow<'a, str>>,
+    /// `snapshot` or `delta`.
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
+    /// Time the system produced the push, Unix milliseconds.
+    #[serde(default)]
+    pub ts: Option<i64>,
+    /// The pushed payload.
+    #[serde(borrow, default)]
+    pub data: Option<&'a RawValue>,
+    /// Operation of a reply: `subscribe`, `ping`, `pong`.
+    #[serde(borrow, default)]
+    pub op: Option<Cow<'a, str>>,
+    /// Whether the operation succeeded.
+    #[serde(default)]
+    pub success: Option<bool>,
+    /// Bybit's message for the operation.
+    #[serde(default)]
+    pub ret_msg: Option<String>,
+    /// The request id echoed from the operation.
+    #[serde(borrow, default)]
+    pub req_id: Option<Cow<'a, str>>,
+}
+
+/// The `data` of `orderbook.{depth}.{symbol}`.
+///
+/// ```json
+/// {"s":"BTCUSDT","b":[["16493.50","0.006"]],"a":[["16611.00","0.029"]],"u":18521288,"seq":7961638724}
+/// ```
+/// Docs: <https://bybit-exchange.github.io/docs/v5/websocket/public/orderbook>
+#[derive(Debug, Deserialize)]
+pub struct OrderBook<'a> {
+    /// Symbol.
+    #[serde(borrow)]
+    pub s: Cow<'a, str>,
+    /// Bids.
+    #[serde(borrow)]
+    pub b: Vec<WireLevel<'a>>,
+    /// Asks.
+    #[serde(borrow)]
+    pub a: Vec<WireLevel<'a>>,
+    /// Update id; `1` on a snapshot sent after a service restart.
+    pub u: u64,
+}
+
+/// One trade of `publicTrade.{symbol}`.
+///
+/// ```json
+/// {"T":1672304486865,"s":"BTCUSDT","S":"Buy","v":"0.001","p":"16578.50","L":"PlusTick",
+///  "i":"20f43950-d8dd-5b31-9112-a178eb6023af","BT":false}
+/// ```
+/// Docs: <https://bybit-exchange.github.io/docs/v5/websocket/public/trade>
+#[derive(Debug, Deserialize)]
+pub struct Trade<'a> {
+    /// Trade time, Unix milliseconds.
+    #[serde(rename = "T")]
+    pub time_ms: i64,
+    /// Symbol.
+    #[serde(borrow)]
+    pub s: Cow<'a, str>,
+    /// Taker side, `Buy` or `Sell`.
+    #[serde(rename = "S", borrow)]
+    pub side: Cow<'a, str>,
+    /// Quantity.
+    #[serde(borrow)]
+    pub v: Cow<'a, str>,
+    /// Price.
+    #[serde(borrow)]
+    pub p: Cow<'a, str>,
+    /// Trade id.
+    #[serde(borrow)]
+    pub i: Cow<'a, str>,
+}
+
+/// A `subscribe` operation: `{"op":"subscribe","args":["orderbook.50.BTCUSDT"],"req_id":"1"}`.
+#[derive(Debug, Serialize)]
+pub struct Request<'a> {
+    /// `subscribe`.
+    pub op: &'static str,
+    /// Topics.
+    pub args: &'a [String],
+    /// Request id, echoed in the reply.
+    pub req_id: String,
+}

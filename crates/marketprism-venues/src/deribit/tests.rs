@@ -1,0 +1,129 @@
+//! Deribit parser tests: documented frames, real captures and arbitrary input.
+
+use marketprism_book::Sequencer;
+use marketprism_capture::{captures, read_capture, RecordKind};
+use proptest::prelude::*;
+
+use super::*;
+
+fn protocol() -> Deribit {
+    Deribit::new(MarketType::Perpetual)
+}
+
+#[test]
+fn parses_documented_book_change_with_exact_decimals() {
+    let frame = r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms","data":{"type":"change","timestamp":1554373911330,"prev_change_id":297217,"instrument_name":"BTC-PERPETUAL","change_id":297218,"bids":[["delete",5042.64,0],["change",5041.94,20.0]],"asks":[["new",5043.5,10]]}}}"#;
+    let Ok(Inbound::Book(message)) = protocol().parse(frame, 3) else {
+        panic!("expected a book");
+    };
+    assert_eq!(
+        (message.market_type, message.symbol.as_str()),
+        (MarketType::Perpetual, "BTC-USD")
+    );
+    let update = message.update;
+    assert_eq!(update.kind, UpdateKind::Delta);
+    assert_eq!((update.last_id, update.prev_id), (297_218, Some(297_217)));
+    let price = |text: &str| text.parse::<Decimal>().expect("valid");
+    assert_eq!(
+        update.bids,
+        vec![
+            PriceLevel::new(price("5042.64"), Decimal::ZERO),
+            PriceLevel::new(price("5041.94"), price("20.0")),
+        ]
+    );
+    assert_eq!(update.bids[1].quantity.to_string(), "20.0", "scale kept");
+    assert_eq!(update.exchange_time_ms, 1_554_373_911_330);
+}
+
+#[test]
+fn parses_documented_trade_and_replies() {
+    let frame = r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-PERPETUAL.100ms","data":[{"trade_seq":30289432,"trade_id":"48079254","timestamp":1590484156350,"tick_direction":0,"state":"closed","price":8950.0,"mark_price":8948.9,"instrument_name":"BTC-PERPETUAL","index_price":8955.88,"direction":"sell","amount":10.0}]}}"#;
+    let Ok(Inbound::Events(events)) = protocol().parse(frame, 4) else {
+        panic!("expected events");
+    };
+    let Event::Trade(trade) = &events[0] else {
+        panic!("expected a trade");
+    };
+    assert_eq!(trade.trade_id, "48079254");
+    assert_eq!(trade.side, Side::Sell);
+    assert_eq!(trade.price.to_string(), "8950.0");
+
+    let requests = protocol()
+        .subscribe_requests(&[Subscription {
+            channel: Channel::OrderBook,
+            symbol: "BTC-USD".parse().expect("valid"),
+        }])
+        .expect("supported");
+    assert_eq!(
+        requests[0].frame,
+        r#"{"jsonrpc":"2.0","id":1,"method":"public/subscribe","params":{"channels":["book.BTC-PERPETUAL.100ms"]}}"#
+    );
+    assert_eq!(
+        protocol()
+            .parse(
+                r#"{"jsonrpc":"2.0","id":1,"result":["book.BTC-PERPETUAL.100ms"]}"#,
+                0
+            )
+            .expect("reply"),
+        Inbound::SubscribeAck { request_id: 1 }
+    );
+    assert!(matches!(
+        protocol().parse(
+            r#"{"jsonrpc":"2.0","id":2,"error":{"code":-32602,"message":"Invalid params"}}"#,
+            0
+        ),
+        Ok(Inbound::Rejected {
+            request_id: Some(2),
+            ..
+        })
+    ));
+    assert_eq!(
+        protocol()
+            .parse(
+                r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#,
+                0
+            )
+            .expect("heartbeat"),
+        Inbound::Ignored
+    );
+}
+
+#[test]
+fn every_deribit_capture_frame_parses_and_books_sync() {
+    let mut snapshots = 0;
+    for path in captures("deribit.").expect("captures directory") {
+        let mut sequencers = std::collections::HashMap::new();
+        for record in read_capture(&path).expect("readable capture") {
+            if record.kind != RecordKind::Ws {
+                continue;
+            }
+            let inbound = protocol()
+                .parse(&record.payload, 0)
+                .unwrap_or_else(|error| panic!("{error}: {}", record.payload));
+            if let Inbound::Book(message) = inbound {
+                let sequencer = sequencers
+                    .entry((record.conn.clone(), message.symbol.clone()))
+                    .or_insert_with(|| Sequencer::new(SyncRule::Deribit));
+                snapshots += usize::from(message.update.kind == UpdateKind::Snapshot);
+                sequencer.apply(message.update).expect("in sync");
+            }
+        }
+    }
+    assert!(snapshots >= 30, "{snapshots} snapshots");
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_input_never_panics(frame in ".{0,200}") {
+        let _ = protocol().parse(&frame, 0);
+    }
+
+    #[test]
+    fn unknown_book_actions_are_typed_errors(action in "[a-z]{1,8}") {
+        prop_assume!(!["new", "change", "delete"].contains(&action.as_str()));
+        let frame = r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms","data":{"type":"change","timestamp":1,"prev_change_id":1,"instrument_name":"BTC-PERPETUAL","change_id":2,"bids":[["ACTION",1.5,1]],"asks":[]}}}"#
+            .replace("ACTION", &action);
+        let result = protocol().parse(&frame, 0);
+        prop_assert!(matches!(result, Err(VenueError::Unrecognized(_))), "{:?}", result);
+    }
+}

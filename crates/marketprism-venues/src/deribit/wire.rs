@@ -1,0 +1,135 @@
+//! Serde mirrors of Deribit's JSON-RPC v2 frames, field names as Deribit sends them.
+//! Docs: <https://docs.deribit.com/#subscriptions>
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Every frame: a reply (`id` with `result` or `error`) or a notification (`method`
+/// `subscription` or `heartbeat`, with `params`).
+#[derive(Debug, Deserialize)]
+pub struct Envelope<'a> {
+    /// Request id of a reply.
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// Result of a successful reply.
+    #[serde(borrow, default)]
+    pub result: Option<&'a RawValue>,
+    /// Error of a failed reply.
+    #[serde(default)]
+    pub error: Option<RpcError>,
+    /// Notification method.
+    #[serde(borrow, default)]
+    pub method: Option<Cow<'a, str>>,
+    /// Notification parameters.
+    #[serde(borrow, default)]
+    pub params: Option<Notification<'a>>,
+}
+
+/// A JSON-RPC error object.
+#[derive(Debug, Deserialize)]
+pub struct RpcError {
+    /// Deribit's error code.
+    pub code: i64,
+    /// Deribit's explanation.
+    pub message: String,
+}
+
+/// The `params` of a `subscription` notification.
+#[derive(Debug, Deserialize)]
+pub struct Notification<'a> {
+    /// The channel, e.g. `book.BTC-PERPETUAL.100ms`.
+    #[serde(borrow, default)]
+    pub channel: Option<Cow<'a, str>>,
+    /// The channel's payload.
+    #[serde(borrow, default)]
+    pub data: Option<&'a RawValue>,
+}
+
+/// One trade of a `trades.{instrument}.{interval}` notification.
+///
+/// ```json
+/// {"trade_seq":30289432,"trade_id":"48079254","timestamp":1590484156350,"tick_direction":0,
+///  "price":8950.0,"mark_price":8948.9,"instrument_name":"BTC-PERPETUAL","index_price":8955.88,
+///  "direction":"sell","amount":10.0}
+/// ```
+/// Docs: <https://docs.deribit.com/#trades-instrument_name-interval>
+#[derive(Debug, Deserialize)]
+pub struct Trade<'a> {
+    /// Trade id.
+    #[serde(borrow)]
+    pub trade_id: Cow<'a, str>,
+    /// Trade time, Unix milliseconds.
+    pub timestamp: i64,
+    /// Price, as the JSON number Deribit wrote.
+    #[serde(borrow)]
+    pub price: &'a RawValue,
+    /// Amount: USD for inverse perpetuals and futures, base currency otherwise.
+    #[serde(borrow)]
+    pub amount: &'a RawValue,
+    /// Taker side, `buy` or `sell`.
+    #[serde(borrow)]
+    pub direction: Cow<'a, str>,
+    /// Instrument name.
+    #[serde(borrow)]
+    pub instrument_name: Cow<'a, str>,
+}
+
+/// A `book.{instrument}.{interval}` notification.
+///
+/// ```json
+/// {"type":"change","timestamp":1554373911330,"prev_change_id":297217,"instrument_name":"BTC-PERPETUAL",
+///  "change_id":297218,"bids":[["delete",5042.64,0]],"asks":[["new",5043.5,10]]}
+/// ```
+/// Docs: <https://docs.deribit.com/#book-instrument_name-interval>
+#[derive(Debug, Deserialize)]
+pub struct Book<'a> {
+    /// `snapshot` or `change`.
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    /// Book time, Unix milliseconds.
+    pub timestamp: i64,
+    /// Instrument name.
+    #[serde(borrow)]
+    pub instrument_name: Cow<'a, str>,
+    /// Id of this change.
+    pub change_id: u64,
+    /// Id of the previous change (absent on a snapshot).
+    #[serde(default)]
+    pub prev_change_id: Option<u64>,
+    /// Bid changes `[action, price, amount]`.
+    #[serde(borrow)]
+    pub bids: Vec<Level<'a>>,
+    /// Ask changes.
+    #[serde(borrow)]
+    pub asks: Vec<Level<'a>>,
+}
+
+/// `[action, price, amount]` with action `new`, `change` or `delete`.
+#[derive(Debug, Deserialize)]
+pub struct Level<'a>(
+    #[serde(borrow)] pub Cow<'a, str>,
+    #[serde(borrow)] pub &'a RawValue,
+    #[serde(borrow)] pub &'a RawValue,
+);
+
+/// A JSON-RPC request.
+#[derive(Debug, Serialize)]
+pub struct Request<'a> {
+    /// Always `2.0`.
+    pub jsonrpc: &'static str,
+    /// Request id, echoed in the reply.
+    pub id: u64,
+    /// Method, e.g. `public/subscribe`.
+    pub method: &'static str,
+    /// Parameters.
+    pub params: SubscribeParams<'a>,
+}
+
+/// Parameters of `public/subscribe`.
+#[derive(Debug, Serialize)]
+pub struct SubscribeParams<'a> {
+    /// Channel names.
+    pub channels: &'a [String],
+}

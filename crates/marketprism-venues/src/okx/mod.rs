@@ -1,0 +1,256 @@
+//! OKX v5 public market data over WebSocket: trades and `books` (snapshot + updates with a
+//! CRC32 checksum, chained by `prevSeqId`).
+//!
+//! One endpoint (`/ws/v5/public`) serves every market; the instrument id names the market:
+//! `BTC-USDT` (spot), `BTC-USDT-SWAP` (perpetual), `BTC-USD-220527` (futures),
+//! `BTC-USD-220624-20000-C` (options). Subscriptions are confirmed one channel at a time with
+//! `{"event":"subscribe","arg":{...}}`. OKX closes a connection silent for 30 s; clients
+//! send the text `ping` and receive `pong`.
+//! Docs: <https://www.okx.com/docs-v5/en/#overview-websocket>
+
+pub mod symbol;
+mod wire;
+
+use marketprism_book::{BookUpdate, SyncRule, UpdateKind};
+use marketprism_model::{Event, Exchange, MarketType, Side, Trade};
+
+use crate::decimal::{decimal, levels};
+use crate::{
+    BookMessage, Channel, Inbound, Keepalive, SubscribeRequest, Subscription, VenueError,
+    VenueProtocol,
+};
+
+/// Production public WebSocket endpoint.
+pub const WS_ENDPOINT: &str = "wss://ws.okx.com:8443";
+
+/// Channel-argument pairs per `subscribe` request; OKX caps a request at 64 KiB.
+const ARGS_PER_REQUEST: usize = 100;
+
+/// The OKX protocol for one market.
+#[derive(Debug, Clone)]
+pub struct Okx {
+    market_type: MarketType,
+}
+
+impl Okx {
+    /// The protocol for `market_type` instruments.
+    pub fn new(market_type: MarketType) -> Self {
+        Okx { market_type }
+    }
+
+    fn arg(&self, subscription: &Subscription) -> Result<wire::Arg<'static>, VenueError> {
+        let channel = channel_name(subscription.channel).ok_or(VenueError::UnsupportedChannel {
+            venue: format!("okx {}", self.market_type),
+            channel: subscription.channel.as_str(),
+        })?;
+        Ok(wire::Arg {
+            channel: channel.into(),
+            inst_id: symbol::to_native(self.market_type, &subscription.symbol).into(),
+        })
+    }
+}
+
+/// The channel name of a subscription, if OKX offers it.
+fn channel_name(channel: Channel) -> Option<&'static str> {
+    match channel {
+        Channel::Trades => Some("trades"),
+        Channel::OrderBook => Some("books"),
+        Channel::AggregateTrades => None,
+    }
+}
+
+/// The id of the acknowledgement of one channel subscription: OKX echoes the argument, so
+/// the id is a stable hash (FNV-1a) of channel and instrument.
+fn ack_id(channel: &str, inst_id: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    [channel.as_bytes(), b"\0", inst_id.as_bytes()]
+        .into_iter()
+        .flatten()
+        .fold(OFFSET, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(PRIME)
+        })
+}
+
+fn millis(field: &'static str, value: &str) -> Result<i64, VenueError> {
+    value.parse().map_err(|_| VenueError::Decimal {
+        field,
+        value: value.to_owned(),
+    })
+}
+
+impl VenueProtocol for Okx {
+    fn exchange(&self) -> Exchange {
+        Exchange::Okx
+    }
+
+    fn market_type(&self) -> MarketType {
+        self.market_type
+    }
+
+    fn sync_rule(&self) -> SyncRule {
+        SyncRule::Okx
+    }
+
+    fn connect_url(&self, endpoint: &str) -> String {
+        format!("{}/ws/v5/public", endpoint.trim_end_matches('/'))
+    }
+
+    fn keepalive(&self) -> Option<Keepalive> {
+        // OKX closes connections silent for 30 s.
+        Some(Keepalive {
+            every: std::time::Duration::from_secs(20),
+            frame: "ping",
+        })
+    }
+
+    fn resubscribe_frames(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+        let mut frames = Vec::with_capacity(2);
+        for op in ["unsubscribe", "subscribe"] {
+            let arg = self.arg(subscription)?;
+            frames.push(serde_json::to_string(&wire::Request {
+                op,
+                args: vec![arg],
+            })?);
+        }
+        Ok(frames)
+    }
+
+    fn subscribe_requests(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Vec<SubscribeRequest>, VenueError> {
+        let args = subscriptions
+            .iter()
+            .map(|subscription| self.arg(subscription))
+            .collect::<Result<Vec<_>, _>>()?;
+        args.chunks(ARGS_PER_REQUEST)
+            .map(|chunk| {
+                let acks = chunk
+                    .iter()
+                    .map(|arg| ack_id(&arg.channel, &arg.inst_id))
+                    .collect();
+                let request = wire::Request {
+                    op: "subscribe",
+                    args: chunk
+                        .iter()
+                        .map(|arg| wire::Arg {
+                            channel: arg.channel.clone(),
+                            inst_id: arg.inst_id.clone(),
+                        })
+                        .collect(),
+                };
+                Ok(SubscribeRequest {
+                    acks,
+                    frame: serde_json::to_string(&request)?,
+                })
+            })
+            .collect()
+    }
+
+    fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {
+        if frame == "pong" {
+            return Ok(Inbound::Ignored);
+        }
+        let envelope: wire::Envelope<'_> = serde_json::from_str(frame)?;
+        match (envelope.event.as_deref(), &envelope.arg, envelope.data) {
+            (Some("subscribe"), Some(arg), _) => Ok(Inbound::SubscribeAck {
+                request_id: ack_id(&arg.channel, &arg.inst_id),
+            }),
+            (Some("error"), _, _) => Ok(Inbound::Rejected {
+                request_id: None,
+                reason: format!(
+                    "code {}: {}",
+                    envelope.code.as_deref().unwrap_or("?"),
+                    envelope.msg.as_deref().unwrap_or("")
+                ),
+            }),
+            (Some(_), _, _) => Ok(Inbound::Ignored),
+            (None, Some(arg), Some(data)) if arg.channel == "trades" => {
+                let trades: Vec<wire::Trade<'_>> = serde_json::from_str(data.get())?;
+                let events = trades
+                    .iter()
+                    .map(|trade| normalize_trade(trade, received_time_ms).map(Event::Trade))
+                    .collect::<Result<_, _>>()?;
+                Ok(Inbound::Events(events))
+            }
+            (None, Some(arg), Some(data)) if arg.channel.starts_with("books") => {
+                let kind = match envelope.action.as_deref() {
+                    Some("snapshot") => UpdateKind::Snapshot,
+                    Some("update") => UpdateKind::Delta,
+                    _ => return Err(VenueError::unrecognized(frame)),
+                };
+                let mut books: Vec<wire::Book<'_>> = serde_json::from_str(data.get())?;
+                let (Some(book), true) = (books.pop(), books.is_empty()) else {
+                    return Err(VenueError::unrecognized(frame));
+                };
+                let (market_type, symbol) = symbol::from_native(&arg.inst_id)?;
+                Ok(Inbound::Book(BookMessage {
+                    market_type,
+                    symbol,
+                    update: normalize_book(&book, kind, received_time_ms)?,
+                }))
+            }
+            (None, Some(_), Some(_)) => Ok(Inbound::Ignored),
+            _ => Err(VenueError::unrecognized(frame)),
+        }
+    }
+}
+
+fn normalize_trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trade, VenueError> {
+    let (market_type, symbol) = symbol::from_native(&wire.inst_id)?;
+    let side = match wire.side.as_ref() {
+        "buy" => Side::Buy,
+        "sell" => Side::Sell,
+        other => return Err(VenueError::Unrecognized(format!("trade side {other:?}"))),
+    };
+    Ok(Trade {
+        exchange: Exchange::Okx,
+        market_type,
+        symbol,
+        trade_id: wire.trade_id.clone().into_owned(),
+        aggregated: false,
+        price: decimal("px", &wire.px)?,
+        quantity: decimal("sz", &wire.sz)?,
+        side,
+        exchange_time_ms: millis("ts", &wire.ts)?,
+        received_time_ms,
+    })
+}
+
+/// OKX sequence ids are non-negative; `-1` marks "none" (a snapshot's `prevSeqId`).
+fn sequence_id(value: Option<i64>) -> Option<u64> {
+    value.and_then(|id| u64::try_from(id).ok())
+}
+
+fn normalize_book(
+    wire: &wire::Book<'_>,
+    kind: UpdateKind,
+    received_time_ms: i64,
+) -> Result<BookUpdate, VenueError> {
+    let exchange_time_ms = millis("ts", &wire.ts)?;
+    // Frames without `seqId` (before 2022-06) are chained by checksum alone; the book time
+    // then stands in as the update id.
+    let last_id = sequence_id(wire.seq_id).unwrap_or(exchange_time_ms.max(0) as u64);
+    let checksum = match wire.checksum {
+        None | Some(0) => None,
+        Some(value) => Some(i32::try_from(value).map_err(|_| VenueError::Decimal {
+            field: "checksum",
+            value: value.to_string(),
+        })?),
+    };
+    Ok(BookUpdate {
+        kind,
+        first_id: last_id,
+        last_id,
+        prev_id: sequence_id(wire.prev_seq_id),
+        bids: levels("bids", &wire.bids)?,
+        asks: levels("asks", &wire.asks)?,
+        checksum,
+        exchange_time_ms,
+        received_time_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! OKX parser tests: documented frames, real captures and arbitrary input.
+
+use marketprism_book::{okx_checksum, Book, Sequencer};
+use marketprism_capture::{captures, read_capture, RecordKind};
+use proptest::prelude::*;
+
+use super::*;
+
+fn protocol() -> Okx {
+    Okx::new(MarketType::Spot)
+}
+
+#[test]
+fn parses_documented_trade_frame() {
+    let frame = r#"{"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":"130639474","px":"42219.9","sz":"0.12060306","side":"buy","ts":"1630048897897"}]}"#;
+    let Ok(Inbound::Events(events)) = protocol().parse(frame, 5) else {
+        panic!("expected events");
+    };
+    let expected = Trade {
+        exchange: Exchange::Okx,
+        market_type: MarketType::Perpetual,
+        symbol: "BTC-USDT".parse().expect("valid"),
+        trade_id: "130639474".into(),
+        aggregated: false,
+        price: "42219.9".parse().expect("valid"),
+        quantity: "0.12060306".parse().expect("valid"),
+        side: Side::Buy,
+        exchange_time_ms: 1_630_048_897_897,
+        received_time_ms: 5,
+    };
+    assert_eq!(events, vec![Event::Trade(expected)]);
+}
+
+#[test]
+fn parses_documented_book_frames_with_sequence_ids() {
+    let snapshot = r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{"asks":[["8476.98","415","0","13"],["8477","7","0","2"]],"bids":[["8476.97","256","0","12"]],"ts":"1597026383085","checksum":0,"prevSeqId":-1,"seqId":123456}]}"#;
+    let Ok(Inbound::Book(message)) = protocol().parse(snapshot, 1) else {
+        panic!("expected a book");
+    };
+    assert_eq!(message.symbol.as_str(), "BTC-USDT");
+    assert_eq!(message.update.kind, UpdateKind::Snapshot);
+    assert_eq!(
+        (message.update.last_id, message.update.prev_id),
+        (123_456, None)
+    );
+    assert_eq!(message.update.checksum, None, "a zero checksum is not sent");
+    assert_eq!(message.update.asks.len(), 2);
+    assert_eq!(message.update.exchange_time_ms, 1_597_026_383_085);
+
+    let update = r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[["8477","0","0","0"]],"bids":[],"ts":"1597026383185","checksum":-855196043,"prevSeqId":123456,"seqId":123457}]}"#;
+    let Ok(Inbound::Book(message)) = protocol().parse(update, 2) else {
+        panic!("expected a book");
+    };
+    assert_eq!(message.update.kind, UpdateKind::Delta);
+    assert_eq!(
+        (message.update.last_id, message.update.prev_id),
+        (123_457, Some(123_456))
+    );
+    assert_eq!(message.update.checksum, Some(-855_196_043));
+}
+
+#[test]
+fn subscribe_requests_batch_channels_and_acks_name_each() {
+    let subscriptions = [Channel::Trades, Channel::OrderBook].map(|channel| Subscription {
+        channel,
+        symbol: "BTC-USDT".parse().expect("valid"),
+    });
+    let requests = Okx::new(MarketType::Perpetual)
+        .subscribe_requests(&subscriptions)
+        .expect("supported");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].frame,
+        r#"{"op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT-SWAP"},{"channel":"books","instId":"BTC-USDT-SWAP"}]}"#
+    );
+    let ack = r#"{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT-SWAP"},"connId":"a4d3ae55"}"#;
+    let Ok(Inbound::SubscribeAck { request_id }) = protocol().parse(ack, 0) else {
+        panic!("expected an ack");
+    };
+    assert_eq!(request_id, requests[0].acks[1]);
+    assert_ne!(requests[0].acks[0], requests[0].acks[1]);
+
+    let error = r#"{"event":"error","code":"60012","msg":"Invalid request: {\"op\": \"subscribe\"}","connId":"a4d3ae55"}"#;
+    assert!(matches!(
+        protocol().parse(error, 0),
+        Ok(Inbound::Rejected { reason, .. }) if reason.starts_with("code 60012")
+    ));
+    assert!(matches!(
+        protocol().subscribe_requests(&[Subscription {
+            channel: Channel::AggregateTrades,
+            symbol: "BTC-USDT".parse().expect("valid"),
+        }]),
+        Err(VenueError::UnsupportedChannel { .. })
+    ));
+}
+
+#[test]
+fn checksums_of_the_captures_match_books_built_from_their_frames() {
+    // Every OKX capture frame carries a checksum; a sequencer accepting every update means
+    // each parsed level (scale included) matches what OKX hashed. The captures hold several
+    // connections subscribed to the same instruments: each has its own book.
+    let mut books = 0;
+    for path in captures("okx.").expect("captures directory") {
+        let mut sequencers = std::collections::HashMap::new();
+        for record in read_capture(&path).expect("readable capture") {
+            if record.kind != RecordKind::Ws {
+                continue;
+            }
+            if let Inbound::Book(message) = protocol()
+                .parse(&record.payload, 0)
+                .expect("every OKX capture frame parses")
+            {
+                assert!(message.update.checksum.is_some());
+                let sequencer = sequencers
+                    .entry((record.conn.clone(), message.symbol.clone()))
+                    .or_insert_with(|| Sequencer::new(SyncRule::Okx));
+                sequencer
+                    .apply(message.update)
+                    .unwrap_or_else(|desync| panic!("{}: {desync}", message.symbol));
+                books += 1;
+            }
+        }
+    }
+    assert!(books > 1_800, "only {books} book frames found");
+    // The checksum is not vacuous: a changed level changes it.
+    let mut book = Book::new();
+    let level =
+        |price: &str| marketprism_model::PriceLevel::new(price.parse().expect("p"), 1.into());
+    book.apply_snapshot(&[level("1")], &[level("2")]);
+    let before = okx_checksum(&book);
+    book.apply_snapshot(&[level("1.0")], &[level("2")]);
+    assert_ne!(
+        before,
+        okx_checksum(&book),
+        "the scale is part of the checksum"
+    );
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_input_never_panics(frame in ".{0,200}") {
+        let _ = protocol().parse(&frame, 0);
+    }
+
+    #[test]
+    fn mangled_book_frames_give_typed_errors(price in "[a-z.-]{1,6}") {
+        let frame = r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[["PRICE","1","0","1"]],"bids":[],"ts":"1","checksum":5}]}"#
+            .replace("PRICE", &price);
+        let result = protocol().parse(&frame, 0);
+        prop_assert!(matches!(result, Err(VenueError::Decimal { .. })), "{:?}", result);
+    }
+}

@@ -1,0 +1,111 @@
+//! Serde mirrors of OKX v5 public WebSocket frames, field names as OKX sends them.
+//! Docs: <https://www.okx.com/docs-v5/en/#overview-websocket>
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::decimal::WireLevel;
+
+/// The channel and instrument a frame belongs to: `{"channel":"books","instId":"BTC-USDT"}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Arg<'a> {
+    /// Channel name.
+    #[serde(borrow)]
+    pub channel: Cow<'a, str>,
+    /// Instrument id.
+    #[serde(rename = "instId", borrow)]
+    pub inst_id: Cow<'a, str>,
+}
+
+/// Every OKX frame: a push (`arg` + `data`, books add `action`), an event reply
+/// (`{"event":"subscribe","arg":{...}}`, `{"event":"error","code":"60012","msg":"..."}`), or
+/// the text `pong`.
+#[derive(Debug, Deserialize)]
+pub struct Envelope<'a> {
+    /// `subscribe`, `unsubscribe` or `error` for replies.
+    #[serde(borrow, default)]
+    pub event: Option<Cow<'a, str>>,
+    /// The subscription a push or reply concerns.
+    #[serde(borrow, default)]
+    pub arg: Option<Arg<'a>>,
+    /// Book pushes: `snapshot` or `update`.
+    #[serde(borrow, default)]
+    pub action: Option<Cow<'a, str>>,
+    /// The pushed records.
+    #[serde(borrow, default)]
+    pub data: Option<&'a RawValue>,
+    /// Error code of an `error` reply.
+    #[serde(borrow, default)]
+    pub code: Option<Cow<'a, str>>,
+    /// Error message of an `error` reply.
+    #[serde(borrow, default)]
+    pub msg: Option<Cow<'a, str>>,
+}
+
+/// One record of the `trades` channel.
+///
+/// ```json
+/// {"instId":"BTC-USDT","tradeId":"130639474","px":"42219.9","sz":"0.12060306","side":"buy","ts":"1630048897897"}
+/// ```
+/// Docs: <https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-trades-channel>
+#[derive(Debug, Deserialize)]
+pub struct Trade<'a> {
+    /// Instrument id.
+    #[serde(rename = "instId", borrow)]
+    pub inst_id: Cow<'a, str>,
+    /// Trade id.
+    #[serde(rename = "tradeId", borrow)]
+    pub trade_id: Cow<'a, str>,
+    /// Price.
+    #[serde(borrow)]
+    pub px: Cow<'a, str>,
+    /// Quantity (contracts for derivatives).
+    #[serde(borrow)]
+    pub sz: Cow<'a, str>,
+    /// Taker side, `buy` or `sell`.
+    #[serde(borrow)]
+    pub side: Cow<'a, str>,
+    /// Trade time, Unix milliseconds as a string.
+    #[serde(borrow)]
+    pub ts: Cow<'a, str>,
+}
+
+/// One record of the `books` family (`books`, `books-l2-tbt`, `books50-l2-tbt`).
+///
+/// ```json
+/// {"asks":[["8476.98","415","0","13"]],"bids":[["8476.97","256","0","12"]],
+///  "ts":"1597026383085","checksum":-855196043,"prevSeqId":-1,"seqId":123456}
+/// ```
+/// Docs: <https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-order-book-channel>
+#[derive(Debug, Deserialize)]
+pub struct Book<'a> {
+    /// Ask levels `[price, size, deprecated, orders]`.
+    #[serde(borrow)]
+    pub asks: Vec<WireLevel<'a>>,
+    /// Bid levels.
+    #[serde(borrow)]
+    pub bids: Vec<WireLevel<'a>>,
+    /// Book time, Unix milliseconds as a string.
+    #[serde(borrow)]
+    pub ts: Cow<'a, str>,
+    /// CRC32 of the top 25 levels after this message; absent or 0 when not sent.
+    #[serde(default)]
+    pub checksum: Option<i64>,
+    /// Sequence id of this message (absent in frames before 2022-06).
+    #[serde(rename = "seqId", default)]
+    pub seq_id: Option<i64>,
+    /// Sequence id of the previous message, `-1` on a snapshot.
+    #[serde(rename = "prevSeqId", default)]
+    pub prev_seq_id: Option<i64>,
+}
+
+/// A `subscribe` request: `{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"}]}`.
+#[derive(Debug, Serialize)]
+pub struct Request<'a> {
+    /// `subscribe`.
+    pub op: &'static str,
+    /// The subscriptions.
+    pub args: Vec<Arg<'a>>,
+}
