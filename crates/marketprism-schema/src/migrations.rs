@@ -81,6 +81,25 @@ const GAPS: Table = Table {
     partition_time: "from_time",
 };
 
+/// Published top-N books: each side as parallel arrays of prices and quantities, best first.
+const ORDERBOOKS: Table = Table {
+    name: "orderbooks",
+    columns: &[
+        column("exchange", ColumnType::Label),
+        column("market_type", ColumnType::Label),
+        column("symbol", ColumnType::Label),
+        column("update_id", ColumnType::Id),
+        column("exchange_time", ColumnType::TimeMs),
+        column("received_time", ColumnType::TimeMs),
+        column("bid_prices", ColumnType::DecimalArray),
+        column("bid_quantities", ColumnType::DecimalArray),
+        column("ask_prices", ColumnType::DecimalArray),
+        column("ask_quantities", ColumnType::DecimalArray),
+    ],
+    order_by: &["exchange", "market_type", "symbol", "update_id"],
+    partition_time: "exchange_time",
+};
+
 /// Every migration, in order.
 pub fn migrations() -> Vec<Migration> {
     vec![
@@ -91,6 +110,10 @@ pub fn migrations() -> Vec<Migration> {
         Migration {
             version: 2,
             table: GAPS,
+        },
+        Migration {
+            version: 3,
+            table: ORDERBOOKS,
         },
     ]
 }

@@ -17,6 +17,10 @@ pub enum ColumnType {
     Flag,
     /// A time in Unix milliseconds.
     TimeMs,
+    /// A venue's numeric identifier (e.g. a book update id): `UInt64`.
+    Id,
+    /// A list of exact decimals (e.g. the prices of a book side): `Array(Decimal(38, 18))`.
+    DecimalArray,
 }
 
 impl ColumnType {
@@ -28,6 +32,8 @@ impl ColumnType {
             (ColumnType::Flag, _) => "UInt8",
             (ColumnType::TimeMs, Dialect::Modern) => "DateTime64(3, 'UTC') CODEC(Delta, ZSTD)",
             (ColumnType::TimeMs, Dialect::Legacy) => "Int64",
+            (ColumnType::Id, _) => "UInt64",
+            (ColumnType::DecimalArray, _) => "Array(Decimal(38, 18))",
         }
     }
 }

@@ -16,7 +16,7 @@ use marketprism_schema::Dialect;
 use serde::{Deserialize, Serialize};
 
 use crate::migrate::{migrate, MigrateError};
-use crate::rows::{GapRow, TradeRow};
+use crate::rows::{GapRow, OrderBookRow, TradeRow};
 use crate::{ArchiveConfig, ClickHouseConfig};
 
 /// The cold-tier table recording archived windows.
@@ -125,6 +125,9 @@ pub async fn archive(
     Ok(vec![
         tiers
             .archive_table::<TradeRow>("trades", "exchange_time")
+            .await?,
+        tiers
+            .archive_table::<OrderBookRow>("orderbooks", "exchange_time")
             .await?,
         tiers.archive_table::<GapRow>("gaps", "from_time").await?,
     ])

@@ -5,13 +5,14 @@ use std::time::Duration;
 use async_nats::jetstream::Message;
 use tokio::time::Instant;
 
-use crate::rows::{GapRow, TradeRow};
+use crate::rows::{GapRow, OrderBookRow, TradeRow};
 use crate::BatchConfig;
 
 /// Rows waiting for one insert per table, and the messages to ack once they commit.
 #[derive(Default)]
 pub(crate) struct Batch {
     pub(crate) trades: Vec<TradeRow>,
+    pub(crate) orderbooks: Vec<OrderBookRow>,
     pub(crate) gaps: Vec<GapRow>,
     pub(crate) messages: Vec<Message>,
     bytes: usize,
@@ -27,7 +28,7 @@ impl Batch {
     }
 
     pub(crate) fn rows(&self) -> usize {
-        self.trades.len() + self.gaps.len()
+        self.trades.len() + self.orderbooks.len() + self.gaps.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
 use crate::metrics::{Metrics, TableLabel};
-use crate::rows::{GapRow, TradeRow};
+use crate::rows::{GapRow, OrderBookRow, TradeRow};
 use crate::Config;
 
 /// The storage service could not start or had to stop.
@@ -187,6 +187,9 @@ impl Writer {
                 Event::Trade(trade) => TradeRow::try_from(trade)
                     .map(|row| batch.trades.push(row))
                     .map_err(|error| error.to_string()),
+                Event::OrderBook(book) => OrderBookRow::try_from(book)
+                    .map(|row| batch.orderbooks.push(row))
+                    .map_err(|error| error.to_string()),
                 Event::Gap(gap) => {
                     batch.gaps.push(GapRow::from(gap));
                     Ok(())
@@ -233,14 +236,16 @@ impl Writer {
         match self.insert(&batch).await {
             Ok(()) => {
                 self.consecutive_failures = 0;
-                self.metrics
-                    .rows_inserted
-                    .get_or_create(&TableLabel { table: "trades" })
-                    .inc_by(batch.trades.len() as u64);
-                self.metrics
-                    .rows_inserted
-                    .get_or_create(&TableLabel { table: "gaps" })
-                    .inc_by(batch.gaps.len() as u64);
+                for (table, rows) in [
+                    ("trades", batch.trades.len()),
+                    ("orderbooks", batch.orderbooks.len()),
+                    ("gaps", batch.gaps.len()),
+                ] {
+                    self.metrics
+                        .rows_inserted
+                        .get_or_create(&TableLabel { table })
+                        .inc_by(rows as u64);
+                }
                 for message in &batch.messages {
                     // A lost ack only causes a redelivery, which the tables absorb.
                     if let Err(error) = message.ack().await {
@@ -270,6 +275,7 @@ impl Writer {
 
     async fn insert(&self, batch: &Batch) -> Result<(), clickhouse::error::Error> {
         insert_rows(&self.clickhouse, "trades", &batch.trades).await?;
+        insert_rows(&self.clickhouse, "orderbooks", &batch.orderbooks).await?;
         insert_rows(&self.clickhouse, "gaps", &batch.gaps).await
     }
 }

@@ -5,7 +5,7 @@
 //! holding the value times 10^18.
 
 use clickhouse::Row;
-use marketprism_model::{Decimal, Gap, Trade};
+use marketprism_model::{Decimal, Gap, OrderBook, PriceLevel, Trade};
 use serde::{Deserialize, Serialize};
 
 /// The scale of every decimal column.
@@ -123,6 +123,65 @@ impl From<&Gap> for GapRow {
             to_time: gap.to_ms,
             received_time: gap.received_time_ms,
         }
+    }
+}
+
+/// A row of `orderbooks`: each side as parallel arrays, best level first.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct OrderBookRow {
+    /// Venue.
+    pub exchange: String,
+    /// Market type.
+    pub market_type: String,
+    /// Normalized symbol.
+    pub symbol: String,
+    /// The venue's id of the last update in the book.
+    pub update_id: u64,
+    /// Venue time, Unix ms.
+    pub exchange_time: i64,
+    /// Local receive time, Unix ms.
+    pub received_time: i64,
+    /// Bid prices, fixed-point 18, highest first.
+    pub bid_prices: Vec<i128>,
+    /// Bid quantities, fixed-point 18.
+    pub bid_quantities: Vec<i128>,
+    /// Ask prices, fixed-point 18, lowest first.
+    pub ask_prices: Vec<i128>,
+    /// Ask quantities, fixed-point 18.
+    pub ask_quantities: Vec<i128>,
+}
+
+/// Splits levels into price and quantity columns.
+fn level_columns(levels: &[PriceLevel]) -> Result<(Vec<i128>, Vec<i128>), RowError> {
+    levels
+        .iter()
+        .map(|level| {
+            Ok((
+                to_fixed18("price", level.price)?,
+                to_fixed18("quantity", level.quantity)?,
+            ))
+        })
+        .collect()
+}
+
+impl TryFrom<&OrderBook> for OrderBookRow {
+    type Error = RowError;
+
+    fn try_from(book: &OrderBook) -> Result<Self, Self::Error> {
+        let (bid_prices, bid_quantities) = level_columns(&book.bids)?;
+        let (ask_prices, ask_quantities) = level_columns(&book.asks)?;
+        Ok(OrderBookRow {
+            exchange: book.exchange.as_str().to_owned(),
+            market_type: book.market_type.as_str().to_owned(),
+            symbol: book.symbol.to_string(),
+            update_id: book.update_id,
+            exchange_time: book.exchange_time_ms,
+            received_time: book.received_time_ms,
+            bid_prices,
+            bid_quantities,
+            ask_prices,
+            ask_quantities,
+        })
     }
 }
 

@@ -4,7 +4,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use marketprism_storage::archive::archive;
 use marketprism_storage::migrate::migrate;
-use marketprism_storage::{to_fixed18, ArchiveConfig, ClickHouseConfig, GapRow, TradeRow};
+use marketprism_storage::{
+    to_fixed18, ArchiveConfig, ClickHouseConfig, GapRow, OrderBookRow, TradeRow,
+};
 
 use crate::{eventually, Harness};
 
@@ -63,6 +65,25 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
         .expect("write");
     insert.end().await.expect("commit");
 
+    let book = OrderBookRow {
+        exchange: "okx".into(),
+        market_type: "spot".into(),
+        symbol: "BTC-USDT".into(),
+        update_id: 9,
+        exchange_time: hour - 3 * HOUR,
+        received_time: hour - 3 * HOUR + 2,
+        bid_prices: vec![to_fixed18("price", "100".parse().expect("valid")).expect("fits")],
+        bid_quantities: vec![to_fixed18("quantity", "1".parse().expect("valid")).expect("fits")],
+        ask_prices: Vec::new(),
+        ask_quantities: Vec::new(),
+    };
+    let mut insert = hot
+        .insert::<OrderBookRow>("orderbooks")
+        .await
+        .expect("insert");
+    insert.write(&book).await.expect("write");
+    insert.end().await.expect("commit");
+
     let mut config = ArchiveConfig {
         cold: ClickHouseConfig {
             database: "archive_cold".into(),
@@ -79,7 +100,11 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
     let trades = &first[0];
     assert_eq!(trades.rows, 3, "the recent trade's window is still open");
     assert!(trades.windows >= 5, "{trades:?}");
-    assert_eq!(first[1].rows, 1);
+    assert_eq!(
+        first.iter().map(|report| report.table).collect::<Vec<_>>(),
+        ["trades", "orderbooks", "gaps"]
+    );
+    assert_eq!((first[1].rows, first[2].rows), (1, 1));
 
     let cold = config.cold.database_client().expect("cold client");
     let archived: Vec<TradeRow> = cold
@@ -88,6 +113,12 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
         .await
         .expect("cold rows");
     assert_eq!(archived, old.to_vec(), "identical rows in the cold tier");
+    let archived_books: Vec<OrderBookRow> = cold
+        .query("SELECT ?fields FROM orderbooks FINAL")
+        .fetch_all()
+        .await
+        .expect("cold books");
+    assert_eq!(archived_books, vec![book]);
 
     let second = archive(&harness.config.clickhouse, &config)
         .await

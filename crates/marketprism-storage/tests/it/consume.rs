@@ -9,7 +9,9 @@ use marketprism_schema::{migrations, Dialect};
 use marketprism_storage::migrate::migrate;
 use tokio_util::sync::CancellationToken;
 
-use crate::{eventually, gap, trade, Harness};
+use marketprism_storage::OrderBookRow;
+
+use crate::{eventually, gap, orderbook, trade, Harness};
 
 async fn publish(context: &jetstream::Context, event: &Event) {
     let mut headers = async_nats::HeaderMap::new();
@@ -57,6 +59,7 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
         trade(2, "100.25"),
         trade(3, "101"),
         gap(),
+        orderbook(7),
     ] {
         publish(&context, &event).await;
     }
@@ -82,6 +85,23 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
     assert_eq!(
         eventually(&client, "SELECT count() FROM gaps FINAL", 1).await,
         1
+    );
+    assert_eq!(
+        eventually(&client, "SELECT count() FROM orderbooks FINAL", 1).await,
+        1
+    );
+    let stored: OrderBookRow = client
+        .query("SELECT ?fields FROM orderbooks FINAL")
+        .fetch_one()
+        .await
+        .expect("book row");
+    let Event::OrderBook(book) = orderbook(7) else {
+        unreachable!("orderbook() builds a book");
+    };
+    assert_eq!(
+        stored,
+        OrderBookRow::try_from(&book).expect("fits"),
+        "levels stored as arrays, exactly"
     );
 
     let mut deadletters = context

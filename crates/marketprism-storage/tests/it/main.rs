@@ -4,7 +4,9 @@ mod archive;
 mod consume;
 mod migrate;
 
-use marketprism_model::{Event, Exchange, Gap, GapReason, MarketType, Side, Trade};
+use marketprism_model::{
+    Event, Exchange, Gap, GapReason, MarketType, OrderBook, PriceLevel, Side, Trade,
+};
 use marketprism_storage::{ClickHouseConfig, Config};
 use marketprism_testkit::{ClickHouseServer, NatsServer};
 
@@ -65,6 +67,25 @@ pub(crate) fn gap() -> Event {
         to_ms: 1_700_000_001_000,
         reason: GapReason::Disconnect,
         received_time_ms: 1_700_000_001_000,
+    })
+}
+
+pub(crate) fn orderbook(update_id: u64) -> Event {
+    let level = |price: &str, quantity: &str| {
+        PriceLevel::new(
+            price.parse().expect("valid"),
+            quantity.parse().expect("valid"),
+        )
+    };
+    Event::OrderBook(OrderBook {
+        exchange: Exchange::Okx,
+        market_type: MarketType::Perpetual,
+        symbol: "BTC-USDT".parse().expect("valid"),
+        update_id,
+        exchange_time_ms: 1_700_000_000_000,
+        received_time_ms: 1_700_000_000_004,
+        bids: vec![level("100.10", "2"), level("99.5", "0.001")],
+        asks: vec![level("100.2", "0.5")],
     })
 }
 

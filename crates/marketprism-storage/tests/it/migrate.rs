@@ -2,7 +2,7 @@
 
 use marketprism_schema::Dialect;
 use marketprism_storage::migrate::migrate;
-use marketprism_storage::{to_fixed18, GapRow, TradeRow};
+use marketprism_storage::{to_fixed18, GapRow, OrderBookRow, TradeRow};
 
 use crate::Harness;
 
@@ -12,7 +12,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
     let first = migrate(&harness.config.clickhouse)
         .await
         .expect("first run");
-    assert_eq!(first.applied, vec![1, 2]);
+    assert_eq!(first.applied, vec![1, 2, 3]);
     assert_eq!(
         first.dialect,
         Dialect::for_version(&first.server_version).expect("known version")
@@ -21,7 +21,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         .await
         .expect("second run");
     assert!(second.applied.is_empty());
-    assert_eq!(second.already_applied, vec![1, 2]);
+    assert_eq!(second.already_applied, vec![1, 2, 3]);
 
     let client = harness.client();
     let trade = TradeRow {
@@ -71,6 +71,32 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         .await
         .expect("select");
     assert_eq!(back, vec![gap]);
+
+    let fixed = |text: &str| to_fixed18("level", text.parse().expect("valid")).expect("fits");
+    let book = OrderBookRow {
+        exchange: "okx".into(),
+        market_type: "perpetual".into(),
+        symbol: "BTC-USDT".into(),
+        update_id: u64::MAX,
+        exchange_time: 1_700_000_000_123,
+        received_time: 1_700_000_000_456,
+        bid_prices: vec![fixed("100.5"), fixed("100.25")],
+        bid_quantities: vec![fixed("1"), fixed("0.000000000000000001")],
+        ask_prices: vec![fixed("100.75")],
+        ask_quantities: vec![fixed("3")],
+    };
+    let mut insert = client
+        .insert::<OrderBookRow>("orderbooks")
+        .await
+        .expect("insert");
+    insert.write(&book).await.expect("write");
+    insert.end().await.expect("commit");
+    let back: Vec<OrderBookRow> = client
+        .query("SELECT ?fields FROM orderbooks")
+        .fetch_all()
+        .await
+        .expect("select");
+    assert_eq!(back, vec![book]);
 }
 
 #[tokio::test]
