@@ -9,14 +9,19 @@
 //! [[venues]]
 //! venue = "binance_spot"
 //! symbols = ["BTC-USDT", "ethusdt"]
-//! channels = ["trades"]
+//! channels = ["trades", "orderbook"]
+//!
+//! [books]
+//! depth = 50
+//! interval = "100ms"
 //! ```
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use marketprism_model::Symbol;
-use marketprism_venues::{binance, Channel, Subscription, VenueError};
+use marketprism_book::PublishSettings;
+use marketprism_model::{MarketType, Symbol};
+use marketprism_venues::{binance, bybit, deribit, okx, Channel, Subscription, VenueError};
 use serde::{Deserialize, Serialize};
 
 /// The collector's configuration.
@@ -34,6 +39,9 @@ pub struct Config {
     /// JetStream publishing.
     #[serde(default)]
     pub publish: PublishConfig,
+    /// Order-book publication.
+    #[serde(default)]
+    pub books: BooksConfig,
     /// Address of `/health`, `/ready` and `/metrics`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
@@ -49,6 +57,55 @@ fn default_listen() -> SocketAddr {
 pub enum VenueKind {
     /// Binance spot.
     BinanceSpot,
+    /// Binance USDⓈ-M perpetual futures.
+    BinanceUsdm,
+    /// OKX spot.
+    OkxSpot,
+    /// OKX perpetual swaps.
+    OkxSwap,
+    /// Deribit perpetuals.
+    DeribitPerpetual,
+    /// Deribit options.
+    DeribitOptions,
+    /// Bybit v5 spot.
+    BybitSpot,
+    /// Bybit v5 linear perpetuals.
+    BybitLinear,
+}
+
+impl VenueKind {
+    /// The market the feed records.
+    pub const fn market_type(self) -> MarketType {
+        match self {
+            VenueKind::BinanceSpot | VenueKind::OkxSpot | VenueKind::BybitSpot => MarketType::Spot,
+            VenueKind::BinanceUsdm
+            | VenueKind::OkxSwap
+            | VenueKind::DeribitPerpetual
+            | VenueKind::BybitLinear => MarketType::Perpetual,
+            VenueKind::DeribitOptions => MarketType::Options,
+        }
+    }
+
+    /// The venue's production WebSocket endpoint.
+    pub const fn default_endpoint(self) -> &'static str {
+        match self {
+            VenueKind::BinanceSpot => binance::SPOT_WS_ENDPOINT,
+            VenueKind::BinanceUsdm => binance::USDM_WS_ENDPOINT,
+            VenueKind::OkxSpot | VenueKind::OkxSwap => okx::WS_ENDPOINT,
+            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => deribit::WS_ENDPOINT,
+            VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::WS_ENDPOINT,
+        }
+    }
+
+    /// The venue's production REST endpoint, for venues whose books start from a REST
+    /// snapshot.
+    pub const fn default_rest_endpoint(self) -> Option<&'static str> {
+        match self {
+            VenueKind::BinanceSpot => Some(binance::SPOT_REST_ENDPOINT),
+            VenueKind::BinanceUsdm => Some(binance::USDM_REST_ENDPOINT),
+            _ => None,
+        }
+    }
 }
 
 /// Channel names as written in the configuration.
@@ -59,6 +116,8 @@ pub enum ChannelName {
     Trades,
     /// Aggregated trades.
     AggregateTrades,
+    /// Order books (snapshot + deltas, sequenced, published as top-N books).
+    Orderbook,
 }
 
 impl From<ChannelName> for Channel {
@@ -66,6 +125,7 @@ impl From<ChannelName> for Channel {
         match name {
             ChannelName::Trades => Channel::Trades,
             ChannelName::AggregateTrades => Channel::AggregateTrades,
+            ChannelName::Orderbook => Channel::OrderBook,
         }
     }
 }
@@ -79,6 +139,10 @@ pub struct VenueConfig {
     /// WebSocket endpoint (scheme, host, port); the venue's production endpoint by default.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// REST endpoint (scheme, host, port) for book snapshots of venues that need one; the
+    /// venue's production endpoint by default.
+    #[serde(default)]
+    pub rest_endpoint: Option<String>,
     /// Instruments, normalized (`BTC-USDT`) or venue-native (`btcusdt`).
     pub symbols: Vec<String>,
     /// Channels to subscribe for every symbol.
@@ -88,18 +152,34 @@ pub struct VenueConfig {
 impl VenueConfig {
     /// The endpoint to connect to.
     pub fn endpoint(&self) -> &str {
-        match (&self.endpoint, self.venue) {
-            (Some(endpoint), _) => endpoint,
-            (None, VenueKind::BinanceSpot) => binance::SPOT_WS_ENDPOINT,
-        }
+        self.endpoint
+            .as_deref()
+            .unwrap_or(self.venue.default_endpoint())
+    }
+
+    /// The REST endpoint for book snapshots, if the venue uses one.
+    pub fn rest_endpoint(&self) -> Option<&str> {
+        self.rest_endpoint
+            .as_deref()
+            .or(self.venue.default_rest_endpoint())
     }
 
     /// The configured symbols, normalized.
     pub fn normalized_symbols(&self) -> Result<Vec<Symbol>, VenueError> {
+        let market_type = self.venue.market_type();
         self.symbols
             .iter()
             .map(|text| match self.venue {
-                VenueKind::BinanceSpot => binance::symbol::parse_configured(text),
+                VenueKind::BinanceSpot
+                | VenueKind::BinanceUsdm
+                | VenueKind::BybitSpot
+                | VenueKind::BybitLinear => binance::symbol::parse_configured(text),
+                VenueKind::OkxSpot | VenueKind::OkxSwap => {
+                    okx::symbol::parse_configured(market_type, text)
+                }
+                VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => {
+                    deribit::symbol::parse_configured(market_type, text)
+                }
             })
             .collect()
     }
@@ -173,6 +253,51 @@ fn default_queue_capacity() -> usize {
     16_384
 }
 
+fn default_book_depth() -> usize {
+    PublishSettings::default().depth
+}
+
+fn default_max_levels() -> usize {
+    PublishSettings::default().max_levels
+}
+
+/// Order-book publication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BooksConfig {
+    /// Levels per side in each published book.
+    #[serde(default = "default_book_depth")]
+    pub depth: usize,
+    /// At most one book per instrument per this interval of venue time, e.g. `100ms`;
+    /// `0s` publishes after every update.
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Duration,
+    /// Levels kept in memory per side and instrument; deeper levels are dropped.
+    #[serde(default = "default_max_levels")]
+    pub max_levels: usize,
+}
+
+impl Default for BooksConfig {
+    fn default() -> Self {
+        BooksConfig {
+            depth: default_book_depth(),
+            interval: Duration::ZERO,
+            max_levels: default_max_levels(),
+        }
+    }
+}
+
+impl BooksConfig {
+    /// The book tracker's settings.
+    pub fn publish_settings(&self) -> PublishSettings {
+        PublishSettings {
+            depth: self.depth,
+            min_interval_ms: i64::try_from(self.interval.as_millis()).unwrap_or(i64::MAX),
+            max_levels: self.max_levels,
+        }
+    }
+}
+
 /// JetStream publishing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,6 +339,9 @@ impl Config {
             return Err(
                 "publish.max_outstanding_acks and publish.queue_capacity must be at least 1".into(),
             );
+        }
+        if self.books.depth == 0 || self.books.max_levels < self.books.depth {
+            return Err("books.depth must be at least 1 and at most books.max_levels".into());
         }
         if self.connection.backoff_initial > self.connection.backoff_max {
             return Err("connection.backoff_initial must not exceed connection.backoff_max".into());

@@ -11,16 +11,19 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
+use marketprism_book::PublishSettings;
 use marketprism_model::{Event, Gap, GapReason, Symbol};
 use marketprism_venues::{Inbound, Subscription, VenueProtocol};
 use tokio::sync::mpsc;
-use tokio::time::{timeout, Instant};
+use tokio::time::{timeout_at, Instant, Interval};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
+use crate::books::{Books, Resync};
 use crate::metrics::Metrics;
 use crate::publisher::Outgoing;
+use crate::snapshots::{FetchSettings, Snapshot, SnapshotFetcher};
 use crate::ConnectionConfig;
 
 /// Local wall-clock time, Unix milliseconds.
@@ -48,7 +51,10 @@ struct Interruption {
 pub(crate) struct Connection {
     pub(crate) protocol: Arc<dyn VenueProtocol>,
     pub(crate) endpoint: String,
+    /// REST endpoint for book snapshots, for venues that need them.
+    pub(crate) rest_endpoint: Option<String>,
     pub(crate) subscriptions: Vec<Subscription>,
+    pub(crate) book_settings: PublishSettings,
     pub(crate) settings: ConnectionConfig,
     pub(crate) sender: mpsc::Sender<Outgoing>,
     pub(crate) metrics: Metrics,
@@ -63,15 +69,46 @@ impl Connection {
         )
     }
 
+    fn books(&self, shutdown: &CancellationToken) -> Option<Books> {
+        let fetcher = (!self.protocol.sync_rule().snapshot_in_stream())
+            .then_some(self.rest_endpoint.as_ref())
+            .flatten()
+            .map(|rest_endpoint| {
+                let settings = FetchSettings {
+                    protocol: self.protocol.clone(),
+                    rest_endpoint: rest_endpoint.clone(),
+                    depth: self.book_settings.max_levels,
+                    backoff_initial: self.settings.backoff_initial,
+                    backoff_max: self.settings.backoff_max,
+                    timeout: self.settings.subscribe_timeout,
+                };
+                SnapshotFetcher::spawn(settings, shutdown.child_token())
+            });
+        Books::new(
+            self.protocol.as_ref(),
+            &self.subscriptions,
+            self.book_settings,
+            fetcher,
+            self.metrics.clone(),
+        )
+    }
+
     /// Runs sessions until shutdown.
     pub(crate) async fn run(self, shutdown: CancellationToken) {
+        let mut books = self.books(&shutdown);
         let mut backoff = Backoff::new(self.settings.backoff_initial, self.settings.backoff_max);
         // The venue time of the last event seen per symbol: where a gap starts.
         let mut last_seen: HashMap<Symbol, i64> = HashMap::new();
         let mut interruption: Option<Interruption> = None;
         loop {
             match self
-                .session(&mut last_seen, &mut interruption, &mut backoff, &shutdown)
+                .session(
+                    &mut last_seen,
+                    &mut interruption,
+                    &mut books,
+                    &mut backoff,
+                    &shutdown,
+                )
                 .await
             {
                 SessionEnd::Shutdown => return,
@@ -96,10 +133,14 @@ impl Connection {
         &self,
         last_seen: &mut HashMap<Symbol, i64>,
         interruption: &mut Option<Interruption>,
+        books: &mut Option<Books>,
         backoff: &mut Backoff,
         shutdown: &CancellationToken,
     ) -> SessionEnd {
         let lost = |reason, detail: String| SessionEnd::Lost { reason, detail };
+        if let Some(books) = books.as_mut() {
+            books.session_started();
+        }
         let url = self.protocol.connect_url(&self.endpoint);
         let deadline = Instant::now() + self.settings.subscribe_timeout;
         let mut socket =
@@ -124,7 +165,10 @@ impl Connection {
             Ok(requests) => requests,
             Err(error) => return lost(GapReason::Disconnect, error.to_string()),
         };
-        let mut awaiting: Vec<u64> = requests.iter().map(|request| request.request_id).collect();
+        let mut awaiting: Vec<u64> = requests
+            .iter()
+            .flat_map(|request| request.acks.iter().copied())
+            .collect();
         for request in requests {
             if let Err(error) = socket.send(Message::text(request.frame)).await {
                 return lost(
@@ -135,11 +179,17 @@ impl Connection {
         }
 
         let mut subscribed = false;
+        let mut keepalive = self.protocol.keepalive().map(|keepalive| {
+            let mut interval = tokio::time::interval(keepalive.every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            (interval, keepalive.frame)
+        });
+        let mut last_frame_at = Instant::now();
         loop {
-            let wait = if subscribed {
-                self.settings.watchdog
+            let frame_deadline = if subscribed {
+                last_frame_at + self.settings.watchdog
             } else {
-                deadline.saturating_duration_since(Instant::now())
+                deadline
             };
             let frame = tokio::select! {
                 biased;
@@ -148,8 +198,23 @@ impl Connection {
                     self.mark_down(subscribed);
                     return SessionEnd::Shutdown;
                 }
-                frame = timeout(wait, socket.next()) => frame,
+                Some(snapshot) = next_snapshot(books) => {
+                    let events = books.as_mut().map(|books| books.apply_snapshot(snapshot)).unwrap_or_default();
+                    if self.send_all(events).await.is_err() {
+                        return SessionEnd::Shutdown;
+                    }
+                    continue;
+                }
+                frame = tick(&mut keepalive) => {
+                    if let Err(error) = socket.send(Message::text(frame)).await {
+                        self.mark_down(subscribed);
+                        return lost(GapReason::Disconnect, format!("sending keepalive: {error}"));
+                    }
+                    continue;
+                }
+                frame = timeout_at(frame_deadline, socket.next()) => frame,
             };
+            last_frame_at = Instant::now();
             let message = match frame {
                 Err(_) if subscribed => {
                     self.mark_down(subscribed);
@@ -201,11 +266,41 @@ impl Connection {
                         }
                     }
                 }
+                Ok(Inbound::Book(message)) => {
+                    let Some(books) = books.as_mut() else {
+                        self.metrics.frames_ignored.inc();
+                        continue;
+                    };
+                    last_seen.insert(message.symbol.clone(), message.update.exchange_time_ms);
+                    let (events, resync) = books.apply(
+                        self.protocol.as_ref(),
+                        message.market_type,
+                        &message.symbol,
+                        message.update,
+                    );
+                    if self.send_all(events).await.is_err() {
+                        return SessionEnd::Shutdown;
+                    }
+                    if let Some(Resync::Resubscribe(frames)) = resync {
+                        for frame in frames {
+                            if let Err(error) = socket.send(Message::text(frame)).await {
+                                self.mark_down(subscribed);
+                                return lost(
+                                    GapReason::Disconnect,
+                                    format!("resubscribing a book: {error}"),
+                                );
+                            }
+                        }
+                    }
+                }
                 Ok(Inbound::SubscribeAck { request_id }) => {
                     awaiting.retain(|&id| id != request_id);
                     if awaiting.is_empty() && !subscribed {
                         subscribed = true;
                         backoff.reset();
+                        if let Some(books) = books.as_mut() {
+                            books.subscribed();
+                        }
                         self.metrics.connections_up.inc();
                         tracing::info!(feed = %self.feed(), streams = self.subscriptions.len(), "Subscribed.");
                         if let Some(interruption) = interruption.take() {
@@ -247,6 +342,13 @@ impl Connection {
         }
     }
 
+    async fn send_all(&self, events: Vec<Event>) -> Result<(), mpsc::error::SendError<Outgoing>> {
+        for event in events {
+            self.sender.send(Outgoing::Event(event)).await?;
+        }
+        Ok(())
+    }
+
     fn mark_down(&self, subscribed: bool) {
         if subscribed {
             self.metrics.connections_up.dec();
@@ -284,5 +386,24 @@ impl Connection {
             self.sender.send(Outgoing::Event(Event::Gap(gap))).await?;
         }
         Ok(())
+    }
+}
+
+/// The next REST snapshot of the connection's books, if it has any.
+async fn next_snapshot(books: &mut Option<Books>) -> Option<Snapshot> {
+    match books {
+        Some(books) => books.next_snapshot().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The keepalive frame when it is due; never, for venues without one.
+async fn tick(keepalive: &mut Option<(Interval, &'static str)>) -> &'static str {
+    match keepalive {
+        Some((interval, frame)) => {
+            interval.tick().await;
+            frame
+        }
+        None => std::future::pending().await,
     }
 }

@@ -9,11 +9,13 @@
 //! publishes and republishes (same `Nats-Msg-Id`) until JetStream acknowledges each one.
 
 mod backoff;
+mod books;
 mod config;
 mod connection;
 mod metrics;
 mod publisher;
 mod service;
+mod snapshots;
 
-pub use config::{Config, ConnectionConfig, PublishConfig, VenueConfig, VenueKind};
+pub use config::{BooksConfig, Config, ConnectionConfig, PublishConfig, VenueConfig, VenueKind};
 pub use service::{run, CollectorError};

@@ -16,6 +16,8 @@ pub(crate) struct Metrics {
     pub(crate) dead_lettered: Counter,
     pub(crate) reconnects: Counter,
     pub(crate) gaps: Counter,
+    pub(crate) book_desyncs: Counter,
+    pub(crate) book_snapshots_requested: Counter,
     pub(crate) connections_up: Gauge,
     pub(crate) outstanding_acks: Gauge,
 }
@@ -64,6 +66,16 @@ impl Metrics {
             self.reconnects.clone(),
         );
         registry.register("gaps", "Gap events emitted", self.gaps.clone());
+        registry.register(
+            "book_desyncs",
+            "Order books found out of sync (sequence break, checksum, crossed)",
+            self.book_desyncs.clone(),
+        );
+        registry.register(
+            "book_snapshots_requested",
+            "Order-book snapshots requested (REST fetches and resubscriptions)",
+            self.book_snapshots_requested.clone(),
+        );
         registry.register(
             "connections_up",
             "Connections currently subscribed",

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use marketprism_telemetry::Readiness;
-use marketprism_venues::binance::{symbol::SymbolMap, BinanceSpot};
+use marketprism_venues::binance::{symbol::SymbolMap, Binance};
+use marketprism_venues::bybit::Bybit;
+use marketprism_venues::deribit::Deribit;
+use marketprism_venues::okx::Okx;
 use marketprism_venues::VenueProtocol;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
@@ -43,8 +46,17 @@ fn protocol(venue: &VenueConfig) -> Result<Arc<dyn VenueProtocol>, CollectorErro
     let symbols = venue
         .normalized_symbols()
         .map_err(|error| CollectorError::Config(error.to_string()))?;
+    let symbols = SymbolMap::new(&symbols);
+    let market_type = venue.venue.market_type();
     Ok(match venue.venue {
-        VenueKind::BinanceSpot => Arc::new(BinanceSpot::new(SymbolMap::new(&symbols))),
+        VenueKind::BinanceSpot => Arc::new(Binance::spot(symbols)),
+        VenueKind::BinanceUsdm => Arc::new(Binance::usdm(symbols)),
+        VenueKind::OkxSpot | VenueKind::OkxSwap => Arc::new(Okx::new(market_type)),
+        VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => {
+            Arc::new(Deribit::new(market_type))
+        }
+        VenueKind::BybitSpot => Arc::new(Bybit::spot(symbols)),
+        VenueKind::BybitLinear => Arc::new(Bybit::linear(symbols)),
     })
 }
 
@@ -94,7 +106,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
             let connection = Connection {
                 protocol: protocol.clone(),
                 endpoint: venue.endpoint().to_owned(),
+                rest_endpoint: venue.rest_endpoint().map(str::to_owned),
                 subscriptions: chunk.to_vec(),
+                book_settings: config.books.publish_settings(),
                 settings: config.connection.clone(),
                 sender: sender.clone(),
                 metrics: metrics.clone(),
