@@ -3,17 +3,23 @@
 //! It speaks the real protocol: raw streams at `/ws/<stream>` (and `/ws` with live
 //! subscriptions), combined streams at `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`,
 //! `UNSUBSCRIBE` and `LIST_SUBSCRIPTIONS` method frames with their replies, and server pings.
-//! Data comes from a deterministic trade generator (seeded) or from a capture file. A small
-//! HTTP control API drops connections on command and reports exactly which trades were
-//! written to an open connection, so tests can hold the pipeline to them:
+//! Data comes from a deterministic trade generator and order books (seeded: `@trade`,
+//! `@aggTrade`, `@depth@100ms` and `GET /api/v3/depth`) or from a capture file. A small HTTP
+//! control API injects faults and reports exactly what was written to an open connection, so
+//! tests can hold the pipeline to it:
 //!
 //! * `POST /control/disconnect`: close every open connection;
+//! * `POST /control/silence` `{"ms":N}`: send nothing, not even pings, for `N` ms;
+//! * `POST /control/book-fault` `{"kind":"drop|duplicate|reorder|stale_snapshot","symbol":"BTCUSDT"}`:
+//!   shape the next depth event (or snapshot) of one symbol, or of all without `symbol`;
+//! * `GET /control/book?symbol=BTCUSDT&update_id=N&limit=L`: the true book after update `N`;
 //! * `GET /control/report`: the [`Report`] as JSON.
 //!
 //! The simulator shares no code with the collector's parsers, so one cannot hide the other's
 //! mistakes.
 
 mod config;
+mod depth;
 mod generator;
 mod protocol;
 mod replay;
@@ -21,5 +27,6 @@ mod report;
 mod server;
 
 pub use config::Config;
+pub use depth::{BookFault, TrueBook};
 pub use report::{Report, SimTrade};
 pub use server::{bind, run, SimError};

@@ -2,12 +2,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::{SinkExt, StreamExt};
@@ -16,6 +17,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::depth::{BookFault, Books, TrueBook};
 use crate::protocol::{error_reply, parse_stream, result_reply, MethodCall};
 use crate::{Config, Report};
 
@@ -72,6 +74,9 @@ pub(crate) struct Shared {
     /// Signalled whenever a client gains a subscription.
     pub(crate) subscribed: Notify,
     next_client: AtomicU64,
+    books: Mutex<Books>,
+    /// Until this time (Unix ms) connections send nothing, not even pings.
+    silent_until_ms: AtomicI64,
 }
 
 /// Locks a mutex, recovering the data if a holder panicked: the report and client table stay
@@ -91,6 +96,14 @@ impl Shared {
         lock(&self.report)
     }
 
+    pub(crate) fn books(&self) -> MutexGuard<'_, Books> {
+        lock(&self.books)
+    }
+
+    fn is_silent(&self) -> bool {
+        crate::generator::now_ms() < self.silent_until_ms.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn has_subscribers(&self) -> bool {
         self.clients()
             .values()
@@ -107,7 +120,7 @@ impl Shared {
                     .symbols
                     .iter()
                     .any(|known| known.eq_ignore_ascii_case(&symbol))
-                    && matches!(channel, "trade" | "aggTrade")
+                    && matches!(channel, "trade" | "aggTrade" | "depth" | "depth@100ms")
             }
             None => false,
         }
@@ -136,12 +149,15 @@ pub async fn bind(
         .await
         .map_err(serve_error)?;
     let bound = listener.local_addr().map_err(serve_error)?;
+    let books = Books::new(&config.symbols, config.seed);
     let shared = Arc::new(Shared {
         config,
         clients: Mutex::new(HashMap::new()),
         report: Mutex::new(Report::default()),
         subscribed: Notify::new(),
         next_client: AtomicU64::new(1),
+        books: Mutex::new(books),
+        silent_until_ms: AtomicI64::new(0),
     });
     let source = {
         let shared = shared.clone();
@@ -149,7 +165,12 @@ pub async fn bind(
         async move {
             match replay {
                 Some(frames) => crate::replay::run(shared, frames, shutdown).await,
-                None => crate::generator::run(shared, shutdown).await,
+                None => {
+                    tokio::join!(
+                        crate::generator::run(shared.clone(), shutdown.clone()),
+                        crate::depth::run(shared, shutdown),
+                    );
+                }
             }
         }
     };
@@ -157,7 +178,11 @@ pub async fn bind(
         .route("/ws", get(raw_without_streams))
         .route("/ws/{*streams}", get(raw_with_streams))
         .route("/stream", get(combined))
+        .route("/api/v3/depth", get(depth_snapshot))
         .route("/control/disconnect", post(disconnect_all))
+        .route("/control/silence", post(silence))
+        .route("/control/book-fault", post(book_fault))
+        .route("/control/book", get(true_book))
         .route("/control/report", get(report))
         .with_state(shared.clone());
     tracing::info!(address = %bound, "Simulator listening (Binance spot protocol).");
@@ -236,6 +261,90 @@ async fn disconnect_all(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(serde_json::json!({ "closed": closed, "at_ms": now }))
 }
 
+#[derive(Deserialize)]
+struct DepthQuery {
+    symbol: String,
+    #[serde(default = "default_depth_limit")]
+    limit: usize,
+}
+
+fn default_depth_limit() -> usize {
+    100
+}
+
+/// `GET /api/v3/depth?symbol=BTCUSDT&limit=1000`, answered as Binance does.
+async fn depth_snapshot(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<DepthQuery>,
+) -> Response {
+    match shared
+        .books()
+        .snapshot(&query.symbol, query.limit.clamp(1, 5000))
+    {
+        Some(snapshot) => Json(snapshot).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"code": -1121, "msg": "Invalid symbol."})),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SilenceRequest {
+    ms: i64,
+}
+
+/// Makes every connection send nothing (no data, no pings) for a while.
+async fn silence(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<SilenceRequest>,
+) -> Json<Value> {
+    let until = crate::generator::now_ms() + request.ms.max(0);
+    shared.silent_until_ms.store(until, Ordering::Relaxed);
+    tracing::info!(ms = request.ms, "Connections silenced on command.");
+    Json(serde_json::json!({ "silent_until_ms": until }))
+}
+
+#[derive(Deserialize)]
+struct FaultRequest {
+    kind: BookFault,
+    #[serde(default)]
+    symbol: Option<String>,
+}
+
+/// Queues a book fault for one symbol or all.
+async fn book_fault(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<FaultRequest>,
+) -> Json<Value> {
+    let injected = shared
+        .books()
+        .inject(request.symbol.as_deref(), request.kind);
+    tracing::info!(kind = ?request.kind, symbol = ?request.symbol, injected, "Book fault queued.");
+    Json(serde_json::json!({ "injected": injected }))
+}
+
+#[derive(Deserialize)]
+struct TrueBookQuery {
+    symbol: String,
+    update_id: u64,
+    #[serde(default = "default_depth_limit")]
+    limit: usize,
+}
+
+/// The true book of a symbol right after an update id, for tests.
+async fn true_book(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<TrueBookQuery>,
+) -> Result<Json<TrueBook>, StatusCode> {
+    shared
+        .books()
+        .true_book(&query.symbol, query.update_id, query.limit)
+        .map(Json)
+        .ok_or(StatusCode::NOT_FOUND)
+}
+
 async fn report(State(shared): State<Arc<Shared>>) -> Json<Report> {
     Json(shared.report().clone())
 }
@@ -286,12 +395,19 @@ async fn serve_client(
                         break;
                     }
                     _ = pings.tick() => {
+                        if shared.is_silent() {
+                            continue;
+                        }
                         if sink.send(Message::Ping(Default::default())).await.is_err() {
                             break;
                         }
                     }
                     frame = receiver.recv() => {
                         let Some(frame) = frame else { break };
+                        if shared.is_silent() {
+                            // A silent socket: the frame never reaches the client.
+                            continue;
+                        }
                         if sink.send(Message::text(frame.text)).await.is_err() {
                             break;
                         }
