@@ -17,5 +17,7 @@ mod publisher;
 mod service;
 mod snapshots;
 
-pub use config::{BooksConfig, Config, ConnectionConfig, PublishConfig, VenueConfig, VenueKind};
+pub use config::{
+    BooksConfig, ChannelName, Config, ConnectionConfig, PublishConfig, VenueConfig, VenueKind,
+};
 pub use service::{run, CollectorError};

@@ -1,5 +1,7 @@
 //! The collector against the simulator and a real NATS server.
 
+mod books;
+
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -9,15 +11,15 @@ use marketprism_model::{codec, Event, GapReason};
 use marketprism_testkit::NatsServer;
 use tokio_util::sync::CancellationToken;
 
-struct Run {
-    nats: NatsServer,
-    context: jetstream::Context,
-    config: Config,
-    sim_address: String,
-    shutdown: CancellationToken,
+pub(crate) struct Run {
+    pub(crate) nats: NatsServer,
+    pub(crate) context: jetstream::Context,
+    pub(crate) config: Config,
+    pub(crate) sim_address: String,
+    pub(crate) shutdown: CancellationToken,
 }
 
-async fn start(sim: marketprism_sim::Config, watchdog: &str) -> Run {
+pub(crate) async fn start(sim: marketprism_sim::Config, watchdog: &str) -> Run {
     let nats = NatsServer::start().expect("nats-server");
     let shutdown = CancellationToken::new();
     let (sim_address, sim_server) = marketprism_sim::bind(sim, shutdown.clone())
@@ -58,7 +60,7 @@ async fn start(sim: marketprism_sim::Config, watchdog: &str) -> Run {
     }
 }
 
-fn sim_config(rate: u32) -> marketprism_sim::Config {
+pub(crate) fn sim_config(rate: u32) -> marketprism_sim::Config {
     marketprism_sim::Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
