@@ -20,4 +20,4 @@ mod snapshots;
 pub use config::{
     BooksConfig, ChannelName, Config, ConnectionConfig, PublishConfig, VenueConfig, VenueKind,
 };
-pub use service::{run, CollectorError};
+pub use service::{publish_events, run, CollectorError};

@@ -142,3 +142,37 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     let _ = http.await;
     Ok(())
 }
+
+/// Publishes `events` to JetStream exactly as the collector does (deterministic
+/// `Nats-Msg-Id`s, a window of `max_outstanding_acks`, republish until acknowledged) and
+/// returns once every one is stored; used to backfill from captures. Returns how many were
+/// published.
+pub async fn publish_events(
+    nats: &marketprism_bus::Config,
+    max_outstanding_acks: usize,
+    events: impl IntoIterator<Item = marketprism_model::Event>,
+) -> Result<u64, CollectorError> {
+    let client = marketprism_bus::connect(nats, "marketprism-replay").await?;
+    let context = jetstream::new(client);
+    marketprism_bus::ensure_streams(&context, &nats.stream).await?;
+    let metrics = Metrics::default();
+    let (sender, receiver) = mpsc::channel(max_outstanding_acks.max(1));
+    let publisher = tokio::spawn(
+        Publisher::new(context, max_outstanding_acks.max(1), metrics.clone()).run(receiver),
+    );
+    let mut sent = 0;
+    for event in events {
+        if sender
+            .send(crate::publisher::Outgoing::Event(event))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        sent += 1;
+    }
+    drop(sender);
+    // The publisher drains its window (every ack received) before it returns.
+    let _ = publisher.await;
+    Ok(sent)
+}

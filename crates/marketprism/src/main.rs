@@ -2,6 +2,7 @@
 
 mod config_file;
 mod deploy;
+mod replay;
 mod shutdown;
 
 use std::io::IsTerminal as _;
@@ -59,6 +60,9 @@ enum Command {
         #[command(subcommand)]
         command: StreamsCommand,
     },
+    /// Run captured frames through the parsers and book sequencers: print the normalized
+    /// events as JSON lines, or publish them to JetStream with `--publish` (backfill).
+    Replay(replay::ReplayArgs),
     /// Run the local Binance spot simulator.
     Sim(SimArgs),
     /// Validate configuration files without connecting anywhere; exits non-zero on errors.
@@ -128,6 +132,7 @@ fn main() -> anyhow::Result<()> {
             | Command::Logs(_)
             | Command::Migrate { .. }
             | Command::Streams { .. }
+            | Command::Replay(_)
     );
     let filter = cli
         .log
@@ -243,6 +248,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 println!("{}: valid storage configuration", path.display());
             }
         }
+        Command::Replay(args) => replay::replay(args).await?,
         Command::Up(args) => deploy::up(args).await?,
         Command::Status(args) => deploy::status(args).await?,
         Command::Down(args) => deploy::down(args).await?,
