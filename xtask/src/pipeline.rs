@@ -25,6 +25,8 @@ pub struct Spec {
     pub count: Option<u64>,
     /// Simulator seed.
     pub seed: u64,
+    /// Collector channels, e.g. `trades`, `orderbook`.
+    pub channels: Vec<&'static str>,
 }
 
 /// Builds the `marketprism` binary and returns its path.
@@ -136,11 +138,18 @@ watchdog = "10s"
 [[venues]]
 venue = "binance_spot"
 endpoint = "ws://127.0.0.1:{sim_port}"
+rest_endpoint = "http://127.0.0.1:{sim_port}"
 symbols = [{symbols}]
-channels = ["trades"]
+channels = [{channels}]
 "#,
                 nats = services.nats_url,
                 symbols = symbols.join(", "),
+                channels = spec
+                    .channels
+                    .iter()
+                    .map(|channel| format!("\"{channel}\""))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
         )?;
 
@@ -182,6 +191,9 @@ channels = ["trades"]
             sim.args(["--count", &count.to_string()]);
         }
         let sim = Service::spawn("sim", sim, &dir.join("sim.log"))?;
+        // The collector's first connection must find the simulator listening; a refused
+        // connection would (rightly) be recorded as a gap.
+        wait_for_port(sim_port, &dir.join("sim.log")).await?;
         let storage = start_service(binary, "store", &storage_config, dir)?;
         let mut collector_command = Command::new(binary);
         collector_command
@@ -257,6 +269,65 @@ channels = ["trades"]
         Ok(())
     }
 
+    /// Queues a book fault in the simulator for `symbol` (Binance form).
+    pub async fn inject_book_fault(
+        &self,
+        kind: marketprism_sim::BookFault,
+        symbol: &str,
+    ) -> anyhow::Result<()> {
+        let url = format!("http://127.0.0.1:{}/control/book-fault", self.sim_port);
+        self.http
+            .post(url)
+            .json(&serde_json::json!({ "kind": kind, "symbol": symbol }))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// The simulator's true book of `symbol` (Binance form) right after `update_id`.
+    pub async fn true_book(
+        &self,
+        symbol: &str,
+        update_id: u64,
+        limit: usize,
+    ) -> anyhow::Result<Option<marketprism_sim::TrueBook>> {
+        let url = format!(
+            "http://127.0.0.1:{}/control/book?symbol={symbol}&update_id={update_id}&limit={limit}",
+            self.sim_port
+        );
+        let response = self.http.get(url).send().await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(Some(response.error_for_status()?.json().await?))
+    }
+
+    /// Stops the collector with SIGTERM (it drains its acks); true if it exited 0.
+    pub fn stop_collector(&mut self) -> anyhow::Result<bool> {
+        Ok(self.collector.terminate(Duration::from_secs(20))?.success())
+    }
+
+    /// Polls `SELECT count() FROM <table> FINAL` until it stays the same for two seconds.
+    pub async fn wait_until_settled(&self, table: &str) -> anyhow::Result<u64> {
+        let mut last = u64::MAX;
+        let mut stable_since = Instant::now();
+        loop {
+            let count: u64 = self
+                .clickhouse
+                .query(&format!("SELECT count() FROM {table} FINAL"))
+                .fetch_one()
+                .await?;
+            if count != last {
+                last = count;
+                stable_since = Instant::now();
+            } else if stable_since.elapsed() > Duration::from_secs(2) {
+                return Ok(count);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Kills storage with SIGKILL, as a crash or OOM kill would.
     pub fn kill_storage(&mut self) -> anyhow::Result<()> {
         if let Some(mut storage) = self.storage.take() {
@@ -309,6 +380,24 @@ channels = ["trades"]
         self.sim.terminate(grace)?;
         Ok(collector.success() && storage)
     }
+}
+
+/// Waits until something accepts TCP connections on `port` (up to 30 s).
+async fn wait_for_port(port: u16, log: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!(
+        "nothing listens on port {port} after 30 s; log:\n{}",
+        log_tail(log)
+    )
 }
 
 fn start_service(

@@ -6,6 +6,9 @@
 //!   the collector's connection once; ClickHouse must hold exactly the trades the simulator
 //!   wrote to open connections, without duplicates, and one gap per symbol must cover the
 //!   disconnected interval.
+//! * `books`: trades and order books of every symbol while the simulator breaks one symbol's
+//!   book stream three times; every stored book must equal the simulator's true book at its
+//!   update id, with exactly one sequence-break gap per break.
 //!
 //! It prints a table of every check and fails if any check fails.
 
@@ -73,6 +76,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         drop(services);
         let services = services::start(args.backend).await?;
         checks.extend(scenarios::faults(&binary, &services, &dir.join("faults")).await?);
+        drop(services);
+        let services = services::start(args.backend).await?;
+        checks.extend(scenarios::books(&binary, &services, &dir.join("books")).await?);
         anyhow::Ok(checks)
     })?;
     checks::print_table(&checks);

@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use marketprism_model::Decimal;
-use marketprism_sim::{Report, SimTrade};
-use marketprism_storage::{from_fixed18, GapRow, TradeRow};
+use marketprism_sim::{BookFault, Report, SimTrade, TrueBook};
+use marketprism_storage::{from_fixed18, GapRow, OrderBookRow, TradeRow};
 
 use super::{Args, Check, Checks};
 use crate::pipeline::{Pipeline, Spec};
@@ -67,6 +67,7 @@ pub async fn baseline(
         rate: args.rate,
         count: Some(args.trades),
         seed: 7,
+        channels: vec!["trades"],
     };
     let pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     let report = wait_until_done(&pipeline).await?;
@@ -124,6 +125,7 @@ pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::R
         rate: 4_000,
         count: Some(TRADES),
         seed: 11,
+        channels: vec!["trades"],
     };
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
 
@@ -179,6 +181,158 @@ pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::R
     ));
     checks.push(stopped_cleanly(SCENARIO, pipeline)?);
     Ok(checks)
+}
+
+/// Trades and order books of every symbol while the simulator breaks BTCUSDT's book stream
+/// three times (a dropped update, two swapped updates, a drop whose resync first receives a
+/// snapshot older than the stream); every stored book must equal the simulator's true book
+/// at its update id, and each break must leave exactly one gap.
+pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Result<Checks> {
+    const SCENARIO: &str = "books";
+    const TRADES: u64 = 6_000;
+    const DEPTH: usize = 50;
+    let spec = Spec {
+        name: SCENARIO.into(),
+        symbols: symbols(),
+        rate: 500,
+        count: Some(TRADES),
+        seed: 13,
+        channels: vec!["trades", "orderbook"],
+    };
+    let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
+    wait_until_delivered(&pipeline, 500).await?;
+    for faults in [
+        vec![BookFault::Drop],
+        vec![BookFault::Reorder],
+        vec![BookFault::StaleSnapshot, BookFault::Drop],
+    ] {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for fault in faults {
+            pipeline.inject_book_fault(fault, "BTCUSDT").await?;
+        }
+    }
+    let report = wait_until_done(&pipeline).await?;
+    let collector_clean = pipeline.stop_collector()?;
+    pipeline.wait_for_trades(TRADES, CATCH_UP).await?;
+    let stored = pipeline.wait_until_settled("orderbooks").await?;
+
+    let rows: Vec<OrderBookRow> = pipeline
+        .clickhouse
+        .query("SELECT ?fields FROM orderbooks FINAL ORDER BY symbol, update_id")
+        .fetch_all()
+        .await?;
+    let mut differing = Vec::new();
+    let mut unknown = 0;
+    for row in &rows {
+        let native = row.symbol.replace('-', "");
+        match pipeline.true_book(&native, row.update_id, DEPTH).await? {
+            Some(truth) => {
+                if let Some(difference) = book_difference(row, &truth) {
+                    differing.push(difference);
+                }
+            }
+            None => unknown += 1,
+        }
+    }
+    let gaps: Vec<GapRow> = pipeline
+        .clickhouse
+        .query("SELECT ?fields FROM gaps FINAL")
+        .fetch_all()
+        .await?;
+    let book_gaps = |symbol: &str| {
+        gaps.iter()
+            .filter(|gap| gap.symbol == symbol && gap.reason == "sequence_break")
+            .count()
+    };
+    let per_symbol: Vec<String> = symbols()
+        .iter()
+        .map(|(_, symbol)| {
+            let count = rows.iter().filter(|row| &row.symbol == symbol).count();
+            format!("{symbol} {count}")
+        })
+        .collect();
+
+    let mut checks = vec![
+        Check::holds(
+            SCENARIO,
+            "books stored for every symbol",
+            "> 20 each",
+            per_symbol.join(", "),
+            symbols()
+                .iter()
+                .all(|(_, symbol)| rows.iter().filter(|row| &row.symbol == symbol).count() > 20),
+        ),
+        Check::equal(
+            SCENARIO,
+            "rows in orderbooks FINAL",
+            stored,
+            rows.len() as u64,
+        ),
+        Check::equal(SCENARIO, "books without a true book", 0, unknown),
+        Check::holds(
+            SCENARIO,
+            "every book equals the sim's at its update id",
+            "0 differing",
+            differing.first().map_or_else(
+                || "0 differing".to_owned(),
+                |first| format!("{} differing, e.g. {first}", differing.len()),
+            ),
+            differing.is_empty(),
+        ),
+        Check::equal(
+            SCENARIO,
+            "sequence-break gaps for BTC-USDT",
+            3,
+            book_gaps("BTC-USDT"),
+        ),
+        Check::equal(
+            SCENARIO,
+            "gaps for the unbroken symbols",
+            0,
+            gaps.iter().filter(|gap| gap.symbol != "BTC-USDT").count(),
+        ),
+        Check::holds(
+            SCENARIO,
+            "collector stops cleanly",
+            "exit 0 after SIGTERM",
+            if collector_clean {
+                "exit 0"
+            } else {
+                "non-zero exit"
+            }
+            .into(),
+            collector_clean,
+        ),
+    ];
+    checks.extend(verify_trades(SCENARIO, &pipeline, &report).await?);
+    checks.push(dead_letters(SCENARIO, &pipeline).await?);
+    checks.push(stopped_cleanly(SCENARIO, pipeline)?);
+    Ok(checks)
+}
+
+/// Compares a stored book with the simulator's; `None` when identical.
+fn book_difference(row: &OrderBookRow, truth: &TrueBook) -> Option<String> {
+    let side = |prices: &[i128], quantities: &[i128]| -> Vec<(Decimal, Decimal)> {
+        prices
+            .iter()
+            .zip(quantities)
+            .map(|(price, quantity)| (from_fixed18(*price), from_fixed18(*quantity)))
+            .collect()
+    };
+    let expected = |levels: &[[String; 2]]| -> Vec<(Decimal, Decimal)> {
+        levels
+            .iter()
+            .filter_map(|[price, quantity]| {
+                Some((
+                    Decimal::from_str(price).ok()?.normalize(),
+                    Decimal::from_str(quantity).ok()?.normalize(),
+                ))
+            })
+            .collect()
+    };
+    let same = side(&row.bid_prices, &row.bid_quantities) == expected(&truth.bids)
+        && side(&row.ask_prices, &row.ask_quantities) == expected(&truth.asks);
+    (!same).then(|| format!("{} at update {}", row.symbol, row.update_id))
 }
 
 /// Stops the pipeline; collector and storage must drain and exit 0 on SIGTERM.
