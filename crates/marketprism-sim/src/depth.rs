@@ -43,6 +43,8 @@ pub enum BookFault {
     Reorder,
     /// Answer the next snapshot request with a state several updates old.
     StaleSnapshot,
+    /// Send the next event with a wrong OKX checksum.
+    CorruptChecksum,
 }
 
 /// One book state: price ticks to quantity units.
@@ -58,10 +60,69 @@ pub(crate) struct SimBook {
     levels: Levels,
     mid_ticks: i64,
     last_update_id: u64,
-    history: VecDeque<(u64, Levels)>,
+    /// Events emitted so far: Bybit's contiguous `u`.
+    events: u64,
+    history: VecDeque<State>,
     pending_faults: VecDeque<BookFault>,
-    /// An update held back to be sent after the next one (reorder).
-    held: Option<String>,
+    /// An event held back to be sent after the next one (reorder).
+    held: Option<BookEvent>,
+}
+
+/// The book after one event.
+#[derive(Debug, Clone)]
+struct State {
+    update_id: u64,
+    event: u64,
+    levels: Levels,
+}
+
+/// One changed level of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Change {
+    /// Price in ticks of 0.01.
+    pub(crate) price: i64,
+    /// New quantity in units of 10^-8; 0 deletes.
+    pub(crate) quantity: u64,
+    /// Whether the level existed before (Deribit's `change` versus `new`).
+    pub(crate) existed: bool,
+}
+
+/// One book event, rendered per venue dialect when sent.
+#[derive(Debug, Clone)]
+pub(crate) struct BookEvent {
+    /// Symbol, Binance form.
+    pub(crate) symbol: String,
+    /// First update id (Binance `U`).
+    pub(crate) first_id: u64,
+    /// Last update id (Binance `u`, OKX `seqId`, Deribit `change_id`).
+    pub(crate) last_id: u64,
+    /// The previous event's last id (`pu`, `prevSeqId`, `prev_change_id`).
+    pub(crate) prev_id: u64,
+    /// The event's number (Bybit `u`).
+    pub(crate) event: u64,
+    /// Event time, Unix ms.
+    pub(crate) time_ms: i64,
+    /// Changed bids.
+    pub(crate) bids: Vec<Change>,
+    /// Changed asks.
+    pub(crate) asks: Vec<Change>,
+    /// OKX checksum of the true book after the event.
+    pub(crate) checksum: i32,
+}
+
+/// A whole book, for snapshots sent on subscription.
+#[derive(Debug, Clone)]
+pub(crate) struct BookSnapshot {
+    /// Last update id.
+    pub(crate) last_id: u64,
+    /// Events so far (Bybit `u`).
+    pub(crate) event: u64,
+    /// Bids `(ticks, units)`, best first.
+    pub(crate) bids: Vec<(i64, u64)>,
+    /// Asks, best first.
+    pub(crate) asks: Vec<(i64, u64)>,
+    /// OKX checksum.
+    pub(crate) checksum: i32,
 }
 
 /// The books of every symbol plus the generator's randomness.
@@ -91,12 +152,12 @@ pub struct TrueBook {
 }
 
 /// A price in ticks of 0.01, written with Binance's eight decimals.
-fn price_text(ticks: i64) -> String {
+pub(crate) fn price_text(ticks: i64) -> String {
     format!("{}.{:02}000000", ticks / 100, ticks % 100)
 }
 
 /// A quantity in units of 10^-8.
-fn quantity_text(units: u64) -> String {
+pub(crate) fn quantity_text(units: u64) -> String {
     format!("{}.{:08}", units / 100_000_000, units % 100_000_000)
 }
 
@@ -129,12 +190,17 @@ impl Books {
                         .insert(mid_ticks + offset, rng.random_range(1..=10_000_000_000));
                 }
                 let mut history = VecDeque::with_capacity(HISTORY);
-                history.push_back((FIRST_UPDATE_ID, levels.clone()));
+                history.push_back(State {
+                    update_id: FIRST_UPDATE_ID,
+                    event: 0,
+                    levels: levels.clone(),
+                });
                 let book = SimBook {
                     symbol: symbol.clone(),
                     levels,
                     mid_ticks,
                     last_update_id: FIRST_UPDATE_ID,
+                    events: 0,
                     history,
                     pending_faults: VecDeque::new(),
                     held: None,
@@ -164,8 +230,8 @@ impl Books {
         let (last_update_id, levels) = if stale {
             // Far enough back that the buffered stream cannot bridge it.
             let index = book.history.len().saturating_sub(20);
-            let (id, levels) = &book.history[index];
-            (*id, levels)
+            let state = &book.history[index];
+            (state.update_id, &state.levels)
         } else {
             (book.last_update_id, &book.levels)
         };
@@ -176,21 +242,56 @@ impl Books {
         })
     }
 
-    /// The true book of `symbol` right after `update_id`, if still in the history.
-    pub(crate) fn true_book(&self, symbol: &str, update_id: u64, limit: usize) -> Option<TrueBook> {
+    /// The true book of `symbol` right after update `id` (or after event `id` when
+    /// `by_event`, for Bybit's numbering), if still in the history.
+    pub(crate) fn true_book(
+        &self,
+        symbol: &str,
+        id: u64,
+        by_event: bool,
+        limit: usize,
+    ) -> Option<TrueBook> {
         let book = self.books.get(&symbol.to_ascii_uppercase())?;
-        // Each event covers U..=u; the state after u is the one recorded under u.
-        let (id, levels) = book.history.iter().rev().find(|(id, _)| *id <= update_id)?;
-        (*id == update_id).then(|| TrueBook {
-            update_id,
-            bids: side(&levels.bids, true, limit),
-            asks: side(&levels.asks, false, limit),
+        let state = book.history.iter().find(|state| {
+            if by_event {
+                state.event == id
+            } else {
+                state.update_id == id
+            }
+        })?;
+        Some(TrueBook {
+            update_id: id,
+            bids: side(&state.levels.bids, true, limit),
+            asks: side(&state.levels.asks, false, limit),
         })
     }
 
-    /// Advances every book by one event; returns the frames to send per symbol (already
+    /// Whether `symbol` (Binance form) has a book.
+    pub(crate) fn knows(&self, symbol: &str) -> bool {
+        self.books.contains_key(&symbol.to_ascii_uppercase())
+    }
+
+    /// The current book of `symbol`, for a subscription snapshot.
+    pub(crate) fn current(&self, symbol: &str) -> Option<BookSnapshot> {
+        let book = self.books.get(&symbol.to_ascii_uppercase())?;
+        Some(BookSnapshot {
+            last_id: book.last_update_id,
+            event: book.events,
+            bids: book
+                .levels
+                .bids
+                .iter()
+                .rev()
+                .map(|(p, q)| (*p, *q))
+                .collect(),
+            asks: book.levels.asks.iter().map(|(p, q)| (*p, *q)).collect(),
+            checksum: okx_checksum(&book.levels),
+        })
+    }
+
+    /// Advances every book by one event; returns the events to send per symbol (already
     /// shaped by any queued fault).
-    fn tick(&mut self, now: i64) -> Vec<(String, Vec<String>)> {
+    pub(crate) fn tick(&mut self, now: i64) -> Vec<(String, Vec<BookEvent>)> {
         let rng = &mut self.rng;
         let mut symbols: Vec<&String> = self.books.keys().collect();
         symbols.sort();
@@ -217,10 +318,10 @@ fn take_fault(faults: &mut VecDeque<BookFault>, wanted: BookFault) -> bool {
 }
 
 impl SimBook {
-    /// Changes a few levels; returns the event's `data` JSON.
-    fn advance(&mut self, rng: &mut ChaCha8Rng, now: i64) -> String {
+    /// Changes a few levels; returns the event.
+    fn advance(&mut self, rng: &mut ChaCha8Rng, now: i64) -> BookEvent {
         let changes = rng.random_range(1..=4);
-        let first_id = self.last_update_id + 1;
+        let prev_id = self.last_update_id;
         let mut bids = Vec::new();
         let mut asks = Vec::new();
         for _ in 0..changes {
@@ -235,34 +336,42 @@ impl SimBook {
             } else {
                 (&mut self.levels.asks, &mut asks, self.mid_ticks + offset)
             };
-            if quantity == 0 {
-                levels.remove(&price);
+            let existed = if quantity == 0 {
+                levels.remove(&price).is_some()
             } else {
-                levels.insert(price, quantity);
-            }
-            changed.push(format!(
-                r#"["{}","{}"]"#,
-                price_text(price),
-                quantity_text(quantity)
-            ));
+                levels.insert(price, quantity).is_some()
+            };
+            changed.push(Change {
+                price,
+                quantity,
+                existed,
+            });
         }
         self.last_update_id += changes;
+        self.events += 1;
         if self.history.len() == HISTORY {
             self.history.pop_front();
         }
-        self.history
-            .push_back((self.last_update_id, self.levels.clone()));
-        format!(
-            r#"{{"e":"depthUpdate","E":{now},"s":"{symbol}","U":{first_id},"u":{last_id},"b":[{bids}],"a":[{asks}]}}"#,
-            symbol = self.symbol,
-            last_id = self.last_update_id,
-            bids = bids.join(","),
-            asks = asks.join(","),
-        )
+        self.history.push_back(State {
+            update_id: self.last_update_id,
+            event: self.events,
+            levels: self.levels.clone(),
+        });
+        BookEvent {
+            symbol: self.symbol.clone(),
+            first_id: prev_id + 1,
+            last_id: self.last_update_id,
+            prev_id,
+            event: self.events,
+            time_ms: now,
+            bids,
+            asks,
+            checksum: okx_checksum(&self.levels),
+        }
     }
 
-    /// The frames to send for a fresh event, after the queued stream fault, if any.
-    fn shape(&mut self, data: String) -> Vec<String> {
+    /// The events to send for a fresh event, after the queued stream fault, if any.
+    fn shape(&mut self, data: BookEvent) -> Vec<BookEvent> {
         if let Some(held) = self.held.take() {
             // Reorder: the newer event goes first, the held one after it.
             return vec![data, held];
@@ -279,13 +388,17 @@ impl SimBook {
                 self.held = Some(data);
                 Vec::new()
             }
+            Some(BookFault::CorruptChecksum) => vec![BookEvent {
+                checksum: data.checksum.wrapping_add(1),
+                ..data
+            }],
             Some(BookFault::StaleSnapshot) | None => vec![data],
         }
     }
 }
 
 /// Advances the books every [`UPDATE_INTERVAL`] once a client has subscribed, sending each
-/// event to the clients subscribed to that symbol's depth stream.
+/// event, in its venue's framing, to the clients subscribed to that symbol's book.
 pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     while !shared.has_subscribers() {
         tokio::select! {
@@ -300,32 +413,48 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = interval.tick() => {}
         }
-        let events = shared.books().tick(now_ms());
+        // Clients before books: subscription handlers take the locks in the same order, so
+        // a new subscriber's snapshot and the events after it are queued in order.
         let clients = shared.clients();
-        for (symbol, frames) in events {
-            let lower = symbol.to_ascii_lowercase();
+        let events = shared.books().tick(now_ms());
+        for (_, events) in events {
             for client in clients.values() {
-                let Some(stream) = ["depth@100ms", "depth"]
-                    .into_iter()
-                    .map(|suffix| format!("{lower}@{suffix}"))
-                    .find(|stream| client.streams.contains(stream))
-                else {
-                    continue;
-                };
-                for data in &frames {
-                    let text = if client.combined {
-                        format!(r#"{{"stream":"{stream}","data":{data}}}"#)
-                    } else {
-                        data.clone()
-                    };
-                    client.offer(Outbound {
-                        text,
-                        trade_index: None,
-                    });
+                for event in &events {
+                    if let Some(text) = crate::dialect::render_event(client, event) {
+                        client.offer(Outbound {
+                            text,
+                            trade_index: None,
+                        });
+                    }
                 }
             }
         }
     }
+}
+
+/// The OKX checksum of a book: CRC32 of the best 25 bids and asks interleaved as
+/// `bidPx:bidSz:askPx:askSz:...`, written exactly as the frames write them.
+fn okx_checksum(levels: &Levels) -> i32 {
+    let mut bids = levels.bids.iter().rev();
+    let mut asks = levels.asks.iter();
+    let mut parts = Vec::new();
+    for _ in 0..25 {
+        if let Some((price, quantity)) = bids.next() {
+            parts.push(format!(
+                "{}:{}",
+                price_text(*price),
+                quantity_text(*quantity)
+            ));
+        }
+        if let Some((price, quantity)) = asks.next() {
+            parts.push(format!(
+                "{}:{}",
+                price_text(*price),
+                quantity_text(*quantity)
+            ));
+        }
+    }
+    i32::from_ne_bytes(crc32fast::hash(parts.join(":").as_bytes()).to_ne_bytes())
 }
 
 #[cfg(test)]
@@ -340,13 +469,22 @@ mod tests {
         assert_eq!(start.last_update_id, FIRST_UPDATE_ID);
         assert_eq!(start.bids.len(), LEVELS as usize);
         let mut previous = FIRST_UPDATE_ID;
-        for _ in 0..50 {
+        for event_number in 1..=50 {
             let events = books.tick(0);
-            let frame: serde_json::Value =
-                serde_json::from_str(&events[0].1[0]).expect("valid JSON");
-            assert_eq!(frame["U"], previous + 1, "U follows the previous u");
-            previous = frame["u"].as_u64().expect("u");
-            let truth = books.true_book("BTCUSDT", previous, 5).expect("recent id");
+            let event = &events[0].1[0];
+            assert_eq!(event.first_id, previous + 1, "U follows the previous u");
+            assert_eq!((event.prev_id, event.event), (previous, event_number));
+            previous = event.last_id;
+            let truth = books
+                .true_book("BTCUSDT", previous, false, 5)
+                .expect("recent id");
+            assert_eq!(
+                books.true_book("BTCUSDT", event_number, true, 5),
+                Some(TrueBook {
+                    update_id: event_number,
+                    ..truth.clone()
+                })
+            );
             let best_bid = &truth.bids[0][0];
             let best_ask = &truth.asks[0][0];
             assert!(best_bid.parse::<f64>().ok() < best_ask.parse::<f64>().ok());
@@ -355,7 +493,7 @@ mod tests {
             books.snapshot("BTCUSDT", 10).map(|s| s.last_update_id),
             Some(previous)
         );
-        assert!(books.true_book("BTCUSDT", previous + 1, 5).is_none());
+        assert!(books.true_book("BTCUSDT", previous + 1, false, 5).is_none());
     }
 
     #[test]
@@ -367,14 +505,12 @@ mod tests {
         books.inject(Some("btcusdt"), BookFault::Duplicate);
         let duplicated = books.tick(0);
         assert_eq!(duplicated[0].1.len(), 2);
-        assert_eq!(duplicated[0].1[0], duplicated[0].1[1]);
+        assert_eq!(duplicated[0].1[0].last_id, duplicated[0].1[1].last_id);
         books.inject(None, BookFault::Reorder);
         assert!(books.tick(0)[0].1.is_empty(), "held back");
         let swapped = books.tick(0);
-        let first: serde_json::Value = serde_json::from_str(&swapped[0].1[0]).expect("json");
-        let second: serde_json::Value = serde_json::from_str(&swapped[0].1[1]).expect("json");
         assert!(
-            first["U"].as_u64() > second["u"].as_u64(),
+            swapped[0].1[0].first_id > swapped[0].1[1].last_id,
             "newer event first"
         );
         for _ in 0..30 {

@@ -1,6 +1,10 @@
-//! A local Binance spot market-data server for tests, demos and offline runs.
+//! A local exchange market-data server for tests, demos and offline runs.
 //!
-//! It speaks the real protocol: raw streams at `/ws/<stream>` (and `/ws` with live
+//! Order books are served in the framing of every venue MarketPrism records: Binance spot
+//! and USDⓈ-M (`/fapi/stream`, `GET /fapi/v1/depth`), OKX (`/ws/v5/public`, `books` with
+//! checksums), Deribit (`/ws/api/v2`, `book.*.100ms`) and Bybit v5 (`/v5/public/{spot,linear}`,
+//! `orderbook.*`), each with its subscribe replies and subscription snapshots. Trades are
+//! generated in Binance's framing. For Binance it speaks the whole protocol: raw streams at `/ws/<stream>` (and `/ws` with live
 //! subscriptions), combined streams at `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`,
 //! `UNSUBSCRIBE` and `LIST_SUBSCRIPTIONS` method frames with their replies, and server pings.
 //! Data comes from a deterministic trade generator and order books (seeded: `@trade`,
@@ -10,9 +14,11 @@
 //!
 //! * `POST /control/disconnect`: close every open connection;
 //! * `POST /control/silence` `{"ms":N}`: send nothing, not even pings, for `N` ms;
-//! * `POST /control/book-fault` `{"kind":"drop|duplicate|reorder|stale_snapshot","symbol":"BTCUSDT"}`:
+//! * `POST /control/book-fault`
+//!   `{"kind":"drop|duplicate|reorder|stale_snapshot|corrupt_checksum","symbol":"BTCUSDT"}`:
 //!   shape the next depth event (or snapshot) of one symbol, or of all without `symbol`;
-//! * `GET /control/book?symbol=BTCUSDT&update_id=N&limit=L`: the true book after update `N`;
+//! * `GET /control/book?symbol=BTCUSDT&update_id=N&limit=L[&by=event]`: the true book after
+//!   update `N` (after event `N` with `by=event`, Bybit's numbering);
 //! * `GET /control/report`: the [`Report`] as JSON.
 //!
 //! The simulator shares no code with the collector's parsers, so one cannot hide the other's
@@ -20,6 +26,7 @@
 
 mod config;
 mod depth;
+mod dialect;
 mod generator;
 mod protocol;
 mod replay;

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::depth::{BookFault, Books, TrueBook};
+use crate::dialect::Dialect;
 use crate::protocol::{error_reply, parse_stream, result_reply, MethodCall};
 use crate::{Config, Report};
 
@@ -49,7 +50,9 @@ pub(crate) struct Outbound {
 
 /// One connected client.
 pub(crate) struct Client {
-    /// Whether frames are wrapped as `{"stream":..,"data":..}`.
+    /// The venue protocol the connection speaks.
+    pub(crate) dialect: Dialect,
+    /// Whether Binance frames are wrapped as `{"stream":..,"data":..}`.
     pub(crate) combined: bool,
     /// Subscribed stream names.
     pub(crate) streams: BTreeSet<String>,
@@ -178,14 +181,19 @@ pub async fn bind(
         .route("/ws", get(raw_without_streams))
         .route("/ws/{*streams}", get(raw_with_streams))
         .route("/stream", get(combined))
+        .route("/fapi/stream", get(futures_combined))
+        .route("/ws/v5/public", get(okx))
+        .route("/ws/api/v2", get(deribit))
+        .route("/v5/public/{category}", get(bybit))
         .route("/api/v3/depth", get(depth_snapshot))
+        .route("/fapi/v1/depth", get(futures_depth_snapshot))
         .route("/control/disconnect", post(disconnect_all))
         .route("/control/silence", post(silence))
         .route("/control/book-fault", post(book_fault))
         .route("/control/book", get(true_book))
         .route("/control/report", get(report))
         .with_state(shared.clone());
-    tracing::info!(address = %bound, "Simulator listening (Binance spot protocol).");
+    tracing::info!(address = %bound, "Simulator listening (Binance spot and USDⓈ-M, OKX, Deribit and Bybit protocols).");
     let server = async move {
         let source = tokio::spawn(source);
         let served = axum::serve(listener, app)
@@ -214,7 +222,37 @@ async fn raw_without_streams(
     State(shared): State<Arc<Shared>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade.on_upgrade(move |socket| serve_client(shared, socket, false, Vec::new()))
+    upgrade.on_upgrade(move |socket| serve_client(shared, socket, BINANCE_SPOT, false, Vec::new()))
+}
+
+const BINANCE_SPOT: Dialect = Dialect::Binance { futures: false };
+
+/// Binance USDⓈ-M combined streams (`/fapi/stream`), subscribed with method frames.
+async fn futures_combined(
+    State(shared): State<Arc<Shared>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let dialect = Dialect::Binance { futures: true };
+    upgrade.on_upgrade(move |socket| serve_client(shared, socket, dialect, true, Vec::new()))
+}
+
+async fn okx(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| serve_client(shared, socket, Dialect::Okx, false, Vec::new()))
+}
+
+async fn deribit(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .on_upgrade(move |socket| serve_client(shared, socket, Dialect::Deribit, false, Vec::new()))
+}
+
+/// Bybit v5: `/v5/public/spot` and `/v5/public/linear` serve the same simulated books.
+async fn bybit(
+    State(shared): State<Arc<Shared>>,
+    Path(_category): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .on_upgrade(move |socket| serve_client(shared, socket, Dialect::Bybit, false, Vec::new()))
 }
 
 async fn raw_with_streams(
@@ -223,7 +261,7 @@ async fn raw_with_streams(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let streams = streams.split('/').map(str::to_owned).collect();
-    upgrade.on_upgrade(move |socket| serve_client(shared, socket, false, streams))
+    upgrade.on_upgrade(move |socket| serve_client(shared, socket, BINANCE_SPOT, false, streams))
 }
 
 #[derive(Deserialize)]
@@ -246,7 +284,7 @@ async fn combined(
                 .collect()
         })
         .unwrap_or_default();
-    upgrade.on_upgrade(move |socket| serve_client(shared, socket, true, streams))
+    upgrade.on_upgrade(move |socket| serve_client(shared, socket, BINANCE_SPOT, true, streams))
 }
 
 async fn disconnect_all(State(shared): State<Arc<Shared>>) -> Json<Value> {
@@ -277,11 +315,31 @@ async fn depth_snapshot(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<DepthQuery>,
 ) -> Response {
-    match shared
+    answer_depth(&shared, &query, false)
+}
+
+/// `GET /fapi/v1/depth`: as spot, plus the message and transaction times `E` and `T`.
+async fn futures_depth_snapshot(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<DepthQuery>,
+) -> Response {
+    answer_depth(&shared, &query, true)
+}
+
+fn answer_depth(shared: &Shared, query: &DepthQuery, futures: bool) -> Response {
+    let snapshot = shared
         .books()
-        .snapshot(&query.symbol, query.limit.clamp(1, 5000))
-    {
-        Some(snapshot) => Json(snapshot).into_response(),
+        .snapshot(&query.symbol, query.limit.clamp(1, 5000));
+    match snapshot {
+        Some(snapshot) => {
+            let mut body = serde_json::to_value(snapshot).unwrap_or(Value::Null);
+            if futures {
+                let now = crate::generator::now_ms();
+                body["E"] = Value::from(now);
+                body["T"] = Value::from(now);
+            }
+            Json(body).into_response()
+        }
         None => (
             StatusCode::BAD_REQUEST,
             Json(serde_json::json!({"code": -1121, "msg": "Invalid symbol."})),
@@ -329,6 +387,9 @@ async fn book_fault(
 struct TrueBookQuery {
     symbol: String,
     update_id: u64,
+    /// `event` to look `update_id` up as an event number (Bybit's `u`).
+    #[serde(default)]
+    by: Option<String>,
     #[serde(default = "default_depth_limit")]
     limit: usize,
 }
@@ -340,7 +401,12 @@ async fn true_book(
 ) -> Result<Json<TrueBook>, StatusCode> {
     shared
         .books()
-        .true_book(&query.symbol, query.update_id, query.limit)
+        .true_book(
+            &query.symbol,
+            query.update_id,
+            query.by.as_deref() == Some("event"),
+            query.limit,
+        )
         .map(Json)
         .ok_or(StatusCode::NOT_FOUND)
 }
@@ -352,6 +418,7 @@ async fn report(State(shared): State<Arc<Shared>>) -> Json<Report> {
 async fn serve_client(
     shared: Arc<Shared>,
     socket: WebSocket,
+    dialect: Dialect,
     combined: bool,
     initial: Vec<String>,
 ) {
@@ -366,6 +433,7 @@ async fn serve_client(
     shared.clients().insert(
         id,
         Client {
+            dialect,
             combined,
             streams,
             sender: sender.clone(),
@@ -446,6 +514,10 @@ fn handle_call(shared: &Shared, id: u64, text: &str) {
     let Some(client) = clients.get_mut(&id) else {
         return;
     };
+    if !matches!(client.dialect, Dialect::Binance { .. }) {
+        crate::dialect::handle(shared, client, text);
+        return;
+    }
     let call: MethodCall = match serde_json::from_str(text) {
         Ok(call) => call,
         Err(error) => {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
+use marketprism_collector::{ChannelName, VenueConfig, VenueKind};
 use marketprism_model::{codec, Decimal, Event, GapReason, OrderBook, PriceLevel};
 use marketprism_sim::{BookFault, TrueBook};
 
@@ -64,29 +65,56 @@ fn levels(side: &[[String; 2]]) -> Vec<PriceLevel> {
         .collect()
 }
 
-async fn inject(sim: &str, kind: BookFault) {
+async fn inject(sim: &str, kind: BookFault, symbol: &str) {
     reqwest::Client::new()
         .post(format!("http://{sim}/control/book-fault"))
-        .json(&serde_json::json!({ "kind": kind, "symbol": "BTCUSDT" }))
+        .json(&serde_json::json!({ "kind": kind, "symbol": symbol }))
         .send()
         .await
         .expect("fault injected");
 }
 
-/// The newest BTC-USDT book's update id.
-fn latest_btc_update(events: &[Event]) -> u64 {
+/// The newest book's update id of the faulted symbol.
+fn latest_update(events: &[Event], symbol: &str) -> u64 {
     books(events)
-        .filter(|book| book.symbol.as_str() == "BTC-USDT")
+        .filter(|book| book.symbol.as_str() == symbol)
         .map(|book| book.update_id)
         .max()
         .unwrap_or(0)
 }
 
-#[tokio::test]
-async fn books_stay_correct_through_every_fault_with_one_gap_per_loss() {
-    let mut run = start(sim_config(10), "1s").await;
-    run.config.venues[0].channels = vec![marketprism_collector::ChannelName::Orderbook];
-    run.config.venues[0].rest_endpoint = Some(format!("http://{}", run.sim_address));
+/// One venue's book feed against the simulator.
+struct Case {
+    venue: VenueKind,
+    /// Path appended to the simulator address for the WebSocket endpoint.
+    path: &'static str,
+    /// Whether the venue bootstraps books from the simulator's REST snapshot.
+    rest: bool,
+    /// The collector's symbols; the first one is faulted.
+    symbols: [&'static str; 2],
+    /// The simulator's symbols, in the same order.
+    sim_symbols: [&'static str; 2],
+    /// Whether published update ids are event numbers (Bybit's `u`).
+    ids_are_events: bool,
+}
+
+/// Every published book equals the simulator's true book at its update id; each injected
+/// loss (a dropped event, two swapped events, and for REST venues a resync that first gets
+/// a snapshot older than the stream) yields exactly one sequence-break gap; a duplicate is
+/// skipped without a gap; a silent socket is replaced with one stale gap per symbol.
+async fn books_stay_correct_through_every_fault(case: Case) {
+    let sim = marketprism_sim::Config {
+        symbols: case.sim_symbols.iter().map(|s| (*s).to_owned()).collect(),
+        ..sim_config(10)
+    };
+    let mut run = start(sim, "1s").await;
+    run.config.venues[0] = VenueConfig {
+        venue: case.venue,
+        endpoint: Some(format!("ws://{}{}", run.sim_address, case.path)),
+        rest_endpoint: case.rest.then(|| format!("http://{}", run.sim_address)),
+        symbols: case.symbols.iter().map(|s| (*s).to_owned()).collect(),
+        channels: vec![ChannelName::Orderbook],
+    };
     run.config.books.depth = 10;
     // The silenced simulator swallows subscribe replies too; retry sooner than the default.
     run.config.connection.subscribe_timeout = Duration::from_secs(2);
@@ -97,6 +125,7 @@ async fn books_stay_correct_through_every_fault_with_one_gap_per_loss() {
     let stream = run.config.nats.stream.name.clone();
     let context = run.context.clone();
     let sim = run.sim_address.clone();
+    let faulted_symbol = books_symbol(&case);
 
     let events = wait_for(&context, &stream, "books of both symbols", |events| {
         let symbols: std::collections::HashSet<&str> =
@@ -106,30 +135,28 @@ async fn books_stay_correct_through_every_fault_with_one_gap_per_loss() {
     .await;
     assert_eq!(gaps(&events, GapReason::SequenceBreak), 0, "clean start");
 
-    // Each loss ends with one sequence-break gap and fresh books after it.
-    for (step, faults) in [
-        vec![BookFault::Drop],
-        vec![BookFault::Reorder],
+    let mut losses = vec![vec![BookFault::Drop], vec![BookFault::Reorder]];
+    if case.rest {
         // The resync after the drop receives a snapshot older than the stream first.
-        vec![BookFault::StaleSnapshot, BookFault::Drop],
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let before = latest_btc_update(&all_events(&context, &stream).await);
+        losses.push(vec![BookFault::StaleSnapshot, BookFault::Drop]);
+    } else {
+        losses.push(vec![BookFault::Drop]);
+    }
+    for (step, faults) in losses.into_iter().enumerate() {
+        let before = latest_update(&all_events(&context, &stream).await, &faulted_symbol);
         for fault in faults {
-            inject(&sim, fault).await;
+            inject(&sim, fault, case.sim_symbols[0]).await;
         }
         // Recovered, and several correct books published since.
         wait_for(&context, &stream, "a sequence-break gap", |events| {
             gaps(events, GapReason::SequenceBreak) == step + 1
-                && latest_btc_update(events) > before + 20
+                && latest_update(events, &faulted_symbol) > before + 6
         })
         .await;
     }
 
     // A duplicate loses nothing: it is skipped, and no gap claims missing data.
-    inject(&sim, BookFault::Duplicate).await;
+    inject(&sim, BookFault::Duplicate, case.sim_symbols[0]).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
 
     // A silent socket is replaced; the connection's gap covers the books too.
@@ -139,9 +166,9 @@ async fn books_stay_correct_through_every_fault_with_one_gap_per_loss() {
         .send()
         .await
         .expect("silenced");
-    let before = latest_btc_update(&all_events(&context, &stream).await);
+    let before = latest_update(&all_events(&context, &stream).await, &faulted_symbol);
     let events = wait_for(&context, &stream, "books after the silence", |events| {
-        gaps(events, GapReason::Stale) == 2 && latest_btc_update(events) > before + 10
+        gaps(events, GapReason::Stale) == 2 && latest_update(events, &faulted_symbol) > before + 3
     })
     .await;
     assert_eq!(
@@ -149,15 +176,34 @@ async fn books_stay_correct_through_every_fault_with_one_gap_per_loss() {
         3,
         "one gap per loss, none for the duplicate or the reconnect"
     );
+    assert_eq!(gaps(&events, GapReason::CrossedBook), 0);
+
+    if case.venue == VenueKind::OkxSwap {
+        // A wrong checksum is caught, the book resubscribed and rebuilt: one gap.
+        let before = latest_update(&events, &faulted_symbol);
+        inject(&sim, BookFault::CorruptChecksum, case.sim_symbols[0]).await;
+        wait_for(&context, &stream, "a checksum gap", |events| {
+            gaps(events, GapReason::ChecksumMismatch) == 1
+                && latest_update(events, &faulted_symbol) > before + 6
+        })
+        .await;
+    }
+    let events = all_events(&context, &stream).await;
+    let expected_checksum_gaps = usize::from(case.venue == VenueKind::OkxSwap);
+    assert_eq!(
+        gaps(&events, GapReason::ChecksumMismatch),
+        expected_checksum_gaps
+    );
 
     let client = reqwest::Client::new();
     let mut checked = 0;
     for book in books(&events) {
-        let native = book.symbol.as_str().replace('-', "");
+        let index = usize::from(book.symbol.as_str() != faulted_symbol);
+        let by = if case.ids_are_events { "&by=event" } else { "" };
         let truth: TrueBook = client
             .get(format!(
-                "http://{sim}/control/book?symbol={native}&update_id={}&limit=10",
-                book.update_id
+                "http://{sim}/control/book?symbol={}&update_id={}&limit=10{by}",
+                case.sim_symbols[index], book.update_id
             ))
             .send()
             .await
@@ -173,4 +219,78 @@ async fn books_stay_correct_through_every_fault_with_one_gap_per_loss() {
 
     run.shutdown.cancel();
     collector.await.expect("join").expect("clean shutdown");
+}
+
+/// The normalized symbol the collector publishes for the faulted instrument.
+fn books_symbol(case: &Case) -> String {
+    let configured = case.symbols[0];
+    match case.venue {
+        VenueKind::DeribitPerpetual => "BTC-USD".to_owned(),
+        _ => configured.trim_end_matches("-SWAP").to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn binance_spot_books_stay_correct() {
+    books_stay_correct_through_every_fault(Case {
+        venue: VenueKind::BinanceSpot,
+        path: "",
+        rest: true,
+        symbols: ["BTC-USDT", "ETH-USDT"],
+        sim_symbols: ["BTCUSDT", "ETHUSDT"],
+        ids_are_events: false,
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn binance_usdm_books_stay_correct() {
+    books_stay_correct_through_every_fault(Case {
+        venue: VenueKind::BinanceUsdm,
+        path: "/fapi",
+        rest: true,
+        symbols: ["BTC-USDT", "ETH-USDT"],
+        sim_symbols: ["BTCUSDT", "ETHUSDT"],
+        ids_are_events: false,
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn okx_books_stay_correct() {
+    books_stay_correct_through_every_fault(Case {
+        venue: VenueKind::OkxSwap,
+        path: "",
+        rest: false,
+        symbols: ["BTC-USDT-SWAP", "ETH-USDT"],
+        sim_symbols: ["BTCUSDT", "ETHUSDT"],
+        ids_are_events: false,
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deribit_books_stay_correct() {
+    books_stay_correct_through_every_fault(Case {
+        venue: VenueKind::DeribitPerpetual,
+        path: "",
+        rest: false,
+        symbols: ["BTC-PERPETUAL", "ETH-PERPETUAL"],
+        sim_symbols: ["BTCUSD", "ETHUSD"],
+        ids_are_events: false,
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bybit_books_stay_correct() {
+    books_stay_correct_through_every_fault(Case {
+        venue: VenueKind::BybitLinear,
+        path: "",
+        rest: false,
+        symbols: ["BTC-USDT", "ETH-USDT"],
+        sim_symbols: ["BTCUSDT", "ETHUSDT"],
+        ids_are_events: true,
+    })
+    .await;
 }

@@ -1,0 +1,469 @@
+//! The venues' framings of the simulated books: Binance spot and USDⓈ-M diff-depth events,
+//! OKX `books`, Deribit `book.*.100ms` and Bybit v5 `orderbook.*`, with each venue's
+//! subscribe replies, errors, pings and subscription snapshots.
+//!
+//! Written from the venues' documentation, independently of the collector's parsers.
+
+use serde_json::{json, Value};
+
+use crate::depth::{price_text, quantity_text, BookEvent, BookSnapshot, Change};
+use crate::server::{Client, Outbound, Shared};
+
+/// Which venue a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// Binance spot (`/ws`, `/stream`) or USDⓈ-M futures (`/fapi/stream`, adds `pu`).
+    Binance {
+        /// USDⓈ-M framing.
+        futures: bool,
+    },
+    /// OKX v5 public (`/ws/v5/public`).
+    Okx,
+    /// Deribit JSON-RPC (`/ws/api/v2`).
+    Deribit,
+    /// Bybit v5 public (`/v5/public/{spot,linear}`).
+    Bybit,
+}
+
+/// Quote assets recognised when splitting simulator symbols such as `BTCUSDT`.
+const QUOTES: &[&str] = &["USDT", "USDC", "USD", "BTC", "ETH"];
+
+fn split(symbol: &str) -> Option<(&str, &str)> {
+    QUOTES
+        .iter()
+        .filter(|quote| symbol.len() > quote.len() && symbol.ends_with(*quote))
+        .max_by_key(|quote| quote.len())
+        .map(|quote| symbol.split_at(symbol.len() - quote.len()))
+}
+
+/// OKX instrument ids of a simulator symbol: spot `BTC-USDT` and swap `BTC-USDT-SWAP`.
+fn okx_ids(symbol: &str) -> Option<[String; 2]> {
+    let (base, quote) = split(symbol)?;
+    Some([format!("{base}-{quote}"), format!("{base}-{quote}-SWAP")])
+}
+
+/// The Deribit perpetual of a simulator symbol: `BTCUSD` → `BTC-PERPETUAL`,
+/// `ETHUSDC` → `ETH_USDC-PERPETUAL`.
+fn deribit_name(symbol: &str) -> Option<String> {
+    let (base, quote) = split(symbol)?;
+    Some(if quote == "USD" {
+        format!("{base}-PERPETUAL")
+    } else {
+        format!("{base}_{quote}-PERPETUAL")
+    })
+}
+
+/// The simulator symbol behind a venue instrument name, if the simulator has its book.
+fn symbol_of(dialect: Dialect, instrument: &str, shared: &Shared) -> Option<String> {
+    let books = shared.books();
+    let symbol = match dialect {
+        Dialect::Okx => instrument
+            .trim_end_matches("-SWAP")
+            .replace('-', "")
+            .to_ascii_uppercase(),
+        Dialect::Deribit => {
+            let underlying = instrument.strip_suffix("-PERPETUAL")?;
+            match underlying.split_once('_') {
+                Some((base, quote)) => format!("{base}{quote}"),
+                None => format!("{underlying}USD"),
+            }
+        }
+        Dialect::Bybit | Dialect::Binance { .. } => instrument.to_ascii_uppercase(),
+    };
+    books.knows(&symbol).then_some(symbol)
+}
+
+fn levels_okx(changes: &[(i64, u64)]) -> Vec<Value> {
+    changes
+        .iter()
+        .map(|(price, quantity)| {
+            json!([
+                price_text(*price),
+                quantity_text(*quantity),
+                "0",
+                if *quantity == 0 { "0" } else { "1" }
+            ])
+        })
+        .collect()
+}
+
+fn levels_pairs(changes: &[(i64, u64)]) -> Vec<Value> {
+    changes
+        .iter()
+        .map(|(price, quantity)| json!([price_text(*price), quantity_text(*quantity)]))
+        .collect()
+}
+
+/// Deribit writes numbers; the text is parsed as JSON so they stay numbers.
+fn levels_deribit(changes: &[Change]) -> Vec<Value> {
+    changes
+        .iter()
+        .map(|change| {
+            let action = match (change.quantity, change.existed) {
+                (0, _) => "delete",
+                (_, true) => "change",
+                (_, false) => "new",
+            };
+            let number =
+                |text: String| -> Value { serde_json::from_str(&text).unwrap_or(Value::Null) };
+            json!([
+                action,
+                number(price_text(change.price)),
+                number(quantity_text(change.quantity))
+            ])
+        })
+        .collect()
+}
+
+fn pairs(changes: &[Change]) -> Vec<(i64, u64)> {
+    changes
+        .iter()
+        .map(|change| (change.price, change.quantity))
+        .collect()
+}
+
+/// The stream key a client holds for a symbol's book, if subscribed, with the name to write.
+fn subscribed_book(client: &Client, symbol: &str) -> Option<String> {
+    let lower = symbol.to_ascii_lowercase();
+    match client.dialect {
+        Dialect::Binance { .. } => ["depth@100ms", "depth"]
+            .into_iter()
+            .map(|suffix| format!("{lower}@{suffix}"))
+            .find(|stream| client.streams.contains(stream)),
+        Dialect::Okx => okx_ids(symbol)?
+            .into_iter()
+            .find(|id| client.streams.contains(&format!("books:{id}"))),
+        Dialect::Deribit => {
+            let channel = format!("book.{}.100ms", deribit_name(symbol)?);
+            client.streams.contains(&channel).then_some(channel)
+        }
+        Dialect::Bybit => client
+            .streams
+            .iter()
+            .find(|topic| topic.starts_with("orderbook.") && topic.ends_with(&format!(".{symbol}")))
+            .cloned(),
+    }
+}
+
+/// The frame carrying `event` to `client`, if it is subscribed to that book.
+pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String> {
+    let stream = subscribed_book(client, &event.symbol)?;
+    let (bids, asks) = (pairs(&event.bids), pairs(&event.asks));
+    Some(match client.dialect {
+        Dialect::Binance { futures } => {
+            let mut data = json!({
+                "e": "depthUpdate", "E": event.time_ms, "s": event.symbol,
+                "U": event.first_id, "u": event.last_id,
+                "b": levels_pairs(&bids), "a": levels_pairs(&asks),
+            });
+            if futures {
+                data["T"] = json!(event.time_ms);
+                data["pu"] = json!(event.prev_id);
+            }
+            if client.combined {
+                json!({"stream": stream, "data": data}).to_string()
+            } else {
+                data.to_string()
+            }
+        }
+        Dialect::Okx => json!({
+            "arg": {"channel": "books", "instId": stream},
+            "action": "update",
+            "data": [{
+                "asks": levels_okx(&asks), "bids": levels_okx(&bids),
+                "ts": event.time_ms.to_string(), "checksum": event.checksum,
+                "prevSeqId": event.prev_id, "seqId": event.last_id,
+            }],
+        })
+        .to_string(),
+        Dialect::Deribit => json!({
+            "jsonrpc": "2.0", "method": "subscription",
+            "params": {"channel": stream, "data": {
+                "type": "change", "timestamp": event.time_ms,
+                "instrument_name": deribit_name(&event.symbol),
+                "change_id": event.last_id, "prev_change_id": event.prev_id,
+                "bids": levels_deribit(&event.bids), "asks": levels_deribit(&event.asks),
+            }},
+        })
+        .to_string(),
+        Dialect::Bybit => json!({
+            "topic": stream, "type": "delta", "ts": event.time_ms, "cts": event.time_ms,
+            "data": {"s": event.symbol, "b": levels_pairs(&bids), "a": levels_pairs(&asks),
+                     "u": event.event, "seq": event.last_id},
+        })
+        .to_string(),
+    })
+}
+
+/// The snapshot frame a venue sends on subscription.
+fn render_snapshot(dialect: Dialect, stream: &str, symbol: &str, book: &BookSnapshot) -> String {
+    let now = crate::generator::now_ms();
+    match dialect {
+        Dialect::Okx => json!({
+            "arg": {"channel": "books", "instId": stream.trim_start_matches("books:")},
+            "action": "snapshot",
+            "data": [{
+                "asks": levels_okx(&book.asks), "bids": levels_okx(&book.bids),
+                "ts": now.to_string(), "checksum": book.checksum,
+                "prevSeqId": -1, "seqId": book.last_id,
+            }],
+        })
+        .to_string(),
+        Dialect::Deribit => {
+            let as_changes = |levels: &[(i64, u64)]| -> Vec<Change> {
+                levels
+                    .iter()
+                    .map(|(price, quantity)| Change {
+                        price: *price,
+                        quantity: *quantity,
+                        existed: false,
+                    })
+                    .collect()
+            };
+            json!({
+                "jsonrpc": "2.0", "method": "subscription",
+                "params": {"channel": stream, "data": {
+                    "type": "snapshot", "timestamp": now,
+                    "instrument_name": deribit_name(symbol), "change_id": book.last_id,
+                    "bids": levels_deribit(&as_changes(&book.bids)),
+                    "asks": levels_deribit(&as_changes(&book.asks)),
+                }},
+            })
+            .to_string()
+        }
+        Dialect::Bybit => json!({
+            "topic": stream, "type": "snapshot", "ts": now, "cts": now,
+            "data": {"s": symbol, "b": levels_pairs(&book.bids), "a": levels_pairs(&book.asks),
+                     "u": book.event, "seq": book.last_id},
+        })
+        .to_string(),
+        Dialect::Binance { .. } => String::new(),
+    }
+}
+
+/// Subscribes `client` to a book stream and queues the venue's snapshot for it.
+fn subscribe_book(shared: &Shared, client: &mut Client, stream: String, symbol: &str) {
+    let snapshot = shared.books().current(symbol);
+    if let Some(book) = snapshot {
+        client.offer(Outbound {
+            text: render_snapshot(client.dialect, &stream, symbol, &book),
+            trade_index: None,
+        });
+    }
+    client.streams.insert(stream);
+    shared.subscribed.notify_waiters();
+}
+
+fn reply(client: &Client, value: Value) {
+    client.offer(Outbound {
+        text: value.to_string(),
+        trade_index: None,
+    });
+}
+
+/// Answers a frame from an OKX, Deribit or Bybit client. Runs under the client-table lock,
+/// so replies and snapshots are queued before any later event.
+pub(crate) fn handle(shared: &Shared, client: &mut Client, text: &str) {
+    match client.dialect {
+        Dialect::Okx => handle_okx(shared, client, text),
+        Dialect::Deribit => handle_deribit(shared, client, text),
+        Dialect::Bybit => handle_bybit(shared, client, text),
+        Dialect::Binance { .. } => {}
+    }
+}
+
+fn handle_okx(shared: &Shared, client: &mut Client, text: &str) {
+    if text == "ping" {
+        client.offer(Outbound {
+            text: "pong".into(),
+            trade_index: None,
+        });
+        return;
+    }
+    let Ok(request) = serde_json::from_str::<Value>(text) else {
+        return reply(
+            client,
+            json!({"event": "error", "code": "60012", "msg": format!("Invalid request: {text}")}),
+        );
+    };
+    let op = request["op"].as_str().unwrap_or_default().to_owned();
+    for arg in request["args"].as_array().cloned().unwrap_or_default() {
+        let channel = arg["channel"].as_str().unwrap_or_default();
+        let inst_id = arg["instId"].as_str().unwrap_or_default();
+        let symbol = symbol_of(Dialect::Okx, inst_id, shared);
+        match (op.as_str(), channel, symbol) {
+            ("subscribe", "books" | "trades", Some(symbol)) => {
+                reply(
+                    client,
+                    json!({"event": "subscribe", "arg": arg, "connId": "sim"}),
+                );
+                if channel == "books" {
+                    subscribe_book(shared, client, format!("books:{inst_id}"), &symbol);
+                }
+            }
+            ("unsubscribe", _, _) => {
+                client.streams.remove(&format!("books:{inst_id}"));
+                reply(
+                    client,
+                    json!({"event": "unsubscribe", "arg": arg, "connId": "sim"}),
+                );
+            }
+            _ => reply(
+                client,
+                json!({"event": "error", "code": "60018",
+                       "msg": format!("Wrong URL or channel:{channel},instId:{inst_id} doesn't exist"),
+                       "connId": "sim"}),
+            ),
+        }
+    }
+}
+
+fn handle_deribit(shared: &Shared, client: &mut Client, text: &str) {
+    let Ok(request) = serde_json::from_str::<Value>(text) else {
+        return reply(
+            client,
+            json!({"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}}),
+        );
+    };
+    let id = request["id"].clone();
+    let channels: Vec<String> = request["params"]["channels"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|channel| channel.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    match request["method"].as_str() {
+        Some("public/subscribe") => {
+            let mut books = Vec::new();
+            for channel in &channels {
+                let mut parts = channel.split('.');
+                let (kind, instrument) = (parts.next(), parts.next());
+                match (
+                    kind,
+                    instrument.and_then(|name| symbol_of(Dialect::Deribit, name, shared)),
+                ) {
+                    (Some("book"), Some(symbol)) => books.push((channel.clone(), symbol)),
+                    (Some("trades"), Some(_)) => {}
+                    _ => {
+                        return reply(
+                            client,
+                            json!({"jsonrpc": "2.0", "id": id,
+                            "error": {"code": -32602, "message": "Invalid params",
+                                      "data": {"param": "channels", "reason": format!("unknown channel {channel}")}}}),
+                        );
+                    }
+                }
+            }
+            reply(
+                client,
+                json!({"jsonrpc": "2.0", "id": id, "result": channels}),
+            );
+            for (channel, symbol) in books {
+                subscribe_book(shared, client, channel, &symbol);
+            }
+        }
+        Some("public/unsubscribe") => {
+            for channel in &channels {
+                client.streams.remove(channel);
+            }
+            reply(
+                client,
+                json!({"jsonrpc": "2.0", "id": id, "result": channels}),
+            );
+        }
+        Some("public/test") => reply(
+            client,
+            json!({"jsonrpc": "2.0", "id": id, "result": {"version": "sim"}}),
+        ),
+        _ => reply(
+            client,
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}}),
+        ),
+    }
+}
+
+fn handle_bybit(shared: &Shared, client: &mut Client, text: &str) {
+    let Ok(request) = serde_json::from_str::<Value>(text) else {
+        return reply(
+            client,
+            json!({"success": false, "ret_msg": "error:invalid json", "conn_id": "sim"}),
+        );
+    };
+    let req_id = request["req_id"].clone();
+    let topics: Vec<String> = request["args"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|topic| topic.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    match request["op"].as_str() {
+        Some("ping") => reply(
+            client,
+            json!({"success": true, "ret_msg": "pong", "conn_id": "sim", "req_id": req_id, "op": "ping"}),
+        ),
+        Some("subscribe") => {
+            let mut books = Vec::new();
+            for topic in &topics {
+                let parts: Vec<&str> = topic.split('.').collect();
+                let symbol = parts
+                    .last()
+                    .and_then(|name| symbol_of(Dialect::Bybit, name, shared));
+                match (parts.first(), symbol) {
+                    (Some(&"orderbook"), Some(symbol)) => books.push((topic.clone(), symbol)),
+                    (Some(&"publicTrade"), Some(_)) => {}
+                    _ => {
+                        return reply(
+                            client,
+                            json!({"success": false, "ret_msg": format!("error:handler not found,topic:{topic}"),
+                                                     "conn_id": "sim", "req_id": req_id, "op": "subscribe"}),
+                        );
+                    }
+                }
+            }
+            reply(
+                client,
+                json!({"success": true, "ret_msg": "subscribe", "conn_id": "sim", "req_id": req_id, "op": "subscribe"}),
+            );
+            for (topic, symbol) in books {
+                subscribe_book(shared, client, topic, &symbol);
+            }
+        }
+        Some("unsubscribe") => {
+            for topic in &topics {
+                client.streams.remove(topic);
+            }
+            reply(
+                client,
+                json!({"success": true, "ret_msg": "", "conn_id": "sim", "req_id": req_id, "op": "unsubscribe"}),
+            );
+        }
+        _ => reply(
+            client,
+            json!({"success": false, "ret_msg": "error:unknown op", "conn_id": "sim", "req_id": req_id}),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instrument_names_follow_each_venue() {
+        assert_eq!(
+            okx_ids("BTCUSDT"),
+            Some(["BTC-USDT".to_owned(), "BTC-USDT-SWAP".to_owned()])
+        );
+        assert_eq!(deribit_name("BTCUSD").as_deref(), Some("BTC-PERPETUAL"));
+        assert_eq!(
+            deribit_name("ETHUSDC").as_deref(),
+            Some("ETH_USDC-PERPETUAL")
+        );
+        assert_eq!(split("BNBBTC"), Some(("BNB", "BTC")));
+        assert_eq!(split("USDT"), None);
+    }
+}
