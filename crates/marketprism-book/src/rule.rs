@@ -9,7 +9,8 @@ pub enum SyncRule {
     /// `U <= lastUpdateId + 1 <= u`; then each `U == previous u + 1`.
     BinanceSpot,
     /// Binance USDⓈ-M futures: snapshot from REST; drop `u < lastUpdateId`; the first applied
-    /// event has `U <= lastUpdateId <= u`; then each `pu == previous u`.
+    /// event has `U <= lastUpdateId <= u` (or `pu == lastUpdateId`, a snapshot taken at an
+    /// event boundary); then each `pu == previous u`.
     BinanceUsdm,
     /// OKX `books`: snapshot in the stream; each update has `prevSeqId == previous seqId`
     /// (identity, not +1); frames without sequence ids rely on the checksum alone.
@@ -86,7 +87,12 @@ impl SyncRule {
     /// Relates a buffered delta to a REST snapshot taken at `snapshot_id`.
     pub(crate) fn bridge(self, snapshot_id: u64, update: &BookUpdate) -> Bridge {
         let (stale, bridges) = match self {
-            SyncRule::BinanceUsdm => (update.last_id < snapshot_id, update.first_id <= snapshot_id),
+            // An event whose `pu` is the snapshot's id continues it exactly, as when the
+            // snapshot was taken at an event boundary.
+            SyncRule::BinanceUsdm => (
+                update.last_id < snapshot_id,
+                update.first_id <= snapshot_id || update.prev_id == Some(snapshot_id),
+            ),
             _ => (
                 update.last_id <= snapshot_id,
                 update.first_id <= snapshot_id.saturating_add(1),

@@ -138,6 +138,9 @@ pub struct Sequencer {
     position: Option<Position>,
     /// The desync not yet followed by a valid book.
     outage: Option<Desync>,
+    /// Updates applied to a valid book since the last [`Sequencer::take_applied`], when
+    /// recording is on.
+    applied: Option<Vec<BookUpdate>>,
 }
 
 impl Sequencer {
@@ -157,7 +160,25 @@ impl Sequencer {
             buffer_limit: DEFAULT_BUFFER_LIMIT,
             position: None,
             outage: None,
+            applied: None,
         }
+    }
+
+    /// Records every update applied to a valid book (snapshots included), for publication
+    /// of the raw messages; collect them with [`Sequencer::take_applied`].
+    pub fn record_applied(mut self) -> Self {
+        self.applied = Some(Vec::new());
+        self
+    }
+
+    /// The updates applied since the last call, in order. Empty unless
+    /// [`Sequencer::record_applied`] was set, and after a desync (a message is only reported
+    /// once the book it built is known to be valid).
+    pub fn take_applied(&mut self) -> Vec<BookUpdate> {
+        self.applied
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The rule this sequencer follows.
@@ -196,6 +217,9 @@ impl Sequencer {
         self.state = State::AwaitingSnapshot;
         self.position = None;
         self.outage = None;
+        if let Some(applied) = &mut self.applied {
+            applied.clear();
+        }
     }
 
     /// Applies one message. On `Err` the book is invalid until a new snapshot arrives; the
@@ -214,7 +238,12 @@ impl Sequencer {
         };
         let progress = match progress {
             Ok(progress) => progress,
-            Err(reason) => return Err(self.desync(reason, first_seen_ms)),
+            Err(reason) => {
+                if let Some(applied) = &mut self.applied {
+                    applied.clear();
+                }
+                return Err(self.desync(reason, first_seen_ms));
+            }
         };
         if !was_valid && self.book().is_some() {
             if let (Some(outage), Some(position)) = (self.outage.take(), self.position) {
@@ -232,6 +261,7 @@ impl Sequencer {
         self.book.apply_snapshot(&snapshot.bids, &snapshot.asks);
         self.verify(&snapshot)?;
         self.mark_applied(&snapshot);
+        self.record(snapshot.clone());
         if self.rule.snapshot_in_stream() {
             self.buffer.clear();
             self.state = State::Synced {
@@ -301,7 +331,14 @@ impl Sequencer {
         self.state = State::Synced {
             last_id: delta.last_id,
         };
+        self.record(delta);
         Ok(Progress::Applied)
+    }
+
+    fn record(&mut self, update: BookUpdate) {
+        if let Some(applied) = &mut self.applied {
+            applied.push(update);
+        }
     }
 
     fn mark_applied(&mut self, update: &BookUpdate) {

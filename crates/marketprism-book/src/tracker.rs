@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use marketprism_model::{Exchange, Gap, GapReason, MarketType, OrderBook, Symbol};
+use marketprism_model::{Exchange, Gap, GapReason, MarketType, OrderBook, OrderBookDelta, Symbol};
 
 use crate::{
     Book, BookSide, BookUpdate, Desync, DesyncReason, Outage, Progress, Sequencer, SyncRule,
@@ -18,6 +18,8 @@ pub struct PublishSettings {
     pub min_interval_ms: i64,
     /// Levels kept per side in memory (at least `depth`); deeper levels are dropped.
     pub max_levels: usize,
+    /// Also publish every applied snapshot and delta, for full-depth reconstruction.
+    pub deltas: bool,
 }
 
 impl Default for PublishSettings {
@@ -26,6 +28,7 @@ impl Default for PublishSettings {
             depth: 50,
             min_interval_ms: 0,
             max_levels: 1_000,
+            deltas: false,
         }
     }
 }
@@ -39,6 +42,21 @@ pub struct Tracked {
     pub book: Option<OrderBook>,
     /// The gap to record, when the book became valid again after an outage.
     pub gap: Option<Gap>,
+    /// The messages applied, in order, when deltas are published.
+    pub deltas: Vec<OrderBookDelta>,
+}
+
+impl Tracked {
+    /// The events to publish, in order: the gap, the applied messages, the top-N book.
+    pub fn into_events(self) -> Vec<marketprism_model::Event> {
+        use marketprism_model::Event;
+        self.gap
+            .map(Event::Gap)
+            .into_iter()
+            .chain(self.deltas.into_iter().map(Event::OrderBookDelta))
+            .chain(self.book.map(Event::OrderBook))
+            .collect()
+    }
 }
 
 struct Instrument {
@@ -77,14 +95,39 @@ impl BookTracker {
         let instrument = self
             .books
             .entry((market_type, symbol.clone()))
-            .or_insert_with(|| Instrument {
-                sequencer: Sequencer::with_book(
+            .or_insert_with(|| {
+                let sequencer = Sequencer::with_book(
                     self.rule,
                     Book::with_max_depth(settings.max_levels.max(settings.depth)),
-                ),
-                last_published_ms: None,
+                );
+                Instrument {
+                    sequencer: if settings.deltas {
+                        sequencer.record_applied()
+                    } else {
+                        sequencer
+                    },
+                    last_published_ms: None,
+                }
             });
         let progress = instrument.sequencer.apply(update);
+        let exchange = self.exchange;
+        let deltas = instrument
+            .sequencer
+            .take_applied()
+            .into_iter()
+            .map(|update| OrderBookDelta {
+                exchange,
+                market_type,
+                symbol: symbol.clone(),
+                snapshot: update.kind == crate::UpdateKind::Snapshot,
+                first_update_id: update.first_id,
+                update_id: update.last_id,
+                exchange_time_ms: update.exchange_time_ms,
+                received_time_ms: update.received_time_ms,
+                bids: update.bids,
+                asks: update.asks,
+            })
+            .collect();
         let gap = match &progress {
             Ok(Progress::Recovered(outage)) => Some(gap(
                 self.exchange,
@@ -110,6 +153,7 @@ impl BookTracker {
             progress,
             book,
             gap,
+            deltas,
         }
     }
 

@@ -123,9 +123,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
     )
         .prop_map(
             |(rule, deltas, snapshot_at, snapshot_after, with_sequence_ids)| {
-                // USDⓈ-M bridges with the event containing the snapshot id, so one must exist.
-                let min_snapshot = usize::from(rule == SyncRule::BinanceUsdm);
-                let snapshot_at = min_snapshot + snapshot_at.index(deltas.len() + 1 - min_snapshot);
+                let snapshot_at = snapshot_at.index(deltas.len() + 1);
                 let snapshot_after = snapshot_after.index(deltas.len() + 1);
                 Scenario {
                     rule,
@@ -210,11 +208,9 @@ fn snapshot(truth: &Truth, at: usize, rule: SyncRule) -> BookUpdate {
 fn delivery(scenario: &Scenario) -> (Vec<Option<usize>>, bool) {
     let rest_snapshot = !scenario.rule.snapshot_in_stream();
     // The first delta a correct book needs: the one bridging the snapshot.
-    let first_needed = if scenario.rule == SyncRule::BinanceUsdm {
-        scenario.snapshot_at - 1
-    } else {
-        scenario.snapshot_at
-    };
+    // Every rule bridges with the delta right after the snapshot (USDⓈ-M also with the one
+    // containing its id, which is then redundant).
+    let first_needed = scenario.snapshot_at;
     let start = if rest_snapshot {
         0
     } else {

@@ -129,6 +129,21 @@ fn binance_usdm_bridges_with_u_equal_to_the_snapshot_and_chains_by_pu() {
         Ok(Progress::Applied)
     );
     assert!(sequencer.apply(delta(150, 160, Some(145))).is_err());
+
+    // A snapshot taken exactly at an event boundary is continued by the event whose `pu` is
+    // its id, even though that event's `U` is past it.
+    let mut sequencer = Sequencer::new(SyncRule::BinanceUsdm);
+    sequencer.apply(snapshot(200)).expect("snapshot");
+    assert_eq!(
+        sequencer.apply(delta(205, 210, Some(200))),
+        Ok(Progress::Applied)
+    );
+    let mut sequencer = Sequencer::new(SyncRule::BinanceUsdm);
+    sequencer.apply(snapshot(200)).expect("snapshot");
+    assert!(
+        sequencer.apply(delta(205, 210, Some(203))).is_err(),
+        "203 is not the snapshot: 201..=203 are missing"
+    );
 }
 
 #[test]

@@ -142,11 +142,6 @@ impl Books {
         if tracked.gap.is_some() {
             self.metrics.gaps.inc();
         }
-        tracked
-            .gap
-            .map(Event::Gap)
-            .into_iter()
-            .chain(tracked.book.map(Event::OrderBook))
-            .collect()
+        tracked.into_events()
     }
 }

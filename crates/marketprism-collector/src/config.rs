@@ -275,6 +275,10 @@ pub struct BooksConfig {
     /// Levels kept in memory per side and instrument; deeper levels are dropped.
     #[serde(default = "default_max_levels")]
     pub max_levels: usize,
+    /// Also publish every sequenced snapshot and delta as `orderbook_delta` events, for
+    /// full-depth reconstruction.
+    #[serde(default)]
+    pub deltas: bool,
 }
 
 impl Default for BooksConfig {
@@ -283,6 +287,7 @@ impl Default for BooksConfig {
             depth: default_book_depth(),
             interval: Duration::ZERO,
             max_levels: default_max_levels(),
+            deltas: false,
         }
     }
 }
@@ -294,6 +299,7 @@ impl BooksConfig {
             depth: self.depth,
             min_interval_ms: i64::try_from(self.interval.as_millis()).unwrap_or(i64::MAX),
             max_levels: self.max_levels,
+            deltas: self.deltas,
         }
     }
 }

@@ -185,6 +185,9 @@ impl Connection {
             (interval, keepalive.frame)
         });
         let mut last_frame_at = Instant::now();
+        // Events parsed before every subscription is confirmed wait for the interruption's
+        // gaps, so that a gap always precedes the data after it.
+        let mut held: Vec<Event> = Vec::new();
         loop {
             let frame_deadline = if subscribed {
                 last_frame_at + self.settings.watchdog
@@ -200,7 +203,7 @@ impl Connection {
                 }
                 Some(snapshot) = next_snapshot(books) => {
                     let events = books.as_mut().map(|books| books.apply_snapshot(snapshot)).unwrap_or_default();
-                    if self.send_all(events).await.is_err() {
+                    if self.deliver(events, subscribed, &mut held, last_seen).await.is_err() {
                         return SessionEnd::Shutdown;
                     }
                     continue;
@@ -257,13 +260,12 @@ impl Connection {
             self.metrics.frames_received.inc();
             match self.protocol.parse(text.as_str(), received_time_ms) {
                 Ok(Inbound::Events(events)) => {
-                    for event in events {
-                        if let Event::Trade(trade) = &event {
-                            last_seen.insert(trade.symbol.clone(), trade.exchange_time_ms);
-                        }
-                        if self.sender.send(Outgoing::Event(event)).await.is_err() {
-                            return SessionEnd::Shutdown;
-                        }
+                    if self
+                        .deliver(events, subscribed, &mut held, last_seen)
+                        .await
+                        .is_err()
+                    {
+                        return SessionEnd::Shutdown;
                     }
                 }
                 Ok(Inbound::Book(message)) => {
@@ -271,14 +273,17 @@ impl Connection {
                         self.metrics.frames_ignored.inc();
                         continue;
                     };
-                    last_seen.insert(message.symbol.clone(), message.update.exchange_time_ms);
                     let (events, resync) = books.apply(
                         self.protocol.as_ref(),
                         message.market_type,
                         &message.symbol,
                         message.update,
                     );
-                    if self.send_all(events).await.is_err() {
+                    if self
+                        .deliver(events, subscribed, &mut held, last_seen)
+                        .await
+                        .is_err()
+                    {
                         return SessionEnd::Shutdown;
                     }
                     if let Some(Resync::Resubscribe(frames)) = resync {
@@ -312,6 +317,15 @@ impl Connection {
                                 return SessionEnd::Shutdown;
                             }
                         }
+                        // Data that arrived before the last confirmation follows the gaps.
+                        let early = std::mem::take(&mut held);
+                        if self
+                            .deliver(early, subscribed, &mut held, last_seen)
+                            .await
+                            .is_err()
+                        {
+                            return SessionEnd::Shutdown;
+                        }
                     }
                 }
                 Ok(Inbound::Rejected { request_id, reason }) => {
@@ -342,8 +356,29 @@ impl Connection {
         }
     }
 
-    async fn send_all(&self, events: Vec<Event>) -> Result<(), mpsc::error::SendError<Outgoing>> {
+    /// Publishes events once the session is subscribed (noting the venue time of the last
+    /// event per symbol, where a later gap starts); holds them until then.
+    async fn deliver(
+        &self,
+        events: Vec<Event>,
+        subscribed: bool,
+        held: &mut Vec<Event>,
+        last_seen: &mut HashMap<Symbol, i64>,
+    ) -> Result<(), mpsc::error::SendError<Outgoing>> {
+        if !subscribed {
+            held.extend(events);
+            return Ok(());
+        }
         for event in events {
+            let seen = match &event {
+                Event::Trade(trade) => Some((&trade.symbol, trade.exchange_time_ms)),
+                Event::OrderBook(book) => Some((&book.symbol, book.exchange_time_ms)),
+                Event::OrderBookDelta(delta) => Some((&delta.symbol, delta.exchange_time_ms)),
+                Event::Gap(_) => None,
+            };
+            if let Some((symbol, time_ms)) = seen {
+                last_seen.insert(symbol.clone(), time_ms);
+            }
             self.sender.send(Outgoing::Event(event)).await?;
         }
         Ok(())

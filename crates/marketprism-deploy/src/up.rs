@@ -247,7 +247,7 @@ async fn bring_up(
     }
 
     let mut rows = Vec::new();
-    for table in ["trades", "orderbooks", "gaps"] {
+    for table in ["trades", "orderbooks", "orderbook_deltas", "gaps"] {
         rows.push((table.to_owned(), count(&client, table).await.unwrap_or(0)));
     }
     let clickhouse_version = client

@@ -67,3 +67,31 @@ pub struct OrderBook {
     /// Asks, best (lowest) first.
     pub asks: Vec<PriceLevel>,
 }
+
+/// One order-book message exactly as the sequencer applied it to a valid book, for consumers
+/// that rebuild the full-depth book: a snapshot resets the book, each delta sets the given
+/// levels (a zero quantity deletes). Only messages that continued a valid book are published;
+/// a `gap` precedes the snapshot that follows any break.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderBookDelta {
+    /// Venue of the book.
+    pub exchange: Exchange,
+    /// Market the instrument trades on.
+    pub market_type: MarketType,
+    /// Normalized instrument.
+    pub symbol: Symbol,
+    /// True for a snapshot (the whole book), false for a delta.
+    pub snapshot: bool,
+    /// The first venue update id the message covers.
+    pub first_update_id: u64,
+    /// The last venue update id the message covers.
+    pub update_id: u64,
+    /// Venue time of the message, Unix milliseconds.
+    pub exchange_time_ms: i64,
+    /// Local receive time, Unix milliseconds.
+    pub received_time_ms: i64,
+    /// Bid levels set by the message.
+    pub bids: Vec<PriceLevel>,
+    /// Ask levels set by the message.
+    pub asks: Vec<PriceLevel>,
+}

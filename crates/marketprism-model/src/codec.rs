@@ -52,7 +52,10 @@ mod tests {
     use rust_decimal::Decimal;
 
     use super::*;
-    use crate::{Exchange, Gap, GapReason, MarketType, OrderBook, PriceLevel, Side, Symbol, Trade};
+    use crate::{
+        Exchange, Gap, GapReason, MarketType, OrderBook, OrderBookDelta, PriceLevel, Side, Symbol,
+        Trade,
+    };
 
     fn symbol_strategy() -> impl Strategy<Value = Symbol> {
         ("[A-Z0-9]{1,8}", "[A-Z0-9]{1,8}").prop_map(|(base, quote)| {
@@ -150,7 +153,28 @@ mod tests {
                     })
                 },
             );
-        prop_oneof![trade, gap, book]
+        let delta = (
+            symbol_strategy(),
+            any::<bool>(),
+            any::<u64>(),
+            levels(),
+            levels(),
+        )
+            .prop_map(|(symbol, snapshot, update_id, bids, asks)| {
+                Event::OrderBookDelta(OrderBookDelta {
+                    exchange: Exchange::Bybit,
+                    market_type: MarketType::Spot,
+                    symbol,
+                    snapshot,
+                    first_update_id: update_id / 2,
+                    update_id,
+                    exchange_time_ms: 1,
+                    received_time_ms: 2,
+                    bids,
+                    asks,
+                })
+            });
+        prop_oneof![trade, gap, book, delta]
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Exchange, Gap, MarketType, OrderBook, Symbol, Trade};
+use crate::{Exchange, Gap, MarketType, OrderBook, OrderBookDelta, Symbol, Trade};
 
 /// The kinds of event MarketPrism carries, each with its own subject prefix and table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -11,19 +11,27 @@ pub enum DataType {
     Trade,
     /// Top-N order books.
     OrderBook,
+    /// Sequenced order-book messages, for full-depth reconstruction.
+    OrderBookDelta,
     /// Windows of possibly missing data.
     Gap,
 }
 
 impl DataType {
     /// Every data type, in subject order.
-    pub const ALL: [DataType; 3] = [DataType::Trade, DataType::OrderBook, DataType::Gap];
+    pub const ALL: [DataType; 4] = [
+        DataType::Trade,
+        DataType::OrderBook,
+        DataType::OrderBookDelta,
+        DataType::Gap,
+    ];
 
     /// The first subject token, e.g. `trade`.
     pub const fn as_str(self) -> &'static str {
         match self {
             DataType::Trade => "trade",
             DataType::OrderBook => "orderbook",
+            DataType::OrderBookDelta => "orderbook_delta",
             DataType::Gap => "gap",
         }
     }
@@ -53,6 +61,9 @@ pub enum Event {
     /// The top levels of a synchronized order book.
     #[serde(rename = "orderbook")]
     OrderBook(OrderBook),
+    /// A sequenced order-book message.
+    #[serde(rename = "orderbook_delta")]
+    OrderBookDelta(OrderBookDelta),
     /// A window of possibly missing data.
     Gap(Gap),
 }
@@ -63,6 +74,7 @@ impl Event {
         match self {
             Event::Trade(_) => DataType::Trade,
             Event::OrderBook(_) => DataType::OrderBook,
+            Event::OrderBookDelta(_) => DataType::OrderBookDelta,
             Event::Gap(_) => DataType::Gap,
         }
     }
@@ -71,6 +83,7 @@ impl Event {
         match self {
             Event::Trade(trade) => (trade.exchange, trade.market_type, &trade.symbol),
             Event::OrderBook(book) => (book.exchange, book.market_type, &book.symbol),
+            Event::OrderBookDelta(delta) => (delta.exchange, delta.market_type, &delta.symbol),
             Event::Gap(gap) => (gap.exchange, gap.market_type, &gap.symbol),
         }
     }
@@ -99,6 +112,12 @@ impl Event {
                 format!("{subject}:{id_space}:{}", trade.trade_id)
             }
             Event::OrderBook(book) => format!("{subject}:{}", book.update_id),
+            Event::OrderBookDelta(delta) => format!(
+                "{subject}:{}:{}:{}",
+                if delta.snapshot { "s" } else { "d" },
+                delta.first_update_id,
+                delta.update_id
+            ),
             Event::Gap(gap) => format!(
                 "{subject}:{}:{}:{}",
                 gap.reason.as_str(),
@@ -113,6 +132,7 @@ impl Event {
         match self {
             Event::Trade(trade) => trade.received_time_ms,
             Event::OrderBook(book) => book.received_time_ms,
+            Event::OrderBookDelta(delta) => delta.received_time_ms,
             Event::Gap(gap) => gap.received_time_ms,
         }
     }

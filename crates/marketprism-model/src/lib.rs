@@ -12,7 +12,7 @@ mod gap;
 mod instrument;
 mod trade;
 
-pub use book::{OrderBook, PriceLevel};
+pub use book::{OrderBook, OrderBookDelta, PriceLevel};
 pub use event::{DataType, Event};
 pub use gap::{Gap, GapReason};
 pub use instrument::{Exchange, MarketType, Symbol, SymbolError};

@@ -220,12 +220,7 @@ impl Feed {
                 );
                 count(&tracked.progress, stats);
                 stats.books_published += u64::from(tracked.book.is_some());
-                Ok(tracked
-                    .gap
-                    .map(Event::Gap)
-                    .into_iter()
-                    .chain(tracked.book.map(Event::OrderBook))
-                    .collect())
+                Ok(tracked.into_events())
             }
             Inbound::SubscribeAck { .. } | Inbound::Rejected { .. } | Inbound::Ignored => {
                 stats.ignored += 1;
@@ -255,12 +250,7 @@ impl Feed {
             .apply(market_type, &symbol, update);
         count(&tracked.progress, stats);
         stats.books_published += u64::from(tracked.book.is_some());
-        Ok(tracked
-            .gap
-            .map(Event::Gap)
-            .into_iter()
-            .chain(tracked.book.map(Event::OrderBook))
-            .collect())
+        Ok(tracked.into_events())
     }
 }
 

@@ -100,6 +100,34 @@ const ORDERBOOKS: Table = Table {
     partition_time: "exchange_time",
 };
 
+/// Sequenced book messages (snapshots and deltas) for full-depth reconstruction.
+const ORDERBOOK_DELTAS: Table = Table {
+    name: "orderbook_deltas",
+    columns: &[
+        column("exchange", ColumnType::Label),
+        column("market_type", ColumnType::Label),
+        column("symbol", ColumnType::Label),
+        column("snapshot", ColumnType::Flag),
+        column("first_update_id", ColumnType::Id),
+        column("update_id", ColumnType::Id),
+        column("exchange_time", ColumnType::TimeMs),
+        column("received_time", ColumnType::TimeMs),
+        column("bid_prices", ColumnType::DecimalArray),
+        column("bid_quantities", ColumnType::DecimalArray),
+        column("ask_prices", ColumnType::DecimalArray),
+        column("ask_quantities", ColumnType::DecimalArray),
+    ],
+    order_by: &[
+        "exchange",
+        "market_type",
+        "symbol",
+        "update_id",
+        "snapshot",
+        "first_update_id",
+    ],
+    partition_time: "exchange_time",
+};
+
 /// Every migration, in order.
 pub fn migrations() -> Vec<Migration> {
     vec![
@@ -114,6 +142,10 @@ pub fn migrations() -> Vec<Migration> {
         Migration {
             version: 3,
             table: ORDERBOOKS,
+        },
+        Migration {
+            version: 4,
+            table: ORDERBOOK_DELTAS,
         },
     ]
 }

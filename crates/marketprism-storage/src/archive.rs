@@ -16,7 +16,7 @@ use marketprism_schema::Dialect;
 use serde::{Deserialize, Serialize};
 
 use crate::migrate::{migrate, MigrateError};
-use crate::rows::{GapRow, OrderBookRow, TradeRow};
+use crate::rows::{GapRow, OrderBookDeltaRow, OrderBookRow, TradeRow};
 use crate::{ArchiveConfig, ClickHouseConfig};
 
 /// The cold-tier table recording archived windows.
@@ -128,6 +128,9 @@ pub async fn archive(
             .await?,
         tiers
             .archive_table::<OrderBookRow>("orderbooks", "exchange_time")
+            .await?,
+        tiers
+            .archive_table::<OrderBookDeltaRow>("orderbook_deltas", "exchange_time")
             .await?,
         tiers.archive_table::<GapRow>("gaps", "from_time").await?,
     ])

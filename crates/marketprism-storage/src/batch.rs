@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_nats::jetstream::Message;
 use tokio::time::Instant;
 
-use crate::rows::{GapRow, OrderBookRow, TradeRow};
+use crate::rows::{GapRow, OrderBookDeltaRow, OrderBookRow, TradeRow};
 use crate::BatchConfig;
 
 /// Rows waiting for one insert per table, and the messages to ack once they commit.
@@ -13,6 +13,7 @@ use crate::BatchConfig;
 pub(crate) struct Batch {
     pub(crate) trades: Vec<TradeRow>,
     pub(crate) orderbooks: Vec<OrderBookRow>,
+    pub(crate) orderbook_deltas: Vec<OrderBookDeltaRow>,
     pub(crate) gaps: Vec<GapRow>,
     pub(crate) messages: Vec<Message>,
     bytes: usize,
@@ -28,7 +29,7 @@ impl Batch {
     }
 
     pub(crate) fn rows(&self) -> usize {
-        self.trades.len() + self.orderbooks.len() + self.gaps.len()
+        self.trades.len() + self.orderbooks.len() + self.orderbook_deltas.len() + self.gaps.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
 use crate::metrics::{Metrics, TableLabel};
-use crate::rows::{GapRow, OrderBookRow, TradeRow};
+use crate::rows::{GapRow, OrderBookDeltaRow, OrderBookRow, TradeRow};
 use crate::Config;
 
 /// The storage service could not start or had to stop.
@@ -190,6 +190,9 @@ impl Writer {
                 Event::OrderBook(book) => OrderBookRow::try_from(book)
                     .map(|row| batch.orderbooks.push(row))
                     .map_err(|error| error.to_string()),
+                Event::OrderBookDelta(delta) => OrderBookDeltaRow::try_from(delta)
+                    .map(|row| batch.orderbook_deltas.push(row))
+                    .map_err(|error| error.to_string()),
                 Event::Gap(gap) => {
                     batch.gaps.push(GapRow::from(gap));
                     Ok(())
@@ -239,6 +242,7 @@ impl Writer {
                 for (table, rows) in [
                     ("trades", batch.trades.len()),
                     ("orderbooks", batch.orderbooks.len()),
+                    ("orderbook_deltas", batch.orderbook_deltas.len()),
                     ("gaps", batch.gaps.len()),
                 ] {
                     self.metrics
@@ -276,6 +280,12 @@ impl Writer {
     async fn insert(&self, batch: &Batch) -> Result<(), clickhouse::error::Error> {
         insert_rows(&self.clickhouse, "trades", &batch.trades).await?;
         insert_rows(&self.clickhouse, "orderbooks", &batch.orderbooks).await?;
+        insert_rows(
+            &self.clickhouse,
+            "orderbook_deltas",
+            &batch.orderbook_deltas,
+        )
+        .await?;
         insert_rows(&self.clickhouse, "gaps", &batch.gaps).await
     }
 }

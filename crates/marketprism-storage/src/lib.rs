@@ -21,4 +21,6 @@ mod rows;
 pub use clickhouse_config::ClickHouseConfig;
 pub use config::{ArchiveConfig, BatchConfig, Config, ConsumerConfig};
 pub use consumer::{run, StorageError};
-pub use rows::{from_fixed18, to_fixed18, GapRow, OrderBookRow, RowError, TradeRow};
+pub use rows::{
+    from_fixed18, to_fixed18, GapRow, OrderBookDeltaRow, OrderBookRow, RowError, TradeRow,
+};

@@ -5,7 +5,7 @@
 //! holding the value times 10^18.
 
 use clickhouse::Row;
-use marketprism_model::{Decimal, Gap, OrderBook, PriceLevel, Trade};
+use marketprism_model::{Decimal, Gap, OrderBook, OrderBookDelta, PriceLevel, Trade};
 use serde::{Deserialize, Serialize};
 
 /// The scale of every decimal column.
@@ -177,6 +177,58 @@ impl TryFrom<&OrderBook> for OrderBookRow {
             update_id: book.update_id,
             exchange_time: book.exchange_time_ms,
             received_time: book.received_time_ms,
+            bid_prices,
+            bid_quantities,
+            ask_prices,
+            ask_quantities,
+        })
+    }
+}
+
+/// A row of `orderbook_deltas`: one sequenced snapshot or delta.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct OrderBookDeltaRow {
+    /// Venue.
+    pub exchange: String,
+    /// Market type.
+    pub market_type: String,
+    /// Normalized symbol.
+    pub symbol: String,
+    /// 1 for a snapshot, 0 for a delta.
+    pub snapshot: u8,
+    /// First venue update id covered.
+    pub first_update_id: u64,
+    /// Last venue update id covered.
+    pub update_id: u64,
+    /// Venue time, Unix ms.
+    pub exchange_time: i64,
+    /// Local receive time, Unix ms.
+    pub received_time: i64,
+    /// Bid prices set, fixed-point 18.
+    pub bid_prices: Vec<i128>,
+    /// Bid quantities set (0 deletes), fixed-point 18.
+    pub bid_quantities: Vec<i128>,
+    /// Ask prices set, fixed-point 18.
+    pub ask_prices: Vec<i128>,
+    /// Ask quantities set (0 deletes), fixed-point 18.
+    pub ask_quantities: Vec<i128>,
+}
+
+impl TryFrom<&OrderBookDelta> for OrderBookDeltaRow {
+    type Error = RowError;
+
+    fn try_from(delta: &OrderBookDelta) -> Result<Self, Self::Error> {
+        let (bid_prices, bid_quantities) = level_columns(&delta.bids)?;
+        let (ask_prices, ask_quantities) = level_columns(&delta.asks)?;
+        Ok(OrderBookDeltaRow {
+            exchange: delta.exchange.as_str().to_owned(),
+            market_type: delta.market_type.as_str().to_owned(),
+            symbol: delta.symbol.to_string(),
+            snapshot: u8::from(delta.snapshot),
+            first_update_id: delta.first_update_id,
+            update_id: delta.update_id,
+            exchange_time: delta.exchange_time_ms,
+            received_time: delta.received_time_ms,
             bid_prices,
             bid_quantities,
             ask_prices,

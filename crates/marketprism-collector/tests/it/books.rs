@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use marketprism_collector::{ChannelName, VenueConfig, VenueKind};
+use std::collections::HashMap;
+
+use marketprism_book::{Book, BookSide};
 use marketprism_model::{codec, Decimal, Event, GapReason, OrderBook, PriceLevel};
 use marketprism_sim::{BookFault, TrueBook};
 
@@ -116,6 +119,7 @@ async fn books_stay_correct_through_every_fault(case: Case) {
         channels: vec![ChannelName::Orderbook],
     };
     run.config.books.depth = 10;
+    run.config.books.deltas = true;
     // The silenced simulator swallows subscribe replies too; retry sooner than the default.
     run.config.connection.subscribe_timeout = Duration::from_secs(2);
     let collector = tokio::spawn(marketprism_collector::run(
@@ -216,9 +220,51 @@ async fn books_stay_correct_through_every_fault(case: Case) {
         checked += 1;
     }
     assert!(checked > 50, "only {checked} books published");
+    assert_eq!(
+        rebuilt_from_deltas(&events),
+        checked,
+        "the published deltas rebuild every published book"
+    );
 
     run.shutdown.cancel();
     collector.await.expect("join").expect("clean shutdown");
+}
+
+/// Rebuilds each book from the `orderbook_delta` events alone (a snapshot resets the book, a
+/// gap invalidates it until the next snapshot) and counts the published top-N books the
+/// rebuilt book matches at the same update id; panics on the first mismatch.
+fn rebuilt_from_deltas(events: &[Event]) -> usize {
+    let mut rebuilt: HashMap<String, Option<Book>> = HashMap::new();
+    let mut matched = 0;
+    for event in events {
+        match event {
+            Event::Gap(gap) => {
+                rebuilt.insert(gap.symbol.to_string(), None);
+            }
+            Event::OrderBookDelta(delta) => {
+                let book = rebuilt.entry(delta.symbol.to_string()).or_default();
+                if delta.snapshot {
+                    let mut fresh = Book::new();
+                    fresh.apply_snapshot(&delta.bids, &delta.asks);
+                    *book = Some(fresh);
+                } else if let Some(book) = book {
+                    book.apply_levels(BookSide::Bid, &delta.bids);
+                    book.apply_levels(BookSide::Ask, &delta.asks);
+                }
+            }
+            Event::OrderBook(published) => {
+                let book = rebuilt
+                    .get(published.symbol.as_str())
+                    .and_then(Option::as_ref)
+                    .expect("a rebuilt book exists before every published one");
+                assert_eq!(book.top(BookSide::Bid, 10), published.bids);
+                assert_eq!(book.top(BookSide::Ask, 10), published.asks);
+                matched += 1;
+            }
+            Event::Trade(_) => {}
+        }
+    }
+    matched
 }
 
 /// The normalized symbol the collector publishes for the faulted instrument.

@@ -102,9 +102,9 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
     assert!(trades.windows >= 5, "{trades:?}");
     assert_eq!(
         first.iter().map(|report| report.table).collect::<Vec<_>>(),
-        ["trades", "orderbooks", "gaps"]
+        ["trades", "orderbooks", "orderbook_deltas", "gaps"]
     );
-    assert_eq!((first[1].rows, first[2].rows), (1, 1));
+    assert_eq!((first[1].rows, first[3].rows), (1, 1));
 
     let cold = config.cold.database_client().expect("cold client");
     let archived: Vec<TradeRow> = cold

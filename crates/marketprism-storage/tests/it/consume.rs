@@ -9,9 +9,9 @@ use marketprism_schema::{migrations, Dialect};
 use marketprism_storage::migrate::migrate;
 use tokio_util::sync::CancellationToken;
 
-use marketprism_storage::OrderBookRow;
+use marketprism_storage::{OrderBookDeltaRow, OrderBookRow};
 
-use crate::{eventually, gap, orderbook, trade, Harness};
+use crate::{eventually, gap, orderbook, orderbook_delta, trade, Harness};
 
 async fn publish(context: &jetstream::Context, event: &Event) {
     let mut headers = async_nats::HeaderMap::new();
@@ -60,6 +60,7 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
         trade(3, "101"),
         gap(),
         orderbook(7),
+        orderbook_delta(7),
     ] {
         publish(&context, &event).await;
     }
@@ -103,6 +104,19 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
         OrderBookRow::try_from(&book).expect("fits"),
         "levels stored as arrays, exactly"
     );
+    assert_eq!(
+        eventually(&client, "SELECT count() FROM orderbook_deltas FINAL", 1).await,
+        1
+    );
+    let stored: OrderBookDeltaRow = client
+        .query("SELECT ?fields FROM orderbook_deltas FINAL")
+        .fetch_one()
+        .await
+        .expect("delta row");
+    let Event::OrderBookDelta(delta) = orderbook_delta(7) else {
+        unreachable!("orderbook_delta() builds a delta");
+    };
+    assert_eq!(stored, OrderBookDeltaRow::try_from(&delta).expect("fits"));
 
     let mut deadletters = context
         .get_stream(&harness.config.nats.stream.deadletter_name)

@@ -5,7 +5,7 @@ mod consume;
 mod migrate;
 
 use marketprism_model::{
-    Event, Exchange, Gap, GapReason, MarketType, OrderBook, PriceLevel, Side, Trade,
+    Event, Exchange, Gap, GapReason, MarketType, OrderBook, OrderBookDelta, PriceLevel, Side, Trade,
 };
 use marketprism_storage::{ClickHouseConfig, Config};
 use marketprism_testkit::{ClickHouseServer, NatsServer};
@@ -86,6 +86,27 @@ pub(crate) fn orderbook(update_id: u64) -> Event {
         received_time_ms: 1_700_000_000_004,
         bids: vec![level("100.10", "2"), level("99.5", "0.001")],
         asks: vec![level("100.2", "0.5")],
+    })
+}
+
+pub(crate) fn orderbook_delta(update_id: u64) -> Event {
+    let level = |price: &str, quantity: &str| {
+        PriceLevel::new(
+            price.parse().expect("valid"),
+            quantity.parse().expect("valid"),
+        )
+    };
+    Event::OrderBookDelta(OrderBookDelta {
+        exchange: Exchange::Binance,
+        market_type: MarketType::Spot,
+        symbol: "BTC-USDT".parse().expect("valid"),
+        snapshot: false,
+        first_update_id: update_id - 2,
+        update_id,
+        exchange_time_ms: 1_700_000_000_000,
+        received_time_ms: 1_700_000_000_004,
+        bids: vec![level("100.10", "0")],
+        asks: vec![level("100.2", "0.5"), level("100.3", "1")],
     })
 }
 
