@@ -17,6 +17,7 @@ use crate::{cargo, project_root, run_command};
 /// (package, bench target) pairs that `bench` runs.
 const BENCHES: &[(&str, &str)] = &[
     ("marketprism-venues", "parse"),
+    ("marketprism-book", "apply"),
     ("marketprism-model", "codec"),
 ];
 
@@ -35,6 +36,47 @@ struct Measurement {
 struct Report {
     machine: String,
     measurements: Vec<Measurement>,
+    memory: Vec<BookMemory>,
+}
+
+/// Resident memory of full books, from the `marketprism-book` `memory` example.
+#[derive(Debug, Serialize, Deserialize)]
+struct BookMemory {
+    symbols: u64,
+    levels_per_side: u64,
+    levels_held: u64,
+    rss_before_kib: u64,
+    rss_after_kib: u64,
+    bytes_per_level: f64,
+}
+
+/// Book sets whose memory is measured: (symbols, levels per side).
+const MEMORY_CASES: &[(u64, u64)] = &[(100, 1_000), (200, 1_000)];
+
+fn book_memory() -> anyhow::Result<Vec<BookMemory>> {
+    MEMORY_CASES
+        .iter()
+        .map(|(symbols, levels)| {
+            let output = cargo()
+                .args([
+                    "run",
+                    "--quiet",
+                    "--release",
+                    "--package",
+                    "marketprism-book",
+                ])
+                .args(["--example", "memory", "--"])
+                .args([symbols.to_string(), levels.to_string()])
+                .output()
+                .context("running the book memory example")?;
+            anyhow::ensure!(
+                output.status.success(),
+                "memory example failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            Ok(serde_json::from_slice(&output.stdout)?)
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -129,6 +171,7 @@ pub fn run() -> anyhow::Result<()> {
     let report = Report {
         machine: machine(),
         measurements,
+        memory: book_memory()?,
     };
     let markdown = markdown(&report);
     let out = target.join("bench");
@@ -161,6 +204,18 @@ fn markdown(report: &Report) -> String {
             measurement
                 .ratio_to_baseline
                 .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.2}×")),
+        ));
+    }
+    text.push_str(
+        "\n| books | levels per side | RSS growth | bytes per level |\n|---:|---:|---:|---:|\n",
+    );
+    for memory in &report.memory {
+        text.push_str(&format!(
+            "| {} | {} | {:.1} MiB | {:.0} |\n",
+            memory.symbols,
+            memory.levels_per_side,
+            memory.rss_after_kib.saturating_sub(memory.rss_before_kib) as f64 / 1024.0,
+            memory.bytes_per_level
         ));
     }
     text

@@ -1,12 +1,15 @@
 //! The collector: connects to venues, normalizes their frames and publishes the events to
 //! JetStream.
 //!
-//! One [`connection`] task per venue connection reads frames, parses them with the venue's
-//! [`marketprism_venues::VenueProtocol`] and hands events to the [`publisher`] over a bounded
+//! One connection task per venue connection reads frames, parses them with the venue's
+//! [`marketprism_venues::VenueProtocol`] and hands events to the publisher over a bounded
 //! channel. Connections reconnect with capped, jittered exponential backoff, replace a socket
 //! that stays silent past the watchdog, and emit a `gap` event for every subscribed symbol
-//! covering each interruption. The publisher keeps a bounded window of unacknowledged
-//! publishes and republishes (same `Nats-Msg-Id`) until JetStream acknowledges each one.
+//! covering each interruption. Order-book messages go through a
+//! [`marketprism_book::BookTracker`]: only books the sequencer vouches for are published, and a
+//! break is repaired from a REST snapshot or by resubscribing, with a gap over the window. The
+//! publisher keeps a bounded window of unacknowledged publishes and republishes (same
+//! `Nats-Msg-Id`) until JetStream acknowledges each one.
 
 mod backoff;
 mod books;
