@@ -370,14 +370,8 @@ impl Connection {
             return Ok(());
         }
         for event in events {
-            let seen = match &event {
-                Event::Trade(trade) => Some((&trade.symbol, trade.exchange_time_ms)),
-                Event::OrderBook(book) => Some((&book.symbol, book.exchange_time_ms)),
-                Event::OrderBookDelta(delta) => Some((&delta.symbol, delta.exchange_time_ms)),
-                Event::Gap(_) => None,
-            };
-            if let Some((symbol, time_ms)) = seen {
-                last_seen.insert(symbol.clone(), time_ms);
+            if let Some(time_ms) = event.exchange_time_ms() {
+                last_seen.insert(event.symbol().clone(), time_ms);
             }
             self.sender.send(Outgoing::Event(event)).await?;
         }

@@ -120,7 +120,10 @@ pub async fn status(state: &StateDir) -> Result<StatusReport, DeployError> {
     let mut rows = Vec::new();
     let mut last_events = Vec::new();
     if let Ok(client) = config.clickhouse.database_client() {
-        for table in ["trades", "orderbooks", "orderbook_deltas", "gaps"] {
+        for table in marketprism_schema::migrations()
+            .iter()
+            .map(|migration| migration.table.name)
+        {
             if let Ok(count) = client
                 .query(&format!("SELECT count() FROM {table} FINAL"))
                 .fetch_one::<u64>()

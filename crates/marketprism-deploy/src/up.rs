@@ -247,7 +247,10 @@ async fn bring_up(
     }
 
     let mut rows = Vec::new();
-    for table in ["trades", "orderbooks", "orderbook_deltas", "gaps"] {
+    for table in marketprism_schema::migrations()
+        .iter()
+        .map(|migration| migration.table.name)
+    {
         rows.push((table.to_owned(), count(&client, table).await.unwrap_or(0)));
     }
     let clickhouse_version = client

@@ -53,8 +53,8 @@ mod tests {
 
     use super::*;
     use crate::{
-        Exchange, Gap, GapReason, MarketType, OrderBook, OrderBookDelta, PriceLevel, Side, Symbol,
-        Trade,
+        Exchange, FundingRate, Gap, GapReason, Liquidation, MarketType, OpenInterest, OrderBook,
+        OrderBookDelta, PriceLevel, Side, Symbol, Trade, VolatilityIndex,
     };
 
     fn symbol_strategy() -> impl Strategy<Value = Symbol> {
@@ -174,7 +174,85 @@ mod tests {
                     asks,
                 })
             });
-        prop_oneof![trade, gap, book, delta]
+        let optional = || proptest::option::of(decimal_strategy());
+        let funding = (
+            symbol_strategy(),
+            decimal_strategy(),
+            optional(),
+            proptest::option::of(any::<i64>()),
+            optional(),
+            optional(),
+            any::<i64>(),
+        )
+            .prop_map(|(symbol, rate, predicted, next, mark, index, time)| {
+                Event::FundingRate(FundingRate {
+                    exchange: Exchange::Binance,
+                    market_type: MarketType::Perpetual,
+                    symbol,
+                    funding_rate: rate,
+                    predicted_rate: predicted,
+                    next_funding_time_ms: next,
+                    mark_price: mark,
+                    index_price: index,
+                    exchange_time_ms: time,
+                    received_time_ms: time,
+                })
+            });
+        let interest = (
+            symbol_strategy(),
+            decimal_strategy(),
+            optional(),
+            any::<i64>(),
+        )
+            .prop_map(|(symbol, open_interest, value, time)| {
+                Event::OpenInterest(OpenInterest {
+                    exchange: Exchange::Okx,
+                    market_type: MarketType::Perpetual,
+                    symbol,
+                    open_interest,
+                    open_interest_value: value,
+                    exchange_time_ms: time,
+                    received_time_ms: time,
+                })
+            });
+        let liquidation = (
+            symbol_strategy(),
+            any::<bool>(),
+            decimal_strategy(),
+            decimal_strategy(),
+        )
+            .prop_map(|(symbol, buy, price, quantity)| {
+                Event::Liquidation(Liquidation {
+                    exchange: Exchange::Bybit,
+                    market_type: MarketType::Perpetual,
+                    symbol,
+                    side: if buy { Side::Buy } else { Side::Sell },
+                    price,
+                    quantity,
+                    exchange_time_ms: 1,
+                    received_time_ms: 2,
+                })
+            });
+        let volatility = (symbol_strategy(), decimal_strategy()).prop_map(|(symbol, value)| {
+            Event::VolatilityIndex(VolatilityIndex {
+                exchange: Exchange::Deribit,
+                market_type: MarketType::Options,
+                symbol,
+                value,
+                exchange_time_ms: 1,
+                received_time_ms: 2,
+            })
+        });
+        prop_oneof![
+            trade,
+            gap,
+            book,
+            delta,
+            funding,
+            interest,
+            liquidation,
+            volatility
+        ]
     }
 
     #[test]

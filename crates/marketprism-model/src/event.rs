@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Exchange, Gap, MarketType, OrderBook, OrderBookDelta, Symbol, Trade};
+use crate::{
+    Exchange, FundingRate, Gap, Liquidation, MarketType, OpenInterest, OrderBook, OrderBookDelta,
+    Symbol, Trade, VolatilityIndex,
+};
 
 /// The kinds of event MarketPrism carries, each with its own subject prefix and table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13,16 +16,28 @@ pub enum DataType {
     OrderBook,
     /// Sequenced order-book messages, for full-depth reconstruction.
     OrderBookDelta,
+    /// Funding rates of perpetuals.
+    FundingRate,
+    /// Open interest.
+    OpenInterest,
+    /// Forced liquidations.
+    Liquidation,
+    /// Volatility indices.
+    VolatilityIndex,
     /// Windows of possibly missing data.
     Gap,
 }
 
 impl DataType {
     /// Every data type, in subject order.
-    pub const ALL: [DataType; 4] = [
+    pub const ALL: [DataType; 8] = [
         DataType::Trade,
         DataType::OrderBook,
         DataType::OrderBookDelta,
+        DataType::FundingRate,
+        DataType::OpenInterest,
+        DataType::Liquidation,
+        DataType::VolatilityIndex,
         DataType::Gap,
     ];
 
@@ -32,6 +47,10 @@ impl DataType {
             DataType::Trade => "trade",
             DataType::OrderBook => "orderbook",
             DataType::OrderBookDelta => "orderbook_delta",
+            DataType::FundingRate => "funding_rate",
+            DataType::OpenInterest => "open_interest",
+            DataType::Liquidation => "liquidation",
+            DataType::VolatilityIndex => "volatility_index",
             DataType::Gap => "gap",
         }
     }
@@ -64,6 +83,14 @@ pub enum Event {
     /// A sequenced order-book message.
     #[serde(rename = "orderbook_delta")]
     OrderBookDelta(OrderBookDelta),
+    /// A funding rate.
+    FundingRate(FundingRate),
+    /// Open interest.
+    OpenInterest(OpenInterest),
+    /// A forced liquidation.
+    Liquidation(Liquidation),
+    /// A volatility index value.
+    VolatilityIndex(VolatilityIndex),
     /// A window of possibly missing data.
     Gap(Gap),
 }
@@ -75,6 +102,10 @@ impl Event {
             Event::Trade(_) => DataType::Trade,
             Event::OrderBook(_) => DataType::OrderBook,
             Event::OrderBookDelta(_) => DataType::OrderBookDelta,
+            Event::FundingRate(_) => DataType::FundingRate,
+            Event::OpenInterest(_) => DataType::OpenInterest,
+            Event::Liquidation(_) => DataType::Liquidation,
+            Event::VolatilityIndex(_) => DataType::VolatilityIndex,
             Event::Gap(_) => DataType::Gap,
         }
     }
@@ -84,6 +115,16 @@ impl Event {
             Event::Trade(trade) => (trade.exchange, trade.market_type, &trade.symbol),
             Event::OrderBook(book) => (book.exchange, book.market_type, &book.symbol),
             Event::OrderBookDelta(delta) => (delta.exchange, delta.market_type, &delta.symbol),
+            Event::FundingRate(rate) => (rate.exchange, rate.market_type, &rate.symbol),
+            Event::OpenInterest(interest) => {
+                (interest.exchange, interest.market_type, &interest.symbol)
+            }
+            Event::Liquidation(liquidation) => (
+                liquidation.exchange,
+                liquidation.market_type,
+                &liquidation.symbol,
+            ),
+            Event::VolatilityIndex(index) => (index.exchange, index.market_type, &index.symbol),
             Event::Gap(gap) => (gap.exchange, gap.market_type, &gap.symbol),
         }
     }
@@ -118,6 +159,17 @@ impl Event {
                 delta.first_update_id,
                 delta.update_id
             ),
+            Event::FundingRate(rate) => format!("{subject}:{}", rate.exchange_time_ms),
+            Event::OpenInterest(interest) => format!("{subject}:{}", interest.exchange_time_ms),
+            // Venues give liquidations no id: time, side, price and quantity identify one.
+            Event::Liquidation(liquidation) => format!(
+                "{subject}:{}:{}:{}:{}",
+                liquidation.exchange_time_ms,
+                liquidation.side.as_str(),
+                liquidation.price,
+                liquidation.quantity
+            ),
+            Event::VolatilityIndex(index) => format!("{subject}:{}", index.exchange_time_ms),
             Event::Gap(gap) => format!(
                 "{subject}:{}:{}:{}",
                 gap.reason.as_str(),
@@ -127,12 +179,36 @@ impl Event {
         }
     }
 
+    /// The instrument the event concerns.
+    pub fn symbol(&self) -> &Symbol {
+        self.instrument().2
+    }
+
+    /// The venue's time of the data, Unix milliseconds; `None` for gaps, which are the
+    /// collector's own account.
+    pub fn exchange_time_ms(&self) -> Option<i64> {
+        match self {
+            Event::Trade(trade) => Some(trade.exchange_time_ms),
+            Event::OrderBook(book) => Some(book.exchange_time_ms),
+            Event::OrderBookDelta(delta) => Some(delta.exchange_time_ms),
+            Event::FundingRate(rate) => Some(rate.exchange_time_ms),
+            Event::OpenInterest(interest) => Some(interest.exchange_time_ms),
+            Event::Liquidation(liquidation) => Some(liquidation.exchange_time_ms),
+            Event::VolatilityIndex(index) => Some(index.exchange_time_ms),
+            Event::Gap(_) => None,
+        }
+    }
+
     /// The local receive time of the event, Unix milliseconds.
     pub fn received_time_ms(&self) -> i64 {
         match self {
             Event::Trade(trade) => trade.received_time_ms,
             Event::OrderBook(book) => book.received_time_ms,
             Event::OrderBookDelta(delta) => delta.received_time_ms,
+            Event::FundingRate(rate) => rate.received_time_ms,
+            Event::OpenInterest(interest) => interest.received_time_ms,
+            Event::Liquidation(liquidation) => liquidation.received_time_ms,
+            Event::VolatilityIndex(index) => index.received_time_ms,
             Event::Gap(gap) => gap.received_time_ms,
         }
     }

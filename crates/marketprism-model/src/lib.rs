@@ -7,12 +7,14 @@
 
 mod book;
 pub mod codec;
+mod derivatives;
 mod event;
 mod gap;
 mod instrument;
 mod trade;
 
 pub use book::{OrderBook, OrderBookDelta, PriceLevel};
+pub use derivatives::{FundingRate, Liquidation, OpenInterest, VolatilityIndex};
 pub use event::{DataType, Event};
 pub use gap::{Gap, GapReason};
 pub use instrument::{Exchange, MarketType, Symbol, SymbolError};

@@ -128,6 +128,77 @@ const ORDERBOOK_DELTAS: Table = Table {
     partition_time: "exchange_time",
 };
 
+const FUNDING_RATES: Table = Table {
+    name: "funding_rates",
+    columns: &[
+        column("exchange", ColumnType::Label),
+        column("market_type", ColumnType::Label),
+        column("symbol", ColumnType::Label),
+        column("funding_rate", ColumnType::Decimal),
+        column("predicted_rate", ColumnType::OptionalDecimal),
+        column("next_funding_time", ColumnType::OptionalTimeMs),
+        column("mark_price", ColumnType::OptionalDecimal),
+        column("index_price", ColumnType::OptionalDecimal),
+        column("exchange_time", ColumnType::TimeMs),
+        column("received_time", ColumnType::TimeMs),
+    ],
+    order_by: &["exchange", "market_type", "symbol", "exchange_time"],
+    partition_time: "exchange_time",
+};
+
+const OPEN_INTERESTS: Table = Table {
+    name: "open_interests",
+    columns: &[
+        column("exchange", ColumnType::Label),
+        column("market_type", ColumnType::Label),
+        column("symbol", ColumnType::Label),
+        column("open_interest", ColumnType::Decimal),
+        column("open_interest_value", ColumnType::OptionalDecimal),
+        column("exchange_time", ColumnType::TimeMs),
+        column("received_time", ColumnType::TimeMs),
+    ],
+    order_by: &["exchange", "market_type", "symbol", "exchange_time"],
+    partition_time: "exchange_time",
+};
+
+const LIQUIDATIONS: Table = Table {
+    name: "liquidations",
+    columns: &[
+        column("exchange", ColumnType::Label),
+        column("market_type", ColumnType::Label),
+        column("symbol", ColumnType::Label),
+        column("side", ColumnType::Label),
+        column("price", ColumnType::Decimal),
+        column("quantity", ColumnType::Decimal),
+        column("exchange_time", ColumnType::TimeMs),
+        column("received_time", ColumnType::TimeMs),
+    ],
+    order_by: &[
+        "exchange",
+        "market_type",
+        "symbol",
+        "exchange_time",
+        "side",
+        "price",
+        "quantity",
+    ],
+    partition_time: "exchange_time",
+};
+
+const VOLATILITY_INDICES: Table = Table {
+    name: "volatility_indices",
+    columns: &[
+        column("exchange", ColumnType::Label),
+        column("market_type", ColumnType::Label),
+        column("symbol", ColumnType::Label),
+        column("value", ColumnType::Decimal),
+        column("exchange_time", ColumnType::TimeMs),
+        column("received_time", ColumnType::TimeMs),
+    ],
+    order_by: &["exchange", "market_type", "symbol", "exchange_time"],
+    partition_time: "exchange_time",
+};
+
 /// Every migration, in order.
 pub fn migrations() -> Vec<Migration> {
     vec![
@@ -146,6 +217,22 @@ pub fn migrations() -> Vec<Migration> {
         Migration {
             version: 4,
             table: ORDERBOOK_DELTAS,
+        },
+        Migration {
+            version: 5,
+            table: FUNDING_RATES,
+        },
+        Migration {
+            version: 6,
+            table: OPEN_INTERESTS,
+        },
+        Migration {
+            version: 7,
+            table: LIQUIDATIONS,
+        },
+        Migration {
+            version: 8,
+            table: VOLATILITY_INDICES,
         },
     ]
 }

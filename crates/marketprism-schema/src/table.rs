@@ -21,6 +21,10 @@ pub enum ColumnType {
     Id,
     /// A list of exact decimals (e.g. the prices of a book side): `Array(Decimal(38, 18))`.
     DecimalArray,
+    /// A decimal the venue may omit: `Nullable(Decimal(38, 18))`.
+    OptionalDecimal,
+    /// A time the venue may omit.
+    OptionalTimeMs,
 }
 
 impl ColumnType {
@@ -34,6 +38,9 @@ impl ColumnType {
             (ColumnType::TimeMs, Dialect::Legacy) => "Int64",
             (ColumnType::Id, _) => "UInt64",
             (ColumnType::DecimalArray, _) => "Array(Decimal(38, 18))",
+            (ColumnType::OptionalDecimal, _) => "Nullable(Decimal(38, 18))",
+            (ColumnType::OptionalTimeMs, Dialect::Modern) => "Nullable(DateTime64(3, 'UTC'))",
+            (ColumnType::OptionalTimeMs, Dialect::Legacy) => "Nullable(Int64)",
         }
     }
 }

@@ -16,7 +16,10 @@ use marketprism_schema::Dialect;
 use serde::{Deserialize, Serialize};
 
 use crate::migrate::{migrate, MigrateError};
-use crate::rows::{GapRow, OrderBookDeltaRow, OrderBookRow, TradeRow};
+use crate::rows::{
+    FundingRateRow, GapRow, LiquidationRow, OpenInterestRow, OrderBookDeltaRow, OrderBookRow,
+    TradeRow, VolatilityIndexRow,
+};
 use crate::{ArchiveConfig, ClickHouseConfig};
 
 /// The cold-tier table recording archived windows.
@@ -131,6 +134,18 @@ pub async fn archive(
             .await?,
         tiers
             .archive_table::<OrderBookDeltaRow>("orderbook_deltas", "exchange_time")
+            .await?,
+        tiers
+            .archive_table::<FundingRateRow>("funding_rates", "exchange_time")
+            .await?,
+        tiers
+            .archive_table::<OpenInterestRow>("open_interests", "exchange_time")
+            .await?,
+        tiers
+            .archive_table::<LiquidationRow>("liquidations", "exchange_time")
+            .await?,
+        tiers
+            .archive_table::<VolatilityIndexRow>("volatility_indices", "exchange_time")
             .await?,
         tiers.archive_table::<GapRow>("gaps", "from_time").await?,
     ])

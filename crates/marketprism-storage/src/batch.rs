@@ -5,7 +5,10 @@ use std::time::Duration;
 use async_nats::jetstream::Message;
 use tokio::time::Instant;
 
-use crate::rows::{GapRow, OrderBookDeltaRow, OrderBookRow, TradeRow};
+use crate::rows::{
+    FundingRateRow, GapRow, LiquidationRow, OpenInterestRow, OrderBookDeltaRow, OrderBookRow,
+    TradeRow, VolatilityIndexRow,
+};
 use crate::BatchConfig;
 
 /// Rows waiting for one insert per table, and the messages to ack once they commit.
@@ -14,6 +17,10 @@ pub(crate) struct Batch {
     pub(crate) trades: Vec<TradeRow>,
     pub(crate) orderbooks: Vec<OrderBookRow>,
     pub(crate) orderbook_deltas: Vec<OrderBookDeltaRow>,
+    pub(crate) funding_rates: Vec<FundingRateRow>,
+    pub(crate) open_interests: Vec<OpenInterestRow>,
+    pub(crate) liquidations: Vec<LiquidationRow>,
+    pub(crate) volatility_indices: Vec<VolatilityIndexRow>,
     pub(crate) gaps: Vec<GapRow>,
     pub(crate) messages: Vec<Message>,
     bytes: usize,
@@ -29,7 +36,21 @@ impl Batch {
     }
 
     pub(crate) fn rows(&self) -> usize {
-        self.trades.len() + self.orderbooks.len() + self.orderbook_deltas.len() + self.gaps.len()
+        self.table_rows().iter().map(|(_, rows)| rows).sum()
+    }
+
+    /// Rows per table, in insert order.
+    pub(crate) fn table_rows(&self) -> [(&'static str, usize); 8] {
+        [
+            ("trades", self.trades.len()),
+            ("orderbooks", self.orderbooks.len()),
+            ("orderbook_deltas", self.orderbook_deltas.len()),
+            ("funding_rates", self.funding_rates.len()),
+            ("open_interests", self.open_interests.len()),
+            ("liquidations", self.liquidations.len()),
+            ("volatility_indices", self.volatility_indices.len()),
+            ("gaps", self.gaps.len()),
+        ]
     }
 
     pub(crate) fn is_empty(&self) -> bool {

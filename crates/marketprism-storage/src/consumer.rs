@@ -12,7 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
 use crate::metrics::{Metrics, TableLabel};
-use crate::rows::{GapRow, OrderBookDeltaRow, OrderBookRow, TradeRow};
+use crate::rows::{
+    FundingRateRow, GapRow, LiquidationRow, OpenInterestRow, OrderBookDeltaRow, OrderBookRow,
+    TradeRow, VolatilityIndexRow,
+};
 use crate::Config;
 
 /// The storage service could not start or had to stop.
@@ -193,6 +196,18 @@ impl Writer {
                 Event::OrderBookDelta(delta) => OrderBookDeltaRow::try_from(delta)
                     .map(|row| batch.orderbook_deltas.push(row))
                     .map_err(|error| error.to_string()),
+                Event::FundingRate(rate) => FundingRateRow::try_from(rate)
+                    .map(|row| batch.funding_rates.push(row))
+                    .map_err(|error| error.to_string()),
+                Event::OpenInterest(interest) => OpenInterestRow::try_from(interest)
+                    .map(|row| batch.open_interests.push(row))
+                    .map_err(|error| error.to_string()),
+                Event::Liquidation(liquidation) => LiquidationRow::try_from(liquidation)
+                    .map(|row| batch.liquidations.push(row))
+                    .map_err(|error| error.to_string()),
+                Event::VolatilityIndex(index) => VolatilityIndexRow::try_from(index)
+                    .map(|row| batch.volatility_indices.push(row))
+                    .map_err(|error| error.to_string()),
                 Event::Gap(gap) => {
                     batch.gaps.push(GapRow::from(gap));
                     Ok(())
@@ -239,12 +254,7 @@ impl Writer {
         match self.insert(&batch).await {
             Ok(()) => {
                 self.consecutive_failures = 0;
-                for (table, rows) in [
-                    ("trades", batch.trades.len()),
-                    ("orderbooks", batch.orderbooks.len()),
-                    ("orderbook_deltas", batch.orderbook_deltas.len()),
-                    ("gaps", batch.gaps.len()),
-                ] {
+                for (table, rows) in batch.table_rows() {
                     self.metrics
                         .rows_inserted
                         .get_or_create(&TableLabel { table })
@@ -284,6 +294,15 @@ impl Writer {
             &self.clickhouse,
             "orderbook_deltas",
             &batch.orderbook_deltas,
+        )
+        .await?;
+        insert_rows(&self.clickhouse, "funding_rates", &batch.funding_rates).await?;
+        insert_rows(&self.clickhouse, "open_interests", &batch.open_interests).await?;
+        insert_rows(&self.clickhouse, "liquidations", &batch.liquidations).await?;
+        insert_rows(
+            &self.clickhouse,
+            "volatility_indices",
+            &batch.volatility_indices,
         )
         .await?;
         insert_rows(&self.clickhouse, "gaps", &batch.gaps).await

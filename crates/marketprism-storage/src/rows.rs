@@ -5,7 +5,10 @@
 //! holding the value times 10^18.
 
 use clickhouse::Row;
-use marketprism_model::{Decimal, Gap, OrderBook, OrderBookDelta, PriceLevel, Trade};
+use marketprism_model::{
+    Decimal, FundingRate, Gap, Liquidation, OpenInterest, OrderBook, OrderBookDelta, PriceLevel,
+    Trade, VolatilityIndex,
+};
 use serde::{Deserialize, Serialize};
 
 /// The scale of every decimal column.
@@ -233,6 +236,162 @@ impl TryFrom<&OrderBookDelta> for OrderBookDeltaRow {
             bid_quantities,
             ask_prices,
             ask_quantities,
+        })
+    }
+}
+
+fn optional_fixed18(field: &'static str, value: Option<Decimal>) -> Result<Option<i128>, RowError> {
+    value.map(|value| to_fixed18(field, value)).transpose()
+}
+
+/// A row of `funding_rates`.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct FundingRateRow {
+    /// Venue.
+    pub exchange: String,
+    /// Market type.
+    pub market_type: String,
+    /// Normalized symbol.
+    pub symbol: String,
+    /// Funding rate, fixed-point 18.
+    pub funding_rate: i128,
+    /// Predicted rate, fixed-point 18, when sent.
+    pub predicted_rate: Option<i128>,
+    /// Next funding time, Unix ms, when sent.
+    pub next_funding_time: Option<i64>,
+    /// Mark price, fixed-point 18, when sent.
+    pub mark_price: Option<i128>,
+    /// Index price, fixed-point 18, when sent.
+    pub index_price: Option<i128>,
+    /// Venue time, Unix ms.
+    pub exchange_time: i64,
+    /// Local receive time, Unix ms.
+    pub received_time: i64,
+}
+
+impl TryFrom<&FundingRate> for FundingRateRow {
+    type Error = RowError;
+
+    fn try_from(rate: &FundingRate) -> Result<Self, Self::Error> {
+        Ok(FundingRateRow {
+            exchange: rate.exchange.as_str().to_owned(),
+            market_type: rate.market_type.as_str().to_owned(),
+            symbol: rate.symbol.to_string(),
+            funding_rate: to_fixed18("funding_rate", rate.funding_rate)?,
+            predicted_rate: optional_fixed18("predicted_rate", rate.predicted_rate)?,
+            next_funding_time: rate.next_funding_time_ms,
+            mark_price: optional_fixed18("mark_price", rate.mark_price)?,
+            index_price: optional_fixed18("index_price", rate.index_price)?,
+            exchange_time: rate.exchange_time_ms,
+            received_time: rate.received_time_ms,
+        })
+    }
+}
+
+/// A row of `open_interests`.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct OpenInterestRow {
+    /// Venue.
+    pub exchange: String,
+    /// Market type.
+    pub market_type: String,
+    /// Normalized symbol.
+    pub symbol: String,
+    /// Open interest, fixed-point 18.
+    pub open_interest: i128,
+    /// Notional value, fixed-point 18, when sent.
+    pub open_interest_value: Option<i128>,
+    /// Venue time, Unix ms.
+    pub exchange_time: i64,
+    /// Local receive time, Unix ms.
+    pub received_time: i64,
+}
+
+impl TryFrom<&OpenInterest> for OpenInterestRow {
+    type Error = RowError;
+
+    fn try_from(interest: &OpenInterest) -> Result<Self, Self::Error> {
+        Ok(OpenInterestRow {
+            exchange: interest.exchange.as_str().to_owned(),
+            market_type: interest.market_type.as_str().to_owned(),
+            symbol: interest.symbol.to_string(),
+            open_interest: to_fixed18("open_interest", interest.open_interest)?,
+            open_interest_value: optional_fixed18(
+                "open_interest_value",
+                interest.open_interest_value,
+            )?,
+            exchange_time: interest.exchange_time_ms,
+            received_time: interest.received_time_ms,
+        })
+    }
+}
+
+/// A row of `liquidations`.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct LiquidationRow {
+    /// Venue.
+    pub exchange: String,
+    /// Market type.
+    pub market_type: String,
+    /// Normalized symbol.
+    pub symbol: String,
+    /// Side of the liquidation order.
+    pub side: String,
+    /// Price, fixed-point 18.
+    pub price: i128,
+    /// Quantity, fixed-point 18.
+    pub quantity: i128,
+    /// Venue time, Unix ms.
+    pub exchange_time: i64,
+    /// Local receive time, Unix ms.
+    pub received_time: i64,
+}
+
+impl TryFrom<&Liquidation> for LiquidationRow {
+    type Error = RowError;
+
+    fn try_from(liquidation: &Liquidation) -> Result<Self, Self::Error> {
+        Ok(LiquidationRow {
+            exchange: liquidation.exchange.as_str().to_owned(),
+            market_type: liquidation.market_type.as_str().to_owned(),
+            symbol: liquidation.symbol.to_string(),
+            side: liquidation.side.as_str().to_owned(),
+            price: to_fixed18("price", liquidation.price)?,
+            quantity: to_fixed18("quantity", liquidation.quantity)?,
+            exchange_time: liquidation.exchange_time_ms,
+            received_time: liquidation.received_time_ms,
+        })
+    }
+}
+
+/// A row of `volatility_indices`.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct VolatilityIndexRow {
+    /// Venue.
+    pub exchange: String,
+    /// Market type.
+    pub market_type: String,
+    /// Currency, e.g. `BTC`.
+    pub symbol: String,
+    /// Index value, fixed-point 18.
+    pub value: i128,
+    /// Venue time, Unix ms.
+    pub exchange_time: i64,
+    /// Local receive time, Unix ms.
+    pub received_time: i64,
+}
+
+impl TryFrom<&VolatilityIndex> for VolatilityIndexRow {
+    type Error = RowError;
+
+    fn try_from(index: &VolatilityIndex) -> Result<Self, Self::Error> {
+        Ok(VolatilityIndexRow {
+            exchange: index.exchange.as_str().to_owned(),
+            market_type: index.market_type.as_str().to_owned(),
+            symbol: index.symbol.to_string(),
+            value: to_fixed18("value", index.value)?,
+            exchange_time: index.exchange_time_ms,
+            received_time: index.received_time_ms,
         })
     }
 }

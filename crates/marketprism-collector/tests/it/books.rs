@@ -261,7 +261,7 @@ fn rebuilt_from_deltas(events: &[Event]) -> usize {
                 assert_eq!(book.top(BookSide::Ask, 10), published.asks);
                 matched += 1;
             }
-            Event::Trade(_) => {}
+            _ => {}
         }
     }
     matched

@@ -102,9 +102,18 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
     assert!(trades.windows >= 5, "{trades:?}");
     assert_eq!(
         first.iter().map(|report| report.table).collect::<Vec<_>>(),
-        ["trades", "orderbooks", "orderbook_deltas", "gaps"]
+        [
+            "trades",
+            "orderbooks",
+            "orderbook_deltas",
+            "funding_rates",
+            "open_interests",
+            "liquidations",
+            "volatility_indices",
+            "gaps"
+        ]
     );
-    assert_eq!((first[1].rows, first[3].rows), (1, 1));
+    assert_eq!((first[1].rows, first[7].rows), (1, 1));
 
     let cold = config.cold.database_client().expect("cold client");
     let archived: Vec<TradeRow> = cold

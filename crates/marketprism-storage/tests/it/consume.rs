@@ -9,9 +9,9 @@ use marketprism_schema::{migrations, Dialect};
 use marketprism_storage::migrate::migrate;
 use tokio_util::sync::CancellationToken;
 
-use marketprism_storage::{OrderBookDeltaRow, OrderBookRow};
+use marketprism_storage::{FundingRateRow, OrderBookDeltaRow, OrderBookRow};
 
-use crate::{eventually, gap, orderbook, orderbook_delta, trade, Harness};
+use crate::{derivatives, eventually, gap, orderbook, orderbook_delta, trade, Harness};
 
 async fn publish(context: &jetstream::Context, event: &Event) {
     let mut headers = async_nats::HeaderMap::new();
@@ -54,6 +54,9 @@ async fn setup(harness: &Harness) -> jetstream::Context {
 async fn writes_events_dead_letters_garbage_and_acks_everything() {
     let harness = Harness::start("consume_test");
     let context = setup(&harness).await;
+    for event in derivatives() {
+        publish(&context, &event).await;
+    }
     for event in [
         trade(1, "100.5"),
         trade(2, "100.25"),
@@ -117,6 +120,28 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
         unreachable!("orderbook_delta() builds a delta");
     };
     assert_eq!(stored, OrderBookDeltaRow::try_from(&delta).expect("fits"));
+    for table in [
+        "funding_rates",
+        "open_interests",
+        "liquidations",
+        "volatility_indices",
+    ] {
+        let query = format!("SELECT count() FROM {table} FINAL");
+        assert_eq!(eventually(&client, &query, 1).await, 1, "{table}");
+    }
+    let stored: FundingRateRow = client
+        .query("SELECT ?fields FROM funding_rates FINAL")
+        .fetch_one()
+        .await
+        .expect("funding row");
+    let Event::FundingRate(rate) = &derivatives()[0] else {
+        unreachable!("derivatives() starts with a funding rate");
+    };
+    assert_eq!(
+        stored,
+        FundingRateRow::try_from(rate).expect("fits"),
+        "absent fields stay NULL, present ones exact"
+    );
 
     let mut deadletters = context
         .get_stream(&harness.config.nats.stream.deadletter_name)

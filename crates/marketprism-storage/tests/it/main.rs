@@ -5,7 +5,8 @@ mod consume;
 mod migrate;
 
 use marketprism_model::{
-    Event, Exchange, Gap, GapReason, MarketType, OrderBook, OrderBookDelta, PriceLevel, Side, Trade,
+    Event, Exchange, FundingRate, Gap, GapReason, Liquidation, MarketType, OpenInterest, OrderBook,
+    OrderBookDelta, PriceLevel, Side, Trade, VolatilityIndex,
 };
 use marketprism_storage::{ClickHouseConfig, Config};
 use marketprism_testkit::{ClickHouseServer, NatsServer};
@@ -108,6 +109,53 @@ pub(crate) fn orderbook_delta(update_id: u64) -> Event {
         bids: vec![level("100.10", "0")],
         asks: vec![level("100.2", "0.5"), level("100.3", "1")],
     })
+}
+
+/// One event of each derivatives data type, with optional fields both set and absent.
+pub(crate) fn derivatives() -> Vec<Event> {
+    let decimal = |text: &str| text.parse().expect("valid");
+    let symbol = || "BTC-USDT".parse().expect("valid");
+    vec![
+        Event::FundingRate(FundingRate {
+            exchange: Exchange::Binance,
+            market_type: MarketType::Perpetual,
+            symbol: symbol(),
+            funding_rate: decimal("0.00010000"),
+            predicted_rate: None,
+            next_funding_time_ms: Some(1_700_006_400_000),
+            mark_price: Some(decimal("65117.43000000")),
+            index_price: None,
+            exchange_time_ms: 1_700_000_000_000,
+            received_time_ms: 1_700_000_000_003,
+        }),
+        Event::OpenInterest(OpenInterest {
+            exchange: Exchange::Bybit,
+            market_type: MarketType::Perpetual,
+            symbol: symbol(),
+            open_interest: decimal("59892.404"),
+            open_interest_value: Some(decimal("3899995666.09")),
+            exchange_time_ms: 1_700_000_000_000,
+            received_time_ms: 1_700_000_000_003,
+        }),
+        Event::Liquidation(Liquidation {
+            exchange: Exchange::Okx,
+            market_type: MarketType::Perpetual,
+            symbol: symbol(),
+            side: Side::Sell,
+            price: decimal("64000.1"),
+            quantity: decimal("12"),
+            exchange_time_ms: 1_700_000_000_000,
+            received_time_ms: 1_700_000_000_003,
+        }),
+        Event::VolatilityIndex(VolatilityIndex {
+            exchange: Exchange::Deribit,
+            market_type: MarketType::Options,
+            symbol: "BTC".parse().expect("valid"),
+            value: decimal("52.31"),
+            exchange_time_ms: 1_700_000_000_000,
+            received_time_ms: 1_700_000_000_003,
+        }),
+    ]
 }
 
 /// Polls `query` until it returns `expected` or ten seconds pass; returns the last value.
