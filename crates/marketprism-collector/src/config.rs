@@ -118,6 +118,14 @@ pub enum ChannelName {
     AggregateTrades,
     /// Order books (snapshot + deltas, sequenced, published as top-N books).
     Orderbook,
+    /// Funding rates (Binance USDⓈ-M mark price stream, OKX, Bybit tickers).
+    FundingRate,
+    /// Open interest (OKX, Bybit tickers).
+    OpenInterest,
+    /// Liquidations (Binance USDⓈ-M, Bybit).
+    Liquidations,
+    /// Volatility index (Deribit DVOL; symbols are currencies such as `BTC`).
+    VolatilityIndex,
 }
 
 impl From<ChannelName> for Channel {
@@ -126,6 +134,10 @@ impl From<ChannelName> for Channel {
             ChannelName::Trades => Channel::Trades,
             ChannelName::AggregateTrades => Channel::AggregateTrades,
             ChannelName::Orderbook => Channel::OrderBook,
+            ChannelName::FundingRate => Channel::FundingRate,
+            ChannelName::OpenInterest => Channel::OpenInterest,
+            ChannelName::Liquidations => Channel::Liquidations,
+            ChannelName::VolatilityIndex => Channel::VolatilityIndex,
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct FeedStats {
     pub rest_responses: u64,
     /// Trades produced.
     pub trades: u64,
+    /// Funding-rate, open-interest, liquidation and volatility-index events produced.
+    pub derivatives: u64,
     /// Book messages applied to a valid book (snapshots included).
     pub book_updates_applied: u64,
     /// Book messages already contained in the book (stale or duplicate).
@@ -83,6 +85,7 @@ impl std::ops::AddAssign<&FeedStats> for FeedStats {
         self.frames += other.frames;
         self.rest_responses += other.rest_responses;
         self.trades += other.trades;
+        self.derivatives += other.derivatives;
         self.book_updates_applied += other.book_updates_applied;
         self.book_updates_skipped += other.book_updates_skipped;
         self.book_updates_buffered += other.book_updates_buffered;
@@ -209,7 +212,12 @@ impl Feed {
             .parse(&record.payload, record.received_time_ms())?
         {
             Inbound::Events(events) => {
-                stats.trades += events.len() as u64;
+                let trades = events
+                    .iter()
+                    .filter(|event| matches!(event, Event::Trade(_)))
+                    .count() as u64;
+                stats.trades += trades;
+                stats.derivatives += events.len() as u64 - trades;
                 Ok(events)
             }
             Inbound::Book(message) => {

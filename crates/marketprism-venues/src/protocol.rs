@@ -14,6 +14,14 @@ pub enum Channel {
     AggregateTrades,
     /// Order-book snapshots and deltas, for the sequencer.
     OrderBook,
+    /// Funding rates of perpetuals (with mark and index prices where the venue sends them).
+    FundingRate,
+    /// Open interest.
+    OpenInterest,
+    /// Forced liquidations.
+    Liquidations,
+    /// Volatility indices (Deribit DVOL); the symbol is the currency.
+    VolatilityIndex,
 }
 
 impl Channel {
@@ -23,6 +31,10 @@ impl Channel {
             Channel::Trades => "trades",
             Channel::AggregateTrades => "aggregate_trades",
             Channel::OrderBook => "orderbook",
+            Channel::FundingRate => "funding_rate",
+            Channel::OpenInterest => "open_interest",
+            Channel::Liquidations => "liquidations",
+            Channel::VolatilityIndex => "volatility_index",
         }
     }
 }

@@ -21,7 +21,10 @@ use marketprism_model::{Event, Exchange, MarketType, Symbol};
 
 pub use subscribe::stream_name;
 use symbol::SymbolMap;
-use wire::{BinanceDepthSnapshot, BinanceDepthUpdate, BinanceEnvelope, BinanceTrade};
+use wire::{
+    BinanceDepthSnapshot, BinanceDepthUpdate, BinanceEnvelope, BinanceForceOrder, BinanceMarkPrice,
+    BinanceTrade,
+};
 
 use crate::{Channel, Inbound, SubscribeRequest, Subscription, VenueError, VenueProtocol};
 
@@ -76,6 +79,26 @@ impl Binance {
         let aggregated = match event_type {
             "trade" => false,
             "aggTrade" => true,
+            "markPriceUpdate" => {
+                let wire: BinanceMarkPrice<'_> = serde_json::from_str(payload)?;
+                let rate = normalize::mark_price(
+                    &wire,
+                    self.market_type,
+                    &self.symbols,
+                    received_time_ms,
+                )?;
+                return Ok(Inbound::Events(vec![Event::FundingRate(rate)]));
+            }
+            "forceOrder" => {
+                let wire: BinanceForceOrder<'_> = serde_json::from_str(payload)?;
+                let liquidation = normalize::force_order(
+                    &wire,
+                    self.market_type,
+                    &self.symbols,
+                    received_time_ms,
+                )?;
+                return Ok(Inbound::Events(vec![Event::Liquidation(liquidation)]));
+            }
             "depthUpdate" => {
                 let wire: BinanceDepthUpdate<'_> = serde_json::from_str(payload)?;
                 let message = normalize::depth_update(
@@ -129,8 +152,14 @@ impl VenueProtocol for Binance {
             match subscription.channel {
                 Channel::AggregateTrades | Channel::OrderBook => {}
                 Channel::Trades if self.is_spot() => {}
-                // USDⓈ-M publishes aggregate trades only.
-                Channel::Trades => {
+                Channel::FundingRate | Channel::Liquidations if !self.is_spot() => {}
+                // USDⓈ-M publishes aggregate trades only; open interest is REST-only; spot has
+                // no derivatives data.
+                Channel::Trades
+                | Channel::FundingRate
+                | Channel::Liquidations
+                | Channel::OpenInterest
+                | Channel::VolatilityIndex => {
                     return Err(VenueError::UnsupportedChannel {
                         venue: format!("binance {}", self.market_type),
                         channel: subscription.channel.as_str(),
@@ -176,6 +205,7 @@ impl VenueProtocol for Binance {
             // `btcusdt@aggTrade`); depth streams are `btcusdt@depth@100ms`.
             let event_type = match stream.split_once('@').map_or("", |(_, kind)| kind) {
                 depth if depth.starts_with("depth") => "depthUpdate",
+                mark if mark.starts_with("markPrice") => "markPriceUpdate",
                 kind => kind,
             };
             return self.market_event(event_type, data.get(), received_time_ms);

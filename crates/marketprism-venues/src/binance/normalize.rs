@@ -1,10 +1,12 @@
 //! Binance wire types to model events. Pure: the receive time is an argument.
 
 use marketprism_book::{BookUpdate, UpdateKind};
-use marketprism_model::{Exchange, MarketType, Side, Trade};
+use marketprism_model::{Exchange, FundingRate, Liquidation, MarketType, Side, Trade};
 
 use super::symbol::SymbolMap;
-use super::wire::{BinanceDepthSnapshot, BinanceDepthUpdate, BinanceTrade};
+use super::wire::{
+    BinanceDepthSnapshot, BinanceDepthUpdate, BinanceForceOrder, BinanceMarkPrice, BinanceTrade,
+};
 use crate::decimal::{decimal, levels};
 use crate::{BookMessage, VenueError};
 
@@ -81,6 +83,59 @@ pub fn depth_snapshot(
             .transaction_time_ms
             .or(wire.event_time_ms)
             .unwrap_or(received_time_ms),
+        received_time_ms,
+    })
+}
+
+/// Normalizes a `markPriceUpdate` into the funding rate it carries.
+pub fn mark_price(
+    wire: &BinanceMarkPrice<'_>,
+    market_type: MarketType,
+    symbols: &SymbolMap,
+    received_time_ms: i64,
+) -> Result<FundingRate, VenueError> {
+    Ok(FundingRate {
+        exchange: Exchange::Binance,
+        market_type,
+        symbol: symbols.resolve(&wire.symbol)?,
+        funding_rate: decimal("r", &wire.funding_rate)?,
+        predicted_rate: None,
+        next_funding_time_ms: Some(wire.next_funding_time_ms),
+        mark_price: Some(decimal("p", &wire.mark_price)?),
+        index_price: Some(decimal("i", &wire.index_price)?),
+        exchange_time_ms: wire.event_time_ms,
+        received_time_ms,
+    })
+}
+
+/// Normalizes a `forceOrder` event: the filled quantity at the average fill price (the order
+/// price and quantity while nothing has filled).
+pub fn force_order(
+    wire: &BinanceForceOrder<'_>,
+    market_type: MarketType,
+    symbols: &SymbolMap,
+    received_time_ms: i64,
+) -> Result<Liquidation, VenueError> {
+    let order = &wire.order;
+    let side = match order.side.as_ref() {
+        "BUY" => Side::Buy,
+        "SELL" => Side::Sell,
+        other => return Err(VenueError::Unrecognized(format!("order side {other:?}"))),
+    };
+    let filled = decimal("z", &order.filled_quantity)?;
+    let (price, quantity) = if filled.is_zero() {
+        (decimal("p", &order.price)?, decimal("q", &order.quantity)?)
+    } else {
+        (decimal("ap", &order.average_price)?, filled)
+    };
+    Ok(Liquidation {
+        exchange: Exchange::Binance,
+        market_type,
+        symbol: symbols.resolve(&order.symbol)?,
+        side,
+        price,
+        quantity,
+        exchange_time_ms: order.trade_time_ms,
         received_time_ms,
     })
 }

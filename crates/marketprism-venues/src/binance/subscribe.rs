@@ -22,22 +22,26 @@ struct MethodCall<'a> {
     id: u64,
 }
 
-/// The stream name of a subscription, e.g. `btcusdt@aggTrade`.
-pub fn stream_name(subscription: &Subscription) -> String {
+/// The stream name of a subscription, e.g. `btcusdt@aggTrade`; `None` for channels Binance
+/// has no stream for (open interest is REST-only, volatility indices do not exist).
+pub fn stream_name(subscription: &Subscription) -> Option<String> {
     let suffix = match subscription.channel {
         Channel::Trades => "trade",
         Channel::AggregateTrades => "aggTrade",
         Channel::OrderBook => "depth@100ms",
+        Channel::FundingRate => "markPrice@1s",
+        Channel::Liquidations => "forceOrder",
+        Channel::OpenInterest | Channel::VolatilityIndex => return None,
     };
-    format!(
+    Some(format!(
         "{}@{suffix}",
         to_native(&subscription.symbol).to_ascii_lowercase()
-    )
+    ))
 }
 
-/// `SUBSCRIBE` frames covering every subscription, with ids counting from 1.
+/// `SUBSCRIBE` frames covering every subscription that has a stream, with ids counting from 1.
 pub fn subscribe_requests(subscriptions: &[Subscription]) -> Vec<SubscribeRequest> {
-    let streams: Vec<String> = subscriptions.iter().map(stream_name).collect();
+    let streams: Vec<String> = subscriptions.iter().filter_map(stream_name).collect();
     streams
         .chunks(STREAMS_PER_REQUEST)
         .zip(1..)

@@ -283,3 +283,51 @@ fn parses_documented_depth_frames_and_snapshots() {
         Err(VenueError::UnsupportedChannel { .. })
     ));
 }
+
+#[test]
+fn parses_documented_mark_price_and_force_order_frames() {
+    let usdm = Binance::usdm(SymbolMap::default());
+    let mark = r#"{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}}"#;
+    let Ok(Inbound::Events(events)) = usdm.parse(mark, 3) else {
+        panic!("expected events");
+    };
+    let Event::FundingRate(rate) = &events[0] else {
+        panic!("expected a funding rate");
+    };
+    assert_eq!(rate.funding_rate.to_string(), "0.00038167");
+    assert_eq!(rate.next_funding_time_ms, Some(1_562_306_400_000));
+    assert_eq!(
+        rate.mark_price.map(|price| price.to_string()).as_deref(),
+        Some("11794.15000000")
+    );
+    assert_eq!(rate.exchange_time_ms, 1_562_305_380_000);
+
+    let force = r#"{"stream":"btcusdt@forceOrder","data":{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC","q":"0.014","p":"9910","ap":"9910.5","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}}"#;
+    let Ok(Inbound::Events(events)) = usdm.parse(force, 3) else {
+        panic!("expected events");
+    };
+    let Event::Liquidation(liquidation) = &events[0] else {
+        panic!("expected a liquidation");
+    };
+    assert_eq!(liquidation.side, Side::Sell);
+    assert_eq!(
+        (
+            liquidation.price.to_string(),
+            liquidation.quantity.to_string()
+        ),
+        ("9910.5".to_owned(), "0.014".to_owned())
+    );
+    let subscriptions = [Channel::FundingRate, Channel::Liquidations].map(|channel| Subscription {
+        channel,
+        symbol: "BTC-USDT".parse().expect("valid"),
+    });
+    let requests = usdm.subscribe_requests(&subscriptions).expect("supported");
+    assert!(
+        requests[0].frame.contains("btcusdt@markPrice@1s")
+            && requests[0].frame.contains("btcusdt@forceOrder")
+    );
+    assert!(matches!(
+        spot().subscribe_requests(&subscriptions),
+        Err(VenueError::UnsupportedChannel { .. })
+    ));
+}

@@ -145,3 +145,72 @@ pub struct BinanceDepthSnapshot<'a> {
     #[serde(borrow)]
     pub asks: Vec<WireLevel<'a>>,
 }
+
+/// `<symbol>@markPrice@1s` (USDⓈ-M): mark and index price with the current funding rate.
+///
+/// ```json
+/// {"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000",
+///  "i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}
+/// ```
+/// Docs: <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream>
+#[derive(Debug, Deserialize)]
+pub struct BinanceMarkPrice<'a> {
+    /// Event time, Unix milliseconds.
+    #[serde(rename = "E")]
+    pub event_time_ms: i64,
+    /// Symbol.
+    #[serde(rename = "s", borrow)]
+    pub symbol: Cow<'a, str>,
+    /// Mark price.
+    #[serde(rename = "p", borrow)]
+    pub mark_price: Cow<'a, str>,
+    /// Index price.
+    #[serde(rename = "i", borrow)]
+    pub index_price: Cow<'a, str>,
+    /// Funding rate.
+    #[serde(rename = "r", borrow)]
+    pub funding_rate: Cow<'a, str>,
+    /// Next funding time, Unix milliseconds.
+    #[serde(rename = "T")]
+    pub next_funding_time_ms: i64,
+}
+
+/// `<symbol>@forceOrder` (USDⓈ-M): a liquidation order.
+///
+/// ```json
+/// {"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC",
+///  "q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}
+/// ```
+/// Docs: <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Liquidation-Order-Streams>
+#[derive(Debug, Deserialize)]
+pub struct BinanceForceOrder<'a> {
+    /// The order.
+    #[serde(rename = "o", borrow)]
+    pub order: BinanceLiquidationOrder<'a>,
+}
+
+/// The order of a `forceOrder` event.
+#[derive(Debug, Deserialize)]
+pub struct BinanceLiquidationOrder<'a> {
+    /// Symbol.
+    #[serde(rename = "s", borrow)]
+    pub symbol: Cow<'a, str>,
+    /// Order side, `BUY` or `SELL` (a `SELL` liquidates a long position).
+    #[serde(rename = "S", borrow)]
+    pub side: Cow<'a, str>,
+    /// Original quantity.
+    #[serde(rename = "q", borrow)]
+    pub quantity: Cow<'a, str>,
+    /// Order price.
+    #[serde(rename = "p", borrow)]
+    pub price: Cow<'a, str>,
+    /// Average fill price.
+    #[serde(rename = "ap", borrow)]
+    pub average_price: Cow<'a, str>,
+    /// Accumulated filled quantity.
+    #[serde(rename = "z", borrow)]
+    pub filled_quantity: Cow<'a, str>,
+    /// Trade time, Unix milliseconds.
+    #[serde(rename = "T")]
+    pub trade_time_ms: i64,
+}

@@ -10,7 +10,9 @@
 mod wire;
 
 use marketprism_book::{BookUpdate, SyncRule, UpdateKind};
-use marketprism_model::{Event, Exchange, MarketType, Side, Trade};
+use marketprism_model::{
+    Event, Exchange, FundingRate, Liquidation, MarketType, OpenInterest, Side, Trade,
+};
 
 use crate::concatenated::SymbolMap;
 use crate::decimal::{decimal, levels};
@@ -57,11 +59,101 @@ impl Bybit {
         match subscription.channel {
             Channel::Trades => Ok(format!("publicTrade.{native}")),
             Channel::OrderBook => Ok(format!("orderbook.{BOOK_DEPTH}.{native}")),
-            Channel::AggregateTrades => Err(VenueError::UnsupportedChannel {
+            // One ticker stream carries both; see `Bybit::ticker`.
+            Channel::FundingRate | Channel::OpenInterest if self.is_linear() => {
+                Ok(format!("tickers.{native}"))
+            }
+            Channel::Liquidations if self.is_linear() => Ok(format!("allLiquidation.{native}")),
+            Channel::AggregateTrades
+            | Channel::FundingRate
+            | Channel::OpenInterest
+            | Channel::Liquidations
+            | Channel::VolatilityIndex => Err(VenueError::UnsupportedChannel {
                 venue: format!("bybit {}", self.market_type),
                 channel: subscription.channel.as_str(),
             }),
         }
+    }
+
+    fn is_linear(&self) -> bool {
+        self.market_type == MarketType::Perpetual
+    }
+
+    /// A linear ticker (snapshot or delta, which carries only the changed fields) as the
+    /// funding rate and open interest it reports, each only when present.
+    fn ticker(
+        &self,
+        wire: &wire::Ticker<'_>,
+        exchange_time_ms: i64,
+        received_time_ms: i64,
+    ) -> Result<Vec<Event>, VenueError> {
+        let symbol = self.symbols.resolve(&wire.symbol)?;
+        let optional = |field, value: &Option<std::borrow::Cow<'_, str>>| {
+            value
+                .as_deref()
+                .map(|text| decimal(field, text))
+                .transpose()
+        };
+        let mut events = Vec::new();
+        if let Some(rate) = optional("fundingRate", &wire.funding_rate)? {
+            let next_funding_time_ms = wire
+                .next_funding_time
+                .as_deref()
+                .map(|text| {
+                    text.parse().map_err(|_| VenueError::Decimal {
+                        field: "nextFundingTime",
+                        value: text.to_owned(),
+                    })
+                })
+                .transpose()?;
+            events.push(Event::FundingRate(FundingRate {
+                exchange: Exchange::Bybit,
+                market_type: self.market_type,
+                symbol: symbol.clone(),
+                funding_rate: rate,
+                predicted_rate: None,
+                next_funding_time_ms,
+                mark_price: optional("markPrice", &wire.mark_price)?,
+                index_price: optional("indexPrice", &wire.index_price)?,
+                exchange_time_ms,
+                received_time_ms,
+            }));
+        }
+        if let Some(open_interest) = optional("openInterest", &wire.open_interest)? {
+            events.push(Event::OpenInterest(OpenInterest {
+                exchange: Exchange::Bybit,
+                market_type: self.market_type,
+                symbol,
+                open_interest,
+                open_interest_value: optional("openInterestValue", &wire.open_interest_value)?,
+                exchange_time_ms,
+                received_time_ms,
+            }));
+        }
+        Ok(events)
+    }
+
+    fn liquidation(
+        &self,
+        wire: &wire::LiquidationRecord<'_>,
+        received_time_ms: i64,
+    ) -> Result<Liquidation, VenueError> {
+        // Bybit reports the liquidated position's side: a long (`Buy`) is closed by a sell.
+        let side = match wire.position_side.as_ref() {
+            "Buy" => Side::Sell,
+            "Sell" => Side::Buy,
+            other => return Err(VenueError::Unrecognized(format!("position side {other:?}"))),
+        };
+        Ok(Liquidation {
+            exchange: Exchange::Bybit,
+            market_type: self.market_type,
+            symbol: self.symbols.resolve(&wire.symbol)?,
+            side,
+            price: decimal("p", &wire.price)?,
+            quantity: decimal("v", &wire.quantity)?,
+            exchange_time_ms: wire.time_ms,
+            received_time_ms,
+        })
     }
 
     fn trade(&self, wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trade, VenueError> {
@@ -156,10 +248,14 @@ impl VenueProtocol for Bybit {
         &self,
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
-        let topics = subscriptions
-            .iter()
-            .map(|subscription| self.topic(subscription))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut topics = Vec::with_capacity(subscriptions.len());
+        for subscription in subscriptions {
+            let topic = self.topic(subscription)?;
+            // Funding rate and open interest share the ticker topic.
+            if !topics.contains(&topic) {
+                topics.push(topic);
+            }
+        }
         topics
             .chunks(TOPICS_PER_REQUEST)
             .zip(1u64..)
@@ -186,6 +282,23 @@ impl VenueProtocol for Bybit {
                 let events = trades
                     .iter()
                     .map(|trade| self.trade(trade, received_time_ms).map(Event::Trade))
+                    .collect::<Result<_, _>>()?;
+                return Ok(Inbound::Events(events));
+            }
+            if topic.starts_with("tickers.") {
+                let ticker: wire::Ticker<'_> = serde_json::from_str(data.get())?;
+                return self
+                    .ticker(&ticker, exchange_time_ms, received_time_ms)
+                    .map(Inbound::Events);
+            }
+            if topic.starts_with("allLiquidation.") {
+                let records: Vec<wire::LiquidationRecord<'_>> = serde_json::from_str(data.get())?;
+                let events = records
+                    .iter()
+                    .map(|record| {
+                        self.liquidation(record, received_time_ms)
+                            .map(Event::Liquidation)
+                    })
                     .collect::<Result<_, _>>()?;
                 return Ok(Inbound::Events(events));
             }

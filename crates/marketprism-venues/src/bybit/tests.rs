@@ -2,6 +2,7 @@
 
 use marketprism_book::Sequencer;
 use marketprism_capture::{captures, read_capture, RecordKind};
+use marketprism_model::Decimal;
 use proptest::prelude::*;
 
 use super::*;
@@ -108,4 +109,77 @@ proptest! {
         let result = linear().parse(&frame, 0);
         prop_assert!(matches!(result, Err(VenueError::Unrecognized(_))), "{:?}", result);
     }
+}
+
+#[test]
+fn tickers_give_funding_and_open_interest_and_liquidations_their_side() {
+    let mut funding = 0;
+    let mut interest = 0;
+    for path in captures("bybit.2026").expect("captures directory") {
+        for record in read_capture(&path).expect("readable capture") {
+            if record.kind != RecordKind::Ws || !record.url.ends_with("/linear") {
+                continue;
+            }
+            if let Ok(Inbound::Events(events)) = linear().parse(&record.payload, 0) {
+                for event in events {
+                    match event {
+                        Event::FundingRate(rate) => {
+                            assert!(rate.funding_rate.abs() < Decimal::ONE);
+                            funding += 1;
+                        }
+                        Event::OpenInterest(open_interest) => {
+                            assert!(open_interest.open_interest > Decimal::ZERO);
+                            interest += 1;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        funding >= 4 && interest >= 4,
+        "{funding} funding, {interest} open interest"
+    );
+
+    let snapshot = r#"{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","markPrice":"65117.44","indexPrice":"65137.76","openInterest":"59891.732","openInterestValue":"3899996265.01","nextFundingTime":"1786320000000","fundingRate":"0.0001"},"cs":1,"ts":1786310819126}"#;
+    let Ok(Inbound::Events(events)) = linear().parse(snapshot, 0) else {
+        panic!("expected events");
+    };
+    let Event::FundingRate(rate) = &events[0] else {
+        panic!("expected a funding rate first");
+    };
+    assert_eq!(rate.next_funding_time_ms, Some(1_786_320_000_000));
+    assert_eq!(rate.exchange_time_ms, 1_786_310_819_126);
+    let delta = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","bid1Price":"65114.20"},"cs":2,"ts":1786310819226}"#;
+    assert_eq!(
+        linear().parse(delta, 0).expect("delta"),
+        Inbound::Events(Vec::new())
+    );
+
+    let liquidation = r#"{"topic":"allLiquidation.ROSEUSDT","type":"snapshot","ts":1739502303204,"data":[{"T":1739502302929,"s":"ROSEUSDT","S":"Sell","v":"20000","p":"0.04499"}]}"#;
+    let Ok(Inbound::Events(events)) = linear().parse(liquidation, 0) else {
+        panic!("expected events");
+    };
+    let Event::Liquidation(liquidation) = &events[0] else {
+        panic!("expected a liquidation");
+    };
+    assert_eq!(
+        liquidation.side,
+        Side::Buy,
+        "a short position is closed by a buy"
+    );
+    assert_eq!(liquidation.symbol.as_str(), "ROSE-USDT");
+
+    let subscriptions = [Channel::FundingRate, Channel::OpenInterest].map(|channel| Subscription {
+        channel,
+        symbol: "BTC-USDT".parse().expect("valid"),
+    });
+    let requests = linear()
+        .subscribe_requests(&subscriptions)
+        .expect("supported");
+    assert_eq!(
+        requests[0].frame, r#"{"op":"subscribe","args":["tickers.BTCUSDT"],"req_id":"1"}"#,
+        "one ticker topic serves both channels"
+    );
 }

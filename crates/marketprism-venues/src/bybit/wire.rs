@@ -88,6 +88,65 @@ pub struct Trade<'a> {
     pub i: Cow<'a, str>,
 }
 
+/// The `data` of `tickers.{symbol}` (linear): a snapshot, then deltas with only the fields
+/// that changed.
+///
+/// ```json
+/// {"symbol":"BTCUSDT","markPrice":"65117.44","indexPrice":"65137.76","openInterest":"59891.732",
+///  "openInterestValue":"3899996265.01","nextFundingTime":"1786320000000","fundingRate":"0.0001"}
+/// ```
+/// Docs: <https://bybit-exchange.github.io/docs/v5/websocket/public/ticker>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticker<'a> {
+    /// Symbol.
+    #[serde(borrow)]
+    pub symbol: Cow<'a, str>,
+    /// Current funding rate.
+    #[serde(borrow, default)]
+    pub funding_rate: Option<Cow<'a, str>>,
+    /// Next funding time, Unix milliseconds as a string.
+    #[serde(borrow, default)]
+    pub next_funding_time: Option<Cow<'a, str>>,
+    /// Mark price.
+    #[serde(borrow, default)]
+    pub mark_price: Option<Cow<'a, str>>,
+    /// Index price.
+    #[serde(borrow, default)]
+    pub index_price: Option<Cow<'a, str>>,
+    /// Open interest in base units.
+    #[serde(borrow, default)]
+    pub open_interest: Option<Cow<'a, str>>,
+    /// Open interest value in the quote currency.
+    #[serde(borrow, default)]
+    pub open_interest_value: Option<Cow<'a, str>>,
+}
+
+/// One record of `allLiquidation.{symbol}`.
+///
+/// ```json
+/// {"T":1739502302929,"s":"ROSEUSDT","S":"Sell","v":"20000","p":"0.04499"}
+/// ```
+/// Docs: <https://bybit-exchange.github.io/docs/v5/websocket/public/all-liquidation>
+#[derive(Debug, Deserialize)]
+pub struct LiquidationRecord<'a> {
+    /// Update time, Unix milliseconds.
+    #[serde(rename = "T")]
+    pub time_ms: i64,
+    /// Symbol.
+    #[serde(rename = "s", borrow)]
+    pub symbol: Cow<'a, str>,
+    /// Side of the liquidated position: `Buy` for a long.
+    #[serde(rename = "S", borrow)]
+    pub position_side: Cow<'a, str>,
+    /// Executed size.
+    #[serde(rename = "v", borrow)]
+    pub quantity: Cow<'a, str>,
+    /// Bankruptcy price.
+    #[serde(rename = "p", borrow)]
+    pub price: Cow<'a, str>,
+}
+
 /// A `subscribe` operation: `{"op":"subscribe","args":["orderbook.50.BTCUSDT"],"req_id":"1"}`.
 #[derive(Debug, Serialize)]
 pub struct Request<'a> {

@@ -11,7 +11,9 @@ pub mod symbol;
 mod wire;
 
 use marketprism_book::{BookUpdate, SyncRule, UpdateKind};
-use marketprism_model::{Decimal, Event, Exchange, MarketType, PriceLevel, Side, Trade};
+use marketprism_model::{
+    Decimal, Event, Exchange, MarketType, PriceLevel, Side, Trade, VolatilityIndex,
+};
 use serde_json::value::RawValue;
 
 use crate::{
@@ -44,7 +46,14 @@ impl Deribit {
         match subscription.channel {
             Channel::Trades => Ok(format!("trades.{name}.100ms")),
             Channel::OrderBook => Ok(format!("book.{name}.100ms")),
-            Channel::AggregateTrades => Err(VenueError::UnsupportedChannel {
+            Channel::VolatilityIndex => Ok(format!(
+                "deribit_volatility_index.{}_usd",
+                subscription.symbol.as_str().to_ascii_lowercase()
+            )),
+            Channel::AggregateTrades
+            | Channel::FundingRate
+            | Channel::OpenInterest
+            | Channel::Liquidations => Err(VenueError::UnsupportedChannel {
                 venue: format!("deribit {}", self.market_type),
                 channel: subscription.channel.as_str(),
             }),
@@ -150,6 +159,10 @@ impl VenueProtocol for Deribit {
                         .map(|trade| normalize_trade(trade, received_time_ms).map(Event::Trade))
                         .collect::<Result<_, _>>()?;
                     Ok(Inbound::Events(events))
+                } else if channel.starts_with("deribit_volatility_index.") {
+                    let index: wire::VolatilityIndex<'_> = serde_json::from_str(data.get())?;
+                    normalize_volatility(&index, received_time_ms)
+                        .map(|index| Inbound::Events(vec![Event::VolatilityIndex(index)]))
                 } else if channel.starts_with("book.") {
                     let book: wire::Book<'_> = serde_json::from_str(data.get())?;
                     normalize_book(&book, received_time_ms).map(Inbound::Book)
@@ -184,6 +197,29 @@ fn normalize_trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trad
         price: number("price", wire.price)?,
         quantity: number("amount", wire.amount)?,
         side,
+        exchange_time_ms: wire.timestamp,
+        received_time_ms,
+    })
+}
+
+/// A DVOL value; the symbol is the index's currency (`btc_usd` → `BTC`).
+fn normalize_volatility(
+    wire: &wire::VolatilityIndex<'_>,
+    received_time_ms: i64,
+) -> Result<VolatilityIndex, VenueError> {
+    let currency = wire
+        .index_name
+        .split('_')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    Ok(VolatilityIndex {
+        exchange: Exchange::Deribit,
+        market_type: MarketType::Options,
+        symbol: currency
+            .parse()
+            .map_err(|_| VenueError::UnknownSymbol(wire.index_name.to_string()))?,
+        value: number("volatility", wire.volatility)?,
         exchange_time_ms: wire.timestamp,
         received_time_ms,
     })

@@ -80,8 +80,14 @@ fn lower_strike_separator(name: &str) -> String {
 }
 
 /// Parses a configured symbol for `market_type`, normalized (`BTC-USD`) or as a Deribit name
-/// (`BTC-PERPETUAL`).
+/// (`BTC-PERPETUAL`); a bare currency (`BTC`) names the volatility index of that currency.
 pub fn parse_configured(market_type: MarketType, text: &str) -> Result<Symbol, VenueError> {
+    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_alphabetic()) {
+        return text
+            .to_ascii_uppercase()
+            .parse()
+            .map_err(|_| VenueError::UnknownSymbol(text.to_owned()));
+    }
     match from_native(text) {
         Ok((_, symbol)) => Ok(symbol),
         Err(error) => match market_type {

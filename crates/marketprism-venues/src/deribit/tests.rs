@@ -127,3 +127,30 @@ proptest! {
         prop_assert!(matches!(result, Err(VenueError::Unrecognized(_))), "{:?}", result);
     }
 }
+
+#[test]
+fn parses_documented_volatility_index_frame() {
+    let frame = r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"deribit_volatility_index.btc_usd","data":{"volatility":129.36,"timestamp":1619777946007,"index_name":"btc_usd"}}}"#;
+    let Ok(Inbound::Events(events)) = protocol().parse(frame, 0) else {
+        panic!("expected events");
+    };
+    let Event::VolatilityIndex(index) = &events[0] else {
+        panic!("expected a volatility index");
+    };
+    assert_eq!(
+        (index.market_type, index.symbol.as_str()),
+        (MarketType::Options, "BTC")
+    );
+    assert_eq!(index.value.to_string(), "129.36");
+    assert_eq!(index.exchange_time_ms, 1_619_777_946_007);
+    let symbol = symbol::parse_configured(MarketType::Options, "btc").expect("a currency");
+    let requests = Deribit::new(MarketType::Options)
+        .subscribe_requests(&[Subscription {
+            channel: Channel::VolatilityIndex,
+            symbol,
+        }])
+        .expect("supported");
+    assert!(requests[0]
+        .frame
+        .contains("deribit_volatility_index.btc_usd"));
+}

@@ -114,6 +114,24 @@ pub struct Level<'a>(
     #[serde(borrow)] pub &'a RawValue,
 );
 
+/// A `deribit_volatility_index.{index_name}` notification.
+///
+/// ```json
+/// {"volatility":129.36,"timestamp":1619777946007,"index_name":"btc_usd"}
+/// ```
+/// Docs: <https://docs.deribit.com/#deribit_volatility_index-index_name>
+#[derive(Debug, Deserialize)]
+pub struct VolatilityIndex<'a> {
+    /// The index value, as the JSON number Deribit wrote.
+    #[serde(borrow)]
+    pub volatility: &'a RawValue,
+    /// Time of the value, Unix milliseconds.
+    pub timestamp: i64,
+    /// The index, e.g. `btc_usd`.
+    #[serde(borrow)]
+    pub index_name: Cow<'a, str>,
+}
+
 /// A JSON-RPC request.
 #[derive(Debug, Serialize)]
 pub struct Request<'a> {

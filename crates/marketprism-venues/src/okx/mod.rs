@@ -12,7 +12,9 @@ pub mod symbol;
 mod wire;
 
 use marketprism_book::{BookUpdate, SyncRule, UpdateKind};
-use marketprism_model::{Event, Exchange, MarketType, Side, Trade};
+use marketprism_model::{
+    Decimal, Event, Exchange, FundingRate, MarketType, OpenInterest, Side, Trade,
+};
 
 use crate::decimal::{decimal, levels};
 use crate::{
@@ -55,7 +57,9 @@ fn channel_name(channel: Channel) -> Option<&'static str> {
     match channel {
         Channel::Trades => Some("trades"),
         Channel::OrderBook => Some("books"),
-        Channel::AggregateTrades => None,
+        Channel::FundingRate => Some("funding-rate"),
+        Channel::OpenInterest => Some("open-interest"),
+        Channel::AggregateTrades | Channel::Liquidations | Channel::VolatilityIndex => None,
     }
 }
 
@@ -174,6 +178,24 @@ impl VenueProtocol for Okx {
                     .collect::<Result<_, _>>()?;
                 Ok(Inbound::Events(events))
             }
+            (None, Some(arg), Some(data)) if arg.channel == "funding-rate" => {
+                let rates: Vec<wire::FundingRate<'_>> = serde_json::from_str(data.get())?;
+                let events = rates
+                    .iter()
+                    .map(|rate| normalize_funding(rate, received_time_ms).map(Event::FundingRate))
+                    .collect::<Result<_, _>>()?;
+                Ok(Inbound::Events(events))
+            }
+            (None, Some(arg), Some(data)) if arg.channel == "open-interest" => {
+                let records: Vec<wire::OpenInterest<'_>> = serde_json::from_str(data.get())?;
+                let events = records
+                    .iter()
+                    .map(|record| {
+                        normalize_open_interest(record, received_time_ms).map(Event::OpenInterest)
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(Inbound::Events(events))
+            }
             (None, Some(arg), Some(data)) if arg.channel.starts_with("books") => {
                 let kind = match envelope.action.as_deref() {
                     Some("snapshot") => UpdateKind::Snapshot,
@@ -213,6 +235,60 @@ fn normalize_trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trad
         price: decimal("px", &wire.px)?,
         quantity: decimal("sz", &wire.sz)?,
         side,
+        exchange_time_ms: millis("ts", &wire.ts)?,
+        received_time_ms,
+    })
+}
+
+fn optional_decimal(
+    field: &'static str,
+    value: &Option<std::borrow::Cow<'_, str>>,
+) -> Result<Option<Decimal>, VenueError> {
+    match value.as_deref() {
+        None | Some("") => Ok(None),
+        Some(text) => decimal(field, text).map(Some),
+    }
+}
+
+/// A `funding-rate` record: the rate applies at `fundingTime`; `nextFundingRate` is the
+/// forecast for the period after. The push time is `ts` (older frames lack it: then the
+/// settlement time stands in).
+fn normalize_funding(
+    wire: &wire::FundingRate<'_>,
+    received_time_ms: i64,
+) -> Result<FundingRate, VenueError> {
+    let (market_type, symbol) = symbol::from_native(&wire.inst_id)?;
+    let funding_time_ms = millis("fundingTime", &wire.funding_time)?;
+    let exchange_time_ms = match wire.ts.as_deref() {
+        Some(ts) => millis("ts", ts)?,
+        None => funding_time_ms,
+    };
+    Ok(FundingRate {
+        exchange: Exchange::Okx,
+        market_type,
+        symbol,
+        funding_rate: decimal("fundingRate", &wire.funding_rate)?,
+        predicted_rate: optional_decimal("nextFundingRate", &wire.next_funding_rate)?,
+        next_funding_time_ms: Some(funding_time_ms),
+        mark_price: None,
+        index_price: None,
+        exchange_time_ms,
+        received_time_ms,
+    })
+}
+
+/// An `open-interest` record: `oi` in contracts, `oiUsd` (newer frames) as the value.
+fn normalize_open_interest(
+    wire: &wire::OpenInterest<'_>,
+    received_time_ms: i64,
+) -> Result<OpenInterest, VenueError> {
+    let (market_type, symbol) = symbol::from_native(&wire.inst_id)?;
+    Ok(OpenInterest {
+        exchange: Exchange::Okx,
+        market_type,
+        symbol,
+        open_interest: decimal("oi", &wire.oi)?,
+        open_interest_value: optional_decimal("oiUsd", &wire.oi_usd)?,
         exchange_time_ms: millis("ts", &wire.ts)?,
         received_time_ms,
     })

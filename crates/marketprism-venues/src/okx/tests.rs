@@ -150,3 +150,51 @@ proptest! {
         prop_assert!(matches!(result, Err(VenueError::Decimal { .. })), "{:?}", result);
     }
 }
+
+#[test]
+fn parses_documented_funding_rate_and_open_interest_frames() {
+    let funding = r#"{"arg":{"channel":"funding-rate","instId":"BTC-USD-SWAP"},"data":[{"fundingRate":"0.0001515","fundingTime":"1700726400000","instId":"BTC-USD-SWAP","instType":"SWAP","method":"next_period","nextFundingRate":"","nextFundingTime":"1700755200000","ts":"1700724675402"}]}"#;
+    let Ok(Inbound::Events(events)) = protocol().parse(funding, 0) else {
+        panic!("expected events");
+    };
+    let Event::FundingRate(rate) = &events[0] else {
+        panic!("expected a funding rate");
+    };
+    assert_eq!(
+        (rate.market_type, rate.symbol.as_str()),
+        (MarketType::Perpetual, "BTC-USD")
+    );
+    assert_eq!(rate.funding_rate.to_string(), "0.0001515");
+    assert_eq!(
+        rate.predicted_rate, None,
+        "an empty forecast is absent, not zero"
+    );
+    assert_eq!(rate.next_funding_time_ms, Some(1_700_726_400_000));
+    assert_eq!(rate.exchange_time_ms, 1_700_724_675_402);
+
+    let interest = r#"{"arg":{"channel":"open-interest","instId":"LTC-USD-SWAP"},"data":[{"instId":"LTC-USD-SWAP","instType":"SWAP","oi":"5000","oiCcy":"555.55","oiUsd":"50000","ts":"1597026383085"}]}"#;
+    let Ok(Inbound::Events(events)) = protocol().parse(interest, 0) else {
+        panic!("expected events");
+    };
+    let Event::OpenInterest(open_interest) = &events[0] else {
+        panic!("expected open interest");
+    };
+    assert_eq!(open_interest.open_interest.to_string(), "5000");
+    assert_eq!(
+        open_interest
+            .open_interest_value
+            .map(|value| value.to_string())
+            .as_deref(),
+        Some("50000")
+    );
+    let subscription = Subscription {
+        channel: Channel::FundingRate,
+        symbol: "BTC-USD".parse().expect("valid"),
+    };
+    let requests = Okx::new(MarketType::Perpetual)
+        .subscribe_requests(&[subscription])
+        .expect("supported");
+    assert!(requests[0]
+        .frame
+        .contains(r#"{"channel":"funding-rate","instId":"BTC-USD-SWAP"}"#));
+}

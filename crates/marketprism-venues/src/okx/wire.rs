@@ -72,6 +72,56 @@ pub struct Trade<'a> {
     pub ts: Cow<'a, str>,
 }
 
+/// One record of the `funding-rate` channel.
+///
+/// ```json
+/// {"fundingRate":"0.0001515","fundingTime":"1700726400000","instId":"BTC-USD-SWAP",
+///  "instType":"SWAP","nextFundingRate":"","nextFundingTime":"1700755200000","ts":"1700724675402"}
+/// ```
+/// Docs: <https://www.okx.com/docs-v5/en/#public-data-websocket-funding-rate-channel>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FundingRate<'a> {
+    /// Instrument id.
+    #[serde(borrow)]
+    pub inst_id: Cow<'a, str>,
+    /// Current funding rate.
+    #[serde(borrow)]
+    pub funding_rate: Cow<'a, str>,
+    /// Settlement time of the current rate, Unix milliseconds as a string.
+    #[serde(borrow)]
+    pub funding_time: Cow<'a, str>,
+    /// Forecast rate of the next period; empty when not published.
+    #[serde(borrow, default)]
+    pub next_funding_rate: Option<Cow<'a, str>>,
+    /// Push time, Unix milliseconds as a string.
+    #[serde(borrow, default)]
+    pub ts: Option<Cow<'a, str>>,
+}
+
+/// One record of the `open-interest` channel.
+///
+/// ```json
+/// {"instId":"LTC-USD-SWAP","instType":"SWAP","oi":"5000","oiCcy":"555.55","oiUsd":"50000","ts":"1597026383085"}
+/// ```
+/// Docs: <https://www.okx.com/docs-v5/en/#public-data-websocket-open-interest-channel>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenInterest<'a> {
+    /// Instrument id.
+    #[serde(borrow)]
+    pub inst_id: Cow<'a, str>,
+    /// Open interest in contracts.
+    #[serde(borrow)]
+    pub oi: Cow<'a, str>,
+    /// Open interest in USD, when sent.
+    #[serde(borrow, default)]
+    pub oi_usd: Option<Cow<'a, str>>,
+    /// Data time, Unix milliseconds as a string.
+    #[serde(borrow)]
+    pub ts: Cow<'a, str>,
+}
+
 /// One record of the `books` family (`books`, `books-l2-tbt`, `books50-l2-tbt`).
 ///
 /// ```json
