@@ -54,7 +54,7 @@ mod tests {
     use super::*;
     use crate::{
         Exchange, FundingRate, Gap, GapReason, Liquidation, MarketType, OpenInterest, OrderBook,
-        OrderBookDelta, PriceLevel, Side, Symbol, Trade, VolatilityIndex,
+        OrderBookDelta, PriceLevel, RatioKind, Side, Symbol, Trade, VolatilityIndex,
     };
 
     fn symbol_strategy() -> impl Strategy<Value = Symbol> {
@@ -243,6 +243,31 @@ mod tests {
                 received_time_ms: 2,
             })
         });
+        let ratio = (
+            symbol_strategy(),
+            decimal_strategy(),
+            optional(),
+            optional(),
+            0..3u8,
+        )
+            .prop_map(|(symbol, ratio, long_share, short_share, kind)| {
+                Event::LongShortRatio(crate::LongShortRatio {
+                    exchange: Exchange::Binance,
+                    market_type: MarketType::Perpetual,
+                    symbol,
+                    kind: [
+                        RatioKind::TopPositions,
+                        RatioKind::TopAccounts,
+                        RatioKind::AllAccounts,
+                    ][usize::from(kind)],
+                    period: "5m".into(),
+                    ratio,
+                    long_share,
+                    short_share,
+                    exchange_time_ms: 1,
+                    received_time_ms: 2,
+                })
+            });
         prop_oneof![
             trade,
             gap,
@@ -251,7 +276,8 @@ mod tests {
             funding,
             interest,
             liquidation,
-            volatility
+            volatility,
+            ratio
         ]
     }
 

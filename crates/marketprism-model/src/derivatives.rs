@@ -140,3 +140,62 @@ mod optional_decimal {
             .transpose()
     }
 }
+
+/// Whose positioning a long/short ratio measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RatioKind {
+    /// Top traders, weighted by position size.
+    TopPositions,
+    /// Top traders, counted by account.
+    TopAccounts,
+    /// All accounts.
+    AllAccounts,
+}
+
+impl RatioKind {
+    /// The identifier stored in rows and message ids.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RatioKind::TopPositions => "top_positions",
+            RatioKind::TopAccounts => "top_accounts",
+            RatioKind::AllAccounts => "all_accounts",
+        }
+    }
+}
+
+/// A long/short ratio over a period, as the venue's statistics endpoint published it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LongShortRatio {
+    /// Venue.
+    pub exchange: Exchange,
+    /// Market (perpetual).
+    pub market_type: MarketType,
+    /// Normalized instrument (OKX's all-account series is per currency: `BTC`).
+    pub symbol: Symbol,
+    /// Whose positioning is measured.
+    pub kind: RatioKind,
+    /// The statistics period, e.g. `5m`.
+    pub period: String,
+    /// Longs divided by shorts.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub ratio: Decimal,
+    /// Share of longs (0–1), when published.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_decimal"
+    )]
+    pub long_share: Option<Decimal>,
+    /// Share of shorts (0–1), when published.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_decimal"
+    )]
+    pub short_share: Option<Decimal>,
+    /// Start of the period the value describes, Unix milliseconds (the venue's timestamp).
+    pub exchange_time_ms: i64,
+    /// Local receive time, Unix milliseconds.
+    pub received_time_ms: i64,
+}

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Exchange, FundingRate, Gap, Liquidation, MarketType, OpenInterest, OrderBook, OrderBookDelta,
-    Symbol, Trade, VolatilityIndex,
+    Exchange, FundingRate, Gap, Liquidation, LongShortRatio, MarketType, OpenInterest, OrderBook,
+    OrderBookDelta, Symbol, Trade, VolatilityIndex,
 };
 
 /// The kinds of event MarketPrism carries, each with its own subject prefix and table.
@@ -24,13 +24,15 @@ pub enum DataType {
     Liquidation,
     /// Volatility indices.
     VolatilityIndex,
+    /// Long/short ratios.
+    LongShortRatio,
     /// Windows of possibly missing data.
     Gap,
 }
 
 impl DataType {
     /// Every data type, in subject order.
-    pub const ALL: [DataType; 8] = [
+    pub const ALL: [DataType; 9] = [
         DataType::Trade,
         DataType::OrderBook,
         DataType::OrderBookDelta,
@@ -38,6 +40,7 @@ impl DataType {
         DataType::OpenInterest,
         DataType::Liquidation,
         DataType::VolatilityIndex,
+        DataType::LongShortRatio,
         DataType::Gap,
     ];
 
@@ -51,6 +54,7 @@ impl DataType {
             DataType::OpenInterest => "open_interest",
             DataType::Liquidation => "liquidation",
             DataType::VolatilityIndex => "volatility_index",
+            DataType::LongShortRatio => "long_short_ratio",
             DataType::Gap => "gap",
         }
     }
@@ -91,6 +95,8 @@ pub enum Event {
     Liquidation(Liquidation),
     /// A volatility index value.
     VolatilityIndex(VolatilityIndex),
+    /// A long/short ratio.
+    LongShortRatio(LongShortRatio),
     /// A window of possibly missing data.
     Gap(Gap),
 }
@@ -106,6 +112,7 @@ impl Event {
             Event::OpenInterest(_) => DataType::OpenInterest,
             Event::Liquidation(_) => DataType::Liquidation,
             Event::VolatilityIndex(_) => DataType::VolatilityIndex,
+            Event::LongShortRatio(_) => DataType::LongShortRatio,
             Event::Gap(_) => DataType::Gap,
         }
     }
@@ -125,6 +132,7 @@ impl Event {
                 &liquidation.symbol,
             ),
             Event::VolatilityIndex(index) => (index.exchange, index.market_type, &index.symbol),
+            Event::LongShortRatio(ratio) => (ratio.exchange, ratio.market_type, &ratio.symbol),
             Event::Gap(gap) => (gap.exchange, gap.market_type, &gap.symbol),
         }
     }
@@ -170,6 +178,12 @@ impl Event {
                 liquidation.quantity
             ),
             Event::VolatilityIndex(index) => format!("{subject}:{}", index.exchange_time_ms),
+            Event::LongShortRatio(ratio) => format!(
+                "{subject}:{}:{}:{}",
+                ratio.kind.as_str(),
+                ratio.period,
+                ratio.exchange_time_ms
+            ),
             Event::Gap(gap) => format!(
                 "{subject}:{}:{}:{}",
                 gap.reason.as_str(),
@@ -195,6 +209,7 @@ impl Event {
             Event::OpenInterest(interest) => Some(interest.exchange_time_ms),
             Event::Liquidation(liquidation) => Some(liquidation.exchange_time_ms),
             Event::VolatilityIndex(index) => Some(index.exchange_time_ms),
+            Event::LongShortRatio(ratio) => Some(ratio.exchange_time_ms),
             Event::Gap(_) => None,
         }
     }
@@ -209,6 +224,7 @@ impl Event {
             Event::OpenInterest(interest) => interest.received_time_ms,
             Event::Liquidation(liquidation) => liquidation.received_time_ms,
             Event::VolatilityIndex(index) => index.received_time_ms,
+            Event::LongShortRatio(ratio) => ratio.received_time_ms,
             Event::Gap(gap) => gap.received_time_ms,
         }
     }

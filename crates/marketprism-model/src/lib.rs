@@ -14,7 +14,9 @@ mod instrument;
 mod trade;
 
 pub use book::{OrderBook, OrderBookDelta, PriceLevel};
-pub use derivatives::{FundingRate, Liquidation, OpenInterest, VolatilityIndex};
+pub use derivatives::{
+    FundingRate, Liquidation, LongShortRatio, OpenInterest, RatioKind, VolatilityIndex,
+};
 pub use event::{DataType, Event};
 pub use gap::{Gap, GapReason};
 pub use instrument::{Exchange, MarketType, Symbol, SymbolError};

@@ -199,6 +199,31 @@ const VOLATILITY_INDICES: Table = Table {
     partition_time: "exchange_time",
 };
 
+const LONG_SHORT_RATIOS: Table = Table {
+    name: "long_short_ratios",
+    columns: &[
+        column("exchange", ColumnType::Label),
+        column("market_type", ColumnType::Label),
+        column("symbol", ColumnType::Label),
+        column("kind", ColumnType::Label),
+        column("period", ColumnType::Label),
+        column("ratio", ColumnType::Decimal),
+        column("long_share", ColumnType::OptionalDecimal),
+        column("short_share", ColumnType::OptionalDecimal),
+        column("exchange_time", ColumnType::TimeMs),
+        column("received_time", ColumnType::TimeMs),
+    ],
+    order_by: &[
+        "exchange",
+        "market_type",
+        "symbol",
+        "kind",
+        "period",
+        "exchange_time",
+    ],
+    partition_time: "exchange_time",
+};
+
 /// Every migration, in order.
 pub fn migrations() -> Vec<Migration> {
     vec![
@@ -233,6 +258,10 @@ pub fn migrations() -> Vec<Migration> {
         Migration {
             version: 8,
             table: VOLATILITY_INDICES,
+        },
+        Migration {
+            version: 9,
+            table: LONG_SHORT_RATIOS,
         },
     ]
 }

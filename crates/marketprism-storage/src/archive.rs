@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::migrate::{migrate, MigrateError};
 use crate::rows::{
-    FundingRateRow, GapRow, LiquidationRow, OpenInterestRow, OrderBookDeltaRow, OrderBookRow,
-    TradeRow, VolatilityIndexRow,
+    FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
+    OrderBookRow, TradeRow, VolatilityIndexRow,
 };
 use crate::{ArchiveConfig, ClickHouseConfig};
 
@@ -146,6 +146,9 @@ pub async fn archive(
             .await?,
         tiers
             .archive_table::<VolatilityIndexRow>("volatility_indices", "exchange_time")
+            .await?,
+        tiers
+            .archive_table::<LongShortRatioRow>("long_short_ratios", "exchange_time")
             .await?,
         tiers.archive_table::<GapRow>("gaps", "from_time").await?,
     ])

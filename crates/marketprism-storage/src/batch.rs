@@ -6,8 +6,8 @@ use async_nats::jetstream::Message;
 use tokio::time::Instant;
 
 use crate::rows::{
-    FundingRateRow, GapRow, LiquidationRow, OpenInterestRow, OrderBookDeltaRow, OrderBookRow,
-    TradeRow, VolatilityIndexRow,
+    FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
+    OrderBookRow, TradeRow, VolatilityIndexRow,
 };
 use crate::BatchConfig;
 
@@ -21,6 +21,7 @@ pub(crate) struct Batch {
     pub(crate) open_interests: Vec<OpenInterestRow>,
     pub(crate) liquidations: Vec<LiquidationRow>,
     pub(crate) volatility_indices: Vec<VolatilityIndexRow>,
+    pub(crate) long_short_ratios: Vec<LongShortRatioRow>,
     pub(crate) gaps: Vec<GapRow>,
     pub(crate) messages: Vec<Message>,
     bytes: usize,
@@ -40,7 +41,7 @@ impl Batch {
     }
 
     /// Rows per table, in insert order.
-    pub(crate) fn table_rows(&self) -> [(&'static str, usize); 8] {
+    pub(crate) fn table_rows(&self) -> [(&'static str, usize); 9] {
         [
             ("trades", self.trades.len()),
             ("orderbooks", self.orderbooks.len()),
@@ -49,6 +50,7 @@ impl Batch {
             ("open_interests", self.open_interests.len()),
             ("liquidations", self.liquidations.len()),
             ("volatility_indices", self.volatility_indices.len()),
+            ("long_short_ratios", self.long_short_ratios.len()),
             ("gaps", self.gaps.len()),
         ]
     }

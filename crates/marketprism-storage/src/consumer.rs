@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use crate::batch::Batch;
 use crate::metrics::{Metrics, TableLabel};
 use crate::rows::{
-    FundingRateRow, GapRow, LiquidationRow, OpenInterestRow, OrderBookDeltaRow, OrderBookRow,
-    TradeRow, VolatilityIndexRow,
+    FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
+    OrderBookRow, TradeRow, VolatilityIndexRow,
 };
 use crate::Config;
 
@@ -208,6 +208,9 @@ impl Writer {
                 Event::VolatilityIndex(index) => VolatilityIndexRow::try_from(index)
                     .map(|row| batch.volatility_indices.push(row))
                     .map_err(|error| error.to_string()),
+                Event::LongShortRatio(ratio) => LongShortRatioRow::try_from(ratio)
+                    .map(|row| batch.long_short_ratios.push(row))
+                    .map_err(|error| error.to_string()),
                 Event::Gap(gap) => {
                     batch.gaps.push(GapRow::from(gap));
                     Ok(())
@@ -303,6 +306,12 @@ impl Writer {
             &self.clickhouse,
             "volatility_indices",
             &batch.volatility_indices,
+        )
+        .await?;
+        insert_rows(
+            &self.clickhouse,
+            "long_short_ratios",
+            &batch.long_short_ratios,
         )
         .await?;
         insert_rows(&self.clickhouse, "gaps", &batch.gaps).await

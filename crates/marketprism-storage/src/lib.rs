@@ -22,6 +22,6 @@ pub use clickhouse_config::ClickHouseConfig;
 pub use config::{ArchiveConfig, BatchConfig, Config, ConsumerConfig};
 pub use consumer::{run, StorageError};
 pub use rows::{
-    from_fixed18, to_fixed18, FundingRateRow, GapRow, LiquidationRow, OpenInterestRow,
-    OrderBookDeltaRow, OrderBookRow, RowError, TradeRow, VolatilityIndexRow,
+    from_fixed18, to_fixed18, FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow,
+    OpenInterestRow, OrderBookDeltaRow, OrderBookRow, RowError, TradeRow, VolatilityIndexRow,
 };

@@ -6,8 +6,8 @@
 
 use clickhouse::Row;
 use marketprism_model::{
-    Decimal, FundingRate, Gap, Liquidation, OpenInterest, OrderBook, OrderBookDelta, PriceLevel,
-    Trade, VolatilityIndex,
+    Decimal, FundingRate, Gap, Liquidation, LongShortRatio, OpenInterest, OrderBook,
+    OrderBookDelta, PriceLevel, Trade, VolatilityIndex,
 };
 use serde::{Deserialize, Serialize};
 
@@ -392,6 +392,50 @@ impl TryFrom<&VolatilityIndex> for VolatilityIndexRow {
             value: to_fixed18("value", index.value)?,
             exchange_time: index.exchange_time_ms,
             received_time: index.received_time_ms,
+        })
+    }
+}
+
+/// A row of `long_short_ratios`.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct LongShortRatioRow {
+    /// Venue.
+    pub exchange: String,
+    /// Market type.
+    pub market_type: String,
+    /// Normalized symbol (or currency).
+    pub symbol: String,
+    /// `top_positions`, `top_accounts` or `all_accounts`.
+    pub kind: String,
+    /// Statistics period, e.g. `5m`.
+    pub period: String,
+    /// Longs over shorts, fixed-point 18.
+    pub ratio: i128,
+    /// Share of longs, fixed-point 18, when published.
+    pub long_share: Option<i128>,
+    /// Share of shorts, fixed-point 18, when published.
+    pub short_share: Option<i128>,
+    /// Venue time, Unix ms.
+    pub exchange_time: i64,
+    /// Local receive time, Unix ms.
+    pub received_time: i64,
+}
+
+impl TryFrom<&LongShortRatio> for LongShortRatioRow {
+    type Error = RowError;
+
+    fn try_from(ratio: &LongShortRatio) -> Result<Self, Self::Error> {
+        Ok(LongShortRatioRow {
+            exchange: ratio.exchange.as_str().to_owned(),
+            market_type: ratio.market_type.as_str().to_owned(),
+            symbol: ratio.symbol.to_string(),
+            kind: ratio.kind.as_str().to_owned(),
+            period: ratio.period.clone(),
+            ratio: to_fixed18("ratio", ratio.ratio)?,
+            long_share: optional_fixed18("long_share", ratio.long_share)?,
+            short_share: optional_fixed18("short_share", ratio.short_share)?,
+            exchange_time: ratio.exchange_time_ms,
+            received_time: ratio.received_time_ms,
         })
     }
 }

@@ -110,10 +110,11 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
             "open_interests",
             "liquidations",
             "volatility_indices",
+            "long_short_ratios",
             "gaps"
         ]
     );
-    assert_eq!((first[1].rows, first[7].rows), (1, 1));
+    assert_eq!((first[1].rows, first[8].rows), (1, 1));
 
     let cold = config.cold.database_client().expect("cold client");
     let archived: Vec<TradeRow> = cold

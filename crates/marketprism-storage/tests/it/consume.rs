@@ -125,6 +125,7 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
         "open_interests",
         "liquidations",
         "volatility_indices",
+        "long_short_ratios",
     ] {
         let query = format!("SELECT count() FROM {table} FINAL");
         assert_eq!(eventually(&client, &query, 1).await, 1, "{table}");

@@ -5,8 +5,8 @@ mod consume;
 mod migrate;
 
 use marketprism_model::{
-    Event, Exchange, FundingRate, Gap, GapReason, Liquidation, MarketType, OpenInterest, OrderBook,
-    OrderBookDelta, PriceLevel, Side, Trade, VolatilityIndex,
+    Event, Exchange, FundingRate, Gap, GapReason, Liquidation, LongShortRatio, MarketType,
+    OpenInterest, OrderBook, OrderBookDelta, PriceLevel, RatioKind, Side, Trade, VolatilityIndex,
 };
 use marketprism_storage::{ClickHouseConfig, Config};
 use marketprism_testkit::{ClickHouseServer, NatsServer};
@@ -152,6 +152,18 @@ pub(crate) fn derivatives() -> Vec<Event> {
             market_type: MarketType::Options,
             symbol: "BTC".parse().expect("valid"),
             value: decimal("52.31"),
+            exchange_time_ms: 1_700_000_000_000,
+            received_time_ms: 1_700_000_000_003,
+        }),
+        Event::LongShortRatio(LongShortRatio {
+            exchange: Exchange::Binance,
+            market_type: MarketType::Perpetual,
+            symbol: symbol(),
+            kind: RatioKind::TopPositions,
+            period: "5m".into(),
+            ratio: decimal("1.4342"),
+            long_share: Some(decimal("0.5891")),
+            short_share: Some(decimal("0.4108")),
             exchange_time_ms: 1_700_000_000_000,
             received_time_ms: 1_700_000_000_003,
         }),
