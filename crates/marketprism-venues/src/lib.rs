@@ -16,5 +16,6 @@ mod protocol;
 
 pub use error::{VenueError, VenueErrorKind};
 pub use protocol::{
-    BookMessage, Channel, Inbound, Keepalive, SubscribeRequest, Subscription, VenueProtocol,
+    BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest, Subscription,
+    VenueProtocol,
 };

@@ -1,7 +1,7 @@
 //! The interface between the collector's connection driver and a venue.
 
 use marketprism_book::{BookUpdate, SyncRule};
-use marketprism_model::{Event, Exchange, MarketType, Symbol};
+use marketprism_model::{Event, Exchange, MarketType, RatioKind, Symbol};
 
 use crate::VenueError;
 
@@ -94,6 +94,41 @@ pub enum Inbound {
     Ignored,
 }
 
+/// Data a venue publishes over REST only, fetched by polling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PollKind {
+    /// The current funding rate (with mark and index price).
+    FundingRate,
+    /// Current open interest.
+    OpenInterest,
+    /// The latest long/short ratio of a period.
+    LongShortRatio(RatioKind),
+}
+
+impl PollKind {
+    /// The configuration name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PollKind::FundingRate => "funding_rate",
+            PollKind::OpenInterest => "open_interest",
+            PollKind::LongShortRatio(RatioKind::TopPositions) => "long_short_top_positions",
+            PollKind::LongShortRatio(RatioKind::TopAccounts) => "long_short_top_accounts",
+            PollKind::LongShortRatio(RatioKind::AllAccounts) => "long_short_all_accounts",
+        }
+    }
+}
+
+/// One polled series: what, for which instrument, over which statistics period.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Poll {
+    /// What to fetch.
+    pub kind: PollKind,
+    /// The instrument.
+    pub symbol: Symbol,
+    /// Statistics period in Binance notation (`5m`, `1h`, `1d`), for long/short ratios.
+    pub period: String,
+}
+
 /// An application-level keepalive frame and its period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keepalive {
@@ -149,6 +184,26 @@ pub trait VenueProtocol: Send + Sync {
         _depth: usize,
     ) -> Option<String> {
         None
+    }
+
+    /// The URL that answers `poll`, given the configured REST endpoint.
+    fn poll_url(&self, rest_endpoint: &str, poll: &Poll) -> Result<String, VenueError> {
+        let _ = rest_endpoint;
+        Err(VenueError::UnsupportedChannel {
+            venue: format!("{} {}", self.exchange(), self.market_type()),
+            channel: poll.kind.as_str(),
+        })
+    }
+
+    /// Parses the answer to `poll` into events stamped with the venue's times.
+    fn parse_poll(
+        &self,
+        poll: &Poll,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Event>, VenueError> {
+        let _ = (poll, received_time_ms);
+        Err(VenueError::unrecognized(body))
     }
 
     /// Parses the body of a REST book snapshot fetched from [`Self::book_snapshot_url`].

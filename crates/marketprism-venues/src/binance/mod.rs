@@ -11,6 +11,7 @@
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams>
 
 mod normalize;
+mod poll;
 mod subscribe;
 mod wire;
 
@@ -26,7 +27,7 @@ use wire::{
     BinanceTrade,
 };
 
-use crate::{Channel, Inbound, SubscribeRequest, Subscription, VenueError, VenueProtocol};
+use crate::{Channel, Inbound, Poll, SubscribeRequest, Subscription, VenueError, VenueProtocol};
 
 /// Production market-data endpoint of Binance spot.
 /// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#general-wss-information>
@@ -187,6 +188,25 @@ impl VenueProtocol for Binance {
             symbol::to_native(symbol),
             snapshot_limit(self.market_type, depth)
         ))
+    }
+
+    fn poll_url(&self, rest_endpoint: &str, poll: &Poll) -> Result<String, VenueError> {
+        if self.is_spot() {
+            return Err(VenueError::UnsupportedChannel {
+                venue: "binance spot".into(),
+                channel: poll.kind.as_str(),
+            });
+        }
+        Ok(poll::url(rest_endpoint, poll))
+    }
+
+    fn parse_poll(
+        &self,
+        poll: &Poll,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Event>, VenueError> {
+        poll::parse(poll, body, received_time_ms)
     }
 
     fn parse_book_snapshot(

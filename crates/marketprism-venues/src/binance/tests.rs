@@ -331,3 +331,62 @@ fn parses_documented_mark_price_and_force_order_frames() {
         Err(VenueError::UnsupportedChannel { .. })
     ));
 }
+
+#[test]
+fn polls_funding_open_interest_and_long_short_ratios() {
+    let usdm = Binance::usdm(SymbolMap::default());
+    let poll = |kind| crate::Poll {
+        kind,
+        symbol: "BTC-USDT".parse().expect("valid"),
+        period: "5m".into(),
+    };
+    let funding = poll(crate::PollKind::FundingRate);
+    assert_eq!(
+        usdm.poll_url("https://fapi.binance.com", &funding)
+            .expect("offered"),
+        "https://fapi.binance.com/fapi/v1/premiumIndex?symbol=BTCUSDT"
+    );
+    let body = r#"{"symbol":"BTCUSDT","markPrice":"11793.63104562","indexPrice":"11781.80495970","estimatedSettlePrice":"11781.16138815","lastFundingRate":"0.00038246","interestRate":"0.00010000","nextFundingTime":1597392000000,"time":1597370495002}"#;
+    let events = usdm.parse_poll(&funding, body, 9).expect("parses");
+    let [Event::FundingRate(rate)] = events.as_slice() else {
+        panic!("expected one funding rate");
+    };
+    assert_eq!(
+        rate.exchange_time_ms, 1_597_370_495_002,
+        "the venue's time, not now"
+    );
+    assert_eq!(rate.funding_rate.to_string(), "0.00038246");
+
+    let interest = poll(crate::PollKind::OpenInterest);
+    let events = usdm
+        .parse_poll(
+            &interest,
+            r#"{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}"#,
+            9,
+        )
+        .expect("parses");
+    assert!(
+        matches!(events.as_slice(), [Event::OpenInterest(oi)] if oi.exchange_time_ms == 1_589_437_530_011)
+    );
+
+    let ratio = poll(crate::PollKind::LongShortRatio(
+        marketprism_model::RatioKind::TopPositions,
+    ));
+    assert_eq!(
+        usdm.poll_url("https://fapi.binance.com/", &ratio).expect("offered"),
+        "https://fapi.binance.com/futures/data/topLongShortPositionRatio?symbol=BTCUSDT&period=5m&limit=1"
+    );
+    let body = r#"[{"symbol":"BTCUSDT","longShortRatio":"1.4342","longAccount":"0.5891","shortAccount":"0.4108","timestamp":"1583139600000"}]"#;
+    let events = usdm.parse_poll(&ratio, body, 9).expect("parses");
+    let [Event::LongShortRatio(ratio_event)] = events.as_slice() else {
+        panic!("expected one ratio");
+    };
+    assert_eq!(ratio_event.exchange_time_ms, 1_583_139_600_000);
+    assert_eq!(ratio_event.ratio.to_string(), "1.4342");
+    assert!(usdm
+        .parse_poll(&ratio, r#"{"code":-1121,"msg":"Invalid symbol."}"#, 9)
+        .is_err());
+    assert!(spot()
+        .poll_url("https://api.binance.com", &funding)
+        .is_err());
+}

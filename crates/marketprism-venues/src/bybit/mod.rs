@@ -11,14 +11,15 @@ mod wire;
 
 use marketprism_book::{BookUpdate, SyncRule, UpdateKind};
 use marketprism_model::{
-    Event, Exchange, FundingRate, Liquidation, MarketType, OpenInterest, Side, Trade,
+    Event, Exchange, FundingRate, Liquidation, LongShortRatio, MarketType, OpenInterest, RatioKind,
+    Side, Trade,
 };
 
 use crate::concatenated::SymbolMap;
 use crate::decimal::{decimal, levels};
 use crate::{
-    BookMessage, Channel, Inbound, Keepalive, SubscribeRequest, Subscription, VenueError,
-    VenueProtocol,
+    BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest, Subscription,
+    VenueError, VenueProtocol,
 };
 
 /// Production public WebSocket endpoint.
@@ -220,6 +221,75 @@ impl VenueProtocol for Bybit {
             _ => "linear",
         };
         format!("{}/v5/public/{category}", endpoint.trim_end_matches('/'))
+    }
+
+    fn poll_url(&self, rest_endpoint: &str, poll: &Poll) -> Result<String, VenueError> {
+        if poll.kind != PollKind::LongShortRatio(RatioKind::AllAccounts) || !self.is_linear() {
+            return Err(VenueError::UnsupportedChannel {
+                venue: format!("bybit {}", self.market_type),
+                channel: poll.kind.as_str(),
+            });
+        }
+        // Bybit writes minutes as `min`: 5min, 1h, 1d.
+        let period = match poll.period.strip_suffix('m') {
+            Some(minutes) => format!("{minutes}min"),
+            None => poll.period.clone(),
+        };
+        Ok(format!(
+            "{}/v5/market/account-ratio?category=linear&symbol={}&period={period}&limit=1",
+            rest_endpoint.trim_end_matches('/'),
+            crate::concatenated::to_native(&poll.symbol)
+        ))
+    }
+
+    fn parse_poll(
+        &self,
+        poll: &Poll,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Event>, VenueError> {
+        let answer: wire::AccountRatioAnswer<'_> = serde_json::from_str(body)?;
+        if answer.ret_code != 0 {
+            return Err(VenueError::Unrecognized(format!(
+                "retCode {}: {}",
+                answer.ret_code, answer.ret_msg
+            )));
+        }
+        answer
+            .result
+            .list
+            .iter()
+            .map(|entry| {
+                let long_share = decimal("buyRatio", &entry.buy_ratio)?;
+                let short_share = decimal("sellRatio", &entry.sell_ratio)?;
+                // Bybit publishes the shares; the ratio is derived, to 18 decimal places.
+                let ratio = long_share
+                    .checked_div(short_share)
+                    .ok_or_else(|| VenueError::Decimal {
+                        field: "sellRatio",
+                        value: entry.sell_ratio.to_string(),
+                    })?
+                    .round_dp(18)
+                    .normalize();
+                let exchange_time_ms =
+                    entry.timestamp.parse().map_err(|_| VenueError::Decimal {
+                        field: "timestamp",
+                        value: entry.timestamp.to_string(),
+                    })?;
+                Ok(Event::LongShortRatio(LongShortRatio {
+                    exchange: Exchange::Bybit,
+                    market_type: self.market_type,
+                    symbol: poll.symbol.clone(),
+                    kind: RatioKind::AllAccounts,
+                    period: poll.period.clone(),
+                    ratio,
+                    long_share: Some(long_share),
+                    short_share: Some(short_share),
+                    exchange_time_ms,
+                    received_time_ms,
+                }))
+            })
+            .collect()
     }
 
     fn keepalive(&self) -> Option<Keepalive> {

@@ -183,3 +183,25 @@ fn tickers_give_funding_and_open_interest_and_liquidations_their_side() {
         "one ticker topic serves both channels"
     );
 }
+
+#[test]
+fn polls_the_account_ratio() {
+    let poll = crate::Poll {
+        kind: crate::PollKind::LongShortRatio(marketprism_model::RatioKind::AllAccounts),
+        symbol: "BTC-USDT".parse().expect("valid"),
+        period: "5m".into(),
+    };
+    assert_eq!(
+        linear().poll_url("https://api.bybit.com", &poll).expect("offered"),
+        "https://api.bybit.com/v5/market/account-ratio?category=linear&symbol=BTCUSDT&period=5min&limit=1"
+    );
+    let body = r#"{"retCode":0,"retMsg":"OK","result":{"list":[{"symbol":"BTCUSDT","buyRatio":"0.6","sellRatio":"0.4","timestamp":"1695772800000"}]},"retExtInfo":{},"time":1695772800100}"#;
+    let events = linear().parse_poll(&poll, body, 0).expect("parses");
+    let [Event::LongShortRatio(ratio)] = events.as_slice() else {
+        panic!("expected one ratio");
+    };
+    assert_eq!(ratio.ratio.to_string(), "1.5");
+    assert_eq!(ratio.exchange_time_ms, 1_695_772_800_000);
+    let zero = body.replace(r#""sellRatio":"0.4""#, r#""sellRatio":"0""#);
+    assert!(linear().parse_poll(&poll, &zero, 0).is_err());
+}

@@ -147,6 +147,48 @@ pub struct LiquidationRecord<'a> {
     pub price: Cow<'a, str>,
 }
 
+/// `GET /v5/market/account-ratio`.
+///
+/// ```json
+/// {"retCode":0,"retMsg":"OK","result":{"list":[{"symbol":"BTCUSDT","buyRatio":"0.5","sellRatio":"0.5","timestamp":"1695772800000"}]}}
+/// ```
+/// Docs: <https://bybit-exchange.github.io/docs/v5/market/long-short-ratio>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountRatioAnswer<'a> {
+    /// 0 on success.
+    pub ret_code: i64,
+    /// Bybit's message.
+    #[serde(borrow, default)]
+    pub ret_msg: Cow<'a, str>,
+    /// The entries.
+    #[serde(borrow, default)]
+    pub result: AccountRatioList<'a>,
+}
+
+/// The `result` of an account-ratio answer.
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountRatioList<'a> {
+    /// Newest first.
+    #[serde(borrow, default)]
+    pub list: Vec<AccountRatio<'a>>,
+}
+
+/// One account-ratio entry.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountRatio<'a> {
+    /// Share of accounts long.
+    #[serde(borrow)]
+    pub buy_ratio: Cow<'a, str>,
+    /// Share of accounts short.
+    #[serde(borrow)]
+    pub sell_ratio: Cow<'a, str>,
+    /// Start of the period, Unix milliseconds as a string.
+    #[serde(borrow)]
+    pub timestamp: Cow<'a, str>,
+}
+
 /// A `subscribe` operation: `{"op":"subscribe","args":["orderbook.50.BTCUSDT"],"req_id":"1"}`.
 #[derive(Debug, Serialize)]
 pub struct Request<'a> {

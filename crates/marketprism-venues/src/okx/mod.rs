@@ -13,13 +13,14 @@ mod wire;
 
 use marketprism_book::{BookUpdate, SyncRule, UpdateKind};
 use marketprism_model::{
-    Decimal, Event, Exchange, FundingRate, MarketType, OpenInterest, Side, Trade,
+    Decimal, Event, Exchange, FundingRate, LongShortRatio, MarketType, OpenInterest, RatioKind,
+    Side, Trade,
 };
 
 use crate::decimal::{decimal, levels};
 use crate::{
-    BookMessage, Channel, Inbound, Keepalive, SubscribeRequest, Subscription, VenueError,
-    VenueProtocol,
+    BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest, Subscription,
+    VenueError, VenueProtocol,
 };
 
 /// Production public WebSocket endpoint.
@@ -106,6 +107,76 @@ impl VenueProtocol for Okx {
             every: std::time::Duration::from_secs(20),
             frame: "ping",
         })
+    }
+
+    fn poll_url(&self, rest_endpoint: &str, poll: &Poll) -> Result<String, VenueError> {
+        let PollKind::LongShortRatio(kind) = poll.kind else {
+            return Err(VenueError::UnsupportedChannel {
+                venue: format!("okx {} (streamed instead)", self.market_type),
+                channel: poll.kind.as_str(),
+            });
+        };
+        let base = rest_endpoint.trim_end_matches('/');
+        // OKX writes hours and days in upper case: 5m, 1H, 1D.
+        let period = poll.period.replace('h', "H").replace('d', "D");
+        let inst_id = symbol::to_native(MarketType::Perpetual, &poll.symbol);
+        Ok(match kind {
+            RatioKind::TopAccounts => format!(
+                "{base}/api/v5/rubik/stat/contracts/long-short-account-ratio-contract-top-trader?instId={inst_id}&period={period}"
+            ),
+            RatioKind::TopPositions => format!(
+                "{base}/api/v5/rubik/stat/contracts/long-short-position-ratio-contract-top-trader?instId={inst_id}&period={period}"
+            ),
+            RatioKind::AllAccounts => format!(
+                "{base}/api/v5/rubik/stat/contracts/long-short-account-ratio?ccy={}&period={period}",
+                poll.symbol.base()
+            ),
+        })
+    }
+
+    fn parse_poll(
+        &self,
+        poll: &Poll,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Event>, VenueError> {
+        let PollKind::LongShortRatio(kind) = poll.kind else {
+            return Err(VenueError::unrecognized(body));
+        };
+        let answer: wire::RubikAnswer<'_> = serde_json::from_str(body)?;
+        if answer.code != "0" {
+            return Err(VenueError::Unrecognized(format!(
+                "code {}: {}",
+                answer.code, answer.msg
+            )));
+        }
+        // The all-account series is per currency, the top-trader series per contract.
+        let symbol = match kind {
+            RatioKind::AllAccounts => poll
+                .symbol
+                .base()
+                .parse()
+                .map_err(|_| VenueError::UnknownSymbol(poll.symbol.to_string()))?,
+            _ => poll.symbol.clone(),
+        };
+        answer
+            .data
+            .iter()
+            .map(|[ts, ratio]| {
+                Ok(Event::LongShortRatio(LongShortRatio {
+                    exchange: Exchange::Okx,
+                    market_type: MarketType::Perpetual,
+                    symbol: symbol.clone(),
+                    kind,
+                    period: poll.period.clone(),
+                    ratio: decimal("ratio", ratio)?,
+                    long_share: None,
+                    short_share: None,
+                    exchange_time_ms: millis("ts", ts)?,
+                    received_time_ms,
+                }))
+            })
+            .collect()
     }
 
     fn resubscribe_frames(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {

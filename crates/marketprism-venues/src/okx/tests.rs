@@ -198,3 +198,42 @@ fn parses_documented_funding_rate_and_open_interest_frames() {
         .frame
         .contains(r#"{"channel":"funding-rate","instId":"BTC-USD-SWAP"}"#));
 }
+
+#[test]
+fn polls_top_trader_and_all_account_ratios_from_different_endpoints() {
+    let swap = Okx::new(MarketType::Perpetual);
+    let poll = |kind| crate::Poll {
+        kind,
+        symbol: "BTC-USDT".parse().expect("valid"),
+        period: "1h".into(),
+    };
+    let top = poll(crate::PollKind::LongShortRatio(
+        marketprism_model::RatioKind::TopAccounts,
+    ));
+    let all = poll(crate::PollKind::LongShortRatio(
+        marketprism_model::RatioKind::AllAccounts,
+    ));
+    let top_url = swap.poll_url("https://www.okx.com", &top).expect("offered");
+    let all_url = swap.poll_url("https://www.okx.com", &all).expect("offered");
+    assert_eq!(top_url, "https://www.okx.com/api/v5/rubik/stat/contracts/long-short-account-ratio-contract-top-trader?instId=BTC-USDT-SWAP&period=1H");
+    assert_eq!(all_url, "https://www.okx.com/api/v5/rubik/stat/contracts/long-short-account-ratio?ccy=BTC&period=1H");
+    let body = r#"{"code":"0","msg":"","data":[["1701417600000","1.25"],["1701414000000","1.2"]]}"#;
+    let events = swap.parse_poll(&all, body, 0).expect("parses");
+    assert_eq!(events.len(), 2);
+    let Event::LongShortRatio(ratio) = &events[0] else {
+        panic!("expected a ratio");
+    };
+    assert_eq!(
+        ratio.symbol.as_str(),
+        "BTC",
+        "the all-account series is per currency"
+    );
+    assert_eq!(ratio.exchange_time_ms, 1_701_417_600_000);
+    assert!(swap
+        .parse_poll(
+            &all,
+            r#"{"code":"50011","msg":"Too Many Requests","data":[]}"#,
+            0
+        )
+        .is_err());
+}

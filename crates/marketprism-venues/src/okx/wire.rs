@@ -122,6 +122,22 @@ pub struct OpenInterest<'a> {
     pub ts: Cow<'a, str>,
 }
 
+/// A rubik statistics answer: `{"code":"0","msg":"","data":[["1701417600000","1.25"]]}`,
+/// newest first.
+/// Docs: <https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-long-short-ratio>
+#[derive(Debug, Deserialize)]
+pub struct RubikAnswer<'a> {
+    /// `0` on success.
+    #[serde(borrow)]
+    pub code: Cow<'a, str>,
+    /// The error message otherwise.
+    #[serde(borrow, default)]
+    pub msg: Cow<'a, str>,
+    /// `[timestamp, ratio]` pairs.
+    #[serde(borrow, default)]
+    pub data: Vec<[Cow<'a, str>; 2]>,
+}
+
 /// One record of the `books` family (`books`, `books-l2-tbt`, `books50-l2-tbt`).
 ///
 /// ```json
