@@ -20,8 +20,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use marketprism_book::PublishSettings;
-use marketprism_model::{MarketType, Symbol};
-use marketprism_venues::{binance, bybit, deribit, okx, Channel, Subscription, VenueError};
+use marketprism_model::{MarketType, RatioKind, Symbol};
+use std::sync::Arc;
+
+use marketprism_venues::binance::{symbol::SymbolMap, Binance};
+use marketprism_venues::bybit::Bybit;
+use marketprism_venues::deribit::Deribit;
+use marketprism_venues::okx::Okx;
+use marketprism_venues::{
+    binance, bybit, deribit, okx, Channel, Poll, PollKind, Subscription, VenueError, VenueProtocol,
+};
 use serde::{Deserialize, Serialize};
 
 /// The collector's configuration.
@@ -97,13 +105,14 @@ impl VenueKind {
         }
     }
 
-    /// The venue's production REST endpoint, for venues whose books start from a REST
-    /// snapshot.
-    pub const fn default_rest_endpoint(self) -> Option<&'static str> {
+    /// The venue's production REST endpoint (book snapshots, polls).
+    pub const fn default_rest_endpoint(self) -> &'static str {
         match self {
-            VenueKind::BinanceSpot => Some(binance::SPOT_REST_ENDPOINT),
-            VenueKind::BinanceUsdm => Some(binance::USDM_REST_ENDPOINT),
-            _ => None,
+            VenueKind::BinanceSpot => binance::SPOT_REST_ENDPOINT,
+            VenueKind::BinanceUsdm => binance::USDM_REST_ENDPOINT,
+            VenueKind::OkxSpot | VenueKind::OkxSwap => okx::REST_ENDPOINT,
+            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => deribit::REST_ENDPOINT,
+            VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::REST_ENDPOINT,
         }
     }
 }
@@ -158,7 +167,57 @@ pub struct VenueConfig {
     /// Instruments, normalized (`BTC-USDT`) or venue-native (`btcusdt`).
     pub symbols: Vec<String>,
     /// Channels to subscribe for every symbol.
+    #[serde(default)]
     pub channels: Vec<ChannelName>,
+    /// REST series to poll for every symbol.
+    #[serde(default)]
+    pub polls: Vec<PollConfig>,
+}
+
+/// Polled series names as written in the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PollName {
+    /// Funding rate with mark and index price (Binance USDⓈ-M `premiumIndex`).
+    FundingRate,
+    /// Open interest (Binance USDⓈ-M `openInterest`).
+    OpenInterest,
+    /// Top traders' long/short position ratio (Binance, OKX).
+    LongShortTopPositions,
+    /// Top traders' long/short account ratio (Binance, OKX).
+    LongShortTopAccounts,
+    /// All accounts' long/short ratio (Binance, OKX per currency, Bybit).
+    LongShortAllAccounts,
+}
+
+impl From<PollName> for PollKind {
+    fn from(name: PollName) -> Self {
+        match name {
+            PollName::FundingRate => PollKind::FundingRate,
+            PollName::OpenInterest => PollKind::OpenInterest,
+            PollName::LongShortTopPositions => PollKind::LongShortRatio(RatioKind::TopPositions),
+            PollName::LongShortTopAccounts => PollKind::LongShortRatio(RatioKind::TopAccounts),
+            PollName::LongShortAllAccounts => PollKind::LongShortRatio(RatioKind::AllAccounts),
+        }
+    }
+}
+
+fn default_period() -> String {
+    "5m".into()
+}
+
+/// One REST series polled for every symbol of the venue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    /// What to poll.
+    pub data: PollName,
+    /// How often, e.g. `60s`; a request never starts before the previous one finished.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Statistics period of long/short ratios (`5m`, `15m`, `30m`, `1h`, `4h`, `1d`).
+    #[serde(default = "default_period")]
+    pub period: String,
 }
 
 impl VenueConfig {
@@ -169,11 +228,58 @@ impl VenueConfig {
             .unwrap_or(self.venue.default_endpoint())
     }
 
-    /// The REST endpoint for book snapshots, if the venue uses one.
-    pub fn rest_endpoint(&self) -> Option<&str> {
+    /// The REST endpoint for book snapshots and polls.
+    pub fn rest_endpoint(&self) -> &str {
         self.rest_endpoint
             .as_deref()
-            .or(self.venue.default_rest_endpoint())
+            .unwrap_or(self.venue.default_rest_endpoint())
+    }
+
+    /// The venue's protocol for the configured symbols.
+    pub fn protocol(&self) -> Result<Arc<dyn VenueProtocol>, VenueError> {
+        let symbols = SymbolMap::new(&self.normalized_symbols()?);
+        let market_type = self.venue.market_type();
+        Ok(match self.venue {
+            VenueKind::BinanceSpot => Arc::new(Binance::spot(symbols)),
+            VenueKind::BinanceUsdm => Arc::new(Binance::usdm(symbols)),
+            VenueKind::OkxSpot | VenueKind::OkxSwap => Arc::new(Okx::new(market_type)),
+            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => {
+                Arc::new(Deribit::new(market_type))
+            }
+            VenueKind::BybitSpot => Arc::new(Bybit::spot(symbols)),
+            VenueKind::BybitLinear => Arc::new(Bybit::linear(symbols)),
+        })
+    }
+
+    /// Checks that the venue offers every configured channel and polled series.
+    fn check_offered(&self) -> Result<(), VenueError> {
+        let protocol = self.protocol()?;
+        protocol.subscribe_requests(&self.subscriptions()?)?;
+        for (poll, _) in self.polls()? {
+            protocol.poll_url(self.rest_endpoint(), &poll)?;
+        }
+        Ok(())
+    }
+
+    /// Every (poll, symbol) series.
+    pub fn polls(&self) -> Result<Vec<(Poll, Duration)>, VenueError> {
+        let symbols = self.normalized_symbols()?;
+        Ok(self
+            .polls
+            .iter()
+            .flat_map(|config| {
+                symbols.iter().map(move |symbol| {
+                    (
+                        Poll {
+                            kind: config.data.into(),
+                            symbol: symbol.clone(),
+                            period: config.period.clone(),
+                        },
+                        config.interval,
+                    )
+                })
+            })
+            .collect())
     }
 
     /// The configured symbols, normalized.
@@ -344,13 +450,16 @@ impl Config {
             return Err("at least one [[venues]] entry is required".into());
         }
         for (index, venue) in self.venues.iter().enumerate() {
-            if venue.symbols.is_empty() || venue.channels.is_empty() {
+            if venue.symbols.is_empty() || (venue.channels.is_empty() && venue.polls.is_empty()) {
                 return Err(format!(
-                    "venues[{index}]: symbols and channels must not be empty"
+                    "venues[{index}]: symbols, and channels or polls, must not be empty"
                 ));
             }
+            if venue.polls.iter().any(|poll| poll.interval.is_zero()) {
+                return Err(format!("venues[{index}]: a poll interval must be positive"));
+            }
             venue
-                .subscriptions()
+                .check_offered()
                 .map_err(|error| format!("venues[{index}]: {error}"))?;
         }
         if self.publish.max_outstanding_acks == 0 || self.publish.queue_capacity == 0 {
@@ -404,5 +513,31 @@ mod tests {
         .expect("syntactically valid");
         let error = config.validate().expect_err("unknown symbol");
         assert!(error.contains("NOTAPAIR"), "{error}");
+    }
+
+    #[test]
+    fn reports_channels_and_polls_a_venue_does_not_offer() {
+        let spot_funding: Config = toml::from_str(
+            "[[venues]]\nvenue = \"binance_spot\"\nsymbols = [\"BTC-USDT\"]\nchannels = [\"funding_rate\"]\n",
+        )
+        .expect("syntactically valid");
+        let error = spot_funding.validate().expect_err("spot has no funding");
+        assert!(error.contains("funding_rate"), "{error}");
+
+        let okx_poll: Config = toml::from_str(
+            "[[venues]]\nvenue = \"okx_swap\"\nsymbols = [\"BTC-USDT\"]\n\
+             [[venues.polls]]\ndata = \"open_interest\"\ninterval = \"1m\"\n",
+        )
+        .expect("syntactically valid");
+        let error = okx_poll.validate().expect_err("OKX streams open interest");
+        assert!(error.contains("open_interest"), "{error}");
+
+        let polls_only: Config = toml::from_str(
+            "[[venues]]\nvenue = \"bybit_linear\"\nsymbols = [\"BTC-USDT\"]\n\
+             [[venues.polls]]\ndata = \"long_short_all_accounts\"\ninterval = \"5m\"\n",
+        )
+        .expect("syntactically valid");
+        polls_only.validate().expect("a venue may only poll");
+        assert_eq!(polls_only.venues[0].polls().expect("series").len(), 1);
     }
 }

@@ -52,7 +52,7 @@ pub(crate) struct Connection {
     pub(crate) protocol: Arc<dyn VenueProtocol>,
     pub(crate) endpoint: String,
     /// REST endpoint for book snapshots, for venues that need them.
-    pub(crate) rest_endpoint: Option<String>,
+    pub(crate) rest_endpoint: String,
     pub(crate) subscriptions: Vec<Subscription>,
     pub(crate) book_settings: PublishSettings,
     pub(crate) settings: ConnectionConfig,
@@ -70,20 +70,17 @@ impl Connection {
     }
 
     fn books(&self, shutdown: &CancellationToken) -> Option<Books> {
-        let fetcher = (!self.protocol.sync_rule().snapshot_in_stream())
-            .then_some(self.rest_endpoint.as_ref())
-            .flatten()
-            .map(|rest_endpoint| {
-                let settings = FetchSettings {
-                    protocol: self.protocol.clone(),
-                    rest_endpoint: rest_endpoint.clone(),
-                    depth: self.book_settings.max_levels,
-                    backoff_initial: self.settings.backoff_initial,
-                    backoff_max: self.settings.backoff_max,
-                    timeout: self.settings.subscribe_timeout,
-                };
-                SnapshotFetcher::spawn(settings, shutdown.child_token())
-            });
+        let fetcher = (!self.protocol.sync_rule().snapshot_in_stream()).then(|| {
+            let settings = FetchSettings {
+                protocol: self.protocol.clone(),
+                rest_endpoint: self.rest_endpoint.clone(),
+                depth: self.book_settings.max_levels,
+                backoff_initial: self.settings.backoff_initial,
+                backoff_max: self.settings.backoff_max,
+                timeout: self.settings.subscribe_timeout,
+            };
+            SnapshotFetcher::spawn(settings, shutdown.child_token())
+        });
         Books::new(
             self.protocol.as_ref(),
             &self.subscriptions,

@@ -15,12 +15,15 @@ mod backoff;
 mod books;
 mod config;
 mod connection;
+mod http;
 mod metrics;
+mod pollers;
 mod publisher;
 mod service;
 mod snapshots;
 
 pub use config::{
-    BooksConfig, ChannelName, Config, ConnectionConfig, PublishConfig, VenueConfig, VenueKind,
+    BooksConfig, ChannelName, Config, ConnectionConfig, PollConfig, PollName, PublishConfig,
+    VenueConfig, VenueKind,
 };
 pub use service::{publish_events, run, CollectorError};

@@ -18,6 +18,8 @@ pub(crate) struct Metrics {
     pub(crate) gaps: Counter,
     pub(crate) book_desyncs: Counter,
     pub(crate) book_snapshots_requested: Counter,
+    pub(crate) poll_failures: Counter,
+    pub(crate) poll_rate_limited: Counter,
     pub(crate) connections_up: Gauge,
     pub(crate) outstanding_acks: Gauge,
 }
@@ -75,6 +77,16 @@ impl Metrics {
             "book_snapshots_requested",
             "Order-book snapshots requested (REST fetches and resubscriptions)",
             self.book_snapshots_requested.clone(),
+        );
+        registry.register(
+            "poll_failures",
+            "REST polls that failed or returned an answer not understood",
+            self.poll_failures.clone(),
+        );
+        registry.register(
+            "poll_rate_limited",
+            "REST polls answered with 429 or 418 (the series then waits Retry-After)",
+            self.poll_rate_limited.clone(),
         );
         registry.register(
             "connections_up",

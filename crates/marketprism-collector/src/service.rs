@@ -1,23 +1,18 @@
 //! Wires configuration, connections, the publisher and the HTTP endpoint together.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use marketprism_telemetry::Readiness;
-use marketprism_venues::binance::{symbol::SymbolMap, Binance};
-use marketprism_venues::bybit::Bybit;
-use marketprism_venues::deribit::Deribit;
-use marketprism_venues::okx::Okx;
-use marketprism_venues::VenueProtocol;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, VenueConfig, VenueKind};
+use crate::config::Config;
 use crate::connection::Connection;
 use crate::metrics::Metrics;
+use crate::pollers::Poller;
 use crate::publisher::Publisher;
 
 /// Binance allows 1024 streams per connection; stay a little below.
@@ -40,24 +35,6 @@ pub enum CollectorError {
         /// The failure.
         source: std::io::Error,
     },
-}
-
-fn protocol(venue: &VenueConfig) -> Result<Arc<dyn VenueProtocol>, CollectorError> {
-    let symbols = venue
-        .normalized_symbols()
-        .map_err(|error| CollectorError::Config(error.to_string()))?;
-    let symbols = SymbolMap::new(&symbols);
-    let market_type = venue.venue.market_type();
-    Ok(match venue.venue {
-        VenueKind::BinanceSpot => Arc::new(Binance::spot(symbols)),
-        VenueKind::BinanceUsdm => Arc::new(Binance::usdm(symbols)),
-        VenueKind::OkxSpot | VenueKind::OkxSwap => Arc::new(Okx::new(market_type)),
-        VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => {
-            Arc::new(Deribit::new(market_type))
-        }
-        VenueKind::BybitSpot => Arc::new(Bybit::spot(symbols)),
-        VenueKind::BybitLinear => Arc::new(Bybit::linear(symbols)),
-    })
 }
 
 /// Runs the collector until `shutdown` is cancelled; then stops reading, publishes what was
@@ -97,7 +74,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     let connections = TaskTracker::new();
     let mut connection_count = 0;
     for venue in &config.venues {
-        let protocol = protocol(venue)?;
+        let protocol = venue
+            .protocol()
+            .map_err(|error| CollectorError::Config(error.to_string()))?;
         let subscriptions = venue
             .subscriptions()
             .map_err(|error| CollectorError::Config(error.to_string()))?;
@@ -106,7 +85,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
             let connection = Connection {
                 protocol: protocol.clone(),
                 endpoint: venue.endpoint().to_owned(),
-                rest_endpoint: venue.rest_endpoint().map(str::to_owned),
+                rest_endpoint: venue.rest_endpoint().to_owned(),
                 subscriptions: chunk.to_vec(),
                 book_settings: config.books.publish_settings(),
                 settings: config.connection.clone(),
@@ -114,6 +93,29 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
                 metrics: metrics.clone(),
             };
             connections.spawn(connection.run(shutdown.clone()));
+        }
+    }
+    let rest_client = reqwest::Client::builder()
+        .timeout(config.connection.subscribe_timeout)
+        .build()
+        .map_err(|error| CollectorError::Config(format!("HTTP client: {error}")))?;
+    for venue in &config.venues {
+        let protocol = venue
+            .protocol()
+            .map_err(|error| CollectorError::Config(error.to_string()))?;
+        let polls = venue
+            .polls()
+            .map_err(|error| CollectorError::Config(error.to_string()))?;
+        for (poll, every) in polls {
+            let poller = Poller {
+                protocol: protocol.clone(),
+                rest_endpoint: venue.rest_endpoint().to_owned(),
+                poll,
+                every,
+                sender: sender.clone(),
+                metrics: metrics.clone(),
+            };
+            connections.spawn(poller.run(rest_client.clone(), shutdown.clone()));
         }
     }
     connections.close();

@@ -8,15 +8,12 @@ use std::time::Duration;
 use marketprism_book::BookUpdate;
 use marketprism_model::Symbol;
 use marketprism_venues::VenueProtocol;
-use reqwest::StatusCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::connection::now_ms;
-
-/// Wait after a rate-limit answer that names no `Retry-After`.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
+use crate::http::{get_text, FetchError};
 
 /// A fetched snapshot.
 pub(crate) struct Snapshot {
@@ -114,11 +111,6 @@ async fn fetch_until_done(
     }
 }
 
-enum FetchError {
-    RateLimited(Duration),
-    Failed(String),
-}
-
 async fn fetch(
     client: &reqwest::Client,
     settings: &FetchSettings,
@@ -131,28 +123,7 @@ async fn fetch(
     else {
         return Err(FetchError::Failed("the venue has no REST snapshot".into()));
     };
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|error| FetchError::Failed(format!("GET {url}: {error}")))?;
-    let status = response.status();
-    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::IM_A_TEAPOT {
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs);
-        return Err(FetchError::RateLimited(retry_after));
-    }
-    if !status.is_success() {
-        return Err(FetchError::Failed(format!("GET {url}: HTTP {status}")));
-    }
-    let body = response
-        .text()
-        .await
-        .map_err(|error| FetchError::Failed(format!("GET {url}: {error}")))?;
+    let body = get_text(client, &url).await?;
     settings
         .protocol
         .parse_book_snapshot(&body, now_ms())

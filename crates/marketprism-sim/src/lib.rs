@@ -19,6 +19,9 @@
 //!   shape the next depth event (or snapshot) of one symbol, or of all without `symbol`;
 //! * `GET /control/book?symbol=BTCUSDT&update_id=N&limit=L[&by=event]`: the true book after
 //!   update `N` (after event `N` with `by=event`, Bybit's numbering);
+//! * `POST /control/rate-limit` `{"requests":N,"retry_after_s":S}`: answer the next `N`
+//!   REST polls (`/fapi/v1/premiumIndex`, `/fapi/v1/openInterest`, `/futures/data/*`) with
+//!   429 and `Retry-After: S`;
 //! * `GET /control/report`: the [`Report`] as JSON.
 //!
 //! The simulator shares no code with the collector's parsers, so one cannot hide the other's
@@ -28,6 +31,7 @@ mod config;
 mod depth;
 mod dialect;
 mod generator;
+mod polled;
 mod protocol;
 mod replay;
 mod report;
@@ -35,5 +39,6 @@ mod server;
 
 pub use config::Config;
 pub use depth::{BookFault, TrueBook};
+pub use polled::RestRequest;
 pub use report::{Report, SimTrade};
 pub use server::{bind, run, SimError};

@@ -34,4 +34,6 @@ pub struct Report {
     pub connections: u64,
     /// Frames written to sockets (data, replies, replayed frames).
     pub frames_sent: u64,
+    /// REST polls answered (`premiumIndex`, `openInterest`, long/short ratios).
+    pub rest_requests: Vec<crate::RestRequest>,
 }

@@ -80,6 +80,10 @@ pub(crate) struct Shared {
     books: Mutex<Books>,
     /// Until this time (Unix ms) connections send nothing, not even pings.
     silent_until_ms: AtomicI64,
+    /// Polls still to answer with 429.
+    pub(crate) rate_limited: AtomicU64,
+    /// The `Retry-After` of those answers, seconds.
+    pub(crate) retry_after_s: AtomicU64,
 }
 
 /// Locks a mutex, recovering the data if a holder panicked: the report and client table stay
@@ -161,6 +165,8 @@ pub async fn bind(
         next_client: AtomicU64::new(1),
         books: Mutex::new(books),
         silent_until_ms: AtomicI64::new(0),
+        rate_limited: AtomicU64::new(0),
+        retry_after_s: AtomicU64::new(1),
     });
     let source = {
         let shared = shared.clone();
@@ -187,6 +193,13 @@ pub async fn bind(
         .route("/v5/public/{category}", get(bybit))
         .route("/api/v3/depth", get(depth_snapshot))
         .route("/fapi/v1/depth", get(futures_depth_snapshot))
+        .route("/fapi/v1/premiumIndex", get(crate::polled::premium_index))
+        .route("/fapi/v1/openInterest", get(crate::polled::open_interest))
+        .route(
+            "/futures/data/{series}",
+            get(crate::polled::long_short_ratio),
+        )
+        .route("/control/rate-limit", post(crate::polled::rate_limit))
         .route("/control/disconnect", post(disconnect_all))
         .route("/control/silence", post(silence))
         .route("/control/book-fault", post(book_fault))

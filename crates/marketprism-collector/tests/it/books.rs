@@ -117,6 +117,7 @@ async fn books_stay_correct_through_every_fault(case: Case) {
         rest_endpoint: case.rest.then(|| format!("http://{}", run.sim_address)),
         symbols: case.symbols.iter().map(|s| (*s).to_owned()).collect(),
         channels: vec![ChannelName::Orderbook],
+        polls: Vec::new(),
     };
     run.config.books.depth = 10;
     run.config.books.deltas = true;

@@ -25,6 +25,9 @@ use crate::{
 /// Production public WebSocket endpoint.
 pub const WS_ENDPOINT: &str = "wss://stream.bybit.com";
 
+/// Production REST endpoint.
+pub const REST_ENDPOINT: &str = "https://api.bybit.com";
+
 /// Book depth subscribed: offered on both spot and linear, and deep enough for top-N books.
 pub const BOOK_DEPTH: usize = 200;
 

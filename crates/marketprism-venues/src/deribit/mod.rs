@@ -23,6 +23,9 @@ use crate::{
 /// Production WebSocket endpoint.
 pub const WS_ENDPOINT: &str = "wss://www.deribit.com";
 
+/// Production REST endpoint.
+pub const REST_ENDPOINT: &str = "https://www.deribit.com";
+
 /// Request ids of resubscriptions, far above those of the initial subscribe requests.
 const RESUBSCRIBE_ID: u64 = 1 << 32;
 

@@ -26,6 +26,9 @@ use crate::{
 /// Production public WebSocket endpoint.
 pub const WS_ENDPOINT: &str = "wss://ws.okx.com:8443";
 
+/// Production REST endpoint.
+pub const REST_ENDPOINT: &str = "https://www.okx.com";
+
 /// Channel-argument pairs per `subscribe` request; OKX caps a request at 64 KiB.
 const ARGS_PER_REQUEST: usize = 100;
 

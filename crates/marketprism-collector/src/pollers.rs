@@ -1,0 +1,77 @@
+//! REST pollers: one task per polled series, fetching at its interval. A request is never
+//! started before the previous one finished (missed ticks are delayed, not stacked), a
+//! rate-limit answer pauses the series for the venue's `Retry-After`, and a failing series
+//! only logs and counts: the others carry on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketprism_venues::{Poll, VenueProtocol};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::now_ms;
+use crate::http::{get_text, FetchError};
+use crate::metrics::Metrics;
+use crate::publisher::Outgoing;
+
+/// One polled series.
+pub(crate) struct Poller {
+    pub(crate) protocol: Arc<dyn VenueProtocol>,
+    pub(crate) rest_endpoint: String,
+    pub(crate) poll: Poll,
+    pub(crate) every: Duration,
+    pub(crate) sender: mpsc::Sender<Outgoing>,
+    pub(crate) metrics: Metrics,
+}
+
+impl Poller {
+    /// Polls until shutdown.
+    pub(crate) async fn run(self, client: reqwest::Client, shutdown: CancellationToken) {
+        let url = match self.protocol.poll_url(&self.rest_endpoint, &self.poll) {
+            Ok(url) => url,
+            Err(error) => {
+                tracing::error!(%error, "Cannot poll this series.");
+                return;
+            }
+        };
+        let series = format!("{} {}", self.poll.kind.as_str(), self.poll.symbol);
+        let mut ticks = tokio::time::interval(self.every);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            match get_text(&client, &url).await {
+                Ok(body) => match self.protocol.parse_poll(&self.poll, &body, now_ms()) {
+                    Ok(events) => {
+                        for event in events {
+                            if self.sender.send(Outgoing::Event(event)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        self.metrics.poll_failures.inc();
+                        tracing::warn!(%series, %error, "Polled answer not understood.");
+                    }
+                },
+                Err(FetchError::RateLimited(wait)) => {
+                    self.metrics.poll_rate_limited.inc();
+                    tracing::warn!(%series, ?wait, "Rate limited; pausing this series.");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    ticks.reset();
+                }
+                Err(FetchError::Failed(reason)) => {
+                    self.metrics.poll_failures.inc();
+                    tracing::warn!(%series, %reason, "Poll failed; retrying at the next interval.");
+                }
+            }
+        }
+    }
+}
