@@ -11,10 +11,52 @@ use crate::VenueError;
 
 /// Parses a decimal string exactly, keeping its scale.
 pub(crate) fn decimal(field: &'static str, value: &str) -> Result<Decimal, VenueError> {
-    Decimal::from_str_exact(value).map_err(|_| VenueError::Decimal {
-        field,
-        value: value.to_owned(),
-    })
+    plain_decimal(value)
+        .or_else(|| Decimal::from_str_exact(value).ok())
+        .ok_or_else(|| VenueError::Decimal {
+            field,
+            value: value.to_owned(),
+        })
+}
+
+/// Most digits a `Decimal` mantissa holds for every value (10^28 < 2^96).
+const PLAIN_DIGITS: usize = 28;
+
+/// The fast path for what venues send almost always: `[-]digits[.digits]` with at most 28
+/// digits. Anything else (exponents, signs, a lone point, negative zero, longer numbers) is
+/// left to `Decimal::from_str_exact`, which gives the same value and scale, only slower.
+fn plain_decimal(text: &str) -> Option<Decimal> {
+    let (negative, body) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        bytes => (false, bytes),
+    };
+    let (integer, fraction) = match body.iter().position(|byte| *byte == b'.') {
+        Some(point) => (&body[..point], &body[point + 1..]),
+        None => (body, &body[body.len()..]),
+    };
+    let has_point = integer.len() < body.len();
+    if integer.is_empty()
+        || (has_point && fraction.is_empty())
+        || integer.len() + fraction.len() > PLAIN_DIGITS
+    {
+        return None;
+    }
+    let mut mantissa: i128 = 0;
+    for byte in integer.iter().chain(fraction) {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        mantissa = mantissa * 10 + i128::from(byte - b'0');
+    }
+    if negative && mantissa == 0 {
+        return None;
+    }
+    let mantissa = if negative { -mantissa } else { mantissa };
+    // At most 28 digits: the mantissa fits 96 bits and the scale is at most 28.
+    Some(Decimal::from_i128_with_scale(
+        mantissa,
+        fraction.len() as u32,
+    ))
 }
 
 /// A level as most venues send it: an array whose first two elements are the price and
@@ -99,5 +141,44 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
         }
 
         deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn plain_forms_take_the_fast_path_and_others_fall_back() {
+        assert_eq!(
+            plain_decimal("65140.40").map(|d| d.to_string()).as_deref(),
+            Some("65140.40")
+        );
+        assert_eq!(
+            plain_decimal("-0.001").map(|d| d.to_string()).as_deref(),
+            Some("-0.001")
+        );
+        for other in ["1e5", "+1", ".5", "1.", "-0", "", "-", "1.2.3", "12a"] {
+            assert_eq!(plain_decimal(other), None, "{other:?}");
+        }
+        assert_eq!(
+            decimal("f", "1e2").map(|d| d.to_string()).ok(),
+            Decimal::from_str_exact("1e2").ok().map(|d| d.to_string())
+        );
+        assert!(decimal("f", "abc").is_err());
+    }
+
+    proptest! {
+        /// The fast path agrees with `from_str_exact` on value and scale whenever it answers.
+        #[test]
+        fn fast_path_equals_the_exact_parser(text in "-?[0-9]{0,30}(\\.[0-9]{0,30})?") {
+            if let Some(fast) = plain_decimal(&text) {
+                let exact = Decimal::from_str_exact(&text).expect("a plain decimal parses");
+                prop_assert_eq!(fast.to_string(), exact.to_string());
+                prop_assert_eq!(fast.scale(), exact.scale());
+            }
+        }
     }
 }

@@ -67,12 +67,10 @@ impl Deribit {
 /// A JSON number as an exact decimal, read from its text.
 fn number(field: &'static str, raw: &RawValue) -> Result<Decimal, VenueError> {
     let text = raw.get();
-    Decimal::from_str_exact(text)
-        .or_else(|_| Decimal::from_scientific(text))
-        .map_err(|_| VenueError::Decimal {
-            field,
-            value: text.to_owned(),
-        })
+    crate::decimal::decimal(field, text).or_else(|error| {
+        // JSON numbers may use an exponent.
+        Decimal::from_scientific(text).map_err(|_| error)
+    })
 }
 
 impl VenueProtocol for Deribit {
