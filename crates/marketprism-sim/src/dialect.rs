@@ -37,7 +37,7 @@ fn split(symbol: &str) -> Option<(&str, &str)> {
 }
 
 /// OKX instrument ids of a simulator symbol: spot `BTC-USDT` and swap `BTC-USDT-SWAP`.
-fn okx_ids(symbol: &str) -> Option<[String; 2]> {
+pub(crate) fn okx_ids(symbol: &str) -> Option<[String; 2]> {
     let (base, quote) = split(symbol)?;
     Some([format!("{base}-{quote}"), format!("{base}-{quote}-SWAP")])
 }
@@ -292,13 +292,17 @@ fn handle_okx(shared: &Shared, client: &mut Client, text: &str) {
         let inst_id = arg["instId"].as_str().unwrap_or_default();
         let symbol = symbol_of(Dialect::Okx, inst_id, shared);
         match (op.as_str(), channel, symbol) {
-            ("subscribe", "books" | "trades", Some(symbol)) => {
+            ("subscribe", "books" | "trades" | "funding-rate" | "open-interest", Some(symbol)) => {
                 reply(
                     client,
                     json!({"event": "subscribe", "arg": arg, "connId": "sim"}),
                 );
-                if channel == "books" {
-                    subscribe_book(shared, client, format!("books:{inst_id}"), &symbol);
+                match channel {
+                    "books" => subscribe_book(shared, client, format!("books:{inst_id}"), &symbol),
+                    "funding-rate" | "open-interest" => {
+                        client.streams.insert(format!("{channel}:{inst_id}"));
+                    }
+                    _ => {}
                 }
             }
             ("unsubscribe", _, _) => {
@@ -346,6 +350,11 @@ fn handle_deribit(shared: &Shared, client: &mut Client, text: &str) {
                 ) {
                     (Some("book"), Some(symbol)) => books.push((channel.clone(), symbol)),
                     (Some("trades"), Some(_)) => {}
+                    (Some("deribit_volatility_index"), _)
+                        if instrument.is_some_and(|index| index.ends_with("_usd")) =>
+                    {
+                        client.streams.insert(channel.clone());
+                    }
                     _ => {
                         return reply(
                             client,
@@ -415,6 +424,9 @@ fn handle_bybit(shared: &Shared, client: &mut Client, text: &str) {
                 match (parts.first(), symbol) {
                     (Some(&"orderbook"), Some(symbol)) => books.push((topic.clone(), symbol)),
                     (Some(&"publicTrade"), Some(_)) => {}
+                    (Some(&"tickers" | &"allLiquidation"), Some(_)) => {
+                        client.streams.insert(topic.clone());
+                    }
                     _ => {
                         return reply(
                             client,

@@ -4,7 +4,10 @@
 //! and USDⓈ-M (`/fapi/stream`, `GET /fapi/v1/depth`), OKX (`/ws/v5/public`, `books` with
 //! checksums), Deribit (`/ws/api/v2`, `book.*.100ms`) and Bybit v5 (`/v5/public/{spot,linear}`,
 //! `orderbook.*`), each with its subscribe replies and subscription snapshots. Trades are
-//! generated in Binance's framing. For Binance it speaks the whole protocol: raw streams at `/ws/<stream>` (and `/ws` with live
+//! generated in Binance's framing. Every second it also sends funding rates, open interest,
+//! liquidations (every third second) and volatility indices on the derivatives channels of
+//! Binance USDⓈ-M, OKX, Bybit and Deribit, recording each value in the report. For Binance
+//! it speaks the whole protocol: raw streams at `/ws/<stream>` (and `/ws` with live
 //! subscriptions), combined streams at `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`,
 //! `UNSUBSCRIBE` and `LIST_SUBSCRIPTIONS` method frames with their replies, and server pings.
 //! Data comes from a deterministic trade generator and order books (seeded: `@trade`,
@@ -29,6 +32,7 @@
 
 mod config;
 mod depth;
+mod derivatives;
 mod dialect;
 mod generator;
 mod polled;
@@ -39,6 +43,7 @@ mod server;
 
 pub use config::Config;
 pub use depth::{BookFault, TrueBook};
+pub use derivatives::SentDerivative;
 pub use polled::RestRequest;
 pub use report::{Report, SimTrade};
 pub use server::{bind, run, SimError};

@@ -53,7 +53,7 @@ pub(crate) async fn rate_limit(
 }
 
 /// A value in `[low, low + span)` that changes every second and per symbol.
-fn value(symbol: &str, second: i64, low: i64, span: i64, scale: u32) -> String {
+pub(crate) fn value(symbol: &str, second: i64, low: i64, span: i64, scale: u32) -> String {
     let seed = symbol.bytes().fold(second, |acc, byte| {
         acc.wrapping_mul(31).wrapping_add(i64::from(byte))
     });

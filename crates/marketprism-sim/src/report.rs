@@ -36,4 +36,6 @@ pub struct Report {
     pub frames_sent: u64,
     /// REST polls answered (`premiumIndex`, `openInterest`, long/short ratios).
     pub rest_requests: Vec<crate::RestRequest>,
+    /// Derivatives values written to at least one open connection.
+    pub derivatives: Vec<crate::SentDerivative>,
 }

@@ -127,7 +127,15 @@ impl Shared {
                     .symbols
                     .iter()
                     .any(|known| known.eq_ignore_ascii_case(&symbol))
-                    && matches!(channel, "trade" | "aggTrade" | "depth" | "depth@100ms")
+                    && matches!(
+                        channel,
+                        "trade"
+                            | "aggTrade"
+                            | "depth"
+                            | "depth@100ms"
+                            | "markPrice@1s"
+                            | "forceOrder"
+                    )
             }
             None => false,
         }
@@ -177,7 +185,8 @@ pub async fn bind(
                 None => {
                     tokio::join!(
                         crate::generator::run(shared.clone(), shutdown.clone()),
-                        crate::depth::run(shared, shutdown),
+                        crate::depth::run(shared.clone(), shutdown.clone()),
+                        crate::derivatives::run(shared, shutdown),
                     );
                 }
             }

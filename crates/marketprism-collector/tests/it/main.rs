@@ -1,6 +1,7 @@
 //! The collector against the simulator and a real NATS server.
 
 mod books;
+mod derivatives;
 mod polls;
 
 use std::time::Duration;

@@ -1,0 +1,216 @@
+//! Derivatives channels against the simulator: every published funding rate, open interest,
+//! liquidation and volatility index carries exactly the values and the time the simulator
+//! wrote, on every venue that streams them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use marketprism_collector::{ChannelName, VenueConfig, VenueKind};
+use marketprism_model::{codec, Decimal, Event};
+use marketprism_sim::{Report, SentDerivative};
+
+use crate::{sim_config, start};
+
+/// The simulator's key and values of a published derivatives event.
+fn published(event: &Event) -> Option<(String, String, i64, BTreeMap<String, String>)> {
+    let text = |value: &Decimal| value.to_string();
+    let (kind, symbol, time, values) = match event {
+        Event::FundingRate(rate) => {
+            let mut values =
+                BTreeMap::from([("funding_rate".to_owned(), text(&rate.funding_rate))]);
+            for (name, value) in [
+                ("mark_price", rate.mark_price),
+                ("index_price", rate.index_price),
+            ] {
+                if let Some(value) = value {
+                    values.insert(name.to_owned(), text(&value));
+                }
+            }
+            ("funding_rate", &rate.symbol, rate.exchange_time_ms, values)
+        }
+        Event::OpenInterest(interest) => {
+            let mut values =
+                BTreeMap::from([("open_interest".to_owned(), text(&interest.open_interest))]);
+            if let Some(value) = interest.open_interest_value {
+                values.insert("open_interest_value".to_owned(), text(&value));
+            }
+            (
+                "open_interest",
+                &interest.symbol,
+                interest.exchange_time_ms,
+                values,
+            )
+        }
+        Event::Liquidation(liquidation) => (
+            "liquidation",
+            &liquidation.symbol,
+            liquidation.exchange_time_ms,
+            BTreeMap::from([
+                ("side".to_owned(), liquidation.side.as_str().to_owned()),
+                ("price".to_owned(), text(&liquidation.price)),
+                ("quantity".to_owned(), text(&liquidation.quantity)),
+            ]),
+        ),
+        Event::VolatilityIndex(index) => (
+            "volatility_index",
+            &index.symbol,
+            index.exchange_time_ms,
+            BTreeMap::from([("value".to_owned(), text(&index.value))]),
+        ),
+        _ => return None,
+    };
+    Some((
+        kind.to_owned(),
+        symbol.as_str().replace('-', ""),
+        time,
+        values,
+    ))
+}
+
+/// Whether a published value equals what the simulator wrote (as decimals, or as text).
+fn same(published: &str, sent: &str) -> bool {
+    match (published.parse::<Decimal>(), sent.parse::<Decimal>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => published == sent,
+    }
+}
+
+async fn derivatives_match_the_simulator(
+    venue: VenueKind,
+    path: &str,
+    symbols: &[&str],
+    channels: Vec<ChannelName>,
+    kinds: &[&str],
+) {
+    let mut run = start(sim_config(10), "30s").await;
+    run.config.venues[0] = VenueConfig {
+        venue,
+        endpoint: Some(format!("ws://{}{path}", run.sim_address)),
+        rest_endpoint: Some(format!("http://{}", run.sim_address)),
+        symbols: symbols.iter().map(|symbol| (*symbol).to_owned()).collect(),
+        channels,
+        polls: Vec::new(),
+    };
+    let collector = tokio::spawn(marketprism_collector::run(
+        run.config.clone(),
+        run.shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let report: Report = reqwest::get(format!("http://{}/control/report", run.sim_address))
+        .await
+        .expect("report")
+        .json()
+        .await
+        .expect("report JSON");
+    // The simulator stops with the collector: read its report first.
+    run.shutdown.cancel();
+    collector.await.expect("join").expect("clean shutdown");
+
+    let mut stream = run
+        .context
+        .get_stream(&run.config.nats.stream.name)
+        .await
+        .expect("stream");
+    let last = stream.info().await.expect("info").state.last_sequence;
+    let mut events = Vec::new();
+    for sequence in 1..=last {
+        let message = stream.get_raw_message(sequence).await.expect("message");
+        let event = codec::decode(&message.subject, &message.payload).expect("event");
+        events.extend(published(&event));
+    }
+    for kind in kinds {
+        let count = events
+            .iter()
+            .filter(|(event_kind, ..)| event_kind == kind)
+            .count();
+        assert!(count >= 2, "{venue:?}: only {count} {kind} events");
+    }
+    for (kind, symbol, time, values) in &events {
+        let sent: Vec<&SentDerivative> = report
+            .derivatives
+            .iter()
+            .filter(|sent| &sent.kind == kind && &sent.symbol == symbol && sent.time_ms == *time)
+            .collect();
+        assert!(
+            sent.iter()
+                .any(|sent| sent.values.iter().all(|(name, value)| {
+                    values
+                        .get(name)
+                        .is_some_and(|published| same(published, value))
+                })),
+            "{venue:?}: {kind} {symbol} at {time} {values:?} was not sent as such: {sent:?}"
+        );
+    }
+    // Nothing the simulator wrote before the last second is missing.
+    let newest = events
+        .iter()
+        .map(|(_, _, time, _)| *time)
+        .max()
+        .unwrap_or(0);
+    for sent in report
+        .derivatives
+        .iter()
+        .filter(|sent| kinds.contains(&sent.kind.as_str()) && sent.time_ms < newest - 1_000)
+    {
+        assert!(
+            events
+                .iter()
+                .any(|(kind, symbol, time, _)| kind == &sent.kind
+                    && symbol == &sent.symbol
+                    && *time == sent.time_ms),
+            "{venue:?}: {sent:?} was never published"
+        );
+    }
+}
+
+#[tokio::test]
+async fn binance_usdm_funding_and_liquidations() {
+    derivatives_match_the_simulator(
+        VenueKind::BinanceUsdm,
+        "/fapi",
+        &["BTC-USDT", "ETH-USDT"],
+        vec![ChannelName::FundingRate, ChannelName::Liquidations],
+        &["funding_rate", "liquidation"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn okx_funding_and_open_interest() {
+    derivatives_match_the_simulator(
+        VenueKind::OkxSwap,
+        "",
+        &["BTC-USDT", "ETH-USDT"],
+        vec![ChannelName::FundingRate, ChannelName::OpenInterest],
+        &["funding_rate", "open_interest"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bybit_tickers_and_liquidations() {
+    derivatives_match_the_simulator(
+        VenueKind::BybitLinear,
+        "",
+        &["BTC-USDT", "ETH-USDT"],
+        vec![
+            ChannelName::FundingRate,
+            ChannelName::OpenInterest,
+            ChannelName::Liquidations,
+        ],
+        &["funding_rate", "open_interest", "liquidation"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn deribit_volatility_index() {
+    derivatives_match_the_simulator(
+        VenueKind::DeribitOptions,
+        "",
+        &["BTC", "ETH"],
+        vec![ChannelName::VolatilityIndex],
+        &["volatility_index"],
+    )
+    .await;
+}

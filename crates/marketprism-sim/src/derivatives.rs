@@ -1,0 +1,293 @@
+//! Derivatives streams: every second, for each simulated symbol, a funding rate, open
+//! interest and a volatility index value, and every third second a liquidation, each written
+//! in the framing of the venue the subscribed client speaks (Binance USDⓈ-M `markPrice@1s`
+//! and `forceOrder`, OKX `funding-rate` and `open-interest`, Bybit `tickers` and
+//! `allLiquidation`, Deribit `deribit_volatility_index`). Values derive from the second, so
+//! they are deterministic; every value sent to at least one client is recorded in the report.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::dialect::{okx_ids, Dialect};
+use crate::generator::now_ms;
+use crate::polled::value;
+use crate::server::{Client, Outbound, Shared};
+
+/// One derivatives value written to at least one open connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentDerivative {
+    /// `funding_rate`, `open_interest`, `liquidation` or `volatility_index`.
+    pub kind: String,
+    /// Simulator symbol (`BTCUSDT`), or the currency for volatility indices (`BTC`).
+    pub symbol: String,
+    /// The venue time written, Unix ms.
+    pub time_ms: i64,
+    /// The values written, by model field name, as decimal text.
+    pub values: BTreeMap<String, String>,
+}
+
+/// The values of one second for one symbol.
+struct Second {
+    time_ms: i64,
+    funding_rate: String,
+    mark_price: String,
+    index_price: String,
+    next_funding_ms: i64,
+    open_interest: String,
+    open_interest_value: String,
+    /// `(order side, price, quantity)` every third second.
+    liquidation: Option<(&'static str, String, String)>,
+}
+
+fn second(symbol: &str, second: i64) -> Second {
+    Second {
+        time_ms: second * 1000,
+        funding_rate: value(symbol, second, 0, 100_000, 8),
+        mark_price: value(symbol, second + 1, 6_500_000_000, 10_000_000, 5),
+        index_price: value(symbol, second + 2, 6_500_000_000, 10_000_000, 5),
+        next_funding_ms: (second / 28_800 + 1) * 28_800_000,
+        open_interest: value(symbol, second + 3, 1_000_000, 9_000_000, 3),
+        open_interest_value: value(symbol, second + 4, 100_000_000, 900_000_000, 2),
+        liquidation: (second % 3 == 0).then(|| {
+            let side = if second % 2 == 0 { "SELL" } else { "BUY" };
+            (
+                side,
+                value(symbol, second + 5, 6_400_000_000, 10_000_000, 5),
+                value(symbol, second + 6, 1, 10_000, 3),
+            )
+        }),
+    }
+}
+
+fn record(
+    records: &mut Vec<SentDerivative>,
+    kind: &str,
+    symbol: &str,
+    time_ms: i64,
+    values: &[(&str, &str)],
+) {
+    let sent = SentDerivative {
+        kind: kind.into(),
+        symbol: symbol.into(),
+        time_ms,
+        values: values
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect(),
+    };
+    if !records.contains(&sent) {
+        records.push(sent);
+    }
+}
+
+/// The frames for `client` this second, recording what they carry.
+fn frames_for(
+    client: &Client,
+    symbol: &str,
+    now: &Second,
+    records: &mut Vec<SentDerivative>,
+) -> Vec<String> {
+    let lower = symbol.to_ascii_lowercase();
+    let funding = [
+        ("funding_rate", now.funding_rate.as_str()),
+        ("mark_price", now.mark_price.as_str()),
+        ("index_price", now.index_price.as_str()),
+    ];
+    let mut frames = Vec::new();
+    match client.dialect {
+        Dialect::Binance { futures: true } => {
+            let stream = format!("{lower}@markPrice@1s");
+            if client.streams.contains(&stream) {
+                let data = json!({"e": "markPriceUpdate", "E": now.time_ms, "s": symbol,
+                    "p": now.mark_price, "i": now.index_price, "P": now.index_price,
+                    "r": now.funding_rate, "T": now.next_funding_ms});
+                frames.push(json!({"stream": stream, "data": data}).to_string());
+                record(records, "funding_rate", symbol, now.time_ms, &funding);
+            }
+            let stream = format!("{lower}@forceOrder");
+            if let (true, Some((side, price, quantity))) =
+                (client.streams.contains(&stream), &now.liquidation)
+            {
+                let data = json!({"e": "forceOrder", "E": now.time_ms, "o": {"s": symbol, "S": side,
+                    "o": "LIMIT", "f": "IOC", "q": quantity, "p": price, "ap": price, "X": "FILLED",
+                    "l": quantity, "z": quantity, "T": now.time_ms}});
+                frames.push(json!({"stream": stream, "data": data}).to_string());
+                let side = if *side == "SELL" { "sell" } else { "buy" };
+                record(
+                    records,
+                    "liquidation",
+                    symbol,
+                    now.time_ms,
+                    &[("side", side), ("price", price), ("quantity", quantity)],
+                );
+            }
+        }
+        Dialect::Okx => {
+            let Some([_, swap]) = okx_ids(symbol) else {
+                return frames;
+            };
+            if client.streams.contains(&format!("funding-rate:{swap}")) {
+                frames.push(json!({"arg": {"channel": "funding-rate", "instId": swap},
+                    "data": [{"fundingRate": now.funding_rate, "fundingTime": now.next_funding_ms.to_string(),
+                              "instId": swap, "instType": "SWAP", "nextFundingRate": "",
+                              "nextFundingTime": (now.next_funding_ms + 28_800_000).to_string(),
+                              "ts": now.time_ms.to_string()}]}).to_string());
+                record(
+                    records,
+                    "funding_rate",
+                    symbol,
+                    now.time_ms,
+                    &[("funding_rate", now.funding_rate.as_str())],
+                );
+            }
+            if client.streams.contains(&format!("open-interest:{swap}")) {
+                frames.push(
+                    json!({"arg": {"channel": "open-interest", "instId": swap},
+                    "data": [{"instId": swap, "instType": "SWAP", "oi": now.open_interest,
+                              "oiCcy": now.open_interest, "oiUsd": now.open_interest_value,
+                              "ts": now.time_ms.to_string()}]})
+                    .to_string(),
+                );
+                record(
+                    records,
+                    "open_interest",
+                    symbol,
+                    now.time_ms,
+                    &[
+                        ("open_interest", now.open_interest.as_str()),
+                        ("open_interest_value", now.open_interest_value.as_str()),
+                    ],
+                );
+            }
+        }
+        Dialect::Bybit => {
+            let topic = format!("tickers.{symbol}");
+            if client.streams.contains(&topic) {
+                frames.push(json!({"topic": topic, "type": "snapshot", "cs": now.time_ms, "ts": now.time_ms,
+                    "data": {"symbol": symbol, "fundingRate": now.funding_rate,
+                             "nextFundingTime": now.next_funding_ms.to_string(),
+                             "markPrice": now.mark_price, "indexPrice": now.index_price,
+                             "openInterest": now.open_interest,
+                             "openInterestValue": now.open_interest_value}}).to_string());
+                record(records, "funding_rate", symbol, now.time_ms, &funding);
+                record(
+                    records,
+                    "open_interest",
+                    symbol,
+                    now.time_ms,
+                    &[
+                        ("open_interest", now.open_interest.as_str()),
+                        ("open_interest_value", now.open_interest_value.as_str()),
+                    ],
+                );
+            }
+            let topic = format!("allLiquidation.{symbol}");
+            if let (true, Some((side, price, quantity))) =
+                (client.streams.contains(&topic), &now.liquidation)
+            {
+                // Bybit names the liquidated position: a SELL order closes a long (`Buy`).
+                let position = if *side == "SELL" { "Buy" } else { "Sell" };
+                frames.push(json!({"topic": topic, "type": "snapshot", "ts": now.time_ms,
+                    "data": [{"T": now.time_ms, "s": symbol, "S": position, "v": quantity, "p": price}]}).to_string());
+                let side = if *side == "SELL" { "sell" } else { "buy" };
+                record(
+                    records,
+                    "liquidation",
+                    symbol,
+                    now.time_ms,
+                    &[("side", side), ("price", price), ("quantity", quantity)],
+                );
+            }
+        }
+        Dialect::Deribit | Dialect::Binance { futures: false } => {}
+    }
+    frames
+}
+
+/// Currencies with a simulated volatility index.
+const VOLATILITY_CURRENCIES: [&str; 2] = ["BTC", "ETH"];
+
+/// The Deribit DVOL frame for `client`, if subscribed, recording the value.
+fn volatility_frame(
+    client: &Client,
+    currency: &str,
+    time_ms: i64,
+    records: &mut Vec<SentDerivative>,
+) -> Option<String> {
+    let channel = format!(
+        "deribit_volatility_index.{}_usd",
+        currency.to_ascii_lowercase()
+    );
+    if client.dialect != Dialect::Deribit || !client.streams.contains(&channel) {
+        return None;
+    }
+    // Two decimals without a trailing zero, so the JSON number's text is the value.
+    let cents = 3_001 + (time_ms / 1000 + currency.len() as i64).rem_euclid(6_998);
+    let cents = if cents % 10 == 0 { cents + 1 } else { cents };
+    let volatility = format!("{}.{:02}", cents / 100, cents % 100);
+    record(
+        records,
+        "volatility_index",
+        currency,
+        time_ms,
+        &[("value", volatility.as_str())],
+    );
+    Some(format!(
+        r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"{channel}","data":{{"volatility":{volatility},"timestamp":{time_ms},"index_name":"{}_usd"}}}}}}"#,
+        currency.to_ascii_lowercase()
+    ))
+}
+
+/// Sends every second's derivatives values to the subscribed clients until shutdown.
+pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let now_second = now_ms() / 1000;
+        let symbols: Vec<String> = shared
+            .config
+            .symbols
+            .iter()
+            .map(|s| s.to_ascii_uppercase())
+            .collect();
+        let clients = shared.clients();
+        let mut records = Vec::new();
+        for client in clients.values() {
+            let mut frames = Vec::new();
+            for symbol in &symbols {
+                frames.extend(frames_for(
+                    client,
+                    symbol,
+                    &second(symbol, now_second),
+                    &mut records,
+                ));
+            }
+            for currency in VOLATILITY_CURRENCIES {
+                frames.extend(volatility_frame(
+                    client,
+                    currency,
+                    now_second * 1000,
+                    &mut records,
+                ));
+            }
+            for text in frames {
+                client.offer(Outbound {
+                    text,
+                    trade_index: None,
+                });
+            }
+        }
+        drop(clients);
+        if !records.is_empty() {
+            shared.report().derivatives.extend(records);
+        }
+    }
+}
