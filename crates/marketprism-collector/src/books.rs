@@ -32,12 +32,13 @@ pub(crate) struct Books {
 
 impl Books {
     /// Books for the order-book subscriptions among `subscriptions`; `None` when there are
-    /// none. `fetcher` is required for venues whose books start from a REST snapshot.
+    /// none. `fetcher` starts the REST snapshot fetcher (for venues whose books start from
+    /// one); it is called only when there are books.
     pub(crate) fn new(
         protocol: &dyn VenueProtocol,
         subscriptions: &[Subscription],
         settings: PublishSettings,
-        fetcher: Option<SnapshotFetcher>,
+        fetcher: impl FnOnce() -> Option<SnapshotFetcher>,
         metrics: Metrics,
     ) -> Option<Self> {
         let symbols: Vec<Symbol> = subscriptions
@@ -52,7 +53,7 @@ impl Books {
             tracker: BookTracker::new(protocol.exchange(), protocol.sync_rule(), settings),
             market_type: protocol.market_type(),
             symbols,
-            fetcher,
+            fetcher: fetcher(),
             pending: HashSet::new(),
             metrics,
         })

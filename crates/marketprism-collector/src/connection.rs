@@ -53,6 +53,8 @@ pub(crate) struct Connection {
     pub(crate) endpoint: String,
     /// REST endpoint for book snapshots, for venues that need them.
     pub(crate) rest_endpoint: String,
+    /// The collector's REST client.
+    pub(crate) rest_client: reqwest::Client,
     pub(crate) subscriptions: Vec<Subscription>,
     pub(crate) book_settings: PublishSettings,
     pub(crate) settings: ConnectionConfig,
@@ -70,17 +72,20 @@ impl Connection {
     }
 
     fn books(&self, shutdown: &CancellationToken) -> Option<Books> {
-        let fetcher = (!self.protocol.sync_rule().snapshot_in_stream()).then(|| {
+        let fetcher = || {
+            if self.protocol.sync_rule().snapshot_in_stream() {
+                return None;
+            }
             let settings = FetchSettings {
                 protocol: self.protocol.clone(),
                 rest_endpoint: self.rest_endpoint.clone(),
                 depth: self.book_settings.max_levels,
                 backoff_initial: self.settings.backoff_initial,
                 backoff_max: self.settings.backoff_max,
-                timeout: self.settings.subscribe_timeout,
+                client: self.rest_client.clone(),
             };
-            SnapshotFetcher::spawn(settings, shutdown.child_token())
-        });
+            Some(SnapshotFetcher::spawn(settings, shutdown.child_token()))
+        };
         Books::new(
             self.protocol.as_ref(),
             &self.subscriptions,

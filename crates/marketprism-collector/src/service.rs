@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use marketprism_telemetry::Readiness;
+use marketprism_venues::VenueError;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -71,21 +72,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
         .run(receiver),
     );
 
+    let rest_client = reqwest::Client::builder()
+        .timeout(config.connection.subscribe_timeout)
+        .build()
+        .map_err(|error| CollectorError::Config(format!("HTTP client: {error}")))?;
     let connections = TaskTracker::new();
     let mut connection_count = 0;
     for venue in &config.venues {
-        let protocol = venue
-            .protocol()
-            .map_err(|error| CollectorError::Config(error.to_string()))?;
-        let subscriptions = venue
-            .subscriptions()
-            .map_err(|error| CollectorError::Config(error.to_string()))?;
+        let config_error = |error: VenueError| CollectorError::Config(error.to_string());
+        let protocol = venue.protocol().map_err(config_error)?;
+        let subscriptions = venue.subscriptions().map_err(config_error)?;
         for chunk in subscriptions.chunks(SUBSCRIPTIONS_PER_CONNECTION) {
             connection_count += 1;
             let connection = Connection {
                 protocol: protocol.clone(),
                 endpoint: venue.endpoint().to_owned(),
                 rest_endpoint: venue.rest_endpoint().to_owned(),
+                rest_client: rest_client.clone(),
                 subscriptions: chunk.to_vec(),
                 book_settings: config.books.publish_settings(),
                 settings: config.connection.clone(),
@@ -94,19 +97,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
             };
             connections.spawn(connection.run(shutdown.clone()));
         }
-    }
-    let rest_client = reqwest::Client::builder()
-        .timeout(config.connection.subscribe_timeout)
-        .build()
-        .map_err(|error| CollectorError::Config(format!("HTTP client: {error}")))?;
-    for venue in &config.venues {
-        let protocol = venue
-            .protocol()
-            .map_err(|error| CollectorError::Config(error.to_string()))?;
-        let polls = venue
-            .polls()
-            .map_err(|error| CollectorError::Config(error.to_string()))?;
-        for (poll, every) in polls {
+        for (poll, every) in venue.polls().map_err(config_error)? {
             let poller = Poller {
                 protocol: protocol.clone(),
                 rest_endpoint: venue.rest_endpoint().to_owned(),

@@ -34,7 +34,8 @@ pub(crate) struct FetchSettings {
     pub(crate) depth: usize,
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
-    pub(crate) timeout: Duration,
+    /// The collector's REST client (shared with the pollers).
+    pub(crate) client: reqwest::Client,
 }
 
 impl SnapshotFetcher {
@@ -43,13 +44,6 @@ impl SnapshotFetcher {
         let (requests, mut queue) = mpsc::unbounded_channel::<Symbol>();
         let (results, receiver) = mpsc::channel(16);
         tokio::spawn(async move {
-            let client = match reqwest::Client::builder().timeout(settings.timeout).build() {
-                Ok(client) => client,
-                Err(error) => {
-                    tracing::error!(%error, "Cannot build the HTTP client for book snapshots.");
-                    return;
-                }
-            };
             loop {
                 let symbol = tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -58,7 +52,7 @@ impl SnapshotFetcher {
                         None => return,
                     },
                 };
-                let fetch = fetch_until_done(&client, &settings, &symbol);
+                let fetch = fetch_until_done(&settings, &symbol);
                 let update = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     update = fetch => update,
@@ -88,14 +82,10 @@ impl SnapshotFetcher {
 
 /// Fetches one snapshot, retrying with backoff (or the venue's `Retry-After`) until it
 /// succeeds.
-async fn fetch_until_done(
-    client: &reqwest::Client,
-    settings: &FetchSettings,
-    symbol: &Symbol,
-) -> BookUpdate {
+async fn fetch_until_done(settings: &FetchSettings, symbol: &Symbol) -> BookUpdate {
     let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
     loop {
-        let delay = match fetch(client, settings, symbol).await {
+        let delay = match fetch(settings, symbol).await {
             Ok(update) => return update,
             Err(FetchError::RateLimited(retry_after)) => {
                 tracing::warn!(%symbol, ?retry_after, "Book snapshot rate limited; waiting.");
@@ -111,11 +101,7 @@ async fn fetch_until_done(
     }
 }
 
-async fn fetch(
-    client: &reqwest::Client,
-    settings: &FetchSettings,
-    symbol: &Symbol,
-) -> Result<BookUpdate, FetchError> {
+async fn fetch(settings: &FetchSettings, symbol: &Symbol) -> Result<BookUpdate, FetchError> {
     let Some(url) =
         settings
             .protocol
@@ -123,7 +109,7 @@ async fn fetch(
     else {
         return Err(FetchError::Failed("the venue has no REST snapshot".into()));
     };
-    let body = get_text(client, &url).await?;
+    let body = get_text(&settings.client, &url).await?;
     settings
         .protocol
         .parse_book_snapshot(&body, now_ms())
