@@ -8,23 +8,10 @@ use marketprism_collector::{ChannelName, VenueConfig, VenueKind};
 use std::collections::HashMap;
 
 use marketprism_book::{Book, BookSide};
-use marketprism_model::{codec, Decimal, Event, GapReason, OrderBook, PriceLevel};
+use marketprism_model::{Decimal, Event, GapReason, OrderBook, PriceLevel};
 use marketprism_sim::{BookFault, TrueBook};
 
-use crate::{sim_config, start};
-
-/// Every event in the stream, in order.
-async fn all_events(context: &jetstream::Context, stream: &str) -> Vec<Event> {
-    let mut stream = context.get_stream(stream).await.expect("stream");
-    let last = stream.info().await.expect("info").state.last_sequence;
-    let mut events = Vec::new();
-    for sequence in 1..=last {
-        if let Ok(message) = stream.get_raw_message(sequence).await {
-            events.push(codec::decode(&message.subject, &message.payload).expect("valid event"));
-        }
-    }
-    events
-}
+use crate::{all_events, sim_config, start};
 
 fn books(events: &[Event]) -> impl Iterator<Item = &OrderBook> {
     events.iter().filter_map(|event| match event {

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use marketprism_collector::{ChannelName, VenueConfig, VenueKind};
-use marketprism_model::{codec, Decimal, Event};
-use marketprism_sim::{Report, SentDerivative};
+use marketprism_model::{Decimal, Event};
+use marketprism_sim::SentDerivative;
 
-use crate::{sim_config, start};
+use crate::{all_events, sim_config, sim_report, start};
 
 /// The simulator's key and values of a published derivatives event.
 fn published(event: &Event) -> Option<(String, String, i64, BTreeMap<String, String>)> {
@@ -96,28 +96,16 @@ async fn derivatives_match_the_simulator(
         run.shutdown.clone(),
     ));
     tokio::time::sleep(Duration::from_millis(4_500)).await;
-    let report: Report = reqwest::get(format!("http://{}/control/report", run.sim_address))
-        .await
-        .expect("report")
-        .json()
-        .await
-        .expect("report JSON");
+    let report = sim_report(&run.sim_address).await;
     // The simulator stops with the collector: read its report first.
     run.shutdown.cancel();
     collector.await.expect("join").expect("clean shutdown");
 
-    let mut stream = run
-        .context
-        .get_stream(&run.config.nats.stream.name)
+    let events: Vec<_> = all_events(&run.context, &run.config.nats.stream.name)
         .await
-        .expect("stream");
-    let last = stream.info().await.expect("info").state.last_sequence;
-    let mut events = Vec::new();
-    for sequence in 1..=last {
-        let message = stream.get_raw_message(sequence).await.expect("message");
-        let event = codec::decode(&message.subject, &message.payload).expect("event");
-        events.extend(published(&event));
-    }
+        .iter()
+        .filter_map(published)
+        .collect();
     for kind in kinds {
         let count = events
             .iter()

@@ -72,6 +72,28 @@ pub(crate) fn sim_config(rate: u32) -> marketprism_sim::Config {
     }
 }
 
+/// Every event in the stream, in order.
+pub(crate) async fn all_events(context: &jetstream::Context, stream: &str) -> Vec<Event> {
+    let mut stream = context.get_stream(stream).await.expect("stream");
+    let last = stream.info().await.expect("info").state.last_sequence;
+    let mut events = Vec::new();
+    for sequence in 1..=last {
+        let message = stream.get_raw_message(sequence).await.expect("message");
+        events.push(codec::decode(&message.subject, &message.payload).expect("valid event"));
+    }
+    events
+}
+
+/// The simulator's report.
+pub(crate) async fn sim_report(sim_address: &str) -> marketprism_sim::Report {
+    reqwest::get(format!("http://{sim_address}/control/report"))
+        .await
+        .expect("report")
+        .json()
+        .await
+        .expect("report JSON")
+}
+
 /// Waits up to ten seconds for the last message on `subject` and decodes it.
 async fn last_event(context: &jetstream::Context, stream: &str, subject: &str) -> Option<Event> {
     let stream = context.get_stream(stream).await.expect("stream");
@@ -202,14 +224,8 @@ async fn a_nats_restart_loses_and_duplicates_nothing() {
 
     run.nats.restart().expect("restart nats-server");
 
-    let report: marketprism_sim::Report = loop {
-        let report: marketprism_sim::Report =
-            reqwest::get(format!("http://{}/control/report", run.sim_address))
-                .await
-                .expect("report")
-                .json()
-                .await
-                .expect("report JSON");
+    let report = loop {
+        let report = sim_report(&run.sim_address).await;
         if report.done {
             break report;
         }

@@ -5,10 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use marketprism_collector::{PollConfig, PollName, VenueConfig, VenueKind};
-use marketprism_model::{codec, Event};
-use marketprism_sim::Report;
+use marketprism_model::Event;
 
-use crate::{sim_config, start};
+use crate::{all_events, sim_config, sim_report, start};
 
 #[tokio::test]
 async fn pollers_publish_venue_times_once_and_honour_retry_after() {
@@ -43,14 +42,7 @@ async fn pollers_publish_venue_times_once_and_honour_retry_after() {
         .await
         .expect("rate limit injected");
     tokio::time::sleep(Duration::from_millis(3_500)).await;
-    let report: Report = http
-        .get(format!("http://{sim}/control/report"))
-        .send()
-        .await
-        .expect("report")
-        .json()
-        .await
-        .expect("report JSON");
+    let report = sim_report(&sim).await;
     // The simulator stops with the collector: read its report first.
     run.shutdown.cancel();
     collector.await.expect("join").expect("clean shutdown");
@@ -79,16 +71,8 @@ async fn pollers_publish_venue_times_once_and_honour_retry_after() {
         "the other series carried on"
     );
 
-    let mut stream = run
-        .context
-        .get_stream(&run.config.nats.stream.name)
-        .await
-        .expect("stream");
-    let last = stream.info().await.expect("info").state.last_sequence;
     let mut times: HashMap<String, Vec<i64>> = HashMap::new();
-    for sequence in 1..=last {
-        let message = stream.get_raw_message(sequence).await.expect("message");
-        let event = codec::decode(&message.subject, &message.payload).expect("event");
+    for event in all_events(&run.context, &run.config.nats.stream.name).await {
         let time = event
             .exchange_time_ms()
             .expect("polled data has venue time");
@@ -102,10 +86,7 @@ async fn pollers_publish_venue_times_once_and_honour_retry_after() {
             event,
             Event::FundingRate(_) | Event::OpenInterest(_) | Event::LongShortRatio(_)
         ));
-        times
-            .entry(message.subject.to_string())
-            .or_default()
-            .push(time);
+        times.entry(event.subject()).or_default().push(time);
     }
     for subject in [
         "funding_rate.binance.perpetual.BTC-USDT",
