@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use async_nats::jetstream::Message;
+use marketprism_model::Event;
 use tokio::time::Instant;
 
 use crate::rows::{
     FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
-    OrderBookRow, TradeRow, VolatilityIndexRow,
+    OrderBookRow, RowError, TradeRow, VolatilityIndexRow,
 };
 use crate::BatchConfig;
 
@@ -29,6 +30,31 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
+    /// Converts `event` into a row of its table.
+    pub(crate) fn push(&mut self, event: &Event) -> Result<(), RowError> {
+        fn row<'a, T, R>(rows: &mut Vec<R>, value: &'a T) -> Result<(), RowError>
+        where
+            R: TryFrom<&'a T, Error = RowError>,
+        {
+            rows.push(R::try_from(value)?);
+            Ok(())
+        }
+        match event {
+            Event::Trade(trade) => row(&mut self.trades, trade),
+            Event::OrderBook(book) => row(&mut self.orderbooks, book),
+            Event::OrderBookDelta(delta) => row(&mut self.orderbook_deltas, delta),
+            Event::FundingRate(rate) => row(&mut self.funding_rates, rate),
+            Event::OpenInterest(interest) => row(&mut self.open_interests, interest),
+            Event::Liquidation(liquidation) => row(&mut self.liquidations, liquidation),
+            Event::VolatilityIndex(index) => row(&mut self.volatility_indices, index),
+            Event::LongShortRatio(ratio) => row(&mut self.long_short_ratios, ratio),
+            Event::Gap(gap) => {
+                self.gaps.push(GapRow::from(gap));
+                Ok(())
+            }
+        }
+    }
+
     /// Records that `message` contributed a row already pushed to a table vector.
     pub(crate) fn add(&mut self, message: Message) {
         self.bytes += message.payload.len();

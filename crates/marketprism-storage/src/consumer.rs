@@ -5,17 +5,13 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, AckKind, Message};
 use futures::StreamExt;
 use marketprism_bus::{deadletter_subject, DeadLetterOrigin, DEADLETTER_ERROR_HEADER};
-use marketprism_model::{codec, Event};
+use marketprism_model::codec;
 use marketprism_telemetry::Readiness;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
 use crate::metrics::{Metrics, TableLabel};
-use crate::rows::{
-    FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
-    OrderBookRow, TradeRow, VolatilityIndexRow,
-};
 use crate::Config;
 
 /// The storage service could not start or had to stop.
@@ -186,36 +182,7 @@ impl Writer {
     async fn accept(&mut self, message: Message, batch: &mut Batch) {
         let row = codec::decode(&message.subject, &message.payload)
             .map_err(|error| error.to_string())
-            .and_then(|event| match &event {
-                Event::Trade(trade) => TradeRow::try_from(trade)
-                    .map(|row| batch.trades.push(row))
-                    .map_err(|error| error.to_string()),
-                Event::OrderBook(book) => OrderBookRow::try_from(book)
-                    .map(|row| batch.orderbooks.push(row))
-                    .map_err(|error| error.to_string()),
-                Event::OrderBookDelta(delta) => OrderBookDeltaRow::try_from(delta)
-                    .map(|row| batch.orderbook_deltas.push(row))
-                    .map_err(|error| error.to_string()),
-                Event::FundingRate(rate) => FundingRateRow::try_from(rate)
-                    .map(|row| batch.funding_rates.push(row))
-                    .map_err(|error| error.to_string()),
-                Event::OpenInterest(interest) => OpenInterestRow::try_from(interest)
-                    .map(|row| batch.open_interests.push(row))
-                    .map_err(|error| error.to_string()),
-                Event::Liquidation(liquidation) => LiquidationRow::try_from(liquidation)
-                    .map(|row| batch.liquidations.push(row))
-                    .map_err(|error| error.to_string()),
-                Event::VolatilityIndex(index) => VolatilityIndexRow::try_from(index)
-                    .map(|row| batch.volatility_indices.push(row))
-                    .map_err(|error| error.to_string()),
-                Event::LongShortRatio(ratio) => LongShortRatioRow::try_from(ratio)
-                    .map(|row| batch.long_short_ratios.push(row))
-                    .map_err(|error| error.to_string()),
-                Event::Gap(gap) => {
-                    batch.gaps.push(GapRow::from(gap));
-                    Ok(())
-                }
-            });
+            .and_then(|event| batch.push(&event).map_err(|error| error.to_string()));
         match row {
             Ok(()) => batch.add(message),
             Err(reason) => self.dead_letter(message, reason).await,
