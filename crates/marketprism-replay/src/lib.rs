@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use marketprism_book::{BookTracker, DesyncReason, Progress, PublishSettings, Skip};
+use marketprism_book::{BookTracker, DesyncReason, Progress, PublishSettings, Skip, Tracked};
 use marketprism_capture::{CaptureRecord, RecordKind};
 use marketprism_model::Event;
 use marketprism_model::MarketType;
@@ -226,9 +226,7 @@ impl Feed {
                     &message.symbol,
                     message.update,
                 );
-                count(&tracked.progress, stats);
-                stats.books_published += u64::from(tracked.book.is_some());
-                Ok(tracked.into_events())
+                Ok(book_events(tracked, stats))
             }
             Inbound::SubscribeAck { .. } | Inbound::Rejected { .. } | Inbound::Ignored => {
                 stats.ignored += 1;
@@ -256,9 +254,7 @@ impl Feed {
         let tracked = self
             .tracker(&record.conn, settings)
             .apply(market_type, &symbol, update);
-        count(&tracked.progress, stats);
-        stats.books_published += u64::from(tracked.book.is_some());
-        Ok(tracked.into_events())
+        Ok(book_events(tracked, stats))
     }
 }
 
@@ -274,8 +270,10 @@ fn snapshot_symbol(request_url: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-fn count(progress: &Result<Progress, marketprism_book::Desync>, stats: &mut FeedStats) {
-    match progress {
+/// Counts what one book message did and returns the events it produced.
+fn book_events(tracked: Tracked, stats: &mut FeedStats) -> Vec<Event> {
+    stats.books_published += u64::from(tracked.book.is_some());
+    match &tracked.progress {
         Ok(Progress::Applied) => stats.book_updates_applied += 1,
         Ok(Progress::Recovered(_)) => {
             stats.book_updates_applied += 1;
@@ -293,4 +291,5 @@ fn count(progress: &Result<Progress, marketprism_book::Desync>, stats: &mut Feed
             DesyncReason::Crossed { .. } => stats.crossed_books += 1,
         },
     }
+    tracked.into_events()
 }
