@@ -40,8 +40,65 @@ struct Second {
     next_funding_ms: i64,
     open_interest: String,
     open_interest_value: String,
-    /// `(order side, price, quantity)` every third second.
-    liquidation: Option<(&'static str, String, String)>,
+    /// A liquidation every third second.
+    liquidation: Option<Liquidation>,
+}
+
+/// A simulated liquidation order.
+struct Liquidation {
+    /// A sell order (closing a long position), else a buy.
+    sell: bool,
+    price: String,
+    quantity: String,
+}
+
+impl Liquidation {
+    /// Binance's order side.
+    fn order_side(&self) -> &'static str {
+        if self.sell {
+            "SELL"
+        } else {
+            "BUY"
+        }
+    }
+
+    /// Bybit's side of the liquidated position: a sell order closes a long (`Buy`).
+    fn position_side(&self) -> &'static str {
+        if self.sell {
+            "Buy"
+        } else {
+            "Sell"
+        }
+    }
+
+    /// The values a liquidation event must carry.
+    fn values(&self) -> [(&'static str, &str); 3] {
+        let side = if self.sell { "sell" } else { "buy" };
+        [
+            ("side", side),
+            ("price", &self.price),
+            ("quantity", &self.quantity),
+        ]
+    }
+}
+
+impl Second {
+    /// The values a funding-rate event carrying mark and index prices must carry.
+    fn funding_values(&self) -> [(&'static str, &str); 3] {
+        [
+            ("funding_rate", &self.funding_rate),
+            ("mark_price", &self.mark_price),
+            ("index_price", &self.index_price),
+        ]
+    }
+
+    /// The values an open-interest event must carry.
+    fn open_interest_values(&self) -> [(&'static str, &str); 2] {
+        [
+            ("open_interest", &self.open_interest),
+            ("open_interest_value", &self.open_interest_value),
+        ]
+    }
 }
 
 fn second(symbol: &str, second: i64) -> Second {
@@ -53,13 +110,10 @@ fn second(symbol: &str, second: i64) -> Second {
         next_funding_ms: (second / 28_800 + 1) * 28_800_000,
         open_interest: value(symbol, second + 3, 1_000_000, 9_000_000, 3),
         open_interest_value: value(symbol, second + 4, 100_000_000, 900_000_000, 2),
-        liquidation: (second % 3 == 0).then(|| {
-            let side = if second % 2 == 0 { "SELL" } else { "BUY" };
-            (
-                side,
-                value(symbol, second + 5, 6_400_000_000, 10_000_000, 5),
-                value(symbol, second + 6, 1, 10_000, 3),
-            )
+        liquidation: (second % 3 == 0).then(|| Liquidation {
+            sell: second % 2 == 0,
+            price: value(symbol, second + 5, 6_400_000_000, 10_000_000, 5),
+            quantity: value(symbol, second + 6, 1, 10_000, 3),
         }),
     }
 }
@@ -93,11 +147,6 @@ fn frames_for(
     records: &mut Vec<SentDerivative>,
 ) -> Vec<String> {
     let lower = symbol.to_ascii_lowercase();
-    let funding = [
-        ("funding_rate", now.funding_rate.as_str()),
-        ("mark_price", now.mark_price.as_str()),
-        ("index_price", now.index_price.as_str()),
-    ];
     let mut frames = Vec::new();
     match client.dialect {
         Dialect::Binance { futures: true } => {
@@ -107,23 +156,29 @@ fn frames_for(
                     "p": now.mark_price, "i": now.index_price, "P": now.index_price,
                     "r": now.funding_rate, "T": now.next_funding_ms});
                 frames.push(json!({"stream": stream, "data": data}).to_string());
-                record(records, "funding_rate", symbol, now.time_ms, &funding);
+                record(
+                    records,
+                    "funding_rate",
+                    symbol,
+                    now.time_ms,
+                    &now.funding_values(),
+                );
             }
             let stream = format!("{lower}@forceOrder");
-            if let (true, Some((side, price, quantity))) =
-                (client.streams.contains(&stream), &now.liquidation)
+            if let (true, Some(liquidation)) = (client.streams.contains(&stream), &now.liquidation)
             {
-                let data = json!({"e": "forceOrder", "E": now.time_ms, "o": {"s": symbol, "S": side,
-                    "o": "LIMIT", "f": "IOC", "q": quantity, "p": price, "ap": price, "X": "FILLED",
-                    "l": quantity, "z": quantity, "T": now.time_ms}});
+                let (price, quantity) = (&liquidation.price, &liquidation.quantity);
+                let data = json!({"e": "forceOrder", "E": now.time_ms, "o": {"s": symbol,
+                    "S": liquidation.order_side(), "o": "LIMIT", "f": "IOC", "q": quantity,
+                    "p": price, "ap": price, "X": "FILLED", "l": quantity, "z": quantity,
+                    "T": now.time_ms}});
                 frames.push(json!({"stream": stream, "data": data}).to_string());
-                let side = if *side == "SELL" { "sell" } else { "buy" };
                 record(
                     records,
                     "liquidation",
                     symbol,
                     now.time_ms,
-                    &[("side", side), ("price", price), ("quantity", quantity)],
+                    &liquidation.values(),
                 );
             }
         }
@@ -158,10 +213,7 @@ fn frames_for(
                     "open_interest",
                     symbol,
                     now.time_ms,
-                    &[
-                        ("open_interest", now.open_interest.as_str()),
-                        ("open_interest_value", now.open_interest_value.as_str()),
-                    ],
+                    &now.open_interest_values(),
                 );
             }
         }
@@ -174,33 +226,35 @@ fn frames_for(
                              "markPrice": now.mark_price, "indexPrice": now.index_price,
                              "openInterest": now.open_interest,
                              "openInterestValue": now.open_interest_value}}).to_string());
-                record(records, "funding_rate", symbol, now.time_ms, &funding);
+                record(
+                    records,
+                    "funding_rate",
+                    symbol,
+                    now.time_ms,
+                    &now.funding_values(),
+                );
                 record(
                     records,
                     "open_interest",
                     symbol,
                     now.time_ms,
-                    &[
-                        ("open_interest", now.open_interest.as_str()),
-                        ("open_interest_value", now.open_interest_value.as_str()),
-                    ],
+                    &now.open_interest_values(),
                 );
             }
             let topic = format!("allLiquidation.{symbol}");
-            if let (true, Some((side, price, quantity))) =
-                (client.streams.contains(&topic), &now.liquidation)
-            {
-                // Bybit names the liquidated position: a SELL order closes a long (`Buy`).
-                let position = if *side == "SELL" { "Buy" } else { "Sell" };
-                frames.push(json!({"topic": topic, "type": "snapshot", "ts": now.time_ms,
-                    "data": [{"T": now.time_ms, "s": symbol, "S": position, "v": quantity, "p": price}]}).to_string());
-                let side = if *side == "SELL" { "sell" } else { "buy" };
+            if let (true, Some(liquidation)) = (client.streams.contains(&topic), &now.liquidation) {
+                frames.push(
+                    json!({"topic": topic, "type": "snapshot", "ts": now.time_ms,
+                    "data": [{"T": now.time_ms, "s": symbol, "S": liquidation.position_side(),
+                              "v": liquidation.quantity, "p": liquidation.price}]})
+                    .to_string(),
+                );
                 record(
                     records,
                     "liquidation",
                     symbol,
                     now.time_ms,
-                    &[("side", side), ("price", price), ("quantity", quantity)],
+                    &liquidation.values(),
                 );
             }
         }
