@@ -31,14 +31,15 @@ pub struct SentDerivative {
     pub values: BTreeMap<String, String>,
 }
 
-/// The values of one second for one symbol.
-struct Second {
-    time_ms: i64,
-    funding_rate: String,
-    mark_price: String,
-    index_price: String,
-    next_funding_ms: i64,
-    open_interest: String,
+/// The simulated derivatives market of one symbol in one second, the same on every
+/// channel and REST endpoint that reports it.
+pub(crate) struct Second {
+    pub(crate) time_ms: i64,
+    pub(crate) funding_rate: String,
+    pub(crate) mark_price: String,
+    pub(crate) index_price: String,
+    pub(crate) next_funding_ms: i64,
+    pub(crate) open_interest: String,
     open_interest_value: String,
     /// A liquidation every third second.
     liquidation: Option<Liquidation>,
@@ -101,7 +102,7 @@ impl Second {
     }
 }
 
-fn second(symbol: &str, second: i64) -> Second {
+pub(crate) fn second(symbol: &str, second: i64) -> Second {
     Second {
         time_ms: second * 1000,
         funding_rate: value(symbol, second, 0, 100_000, 8),

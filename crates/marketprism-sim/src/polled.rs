@@ -101,17 +101,17 @@ pub(crate) async fn premium_index(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<SymbolQuery>,
 ) -> Response {
-    let second = now_ms() / 1000;
     let symbol = query.symbol.to_ascii_uppercase();
+    let now = crate::derivatives::second(&symbol, now_ms() / 1000);
     let body = json!({
         "symbol": symbol,
-        "markPrice": value(&symbol, second, 6_500_000_000_000, 10_000_000_000, 8),
-        "indexPrice": value(&symbol, second + 1, 6_500_000_000_000, 10_000_000_000, 8),
-        "estimatedSettlePrice": value(&symbol, second + 2, 6_500_000_000_000, 10_000_000_000, 8),
-        "lastFundingRate": value(&symbol, second, 0, 100_000, 8),
+        "markPrice": now.mark_price,
+        "indexPrice": now.index_price,
+        "estimatedSettlePrice": now.index_price,
+        "lastFundingRate": now.funding_rate,
         "interestRate": "0.00010000",
-        "nextFundingTime": (second / 28_800 + 1) * 28_800_000,
-        "time": second * 1000,
+        "nextFundingTime": now.next_funding_ms,
+        "time": now.time_ms,
     });
     answer(
         &shared,
@@ -124,12 +124,12 @@ pub(crate) async fn open_interest(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<SymbolQuery>,
 ) -> Response {
-    let second = now_ms() / 1000;
     let symbol = query.symbol.to_ascii_uppercase();
+    let now = crate::derivatives::second(&symbol, now_ms() / 1000);
     let body = json!({
-        "openInterest": value(&symbol, second, 1_000_000, 9_000_000, 3),
+        "openInterest": now.open_interest,
         "symbol": symbol,
-        "time": second * 1000,
+        "time": now.time_ms,
     });
     answer(
         &shared,
