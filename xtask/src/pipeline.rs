@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use marketprism_sim::Report;
-use marketprism_testkit::{free_port, log_tail, Service};
+use marketprism_testkit::{free_port, log_tail, port_open, Service};
 
 use crate::services::Services;
 use crate::{cargo, project_root, run_command};
@@ -386,10 +386,7 @@ channels = [{channels}]
 async fn wait_for_port(port: u16, log: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
+        if port_open(port) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

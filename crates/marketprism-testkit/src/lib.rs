@@ -13,5 +13,5 @@ mod service;
 
 pub use clickhouse::ClickHouseServer;
 pub use nats::NatsServer;
-pub use process::{free_port, log_tail, ServerError};
+pub use process::{free_port, log_tail, port_open, ServerError};
 pub use service::Service;

@@ -110,7 +110,7 @@ pub(crate) fn wait_until(
 }
 
 /// True when something accepts TCP connections on `127.0.0.1:port`.
-pub(crate) fn port_open(port: u16) -> bool {
+pub fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
