@@ -70,6 +70,27 @@ pub struct BookMessage {
     pub update: BookUpdate,
 }
 
+impl SubscribeRequest {
+    /// One request per chunk of `items` (at most `per_request` each), numbered from 1, each
+    /// confirmed by the reply that echoes its number; `request` builds the frame's body.
+    pub(crate) fn numbered<'a, T, R: serde::Serialize>(
+        items: &'a [T],
+        per_request: usize,
+        request: impl Fn(&'a [T], u64) -> R,
+    ) -> Result<Vec<SubscribeRequest>, VenueError> {
+        items
+            .chunks(per_request)
+            .zip(1..)
+            .map(|(chunk, id)| {
+                Ok(SubscribeRequest {
+                    acks: vec![id],
+                    frame: serde_json::to_string(&request(chunk, id))?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// What one inbound frame means.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {

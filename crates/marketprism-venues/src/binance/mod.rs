@@ -168,7 +168,7 @@ impl VenueProtocol for Binance {
                 }
             }
         }
-        Ok(subscribe::subscribe_requests(subscriptions))
+        subscribe::subscribe_requests(subscriptions)
     }
 
     fn book_snapshot_url(

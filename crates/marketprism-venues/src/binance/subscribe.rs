@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::symbol::to_native;
-use crate::{Channel, SubscribeRequest, Subscription};
+use crate::{Channel, SubscribeRequest, Subscription, VenueError};
 
 /// Streams per `SUBSCRIBE` request, keeping frames well under Binance's size limits.
 const STREAMS_PER_REQUEST: usize = 200;
@@ -40,19 +40,13 @@ pub fn stream_name(subscription: &Subscription) -> Option<String> {
 }
 
 /// `SUBSCRIBE` frames covering every subscription that has a stream, with ids counting from 1.
-pub fn subscribe_requests(subscriptions: &[Subscription]) -> Vec<SubscribeRequest> {
+pub fn subscribe_requests(
+    subscriptions: &[Subscription],
+) -> Result<Vec<SubscribeRequest>, VenueError> {
     let streams: Vec<String> = subscriptions.iter().filter_map(stream_name).collect();
-    streams
-        .chunks(STREAMS_PER_REQUEST)
-        .zip(1..)
-        .map(|(params, request_id)| SubscribeRequest {
-            acks: vec![request_id],
-            frame: serde_json::to_string(&MethodCall {
-                method: "SUBSCRIBE",
-                params,
-                id: request_id,
-            })
-            .unwrap_or_default(),
-        })
-        .collect()
+    SubscribeRequest::numbered(&streams, STREAMS_PER_REQUEST, |params, id| MethodCall {
+        method: "SUBSCRIBE",
+        params,
+        id,
+    })
 }

@@ -329,21 +329,11 @@ impl VenueProtocol for Bybit {
                 topics.push(topic);
             }
         }
-        topics
-            .chunks(TOPICS_PER_REQUEST)
-            .zip(1u64..)
-            .map(|(args, id)| {
-                let request = wire::Request {
-                    op: "subscribe",
-                    args,
-                    req_id: id.to_string(),
-                };
-                Ok(SubscribeRequest {
-                    acks: vec![id],
-                    frame: serde_json::to_string(&request)?,
-                })
-            })
-            .collect()
+        SubscribeRequest::numbered(&topics, TOPICS_PER_REQUEST, |args, id| wire::Request {
+            op: "subscribe",
+            args,
+            req_id: id.to_string(),
+        })
     }
 
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {

@@ -119,22 +119,14 @@ impl VenueProtocol for Deribit {
             .iter()
             .map(|subscription| self.channel(subscription))
             .collect::<Result<Vec<_>, _>>()?;
-        channels
-            .chunks(CHANNELS_PER_REQUEST)
-            .zip(1..)
-            .map(|(channels, id)| {
-                let request = wire::Request {
-                    jsonrpc: "2.0",
-                    id,
-                    method: "public/subscribe",
-                    params: wire::SubscribeParams { channels },
-                };
-                Ok(SubscribeRequest {
-                    acks: vec![id],
-                    frame: serde_json::to_string(&request)?,
-                })
-            })
-            .collect()
+        SubscribeRequest::numbered(&channels, CHANNELS_PER_REQUEST, |channels, id| {
+            wire::Request {
+                jsonrpc: "2.0",
+                id,
+                method: "public/subscribe",
+                params: wire::SubscribeParams { channels },
+            }
+        })
     }
 
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {
