@@ -421,10 +421,7 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             for client in clients.values() {
                 for event in &events {
                     if let Some(text) = crate::dialect::render_event(client, event) {
-                        client.offer(Outbound {
-                            text,
-                            trade_index: None,
-                        });
+                        client.offer(Outbound { text, trade: None });
                     }
                 }
             }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::dialect::{okx_ids, Dialect};
+use crate::dialect::{okx_ids, Dialect, OKX_SWAP_LIQUIDATIONS};
 use crate::generator::now_ms;
 use crate::polled::value;
 use crate::server::{Client, Outbound, Shared};
@@ -21,6 +21,8 @@ use crate::server::{Client, Outbound, Shared};
 /// One derivatives value written to at least one open connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentDerivative {
+    /// Where it was written: `exchange/market`, e.g. `okx/perpetual`, `deribit/options`.
+    pub venue: String,
     /// `funding_rate`, `open_interest`, `liquidation` or `volatility_index`.
     pub kind: String,
     /// Simulator symbol (`BTCUSDT`), or the currency for volatility indices (`BTC`).
@@ -72,6 +74,15 @@ impl Liquidation {
         }
     }
 
+    /// OKX's order side and position side.
+    fn okx_sides(&self) -> (&'static str, &'static str) {
+        if self.sell {
+            ("sell", "long")
+        } else {
+            ("buy", "short")
+        }
+    }
+
     /// The values a liquidation event must carry.
     fn values(&self) -> [(&'static str, &str); 3] {
         let side = if self.sell { "sell" } else { "buy" };
@@ -85,7 +96,7 @@ impl Liquidation {
 
 impl Second {
     /// The values a funding-rate event carrying mark and index prices must carry.
-    fn funding_values(&self) -> [(&'static str, &str); 3] {
+    pub(crate) fn funding_values(&self) -> [(&'static str, &str); 3] {
         [
             ("funding_rate", &self.funding_rate),
             ("mark_price", &self.mark_price),
@@ -119,14 +130,16 @@ pub(crate) fn second(symbol: &str, second: i64) -> Second {
     }
 }
 
-fn record(
+pub(crate) fn record(
     records: &mut Vec<SentDerivative>,
+    venue: &str,
     kind: &str,
     symbol: &str,
     time_ms: i64,
     values: &[(&str, &str)],
 ) {
     let sent = SentDerivative {
+        venue: venue.into(),
         kind: kind.into(),
         symbol: symbol.into(),
         time_ms,
@@ -149,6 +162,13 @@ fn frames_for(
 ) -> Vec<String> {
     let lower = symbol.to_ascii_lowercase();
     let mut frames = Vec::new();
+    let venue = match client.dialect {
+        Dialect::Bybit { linear: false } => "bybit/spot",
+        Dialect::Bybit { linear: true } => "bybit/perpetual",
+        Dialect::Okx => "okx/perpetual",
+        Dialect::Binance { .. } => "binance/perpetual",
+        Dialect::Deribit => "deribit/options",
+    };
     match client.dialect {
         Dialect::Binance { futures: true } => {
             let stream = format!("{lower}@markPrice@1s");
@@ -159,6 +179,7 @@ fn frames_for(
                 frames.push(json!({"stream": stream, "data": data}).to_string());
                 record(
                     records,
+                    venue,
                     "funding_rate",
                     symbol,
                     now.time_ms,
@@ -176,6 +197,7 @@ fn frames_for(
                 frames.push(json!({"stream": stream, "data": data}).to_string());
                 record(
                     records,
+                    venue,
                     "liquidation",
                     symbol,
                     now.time_ms,
@@ -195,10 +217,34 @@ fn frames_for(
                               "ts": now.time_ms.to_string()}]}).to_string());
                 record(
                     records,
+                    venue,
                     "funding_rate",
                     symbol,
                     now.time_ms,
                     &[("funding_rate", now.funding_rate.as_str())],
+                );
+            }
+            if let (true, Some(liquidation)) = (
+                client.streams.contains(OKX_SWAP_LIQUIDATIONS),
+                &now.liquidation,
+            ) {
+                let (side, position_side) = liquidation.okx_sides();
+                let family = swap.trim_end_matches("-SWAP");
+                frames.push(
+                    json!({"arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+                    "data": [{"details": [{"bkLoss": "0", "bkPx": liquidation.price, "ccy": "",
+                                           "posSide": position_side, "side": side,
+                                           "sz": liquidation.quantity, "ts": now.time_ms.to_string()}],
+                              "instFamily": family, "instId": swap, "instType": "SWAP", "uly": family}]})
+                    .to_string(),
+                );
+                record(
+                    records,
+                    venue,
+                    "liquidation",
+                    symbol,
+                    now.time_ms,
+                    &liquidation.values(),
                 );
             }
             if client.streams.contains(&format!("open-interest:{swap}")) {
@@ -211,6 +257,7 @@ fn frames_for(
                 );
                 record(
                     records,
+                    venue,
                     "open_interest",
                     symbol,
                     now.time_ms,
@@ -218,7 +265,7 @@ fn frames_for(
                 );
             }
         }
-        Dialect::Bybit => {
+        Dialect::Bybit { .. } => {
             let topic = format!("tickers.{symbol}");
             if client.streams.contains(&topic) {
                 frames.push(json!({"topic": topic, "type": "snapshot", "cs": now.time_ms, "ts": now.time_ms,
@@ -229,6 +276,7 @@ fn frames_for(
                              "openInterestValue": now.open_interest_value}}).to_string());
                 record(
                     records,
+                    venue,
                     "funding_rate",
                     symbol,
                     now.time_ms,
@@ -236,6 +284,7 @@ fn frames_for(
                 );
                 record(
                     records,
+                    venue,
                     "open_interest",
                     symbol,
                     now.time_ms,
@@ -252,6 +301,7 @@ fn frames_for(
                 );
                 record(
                     records,
+                    venue,
                     "liquidation",
                     symbol,
                     now.time_ms,
@@ -267,6 +317,15 @@ fn frames_for(
 /// Currencies with a simulated volatility index.
 const VOLATILITY_CURRENCIES: [&str; 2] = ["BTC", "ETH"];
 
+/// The simulated DVOL of `currency` at `time_ms` (whole seconds): two decimals without a
+/// trailing zero, so the JSON number's text is the value. Streamed values and history
+/// candles agree.
+pub(crate) fn volatility(currency: &str, time_ms: i64) -> String {
+    let cents = 3_001 + (time_ms / 1000 + currency.len() as i64).rem_euclid(6_998);
+    let cents = if cents % 10 == 0 { cents + 1 } else { cents };
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
 /// The Deribit DVOL frame for `client`, if subscribed, recording the value.
 fn volatility_frame(
     client: &Client,
@@ -281,12 +340,10 @@ fn volatility_frame(
     if client.dialect != Dialect::Deribit || !client.streams.contains(&channel) {
         return None;
     }
-    // Two decimals without a trailing zero, so the JSON number's text is the value.
-    let cents = 3_001 + (time_ms / 1000 + currency.len() as i64).rem_euclid(6_998);
-    let cents = if cents % 10 == 0 { cents + 1 } else { cents };
-    let volatility = format!("{}.{:02}", cents / 100, cents % 100);
+    let volatility = volatility(currency, time_ms);
     record(
         records,
+        "deribit/options",
         "volatility_index",
         currency,
         time_ms,
@@ -334,10 +391,7 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
                 ));
             }
             for text in frames {
-                client.offer(Outbound {
-                    text,
-                    trade_index: None,
-                });
+                client.offer(Outbound { text, trade: None });
             }
         }
         drop(clients);

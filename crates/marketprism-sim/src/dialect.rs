@@ -22,7 +22,10 @@ pub(crate) enum Dialect {
     /// Deribit JSON-RPC (`/ws/api/v2`).
     Deribit,
     /// Bybit v5 public (`/v5/public/{spot,linear}`).
-    Bybit,
+    Bybit {
+        /// The linear (USDT perpetual) category, else spot.
+        linear: bool,
+    },
 }
 
 /// Quote assets recognised when splitting simulator symbols such as `BTCUSDT`.
@@ -44,7 +47,7 @@ pub(crate) fn okx_ids(symbol: &str) -> Option<[String; 2]> {
 
 /// The Deribit perpetual of a simulator symbol: `BTCUSD` → `BTC-PERPETUAL`,
 /// `ETHUSDC` → `ETH_USDC-PERPETUAL`.
-fn deribit_name(symbol: &str) -> Option<String> {
+pub(crate) fn deribit_name(symbol: &str) -> Option<String> {
     let (base, quote) = split(symbol)?;
     Some(if quote == "USD" {
         format!("{base}-PERPETUAL")
@@ -68,7 +71,7 @@ fn symbol_of(dialect: Dialect, instrument: &str, shared: &Shared) -> Option<Stri
                 None => format!("{underlying}USD"),
             }
         }
-        Dialect::Bybit | Dialect::Binance { .. } => instrument.to_ascii_uppercase(),
+        Dialect::Bybit { .. } | Dialect::Binance { .. } => instrument.to_ascii_uppercase(),
     };
     books.knows(&symbol).then_some(symbol)
 }
@@ -137,7 +140,7 @@ fn subscribed_book(client: &Client, symbol: &str) -> Option<String> {
             let channel = format!("book.{}.100ms", deribit_name(symbol)?);
             client.streams.contains(&channel).then_some(channel)
         }
-        Dialect::Bybit => client
+        Dialect::Bybit { .. } => client
             .streams
             .iter()
             .find(|topic| topic.starts_with("orderbook.") && topic.ends_with(&format!(".{symbol}")))
@@ -186,7 +189,7 @@ pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String>
             }},
         })
         .to_string(),
-        Dialect::Bybit => json!({
+        Dialect::Bybit { .. } => json!({
             "topic": stream, "type": "delta", "ts": event.time_ms, "cts": event.time_ms,
             "data": {"s": event.symbol, "b": levels_pairs(&bids), "a": levels_pairs(&asks),
                      "u": event.event, "seq": event.last_id},
@@ -231,7 +234,7 @@ fn render_snapshot(dialect: Dialect, stream: &str, symbol: &str, book: &BookSnap
             })
             .to_string()
         }
-        Dialect::Bybit => json!({
+        Dialect::Bybit { .. } => json!({
             "topic": stream, "type": "snapshot", "ts": now, "cts": now,
             "data": {"s": symbol, "b": levels_pairs(&book.bids), "a": levels_pairs(&book.asks),
                      "u": book.event, "seq": book.last_id},
@@ -247,7 +250,7 @@ fn subscribe_book(shared: &Shared, client: &mut Client, stream: String, symbol: 
     if let Some(book) = snapshot {
         client.offer(Outbound {
             text: render_snapshot(client.dialect, &stream, symbol, &book),
-            trade_index: None,
+            trade: None,
         });
     }
     client.streams.insert(stream);
@@ -257,7 +260,7 @@ fn subscribe_book(shared: &Shared, client: &mut Client, stream: String, symbol: 
 fn reply(client: &Client, value: Value) {
     client.offer(Outbound {
         text: value.to_string(),
-        trade_index: None,
+        trade: None,
     });
 }
 
@@ -267,16 +270,19 @@ pub(crate) fn handle(shared: &Shared, client: &mut Client, text: &str) {
     match client.dialect {
         Dialect::Okx => handle_okx(shared, client, text),
         Dialect::Deribit => handle_deribit(shared, client, text),
-        Dialect::Bybit => handle_bybit(shared, client, text),
+        Dialect::Bybit { .. } => handle_bybit(shared, client, text),
         Dialect::Binance { .. } => {}
     }
 }
+
+/// The stream key of an OKX `liquidation-orders` subscription for swaps.
+pub(crate) const OKX_SWAP_LIQUIDATIONS: &str = "liquidation-orders:SWAP";
 
 fn handle_okx(shared: &Shared, client: &mut Client, text: &str) {
     if text == "ping" {
         client.offer(Outbound {
             text: "pong".into(),
-            trade_index: None,
+            trade: None,
         });
         return;
     }
@@ -292,21 +298,29 @@ fn handle_okx(shared: &Shared, client: &mut Client, text: &str) {
         let inst_id = arg["instId"].as_str().unwrap_or_default();
         let symbol = symbol_of(Dialect::Okx, inst_id, shared);
         match (op.as_str(), channel, symbol) {
+            // A market-wide channel, subscribed per instrument type.
+            ("subscribe", "liquidation-orders", _) if arg["instType"] == "SWAP" => {
+                reply(
+                    client,
+                    json!({"event": "subscribe", "arg": arg, "connId": "sim"}),
+                );
+                client.streams.insert(OKX_SWAP_LIQUIDATIONS.into());
+                shared.subscribed.notify_waiters();
+            }
             ("subscribe", "books" | "trades" | "funding-rate" | "open-interest", Some(symbol)) => {
                 reply(
                     client,
                     json!({"event": "subscribe", "arg": arg, "connId": "sim"}),
                 );
-                match channel {
-                    "books" => subscribe_book(shared, client, format!("books:{inst_id}"), &symbol),
-                    "funding-rate" | "open-interest" => {
-                        client.streams.insert(format!("{channel}:{inst_id}"));
-                    }
-                    _ => {}
+                if channel == "books" {
+                    subscribe_book(shared, client, format!("books:{inst_id}"), &symbol);
+                } else {
+                    client.streams.insert(format!("{channel}:{inst_id}"));
+                    shared.subscribed.notify_waiters();
                 }
             }
             ("unsubscribe", _, _) => {
-                client.streams.remove(&format!("books:{inst_id}"));
+                client.streams.remove(&format!("{channel}:{inst_id}"));
                 reply(
                     client,
                     json!({"event": "unsubscribe", "arg": arg, "connId": "sim"}),
@@ -349,7 +363,10 @@ fn handle_deribit(shared: &Shared, client: &mut Client, text: &str) {
                     instrument.and_then(|name| symbol_of(Dialect::Deribit, name, shared)),
                 ) {
                     (Some("book"), Some(symbol)) => books.push((channel.clone(), symbol)),
-                    (Some("trades"), Some(_)) => {}
+                    (Some("trades"), Some(_)) => {
+                        client.streams.insert(channel.clone());
+                        shared.subscribed.notify_waiters();
+                    }
                     (Some("deribit_volatility_index"), _)
                         if instrument.is_some_and(|index| index.ends_with("_usd")) =>
                     {
@@ -420,11 +437,11 @@ fn handle_bybit(shared: &Shared, client: &mut Client, text: &str) {
                 let parts: Vec<&str> = topic.split('.').collect();
                 let symbol = parts
                     .last()
-                    .and_then(|name| symbol_of(Dialect::Bybit, name, shared));
+                    .and_then(|name| symbol_of(client.dialect, name, shared));
                 match (parts.first(), symbol) {
                     (Some(&"orderbook"), Some(symbol)) => books.push((topic.clone(), symbol)),
-                    (Some(&"publicTrade"), Some(_)) => {}
-                    (Some(&"tickers" | &"allLiquidation"), Some(_)) => {
+                    (Some(&"publicTrade" | &"tickers" | &"allLiquidation"), Some(_)) => {
+                        shared.subscribed.notify_waiters();
                         client.streams.insert(topic.clone());
                     }
                     _ => {

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::{Outbound, Shared};
+use crate::server::{Outbound, Shared, TradeDelivery};
 use crate::SimTrade;
 
 /// Local wall-clock time, Unix milliseconds.
@@ -59,28 +59,10 @@ fn next_trade(
         buyer_is_maker: rng.random_bool(0.5),
         trade_time_ms: now,
         delivered: false,
+        venues: Default::default(),
     };
     state.next_id += 1;
     trade
-}
-
-/// The `<symbol>@trade` or `<symbol>@aggTrade` payload of a trade.
-fn payload(trade: &SimTrade, channel: &str) -> String {
-    let id_field = if channel == "aggTrade" { "a" } else { "t" };
-    let extra = if channel == "aggTrade" {
-        format!(r#","f":{id},"l":{id}"#, id = trade.trade_id)
-    } else {
-        String::new()
-    };
-    format!(
-        r#"{{"e":"{channel}","E":{time},"s":"{symbol}","{id_field}":{id},"p":"{price}","q":"{quantity}"{extra},"T":{time},"m":{maker},"M":true}}"#,
-        time = trade.trade_time_ms,
-        symbol = trade.symbol,
-        id = trade.trade_id,
-        price = trade.price,
-        quantity = trade.quantity,
-        maker = trade.buyer_is_maker,
-    )
 }
 
 /// Generates trades at the configured rate until `count` is reached or shutdown.
@@ -132,7 +114,6 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
 
 /// Records the trade and queues it to every client subscribed to one of its streams.
 fn publish(shared: &Shared, trade: SimTrade) {
-    let lower = trade.symbol.to_ascii_lowercase();
     let index = {
         let mut report = shared.report();
         report.trades.push(trade.clone());
@@ -140,20 +121,13 @@ fn publish(shared: &Shared, trade: SimTrade) {
     };
     let clients = shared.clients();
     for client in clients.values() {
-        for channel in ["trade", "aggTrade"] {
-            let stream = format!("{lower}@{channel}");
-            if !client.streams.contains(&stream) {
-                continue;
-            }
-            let data = payload(&trade, channel);
-            let text = if client.combined {
-                format!(r#"{{"stream":"{stream}","data":{data}}}"#)
-            } else {
-                data
-            };
+        for frame in crate::trades::render(client, &trade) {
             client.offer(Outbound {
-                text,
-                trade_index: Some(index),
+                text: frame.text,
+                trade: Some(TradeDelivery {
+                    index,
+                    venue: frame.venue,
+                }),
             });
         }
     }
@@ -193,7 +167,8 @@ mod tests {
             .iter()
             .all(|trade| trade.price.parse::<f64>().is_ok_and(|price| price > 0.0)));
         let frame: serde_json::Value =
-            serde_json::from_str(&payload(&trades[0], "trade")).expect("valid JSON");
+            serde_json::from_str(&crate::trades::binance_payload(&trades[0], "trade"))
+                .expect("valid JSON");
         assert_eq!(frame["t"], FIRST_TRADE_ID);
         assert_eq!(frame["p"], trades[0].price.as_str());
     }

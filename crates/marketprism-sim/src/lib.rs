@@ -4,9 +4,13 @@
 //! and USDⓈ-M (`/fapi/stream`, `GET /fapi/v1/depth`), OKX (`/ws/v5/public`, `books` with
 //! checksums), Deribit (`/ws/api/v2`, `book.*.100ms`) and Bybit v5 (`/v5/public/{spot,linear}`,
 //! `orderbook.*`), each with its subscribe replies and subscription snapshots. Trades are
-//! generated in Binance's framing. Every second it also sends funding rates, open interest,
-//! liquidations (every third second) and volatility indices on the derivatives channels of
-//! Binance USDⓈ-M, OKX, Bybit and Deribit, recording each value in the report. For Binance
+//! written in every venue's framing (Binance `@trade`/`@aggTrade`, OKX `trades`, Deribit
+//! `trades.*.100ms`, Bybit `publicTrade.*`), and the report records which venue and market
+//! each reached. Every second it also sends funding rates, open interest, liquidations (every
+//! third second) and volatility indices on the derivatives channels of Binance USDⓈ-M, OKX
+//! (`liquidation-orders` market-wide), Bybit and Deribit, and it answers the polled REST
+//! series (Binance `premiumIndex`, `openInterest` and `futures/data` ratios, OKX rubik ratios,
+//! Bybit `account-ratio`, Deribit DVOL history), recording each value with its venue. For Binance
 //! it speaks the whole protocol: raw streams at `/ws/<stream>` (and `/ws` with live
 //! subscriptions), combined streams at `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`,
 //! `UNSUBSCRIBE` and `LIST_SUBSCRIPTIONS` method frames with their replies, and server pings.
@@ -23,8 +27,7 @@
 //! * `GET /control/book?symbol=BTCUSDT&update_id=N&limit=L[&by=event]`: the true book after
 //!   update `N` (after event `N` with `by=event`, Bybit's numbering);
 //! * `POST /control/rate-limit` `{"requests":N,"retry_after_s":S}`: answer the next `N`
-//!   REST polls (`/fapi/v1/premiumIndex`, `/fapi/v1/openInterest`, `/futures/data/*`) with
-//!   429 and `Retry-After: S`;
+//!   REST polls with 429 and `Retry-After: S`;
 //! * `GET /control/report`: the [`Report`] as JSON.
 //!
 //! The simulator shares no code with the collector's parsers, so one cannot hide the other's
@@ -40,6 +43,7 @@ mod protocol;
 mod replay;
 mod report;
 mod server;
+mod trades;
 
 pub use config::Config;
 pub use depth::{BookFault, TrueBook};

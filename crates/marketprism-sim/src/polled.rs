@@ -1,7 +1,8 @@
-//! Binance USDⓈ-M REST data that collectors poll: `premiumIndex`, `openInterest` and the
-//! long/short ratio statistics, with values derived from the current second (so repeated
-//! polls within a second get the same answer), and injectable rate limiting (HTTP 429 with
-//! `Retry-After`).
+//! REST data that collectors poll: Binance USDⓈ-M `premiumIndex`, `openInterest` and
+//! long/short ratio statistics, OKX rubik long/short ratios, Bybit's `account-ratio` and
+//! Deribit's volatility-index history. Values derive from the current second (so repeated
+//! polls within a second get the same answer) and every value answered is recorded in the
+//! report; rate limiting (HTTP 429 with `Retry-After`) can be injected.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::derivatives::record;
 use crate::generator::now_ms;
 use crate::server::Shared;
 
@@ -32,6 +34,55 @@ pub(crate) struct SymbolQuery {
     symbol: String,
     #[serde(default)]
     period: Option<String>,
+}
+
+/// A period in Binance notation, as the report records it: OKX `1H` → `1h`, Bybit
+/// `5min` → `5m`.
+fn binance_notation(period: &str) -> String {
+    period.replace("min", "m").to_ascii_lowercase()
+}
+
+/// The long and short account shares of a long/short series in one second.
+struct Shares {
+    time_ms: i64,
+    long: String,
+    short: String,
+    /// Long over short, to four decimals.
+    ratio: String,
+}
+
+fn shares(symbol: &str, series: &str, second: i64) -> Shares {
+    let seed = symbol.len() as i64 * 7 + series.len() as i64;
+    let long_units = 3_000 + (second + seed).rem_euclid(4_000);
+    Shares {
+        time_ms: second * 1000,
+        long: format!("0.{long_units:04}"),
+        short: format!("0.{:04}", 10_000 - long_units),
+        ratio: format!("{:.4}", long_units as f64 / (10_000 - long_units) as f64),
+    }
+}
+
+/// Records a long/short value answered to a poll.
+fn record_ratio(
+    shared: &Shared,
+    venue: &str,
+    kind: &str,
+    symbol: &str,
+    period: &str,
+    time_ms: i64,
+    values: &[(&str, &str)],
+) {
+    let period = binance_notation(period);
+    let mut all = vec![("kind", kind), ("period", period.as_str())];
+    all.extend_from_slice(values);
+    record(
+        &mut shared.report().derivatives,
+        venue,
+        "long_short_ratio",
+        symbol,
+        time_ms,
+        &all,
+    );
 }
 
 /// Rate limiting to inject: the next `requests` polls get 429.
@@ -113,11 +164,22 @@ pub(crate) async fn premium_index(
         "nextFundingTime": now.next_funding_ms,
         "time": now.time_ms,
     });
-    answer(
+    let response = answer(
         &shared,
         format!("/fapi/v1/premiumIndex?symbol={symbol}"),
         body,
-    )
+    );
+    if response.status().is_success() {
+        record(
+            &mut shared.report().derivatives,
+            "binance/perpetual",
+            "funding_rate",
+            &symbol,
+            now.time_ms,
+            &now.funding_values(),
+        );
+    }
+    response
 }
 
 pub(crate) async fn open_interest(
@@ -131,11 +193,22 @@ pub(crate) async fn open_interest(
         "symbol": symbol,
         "time": now.time_ms,
     });
-    answer(
+    let response = answer(
         &shared,
         format!("/fapi/v1/openInterest?symbol={symbol}"),
         body,
-    )
+    );
+    if response.status().is_success() {
+        record(
+            &mut shared.report().derivatives,
+            "binance/perpetual",
+            "open_interest",
+            &symbol,
+            now.time_ms,
+            &[("open_interest", now.open_interest.as_str())],
+        );
+    }
+    response
 }
 
 /// `/futures/data/{topLongShortPositionRatio,topLongShortAccountRatio,globalLongShortAccountRatio}`:
@@ -153,23 +226,224 @@ pub(crate) async fn long_short_ratio(
     if !known.contains(&series.as_str()) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let second = now_ms() / 1000;
+    let kind = match series.as_str() {
+        "topLongShortPositionRatio" => "top_positions",
+        "topLongShortAccountRatio" => "top_accounts",
+        "globalLongShortAccountRatio" => "all_accounts",
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
     let symbol = query.symbol.to_ascii_uppercase();
-    let long_units = 3_000 + (second + series.len() as i64).rem_euclid(4_000);
-    let long = format!("0.{long_units:04}");
-    let short = format!("0.{:04}", 10_000 - long_units);
-    let ratio = format!("{:.4}", long_units as f64 / (10_000 - long_units) as f64);
+    let now = shares(&symbol, &series, now_ms() / 1000);
     let body = json!([{
         "symbol": symbol,
-        "longShortRatio": ratio,
-        "longAccount": long,
-        "shortAccount": short,
-        "timestamp": (second * 1000).to_string(),
+        "longShortRatio": now.ratio,
+        "longAccount": now.long,
+        "shortAccount": now.short,
+        "timestamp": now.time_ms.to_string(),
     }]);
     let period = query.period.unwrap_or_default();
-    answer(
+    let response = answer(
         &shared,
         format!("/futures/data/{series}?symbol={symbol}&period={period}"),
         body,
-    )
+    );
+    if response.status().is_success() {
+        record_ratio(
+            &shared,
+            "binance/perpetual",
+            kind,
+            &symbol,
+            &period,
+            now.time_ms,
+            &[
+                ("ratio", &now.ratio),
+                ("long_share", &now.long),
+                ("short_share", &now.short),
+            ],
+        );
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RubikQuery {
+    #[serde(default, rename = "instId")]
+    inst_id: Option<String>,
+    #[serde(default)]
+    ccy: Option<String>,
+    #[serde(default)]
+    period: String,
+}
+
+/// OKX `/api/v5/rubik/stat/contracts/{series}`: the top-trader account and position ratios
+/// per swap (`instId`), the all-account ratio per currency (`ccy`).
+pub(crate) async fn okx_long_short_ratio(
+    State(shared): State<Arc<Shared>>,
+    Path(series): Path<String>,
+    Query(query): Query<RubikQuery>,
+) -> Response {
+    let (kind, symbol) = match (series.as_str(), &query.inst_id, &query.ccy) {
+        ("long-short-account-ratio-contract-top-trader", Some(inst_id), _) => (
+            "top_accounts",
+            inst_id.trim_end_matches("-SWAP").replace('-', ""),
+        ),
+        ("long-short-position-ratio-contract-top-trader", Some(inst_id), _) => (
+            "top_positions",
+            inst_id.trim_end_matches("-SWAP").replace('-', ""),
+        ),
+        ("long-short-account-ratio", _, Some(currency)) => ("all_accounts", currency.clone()),
+        _ => {
+            return Json(json!({"code": "51000", "msg": "Parameter instId error", "data": []}))
+                .into_response()
+        }
+    };
+    let now = shares(&symbol, &series, now_ms() / 1000);
+    let body = json!({"code": "0", "msg": "",
+                      "data": [[now.time_ms.to_string(), now.ratio]]});
+    let target = query
+        .inst_id
+        .as_ref()
+        .or(query.ccy.as_ref())
+        .cloned()
+        .unwrap_or_default();
+    let response = answer(
+        &shared,
+        format!(
+            "/api/v5/rubik/stat/contracts/{series}?{target}&period={}",
+            query.period
+        ),
+        body,
+    );
+    if response.status().is_success() {
+        record_ratio(
+            &shared,
+            "okx/perpetual",
+            kind,
+            &symbol,
+            &query.period,
+            now.time_ms,
+            &[("ratio", &now.ratio)],
+        );
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AccountRatioQuery {
+    category: String,
+    symbol: String,
+    period: String,
+}
+
+/// Bybit `/v5/market/account-ratio`: the shares of accounts long and short.
+pub(crate) async fn bybit_account_ratio(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<AccountRatioQuery>,
+) -> Response {
+    if query.category != "linear" {
+        return Json(
+            json!({"retCode": 10001, "retMsg": "category only support linear or inverse",
+                           "result": {}, "retExtInfo": {}, "time": now_ms()}),
+        )
+        .into_response();
+    }
+    let symbol = query.symbol.to_ascii_uppercase();
+    let now = shares(&symbol, "account-ratio", now_ms() / 1000);
+    let body = json!({"retCode": 0, "retMsg": "OK",
+        "result": {"list": [{"symbol": symbol, "buyRatio": now.long, "sellRatio": now.short,
+                             "timestamp": now.time_ms.to_string()}]},
+        "retExtInfo": {}, "time": now_ms()});
+    let response = answer(
+        &shared,
+        format!(
+            "/v5/market/account-ratio?symbol={symbol}&period={}",
+            query.period
+        ),
+        body,
+    );
+    if response.status().is_success() {
+        record_ratio(
+            &shared,
+            "bybit/perpetual",
+            "all_accounts",
+            &symbol,
+            &query.period,
+            now.time_ms,
+            &[("long_share", &now.long), ("short_share", &now.short)],
+        );
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VolatilityHistoryQuery {
+    currency: String,
+    start_timestamp: i64,
+    end_timestamp: i64,
+    resolution: String,
+}
+
+/// Candles per answer, as Deribit caps them.
+const MAX_CANDLES: i64 = 1_000;
+
+/// Deribit `/api/v2/public/get_volatility_index_data`: DVOL candles, oldest first, each
+/// opening at the value the stream sent at its start.
+pub(crate) async fn volatility_history(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<VolatilityHistoryQuery>,
+) -> Response {
+    let step_ms = match query.resolution.as_str() {
+        "1D" => 86_400_000,
+        seconds => match seconds.parse::<i64>() {
+            Ok(seconds @ (1 | 60 | 3600 | 43200)) => seconds * 1000,
+            _ => {
+                return Json(json!({"jsonrpc": "2.0", "error": {"code": -32602,
+                    "message": "Invalid params", "data": {"param": "resolution"}}}))
+                .into_response()
+            }
+        },
+    };
+    let currency = query.currency.to_ascii_uppercase();
+    let last = query.end_timestamp.div_euclid(step_ms) * step_ms;
+    let first = (last - (MAX_CANDLES - 1) * step_ms)
+        .max(query.start_timestamp.div_euclid(step_ms) * step_ms + step_ms);
+    let starts: Vec<i64> = (0..)
+        .map(|index| first + index * step_ms)
+        .take_while(|start| *start <= last)
+        .collect();
+    let candles: Vec<String> = starts
+        .iter()
+        .map(|start| {
+            let value = crate::derivatives::volatility(&currency, *start);
+            format!("[{start},{value},{value},{value},{value}]")
+        })
+        .collect();
+    let body: serde_json::Value = serde_json::from_str(&format!(
+        r#"{{"jsonrpc":"2.0","result":{{"data":[{}],"continuation":null}}}}"#,
+        candles.join(",")
+    ))
+    .unwrap_or(serde_json::Value::Null);
+    let response = answer(
+        &shared,
+        format!(
+            "/api/v2/public/get_volatility_index_data?currency={currency}&resolution={}",
+            query.resolution
+        ),
+        body,
+    );
+    if response.status().is_success() {
+        let mut report = shared.report();
+        for start in starts {
+            let value = crate::derivatives::volatility(&currency, start);
+            record(
+                &mut report.derivatives,
+                "deribit/options",
+                "volatility_index",
+                &currency,
+                start,
+                &[("value", value.as_str())],
+            );
+        }
+    }
+    response
 }

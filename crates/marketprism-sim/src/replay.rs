@@ -78,10 +78,7 @@ pub(crate) async fn run(
                 Some(parsed) if !client.combined => parsed.data.get().to_owned(),
                 _ => frame.payload.clone(),
             };
-            client.offer(Outbound {
-                text,
-                trade_index: None,
-            });
+            client.offer(Outbound { text, trade: None });
         }
     }
     shared.report().done = true;

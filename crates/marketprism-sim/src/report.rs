@@ -19,6 +19,10 @@ pub struct SimTrade {
     pub trade_time_ms: i64,
     /// Whether the frame was written to at least one open connection.
     pub delivered: bool,
+    /// Where it was written: `exchange/market` (`binance/spot`, `okx/perpetual`,
+    /// `bybit/spot`, ...), with `/aggregate` for Binance `aggTrade` streams.
+    #[serde(default)]
+    pub venues: std::collections::BTreeSet<String>,
 }
 
 /// The simulator's account of a run.

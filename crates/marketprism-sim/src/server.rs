@@ -42,10 +42,18 @@ pub enum SimError {
     Capture(#[from] marketprism_capture::CaptureError),
 }
 
-/// A frame for one client; `trade_index` marks generated trades for delivery accounting.
+/// A frame for one client; `trade` marks generated trades for delivery accounting.
 pub(crate) struct Outbound {
     pub(crate) text: String,
-    pub(crate) trade_index: Option<usize>,
+    pub(crate) trade: Option<TradeDelivery>,
+}
+
+/// Which generated trade a frame carries, written for which `exchange/market`.
+pub(crate) struct TradeDelivery {
+    /// Index into the report's trades.
+    pub(crate) index: usize,
+    /// E.g. `okx/perpetual`.
+    pub(crate) venue: &'static str,
 }
 
 /// One connected client.
@@ -56,8 +64,8 @@ pub(crate) struct Client {
     pub(crate) combined: bool,
     /// Subscribed stream names.
     pub(crate) streams: BTreeSet<String>,
-    sender: mpsc::Sender<Outbound>,
-    close: CancellationToken,
+    pub(crate) sender: mpsc::Sender<Outbound>,
+    pub(crate) close: CancellationToken,
 }
 
 impl Client {
@@ -208,6 +216,18 @@ pub async fn bind(
             "/futures/data/{series}",
             get(crate::polled::long_short_ratio),
         )
+        .route(
+            "/api/v5/rubik/stat/contracts/{series}",
+            get(crate::polled::okx_long_short_ratio),
+        )
+        .route(
+            "/v5/market/account-ratio",
+            get(crate::polled::bybit_account_ratio),
+        )
+        .route(
+            "/api/v2/public/get_volatility_index_data",
+            get(crate::polled::volatility_history),
+        )
         .route("/control/rate-limit", post(crate::polled::rate_limit))
         .route("/control/disconnect", post(disconnect_all))
         .route("/control/silence", post(silence))
@@ -267,14 +287,19 @@ async fn deribit(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -
         .on_upgrade(move |socket| serve_client(shared, socket, Dialect::Deribit, false, Vec::new()))
 }
 
-/// Bybit v5: `/v5/public/spot` and `/v5/public/linear` serve the same simulated books.
+/// Bybit v5: `/v5/public/spot` and `/v5/public/linear` serve the same simulated market.
 async fn bybit(
     State(shared): State<Arc<Shared>>,
-    Path(_category): Path<String>,
+    Path(category): Path<String>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade
-        .on_upgrade(move |socket| serve_client(shared, socket, Dialect::Bybit, false, Vec::new()))
+    let linear = match category.as_str() {
+        "spot" => false,
+        "linear" => true,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let dialect = Dialect::Bybit { linear };
+    upgrade.on_upgrade(move |socket| serve_client(shared, socket, dialect, false, Vec::new()))
 }
 
 async fn raw_with_streams(
@@ -503,8 +528,11 @@ async fn serve_client(
                         }
                         let mut report = shared.report();
                         report.frames_sent += 1;
-                        if let Some(trade) = frame.trade_index.and_then(|index| report.trades.get_mut(index)) {
-                            trade.delivered = true;
+                        if let Some(delivery) = frame.trade {
+                            if let Some(trade) = report.trades.get_mut(delivery.index) {
+                                trade.delivered = true;
+                                trade.venues.insert(delivery.venue.to_owned());
+                            }
                         }
                     }
                 }
@@ -545,7 +573,7 @@ fn handle_call(shared: &Shared, id: u64, text: &str) {
         Err(error) => {
             client.offer(Outbound {
                 text: error_reply(3, &format!("Invalid JSON: {error}"), &Value::Null),
-                trade_index: None,
+                trade: None,
             });
             return;
         }
@@ -580,6 +608,6 @@ fn handle_call(shared: &Shared, id: u64, text: &str) {
     };
     client.offer(Outbound {
         text: reply,
-        trade_index: None,
+        trade: None,
     });
 }
