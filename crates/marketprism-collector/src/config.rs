@@ -188,6 +188,9 @@ pub enum PollName {
     LongShortTopAccounts,
     /// All accounts' long/short ratio (Binance, OKX per currency, Bybit).
     LongShortAllAccounts,
+    /// Volatility-index history: Deribit DVOL candles at the `period` resolution (`1s`,
+    /// `1m`, `1h`, `12h`, `1d`); the first poll backfills up to 1,000 candles.
+    VolatilityIndex,
 }
 
 impl From<PollName> for PollKind {
@@ -198,6 +201,7 @@ impl From<PollName> for PollKind {
             PollName::LongShortTopPositions => PollKind::LongShortRatio(RatioKind::TopPositions),
             PollName::LongShortTopAccounts => PollKind::LongShortRatio(RatioKind::TopAccounts),
             PollName::LongShortAllAccounts => PollKind::LongShortRatio(RatioKind::AllAccounts),
+            PollName::VolatilityIndex => PollKind::VolatilityIndex,
         }
     }
 }
@@ -256,7 +260,7 @@ impl VenueConfig {
         let protocol = self.protocol()?;
         protocol.subscribe_requests(&self.subscriptions()?)?;
         for (poll, _) in self.polls()? {
-            protocol.poll_url(self.rest_endpoint(), &poll)?;
+            protocol.poll_url(self.rest_endpoint(), &poll, 0)?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! growing delay. When a session is confirmed after an interruption, a `gap` event per
 //! subscribed symbol covers the window in which data may have been missed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -56,6 +56,9 @@ pub(crate) struct Connection {
     /// The collector's REST client.
     pub(crate) rest_client: reqwest::Client,
     pub(crate) subscriptions: Vec<Subscription>,
+    /// The subscribed symbols: a market-wide channel (OKX `liquidation-orders`) also
+    /// reports other instruments, whose events are dropped.
+    pub(crate) symbols: HashSet<Symbol>,
     pub(crate) book_settings: PublishSettings,
     pub(crate) settings: ConnectionConfig,
     pub(crate) sender: mpsc::Sender<Outgoing>,
@@ -372,6 +375,10 @@ impl Connection {
             return Ok(());
         }
         for event in events {
+            if !self.symbols.contains(event.symbol()) {
+                self.metrics.events_unsubscribed.inc();
+                continue;
+            }
             if let Some(time_ms) = event.exchange_time_ms() {
                 last_seen.insert(event.symbol().clone(), time_ms);
             }

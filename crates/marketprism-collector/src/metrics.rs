@@ -9,6 +9,7 @@ use prometheus_client::registry::Registry;
 pub(crate) struct Metrics {
     pub(crate) frames_received: Counter,
     pub(crate) frames_ignored: Counter,
+    pub(crate) events_unsubscribed: Counter,
     pub(crate) parse_errors: Counter,
     pub(crate) events_published: Counter,
     pub(crate) duplicates: Counter,
@@ -36,6 +37,11 @@ impl Metrics {
             "frames_ignored",
             "Documented frames of channels not recorded",
             self.frames_ignored.clone(),
+        );
+        registry.register(
+            "events_unsubscribed",
+            "Events of market-wide channels for symbols not subscribed (dropped)",
+            self.events_unsubscribed.clone(),
         );
         registry.register(
             "parse_errors",

@@ -29,13 +29,6 @@ pub(crate) struct Poller {
 impl Poller {
     /// Polls until shutdown.
     pub(crate) async fn run(self, client: reqwest::Client, shutdown: CancellationToken) {
-        let url = match self.protocol.poll_url(&self.rest_endpoint, &self.poll) {
-            Ok(url) => url,
-            Err(error) => {
-                tracing::error!(%error, "Cannot poll this series.");
-                return;
-            }
-        };
         let series = format!("{} {}", self.poll.kind.as_str(), self.poll.symbol);
         let mut ticks = tokio::time::interval(self.every);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -44,6 +37,16 @@ impl Poller {
                 _ = shutdown.cancelled() => return,
                 _ = ticks.tick() => {}
             }
+            let url = match self
+                .protocol
+                .poll_url(&self.rest_endpoint, &self.poll, now_ms())
+            {
+                Ok(url) => url,
+                Err(error) => {
+                    tracing::error!(%series, %error, "Cannot poll this series.");
+                    return;
+                }
+            };
             match get_text(&client, &url).await {
                 Ok(body) => match self.protocol.parse_poll(&self.poll, &body, now_ms()) {
                     Ok(events) => {

@@ -90,6 +90,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
                 rest_endpoint: venue.rest_endpoint().to_owned(),
                 rest_client: rest_client.clone(),
                 subscriptions: chunk.to_vec(),
+                symbols: chunk
+                    .iter()
+                    .map(|subscription| subscription.symbol.clone())
+                    .collect(),
                 book_settings: config.books.publish_settings(),
                 settings: config.connection.clone(),
                 sender: sender.clone(),

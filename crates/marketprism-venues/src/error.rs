@@ -39,6 +39,16 @@ pub enum VenueError {
         /// The channel requested.
         channel: &'static str,
     },
+    /// The venue has no such period (statistics period or candle resolution) for a series.
+    #[error("no {period:?} period for {series} (offered: {offered})")]
+    UnsupportedPeriod {
+        /// The series, e.g. `volatility_index`.
+        series: &'static str,
+        /// The configured period.
+        period: String,
+        /// The periods the venue offers.
+        offered: &'static str,
+    },
 }
 
 impl VenueError {
@@ -49,7 +59,9 @@ impl VenueError {
                 VenueErrorKind::Malformed
             }
             VenueError::UnknownSymbol(_) => VenueErrorKind::UnknownSymbol,
-            VenueError::UnsupportedChannel { .. } => VenueErrorKind::Unsupported,
+            VenueError::UnsupportedChannel { .. } | VenueError::UnsupportedPeriod { .. } => {
+                VenueErrorKind::Unsupported
+            }
         }
     }
 

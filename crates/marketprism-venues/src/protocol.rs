@@ -124,6 +124,8 @@ pub enum PollKind {
     OpenInterest,
     /// The latest long/short ratio of a period.
     LongShortRatio(RatioKind),
+    /// Volatility-index history (Deribit DVOL candles at the `period` resolution).
+    VolatilityIndex,
 }
 
 impl PollKind {
@@ -135,6 +137,7 @@ impl PollKind {
             PollKind::LongShortRatio(RatioKind::TopPositions) => "long_short_top_positions",
             PollKind::LongShortRatio(RatioKind::TopAccounts) => "long_short_top_accounts",
             PollKind::LongShortRatio(RatioKind::AllAccounts) => "long_short_all_accounts",
+            PollKind::VolatilityIndex => "volatility_index",
         }
     }
 }
@@ -146,7 +149,8 @@ pub struct Poll {
     pub kind: PollKind,
     /// The instrument.
     pub symbol: Symbol,
-    /// Statistics period in Binance notation (`5m`, `1h`, `1d`), for long/short ratios.
+    /// Period in Binance notation (`1s`, `5m`, `1h`, `1d`): the statistics period of
+    /// long/short ratios, the candle resolution of volatility-index history.
     pub period: String,
 }
 
@@ -207,9 +211,15 @@ pub trait VenueProtocol: Send + Sync {
         None
     }
 
-    /// The URL that answers `poll`, given the configured REST endpoint.
-    fn poll_url(&self, rest_endpoint: &str, poll: &Poll) -> Result<String, VenueError> {
-        let _ = rest_endpoint;
+    /// The URL that answers `poll` at `now_ms` (history endpoints ask for a window ending
+    /// then), given the configured REST endpoint.
+    fn poll_url(
+        &self,
+        rest_endpoint: &str,
+        poll: &Poll,
+        now_ms: i64,
+    ) -> Result<String, VenueError> {
+        let _ = (rest_endpoint, now_ms);
         Err(VenueError::UnsupportedChannel {
             venue: format!("{} {}", self.exchange(), self.market_type()),
             channel: poll.kind.as_str(),

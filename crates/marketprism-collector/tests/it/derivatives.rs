@@ -95,7 +95,8 @@ async fn derivatives_match_the_simulator(
         run.config.clone(),
         run.shutdown.clone(),
     ));
-    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    // Liquidations come every third second: six seconds hold at least two.
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
     let report = sim_report(&run.sim_address).await;
     // The simulator stops with the collector: read its report first.
     run.shutdown.cancel();
@@ -113,7 +114,15 @@ async fn derivatives_match_the_simulator(
             .count();
         assert!(count >= 2, "{venue:?}: only {count} {kind} events");
     }
+    let configured: Vec<String> = symbols
+        .iter()
+        .map(|symbol| symbol.replace('-', ""))
+        .collect();
     for (kind, symbol, time, values) in &events {
+        assert!(
+            configured.contains(symbol),
+            "{venue:?}: {kind} of {symbol}, which is not configured"
+        );
         let sent: Vec<&SentDerivative> = report
             .derivatives
             .iter()
@@ -135,11 +144,11 @@ async fn derivatives_match_the_simulator(
         .map(|(_, _, time, _)| *time)
         .max()
         .unwrap_or(0);
-    for sent in report
-        .derivatives
-        .iter()
-        .filter(|sent| kinds.contains(&sent.kind.as_str()) && sent.time_ms < newest - 1_000)
-    {
+    for sent in report.derivatives.iter().filter(|sent| {
+        kinds.contains(&sent.kind.as_str())
+            && configured.contains(&sent.symbol)
+            && sent.time_ms < newest - 1_000
+    }) {
         assert!(
             events
                 .iter()
@@ -171,6 +180,19 @@ async fn okx_funding_and_open_interest() {
         &["BTC-USDT", "ETH-USDT"],
         vec![ChannelName::FundingRate, ChannelName::OpenInterest],
         &["funding_rate", "open_interest"],
+    )
+    .await;
+}
+
+/// OKX's `liquidation-orders` reports every swap; only the configured one is recorded.
+#[tokio::test]
+async fn okx_liquidations_of_the_configured_swaps_only() {
+    derivatives_match_the_simulator(
+        VenueKind::OkxSwap,
+        "",
+        &["ETH-USDT"],
+        vec![ChannelName::Liquidations, ChannelName::FundingRate],
+        &["liquidation", "funding_rate"],
     )
     .await;
 }

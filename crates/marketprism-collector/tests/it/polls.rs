@@ -103,3 +103,142 @@ async fn pollers_publish_venue_times_once_and_honour_retry_after() {
         );
     }
 }
+
+/// A published value in the simulator's terms: kind, symbol without dashes, venue time and
+/// named values.
+type Polled = (&'static str, String, i64, Vec<(String, String)>);
+
+/// The simulator's key and values of a polled long/short ratio or volatility index.
+fn polled(event: &Event) -> Option<Polled> {
+    let text = |value: &marketprism_model::Decimal| value.to_string();
+    match event {
+        Event::LongShortRatio(ratio) => {
+            let mut values = vec![
+                ("kind".to_owned(), ratio.kind.as_str().to_owned()),
+                ("period".to_owned(), ratio.period.clone()),
+                ("ratio".to_owned(), text(&ratio.ratio)),
+            ];
+            for (name, share) in [
+                ("long_share", ratio.long_share),
+                ("short_share", ratio.short_share),
+            ] {
+                if let Some(share) = share {
+                    values.push((name.to_owned(), text(&share)));
+                }
+            }
+            Some((
+                "long_short_ratio",
+                ratio.symbol.as_str().replace('-', ""),
+                ratio.exchange_time_ms,
+                values,
+            ))
+        }
+        Event::VolatilityIndex(index) => Some((
+            "volatility_index",
+            index.symbol.as_str().to_owned(),
+            index.exchange_time_ms,
+            vec![("value".to_owned(), text(&index.value))],
+        )),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn okx_and_bybit_ratios_and_deribit_volatility_history_match_the_simulator() {
+    let mut run = start(sim_config(10), "30s").await;
+    let poll = |data, period: &str| PollConfig {
+        data,
+        interval: Duration::from_millis(700),
+        period: period.into(),
+    };
+    let venue = |venue, symbols: &[&str], polls| VenueConfig {
+        venue,
+        endpoint: Some(format!("ws://{}", run.sim_address)),
+        rest_endpoint: Some(format!("http://{}", run.sim_address)),
+        symbols: symbols.iter().map(|symbol| (*symbol).to_owned()).collect(),
+        channels: Vec::new(),
+        polls,
+    };
+    run.config.venues = vec![
+        venue(
+            VenueKind::OkxSwap,
+            &["BTC-USDT"],
+            vec![
+                poll(PollName::LongShortTopAccounts, "5m"),
+                poll(PollName::LongShortTopPositions, "5m"),
+                poll(PollName::LongShortAllAccounts, "1h"),
+            ],
+        ),
+        venue(
+            VenueKind::BybitLinear,
+            &["ETH-USDT"],
+            vec![poll(PollName::LongShortAllAccounts, "5m")],
+        ),
+        venue(
+            VenueKind::DeribitOptions,
+            &["BTC"],
+            vec![poll(PollName::VolatilityIndex, "1m")],
+        ),
+    ];
+    let collector = tokio::spawn(marketprism_collector::run(
+        run.config.clone(),
+        run.shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let report = sim_report(&run.sim_address).await;
+    run.shutdown.cancel();
+    collector.await.expect("join").expect("clean shutdown");
+
+    let events: Vec<_> = all_events(&run.context, &run.config.nats.stream.name)
+        .await
+        .iter()
+        .filter_map(polled)
+        .collect();
+    for (kind, symbol, time, values) in &events {
+        let matched = report.derivatives.iter().any(|sent| {
+            sent.kind == *kind
+                && &sent.symbol == symbol
+                && sent.time_ms == *time
+                && sent.values.iter().all(|(name, value)| {
+                    values.iter().any(|(published_name, published)| {
+                        published_name == name
+                            && (published == value
+                                || published.parse::<marketprism_model::Decimal>().ok()
+                                    == value.parse().ok())
+                    })
+                })
+        });
+        assert!(
+            matched,
+            "{kind} {symbol} at {time} {values:?} was not answered as such"
+        );
+    }
+    let series = |kind: &str, symbol: &str, ratio_kind: &str| {
+        events
+            .iter()
+            .filter(|(event_kind, event_symbol, _, values)| {
+                *event_kind == kind
+                    && event_symbol == symbol
+                    && (ratio_kind.is_empty()
+                        || values.contains(&("kind".to_owned(), ratio_kind.to_owned())))
+            })
+            .count()
+    };
+    assert!(series("long_short_ratio", "BTCUSDT", "top_accounts") >= 1);
+    assert!(series("long_short_ratio", "BTCUSDT", "top_positions") >= 1);
+    assert!(
+        series("long_short_ratio", "BTC", "all_accounts") >= 1,
+        "OKX's all-account series is per currency"
+    );
+    assert!(series("long_short_ratio", "ETHUSDT", "all_accounts") >= 1);
+    // The first DVOL poll backfills 1,000 one-minute candles; later polls repeat them (one
+    // more if a minute turned meanwhile), and repeats are stored once.
+    let history = series("volatility_index", "BTC", "");
+    assert!(
+        (1_000..=1_001).contains(&history),
+        "{history} candles stored"
+    );
+    assert!(report.rest_requests.iter().any(|request| request
+        .path
+        .starts_with("/api/v5/rubik/stat/contracts/long-short-account-ratio?BTC")));
+}

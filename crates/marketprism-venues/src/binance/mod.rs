@@ -190,14 +190,19 @@ impl VenueProtocol for Binance {
         ))
     }
 
-    fn poll_url(&self, rest_endpoint: &str, poll: &Poll) -> Result<String, VenueError> {
-        if self.is_spot() {
-            return Err(VenueError::UnsupportedChannel {
-                venue: "binance spot".into(),
+    fn poll_url(
+        &self,
+        rest_endpoint: &str,
+        poll: &Poll,
+        _now_ms: i64,
+    ) -> Result<String, VenueError> {
+        match poll::url(rest_endpoint, poll) {
+            Some(url) if !self.is_spot() => Ok(url),
+            _ => Err(VenueError::UnsupportedChannel {
+                venue: format!("binance {}", self.market_type),
                 channel: poll.kind.as_str(),
-            });
+            }),
         }
-        Ok(poll::url(rest_endpoint, poll))
     }
 
     fn parse_poll(

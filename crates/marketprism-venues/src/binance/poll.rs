@@ -79,11 +79,11 @@ impl Timestamp {
     }
 }
 
-/// The URL answering `poll`.
-pub fn url(rest_endpoint: &str, poll: &Poll) -> String {
+/// The USDⓈ-M URL answering `poll`, if Binance offers the series.
+pub fn url(rest_endpoint: &str, poll: &Poll) -> Option<String> {
     let base = rest_endpoint.trim_end_matches('/');
     let symbol = to_native(&poll.symbol);
-    match poll.kind {
+    Some(match poll.kind {
         PollKind::FundingRate => format!("{base}/fapi/v1/premiumIndex?symbol={symbol}"),
         PollKind::OpenInterest => format!("{base}/fapi/v1/openInterest?symbol={symbol}"),
         PollKind::LongShortRatio(kind) => {
@@ -97,7 +97,8 @@ pub fn url(rest_endpoint: &str, poll: &Poll) -> String {
                 poll.period
             )
         }
-    }
+        PollKind::VolatilityIndex => return None,
+    })
 }
 
 /// Parses the answer to `poll`.
@@ -152,5 +153,6 @@ pub fn parse(poll: &Poll, body: &str, received_time_ms: i64) -> Result<Vec<Event
                 })
                 .collect::<Result<_, VenueError>>()?
         }
+        PollKind::VolatilityIndex => return Err(VenueError::unrecognized(body)),
     })
 }

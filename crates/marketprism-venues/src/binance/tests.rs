@@ -342,7 +342,7 @@ fn polls_funding_open_interest_and_long_short_ratios() {
     };
     let funding = poll(crate::PollKind::FundingRate);
     assert_eq!(
-        usdm.poll_url("https://fapi.binance.com", &funding)
+        usdm.poll_url("https://fapi.binance.com", &funding, 0)
             .expect("offered"),
         "https://fapi.binance.com/fapi/v1/premiumIndex?symbol=BTCUSDT"
     );
@@ -373,7 +373,7 @@ fn polls_funding_open_interest_and_long_short_ratios() {
         marketprism_model::RatioKind::TopPositions,
     ));
     assert_eq!(
-        usdm.poll_url("https://fapi.binance.com/", &ratio).expect("offered"),
+        usdm.poll_url("https://fapi.binance.com/", &ratio, 0).expect("offered"),
         "https://fapi.binance.com/futures/data/topLongShortPositionRatio?symbol=BTCUSDT&period=5m&limit=1"
     );
     let body = r#"[{"symbol":"BTCUSDT","longShortRatio":"1.4342","longAccount":"0.5891","shortAccount":"0.4108","timestamp":"1583139600000"}]"#;
@@ -387,6 +387,6 @@ fn polls_funding_open_interest_and_long_short_ratios() {
         .parse_poll(&ratio, r#"{"code":-1121,"msg":"Invalid symbol."}"#, 9)
         .is_err());
     assert!(spot()
-        .poll_url("https://api.binance.com", &funding)
+        .poll_url("https://api.binance.com", &funding, 0)
         .is_err());
 }

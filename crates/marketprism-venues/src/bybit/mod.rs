@@ -226,7 +226,12 @@ impl VenueProtocol for Bybit {
         format!("{}/v5/public/{category}", endpoint.trim_end_matches('/'))
     }
 
-    fn poll_url(&self, rest_endpoint: &str, poll: &Poll) -> Result<String, VenueError> {
+    fn poll_url(
+        &self,
+        rest_endpoint: &str,
+        poll: &Poll,
+        _now_ms: i64,
+    ) -> Result<String, VenueError> {
         if poll.kind != PollKind::LongShortRatio(RatioKind::AllAccounts) || !self.is_linear() {
             return Err(VenueError::UnsupportedChannel {
                 venue: format!("bybit {}", self.market_type),

@@ -192,7 +192,7 @@ fn polls_the_account_ratio() {
         period: "5m".into(),
     };
     assert_eq!(
-        linear().poll_url("https://api.bybit.com", &poll).expect("offered"),
+        linear().poll_url("https://api.bybit.com", &poll, 0).expect("offered"),
         "https://api.bybit.com/v5/market/account-ratio?category=linear&symbol=BTCUSDT&period=5min&limit=1"
     );
     let body = r#"{"retCode":0,"retMsg":"OK","result":{"list":[{"symbol":"BTCUSDT","buyRatio":"0.6","sellRatio":"0.4","timestamp":"1695772800000"}]},"retExtInfo":{},"time":1695772800100}"#;

@@ -5,6 +5,7 @@
 //! ones need authorization). Subscriptions are confirmed by the reply to `public/subscribe`,
 //! listing the channels. Prices and amounts are JSON numbers; they are read from the frame's
 //! text, so no binary floating point sits between Deribit and the stored decimal.
+//! DVOL history comes from `public/get_volatility_index_data` over REST.
 //! Docs: <https://docs.deribit.com/#subscriptions>
 
 pub mod symbol;
@@ -17,7 +18,8 @@ use marketprism_model::{
 use serde_json::value::RawValue;
 
 use crate::{
-    BookMessage, Channel, Inbound, SubscribeRequest, Subscription, VenueError, VenueProtocol,
+    BookMessage, Channel, Inbound, Poll, PollKind, SubscribeRequest, Subscription, VenueError,
+    VenueProtocol,
 };
 
 /// Production WebSocket endpoint.
@@ -25,6 +27,21 @@ pub const WS_ENDPOINT: &str = "wss://www.deribit.com";
 
 /// Production REST endpoint.
 pub const REST_ENDPOINT: &str = "https://www.deribit.com";
+
+/// Candles per volatility-index history request (Deribit answers at most 1,000).
+const HISTORY_CANDLES: i64 = 1_000;
+
+/// Deribit's candle resolution for a period in Binance notation, with its length in ms.
+fn resolution(period: &str) -> Option<(&'static str, i64)> {
+    Some(match period {
+        "1s" => ("1", 1_000),
+        "1m" => ("60", 60_000),
+        "1h" => ("3600", 3_600_000),
+        "12h" => ("43200", 43_200_000),
+        "1d" => ("1D", 86_400_000),
+        _ => return None,
+    })
+}
 
 /// Request ids of resubscriptions, far above those of the initial subscribe requests.
 const RESUBSCRIBE_ID: u64 = 1 << 32;
@@ -88,6 +105,71 @@ impl VenueProtocol for Deribit {
 
     fn connect_url(&self, endpoint: &str) -> String {
         format!("{}/ws/api/v2", endpoint.trim_end_matches('/'))
+    }
+
+    /// DVOL history: the last 1,000 candles at the period's resolution, ending `now_ms`;
+    /// the symbol is the currency.
+    fn poll_url(
+        &self,
+        rest_endpoint: &str,
+        poll: &Poll,
+        now_ms: i64,
+    ) -> Result<String, VenueError> {
+        if poll.kind != PollKind::VolatilityIndex {
+            return Err(VenueError::UnsupportedChannel {
+                venue: format!("deribit {}", self.market_type),
+                channel: poll.kind.as_str(),
+            });
+        }
+        let (resolution, length_ms) =
+            resolution(&poll.period).ok_or_else(|| VenueError::UnsupportedPeriod {
+                series: poll.kind.as_str(),
+                period: poll.period.clone(),
+                offered: "1s, 1m, 1h, 12h, 1d",
+            })?;
+        Ok(format!(
+            "{}/api/v2/public/get_volatility_index_data?currency={}&start_timestamp={}&end_timestamp={now_ms}&resolution={resolution}",
+            rest_endpoint.trim_end_matches('/'),
+            poll.symbol,
+            now_ms - HISTORY_CANDLES * length_ms,
+        ))
+    }
+
+    /// Each candle becomes the index value at its start time (the candle's open).
+    fn parse_poll(
+        &self,
+        poll: &Poll,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Event>, VenueError> {
+        if poll.kind != PollKind::VolatilityIndex {
+            return Err(VenueError::unrecognized(body));
+        }
+        let envelope: wire::Envelope<'_> = serde_json::from_str(body)?;
+        if let Some(error) = envelope.error {
+            return Err(VenueError::Unrecognized(format!(
+                "code {}: {}",
+                error.code, error.message
+            )));
+        }
+        let result = envelope
+            .result
+            .ok_or_else(|| VenueError::unrecognized(body))?;
+        let history: wire::VolatilityHistory<'_> = serde_json::from_str(result.get())?;
+        history
+            .data
+            .iter()
+            .map(|wire::Candle(start_ms, open, ..)| {
+                Ok(Event::VolatilityIndex(VolatilityIndex {
+                    exchange: Exchange::Deribit,
+                    market_type: MarketType::Options,
+                    symbol: poll.symbol.clone(),
+                    value: number("open", open)?,
+                    exchange_time_ms: *start_ms,
+                    received_time_ms,
+                }))
+            })
+            .collect()
     }
 
     fn resubscribe_frames(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {

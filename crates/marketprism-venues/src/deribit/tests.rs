@@ -154,3 +154,62 @@ fn parses_documented_volatility_index_frame() {
         .frame
         .contains("deribit_volatility_index.btc_usd"));
 }
+
+#[test]
+fn polls_volatility_index_history_as_values_at_candle_starts() {
+    let options = Deribit::new(MarketType::Options);
+    let poll = |period: &str| Poll {
+        kind: PollKind::VolatilityIndex,
+        symbol: "BTC".parse().expect("valid"),
+        period: period.into(),
+    };
+    let now = 1_599_376_800_000;
+    assert_eq!(
+        options
+            .poll_url("https://www.deribit.com/", &poll("1m"), now)
+            .expect("offered"),
+        "https://www.deribit.com/api/v2/public/get_volatility_index_data?currency=BTC&start_timestamp=1599316800000&end_timestamp=1599376800000&resolution=60"
+    );
+    assert!(matches!(
+        options.poll_url("https://www.deribit.com", &poll("5m"), now),
+        Err(VenueError::UnsupportedPeriod { .. })
+    ));
+    let funding = Poll {
+        kind: PollKind::FundingRate,
+        ..poll("1m")
+    };
+    assert!(matches!(
+        options.poll_url("https://www.deribit.com", &funding, now),
+        Err(VenueError::UnsupportedChannel { .. })
+    ));
+
+    let body = r#"{"jsonrpc":"2.0","id":5,"result":{"data":[[1598019300000,0.210084879,0.212860821,0.210084879,0.212860821],[1598019360000,0.212869011,0.212987527,0.212869011,0.212987527]],"continuation":null}}"#;
+    let events = options.parse_poll(&poll("1m"), body, 77).expect("parses");
+    let value = |time, value: &str| {
+        Event::VolatilityIndex(VolatilityIndex {
+            exchange: Exchange::Deribit,
+            market_type: MarketType::Options,
+            symbol: "BTC".parse().expect("valid"),
+            value: value.parse().expect("valid"),
+            exchange_time_ms: time,
+            received_time_ms: 77,
+        })
+    };
+    assert_eq!(
+        events,
+        vec![
+            value(1_598_019_300_000, "0.210084879"),
+            value(1_598_019_360_000, "0.212869011"),
+        ]
+    );
+    let error = r#"{"jsonrpc":"2.0","id":5,"error":{"code":10029,"message":"too_many_requests"}}"#;
+    assert!(matches!(
+        options.parse_poll(&poll("1m"), error, 0),
+        Err(VenueError::Unrecognized(reason)) if reason.contains("10029")
+    ));
+    let short_candle = body.replace(",0.212860821,0.210084879,0.212860821]", "]");
+    assert!(matches!(
+        options.parse_poll(&poll("1m"), &short_candle, 0),
+        Err(VenueError::Json(_))
+    ));
+}

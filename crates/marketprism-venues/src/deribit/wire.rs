@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -131,6 +132,30 @@ pub struct VolatilityIndex<'a> {
     #[serde(borrow)]
     pub index_name: Cow<'a, str>,
 }
+
+/// The `result` of `public/get_volatility_index_data`: candles, oldest first.
+///
+/// ```json
+/// {"data":[[1598019300000,0.210084879,0.212860821,0.210084879,0.212860821]],"continuation":null}
+/// ```
+/// Docs: <https://docs.deribit.com/#public-get_volatility_index_data>
+#[derive(Debug, Deserialize)]
+pub struct VolatilityHistory<'a> {
+    /// `[timestamp, open, high, low, close]` candles.
+    #[serde(borrow)]
+    pub data: Vec<Candle<'a>>,
+}
+
+/// One volatility-index candle: start time (Unix ms) and open; high, low and close are
+/// skipped.
+#[derive(Debug, Deserialize)]
+pub struct Candle<'a>(
+    pub i64,
+    #[serde(borrow)] pub &'a RawValue,
+    pub IgnoredAny,
+    pub IgnoredAny,
+    pub IgnoredAny,
+);
 
 /// A JSON-RPC request.
 #[derive(Debug, Serialize)]

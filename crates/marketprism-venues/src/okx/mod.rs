@@ -13,8 +13,8 @@ mod wire;
 
 use marketprism_book::{BookUpdate, SyncRule, UpdateKind};
 use marketprism_model::{
-    Decimal, Event, Exchange, FundingRate, LongShortRatio, MarketType, OpenInterest, RatioKind,
-    Side, Trade,
+    Decimal, Event, Exchange, FundingRate, Liquidation, LongShortRatio, MarketType, OpenInterest,
+    RatioKind, Side, Symbol, Trade,
 };
 
 use crate::decimal::{decimal, levels};
@@ -49,10 +49,32 @@ impl Okx {
             venue: format!("okx {}", self.market_type),
             channel: subscription.channel.as_str(),
         })?;
+        if subscription.channel == Channel::Liquidations {
+            // A market-wide channel: one subscription per instrument type.
+            return Ok(wire::Arg {
+                channel: channel.into(),
+                inst_id: None,
+                inst_type: Some(self.instrument_type()?.into()),
+            });
+        }
         Ok(wire::Arg {
             channel: channel.into(),
-            inst_id: symbol::to_native(self.market_type, &subscription.symbol).into(),
+            inst_id: Some(symbol::to_native(self.market_type, &subscription.symbol).into()),
+            inst_type: None,
         })
+    }
+
+    /// OKX's `instType` of this market, for market-wide channels; spot has no liquidations.
+    fn instrument_type(&self) -> Result<&'static str, VenueError> {
+        match self.market_type {
+            MarketType::Perpetual => Ok("SWAP"),
+            MarketType::Futures => Ok("FUTURES"),
+            MarketType::Options => Ok("OPTION"),
+            MarketType::Spot => Err(VenueError::UnsupportedChannel {
+                venue: "okx spot".into(),
+                channel: Channel::Liquidations.as_str(),
+            }),
+        }
     }
 }
 
@@ -63,16 +85,17 @@ fn channel_name(channel: Channel) -> Option<&'static str> {
         Channel::OrderBook => Some("books"),
         Channel::FundingRate => Some("funding-rate"),
         Channel::OpenInterest => Some("open-interest"),
-        Channel::AggregateTrades | Channel::Liquidations | Channel::VolatilityIndex => None,
+        Channel::Liquidations => Some("liquidation-orders"),
+        Channel::AggregateTrades | Channel::VolatilityIndex => None,
     }
 }
 
 /// The id of the acknowledgement of one channel subscription: OKX echoes the argument, so
-/// the id is a stable hash (FNV-1a) of channel and instrument.
-fn ack_id(channel: &str, inst_id: &str) -> u64 {
+/// the id is a stable hash (FNV-1a) of channel and target (instrument or instrument type).
+fn ack_id(arg: &wire::Arg<'_>) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0100_0000_01b3;
-    [channel.as_bytes(), b"\0", inst_id.as_bytes()]
+    [arg.channel.as_bytes(), b"\0", arg.target().as_bytes()]
         .into_iter()
         .flatten()
         .fold(OFFSET, |hash, byte| {
@@ -112,7 +135,12 @@ impl VenueProtocol for Okx {
         })
     }
 
-    fn poll_url(&self, rest_endpoint: &str, poll: &Poll) -> Result<String, VenueError> {
+    fn poll_url(
+        &self,
+        rest_endpoint: &str,
+        poll: &Poll,
+        _now_ms: i64,
+    ) -> Result<String, VenueError> {
         let PollKind::LongShortRatio(kind) = poll.kind else {
             return Err(VenueError::UnsupportedChannel {
                 venue: format!("okx {} (streamed instead)", self.market_type),
@@ -198,25 +226,20 @@ impl VenueProtocol for Okx {
         &self,
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
-        let args = subscriptions
-            .iter()
-            .map(|subscription| self.arg(subscription))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut args: Vec<wire::Arg<'static>> = Vec::with_capacity(subscriptions.len());
+        for subscription in subscriptions {
+            let arg = self.arg(subscription)?;
+            // A market-wide channel serves every symbol with one subscription.
+            if !args.iter().any(|known| ack_id(known) == ack_id(&arg)) {
+                args.push(arg);
+            }
+        }
         args.chunks(ARGS_PER_REQUEST)
             .map(|chunk| {
-                let acks = chunk
-                    .iter()
-                    .map(|arg| ack_id(&arg.channel, &arg.inst_id))
-                    .collect();
+                let acks = chunk.iter().map(ack_id).collect();
                 let request = wire::Request {
                     op: "subscribe",
-                    args: chunk
-                        .iter()
-                        .map(|arg| wire::Arg {
-                            channel: arg.channel.clone(),
-                            inst_id: arg.inst_id.clone(),
-                        })
-                        .collect(),
+                    args: chunk.to_vec(),
                 };
                 Ok(SubscribeRequest {
                     acks,
@@ -233,7 +256,7 @@ impl VenueProtocol for Okx {
         let envelope: wire::Envelope<'_> = serde_json::from_str(frame)?;
         match (envelope.event.as_deref(), &envelope.arg, envelope.data) {
             (Some("subscribe"), Some(arg), _) => Ok(Inbound::SubscribeAck {
-                request_id: ack_id(&arg.channel, &arg.inst_id),
+                request_id: ack_id(arg),
             }),
             (Some("error"), _, _) => Ok(Inbound::Rejected {
                 request_id: None,
@@ -270,6 +293,22 @@ impl VenueProtocol for Okx {
                     .collect::<Result<_, _>>()?;
                 Ok(Inbound::Events(events))
             }
+            (None, Some(arg), Some(data)) if arg.channel == "liquidation-orders" => {
+                let records: Vec<wire::LiquidationOrders<'_>> = serde_json::from_str(data.get())?;
+                let mut events = Vec::new();
+                for record in &records {
+                    let (market_type, symbol) = symbol::from_native(&record.inst_id)?;
+                    for detail in &record.details {
+                        events.push(Event::Liquidation(normalize_liquidation(
+                            market_type,
+                            &symbol,
+                            detail,
+                            received_time_ms,
+                        )?));
+                    }
+                }
+                Ok(Inbound::Events(events))
+            }
             (None, Some(arg), Some(data)) if arg.channel.starts_with("books") => {
                 let kind = match envelope.action.as_deref() {
                     Some("snapshot") => UpdateKind::Snapshot,
@@ -280,7 +319,7 @@ impl VenueProtocol for Okx {
                 let (Some(book), true) = (books.pop(), books.is_empty()) else {
                     return Err(VenueError::unrecognized(frame));
                 };
-                let (market_type, symbol) = symbol::from_native(&arg.inst_id)?;
+                let (market_type, symbol) = symbol::from_native(arg.target())?;
                 Ok(Inbound::Book(BookMessage {
                     market_type,
                     symbol,
@@ -295,11 +334,7 @@ impl VenueProtocol for Okx {
 
 fn normalize_trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trade, VenueError> {
     let (market_type, symbol) = symbol::from_native(&wire.inst_id)?;
-    let side = match wire.side.as_ref() {
-        "buy" => Side::Buy,
-        "sell" => Side::Sell,
-        other => return Err(VenueError::Unrecognized(format!("trade side {other:?}"))),
-    };
+    let side = side("trade side", &wire.side)?;
     Ok(Trade {
         exchange: Exchange::Okx,
         market_type,
@@ -312,6 +347,34 @@ fn normalize_trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trad
         exchange_time_ms: millis("ts", &wire.ts)?,
         received_time_ms,
     })
+}
+
+/// One order of a `liquidation-orders` record; the price is the bankruptcy price.
+fn normalize_liquidation(
+    market_type: MarketType,
+    symbol: &Symbol,
+    detail: &wire::LiquidationDetail<'_>,
+    received_time_ms: i64,
+) -> Result<Liquidation, VenueError> {
+    Ok(Liquidation {
+        exchange: Exchange::Okx,
+        market_type,
+        symbol: symbol.clone(),
+        side: side("side", &detail.side)?,
+        price: decimal("bkPx", &detail.bk_px)?,
+        quantity: decimal("sz", &detail.sz)?,
+        exchange_time_ms: millis("ts", &detail.ts)?,
+        received_time_ms,
+    })
+}
+
+/// OKX's lowercase `buy`/`sell`.
+fn side(field: &'static str, text: &str) -> Result<Side, VenueError> {
+    match text {
+        "buy" => Ok(Side::Buy),
+        "sell" => Ok(Side::Sell),
+        other => Err(VenueError::Unrecognized(format!("{field} {other:?}"))),
+    }
 }
 
 fn optional_decimal(

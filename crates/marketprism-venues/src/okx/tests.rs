@@ -213,8 +213,12 @@ fn polls_top_trader_and_all_account_ratios_from_different_endpoints() {
     let all = poll(crate::PollKind::LongShortRatio(
         marketprism_model::RatioKind::AllAccounts,
     ));
-    let top_url = swap.poll_url("https://www.okx.com", &top).expect("offered");
-    let all_url = swap.poll_url("https://www.okx.com", &all).expect("offered");
+    let top_url = swap
+        .poll_url("https://www.okx.com", &top, 0)
+        .expect("offered");
+    let all_url = swap
+        .poll_url("https://www.okx.com", &all, 0)
+        .expect("offered");
     assert_eq!(top_url, "https://www.okx.com/api/v5/rubik/stat/contracts/long-short-account-ratio-contract-top-trader?instId=BTC-USDT-SWAP&period=1H");
     assert_eq!(all_url, "https://www.okx.com/api/v5/rubik/stat/contracts/long-short-account-ratio?ccy=BTC&period=1H");
     let body = r#"{"code":"0","msg":"","data":[["1701417600000","1.25"],["1701414000000","1.2"]]}"#;
@@ -236,4 +240,67 @@ fn polls_top_trader_and_all_account_ratios_from_different_endpoints() {
             0
         )
         .is_err());
+}
+
+#[test]
+fn subscribes_liquidations_once_per_instrument_type_and_parses_the_documented_frame() {
+    let swap = Okx::new(MarketType::Perpetual);
+    let subscriptions = ["BTC-USDT", "ETH-USDT"].map(|symbol| Subscription {
+        channel: Channel::Liquidations,
+        symbol: symbol.parse().expect("valid"),
+    });
+    let requests = swap.subscribe_requests(&subscriptions).expect("supported");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].frame,
+        r#"{"op":"subscribe","args":[{"channel":"liquidation-orders","instType":"SWAP"}]}"#
+    );
+    assert_eq!(
+        requests[0].acks.len(),
+        1,
+        "one subscription serves both symbols"
+    );
+    let ack = r#"{"event":"subscribe","arg":{"channel":"liquidation-orders","instType":"SWAP"},"connId":"a4d3ae55"}"#;
+    assert!(matches!(
+        swap.parse(ack, 0),
+        Ok(Inbound::SubscribeAck { request_id }) if request_id == requests[0].acks[0]
+    ));
+    assert!(matches!(
+        protocol().subscribe_requests(&subscriptions[..1]),
+        Err(VenueError::UnsupportedChannel { .. })
+    ));
+
+    let frame = r#"{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0","bkPx":"0.007831","ccy":"","posSide":"short","side":"buy","sz":"13","ts":"1692266434010"},{"bkLoss":"0","bkPx":"0.00783","ccy":"","posSide":"long","side":"sell","sz":"2","ts":"1692266434011"}],"instFamily":"IOST-USDT","instId":"IOST-USDT-SWAP","instType":"SWAP","uly":"IOST-USDT"}]}"#;
+    let Ok(Inbound::Events(events)) = swap.parse(frame, 9) else {
+        panic!("expected events");
+    };
+    let liquidation = |side, price: &str, quantity: &str, time| {
+        Event::Liquidation(Liquidation {
+            exchange: Exchange::Okx,
+            market_type: MarketType::Perpetual,
+            symbol: "IOST-USDT".parse().expect("valid"),
+            side,
+            price: price.parse().expect("valid"),
+            quantity: quantity.parse().expect("valid"),
+            exchange_time_ms: time,
+            received_time_ms: 9,
+        })
+    };
+    assert_eq!(
+        events,
+        vec![
+            liquidation(Side::Buy, "0.007831", "13", 1_692_266_434_010),
+            liquidation(Side::Sell, "0.00783", "2", 1_692_266_434_011),
+        ]
+    );
+    let unknown_side = frame.replace(r#""side":"buy""#, r#""side":"long""#);
+    assert!(matches!(
+        swap.parse(&unknown_side, 0),
+        Err(VenueError::Unrecognized(_))
+    ));
+    let bad_price = frame.replace("0.007831", "n/a");
+    assert!(matches!(
+        swap.parse(&bad_price, 0),
+        Err(VenueError::Decimal { .. })
+    ));
 }

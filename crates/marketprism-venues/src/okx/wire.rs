@@ -8,15 +8,40 @@ use serde_json::value::RawValue;
 
 use crate::decimal::WireLevel;
 
-/// The channel and instrument a frame belongs to: `{"channel":"books","instId":"BTC-USDT"}`.
-#[derive(Debug, Serialize, Deserialize)]
+/// The channel and instrument a frame belongs to: `{"channel":"books","instId":"BTC-USDT"}`,
+/// or the channel and instrument type of a market-wide channel:
+/// `{"channel":"liquidation-orders","instType":"SWAP"}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Arg<'a> {
     /// Channel name.
     #[serde(borrow)]
     pub channel: Cow<'a, str>,
     /// Instrument id.
-    #[serde(rename = "instId", borrow)]
-    pub inst_id: Cow<'a, str>,
+    #[serde(
+        rename = "instId",
+        borrow,
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub inst_id: Option<Cow<'a, str>>,
+    /// Instrument type, for market-wide channels.
+    #[serde(
+        rename = "instType",
+        borrow,
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub inst_type: Option<Cow<'a, str>>,
+}
+
+impl Arg<'_> {
+    /// What the channel is subscribed for: the instrument id, else the instrument type.
+    pub fn target(&self) -> &str {
+        self.inst_id
+            .as_deref()
+            .or(self.inst_type.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 /// Every OKX frame: a push (`arg` + `data`, books add `action`), an event reply
@@ -118,6 +143,43 @@ pub struct OpenInterest<'a> {
     #[serde(borrow, default)]
     pub oi_usd: Option<Cow<'a, str>>,
     /// Data time, Unix milliseconds as a string.
+    #[serde(borrow)]
+    pub ts: Cow<'a, str>,
+}
+
+/// One record of the `liquidation-orders` channel: the liquidations of one instrument.
+///
+/// ```json
+/// {"details":[{"bkLoss":"0","bkPx":"0.007831","ccy":"","posSide":"short","side":"buy",
+///   "sz":"13","ts":"1692266434010"}],"instFamily":"IOST-USDT","instId":"IOST-USDT-SWAP",
+///  "instType":"SWAP","uly":"IOST-USDT"}
+/// ```
+/// Docs: <https://www.okx.com/docs-v5/en/#public-data-websocket-liquidation-orders-channel>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiquidationOrders<'a> {
+    /// Instrument id.
+    #[serde(borrow)]
+    pub inst_id: Cow<'a, str>,
+    /// The liquidation orders.
+    #[serde(borrow)]
+    pub details: Vec<LiquidationDetail<'a>>,
+}
+
+/// One liquidation order of a `liquidation-orders` record.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiquidationDetail<'a> {
+    /// Order side: `sell` liquidates a long position.
+    #[serde(borrow)]
+    pub side: Cow<'a, str>,
+    /// Bankruptcy price.
+    #[serde(borrow)]
+    pub bk_px: Cow<'a, str>,
+    /// Quantity (contracts for derivatives).
+    #[serde(borrow)]
+    pub sz: Cow<'a, str>,
+    /// Liquidation time, Unix milliseconds as a string.
     #[serde(borrow)]
     pub ts: Cow<'a, str>,
 }
