@@ -25,8 +25,68 @@ pub struct Spec {
     pub count: Option<u64>,
     /// Simulator seed.
     pub seed: u64,
-    /// Collector channels, e.g. `trades`, `orderbook`.
+    /// The collector's venues, all pointed at the simulator.
+    pub venues: Vec<VenueSpec>,
+    /// Whether the collector also publishes every applied book update (`books.deltas`).
+    pub book_deltas: bool,
+}
+
+/// One `[[venues]]` section of the collector configuration.
+#[derive(Debug, Clone)]
+pub struct VenueSpec {
+    /// Venue kind, e.g. `binance_usdm`.
+    pub venue: &'static str,
+    /// Path of the venue's endpoint on the simulator, e.g. `/fapi`.
+    pub path: &'static str,
+    /// Configured symbols.
+    pub symbols: Vec<String>,
+    /// Channels, e.g. `trades`, `orderbook`.
     pub channels: Vec<&'static str>,
+    /// Polled series: (data, interval, period).
+    pub polls: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+impl VenueSpec {
+    /// Binance spot with the spec's normalized symbols.
+    pub fn binance_spot(symbols: &[(String, String)], channels: Vec<&'static str>) -> Self {
+        VenueSpec {
+            venue: "binance_spot",
+            path: "",
+            symbols: symbols
+                .iter()
+                .map(|(_, normalized)| normalized.clone())
+                .collect(),
+            channels,
+            polls: Vec::new(),
+        }
+    }
+
+    /// The TOML section, pointed at the simulator on `sim_port`.
+    fn toml(&self, sim_port: u16) -> String {
+        let mut section = format!(
+            "[[venues]]\nvenue = \"{venue}\"\nendpoint = \"ws://127.0.0.1:{sim_port}{path}\"\n\
+             rest_endpoint = \"http://127.0.0.1:{sim_port}\"\nsymbols = [{symbols}]\nchannels = [{channels}]\n",
+            venue = self.venue,
+            path = self.path,
+            symbols = toml_strings(&self.symbols),
+            channels = toml_strings(&self.channels),
+        );
+        for (data, interval, period) in &self.polls {
+            section.push_str(&format!(
+                "[[venues.polls]]\ndata = \"{data}\"\ninterval = \"{interval}\"\nperiod = \"{period}\"\n"
+            ));
+        }
+        section
+    }
+}
+
+/// The items as the inside of a TOML array of strings.
+fn toml_strings<T: AsRef<str>>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|item| format!("\"{}\"", item.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Builds the `marketprism` binary and returns its path.
@@ -112,10 +172,10 @@ max_wait = "300ms"
                 name = spec.name,
             ),
         )?;
-        let symbols: Vec<String> = spec
-            .symbols
+        let venues: Vec<String> = spec
+            .venues
             .iter()
-            .map(|(_, normalized)| format!("\"{normalized}\""))
+            .map(|venue| venue.toml(sim_port))
             .collect();
         let collector_config = dir.join("collector.toml");
         std::fs::write(
@@ -135,21 +195,13 @@ backoff_initial = "200ms"
 backoff_max = "2s"
 watchdog = "10s"
 
-[[venues]]
-venue = "binance_spot"
-endpoint = "ws://127.0.0.1:{sim_port}"
-rest_endpoint = "http://127.0.0.1:{sim_port}"
-symbols = [{symbols}]
-channels = [{channels}]
-"#,
+[books]
+deltas = {deltas}
+
+{venues}"#,
                 nats = services.nats_url,
-                symbols = symbols.join(", "),
-                channels = spec
-                    .channels
-                    .iter()
-                    .map(|channel| format!("\"{channel}\""))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                deltas = spec.book_deltas,
+                venues = venues.join("\n"),
             ),
         )?;
 
@@ -285,15 +337,18 @@ channels = [{channels}]
         Ok(())
     }
 
-    /// The simulator's true book of `symbol` (Binance form) right after `update_id`.
+    /// The simulator's true book of `symbol` (Binance form) right after `update_id` (after
+    /// event `update_id` with `by_event`, Bybit's numbering).
     pub async fn true_book(
         &self,
         symbol: &str,
         update_id: u64,
+        by_event: bool,
         limit: usize,
     ) -> anyhow::Result<Option<marketprism_sim::TrueBook>> {
+        let by = if by_event { "&by=event" } else { "" };
         let url = format!(
-            "http://127.0.0.1:{}/control/book?symbol={symbol}&update_id={update_id}&limit={limit}",
+            "http://127.0.0.1:{}/control/book?symbol={symbol}&update_id={update_id}&limit={limit}{by}",
             self.sim_port
         );
         let response = self.http.get(url).send().await?;

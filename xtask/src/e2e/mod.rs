@@ -10,10 +10,15 @@
 //!   book stream three times; every stored book must equal the simulator's true book at its
 //!   update id, with exactly one sequence-break gap per break.
 //!
+//! * `venues`: every venue, channel and polled series at once; every table (trades, books,
+//!   book deltas, funding rates, open interest, liquidations, volatility indices, long/short
+//!   ratios) must hold exactly what the simulator sent.
+//!
 //! It prints a table of every check and fails if any check fails.
 
 mod checks;
 mod scenarios;
+mod venues;
 
 use std::time::Instant;
 
@@ -42,7 +47,30 @@ pub struct Args {
     /// Keep the logs and configs of the run in this directory.
     #[arg(long)]
     pub keep: Option<std::path::PathBuf>,
+    /// Run only these scenarios (repeatable); all by default.
+    #[arg(long = "scenario", value_enum)]
+    pub scenarios: Vec<Scenario>,
 }
+
+/// The scenarios, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// N trades at a high rate, no faults.
+    Baseline,
+    /// Storage killed and restarted, the connection dropped.
+    Faults,
+    /// Order books with injected sequence breaks.
+    Books,
+    /// Every venue, channel and polled series.
+    Venues,
+}
+
+const ALL: [Scenario; 4] = [
+    Scenario::Baseline,
+    Scenario::Faults,
+    Scenario::Books,
+    Scenario::Venues,
+];
 
 impl Default for Args {
     fn default() -> Self {
@@ -52,6 +80,7 @@ impl Default for Args {
             rate: 20_000,
             debug: false,
             keep: None,
+            scenarios: Vec::new(),
         }
     }
 }
@@ -67,18 +96,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .keep
         .clone()
         .unwrap_or_else(|| scratch.path().to_owned());
+    let selected: Vec<Scenario> = ALL
+        .into_iter()
+        .filter(|scenario| args.scenarios.is_empty() || args.scenarios.contains(scenario))
+        .collect();
     let checks = runtime.block_on(async {
-        // Each scenario gets fresh servers: its streams claim the same subjects.
-        let services = services::start(args.backend).await?;
-        println!("services: {}", services.description);
-        let mut checks =
-            scenarios::baseline(&binary, &services, &args, &dir.join("baseline")).await?;
-        drop(services);
-        let services = services::start(args.backend).await?;
-        checks.extend(scenarios::faults(&binary, &services, &dir.join("faults")).await?);
-        drop(services);
-        let services = services::start(args.backend).await?;
-        checks.extend(scenarios::books(&binary, &services, &dir.join("books")).await?);
+        let mut checks = Vec::new();
+        for scenario in selected {
+            // Each scenario gets fresh servers: its streams claim the same subjects.
+            let services = services::start(args.backend).await?;
+            println!("services: {}", services.description);
+            checks.extend(match scenario {
+                Scenario::Baseline => {
+                    scenarios::baseline(&binary, &services, &args, &dir.join("baseline")).await?
+                }
+                Scenario::Faults => {
+                    scenarios::faults(&binary, &services, &dir.join("faults")).await?
+                }
+                Scenario::Books => scenarios::books(&binary, &services, &dir.join("books")).await?,
+                Scenario::Venues => venues::run(&binary, &services, &dir.join("venues")).await?,
+            });
+        }
         anyhow::Ok(checks)
     })?;
     checks::print_table(&checks);

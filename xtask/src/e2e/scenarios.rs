@@ -10,7 +10,7 @@ use marketprism_sim::{BookFault, Report, SimTrade, TrueBook};
 use marketprism_storage::{from_fixed18, GapRow, OrderBookRow, TradeRow};
 
 use super::{Args, Check, Checks};
-use crate::pipeline::{Pipeline, Spec};
+use crate::pipeline::{Pipeline, Spec, VenueSpec};
 use crate::services::Services;
 
 /// Longest wait for ClickHouse to catch up after the simulator finished.
@@ -28,7 +28,7 @@ fn symbols() -> Vec<(String, String)> {
     .collect()
 }
 
-async fn wait_until_done(pipeline: &Pipeline) -> anyhow::Result<Report> {
+pub(super) async fn wait_until_done(pipeline: &Pipeline) -> anyhow::Result<Report> {
     loop {
         let report = pipeline.sim_report().await?;
         if report.done {
@@ -67,7 +67,8 @@ pub async fn baseline(
         rate: args.rate,
         count: Some(args.trades),
         seed: 7,
-        channels: vec!["trades"],
+        venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
+        book_deltas: false,
     };
     let pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     let report = wait_until_done(&pipeline).await?;
@@ -125,7 +126,8 @@ pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::R
         rate: 4_000,
         count: Some(TRADES),
         seed: 11,
-        channels: vec!["trades"],
+        venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
+        book_deltas: false,
     };
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
 
@@ -197,7 +199,11 @@ pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Re
         rate: 500,
         count: Some(TRADES),
         seed: 13,
-        channels: vec!["trades", "orderbook"],
+        venues: vec![VenueSpec::binance_spot(
+            &symbols(),
+            vec!["trades", "orderbook"],
+        )],
+        book_deltas: false,
     };
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     wait_until_delivered(&pipeline, 500).await?;
@@ -225,7 +231,10 @@ pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Re
     let mut unknown = 0;
     for row in &rows {
         let native = row.symbol.replace('-', "");
-        match pipeline.true_book(&native, row.update_id, DEPTH).await? {
+        match pipeline
+            .true_book(&native, row.update_id, false, DEPTH)
+            .await?
+        {
             Some(truth) => {
                 if let Some(difference) = book_difference(row, &truth) {
                     differing.push(difference);
@@ -311,7 +320,7 @@ pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Re
 }
 
 /// Compares a stored book with the simulator's; `None` when identical.
-fn book_difference(row: &OrderBookRow, truth: &TrueBook) -> Option<String> {
+pub(super) fn book_difference(row: &OrderBookRow, truth: &TrueBook) -> Option<String> {
     let side = |prices: &[i128], quantities: &[i128]| -> Vec<(Decimal, Decimal)> {
         prices
             .iter()
@@ -336,7 +345,7 @@ fn book_difference(row: &OrderBookRow, truth: &TrueBook) -> Option<String> {
 }
 
 /// Stops the pipeline; collector and storage must drain and exit 0 on SIGTERM.
-fn stopped_cleanly(scenario: &'static str, pipeline: Pipeline) -> anyhow::Result<Check> {
+pub(super) fn stopped_cleanly(scenario: &'static str, pipeline: Pipeline) -> anyhow::Result<Check> {
     let clean = pipeline.stop()?;
     Ok(Check::holds(
         scenario,
@@ -362,23 +371,38 @@ fn normalized(native: &str) -> String {
         .map_or_else(|| native.to_owned(), |(_, normalized)| normalized)
 }
 
-/// The trades table holds exactly the delivered trades, once each, with identical values.
-async fn verify_trades(
+/// A trade row's identity: exchange, market, aggregated, symbol, trade id.
+type TradeKey = (String, String, u8, String, String);
+
+/// Every delivered trade once per venue and market it was written for.
+fn expected_trades(report: &Report) -> HashMap<TradeKey, &SimTrade> {
+    let mut expected = HashMap::new();
+    for trade in report.trades.iter().filter(|trade| trade.delivered) {
+        for venue in &trade.venues {
+            let mut parts = venue.split('/');
+            let (exchange, market) = (parts.next(), parts.next());
+            let aggregated = u8::from(parts.next() == Some("aggregate"));
+            let key = (
+                exchange.unwrap_or_default().to_owned(),
+                market.unwrap_or_default().to_owned(),
+                aggregated,
+                normalized(&trade.symbol),
+                trade.trade_id.to_string(),
+            );
+            expected.insert(key, trade);
+        }
+    }
+    expected
+}
+
+/// The trades table holds exactly the delivered trades, once per venue and market they were
+/// written for, with identical values.
+pub(super) async fn verify_trades(
     scenario: &'static str,
     pipeline: &Pipeline,
     report: &Report,
 ) -> anyhow::Result<Checks> {
-    let expected: HashMap<(String, String), &SimTrade> = report
-        .trades
-        .iter()
-        .filter(|trade| trade.delivered)
-        .map(|trade| {
-            (
-                (normalized(&trade.symbol), trade.trade_id.to_string()),
-                trade,
-            )
-        })
-        .collect();
+    let expected = expected_trades(report);
     let rows: Vec<TradeRow> = pipeline
         .clickhouse
         .query("SELECT ?fields FROM trades FINAL")
@@ -394,7 +418,14 @@ async fn verify_trades(
     let mut differing = Vec::new();
     let mut seen = 0;
     for row in &rows {
-        match expected.get(&(row.symbol.clone(), row.trade_id.clone())) {
+        let key = (
+            row.exchange.clone(),
+            row.market_type.clone(),
+            row.aggregated,
+            row.symbol.clone(),
+            row.trade_id.clone(),
+        );
+        match expected.get(&key) {
             None => unexpected += 1,
             Some(trade) => {
                 seen += 1;
@@ -432,10 +463,7 @@ async fn verify_trades(
 fn difference(row: &TradeRow, trade: &SimTrade) -> Option<String> {
     let decimal = |text: &str| Decimal::from_str(text).map(|value| value.normalize()).ok();
     let side = if trade.buyer_is_maker { "sell" } else { "buy" };
-    let same = row.exchange == "binance"
-        && row.market_type == "spot"
-        && row.aggregated == 0
-        && Some(from_fixed18(row.price)) == decimal(&trade.price)
+    let same = Some(from_fixed18(row.price)) == decimal(&trade.price)
         && Some(from_fixed18(row.quantity)) == decimal(&trade.quantity)
         && row.side == side
         && row.exchange_time == trade.trade_time_ms
@@ -506,7 +534,10 @@ async fn verify_gaps(
 }
 
 /// Nothing was dead-lettered: every frame parsed and every message decoded.
-async fn dead_letters(scenario: &'static str, pipeline: &Pipeline) -> anyhow::Result<Check> {
+pub(super) async fn dead_letters(
+    scenario: &'static str,
+    pipeline: &Pipeline,
+) -> anyhow::Result<Check> {
     let client = async_nats::connect(&pipeline.nats_url).await?;
     let context = async_nats::jetstream::new(client);
     let mut stream = context.get_stream(&pipeline.deadletter_stream).await?;
