@@ -186,8 +186,13 @@ fn frames_for(
                     &now.funding_values(),
                 );
             }
-            let stream = format!("{lower}@forceOrder");
-            if let (true, Some(liquidation)) = (client.streams.contains(&stream), &now.liquidation)
+            // The symbol's own stream, and the market-wide one reporting every symbol.
+            let streams = [format!("{lower}@forceOrder"), ALL_LIQUIDATIONS.to_owned()];
+            let liquidation = now.liquidation.as_ref();
+            for (stream, liquidation) in streams
+                .iter()
+                .filter(|stream| client.streams.contains(*stream))
+                .filter_map(|stream| Some((stream, liquidation?)))
             {
                 let (price, quantity) = (&liquidation.price, &liquidation.quantity);
                 let data = json!({"e": "forceOrder", "E": now.time_ms, "o": {"s": symbol,
@@ -313,6 +318,9 @@ fn frames_for(
     }
     frames
 }
+
+/// Binance USDⓈ-M's market-wide liquidation stream.
+pub(crate) const ALL_LIQUIDATIONS: &str = "!forceOrder@arr";
 
 /// Currencies with a simulated volatility index.
 const VOLATILITY_CURRENCIES: [&str; 2] = ["BTC", "ETH"];

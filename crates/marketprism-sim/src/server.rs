@@ -129,6 +129,9 @@ impl Shared {
         if self.config.replay.is_some() {
             return stream.contains('@');
         }
+        if stream == crate::derivatives::ALL_LIQUIDATIONS {
+            return true;
+        }
         match parse_stream(stream) {
             Some((symbol, channel)) => {
                 self.config

@@ -171,7 +171,10 @@ mod tests {
                 client(Dialect::Bybit { linear: false }, &["publicTrade.BTCUSDT"]),
                 vec!["bybit/spot"],
             ),
-            (client(Dialect::Bybit { linear: true }, &["tickers.BTCUSDT"]), vec![]),
+            (
+                client(Dialect::Bybit { linear: true }, &["tickers.BTCUSDT"]),
+                vec![],
+            ),
         ];
         for (client, venues) in cases {
             let frames = render(&client, &trade);

@@ -70,6 +70,15 @@ impl SymbolMap {
             None => from_native(native),
         }
     }
+
+    /// The symbol of an instrument on a market-wide stream, if it is recorded: a configured
+    /// symbol, or any symbol when none is configured (a replay records everything).
+    pub fn recorded(&self, native: &str) -> Option<Result<Symbol, VenueError>> {
+        if self.by_native.is_empty() {
+            return Some(from_native(native));
+        }
+        self.by_native.get(native).cloned().map(Ok)
+    }
 }
 
 #[cfg(test)]

@@ -92,12 +92,12 @@ impl Binance {
             }
             "forceOrder" => {
                 let wire: BinanceForceOrder<'_> = serde_json::from_str(payload)?;
-                let liquidation = normalize::force_order(
-                    &wire,
-                    self.market_type,
-                    &self.symbols,
-                    received_time_ms,
-                )?;
+                // `!forceOrder@arr` reports every contract; only the configured are recorded.
+                let Some(symbol) = self.symbols.recorded(&wire.order.symbol) else {
+                    return Ok(Inbound::Ignored);
+                };
+                let liquidation =
+                    normalize::force_order(&wire, self.market_type, symbol?, received_time_ms)?;
                 return Ok(Inbound::Events(vec![Event::Liquidation(liquidation)]));
             }
             "depthUpdate" => {
@@ -227,11 +227,13 @@ impl VenueProtocol for Binance {
         let envelope: BinanceEnvelope<'_> = serde_json::from_str(frame)?;
         if let (Some(stream), Some(data)) = (&envelope.stream, envelope.data) {
             // The stream name's suffix is the event type for trade streams (`btcusdt@trade`,
-            // `btcusdt@aggTrade`); depth streams are `btcusdt@depth@100ms`.
-            let event_type = match stream.split_once('@').map_or("", |(_, kind)| kind) {
-                depth if depth.starts_with("depth") => "depthUpdate",
-                mark if mark.starts_with("markPrice") => "markPriceUpdate",
-                kind => kind,
+            // `btcusdt@aggTrade`); depth streams are `btcusdt@depth@100ms`, liquidations
+            // `!forceOrder@arr` (or `btcusdt@forceOrder`).
+            let event_type = match stream.split_once('@').unwrap_or_default() {
+                ("!forceOrder", _) => "forceOrder",
+                (_, depth) if depth.starts_with("depth") => "depthUpdate",
+                (_, mark) if mark.starts_with("markPrice") => "markPriceUpdate",
+                (_, kind) => kind,
             };
             return self.market_event(event_type, data.get(), received_time_ms);
         }

@@ -1,7 +1,7 @@
 //! Binance wire types to model events. Pure: the receive time is an argument.
 
 use marketprism_book::{BookUpdate, UpdateKind};
-use marketprism_model::{Exchange, FundingRate, Liquidation, MarketType, Side, Trade};
+use marketprism_model::{Exchange, FundingRate, Liquidation, MarketType, Side, Symbol, Trade};
 
 use super::symbol::SymbolMap;
 use super::wire::{
@@ -108,12 +108,12 @@ pub fn mark_price(
     })
 }
 
-/// Normalizes a `forceOrder` event: the filled quantity at the average fill price (the order
-/// price and quantity while nothing has filled).
+/// Normalizes a `forceOrder` event of `symbol`: the filled quantity at the average fill price
+/// (the order price and quantity while nothing has filled).
 pub fn force_order(
     wire: &BinanceForceOrder<'_>,
     market_type: MarketType,
-    symbols: &SymbolMap,
+    symbol: Symbol,
     received_time_ms: i64,
 ) -> Result<Liquidation, VenueError> {
     let order = &wire.order;
@@ -131,7 +131,7 @@ pub fn force_order(
     Ok(Liquidation {
         exchange: Exchange::Binance,
         market_type,
-        symbol: symbols.resolve(&order.symbol)?,
+        symbol,
         side,
         price,
         quantity,

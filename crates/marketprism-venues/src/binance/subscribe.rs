@@ -12,6 +12,9 @@ use serde::Serialize;
 use super::symbol::to_native;
 use crate::{Channel, SubscribeRequest, Subscription, VenueError};
 
+/// Every contract's liquidation orders (USDⓈ-M).
+const ALL_LIQUIDATIONS: &str = "!forceOrder@arr";
+
 /// Streams per `SUBSCRIBE` request, keeping frames well under Binance's size limits.
 const STREAMS_PER_REQUEST: usize = 200;
 
@@ -22,7 +25,8 @@ struct MethodCall<'a> {
     id: u64,
 }
 
-/// The stream name of a subscription, e.g. `btcusdt@aggTrade`; `None` for channels Binance
+/// The stream name of a subscription, e.g. `btcusdt@aggTrade`; liquidations come from the
+/// market-wide `!forceOrder@arr` (one stream for every symbol); `None` for channels Binance
 /// has no stream for (open interest is REST-only, volatility indices do not exist).
 pub fn stream_name(subscription: &Subscription) -> Option<String> {
     let suffix = match subscription.channel {
@@ -30,7 +34,7 @@ pub fn stream_name(subscription: &Subscription) -> Option<String> {
         Channel::AggregateTrades => "aggTrade",
         Channel::OrderBook => "depth@100ms",
         Channel::FundingRate => "markPrice@1s",
-        Channel::Liquidations => "forceOrder",
+        Channel::Liquidations => return Some(ALL_LIQUIDATIONS.to_owned()),
         Channel::OpenInterest | Channel::VolatilityIndex => return None,
     };
     Some(format!(
@@ -43,7 +47,13 @@ pub fn stream_name(subscription: &Subscription) -> Option<String> {
 pub fn subscribe_requests(
     subscriptions: &[Subscription],
 ) -> Result<Vec<SubscribeRequest>, VenueError> {
-    let streams: Vec<String> = subscriptions.iter().filter_map(stream_name).collect();
+    let mut streams: Vec<String> = Vec::with_capacity(subscriptions.len());
+    for stream in subscriptions.iter().filter_map(stream_name) {
+        // A market-wide stream serves every symbol once.
+        if !streams.contains(&stream) {
+            streams.push(stream);
+        }
+    }
     SubscribeRequest::numbered(&streams, STREAMS_PER_REQUEST, |params, id| MethodCall {
         method: "SUBSCRIBE",
         params,

@@ -302,7 +302,7 @@ fn parses_documented_mark_price_and_force_order_frames() {
     );
     assert_eq!(rate.exchange_time_ms, 1_562_305_380_000);
 
-    let force = r#"{"stream":"btcusdt@forceOrder","data":{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC","q":"0.014","p":"9910","ap":"9910.5","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}}"#;
+    let force = r#"{"stream":"!forceOrder@arr","data":{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC","q":"0.014","p":"9910","ap":"9910.5","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}}"#;
     let Ok(Inbound::Events(events)) = usdm.parse(force, 3) else {
         panic!("expected events");
     };
@@ -317,15 +317,33 @@ fn parses_documented_mark_price_and_force_order_frames() {
         ),
         ("9910.5".to_owned(), "0.014".to_owned())
     );
-    let subscriptions = [Channel::FundingRate, Channel::Liquidations].map(|channel| Subscription {
+    let subscriptions = [
+        (Channel::FundingRate, "BTC-USDT"),
+        (Channel::Liquidations, "BTC-USDT"),
+        (Channel::Liquidations, "ETH-USDT"),
+    ]
+    .map(|(channel, symbol)| Subscription {
         channel,
-        symbol: "BTC-USDT".parse().expect("valid"),
+        symbol: symbol.parse().expect("valid"),
     });
     let requests = usdm.subscribe_requests(&subscriptions).expect("supported");
-    assert!(
-        requests[0].frame.contains("btcusdt@markPrice@1s")
-            && requests[0].frame.contains("btcusdt@forceOrder")
+    assert_eq!(
+        requests[0].frame,
+        r#"{"method":"SUBSCRIBE","params":["btcusdt@markPrice@1s","!forceOrder@arr"],"id":1}"#,
+        "one market-wide liquidation stream for both symbols"
     );
+    // With symbols configured, other contracts' liquidations are not recorded (and a
+    // delivery contract Binance lists is no error).
+    let configured: Vec<Symbol> = vec!["ETH-USDT".parse().expect("valid")];
+    let eth_only = Binance::usdm(SymbolMap::new(&configured));
+    assert!(matches!(eth_only.parse(force, 3), Ok(Inbound::Ignored)));
+    let delivery = force.replace("\"s\":\"BTCUSDT\"", "\"s\":\"BTCUSDT_240628\"");
+    assert!(matches!(eth_only.parse(&delivery, 3), Ok(Inbound::Ignored)));
+    let eth = force.replace("\"s\":\"BTCUSDT\"", "\"s\":\"ETHUSDT\"");
+    assert!(matches!(
+        eth_only.parse(&eth, 3),
+        Ok(Inbound::Events(events)) if matches!(&events[0], Event::Liquidation(l) if l.symbol.as_str() == "ETH-USDT")
+    ));
     assert!(matches!(
         spot().subscribe_requests(&subscriptions),
         Err(VenueError::UnsupportedChannel { .. })
