@@ -9,7 +9,7 @@
 //! With `hot_retention`, hot rows older than the retention *and* already archived are
 //! deleted.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::now_ms;
 
 use clickhouse::{Client, Row, RowOwned, RowRead, RowWrite};
 use marketprism_schema::Dialect;
@@ -91,12 +91,6 @@ struct WindowRow {
 struct Extent {
     rows: u64,
     last: i64,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 /// Archives every table once.

@@ -25,6 +25,8 @@ pub(crate) struct Batch {
     pub(crate) long_short_ratios: Vec<LongShortRatioRow>,
     pub(crate) gaps: Vec<GapRow>,
     pub(crate) messages: Vec<Message>,
+    /// When the collector received each message's event, Unix ms (same order as `messages`).
+    pub(crate) received_ms: Vec<i64>,
     bytes: usize,
     opened_at: Option<Instant>,
 }
@@ -55,11 +57,13 @@ impl Batch {
         }
     }
 
-    /// Records that `message` contributed a row already pushed to a table vector.
-    pub(crate) fn add(&mut self, message: Message) {
+    /// Records that `message`, whose event the collector received at `received_ms`,
+    /// contributed a row already pushed to a table vector.
+    pub(crate) fn add(&mut self, message: Message, received_ms: i64) {
         self.bytes += message.payload.len();
         self.opened_at.get_or_insert_with(Instant::now);
         self.messages.push(message);
+        self.received_ms.push(received_ms);
     }
 
     pub(crate) fn rows(&self) -> usize {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
 use crate::metrics::{Metrics, TableLabel};
+use crate::now_ms;
 use crate::Config;
 
 /// The storage service could not start or had to stop.
@@ -182,9 +183,14 @@ impl Writer {
     async fn accept(&mut self, message: Message, batch: &mut Batch) {
         let row = codec::decode(&message.subject, &message.payload)
             .map_err(|error| error.to_string())
-            .and_then(|event| batch.push(&event).map_err(|error| error.to_string()));
+            .and_then(|event| {
+                batch
+                    .push(&event)
+                    .map(|()| event.received_time_ms())
+                    .map_err(|error| error.to_string())
+            });
         match row {
-            Ok(()) => batch.add(message),
+            Ok(received_ms) => batch.add(message, received_ms),
             Err(reason) => self.dead_letter(message, reason).await,
         }
     }
@@ -224,6 +230,14 @@ impl Writer {
         match self.insert(&batch).await {
             Ok(()) => {
                 self.consecutive_failures = 0;
+                let committed_ms = now_ms();
+                for received_ms in &batch.received_ms {
+                    // Clocks of different hosts can disagree: a negative latency counts as 0.
+                    let latency_ms = committed_ms.saturating_sub(*received_ms).max(0);
+                    self.metrics
+                        .commit_latency
+                        .observe(latency_ms as f64 / 1000.0);
+                }
                 for (table, rows) in batch.table_rows() {
                     self.metrics
                         .rows_inserted

@@ -4,6 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Label naming a ClickHouse table.
@@ -12,8 +13,13 @@ pub(crate) struct TableLabel {
     pub(crate) table: &'static str,
 }
 
+/// Upper bounds (seconds) of the commit-latency buckets: 1 ms to 30 s.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
+];
+
 /// Counters the consumer updates.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Metrics {
     pub(crate) messages_received: Counter,
     pub(crate) messages_acked: Counter,
@@ -21,6 +27,22 @@ pub(crate) struct Metrics {
     pub(crate) insert_failures: Counter,
     pub(crate) dead_lettered: Counter,
     pub(crate) batch_rows: Gauge,
+    /// From the collector receiving an event to its row committing, seconds.
+    pub(crate) commit_latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            messages_received: Counter::default(),
+            messages_acked: Counter::default(),
+            rows_inserted: Family::default(),
+            insert_failures: Counter::default(),
+            dead_lettered: Counter::default(),
+            batch_rows: Gauge::default(),
+            commit_latency: Histogram::new(LATENCY_BUCKETS),
+        }
+    }
 }
 
 impl Metrics {
@@ -55,6 +77,11 @@ impl Metrics {
             "batch_rows",
             "Rows in the batch being filled",
             self.batch_rows.clone(),
+        );
+        registry.register(
+            "commit_latency_seconds",
+            "Time from the collector receiving an event to its row committing in ClickHouse",
+            self.commit_latency.clone(),
         );
     }
 }

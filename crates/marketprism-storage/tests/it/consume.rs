@@ -77,10 +77,10 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
         .expect("ack");
 
     let shutdown = CancellationToken::new();
-    let storage = tokio::spawn(marketprism_storage::run(
-        harness.config.clone(),
-        shutdown.clone(),
-    ));
+    let mut config = harness.config.clone();
+    let port = marketprism_testkit::free_port().expect("port");
+    config.listen = ([127, 0, 0, 1], port).into();
+    let storage = tokio::spawn(marketprism_storage::run(config, shutdown.clone()));
     let client = harness.client();
     assert_eq!(
         eventually(&client, "SELECT count() FROM trades FINAL", 3).await,
@@ -164,6 +164,32 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
     );
     assert_eq!(letter.payload.as_ref(), b"not an event");
     assert!(letter.headers.get(DEADLETTER_ERROR_HEADER).is_some());
+
+    // Every committed message's latency is observed once: the test events were received in
+    // 2023, so all land beyond the last bucket.
+    let committed = derivatives().len() + 6;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    let sample = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+    };
+    assert_eq!(
+        sample("marketprism_storage_commit_latency_seconds_count"),
+        Some(committed as f64),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(r#"marketprism_storage_commit_latency_seconds_bucket{le="30.0"}"#),
+        Some(0.0),
+        "{metrics}"
+    );
 
     shutdown.cancel();
     storage.await.expect("join").expect("clean shutdown");
