@@ -17,6 +17,8 @@ pub struct Config {
     pub rate: u32,
     /// Trades to generate before stopping; `None` runs forever.
     pub count: Option<u64>,
+    /// Order-book levels per side of every symbol.
+    pub book_levels: u32,
     /// Interval of server pings (Binance: 20 s).
     pub ping_interval: Duration,
     /// Serve the WebSocket frames of this capture instead of generated trades.
@@ -33,6 +35,7 @@ impl Default for Config {
             symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
             rate: 100,
             count: None,
+            book_levels: crate::DEFAULT_LEVELS,
             ping_interval: Duration::from_secs(20),
             replay: None,
             replay_speed: 1.0,

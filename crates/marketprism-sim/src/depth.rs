@@ -4,8 +4,8 @@
 //! Every 100 ms each symbol's book changes a few levels on a fixed tick grid around its mid
 //! price (bids strictly below, asks strictly above, so the true book never crosses); each
 //! changed level consumes one update id, as on Binance, so an event covers `U..=u`. The last
-//! [`HISTORY`] states per symbol are kept so tests can ask for the true book at any recent
-//! update id.
+//! [`HISTORY`] states per symbol (fewer for deeper books) are kept so tests can ask for the
+//! true book at any recent update id.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -22,11 +22,15 @@ use crate::server::{Outbound, Shared};
 /// Interval of the diff-depth stream.
 pub(crate) const UPDATE_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Book states kept per symbol for `/control/book` (a minute and a half of updates).
+/// Book states kept per symbol for `/control/book` with the default depth (a minute and a
+/// half of updates); deeper books keep proportionally fewer, at least [`MIN_HISTORY`].
 const HISTORY: usize = 1_000;
 
-/// Levels per side around the mid price.
-const LEVELS: i64 = 40;
+/// The fewest book states kept per symbol.
+const MIN_HISTORY: usize = 10;
+
+/// Default levels per side around the mid price.
+pub const DEFAULT_LEVELS: u32 = 40;
 
 /// First update id of every book.
 const FIRST_UPDATE_ID: u64 = 5_000_000;
@@ -63,6 +67,10 @@ pub(crate) struct SimBook {
     /// Events emitted so far: Bybit's contiguous `u`.
     events: u64,
     history: VecDeque<State>,
+    /// States kept in `history`.
+    history_limit: usize,
+    /// Levels per side.
+    depth: i64,
     pending_faults: VecDeque<BookFault>,
     /// An event held back to be sent after the next one (reorder).
     held: Option<BookEvent>,
@@ -171,9 +179,12 @@ fn side(levels: &BTreeMap<i64, u64>, best_first_desc: bool, limit: usize) -> Vec
 }
 
 impl Books {
-    /// A book per symbol, filled deterministically from `seed`.
-    pub(crate) fn new(symbols: &[String], seed: u64) -> Self {
+    /// A book of `levels` per side for each symbol, filled deterministically from `seed`.
+    pub(crate) fn new(symbols: &[String], seed: u64, levels: u32) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0b00_c0de);
+        let depth = i64::from(levels.max(1));
+        let history_limit =
+            (HISTORY * DEFAULT_LEVELS as usize / depth as usize).clamp(MIN_HISTORY, HISTORY);
         let books = symbols
             .iter()
             .enumerate()
@@ -181,7 +192,7 @@ impl Books {
                 let symbol = name.to_ascii_uppercase();
                 let mid_ticks = 100_000 * (index as i64 + 1);
                 let mut levels = Levels::default();
-                for offset in 1..=LEVELS {
+                for offset in 1..=depth {
                     levels
                         .bids
                         .insert(mid_ticks - offset, rng.random_range(1..=10_000_000_000));
@@ -189,7 +200,7 @@ impl Books {
                         .asks
                         .insert(mid_ticks + offset, rng.random_range(1..=10_000_000_000));
                 }
-                let mut history = VecDeque::with_capacity(HISTORY);
+                let mut history = VecDeque::with_capacity(history_limit);
                 history.push_back(State {
                     update_id: FIRST_UPDATE_ID,
                     event: 0,
@@ -202,6 +213,8 @@ impl Books {
                     last_update_id: FIRST_UPDATE_ID,
                     events: 0,
                     history,
+                    history_limit,
+                    depth,
                     pending_faults: VecDeque::new(),
                     held: None,
                 };
@@ -325,7 +338,7 @@ impl SimBook {
         let mut bids = Vec::new();
         let mut asks = Vec::new();
         for _ in 0..changes {
-            let offset = rng.random_range(1..=LEVELS);
+            let offset = rng.random_range(1..=self.depth);
             let quantity = if rng.random_bool(0.25) {
                 0
             } else {
@@ -349,7 +362,7 @@ impl SimBook {
         }
         self.last_update_id += changes;
         self.events += 1;
-        if self.history.len() == HISTORY {
+        if self.history.len() == self.history_limit {
             self.history.pop_front();
         }
         self.history.push_back(State {
@@ -461,10 +474,10 @@ mod tests {
     #[test]
     fn events_chain_and_the_history_answers_for_every_id() {
         let symbols = vec!["BTCUSDT".to_owned()];
-        let mut books = Books::new(&symbols, 3);
+        let mut books = Books::new(&symbols, 3, DEFAULT_LEVELS);
         let start = books.snapshot("btcusdt", 1000).expect("known symbol");
         assert_eq!(start.last_update_id, FIRST_UPDATE_ID);
-        assert_eq!(start.bids.len(), LEVELS as usize);
+        assert_eq!(start.bids.len(), DEFAULT_LEVELS as usize);
         let mut previous = FIRST_UPDATE_ID;
         for event_number in 1..=50 {
             let events = books.tick(0);
@@ -496,7 +509,7 @@ mod tests {
     #[test]
     fn faults_shape_the_stream_and_the_snapshot() {
         let symbols = vec!["BTCUSDT".to_owned()];
-        let mut books = Books::new(&symbols, 3);
+        let mut books = Books::new(&symbols, 3, DEFAULT_LEVELS);
         assert_eq!(books.inject(None, BookFault::Drop), 1);
         assert!(books.tick(0)[0].1.is_empty(), "dropped");
         books.inject(Some("btcusdt"), BookFault::Duplicate);

@@ -46,7 +46,7 @@ mod server;
 mod trades;
 
 pub use config::Config;
-pub use depth::{BookFault, TrueBook};
+pub use depth::{BookFault, TrueBook, DEFAULT_LEVELS};
 pub use derivatives::SentDerivative;
 pub use polled::RestRequest;
 pub use report::{Report, SimTrade};

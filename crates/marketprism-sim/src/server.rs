@@ -175,7 +175,7 @@ pub async fn bind(
         .await
         .map_err(serve_error)?;
     let bound = listener.local_addr().map_err(serve_error)?;
-    let books = Books::new(&config.symbols, config.seed);
+    let books = Books::new(&config.symbols, config.seed, config.book_levels);
     let shared = Arc::new(Shared {
         config,
         clients: Mutex::new(HashMap::new()),

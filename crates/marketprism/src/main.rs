@@ -111,6 +111,9 @@ struct SimArgs {
     /// Stop generating after this many trades (default: never).
     #[arg(long)]
     count: Option<u64>,
+    /// Order-book levels per side of every symbol.
+    #[arg(long, default_value_t = marketprism_sim::DEFAULT_LEVELS)]
+    book_levels: u32,
     /// Seconds between server pings.
     #[arg(long, default_value_t = 20)]
     ping_interval: u64,
@@ -226,6 +229,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 symbols: args.symbols,
                 rate: args.rate,
                 count: args.count,
+                book_levels: args.book_levels,
                 ping_interval: Duration::from_secs(args.ping_interval.max(1)),
                 replay: args.replay,
                 replay_speed: args.replay_speed,
