@@ -28,7 +28,8 @@
 //!   update `N` (after event `N` with `by=event`, Bybit's numbering);
 //! * `POST /control/rate-limit` `{"requests":N,"retry_after_s":S}`: answer the next `N`
 //!   REST polls with 429 and `Retry-After: S`;
-//! * `GET /control/report`: the [`Report`] as JSON.
+//! * `GET /control/report`: the [`Report`] as JSON;
+//! * `GET /control/summary`: its counts ([`Summary`]), cheap to poll during long runs.
 //!
 //! The simulator shares no code with the collector's parsers, so one cannot hide the other's
 //! mistakes.
@@ -49,5 +50,5 @@ pub use config::Config;
 pub use depth::{BookFault, TrueBook, DEFAULT_LEVELS};
 pub use derivatives::SentDerivative;
 pub use polled::RestRequest;
-pub use report::{Report, SimTrade};
+pub use report::{Report, SimTrade, Summary};
 pub use server::{bind, run, SimError};

@@ -25,6 +25,31 @@ pub struct SimTrade {
     pub venues: std::collections::BTreeSet<String>,
 }
 
+/// Counts from the report, cheap to poll during long runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// True once `count` trades were generated (or the replay ended).
+    pub done: bool,
+    /// Trades generated.
+    pub trades_generated: u64,
+    /// Trades written to at least one open connection.
+    pub trades_delivered: u64,
+    /// Connections accepted so far.
+    pub connections: u64,
+}
+
+impl Report {
+    /// The report's counts.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            done: self.done,
+            trades_generated: self.trades.len() as u64,
+            trades_delivered: self.trades.iter().filter(|trade| trade.delivered).count() as u64,
+            connections: self.connections,
+        }
+    }
+}
+
 /// The simulator's account of a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {

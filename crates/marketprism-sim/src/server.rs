@@ -237,6 +237,7 @@ pub async fn bind(
         .route("/control/book-fault", post(book_fault))
         .route("/control/book", get(true_book))
         .route("/control/report", get(report))
+        .route("/control/summary", get(summary))
         .with_state(shared.clone());
     tracing::info!(address = %bound, "Simulator listening (Binance spot and USDⓈ-M, OKX, Deribit and Bybit protocols).");
     let server = async move {
@@ -463,6 +464,10 @@ async fn true_book(
 
 async fn report(State(shared): State<Arc<Shared>>) -> Json<Report> {
     Json(shared.report().clone())
+}
+
+async fn summary(State(shared): State<Arc<Shared>>) -> Json<crate::Summary> {
+    Json(shared.report().summary())
 }
 
 async fn serve_client(

@@ -66,6 +66,11 @@ impl ClickHouseServer {
     pub fn log_path(&self) -> PathBuf {
         self.state.path().join("clickhouse.log")
     }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for ClickHouseServer {

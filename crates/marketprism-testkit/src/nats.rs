@@ -79,6 +79,11 @@ impl NatsServer {
         self.state.path().join("nats.log")
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server and starts it again on the same port with the same store, as a
     /// production restart would.
     pub fn restart(&mut self) -> Result<(), ServerError> {
