@@ -1,6 +1,6 @@
 //! Project automation, invoked as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
-//! * `bench`: benchmarks with same-run baselines;
+//! * `bench`: benchmarks with same-run baselines (`--e2e`: the whole pipeline);
 //! * `ci`: formatting, lints, the workspace tests and the end-to-end check, as CI runs them;
 //! * `deploy`: local deployment from a bare machine (`--fresh`, `--update`, `--clean`);
 //! * `e2e`: the whole pipeline against real NATS and ClickHouse, checked row by row;
@@ -32,8 +32,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Run the criterion benchmarks and report throughput and ratios to baselines.
-    Bench,
+    /// Run the criterion benchmarks (or, with `--e2e`, the whole pipeline) and report
+    /// throughput and ratios to baselines measured in the same run.
+    Bench(bench::Args),
     /// Run every check CI runs: fmt, clippy, tests, e2e.
     Ci,
     /// Deploy locally: `--fresh`, `--update` or `--clean --yes`.
@@ -52,7 +53,7 @@ enum Task {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
-        Task::Bench => bench::run(),
+        Task::Bench(args) => bench::run(args),
         Task::Ci => ci::run(),
         Task::Deploy(args) => deploy::run(args),
         Task::E2e(args) => e2e::run(args),

@@ -29,6 +29,10 @@ pub struct Spec {
     pub venues: Vec<VenueSpec>,
     /// Whether the collector also publishes every applied book update (`books.deltas`).
     pub book_deltas: bool,
+    /// The collector's `books.interval`, e.g. `0s` (every update) or `1s`.
+    pub book_interval: &'static str,
+    /// Order-book levels per side in the simulator.
+    pub book_levels: u32,
 }
 
 /// One `[[venues]]` section of the collector configuration.
@@ -117,6 +121,10 @@ pub struct Pipeline {
     pub nats_url: String,
     /// The pipeline's dead-letter stream.
     pub deadletter_stream: String,
+    /// The pipeline's event stream.
+    pub stream: String,
+    /// The storage consumer's durable name.
+    pub durable: String,
     sim: Service,
     storage: Option<Service>,
     collector: Service,
@@ -197,10 +205,12 @@ watchdog = "10s"
 
 [books]
 deltas = {deltas}
+interval = "{interval}"
 
 {venues}"#,
                 nats = services.nats_url,
                 deltas = spec.book_deltas,
+                interval = spec.book_interval,
                 venues = venues.join("\n"),
             ),
         )?;
@@ -231,6 +241,7 @@ deltas = {deltas}
             &spec.seed.to_string(),
         ])
         .args(["--rate", &spec.rate.to_string(), "--ping-interval", "2"])
+        .args(["--book-levels", &spec.book_levels.to_string()])
         .arg("--symbols")
         .arg(
             spec.symbols
@@ -270,6 +281,8 @@ deltas = {deltas}
             clickhouse,
             nats_url: services.nats_url.clone(),
             deadletter_stream,
+            durable: format!("storage-{}", spec.name),
+            stream,
             sim,
             storage: Some(storage),
             collector,
@@ -304,6 +317,54 @@ deltas = {deltas}
     /// The simulator's report.
     pub async fn sim_report(&self) -> anyhow::Result<Report> {
         let url = format!("http://127.0.0.1:{}/control/report", self.sim_port);
+        Ok(self
+            .http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// Process ids of the simulator, the collector and (while it runs) storage.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        let mut pids = vec![("sim", self.sim.pid()), ("collector", self.collector.pid())];
+        pids.extend(
+            self.storage
+                .as_ref()
+                .map(|storage| ("storage", storage.pid())),
+        );
+        pids
+    }
+
+    /// The storage service's Prometheus metrics text.
+    pub async fn storage_metrics(&self) -> anyhow::Result<String> {
+        let url = format!("http://127.0.0.1:{}/metrics", self.storage_port);
+        Ok(self
+            .http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
+    }
+
+    /// Messages the storage consumer has not been delivered yet plus those awaiting its ack.
+    pub async fn consumer_lag(&self) -> anyhow::Result<u64> {
+        let client = async_nats::connect(&self.nats_url).await?;
+        let context = async_nats::jetstream::new(client);
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer = context
+            .get_consumer_from_stream(&self.durable, &self.stream)
+            .await?;
+        let info = consumer.info().await?;
+        Ok(info.num_pending + info.num_ack_pending as u64)
+    }
+
+    /// The simulator's counts.
+    pub async fn sim_summary(&self) -> anyhow::Result<marketprism_sim::Summary> {
+        let url = format!("http://127.0.0.1:{}/control/summary", self.sim_port);
         Ok(self
             .http
             .get(url)

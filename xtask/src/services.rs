@@ -33,6 +33,8 @@ pub struct Services {
     pub clickhouse_url: String,
     /// What runs, for reports.
     pub description: String,
+    /// Process ids of the servers, by name, when they run as local children.
+    pub pids: Vec<(&'static str, u32)>,
     _running: Running,
 }
 
@@ -73,6 +75,10 @@ fn start_native() -> anyhow::Result<Services> {
         nats_url: nats.url(),
         clickhouse_url: clickhouse.url(),
         description: "native: nats-server and clickhouse-server from PATH".into(),
+        pids: vec![
+            ("nats-server", nats.pid()),
+            ("clickhouse", clickhouse.pid()),
+        ],
         _running: Running::Native {
             _nats: nats,
             _clickhouse: clickhouse,
@@ -104,6 +110,7 @@ async fn start_containers() -> anyhow::Result<Services> {
         nats_url,
         clickhouse_url,
         description: "containers: nats:2.10-alpine and clickhouse/clickhouse-server:24.8".into(),
+        pids: Vec::new(),
         _running: Running::Containers {
             _nats: Box::new(nats),
             _clickhouse: Box::new(clickhouse),

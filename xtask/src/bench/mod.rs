@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: criterion benchmarks, reported as throughput and as ratios against
-//! baselines measured in the same run.
+//! baselines measured in the same run; `cargo xtask bench --e2e`: the whole pipeline (see
+//! [`e2e`]).
 //!
 //! Each benchmark group pairs `marketprism_<operation>` functions with `baseline_<...>`
 //! functions doing the generic equivalent on the same input (e.g. parsing the same frames
@@ -13,6 +14,38 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::{cargo, project_root, run_command};
+
+mod baselines;
+pub mod e2e;
+mod metrics;
+mod process;
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Run the end-to-end benchmark (local NATS, ClickHouse and the simulator) instead of
+    /// the criterion benchmarks.
+    #[arg(long)]
+    pub e2e: bool,
+    /// Options of the end-to-end benchmark.
+    #[command(flatten)]
+    pub end_to_end: e2e::EndToEnd,
+}
+
+/// Runs the benchmarks `args` selects.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.e2e {
+        e2e::run(args.end_to_end)
+    } else {
+        criterion()
+    }
+}
+
+/// The build's target directory.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from)
+}
 
 /// (package, bench target) pairs that `bench` runs.
 const BENCHES: &[(&str, &str)] = &[
@@ -106,7 +139,8 @@ struct Workload {
     bytes: u64,
 }
 
-pub fn run() -> anyhow::Result<()> {
+/// Runs the criterion benchmarks and the book memory measurement.
+fn criterion() -> anyhow::Result<()> {
     for (package, bench) in BENCHES {
         let mut command = cargo();
         command
@@ -114,8 +148,7 @@ pub fn run() -> anyhow::Result<()> {
             .args(["--warm-up-time", "1", "--measurement-time", "3"]);
         run_command(command)?;
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    let target = target_dir();
     let mut measurements = Vec::new();
     for group in subdirectories(&target.join("criterion"))? {
         let group_name = file_name(&group);

@@ -69,6 +69,8 @@ pub async fn baseline(
         seed: 7,
         venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
         book_deltas: false,
+        book_interval: "0s",
+        book_levels: marketprism_sim::DEFAULT_LEVELS,
     };
     let pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     let report = wait_until_done(&pipeline).await?;
@@ -128,6 +130,8 @@ pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::R
         seed: 11,
         venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
         book_deltas: false,
+        book_interval: "0s",
+        book_levels: marketprism_sim::DEFAULT_LEVELS,
     };
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
 
@@ -204,6 +208,8 @@ pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Re
             vec!["trades", "orderbook"],
         )],
         book_deltas: false,
+        book_interval: "0s",
+        book_levels: marketprism_sim::DEFAULT_LEVELS,
     };
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     wait_until_delivered(&pipeline, 500).await?;

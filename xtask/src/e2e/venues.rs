@@ -131,6 +131,8 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
         seed: 17,
         venues: venues(),
         book_deltas: true,
+        book_interval: "0s",
+        book_levels: marketprism_sim::DEFAULT_LEVELS,
     };
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     wait_until_done(&pipeline).await?;
