@@ -87,11 +87,18 @@ pub(crate) struct Publisher {
 }
 
 impl Publisher {
+    /// A publisher on `client` keeping at most `max_outstanding` acks in flight.
     pub(crate) fn new(
-        context: jetstream::Context,
+        client: async_nats::Client,
         max_outstanding: usize,
         metrics: Metrics,
     ) -> Self {
+        // The client takes an ack permit for every unresolved publish and waits for one
+        // before publishing (5,000 by default). The window must never hold more unresolved
+        // publishes than there are permits, or publishing would wait on the window's own acks.
+        let context = jetstream::ContextBuilder::new()
+            .max_ack_inflight(max_outstanding)
+            .build(client);
         Publisher {
             context,
             max_outstanding,

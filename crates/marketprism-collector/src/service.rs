@@ -61,15 +61,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     let http = tokio::spawn(http);
 
     let client = marketprism_bus::connect(&config.nats, "marketprism-collector").await?;
-    let context = jetstream::new(client);
     let (sender, receiver) = mpsc::channel(config.publish.queue_capacity);
     let publisher = tokio::spawn(
-        Publisher::new(
-            context,
-            config.publish.max_outstanding_acks,
-            metrics.clone(),
-        )
-        .run(receiver),
+        Publisher::new(client, config.publish.max_outstanding_acks, metrics.clone()).run(receiver),
     );
 
     let rest_client = reqwest::Client::builder()
@@ -150,12 +144,11 @@ pub async fn publish_events(
     events: impl IntoIterator<Item = marketprism_model::Event>,
 ) -> Result<u64, CollectorError> {
     let client = marketprism_bus::connect(nats, "marketprism-replay").await?;
-    let context = jetstream::new(client);
-    marketprism_bus::ensure_streams(&context, &nats.stream).await?;
+    marketprism_bus::ensure_streams(&jetstream::new(client.clone()), &nats.stream).await?;
     let metrics = Metrics::default();
     let (sender, receiver) = mpsc::channel(max_outstanding_acks.max(1));
     let publisher = tokio::spawn(
-        Publisher::new(context, max_outstanding_acks.max(1), metrics.clone()).run(receiver),
+        Publisher::new(client, max_outstanding_acks.max(1), metrics.clone()).run(receiver),
     );
     let mut sent = 0;
     for event in events {

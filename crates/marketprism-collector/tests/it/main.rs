@@ -253,3 +253,57 @@ async fn a_nats_restart_loses_and_duplicates_nothing() {
     run.shutdown.cancel();
     collector.await.expect("join").expect("clean shutdown");
 }
+
+/// Sends a signal (`STOP`, `CONT`) to a process.
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// A window of unresolved publishes larger than the NATS client's default ack permits
+/// (5,000) must not stall publishing, even when the server stops answering for a while and
+/// every permit is taken.
+#[tokio::test]
+async fn a_publish_window_beyond_the_client_default_survives_a_stalled_server() {
+    const EVENTS: u64 = 30_000;
+    let run = start(sim_config(0), "30s").await;
+    let events = (0..EVENTS).map(|index| {
+        Event::Trade(marketprism_model::Trade {
+            exchange: marketprism_model::Exchange::Binance,
+            market_type: marketprism_model::MarketType::Spot,
+            symbol: "BTC-USDT".parse().expect("valid"),
+            trade_id: index.to_string(),
+            aggregated: false,
+            price: "100.5".parse().expect("valid"),
+            quantity: "0.001".parse().expect("valid"),
+            side: marketprism_model::Side::Buy,
+            exchange_time_ms: 1_700_000_000_000,
+            received_time_ms: 1_700_000_000_001,
+        })
+    });
+    let nats = run.config.nats.clone();
+    let publishing =
+        tokio::spawn(
+            async move { marketprism_collector::publish_events(&nats, 16_384, events).await },
+        );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    signal(run.nats.pid(), "STOP");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    signal(run.nats.pid(), "CONT");
+    let published = tokio::time::timeout(Duration::from_secs(60), publishing)
+        .await
+        .expect("publishing finished instead of stalling")
+        .expect("join")
+        .expect("published");
+    assert_eq!(published, EVENTS);
+    let mut stream = run
+        .context
+        .get_stream(&run.config.nats.stream.name)
+        .await
+        .expect("stream");
+    assert_eq!(stream.info().await.expect("info").state.messages, EVENTS);
+}
