@@ -10,13 +10,13 @@ use marketprism_model::Symbol;
 
 use crate::VenueError;
 
-/// Quote assets of Binance and Bybit markets; the longest match wins, so `FDUSD` is not read
-/// as `USD`. Source: Binance `GET /api/v3/exchangeInfo` (`quoteAsset`) and Bybit
-/// `GET /v5/market/instruments-info` (`quoteCoin`).
+/// Quote assets of Binance and Bybit markets, longest first: the first match wins, so
+/// `FDUSD` is not read as `USD`. Source: Binance `GET /api/v3/exchangeInfo` (`quoteAsset`)
+/// and Bybit `GET /v5/market/instruments-info` (`quoteCoin`).
 const QUOTE_ASSETS: &[&str] = &[
-    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "BTC", "ETH", "BNB", "EUR", "TRY",
-    "BRL", "GBP", "AUD", "JPY", "MXN", "ARS", "PLN", "RON", "ZAR", "UAH", "XRP", "TRX", "DOGE",
-    "DOT", "IDRT", "BIDR", "BVND", "NGN", "RUB", "COP", "CZK",
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DOGE", "IDRT", "BIDR", "BVND", "DAI", "BTC",
+    "ETH", "BNB", "EUR", "TRY", "BRL", "GBP", "AUD", "JPY", "MXN", "ARS", "PLN", "RON", "ZAR",
+    "UAH", "XRP", "TRX", "DOT", "NGN", "RUB", "COP", "CZK",
 ];
 
 /// The concatenated form of a normalized symbol: `BTC-USDT` becomes `BTCUSDT`.
@@ -27,11 +27,9 @@ pub fn to_native(symbol: &Symbol) -> String {
 /// Splits a concatenated symbol on a known quote asset: `BTCUSDT` becomes `BTC-USDT`.
 pub fn from_native(native: &str) -> Result<Symbol, VenueError> {
     let upper = native.to_ascii_uppercase();
-    let mut quotes: Vec<&str> = QUOTE_ASSETS.to_vec();
-    quotes.sort_by_key(|quote| std::cmp::Reverse(quote.len()));
-    quotes
-        .into_iter()
-        .filter(|quote| upper.len() > quote.len() && upper.ends_with(quote))
+    QUOTE_ASSETS
+        .iter()
+        .filter(|quote| upper.len() > quote.len() && upper.ends_with(*quote))
         .find_map(|quote| Symbol::from_pair(&upper[..upper.len() - quote.len()], quote).ok())
         .ok_or_else(|| VenueError::UnknownSymbol(native.to_owned()))
 }
@@ -86,6 +84,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn quote_assets_are_listed_longest_first() {
+        assert!(QUOTE_ASSETS
+            .windows(2)
+            .all(|pair| pair[0].len() >= pair[1].len()));
+    }
 
     #[test]
     fn splits_on_the_longest_quote() {
