@@ -10,6 +10,7 @@
 //! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams> and
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams>
 
+mod combined;
 mod normalize;
 mod poll;
 mod subscribe;
@@ -19,6 +20,8 @@ pub use crate::concatenated as symbol;
 
 use marketprism_book::{BookUpdate, SyncRule};
 use marketprism_model::{Event, Exchange, MarketType, Symbol};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 
 pub use subscribe::stream_name;
 use symbol::SymbolMap;
@@ -71,56 +74,68 @@ impl Binance {
         self.market_type == MarketType::Spot
     }
 
+    /// Decodes the market-data payload of an `event_type` event from `deserializer`: the
+    /// outer error is the JSON's, the inner one the venue data's.
+    fn decode<'de, D: serde::Deserializer<'de>>(
+        &self,
+        event_type: &str,
+        deserializer: D,
+        received_time_ms: i64,
+    ) -> Result<Result<Inbound, VenueError>, D::Error> {
+        let market_type = self.market_type;
+        Ok(match event_type {
+            "trade" | "aggTrade" => {
+                let wire = BinanceTrade::deserialize(deserializer)?;
+                let aggregated = event_type == "aggTrade";
+                normalize::trade(
+                    &wire,
+                    aggregated,
+                    market_type,
+                    &self.symbols,
+                    received_time_ms,
+                )
+                .map(|trade| Inbound::Events(vec![Event::Trade(trade)]))
+            }
+            "markPriceUpdate" => {
+                let wire = BinanceMarkPrice::deserialize(deserializer)?;
+                normalize::mark_price(&wire, market_type, &self.symbols, received_time_ms)
+                    .map(|rate| Inbound::Events(vec![Event::FundingRate(rate)]))
+            }
+            "forceOrder" => {
+                let wire = BinanceForceOrder::deserialize(deserializer)?;
+                // `!forceOrder@arr` reports every contract; only the configured are recorded.
+                match self.symbols.recorded(&wire.order.symbol) {
+                    None => Ok(Inbound::Ignored),
+                    Some(symbol) => symbol
+                        .and_then(|symbol| {
+                            normalize::force_order(&wire, market_type, symbol, received_time_ms)
+                        })
+                        .map(|liquidation| Inbound::Events(vec![Event::Liquidation(liquidation)])),
+                }
+            }
+            "depthUpdate" => {
+                let wire = BinanceDepthUpdate::deserialize(deserializer)?;
+                normalize::depth_update(&wire, market_type, &self.symbols, received_time_ms)
+                    .map(Inbound::Book)
+            }
+            _ => {
+                IgnoredAny::deserialize(deserializer)?;
+                Ok(Inbound::Ignored)
+            }
+        })
+    }
+
+    /// Decodes a payload given as text.
     fn market_event(
         &self,
         event_type: &str,
         payload: &str,
         received_time_ms: i64,
     ) -> Result<Inbound, VenueError> {
-        let aggregated = match event_type {
-            "trade" => false,
-            "aggTrade" => true,
-            "markPriceUpdate" => {
-                let wire: BinanceMarkPrice<'_> = serde_json::from_str(payload)?;
-                let rate = normalize::mark_price(
-                    &wire,
-                    self.market_type,
-                    &self.symbols,
-                    received_time_ms,
-                )?;
-                return Ok(Inbound::Events(vec![Event::FundingRate(rate)]));
-            }
-            "forceOrder" => {
-                let wire: BinanceForceOrder<'_> = serde_json::from_str(payload)?;
-                // `!forceOrder@arr` reports every contract; only the configured are recorded.
-                let Some(symbol) = self.symbols.recorded(&wire.order.symbol) else {
-                    return Ok(Inbound::Ignored);
-                };
-                let liquidation =
-                    normalize::force_order(&wire, self.market_type, symbol?, received_time_ms)?;
-                return Ok(Inbound::Events(vec![Event::Liquidation(liquidation)]));
-            }
-            "depthUpdate" => {
-                let wire: BinanceDepthUpdate<'_> = serde_json::from_str(payload)?;
-                let message = normalize::depth_update(
-                    &wire,
-                    self.market_type,
-                    &self.symbols,
-                    received_time_ms,
-                )?;
-                return Ok(Inbound::Book(message));
-            }
-            _ => return Ok(Inbound::Ignored),
-        };
-        let wire: BinanceTrade<'_> = serde_json::from_str(payload)?;
-        let trade = normalize::trade(
-            &wire,
-            aggregated,
-            self.market_type,
-            &self.symbols,
-            received_time_ms,
-        )?;
-        Ok(Inbound::Events(vec![Event::Trade(trade)]))
+        let mut deserializer = serde_json::Deserializer::from_str(payload);
+        let inbound = self.decode(event_type, &mut deserializer, received_time_ms)?;
+        deserializer.end()?;
+        inbound
     }
 }
 
@@ -224,17 +239,12 @@ impl VenueProtocol for Binance {
     }
 
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {
+        if frame.starts_with(combined::PREFIX) {
+            return combined::decode(self, frame, received_time_ms);
+        }
         let envelope: BinanceEnvelope<'_> = serde_json::from_str(frame)?;
         if let (Some(stream), Some(data)) = (&envelope.stream, envelope.data) {
-            // The stream name's suffix is the event type for trade streams (`btcusdt@trade`,
-            // `btcusdt@aggTrade`); depth streams are `btcusdt@depth@100ms`, liquidations
-            // `!forceOrder@arr` (or `btcusdt@forceOrder`).
-            let event_type = match stream.split_once('@').unwrap_or_default() {
-                ("!forceOrder", _) => "forceOrder",
-                (_, depth) if depth.starts_with("depth") => "depthUpdate",
-                (_, mark) if mark.starts_with("markPrice") => "markPriceUpdate",
-                (_, kind) => kind,
-            };
+            let event_type = combined::event_type(stream);
             return self.market_event(event_type, data.get(), received_time_ms);
         }
         if let Some(event_type) = &envelope.e {

@@ -408,3 +408,58 @@ fn polls_funding_open_interest_and_long_short_ratios() {
         .poll_url("https://api.binance.com", &funding, 0)
         .is_err());
 }
+
+/// The one-pass decoding of combined-stream frames agrees with capturing `data` and parsing
+/// it on its own, on every frame of every Binance capture and on reordered or padded frames.
+#[test]
+fn one_pass_combined_frames_decode_as_the_two_pass_path() {
+    let two_pass = |protocol: &Binance, frame: &str| -> Result<Inbound, VenueError> {
+        let envelope: BinanceEnvelope<'_> = serde_json::from_str(frame)?;
+        match (&envelope.stream, envelope.data) {
+            (Some(stream), Some(data)) => {
+                protocol.market_event(combined::event_type(stream), data.get(), 1)
+            }
+            _ => Err(VenueError::unrecognized(frame)),
+        }
+    };
+    let mut compared = 0;
+    for path in captures("binance-").expect("captures directory") {
+        let protocol = if path.to_string_lossy().contains("usdm") {
+            Binance::usdm(SymbolMap::default())
+        } else {
+            Binance::spot(SymbolMap::default())
+        };
+        for record in read_capture(&path).expect("capture reads") {
+            if record.kind != RecordKind::Ws || !record.payload.starts_with(combined::PREFIX) {
+                continue;
+            }
+            let one = protocol
+                .parse(&record.payload, 1)
+                .map_err(|error| error.to_string());
+            let two = two_pass(&protocol, &record.payload).map_err(|error| error.to_string());
+            assert_eq!(one, two, "{}", record.payload);
+            compared += 1;
+        }
+    }
+    assert!(
+        compared > 1_000,
+        "only {compared} combined frames in the captures"
+    );
+
+    let usdm = Binance::usdm(SymbolMap::default());
+    let trade = r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1,"s":"BTCUSDT","a":5,"p":"1.5","q":"2","f":1,"l":1,"T":1,"m":true}}"#;
+    let expected = usdm.parse(trade, 1).expect("parses");
+    assert!(matches!(expected, Inbound::Events(_)));
+    let padded = trade.replace(r#""data":"#, r#""extra":[1,{"x":null}],"data":"#);
+    assert_eq!(usdm.parse(&padded, 1).expect("parses"), expected);
+    let reordered = r#"{"data":{"e":"aggTrade","E":1,"s":"BTCUSDT","a":5,"p":"1.5","q":"2","f":1,"l":1,"T":1,"m":true},"stream":"btcusdt@aggTrade"}"#;
+    assert_eq!(usdm.parse(reordered, 1).expect("parses"), expected);
+    for broken in [
+        trade.replace(r#""p":"1.5""#, r#""p":"one""#),
+        trade.replace(r#","data":{"#, r#","data":[{"#),
+        trade.trim_end_matches('}').to_owned(),
+        format!("{trade} trailing"),
+    ] {
+        assert!(usdm.parse(&broken, 1).is_err(), "{broken}");
+    }
+}
