@@ -443,11 +443,19 @@ fn markdown(report: &Report) -> String {
         "Machine: {}\nServers: {}\n\n",
         report.machine, report.services
     );
-    text.push_str("| baseline | items | bytes/message | items/s |\n|---|---:|---:|---:|\n");
+    text.push_str(
+        "| baseline | items | bytes/message | items/s | published and acked/s |\n|---|---:|---:|---:|---:|\n",
+    );
     for baseline in &report.baselines {
         text.push_str(&format!(
-            "| {} | {} | {} | {:.0} |\n",
-            baseline.name, baseline.items, baseline.message_bytes, baseline.per_second
+            "| {} | {} | {} | {:.0} | {} |\n",
+            baseline.name,
+            baseline.items,
+            baseline.message_bytes,
+            baseline.per_second,
+            baseline
+                .publish_per_second
+                .map_or_else(|| "-".to_owned(), |rate| format!("{rate:.0}")),
         ));
     }
     let baseline = |prefix: &str| {
