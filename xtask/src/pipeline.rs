@@ -314,15 +314,17 @@ interval = "{interval}"
         )
     }
 
+    /// A successful answer to `GET http://127.0.0.1:{port}{path}`.
+    async fn get(&self, port: u16, path: &str) -> anyhow::Result<reqwest::Response> {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        Ok(self.http.get(url).send().await?.error_for_status()?)
+    }
+
     /// The simulator's report.
     pub async fn sim_report(&self) -> anyhow::Result<Report> {
-        let url = format!("http://127.0.0.1:{}/control/report", self.sim_port);
         Ok(self
-            .http
-            .get(url)
-            .send()
+            .get(self.sim_port, "/control/report")
             .await?
-            .error_for_status()?
             .json()
             .await?)
     }
@@ -340,13 +342,9 @@ interval = "{interval}"
 
     /// The storage service's Prometheus metrics text.
     pub async fn storage_metrics(&self) -> anyhow::Result<String> {
-        let url = format!("http://127.0.0.1:{}/metrics", self.storage_port);
         Ok(self
-            .http
-            .get(url)
-            .send()
+            .get(self.storage_port, "/metrics")
             .await?
-            .error_for_status()?
             .text()
             .await?)
     }
@@ -364,13 +362,9 @@ interval = "{interval}"
 
     /// The simulator's counts.
     pub async fn sim_summary(&self) -> anyhow::Result<marketprism_sim::Summary> {
-        let url = format!("http://127.0.0.1:{}/control/summary", self.sim_port);
         Ok(self
-            .http
-            .get(url)
-            .send()
+            .get(self.sim_port, "/control/summary")
             .await?
-            .error_for_status()?
             .json()
             .await?)
     }

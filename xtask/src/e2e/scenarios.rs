@@ -99,10 +99,9 @@ pub async fn baseline(
     checks.push(Check::equal(SCENARIO, "gaps recorded", 0, gaps.len()));
     checks.push(dead_letters(SCENARIO, &pipeline).await?);
     if let Some(first) = report.trades.first() {
-        let first_ms = u64::try_from(first.trade_time_ms).unwrap_or_default();
         let caught_up_ms =
-            now_ms() - u64::try_from(caught_up.elapsed().as_millis()).unwrap_or_default();
-        let seconds = caught_up_ms.saturating_sub(first_ms) as f64 / 1000.0;
+            now_ms() - i64::try_from(caught_up.elapsed().as_millis()).unwrap_or_default();
+        let seconds = (caught_up_ms - first.trade_time_ms).max(0) as f64 / 1000.0;
         checks.push(Check::measured(
             SCENARIO,
             "sustained rate into ClickHouse",
@@ -362,11 +361,12 @@ pub(super) fn stopped_cleanly(scenario: &'static str, pipeline: Pipeline) -> any
     ))
 }
 
-fn now_ms() -> u64 {
+/// Local wall-clock time, Unix milliseconds.
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or_default()
+            i64::try_from(elapsed.as_millis()).unwrap_or_default()
         })
 }
 

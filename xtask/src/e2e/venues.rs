@@ -22,7 +22,7 @@ use marketprism_storage::{
 };
 
 use super::scenarios::{
-    book_difference, dead_letters, stopped_cleanly, verify_trades, wait_until_done,
+    book_difference, dead_letters, now_ms, stopped_cleanly, verify_trades, wait_until_done,
 };
 use super::{Check, Checks};
 use crate::pipeline::{Pipeline, Spec, VenueSpec};
@@ -210,14 +210,6 @@ const TABLES: [&str; 8] = [
     "long_short_ratios",
     "gaps",
 ];
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or_default()
-        })
-}
 
 /// `exchange/market`, as the simulator labels what it sent.
 fn feed(exchange: &str, market_type: &str) -> String {
