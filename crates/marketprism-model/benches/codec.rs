@@ -13,7 +13,7 @@ fn events() -> Vec<Event> {
                 exchange: Exchange::Binance,
                 market_type: MarketType::Spot,
                 symbol: "BTC-USDT".parse().expect("valid"),
-                trade_id: (665_076_760 + index).to_string(),
+                trade_id: (665_076_760 + index).to_string().into(),
                 aggregated: index % 2 == 0,
                 price: marketprism_model::Decimal::new(5_800_103_000_000 + index as i64, 8),
                 quantity: marketprism_model::Decimal::new(8_620_500 + index as i64, 8),

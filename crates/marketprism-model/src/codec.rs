@@ -84,7 +84,7 @@ mod tests {
                         exchange: Exchange::Binance,
                         market_type: MarketType::Spot,
                         symbol,
-                        trade_id,
+                        trade_id: trade_id.into(),
                         aggregated,
                         price,
                         quantity,

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use compact_str::CompactString;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A trading venue MarketPrism records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -73,9 +74,10 @@ impl fmt::Display for MarketType {
 /// A normalized instrument symbol: upper-case segments joined by `-`, e.g. `BTC-USDT`.
 ///
 /// The form is safe to use as one NATS subject token (no `.`, `*`, `>` or whitespace).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Symbol(String);
+/// Symbols up to 24 bytes are stored inline, so copying one onto every event allocates
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Symbol(CompactString);
 
 /// Why a string is not a valid normalized [`Symbol`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,7 +134,7 @@ impl FromStr for Symbol {
                 return Err(error("segments must be upper-case ASCII letters or digits"));
             }
         }
-        Ok(Symbol(input.to_owned()))
+        Ok(Symbol(CompactString::from(input)))
     }
 }
 
@@ -146,7 +148,20 @@ impl TryFrom<String> for Symbol {
 
 impl From<Symbol> for String {
     fn from(symbol: Symbol) -> Self {
-        symbol.0
+        symbol.0.into()
+    }
+}
+
+impl Serialize for Symbol {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Symbol {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = CompactString::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The normalized trade.
 
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +37,9 @@ pub struct Trade {
     pub market_type: MarketType,
     /// Normalized instrument, e.g. `BTC-USDT`.
     pub symbol: Symbol,
-    /// The venue's trade identifier (an aggregate id when `aggregated`).
-    pub trade_id: String,
+    /// The venue's trade identifier (an aggregate id when `aggregated`); ids up to 24 bytes
+    /// are stored inline.
+    pub trade_id: CompactString,
     /// True when the venue reports one aggregate of fills at a price (Binance `aggTrade`);
     /// aggregate ids live in a different id space from single-trade ids.
     pub aggregated: bool,

@@ -85,7 +85,7 @@ impl TryFrom<&Trade> for TradeRow {
             exchange: trade.exchange.as_str().to_owned(),
             market_type: trade.market_type.as_str().to_owned(),
             symbol: trade.symbol.to_string(),
-            trade_id: trade.trade_id.clone(),
+            trade_id: trade.trade_id.to_string(),
             aggregated: u8::from(trade.aggregated),
             price: to_fixed18("price", trade.price)?,
             quantity: to_fixed18("quantity", trade.quantity)?,

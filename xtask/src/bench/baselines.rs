@@ -45,7 +45,7 @@ fn trade(index: u64) -> Event {
         symbol: format!("X{:03}-USDT", index % 50)
             .parse()
             .expect("a valid symbol"),
-        trade_id: (1_000_000 + index).to_string(),
+        trade_id: (1_000_000 + index).to_string().into(),
         aggregated: false,
         price: price(index),
         quantity: "0.01234567".parse().expect("a valid decimal"),

@@ -276,7 +276,7 @@ async fn a_publish_window_beyond_the_client_default_survives_a_stalled_server() 
             exchange: marketprism_model::Exchange::Binance,
             market_type: marketprism_model::MarketType::Spot,
             symbol: "BTC-USDT".parse().expect("valid"),
-            trade_id: index.to_string(),
+            trade_id: index.to_string().into(),
             aggregated: false,
             price: "100.5".parse().expect("valid"),
             quantity: "0.001".parse().expect("valid"),

@@ -49,7 +49,7 @@ pub(crate) fn trade(id: u64, price: &str) -> Event {
         exchange: Exchange::Binance,
         market_type: MarketType::Spot,
         symbol: "BTC-USDT".parse().expect("valid"),
-        trade_id: id.to_string(),
+        trade_id: id.to_string().into(),
         aggregated: false,
         price: price.parse().expect("valid"),
         quantity: "0.00100000".parse().expect("valid"),

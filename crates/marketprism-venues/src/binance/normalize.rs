@@ -1,5 +1,6 @@
 //! Binance wire types to model events. Pure: the receive time is an argument.
 
+use compact_str::ToCompactString;
 use marketprism_book::{BookUpdate, UpdateKind};
 use marketprism_model::{Exchange, FundingRate, Liquidation, MarketType, Side, Symbol, Trade};
 
@@ -31,7 +32,7 @@ pub fn trade(
         exchange: Exchange::Binance,
         market_type,
         symbol: symbols.resolve(&wire.symbol)?,
-        trade_id: wire.trade_id.to_string(),
+        trade_id: wire.trade_id.to_compact_string(),
         aggregated,
         price: decimal("p", &wire.price)?,
         quantity: decimal("q", &wire.quantity)?,

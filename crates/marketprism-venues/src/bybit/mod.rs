@@ -9,6 +9,7 @@
 
 mod wire;
 
+use compact_str::CompactString;
 use marketprism_book::{BookUpdate, SyncRule, UpdateKind};
 use marketprism_model::{
     Event, Exchange, FundingRate, Liquidation, LongShortRatio, MarketType, OpenInterest, RatioKind,
@@ -170,7 +171,7 @@ impl Bybit {
             exchange: Exchange::Bybit,
             market_type: self.market_type,
             symbol: self.symbols.resolve(&wire.s)?,
-            trade_id: wire.i.clone().into_owned(),
+            trade_id: CompactString::from(wire.i.as_ref()),
             aggregated: false,
             price: decimal("p", &wire.p)?,
             quantity: decimal("v", &wire.v)?,

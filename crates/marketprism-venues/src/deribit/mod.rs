@@ -11,6 +11,7 @@
 pub mod symbol;
 mod wire;
 
+use compact_str::CompactString;
 use marketprism_book::{BookUpdate, SyncRule, UpdateKind};
 use marketprism_model::{
     Decimal, Event, Exchange, MarketType, PriceLevel, Side, Trade, VolatilityIndex,
@@ -267,7 +268,7 @@ fn normalize_trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trad
         exchange: Exchange::Deribit,
         market_type,
         symbol,
-        trade_id: wire.trade_id.clone().into_owned(),
+        trade_id: CompactString::from(wire.trade_id.as_ref()),
         aggregated: false,
         price: number("price", wire.price)?,
         quantity: number("amount", wire.amount)?,
