@@ -41,22 +41,36 @@ fn plain_decimal(text: &str) -> Option<Decimal> {
     {
         return None;
     }
-    let mut mantissa: i128 = 0;
-    for byte in integer.iter().chain(fraction) {
-        if !byte.is_ascii_digit() {
-            return None;
-        }
-        mantissa = mantissa * 10 + i128::from(byte - b'0');
+    // Digits accumulate in a u64 while they surely fit (19 digits), in a u128 after that.
+    let mut digits = integer.iter().chain(fraction);
+    let mut narrow: u64 = 0;
+    for byte in digits.by_ref().take(U64_DIGITS) {
+        narrow = narrow * 10 + u64::from(digit(*byte)?);
+    }
+    let mut mantissa = u128::from(narrow);
+    for byte in digits {
+        mantissa = mantissa * 10 + u128::from(digit(*byte)?);
     }
     if negative && mantissa == 0 {
         return None;
     }
-    let mantissa = if negative { -mantissa } else { mantissa };
     // At most 28 digits: the mantissa fits 96 bits and the scale is at most 28.
-    Some(Decimal::from_i128_with_scale(
-        mantissa,
+    Some(Decimal::from_parts(
+        mantissa as u32,
+        (mantissa >> 32) as u32,
+        (mantissa >> 64) as u32,
+        negative,
         fraction.len() as u32,
     ))
+}
+
+/// Digits any u64 holds (10^19 - 1 < 2^64).
+const U64_DIGITS: usize = 19;
+
+/// The value of an ASCII digit.
+fn digit(byte: u8) -> Option<u8> {
+    let value = byte.wrapping_sub(b'0');
+    (value < 10).then_some(value)
 }
 
 /// A level as most venues send it: an array whose first two elements are the price and
