@@ -30,7 +30,7 @@ pub struct EndToEnd {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "10000,50000,100000,200000"
+        default_value = "10000,20000,30000,50000,100000,200000"
     )]
     pub rates: Vec<u32>,
     /// Seconds of generation per step.
