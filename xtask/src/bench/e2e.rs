@@ -70,6 +70,8 @@ struct Step {
     trades_stored: u64,
     /// Trades generated and never stored.
     loss: u64,
+    /// Gap rows the collector recorded (disconnects, sequence breaks).
+    gaps: u64,
     events_committed: u64,
     sustained_events_per_second: f64,
     max_consumer_lag: u64,
@@ -168,9 +170,14 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
         )
         .await?;
         let saturated = step.saturated();
+        if saturated {
+            eprintln!(
+                "loss or lag at {rate} trades/s (lost {}, {} gaps recorded, catch-up {:.1} s): the ladder stops here",
+                step.loss, step.gaps, step.catch_up_seconds
+            );
+        }
         steps.push(step);
         if saturated {
-            eprintln!("loss or lag at {rate} trades/s: the ladder stops here");
             break;
         }
     }
@@ -254,9 +261,11 @@ struct Observed {
     processes: Vec<Usage>,
 }
 
-/// Samples the pipeline every 250 ms until the simulator is done; then stops the collector
-/// (which publishes what it holds) and samples until storage has committed everything (or
-/// the drain times out).
+/// Samples the pipeline every 250 ms until the simulator is done and every trade it generated
+/// is in ClickHouse (or their count stops growing); then stops the collector (which
+/// publishes what it holds) and samples until storage has committed everything (or the drain
+/// times out). Stopping the collector as soon as generation ends would cut off the trades
+/// still on their way through the simulator's socket and count them as lost.
 async fn observe(pipeline: &mut Pipeline, services: &Services) -> anyhow::Result<Observed> {
     let mut monitor = Monitor::new(&all_pids(pipeline, services));
     let before = metrics::parse(&pipeline.storage_metrics().await?);
@@ -264,6 +273,8 @@ async fn observe(pipeline: &mut Pipeline, services: &Services) -> anyhow::Result
     let mut last_change = Instant::now();
     let mut first_trade: Option<Instant> = None;
     let mut generation_done: Option<Instant> = None;
+    let mut trades_arriving = Progress::default();
+    let mut collector_stopped = false;
     let mut max_lag = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -282,14 +293,17 @@ async fn observe(pipeline: &mut Pipeline, services: &Services) -> anyhow::Result
         if !summary.done {
             continue;
         }
-        let done_at = match generation_done {
-            Some(done_at) => done_at,
-            None => {
-                // Books and derivatives never stop: end the input with the trades.
-                pipeline.stop_collector()?;
-                *generation_done.insert(Instant::now())
+        let done_at = *generation_done.get_or_insert_with(Instant::now);
+        if !collector_stopped {
+            let stored = stored_trades_with_copies(pipeline).await?;
+            let arrived = stored >= summary.trades_generated;
+            if !arrived && !trades_arriving.stalled(stored) && done_at.elapsed() < DRAIN_TIMEOUT {
+                continue;
             }
-        };
+            // Books and derivatives never stop: end the input with the trades.
+            pipeline.stop_collector()?;
+            collector_stopped = true;
+        }
         let drained = lag == 0 && last_change.elapsed() > Duration::from_secs(2);
         if drained || done_at.elapsed() > DRAIN_TIMEOUT {
             let start = first_trade.unwrap_or(done_at);
@@ -303,6 +317,35 @@ async fn observe(pipeline: &mut Pipeline, services: &Services) -> anyhow::Result
             });
         }
     }
+}
+
+/// Tracks a count that should keep growing.
+#[derive(Default)]
+struct Progress {
+    last: u64,
+    changed: Option<Instant>,
+}
+
+impl Progress {
+    /// Records `count`; true once it has not changed for five seconds.
+    fn stalled(&mut self, count: u64) -> bool {
+        let now = Instant::now();
+        if count != self.last || self.changed.is_none() {
+            self.last = count;
+            self.changed = Some(now);
+        }
+        self.changed
+            .is_some_and(|changed| now.duration_since(changed) > Duration::from_secs(5))
+    }
+}
+
+/// Trade rows including not yet merged copies: cheap, and never below the distinct count.
+async fn stored_trades_with_copies(pipeline: &Pipeline) -> anyhow::Result<u64> {
+    Ok(pipeline
+        .clickhouse
+        .query("SELECT count() FROM trades")
+        .fetch_one()
+        .await?)
 }
 
 async fn stored_trades(pipeline: &Pipeline) -> anyhow::Result<u64> {
@@ -328,6 +371,11 @@ async fn step(
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     let observed = observe(&mut pipeline, services).await?;
     let stored = stored_trades(&pipeline).await?;
+    let gaps = pipeline
+        .clickhouse
+        .query("SELECT count() FROM gaps FINAL")
+        .fetch_one()
+        .await?;
     pipeline.stop()?;
     let events = observed.interval.acked as u64;
     Ok(Step {
@@ -335,6 +383,7 @@ async fn step(
         trades_generated: observed.summary.trades_generated,
         trades_stored: stored,
         loss: observed.summary.trades_generated.saturating_sub(stored),
+        gaps,
         events_committed: events,
         sustained_events_per_second: events as f64 / observed.busy_seconds.max(f64::EPSILON),
         max_consumer_lag: observed.max_lag,
@@ -467,8 +516,8 @@ fn markdown(report: &Report) -> String {
     };
     let (jetstream, clickhouse) = (baseline("JetStream"), baseline("ClickHouse"));
     text.push_str(
-        "\n| offered trades/s | events/s into ClickHouse | × JetStream | × ClickHouse | loss | max lag | catch-up s | p50 ms | p95 ms | p99 ms | CPU % (RSS MiB) |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "\n| offered trades/s | events/s into ClickHouse | × JetStream | × ClickHouse | loss | gaps | max lag | catch-up s | p50 ms | p95 ms | p99 ms | CPU % (RSS MiB) |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for step in &report.steps {
         let processes: Vec<String> = step
@@ -482,12 +531,13 @@ fn markdown(report: &Report) -> String {
             })
             .collect();
         text.push_str(&format!(
-            "| {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
             step.offered_trades_per_second,
             step.sustained_events_per_second,
             step.sustained_events_per_second / jetstream,
             step.sustained_events_per_second / clickhouse,
             step.loss,
+            step.gaps,
             step.max_consumer_lag,
             step.catch_up_seconds,
             optional_ms(step.latency_p50_ms),
