@@ -27,6 +27,17 @@ pub struct Config {
     pub replay_speed: f64,
 }
 
+impl Config {
+    /// How many trades, values and requests the report keeps: all of a run with a trade
+    /// count, the latest [`crate::RETAINED_FOREVER`] of one that runs forever.
+    pub fn report_retention(&self) -> Option<usize> {
+        match self.count {
+            Some(_) => None,
+            None => Some(crate::RETAINED_FOREVER),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

@@ -19,7 +19,7 @@ use crate::polled::value;
 use crate::server::{Client, Outbound, Shared};
 
 /// One derivatives value written to at least one open connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SentDerivative {
     /// Where it was written: `exchange/market`, e.g. `okx/perpetual`, `deribit/options`.
     pub venue: String,
@@ -404,7 +404,7 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         }
         drop(clients);
         if !records.is_empty() {
-            shared.report().derivatives.extend(records);
+            shared.report().record_derivatives(records);
         }
     }
 }

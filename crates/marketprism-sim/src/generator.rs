@@ -114,11 +114,7 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
 
 /// Records the trade and queues it to every client subscribed to one of its streams.
 fn publish(shared: &Shared, trade: SimTrade) {
-    let index = {
-        let mut report = shared.report();
-        report.trades.push(trade.clone());
-        report.trades.len() - 1
-    };
+    let index = shared.report().record_trade(trade.clone());
     let clients = shared.clients();
     for client in clients.values() {
         for frame in crate::trades::render(client, &trade) {

@@ -50,5 +50,5 @@ pub use config::Config;
 pub use depth::{BookFault, TrueBook, DEFAULT_LEVELS};
 pub use derivatives::SentDerivative;
 pub use polled::RestRequest;
-pub use report::{Report, SimTrade, Summary};
+pub use report::{Report, SimTrade, Summary, RETAINED_FOREVER};
 pub use server::{bind, run, SimError};

@@ -75,14 +75,9 @@ fn record_ratio(
     let period = binance_notation(period);
     let mut all = vec![("kind", kind), ("period", period.as_str())];
     all.extend_from_slice(values);
-    record(
-        &mut shared.report().derivatives,
-        venue,
-        "long_short_ratio",
-        symbol,
-        time_ms,
-        &all,
-    );
+    let mut sent = Vec::new();
+    record(&mut sent, venue, "long_short_ratio", symbol, time_ms, &all);
+    shared.report().record_derivatives(sent);
 }
 
 /// Rate limiting to inject: the next `requests` polls get 429.
@@ -131,7 +126,7 @@ fn answer(shared: &Shared, path: String, body: serde_json::Value) -> Response {
     } else {
         StatusCode::OK
     };
-    shared.report().rest_requests.push(RestRequest {
+    shared.report().record_request(RestRequest {
         path,
         at_ms: now_ms(),
         status: status.as_u16(),
@@ -170,14 +165,16 @@ pub(crate) async fn premium_index(
         body,
     );
     if response.status().is_success() {
+        let mut sent = Vec::new();
         record(
-            &mut shared.report().derivatives,
+            &mut sent,
             "binance/perpetual",
             "funding_rate",
             &symbol,
             now.time_ms,
             &now.funding_values(),
         );
+        shared.report().record_derivatives(sent);
     }
     response
 }
@@ -199,14 +196,16 @@ pub(crate) async fn open_interest(
         body,
     );
     if response.status().is_success() {
+        let mut sent = Vec::new();
         record(
-            &mut shared.report().derivatives,
+            &mut sent,
             "binance/perpetual",
             "open_interest",
             &symbol,
             now.time_ms,
             &[("open_interest", now.open_interest.as_str())],
         );
+        shared.report().record_derivatives(sent);
     }
     response
 }
@@ -432,11 +431,11 @@ pub(crate) async fn volatility_history(
         body,
     );
     if response.status().is_success() {
-        let mut report = shared.report();
+        let mut sent = Vec::new();
         for start in starts {
             let value = crate::derivatives::volatility(&currency, start);
             record(
-                &mut report.derivatives,
+                &mut sent,
                 "deribit/options",
                 "volatility_index",
                 &currency,
@@ -444,6 +443,7 @@ pub(crate) async fn volatility_history(
                 &[("value", value.as_str())],
             );
         }
+        shared.report().record_derivatives(sent);
     }
     response
 }

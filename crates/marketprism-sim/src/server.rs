@@ -50,8 +50,8 @@ pub(crate) struct Outbound {
 
 /// Which generated trade a frame carries, written for which `exchange/market`.
 pub(crate) struct TradeDelivery {
-    /// Index into the report's trades.
-    pub(crate) index: usize,
+    /// The trade's number in the report ([`Report::mark_delivered`]).
+    pub(crate) index: u64,
     /// E.g. `okx/perpetual`.
     pub(crate) venue: &'static str,
 }
@@ -176,10 +176,11 @@ pub async fn bind(
         .map_err(serve_error)?;
     let bound = listener.local_addr().map_err(serve_error)?;
     let books = Books::new(&config.symbols, config.seed, config.book_levels);
+    let retention = config.report_retention();
     let shared = Arc::new(Shared {
         config,
         clients: Mutex::new(HashMap::new()),
-        report: Mutex::new(Report::default()),
+        report: Mutex::new(Report::new(retention)),
         subscribed: Notify::new(),
         next_client: AtomicU64::new(1),
         books: Mutex::new(books),
@@ -537,10 +538,7 @@ async fn serve_client(
                         let mut report = shared.report();
                         report.frames_sent += 1;
                         if let Some(delivery) = frame.trade {
-                            if let Some(trade) = report.trades.get_mut(delivery.index) {
-                                trade.delivered = true;
-                                trade.venues.insert(delivery.venue.to_owned());
-                            }
+                            report.mark_delivered(delivery.index, delivery.venue);
                         }
                     }
                 }
