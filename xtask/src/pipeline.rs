@@ -418,20 +418,22 @@ interval = "{interval}"
         Ok(self.collector.terminate(Duration::from_secs(20))?.success())
     }
 
+    /// `SELECT count() FROM <from>`: `trades FINAL` counts distinct rows, `trades` also the
+    /// copies a merge has not yet collapsed.
+    pub async fn count(&self, from: &str) -> anyhow::Result<u64> {
+        Ok(self
+            .clickhouse
+            .query(&format!("SELECT count() FROM {from}"))
+            .fetch_one()
+            .await?)
+    }
+
     /// Polls `SELECT count() FROM <table> FINAL` until it stays the same for two seconds.
     pub async fn wait_until_settled(&self, table: &str) -> anyhow::Result<u64> {
-        let mut last = u64::MAX;
-        let mut stable_since = Instant::now();
+        let mut rows = Settling::default();
         loop {
-            let count: u64 = self
-                .clickhouse
-                .query(&format!("SELECT count() FROM {table} FINAL"))
-                .fetch_one()
-                .await?;
-            if count != last {
-                last = count;
-                stable_since = Instant::now();
-            } else if stable_since.elapsed() > Duration::from_secs(2) {
+            let count = self.count(&format!("{table} FINAL")).await?;
+            if rows.settled(count, Duration::from_secs(2)) {
                 return Ok(count);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -466,11 +468,7 @@ interval = "{interval}"
     ) -> anyhow::Result<(u64, Instant)> {
         let started = Instant::now();
         loop {
-            let count: u64 = self
-                .clickhouse
-                .query("SELECT count() FROM trades FINAL")
-                .fetch_one()
-                .await?;
+            let count = self.count("trades FINAL").await?;
             if count >= expected || started.elapsed() > timeout {
                 return Ok((count, Instant::now()));
             }
@@ -489,6 +487,28 @@ interval = "{interval}"
         };
         self.sim.terminate(grace)?;
         Ok(collector.success() && storage)
+    }
+}
+
+/// Watches a count read again and again, to tell when it stops changing.
+#[derive(Debug, Default)]
+pub struct Settling {
+    last: u64,
+    changed: Option<Instant>,
+}
+
+impl Settling {
+    /// Records `count`; true once it has not changed for `after`.
+    pub fn settled(&mut self, count: u64, after: Duration) -> bool {
+        let now = Instant::now();
+        match self.changed {
+            Some(changed) if count == self.last => now.duration_since(changed) > after,
+            _ => {
+                self.last = count;
+                self.changed = Some(now);
+                false
+            }
+        }
     }
 }
 

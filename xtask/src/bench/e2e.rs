@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::baselines::{self, Baseline};
 use super::metrics::{self, Scrape};
 use super::process::{rss_kib, Monitor, Usage};
-use crate::pipeline::{build_binary, Pipeline, Spec, VenueSpec};
+use crate::pipeline::{build_binary, Pipeline, Settling, Spec, VenueSpec};
 use crate::services::{self, Backend, Services};
 
 /// Options of `cargo xtask bench --e2e`.
@@ -58,6 +58,9 @@ pub struct EndToEnd {
 
 /// Longest wait for the pipeline to drain after the simulator finished.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Once generation ended, stored trades that stop growing for this long are all there will be.
+const TRADES_STALLED: Duration = Duration::from_secs(5);
 
 /// A step lags when draining takes longer than this after generation ended.
 const LAG_TOLERANCE: Duration = Duration::from_secs(5);
@@ -273,7 +276,7 @@ async fn observe(pipeline: &mut Pipeline, services: &Services) -> anyhow::Result
     let mut last_change = Instant::now();
     let mut first_trade: Option<Instant> = None;
     let mut generation_done: Option<Instant> = None;
-    let mut trades_arriving = Progress::default();
+    let mut trades_arriving = Settling::default();
     let mut collector_stopped = false;
     let mut max_lag = 0;
     loop {
@@ -295,9 +298,13 @@ async fn observe(pipeline: &mut Pipeline, services: &Services) -> anyhow::Result
         }
         let done_at = *generation_done.get_or_insert_with(Instant::now);
         if !collector_stopped {
-            let stored = stored_trades_with_copies(pipeline).await?;
+            // Copies not yet merged count too: cheap, and never below the distinct count.
+            let stored = pipeline.count("trades").await?;
             let arrived = stored >= summary.trades_generated;
-            if !arrived && !trades_arriving.stalled(stored) && done_at.elapsed() < DRAIN_TIMEOUT {
+            if !arrived
+                && !trades_arriving.settled(stored, TRADES_STALLED)
+                && done_at.elapsed() < DRAIN_TIMEOUT
+            {
                 continue;
             }
             // Books and derivatives never stop: end the input with the trades.
@@ -319,43 +326,6 @@ async fn observe(pipeline: &mut Pipeline, services: &Services) -> anyhow::Result
     }
 }
 
-/// Tracks a count that should keep growing.
-#[derive(Default)]
-struct Progress {
-    last: u64,
-    changed: Option<Instant>,
-}
-
-impl Progress {
-    /// Records `count`; true once it has not changed for five seconds.
-    fn stalled(&mut self, count: u64) -> bool {
-        let now = Instant::now();
-        if count != self.last || self.changed.is_none() {
-            self.last = count;
-            self.changed = Some(now);
-        }
-        self.changed
-            .is_some_and(|changed| now.duration_since(changed) > Duration::from_secs(5))
-    }
-}
-
-/// Trade rows including not yet merged copies: cheap, and never below the distinct count.
-async fn stored_trades_with_copies(pipeline: &Pipeline) -> anyhow::Result<u64> {
-    Ok(pipeline
-        .clickhouse
-        .query("SELECT count() FROM trades")
-        .fetch_one()
-        .await?)
-}
-
-async fn stored_trades(pipeline: &Pipeline) -> anyhow::Result<u64> {
-    Ok(pipeline
-        .clickhouse
-        .query("SELECT count() FROM trades FINAL")
-        .fetch_one()
-        .await?)
-}
-
 fn millis(seconds: Option<f64>) -> Option<f64> {
     seconds.map(|seconds| seconds * 1000.0)
 }
@@ -370,12 +340,8 @@ async fn step(
     let spec = spec(&format!("bench{rate}"), args, rate, args.step_seconds);
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     let observed = observe(&mut pipeline, services).await?;
-    let stored = stored_trades(&pipeline).await?;
-    let gaps = pipeline
-        .clickhouse
-        .query("SELECT count() FROM gaps FINAL")
-        .fetch_one()
-        .await?;
+    let stored = pipeline.count("trades FINAL").await?;
+    let gaps = pipeline.count("gaps FINAL").await?;
     pipeline.stop()?;
     let events = observed.interval.acked as u64;
     Ok(Step {
@@ -469,7 +435,7 @@ async fn soak(
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
     let observed = observe(&mut pipeline, services).await?;
-    let stored = stored_trades(&pipeline).await?;
+    let stored = pipeline.count("trades FINAL").await?;
     pipeline.stop()?;
     Ok(Soak {
         seconds: args.soak_seconds,

@@ -174,11 +174,7 @@ pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::R
     checks.extend(verify_trades(SCENARIO, &pipeline, &report).await?);
     checks.extend(verify_gaps(SCENARIO, &pipeline, &report, &missed).await?);
     checks.push(dead_letters(SCENARIO, &pipeline).await?);
-    let raw: u64 = pipeline
-        .clickhouse
-        .query("SELECT count() FROM trades")
-        .fetch_one()
-        .await?;
+    let raw = pipeline.count("trades").await?;
     checks.push(Check::measured(
         SCENARIO,
         "rows before merge (redeliveries)",
