@@ -130,26 +130,26 @@ pub(crate) fn second(symbol: &str, second: i64) -> Second {
     }
 }
 
-pub(crate) fn record(
-    records: &mut Vec<SentDerivative>,
-    venue: &str,
-    kind: &str,
-    symbol: &str,
-    time_ms: i64,
-    values: &[(&str, &str)],
-) {
-    let sent = SentDerivative {
-        venue: venue.into(),
-        kind: kind.into(),
-        symbol: symbol.into(),
-        time_ms,
-        values: values
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect(),
-    };
-    if !records.contains(&sent) {
-        records.push(sent);
+impl SentDerivative {
+    /// The value `values` (by model field name) of `kind` for `symbol` at `time_ms`, written
+    /// for `venue`.
+    pub(crate) fn new(
+        venue: &str,
+        kind: &str,
+        symbol: &str,
+        time_ms: i64,
+        values: &[(&str, &str)],
+    ) -> Self {
+        SentDerivative {
+            venue: venue.into(),
+            kind: kind.into(),
+            symbol: symbol.into(),
+            time_ms,
+            values: values
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        }
     }
 }
 
@@ -177,14 +177,13 @@ fn frames_for(
                     "p": now.mark_price, "i": now.index_price, "P": now.index_price,
                     "r": now.funding_rate, "T": now.next_funding_ms});
                 frames.push(json!({"stream": stream, "data": data}).to_string());
-                record(
-                    records,
+                records.push(SentDerivative::new(
                     venue,
                     "funding_rate",
                     symbol,
                     now.time_ms,
                     &now.funding_values(),
-                );
+                ));
             }
             // The symbol's own stream, and the market-wide one reporting every symbol.
             let streams = [format!("{lower}@forceOrder"), ALL_LIQUIDATIONS.to_owned()];
@@ -200,14 +199,13 @@ fn frames_for(
                     "p": price, "ap": price, "X": "FILLED", "l": quantity, "z": quantity,
                     "T": now.time_ms}});
                 frames.push(json!({"stream": stream, "data": data}).to_string());
-                record(
-                    records,
+                records.push(SentDerivative::new(
                     venue,
                     "liquidation",
                     symbol,
                     now.time_ms,
                     &liquidation.values(),
-                );
+                ));
             }
         }
         Dialect::Okx => {
@@ -220,14 +218,13 @@ fn frames_for(
                               "instId": swap, "instType": "SWAP", "nextFundingRate": "",
                               "nextFundingTime": (now.next_funding_ms + 28_800_000).to_string(),
                               "ts": now.time_ms.to_string()}]}).to_string());
-                record(
-                    records,
+                records.push(SentDerivative::new(
                     venue,
                     "funding_rate",
                     symbol,
                     now.time_ms,
                     &[("funding_rate", now.funding_rate.as_str())],
-                );
+                ));
             }
             if let (true, Some(liquidation)) = (
                 client.streams.contains(OKX_SWAP_LIQUIDATIONS),
@@ -243,14 +240,13 @@ fn frames_for(
                               "instFamily": family, "instId": swap, "instType": "SWAP", "uly": family}]})
                     .to_string(),
                 );
-                record(
-                    records,
+                records.push(SentDerivative::new(
                     venue,
                     "liquidation",
                     symbol,
                     now.time_ms,
                     &liquidation.values(),
-                );
+                ));
             }
             if client.streams.contains(&format!("open-interest:{swap}")) {
                 frames.push(
@@ -260,14 +256,13 @@ fn frames_for(
                               "ts": now.time_ms.to_string()}]})
                     .to_string(),
                 );
-                record(
-                    records,
+                records.push(SentDerivative::new(
                     venue,
                     "open_interest",
                     symbol,
                     now.time_ms,
                     &now.open_interest_values(),
-                );
+                ));
             }
         }
         Dialect::Bybit { .. } => {
@@ -279,22 +274,20 @@ fn frames_for(
                              "markPrice": now.mark_price, "indexPrice": now.index_price,
                              "openInterest": now.open_interest,
                              "openInterestValue": now.open_interest_value}}).to_string());
-                record(
-                    records,
+                records.push(SentDerivative::new(
                     venue,
                     "funding_rate",
                     symbol,
                     now.time_ms,
                     &now.funding_values(),
-                );
-                record(
-                    records,
+                ));
+                records.push(SentDerivative::new(
                     venue,
                     "open_interest",
                     symbol,
                     now.time_ms,
                     &now.open_interest_values(),
-                );
+                ));
             }
             let topic = format!("allLiquidation.{symbol}");
             if let (true, Some(liquidation)) = (client.streams.contains(&topic), &now.liquidation) {
@@ -304,14 +297,13 @@ fn frames_for(
                               "v": liquidation.quantity, "p": liquidation.price}]})
                     .to_string(),
                 );
-                record(
-                    records,
+                records.push(SentDerivative::new(
                     venue,
                     "liquidation",
                     symbol,
                     now.time_ms,
                     &liquidation.values(),
-                );
+                ));
             }
         }
         Dialect::Deribit | Dialect::Binance { futures: false } => {}
@@ -349,14 +341,13 @@ fn volatility_frame(
         return None;
     }
     let volatility = volatility(currency, time_ms);
-    record(
-        records,
+    records.push(SentDerivative::new(
         "deribit/options",
         "volatility_index",
         currency,
         time_ms,
         &[("value", volatility.as_str())],
-    );
+    ));
     Some(format!(
         r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"{channel}","data":{{"volatility":{volatility},"timestamp":{time_ms},"index_name":"{}_usd"}}}}}}"#,
         currency.to_ascii_lowercase()

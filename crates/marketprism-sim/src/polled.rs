@@ -14,7 +14,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::derivatives::record;
+use crate::derivatives::SentDerivative;
 use crate::generator::now_ms;
 use crate::server::Shared;
 
@@ -75,9 +75,13 @@ fn record_ratio(
     let period = binance_notation(period);
     let mut all = vec![("kind", kind), ("period", period.as_str())];
     all.extend_from_slice(values);
-    let mut sent = Vec::new();
-    record(&mut sent, venue, "long_short_ratio", symbol, time_ms, &all);
-    shared.report().record_derivatives(sent);
+    shared.report().record_derivatives([SentDerivative::new(
+        venue,
+        "long_short_ratio",
+        symbol,
+        time_ms,
+        &all,
+    )]);
 }
 
 /// Rate limiting to inject: the next `requests` polls get 429.
@@ -165,16 +169,13 @@ pub(crate) async fn premium_index(
         body,
     );
     if response.status().is_success() {
-        let mut sent = Vec::new();
-        record(
-            &mut sent,
+        shared.report().record_derivatives([SentDerivative::new(
             "binance/perpetual",
             "funding_rate",
             &symbol,
             now.time_ms,
             &now.funding_values(),
-        );
-        shared.report().record_derivatives(sent);
+        )]);
     }
     response
 }
@@ -196,16 +197,13 @@ pub(crate) async fn open_interest(
         body,
     );
     if response.status().is_success() {
-        let mut sent = Vec::new();
-        record(
-            &mut sent,
+        shared.report().record_derivatives([SentDerivative::new(
             "binance/perpetual",
             "open_interest",
             &symbol,
             now.time_ms,
             &[("open_interest", now.open_interest.as_str())],
-        );
-        shared.report().record_derivatives(sent);
+        )]);
     }
     response
 }
@@ -431,18 +429,16 @@ pub(crate) async fn volatility_history(
         body,
     );
     if response.status().is_success() {
-        let mut sent = Vec::new();
-        for start in starts {
+        let sent = starts.into_iter().map(|start| {
             let value = crate::derivatives::volatility(&currency, start);
-            record(
-                &mut sent,
+            SentDerivative::new(
                 "deribit/options",
                 "volatility_index",
                 &currency,
                 start,
                 &[("value", value.as_str())],
-            );
-        }
+            )
+        });
         shared.report().record_derivatives(sent);
     }
     response

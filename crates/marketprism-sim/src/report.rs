@@ -63,7 +63,7 @@ impl Report {
     pub fn summary(&self) -> Summary {
         Summary {
             done: self.done,
-            trades_generated: self.trades_generated,
+            trades_generated: self.trades_dropped + self.trades.len() as u64,
             trades_delivered: self.trades_delivered,
             connections: self.connections,
         }
@@ -71,8 +71,7 @@ impl Report {
 
     /// Records a generated trade; the number it is known by in [`Report::mark_delivered`].
     pub(crate) fn record_trade(&mut self, trade: SimTrade) -> u64 {
-        let sequence = self.trades_generated;
-        self.trades_generated += 1;
+        let sequence = self.trades_dropped + self.trades.len() as u64;
         self.trades.push(trade);
         self.trades_dropped += trim(&mut self.trades, self.retained, |_| {}) as u64;
         sequence
@@ -132,9 +131,6 @@ fn trim<T>(items: &mut Vec<T>, retained: Option<usize>, mut dropping: impl FnMut
 pub struct Report {
     /// True once `count` trades were generated (or the replay ended).
     pub done: bool,
-    /// Trades generated in the whole run.
-    #[serde(default)]
-    pub trades_generated: u64,
     /// Trades of the whole run written to at least one open connection.
     #[serde(default)]
     pub trades_delivered: u64,
