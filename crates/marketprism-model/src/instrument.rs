@@ -138,20 +138,6 @@ impl FromStr for Symbol {
     }
 }
 
-impl TryFrom<String> for Symbol {
-    type Error = SymbolError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        value.parse()
-    }
-}
-
-impl From<Symbol> for String {
-    fn from(symbol: Symbol) -> Self {
-        symbol.0.into()
-    }
-}
-
 impl Serialize for Symbol {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
