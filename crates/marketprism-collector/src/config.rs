@@ -375,6 +375,19 @@ fn default_queue_capacity() -> usize {
     16_384
 }
 
+fn default_max_events_per_message() -> usize {
+    256
+}
+
+fn default_linger() -> Duration {
+    Duration::from_millis(5)
+}
+
+/// Well below NATS' default `max_payload` of 1 MiB.
+fn default_max_message_bytes() -> usize {
+    128 * 1024
+}
+
 fn default_book_depth() -> usize {
     PublishSettings::default().depth
 }
@@ -436,6 +449,19 @@ pub struct PublishConfig {
     /// Events buffered between the connections and the publisher.
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
+    /// Most events one message carries: events of one subject queued together are
+    /// published together (see `linger`); `1` publishes every event alone, as one message
+    /// with its own `Nats-Msg-Id`.
+    #[serde(default = "default_max_events_per_message")]
+    pub max_events_per_message: usize,
+    /// A message takes no further events once its body is this large, bytes. Keep it well
+    /// below the NATS server's `max_payload` (1 MiB by default).
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// How long the publisher lets events gather after the first one it takes, so that
+    /// events of one subject share messages; `"0s"` takes only what is already queued.
+    #[serde(default = "default_linger", with = "humantime_serde")]
+    pub linger: Duration,
 }
 
 impl Default for PublishConfig {
@@ -443,6 +469,9 @@ impl Default for PublishConfig {
         PublishConfig {
             max_outstanding_acks: default_max_outstanding_acks(),
             queue_capacity: default_queue_capacity(),
+            max_events_per_message: default_max_events_per_message(),
+            max_message_bytes: default_max_message_bytes(),
+            linger: default_linger(),
         }
     }
 }
@@ -466,10 +495,18 @@ impl Config {
                 .check_offered()
                 .map_err(|error| format!("venues[{index}]: {error}"))?;
         }
-        if self.publish.max_outstanding_acks == 0 || self.publish.queue_capacity == 0 {
-            return Err(
-                "publish.max_outstanding_acks and publish.queue_capacity must be at least 1".into(),
-            );
+        let publish = &self.publish;
+        if [
+            publish.max_outstanding_acks,
+            publish.queue_capacity,
+            publish.max_events_per_message,
+            publish.max_message_bytes,
+        ]
+        .contains(&0)
+        {
+            return Err("publish.max_outstanding_acks, publish.queue_capacity, \
+                 publish.max_events_per_message and publish.max_message_bytes must be at least 1"
+                .into());
         }
         if self.books.depth == 0 || self.books.max_levels < self.books.depth {
             return Err("books.depth must be at least 1 and at most books.max_levels".into());

@@ -12,6 +12,7 @@ pub(crate) struct Metrics {
     pub(crate) events_unsubscribed: Counter,
     pub(crate) parse_errors: Counter,
     pub(crate) events_published: Counter,
+    pub(crate) messages_published: Counter,
     pub(crate) duplicates: Counter,
     pub(crate) publish_retries: Counter,
     pub(crate) dead_lettered: Counter,
@@ -52,6 +53,11 @@ impl Metrics {
             "events_published",
             "Events acknowledged by JetStream",
             self.events_published.clone(),
+        );
+        registry.register(
+            "messages_published",
+            "Messages acknowledged by JetStream, each carrying one or more events",
+            self.messages_published.clone(),
         );
         registry.register(
             "duplicates",

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, PublishConfig};
 use crate::connection::Connection;
 use crate::metrics::Metrics;
 use crate::pollers::Poller;
@@ -62,9 +62,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
 
     let client = marketprism_bus::connect(&config.nats, "marketprism-collector").await?;
     let (sender, receiver) = mpsc::channel(config.publish.queue_capacity);
-    let publisher = tokio::spawn(
-        Publisher::new(client, config.publish.max_outstanding_acks, metrics.clone()).run(receiver),
-    );
+    let publisher =
+        tokio::spawn(Publisher::new(client, config.publish.clone(), metrics.clone()).run(receiver));
 
     let rest_client = reqwest::Client::builder()
         .timeout(config.connection.subscribe_timeout)
@@ -134,22 +133,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     Ok(())
 }
 
-/// Publishes `events` to JetStream exactly as the collector does (deterministic
-/// `Nats-Msg-Id`s, a window of `max_outstanding_acks`, republish until acknowledged) and
-/// returns once every one is stored; used to backfill from captures. Returns how many were
-/// published.
+/// Publishes `events` to JetStream exactly as the collector does with the `publish`
+/// settings (deterministic `Nats-Msg-Id`s, a bounded window of outstanding acks, events of
+/// one subject sharing messages, republish until acknowledged) and returns once every one is
+/// stored; used to backfill from captures. Returns how many were published.
 pub async fn publish_events(
     nats: &marketprism_bus::Config,
-    max_outstanding_acks: usize,
+    publish: &PublishConfig,
     events: impl IntoIterator<Item = marketprism_model::Event>,
 ) -> Result<u64, CollectorError> {
     let client = marketprism_bus::connect(nats, "marketprism-replay").await?;
     marketprism_bus::ensure_streams(&jetstream::new(client.clone()), &nats.stream).await?;
     let metrics = Metrics::default();
-    let (sender, receiver) = mpsc::channel(max_outstanding_acks.max(1));
-    let publisher = tokio::spawn(
-        Publisher::new(client, max_outstanding_acks.max(1), metrics.clone()).run(receiver),
-    );
+    let (sender, receiver) = mpsc::channel(publish.queue_capacity.max(1));
+    let publisher =
+        tokio::spawn(Publisher::new(client, publish.clone(), metrics.clone()).run(receiver));
     let mut sent = 0;
     for event in events {
         if sender

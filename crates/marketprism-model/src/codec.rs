@@ -1,22 +1,31 @@
 //! The JSON wire codec for [`Event`]s on the bus.
 //!
-//! Each message body is one flat JSON object with a `type` field, decimals as strings and
-//! times as integer Unix milliseconds:
+//! Each event is one flat JSON object with a `type` field, decimals as strings and times as
+//! integer Unix milliseconds:
 //!
 //! ```json
 //! {"type":"trade","exchange":"binance","market_type":"spot","symbol":"BTC-USDT",
 //!  "trade_id":"12345","aggregated":false,"price":"58042.29000000","quantity":"0.097",
 //!  "side":"buy","exchange_time_ms":1617566591307,"received_time_ms":1617566591326}
 //! ```
+//!
+//! A message carries the events of one subject, in the order the venue sent them: one event
+//! is its object, several are a JSON array of their objects. A message of several events
+//! has the `Nats-Msg-Id` `{subject}:{first key}..{last key}/{count}` from the events'
+//! [`dedup_key`](Event::dedup_key)s, so republishing the same message is deduplicated and
+//! two messages that differ in what they hold never share an id.
 
 use crate::{DataType, Event};
 
-/// Why a message body could not be decoded into an [`Event`].
+/// Why a message body could not be decoded into [`Event`]s.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    /// The body is not a valid event object.
+    /// The body is not an event object or an array of them.
     #[error("malformed event: {0}")]
     Malformed(#[from] serde_json::Error),
+    /// The body is an empty array.
+    #[error("message holds no events")]
+    Empty,
     /// The body decoded, but to a different data type than its subject names.
     #[error("subject {subject:?} carries a {found} event")]
     SubjectMismatch {
@@ -29,21 +38,128 @@ pub enum DecodeError {
 
 /// Encodes an event into its wire form.
 pub fn encode(event: &Event) -> Vec<u8> {
-    // Serialization of these plain structs cannot fail: every field is a string, number,
-    // bool or unit enum, and no map has non-string keys.
-    serde_json::to_vec(event).unwrap_or_default()
+    let mut body = Vec::new();
+    write_event(&mut body, event);
+    body
 }
 
-/// Decodes a message body, checking that its type matches the subject it arrived on.
-pub fn decode(subject: &str, body: &[u8]) -> Result<Event, DecodeError> {
-    let event: Event = serde_json::from_slice(body)?;
-    if DataType::from_subject(subject) != Some(event.data_type()) {
+fn write_event(body: &mut Vec<u8>, event: &Event) {
+    // Serialization of these plain structs into memory cannot fail: every field is a string,
+    // number, bool or unit enum, and no map has non-string keys.
+    serde_json::to_writer(body, event).expect("events serialize to JSON");
+}
+
+/// Decodes a message body, one event or an array of them, checking that every event's type
+/// matches the subject the message arrived on.
+pub fn decode(subject: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
+    let events = match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice::<Vec<Event>>(body)?,
+        _ => vec![serde_json::from_slice::<Event>(body)?],
+    };
+    if events.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let expected = DataType::from_subject(subject);
+    if let Some(event) = events
+        .iter()
+        .find(|event| Some(event.data_type()) != expected)
+    {
         return Err(DecodeError::SubjectMismatch {
             subject: subject.to_owned(),
             found: event.data_type().as_str(),
         });
     }
-    Ok(event)
+    Ok(events)
+}
+
+/// A message ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedMessage {
+    /// The subject shared by its events.
+    pub subject: String,
+    /// Its `Nats-Msg-Id`.
+    pub msg_id: String,
+    /// The body: one event object, or an array of several.
+    pub body: Vec<u8>,
+    /// How many events it carries.
+    pub events: usize,
+}
+
+/// Builds one message from events of one subject, encoding each as it is pushed.
+#[derive(Debug)]
+pub struct MessageEncoder {
+    subject: String,
+    first_key: String,
+    /// Kept whole so its key is formatted once, when the message is finished.
+    last: Option<Event>,
+    events: usize,
+    /// `[` followed by the comma-separated event objects.
+    body: Vec<u8>,
+}
+
+impl MessageEncoder {
+    /// Starts a message with its first event.
+    pub fn new(event: Event) -> Self {
+        let mut body = vec![b'['];
+        write_event(&mut body, &event);
+        MessageEncoder {
+            subject: event.subject(),
+            first_key: event.dedup_key(),
+            last: None,
+            events: 1,
+            body,
+        }
+    }
+
+    /// Appends an event; the caller keeps to events of [`subject`](Self::subject).
+    pub fn push(&mut self, event: Event) {
+        debug_assert_eq!(event.subject(), self.subject);
+        self.body.push(b',');
+        write_event(&mut self.body, &event);
+        self.last = Some(event);
+        self.events += 1;
+    }
+
+    /// The subject of every event in the message.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// Events pushed so far.
+    pub fn events(&self) -> usize {
+        self.events
+    }
+
+    /// The size of the body so far, bytes.
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// The finished message.
+    pub fn finish(self) -> EncodedMessage {
+        let MessageEncoder {
+            subject,
+            first_key,
+            last,
+            events,
+            mut body,
+        } = self;
+        let msg_id = match last {
+            Some(last) => format!("{subject}:{first_key}..{}/{events}", last.dedup_key()),
+            None => format!("{subject}:{first_key}"),
+        };
+        if events == 1 {
+            body.remove(0);
+        } else {
+            body.push(b']');
+        }
+        EncodedMessage {
+            subject,
+            msg_id,
+            body,
+            events,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -311,11 +427,49 @@ mod tests {
         fn round_trips_every_event(event in event_strategy()) {
             let body = encode(&event);
             let decoded = decode(&event.subject(), &body).expect("own encoding decodes");
-            prop_assert_eq!(&decoded, &event);
+            prop_assert_eq!(decoded.len(), 1);
+            let decoded = &decoded[0];
+            prop_assert_eq!(decoded, &event);
             // Scale survives, not only the numeric value: "1.10" stays "1.10".
-            if let (Event::Trade(original), Event::Trade(back)) = (&event, &decoded) {
+            if let (Event::Trade(original), Event::Trade(back)) = (&event, decoded) {
                 prop_assert_eq!(original.price.to_string(), back.price.to_string());
             }
+        }
+
+        #[test]
+        fn a_message_of_several_events_decodes_to_them_in_order(
+            symbol in symbol_strategy(),
+            fills in proptest::collection::vec(
+                ("[0-9a-z-]{1,36}", decimal_strategy(), decimal_strategy(), any::<i64>()),
+                1..12,
+            ),
+        ) {
+            let events: Vec<Event> = fills
+                .into_iter()
+                .map(|(trade_id, price, quantity, time_ms)| {
+                    Event::Trade(Trade {
+                        exchange: Exchange::Okx,
+                        market_type: MarketType::Perpetual,
+                        symbol: symbol.clone(),
+                        trade_id: trade_id.into(),
+                        aggregated: false,
+                        price,
+                        quantity,
+                        side: Side::Buy,
+                        exchange_time_ms: time_ms,
+                        received_time_ms: time_ms,
+                    })
+                })
+                .collect();
+            let mut encoder = MessageEncoder::new(events[0].clone());
+            for event in &events[1..] {
+                encoder.push(event.clone());
+            }
+            let message = encoder.finish();
+            prop_assert_eq!(message.events, events.len());
+            prop_assert_eq!(&message.subject, &events[0].subject());
+            let decoded = decode(&message.subject, &message.body).expect("own encoding decodes");
+            prop_assert_eq!(decoded, events);
         }
 
         #[test]
@@ -350,6 +504,76 @@ mod tests {
         );
         assert_eq!(event.subject(), "trade.binance.spot.BTC-USDT");
         assert_eq!(event.msg_id(), "trade.binance.spot.BTC-USDT:t:12345");
+    }
+
+    fn trade(trade_id: u64) -> Event {
+        Event::Trade(Trade {
+            exchange: Exchange::Binance,
+            market_type: MarketType::Spot,
+            symbol: "BTC-USDT".parse().expect("valid"),
+            trade_id: trade_id.to_string().into(),
+            aggregated: false,
+            price: "58042.29".parse().expect("valid"),
+            quantity: "0.097".parse().expect("valid"),
+            side: Side::Sell,
+            exchange_time_ms: 1_617_566_591_307,
+            received_time_ms: 1_617_566_591_326,
+        })
+    }
+
+    #[test]
+    fn a_message_of_one_event_is_the_event_alone() {
+        let message = MessageEncoder::new(trade(7)).finish();
+        assert_eq!(message.body, encode(&trade(7)));
+        assert_eq!(message.msg_id, trade(7).msg_id());
+        assert_eq!(message.events, 1);
+    }
+
+    #[test]
+    fn a_message_of_several_events_is_an_array_named_by_its_ends_and_count() {
+        let mut encoder = MessageEncoder::new(trade(7));
+        encoder.push(trade(8));
+        encoder.push(trade(9));
+        assert_eq!(encoder.events(), 3);
+        assert_eq!(encoder.body_len(), 1 + 3 * encode(&trade(7)).len() + 2);
+        let message = encoder.finish();
+        assert_eq!(message.msg_id, "trade.binance.spot.BTC-USDT:t:7..t:9/3");
+        let json: serde_json::Value = serde_json::from_slice(&message.body).expect("json");
+        let ids: Vec<&str> = json
+            .as_array()
+            .expect("an array")
+            .iter()
+            .filter_map(|event| event["trade_id"].as_str())
+            .collect();
+        assert_eq!(ids, ["7", "8", "9"]);
+    }
+
+    #[test]
+    fn rejects_an_empty_array_and_an_array_holding_a_foreign_event() {
+        let subject = "trade.binance.spot.BTC-USDT";
+        assert!(matches!(decode(subject, b" [ ]"), Err(DecodeError::Empty)));
+        let gap = Event::Gap(Gap {
+            exchange: Exchange::Binance,
+            market_type: MarketType::Spot,
+            symbol: "BTC-USDT".parse().expect("valid"),
+            from_ms: 1,
+            to_ms: 2,
+            reason: GapReason::Disconnect,
+            received_time_ms: 2,
+        });
+        let mut body = b"[".to_vec();
+        body.extend(encode(&trade(1)));
+        body.push(b',');
+        body.extend(encode(&gap));
+        body.push(b']');
+        assert!(matches!(
+            decode(subject, &body),
+            Err(DecodeError::SubjectMismatch { found: "gap", .. })
+        ));
+        assert!(matches!(
+            decode(subject, b"[{\"type\":\"trade\"}]"),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]

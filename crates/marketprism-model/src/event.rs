@@ -150,46 +150,46 @@ impl Event {
         )
     }
 
-    /// The deterministic `Nats-Msg-Id`: the subject plus the venue's own identifiers, so a
-    /// republish after a reconnect, or a second collector on the same feed, is deduplicated
-    /// by the stream.
+    /// The deterministic `Nats-Msg-Id` of the event published alone: its subject and its
+    /// [`dedup_key`](Self::dedup_key), so a republish after a reconnect, or a second
+    /// collector on the same feed, is deduplicated by the stream.
     pub fn msg_id(&self) -> String {
-        let subject = self.subject();
+        format!("{}:{}", self.subject(), self.dedup_key())
+    }
+
+    /// The venue's own identifiers of the event, unique within its subject: the trade id, the
+    /// book update ids, the venue time of a funding rate, ...
+    pub fn dedup_key(&self) -> String {
         match self {
             Event::Trade(trade) => {
                 let id_space = if trade.aggregated { "a" } else { "t" };
-                format!("{subject}:{id_space}:{}", trade.trade_id)
+                format!("{id_space}:{}", trade.trade_id)
             }
-            Event::OrderBook(book) => format!("{subject}:{}", book.update_id),
+            Event::OrderBook(book) => book.update_id.to_string(),
             Event::OrderBookDelta(delta) => format!(
-                "{subject}:{}:{}:{}",
+                "{}:{}:{}",
                 if delta.snapshot { "s" } else { "d" },
                 delta.first_update_id,
                 delta.update_id
             ),
-            Event::FundingRate(rate) => format!("{subject}:{}", rate.exchange_time_ms),
-            Event::OpenInterest(interest) => format!("{subject}:{}", interest.exchange_time_ms),
+            Event::FundingRate(rate) => rate.exchange_time_ms.to_string(),
+            Event::OpenInterest(interest) => interest.exchange_time_ms.to_string(),
             // Venues give liquidations no id: time, side, price and quantity identify one.
             Event::Liquidation(liquidation) => format!(
-                "{subject}:{}:{}:{}:{}",
+                "{}:{}:{}:{}",
                 liquidation.exchange_time_ms,
                 liquidation.side.as_str(),
                 liquidation.price,
                 liquidation.quantity
             ),
-            Event::VolatilityIndex(index) => format!("{subject}:{}", index.exchange_time_ms),
+            Event::VolatilityIndex(index) => index.exchange_time_ms.to_string(),
             Event::LongShortRatio(ratio) => format!(
-                "{subject}:{}:{}:{}",
+                "{}:{}:{}",
                 ratio.kind.as_str(),
                 ratio.period,
                 ratio.exchange_time_ms
             ),
-            Event::Gap(gap) => format!(
-                "{subject}:{}:{}:{}",
-                gap.reason.as_str(),
-                gap.from_ms,
-                gap.to_ms
-            ),
+            Event::Gap(gap) => format!("{}:{}:{}", gap.reason.as_str(), gap.from_ms, gap.to_ms),
         }
     }
 

@@ -12,6 +12,9 @@ use crate::rows::{
 };
 use crate::BatchConfig;
 
+/// Rows per table at one moment of a batch.
+pub(crate) struct Mark([usize; 9]);
+
 /// Rows waiting for one insert per table, and the messages to ack once they commit.
 #[derive(Default)]
 pub(crate) struct Batch {
@@ -25,7 +28,7 @@ pub(crate) struct Batch {
     pub(crate) long_short_ratios: Vec<LongShortRatioRow>,
     pub(crate) gaps: Vec<GapRow>,
     pub(crate) messages: Vec<Message>,
-    /// When the collector received each message's event, Unix ms (same order as `messages`).
+    /// When the collector received each event of the batch, Unix ms.
     pub(crate) received_ms: Vec<i64>,
     bytes: usize,
     opened_at: Option<Instant>,
@@ -57,13 +60,34 @@ impl Batch {
         }
     }
 
-    /// Records that `message`, whose event the collector received at `received_ms`,
-    /// contributed a row already pushed to a table vector.
-    pub(crate) fn add(&mut self, message: Message, received_ms: i64) {
+    /// Records that `message`, whose events the collector received at `received_ms`,
+    /// contributed rows already pushed to the tables.
+    pub(crate) fn add(&mut self, message: Message, received_ms: Vec<i64>) {
         self.bytes += message.payload.len();
         self.opened_at.get_or_insert_with(Instant::now);
         self.messages.push(message);
-        self.received_ms.push(received_ms);
+        self.received_ms.extend(received_ms);
+    }
+
+    /// The rows of every table so far, for [`truncate`](Self::truncate).
+    pub(crate) fn mark(&self) -> Mark {
+        Mark(self.table_rows().map(|(_, rows)| rows))
+    }
+
+    /// Drops the rows pushed since `mark`.
+    pub(crate) fn truncate(&mut self, mark: Mark) {
+        // The order of `table_rows`.
+        let [trades, orderbooks, orderbook_deltas, funding_rates, open_interests, liquidations, volatility_indices, long_short_ratios, gaps] =
+            mark.0;
+        self.trades.truncate(trades);
+        self.orderbooks.truncate(orderbooks);
+        self.orderbook_deltas.truncate(orderbook_deltas);
+        self.funding_rates.truncate(funding_rates);
+        self.open_interests.truncate(open_interests);
+        self.liquidations.truncate(liquidations);
+        self.volatility_indices.truncate(volatility_indices);
+        self.long_short_ratios.truncate(long_short_ratios);
+        self.gaps.truncate(gaps);
     }
 
     pub(crate) fn rows(&self) -> usize {

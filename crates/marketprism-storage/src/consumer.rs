@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, AckKind, Message};
+use bytes::Bytes;
 use futures::StreamExt;
 use marketprism_bus::{deadletter_subject, DeadLetterOrigin, DEADLETTER_ERROR_HEADER};
 use marketprism_model::codec;
@@ -179,46 +180,88 @@ struct Writer {
 }
 
 impl Writer {
-    /// Decodes a message into the batch, or dead-letters it.
+    /// Decodes a message's events into the batch. A message that does not decode is
+    /// dead-lettered whole; an event that cannot become a row is dead-lettered alone, and the
+    /// message is acked with the rows of its other events.
     async fn accept(&mut self, message: Message, batch: &mut Batch) {
-        let row = codec::decode(&message.subject, &message.payload)
-            .map_err(|error| error.to_string())
-            .and_then(|event| {
-                batch
-                    .push(&event)
-                    .map(|()| event.received_time_ms())
-                    .map_err(|error| error.to_string())
-            });
-        match row {
-            Ok(received_ms) => batch.add(message, received_ms),
-            Err(reason) => self.dead_letter(message, reason).await,
+        let events = match codec::decode(&message.subject, &message.payload) {
+            Ok(events) => events,
+            Err(error) => return self.dead_letter(message, error.to_string()).await,
+        };
+        let mark = batch.mark();
+        let mut received_ms = Vec::with_capacity(events.len());
+        let mut rejected = Vec::new();
+        for event in &events {
+            match batch.push(event) {
+                Ok(()) => received_ms.push(event.received_time_ms()),
+                Err(error) => rejected.push((event, error.to_string())),
+            }
+        }
+        if rejected.is_empty() {
+            return batch.add(message, received_ms);
+        }
+        if received_ms.is_empty() {
+            let reasons: Vec<String> = rejected.into_iter().map(|(_, reason)| reason).collect();
+            return self.dead_letter(message, reasons.join("; ")).await;
+        }
+        let mut stored = true;
+        for (event, reason) in rejected {
+            stored = stored
+                && self
+                    .store_dead_letter(&message.subject, codec::encode(event).into(), &reason)
+                    .await;
+        }
+        if stored {
+            batch.add(message, received_ms);
+        } else {
+            batch.truncate(mark);
+            self.nak_for_dead_letter(&message).await;
         }
     }
 
     /// Copies an unusable message to the dead-letter stream, then terminates it. If the copy
     /// fails the message is nak'd instead, so it is never lost.
     async fn dead_letter(&mut self, message: Message, reason: String) {
-        tracing::warn!(subject = %message.subject, %reason, "Dead-lettering an undecodable message.");
+        if !self
+            .store_dead_letter(&message.subject, message.payload.clone(), &reason)
+            .await
+        {
+            return self.nak_for_dead_letter(&message).await;
+        }
+        if let Err(error) = message.ack_with(AckKind::Term).await {
+            tracing::warn!(%error, "Settling a dead-lettered message failed; it will be redelivered.");
+        }
+    }
+
+    /// Stores `payload`, which arrived on `subject` and cannot be written, on the
+    /// dead-letter stream; true once the stream acknowledged it.
+    async fn store_dead_letter(&self, subject: &str, payload: Bytes, reason: &str) -> bool {
+        tracing::warn!(%subject, %reason, "Dead-lettering what cannot be written.");
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert(DEADLETTER_ERROR_HEADER, reason.as_str());
-        let subject = deadletter_subject(DeadLetterOrigin::Storage, &message.subject);
+        headers.insert(DEADLETTER_ERROR_HEADER, reason);
         let stored = match self
             .context
-            .publish_with_headers(subject, headers, message.payload.clone())
+            .publish_with_headers(
+                deadletter_subject(DeadLetterOrigin::Storage, subject),
+                headers,
+                payload,
+            )
             .await
         {
             Ok(ack) => ack.await.is_ok(),
             Err(_) => false,
         };
-        let settle = if stored {
+        if stored {
             self.metrics.dead_lettered.inc();
-            AckKind::Term
-        } else {
-            tracing::error!(subject = %message.subject, "Dead-letter stream unavailable; redelivering.");
-            AckKind::Nak(Some(self.nak_delay))
-        };
-        if let Err(error) = message.ack_with(settle).await {
-            tracing::warn!(%error, "Settling a dead-lettered message failed; it will be redelivered.");
+        }
+        stored
+    }
+
+    /// Asks for a later redelivery of a message whose dead letters could not be stored.
+    async fn nak_for_dead_letter(&self, message: &Message) {
+        tracing::error!(subject = %message.subject, "Dead-letter stream unavailable; redelivering.");
+        if let Err(error) = message.ack_with(AckKind::Nak(Some(self.nak_delay))).await {
+            tracing::warn!(%error, "Nak failed; the message will be redelivered after the ack wait.");
         }
     }
 

@@ -70,7 +70,7 @@ impl Metrics {
         );
         registry.register(
             "dead_lettered",
-            "Messages moved to the dead-letter stream",
+            "Messages, or events of a message, moved to the dead-letter stream",
             self.dead_lettered.clone(),
         );
         registry.register(

@@ -14,11 +14,11 @@ use marketprism_replay::{ReplayError, Replayer};
 pub struct ReplayArgs {
     /// A capture file (JSON Lines, optionally gzipped), as in `shared/fixtures/captures/`.
     capture: PathBuf,
-    /// Publish the events to JetStream (deduplicated by `Nats-Msg-Id`) instead of printing
-    /// them.
+    /// Publish the events to JetStream instead of printing them, each as its own message
+    /// with its own `Nats-Msg-Id`, so that publishing again stores nothing twice.
     #[arg(long)]
     publish: bool,
-    /// Collector configuration whose `[nats]` and `[books]` sections apply.
+    /// Collector configuration whose `[nats]`, `[books]` and `[publish]` sections apply.
     #[arg(long)]
     config: Option<PathBuf>,
     /// NATS server URL (overrides the configuration).
@@ -74,7 +74,17 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         }
     });
     if args.publish {
-        let published = marketprism_collector::publish_events(&nats, 4096, events)
+        // Every event alone, with its own Nats-Msg-Id: a backfill is often run again (after
+        // an interruption, or over a range already published), and the stream then drops
+        // every event it holds instead of storing a second, differently grouped copy.
+        let publish = marketprism_collector::PublishConfig {
+            max_events_per_message: 1,
+            ..config
+                .as_ref()
+                .map(|config| config.publish.clone())
+                .unwrap_or_default()
+        };
+        let published = marketprism_collector::publish_events(&nats, &publish, events)
             .await
             .with_context(|| format!("publishing to {}", nats.url))?;
         eprintln!("published {published} events to {}", nats.url);

@@ -79,7 +79,7 @@ pub(crate) async fn all_events(context: &jetstream::Context, stream: &str) -> Ve
     let mut events = Vec::new();
     for sequence in 1..=last {
         let message = stream.get_raw_message(sequence).await.expect("message");
-        events.push(codec::decode(&message.subject, &message.payload).expect("valid event"));
+        events.extend(codec::decode(&message.subject, &message.payload).expect("valid events"));
     }
     events
 }
@@ -94,12 +94,14 @@ pub(crate) async fn sim_report(sim_address: &str) -> marketprism_sim::Report {
         .expect("report JSON")
 }
 
-/// Waits up to ten seconds for the last message on `subject` and decodes it.
+/// Waits up to ten seconds for the last message on `subject` and decodes its last event.
 async fn last_event(context: &jetstream::Context, stream: &str, subject: &str) -> Option<Event> {
     let stream = context.get_stream(stream).await.expect("stream");
     for _ in 0..100 {
         if let Ok(message) = stream.get_last_raw_message_by_subject(subject).await {
-            return Some(codec::decode(subject, &message.payload).expect("valid event"));
+            return codec::decode(subject, &message.payload)
+                .expect("valid events")
+                .pop();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -231,23 +233,20 @@ async fn a_nats_restart_loses_and_duplicates_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let delivered = report.trades.iter().filter(|trade| trade.delivered).count() as u64;
+    let delivered = report.trades.iter().filter(|trade| trade.delivered).count();
     assert!(delivered > 0);
-    let mut stored = 0;
+    let mut stored = Vec::new();
     for _ in 0..200 {
-        let mut stream = run.context.get_stream(&stream_name).await.expect("stream");
-        stored = stream
-            .info()
-            .await
-            .map(|info| info.state.messages)
-            .unwrap_or(0);
-        if stored >= delivered {
+        stored = all_events(&run.context, &stream_name).await;
+        if stored.len() >= delivered {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let distinct: std::collections::HashSet<String> = stored.iter().map(Event::msg_id).collect();
     assert_eq!(
-        stored, delivered,
+        (stored.len(), distinct.len()),
+        (delivered, delivered),
         "every delivered trade stored exactly once"
     );
     run.shutdown.cancel();
@@ -286,10 +285,16 @@ async fn a_publish_window_beyond_the_client_default_survives_a_stalled_server() 
         })
     });
     let nats = run.config.nats.clone();
-    let publishing =
-        tokio::spawn(
-            async move { marketprism_collector::publish_events(&nats, 16_384, events).await },
-        );
+    // One event per message, so that the window holds more publishes than the client's
+    // default of 5,000 permits.
+    let publish = marketprism_collector::PublishConfig {
+        max_outstanding_acks: 16_384,
+        max_events_per_message: 1,
+        ..Default::default()
+    };
+    let publishing = tokio::spawn(async move {
+        marketprism_collector::publish_events(&nats, &publish, events).await
+    });
     tokio::time::sleep(Duration::from_millis(100)).await;
     signal(run.nats.pid(), "STOP");
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -306,4 +311,67 @@ async fn a_publish_window_beyond_the_client_default_survives_a_stalled_server() 
         .await
         .expect("stream");
     assert_eq!(stream.info().await.expect("info").state.messages, EVENTS);
+}
+
+#[tokio::test]
+async fn a_backlog_is_published_in_fewer_messages_every_event_once_in_order() {
+    const EVENTS: u64 = 20_000;
+    let run = start(sim_config(0), "30s").await;
+    let events: Vec<Event> = (0..EVENTS)
+        .map(|index| {
+            Event::Trade(marketprism_model::Trade {
+                exchange: marketprism_model::Exchange::Binance,
+                market_type: marketprism_model::MarketType::Spot,
+                symbol: if index % 3 == 0 {
+                    "ETH-USDT"
+                } else {
+                    "BTC-USDT"
+                }
+                .parse()
+                .expect("valid"),
+                trade_id: index.to_string().into(),
+                aggregated: false,
+                price: "100.5".parse().expect("valid"),
+                quantity: "0.001".parse().expect("valid"),
+                side: marketprism_model::Side::Sell,
+                exchange_time_ms: 1_700_000_000_000 + index as i64,
+                received_time_ms: 1_700_000_000_001 + index as i64,
+            })
+        })
+        .collect();
+    let published = marketprism_collector::publish_events(
+        &run.config.nats,
+        &marketprism_collector::PublishConfig::default(),
+        events.clone(),
+    )
+    .await
+    .expect("published");
+    assert_eq!(published, EVENTS);
+
+    let stream = &run.config.nats.stream.name;
+    let messages = run
+        .context
+        .get_stream(stream)
+        .await
+        .expect("stream")
+        .info()
+        .await
+        .expect("info")
+        .state
+        .messages;
+    assert!(
+        messages < EVENTS,
+        "{messages} messages for {EVENTS} queued events"
+    );
+    let stored = all_events(&run.context, stream).await;
+    for symbol in ["BTC-USDT", "ETH-USDT"] {
+        let of_symbol = |events: &[Event]| -> Vec<Event> {
+            events
+                .iter()
+                .filter(|event| event.symbol().as_str() == symbol)
+                .cloned()
+                .collect()
+        };
+        assert_eq!(of_symbol(&stored), of_symbol(&events), "{symbol}");
+    }
 }

@@ -248,3 +248,71 @@ async fn failed_inserts_are_redelivered_until_clickhouse_accepts_them() {
     shutdown.cancel();
     storage.await.expect("join").expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn a_message_of_several_events_stores_each_and_dead_letters_only_the_unwritable_one() {
+    let harness = Harness::start("several_events_test");
+    let context = setup(&harness).await;
+    // 19 fractional digits do not fit Decimal(38, 18): that trade alone cannot be written.
+    let unwritable = trade(12, "0.0000000000000000001");
+    let mut encoder = codec::MessageEncoder::new(trade(11, "1.5"));
+    encoder.push(unwritable.clone());
+    encoder.push(trade(13, "2.25"));
+    let message = encoder.finish();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, message.msg_id.as_str());
+    context
+        .publish_with_headers(message.subject, headers, message.body.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+
+    let shutdown = CancellationToken::new();
+    let storage = tokio::spawn(marketprism_storage::run(
+        harness.config.clone(),
+        shutdown.clone(),
+    ));
+    let client = harness.client();
+    assert_eq!(
+        eventually(&client, "SELECT count() FROM trades FINAL", 2).await,
+        2
+    );
+    let ids: Vec<String> = client
+        .query("SELECT trade_id FROM trades FINAL ORDER BY trade_id")
+        .fetch_all()
+        .await
+        .expect("trade ids");
+    assert_eq!(ids, ["11", "13"]);
+
+    let mut deadletters = context
+        .get_stream(&harness.config.nats.stream.deadletter_name)
+        .await
+        .expect("dead-letter stream");
+    let mut stored = 0;
+    for _ in 0..50 {
+        stored = deadletters.info().await.expect("info").state.messages;
+        if stored == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored, 1);
+    let letter = deadletters.get_raw_message(1).await.expect("dead letter");
+    assert_eq!(
+        codec::decode("trade.binance.spot.BTC-USDT", &letter.payload).expect("an event"),
+        [unwritable]
+    );
+    let reason = letter
+        .headers
+        .get(DEADLETTER_ERROR_HEADER)
+        .map(|value| value.to_string())
+        .unwrap_or_default();
+    assert!(reason.contains("Decimal(38, 18)"), "{reason}");
+
+    shutdown.cancel();
+    storage.await.expect("join").expect("clean shutdown");
+    let info = consumer_info(&context, &harness).await;
+    assert_eq!(info.num_ack_pending, 0, "the message was settled");
+    assert_eq!(info.num_redelivered, 0, "and not redelivered");
+}
