@@ -192,7 +192,7 @@ in
         default = { };
         example = lib.literalExpression ''
           {
-            batch.max_rows = 50000;
+            batch.max_wait = "1s";
             clickhouse.database = "marketprism";
           }
         '';

@@ -170,10 +170,6 @@ durable_name = "storage-{name}"
 # Short, so that a killed storage's unacked batch is redelivered quickly.
 ack_wait = "5s"
 nak_delay = "500ms"
-
-[batch]
-max_rows = 10000
-max_wait = "300ms"
 "#,
                 nats = services.nats_url,
                 clickhouse = services.clickhouse_url,
