@@ -76,6 +76,8 @@ struct Step {
     /// Gap rows the collector recorded (disconnects, sequence breaks).
     gaps: u64,
     events_committed: u64,
+    /// Events per bus message, as storage acked them.
+    events_per_message: f64,
     sustained_events_per_second: f64,
     max_consumer_lag: u64,
     /// From the end of generation until every event was committed, seconds.
@@ -289,7 +291,7 @@ async fn observe(pipeline: &mut Pipeline, services: &Services) -> anyhow::Result
         let lag = pipeline.consumer_lag().await?;
         max_lag = max_lag.max(lag);
         let scrape = metrics::parse(&pipeline.storage_metrics().await?);
-        if scrape.acked != last.acked {
+        if scrape.rows != last.rows {
             last_change = Instant::now();
         }
         last = scrape;
@@ -343,7 +345,7 @@ async fn step(
     let stored = pipeline.count("trades FINAL").await?;
     let gaps = pipeline.count("gaps FINAL").await?;
     pipeline.stop()?;
-    let events = observed.interval.acked as u64;
+    let events = observed.interval.rows as u64;
     Ok(Step {
         offered_trades_per_second: rate,
         trades_generated: observed.summary.trades_generated,
@@ -351,6 +353,7 @@ async fn step(
         loss: observed.summary.trades_generated.saturating_sub(stored),
         gaps,
         events_committed: events,
+        events_per_message: observed.interval.rows / observed.interval.messages.max(1.0),
         sustained_events_per_second: events as f64 / observed.busy_seconds.max(f64::EPSILON),
         max_consumer_lag: observed.max_lag,
         catch_up_seconds: observed.catch_up_seconds,
@@ -482,8 +485,8 @@ fn markdown(report: &Report) -> String {
     };
     let (jetstream, clickhouse) = (baseline("JetStream"), baseline("ClickHouse"));
     text.push_str(
-        "\n| offered trades/s | events/s into ClickHouse | × JetStream | × ClickHouse | loss | gaps | max lag | catch-up s | p50 ms | p95 ms | p99 ms | CPU % (RSS MiB) |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "\n| offered trades/s | events/s into ClickHouse | × JetStream | × ClickHouse | events/message | loss | gaps | max lag | catch-up s | p50 ms | p95 ms | p99 ms | CPU % (RSS MiB) |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for step in &report.steps {
         let processes: Vec<String> = step
@@ -497,11 +500,12 @@ fn markdown(report: &Report) -> String {
             })
             .collect();
         text.push_str(&format!(
-            "| {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
             step.offered_trades_per_second,
             step.sustained_events_per_second,
             step.sustained_events_per_second / jetstream,
             step.sustained_events_per_second / clickhouse,
+            step.events_per_message,
             step.loss,
             step.gaps,
             step.max_consumer_lag,

@@ -1,17 +1,20 @@
-//! Storage's Prometheus metrics, as the end-to-end benchmark reads them: messages acked and
+//! Storage's Prometheus metrics, as the end-to-end benchmark reads them: rows committed and
 //! the commit-latency histogram.
 
 /// One scrape of storage's `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scrape {
+    /// Rows committed to ClickHouse, every table together: one per event.
+    pub rows: f64,
     /// Messages acked after their rows committed.
-    pub acked: f64,
+    pub messages: f64,
     /// Commit-latency histogram: (upper bound in seconds, cumulative count), ascending, the
     /// last bound infinite.
     pub latency: Vec<(f64, f64)>,
 }
 
 const ACKED: &str = "marketprism_storage_messages_acked_total";
+const ROWS: &str = "marketprism_storage_rows_inserted_total{table=\"";
 const LATENCY_BUCKET: &str = "marketprism_storage_commit_latency_seconds_bucket{le=\"";
 
 /// Reads the values the benchmark needs from Prometheus text.
@@ -24,8 +27,10 @@ pub fn parse(text: &str) -> Scrape {
         let Ok(value) = value.parse::<f64>() else {
             continue;
         };
-        if name == ACKED {
-            scrape.acked = value;
+        if name.starts_with(ROWS) {
+            scrape.rows += value;
+        } else if name == ACKED {
+            scrape.messages = value;
         } else if let Some(bound) = name
             .strip_prefix(LATENCY_BUCKET)
             .and_then(|rest| rest.strip_suffix("\"}"))
@@ -55,7 +60,8 @@ impl Scrape {
                 .map_or(0.0, |(_, count)| *count)
         };
         Scrape {
-            acked: self.acked - earlier.acked,
+            rows: self.rows - earlier.rows,
+            messages: self.messages - earlier.messages,
             latency: self
                 .latency
                 .iter()
@@ -99,7 +105,11 @@ mod tests {
 
     const TEXT: &str = r#"# HELP marketprism_storage_messages_acked Bus messages acked after their rows committed.
 # TYPE marketprism_storage_messages_acked counter
-marketprism_storage_messages_acked_total 100
+marketprism_storage_messages_acked_total 7
+# HELP marketprism_storage_rows_inserted Rows committed to ClickHouse.
+# TYPE marketprism_storage_rows_inserted counter
+marketprism_storage_rows_inserted_total{table="trades"} 90
+marketprism_storage_rows_inserted_total{table="gaps"} 10
 marketprism_storage_commit_latency_seconds_sum 12.5
 marketprism_storage_commit_latency_seconds_count 100
 marketprism_storage_commit_latency_seconds_bucket{le="0.1"} 50
@@ -108,9 +118,10 @@ marketprism_storage_commit_latency_seconds_bucket{le="+Inf"} 100
 "#;
 
     #[test]
-    fn reads_acks_and_interpolates_quantiles() {
+    fn sums_rows_of_every_table_and_interpolates_quantiles() {
         let scrape = parse(TEXT);
-        assert_eq!(scrape.acked, 100.0);
+        assert_eq!(scrape.rows, 100.0);
+        assert_eq!(scrape.messages, 7.0);
         assert_eq!(scrape.latency.len(), 3);
         let median = scrape.latency_quantile(0.5).expect("observations");
         assert!((median - 0.1).abs() < 1e-9, "{median}");
@@ -125,13 +136,15 @@ marketprism_storage_commit_latency_seconds_bucket{le="+Inf"} 100
         let earlier = parse(TEXT);
         let later = parse(
             &TEXT
-                .replace("acked_total 100", "acked_total 160")
+                .replace("{table=\"trades\"} 90", "{table=\"trades\"} 150")
+                .replace("acked_total 7", "acked_total 10")
                 .replace("{le=\"0.1\"} 50", "{le=\"0.1\"} 110")
                 .replace("{le=\"0.2\"} 90", "{le=\"0.2\"} 150")
                 .replace("{le=\"+Inf\"} 100", "{le=\"+Inf\"} 160"),
         );
         let interval = later.since(&earlier);
-        assert_eq!(interval.acked, 60.0);
+        assert_eq!(interval.rows, 60.0);
+        assert_eq!(interval.messages, 3.0);
         assert_eq!(interval.latency_quantile(1.0), Some(0.1));
     }
 }
