@@ -65,6 +65,9 @@ fn next_trade(
     trade
 }
 
+/// Trades generated between chances for the clients' writers to run.
+const CATCH_UP_CHUNK: u64 = 512;
+
 /// Generates trades at the configured rate until `count` is reached or shutdown.
 pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     let config = shared.config.clone();
@@ -102,6 +105,12 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             let trade = next_trade(&mut rng, &mut symbols, generated, now_ms());
             publish(&shared, trade);
             generated += 1;
+            // Catching up after the simulator itself stalled must not flood the clients'
+            // queues at once, or a client keeping up would be dropped as slow: let their
+            // writers drain between chunks.
+            if generated.is_multiple_of(CATCH_UP_CHUNK) {
+                tokio::task::yield_now().await;
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
