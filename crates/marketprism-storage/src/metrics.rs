@@ -13,9 +13,12 @@ pub(crate) struct TableLabel {
     pub(crate) table: &'static str,
 }
 
-/// Upper bounds (seconds) of the commit-latency buckets: 1 ms to 30 s.
-const LATENCY_BUCKETS: [f64; 16] = [
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
+/// Upper bounds (seconds) of the commit-latency buckets: 1 ms to 30 s, every 100 ms up to a
+/// second, where batches normally commit, so that quantiles interpolated inside a bucket stay
+/// close to the truth.
+const LATENCY_BUCKETS: [f64; 22] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5,
+    2.0, 5.0, 10.0, 20.0, 30.0,
 ];
 
 /// Counters the consumer updates.
