@@ -10,6 +10,7 @@ pub mod bybit;
 pub mod concatenated;
 mod decimal;
 pub mod deribit;
+mod envelope;
 mod error;
 pub mod okx;
 mod protocol;

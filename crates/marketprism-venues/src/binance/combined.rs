@@ -3,11 +3,11 @@
 //! deserialized straight into it instead of being captured and parsed a second time.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess};
 
 use super::Binance;
+use crate::envelope::{self, text, Route};
 use crate::{Inbound, VenueError};
 
 /// How a combined-stream frame starts when its stream name comes first.
@@ -25,86 +25,48 @@ pub(super) fn event_type(stream: &str) -> &str {
     }
 }
 
-/// Decodes a frame starting with [`PREFIX`].
+/// Decodes a frame starting with [`PREFIX`] in one pass (see [`crate::envelope`]).
 pub(super) fn decode(
     protocol: &Binance,
     frame: &str,
     received_time_ms: i64,
 ) -> Result<Inbound, VenueError> {
-    let mut deserializer = serde_json::Deserializer::from_str(frame);
-    let inbound = Frame {
+    let stream = Stream {
         protocol,
         received_time_ms,
-    }
-    .deserialize(&mut deserializer)?;
-    deserializer.end()?;
-    inbound
+        name: None,
+    };
+    let (_, payload) = envelope::decode(frame, stream)?;
+    payload.unwrap_or_else(|| Err(VenueError::unrecognized(frame)))
 }
 
-/// The whole frame.
-struct Frame<'p> {
+/// What routes a combined-stream frame's `data`: its stream name.
+struct Stream<'p, 'de> {
     protocol: &'p Binance,
     received_time_ms: i64,
+    name: Option<Cow<'de, str>>,
 }
 
-impl<'de> DeserializeSeed<'de> for Frame<'_> {
-    type Value = Result<Inbound, VenueError>;
+impl<'de> Route<'de> for Stream<'_, 'de> {
+    /// The outer error is the JSON's, the inner one the venue data's.
+    type Payload = Result<Inbound, VenueError>;
 
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Frame<'_> {
-    type Value = Result<Inbound, VenueError>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("a combined-stream frame with `stream` before `data`")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut stream: Option<Cow<'de, str>> = None;
-        let mut decoded = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match key.as_ref() {
-                "stream" => stream = Some(map.next_value()?),
-                "data" => {
-                    let stream = stream
-                        .as_deref()
-                        .ok_or_else(|| de::Error::custom("`data` before `stream`"))?;
-                    decoded = Some(map.next_value_seed(Payload {
-                        protocol: self.protocol,
-                        event_type: event_type(stream),
-                        received_time_ms: self.received_time_ms,
-                    })?);
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        if key == "stream" {
+            self.name = text(map)?;
+        } else {
+            map.next_value::<IgnoredAny>()?;
         }
-        decoded.ok_or_else(|| de::Error::missing_field("data"))
+        Ok(())
     }
-}
 
-/// The `data` of a frame, of a known event type.
-struct Payload<'p, 's> {
-    protocol: &'p Binance,
-    event_type: &'s str,
-    received_time_ms: i64,
-}
+    fn is_routed(&self) -> bool {
+        self.name.is_some()
+    }
 
-impl<'de> DeserializeSeed<'de> for Payload<'_, '_> {
-    type Value = Result<Inbound, VenueError>;
-
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Self::Value, D::Error> {
+    fn payload<D: Deserializer<'de>>(&self, deserializer: D) -> Result<Self::Payload, D::Error> {
+        let event_type = self.name.as_deref().map_or("", event_type);
         self.protocol
-            .decode(self.event_type, deserializer, self.received_time_ms)
+            .decode(event_type, deserializer, self.received_time_ms)
     }
 }

@@ -18,10 +18,13 @@ use marketprism_model::{
 
 use crate::concatenated::SymbolMap;
 use crate::decimal::{decimal, levels};
+use crate::envelope;
 use crate::{
     BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest, Subscription,
     VenueError, VenueProtocol,
 };
+
+use wire::Data;
 
 /// Production public WebSocket endpoint.
 pub const WS_ENDPOINT: &str = "wss://stream.bybit.com";
@@ -343,46 +346,37 @@ impl VenueProtocol for Bybit {
     }
 
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {
-        let envelope: wire::Envelope<'_> = serde_json::from_str(frame)?;
-        if let (Some(topic), Some(data)) = (envelope.topic.as_deref(), envelope.data) {
+        let (envelope, data) = envelope::decode(frame, wire::Envelope::default())?;
+        if let (Some(_), Some(data)) = (&envelope.topic, data) {
             let exchange_time_ms = envelope.ts.unwrap_or(received_time_ms);
-            if topic.starts_with("publicTrade.") {
-                let trades: Vec<wire::Trade<'_>> = serde_json::from_str(data.get())?;
-                let events = trades
+            return match data {
+                Data::Trades(trades) => trades
                     .iter()
                     .map(|trade| self.trade(trade, received_time_ms).map(Event::Trade))
-                    .collect::<Result<_, _>>()?;
-                return Ok(Inbound::Events(events));
-            }
-            if topic.starts_with("tickers.") {
-                let ticker: wire::Ticker<'_> = serde_json::from_str(data.get())?;
-                return self
+                    .collect::<Result<_, _>>()
+                    .map(Inbound::Events),
+                Data::Ticker(ticker) => self
                     .ticker(&ticker, exchange_time_ms, received_time_ms)
-                    .map(Inbound::Events);
-            }
-            if topic.starts_with("allLiquidation.") {
-                let records: Vec<wire::LiquidationRecord<'_>> = serde_json::from_str(data.get())?;
-                let events = records
+                    .map(Inbound::Events),
+                Data::Liquidations(records) => records
                     .iter()
                     .map(|record| {
                         self.liquidation(record, received_time_ms)
                             .map(Event::Liquidation)
                     })
-                    .collect::<Result<_, _>>()?;
-                return Ok(Inbound::Events(events));
-            }
-            if topic.starts_with("orderbook.") {
-                let kind = match envelope.kind.as_deref() {
-                    Some("snapshot") => UpdateKind::Snapshot,
-                    Some("delta") => UpdateKind::Delta,
-                    _ => return Err(VenueError::unrecognized(frame)),
-                };
-                let book: wire::OrderBook<'_> = serde_json::from_str(data.get())?;
-                return self
-                    .book(&book, kind, exchange_time_ms, received_time_ms)
-                    .map(Inbound::Book);
-            }
-            return Ok(Inbound::Ignored);
+                    .collect::<Result<_, _>>()
+                    .map(Inbound::Events),
+                Data::OrderBook(book) => {
+                    let kind = match envelope.kind.as_deref() {
+                        Some("snapshot") => UpdateKind::Snapshot,
+                        Some("delta") => UpdateKind::Delta,
+                        _ => return Err(VenueError::unrecognized(frame)),
+                    };
+                    self.book(&book, kind, exchange_time_ms, received_time_ms)
+                        .map(Inbound::Book)
+                }
+                Data::Other => Ok(Inbound::Ignored),
+            };
         }
         match (envelope.op.as_deref(), envelope.success) {
             (Some("subscribe"), Some(true)) => match envelope.req_id.as_deref().map(str::parse) {

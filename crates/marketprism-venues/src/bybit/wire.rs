@@ -3,39 +3,89 @@
 
 use std::borrow::Cow;
 
+use serde::de::{Deserializer, IgnoredAny, MapAccess};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::decimal::WireLevel;
+use crate::envelope::{text, Route};
 
 /// Every frame: a push (`topic`, `type`, `ts`, `data`) or an operation reply
 /// (`{"success":true,"ret_msg":"subscribe","conn_id":"…","req_id":"1","op":"subscribe"}`).
-#[derive(Debug, Deserialize)]
+/// Decoded in one pass with its [`Data`] (see [`crate::envelope`]).
+#[derive(Debug, Default)]
 pub struct Envelope<'a> {
     /// Topic of a push, e.g. `orderbook.50.BTCUSDT`.
-    #[serde(borrow, default)]
     pub topic: Option<Cow<'a, str>>,
-    /// `snapshot` or `delta`.
-    #[serde(rename = "type", borrow, default)]
+    /// `snapshot` or `delta` (the key `type`).
     pub kind: Option<Cow<'a, str>>,
     /// Time the system produced the push, Unix milliseconds.
-    #[serde(default)]
     pub ts: Option<i64>,
-    /// The pushed payload.
-    #[serde(borrow, default)]
-    pub data: Option<&'a RawValue>,
     /// Operation of a reply: `subscribe`, `ping`, `pong`.
-    #[serde(borrow, default)]
     pub op: Option<Cow<'a, str>>,
     /// Whether the operation succeeded.
-    #[serde(default)]
     pub success: Option<bool>,
     /// Bybit's message for the operation.
-    #[serde(default)]
     pub ret_msg: Option<String>,
     /// The request id echoed from the operation.
-    #[serde(borrow, default)]
     pub req_id: Option<Cow<'a, str>>,
+}
+
+/// The `data` of a push, of the type its topic names.
+#[derive(Debug)]
+pub enum Data<'a> {
+    /// `publicTrade.{symbol}`.
+    Trades(Vec<Trade<'a>>),
+    /// `tickers.{symbol}`.
+    Ticker(Ticker<'a>),
+    /// `allLiquidation.{symbol}`.
+    Liquidations(Vec<LiquidationRecord<'a>>),
+    /// `orderbook.{depth}.{symbol}`.
+    OrderBook(OrderBook<'a>),
+    /// A topic MarketPrism does not record.
+    Other,
+}
+
+impl<'de> Route<'de> for Envelope<'de> {
+    type Payload = Data<'de>;
+
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "topic" => self.topic = text(map)?,
+            "type" => self.kind = text(map)?,
+            "ts" => self.ts = map.next_value()?,
+            "op" => self.op = text(map)?,
+            "success" => self.success = map.next_value()?,
+            "ret_msg" => self.ret_msg = map.next_value()?,
+            "req_id" => self.req_id = text(map)?,
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn is_routed(&self) -> bool {
+        self.topic.is_some()
+    }
+
+    fn payload<D: Deserializer<'de>>(&self, deserializer: D) -> Result<Data<'de>, D::Error> {
+        // Topics are `{channel}.{parameters}`.
+        let channel = self
+            .topic
+            .as_deref()
+            .and_then(|topic| topic.split_once('.'))
+            .map_or("", |(channel, _)| channel);
+        Ok(match channel {
+            "publicTrade" => Data::Trades(Vec::deserialize(deserializer)?),
+            "tickers" => Data::Ticker(Ticker::deserialize(deserializer)?),
+            "allLiquidation" => Data::Liquidations(Vec::deserialize(deserializer)?),
+            "orderbook" => Data::OrderBook(OrderBook::deserialize(deserializer)?),
+            _ => {
+                IgnoredAny::deserialize(deserializer)?;
+                Data::Other
+            }
+        })
+    }
 }
 
 /// The `data` of `orderbook.{depth}.{symbol}`.

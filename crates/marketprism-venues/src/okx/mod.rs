@@ -19,10 +19,13 @@ use marketprism_model::{
 };
 
 use crate::decimal::{decimal, levels};
+use crate::envelope;
 use crate::{
     BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest, Subscription,
     VenueError, VenueProtocol,
 };
+
+use wire::Data;
 
 /// Production public WebSocket endpoint.
 pub const WS_ENDPOINT: &str = "wss://ws.okx.com:8443";
@@ -254,8 +257,8 @@ impl VenueProtocol for Okx {
         if frame == "pong" {
             return Ok(Inbound::Ignored);
         }
-        let envelope: wire::Envelope<'_> = serde_json::from_str(frame)?;
-        match (envelope.event.as_deref(), &envelope.arg, envelope.data) {
+        let (envelope, data) = envelope::decode(frame, wire::Envelope::default())?;
+        match (envelope.event.as_deref(), &envelope.arg, data) {
             (Some("subscribe"), Some(arg), _) => Ok(Inbound::SubscribeAck {
                 request_id: ack_id(arg),
             }),
@@ -268,24 +271,21 @@ impl VenueProtocol for Okx {
                 ),
             }),
             (Some(_), _, _) => Ok(Inbound::Ignored),
-            (None, Some(arg), Some(data)) if arg.channel == "trades" => {
-                let trades: Vec<wire::Trade<'_>> = serde_json::from_str(data.get())?;
+            (None, Some(_), Some(Data::Trades(trades))) => {
                 let events = trades
                     .iter()
                     .map(|trade| normalize_trade(trade, received_time_ms).map(Event::Trade))
                     .collect::<Result<_, _>>()?;
                 Ok(Inbound::Events(events))
             }
-            (None, Some(arg), Some(data)) if arg.channel == "funding-rate" => {
-                let rates: Vec<wire::FundingRate<'_>> = serde_json::from_str(data.get())?;
+            (None, Some(_), Some(Data::FundingRates(rates))) => {
                 let events = rates
                     .iter()
                     .map(|rate| normalize_funding(rate, received_time_ms).map(Event::FundingRate))
                     .collect::<Result<_, _>>()?;
                 Ok(Inbound::Events(events))
             }
-            (None, Some(arg), Some(data)) if arg.channel == "open-interest" => {
-                let records: Vec<wire::OpenInterest<'_>> = serde_json::from_str(data.get())?;
+            (None, Some(_), Some(Data::OpenInterest(records))) => {
                 let events = records
                     .iter()
                     .map(|record| {
@@ -294,8 +294,7 @@ impl VenueProtocol for Okx {
                     .collect::<Result<_, _>>()?;
                 Ok(Inbound::Events(events))
             }
-            (None, Some(arg), Some(data)) if arg.channel == "liquidation-orders" => {
-                let records: Vec<wire::LiquidationOrders<'_>> = serde_json::from_str(data.get())?;
+            (None, Some(_), Some(Data::Liquidations(records))) => {
                 let mut events = Vec::new();
                 for record in &records {
                     let (market_type, symbol) = symbol::from_native(&record.inst_id)?;
@@ -310,13 +309,12 @@ impl VenueProtocol for Okx {
                 }
                 Ok(Inbound::Events(events))
             }
-            (None, Some(arg), Some(data)) if arg.channel.starts_with("books") => {
+            (None, Some(arg), Some(Data::Books(mut books))) => {
                 let kind = match envelope.action.as_deref() {
                     Some("snapshot") => UpdateKind::Snapshot,
                     Some("update") => UpdateKind::Delta,
                     _ => return Err(VenueError::unrecognized(frame)),
                 };
-                let mut books: Vec<wire::Book<'_>> = serde_json::from_str(data.get())?;
                 let (Some(book), true) = (books.pop(), books.is_empty()) else {
                     return Err(VenueError::unrecognized(frame));
                 };
@@ -327,7 +325,7 @@ impl VenueProtocol for Okx {
                     update: normalize_book(&book, kind, received_time_ms)?,
                 }))
             }
-            (None, Some(_), Some(_)) => Ok(Inbound::Ignored),
+            (None, Some(_), Some(Data::Other)) => Ok(Inbound::Ignored),
             _ => Err(VenueError::unrecognized(frame)),
         }
     }

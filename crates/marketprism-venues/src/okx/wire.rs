@@ -3,10 +3,11 @@
 
 use std::borrow::Cow;
 
+use serde::de::{Deserializer, IgnoredAny, MapAccess};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::decimal::WireLevel;
+use crate::envelope::{text, Route};
 
 /// The channel and instrument a frame belongs to: `{"channel":"books","instId":"BTC-USDT"}`,
 /// or the channel and instrument type of a market-wide channel:
@@ -46,27 +47,73 @@ impl Arg<'_> {
 
 /// Every OKX frame: a push (`arg` + `data`, books add `action`), an event reply
 /// (`{"event":"subscribe","arg":{...}}`, `{"event":"error","code":"60012","msg":"..."}`), or
-/// the text `pong`.
-#[derive(Debug, Deserialize)]
+/// the text `pong`. Decoded in one pass with its [`Data`] (see [`crate::envelope`]).
+#[derive(Debug, Default)]
 pub struct Envelope<'a> {
     /// `subscribe`, `unsubscribe` or `error` for replies.
-    #[serde(borrow, default)]
     pub event: Option<Cow<'a, str>>,
     /// The subscription a push or reply concerns.
-    #[serde(borrow, default)]
     pub arg: Option<Arg<'a>>,
     /// Book pushes: `snapshot` or `update`.
-    #[serde(borrow, default)]
     pub action: Option<Cow<'a, str>>,
-    /// The pushed records.
-    #[serde(borrow, default)]
-    pub data: Option<&'a RawValue>,
     /// Error code of an `error` reply.
-    #[serde(borrow, default)]
     pub code: Option<Cow<'a, str>>,
     /// Error message of an `error` reply.
-    #[serde(borrow, default)]
     pub msg: Option<Cow<'a, str>>,
+}
+
+/// The records of a push, of the type its channel names.
+#[derive(Debug)]
+pub enum Data<'a> {
+    /// `trades`.
+    Trades(Vec<Trade<'a>>),
+    /// `funding-rate`.
+    FundingRates(Vec<FundingRate<'a>>),
+    /// `open-interest`.
+    OpenInterest(Vec<OpenInterest<'a>>),
+    /// `liquidation-orders`.
+    Liquidations(Vec<LiquidationOrders<'a>>),
+    /// `books`, `books5`, `books-l2-tbt`, ...: one book message.
+    Books(Vec<Book<'a>>),
+    /// A channel MarketPrism does not record.
+    Other,
+}
+
+impl<'de> Route<'de> for Envelope<'de> {
+    type Payload = Data<'de>;
+
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "event" => self.event = text(map)?,
+            "arg" => self.arg = map.next_value()?,
+            "action" => self.action = text(map)?,
+            "code" => self.code = text(map)?,
+            "msg" => self.msg = text(map)?,
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn is_routed(&self) -> bool {
+        self.arg.is_some()
+    }
+
+    fn payload<D: Deserializer<'de>>(&self, deserializer: D) -> Result<Data<'de>, D::Error> {
+        let channel = self.arg.as_ref().map_or("", |arg| arg.channel.as_ref());
+        Ok(match channel {
+            "trades" => Data::Trades(Vec::deserialize(deserializer)?),
+            "funding-rate" => Data::FundingRates(Vec::deserialize(deserializer)?),
+            "open-interest" => Data::OpenInterest(Vec::deserialize(deserializer)?),
+            "liquidation-orders" => Data::Liquidations(Vec::deserialize(deserializer)?),
+            books if books.starts_with("books") => Data::Books(Vec::deserialize(deserializer)?),
+            _ => {
+                IgnoredAny::deserialize(deserializer)?;
+                Data::Other
+            }
+        })
+    }
 }
 
 /// One record of the `trades` channel.
