@@ -10,39 +10,53 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use marketprism_bus::StreamConfig;
-use marketprism_model::{codec, Event, Exchange, MarketType, Side, Trade};
+use marketprism_model::codec::{self, EncodedMessage, MessageEncoder};
+use marketprism_model::{Event, Exchange, MarketType, Side, Trade};
 use marketprism_storage::TradeRow;
 use serde::Serialize;
 
 use crate::services::Services;
 
-/// Rows per ClickHouse insert, as storage batches them (`batch.max_rows`).
-const INSERT_BATCH: usize = 10_000;
-
 /// Acks a publisher keeps outstanding, as the collector (`publish.max_outstanding_acks`).
 const PUBLISH_WINDOW: usize = 4_096;
+
+/// The system a baseline measures alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum System {
+    /// JetStream, with this many events per message.
+    JetStream { events_per_message: usize },
+    /// ClickHouse inserts.
+    ClickHouse,
+}
 
 /// A measured baseline.
 #[derive(Debug, Clone, Serialize)]
 pub struct Baseline {
-    /// What was measured.
+    /// What was measured, in words.
     pub name: String,
-    /// Messages or rows.
+    /// What was measured.
+    pub system: System,
+    /// Events (rows).
     pub items: u64,
     /// Bytes per message.
     pub message_bytes: usize,
     /// Items per second, through the whole baseline.
     pub per_second: f64,
-    /// For JetStream: messages per second until the last publish was acknowledged.
+    /// For JetStream: events per second until the last publish was acknowledged.
     pub publish_per_second: Option<f64>,
 }
 
-/// A trade as the simulator's Binance spot feed makes the collector publish it.
-fn trade(index: u64) -> Event {
+/// Symbols the trades are spread over, as the pipeline's ladder spreads them.
+const SYMBOLS: u64 = 50;
+
+/// A trade of symbol `symbol` as the simulator's Binance spot feed makes the collector
+/// publish it.
+fn trade(index: u64, symbol: u64) -> Event {
     Event::Trade(Trade {
         exchange: Exchange::Binance,
         market_type: MarketType::Spot,
-        symbol: format!("X{:03}-USDT", index % 50)
+        symbol: format!("X{:03}-USDT", symbol % SYMBOLS)
             .parse()
             .expect("a valid symbol"),
         trade_id: (1_000_000 + index).to_string().into(),
@@ -65,15 +79,21 @@ fn price(index: u64) -> marketprism_model::Decimal {
         .expect("a valid decimal")
 }
 
-/// Publishes `count` trades with message ids to a stream configured as MarketPrism's, while a
-/// durable pull consumer receives and acks them; the rate is messages over the time until the
-/// last one was acked.
-pub async fn jetstream(services: &Services, count: u64) -> anyhow::Result<Baseline> {
+/// Publishes `count` trades, `events_per_message` of one symbol per message (as the
+/// collector's messages carry them), with message ids to a stream configured as
+/// MarketPrism's, while a durable pull consumer receives and acks the messages; the rate is
+/// events over the time until the last message was acked.
+pub async fn jetstream(
+    services: &Services,
+    count: u64,
+    events_per_message: usize,
+) -> anyhow::Result<Baseline> {
     let client = async_nats::connect(&services.nats_url).await?;
     let context = jetstream::new(client);
+    let name = format!("BENCH_RAW_{events_per_message}");
     let config = StreamConfig {
-        name: "BENCH_RAW".into(),
-        deadletter_name: "BENCH_RAW_DEADLETTER".into(),
+        deadletter_name: format!("{name}_DEADLETTER"),
+        name,
         ..StreamConfig::default()
     };
     marketprism_bus::ensure_streams(&context, &config).await?;
@@ -89,14 +109,24 @@ pub async fn jetstream(services: &Services, count: u64) -> anyhow::Result<Baseli
             ..Default::default()
         })
         .await?;
-    let batch = marketprism_storage::BatchConfig::default().max_rows;
-    let events: Vec<(String, Vec<u8>)> = (0..count)
-        .map(|index| {
-            let event = trade(index);
-            (event.subject(), codec::encode(&event))
+    // Storage pulls at most 10,000 messages at once.
+    let batch = marketprism_storage::BatchConfig::default()
+        .max_rows
+        .min(10_000);
+    let per_message = events_per_message.max(1) as u64;
+    let messages: Vec<EncodedMessage> = (0..count / per_message)
+        .map(|message| {
+            let first = message * per_message;
+            let mut encoder = MessageEncoder::new(trade(first, message));
+            for index in first + 1..first + per_message {
+                encoder.push(trade(index, message));
+            }
+            encoder.finish()
         })
         .collect();
-    let message_bytes = events.first().map_or(0, |(_, body)| body.len());
+    let message_count = messages.len() as u64;
+    let events = message_count * per_message;
+    let message_bytes = messages.first().map_or(0, |message| message.body.len());
 
     let started = Instant::now();
     let consuming = tokio::spawn(async move {
@@ -106,7 +136,7 @@ pub async fn jetstream(services: &Services, count: u64) -> anyhow::Result<Baseli
             .messages()
             .await?;
         let mut received = 0;
-        while received < count {
+        while received < message_count {
             let message = messages
                 .next()
                 .await
@@ -121,7 +151,7 @@ pub async fn jetstream(services: &Services, count: u64) -> anyhow::Result<Baseli
         anyhow::Ok(())
     });
     let mut window = VecDeque::with_capacity(PUBLISH_WINDOW);
-    for (index, (subject, body)) in events.into_iter().enumerate() {
+    for message in messages {
         if window.len() == PUBLISH_WINDOW {
             if let Some(ack) = window.pop_front() {
                 let ack: jetstream::context::PublishAckFuture = ack;
@@ -129,10 +159,10 @@ pub async fn jetstream(services: &Services, count: u64) -> anyhow::Result<Baseli
             }
         }
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("{subject}:t:{index}").as_str());
+        headers.insert("Nats-Msg-Id", message.msg_id.as_str());
         window.push_back(
             context
-                .publish_with_headers(subject, headers, body.into())
+                .publish_with_headers(message.subject, headers, message.body.into())
                 .await?,
         );
     }
@@ -145,11 +175,14 @@ pub async fn jetstream(services: &Services, count: u64) -> anyhow::Result<Baseli
         .context("the raw consumer did not receive every message within 5 minutes")???;
     let seconds = started.elapsed().as_secs_f64();
     Ok(Baseline {
-        name: "JetStream publish (async, msg ids) + pull consume with acks".into(),
-        items: count,
+        name: format!(
+            "JetStream publish (async, msg ids) + pull consume with acks, {per_message} per message"
+        ),
+        items: events,
+        system: System::JetStream { events_per_message },
         message_bytes,
-        per_second: count as f64 / seconds,
-        publish_per_second: Some(count as f64 / published),
+        per_second: events as f64 / seconds,
+        publish_per_second: Some(events as f64 / published),
     })
 }
 
@@ -183,15 +216,17 @@ pub async fn clickhouse(
         .with_database(DATABASE)
         .with_validation(false);
     let rows: Vec<TradeRow> = (0..count)
-        .map(|index| match trade(index) {
+        .map(|index| match trade(index, index) {
             Event::Trade(trade) => TradeRow::try_from(&trade).map_err(anyhow::Error::from),
             _ => anyhow::bail!("trade() builds trades"),
         })
         .collect::<anyhow::Result<_>>()?;
-    let message_bytes = codec::encode(&trade(0)).len();
+    let message_bytes = codec::encode(&trade(0, 0)).len();
 
+    // Rows per insert as storage batches them by default (`batch.max_rows`).
+    let insert_batch = marketprism_storage::BatchConfig::default().max_rows;
     let started = Instant::now();
-    for chunk in rows.chunks(INSERT_BATCH) {
+    for chunk in rows.chunks(insert_batch) {
         let mut insert = client.insert::<TradeRow>("trades").await?;
         for row in chunk {
             insert.write(row).await?;
@@ -200,8 +235,9 @@ pub async fn clickhouse(
     }
     let seconds = started.elapsed().as_secs_f64();
     Ok(Baseline {
-        name: format!("ClickHouse inserts of trade rows, {INSERT_BATCH} per insert"),
+        name: format!("ClickHouse inserts of trade rows, {insert_batch} per insert"),
         items: count,
+        system: System::ClickHouse,
         message_bytes,
         per_second: count as f64 / seconds,
         publish_per_second: None,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::baselines::{self, Baseline};
+use super::baselines::{self, Baseline, System};
 use super::metrics::{self, Scrape};
 use super::process::{rss_kib, Monitor, Usage};
 use crate::pipeline::{build_binary, Pipeline, Settling, Spec, VenueSpec};
@@ -30,7 +30,7 @@ pub struct EndToEnd {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "10000,20000,30000,50000,100000,200000"
+        default_value = "10000,20000,50000,100000,150000,200000,300000"
     )]
     pub rates: Vec<u32>,
     /// Seconds of generation per step.
@@ -55,6 +55,10 @@ pub struct EndToEnd {
     #[arg(long)]
     pub keep: Option<std::path::PathBuf>,
 }
+
+/// Events per message of the second JetStream baseline: about what the collector's messages
+/// carry at 100,000 events/s.
+const BATCHED_BASELINE: usize = 16;
 
 /// Longest wait for the pipeline to drain after the simulator finished.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -151,7 +155,8 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
     let description = services.description.clone();
     eprintln!("baselines: {} messages/rows each", args.baseline_items);
     let baselines = vec![
-        baselines::jetstream(&services, args.baseline_items).await?,
+        baselines::jetstream(&services, args.baseline_items, 1).await?,
+        baselines::jetstream(&services, args.baseline_items, BATCHED_BASELINE).await?,
         baselines::clickhouse(
             binary,
             &services,
@@ -462,7 +467,7 @@ fn markdown(report: &Report) -> String {
         report.machine, report.services
     );
     text.push_str(
-        "| baseline | items | bytes/message | items/s | published and acked/s |\n|---|---:|---:|---:|---:|\n",
+        "| baseline | events | bytes/message | events/s | published and acked, events/s |\n|---|---:|---:|---:|---:|\n",
     );
     for baseline in &report.baselines {
         text.push_str(&format!(
@@ -476,18 +481,24 @@ fn markdown(report: &Report) -> String {
                 .map_or_else(|| "-".to_owned(), |rate| format!("{rate:.0}")),
         ));
     }
-    let baseline = |prefix: &str| {
+    let rate = |system: System| {
         report
             .baselines
             .iter()
-            .find(|baseline| baseline.name.starts_with(prefix))
+            .find(|baseline| baseline.system == system)
             .map_or(f64::NAN, |baseline| baseline.per_second)
     };
-    let (jetstream, clickhouse) = (baseline("JetStream"), baseline("ClickHouse"));
-    text.push_str(
-        "\n| offered trades/s | events/s into ClickHouse | × JetStream | × ClickHouse | events/message | loss | gaps | max lag | catch-up s | p50 ms | p95 ms | p99 ms | CPU % (RSS MiB) |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
-    );
+    let single = rate(System::JetStream {
+        events_per_message: 1,
+    });
+    let batched = rate(System::JetStream {
+        events_per_message: BATCHED_BASELINE,
+    });
+    let clickhouse = rate(System::ClickHouse);
+    text.push_str(&format!(
+        "\n| offered trades/s | events/s into ClickHouse | × JetStream 1/msg | × JetStream {BATCHED_BASELINE}/msg | × ClickHouse | events/message | loss | gaps | max lag | catch-up s | p50 ms | p95 ms | p99 ms | CPU % (RSS MiB) |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    ));
     for step in &report.steps {
         let processes: Vec<String> = step
             .processes
@@ -500,10 +511,11 @@ fn markdown(report: &Report) -> String {
             })
             .collect();
         text.push_str(&format!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
             step.offered_trades_per_second,
             step.sustained_events_per_second,
-            step.sustained_events_per_second / jetstream,
+            step.sustained_events_per_second / single,
+            step.sustained_events_per_second / batched,
             step.sustained_events_per_second / clickhouse,
             step.events_per_message,
             step.loss,
