@@ -12,8 +12,11 @@ use crate::rows::{
 };
 use crate::BatchConfig;
 
-/// Rows per table at one moment of a batch.
-pub(crate) struct Mark([usize; 9]);
+/// The rows of every table, and of `received_ms`, at one moment of a batch.
+pub(crate) struct Mark {
+    tables: [usize; 9],
+    received: usize,
+}
 
 /// Rows waiting for one insert per table, and the messages to ack once they commit.
 #[derive(Default)]
@@ -35,7 +38,7 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// Converts `event` into a row of its table.
+    /// Converts `event` into a row of its table, noting when the collector received it.
     pub(crate) fn push(&mut self, event: &Event) -> Result<(), RowError> {
         fn row<'a, T, R>(rows: &mut Vec<R>, value: &'a T) -> Result<(), RowError>
         where
@@ -44,7 +47,7 @@ impl Batch {
             rows.push(R::try_from(value)?);
             Ok(())
         }
-        match event {
+        let pushed = match event {
             Event::Trade(trade) => row(&mut self.trades, trade),
             Event::OrderBook(book) => row(&mut self.orderbooks, book),
             Event::OrderBookDelta(delta) => row(&mut self.orderbook_deltas, delta),
@@ -57,28 +60,31 @@ impl Batch {
                 self.gaps.push(GapRow::from(gap));
                 Ok(())
             }
-        }
+        };
+        pushed.map(|()| self.received_ms.push(event.received_time_ms()))
     }
 
-    /// Records that `message`, whose events the collector received at `received_ms`,
-    /// contributed rows already pushed to the tables.
-    pub(crate) fn add(&mut self, message: Message, received_ms: Vec<i64>) {
+    /// Records that `message` contributed rows already pushed to the tables.
+    pub(crate) fn add(&mut self, message: Message) {
         self.bytes += message.payload.len();
         self.opened_at.get_or_insert_with(Instant::now);
         self.messages.push(message);
-        self.received_ms.extend(received_ms);
     }
 
-    /// The rows of every table so far, for [`truncate`](Self::truncate).
+    /// The rows so far, for [`truncate`](Self::truncate).
     pub(crate) fn mark(&self) -> Mark {
-        Mark(self.table_rows().map(|(_, rows)| rows))
+        Mark {
+            tables: self.table_rows().map(|(_, rows)| rows),
+            received: self.received_ms.len(),
+        }
     }
 
     /// Drops the rows pushed since `mark`.
     pub(crate) fn truncate(&mut self, mark: Mark) {
+        self.received_ms.truncate(mark.received);
         // The order of `table_rows`.
         let [trades, orderbooks, orderbook_deltas, funding_rates, open_interests, liquidations, volatility_indices, long_short_ratios, gaps] =
-            mark.0;
+            mark.tables;
         self.trades.truncate(trades);
         self.orderbooks.truncate(orderbooks);
         self.orderbook_deltas.truncate(orderbook_deltas);

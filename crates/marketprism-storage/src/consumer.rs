@@ -189,18 +189,16 @@ impl Writer {
             Err(error) => return self.dead_letter(message, error.to_string()).await,
         };
         let mark = batch.mark();
-        let mut received_ms = Vec::with_capacity(events.len());
         let mut rejected = Vec::new();
         for event in &events {
-            match batch.push(event) {
-                Ok(()) => received_ms.push(event.received_time_ms()),
-                Err(error) => rejected.push((event, error.to_string())),
+            if let Err(error) = batch.push(event) {
+                rejected.push((event, error.to_string()));
             }
         }
         if rejected.is_empty() {
-            return batch.add(message, received_ms);
+            return batch.add(message);
         }
-        if received_ms.is_empty() {
+        if rejected.len() == events.len() {
             let reasons: Vec<String> = rejected.into_iter().map(|(_, reason)| reason).collect();
             return self.dead_letter(message, reasons.join("; ")).await;
         }
@@ -212,7 +210,7 @@ impl Writer {
                     .await;
         }
         if stored {
-            batch.add(message, received_ms);
+            batch.add(message);
         } else {
             batch.truncate(mark);
             self.nak_for_dead_letter(&message).await;
