@@ -90,10 +90,9 @@ pub async fn jetstream(
 ) -> anyhow::Result<Baseline> {
     let client = async_nats::connect(&services.nats_url).await?;
     let context = jetstream::new(client);
-    let name = format!("BENCH_RAW_{events_per_message}");
     let config = StreamConfig {
-        deadletter_name: format!("{name}_DEADLETTER"),
-        name,
+        name: "BENCH_RAW".into(),
+        deadletter_name: "BENCH_RAW_DEADLETTER".into(),
         ..StreamConfig::default()
     };
     marketprism_bus::ensure_streams(&context, &config).await?;
@@ -174,6 +173,10 @@ pub async fn jetstream(
         .await
         .context("the raw consumer did not receive every message within 5 minutes")???;
     let seconds = started.elapsed().as_secs_f64();
+    // The streams take every event subject: the next baseline on this server needs them gone.
+    for stream in [&config.name, &config.deadletter_name] {
+        context.delete_stream(stream).await?;
+    }
     Ok(Baseline {
         name: format!(
             "JetStream publish (async, msg ids) + pull consume with acks, {per_message} per message"
