@@ -31,7 +31,8 @@ pub struct ServiceState {
 pub struct StatusReport {
     /// Services in start order.
     pub services: Vec<ServiceState>,
-    /// Storage consumer: (pending, awaiting ack), when NATS answers.
+    /// Storage consumer: messages (pending, awaiting ack), when NATS answers; a message
+    /// carries one or more events.
     pub consumer_lag: Option<(u64, u64)>,
     /// Rows per table, when ClickHouse answers.
     pub rows: Vec<(String, u64)>,
@@ -204,7 +205,7 @@ impl fmt::Display for StatusReport {
         match self.consumer_lag {
             Some((pending, acking)) => writeln!(
                 f,
-                "storage consumer lag: {pending} pending, {acking} awaiting ack"
+                "storage consumer lag: {pending} messages pending, {acking} awaiting ack"
             )?,
             None => writeln!(
                 f,

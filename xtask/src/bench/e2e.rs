@@ -83,6 +83,7 @@ struct Step {
     /// Events per bus message, as storage acked them.
     events_per_message: f64,
     sustained_events_per_second: f64,
+    /// The largest count of messages pending for storage's consumer.
     max_consumer_lag: u64,
     /// From the end of generation until every event was committed, seconds.
     catch_up_seconds: f64,
@@ -496,7 +497,7 @@ fn markdown(report: &Report) -> String {
     });
     let clickhouse = rate(System::ClickHouse);
     text.push_str(&format!(
-        "\n| offered trades/s | events/s into ClickHouse | × JetStream 1/msg | × JetStream {BATCHED_BASELINE}/msg | × ClickHouse | events/message | loss | gaps | max lag | catch-up s | p50 ms | p95 ms | p99 ms | CPU % (RSS MiB) |\n\
+        "\n| offered trades/s | events/s into ClickHouse | × JetStream 1/msg | × JetStream {BATCHED_BASELINE}/msg | × ClickHouse | events/message | loss | gaps | max lag (messages) | catch-up s | p50 ms | p95 ms | p99 ms | CPU % (RSS MiB) |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     ));
     for step in &report.steps {
