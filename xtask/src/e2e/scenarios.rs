@@ -219,8 +219,10 @@ pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Re
         }
     }
     let report = wait_until_done(&pipeline).await?;
-    let collector_clean = pipeline.stop_collector()?;
+    // Every trade reaches ClickHouse before the collector stops: stopping it as soon as the
+    // simulator is done would cut off the frames still in its socket.
     pipeline.wait_for_trades(TRADES, CATCH_UP).await?;
+    let collector_clean = pipeline.stop_collector()?;
     let stored = pipeline.wait_until_settled("orderbooks").await?;
 
     let rows: Vec<OrderBookRow> = pipeline
