@@ -521,6 +521,18 @@ mod tests {
         })
     }
 
+    fn gap() -> Event {
+        Event::Gap(Gap {
+            exchange: Exchange::Binance,
+            market_type: MarketType::Spot,
+            symbol: "BTC-USDT".parse().expect("valid"),
+            from_ms: 1,
+            to_ms: 2,
+            reason: GapReason::Disconnect,
+            received_time_ms: 2,
+        })
+    }
+
     #[test]
     fn a_message_of_one_event_is_the_event_alone() {
         let message = MessageEncoder::new(trade(7)).finish();
@@ -552,15 +564,7 @@ mod tests {
     fn rejects_an_empty_array_and_an_array_holding_a_foreign_event() {
         let subject = "trade.binance.spot.BTC-USDT";
         assert!(matches!(decode(subject, b" [ ]"), Err(DecodeError::Empty)));
-        let gap = Event::Gap(Gap {
-            exchange: Exchange::Binance,
-            market_type: MarketType::Spot,
-            symbol: "BTC-USDT".parse().expect("valid"),
-            from_ms: 1,
-            to_ms: 2,
-            reason: GapReason::Disconnect,
-            received_time_ms: 2,
-        });
+        let gap = gap();
         let mut body = b"[".to_vec();
         body.extend(encode(&trade(1)));
         body.push(b',');
@@ -578,15 +582,7 @@ mod tests {
 
     #[test]
     fn rejects_body_on_the_wrong_subject() {
-        let gap = Event::Gap(Gap {
-            exchange: Exchange::Binance,
-            market_type: MarketType::Spot,
-            symbol: "BTC-USDT".parse().expect("valid"),
-            from_ms: 1,
-            to_ms: 2,
-            reason: GapReason::Disconnect,
-            received_time_ms: 2,
-        });
+        let gap = gap();
         let error = decode("trade.binance.spot.BTC-USDT", &encode(&gap)).expect_err("mismatch");
         assert!(matches!(error, DecodeError::SubjectMismatch { .. }));
     }

@@ -38,6 +38,27 @@ async fn consumer_info(
     consumer.info().await.expect("consumer info").clone()
 }
 
+/// The dead-letter stream, once it holds a message (up to five seconds).
+async fn dead_letter_stream_holding_one(
+    context: &jetstream::Context,
+    harness: &Harness,
+) -> jetstream::stream::Stream {
+    let mut deadletters = context
+        .get_stream(&harness.config.nats.stream.deadletter_name)
+        .await
+        .expect("dead-letter stream");
+    let mut stored = 0;
+    for _ in 0..50 {
+        stored = deadletters.info().await.expect("info").state.messages;
+        if stored == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored, 1);
+    deadletters
+}
+
 async fn setup(harness: &Harness) -> jetstream::Context {
     migrate(&harness.config.clickhouse).await.expect("migrate");
     let client = marketprism_bus::connect(&harness.config.nats, "test")
@@ -144,19 +165,7 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
         "absent fields stay NULL, present ones exact"
     );
 
-    let mut deadletters = context
-        .get_stream(&harness.config.nats.stream.deadletter_name)
-        .await
-        .expect("dead-letter stream");
-    let mut stored = 0;
-    for _ in 0..50 {
-        stored = deadletters.info().await.expect("info").state.messages;
-        if stored == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(stored, 1);
+    let deadletters = dead_letter_stream_holding_one(&context, &harness).await;
     let letter = deadletters.get_raw_message(1).await.expect("dead letter");
     assert_eq!(
         letter.subject.as_str(),
@@ -285,19 +294,7 @@ async fn a_message_of_several_events_stores_each_and_dead_letters_only_the_unwri
         .expect("trade ids");
     assert_eq!(ids, ["11", "13"]);
 
-    let mut deadletters = context
-        .get_stream(&harness.config.nats.stream.deadletter_name)
-        .await
-        .expect("dead-letter stream");
-    let mut stored = 0;
-    for _ in 0..50 {
-        stored = deadletters.info().await.expect("info").state.messages;
-        if stored == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(stored, 1);
+    let deadletters = dead_letter_stream_holding_one(&context, &harness).await;
     let letter = deadletters.get_raw_message(1).await.expect("dead letter");
     assert_eq!(
         codec::decode("trade.binance.spot.BTC-USDT", &letter.payload).expect("an event"),
