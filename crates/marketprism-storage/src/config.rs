@@ -185,6 +185,13 @@ pub struct BatchConfig {
     pub max_wait: Duration,
 }
 
+impl BatchConfig {
+    /// Messages asked of JetStream per pull: a batch's rows, at most 10,000 at once.
+    pub fn messages_per_pull(&self) -> usize {
+        self.max_rows.min(10_000)
+    }
+}
+
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {

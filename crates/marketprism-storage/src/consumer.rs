@@ -93,7 +93,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
         .map_err(|error| consumer_error(error.to_string()))?;
     let mut messages = consumer
         .stream()
-        .max_messages_per_batch(config.batch.max_rows.min(10_000))
+        .max_messages_per_batch(config.batch.messages_per_pull())
         .heartbeat(Duration::from_secs(5))
         .expires(Duration::from_secs(30))
         .messages()

@@ -108,10 +108,7 @@ pub async fn jetstream(
             ..Default::default()
         })
         .await?;
-    // Storage pulls at most 10,000 messages at once.
-    let batch = marketprism_storage::BatchConfig::default()
-        .max_rows
-        .min(10_000);
+    let batch = marketprism_storage::BatchConfig::default().messages_per_pull();
     let per_message = events_per_message.max(1) as u64;
     let messages: Vec<EncodedMessage> = (0..count / per_message)
         .map(|message| {
