@@ -63,6 +63,14 @@ pub enum CaptureError {
         /// The underlying failure.
         source: io::Error,
     },
+    /// No capture file name starts with the requested prefix.
+    #[error("no capture in {dir} starts with {prefix:?}")]
+    NoMatch {
+        /// The captures directory.
+        dir: PathBuf,
+        /// The requested file-name prefix.
+        prefix: String,
+    },
     /// A line is not a valid capture record.
     #[error("{path}:{line}: invalid capture record: {source}")]
     Record {
@@ -75,16 +83,17 @@ pub enum CaptureError {
     },
 }
 
-/// The directory of the real exchange captures: `$MARKETPRISM_CAPTURES`, else
-/// `shared/fixtures/captures/` beside the repository.
+/// The directory of the real exchange captures: `$MARKETPRISM_CAPTURES`, else the
+/// repository's `tests/fixtures/captures/`.
 pub fn captures_dir() -> PathBuf {
     std::env::var_os("MARKETPRISM_CAPTURES").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/captures"),
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/captures"),
         PathBuf::from,
     )
 }
 
-/// The capture files in [`captures_dir`] whose names start with `prefix`, sorted.
+/// The capture files in [`captures_dir`] whose names start with `prefix`, sorted; an error
+/// when none does, so a test over captures never passes on an empty set.
 pub fn captures(prefix: &str) -> Result<Vec<PathBuf>, CaptureError> {
     let dir = captures_dir();
     let entries = std::fs::read_dir(&dir).map_err(|source| CaptureError::Io {
@@ -98,6 +107,12 @@ pub fn captures(prefix: &str) -> Result<Vec<PathBuf>, CaptureError> {
                 .is_some_and(|name| name.to_string_lossy().starts_with(prefix))
         })
         .collect();
+    if paths.is_empty() {
+        return Err(CaptureError::NoMatch {
+            dir,
+            prefix: prefix.to_owned(),
+        });
+    }
     paths.sort();
     Ok(paths)
 }
