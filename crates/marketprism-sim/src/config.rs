@@ -21,10 +21,14 @@ pub struct Config {
     pub book_levels: u32,
     /// Interval of server pings (Binance: 20 s).
     pub ping_interval: Duration,
-    /// Serve the WebSocket frames of this capture instead of generated trades.
+    /// Serve this captured session (its frames and REST responses) instead of generated
+    /// data.
     pub replay: Option<PathBuf>,
     /// Replay speed factor; 0 sends as fast as possible.
     pub replay_speed: f64,
+    /// Hold the replay until `POST /control/start` instead of starting it when a client
+    /// first subscribes.
+    pub replay_hold: bool,
 }
 
 impl Config {
@@ -50,6 +54,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(20),
             replay: None,
             replay_speed: 1.0,
+            replay_hold: false,
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::depth::{price_text, quantity_text, BookEvent, BookSnapshot, Change};
 use crate::server::{Client, Outbound, Shared};
 
 /// Which venue a connection speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Dialect {
     /// Binance spot (`/ws`, `/stream`) or USDⓈ-M futures (`/fapi/stream`, adds `pu`).
     Binance {
@@ -254,7 +254,7 @@ fn subscribe_book(shared: &Shared, client: &mut Client, stream: String, symbol: 
         });
     }
     client.streams.insert(stream);
-    shared.subscribed.notify_waiters();
+    shared.streams_changed();
 }
 
 fn reply(client: &Client, value: Value) {
@@ -296,8 +296,23 @@ fn handle_okx(shared: &Shared, client: &mut Client, text: &str) {
     for arg in request["args"].as_array().cloned().unwrap_or_default() {
         let channel = arg["channel"].as_str().unwrap_or_default();
         let inst_id = arg["instId"].as_str().unwrap_or_default();
+        // What the channel is subscribed for: the instrument, or the instrument type of a
+        // market-wide channel.
+        let target = arg["instId"]
+            .as_str()
+            .or(arg["instType"].as_str())
+            .unwrap_or_default();
         let symbol = symbol_of(Dialect::Okx, inst_id, shared);
         match (op.as_str(), channel, symbol) {
+            // A replay serves whatever the capture holds, with no snapshot of its own.
+            ("subscribe", _, _) if shared.replay.is_some() => {
+                reply(
+                    client,
+                    json!({"event": "subscribe", "arg": arg, "connId": "sim"}),
+                );
+                client.streams.insert(format!("{channel}:{target}"));
+                shared.streams_changed();
+            }
             // A market-wide channel, subscribed per instrument type.
             ("subscribe", "liquidation-orders", _) if arg["instType"] == "SWAP" => {
                 reply(
@@ -305,7 +320,7 @@ fn handle_okx(shared: &Shared, client: &mut Client, text: &str) {
                     json!({"event": "subscribe", "arg": arg, "connId": "sim"}),
                 );
                 client.streams.insert(OKX_SWAP_LIQUIDATIONS.into());
-                shared.subscribed.notify_waiters();
+                shared.streams_changed();
             }
             ("subscribe", "books" | "trades" | "funding-rate" | "open-interest", Some(symbol)) => {
                 reply(
@@ -316,11 +331,12 @@ fn handle_okx(shared: &Shared, client: &mut Client, text: &str) {
                     subscribe_book(shared, client, format!("books:{inst_id}"), &symbol);
                 } else {
                     client.streams.insert(format!("{channel}:{inst_id}"));
-                    shared.subscribed.notify_waiters();
+                    shared.streams_changed();
                 }
             }
             ("unsubscribe", _, _) => {
-                client.streams.remove(&format!("{channel}:{inst_id}"));
+                client.streams.remove(&format!("{channel}:{target}"));
+                shared.streams_changed();
                 reply(
                     client,
                     json!({"event": "unsubscribe", "arg": arg, "connId": "sim"}),
@@ -353,6 +369,15 @@ fn handle_deribit(shared: &Shared, client: &mut Client, text: &str) {
         })
         .unwrap_or_default();
     match request["method"].as_str() {
+        // A replay serves whatever the capture holds, with no snapshot of its own.
+        Some("public/subscribe") if shared.replay.is_some() => {
+            client.streams.extend(channels.iter().cloned());
+            shared.streams_changed();
+            reply(
+                client,
+                json!({"jsonrpc": "2.0", "id": id, "result": channels}),
+            );
+        }
         Some("public/subscribe") => {
             let mut books = Vec::new();
             for channel in &channels {
@@ -365,12 +390,13 @@ fn handle_deribit(shared: &Shared, client: &mut Client, text: &str) {
                     (Some("book"), Some(symbol)) => books.push((channel.clone(), symbol)),
                     (Some("trades"), Some(_)) => {
                         client.streams.insert(channel.clone());
-                        shared.subscribed.notify_waiters();
+                        shared.streams_changed();
                     }
                     (Some("deribit_volatility_index"), _)
                         if instrument.is_some_and(|index| index.ends_with("_usd")) =>
                     {
                         client.streams.insert(channel.clone());
+                        shared.streams_changed();
                     }
                     _ => {
                         return reply(
@@ -394,6 +420,7 @@ fn handle_deribit(shared: &Shared, client: &mut Client, text: &str) {
             for channel in &channels {
                 client.streams.remove(channel);
             }
+            shared.streams_changed();
             reply(
                 client,
                 json!({"jsonrpc": "2.0", "id": id, "result": channels}),
@@ -431,6 +458,15 @@ fn handle_bybit(shared: &Shared, client: &mut Client, text: &str) {
             client,
             json!({"success": true, "ret_msg": "pong", "conn_id": "sim", "req_id": req_id, "op": "ping"}),
         ),
+        // A replay serves whatever the capture holds, with no snapshot of its own.
+        Some("subscribe") if shared.replay.is_some() => {
+            client.streams.extend(topics.iter().cloned());
+            shared.streams_changed();
+            reply(
+                client,
+                json!({"success": true, "ret_msg": "subscribe", "conn_id": "sim", "req_id": req_id, "op": "subscribe"}),
+            );
+        }
         Some("subscribe") => {
             let mut books = Vec::new();
             for topic in &topics {
@@ -441,8 +477,8 @@ fn handle_bybit(shared: &Shared, client: &mut Client, text: &str) {
                 match (parts.first(), symbol) {
                     (Some(&"orderbook"), Some(symbol)) => books.push((topic.clone(), symbol)),
                     (Some(&"publicTrade" | &"tickers" | &"allLiquidation"), Some(_)) => {
-                        shared.subscribed.notify_waiters();
                         client.streams.insert(topic.clone());
+                        shared.streams_changed();
                     }
                     _ => {
                         return reply(
@@ -465,6 +501,7 @@ fn handle_bybit(shared: &Shared, client: &mut Client, text: &str) {
             for topic in &topics {
                 client.streams.remove(topic);
             }
+            shared.streams_changed();
             reply(
                 client,
                 json!({"success": true, "ret_msg": "", "conn_id": "sim", "req_id": req_id, "op": "unsubscribe"}),

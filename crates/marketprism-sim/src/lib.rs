@@ -15,9 +15,13 @@
 //! subscriptions), combined streams at `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`,
 //! `UNSUBSCRIBE` and `LIST_SUBSCRIPTIONS` method frames with their replies, and server pings.
 //! Data comes from a deterministic trade generator and order books (seeded: `@trade`,
-//! `@aggTrade`, `@depth@100ms` and `GET /api/v3/depth`) or from a capture file. A small HTTP
-//! control API injects faults and reports exactly what was written to an open connection, so
-//! tests can hold the pipeline to it:
+//! `@aggTrade`, `@depth@100ms` and `GET /api/v3/depth`) or from a capture file: a replay
+//! sends the captured frames to the clients subscribed to their streams and answers REST
+//! requests with the captured responses, for every instrument the capture holds, and
+//! generates nothing (no trades, books, derivatives or snapshots of its own). A small HTTP
+//! control API injects faults (book faults and rate limits only into generated data) and
+//! reports exactly what was written to an open connection, so tests can hold the pipeline
+//! to it:
 //!
 //! * `POST /control/disconnect`: close every open connection;
 //! * `POST /control/silence` `{"ms":N}`: send nothing, not even pings, for `N` ms;
@@ -29,7 +33,8 @@
 //! * `POST /control/rate-limit` `{"requests":N,"retry_after_s":S}`: answer the next `N`
 //!   REST polls with 429 and `Retry-After: S`;
 //! * `GET /control/report`: the [`Report`] as JSON;
-//! * `GET /control/summary`: its counts ([`Summary`]), cheap to poll during long runs.
+//! * `GET /control/summary`: its counts ([`Summary`]), cheap to poll during long runs;
+//! * `POST /control/start`: start a replay held by `--replay-hold`.
 //!
 //! The simulator shares no code with the collector's parsers, so one cannot hide the other's
 //! mistakes.
@@ -50,5 +55,6 @@ pub use config::Config;
 pub use depth::{BookFault, TrueBook, DEFAULT_LEVELS};
 pub use derivatives::SentDerivative;
 pub use polled::RestRequest;
+pub use replay::APPLY_MARGIN;
 pub use report::{Report, SimTrade, Summary, RETAINED_FOREVER};
 pub use server::{bind, run, SimError};

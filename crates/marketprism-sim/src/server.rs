@@ -84,6 +84,10 @@ pub(crate) struct Shared {
     report: Mutex<Report>,
     /// Signalled whenever a client gains a subscription.
     pub(crate) subscribed: Notify,
+    /// Counts changes of any client's subscriptions (and clients leaving).
+    streams_generation: AtomicU64,
+    /// The capture being replayed, if any.
+    pub(crate) replay: Option<crate::replay::ReplayState>,
     next_client: AtomicU64,
     books: Mutex<Books>,
     /// Until this time (Unix ms) connections send nothing, not even pings.
@@ -96,7 +100,7 @@ pub(crate) struct Shared {
 
 /// Locks a mutex, recovering the data if a holder panicked: the report and client table stay
 /// meaningful after a failed connection task.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -117,6 +121,18 @@ impl Shared {
 
     fn is_silent(&self) -> bool {
         crate::generator::now_ms() < self.silent_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Notes that a client's subscriptions changed (or a client left), waking whoever waits
+    /// for a subscriber.
+    pub(crate) fn streams_changed(&self) {
+        self.streams_generation.fetch_add(1, Ordering::Relaxed);
+        self.subscribed.notify_waiters();
+    }
+
+    /// The number of subscription changes so far.
+    pub(crate) fn streams_generation(&self) -> u64 {
+        self.streams_generation.load(Ordering::Relaxed)
     }
 
     pub(crate) fn has_subscribers(&self) -> bool {
@@ -167,21 +183,32 @@ pub async fn bind(
 > {
     let address = config.listen;
     let serve_error = move |source| SimError::Serve { address, source };
-    let replay = match &config.replay {
-        Some(path) => Some(crate::replay::load(path)?),
-        None => None,
+    let (replay, stream) = match &config.replay {
+        Some(path) => {
+            let session = crate::replay::Session::load(path)?;
+            (Some(session.state), Some(session.stream))
+        }
+        None => (None, None),
     };
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(serve_error)?;
     let bound = listener.local_addr().map_err(serve_error)?;
-    let books = Books::new(&config.symbols, config.seed, config.book_levels);
+    // A replay sends the capture and nothing generated.
+    let simulated: &[String] = if replay.is_some() {
+        &[]
+    } else {
+        &config.symbols
+    };
+    let books = Books::new(simulated, config.seed, config.book_levels);
     let retention = config.report_retention();
     let shared = Arc::new(Shared {
         config,
         clients: Mutex::new(HashMap::new()),
         report: Mutex::new(Report::new(retention)),
         subscribed: Notify::new(),
+        streams_generation: AtomicU64::new(0),
+        replay,
         next_client: AtomicU64::new(1),
         books: Mutex::new(books),
         silent_until_ms: AtomicI64::new(0),
@@ -192,8 +219,8 @@ pub async fn bind(
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         async move {
-            match replay {
-                Some(frames) => crate::replay::run(shared, frames, shutdown).await,
+            match stream {
+                Some(stream) => crate::replay::run(shared, stream, shutdown).await,
                 None => {
                     tokio::join!(
                         crate::generator::run(shared.clone(), shutdown.clone()),
@@ -212,34 +239,40 @@ pub async fn bind(
         .route("/ws/v5/public", get(okx))
         .route("/ws/api/v2", get(deribit))
         .route("/v5/public/{category}", get(bybit))
-        .route("/api/v3/depth", get(depth_snapshot))
-        .route("/fapi/v1/depth", get(futures_depth_snapshot))
-        .route("/fapi/v1/premiumIndex", get(crate::polled::premium_index))
-        .route("/fapi/v1/openInterest", get(crate::polled::open_interest))
-        .route(
-            "/futures/data/{series}",
-            get(crate::polled::long_short_ratio),
-        )
-        .route(
-            "/api/v5/rubik/stat/contracts/{series}",
-            get(crate::polled::okx_long_short_ratio),
-        )
-        .route(
-            "/v5/market/account-ratio",
-            get(crate::polled::bybit_account_ratio),
-        )
-        .route(
-            "/api/v2/public/get_volatility_index_data",
-            get(crate::polled::volatility_history),
-        )
-        .route("/control/rate-limit", post(crate::polled::rate_limit))
         .route("/control/disconnect", post(disconnect_all))
         .route("/control/silence", post(silence))
-        .route("/control/book-fault", post(book_fault))
-        .route("/control/book", get(true_book))
         .route("/control/report", get(report))
-        .route("/control/summary", get(summary))
-        .with_state(shared.clone());
+        .route("/control/summary", get(summary));
+    // A replay answers REST requests from the capture only.
+    let app = if shared.replay.is_some() {
+        app.route("/control/start", post(crate::replay::start))
+            .fallback(crate::replay::answer)
+    } else {
+        app.route("/api/v3/depth", get(depth_snapshot))
+            .route("/fapi/v1/depth", get(futures_depth_snapshot))
+            .route("/fapi/v1/premiumIndex", get(crate::polled::premium_index))
+            .route("/fapi/v1/openInterest", get(crate::polled::open_interest))
+            .route(
+                "/futures/data/{series}",
+                get(crate::polled::long_short_ratio),
+            )
+            .route(
+                "/api/v5/rubik/stat/contracts/{series}",
+                get(crate::polled::okx_long_short_ratio),
+            )
+            .route(
+                "/v5/market/account-ratio",
+                get(crate::polled::bybit_account_ratio),
+            )
+            .route(
+                "/api/v2/public/get_volatility_index_data",
+                get(crate::polled::volatility_history),
+            )
+            .route("/control/rate-limit", post(crate::polled::rate_limit))
+            .route("/control/book-fault", post(book_fault))
+            .route("/control/book", get(true_book))
+    };
+    let app = app.with_state(shared.clone());
     tracing::info!(address = %bound, "Simulator listening (Binance spot and USDⓈ-M, OKX, Deribit and Bybit protocols).");
     let server = async move {
         let source = tokio::spawn(source);
@@ -498,7 +531,7 @@ async fn serve_client(
     );
     shared.report().connections += 1;
     if has_streams {
-        shared.subscribed.notify_waiters();
+        shared.streams_changed();
     }
     let (mut sink, mut incoming) = socket.split();
 
@@ -560,6 +593,7 @@ async fn serve_client(
     }
     close.cancel();
     shared.clients().remove(&id);
+    shared.streams_changed();
     let _ = writer.await;
 }
 
@@ -594,7 +628,7 @@ fn handle_call(shared: &Shared, id: u64, text: &str) {
             Some(unknown) => error_reply(2, &format!("Invalid request: unknown stream {unknown}"), &call.id),
             None => {
                 client.streams.extend(names);
-                shared.subscribed.notify_waiters();
+                shared.streams_changed();
                 result_reply(Value::Null, &call.id)
             }
         },
@@ -602,6 +636,7 @@ fn handle_call(shared: &Shared, id: u64, text: &str) {
             for name in &names {
                 client.streams.remove(name);
             }
+            shared.streams_changed();
             result_reply(Value::Null, &call.id)
         }
         ("LIST_SUBSCRIPTIONS", _) => result_reply(Value::from(client.streams.iter().cloned().collect::<Vec<_>>()), &call.id),

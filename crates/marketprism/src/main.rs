@@ -63,7 +63,7 @@ enum Command {
     /// Run captured frames through the parsers and book sequencers: print the normalized
     /// events as JSON lines, or publish them to JetStream with `--publish` (backfill).
     Replay(replay::ReplayArgs),
-    /// Run the local Binance spot simulator.
+    /// Run the local exchange simulator (generated data, or a capture replayed).
     Sim(SimArgs),
     /// Validate configuration files without connecting anywhere; exits non-zero on errors.
     CheckConfig {
@@ -117,12 +117,17 @@ struct SimArgs {
     /// Seconds between server pings.
     #[arg(long, default_value_t = 20)]
     ping_interval: u64,
-    /// Replay the WebSocket frames of a capture file instead of generating trades.
+    /// Replay a capture file (its WebSocket frames and REST responses, every instrument it
+    /// holds) instead of generating data; `--symbols`, `--rate` and the like do not apply.
     #[arg(long)]
     replay: Option<PathBuf>,
     /// Replay speed factor; 0 replays as fast as possible.
     #[arg(long, default_value_t = 1.0)]
     replay_speed: f64,
+    /// Hold the replay until `POST /control/start`, e.g. until every connection of a
+    /// collector is subscribed; by default it starts when a client first subscribes.
+    #[arg(long, requires = "replay")]
+    replay_hold: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -233,6 +238,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 ping_interval: Duration::from_secs(args.ping_interval.max(1)),
                 replay: args.replay,
                 replay_speed: args.replay_speed,
+                replay_hold: args.replay_hold,
             };
             marketprism_sim::run(config, shutdown::on_signal()).await?;
         }

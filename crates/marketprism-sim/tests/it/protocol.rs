@@ -3,19 +3,11 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use marketprism_sim::{Config, Report};
+use marketprism_sim::Config;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
 
-async fn start(config: Config) -> (String, CancellationToken) {
-    let shutdown = CancellationToken::new();
-    let (address, server) = marketprism_sim::bind(config, shutdown.clone())
-        .await
-        .expect("bind");
-    tokio::spawn(server);
-    (format!("127.0.0.1:{}", address.port()), shutdown)
-}
+use crate::{next_text, report, start};
 
 fn config(rate: u32, count: Option<u64>) -> Config {
     Config {
@@ -26,44 +18,6 @@ fn config(rate: u32, count: Option<u64>) -> Config {
         ping_interval: Duration::from_millis(200),
         ..Config::default()
     }
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next_text(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("a frame within 5 s")
-            .expect("open")
-            .expect("valid frame");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(text.as_str()).expect("JSON");
-        }
-    }
-}
-
-async fn report(address: &str) -> Report {
-    let body = tokio::task::spawn_blocking({
-        let address = address.to_owned();
-        move || {
-            use std::io::{Read, Write};
-            let mut stream = std::net::TcpStream::connect(&address).expect("connect");
-            stream
-                .write_all(b"GET /control/report HTTP/1.0\r\nHost: sim\r\n\r\n")
-                .expect("request");
-            let mut response = String::new();
-            stream.read_to_string(&mut response).expect("response");
-            response
-                .split_once("\r\n\r\n")
-                .map(|(_, body)| body.to_owned())
-                .unwrap_or_default()
-        }
-    })
-    .await
-    .expect("join");
-    serde_json::from_str(&body).expect("report JSON")
 }
 
 #[tokio::test]
