@@ -1,5 +1,6 @@
 //! `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure: fmt, the
-//! Nix checks, clippy, the workspace tests, the end-to-end check.
+//! Nix checks, clippy, the pinned current servers (installed or checked), the workspace
+//! tests, the end-to-end check.
 
 use crate::{cargo, run_command};
 
@@ -28,6 +29,8 @@ pub fn run() -> anyhow::Result<()> {
         "warnings",
     ]);
     run_command(clippy)?;
+
+    crate::servers::run()?;
 
     let mut test = cargo();
     test.args(["test", "--workspace"]);

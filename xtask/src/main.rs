@@ -5,7 +5,8 @@
 //! * `deploy`: local deployment from a bare machine (`--fresh`, `--update`, `--clean`);
 //! * `e2e`: the whole pipeline against real NATS and ClickHouse, checked row by row;
 //! * `nix`: the Nix checks possible without a Nix store;
-//! * `schema`: renders the ClickHouse DDL into `sql/`.
+//! * `schema`: renders the ClickHouse DDL into `sql/`;
+//! * `servers`: installs the pinned current servers the tests run against.
 
 mod bench;
 mod ci;
@@ -14,6 +15,7 @@ mod e2e;
 mod nix;
 mod pipeline;
 mod schema;
+mod servers;
 mod services;
 mod tidy;
 
@@ -49,6 +51,9 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Install the pinned current servers (nats-server, ClickHouse engine) into
+    /// `target/servers`.
+    Servers,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Task::E2e(args) => e2e::run(args),
         Task::Nix => nix::run(),
         Task::Schema { check } => schema::run(check),
+        Task::Servers => servers::run(),
     }
 }
 

@@ -1,57 +1,86 @@
-//! A `clickhouse-server` child process with a generated configuration.
+//! A ClickHouse child process: `clickhouse-server` with a generated configuration, or the
+//! chdb engine behind the testkit's HTTP front (`chdb_front.py`), which serves ClickHouse's
+//! HTTP interface where no current server can be installed.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::Child;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use marketprism_deploy::servers::ClickHouseSpec;
-use marketprism_deploy::{find_binary, Binary};
 use tempfile::TempDir;
 
 use crate::process::{free_port, spawn, stop, wait_until};
+use crate::release::{self, ClickHouseProgram, Release};
 use crate::ServerError;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running ClickHouse server configured as `marketprism up` configures it, its data in a
-/// temporary directory.
+/// The HTTP front over chdb, written into the front's state directory at start.
+const CHDB_FRONT: &str = include_str!("chdb_front.py");
+
+/// A running ClickHouse configured as `marketprism up` configures a server (loopback, user
+/// `default` without password), its data in a temporary directory.
 #[derive(Debug)]
 pub struct ClickHouseServer {
     child: Child,
+    program: ClickHouseProgram,
+    version: String,
     http_port: u16,
     state: TempDir,
 }
 
 impl ClickHouseServer {
-    /// Starts a server on free ports and waits until `/ping` answers.
+    /// Starts a current ClickHouse on free ports and waits until `/ping` answers.
     pub fn start() -> Result<Self, ServerError> {
+        Self::start_release(Release::Current)
+    }
+
+    /// Starts a ClickHouse of `release` on free ports and waits until `/ping` answers.
+    pub fn start_release(release: Release) -> Result<Self, ServerError> {
         let io_error = |source| ServerError::Io {
-            program: "clickhouse-server",
+            program: "clickhouse",
             source,
         };
-        let program = find_binary(Binary::ClickhouseServer, None)?;
+        let program = release::clickhouse(release)?;
         let state = tempfile::Builder::new()
             .prefix("marketprism-clickhouse-")
             .tempdir()
             .map_err(io_error)?;
         let http_port = free_port().map_err(io_error)?;
-        let tcp_port = free_port().map_err(io_error)?;
-        let command = ClickHouseSpec {
-            http_port,
-            tcp_port,
-            dir: state.path(),
-        }
-        .command(&program)
-        .map_err(io_error)?;
+        let command = match &program {
+            ClickHouseProgram::Server(binary) => ClickHouseSpec {
+                http_port,
+                tcp_port: free_port().map_err(io_error)?,
+                dir: state.path(),
+            }
+            .command(binary)
+            .map_err(io_error)?,
+            ClickHouseProgram::Chdb(python) => {
+                let front = state.path().join("chdb_front.py");
+                std::fs::write(&front, CHDB_FRONT).map_err(io_error)?;
+                let mut command = Command::new(python);
+                command
+                    .arg(&front)
+                    .args(["--port", &http_port.to_string(), "--path"])
+                    .arg(state.path().join("data"))
+                    // chdb reads `config.xml` from its working directory.
+                    .current_dir(state.path());
+                command
+            }
+        };
         let log = state.path().join("clickhouse.log");
-        let mut child = spawn("clickhouse-server", command, &log)?;
-        wait_until("clickhouse-server", &mut child, &log, READY_TIMEOUT, || {
-            ping(http_port)
+        let mut child = spawn("clickhouse", command, &log)?;
+        wait_until("clickhouse", &mut child, &log, READY_TIMEOUT, || {
+            http_get(http_port, "/ping").is_some_and(|body| body == "Ok.\n")
         })?;
+        let version = http_get(http_port, "/?query=SELECT%20version()")
+            .map_or_else(|| "unknown".to_owned(), |body| body.trim().to_owned());
         Ok(ClickHouseServer {
             child,
+            program,
+            version,
             http_port,
             state,
         })
@@ -71,6 +100,24 @@ impl ClickHouseServer {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The server's version, as `SELECT version()` answers it.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// What runs, for reports: e.g. `clickhouse-server 18.16.1 (/usr/sbin/clickhouse-server)`
+    /// or `ClickHouse 26.9.2.1 (chdb engine behind the test front)`.
+    pub fn description(&self) -> String {
+        match &self.program {
+            ClickHouseProgram::Server(binary) => {
+                format!("clickhouse-server {} ({})", self.version, binary.display())
+            }
+            ClickHouseProgram::Chdb(_) => {
+                format!("ClickHouse {} (chdb engine behind the test front)", self.version)
+            }
+        }
+    }
 }
 
 impl Drop for ClickHouseServer {
@@ -79,21 +126,20 @@ impl Drop for ClickHouseServer {
     }
 }
 
-/// True when `GET /ping` answers `Ok.`.
-fn ping(port: u16) -> bool {
-    let Ok(mut stream) =
+/// The body of a successful `GET target` on the HTTP port, if one comes within a second.
+fn http_get(port: u16, target: &str) -> Option<String> {
+    let mut stream =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-    else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream
-        .write_all(b"GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
+            .ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    stream
+        .write_all(format!("GET {target} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .ok()?;
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    response.ends_with("Ok.\n")
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.split_whitespace()
+        .nth(1)
+        .filter(|status| *status == "200")
+        .map(|_| body.to_owned())
 }

@@ -1,6 +1,7 @@
-//! Real servers for tests and the local harness: `nats-server` with JetStream and
-//! `clickhouse-server`, each started from `PATH` as a child process on free loopback ports
-//! with its state in a temporary directory.
+//! Real servers for tests and the local harness: `nats-server` with JetStream and ClickHouse,
+//! each started as a child process on free loopback ports with its state in a temporary
+//! directory. Tests run against current releases by default; see [`Release`] for where
+//! they are found and for the releases a local deployment uses.
 //!
 //! A server is stopped (SIGKILL) and its state removed when its handle is dropped, including
 //! during a panic; on Linux the child is also told to die with its parent, so an aborted
@@ -8,10 +9,14 @@
 
 mod clickhouse;
 mod nats;
+mod pinned;
 mod process;
+mod release;
 mod service;
 
 pub use clickhouse::ClickHouseServer;
 pub use nats::NatsServer;
+pub use pinned::{install_pinned, pinned_dir};
+pub use release::Release;
 pub use process::{free_port, log_tail, port_open, ServerError};
 pub use service::Service;

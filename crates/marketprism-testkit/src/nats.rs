@@ -1,14 +1,14 @@
 //! A `nats-server -js` child process.
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use marketprism_deploy::servers::NatsSpec;
-use marketprism_deploy::{find_binary, Binary};
 use tempfile::TempDir;
 
 use crate::process::{free_port, port_open, spawn, stop, wait_until};
+use crate::release::{self, Release};
 use crate::ServerError;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -17,50 +17,65 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct NatsServer {
     child: Child,
+    program: PathBuf,
+    version: String,
     port: u16,
     jetstream: bool,
     state: TempDir,
 }
 
 impl NatsServer {
-    /// Starts a server on a free port and waits until it accepts connections.
+    /// Starts a current server on a free port and waits until it accepts connections.
     pub fn start() -> Result<Self, ServerError> {
-        Self::start_with(true)
+        Self::start_release(Release::Current)
+    }
+
+    /// Starts a server of `release` on a free port and waits until it accepts connections.
+    pub fn start_release(release: Release) -> Result<Self, ServerError> {
+        Self::start_with(release, true)
     }
 
     /// Starts a server without JetStream, to check what users of a misconfigured server see.
     pub fn start_without_jetstream() -> Result<Self, ServerError> {
-        Self::start_with(false)
+        Self::start_with(Release::Current, false)
     }
 
-    fn start_with(jetstream: bool) -> Result<Self, ServerError> {
+    fn start_with(release: Release, jetstream: bool) -> Result<Self, ServerError> {
         let io_error = |source| ServerError::Io {
             program: "nats-server",
             source,
         };
+        let program = release::nats_server(release)?;
+        let version = version_of(&program);
         let state = tempfile::Builder::new()
             .prefix("marketprism-nats-")
             .tempdir()
             .map_err(io_error)?;
         let port = free_port().map_err(io_error)?;
-        let child = Self::spawn(state.path(), port, jetstream)?;
+        let child = Self::spawn(&program, state.path(), port, jetstream)?;
         Ok(NatsServer {
             child,
+            program,
+            version,
             port,
             jetstream,
             state,
         })
     }
 
-    fn spawn(state: &Path, port: u16, jetstream: bool) -> Result<Child, ServerError> {
-        let program = find_binary(Binary::NatsServer, None)?;
+    fn spawn(
+        program: &Path,
+        state: &Path,
+        port: u16,
+        jetstream: bool,
+    ) -> Result<Child, ServerError> {
         let store_dir = state.join("jetstream");
         let command = NatsSpec {
             port,
             store_dir: &store_dir,
             jetstream,
         }
-        .command(&program);
+        .command(program);
         let log = state.join("nats.log");
         let mut child = spawn("nats-server", command, &log)?;
         wait_until("nats-server", &mut child, &log, READY_TIMEOUT, || {
@@ -84,11 +99,25 @@ impl NatsServer {
         self.child.id()
     }
 
+    /// The server's version, e.g. `2.15.1`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// What runs, for reports: e.g. `nats-server 2.15.1 (/usr/sbin/nats-server)`.
+    pub fn description(&self) -> String {
+        format!(
+            "nats-server {} ({})",
+            self.version,
+            self.program.display()
+        )
+    }
+
     /// Stops the server and starts it again on the same port with the same store, as a
     /// production restart would.
     pub fn restart(&mut self) -> Result<(), ServerError> {
         stop(&mut self.child);
-        self.child = Self::spawn(self.state.path(), self.port, self.jetstream)?;
+        self.child = Self::spawn(&self.program, self.state.path(), self.port, self.jetstream)?;
         Ok(())
     }
 }
@@ -97,4 +126,20 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         stop(&mut self.child);
     }
+}
+
+/// The version `nats-server --version` reports (`nats-server: v2.15.1` gives `2.15.1`), or
+/// `unknown`.
+fn version_of(program: &Path) -> String {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .split_whitespace()
+                .last()
+                .map(|word| word.trim_start_matches('v').to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -12,6 +12,22 @@ pub enum ServerError {
     /// The executable was not found where deployments look for it.
     #[error(transparent)]
     NotInstalled(#[from] marketprism_deploy::DeployError),
+    /// No current release of the server was found (see [`crate::Release`]).
+    #[error("{found}; run `cargo xtask servers` to install the pinned current servers, or name one in MARKETPRISM_NATS_SERVER / MARKETPRISM_CLICKHOUSE_SERVER")]
+    NoCurrent {
+        /// The server.
+        program: &'static str,
+        /// Where it was looked for.
+        found: String,
+    },
+    /// Installing the pinned servers failed.
+    #[error("{step} failed:\n{output}")]
+    Install {
+        /// The installation step.
+        step: &'static str,
+        /// What it printed.
+        output: String,
+    },
     /// Writing configuration or spawning failed.
     #[error("cannot start {program}: {source}")]
     Io {
