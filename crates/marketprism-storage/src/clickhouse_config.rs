@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use marketprism_schema::Dialect;
 use serde::{Deserialize, Serialize};
 
 fn default_url() -> String {
@@ -46,9 +47,8 @@ impl Default for ClickHouseConfig {
 }
 
 impl ClickHouseConfig {
-    /// A client for the server, without a default database. Row validation is off: it needs
-    /// `RowBinaryWithNamesAndTypes`, which legacy servers lack, and the schema tests cover
-    /// drift instead.
+    /// A client for the server, without a default database. Row validation is off until
+    /// the server's dialect is known: turn it on with [`validating`] once it is.
     pub fn server_client(&self) -> std::io::Result<clickhouse::Client> {
         let mut client = clickhouse::Client::default()
             .with_url(&self.url)
@@ -73,4 +73,18 @@ impl ClickHouseConfig {
     pub fn database_client(&self) -> std::io::Result<clickhouse::Client> {
         Ok(self.server_client()?.with_database(&self.database))
     }
+}
+
+/// The server's version, as `SELECT version()` answers it (e.g. `26.9.2.1`).
+pub async fn server_version(client: &clickhouse::Client) -> clickhouse::error::Result<String> {
+    let version: String = client.query("SELECT version()").fetch_one().await?;
+    Ok(version.trim().to_owned())
+}
+
+/// `client` with row validation set for a server of `dialect`: the client then checks every
+/// row type against the table's columns before writing or reading. Validation reads
+/// `RowBinaryWithNamesAndTypes`, which legacy servers lack, so it is on for the modern
+/// dialect only; on legacy servers the schema round-trip tests catch drift instead.
+pub fn validating(client: clickhouse::Client, dialect: Dialect) -> clickhouse::Client {
+    client.with_validation(dialect == Dialect::Modern)
 }

@@ -7,14 +7,14 @@ use bytes::Bytes;
 use futures::StreamExt;
 use marketprism_bus::{deadletter_subject, DeadLetterOrigin, DEADLETTER_ERROR_HEADER};
 use marketprism_model::codec;
+use marketprism_schema::Dialect;
 use marketprism_telemetry::Readiness;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
 use crate::metrics::{Metrics, TableLabel};
-use crate::now_ms;
-use crate::Config;
+use crate::{now_ms, server_version, validating, Config};
 
 /// The storage service could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +102,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
 
     let writer = Writer {
         clickhouse: config.clickhouse.database_client()?,
+        dialect: None,
         context: context.clone(),
         metrics: metrics.clone(),
         nak_delay: config.consumer.nak_delay,
@@ -172,6 +173,8 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// Inserts batches and settles their messages.
 struct Writer {
     clickhouse: clickhouse::Client,
+    /// The server's dialect, learned before the first insert; it sets row validation.
+    dialect: Option<Dialect>,
     context: jetstream::Context,
     metrics: Metrics,
     nak_delay: Duration,
@@ -312,7 +315,16 @@ impl Writer {
         self.metrics.batch_rows.set(0);
     }
 
-    async fn insert(&self, batch: &Batch) -> Result<(), clickhouse::error::Error> {
+    async fn insert(&mut self, batch: &Batch) -> Result<(), clickhouse::error::Error> {
+        if self.dialect.is_none() {
+            let version = server_version(&self.clickhouse).await?;
+            // A version this build does not recognize is written to without validation,
+            // which every release accepts.
+            let dialect = Dialect::for_version(&version).unwrap_or(Dialect::Legacy);
+            tracing::info!(%version, %dialect, "ClickHouse answered.");
+            self.clickhouse = validating(self.clickhouse.clone(), dialect);
+            self.dialect = Some(dialect);
+        }
         insert_rows(&self.clickhouse, "trades", &batch.trades).await?;
         insert_rows(&self.clickhouse, "orderbooks", &batch.orderbooks).await?;
         insert_rows(

@@ -18,7 +18,7 @@ mod metrics;
 pub mod migrate;
 mod rows;
 
-pub use clickhouse_config::ClickHouseConfig;
+pub use clickhouse_config::{server_version, validating, ClickHouseConfig};
 pub use config::{ArchiveConfig, BatchConfig, Config, ConsumerConfig};
 pub use consumer::{run, StorageError};
 pub use rows::{

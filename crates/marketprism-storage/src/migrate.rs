@@ -8,7 +8,7 @@ use clickhouse::Row;
 use marketprism_schema::{migrations, Dialect, MIGRATIONS_TABLE};
 use serde::{Deserialize, Serialize};
 
-use crate::ClickHouseConfig;
+use crate::{server_version, validating, ClickHouseConfig};
 
 /// A migration step failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +58,7 @@ fn step_error(step: impl Into<String>) -> impl FnOnce(clickhouse::error::Error) 
 /// Creates the database and applies every pending migration.
 pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, MigrateError> {
     let server = config.server_client()?;
-    let server_version: String = server
-        .query("SELECT version()")
-        .fetch_one()
+    let server_version = server_version(&server)
         .await
         .map_err(step_error(format!("reading the version of {}", config.url)))?;
     let dialect = Dialect::for_version(&server_version)?;
@@ -73,7 +71,7 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Migra
         .await
         .map_err(step_error(format!("creating database {}", config.database)))?;
 
-    let database = config.database_client()?;
+    let database = validating(config.database_client()?, dialect);
     database
         .query(&format!(
             "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} \
@@ -90,7 +88,7 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Migra
         .map_err(step_error(format!("reading {MIGRATIONS_TABLE}")))?;
 
     let mut report = MigrationReport {
-        server_version: server_version.trim().to_owned(),
+        server_version,
         dialect,
         applied: Vec::new(),
         already_applied: Vec::new(),

@@ -2,7 +2,7 @@
 
 use marketprism_schema::Dialect;
 use marketprism_storage::migrate::migrate;
-use marketprism_storage::{to_fixed18, GapRow, OrderBookRow, TradeRow};
+use marketprism_storage::{to_fixed18, validating, GapRow, OrderBookRow, TradeRow};
 
 use crate::Harness;
 
@@ -23,7 +23,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
     assert!(second.applied.is_empty());
     assert_eq!(second.already_applied, (1..=9).collect::<Vec<_>>());
 
-    let client = harness.client();
+    let client = validating(harness.client(), first.dialect);
     let trade = TradeRow {
         exchange: "binance".into(),
         market_type: "spot".into(),
@@ -110,4 +110,49 @@ async fn migrate_reports_an_unreachable_server() {
     };
     let error = migrate(&config).await.expect_err("nothing listens there");
     assert!(error.to_string().contains("reading the version"), "{error}");
+}
+
+/// Tests run against a current server, where the client checks every row type against its
+/// table: a table that drifted from the row type is refused before anything is written.
+#[tokio::test]
+async fn current_servers_validate_rows_against_the_tables() {
+    let harness = Harness::start("validation_test");
+    let report = migrate(&harness.config.clickhouse)
+        .await
+        .expect("migrate");
+    assert_eq!(report.dialect, Dialect::Modern, "{}", report.server_version);
+    let client = validating(harness.client(), report.dialect);
+    client
+        .query("CREATE TABLE drifted (exchange String, price Float64) ENGINE = Memory")
+        .execute()
+        .await
+        .expect("create");
+    let trade = TradeRow {
+        exchange: "binance".into(),
+        market_type: "spot".into(),
+        symbol: "BTC-USDT".into(),
+        trade_id: "1".into(),
+        aggregated: 0,
+        price: to_fixed18("price", "1".parse().expect("valid")).expect("fits"),
+        quantity: to_fixed18("quantity", "1".parse().expect("valid")).expect("fits"),
+        side: "buy".into(),
+        exchange_time: 1,
+        received_time: 2,
+    };
+    let written = async {
+        let mut insert = client.insert::<TradeRow>("drifted").await?;
+        insert.write(&trade).await?;
+        insert.end().await
+    }
+    .await;
+    assert!(
+        matches!(written, Err(clickhouse::error::Error::SchemaMismatch(_))),
+        "{written:?}"
+    );
+    let rows: u64 = client
+        .query("SELECT count() FROM drifted")
+        .fetch_one()
+        .await
+        .expect("count");
+    assert_eq!(rows, 0);
 }
