@@ -1,20 +1,35 @@
 # The Rust workspace built with crane: the `marketprism` package, the checks CI runs
-# (clippy, fmt, doc, nextest with real NATS and ClickHouse) and the development shell.
-# Dependencies are built once (`buildDepsOnly`) and shared by every derivation.
+# (clippy, fmt, doc, the tests without servers, and the tests against real NATS and
+# ClickHouse) and the development shell. Dependencies are built once (`buildDepsOnly`) and
+# shared by every derivation.
 { pkgs, crane }:
 let
   inherit (pkgs) lib;
   craneLib = crane.mkLib pkgs;
 
-  # Cargo sources plus the non-Rust files the build and tests read: rendered SQL, example
-  # configurations and insta snapshots.
+  # Non-Rust files the crates read, wherever a crate keeps them: insta snapshots, proptest's
+  # recorded failures and Python compiled in with `include_str!` (testkit's chdb front end).
+  crateData = lib.fileset.fileFilter (
+    file:
+    lib.any file.hasExt [
+      "snap"
+      "proptest-regressions"
+      "py"
+    ]
+  );
+
+  # Cargo sources (every crate's `.rs` and `.toml`, including a crate under `tests/`) plus the
+  # non-Rust files the build and tests read: the SQL schema, the example configurations, the
+  # real exchange captures in `tests/fixtures/` and the crate data above.
   src = lib.fileset.toSource {
     root = ../.;
     fileset = lib.fileset.unions [
       (craneLib.fileset.commonCargoSources ../.)
       ../sql
       ../examples
-      (lib.fileset.fileFilter (file: file.hasExt "snap") ../crates)
+      ../tests/fixtures
+      (crateData ../crates)
+      (crateData ../tests)
     ];
   };
 
@@ -28,6 +43,18 @@ let
 
   cargoArtifacts = craneLib.buildDepsOnly commonArgs;
 
+  # The test binaries that start nats-server or ClickHouse through marketprism-testkit (a
+  # dev-dependency of their crates), as nextest binary ids. `nextest` runs every other
+  # binary, `integration` runs these, so each test runs in exactly one of them.
+  serverTestBinaries = [
+    "marketprism-bus"
+    "marketprism-collector::it"
+    "marketprism-storage::it"
+    "marketprism::deploy"
+    "marketprism::replay"
+  ];
+  serverTests = "(${lib.concatMapStringsSep " | " (id: "binary_id(${id})") serverTestBinaries})";
+
   # Servers the integration tests start as child processes.
   testServers = [
     pkgs.nats-server
@@ -39,7 +66,7 @@ let
     // {
       inherit cargoArtifacts;
       cargoExtraArgs = "--locked --package marketprism";
-      # The test suite runs in the nextest check, with its servers.
+      # The test suite runs in the nextest and integration checks.
       doCheck = false;
       meta = {
         description = "Crypto market-data recorder: exchanges → NATS JetStream → ClickHouse";
@@ -50,6 +77,7 @@ let
       };
     }
   );
+
   checks = {
     inherit package;
 
@@ -61,18 +89,38 @@ let
       }
     );
 
-    fmt = craneLib.cargoFmt { inherit src; };
+    fmt = craneLib.cargoFmt {
+      inherit src;
+      inherit (commonArgs) pname version;
+    };
 
     doc = craneLib.cargoDoc (commonArgs // { inherit cargoArtifacts; });
 
-    # The capture-replay test reads the shared fixtures beside the repository, which are not
-    # part of the flake source; everything else runs, against real servers.
+    # Every test that needs no server: parsers on the real captures, book sequencing, codecs,
+    # configuration checks. No server is on PATH, so a test that needs one fails here
+    # instead of being skipped.
     nextest = craneLib.cargoNextest (
       commonArgs
       // {
         inherit cargoArtifacts;
+        cargoNextestExtraArgs = "--workspace -E 'not ${serverTests}'";
+        # The simulator and protocol tests listen on loopback.
+        __darwinAllowLocalNetworking = true;
+      }
+    );
+  }
+  // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
+    # The tests against real servers, which marketprism-testkit starts from PATH on loopback
+    # ports inside the build sandbox. Linux only: ClickHouse comes from the binary cache there.
+    # The refused-schema test names the Debian paths /usr/sbin/{nats,clickhouse}-server, which
+    # the sandbox does not have.
+    integration = craneLib.cargoNextest (
+      commonArgs
+      // {
+        inherit cargoArtifacts;
+        pname = "${commonArgs.pname}-integration";
         nativeCheckInputs = testServers;
-        cargoNextestExtraArgs = "--workspace -E 'not test(parses_every_binance_spot_capture)'";
+        cargoNextestExtraArgs = "--workspace -E '${serverTests} - test(=clickhouse_refusing_the_schema_is_reported_and_rolled_back)'";
       }
     );
   };
