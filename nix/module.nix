@@ -3,8 +3,8 @@
 # One systemd unit per service (marketprism-collector, marketprism-storage, optionally
 # marketprism-archive and marketprism-sim), preceded by the oneshot units marketprism-migrate and
 # marketprism-streams-init. Settings are freeform TOML (the same keys as the files in
-# `examples/`), checked at build time with `marketprism check-config`. Secrets are read from
-# files handed to the units with `LoadCredential`, never copied into the Nix store.
+# `examples/`), checked at build time with `marketprism check-config`. Secrets are files outside
+# the Nix store, handed to the units with `LoadCredential`.
 {
   config,
   lib,
@@ -15,6 +15,15 @@ let
   cfg = config.services.marketprism;
   settingsFormat = pkgs.formats.toml { };
   exe = lib.getExe cfg.package;
+
+  # A file the units read at run time. Only a string path is accepted: a path literal would
+  # be copied into the world-readable store.
+  secretFileType = lib.types.nullOr (
+    lib.types.pathWith {
+      inStore = false;
+      absolute = true;
+    }
+  );
 
   # Where systemd places a unit's credentials.
   credential = unit: name: "/run/credentials/${unit}.service/${name}";
@@ -223,9 +232,13 @@ in
         '';
       };
       coldPasswordFile = lib.mkOption {
-        type = lib.types.nullOr lib.types.path;
+        type = secretFileType;
         default = null;
-        description = "Password file of the cold ClickHouse, passed with `LoadCredential`.";
+        example = "/run/secrets/clickhouse-cold-password";
+        description = ''
+          Password file of the cold ClickHouse, passed with `LoadCredential`. It stays where it
+          is; only its path enters the Nix store.
+        '';
       };
     };
 
@@ -251,10 +264,13 @@ in
         description = "NATS URL used by every MarketPrism unit.";
       };
       credentialsFile = lib.mkOption {
-        type = lib.types.nullOr lib.types.path;
+        type = secretFileType;
         default = null;
         example = "/run/secrets/marketprism.creds";
-        description = "NATS credentials (`.creds`) file, passed to the units with `LoadCredential`.";
+        description = ''
+          NATS credentials (`.creds`) file, passed to the units with `LoadCredential`. It stays
+          where it is; only its path enters the Nix store.
+        '';
       };
     };
 
@@ -266,10 +282,13 @@ in
         description = "ClickHouse HTTP URL used by storage and migrations.";
       };
       passwordFile = lib.mkOption {
-        type = lib.types.nullOr lib.types.path;
+        type = secretFileType;
         default = null;
         example = "/run/secrets/clickhouse-password";
-        description = "File holding the ClickHouse password, passed with `LoadCredential`.";
+        description = ''
+          File holding the ClickHouse password, passed with `LoadCredential`. It stays where it
+          is; only its path enters the Nix store.
+        '';
       };
     };
   };
