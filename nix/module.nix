@@ -1,10 +1,15 @@
 # NixOS module: `services.marketprism`.
 #
 # One systemd unit per service (marketprism-collector, marketprism-storage, optionally
-# marketprism-archive and marketprism-sim), preceded by the oneshot units marketprism-migrate and
-# marketprism-streams-init. Settings are freeform TOML (the same keys as the files in
-# `examples/`), checked at build time with `marketprism check-config`. Secrets are files outside
-# the Nix store, handed to the units with `LoadCredential`.
+# marketprism-archive and marketprism-sim) and two oneshot units: marketprism-streams-init,
+# which creates the JetStream streams before the collector and storage start, and
+# marketprism-migrate, which applies the ClickHouse schema before storage and archive start.
+# The collector depends on NATS only, so it records while ClickHouse is down.
+#
+# Settings are freeform TOML (the same keys as the files in `examples/`), checked at build
+# time with `marketprism check-config`. Each unit gets a configuration with the sections it
+# reads. Secrets are files outside the Nix store, handed with `LoadCredential` to the units
+# that read them and to no other.
 {
   config,
   lib,
@@ -25,53 +30,85 @@ let
     }
   );
 
-  # Where systemd places a unit's credentials.
-  credential = unit: name: "/run/credentials/${unit}.service/${name}";
+  # The secret files by credential name.
+  secrets = {
+    nats-creds = cfg.nats.credentialsFile;
+    clickhouse-password = cfg.clickhouse.passwordFile;
+    clickhouse-cold-password = cfg.archive.coldPasswordFile;
+  };
 
-  # Storage settings as a given unit sees them: the credential paths are per unit.
-  storageSettingsFor =
-    unit:
-    lib.foldl' lib.recursiveUpdate cfg.storage.settings [
-      (lib.optionalAttrs (cfg.clickhouse.passwordFile != null) {
-        clickhouse.password_file = credential unit "clickhouse-password";
-      })
-      (lib.optionalAttrs (cfg.nats.credentialsFile != null) {
-        nats.credentials_file = credential unit "nats-creds";
-      })
-      (lib.optionalAttrs cfg.archive.enable { archive = cfg.archive.settings; })
-      (lib.optionalAttrs (cfg.archive.enable && cfg.archive.coldPasswordFile != null) {
-        archive.cold.password_file = credential unit "clickhouse-cold-password";
-      })
-    ];
+  # `LoadCredential=` of a unit that reads the secrets `names`: those that are set.
+  loadCredential =
+    names:
+    lib.mapAttrsToList (name: file: "${name}:${file}") (
+      lib.filterAttrs (_: file: file != null) (lib.getAttrs names secrets)
+    );
 
-  collectorSettings = lib.recursiveUpdate cfg.collector.settings (
-    lib.optionalAttrs (cfg.nats.credentialsFile != null) {
-      nats.credentials_file = credential "marketprism-collector" "nats-creds";
-    }
-  );
+  # `table` with `key` naming the unit's copy of the secret `name`, when that secret is set.
+  # systemd places a unit's credentials in /run/credentials/<unit>/.
+  withSecret =
+    unit: name: key: table:
+    table
+    // lib.optionalAttrs (secrets.${name} != null) {
+      ${key} = "/run/credentials/${unit}.service/${name}";
+    };
+
+  natsFor = unit: withSecret unit "nats-creds" "credentials_file";
+  clickhouseFor = unit: withSecret unit "clickhouse-password" "password_file";
 
   # Renders a configuration and fails the build if `marketprism check-config` rejects it.
   checkedConfig =
-    kind: name: settings:
-    pkgs.runCommand "marketprism-${name}.toml"
+    kind: unit: settings:
+    pkgs.runCommand "${unit}.toml"
       {
         nativeBuildInputs = [ cfg.package ];
-        config = settingsFormat.generate "marketprism-${name}-unchecked.toml" settings;
+        config = settingsFormat.generate "${unit}-unchecked.toml" settings;
       }
       ''
         marketprism check-config --${kind} "$config"
         cp "$config" "$out"
       '';
 
-  storageConfig = unit: checkedConfig "storage" unit (storageSettingsFor unit);
-  collectorConfig = checkedConfig "collector" "marketprism-collector" collectorSettings;
+  # Each unit's configuration holds what its command reads, so a change elsewhere (say, in
+  # the batch settings) does not restart a oneshot, and with it the services that need it.
+  configs = {
+    marketprism-collector = checkedConfig "collector" "marketprism-collector" (
+      cfg.collector.settings
+      // {
+        nats = natsFor "marketprism-collector" cfg.collector.settings.nats;
+      }
+    );
+    marketprism-storage = checkedConfig "storage" "marketprism-storage" (
+      cfg.storage.settings
+      // {
+        nats = natsFor "marketprism-storage" cfg.storage.settings.nats;
+        clickhouse = clickhouseFor "marketprism-storage" cfg.storage.settings.clickhouse;
+      }
+    );
+    # `streams init` reads `[nats]`: storage's, or the collector's on a host without storage.
+    marketprism-streams-init = checkedConfig "storage" "marketprism-streams-init" {
+      nats = natsFor "marketprism-streams-init" (
+        if cfg.storage.enable then cfg.storage.settings.nats else cfg.collector.settings.nats
+      );
+    };
+    # `migrate` reads `[clickhouse]`.
+    marketprism-migrate = checkedConfig "storage" "marketprism-migrate" {
+      clickhouse = clickhouseFor "marketprism-migrate" cfg.storage.settings.clickhouse;
+    };
+    # `archive` reads `[clickhouse]` (the hot tier) and `[archive]`.
+    marketprism-archive = checkedConfig "storage" "marketprism-archive" {
+      clickhouse = clickhouseFor "marketprism-archive" cfg.storage.settings.clickhouse;
+      archive = cfg.archive.settings // {
+        cold = withSecret "marketprism-archive" "clickhouse-cold-password" "password_file" (
+          cfg.archive.settings.cold or { }
+        );
+      };
+    };
+  };
 
-  loadCredentials =
-    lib.optional (cfg.clickhouse.passwordFile != null) "clickhouse-password:${cfg.clickhouse.passwordFile}"
-    ++ lib.optional (cfg.nats.credentialsFile != null) "nats-creds:${cfg.nats.credentialsFile}"
-    ++ lib.optional (
-      cfg.archive.enable && cfg.archive.coldPasswordFile != null
-    ) "clickhouse-cold-password:${cfg.archive.coldPasswordFile}";
+  # The local servers, when this module runs them.
+  natsUnits = lib.optional cfg.nats.enable "nats.service";
+  clickhouseUnits = lib.optional cfg.clickhouse.enable "clickhouse.service";
 
   hardening = {
     DynamicUser = true;
@@ -109,53 +146,66 @@ let
     UMask = "0077";
   };
 
-  # Units that talk to the local servers wait for them.
-  serverUnits =
-    lib.optional cfg.nats.enable "nats.service" ++ lib.optional cfg.clickhouse.enable "clickhouse.service";
-
-  oneshot = description: command: unit: {
-    inherit description;
-    wantedBy = [ "multi-user.target" ];
-    after = [ "network-online.target" ] ++ serverUnits;
-    wants = [ "network-online.target" ];
-    requires = serverUnits;
-    serviceConfig = hardening // {
-      Type = "oneshot";
-      RemainAfterExit = true;
-      ExecStart = "${exe} ${command} --config ${storageConfig unit}";
-      LoadCredential = loadCredentials;
-      # The servers may still be starting: retry instead of failing the boot.
-      Restart = "on-failure";
-      RestartSec = 5;
+  # A oneshot that prepares `server` (its unit, when local) for the services. The server may
+  # still be starting, so a failed or hung attempt is retried; the attempts are capped, so a
+  # server that stays away fails the unit after about three minutes instead of holding
+  # `nixos-rebuild switch` (which waits for oneshots) forever. The connection itself retries
+  # without end, hence the per-attempt timeout.
+  oneshot =
+    {
+      unit,
+      description,
+      command,
+      serverUnits,
+      credentials,
+    }:
+    {
+      inherit description;
+      wantedBy = [ "multi-user.target" ];
+      # Wants, not Requires: a restart of the server must not restart this unit, nor, through
+      # it, the services that require it.
+      wants = [ "network-online.target" ] ++ serverUnits;
+      after = [ "network-online.target" ] ++ serverUnits;
+      startLimitBurst = 5;
+      startLimitIntervalSec = 300;
+      serviceConfig = hardening // {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = "${exe} ${command} --config ${configs.${unit}}";
+        LoadCredential = loadCredential credentials;
+        Restart = "on-failure";
+        RestartSec = 5;
+        TimeoutStartSec = 30;
+      };
     };
-  };
 
-  # A service that runs after schema and streams exist; `extraDeps` are further units it
-  # orders after and pulls in.
-  longRunning = description: execStart: extraDeps: {
-    inherit description;
-    wantedBy = [ "multi-user.target" ];
-    after = [
-      "network-online.target"
-      "marketprism-migrate.service"
-      "marketprism-streams-init.service"
-    ]
-    ++ extraDeps;
-    wants = [ "network-online.target" ] ++ extraDeps;
-    requires = [
-      "marketprism-migrate.service"
-      "marketprism-streams-init.service"
-    ];
-    serviceConfig = hardening // {
-      ExecStart = execStart;
-      LoadCredential = loadCredentials;
-      Restart = "always";
-      RestartSec = 5;
-      # Collector and storage drain on SIGTERM: publishes acked, batches committed.
-      KillSignal = "SIGTERM";
-      TimeoutStopSec = 120;
+  # A long-running service. It requires the oneshots in `requires` and waits for the units in
+  # `wants` (servers, the simulator) without being stopped or restarted with them: the
+  # services reconnect on their own. Ordered after the servers, so at shutdown they drain
+  # while the servers still run.
+  service =
+    {
+      description,
+      execStart,
+      requires ? [ ],
+      wants ? [ ],
+      credentials ? [ ],
+    }:
+    {
+      inherit description requires;
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "network-online.target" ] ++ wants;
+      after = [ "network-online.target" ] ++ requires ++ wants;
+      serviceConfig = hardening // {
+        ExecStart = execStart;
+        LoadCredential = loadCredential credentials;
+        Restart = "always";
+        RestartSec = 5;
+        # Collector and storage drain on SIGTERM: publishes acked, batches committed.
+        KillSignal = "SIGTERM";
+        TimeoutStopSec = 120;
+      };
     };
-  };
 in
 {
   options.services.marketprism = {
@@ -206,8 +256,8 @@ in
           }
         '';
         description = ''
-          Storage configuration, as in `examples/storage.toml`; also used by the migrate and
-          streams-init units.
+          Storage configuration, as in `examples/storage.toml`. The streams-init unit reads its
+          `nats` table, the migrate and archive units its `clickhouse` table.
         '';
       };
     };
@@ -236,8 +286,8 @@ in
         default = null;
         example = "/run/secrets/clickhouse-cold-password";
         description = ''
-          Password file of the cold ClickHouse, passed with `LoadCredential`. It stays where it
-          is; only its path enters the Nix store.
+          Password file of the cold ClickHouse, handed to the archive unit with
+          `LoadCredential`. It stays where it is; only its path enters the Nix store.
         '';
       };
     };
@@ -268,8 +318,8 @@ in
         default = null;
         example = "/run/secrets/marketprism.creds";
         description = ''
-          NATS credentials (`.creds`) file, passed to the units with `LoadCredential`. It stays
-          where it is; only its path enters the Nix store.
+          NATS credentials (`.creds`) file, handed with `LoadCredential` to the units that
+          connect to NATS. It stays where it is; only its path enters the Nix store.
         '';
       };
     };
@@ -279,15 +329,15 @@ in
       url = lib.mkOption {
         type = lib.types.str;
         default = "http://127.0.0.1:8123";
-        description = "ClickHouse HTTP URL used by storage and migrations.";
+        description = "ClickHouse HTTP URL used by storage, migrations and archiving.";
       };
       passwordFile = lib.mkOption {
         type = secretFileType;
         default = null;
         example = "/run/secrets/clickhouse-password";
         description = ''
-          File holding the ClickHouse password, passed with `LoadCredential`. It stays where it
-          is; only its path enters the Nix store.
+          File holding the ClickHouse password, handed with `LoadCredential` to the units
+          that connect to ClickHouse. It stays where it is; only its path enters the Nix store.
         '';
       };
     };
@@ -300,7 +350,8 @@ in
         message = "services.marketprism.archive.settings.cold.database must name the cold database.";
       }
       {
-        assertion = !cfg.collector.enable || cfg.sim.enable || (cfg.collector.settings.venues or [ ]) != [ ];
+        assertion =
+          !cfg.collector.enable || cfg.sim.enable || (cfg.collector.settings.venues or [ ]) != [ ];
         message = "services.marketprism.collector.settings.venues must list at least one venue (or enable services.marketprism.sim).";
       }
     ];
@@ -335,22 +386,59 @@ in
     };
 
     systemd.services = {
-      marketprism-migrate = oneshot "MarketPrism: apply the ClickHouse schema" "migrate" "marketprism-migrate";
-      marketprism-streams-init = oneshot "MarketPrism: create the JetStream streams" "streams init" "marketprism-streams-init";
+      marketprism-streams-init = lib.mkIf (cfg.collector.enable || cfg.storage.enable) (oneshot {
+        unit = "marketprism-streams-init";
+        description = "MarketPrism: create the JetStream streams";
+        command = "streams init";
+        serverUnits = natsUnits;
+        credentials = [ "nats-creds" ];
+      });
 
-      marketprism-storage = lib.mkIf cfg.storage.enable (
-        longRunning "MarketPrism storage (JetStream → ClickHouse)" "${exe} store --config ${storageConfig "marketprism-storage"}" [ ]
-      );
+      marketprism-migrate = lib.mkIf (cfg.storage.enable || cfg.archive.enable) (oneshot {
+        unit = "marketprism-migrate";
+        description = "MarketPrism: apply the ClickHouse schema";
+        command = "migrate";
+        serverUnits = clickhouseUnits;
+        credentials = [ "clickhouse-password" ];
+      });
 
-      marketprism-collector = lib.mkIf cfg.collector.enable (
-        longRunning "MarketPrism collector (venues → JetStream)" "${exe} collect --config ${collectorConfig}" (
-          lib.optional cfg.sim.enable "marketprism-sim.service"
-        )
-      );
+      marketprism-collector = lib.mkIf cfg.collector.enable (service {
+        description = "MarketPrism collector (venues → JetStream)";
+        execStart = "${exe} collect --config ${configs.marketprism-collector}";
+        # The streams are created by streams-init, but the collector publishes (and retries
+        # until acknowledged) without waiting for it to succeed, and does not need ClickHouse.
+        wants =
+          natsUnits
+          ++ [ "marketprism-streams-init.service" ]
+          ++ lib.optional cfg.sim.enable "marketprism-sim.service";
+        credentials = [ "nats-creds" ];
+      });
 
-      marketprism-archive = lib.mkIf cfg.archive.enable (
-        longRunning "MarketPrism hot → cold archive" "${exe} archive --watch --config ${storageConfig "marketprism-archive"}" [ ]
-      );
+      marketprism-storage = lib.mkIf cfg.storage.enable (service {
+        description = "MarketPrism storage (JetStream → ClickHouse)";
+        execStart = "${exe} store --config ${configs.marketprism-storage}";
+        # Its consumer needs the streams and its inserts the tables.
+        requires = [
+          "marketprism-streams-init.service"
+          "marketprism-migrate.service"
+        ];
+        wants = natsUnits ++ clickhouseUnits;
+        credentials = [
+          "nats-creds"
+          "clickhouse-password"
+        ];
+      });
+
+      marketprism-archive = lib.mkIf cfg.archive.enable (service {
+        description = "MarketPrism hot → cold archive";
+        execStart = "${exe} archive --watch --config ${configs.marketprism-archive}";
+        requires = [ "marketprism-migrate.service" ];
+        wants = clickhouseUnits;
+        credentials = [
+          "clickhouse-password"
+          "clickhouse-cold-password"
+        ];
+      });
 
       marketprism-sim = lib.mkIf cfg.sim.enable {
         description = "MarketPrism exchange simulator";
