@@ -208,6 +208,13 @@ let
     };
 in
 {
+  imports = [
+    (lib.mkRenamedOptionModule
+      [ "services" "marketprism" "nats" "url" ]
+      [ "services" "marketprism" "nats" "settings" "url" ]
+    )
+  ];
+
   options.services.marketprism = {
     enable = lib.mkEnableOption "MarketPrism, the crypto market-data recorder";
 
@@ -235,7 +242,8 @@ in
         '';
         description = ''
           Collector configuration, as in `examples/collector.toml`. Unknown keys are errors,
-          caught at build time by `marketprism check-config`.
+          caught at build time by `marketprism check-config`. Its `nats` table defaults to
+          {option}`services.marketprism.nats.settings`.
         '';
       };
     };
@@ -256,8 +264,9 @@ in
           }
         '';
         description = ''
-          Storage configuration, as in `examples/storage.toml`. The streams-init unit reads its
-          `nats` table, the migrate and archive units its `clickhouse` table.
+          Storage configuration, as in `examples/storage.toml`. Its `nats` table defaults to
+          {option}`services.marketprism.nats.settings`; the streams-init unit reads it too, and
+          the migrate and archive units read its `clickhouse` table.
         '';
       };
     };
@@ -308,10 +317,30 @@ in
 
     nats = {
       enable = lib.mkEnableOption "a local NATS server with JetStream (`services.nats`)";
-      url = lib.mkOption {
-        type = lib.types.str;
-        default = "nats://127.0.0.1:4222";
-        description = "NATS URL used by every MarketPrism unit.";
+      settings = lib.mkOption {
+        type = lib.types.submodule {
+          freeformType = settingsFormat.type;
+          options.url = lib.mkOption {
+            type = lib.types.str;
+            default = "nats://127.0.0.1:4222";
+            description = "NATS URL used by every MarketPrism unit.";
+          };
+        };
+        default = { };
+        example = lib.literalExpression ''
+          {
+            url = "nats://nats.internal:4222";
+            stream = { max_age = "3d"; max_bytes = 100000000000; };
+          }
+        '';
+        description = ''
+          The `[nats]` table shared by the collector and storage (and so by the streams-init
+          unit): the server URL and the streams (`stream.name`, `stream.max_age`,
+          `stream.duplicate_window`, `stream.max_bytes`, `stream.deadletter_name`,
+          `stream.deadletter_max_age`). Each key is a default that
+          `collector.settings.nats` or `storage.settings.nats` may override, except the
+          streams, which must be the same in both.
+        '';
       };
       credentialsFile = lib.mkOption {
         type = secretFileType;
@@ -354,6 +383,14 @@ in
           !cfg.collector.enable || cfg.sim.enable || (cfg.collector.settings.venues or [ ]) != [ ];
         message = "services.marketprism.collector.settings.venues must list at least one venue (or enable services.marketprism.sim).";
       }
+      {
+        # Both create the streams when missing (storage through streams-init, the collector
+        # when replaying), so different settings would undo each other.
+        assertion =
+          !(cfg.collector.enable && cfg.storage.enable)
+          || (cfg.collector.settings.nats.stream or { }) == (cfg.storage.settings.nats.stream or { });
+        message = "services.marketprism.collector.settings.nats.stream and services.marketprism.storage.settings.nats.stream differ; set the streams once, in services.marketprism.nats.settings.stream.";
+      }
     ];
 
     services.nats = lib.mkIf cfg.nats.enable {
@@ -364,26 +401,33 @@ in
 
     services.clickhouse = lib.mkIf cfg.clickhouse.enable { enable = true; };
 
-    services.marketprism.collector.settings = {
-      nats.url = lib.mkDefault cfg.nats.url;
-      venues = lib.mkIf cfg.sim.enable (
-        lib.mkDefault [
-          {
-            venue = "binance_spot";
-            endpoint = "ws://127.0.0.1:${toString cfg.sim.port}";
-            symbols = [
-              "BTC-USDT"
-              "ETH-USDT"
-            ];
-            channels = [ "trades" ];
-          }
-        ]
-      );
-    };
-    services.marketprism.storage.settings = {
-      nats.url = lib.mkDefault cfg.nats.url;
-      clickhouse.url = lib.mkDefault cfg.clickhouse.url;
-    };
+    services.marketprism =
+      let
+        # The shared `[nats]` table, key by key as defaults.
+        natsDefaults = lib.mapAttrsRecursive (_: lib.mkDefault) cfg.nats.settings;
+      in
+      {
+        collector.settings = {
+          nats = natsDefaults;
+          venues = lib.mkIf cfg.sim.enable (
+            lib.mkDefault [
+              {
+                venue = "binance_spot";
+                endpoint = "ws://127.0.0.1:${toString cfg.sim.port}";
+                symbols = [
+                  "BTC-USDT"
+                  "ETH-USDT"
+                ];
+                channels = [ "trades" ];
+              }
+            ]
+          );
+        };
+        storage.settings = {
+          nats = natsDefaults;
+          clickhouse.url = lib.mkDefault cfg.clickhouse.url;
+        };
+      };
 
     systemd.services = {
       marketprism-streams-init = lib.mkIf (cfg.collector.enable || cfg.storage.enable) (oneshot {
