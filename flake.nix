@@ -29,10 +29,23 @@
         marketprism = (build final).package;
       };
 
-      packages = forAllSystems (pkgs: {
-        default = (build pkgs).package;
-        marketprism = (build pkgs).package;
-      });
+      packages = forAllSystems (
+        pkgs:
+        let
+          inherit (build pkgs) package;
+        in
+        {
+          default = package;
+          marketprism = package;
+        }
+        # Container images of the collector and storage (Linux binaries only).
+        // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux (
+          import ./nix/images.nix {
+            inherit pkgs;
+            marketprism = package;
+          }
+        )
+      );
 
       apps = forAllSystems (
         pkgs:

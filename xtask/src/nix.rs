@@ -2,9 +2,10 @@
 //!
 //! Every `.nix` file must parse (`nix-instantiate --parse`); `flake.lock` must lock exactly
 //! the inputs `flake.nix` declares (`nix flake metadata --offline --no-update-lock-file`);
-//! and each file under `nix/` must be a function of the arguments its caller passes, checked
-//! by pure evaluation. Building the package, the checks and the VM test needs nixpkgs and
-//! runs on machines with the binary cache (`nix flake check`).
+//! and each file under `nix/`, every one listed in [`FUNCTIONS`], must be a function of the
+//! arguments its caller passes, checked by pure evaluation. Building the package, the
+//! images, the checks and the VM test needs nixpkgs and runs on machines with the binary
+//! cache (`nix flake check`).
 
 use std::process::Command;
 
@@ -16,6 +17,7 @@ use crate::{project_root, run_command};
 const FUNCTIONS: &[(&str, &str)] = &[
     ("nix/package.nix", r#"[ "crane" "pkgs" ]"#),
     ("nix/apps.nix", r#"[ "marketprism" "pkgs" ]"#),
+    ("nix/images.nix", r#"[ "marketprism" "pkgs" ]"#),
     ("nix/module.nix", r#"[ "config" "lib" "pkgs" ]"#),
     ("nix/vm-test.nix", r#"[ "module" "pkgs" ]"#),
 ];
@@ -42,6 +44,18 @@ pub fn run() -> anyhow::Result<()> {
         run_command(parse).with_context(|| format!("{file} does not parse"))?;
     }
     println!("parsed {} .nix files", files.len());
+    let unchecked: Vec<&String> = files
+        .iter()
+        .filter(|file| file.starts_with("nix/"))
+        .filter(|file| {
+            !FUNCTIONS
+                .iter()
+                .any(|(checked, _)| *checked == file.as_str())
+        })
+        .collect();
+    if !unchecked.is_empty() {
+        bail!("add the arguments of {unchecked:?} to FUNCTIONS in xtask/src/nix.rs");
+    }
 
     let mut metadata = Command::new("nix");
     metadata
