@@ -21,8 +21,13 @@
         "aarch64-darwin"
       ];
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
-      # The Rust build, its checks and the dev shell, per system.
-      build = pkgs: import ./nix/package.nix { inherit pkgs crane; };
+      # The Rust build, its checks and the dev shell, per system. The locked crane supports
+      # Nix 2.31.2 and newer only, so an older Nix stops here with that message.
+      build =
+        pkgs:
+        assert lib.assertMsg (lib.versionAtLeast builtins.nixVersion "2.31.2")
+          "MarketPrism's flake needs Nix 2.31.2 or newer (for crane); this is Nix ${builtins.nixVersion}.";
+        import ./nix/package.nix { inherit pkgs crane; };
     in
     {
       overlays.default = final: _prev: {
