@@ -134,7 +134,7 @@ in
     packages = testServers ++ [
       pkgs.cargo-nextest
       pkgs.natscli
-      pkgs.nixfmt-rfc-style
+      pkgs.nixfmt
     ];
   };
 }
