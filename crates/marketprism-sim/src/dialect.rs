@@ -28,6 +28,20 @@ pub(crate) enum Dialect {
     },
 }
 
+impl Dialect {
+    /// The path a client connects to for this dialect.
+    pub(crate) const fn endpoint(self) -> &'static str {
+        match self {
+            Dialect::Binance { futures: false } => "/stream",
+            Dialect::Binance { futures: true } => "/fapi/stream",
+            Dialect::Okx => "/ws/v5/public",
+            Dialect::Deribit => "/ws/api/v2",
+            Dialect::Bybit { linear: false } => "/v5/public/spot",
+            Dialect::Bybit { linear: true } => "/v5/public/linear",
+        }
+    }
+}
+
 /// Quote assets recognised when splitting simulator symbols such as `BTCUSDT`.
 const QUOTES: &[&str] = &["USDT", "USDC", "USD", "BTC", "ETH"];
 

@@ -55,6 +55,6 @@ pub use config::Config;
 pub use depth::{BookFault, TrueBook, DEFAULT_LEVELS};
 pub use derivatives::SentDerivative;
 pub use polled::RestRequest;
-pub use replay::APPLY_MARGIN;
+pub use replay::{captured_connections, CapturedConnection, APPLY_MARGIN};
 pub use report::{Report, SimTrade, Summary, RETAINED_FOREVER};
 pub use server::{bind, run, SimError};

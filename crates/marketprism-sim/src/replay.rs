@@ -340,6 +340,56 @@ impl Session {
     }
 }
 
+/// One WebSocket connection of a capture, as a replay serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedConnection {
+    /// The capture's label of the connection, e.g. `OKX.ws.1`.
+    pub label: String,
+    /// The simulator path serving it: `/stream` (Binance spot), `/fapi/stream` (Binance
+    /// USDⓈ-M), `/ws/v5/public` (OKX), `/ws/api/v2` (Deribit), `/v5/public/spot` or
+    /// `/v5/public/linear` (Bybit).
+    pub endpoint: &'static str,
+    /// The streams it carries, in order of their first frame, named as captured: Binance
+    /// stream names, OKX `channel:instId` (`channel:instType` for market-wide channels),
+    /// Deribit channels, Bybit topics.
+    pub streams: Vec<String>,
+}
+
+/// The connections of a capture a replay serves, in capture order; connections of feeds
+/// the simulator does not speak (Bybit v2, Coinbase) are left out.
+pub fn captured_connections(path: &Path) -> Result<Vec<CapturedConnection>, CaptureError> {
+    let mut connections: Vec<CapturedConnection> = Vec::new();
+    for record in read_capture(path)?
+        .iter()
+        .filter(|record| record.kind == RecordKind::Ws)
+    {
+        let Some((dialect, stream)) = dialect_of(record).and_then(|dialect| {
+            pushed_stream(dialect, &record.payload).map(|stream| (dialect, stream))
+        }) else {
+            continue;
+        };
+        let index = match connections
+            .iter()
+            .position(|connection| connection.label == record.conn)
+        {
+            Some(index) => index,
+            None => {
+                connections.push(CapturedConnection {
+                    label: record.conn.clone(),
+                    endpoint: dialect.endpoint(),
+                    streams: Vec::new(),
+                });
+                connections.len() - 1
+            }
+        };
+        let streams = &mut connections[index].streams;
+        if !streams.contains(&stream) {
+            streams.push(stream);
+        }
+    }
+    Ok(connections)
+}
+
 /// Which captured connection serves each client's streams.
 #[derive(Default)]
 struct Routes {

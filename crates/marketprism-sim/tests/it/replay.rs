@@ -420,3 +420,33 @@ async fn frames_after_a_depth_snapshot_wait_until_a_subscriber_fetched_it() {
     );
     shutdown.cancel();
 }
+
+#[test]
+fn a_real_capture_lists_its_connections_and_streams() {
+    let okx = marketprism_capture::captures("okx.20210722").expect("capture");
+    let connections = marketprism_sim::captured_connections(&okx[0]).expect("readable");
+    let labels: Vec<&str> = connections
+        .iter()
+        .map(|connection| connection.label.as_str())
+        .collect();
+    assert_eq!(
+        labels,
+        ["OKEX.ws.2", "OKEX.ws.3", "OKEX.ws.1"],
+        "in order of their first frame"
+    );
+    for connection in &connections {
+        assert_eq!(connection.endpoint, "/ws/v5/public");
+        assert!(connection
+            .streams
+            .contains(&"books-l2-tbt:XMR-USDT-SWAP".to_owned()));
+        assert!(connection
+            .streams
+            .contains(&"trades:BTC-USD-210924-66000-C".to_owned()));
+    }
+    let bybit = marketprism_capture::captures("bybit.2021").expect("capture");
+    assert_eq!(
+        marketprism_sim::captured_connections(&bybit[0]).expect("readable"),
+        [],
+        "Bybit's retired v2 API is not replayed"
+    );
+}
