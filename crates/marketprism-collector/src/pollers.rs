@@ -2,6 +2,11 @@
 //! started before the previous one finished (missed ticks are delayed, not stacked), a
 //! rate-limit answer pauses the series for the venue's `Retry-After`, and a failing series
 //! only logs and counts: the others carry on.
+//!
+//! A venue answers every poll with its latest values, most of which the previous poll
+//! already returned. Only values newer than the newest already published are published
+//! again: repeats would otherwise reach the stream whenever the publisher groups them into
+//! messages differently from the first time, which defeats the stream's deduplication.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +37,8 @@ impl Poller {
         let series = format!("{} {}", self.poll.kind.as_str(), self.poll.symbol);
         let mut ticks = tokio::time::interval(self.every);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The venue time of the newest value published for this series.
+        let mut newest_ms: Option<i64> = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -50,7 +57,13 @@ impl Poller {
             match get_text(&client, &url).await {
                 Ok(body) => match self.protocol.parse_poll(&self.poll, &body, now_ms()) {
                     Ok(events) => {
+                        let published_before = newest_ms;
                         for event in events {
+                            let time = event.exchange_time_ms();
+                            if published_before.is_some_and(|newest| time <= Some(newest)) {
+                                continue;
+                            }
+                            newest_ms = newest_ms.max(time);
                             if self.sender.send(Outgoing::Event(event)).await.is_err() {
                                 return;
                             }
