@@ -114,7 +114,10 @@ impl ClickHouseServer {
                 format!("clickhouse-server {} ({})", self.version, binary.display())
             }
             ClickHouseProgram::Chdb(_) => {
-                format!("ClickHouse {} (chdb engine behind the test front)", self.version)
+                format!(
+                    "ClickHouse {} (chdb engine behind the test front)",
+                    self.version
+                )
             }
         }
     }

@@ -17,6 +17,6 @@ mod service;
 pub use clickhouse::ClickHouseServer;
 pub use nats::NatsServer;
 pub use pinned::{install_pinned, pinned_dir};
-pub use release::Release;
 pub use process::{free_port, log_tail, port_open, ServerError};
+pub use release::Release;
 pub use service::Service;

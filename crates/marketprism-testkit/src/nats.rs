@@ -106,11 +106,7 @@ impl NatsServer {
 
     /// What runs, for reports: e.g. `nats-server 2.15.1 (/usr/sbin/nats-server)`.
     pub fn description(&self) -> String {
-        format!(
-            "nats-server {} ({})",
-            self.version,
-            self.program.display()
-        )
+        format!("nats-server {} ({})", self.version, self.program.display())
     }
 
     /// Stops the server and starts it again on the same port with the same store, as a

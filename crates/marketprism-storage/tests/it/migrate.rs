@@ -117,9 +117,7 @@ async fn migrate_reports_an_unreachable_server() {
 #[tokio::test]
 async fn current_servers_validate_rows_against_the_tables() {
     let harness = Harness::start("validation_test");
-    let report = migrate(&harness.config.clickhouse)
-        .await
-        .expect("migrate");
+    let report = migrate(&harness.config.clickhouse).await.expect("migrate");
     assert_eq!(report.dialect, Dialect::Modern, "{}", report.server_version);
     let client = validating(harness.client(), report.dialect);
     client
