@@ -13,9 +13,13 @@
 //! * `venues`: every venue, channel and polled series at once; every table (trades, books,
 //!   book deltas, funding rates, open interest, liquidations, volatility indices, long/short
 //!   ratios) must hold exactly what the simulator sent.
+//! * `captures`: every real capture of a feed the collector records, replayed by the
+//!   simulator through the whole pipeline; every table must hold exactly what
+//!   `marketprism replay` makes of the same capture.
 //!
 //! It prints a table of every check and fails if any check fails.
 
+mod captures;
 mod checks;
 mod scenarios;
 mod venues;
@@ -63,13 +67,16 @@ pub enum Scenario {
     Books,
     /// Every venue, channel and polled series.
     Venues,
+    /// Real captures replayed through the pipeline, against `marketprism replay`.
+    Captures,
 }
 
-const ALL: [Scenario; 4] = [
+const ALL: [Scenario; 5] = [
     Scenario::Baseline,
     Scenario::Faults,
     Scenario::Books,
     Scenario::Venues,
+    Scenario::Captures,
 ];
 
 impl Default for Args {
@@ -115,6 +122,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 Scenario::Books => scenarios::books(&binary, &services, &dir.join("books")).await?,
                 Scenario::Venues => venues::run(&binary, &services, &dir.join("venues")).await?,
+                Scenario::Captures => {
+                    captures::run(&binary, &services, &dir.join("captures")).await?
+                }
             });
         }
         anyhow::Ok(checks)

@@ -1,0 +1,962 @@
+//! The `captures` scenario: real exchange captures through the live path (simulator replay
+//! → collector → JetStream → storage → ClickHouse), held to what `marketprism replay` makes
+//! of the same capture.
+//!
+//! Every capture in the fixtures of a feed the collector records runs through a pipeline of
+//! its own on the scenario's servers: Binance spot and USDⓈ-M, OKX, Deribit and Bybit v5.
+//! Skipped, and named in the results: Bybit's 2021 capture (API v2, retired; the collector
+//! speaks v5) and Coinbase's (a venue MarketPrism does not record).
+//!
+//! For each capture:
+//! 1. the collector subscribes exactly the streams the capture holds on channels MarketPrism
+//!    records: one `[[venues]]` section per captured connection, market and channel set, so
+//!    each collector connection receives what one captured connection carried;
+//! 2. `marketprism replay --config` of the capture gives the expected events;
+//! 3. the simulator replays the capture as fast as possible, held until every collector
+//!    connection is subscribed and every Binance book's REST snapshot is stored, so each
+//!    snapshot is applied before the updates that bridge it, as in the capture;
+//! 4. once the replay is over, the collector drained and storage caught up, every table must
+//!    hold exactly the expected rows: the same natural keys, every column equal except the
+//!    local receive time (and a venue time the receive time stood in for, as for Binance spot
+//!    snapshots, which carry none); no gap, no crossed book, no dead letter.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use marketprism_model::Event;
+use marketprism_sim::CapturedConnection;
+use marketprism_storage::{
+    FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
+    OrderBookRow, TradeRow, VolatilityIndexRow,
+};
+use marketprism_testkit::{free_port, log_tail, port_open, Service};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::{Check, Checks};
+use crate::services::Services;
+
+const SCENARIO: &str = "captures";
+
+/// Replay speed: as fast as the simulator can send.
+const SPEED: &str = "0";
+
+/// Longest wait for one step of a capture's run (readiness, snapshots, catching up).
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs every capture the collector can record; skips the others.
+pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Result<Checks> {
+    let started = Instant::now();
+    let mut checks = Vec::new();
+    let mut skipped = Vec::new();
+    let mut ran = 0;
+    for capture in capture_files()? {
+        let name = capture_name(&capture);
+        let connections = marketprism_sim::captured_connections(&capture)?;
+        let sections = sections(&connections);
+        if sections.is_empty() {
+            skipped.push(name);
+            continue;
+        }
+        let run = CaptureRun {
+            binary,
+            services,
+            capture: &capture,
+            name: &name,
+            sections: &sections,
+            dir: &dir.join(&name),
+        };
+        checks.extend(run.run().await?);
+        ran += 1;
+    }
+    checks.push(Check::holds(
+        SCENARIO,
+        "captures run",
+        "at least one",
+        format!(
+            "{ran} in {:.1} s; skipped (no feed the collector records): {}",
+            started.elapsed().as_secs_f64(),
+            skipped.join(", ")
+        ),
+        ran > 0,
+    ));
+    Ok(checks)
+}
+
+/// The capture files, sorted.
+fn capture_files() -> anyhow::Result<Vec<PathBuf>> {
+    Ok(marketprism_capture::captures("")?
+        .into_iter()
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().contains(".jsonl"))
+        })
+        .collect())
+}
+
+/// `binance-spot.20210404T2003Z.jsonl.gz` → `binance-spot.20210404T2003Z`.
+fn capture_name(path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    file.split(".jsonl").next().unwrap_or_default().to_owned()
+}
+
+/// One `[[venues]]` section of the collector.
+#[derive(Debug, PartialEq, Eq)]
+struct Section {
+    /// Venue kind, e.g. `okx_swap`.
+    venue: &'static str,
+    /// Path of the venue on the simulator, before the protocol's own (`/fapi` for USDⓈ-M).
+    path: &'static str,
+    /// Symbols, as the venue names them.
+    symbols: Vec<String>,
+    channels: BTreeSet<&'static str>,
+}
+
+/// A captured stream as the collector subscribes to it.
+struct Subscribed {
+    venue: &'static str,
+    path: &'static str,
+    symbol: String,
+    channels: &'static [&'static str],
+}
+
+/// What the collector subscribes to receive a captured stream; `None` for channels it does
+/// not record (Binance `bookTicker` and `kline`, OKX and Deribit tickers, Bybit spot tickers).
+fn subscribed(endpoint: &str, stream: &str) -> Option<Subscribed> {
+    let found = |venue, path, symbol: &str, channels| {
+        Some(Subscribed {
+            venue,
+            path,
+            symbol: symbol.to_owned(),
+            channels,
+        })
+    };
+    match endpoint {
+        "/stream" | "/fapi/stream" => {
+            let (venue, path) = if endpoint == "/stream" {
+                ("binance_spot", "")
+            } else {
+                ("binance_usdm", "/fapi")
+            };
+            let (symbol, channel) = stream.split_once('@')?;
+            let channels: &[&str] = match channel {
+                "trade" => &["trades"],
+                "aggTrade" => &["aggregate_trades"],
+                "depth@100ms" => &["orderbook"],
+                "markPrice@1s" => &["funding_rate"],
+                _ => return None,
+            };
+            found(venue, path, &symbol.to_ascii_uppercase(), channels)
+        }
+        "/ws/v5/public" => {
+            let (channel, instrument) = stream.split_once(':')?;
+            let channels: &[&str] = match channel {
+                books if books.starts_with("books") => &["orderbook"],
+                "trades" => &["trades"],
+                "funding-rate" => &["funding_rate"],
+                "open-interest" => &["open_interest"],
+                _ => return None,
+            };
+            // OKX serves every market on one endpoint and the instrument id names it; an
+            // `okx_spot` section subscribes any other instrument id (futures, options) as
+            // written.
+            let venue = if instrument.ends_with("-SWAP") {
+                "okx_swap"
+            } else {
+                "okx_spot"
+            };
+            found(venue, "", instrument, channels)
+        }
+        "/ws/api/v2" => {
+            let mut parts = stream.split('.');
+            let (kind, instrument) = (parts.next()?, parts.next()?);
+            let channels: &[&str] = match kind {
+                "book" => &["orderbook"],
+                "trades" => &["trades"],
+                "deribit_volatility_index" => {
+                    let currency = instrument.split('_').next()?.to_ascii_uppercase();
+                    return found("deribit_options", "", &currency, &["volatility_index"]);
+                }
+                _ => return None,
+            };
+            let venue = if instrument.ends_with("-PERPETUAL") {
+                "deribit_perpetual"
+            } else {
+                "deribit_options"
+            };
+            found(venue, "", instrument, channels)
+        }
+        "/v5/public/spot" | "/v5/public/linear" => {
+            let linear = endpoint.ends_with("linear");
+            let venue = if linear { "bybit_linear" } else { "bybit_spot" };
+            let (topic, symbol) = stream.rsplit_once('.')?;
+            let channels: &[&str] = match topic {
+                "publicTrade" => &["trades"],
+                book if book.starts_with("orderbook.") => &["orderbook"],
+                "tickers" if linear => &["funding_rate", "open_interest"],
+                "allLiquidation" if linear => &["liquidations"],
+                _ => return None,
+            };
+            found(venue, "", symbol, channels)
+        }
+        _ => None,
+    }
+}
+
+/// The collector's sections for a capture: per captured connection, the instruments of one
+/// venue captured on the same channels share a section, in the order they first appear.
+fn sections(connections: &[CapturedConnection]) -> Vec<Section> {
+    let mut sections = Vec::new();
+    for connection in connections {
+        let mut instruments: Vec<Section> = Vec::new();
+        for stream in &connection.streams {
+            let Some(wanted) = subscribed(connection.endpoint, stream) else {
+                continue;
+            };
+            let known = instruments.iter_mut().find(|instrument| {
+                (instrument.venue, instrument.path) == (wanted.venue, wanted.path)
+                    && instrument.symbols == [wanted.symbol.as_str()]
+            });
+            match known {
+                Some(instrument) => instrument.channels.extend(wanted.channels),
+                None => instruments.push(Section {
+                    venue: wanted.venue,
+                    path: wanted.path,
+                    symbols: vec![wanted.symbol],
+                    channels: wanted.channels.iter().copied().collect(),
+                }),
+            }
+        }
+        let first = sections.len();
+        for instrument in instruments {
+            let shared = sections[first..].iter_mut().find(|section: &&mut Section| {
+                (section.venue, section.path, &section.channels)
+                    == (instrument.venue, instrument.path, &instrument.channels)
+            });
+            match shared {
+                Some(section) => section.symbols.extend(instrument.symbols),
+                None => sections.push(instrument),
+            }
+        }
+    }
+    sections
+}
+
+/// The items as the inside of a TOML array of strings.
+fn toml_strings<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    items
+        .into_iter()
+        .map(|item| format!("\"{item}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One capture through its own pipeline.
+struct CaptureRun<'a> {
+    binary: &'a Path,
+    services: &'a Services,
+    capture: &'a Path,
+    name: &'a str,
+    sections: &'a [Section],
+    dir: &'a Path,
+}
+
+impl CaptureRun<'_> {
+    /// Database, stream and consumer names of this capture.
+    fn id(&self) -> String {
+        self.name
+            .chars()
+            .map(|character| {
+                if character.is_ascii_alphanumeric() {
+                    character.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+
+    fn stream(&self) -> String {
+        format!("MARKETPRISM_CAPTURE_{}", self.id().to_ascii_uppercase())
+    }
+
+    fn deadletter_stream(&self) -> String {
+        format!("{}_DEADLETTER", self.stream())
+    }
+
+    fn durable(&self) -> String {
+        format!("storage-capture-{}", self.id())
+    }
+
+    async fn run(&self) -> anyhow::Result<Checks> {
+        let started = Instant::now();
+        std::fs::create_dir_all(self.dir)?;
+        let sim_port = free_port()?;
+        let storage_port = free_port()?;
+        let collector_port = free_port()?;
+        let storage_config = self.dir.join("storage.toml");
+        std::fs::write(&storage_config, self.storage_config(storage_port))?;
+        let collector_config = self.dir.join("collector.toml");
+        std::fs::write(
+            &collector_config,
+            self.collector_config(sim_port, collector_port),
+        )?;
+        let expected = self.expected(&collector_config)?;
+        self.tool(&["migrate", "--config"], &storage_config, "migrate")?;
+        self.tool(
+            &["streams", "init", "--config"],
+            &storage_config,
+            "streams-init",
+        )?;
+
+        let mut sim = Command::new(self.binary);
+        sim.args(["sim", "--listen", &format!("127.0.0.1:{sim_port}")])
+            .arg("--replay")
+            .arg(self.capture)
+            .args(["--replay-speed", SPEED, "--replay-hold"])
+            // Pings keep the collector's watchdog quiet while the replay is held.
+            .args(["--ping-interval", "1"]);
+        let mut sim = Service::spawn("sim", sim, &self.dir.join("sim.log"))?;
+        self.wait_for(
+            &format!("the simulator on port {sim_port}"),
+            "sim",
+            || async { Ok(port_open(sim_port)) },
+        )
+        .await?;
+        let mut storage = self.service("storage", "store", &storage_config)?;
+        let mut collector = self.service("collector", "collect", &collector_config)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        for (name, port) in [("storage", storage_port), ("collector", collector_port)] {
+            let url = format!("http://127.0.0.1:{port}/ready");
+            self.wait_for(&format!("{name} ready"), name, || async {
+                Ok(http
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|response| response.status().is_success()))
+            })
+            .await?;
+        }
+        let clickhouse = clickhouse::Client::default()
+            .with_url(&self.services.clickhouse_url)
+            .with_database(format!("marketprism_{}", self.id()))
+            .with_validation(false);
+        let mut checks = Vec::new();
+        let snapshot_books = self.snapshot_books();
+        let snapshots_stored =
+            poll_until(|| async { Ok(count(&clickhouse, "orderbooks").await? >= snapshot_books) })
+                .await?;
+        if !snapshots_stored {
+            checks.push(Check::holds(
+                SCENARIO,
+                &format!(
+                    "{}: REST snapshot books stored before the replay",
+                    self.name
+                ),
+                &format!("{snapshot_books} books"),
+                format!("{} books", count(&clickhouse, "orderbooks").await?),
+                false,
+            ));
+        }
+        let sim_url = format!("http://127.0.0.1:{sim_port}");
+        http.post(format!("{sim_url}/control/start"))
+            .send()
+            .await?
+            .error_for_status()?;
+        self.wait_for("the replay to finish", "sim", || async {
+            let summary: marketprism_sim::Summary = http
+                .get(format!("{sim_url}/control/summary"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok(summary.done)
+        })
+        .await?;
+        // Every expected row stored (or the comparison says which are missing); then the
+        // collector drains and storage catches up, so that no late row escapes the comparison.
+        poll_until(|| async {
+            for (table, rows) in &expected.tables {
+                if count(&clickhouse, table).await? < rows.len() as u64 {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+        .await?;
+        let collector_clean = collector.terminate(Duration::from_secs(20))?.success();
+        self.wait_for("storage to catch up", "storage", || async {
+            consumer_lag(&self.services.nats_url, &self.stream(), &self.durable())
+                .await
+                .map(|lag| lag == 0)
+        })
+        .await?;
+
+        checks.push(compare(self.name, &clickhouse, &expected).await?);
+        checks.push(self.health(&clickhouse).await?);
+        let storage_clean = storage.terminate(Duration::from_secs(20))?.success();
+        sim.terminate(Duration::from_secs(5))?;
+        checks.push(Check::holds(
+            SCENARIO,
+            &format!("{}: collector and storage stop cleanly", self.name),
+            "exit 0 after SIGTERM",
+            format!(
+                "collector {}, storage {}; run {:.1} s",
+                exit_text(collector_clean),
+                exit_text(storage_clean),
+                started.elapsed().as_secs_f64()
+            ),
+            collector_clean && storage_clean,
+        ));
+        self.delete_streams().await?;
+        Ok(checks)
+    }
+
+    fn storage_config(&self, storage_port: u16) -> String {
+        format!(
+            r#"listen = "127.0.0.1:{storage_port}"
+
+[nats]
+url = "{nats}"
+
+[nats.stream]
+name = "{stream}"
+deadletter_name = "{deadletter}"
+
+[clickhouse]
+url = "{clickhouse}"
+database = "marketprism_{id}"
+
+[consumer]
+durable_name = "{durable}"
+"#,
+            nats = self.services.nats_url,
+            stream = self.stream(),
+            deadletter = self.deadletter_stream(),
+            clickhouse = self.services.clickhouse_url,
+            id = self.id(),
+            durable = self.durable(),
+        )
+    }
+
+    fn collector_config(&self, sim_port: u16, collector_port: u16) -> String {
+        let mut config = format!(
+            r#"listen = "127.0.0.1:{collector_port}"
+
+[nats]
+url = "{nats}"
+
+[nats.stream]
+name = "{stream}"
+deadletter_name = "{deadletter}"
+
+[connection]
+backoff_initial = "200ms"
+backoff_max = "2s"
+watchdog = "10s"
+
+# Every book and every applied message, as `marketprism replay` publishes them.
+[books]
+deltas = true
+interval = "0s"
+"#,
+            nats = self.services.nats_url,
+            stream = self.stream(),
+            deadletter = self.deadletter_stream(),
+        );
+        for section in self.sections {
+            config.push_str(&format!(
+                "\n[[venues]]\nvenue = \"{venue}\"\nendpoint = \"ws://127.0.0.1:{sim_port}{path}\"\n\
+                 rest_endpoint = \"http://127.0.0.1:{sim_port}\"\nsymbols = [{symbols}]\nchannels = [{channels}]\n",
+                venue = section.venue,
+                path = section.path,
+                symbols = toml_strings(section.symbols.iter().map(String::as_str)),
+                channels = toml_strings(section.channels.iter().copied()),
+            ));
+        }
+        config
+    }
+
+    /// What `marketprism replay` makes of the capture with the collector's settings.
+    fn expected(&self, collector_config: &Path) -> anyhow::Result<Expected> {
+        let log = self.dir.join("replay.log");
+        let output = Command::new(self.binary)
+            .arg("replay")
+            .arg(self.capture)
+            .arg("--config")
+            .arg(collector_config)
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .output()
+            .context("running marketprism replay")?;
+        if !output.status.success() {
+            bail!(
+                "marketprism replay {} failed ({}); log:\n{}",
+                self.capture.display(),
+                output.status,
+                log_tail(&log)
+            );
+        }
+        let mut expected = Expected::default();
+        for line in String::from_utf8(output.stdout)?.lines() {
+            let event: Event = serde_json::from_str(line)
+                .with_context(|| format!("marketprism replay printed {line:?}"))?;
+            let (table, row) = row_of(&event)?;
+            expected.add(table, row);
+        }
+        Ok(expected)
+    }
+
+    /// How many books start from a REST snapshot: the Binance symbols subscribed to books
+    /// (the captures hold a snapshot of each).
+    fn snapshot_books(&self) -> u64 {
+        let books: BTreeSet<(&str, &str)> = self
+            .sections
+            .iter()
+            .filter(|section| {
+                section.venue.starts_with("binance") && section.channels.contains("orderbook")
+            })
+            .flat_map(|section| {
+                section
+                    .symbols
+                    .iter()
+                    .map(move |symbol| (section.venue, symbol.as_str()))
+            })
+            .collect();
+        books.len() as u64
+    }
+
+    /// Runs a one-shot `marketprism` command with `config`, failing with its log.
+    fn tool(&self, args: &[&str], config: &Path, name: &str) -> anyhow::Result<()> {
+        let log = self.dir.join(format!("{name}.log"));
+        let status = Command::new(self.binary)
+            .args(args)
+            .arg(config)
+            .stdout(std::fs::File::create(&log)?)
+            .stderr(std::fs::OpenOptions::new().append(true).open(&log)?)
+            .status()
+            .with_context(|| format!("running marketprism {name}"))?;
+        if !status.success() {
+            bail!(
+                "marketprism {name} failed ({status}); log:\n{}",
+                log_tail(&log)
+            );
+        }
+        Ok(())
+    }
+
+    fn service(&self, name: &str, subcommand: &str, config: &Path) -> anyhow::Result<Service> {
+        let mut command = Command::new(self.binary);
+        command.arg(subcommand).arg("--config").arg(config);
+        Ok(Service::spawn(
+            name,
+            command,
+            &self.dir.join(format!("{name}.log")),
+        )?)
+    }
+
+    /// Polls `done` until it holds, failing after [`STEP_TIMEOUT`] with `log`'s tail.
+    async fn wait_for<F, Fut>(&self, what: &str, log: &str, done: F) -> anyhow::Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<bool>>,
+    {
+        if poll_until(done).await? {
+            return Ok(());
+        }
+        bail!(
+            "{}: waited {} s for {what}; {log} log:\n{}",
+            self.name,
+            STEP_TIMEOUT.as_secs(),
+            log_tail(&self.dir.join(format!("{log}.log")))
+        )
+    }
+
+    /// No gap, no crossed book, no dead letter.
+    async fn health(&self, clickhouse: &clickhouse::Client) -> anyhow::Result<Check> {
+        let gaps = count(clickhouse, "gaps").await?;
+        let crossed: u64 = clickhouse
+            .query(
+                "SELECT count() FROM orderbooks FINAL WHERE length(bid_prices) > 0 \
+                 AND length(ask_prices) > 0 AND bid_prices[1] >= ask_prices[1]",
+            )
+            .fetch_one()
+            .await?;
+        let client = async_nats::connect(&self.services.nats_url).await?;
+        let mut deadletters = async_nats::jetstream::new(client)
+            .get_stream(self.deadletter_stream())
+            .await?;
+        let letters = deadletters.info().await?.state.messages;
+        Ok(Check::equal(
+            SCENARIO,
+            &format!("{}: gaps, crossed books, dead letters", self.name),
+            "0, 0, 0".to_owned(),
+            format!("{gaps}, {crossed}, {letters}"),
+        ))
+    }
+
+    /// Deletes the capture's streams: the next capture's claim the same subjects.
+    async fn delete_streams(&self) -> anyhow::Result<()> {
+        let client = async_nats::connect(&self.services.nats_url).await?;
+        let context = async_nats::jetstream::new(client);
+        for stream in [self.stream(), self.deadletter_stream()] {
+            context
+                .delete_stream(&stream)
+                .await
+                .with_context(|| format!("deleting stream {stream}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Polls `done` every 100 ms until it holds (true) or [`STEP_TIMEOUT`] passes (false).
+async fn poll_until<F, Fut>(mut done: F) -> anyhow::Result<bool>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = Instant::now();
+    while started.elapsed() < STEP_TIMEOUT {
+        if done().await? {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(false)
+}
+
+fn exit_text(clean: bool) -> &'static str {
+    if clean {
+        "exit 0"
+    } else {
+        "non-zero exit"
+    }
+}
+
+/// `SELECT count() FROM <table> FINAL`.
+async fn count(clickhouse: &clickhouse::Client, table: &str) -> anyhow::Result<u64> {
+    Ok(clickhouse
+        .query(&format!("SELECT count() FROM {table} FINAL"))
+        .fetch_one()
+        .await?)
+}
+
+/// Messages of the stream the storage consumer has not acknowledged yet.
+async fn consumer_lag(nats_url: &str, stream: &str, durable: &str) -> anyhow::Result<u64> {
+    let client = async_nats::connect(nats_url).await?;
+    let context = async_nats::jetstream::new(client);
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        context.get_consumer_from_stream(durable, stream).await?;
+    let info = consumer.info().await?;
+    Ok(info.num_pending + info.num_ack_pending as u64)
+}
+
+/// A row as compared: column → the JSON text of its value.
+type Fields = BTreeMap<String, String>;
+
+/// A row's natural key: its `ORDER BY` columns' values.
+type Key = Vec<String>;
+
+/// The rows `marketprism replay` produced, per table and natural key.
+#[derive(Default)]
+struct Expected {
+    tables: BTreeMap<&'static str, BTreeMap<Key, Fields>>,
+    /// Events whose key an earlier event had, with other values: ClickHouse keeps one.
+    conflicting: Vec<String>,
+}
+
+impl Expected {
+    fn add(&mut self, table: &'static str, row: Fields) {
+        let key = key_of(table, &row);
+        let rows = self.tables.entry(table).or_default();
+        match rows.get(&key) {
+            Some(earlier) if !same(earlier, &row) => {
+                self.conflicting.push(format!("{table} {key:?}"))
+            }
+            Some(_) => {}
+            None => {
+                rows.insert(key, row);
+            }
+        }
+    }
+}
+
+/// The natural key of `row` in `table`, per the schema.
+fn key_of(table: &str, row: &Fields) -> Key {
+    marketprism_schema::migrations()
+        .iter()
+        .find(|migration| migration.table.name == table)
+        .map(|migration| {
+            migration
+                .table
+                .order_by
+                .iter()
+                .map(|column| row.get(*column).cloned().unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A row's columns.
+fn fields<R: Serialize>(row: &R) -> anyhow::Result<Fields> {
+    let text = serde_json::to_string(row)?;
+    let raw: BTreeMap<String, Box<RawValue>> = serde_json::from_str(&text)?;
+    Ok(raw
+        .into_iter()
+        .map(|(column, value)| (column, value.get().to_owned()))
+        .collect())
+}
+
+/// Whether two rows of one event agree: every column equal except the local receive time,
+/// and the venue time equal unless each row's receive time stood in for it (the venue sent
+/// none, as with Binance spot snapshots).
+fn same(expected: &Fields, stored: &Fields) -> bool {
+    const RECEIVED: &str = "received_time";
+    const VENUE: &str = "exchange_time";
+    let stood_in = |row: &Fields| {
+        row.get(VENUE)
+            .is_some_and(|venue| row.get(RECEIVED) == Some(venue))
+    };
+    let others = |row: &'_ Fields| {
+        row.iter()
+            .filter(|(column, _)| *column != RECEIVED && *column != VENUE)
+            .map(|(column, value)| (column.clone(), value.clone()))
+            .collect::<Vec<_>>()
+    };
+    others(expected) == others(stored)
+        && (expected.get(VENUE) == stored.get(VENUE) || (stood_in(expected) && stood_in(stored)))
+}
+
+/// The table and row an event is stored as.
+fn row_of(event: &Event) -> anyhow::Result<(&'static str, Fields)> {
+    Ok(match event {
+        Event::Trade(trade) => ("trades", fields(&TradeRow::try_from(trade)?)?),
+        Event::OrderBook(book) => ("orderbooks", fields(&OrderBookRow::try_from(book)?)?),
+        Event::OrderBookDelta(delta) => (
+            "orderbook_deltas",
+            fields(&OrderBookDeltaRow::try_from(delta)?)?,
+        ),
+        Event::FundingRate(rate) => ("funding_rates", fields(&FundingRateRow::try_from(rate)?)?),
+        Event::OpenInterest(interest) => (
+            "open_interests",
+            fields(&OpenInterestRow::try_from(interest)?)?,
+        ),
+        Event::Liquidation(liquidation) => (
+            "liquidations",
+            fields(&LiquidationRow::try_from(liquidation)?)?,
+        ),
+        Event::VolatilityIndex(index) => (
+            "volatility_indices",
+            fields(&VolatilityIndexRow::try_from(index)?)?,
+        ),
+        Event::LongShortRatio(ratio) => (
+            "long_short_ratios",
+            fields(&LongShortRatioRow::try_from(ratio)?)?,
+        ),
+        Event::Gap(gap) => ("gaps", fields(&GapRow::from(gap))?),
+    })
+}
+
+/// Every stored row of `table`.
+async fn stored(clickhouse: &clickhouse::Client, table: &str) -> anyhow::Result<Vec<Fields>> {
+    match table {
+        "trades" => fetch::<TradeRow>(clickhouse, table).await,
+        "orderbooks" => fetch::<OrderBookRow>(clickhouse, table).await,
+        "orderbook_deltas" => fetch::<OrderBookDeltaRow>(clickhouse, table).await,
+        "funding_rates" => fetch::<FundingRateRow>(clickhouse, table).await,
+        "open_interests" => fetch::<OpenInterestRow>(clickhouse, table).await,
+        "liquidations" => fetch::<LiquidationRow>(clickhouse, table).await,
+        "volatility_indices" => fetch::<VolatilityIndexRow>(clickhouse, table).await,
+        "long_short_ratios" => fetch::<LongShortRatioRow>(clickhouse, table).await,
+        "gaps" => fetch::<GapRow>(clickhouse, table).await,
+        other => bail!("no row type for table {other}"),
+    }
+}
+
+async fn fetch<R>(clickhouse: &clickhouse::Client, table: &str) -> anyhow::Result<Vec<Fields>>
+where
+    R: clickhouse::RowOwned + clickhouse::RowRead + Serialize,
+{
+    let rows: Vec<R> = clickhouse
+        .query(&format!("SELECT ?fields FROM {table} FINAL"))
+        .fetch_all()
+        .await?;
+    rows.iter().map(fields).collect()
+}
+
+/// Every table of the schema against the expected rows, by natural key.
+async fn compare(
+    name: &str,
+    clickhouse: &clickhouse::Client,
+    expected: &Expected,
+) -> anyhow::Result<Check> {
+    let empty = BTreeMap::new();
+    let mut counts = Vec::new();
+    let mut problems = expected
+        .conflicting
+        .iter()
+        .map(|key| format!("replay gave two values for {key}"))
+        .collect::<Vec<_>>();
+    for migration in marketprism_schema::migrations() {
+        let table = migration.table.name;
+        let wanted = expected.tables.get(table).unwrap_or(&empty);
+        let mut found: HashMap<Key, Fields> = HashMap::new();
+        for row in stored(clickhouse, table).await? {
+            found.insert(key_of(table, &row), row);
+        }
+        let missing: Vec<&Key> = wanted
+            .keys()
+            .filter(|key| !found.contains_key(*key))
+            .collect();
+        let unexpected: Vec<&Key> = found
+            .keys()
+            .filter(|key| !wanted.contains_key(*key))
+            .collect();
+        let differing: Vec<&Key> = wanted
+            .iter()
+            .filter(|(key, row)| found.get(*key).is_some_and(|stored| !same(row, stored)))
+            .map(|(key, _)| key)
+            .collect();
+        for (what, keys) in [
+            ("missing", &missing),
+            ("unexpected", &unexpected),
+            ("differing", &differing),
+        ] {
+            if let Some(first) = keys.first() {
+                problems.push(format!("{table}: {} {what}, e.g. {first:?}", keys.len()));
+            }
+        }
+        if !wanted.is_empty() || !found.is_empty() {
+            counts.push(format!("{table} {}", found.len()));
+        }
+    }
+    let rows: usize = expected.tables.values().map(BTreeMap::len).sum();
+    Ok(Check::holds(
+        SCENARIO,
+        &format!("{name}: ClickHouse holds what replay produces"),
+        &format!("{rows} rows, each equal"),
+        if problems.is_empty() {
+            counts.join(", ")
+        } else {
+            problems.join("; ")
+        },
+        problems.is_empty() && rows > 0,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_subscribe_what_each_captured_connection_holds() {
+        let connection = |label: &str, endpoint, streams: &[&str]| CapturedConnection {
+            label: label.to_owned(),
+            endpoint,
+            streams: streams.iter().map(|stream| (*stream).to_owned()).collect(),
+        };
+        let okx = [
+            "books-l2-tbt:ONT-USDT",
+            "trades:ONT-USDT",
+            "tickers:ONT-USDT",
+            "books-l2-tbt:XMR-USDT-SWAP",
+            "trades:XMR-USDT-SWAP",
+            "books-l2-tbt:FUN-BTC",
+            "books-l2-tbt:BTC-USD-210924-66000-C",
+        ];
+        let sections = sections(&[
+            connection("OKX.ws.1", "/ws/v5/public", &okx),
+            connection("OKX.ws.2", "/ws/v5/public", &okx[..2]),
+            connection(
+                "BINANCE.ws.1",
+                "/fapi/stream",
+                &[
+                    "ksmusdt@depth@100ms",
+                    "ksmusdt@bookTicker",
+                    "ksmusdt@aggTrade",
+                ],
+            ),
+            connection("BYBIT.ws.3", "/v5/public/spot", &["tickers.BTCUSDT"]),
+        ]);
+        let section = |venue, path, symbols: &[&str], channels: &[&'static str]| Section {
+            venue,
+            path,
+            symbols: symbols.iter().map(|symbol| (*symbol).to_owned()).collect(),
+            channels: channels.iter().copied().collect(),
+        };
+        assert_eq!(
+            sections,
+            [
+                section("okx_spot", "", &["ONT-USDT"], &["orderbook", "trades"]),
+                section("okx_swap", "", &["XMR-USDT-SWAP"], &["orderbook", "trades"]),
+                section(
+                    "okx_spot",
+                    "",
+                    &["FUN-BTC", "BTC-USD-210924-66000-C"],
+                    &["orderbook"]
+                ),
+                section("okx_spot", "", &["ONT-USDT"], &["orderbook", "trades"]),
+                section(
+                    "binance_usdm",
+                    "/fapi",
+                    &["KSMUSDT"],
+                    &["aggregate_trades", "orderbook"]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn compared_rows_leave_out_local_receive_times() {
+        let row = |exchange_time: i64, received_time: i64| {
+            fields(&GapRow {
+                exchange: "binance".into(),
+                market_type: "spot".into(),
+                symbol: "BTC-USDT".into(),
+                reason: "disconnect".into(),
+                from_time: 1,
+                to_time: 2,
+                received_time,
+            })
+            .map(|mut fields| {
+                fields.insert("exchange_time".into(), exchange_time.to_string());
+                fields
+            })
+            .expect("fields")
+        };
+        assert!(same(&row(1, 5), &row(1, 9)), "receive times differ");
+        assert!(!same(&row(1, 5), &row(3, 5)), "venue times differ");
+        assert!(same(&row(5, 5), &row(9, 9)), "each receive time stood in");
+        assert!(
+            same(&row(5, 5), &row(5, 9)),
+            "a venue time equal to a receive time by chance"
+        );
+        assert!(!same(&row(5, 5), &row(7, 9)));
+        let book = fields(&OrderBookRow {
+            exchange: "binance".into(),
+            market_type: "spot".into(),
+            symbol: "BTC-USDT".into(),
+            update_id: 7,
+            exchange_time: 5,
+            received_time: 5,
+            bid_prices: vec![58_001_030_000_000_000_000_000],
+            bid_quantities: vec![1],
+            ask_prices: vec![],
+            ask_quantities: vec![],
+        })
+        .expect("fields");
+        assert_eq!(book["bid_prices"], "[58001030000000000000000]", "exact");
+        assert_eq!(
+            key_of("orderbooks", &book),
+            ["\"binance\"", "\"spot\"", "\"BTC-USDT\"", "7"]
+        );
+    }
+}
