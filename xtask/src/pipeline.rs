@@ -268,6 +268,12 @@ interval = "{interval}"
             .with_url(&services.clickhouse_url)
             .with_database(&database)
             .with_validation(false);
+        // Read back with the row types checked against the tables wherever the server can.
+        let version = marketprism_storage::server_version(&clickhouse).await?;
+        let clickhouse = marketprism_storage::validating(
+            clickhouse,
+            marketprism_schema::Dialect::for_version(&version)?,
+        );
         let pipeline = Pipeline {
             binary: binary.to_owned(),
             dir: dir.to_owned(),

@@ -1,14 +1,16 @@
 //! NATS and ClickHouse for the harness: child processes (`native`) or containers.
 //!
-//! `native` runs `nats-server` and `clickhouse-server` from `PATH` on free loopback ports with
-//! temporary state. `containers` runs the official images through testcontainers; it is the
-//! path for CI systems with a Docker engine and is chosen automatically when one answers.
+//! `native` runs the servers of a [`Release`] as children on free loopback ports with
+//! temporary state (see `marketprism-testkit`: current releases by default, or what a local
+//! deployment finds). `containers` runs the official images through testcontainers; it is
+//! the path for CI systems with a Docker engine and is chosen automatically when one
+//! answers.
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use marketprism_testkit::{ClickHouseServer, NatsServer};
+use marketprism_testkit::{ClickHouseServer, NatsServer, Release};
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
@@ -49,8 +51,8 @@ enum Running {
     },
 }
 
-/// Starts the services with the chosen backend.
-pub async fn start(backend: Backend) -> anyhow::Result<Services> {
+/// Starts the services of `release` with the chosen backend.
+pub async fn start(backend: Backend, release: Release) -> anyhow::Result<Services> {
     let use_containers = match backend {
         Backend::Auto => docker_answers(),
         Backend::Native => false,
@@ -62,19 +64,25 @@ pub async fn start(backend: Backend) -> anyhow::Result<Services> {
         }
     };
     if use_containers {
-        start_containers().await
+        start_containers(release).await
     } else {
-        start_native()
+        start_native(release)
     }
 }
 
-fn start_native() -> anyhow::Result<Services> {
-    let nats = NatsServer::start().context("starting nats-server")?;
-    let clickhouse = ClickHouseServer::start().context("starting clickhouse-server")?;
+fn start_native(release: Release) -> anyhow::Result<Services> {
+    let nats = NatsServer::start_release(release)
+        .with_context(|| format!("starting the {release} nats-server"))?;
+    let clickhouse = ClickHouseServer::start_release(release)
+        .with_context(|| format!("starting the {release} ClickHouse"))?;
     Ok(Services {
         nats_url: nats.url(),
         clickhouse_url: clickhouse.url(),
-        description: "native: nats-server and clickhouse-server from PATH".into(),
+        description: format!(
+            "{release}, native: {}; {}",
+            nats.description(),
+            clickhouse.description()
+        ),
         pids: vec![
             ("nats-server", nats.pid()),
             ("clickhouse", clickhouse.pid()),
@@ -86,15 +94,20 @@ fn start_native() -> anyhow::Result<Services> {
     })
 }
 
-async fn start_containers() -> anyhow::Result<Services> {
-    let nats = GenericImage::new("nats", "2.10-alpine")
+async fn start_containers(release: Release) -> anyhow::Result<Services> {
+    // The deployed release is what `cargo xtask deploy --fresh` installs on Debian 12.
+    let (nats_tag, clickhouse_image, clickhouse_tag) = match release {
+        Release::Current => ("2.10-alpine", "clickhouse/clickhouse-server", "24.8"),
+        Release::Deployed => ("2.9-alpine", "yandex/clickhouse-server", "18.16"),
+    };
+    let nats = GenericImage::new("nats", nats_tag)
         .with_exposed_port(4222.tcp())
         .with_wait_for(WaitFor::message_on_stderr("Server is ready"))
         .with_cmd(["--jetstream"])
         .start()
         .await
         .context("starting the nats container")?;
-    let clickhouse = GenericImage::new("clickhouse/clickhouse-server", "24.8")
+    let clickhouse = GenericImage::new(clickhouse_image, clickhouse_tag)
         .with_exposed_port(8123.tcp())
         .with_env_var("CLICKHOUSE_SKIP_USER_SETUP", "1")
         .start()
@@ -109,7 +122,9 @@ async fn start_containers() -> anyhow::Result<Services> {
     Ok(Services {
         nats_url,
         clickhouse_url,
-        description: "containers: nats:2.10-alpine and clickhouse/clickhouse-server:24.8".into(),
+        description: format!(
+            "{release}, containers: nats:{nats_tag}; {clickhouse_image}:{clickhouse_tag}"
+        ),
         pids: Vec::new(),
         _running: Running::Containers {
             _nats: Box::new(nats),

@@ -9,12 +9,16 @@
 //! * Memory: collector RSS with 200 books of 1,000 levels, and collector/storage RSS over a
 //!   steady run.
 //!
+//! It runs on the servers a local deployment finds ([`Release::Deployed`]): the current
+//! ClickHouse of the tests is an engine behind a test front, not a server to measure.
+//!
 //! Results go to `target/bench/e2e.md` and `e2e.json`. Nothing here asserts a timing.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use marketprism_testkit::Release;
 use serde::Serialize;
 
 use super::baselines::{self, Baseline, System};
@@ -152,7 +156,7 @@ pub fn run(args: EndToEnd) -> anyhow::Result<()> {
 }
 
 async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<Report> {
-    let services = services::start(args.backend).await?;
+    let services = services::start(args.backend, Release::Deployed).await?;
     let description = services.description.clone();
     eprintln!("baselines: {} messages/rows each", args.baseline_items);
     let baselines = vec![
@@ -171,7 +175,7 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
     let mut steps = Vec::new();
     for &rate in &args.rates {
         eprintln!("step: {rate} trades/s for {} s", args.step_seconds);
-        let services = services::start(args.backend).await?;
+        let services = services::start(args.backend, Release::Deployed).await?;
         let step = step(
             binary,
             &services,
@@ -194,7 +198,7 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
     }
 
     eprintln!("memory: 200 books of 1,000 levels");
-    let services = services::start(args.backend).await?;
+    let services = services::start(args.backend, Release::Deployed).await?;
     let book_memory = Some(book_memory(binary, &services, &dir.join("books")).await?);
     drop(services);
 
@@ -203,7 +207,7 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
             "steady run: {} trades/s for {} s",
             args.soak_rate, args.soak_seconds
         );
-        let services = services::start(args.backend).await?;
+        let services = services::start(args.backend, Release::Deployed).await?;
         Some(soak(binary, &services, args, &dir.join("soak")).await?)
     } else {
         None

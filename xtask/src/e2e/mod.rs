@@ -16,8 +16,13 @@
 //! * `captures`: every real capture of a feed the collector records, replayed by the
 //!   simulator through the whole pipeline; every table must hold exactly what
 //!   `marketprism replay` makes of the same capture.
+//! * `compat`: the baseline on the servers a local deployment finds (on Debian 12,
+//!   nats-server 2.9 and clickhouse-server 18.16 with the legacy dialect), as `cargo xtask
+//!   deploy --fresh` installs them.
 //!
-//! It prints a table of every check and fails if any check fails.
+//! Every other scenario runs on current servers (see `marketprism-testkit`'s `Release`). The
+//! report starts with the servers and versions each scenario ran against, then prints a table
+//! of every check; it fails if any check fails.
 
 mod captures;
 mod checks;
@@ -31,6 +36,7 @@ use anyhow::{bail, Context as _};
 use crate::pipeline::build_binary;
 use crate::services::{self, Backend};
 use checks::Check;
+use marketprism_testkit::Release;
 
 /// Options of `cargo xtask e2e`.
 #[derive(Debug, Clone, clap::Args)]
@@ -69,15 +75,28 @@ pub enum Scenario {
     Venues,
     /// Real captures replayed through the pipeline, against `marketprism replay`.
     Captures,
+    /// The baseline on the servers a local deployment finds.
+    Compat,
 }
 
-const ALL: [Scenario; 5] = [
+const ALL: [Scenario; 6] = [
     Scenario::Baseline,
     Scenario::Faults,
     Scenario::Books,
     Scenario::Venues,
     Scenario::Captures,
+    Scenario::Compat,
 ];
+
+impl Scenario {
+    /// The server releases the scenario runs against.
+    fn release(self) -> Release {
+        match self {
+            Scenario::Compat => Release::Deployed,
+            _ => Release::Current,
+        }
+    }
+}
 
 impl Default for Args {
     fn default() -> Self {
@@ -107,15 +126,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .into_iter()
         .filter(|scenario| args.scenarios.is_empty() || args.scenarios.contains(scenario))
         .collect();
+    let mut servers = Vec::new();
     let checks = runtime.block_on(async {
         let mut checks = Vec::new();
         for scenario in selected {
             // Each scenario gets fresh servers: its streams claim the same subjects.
-            let services = services::start(args.backend).await?;
-            println!("services: {}", services.description);
+            let services = services::start(args.backend, scenario.release()).await?;
+            println!("{scenario:?}: {}", services.description);
+            servers.push((scenario, services.description.clone()));
             checks.extend(match scenario {
                 Scenario::Baseline => {
-                    scenarios::baseline(&binary, &services, &args, &dir.join("baseline")).await?
+                    scenarios::baseline(
+                        "baseline",
+                        &binary,
+                        &services,
+                        &args,
+                        &dir.join("baseline"),
+                    )
+                    .await?
+                }
+                Scenario::Compat => {
+                    scenarios::baseline("compat", &binary, &services, &args, &dir.join("compat"))
+                        .await?
                 }
                 Scenario::Faults => {
                     scenarios::faults(&binary, &services, &dir.join("faults")).await?
@@ -129,6 +161,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         anyhow::Ok(checks)
     })?;
+    println!("servers:");
+    for (scenario, description) in &servers {
+        println!("  {scenario:?}: {description}");
+    }
     checks::print_table(&checks);
     let failed = checks.iter().filter(|check| !check.passed).count();
     println!("e2e wall time: {:.1} s", started.elapsed().as_secs_f64());

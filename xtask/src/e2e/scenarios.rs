@@ -53,16 +53,16 @@ async fn wait_until_delivered(pipeline: &Pipeline, at_least: usize) -> anyhow::R
     Ok(())
 }
 
-/// N trades at a high rate, no faults.
+/// N trades at a high rate, no faults; `scenario` names the checks.
 pub async fn baseline(
+    scenario: &'static str,
     binary: &Path,
     services: &Services,
     args: &Args,
     dir: &Path,
 ) -> anyhow::Result<Checks> {
-    const SCENARIO: &str = "baseline";
     let spec = Spec {
-        name: SCENARIO.into(),
+        name: scenario.into(),
         symbols: symbols(),
         rate: args.rate,
         count: Some(args.trades),
@@ -78,32 +78,32 @@ pub async fn baseline(
 
     let mut checks = vec![
         Check::equal(
-            SCENARIO,
+            scenario,
             "trades generated",
             args.trades,
             report.trades.len() as u64,
         ),
         Check::equal(
-            SCENARIO,
+            scenario,
             "trades delivered",
             args.trades,
             report.trades.iter().filter(|trade| trade.delivered).count() as u64,
         ),
     ];
-    checks.extend(verify_trades(SCENARIO, &pipeline, &report).await?);
+    checks.extend(verify_trades(scenario, &pipeline, &report).await?);
     let gaps: Vec<GapRow> = pipeline
         .clickhouse
         .query("SELECT ?fields FROM gaps FINAL")
         .fetch_all()
         .await?;
-    checks.push(Check::equal(SCENARIO, "gaps recorded", 0, gaps.len()));
-    checks.push(dead_letters(SCENARIO, &pipeline).await?);
+    checks.push(Check::equal(scenario, "gaps recorded", 0, gaps.len()));
+    checks.push(dead_letters(scenario, &pipeline).await?);
     if let Some(first) = report.trades.first() {
         let caught_up_ms =
             now_ms() - i64::try_from(caught_up.elapsed().as_millis()).unwrap_or_default();
         let seconds = (caught_up_ms - first.trade_time_ms).max(0) as f64 / 1000.0;
         checks.push(Check::measured(
-            SCENARIO,
+            scenario,
             "sustained rate into ClickHouse",
             format!(
                 "{:.0} trades/s ({} in {seconds:.2} s, sim rate {})",
@@ -113,7 +113,7 @@ pub async fn baseline(
             ),
         ));
     }
-    checks.push(stopped_cleanly(SCENARIO, pipeline)?);
+    checks.push(stopped_cleanly(scenario, pipeline)?);
     Ok(checks)
 }
 
