@@ -2,7 +2,9 @@
 //! Nix checks, clippy, the pinned current servers (installed or checked), the workspace
 //! tests, the end-to-end check.
 
-use crate::{cargo, run_command};
+use marketprism_testkit::{cargo, run_command};
+
+use crate::harness::{self, Harness};
 
 pub fn run() -> anyhow::Result<()> {
     let mut fmt = cargo();
@@ -36,5 +38,5 @@ pub fn run() -> anyhow::Result<()> {
     test.args(["test", "--workspace"]);
     run_command(test)?;
 
-    crate::e2e::run(crate::e2e::Args::default())
+    harness::run(Harness::E2e, &[])
 }

@@ -14,8 +14,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context as _};
 
-use crate::pipeline::build_binary;
-use crate::run_command;
+use marketprism_testkit::{build_marketprism, run_command};
 
 /// Options of `cargo xtask deploy`.
 #[derive(Debug, Clone, clap::Args)]
@@ -49,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         check_machine()?;
         install_missing()?;
     }
-    let binary = build_binary(true)?;
+    let binary = build_marketprism(true)?;
     if args.update {
         marketprism(&binary, &args, &["down"])?;
     }
@@ -66,14 +65,14 @@ fn marketprism(binary: &Path, args: &Args, command_args: &[&str]) -> anyhow::Res
     if let Some(state_dir) = &args.state_dir {
         command.arg("--state-dir").arg(state_dir);
     }
-    run_command(command)
+    Ok(run_command(command)?)
 }
 
 fn clean(args: &Args) -> anyhow::Result<()> {
     if !args.yes {
         bail!("--clean deletes every stored event and row; run `cargo xtask deploy --clean --yes` to confirm");
     }
-    let binary = build_binary(true)?;
+    let binary = build_marketprism(true)?;
     let state_dir = args
         .state_dir
         .clone()
@@ -203,7 +202,7 @@ fn install_missing() -> anyhow::Result<()> {
         install
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive");
-        run_command(install)
+        Ok(run_command(install)?)
     } else if cfg!(target_os = "macos") {
         let formulas: Vec<&str> = missing
             .iter()
@@ -220,7 +219,7 @@ fn install_missing() -> anyhow::Result<()> {
         install
             .arg("install")
             .args(formulas.iter().collect::<std::collections::BTreeSet<_>>());
-        run_command(install)
+        Ok(run_command(install)?)
     } else {
         bail!(
             "{} missing and this OS has no known installer: install them, or use `nix develop`",

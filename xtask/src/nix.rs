@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context as _};
 
-use crate::{project_root, run_command};
+use marketprism_testkit::{run_command, workspace_root};
 
 /// Each file under `nix/` and the arguments its callers pass.
 const FUNCTIONS: &[(&str, &str)] = &[
@@ -23,10 +23,10 @@ const FUNCTIONS: &[(&str, &str)] = &[
 ];
 
 pub fn run() -> anyhow::Result<()> {
-    let root = project_root();
+    let root = workspace_root();
     let listed = Command::new("git")
         .args(["ls-files", "*.nix"])
-        .current_dir(&root)
+        .current_dir(root)
         .output()
         .context("cannot list the .nix files with git")?;
     let files: Vec<String> = String::from_utf8_lossy(&listed.stdout)
@@ -75,7 +75,7 @@ pub fn run() -> anyhow::Result<()> {
             format!("builtins.attrNames (builtins.functionArgs (import ./{file})) == {arguments}");
         let output = Command::new("nix-instantiate")
             .args(["--eval", "--strict", "-E", &expression])
-            .current_dir(&root)
+            .current_dir(root)
             .output()
             .with_context(|| format!("cannot evaluate {file}"))?;
         if String::from_utf8_lossy(&output.stdout).trim() != "true" {

@@ -3,10 +3,10 @@
 use anyhow::{bail, Context as _};
 use marketprism_schema::{migrations, Dialect};
 
-use crate::project_root;
+use marketprism_testkit::workspace_root;
 
 pub fn run(check: bool) -> anyhow::Result<()> {
-    let root = project_root();
+    let root = workspace_root();
     let mut stale = Vec::new();
     for migration in migrations() {
         for dialect in Dialect::ALL {

@@ -4,7 +4,7 @@
 mod tests {
     use std::path::{Path, PathBuf};
 
-    use crate::project_root;
+    use marketprism_testkit::workspace_root;
 
     /// Every tracked-looking file under the root, skipping build output and VCS data.
     fn files(dir: &Path, found: &mut Vec<PathBuf>) {
@@ -27,7 +27,7 @@ mod tests {
 
     fn all_files() -> Vec<PathBuf> {
         let mut found = Vec::new();
-        files(&project_root(), &mut found);
+        files(workspace_root(), &mut found);
         found
     }
 
@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn the_only_shell_script_is_ci_run() {
-        let root = project_root();
+        let root = workspace_root();
         let scripts: Vec<_> = all_files()
             .into_iter()
             .filter(|path| {

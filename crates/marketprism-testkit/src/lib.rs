@@ -6,6 +6,9 @@
 //! A server is stopped (SIGKILL) and its state removed when its handle is dropped, including
 //! during a panic; on Linux the child is also told to die with its parent, so an aborted
 //! harness leaves nothing running.
+//!
+//! It also knows the workspace the automation drives (`cargo xtask` and the harness under
+//! `tests/`): its root, cargo, and the `marketprism` binary it builds.
 
 mod clickhouse;
 mod nats;
@@ -13,6 +16,7 @@ mod pinned;
 mod process;
 mod release;
 mod service;
+mod workspace;
 
 pub use clickhouse::ClickHouseServer;
 pub use nats::NatsServer;
@@ -20,3 +24,6 @@ pub use pinned::{install_pinned, pinned_dir};
 pub use process::{free_port, log_tail, port_open, ServerError};
 pub use release::Release;
 pub use service::Service;
+pub use workspace::{
+    build_marketprism, cargo, run_command, target_dir, workspace_root, CommandError,
+};

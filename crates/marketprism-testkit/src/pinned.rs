@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::ServerError;
+use crate::{workspace_root, ServerError};
 
 /// The pinned requirements, with their hashes.
 const REQUIREMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/requirements.txt");
@@ -15,13 +15,7 @@ const REQUIREMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/requirements.tx
 pub fn pinned_dir() -> PathBuf {
     std::env::var_os("MARKETPRISM_SERVERS_DIR")
         .filter(|value| !value.is_empty())
-        .map_or_else(
-            || {
-                let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2);
-                workspace.unwrap_or(Path::new(".")).join("target/servers")
-            },
-            PathBuf::from,
-        )
+        .map_or_else(|| workspace_root().join("target/servers"), PathBuf::from)
 }
 
 /// Creates the Python environment in [`pinned_dir`] when missing and installs the pinned

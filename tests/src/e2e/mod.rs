@@ -33,7 +33,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 
-use crate::pipeline::build_binary;
 use crate::services::{self, Backend};
 use checks::Check;
 use marketprism_testkit::Release;
@@ -111,9 +110,10 @@ impl Default for Args {
     }
 }
 
+/// Runs the scenarios `args` selects, prints the report and fails if any check failed.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let binary = build_binary(!args.debug)?;
+    let binary = marketprism_testkit::build_marketprism(!args.debug)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let scratch = tempfile::Builder::new()
         .prefix("marketprism-e2e-")

@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: criterion benchmarks, reported as throughput and as ratios against
-//! baselines measured in the same run; `cargo xtask bench --e2e`: the whole pipeline (see
+//! The benchmarks (`cargo xtask bench`): criterion benchmarks, reported as throughput and as
+//! ratios against baselines measured in the same run; with `--e2e`, the whole pipeline (see
 //! [`e2e`]).
 //!
 //! Each benchmark group pairs `marketprism_<operation>` functions with `baseline_<...>`
@@ -13,7 +13,7 @@ use std::process::Command;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::{cargo, project_root, run_command};
+use marketprism_testkit::{cargo, run_command, target_dir};
 
 mod baselines;
 pub mod e2e;
@@ -44,21 +44,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Runs this command again from a release build of the harness. The end-to-end benchmark's
-/// baselines (JetStream and ClickHouse clients) run inside the harness, and `cargo xtask`
-/// builds it unoptimized: measured from a debug build, they would be several times slower
-/// than the pipeline's optimized processes and make every ratio flatter than it is.
+/// baselines (JetStream and ClickHouse clients) run inside the harness: measured from a
+/// debug build, they would be several times slower than the pipeline's optimized processes
+/// and make every ratio flatter than it is. (`cargo xtask bench` builds it optimized.)
 fn rerun_optimized() -> anyhow::Result<()> {
     let mut command = cargo();
     command
-        .args(["run", "--quiet", "--release", "--package", "xtask", "--"])
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "marketprism-tests",
+        ])
+        .args(["--bin", "bench", "--"])
         .args(std::env::args_os().skip(1));
-    run_command(command)
-}
-
-/// The build's target directory.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from)
+    Ok(run_command(command)?)
 }
 
 /// (package, bench target) pairs that `bench` runs.

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::baselines::{self, Baseline, System};
 use super::metrics::{self, Scrape};
 use super::process::{rss_kib, Monitor, Usage};
-use crate::pipeline::{build_binary, Pipeline, Settling, Spec, VenueSpec};
+use crate::pipeline::{Pipeline, Settling, Spec, VenueSpec};
 use crate::services::{self, Backend, Services};
 
 /// Options of `cargo xtask bench --e2e`.
@@ -135,7 +135,7 @@ struct Report {
 
 /// Runs the benchmark and writes the report.
 pub fn run(args: EndToEnd) -> anyhow::Result<()> {
-    let binary = build_binary(true)?;
+    let binary = marketprism_testkit::build_marketprism(true)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let scratch = tempfile::Builder::new()
         .prefix("marketprism-bench-")
@@ -146,7 +146,7 @@ pub fn run(args: EndToEnd) -> anyhow::Result<()> {
         .unwrap_or_else(|| scratch.path().to_owned());
     let report = runtime.block_on(measure(&binary, &args, &dir))?;
     let markdown = markdown(&report);
-    let out = super::target_dir().join("bench");
+    let out = marketprism_testkit::target_dir().join("bench");
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("e2e.md"), &markdown)?;
     std::fs::write(out.join("e2e.json"), serde_json::to_string_pretty(&report)?)?;

@@ -10,7 +10,6 @@ use marketprism_sim::Report;
 use marketprism_testkit::{free_port, log_tail, port_open, Service};
 
 use crate::services::Services;
-use crate::{cargo, project_root, run_command};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -91,21 +90,6 @@ fn toml_strings<T: AsRef<str>>(items: &[T]) -> String {
         .map(|item| format!("\"{}\"", item.as_ref()))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Builds the `marketprism` binary and returns its path.
-pub fn build_binary(release: bool) -> anyhow::Result<PathBuf> {
-    let mut build = cargo();
-    build.args(["build", "--package", "marketprism"]);
-    if release {
-        build.arg("--release");
-    }
-    run_command(build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from);
-    Ok(target
-        .join(if release { "release" } else { "debug" })
-        .join("marketprism"))
 }
 
 /// A running pipeline.
