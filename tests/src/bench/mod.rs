@@ -34,32 +34,18 @@ pub struct Args {
 
 /// Runs the benchmarks `args` selects.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.e2e && cfg!(debug_assertions) {
-        rerun_optimized()
-    } else if args.e2e {
-        e2e::run(args.end_to_end)
-    } else {
-        criterion()
+    if !args.e2e {
+        return criterion();
     }
-}
-
-/// Runs this command again from a release build of the harness. The end-to-end benchmark's
-/// baselines (JetStream and ClickHouse clients) run inside the harness: measured from a
-/// debug build, they would be several times slower than the pipeline's optimized processes
-/// and make every ratio flatter than it is. (`cargo xtask bench` builds it optimized.)
-fn rerun_optimized() -> anyhow::Result<()> {
-    let mut command = cargo();
-    command
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "--package",
-            "marketprism-tests",
-        ])
-        .args(["--bin", "bench", "--"])
-        .args(std::env::args_os().skip(1));
-    Ok(run_command(command)?)
+    // The end-to-end benchmark's baselines (JetStream and ClickHouse clients) run inside this
+    // process: measured from a debug build, they would be several times slower than the
+    // pipeline's optimized processes and make every ratio flatter than it is.
+    if cfg!(debug_assertions) {
+        anyhow::bail!(
+            "the end-to-end benchmark needs an optimized harness: run `cargo xtask bench --e2e`"
+        );
+    }
+    e2e::run(args.end_to_end)
 }
 
 /// (package, bench target) pairs that `bench` runs.
