@@ -15,7 +15,9 @@ What it serves, as clickhouse-server does:
     the `X-ClickHouse-Exception-Code` header.
 
 The engine is one stateful session, so requests run one at a time. Bodies are read whole
-before the engine is taken, so a slow client does not hold up the others.
+before the engine is taken, so a slow client does not hold up the others. Insert data goes
+to the engine through a file (`INSERT ... FROM INFILE`): chdb's streaming insert reports
+success for a block that a table constraint refused, and stores nothing.
 
 Run it from its data directory (chdb reads `./config.xml` from the working directory):
 
@@ -25,9 +27,11 @@ Run it from its data directory (chdb reads `./config.xml` from the working direc
 import argparse
 import gzip
 import json
+import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import uuid
 import zlib
@@ -164,13 +168,15 @@ class Engine:
     """One chdb session shared by every request, used by one request at a time."""
 
     def __init__(self, path):
+        self.spool = os.path.join(path, "spool")
+        os.makedirs(self.spool, exist_ok=True)
         self.connection = sqlitelike.Connection(path)
         self.lock = threading.Lock()
         self.database = "default"
         self.version = self.connection.query("SELECT version()", "TabSeparated").bytes().decode().strip()
 
     def run(self, query, data, database, default_format, settings, params):
-        """Runs one request's statement and returns (output bytes, rows written)."""
+        """Runs one request's statement and returns its output."""
         with self.lock:
             if database != self.database:
                 self.connection.query(f"USE `{database}`")
@@ -188,24 +194,30 @@ class Engine:
     def execute(self, query, data, default_format, params):
         insert = INSERT_WITH_FORMAT.match(query)
         if insert is not None and (data or insert.group("inline")):
-            inserter = self.connection.send_insert(insert.group("head").strip(), insert.group("format"))
-            try:
-                inline = insert.group("inline")
-                if inline:
-                    inserter.append(inline.encode())
-                if data:
-                    inserter.append(data)
-                result = inserter.finish()
-            except BaseException:
-                inserter.cancel()
-                raise
-            return b"", result.rows_written
-        result = self.connection.query(query, default_format, params=params or None)
-        return result.bytes(), 0
+            inline = insert.group("inline")
+            body = (inline.encode() if inline else b"") + data
+            head, settings = split_settings(insert.group("head"))
+            with tempfile.NamedTemporaryFile(dir=self.spool, suffix=".bin") as spooled:
+                spooled.write(body)
+                spooled.flush()
+                self.connection.query(
+                    f"{head} FROM INFILE '{spooled.name}' {settings} FORMAT {insert.group('format')}"
+                )
+            return b""
+        return self.connection.query(query, default_format, params=params or None).bytes()
 
     def close(self):
         with self.lock:
             self.connection.close()
+
+
+def split_settings(head):
+    """`INSERT INTO t (a, b) SETTINGS k = v` as its target and its SETTINGS clause, which
+    `FROM INFILE` must precede."""
+    found = re.search(r"\bSETTINGS\b", head, re.IGNORECASE)
+    if found is None:
+        return head.strip(), ""
+    return head[: found.start()].strip(), head[found.start():].strip()
 
 
 def quote(value):
@@ -279,7 +291,7 @@ class Handler(BaseHTTPRequestHandler):
                 if not SETTING_NAME.match(name):
                     raise ClickHouseError(115, f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)")
             try:
-                output, written = self.engine.run(query, data, database, default_format, settings, params)
+                output = self.engine.run(query, data, database, default_format, settings, params)
             except ClickHouseError:
                 raise
             except Exception as error:
@@ -287,7 +299,7 @@ class Handler(BaseHTTPRequestHandler):
         except ClickHouseError as error:
             self.answer_error(error, query_id)
             return
-        summary = {"read_rows": "0", "read_bytes": "0", "written_rows": str(written), "written_bytes": str(len(data)), "total_rows_to_read": "0", "result_rows": "0", "result_bytes": str(len(output))}
+        summary = {"written_bytes": str(len(data)), "result_bytes": str(len(output))}
         self.answer(
             200,
             output,
