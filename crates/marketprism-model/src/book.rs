@@ -48,6 +48,7 @@ impl From<PriceLevel> for LevelPair {
 /// Only books the sequencer vouches for are published: a book that missed an update is
 /// withheld until it has been rebuilt from a fresh snapshot, and a gap covers the window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrderBook {
     /// Venue of the book.
     pub exchange: Exchange,
@@ -73,6 +74,7 @@ pub struct OrderBook {
 /// levels (a zero quantity deletes). Only messages that continued a valid book are published;
 /// a `gap` precedes the snapshot that follows any break.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrderBookDelta {
     /// Venue of the book.
     pub exchange: Exchange,

@@ -15,25 +15,59 @@
 //! [`dedup_key`](Event::dedup_key)s, so republishing the same message is deduplicated and
 //! two messages that differ in what they hold never share an id.
 
-use crate::{DataType, Event};
+use rust_decimal::Decimal;
+use serde_json::value::RawValue;
+
+use crate::Event;
 
 /// Why a message body could not be decoded into [`Event`]s.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     /// The body is not an event object or an array of them.
-    #[error("malformed event: {0}")]
+    #[error("malformed message: {0}")]
     Malformed(#[from] serde_json::Error),
     /// The body is an empty array.
     #[error("message holds no events")]
     Empty,
-    /// The body decoded, but to a different data type than its subject names.
-    #[error("subject {subject:?} carries a {found} event")]
-    SubjectMismatch {
+    /// An event of the message cannot be used.
+    #[error("event {index}: {source}")]
+    Event {
+        /// Its position in the message, from 0.
+        index: usize,
+        /// Why it cannot be used.
+        source: EventError,
+    },
+}
+
+/// Why one event of a message cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The object is not a well-formed event: unknown type, missing or unknown field, wrong
+    /// field type.
+    #[error("malformed event: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// The event belongs on another subject: its type, venue, market or symbol contradicts
+    /// the subject it arrived on.
+    #[error("event of {expected} arrived on {subject}")]
+    WrongSubject {
         /// The subject the message arrived on.
         subject: String,
-        /// The type the body declared.
-        found: &'static str,
+        /// The subject the event belongs on.
+        expected: String,
     },
+    /// The event's values cannot be true of the market, such as a trade of no quantity.
+    #[error("invalid event: {0}")]
+    Invalid(&'static str),
+}
+
+/// One event of a message, as it decoded: its JSON text, and the event or why it cannot be
+/// used.
+#[derive(Debug)]
+pub struct DecodedEvent<'a> {
+    /// The event's JSON object, exactly as it arrived.
+    pub raw: &'a [u8],
+    /// The event, or why it cannot be used.
+    pub event: Result<Event, EventError>,
 }
 
 /// Encodes an event into its wire form.
@@ -49,27 +83,103 @@ fn write_event(body: &mut Vec<u8>, event: &Event) {
     serde_json::to_writer(body, event).expect("events serialize to JSON");
 }
 
-/// Decodes a message body, one event or an array of them, checking that every event's type
-/// matches the subject the message arrived on.
+/// Decodes a message body, one event or an array of them, into events that all belong on
+/// `subject` and pass [`check`]; the first one that does not fails the whole message.
 pub fn decode(subject: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
-    let events = match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
-        Some(b'[') => serde_json::from_slice::<Vec<Event>>(body)?,
-        _ => vec![serde_json::from_slice::<Event>(body)?],
+    decode_each(subject, body)?
+        .into_iter()
+        .enumerate()
+        .map(|(index, decoded)| {
+            decoded
+                .event
+                .map_err(|source| DecodeError::Event { index, source })
+        })
+        .collect()
+}
+
+/// Decodes a message body event by event, so that one unusable event costs that event only:
+/// each comes with its JSON text and either the event, which belongs on `subject` and passes
+/// [`check`], or why it cannot be used. Fails whole only when the body is not an event
+/// object or an array of objects.
+pub fn decode_each<'a>(
+    subject: &str,
+    body: &'a [u8],
+) -> Result<Vec<DecodedEvent<'a>>, DecodeError> {
+    let objects: Vec<&'a [u8]> = match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice::<Vec<&'a RawValue>>(body)?
+            .into_iter()
+            .map(|object| object.get().as_bytes())
+            .collect(),
+        _ => vec![serde_json::from_slice::<&'a RawValue>(body)?
+            .get()
+            .as_bytes()],
     };
-    if events.is_empty() {
+    if objects.is_empty() {
         return Err(DecodeError::Empty);
     }
-    let expected = DataType::from_subject(subject);
-    if let Some(event) = events
-        .iter()
-        .find(|event| Some(event.data_type()) != expected)
-    {
-        return Err(DecodeError::SubjectMismatch {
+    Ok(objects
+        .into_iter()
+        .map(|raw| DecodedEvent {
+            raw,
+            event: decode_event(subject, raw),
+        })
+        .collect())
+}
+
+fn decode_event(subject: &str, raw: &[u8]) -> Result<Event, EventError> {
+    let event: Event = serde_json::from_slice(raw)?;
+    let expected = event.subject();
+    if expected != subject {
+        return Err(EventError::WrongSubject {
             subject: subject.to_owned(),
-            found: event.data_type().as_str(),
+            expected,
         });
     }
-    Ok(events)
+    check(&event).map_err(EventError::Invalid)?;
+    Ok(event)
+}
+
+/// Checks what no market can produce: a trade or liquidation of no positive price and
+/// quantity, a book level of no positive price or (in a book's top levels) no positive
+/// quantity, a negative open interest or ratio, a gap that ends before it starts.
+pub fn check(event: &Event) -> Result<(), &'static str> {
+    let positive = |value: &Decimal| value.is_sign_positive() && !value.is_zero();
+    match event {
+        Event::Trade(trade) if !positive(&trade.price) => Err("trade price must be positive"),
+        Event::Trade(trade) if !positive(&trade.quantity) => Err("trade quantity must be positive"),
+        Event::Liquidation(liquidation) if !positive(&liquidation.price) => {
+            Err("liquidation price must be positive")
+        }
+        Event::Liquidation(liquidation) if !positive(&liquidation.quantity) => {
+            Err("liquidation quantity must be positive")
+        }
+        Event::OrderBook(book)
+            if book
+                .bids
+                .iter()
+                .chain(&book.asks)
+                .any(|level| !positive(&level.price) || !positive(&level.quantity)) =>
+        {
+            Err("book levels must have a positive price and quantity")
+        }
+        Event::OrderBookDelta(delta)
+            if delta
+                .bids
+                .iter()
+                .chain(&delta.asks)
+                .any(|level| !positive(&level.price) || level.quantity.is_sign_negative()) =>
+        {
+            Err("book updates must have a positive price and no negative quantity")
+        }
+        Event::OpenInterest(interest) if interest.open_interest.is_sign_negative() => {
+            Err("open interest must not be negative")
+        }
+        Event::LongShortRatio(ratio) if ratio.ratio.is_sign_negative() => {
+            Err("a long/short ratio must not be negative")
+        }
+        Event::Gap(gap) if gap.to_ms < gap.from_ms => Err("a gap must not end before it starts"),
+        _ => Ok(()),
+    }
 }
 
 /// A message ready to publish.
@@ -183,13 +293,18 @@ mod tests {
         (any::<i64>(), 0u32..=18).prop_map(|(mantissa, scale)| Decimal::new(mantissa, scale))
     }
 
+    /// Decimals above zero: what [`check`] requires of prices and quantities.
+    fn positive_decimal_strategy() -> impl Strategy<Value = Decimal> {
+        (1..=i64::MAX, 0u32..=18).prop_map(|(mantissa, scale)| Decimal::new(mantissa, scale))
+    }
+
     fn event_strategy() -> impl Strategy<Value = Event> {
         let trade = (
             symbol_strategy(),
             "[0-9a-z-]{1,36}",
             any::<bool>(),
-            decimal_strategy(),
-            decimal_strategy(),
+            positive_decimal_strategy(),
+            positive_decimal_strategy(),
             any::<bool>(),
             any::<i64>(),
             any::<i64>(),
@@ -211,7 +326,8 @@ mod tests {
                 },
             );
         let gap = (symbol_strategy(), any::<i64>(), any::<i64>(), any::<bool>()).prop_map(
-            |(symbol, from_ms, to_ms, stale)| {
+            |(symbol, time_ms, other_ms, stale)| {
+                let (from_ms, to_ms) = (time_ms.min(other_ms), time_ms.max(other_ms));
                 Event::Gap(Gap {
                     exchange: Exchange::Binance,
                     market_type: MarketType::Spot,
@@ -229,7 +345,7 @@ mod tests {
         );
         let levels = || {
             proptest::collection::vec(
-                (decimal_strategy(), decimal_strategy())
+                (positive_decimal_strategy(), positive_decimal_strategy())
                     .prop_map(|(price, quantity)| PriceLevel::new(price, quantity)),
                 0..5,
             )
@@ -316,7 +432,7 @@ mod tests {
             });
         let interest = (
             symbol_strategy(),
-            decimal_strategy(),
+            positive_decimal_strategy(),
             optional(),
             any::<i64>(),
         )
@@ -334,8 +450,8 @@ mod tests {
         let liquidation = (
             symbol_strategy(),
             any::<bool>(),
-            decimal_strategy(),
-            decimal_strategy(),
+            positive_decimal_strategy(),
+            positive_decimal_strategy(),
         )
             .prop_map(|(symbol, buy, price, quantity)| {
                 Event::Liquidation(Liquidation {
@@ -361,7 +477,7 @@ mod tests {
         });
         let ratio = (
             symbol_strategy(),
-            decimal_strategy(),
+            positive_decimal_strategy(),
             optional(),
             optional(),
             0..3u8,
@@ -440,7 +556,12 @@ mod tests {
         fn a_message_of_several_events_decodes_to_them_in_order(
             symbol in symbol_strategy(),
             fills in proptest::collection::vec(
-                ("[0-9a-z-]{1,36}", decimal_strategy(), decimal_strategy(), any::<i64>()),
+                (
+                    "[0-9a-z-]{1,36}",
+                    positive_decimal_strategy(),
+                    positive_decimal_strategy(),
+                    any::<i64>(),
+                ),
                 1..12,
             ),
         ) {
@@ -572,10 +693,20 @@ mod tests {
         body.push(b']');
         assert!(matches!(
             decode(subject, &body),
-            Err(DecodeError::SubjectMismatch { found: "gap", .. })
+            Err(DecodeError::Event {
+                index: 1,
+                source: EventError::WrongSubject { .. }
+            })
         ));
         assert!(matches!(
             decode(subject, b"[{\"type\":\"trade\"}]"),
+            Err(DecodeError::Event {
+                index: 0,
+                source: EventError::Malformed(_)
+            })
+        ));
+        assert!(matches!(
+            decode(subject, b"{\"type\":"),
             Err(DecodeError::Malformed(_))
         ));
     }
@@ -584,6 +715,65 @@ mod tests {
     fn rejects_body_on_the_wrong_subject() {
         let gap = gap();
         let error = decode("trade.binance.spot.BTC-USDT", &encode(&gap)).expect_err("mismatch");
-        assert!(matches!(error, DecodeError::SubjectMismatch { .. }));
+        assert!(matches!(
+            error,
+            DecodeError::Event {
+                source: EventError::WrongSubject { .. },
+                ..
+            }
+        ));
+        // Same type, another symbol: also the wrong subject.
+        let error = decode("trade.binance.spot.ETH-USDT", &encode(&trade(1))).expect_err("symbol");
+        assert!(matches!(
+            error,
+            DecodeError::Event {
+                source: EventError::WrongSubject { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn decodes_each_event_alone_so_one_bad_event_costs_only_itself() {
+        let subject = "trade.binance.spot.BTC-USDT";
+        let Event::Trade(mut no_quantity) = trade(2) else {
+            unreachable!("trade() builds a trade")
+        };
+        no_quantity.quantity = Decimal::ZERO;
+        let mut unknown_field = encode(&trade(3));
+        unknown_field.pop();
+        unknown_field.extend(b",\"venue_note\":\"x\"}");
+        let mut body = b"[".to_vec();
+        for (index, event) in [
+            encode(&trade(1)),
+            encode(&Event::Trade(no_quantity)),
+            unknown_field.clone(),
+            b"{\"type\":\"trade\",\"price\":1}".to_vec(),
+            encode(&trade(5)),
+        ]
+        .iter()
+        .enumerate()
+        {
+            if index > 0 {
+                body.push(b',');
+            }
+            body.extend(event);
+        }
+        body.push(b']');
+        let decoded = decode_each(subject, &body).expect("an array of objects");
+        assert_eq!(decoded.len(), 5);
+        assert_eq!(decoded[0].event.as_ref().ok(), Some(&trade(1)));
+        assert!(matches!(
+            decoded[1].event,
+            Err(EventError::Invalid("trade quantity must be positive"))
+        ));
+        assert!(matches!(decoded[2].event, Err(EventError::Malformed(_))));
+        assert_eq!(decoded[2].raw, &unknown_field[..]);
+        assert!(matches!(decoded[3].event, Err(EventError::Malformed(_))));
+        assert_eq!(decoded[4].event.as_ref().ok(), Some(&trade(5)));
+        assert!(matches!(
+            decode(subject, &body),
+            Err(DecodeError::Event { index: 1, .. })
+        ));
     }
 }

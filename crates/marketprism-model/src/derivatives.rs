@@ -10,6 +10,7 @@ use crate::{Exchange, MarketType, Side, Symbol};
 /// Fields the venue did not send in this message are `None` (a ticker delta carries only what
 /// changed); nothing is filled in with zeros or local times.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FundingRate {
     /// Venue.
     pub exchange: Exchange,
@@ -52,6 +53,7 @@ pub struct FundingRate {
 
 /// Open interest of a derivative.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OpenInterest {
     /// Venue.
     pub exchange: Exchange,
@@ -77,6 +79,7 @@ pub struct OpenInterest {
 
 /// A forced liquidation order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Liquidation {
     /// Venue.
     pub exchange: Exchange,
@@ -100,6 +103,7 @@ pub struct Liquidation {
 
 /// A volatility index value, e.g. Deribit's DVOL; the symbol names the currency (`BTC`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VolatilityIndex {
     /// Venue.
     pub exchange: Exchange,
@@ -166,6 +170,7 @@ impl RatioKind {
 
 /// A long/short ratio over a period, as the venue's statistics endpoint published it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LongShortRatio {
     /// Venue.
     pub exchange: Exchange,

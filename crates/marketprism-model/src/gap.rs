@@ -43,6 +43,7 @@ impl GapReason {
 /// the subscription was confirmed again. Anything the venue emitted strictly inside the window
 /// may be absent downstream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Gap {
     /// Venue of the interrupted feed.
     pub exchange: Exchange,

@@ -30,6 +30,7 @@ impl Side {
 ///
 /// Prices and quantities are the venue's decimal strings, kept exactly (scale included).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Trade {
     /// Venue that matched the trade.
     pub exchange: Exchange,
