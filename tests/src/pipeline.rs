@@ -153,7 +153,7 @@ database = "{database}"
 durable_name = "storage-{name}"
 # Short, so that a killed storage's unacked batch is redelivered quickly.
 ack_wait = "5s"
-nak_delay = "500ms"
+retry_delay = "500ms"
 "#,
                 nats = services.nats_url,
                 clickhouse = services.clickhouse_url,

@@ -5,14 +5,18 @@
 //! duplicate window. Anything that cannot be processed is kept on the dead-letter stream
 //! (default `MARKETPRISM_DEADLETTER`, subjects `deadletter.>`) for inspection.
 
+mod backoff;
 mod config;
+mod deadletter;
 mod streams;
 
+pub use backoff::Backoff;
 pub use config::{Config, StreamConfig};
-pub use streams::{
-    deadletter_subject, ensure_streams, event_subjects, DeadLetterOrigin, StreamChange,
-    StreamReport, DEADLETTER_ERROR_HEADER,
+pub use deadletter::{
+    deadletter_subject, DeadLetter, DeadLetterOrigin, DEADLETTER_ERROR_HEADER,
+    DEADLETTER_ORIGINAL_HEADER, DEADLETTER_TRUNCATED_HEADER,
 };
+pub use streams::{ensure_streams, event_subjects, StreamChange, StreamReport};
 
 /// A bus operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -5,27 +5,6 @@ use marketprism_model::DataType;
 
 use crate::{BusError, StreamConfig};
 
-/// Header carrying the reason a message was dead-lettered.
-pub const DEADLETTER_ERROR_HEADER: &str = "MarketPrism-Error";
-
-/// Which stage gave up on a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeadLetterOrigin {
-    /// A venue frame the collector could not parse.
-    Collector,
-    /// A bus message storage could not decode or store.
-    Storage,
-}
-
-/// The dead-letter subject for a message: `deadletter.<origin>.<subject>`.
-pub fn deadletter_subject(origin: DeadLetterOrigin, subject: &str) -> String {
-    let origin = match origin {
-        DeadLetterOrigin::Collector => "collector",
-        DeadLetterOrigin::Storage => "storage",
-    };
-    format!("deadletter.{origin}.{subject}")
-}
-
 /// The event stream's subjects: one wildcard per data type.
 pub fn event_subjects() -> Vec<String> {
     DataType::ALL

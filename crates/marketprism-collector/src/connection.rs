@@ -19,12 +19,12 @@ use tokio::time::{timeout_at, Instant, Interval};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
 use crate::books::{Books, Resync};
 use crate::metrics::Metrics;
 use crate::publisher::Outgoing;
 use crate::snapshots::{FetchSettings, Snapshot, SnapshotFetcher};
 use crate::ConnectionConfig;
+use marketprism_bus::Backoff;
 
 /// Local wall-clock time, Unix milliseconds.
 pub(crate) fn now_ms() -> i64 {

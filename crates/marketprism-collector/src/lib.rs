@@ -11,7 +11,6 @@
 //! publisher keeps a bounded window of unacknowledged publishes and republishes (same
 //! `Nats-Msg-Id`) until JetStream acknowledges each one.
 
-mod backoff;
 mod books;
 mod config;
 mod connection;

@@ -27,9 +27,9 @@ use marketprism_model::codec::{EncodedMessage, MessageEncoder};
 use marketprism_model::Event;
 use tokio::sync::mpsc;
 
-use crate::backoff::Backoff;
 use crate::metrics::Metrics;
 use crate::PublishConfig;
+use marketprism_bus::Backoff;
 
 /// What connections hand to the publisher.
 #[derive(Debug)]

@@ -1,6 +1,7 @@
 //! How to reach ClickHouse.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use marketprism_schema::Dialect;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,10 @@ fn default_database() -> String {
 
 fn default_user() -> String {
     "default".to_owned()
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// ClickHouse connection settings.
@@ -33,6 +38,10 @@ pub struct ClickHouseConfig {
     /// File whose first line is the password; none for a password-less user.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Longest wait for an answer to one request (an insert of one table's rows, a query),
+    /// e.g. `30s`; a request without an answer by then failed and is retried.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 impl Default for ClickHouseConfig {
@@ -42,6 +51,7 @@ impl Default for ClickHouseConfig {
             database: default_database(),
             user: default_user(),
             password_file: None,
+            request_timeout: default_request_timeout(),
         }
     }
 }

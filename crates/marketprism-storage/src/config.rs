@@ -104,8 +104,10 @@ fn default_durable_name() -> String {
     "marketprism-storage".to_owned()
 }
 
+/// Batches being written are kept in progress (see `storage::writer`), so the wait only
+/// bounds how long the messages of a consumer that died stay unavailable to the next.
 fn default_ack_wait() -> Duration {
-    Duration::from_secs(60)
+    Duration::from_secs(30)
 }
 
 /// Twice `batch.max_rows`, so that messages keep arriving while a full batch is written.
@@ -113,12 +115,13 @@ fn default_max_ack_pending() -> i64 {
     100_000
 }
 
-fn default_nak_delay() -> Duration {
+fn default_retry_delay() -> Duration {
     Duration::from_secs(1)
 }
 
-fn default_max_nak_delay() -> Duration {
-    Duration::from_secs(60)
+/// A recovered server waits at most this long for the next attempt.
+fn default_max_retry_delay() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// The JetStream durable consumer.
@@ -128,18 +131,19 @@ pub struct ConsumerConfig {
     /// Durable name; instances sharing it share the work.
     #[serde(default = "default_durable_name")]
     pub durable_name: String,
-    /// How long JetStream waits for an ack before redelivering, e.g. `60s`.
+    /// How long JetStream waits for an ack before redelivering, e.g. `30s`. Messages of a
+    /// batch being written or retried are kept in progress every third of it.
     #[serde(default = "default_ack_wait", with = "humantime_serde")]
     pub ack_wait: Duration,
     /// Most messages delivered but not yet acked.
     #[serde(default = "default_max_ack_pending")]
     pub max_ack_pending: i64,
-    /// Redelivery delay after the first failed insert, e.g. `1s`; doubles per failure.
-    #[serde(default = "default_nak_delay", with = "humantime_serde")]
-    pub nak_delay: Duration,
-    /// Cap of the redelivery delay, e.g. `60s`.
-    #[serde(default = "default_max_nak_delay", with = "humantime_serde")]
-    pub max_nak_delay: Duration,
+    /// Delay before retrying a failed insert, e.g. `1s`; doubles per failure (with jitter).
+    #[serde(default = "default_retry_delay", with = "humantime_serde")]
+    pub retry_delay: Duration,
+    /// Cap of the retry delay, e.g. `5s`: how long at most a recovered server waits.
+    #[serde(default = "default_max_retry_delay", with = "humantime_serde")]
+    pub max_retry_delay: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -148,8 +152,8 @@ impl Default for ConsumerConfig {
             durable_name: default_durable_name(),
             ack_wait: default_ack_wait(),
             max_ack_pending: default_max_ack_pending(),
-            nak_delay: default_nak_delay(),
-            max_nak_delay: default_max_nak_delay(),
+            retry_delay: default_retry_delay(),
+            max_retry_delay: default_max_retry_delay(),
         }
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! Messages are decoded, converted to rows and batched by rows, bytes and time. A batch is
 //! inserted with RowBinary, one `INSERT` per table, and its messages are acked only after
-//! every insert of the batch has committed. A failed insert naks the batch with a growing
-//! delay, so JetStream redelivers it; `ReplacingMergeTree` tables make the redelivery
-//! invisible in `FINAL` reads. A payload that can never become a row is copied to the
-//! dead-letter stream and terminated, and counted.
+//! every insert of the batch has committed. A failed insert is retried in place with a
+//! capped backoff while progress acks hold the batch's messages; rows the server refuses for
+//! their content are isolated and dead-lettered, the rest written (see [`InsertErrorKind`]).
+//! `ReplacingMergeTree` tables make any second write invisible in `FINAL` reads. What can
+//! never become a row is copied to the dead-letter stream, counted, and terminated.
 //!
 //! [`archive`] copies closed windows from the hot tier to a cold one.
 
@@ -14,13 +15,16 @@ mod batch;
 mod clickhouse_config;
 mod config;
 mod consumer;
+mod failure;
 mod metrics;
 pub mod migrate;
 mod rows;
+mod writer;
 
 pub use clickhouse_config::{server_version, validating, ClickHouseConfig};
 pub use config::{ArchiveConfig, BatchConfig, Config, ConsumerConfig};
 pub use consumer::{run, StorageError};
+pub use failure::{InsertError, InsertErrorKind};
 pub use rows::{
     from_fixed18, to_fixed18, FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow,
     OpenInterestRow, OrderBookDeltaRow, OrderBookRow, RowError, TradeRow, VolatilityIndexRow,

@@ -2,74 +2,17 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream;
-use marketprism_bus::{ensure_streams, DEADLETTER_ERROR_HEADER};
+use marketprism_bus::DEADLETTER_ERROR_HEADER;
 use marketprism_model::{codec, Event};
 use marketprism_schema::{migrations, Dialect};
-use marketprism_storage::migrate::migrate;
 use tokio_util::sync::CancellationToken;
 
 use marketprism_storage::{FundingRateRow, OrderBookDeltaRow, OrderBookRow};
 
-use crate::{derivatives, eventually, gap, orderbook, orderbook_delta, trade, Harness};
-
-async fn publish(context: &jetstream::Context, event: &Event) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, event.msg_id().as_str());
-    context
-        .publish_with_headers(event.subject(), headers, codec::encode(event).into())
-        .await
-        .expect("publish")
-        .await
-        .expect("ack");
-}
-
-async fn consumer_info(
-    context: &jetstream::Context,
-    harness: &Harness,
-) -> jetstream::consumer::Info {
-    let mut consumer: jetstream::consumer::PullConsumer = context
-        .get_stream(&harness.config.nats.stream.name)
-        .await
-        .expect("stream")
-        .get_consumer(&harness.config.consumer.durable_name)
-        .await
-        .expect("consumer");
-    consumer.info().await.expect("consumer info").clone()
-}
-
-/// The dead-letter stream, once it holds a message (up to five seconds).
-async fn dead_letter_stream_holding_one(
-    context: &jetstream::Context,
-    harness: &Harness,
-) -> jetstream::stream::Stream {
-    let mut deadletters = context
-        .get_stream(&harness.config.nats.stream.deadletter_name)
-        .await
-        .expect("dead-letter stream");
-    let mut stored = 0;
-    for _ in 0..50 {
-        stored = deadletters.info().await.expect("info").state.messages;
-        if stored == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(stored, 1);
-    deadletters
-}
-
-async fn setup(harness: &Harness) -> jetstream::Context {
-    migrate(&harness.config.clickhouse).await.expect("migrate");
-    let client = marketprism_bus::connect(&harness.config.nats, "test")
-        .await
-        .expect("connect");
-    let context = jetstream::new(client);
-    ensure_streams(&context, &harness.config.nats.stream)
-        .await
-        .expect("streams");
-    context
-}
+use crate::{
+    consumer_info, dead_letters, derivatives, eventually, gap, orderbook, orderbook_delta, publish,
+    setup, trade, Harness,
+};
 
 #[tokio::test]
 async fn writes_events_dead_letters_garbage_and_acks_everything() {
@@ -165,7 +108,7 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
         "absent fields stay NULL, present ones exact"
     );
 
-    let deadletters = dead_letter_stream_holding_one(&context, &harness).await;
+    let deadletters = dead_letters(&context, &harness, 1).await;
     let letter = deadletters.get_raw_message(1).await.expect("dead letter");
     assert_eq!(
         letter.subject.as_str(),
@@ -294,7 +237,7 @@ async fn a_message_of_several_events_stores_each_and_dead_letters_only_the_unwri
         .expect("trade ids");
     assert_eq!(ids, ["11", "13"]);
 
-    let deadletters = dead_letter_stream_holding_one(&context, &harness).await;
+    let deadletters = dead_letters(&context, &harness, 1).await;
     let letter = deadletters.get_raw_message(1).await.expect("dead letter");
     assert_eq!(
         codec::decode("trade.binance.spot.BTC-USDT", &letter.payload).expect("an event"),

@@ -2,7 +2,15 @@
 
 mod archive;
 mod consume;
+mod failures;
 mod migrate;
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use marketprism_bus::ensure_streams;
+use marketprism_model::codec;
+use marketprism_storage::migrate::migrate;
 
 use marketprism_model::{
     Event, Exchange, FundingRate, Gap, GapReason, Liquidation, LongShortRatio, MarketType,
@@ -15,7 +23,7 @@ use marketprism_testkit::{ClickHouseServer, NatsServer};
 pub(crate) struct Harness {
     /// Held so the servers live as long as the test.
     _nats: NatsServer,
-    _clickhouse: ClickHouseServer,
+    pub(crate) clickhouse: ClickHouseServer,
     pub(crate) config: Config,
 }
 
@@ -31,10 +39,10 @@ impl Harness {
             ..ClickHouseConfig::default()
         };
         config.batch.max_wait = std::time::Duration::from_millis(200);
-        config.consumer.nak_delay = std::time::Duration::from_millis(200);
+        config.consumer.retry_delay = std::time::Duration::from_millis(200);
         Harness {
             _nats: nats,
-            _clickhouse: clickhouse,
+            clickhouse,
             config,
         }
     }
@@ -181,4 +189,63 @@ pub(crate) async fn eventually(client: &clickhouse::Client, query: &str, expecte
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     last
+}
+
+pub(crate) async fn publish(context: &jetstream::Context, event: &Event) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, event.msg_id().as_str());
+    context
+        .publish_with_headers(event.subject(), headers, codec::encode(event).into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+}
+
+pub(crate) async fn consumer_info(
+    context: &jetstream::Context,
+    harness: &Harness,
+) -> jetstream::consumer::Info {
+    let mut consumer: jetstream::consumer::PullConsumer = context
+        .get_stream(&harness.config.nats.stream.name)
+        .await
+        .expect("stream")
+        .get_consumer(&harness.config.consumer.durable_name)
+        .await
+        .expect("consumer");
+    consumer.info().await.expect("consumer info").clone()
+}
+
+/// The dead-letter stream, once it holds `count` messages (up to five seconds).
+pub(crate) async fn dead_letters(
+    context: &jetstream::Context,
+    harness: &Harness,
+    count: u64,
+) -> jetstream::stream::Stream {
+    let mut deadletters = context
+        .get_stream(&harness.config.nats.stream.deadletter_name)
+        .await
+        .expect("dead-letter stream");
+    let mut stored = 0;
+    for _ in 0..50 {
+        stored = deadletters.info().await.expect("info").state.messages;
+        if stored == count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored, count);
+    deadletters
+}
+
+pub(crate) async fn setup(harness: &Harness) -> jetstream::Context {
+    migrate(&harness.config.clickhouse).await.expect("migrate");
+    let client = marketprism_bus::connect(&harness.config.nats, "test")
+        .await
+        .expect("connect");
+    let context = jetstream::new(client);
+    ensure_streams(&context, &harness.config.nats.stream)
+        .await
+        .expect("streams");
+    context
 }
