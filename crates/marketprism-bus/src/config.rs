@@ -34,6 +34,30 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// Checks what serde cannot: the server URL is a NATS URL.
+    pub fn validate(&self) -> Result<(), String> {
+        check_endpoint("nats.url", &self.url, &["nats", "tls", "ws", "wss"])
+    }
+}
+
+/// Checks that `value`, the setting `key`, is an absolute URL with a host and one of
+/// `schemes`, so that a typo such as `ws//host` fails when the configuration is checked
+/// rather than on every connection attempt.
+pub fn check_endpoint(key: &str, value: &str, schemes: &[&str]) -> Result<(), String> {
+    let url = url::Url::parse(value).map_err(|error| format!("{key} = {value:?}: {error}"))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!(
+            "{key} = {value:?}: the scheme must be one of {}",
+            schemes.join(", ")
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{key} = {value:?}: no host"));
+    }
+    Ok(())
+}
+
 fn default_stream_name() -> String {
     "MARKETPRISM".to_owned()
 }

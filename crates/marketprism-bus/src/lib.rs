@@ -11,12 +11,15 @@ mod deadletter;
 mod streams;
 
 pub use backoff::Backoff;
-pub use config::{Config, StreamConfig};
+pub use config::{check_endpoint, Config, StreamConfig};
 pub use deadletter::{
     deadletter_subject, DeadLetter, DeadLetterOrigin, DEADLETTER_ERROR_HEADER,
     DEADLETTER_ORIGINAL_HEADER, DEADLETTER_TRUNCATED_HEADER,
 };
 pub use streams::{ensure_streams, event_subjects, StreamChange, StreamReport};
+
+/// The cause of a failure, kept whole for `source()` chains.
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
 
 /// A bus operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,19 +41,44 @@ pub enum BusError {
         source: std::io::Error,
     },
     /// The server answers, but JetStream is not enabled on it.
-    #[error("JetStream is not enabled on the NATS server: {detail}")]
+    #[error("JetStream is not enabled on the NATS server: {source}")]
     JetStreamDisabled {
-        /// The client's explanation.
-        detail: String,
+        /// The request's failure, or the server's answer.
+        source: Source,
     },
-    /// A JetStream management call failed (JetStream disabled, permissions, bad limits).
-    #[error("JetStream stream {stream}: {message}")]
+    /// A JetStream management call failed (permissions, bad limits, no leader).
+    #[error("JetStream stream {stream}: {source}")]
     Stream {
         /// The stream concerned.
         stream: String,
-        /// The server's or client's explanation.
-        message: String,
+        /// The client's or server's error.
+        source: Source,
     },
+}
+
+/// What kind of bus failure happened, for callers that act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusErrorKind {
+    /// NATS could not be reached.
+    Connect,
+    /// The credentials file could not be read.
+    Credentials,
+    /// The server runs without JetStream.
+    JetStreamDisabled,
+    /// A stream could not be read, created or updated.
+    Stream,
+}
+
+impl BusError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> BusErrorKind {
+        match self {
+            BusError::Connect { .. } => BusErrorKind::Connect,
+            BusError::Credentials { .. } => BusErrorKind::Credentials,
+            BusError::JetStreamDisabled { .. } => BusErrorKind::JetStreamDisabled,
+            BusError::Stream { .. } => BusErrorKind::Stream,
+        }
+    }
 }
 
 /// Connects to NATS, naming the connection `client_name` in server monitoring.

@@ -3,7 +3,7 @@
 use async_nats::jetstream::{self, stream};
 use marketprism_model::DataType;
 
-use crate::{BusError, StreamConfig};
+use crate::{BusError, Source, StreamConfig};
 
 /// The event stream's subjects: one wildcard per data type.
 pub fn event_subjects() -> Vec<String> {
@@ -86,15 +86,18 @@ fn is_stream_not_found(error: &jetstream::context::GetStreamError) -> bool {
 /// Asks the server's JetStream API for its account info; a server without JetStream does not
 /// answer (no responders) or answers with error 503.
 async fn check_jetstream(context: &jetstream::Context) -> Result<(), BusError> {
-    let disabled = |detail: String| BusError::JetStreamDisabled { detail };
     let response = context
         .client()
         .request("$JS.API.INFO", Default::default())
         .await
-        .map_err(|error| disabled(error.to_string()))?;
+        .map_err(|source| BusError::JetStreamDisabled {
+            source: source.into(),
+        })?;
     let body = String::from_utf8_lossy(&response.payload);
     if body.contains("\"error\"") && body.contains("503") {
-        return Err(disabled(body.into_owned()));
+        return Err(BusError::JetStreamDisabled {
+            source: body.into_owned().into(),
+        });
     }
     Ok(())
 }
@@ -110,16 +113,16 @@ pub async fn ensure_streams(
     check_jetstream(context).await?;
     let mut reports = Vec::new();
     for wanted in definitions(config) {
-        let error = |message: String| BusError::Stream {
+        let error = |source: Source| BusError::Stream {
             stream: wanted.name.clone(),
-            message,
+            source,
         };
         let change = match context.get_stream(&wanted.name).await {
             Ok(mut existing) => {
                 let info = existing
                     .info()
                     .await
-                    .map_err(|source| error(source.to_string()))?;
+                    .map_err(|source| error(source.into()))?;
                 if matches(&info.config, &wanted) {
                     StreamChange::Unchanged
                 } else {
@@ -131,7 +134,7 @@ pub async fn ensure_streams(
                     context
                         .update_stream(updated)
                         .await
-                        .map_err(|source| error(source.to_string()))?;
+                        .map_err(|source| error(source.into()))?;
                     StreamChange::Updated
                 }
             }
@@ -139,10 +142,10 @@ pub async fn ensure_streams(
                 context
                     .create_stream(wanted.clone())
                     .await
-                    .map_err(|source| error(source.to_string()))?;
+                    .map_err(|source| error(source.into()))?;
                 StreamChange::Created
             }
-            Err(lookup) => return Err(error(lookup.to_string())),
+            Err(lookup) => return Err(error(lookup.into())),
         };
         tracing::info!(stream = %wanted.name, ?change, "Stream ensured.");
         reports.push(StreamReport {
@@ -197,6 +200,22 @@ mod tests {
             .config
             .clone();
         assert_eq!(info.duplicate_window, Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn a_server_without_jetstream_is_named_with_its_cause() {
+        let server =
+            marketprism_testkit::NatsServer::start_without_jetstream().expect("nats-server");
+        let config = crate::Config {
+            url: server.url(),
+            ..Default::default()
+        };
+        let client = crate::connect(&config, "test").await.expect("connect");
+        let error = ensure_streams(&jetstream::new(client), &config.stream)
+            .await
+            .expect_err("no JetStream");
+        assert_eq!(error.kind(), crate::BusErrorKind::JetStreamDisabled);
+        assert!(std::error::Error::source(&error).is_some(), "{error}");
     }
 
     #[test]

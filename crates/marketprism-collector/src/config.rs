@@ -494,7 +494,18 @@ impl Config {
             venue
                 .check_offered()
                 .map_err(|error| format!("venues[{index}]: {error}"))?;
+            marketprism_bus::check_endpoint(
+                &format!("venues[{index}].endpoint"),
+                venue.endpoint(),
+                &["ws", "wss"],
+            )?;
+            marketprism_bus::check_endpoint(
+                &format!("venues[{index}].rest_endpoint"),
+                venue.rest_endpoint(),
+                &["http", "https"],
+            )?;
         }
+        self.nats.validate()?;
         let publish = &self.publish;
         if [
             publish.max_outstanding_acks,

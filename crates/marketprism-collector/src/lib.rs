@@ -25,4 +25,5 @@ pub use config::{
     BooksConfig, ChannelName, Config, ConnectionConfig, PollConfig, PollName, PublishConfig,
     VenueConfig, VenueKind,
 };
+pub use publisher::PublisherError;
 pub use service::{publish_events, run, CollectorError};

@@ -7,6 +7,16 @@
 //! While it retries, the channel from the connections fills and they stop reading: loss is
 //! never silent, it becomes a gap at the venue side.
 //!
+//! A publish that fails is classified:
+//! * the message exceeds the server's payload limit: a message of several events is split in
+//!   two and each half published (their ids name what each holds); a single event is
+//!   dead-lettered, cut to fit, with its `Nats-Msg-Id` as reference;
+//! * no stream holds the subject: if the stream really does not exist the publisher stops with
+//!   [`PublisherError::StreamMissing`] and the collector exits saying which stream to create;
+//!   while it exists (a stream-leader election answers "no responders" for a few seconds),
+//!   the message is retried;
+//! * anything else (NATS restarting, an ack timed out) is retried with the same id.
+//!
 //! Events queued together share messages: after taking an event, the publisher lets others
 //! gather for `linger` (a few milliseconds), then takes what is queued and publishes the
 //! events of each subject together, in queue order, up to `max_events_per_message` and
@@ -19,17 +29,40 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::PublishError, publish::PublishAck};
+use async_nats::jetstream::context::{GetStreamErrorKind, PublishError, PublishErrorKind};
+use async_nats::jetstream::{self, publish::PublishAck};
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use marketprism_bus::{deadletter_subject, DeadLetterOrigin, DEADLETTER_ERROR_HEADER};
-use marketprism_model::codec::{EncodedMessage, MessageEncoder};
+use marketprism_bus::{Backoff, DeadLetter, DeadLetterOrigin, StreamConfig};
+use marketprism_model::codec::{self, EncodedMessage, MessageEncoder};
 use marketprism_model::Event;
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 use crate::PublishConfig;
-use marketprism_bus::Backoff;
+
+/// The publisher had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum PublisherError {
+    /// No stream holds the subject, and the stream meant to does not exist.
+    #[error("JetStream stream {stream} does not exist, so {subject} cannot be stored; create it with `marketprism streams init`")]
+    StreamMissing {
+        /// The stream that should hold the subject.
+        stream: String,
+        /// The subject that found no stream.
+        subject: String,
+    },
+}
+
+/// What to do about a publish that failed.
+enum Decision {
+    /// Publish the same message again after a delay.
+    Retry,
+    /// The message is too large: split it, or dead-letter its one event.
+    Split,
+    /// Stop publishing.
+    Stop(PublisherError),
+}
 
 /// What connections hand to the publisher.
 #[derive(Debug)]
@@ -69,15 +102,20 @@ impl Prepared {
         }
     }
 
-    fn dead_letter(feed: &str, frame: String, reason: &str) -> Self {
-        let mut headers = HeaderMap::new();
-        headers.insert(DEADLETTER_ERROR_HEADER, reason);
+    fn dead_letter(letter: DeadLetter) -> Self {
         Prepared {
-            subject: deadletter_subject(DeadLetterOrigin::Collector, feed),
-            headers,
-            payload: Bytes::from(frame),
+            subject: letter.subject,
+            headers: letter.headers,
+            payload: letter.payload,
             events: 0,
         }
+    }
+
+    /// The message's `Nats-Msg-Id`, if it carries events.
+    fn msg_id(&self) -> Option<String> {
+        self.headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .map(|id| id.to_string())
     }
 }
 
@@ -91,7 +129,7 @@ enum Slot {
 /// until it holds `max_events_per_message` events or `max_message_bytes` bytes. A gap goes
 /// alone and closes every open message, so that no event queued after a gap is published
 /// before it. Dead letters go alone.
-fn coalesce(queued: Vec<Outgoing>, limits: &PublishConfig) -> Vec<Prepared> {
+fn coalesce(queued: Vec<Outgoing>, limits: &PublishConfig, max_payload: usize) -> Vec<Prepared> {
     let mut slots: Vec<Slot> = Vec::with_capacity(queued.len());
     // The open message of each subject: its index in `slots`.
     let mut open: HashMap<String, usize> = HashMap::new();
@@ -126,7 +164,14 @@ fn coalesce(queued: Vec<Outgoing>, limits: &PublishConfig) -> Vec<Prepared> {
                 feed,
                 frame,
                 reason,
-            } => slots.push(Slot::Finished(Prepared::dead_letter(&feed, frame, &reason))),
+            } => slots.push(Slot::Finished(Prepared::dead_letter(DeadLetter::new(
+                DeadLetterOrigin::Collector,
+                &feed,
+                Bytes::from(frame),
+                &reason,
+                None,
+                max_payload,
+            )))),
         }
     }
     slots
@@ -143,6 +188,9 @@ type AckFuture = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> +
 
 pub(crate) struct Publisher {
     context: jetstream::Context,
+    /// The streams the collector publishes to, for telling a missing one from a leader
+    /// election.
+    streams: StreamConfig,
     max_outstanding: usize,
     limits: PublishConfig,
     metrics: Metrics,
@@ -151,7 +199,12 @@ pub(crate) struct Publisher {
 
 impl Publisher {
     /// A publisher on `client` keeping at most `limits.max_outstanding_acks` acks in flight.
-    pub(crate) fn new(client: async_nats::Client, limits: PublishConfig, metrics: Metrics) -> Self {
+    pub(crate) fn new(
+        client: async_nats::Client,
+        streams: StreamConfig,
+        limits: PublishConfig,
+        metrics: Metrics,
+    ) -> Self {
         let max_outstanding = limits.max_outstanding_acks.max(1);
         // The client takes an ack permit for every unresolved publish and waits for one
         // before publishing (5,000 by default). The window must never hold more unresolved
@@ -161,6 +214,7 @@ impl Publisher {
             .build(client);
         Publisher {
             context,
+            streams,
             max_outstanding,
             limits,
             metrics,
@@ -170,8 +224,11 @@ impl Publisher {
 
     /// Publishes everything received until every sender is gone, then waits for all acks.
     /// Acks are settled as they arrive, so a failure is noticed and repaired even when no
-    /// further events follow.
-    pub(crate) async fn run(mut self, mut receiver: mpsc::Receiver<Outgoing>) {
+    /// further events follow. Stops early only when the stream is missing.
+    pub(crate) async fn run(
+        mut self,
+        mut receiver: mpsc::Receiver<Outgoing>,
+    ) -> Result<(), PublisherError> {
         let mut open = true;
         while open || !self.window.is_empty() {
             let has_room = self.window.len() < self.max_outstanding;
@@ -179,7 +236,7 @@ impl Publisher {
                 biased;
                 result = oldest_ack(&mut self.window), if !self.window.is_empty() => {
                     if let Some((prepared, _)) = self.window.pop_front() {
-                        self.settle(prepared, result).await;
+                        self.settle(prepared, result).await?;
                     }
                 }
                 next = receiver.recv(), if open && has_room => match next {
@@ -197,9 +254,9 @@ impl Publisher {
                                 Err(_) => break,
                             }
                         }
-                        for prepared in coalesce(queued, &self.limits) {
-                            let ack = Self::send(&self.context, &self.metrics, &prepared).await;
-                            self.window.push_back((prepared, ack));
+                        let max_payload = self.context.client().max_payload();
+                        for prepared in coalesce(queued, &self.limits, max_payload) {
+                            self.publish(prepared).await?;
                         }
                     }
                     None => open = false,
@@ -208,42 +265,48 @@ impl Publisher {
             self.metrics.outstanding_acks.set(self.window.len() as i64);
         }
         tracing::info!("Publisher drained: every event is acknowledged.");
+        Ok(())
     }
 
-    /// Publishes until the client accepts the message (it buffers while reconnecting).
-    ///
-    /// Takes the context rather than `self`: the window's futures are `Send` but not `Sync`,
-    /// so `&self` may not be held across an await.
-    async fn send(
-        context: &jetstream::Context,
-        metrics: &Metrics,
-        prepared: &Prepared,
-    ) -> AckFuture {
+    /// Publishes a message and puts its ack in the window once the client accepted it (it
+    /// buffers while reconnecting); a message too large goes as two halves, or as a dead
+    /// letter.
+    async fn publish(&mut self, prepared: Prepared) -> Result<(), PublisherError> {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
-            match context
-                .publish_with_headers(
-                    prepared.subject.clone(),
-                    prepared.headers.clone(),
-                    prepared.payload.clone(),
-                )
-                .await
-            {
-                Ok(ack) => return Box::pin(ack.into_future()),
-                Err(error) => {
-                    metrics.publish_retries.inc();
+            let error = match send(&self.context, &prepared).await {
+                Ok(ack) => {
+                    self.window.push_back((prepared, ack));
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            match decide(&self.context, &self.streams, &prepared, &error).await {
+                Decision::Retry => {
+                    self.metrics.publish_retries.inc();
                     tracing::warn!(%error, subject = %prepared.subject, "Publish failed; retrying.");
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
+                Decision::Split => {
+                    for part in self.split(prepared) {
+                        Box::pin(self.publish(part)).await?;
+                    }
+                    return Ok(());
+                }
+                Decision::Stop(stop) => return Err(stop),
             }
         }
     }
 
     /// Accounts for an ack; on failure republishes the same message until it is acked.
-    async fn settle(&mut self, prepared: Prepared, mut result: Result<PublishAck, PublishError>) {
+    async fn settle(
+        &mut self,
+        prepared: Prepared,
+        mut result: Result<PublishAck, PublishError>,
+    ) -> Result<(), PublisherError> {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
-            match result {
+            let error = match result {
                 Ok(acknowledged) => {
                     if acknowledged.duplicate {
                         self.metrics.duplicates.inc();
@@ -254,19 +317,112 @@ impl Publisher {
                     } else {
                         self.metrics.dead_lettered.inc();
                     }
-                    return;
+                    return Ok(());
                 }
-                Err(error) => {
-                    self.metrics.publish_retries.inc();
-                    tracing::warn!(%error, subject = %prepared.subject, "JetStream did not acknowledge; republishing.");
-                    tokio::time::sleep(backoff.next_delay()).await;
-                    result = Self::send(&self.context, &self.metrics, &prepared)
-                        .await
-                        .await;
-                }
+                Err(error) => error,
+            };
+            // A message the client accepted was within the payload limit: only a missing
+            // stream stops; everything else is published again.
+            if let Decision::Stop(stop) =
+                decide(&self.context, &self.streams, &prepared, &error).await
+            {
+                return Err(stop);
             }
+            self.metrics.publish_retries.inc();
+            tracing::warn!(%error, subject = %prepared.subject, "JetStream did not acknowledge; republishing.");
+            tokio::time::sleep(backoff.next_delay()).await;
+            result = match send(&self.context, &prepared).await {
+                Ok(ack) => ack.await,
+                Err(error) => Err(error),
+            };
         }
     }
+
+    /// A message over the payload limit as smaller messages: its events in two halves, or
+    /// its one event as a dead letter cut to fit, referring to its `Nats-Msg-Id`.
+    fn split(&self, prepared: Prepared) -> Vec<Prepared> {
+        let max_payload = self.context.client().max_payload();
+        let mut events = if prepared.events > 1 {
+            codec::decode(&prepared.subject, &prepared.payload).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if events.len() > 1 {
+            let second = events.split_off(events.len() / 2);
+            return [events, second]
+                .into_iter()
+                .filter_map(|half| {
+                    let mut half = half.into_iter();
+                    let mut encoder = MessageEncoder::new(half.next()?);
+                    half.for_each(|event| encoder.push(event));
+                    Some(Prepared::events(encoder.finish()))
+                })
+                .collect();
+        }
+        tracing::error!(subject = %prepared.subject, bytes = prepared.payload.len(), max_payload, "An event exceeds the server's payload limit; dead-lettering it.");
+        let reference = prepared.msg_id();
+        vec![Prepared::dead_letter(DeadLetter::new(
+            DeadLetterOrigin::Collector,
+            &prepared.subject,
+            prepared.payload,
+            &format!("the event exceeds the server's payload limit of {max_payload} bytes"),
+            reference.as_deref(),
+            max_payload,
+        ))]
+    }
+}
+
+/// Classifies a failed publish of `prepared` to `streams`.
+///
+/// Takes the context rather than the publisher: the window's futures are `Send` but not
+/// `Sync`, so a `&Publisher` may not be held across an await.
+async fn decide(
+    context: &jetstream::Context,
+    streams: &StreamConfig,
+    prepared: &Prepared,
+    error: &PublishError,
+) -> Decision {
+    match error.kind() {
+        PublishErrorKind::MaxPayloadExceeded => Decision::Split,
+        PublishErrorKind::StreamNotFound => {
+            let stream = if prepared.subject.starts_with("deadletter.") {
+                &streams.deadletter_name
+            } else {
+                &streams.name
+            };
+            match context.get_stream(stream).await {
+                Err(lookup) if is_not_found(lookup.kind()) => {
+                    Decision::Stop(PublisherError::StreamMissing {
+                        stream: stream.clone(),
+                        subject: prepared.subject.clone(),
+                    })
+                }
+                _ => Decision::Retry,
+            }
+        }
+        _ => Decision::Retry,
+    }
+}
+
+/// True when a stream lookup failed because the stream does not exist.
+fn is_not_found(kind: GetStreamErrorKind) -> bool {
+    matches!(kind, GetStreamErrorKind::JetStream(error)
+        if error.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+}
+
+/// Hands a message to the client and returns its ack.
+async fn send(
+    context: &jetstream::Context,
+    prepared: &Prepared,
+) -> Result<AckFuture, PublishError> {
+    let ack = context
+        .publish_with_headers(
+            prepared.subject.clone(),
+            prepared.headers.clone(),
+            prepared.payload.clone(),
+        )
+        .await?;
+    Ok(Box::pin(ack.into_future()))
 }
 
 /// Waits for the oldest outstanding ack without removing it from the window.
@@ -350,7 +506,7 @@ mod tests {
             trade("BTC-USDT", 3),
         ]);
         assert_eq!(
-            published(&coalesce(queued, &PublishConfig::default())),
+            published(&coalesce(queued, &PublishConfig::default(), 1 << 20)),
             [
                 (
                     "trade.binance.spot.BTC-USDT".to_owned(),
@@ -373,14 +529,14 @@ mod tests {
     #[test]
     fn a_full_message_is_closed_and_the_next_event_starts_another() {
         let queued = queue((1..=5).map(|id| trade("BTC-USDT", id)));
-        let sizes: Vec<usize> = coalesce(queued, &limits(2, 1 << 20))
+        let sizes: Vec<usize> = coalesce(queued, &limits(2, 1 << 20), 1 << 20)
             .iter()
             .map(|message| message.events)
             .collect();
         assert_eq!(sizes, [2, 2, 1]);
 
         let queued = queue((1..=3).map(|id| trade("BTC-USDT", id)));
-        let one_byte = coalesce(queued, &limits(256, 1));
+        let one_byte = coalesce(queued, &limits(256, 1), 1 << 20);
         assert_eq!(
             published(&one_byte)
                 .into_iter()
@@ -400,10 +556,11 @@ mod tests {
             trade("BTC-USDT", 2),
             trade("BTC-USDT", 3),
         ]);
-        let order: Vec<(String, Vec<Event>)> = published(&coalesce(queued, &limits(256, 1 << 20)))
-            .into_iter()
-            .map(|(subject, _, events)| (subject, events))
-            .collect();
+        let order: Vec<(String, Vec<Event>)> =
+            published(&coalesce(queued, &limits(256, 1 << 20), 1 << 20))
+                .into_iter()
+                .map(|(subject, _, events)| (subject, events))
+                .collect();
         assert_eq!(
             order,
             [
@@ -432,7 +589,7 @@ mod tests {
             reason: "expected value".into(),
         });
         queued.extend(queue([trade("BTC-USDT", 2)]));
-        let messages = coalesce(queued, &PublishConfig::default());
+        let messages = coalesce(queued, &PublishConfig::default(), 1 << 20);
         let subjects: Vec<&str> = messages
             .iter()
             .map(|message| message.subject.as_str())

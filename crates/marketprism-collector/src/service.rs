@@ -28,6 +28,12 @@ pub enum CollectorError {
     /// NATS is unavailable.
     #[error(transparent)]
     Bus(#[from] marketprism_bus::BusError),
+    /// The publisher had to stop: events can no longer be stored.
+    #[error(transparent)]
+    Publish(#[from] crate::publisher::PublisherError),
+    /// The publisher task panicked.
+    #[error("the publisher failed: {0}")]
+    PublisherPanicked(#[from] tokio::task::JoinError),
     /// The HTTP endpoint could not bind.
     #[error("cannot serve metrics on {address}: {source}")]
     Listen {
@@ -39,8 +45,11 @@ pub enum CollectorError {
 }
 
 /// Runs the collector until `shutdown` is cancelled; then stops reading, publishes what was
-/// read and waits for every ack before returning.
+/// read and waits for every ack before returning. Returns early, with the reason, when the
+/// publisher has to stop (the stream is missing): connections are stopped then.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), CollectorError> {
+    // Connections stop at shutdown, or when the publisher can no longer store what they read.
+    let reading = shutdown.child_token();
     config.validate().map_err(CollectorError::Config)?;
     let metrics = Metrics::default();
     let mut registry = Registry::default();
@@ -62,8 +71,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
 
     let client = marketprism_bus::connect(&config.nats, "marketprism-collector").await?;
     let (sender, receiver) = mpsc::channel(config.publish.queue_capacity);
-    let publisher =
-        tokio::spawn(Publisher::new(client, config.publish.clone(), metrics.clone()).run(receiver));
+    let publisher = tokio::spawn(
+        Publisher::new(
+            client,
+            config.nats.stream.clone(),
+            config.publish.clone(),
+            metrics.clone(),
+        )
+        .run(receiver),
+    );
 
     let rest_client = reqwest::Client::builder()
         .timeout(config.connection.subscribe_timeout)
@@ -92,7 +108,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
                 sender: sender.clone(),
                 metrics: metrics.clone(),
             };
-            connections.spawn(connection.run(shutdown.clone()));
+            connections.spawn(connection.run(reading.clone()));
         }
         for (poll, every) in venue.polls().map_err(config_error)? {
             let poller = Poller {
@@ -103,7 +119,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
                 sender: sender.clone(),
                 metrics: metrics.clone(),
             };
-            connections.spawn(poller.run(rest_client.clone(), shutdown.clone()));
+            connections.spawn(poller.run(rest_client.clone(), reading.clone()));
         }
     }
     connections.close();
@@ -112,9 +128,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     // Ready once every connection is subscribed; the gauge is maintained by the connections.
     let readiness_task = {
         let metrics = metrics.clone();
-        let shutdown = shutdown.clone();
+        let reading = reading.clone();
         tokio::spawn(async move {
-            while !shutdown.is_cancelled() {
+            while !reading.is_cancelled() {
                 readiness.set(metrics.connections_up.get() == connection_count as i64);
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -122,14 +138,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
         })
     };
 
-    connections.wait().await;
-    tracing::info!("Connections closed; draining the publisher.");
-    if let Err(error) = publisher.await {
-        tracing::error!(%error, "Publisher task failed.");
-    }
+    let mut publisher = publisher;
+    let published = tokio::select! {
+        () = connections.wait() => {
+            tracing::info!("Connections closed; draining the publisher.");
+            publisher.await
+        }
+        // The publisher ends before the connections only when it had to stop.
+        ended = &mut publisher => {
+            reading.cancel();
+            connections.wait().await;
+            ended
+        }
+    };
+    reading.cancel();
     let _ = readiness_task.await;
     http_shutdown.cancel();
     let _ = http.await;
+    published??;
     Ok(())
 }
 
@@ -146,8 +172,15 @@ pub async fn publish_events(
     marketprism_bus::ensure_streams(&jetstream::new(client.clone()), &nats.stream).await?;
     let metrics = Metrics::default();
     let (sender, receiver) = mpsc::channel(publish.queue_capacity.max(1));
-    let publisher =
-        tokio::spawn(Publisher::new(client, publish.clone(), metrics.clone()).run(receiver));
+    let publisher = tokio::spawn(
+        Publisher::new(
+            client,
+            nats.stream.clone(),
+            publish.clone(),
+            metrics.clone(),
+        )
+        .run(receiver),
+    );
     let mut sent = 0;
     for event in events {
         if sender
@@ -161,6 +194,6 @@ pub async fn publish_events(
     }
     drop(sender);
     // The publisher drains its window (every ack received) before it returns.
-    let _ = publisher.await;
+    publisher.await??;
     Ok(sent)
 }

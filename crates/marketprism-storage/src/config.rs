@@ -93,6 +93,19 @@ impl Config {
                 );
             }
         }
+        self.nats.validate()?;
+        marketprism_bus::check_endpoint(
+            "clickhouse.url",
+            &self.clickhouse.url,
+            &["http", "https"],
+        )?;
+        if let Some(archive) = &self.archive {
+            marketprism_bus::check_endpoint(
+                "archive.cold.url",
+                &archive.cold.url,
+                &["http", "https"],
+            )?;
+        }
         if self.consumer.ack_wait <= self.batch.max_wait {
             return Err("consumer.ack_wait must exceed batch.max_wait, or batches are redelivered before they are written".into());
         }

@@ -22,13 +22,21 @@ pub enum StorageError {
     /// NATS or the stream is unavailable.
     #[error(transparent)]
     Bus(#[from] marketprism_bus::BusError),
+    /// The event stream does not exist or does not answer.
+    #[error("stream {stream} is not available ({source}); run `marketprism streams init`")]
+    StreamUnavailable {
+        /// The configured event stream.
+        stream: String,
+        /// The client's error.
+        source: marketprism_bus::Source,
+    },
     /// The consumer could not be created or read.
-    #[error("JetStream consumer {durable}: {message}")]
+    #[error("JetStream consumer {durable}: {source}")]
     Consumer {
         /// The durable name.
         durable: String,
-        /// The explanation.
-        message: String,
+        /// The client's error.
+        source: marketprism_bus::Source,
     },
     /// The HTTP endpoint could not bind.
     #[error("cannot serve metrics on {address}: {source}")]
@@ -41,6 +49,37 @@ pub enum StorageError {
     /// The ClickHouse client could not be built.
     #[error(transparent)]
     ClickHouse(#[from] std::io::Error),
+}
+
+/// What kind of failure stopped storage, for callers that act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageErrorKind {
+    /// The configuration is inconsistent.
+    Config,
+    /// NATS could not be used (see [`marketprism_bus::BusErrorKind`]).
+    Bus,
+    /// The event stream is missing or unavailable.
+    StreamUnavailable,
+    /// The durable consumer failed.
+    Consumer,
+    /// The HTTP endpoint could not bind.
+    Listen,
+    /// The ClickHouse client could not be built.
+    ClickHouse,
+}
+
+impl StorageError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StorageErrorKind {
+        match self {
+            StorageError::Config(_) => StorageErrorKind::Config,
+            StorageError::Bus(_) => StorageErrorKind::Bus,
+            StorageError::StreamUnavailable { .. } => StorageErrorKind::StreamUnavailable,
+            StorageError::Consumer { .. } => StorageErrorKind::Consumer,
+            StorageError::Listen { .. } => StorageErrorKind::Listen,
+            StorageError::ClickHouse(_) => StorageErrorKind::ClickHouse,
+        }
+    }
 }
 
 /// Runs storage until `shutdown` is cancelled, then writes and acks what it holds and returns.
@@ -61,18 +100,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
 
     let client = marketprism_bus::connect(&config.nats, "marketprism-storage").await?;
     let context = jetstream::new(client);
-    let consumer_error = |message: String| StorageError::Consumer {
+    let consumer_error = |source: marketprism_bus::Source| StorageError::Consumer {
         durable: config.consumer.durable_name.clone(),
-        message,
+        source,
     };
     let stream = context
         .get_stream(&config.nats.stream.name)
         .await
-        .map_err(|error| {
-            consumer_error(format!(
-                "stream {} is not available ({error}); run `marketprism streams init`",
-                config.nats.stream.name
-            ))
+        .map_err(|source| StorageError::StreamUnavailable {
+            stream: config.nats.stream.name.clone(),
+            source: source.into(),
         })?;
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
@@ -87,7 +124,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
             },
         )
         .await
-        .map_err(|error| consumer_error(error.to_string()))?;
+        .map_err(|source| consumer_error(source.into()))?;
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(config.batch.messages_per_pull())
@@ -95,7 +132,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
         .expires(Duration::from_secs(30))
         .messages()
         .await
-        .map_err(|error| consumer_error(error.to_string()))?;
+        .map_err(|source| consumer_error(source.into()))?;
 
     let writer = Writer::new(
         &config,
@@ -144,7 +181,7 @@ async fn consume(
                     writer.flush(std::mem::take(&mut batch), shutdown).await;
                     return Err(StorageError::Consumer {
                         durable: config.consumer.durable_name.clone(),
-                        message: "message stream ended".into(),
+                        source: "the message stream ended".into(),
                     });
                 }
             }

@@ -23,7 +23,7 @@ mod writer;
 
 pub use clickhouse_config::{server_version, validating, ClickHouseConfig};
 pub use config::{ArchiveConfig, BatchConfig, Config, ConsumerConfig};
-pub use consumer::{run, StorageError};
+pub use consumer::{run, StorageError, StorageErrorKind};
 pub use failure::{InsertError, InsertErrorKind};
 pub use rows::{
     from_fixed18, to_fixed18, FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow,

@@ -64,3 +64,23 @@ fn reports_inconsistent_values() {
     assert!(!ok);
     assert!(text.contains("max_ack_pending"), "{text}");
 }
+
+#[test]
+fn rejects_malformed_endpoint_urls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let collector = dir.path().join("collector.toml");
+    std::fs::write(
+        &collector,
+        "[[venues]]\nvenue = \"binance_spot\"\nendpoint = \"ws//127.0.0.1:9443\"\nsymbols = [\"BTC-USDT\"]\nchannels = [\"trades\"]\n",
+    )
+    .expect("write");
+    let (ok, text) = check(&["--collector", collector.to_str().expect("utf-8 path")]);
+    assert!(!ok);
+    assert!(text.contains("venues[0].endpoint"), "{text}");
+
+    let storage = dir.path().join("storage.toml");
+    std::fs::write(&storage, "[clickhouse]\nurl = \"localhost:8123\"\n").expect("write");
+    let (ok, text) = check(&["--storage", storage.to_str().expect("utf-8 path")]);
+    assert!(!ok);
+    assert!(text.contains("clickhouse.url"), "{text}");
+}

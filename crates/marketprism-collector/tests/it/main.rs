@@ -3,6 +3,7 @@
 mod books;
 mod derivatives;
 mod polls;
+mod publish;
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ use marketprism_bus::{
     DEADLETTER_ERROR_HEADER, DEADLETTER_ORIGINAL_HEADER, DEADLETTER_TRUNCATED_HEADER,
 };
 use marketprism_model::{codec, Event};
+use marketprism_storage::StorageErrorKind;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
@@ -238,4 +239,15 @@ async fn a_hung_server_times_out_and_the_batch_is_retried_without_redelivery() {
         info.num_redelivered, 0,
         "progress acks held the batch while it was retried"
     );
+}
+
+#[tokio::test]
+async fn a_missing_stream_stops_storage_saying_so() {
+    let harness = Harness::start("missing_stream_test");
+    let error = marketprism_storage::run(harness.config.clone(), CancellationToken::new())
+        .await
+        .expect_err("no stream to consume");
+    assert_eq!(error.kind(), StorageErrorKind::StreamUnavailable);
+    assert!(std::error::Error::source(&error).is_some(), "{error}");
+    assert!(error.to_string().contains("streams init"), "{error}");
 }
