@@ -8,11 +8,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
 use marketprism_book::PublishSettings;
-use marketprism_model::{Event, Gap, GapReason, Symbol};
+use marketprism_bus::Backoff;
+use marketprism_model::{now_ms, Event, Gap, GapReason, Symbol};
 use marketprism_venues::{Inbound, Subscription, VenueProtocol};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant, Interval};
@@ -24,14 +24,6 @@ use crate::metrics::Metrics;
 use crate::publisher::Outgoing;
 use crate::snapshots::{FetchSettings, Snapshot, SnapshotFetcher};
 use crate::ConnectionConfig;
-use marketprism_bus::Backoff;
-
-/// Local wall-clock time, Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
 
 /// Why a session ended.
 enum SessionEnd {

@@ -16,10 +16,10 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::now_ms;
 use crate::http::{get_text, FetchError};
 use crate::metrics::Metrics;
 use crate::publisher::Outgoing;
+use marketprism_model::now_ms;
 
 /// One polled series.
 pub(crate) struct Poller {

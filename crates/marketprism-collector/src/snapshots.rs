@@ -11,9 +11,9 @@ use marketprism_venues::VenueProtocol;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::now_ms;
 use crate::http::{get_text, FetchError};
 use marketprism_bus::Backoff;
+use marketprism_model::now_ms;
 
 /// A fetched snapshot.
 pub(crate) struct Snapshot {

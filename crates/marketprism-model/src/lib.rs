@@ -3,7 +3,8 @@
 //! The model is venue-agnostic: parsers in `marketprism-venues` produce these types, the
 //! collector publishes them to JetStream under [`Event::subject`] with [`Event::msg_id`] as the
 //! `Nats-Msg-Id`, and storage decodes them with [`codec::decode`] into ClickHouse rows.
-//! Nothing in this crate performs I/O.
+//! Nothing in this crate performs I/O; [`now_ms`] reads the clock, for the components that
+//! stamp receive times.
 
 mod book;
 pub mod codec;
@@ -22,3 +23,12 @@ pub use gap::{Gap, GapReason};
 pub use instrument::{Exchange, MarketType, Symbol, SymbolError};
 pub use rust_decimal::Decimal;
 pub use trade::{Side, Trade};
+
+/// The local wall-clock time, Unix milliseconds: the unit of every time in the model.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}

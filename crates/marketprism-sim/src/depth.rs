@@ -16,8 +16,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::generator::now_ms;
 use crate::server::{Outbound, Shared};
+use marketprism_model::now_ms;
 
 /// Interval of the diff-depth stream.
 pub(crate) const UPDATE_INTERVAL: Duration = Duration::from_millis(100);

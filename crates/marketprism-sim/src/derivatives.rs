@@ -14,9 +14,9 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::dialect::{okx_ids, Dialect, OKX_SWAP_LIQUIDATIONS};
-use crate::generator::now_ms;
 use crate::polled::value;
 use crate::server::{Client, Outbound, Shared};
+use marketprism_model::now_ms;
 
 /// One derivatives value written to at least one open connection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -214,7 +214,7 @@ pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String>
 
 /// The snapshot frame a venue sends on subscription.
 fn render_snapshot(dialect: Dialect, stream: &str, symbol: &str, book: &BookSnapshot) -> String {
-    let now = crate::generator::now_ms();
+    let now = marketprism_model::now_ms();
     match dialect {
         Dialect::Okx => json!({
             "arg": {"channel": "books", "instId": stream.trim_start_matches("books:")},

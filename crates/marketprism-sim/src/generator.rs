@@ -6,8 +6,9 @@
 //! to a collector that is still connecting.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use marketprism_model::now_ms;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
@@ -15,13 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::server::{Outbound, Shared, TradeDelivery};
 use crate::SimTrade;
-
-/// Local wall-clock time, Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
 
 /// First trade id of every symbol.
 const FIRST_TRADE_ID: u64 = 1_000_000;

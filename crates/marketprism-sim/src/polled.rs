@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::derivatives::SentDerivative;
-use crate::generator::now_ms;
 use crate::server::Shared;
+use marketprism_model::now_ms;
 
 /// A REST request the simulator answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

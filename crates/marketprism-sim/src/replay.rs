@@ -621,7 +621,7 @@ pub(crate) async fn answer(State(shared): State<Arc<Shared>>, uri: Uri) -> Respo
     };
     shared.report().record_request(RestRequest {
         path: uri.to_string(),
-        at_ms: crate::generator::now_ms(),
+        at_ms: marketprism_model::now_ms(),
         status: status.as_u16(),
     });
     match body {

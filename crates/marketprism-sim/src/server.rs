@@ -120,7 +120,7 @@ impl Shared {
     }
 
     fn is_silent(&self) -> bool {
-        crate::generator::now_ms() < self.silent_until_ms.load(Ordering::Relaxed)
+        marketprism_model::now_ms() < self.silent_until_ms.load(Ordering::Relaxed)
     }
 
     /// Notes that a client's subscriptions changed (or a client left), waking whoever waits
@@ -373,7 +373,7 @@ async fn combined(
 }
 
 async fn disconnect_all(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let now = crate::generator::now_ms();
+    let now = marketprism_model::now_ms();
     let mut closed = 0;
     for client in shared.clients().values() {
         client.close.cancel();
@@ -419,7 +419,7 @@ fn answer_depth(shared: &Shared, query: &DepthQuery, futures: bool) -> Response 
         Some(snapshot) => {
             let mut body = serde_json::to_value(snapshot).unwrap_or(Value::Null);
             if futures {
-                let now = crate::generator::now_ms();
+                let now = marketprism_model::now_ms();
                 body["E"] = Value::from(now);
                 body["T"] = Value::from(now);
             }
@@ -443,7 +443,7 @@ async fn silence(
     State(shared): State<Arc<Shared>>,
     Json(request): Json<SilenceRequest>,
 ) -> Json<Value> {
-    let until = crate::generator::now_ms() + request.ms.max(0);
+    let until = marketprism_model::now_ms() + request.ms.max(0);
     shared.silent_until_ms.store(until, Ordering::Relaxed);
     tracing::info!(ms = request.ms, "Connections silenced on command.");
     Json(serde_json::json!({ "silent_until_ms": until }))

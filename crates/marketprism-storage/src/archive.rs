@@ -9,7 +9,7 @@
 //! With `hot_retention`, hot rows older than the retention *and* already archived are
 //! deleted.
 
-use crate::now_ms;
+use marketprism_model::now_ms;
 
 use clickhouse::{Client, Row, RowOwned, RowRead, RowWrite};
 use marketprism_schema::Dialect;

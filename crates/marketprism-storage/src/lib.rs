@@ -29,10 +29,3 @@ pub use rows::{
     from_fixed18, to_fixed18, FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow,
     OpenInterestRow, OrderBookDeltaRow, OrderBookRow, RowError, TradeRow, VolatilityIndexRow,
 };
-
-/// Local wall-clock time, Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}

@@ -28,7 +28,9 @@ use tokio_util::sync::CancellationToken;
 use crate::batch::Batch;
 use crate::failure::{InsertError, InsertErrorKind};
 use crate::metrics::{Metrics, TableLabel};
-use crate::{now_ms, server_version, validating, Config};
+use marketprism_model::now_ms;
+
+use crate::{server_version, validating, Config};
 
 /// How a batch's write ended.
 enum Written {

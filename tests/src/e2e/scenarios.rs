@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use marketprism_model::Decimal;
+use marketprism_model::{now_ms, Decimal};
 use marketprism_sim::{BookFault, Report, SimTrade, TrueBook};
 use marketprism_storage::{from_fixed18, GapRow, OrderBookRow, TradeRow};
 
@@ -357,15 +357,6 @@ pub(super) fn stopped_cleanly(scenario: &'static str, pipeline: Pipeline) -> any
         if clean { "exit 0" } else { "non-zero exit" }.into(),
         clean,
     ))
-}
-
-/// Local wall-clock time, Unix milliseconds.
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or_default()
-        })
 }
 
 fn normalized(native: &str) -> String {

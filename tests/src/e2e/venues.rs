@@ -14,7 +14,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use marketprism_model::Decimal;
+use marketprism_model::{now_ms, Decimal};
 use marketprism_sim::SentDerivative;
 use marketprism_storage::{
     from_fixed18, FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow,
@@ -22,7 +22,7 @@ use marketprism_storage::{
 };
 
 use super::scenarios::{
-    book_difference, dead_letters, now_ms, stopped_cleanly, verify_trades, wait_until_done,
+    book_difference, dead_letters, stopped_cleanly, verify_trades, wait_until_done,
 };
 use super::{Check, Checks};
 use crate::pipeline::{Pipeline, Spec, VenueSpec};
