@@ -7,11 +7,12 @@ mod shutdown;
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use config_file::{Layers, Service};
 use tracing_subscriber::EnvFilter;
 
 /// Records crypto market data: exchanges → NATS JetStream → ClickHouse.
@@ -22,6 +23,10 @@ struct Cli {
     /// log at `info` by default, interactive commands at `warn`.
     #[arg(long, global = true, env = "RUST_LOG")]
     log: Option<String>,
+    /// Environment whose overlay applies to configuration files, e.g. `production` reads
+    /// `storage.production.toml` over `storage.toml`.
+    #[arg(long = "env", global = true, env = "MARKETPRISM_ENV")]
+    environment: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,6 +79,11 @@ enum Command {
         #[arg(long)]
         storage: Option<PathBuf>,
     },
+    /// Inspect configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Start everything locally (NATS, ClickHouse, storage, collector) and verify data flows.
     Up(deploy::UpArgs),
     /// Show the health of a local deployment, consumer lag and rows per table.
@@ -89,6 +99,20 @@ enum StreamsCommand {
     /// Create the event and dead-letter streams, or update them to the configuration.
     Init {
         /// Storage configuration (TOML); its `[nats]` section is used.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print a service's effective configuration, every key with the layer it came from
+    /// (file, variable or default); passwords in URLs are masked.
+    Show {
+        /// The service.
+        #[arg(value_enum)]
+        service: Service,
+        /// The service's base configuration file.
         #[arg(long)]
         config: PathBuf,
     },
@@ -141,6 +165,7 @@ fn main() -> anyhow::Result<()> {
             | Command::Migrate { .. }
             | Command::Streams { .. }
             | Command::Replay(_)
+            | Command::Config { .. }
     );
     let filter = cli
         .log
@@ -151,23 +176,25 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stdout().is_terminal())
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(execute(cli.command))
+    runtime.block_on(execute(cli.command, cli.environment.as_deref()))
 }
 
-async fn execute(command: Command) -> anyhow::Result<()> {
+async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<()> {
+    let collector_layers = |path: &Path| Layers::new(Service::Collector, path, environment);
+    let storage_layers = |path: &Path| Layers::new(Service::Storage, path, environment);
     match command {
         Command::Collect { config } => {
-            let config: marketprism_collector::Config = config_file::load(&config)?;
+            let config: marketprism_collector::Config = collector_layers(&config).load()?;
             let shutdown = shutdown::on_signal();
             marketprism_collector::run(config, shutdown).await?;
         }
         Command::Store { config } => {
-            let config: marketprism_storage::Config = config_file::load(&config)?;
+            let config: marketprism_storage::Config = storage_layers(&config).load()?;
             let shutdown = shutdown::on_signal();
             marketprism_storage::run(config, shutdown).await?;
         }
         Command::Migrate { config } => {
-            let config: marketprism_storage::Config = config_file::load(&config)?;
+            let config: marketprism_storage::Config = storage_layers(&config).load()?;
             let report = marketprism_storage::migrate::migrate(&config.clickhouse)
                 .await
                 .context("migration failed")?;
@@ -181,7 +208,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             );
         }
         Command::Archive { config, watch } => {
-            let config: marketprism_storage::Config = config_file::load(&config)?;
+            let config: marketprism_storage::Config = storage_layers(&config).load()?;
             let archive = config
                 .archive
                 .clone()
@@ -217,7 +244,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
         Command::Streams {
             command: StreamsCommand::Init { config },
         } => {
-            let config: marketprism_storage::Config = config_file::load(&config)?;
+            let config: marketprism_storage::Config = storage_layers(&config).load()?;
             let client = marketprism_bus::connect(&config.nats, "marketprism-streams").await?;
             let context = async_nats::jetstream::new(client);
             let reports = marketprism_bus::ensure_streams(&context, &config.nats.stream)
@@ -244,21 +271,31 @@ async fn execute(command: Command) -> anyhow::Result<()> {
         }
         Command::CheckConfig { collector, storage } => {
             if let Some(path) = collector {
-                let config: marketprism_collector::Config = config_file::load(&path)?;
+                let config: marketprism_collector::Config = collector_layers(&path).load()?;
                 config.validate().map_err(|error| {
                     anyhow::anyhow!("invalid configuration {}: {error}", path.display())
                 })?;
                 println!("{}: valid collector configuration", path.display());
             }
             if let Some(path) = storage {
-                let config: marketprism_storage::Config = config_file::load(&path)?;
+                let config: marketprism_storage::Config = storage_layers(&path).load()?;
                 config.validate().map_err(|error| {
                     anyhow::anyhow!("invalid configuration {}: {error}", path.display())
                 })?;
                 println!("{}: valid storage configuration", path.display());
             }
         }
-        Command::Replay(args) => replay::replay(args).await?,
+        Command::Config {
+            command: ConfigCommand::Show { service, config },
+        } => {
+            let layers = Layers::new(service, &config, environment);
+            let shown = match service {
+                Service::Collector => layers.show::<marketprism_collector::Config>()?,
+                Service::Storage => layers.show::<marketprism_storage::Config>()?,
+            };
+            print!("{shown}");
+        }
+        Command::Replay(args) => replay::replay(args, environment).await?,
         Command::Up(args) => deploy::up(args).await?,
         Command::Status(args) => deploy::status(args).await?,
         Command::Down(args) => deploy::down(args).await?,

@@ -29,9 +29,16 @@ pub struct ReplayArgs {
 /// Replays the capture; prints events as JSON lines (or publishes them) and a summary of
 /// what each feed produced on stderr. Fails if any record could not be parsed, after
 /// replaying every other record.
-pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+pub async fn replay(args: ReplayArgs, environment: Option<&str>) -> anyhow::Result<()> {
     let config: Option<marketprism_collector::Config> = match &args.config {
-        Some(path) => Some(crate::config_file::load(path)?),
+        Some(path) => Some(
+            crate::config_file::Layers::new(
+                crate::config_file::Service::Collector,
+                path,
+                environment,
+            )
+            .load()?,
+        ),
         None => None,
     };
     let settings = config

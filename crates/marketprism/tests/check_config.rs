@@ -84,3 +84,64 @@ fn rejects_malformed_endpoint_urls() {
     assert!(!ok);
     assert!(text.contains("clickhouse.url"), "{text}");
 }
+
+#[test]
+fn config_show_names_where_each_value_came_from() {
+    let output = Command::new(env!("CARGO_BIN_EXE_marketprism"))
+        .args([
+            "config",
+            "show",
+            "storage",
+            "--config",
+            "examples/storage.toml",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .env(
+            "MARKETPRISM_CLICKHOUSE_URL",
+            "http://clickhouse.internal:8123",
+        )
+        .env(
+            "MARKETPRISM_NATS_URL",
+            "nats://recorder:s3cret@nats.internal:4222",
+        )
+        .env("MARKETPRISM_STORAGE__BATCH__MAX_ROWS", "1234")
+        // Variables of other tools and other services are not configuration of this one.
+        .env("MARKETPRISM_NATS_SERVER", "/usr/sbin/nats-server")
+        .env("MARKETPRISM_COLLECTOR__PUBLISH__LINGER", "9ms")
+        .env_remove("MARKETPRISM_ENV")
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = |key: &str| {
+        text.lines()
+            .find(|line| line.starts_with(&format!("{key} = ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line("clickhouse.url").contains("clickhouse.internal"),
+        "{text}"
+    );
+    assert!(
+        line("clickhouse.url").contains("MARKETPRISM_CLICKHOUSE_URL"),
+        "{text}"
+    );
+    assert!(line("batch.max_rows").contains("1234"), "{text}");
+    assert!(
+        line("batch.max_rows").contains("MARKETPRISM_STORAGE__BATCH__MAX_ROWS"),
+        "{text}"
+    );
+    assert!(
+        line("batch.max_wait").ends_with("examples/storage.toml"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("s3cret") && line("nats.url").contains("****"),
+        "{text}"
+    );
+}
