@@ -1,6 +1,6 @@
 //! One venue connection: connect, subscribe, read, reconnect.
 //!
-//! Each session connects to the venue, sends its subscribe requests and waits for every
+//! Each [`Session`] connects to the venue, sends its subscribe requests and waits for every
 //! reply, then reads frames until the socket fails, the venue closes it, the no-data
 //! watchdog fires or shutdown is requested. Between sessions it waits a jittered, capped,
 //! growing delay. When a session is confirmed after an interruption, a `gap` event per
@@ -14,9 +14,11 @@ use marketprism_book::PublishSettings;
 use marketprism_bus::Backoff;
 use marketprism_model::{now_ms, Event, Gap, GapReason, Symbol};
 use marketprism_venues::{Inbound, Subscription, VenueProtocol};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant, Interval};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::books::{Books, Resync};
@@ -31,6 +33,18 @@ enum SessionEnd {
     Shutdown,
     /// The session was lost and must be replaced.
     Lost { reason: GapReason, detail: String },
+}
+
+/// What a connection keeps from one session to the next.
+struct FeedState {
+    /// The connection's order books, if it subscribes to any.
+    books: Option<Books>,
+    /// The delay before the next session; reset once a session is subscribed.
+    backoff: Backoff,
+    /// The venue time of the last event seen per symbol: where a gap starts.
+    last_seen: HashMap<Symbol, i64>,
+    /// The interruption the next subscribed session must report as gaps.
+    interruption: Option<Interruption>,
 }
 
 /// An interruption not yet covered by a gap event.
@@ -92,296 +106,33 @@ impl Connection {
 
     /// Runs sessions until shutdown.
     pub(crate) async fn run(self, shutdown: CancellationToken) {
-        let mut books = self.books(&shutdown);
-        let mut backoff = Backoff::new(self.settings.backoff_initial, self.settings.backoff_max);
-        // The venue time of the last event seen per symbol: where a gap starts.
-        let mut last_seen: HashMap<Symbol, i64> = HashMap::new();
-        let mut interruption: Option<Interruption> = None;
+        let mut state = FeedState {
+            books: self.books(&shutdown),
+            backoff: Backoff::new(self.settings.backoff_initial, self.settings.backoff_max),
+            last_seen: HashMap::new(),
+            interruption: None,
+        };
         loop {
-            match self
-                .session(
-                    &mut last_seen,
-                    &mut interruption,
-                    &mut books,
-                    &mut backoff,
-                    &shutdown,
-                )
-                .await
-            {
+            let end = match Session::open(&self, &mut state).await {
+                Ok(session) => session.run(&shutdown).await,
+                Err(end) => end,
+            };
+            match end {
                 SessionEnd::Shutdown => return,
                 SessionEnd::Lost { reason, detail } => {
                     tracing::warn!(feed = %self.feed(), reason = reason.as_str(), %detail, "Connection lost; reconnecting.");
                     self.metrics.reconnects.inc();
-                    interruption.get_or_insert(Interruption {
+                    state.interruption.get_or_insert(Interruption {
                         reason,
                         at_ms: now_ms(),
                     });
                 }
             }
-            let delay = backoff.next_delay();
+            let delay = state.backoff.next_delay();
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(delay) => {}
             }
-        }
-    }
-
-    async fn session(
-        &self,
-        last_seen: &mut HashMap<Symbol, i64>,
-        interruption: &mut Option<Interruption>,
-        books: &mut Option<Books>,
-        backoff: &mut Backoff,
-        shutdown: &CancellationToken,
-    ) -> SessionEnd {
-        let lost = |reason, detail: String| SessionEnd::Lost { reason, detail };
-        if let Some(books) = books.as_mut() {
-            books.session_started();
-        }
-        let url = self.protocol.connect_url(&self.endpoint);
-        let deadline = Instant::now() + self.settings.subscribe_timeout;
-        let mut socket =
-            match tokio::time::timeout_at(deadline, tokio_tungstenite::connect_async(url.as_str()))
-                .await
-            {
-                Ok(Ok((socket, _response))) => socket,
-                Ok(Err(error)) => {
-                    return lost(
-                        GapReason::Disconnect,
-                        format!("connecting to {url}: {error}"),
-                    )
-                }
-                Err(_) => {
-                    return lost(
-                        GapReason::Disconnect,
-                        format!("connecting to {url}: timed out"),
-                    )
-                }
-            };
-        let requests = match self.protocol.subscribe_requests(&self.subscriptions) {
-            Ok(requests) => requests,
-            Err(error) => return lost(GapReason::Disconnect, error.to_string()),
-        };
-        let mut awaiting: Vec<u64> = requests
-            .iter()
-            .flat_map(|request| request.acks.iter().copied())
-            .collect();
-        for request in requests {
-            if let Err(error) = socket.send(Message::text(request.frame)).await {
-                return lost(
-                    GapReason::Disconnect,
-                    format!("sending subscribe request: {error}"),
-                );
-            }
-        }
-
-        let mut subscribed = false;
-        let mut keepalive = self.protocol.keepalive().map(|keepalive| {
-            let mut interval = tokio::time::interval(keepalive.every);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            (interval, keepalive.frame)
-        });
-        let mut last_frame_at = Instant::now();
-        // Events parsed before every subscription is confirmed wait for the interruption's
-        // gaps, so that a gap always precedes the data after it.
-        let mut held: Vec<Event> = Vec::new();
-        loop {
-            let frame_deadline = if subscribed {
-                last_frame_at + self.settings.watchdog
-            } else {
-                deadline
-            };
-            let frame = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => {
-                    let _ = socket.close(None).await;
-                    self.mark_down(subscribed);
-                    return SessionEnd::Shutdown;
-                }
-                Some(snapshot) = next_snapshot(books) => {
-                    let events = books.as_mut().map(|books| books.apply_snapshot(snapshot)).unwrap_or_default();
-                    if self.deliver(events, subscribed, &mut held, last_seen).await.is_err() {
-                        return SessionEnd::Shutdown;
-                    }
-                    continue;
-                }
-                frame = tick(&mut keepalive) => {
-                    if let Err(error) = socket.send(Message::text(frame)).await {
-                        self.mark_down(subscribed);
-                        return lost(GapReason::Disconnect, format!("sending keepalive: {error}"));
-                    }
-                    continue;
-                }
-                frame = timeout_at(frame_deadline, socket.next()) => frame,
-            };
-            last_frame_at = Instant::now();
-            let message = match frame {
-                Err(_) if subscribed => {
-                    self.mark_down(subscribed);
-                    return lost(
-                        GapReason::Stale,
-                        format!("no data for {:?}", self.settings.watchdog),
-                    );
-                }
-                Err(_) => {
-                    return lost(
-                        GapReason::Disconnect,
-                        "subscription not confirmed in time".into(),
-                    )
-                }
-                Ok(None) => {
-                    self.mark_down(subscribed);
-                    return lost(GapReason::Disconnect, "stream ended".into());
-                }
-                Ok(Some(Err(error))) => {
-                    self.mark_down(subscribed);
-                    return lost(GapReason::Disconnect, error.to_string());
-                }
-                Ok(Some(Ok(message))) => message,
-            };
-            let received_time_ms = now_ms();
-            let text = match message {
-                Message::Text(text) => text,
-                Message::Ping(_) => {
-                    // tungstenite queues the pong; flushing sends it now rather than on the
-                    // next write, which a read-only feed may never make.
-                    let _ = socket.flush().await;
-                    continue;
-                }
-                Message::Close(frame) => {
-                    self.mark_down(subscribed);
-                    return lost(GapReason::Disconnect, format!("closed by venue: {frame:?}"));
-                }
-                Message::Binary(_) | Message::Pong(_) | Message::Frame(_) => continue,
-            };
-            self.metrics.frames_received.inc();
-            match self.protocol.parse(text.as_str(), received_time_ms) {
-                Ok(Inbound::Events(events)) => {
-                    if self
-                        .deliver(events, subscribed, &mut held, last_seen)
-                        .await
-                        .is_err()
-                    {
-                        return SessionEnd::Shutdown;
-                    }
-                }
-                Ok(Inbound::Book(message)) => {
-                    let Some(books) = books.as_mut() else {
-                        self.metrics.frames_ignored.inc();
-                        continue;
-                    };
-                    let (events, resync) = books.apply(
-                        self.protocol.as_ref(),
-                        message.market_type,
-                        &message.symbol,
-                        message.update,
-                    );
-                    if self
-                        .deliver(events, subscribed, &mut held, last_seen)
-                        .await
-                        .is_err()
-                    {
-                        return SessionEnd::Shutdown;
-                    }
-                    if let Some(Resync::Resubscribe(frames)) = resync {
-                        for frame in frames {
-                            if let Err(error) = socket.send(Message::text(frame)).await {
-                                self.mark_down(subscribed);
-                                return lost(
-                                    GapReason::Disconnect,
-                                    format!("resubscribing a book: {error}"),
-                                );
-                            }
-                        }
-                    }
-                }
-                Ok(Inbound::SubscribeAck { request_id }) => {
-                    awaiting.retain(|&id| id != request_id);
-                    if awaiting.is_empty() && !subscribed {
-                        subscribed = true;
-                        backoff.reset();
-                        if let Some(books) = books.as_mut() {
-                            books.subscribed();
-                        }
-                        self.metrics.connections_up.inc();
-                        tracing::info!(feed = %self.feed(), streams = self.subscriptions.len(), "Subscribed.");
-                        if let Some(interruption) = interruption.take() {
-                            if self
-                                .emit_gaps(&interruption, last_seen, received_time_ms)
-                                .await
-                                .is_err()
-                            {
-                                return SessionEnd::Shutdown;
-                            }
-                        }
-                        // Data that arrived before the last confirmation follows the gaps.
-                        let early = std::mem::take(&mut held);
-                        if self
-                            .deliver(early, subscribed, &mut held, last_seen)
-                            .await
-                            .is_err()
-                        {
-                            return SessionEnd::Shutdown;
-                        }
-                    }
-                }
-                Ok(Inbound::Rejected { request_id, reason }) => {
-                    // A refused subscription is a configuration problem the venue will not
-                    // change its mind about quickly; back off and retry so it is visible.
-                    self.mark_down(subscribed);
-                    return lost(
-                        GapReason::Disconnect,
-                        format!("request {request_id:?} refused: {reason}"),
-                    );
-                }
-                Ok(Inbound::Ignored) => {
-                    self.metrics.frames_ignored.inc();
-                }
-                Err(error) => {
-                    self.metrics.parse_errors.inc();
-                    tracing::warn!(feed = %self.feed(), %error, "Unparseable frame kept on the dead-letter stream.");
-                    let dead_letter = Outgoing::DeadLetter {
-                        feed: self.feed(),
-                        frame: text.as_str().to_owned(),
-                        reason: error.to_string(),
-                    };
-                    if self.sender.send(dead_letter).await.is_err() {
-                        return SessionEnd::Shutdown;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Publishes events once the session is subscribed (noting the venue time of the last
-    /// event per symbol, where a later gap starts); holds them until then.
-    async fn deliver(
-        &self,
-        events: Vec<Event>,
-        subscribed: bool,
-        held: &mut Vec<Event>,
-        last_seen: &mut HashMap<Symbol, i64>,
-    ) -> Result<(), mpsc::error::SendError<Outgoing>> {
-        if !subscribed {
-            held.extend(events);
-            return Ok(());
-        }
-        for event in events {
-            if !self.symbols.contains(event.symbol()) {
-                self.metrics.events_unsubscribed.inc();
-                continue;
-            }
-            if let Some(time_ms) = event.exchange_time_ms() {
-                last_seen.insert(event.symbol().clone(), time_ms);
-            }
-            self.sender.send(Outgoing::Event(event)).await?;
-        }
-        Ok(())
-    }
-
-    fn mark_down(&self, subscribed: bool) {
-        if subscribed {
-            self.metrics.connections_up.dec();
         }
     }
 
@@ -416,6 +167,288 @@ impl Connection {
             self.sender.send(Outgoing::Event(Event::Gap(gap))).await?;
         }
         Ok(())
+    }
+}
+
+/// The socket of a session.
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One session of a connection: from connecting to the venue until the socket is lost or
+/// shutdown is requested.
+struct Session<'a> {
+    connection: &'a Connection,
+    state: &'a mut FeedState,
+    socket: Socket,
+    /// Subscribe requests whose reply has not come yet.
+    awaiting: Vec<u64>,
+    /// Whether every subscribe request was confirmed.
+    subscribed: bool,
+    /// When the subscription must be confirmed.
+    subscribe_deadline: Instant,
+    /// When the last frame arrived, for the no-data watchdog.
+    last_frame_at: Instant,
+    /// Events parsed before every subscription was confirmed: they wait for the
+    /// interruption's gaps, so that a gap always precedes the data after it.
+    held: Vec<Event>,
+    keepalive: Option<(Interval, &'static str)>,
+}
+
+impl<'a> Session<'a> {
+    /// Connects to the venue and sends the subscribe requests.
+    async fn open(
+        connection: &'a Connection,
+        state: &'a mut FeedState,
+    ) -> Result<Session<'a>, SessionEnd> {
+        let lost = |detail| SessionEnd::Lost {
+            reason: GapReason::Disconnect,
+            detail,
+        };
+        if let Some(books) = state.books.as_mut() {
+            books.session_started();
+        }
+        let url = connection.protocol.connect_url(&connection.endpoint);
+        let subscribe_deadline = Instant::now() + connection.settings.subscribe_timeout;
+        let mut socket = match timeout_at(
+            subscribe_deadline,
+            tokio_tungstenite::connect_async(url.as_str()),
+        )
+        .await
+        {
+            Ok(Ok((socket, _response))) => socket,
+            Ok(Err(error)) => return Err(lost(format!("connecting to {url}: {error}"))),
+            Err(_) => return Err(lost(format!("connecting to {url}: timed out"))),
+        };
+        let requests = connection
+            .protocol
+            .subscribe_requests(&connection.subscriptions)
+            .map_err(|error| lost(error.to_string()))?;
+        let awaiting = requests
+            .iter()
+            .flat_map(|request| request.acks.iter().copied())
+            .collect();
+        for request in requests {
+            socket
+                .send(Message::text(request.frame))
+                .await
+                .map_err(|error| lost(format!("sending subscribe request: {error}")))?;
+        }
+        let keepalive = connection.protocol.keepalive().map(|keepalive| {
+            let mut interval = tokio::time::interval(keepalive.every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            (interval, keepalive.frame)
+        });
+        Ok(Session {
+            connection,
+            state,
+            socket,
+            awaiting,
+            subscribed: false,
+            subscribe_deadline,
+            last_frame_at: Instant::now(),
+            held: Vec::new(),
+            keepalive,
+        })
+    }
+
+    /// Reads frames until the session ends, and says why it did.
+    async fn run(mut self, shutdown: &CancellationToken) -> SessionEnd {
+        loop {
+            if let Err(end) = self.step(shutdown).await {
+                return end;
+            }
+        }
+    }
+
+    /// Waits for the next thing to do (a frame, a REST snapshot, a keepalive, shutdown) and
+    /// does it.
+    async fn step(&mut self, shutdown: &CancellationToken) -> Result<(), SessionEnd> {
+        let frame_deadline = if self.subscribed {
+            self.last_frame_at + self.connection.settings.watchdog
+        } else {
+            self.subscribe_deadline
+        };
+        let frame = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                let _ = self.socket.close(None).await;
+                self.mark_down();
+                return Err(SessionEnd::Shutdown);
+            }
+            Some(snapshot) = next_snapshot(&mut self.state.books) => {
+                let events = self
+                    .state
+                    .books
+                    .as_mut()
+                    .map(|books| books.apply_snapshot(snapshot))
+                    .unwrap_or_default();
+                return self.deliver(events).await;
+            }
+            frame = tick(&mut self.keepalive) => {
+                return match self.socket.send(Message::text(frame)).await {
+                    Ok(()) => Ok(()),
+                    Err(error) => Err(self.lost(GapReason::Disconnect, format!("sending keepalive: {error}"))),
+                };
+            }
+            frame = timeout_at(frame_deadline, self.socket.next()) => frame,
+        };
+        self.last_frame_at = Instant::now();
+        let message = match frame {
+            Err(_) if self.subscribed => {
+                let detail = format!("no data for {:?}", self.connection.settings.watchdog);
+                return Err(self.lost(GapReason::Stale, detail));
+            }
+            Err(_) => {
+                return Err(self.lost(
+                    GapReason::Disconnect,
+                    "subscription not confirmed in time".into(),
+                ))
+            }
+            Ok(None) => return Err(self.lost(GapReason::Disconnect, "stream ended".into())),
+            Ok(Some(Err(error))) => return Err(self.lost(GapReason::Disconnect, error.to_string())),
+            Ok(Some(Ok(message))) => message,
+        };
+        let received_time_ms = now_ms();
+        match message {
+            Message::Text(text) => self.on_text(text.as_str(), received_time_ms).await,
+            Message::Ping(_) => {
+                // tungstenite queues the pong; flushing sends it now rather than on the next
+                // write, which a read-only feed may never make.
+                let _ = self.socket.flush().await;
+                Ok(())
+            }
+            Message::Close(frame) => {
+                Err(self.lost(GapReason::Disconnect, format!("closed by venue: {frame:?}")))
+            }
+            Message::Binary(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+        }
+    }
+
+    /// Handles a text frame: events, a book message, a subscription reply, or a frame that
+    /// does not parse (dead-lettered).
+    async fn on_text(&mut self, text: &str, received_time_ms: i64) -> Result<(), SessionEnd> {
+        let connection = self.connection;
+        connection.metrics.frames_received.inc();
+        match connection.protocol.parse(text, received_time_ms) {
+            Ok(Inbound::Events(events)) => self.deliver(events).await,
+            Ok(Inbound::Book(message)) => {
+                let Some(books) = self.state.books.as_mut() else {
+                    connection.metrics.frames_ignored.inc();
+                    return Ok(());
+                };
+                let (events, resync) = books.apply(
+                    connection.protocol.as_ref(),
+                    message.market_type,
+                    &message.symbol,
+                    message.update,
+                );
+                self.deliver(events).await?;
+                if let Some(Resync::Resubscribe(frames)) = resync {
+                    for frame in frames {
+                        if let Err(error) = self.socket.send(Message::text(frame)).await {
+                            return Err(self.lost(
+                                GapReason::Disconnect,
+                                format!("resubscribing a book: {error}"),
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Ok(Inbound::SubscribeAck { request_id }) => {
+                self.on_subscribe_ack(request_id, received_time_ms).await
+            }
+            // A refused subscription is a configuration problem the venue will not change
+            // its mind about quickly; back off and retry so it is visible.
+            Ok(Inbound::Rejected { request_id, reason }) => Err(self.lost(
+                GapReason::Disconnect,
+                format!("request {request_id:?} refused: {reason}"),
+            )),
+            Ok(Inbound::Ignored) => {
+                connection.metrics.frames_ignored.inc();
+                Ok(())
+            }
+            Err(error) => {
+                connection.metrics.parse_errors.inc();
+                tracing::warn!(feed = %connection.feed(), %error, "Unparseable frame kept on the dead-letter stream.");
+                let dead_letter = Outgoing::DeadLetter {
+                    feed: connection.feed(),
+                    frame: text.to_owned(),
+                    reason: error.to_string(),
+                };
+                connection
+                    .sender
+                    .send(dead_letter)
+                    .await
+                    .map_err(|_| SessionEnd::Shutdown)
+            }
+        }
+    }
+
+    /// Notes a confirmed request; once every one is confirmed the session is subscribed: the
+    /// interruption's gaps are published, then the events held until now.
+    async fn on_subscribe_ack(
+        &mut self,
+        request_id: u64,
+        received_time_ms: i64,
+    ) -> Result<(), SessionEnd> {
+        self.awaiting.retain(|&id| id != request_id);
+        if !self.awaiting.is_empty() || self.subscribed {
+            return Ok(());
+        }
+        let connection = self.connection;
+        self.subscribed = true;
+        self.state.backoff.reset();
+        if let Some(books) = self.state.books.as_mut() {
+            books.subscribed();
+        }
+        connection.metrics.connections_up.inc();
+        tracing::info!(feed = %connection.feed(), streams = connection.subscriptions.len(), "Subscribed.");
+        if let Some(interruption) = self.state.interruption.take() {
+            connection
+                .emit_gaps(&interruption, &self.state.last_seen, received_time_ms)
+                .await
+                .map_err(|_| SessionEnd::Shutdown)?;
+        }
+        // Data that arrived before the last confirmation follows the gaps.
+        let early = std::mem::take(&mut self.held);
+        self.deliver(early).await
+    }
+
+    /// Publishes events once the session is subscribed (noting the venue time of the last
+    /// event per symbol, where a later gap starts); holds them until then.
+    async fn deliver(&mut self, events: Vec<Event>) -> Result<(), SessionEnd> {
+        if !self.subscribed {
+            self.held.extend(events);
+            return Ok(());
+        }
+        let connection = self.connection;
+        for event in events {
+            if !connection.symbols.contains(event.symbol()) {
+                connection.metrics.events_unsubscribed.inc();
+                continue;
+            }
+            if let Some(time_ms) = event.exchange_time_ms() {
+                self.state.last_seen.insert(event.symbol().clone(), time_ms);
+            }
+            connection
+                .sender
+                .send(Outgoing::Event(event))
+                .await
+                .map_err(|_| SessionEnd::Shutdown)?;
+        }
+        Ok(())
+    }
+
+    /// The session is lost: the connection no longer counts as up.
+    fn lost(&self, reason: GapReason, detail: String) -> SessionEnd {
+        self.mark_down();
+        SessionEnd::Lost { reason, detail }
+    }
+
+    fn mark_down(&self) {
+        if self.subscribed {
+            self.connection.metrics.connections_up.dec();
+        }
     }
 }
 
