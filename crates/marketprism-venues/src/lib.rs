@@ -4,6 +4,12 @@
 //! channels, and how to turn the frames it sends into [`marketprism_model::Event`]s. It does no
 //! I/O: the collector owns sockets, reconnects and timers, and drives any venue through
 //! [`VenueProtocol`].
+//!
+//! Each venue folder has the same files: `mod.rs` (the protocol type and its
+//! [`VenueProtocol`] impl, production endpoints), `subscribe.rs` (subscribe frames),
+//! `symbol.rs` (instrument names), `wire.rs` (serde mirrors of the venue's JSON),
+//! `normalize.rs` (wire types to model events), `poll.rs` where the venue answers polled REST
+//! series, and `tests.rs`; Binance adds `combined.rs`, its one-pass combined-stream decoder.
 
 pub mod binance;
 pub mod bybit;

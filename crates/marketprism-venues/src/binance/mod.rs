@@ -6,7 +6,8 @@
 //! understood too, so captures of either form parse. Binance pings every 20 s and closes a
 //! connection that has not answered within a minute; connections live at most 24 h.
 //! Books: the diff-depth stream is buffered while `GET depth` is fetched, then bridged
-//! ([`SyncRule::BinanceSpot`], [`SyncRule::BinanceUsdm`]).
+//! ([`SyncRule::BinanceSpot`], [`SyncRule::BinanceUsdm`]). `combined.rs` decodes
+//! combined-stream frames in one pass.
 //! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams> and
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams>
 
@@ -14,9 +15,8 @@ mod combined;
 mod normalize;
 mod poll;
 mod subscribe;
+pub mod symbol;
 mod wire;
-
-pub use crate::concatenated as symbol;
 
 use marketprism_book::{BookUpdate, SyncRule};
 use marketprism_model::{Event, Exchange, MarketType, Symbol};
@@ -30,7 +30,7 @@ use wire::{
     BinanceTrade,
 };
 
-use crate::{Channel, Inbound, Poll, SubscribeRequest, Subscription, VenueError, VenueProtocol};
+use crate::{Inbound, Poll, SubscribeRequest, Subscription, VenueError, VenueProtocol};
 
 /// Production market-data endpoint of Binance spot.
 /// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#general-wss-information>
@@ -164,26 +164,7 @@ impl VenueProtocol for Binance {
         &self,
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
-        for subscription in subscriptions {
-            match subscription.channel {
-                Channel::AggregateTrades | Channel::OrderBook => {}
-                Channel::Trades if self.is_spot() => {}
-                Channel::FundingRate | Channel::Liquidations if !self.is_spot() => {}
-                // USDⓈ-M publishes aggregate trades only; open interest is REST-only; spot has
-                // no derivatives data.
-                Channel::Trades
-                | Channel::FundingRate
-                | Channel::Liquidations
-                | Channel::OpenInterest
-                | Channel::VolatilityIndex => {
-                    return Err(VenueError::UnsupportedChannel {
-                        venue: format!("binance {}", self.market_type),
-                        channel: subscription.channel.as_str(),
-                    })
-                }
-            }
-        }
-        subscribe::subscribe_requests(subscriptions)
+        subscribe::subscribe_requests(self.market_type, subscriptions)
     }
 
     fn book_snapshot_url(

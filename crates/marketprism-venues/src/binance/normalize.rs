@@ -1,4 +1,5 @@
-//! Binance wire types to model events. Pure: the receive time is an argument.
+//! Binance wire types ([`super::wire`], Binance's JSON with decimals written as strings) to
+//! model events. Pure: the receive time is an argument.
 
 use compact_str::ToCompactString;
 use marketprism_book::{BookUpdate, UpdateKind};

@@ -1,81 +1,25 @@
 //! USDⓈ-M REST data no stream carries: funding (`premiumIndex`), open interest and the
-//! long/short ratio statistics.
+//! long/short ratio statistics. Builds the request URLs and normalizes the JSON answers
+//! ([`super::wire`]) into model events.
 //! Docs: <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api>
-
-use std::borrow::Cow;
 
 use marketprism_model::{
     Event, Exchange, FundingRate, LongShortRatio, MarketType, OpenInterest, RatioKind,
 };
-use serde::Deserialize;
 
 use super::symbol::to_native;
+use super::wire::{BinanceOpenInterest, BinancePremiumIndex, BinanceRatio, BinanceTimestamp};
 use crate::decimal::decimal;
 use crate::{Poll, PollKind, VenueError};
 
-/// `GET /fapi/v1/premiumIndex?symbol=BTCUSDT`.
-///
-/// ```json
-/// {"symbol":"BTCUSDT","markPrice":"11793.63104562","indexPrice":"11781.80495970",
-///  "estimatedSettlePrice":"11781.16138815","lastFundingRate":"0.00038246",
-///  "interestRate":"0.00010000","nextFundingTime":1597392000000,"time":1597370495002}
-/// ```
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PremiumIndex<'a> {
-    #[serde(borrow)]
-    mark_price: Cow<'a, str>,
-    #[serde(borrow)]
-    index_price: Cow<'a, str>,
-    #[serde(borrow)]
-    last_funding_rate: Cow<'a, str>,
-    next_funding_time: i64,
-    time: i64,
-}
-
-/// `GET /fapi/v1/openInterest?symbol=BTCUSDT`: `{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OpenInterestAnswer<'a> {
-    #[serde(borrow)]
-    open_interest: Cow<'a, str>,
-    time: i64,
-}
-
-/// One entry of the `/futures/data/*LongShort*Ratio` answers.
-///
-/// ```json
-/// [{"symbol":"BTCUSDT","longShortRatio":"1.4342","longAccount":"0.5891","shortAccount":"0.4108","timestamp":"1583139600000"}]
-/// ```
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Ratio<'a> {
-    #[serde(borrow)]
-    long_short_ratio: Cow<'a, str>,
-    #[serde(borrow, alias = "longPosition")]
-    long_account: Cow<'a, str>,
-    #[serde(borrow, alias = "shortPosition")]
-    short_account: Cow<'a, str>,
-    timestamp: Timestamp,
-}
-
-/// Binance writes this timestamp as a number in some answers and a string in others.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Timestamp {
-    Number(i64),
-    Text(String),
-}
-
-impl Timestamp {
-    fn millis(&self) -> Result<i64, VenueError> {
-        match self {
-            Timestamp::Number(value) => Ok(*value),
-            Timestamp::Text(text) => text.parse().map_err(|_| VenueError::Decimal {
-                field: "timestamp",
-                value: text.clone(),
-            }),
-        }
+/// A timestamp in Unix milliseconds, whether Binance wrote it as a number or a string.
+fn millis(timestamp: &BinanceTimestamp) -> Result<i64, VenueError> {
+    match timestamp {
+        BinanceTimestamp::Number(value) => Ok(*value),
+        BinanceTimestamp::Text(text) => text.parse().map_err(|_| VenueError::Decimal {
+            field: "timestamp",
+            value: text.clone(),
+        }),
     }
 }
 
@@ -107,7 +51,7 @@ pub fn parse(poll: &Poll, body: &str, received_time_ms: i64) -> Result<Vec<Event
     let symbol = poll.symbol.clone();
     Ok(match poll.kind {
         PollKind::FundingRate => {
-            let wire: PremiumIndex<'_> = serde_json::from_str(body)?;
+            let wire: BinancePremiumIndex<'_> = serde_json::from_str(body)?;
             vec![Event::FundingRate(FundingRate {
                 exchange: Exchange::Binance,
                 market_type,
@@ -122,7 +66,7 @@ pub fn parse(poll: &Poll, body: &str, received_time_ms: i64) -> Result<Vec<Event
             })]
         }
         PollKind::OpenInterest => {
-            let wire: OpenInterestAnswer<'_> = serde_json::from_str(body)?;
+            let wire: BinanceOpenInterest<'_> = serde_json::from_str(body)?;
             vec![Event::OpenInterest(OpenInterest {
                 exchange: Exchange::Binance,
                 market_type,
@@ -134,7 +78,7 @@ pub fn parse(poll: &Poll, body: &str, received_time_ms: i64) -> Result<Vec<Event
             })]
         }
         PollKind::LongShortRatio(kind) => {
-            let entries: Vec<Ratio<'_>> = serde_json::from_str(body)?;
+            let entries: Vec<BinanceRatio<'_>> = serde_json::from_str(body)?;
             entries
                 .iter()
                 .map(|entry| {
@@ -147,7 +91,7 @@ pub fn parse(poll: &Poll, body: &str, received_time_ms: i64) -> Result<Vec<Event
                         ratio: decimal("longShortRatio", &entry.long_short_ratio)?,
                         long_share: Some(decimal("longAccount", &entry.long_account)?),
                         short_share: Some(decimal("shortAccount", &entry.short_account)?),
-                        exchange_time_ms: entry.timestamp.millis()?,
+                        exchange_time_ms: millis(&entry.timestamp)?,
                         received_time_ms,
                     }))
                 })

@@ -7,6 +7,7 @@
 //! receive at most 5 messages per second, so streams are sent in few, large requests.
 //! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#live-subscribingunsubscribing-to-streams>
 
+use marketprism_model::MarketType;
 use serde::Serialize;
 
 use super::symbol::to_native;
@@ -43,10 +44,32 @@ pub fn stream_name(subscription: &Subscription) -> Option<String> {
     ))
 }
 
-/// `SUBSCRIBE` frames covering every subscription that has a stream, with ids counting from 1.
+/// `SUBSCRIBE` frames covering every subscription, with ids counting from 1; a channel
+/// `market_type` does not stream is refused.
 pub fn subscribe_requests(
+    market_type: MarketType,
     subscriptions: &[Subscription],
 ) -> Result<Vec<SubscribeRequest>, VenueError> {
+    let spot = market_type == MarketType::Spot;
+    for subscription in subscriptions {
+        match subscription.channel {
+            Channel::AggregateTrades | Channel::OrderBook => {}
+            Channel::Trades if spot => {}
+            Channel::FundingRate | Channel::Liquidations if !spot => {}
+            // USDⓈ-M publishes aggregate trades only; open interest is REST-only; spot has
+            // no derivatives data.
+            Channel::Trades
+            | Channel::FundingRate
+            | Channel::Liquidations
+            | Channel::OpenInterest
+            | Channel::VolatilityIndex => {
+                return Err(VenueError::UnsupportedChannel {
+                    venue: format!("binance {market_type}"),
+                    channel: subscription.channel.as_str(),
+                })
+            }
+        }
+    }
     let mut streams: Vec<String> = Vec::with_capacity(subscriptions.len());
     for stream in subscriptions.iter().filter_map(stream_name) {
         // A market-wide stream serves every symbol once.

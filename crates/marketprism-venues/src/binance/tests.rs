@@ -6,6 +6,8 @@ use marketprism_capture::{captures, read_capture, RecordKind};
 use marketprism_model::{Event, Side, Symbol, Trade};
 use proptest::prelude::*;
 
+use crate::Channel;
+
 use super::*;
 
 fn spot() -> Binance {

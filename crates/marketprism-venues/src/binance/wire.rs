@@ -1,6 +1,7 @@
 //! Serde mirrors of Binance's market-data frames, field names as Binance sends them.
 //!
-//! These are the only types that know Binance's JSON layout.
+//! These are the only types that know Binance's JSON layout: WebSocket frames and the REST
+//! answers (depth snapshots, USDⓈ-M polled series).
 //! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams>
 
 use std::borrow::Cow;
@@ -213,4 +214,80 @@ pub struct BinanceLiquidationOrder<'a> {
     /// Trade time, Unix milliseconds.
     #[serde(rename = "T")]
     pub trade_time_ms: i64,
+}
+
+/// `GET /fapi/v1/premiumIndex?symbol=BTCUSDT` (USDⓈ-M): mark and index price with the
+/// current funding rate.
+///
+/// ```json
+/// {"symbol":"BTCUSDT","markPrice":"11793.63104562","indexPrice":"11781.80495970",
+///  "estimatedSettlePrice":"11781.16138815","lastFundingRate":"0.00038246",
+///  "interestRate":"0.00010000","nextFundingTime":1597392000000,"time":1597370495002}
+/// ```
+/// Docs: <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BinancePremiumIndex<'a> {
+    /// Mark price.
+    #[serde(borrow)]
+    pub mark_price: Cow<'a, str>,
+    /// Index price.
+    #[serde(borrow)]
+    pub index_price: Cow<'a, str>,
+    /// Latest funding rate.
+    #[serde(borrow)]
+    pub last_funding_rate: Cow<'a, str>,
+    /// Next funding time, Unix milliseconds.
+    pub next_funding_time: i64,
+    /// Answer time, Unix milliseconds.
+    pub time: i64,
+}
+
+/// `GET /fapi/v1/openInterest?symbol=BTCUSDT` (USDⓈ-M).
+///
+/// ```json
+/// {"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}
+/// ```
+/// Docs: <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BinanceOpenInterest<'a> {
+    /// Open interest in contracts.
+    #[serde(borrow)]
+    pub open_interest: Cow<'a, str>,
+    /// Answer time, Unix milliseconds.
+    pub time: i64,
+}
+
+/// One entry of the `/futures/data/*LongShort*Ratio` answers (USDⓈ-M); the top-position
+/// series names the shares `longPosition` and `shortPosition`.
+///
+/// ```json
+/// [{"symbol":"BTCUSDT","longShortRatio":"1.4342","longAccount":"0.5891","shortAccount":"0.4108","timestamp":"1583139600000"}]
+/// ```
+/// Docs: <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BinanceRatio<'a> {
+    /// Long share divided by short share.
+    #[serde(borrow)]
+    pub long_short_ratio: Cow<'a, str>,
+    /// Share of long accounts (or positions).
+    #[serde(borrow, alias = "longPosition")]
+    pub long_account: Cow<'a, str>,
+    /// Share of short accounts (or positions).
+    #[serde(borrow, alias = "shortPosition")]
+    pub short_account: Cow<'a, str>,
+    /// Time of the statistics, Unix milliseconds.
+    pub timestamp: BinanceTimestamp,
+}
+
+/// Binance writes this timestamp as a number in some answers and a string in others.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum BinanceTimestamp {
+    /// `1583139600000`.
+    Number(i64),
+    /// `"1583139600000"`.
+    Text(String),
 }

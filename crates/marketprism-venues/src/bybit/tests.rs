@@ -3,7 +3,10 @@
 use marketprism_book::Sequencer;
 use marketprism_capture::{captures, read_capture, RecordKind};
 use marketprism_model::Decimal;
+use marketprism_model::Side;
 use proptest::prelude::*;
+
+use crate::Channel;
 
 use super::*;
 

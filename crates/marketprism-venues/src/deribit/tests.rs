@@ -1,8 +1,11 @@
 //! Deribit parser tests: documented frames, real captures and arbitrary input.
 
-use marketprism_book::Sequencer;
+use marketprism_book::{Sequencer, UpdateKind};
 use marketprism_capture::{captures, read_capture, RecordKind};
+use marketprism_model::{Decimal, PriceLevel, Side, VolatilityIndex};
 use proptest::prelude::*;
+
+use crate::{Channel, PollKind};
 
 use super::*;
 

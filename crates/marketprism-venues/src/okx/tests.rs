@@ -2,7 +2,10 @@
 
 use marketprism_book::{okx_checksum, Book, Sequencer};
 use marketprism_capture::{captures, read_capture, RecordKind};
+use marketprism_model::{Liquidation, Side, Trade};
 use proptest::prelude::*;
+
+use crate::Channel;
 
 use super::*;
 

@@ -1,0 +1,86 @@
+//! Deribit JSON-RPC v2 subscriptions: `public/subscribe` and `public/unsubscribe` requests
+//! listing channels.
+//!
+//! ```json
+//! {"jsonrpc":"2.0","id":1,"method":"public/subscribe","params":{"channels":["book.BTC-PERPETUAL.100ms"]}}
+//! ```
+//! The reply carries the request's id and lists the subscribed channels:
+//! `{"jsonrpc":"2.0","id":1,"result":["book.BTC-PERPETUAL.100ms"]}`.
+//! Docs: <https://docs.deribit.com/#public-subscribe>
+
+use marketprism_model::MarketType;
+
+use super::symbol::to_native;
+use super::wire::{Request, SubscribeParams};
+use crate::{Channel, SubscribeRequest, Subscription, VenueError};
+
+/// Request ids of resubscriptions, far above those of the initial subscribe requests.
+const RESUBSCRIBE_ID: u64 = 1 << 32;
+
+/// Channels per `public/subscribe` request.
+const CHANNELS_PER_REQUEST: usize = 200;
+
+/// The channel of `subscription` on `market_type`: the aggregated `100ms` channels, which
+/// unauthenticated connections may subscribe to.
+fn channel(market_type: MarketType, subscription: &Subscription) -> Result<String, VenueError> {
+    let name = to_native(market_type, &subscription.symbol);
+    match subscription.channel {
+        Channel::Trades => Ok(format!("trades.{name}.100ms")),
+        Channel::OrderBook => Ok(format!("book.{name}.100ms")),
+        Channel::VolatilityIndex => Ok(format!(
+            "deribit_volatility_index.{}_usd",
+            subscription.symbol.as_str().to_ascii_lowercase()
+        )),
+        Channel::AggregateTrades
+        | Channel::FundingRate
+        | Channel::OpenInterest
+        | Channel::Liquidations => Err(VenueError::UnsupportedChannel {
+            venue: format!("deribit {market_type}"),
+            channel: subscription.channel.as_str(),
+        }),
+    }
+}
+
+/// `public/subscribe` requests covering every subscription on `market_type`, with ids
+/// counting from 1.
+pub(super) fn subscribe_requests(
+    market_type: MarketType,
+    subscriptions: &[Subscription],
+) -> Result<Vec<SubscribeRequest>, VenueError> {
+    let channels = subscriptions
+        .iter()
+        .map(|subscription| channel(market_type, subscription))
+        .collect::<Result<Vec<_>, _>>()?;
+    SubscribeRequest::numbered(&channels, CHANNELS_PER_REQUEST, |channels, id| Request {
+        jsonrpc: "2.0",
+        id,
+        method: "public/subscribe",
+        params: SubscribeParams { channels },
+    })
+}
+
+/// A `public/unsubscribe` then a `public/subscribe` request for one subscription, so that
+/// Deribit sends a fresh book snapshot.
+pub(super) fn resubscribe_frames(
+    market_type: MarketType,
+    subscription: &Subscription,
+) -> Result<Vec<String>, VenueError> {
+    let channels = [channel(market_type, subscription)?];
+    [
+        ("public/unsubscribe", RESUBSCRIBE_ID),
+        ("public/subscribe", RESUBSCRIBE_ID + 1),
+    ]
+    .into_iter()
+    .map(|(method, id)| {
+        serde_json::to_string(&Request {
+            jsonrpc: "2.0",
+            id,
+            method,
+            params: SubscribeParams {
+                channels: &channels,
+            },
+        })
+        .map_err(VenueError::from)
+    })
+    .collect()
+}
