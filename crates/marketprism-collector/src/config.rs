@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use marketprism_book::PublishSettings;
-use marketprism_model::{MarketType, RatioKind, Symbol};
+use marketprism_model::{MarketType, Symbol};
 use std::sync::Arc;
 
 use marketprism_venues::binance::{symbol::SymbolMap, Binance};
@@ -117,40 +117,6 @@ impl VenueKind {
     }
 }
 
-/// Channel names as written in the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChannelName {
-    /// Every trade.
-    Trades,
-    /// Aggregated trades.
-    AggregateTrades,
-    /// Order books (snapshot + deltas, sequenced, published as top-N books).
-    Orderbook,
-    /// Funding rates (Binance USDⓈ-M mark price stream, OKX, Bybit tickers).
-    FundingRate,
-    /// Open interest (OKX, Bybit tickers).
-    OpenInterest,
-    /// Liquidations (Binance USDⓈ-M, Bybit).
-    Liquidations,
-    /// Volatility index (Deribit DVOL; symbols are currencies such as `BTC`).
-    VolatilityIndex,
-}
-
-impl From<ChannelName> for Channel {
-    fn from(name: ChannelName) -> Self {
-        match name {
-            ChannelName::Trades => Channel::Trades,
-            ChannelName::AggregateTrades => Channel::AggregateTrades,
-            ChannelName::Orderbook => Channel::OrderBook,
-            ChannelName::FundingRate => Channel::FundingRate,
-            ChannelName::OpenInterest => Channel::OpenInterest,
-            ChannelName::Liquidations => Channel::Liquidations,
-            ChannelName::VolatilityIndex => Channel::VolatilityIndex,
-        }
-    }
-}
-
 /// One venue feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,42 +134,10 @@ pub struct VenueConfig {
     pub symbols: Vec<String>,
     /// Channels to subscribe for every symbol.
     #[serde(default)]
-    pub channels: Vec<ChannelName>,
+    pub channels: Vec<Channel>,
     /// REST series to poll for every symbol.
     #[serde(default)]
     pub polls: Vec<PollConfig>,
-}
-
-/// Polled series names as written in the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PollName {
-    /// Funding rate with mark and index price (Binance USDⓈ-M `premiumIndex`).
-    FundingRate,
-    /// Open interest (Binance USDⓈ-M `openInterest`).
-    OpenInterest,
-    /// Top traders' long/short position ratio (Binance, OKX).
-    LongShortTopPositions,
-    /// Top traders' long/short account ratio (Binance, OKX).
-    LongShortTopAccounts,
-    /// All accounts' long/short ratio (Binance, OKX per currency, Bybit).
-    LongShortAllAccounts,
-    /// Volatility-index history: Deribit DVOL candles at the `period` resolution (`1s`,
-    /// `1m`, `1h`, `12h`, `1d`); the first poll backfills up to 1,000 candles.
-    VolatilityIndex,
-}
-
-impl From<PollName> for PollKind {
-    fn from(name: PollName) -> Self {
-        match name {
-            PollName::FundingRate => PollKind::FundingRate,
-            PollName::OpenInterest => PollKind::OpenInterest,
-            PollName::LongShortTopPositions => PollKind::LongShortRatio(RatioKind::TopPositions),
-            PollName::LongShortTopAccounts => PollKind::LongShortRatio(RatioKind::TopAccounts),
-            PollName::LongShortAllAccounts => PollKind::LongShortRatio(RatioKind::AllAccounts),
-            PollName::VolatilityIndex => PollKind::VolatilityIndex,
-        }
-    }
 }
 
 fn default_period() -> String {
@@ -215,7 +149,7 @@ fn default_period() -> String {
 #[serde(deny_unknown_fields)]
 pub struct PollConfig {
     /// What to poll.
-    pub data: PollName,
+    pub data: PollKind,
     /// How often, e.g. `60s`; a request never starts before the previous one finished.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
@@ -275,7 +209,7 @@ impl VenueConfig {
                 symbols.iter().map(move |symbol| {
                     (
                         Poll {
-                            kind: config.data.into(),
+                            kind: config.data,
                             symbol: symbol.clone(),
                             period: config.period.clone(),
                         },
@@ -314,7 +248,7 @@ impl VenueConfig {
             .iter()
             .flat_map(|&channel| {
                 symbols.iter().map(move |symbol| Subscription {
-                    channel: channel.into(),
+                    channel,
                     symbol: symbol.clone(),
                 })
             })

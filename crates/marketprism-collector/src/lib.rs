@@ -22,8 +22,7 @@ mod service;
 mod snapshots;
 
 pub use config::{
-    BooksConfig, ChannelName, Config, ConnectionConfig, PollConfig, PollName, PublishConfig,
-    VenueConfig, VenueKind,
+    BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, VenueConfig, VenueKind,
 };
 pub use publisher::PublisherError;
 pub use service::{publish_events, run, CollectorError};

@@ -1,30 +1,57 @@
-//! The interface between the collector's connection driver and a venue.
+//! The interface between the collector's connection driver and a venue, and the names of the
+//! channels and polled series as configuration files write them (`trades`, `orderbook`,
+//! `long_short_top_positions`, ...).
 
 use marketprism_book::{BookUpdate, SyncRule};
 use marketprism_model::{Event, Exchange, MarketType, RatioKind, Symbol};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::VenueError;
 
-/// A data channel MarketPrism can subscribe to.
+/// A data channel MarketPrism can subscribe to. Configuration files name it by
+/// [`Channel::as_str`], e.g. `channels = ["trades", "orderbook"]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Channel {
     /// Every individual trade.
     Trades,
     /// Trades aggregated per taker order and price (Binance `aggTrade`).
     AggregateTrades,
-    /// Order-book snapshots and deltas, for the sequencer.
+    /// Order-book snapshots and deltas, for the sequencer, published as top-N books.
     OrderBook,
-    /// Funding rates of perpetuals (with mark and index prices where the venue sends them).
+    /// Funding rates of perpetuals, with mark and index prices where the venue sends them
+    /// (Binance USDⓈ-M mark price stream, OKX, Bybit tickers).
     FundingRate,
-    /// Open interest.
+    /// Open interest (OKX, Bybit tickers).
     OpenInterest,
-    /// Forced liquidations.
+    /// Forced liquidations (Binance USDⓈ-M, OKX, Bybit).
     Liquidations,
-    /// Volatility indices (Deribit DVOL); the symbol is the currency.
+    /// Volatility indices (Deribit DVOL); the symbol is the currency, e.g. `BTC`.
     VolatilityIndex,
 }
 
 impl Channel {
+    /// Every channel.
+    const ALL: [Channel; 7] = [
+        Channel::Trades,
+        Channel::AggregateTrades,
+        Channel::OrderBook,
+        Channel::FundingRate,
+        Channel::OpenInterest,
+        Channel::Liquidations,
+        Channel::VolatilityIndex,
+    ];
+
+    /// The configuration names of [`Channel::ALL`], in the same order.
+    const NAMES: [&'static str; 7] = {
+        let mut names = [""; 7];
+        let mut index = 0;
+        while index < names.len() {
+            names[index] = Channel::ALL[index].as_str();
+            index += 1;
+        }
+        names
+    };
+
     /// The configuration name of the channel.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -37,6 +64,33 @@ impl Channel {
             Channel::VolatilityIndex => "volatility_index",
         }
     }
+}
+
+impl Serialize for Channel {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        by_name(deserializer, &Channel::ALL, &Channel::NAMES)
+    }
+}
+
+/// Reads a configuration name and returns the value of `values` at its place in `names`;
+/// an unknown name is reported as serde reports an unknown enum variant.
+fn by_name<'de, D: Deserializer<'de>, T: Copy>(
+    deserializer: D,
+    values: &[T],
+    names: &'static [&'static str],
+) -> Result<T, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    names
+        .iter()
+        .zip(values)
+        .find_map(|(known, value)| (*known == name).then_some(*value))
+        .ok_or_else(|| de::Error::unknown_variant(&name, names))
 }
 
 /// One channel of one instrument.
@@ -115,20 +169,44 @@ pub enum Inbound {
     Ignored,
 }
 
-/// Data a venue publishes over REST only, fetched by polling.
+/// Data a venue publishes over REST only, fetched by polling. Configuration files name it by
+/// [`PollKind::as_str`], e.g. `data = "long_short_top_positions"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PollKind {
-    /// The current funding rate (with mark and index price).
+    /// The current funding rate with mark and index price (Binance USDⓈ-M `premiumIndex`).
     FundingRate,
-    /// Current open interest.
+    /// Current open interest (Binance USDⓈ-M `openInterest`).
     OpenInterest,
-    /// The latest long/short ratio of a period.
+    /// The latest long/short ratio of a period: top traders' positions and accounts
+    /// (Binance, OKX), all accounts (Binance, OKX per currency, Bybit).
     LongShortRatio(RatioKind),
-    /// Volatility-index history (Deribit DVOL candles at the `period` resolution).
+    /// Volatility-index history: Deribit DVOL candles at the `period` resolution (`1s`,
+    /// `1m`, `1h`, `12h`, `1d`); the first poll backfills up to 1,000 candles.
     VolatilityIndex,
 }
 
 impl PollKind {
+    /// Every polled series.
+    const ALL: [PollKind; 6] = [
+        PollKind::FundingRate,
+        PollKind::OpenInterest,
+        PollKind::LongShortRatio(RatioKind::TopPositions),
+        PollKind::LongShortRatio(RatioKind::TopAccounts),
+        PollKind::LongShortRatio(RatioKind::AllAccounts),
+        PollKind::VolatilityIndex,
+    ];
+
+    /// The configuration names of [`PollKind::ALL`], in the same order.
+    const NAMES: [&'static str; 6] = {
+        let mut names = [""; 6];
+        let mut index = 0;
+        while index < names.len() {
+            names[index] = PollKind::ALL[index].as_str();
+            index += 1;
+        }
+        names
+    };
+
     /// The configuration name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -139,6 +217,18 @@ impl PollKind {
             PollKind::LongShortRatio(RatioKind::AllAccounts) => "long_short_all_accounts",
             PollKind::VolatilityIndex => "volatility_index",
         }
+    }
+}
+
+impl Serialize for PollKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for PollKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        by_name(deserializer, &PollKind::ALL, &PollKind::NAMES)
     }
 }
 
@@ -244,5 +334,37 @@ pub trait VenueProtocol: Send + Sync {
         _received_time_ms: i64,
     ) -> Result<BookUpdate, VenueError> {
         Err(VenueError::unrecognized(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_and_polls_read_and_write_their_configuration_names() {
+        for channel in Channel::ALL {
+            let json = format!("\"{}\"", channel.as_str());
+            assert_eq!(serde_json::to_string(&channel).expect("serializes"), json);
+            assert_eq!(
+                serde_json::from_str::<Channel>(&json).expect("deserializes"),
+                channel
+            );
+        }
+        for kind in PollKind::ALL {
+            let json = format!("\"{}\"", kind.as_str());
+            assert_eq!(serde_json::to_string(&kind).expect("serializes"), json);
+            assert_eq!(
+                serde_json::from_str::<PollKind>(&json).expect("deserializes"),
+                kind
+            );
+        }
+        let error = serde_json::from_str::<Channel>("\"order_book\"").expect_err("unknown");
+        assert!(
+            error
+                .to_string()
+                .starts_with("unknown variant `order_book`, expected one of `trades`"),
+            "{error}"
+        );
     }
 }

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use marketprism_collector::{ChannelName, VenueConfig, VenueKind};
+use marketprism_collector::{VenueConfig, VenueKind};
 use std::collections::HashMap;
 
 use marketprism_book::{Book, BookSide};
 use marketprism_model::{Decimal, Event, GapReason, OrderBook, PriceLevel};
 use marketprism_sim::{BookFault, TrueBook};
+use marketprism_venues::Channel;
 
 use crate::{all_events, sim_config, start};
 
@@ -103,7 +104,7 @@ async fn books_stay_correct_through_every_fault(case: Case) {
         endpoint: Some(format!("ws://{}{}", run.sim_address, case.path)),
         rest_endpoint: case.rest.then(|| format!("http://{}", run.sim_address)),
         symbols: case.symbols.iter().map(|s| (*s).to_owned()).collect(),
-        channels: vec![ChannelName::Orderbook],
+        channels: vec![Channel::OrderBook],
         polls: Vec::new(),
     };
     run.config.books.depth = 10;

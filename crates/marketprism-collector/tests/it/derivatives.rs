@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use marketprism_collector::{ChannelName, VenueConfig, VenueKind};
+use marketprism_collector::{VenueConfig, VenueKind};
 use marketprism_model::{Decimal, Event};
 use marketprism_sim::SentDerivative;
+use marketprism_venues::Channel;
 
 use crate::{all_events, sim_config, sim_report, start};
 
@@ -79,7 +80,7 @@ async fn derivatives_match_the_simulator(
     venue: VenueKind,
     path: &str,
     symbols: &[&str],
-    channels: Vec<ChannelName>,
+    channels: Vec<Channel>,
     kinds: &[&str],
 ) {
     let mut run = start(sim_config(10), "30s").await;
@@ -167,7 +168,7 @@ async fn binance_usdm_funding_and_liquidations_of_the_configured_symbols_only() 
         VenueKind::BinanceUsdm,
         "/fapi",
         &["BTC-USDT"],
-        vec![ChannelName::FundingRate, ChannelName::Liquidations],
+        vec![Channel::FundingRate, Channel::Liquidations],
         &["funding_rate", "liquidation"],
     )
     .await;
@@ -179,7 +180,7 @@ async fn okx_funding_and_open_interest() {
         VenueKind::OkxSwap,
         "",
         &["BTC-USDT", "ETH-USDT"],
-        vec![ChannelName::FundingRate, ChannelName::OpenInterest],
+        vec![Channel::FundingRate, Channel::OpenInterest],
         &["funding_rate", "open_interest"],
     )
     .await;
@@ -192,7 +193,7 @@ async fn okx_liquidations_of_the_configured_swaps_only() {
         VenueKind::OkxSwap,
         "",
         &["ETH-USDT"],
-        vec![ChannelName::Liquidations, ChannelName::FundingRate],
+        vec![Channel::Liquidations, Channel::FundingRate],
         &["liquidation", "funding_rate"],
     )
     .await;
@@ -205,9 +206,9 @@ async fn bybit_tickers_and_liquidations() {
         "",
         &["BTC-USDT", "ETH-USDT"],
         vec![
-            ChannelName::FundingRate,
-            ChannelName::OpenInterest,
-            ChannelName::Liquidations,
+            Channel::FundingRate,
+            Channel::OpenInterest,
+            Channel::Liquidations,
         ],
         &["funding_rate", "open_interest", "liquidation"],
     )
@@ -220,7 +221,7 @@ async fn deribit_volatility_index() {
         VenueKind::DeribitOptions,
         "",
         &["BTC", "ETH"],
-        vec![ChannelName::VolatilityIndex],
+        vec![Channel::VolatilityIndex],
         &["volatility_index"],
     )
     .await;

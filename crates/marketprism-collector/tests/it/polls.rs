@@ -4,8 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use marketprism_collector::{PollConfig, PollName, VenueConfig, VenueKind};
-use marketprism_model::Event;
+use marketprism_collector::{PollConfig, VenueConfig, VenueKind};
+use marketprism_model::{Event, RatioKind};
+use marketprism_venues::PollKind;
 
 use crate::{all_events, sim_config, sim_report, start};
 
@@ -24,9 +25,9 @@ async fn pollers_publish_venue_times_once_and_honour_retry_after() {
         symbols: vec!["BTC-USDT".into(), "ETH-USDT".into()],
         channels: Vec::new(),
         polls: vec![
-            poll(PollName::FundingRate),
-            poll(PollName::OpenInterest),
-            poll(PollName::LongShortTopPositions),
+            poll(PollKind::FundingRate),
+            poll(PollKind::OpenInterest),
+            poll(PollKind::LongShortRatio(RatioKind::TopPositions)),
         ],
     };
     let collector = tokio::spawn(marketprism_collector::run(
@@ -164,20 +165,20 @@ async fn okx_and_bybit_ratios_and_deribit_volatility_history_match_the_simulator
             VenueKind::OkxSwap,
             &["BTC-USDT"],
             vec![
-                poll(PollName::LongShortTopAccounts, "5m"),
-                poll(PollName::LongShortTopPositions, "5m"),
-                poll(PollName::LongShortAllAccounts, "1h"),
+                poll(PollKind::LongShortRatio(RatioKind::TopAccounts), "5m"),
+                poll(PollKind::LongShortRatio(RatioKind::TopPositions), "5m"),
+                poll(PollKind::LongShortRatio(RatioKind::AllAccounts), "1h"),
             ],
         ),
         venue(
             VenueKind::BybitLinear,
             &["ETH-USDT"],
-            vec![poll(PollName::LongShortAllAccounts, "5m")],
+            vec![poll(PollKind::LongShortRatio(RatioKind::AllAccounts), "5m")],
         ),
         venue(
             VenueKind::DeribitOptions,
             &["BTC"],
-            vec![poll(PollName::VolatilityIndex, "1m")],
+            vec![poll(PollKind::VolatilityIndex, "1m")],
         ),
     ];
     let collector = tokio::spawn(marketprism_collector::run(
