@@ -17,18 +17,13 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use marketprism_book::PublishSettings;
-use marketprism_model::{MarketType, Symbol};
-use std::sync::Arc;
-
-use marketprism_venues::binance::{symbol::SymbolMap, Binance};
-use marketprism_venues::bybit::Bybit;
-use marketprism_venues::deribit::Deribit;
-use marketprism_venues::okx::Okx;
+use marketprism_model::Symbol;
 use marketprism_venues::{
-    binance, bybit, deribit, okx, Channel, Poll, PollKind, Subscription, VenueError, VenueProtocol,
+    Channel, Poll, PollKind, Subscription, VenueError, VenueKind, VenueProtocol,
 };
 use serde::{Deserialize, Serialize};
 
@@ -57,64 +52,6 @@ pub struct Config {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9101))
-}
-
-/// A venue and market MarketPrism can record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VenueKind {
-    /// Binance spot.
-    BinanceSpot,
-    /// Binance USDⓈ-M perpetual futures.
-    BinanceUsdm,
-    /// OKX spot.
-    OkxSpot,
-    /// OKX perpetual swaps.
-    OkxSwap,
-    /// Deribit perpetuals.
-    DeribitPerpetual,
-    /// Deribit options.
-    DeribitOptions,
-    /// Bybit v5 spot.
-    BybitSpot,
-    /// Bybit v5 linear perpetuals.
-    BybitLinear,
-}
-
-impl VenueKind {
-    /// The market the feed records.
-    pub const fn market_type(self) -> MarketType {
-        match self {
-            VenueKind::BinanceSpot | VenueKind::OkxSpot | VenueKind::BybitSpot => MarketType::Spot,
-            VenueKind::BinanceUsdm
-            | VenueKind::OkxSwap
-            | VenueKind::DeribitPerpetual
-            | VenueKind::BybitLinear => MarketType::Perpetual,
-            VenueKind::DeribitOptions => MarketType::Options,
-        }
-    }
-
-    /// The venue's production WebSocket endpoint.
-    pub const fn default_endpoint(self) -> &'static str {
-        match self {
-            VenueKind::BinanceSpot => binance::SPOT_WS_ENDPOINT,
-            VenueKind::BinanceUsdm => binance::USDM_WS_ENDPOINT,
-            VenueKind::OkxSpot | VenueKind::OkxSwap => okx::WS_ENDPOINT,
-            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => deribit::WS_ENDPOINT,
-            VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::WS_ENDPOINT,
-        }
-    }
-
-    /// The venue's production REST endpoint (book snapshots, polls).
-    pub const fn default_rest_endpoint(self) -> &'static str {
-        match self {
-            VenueKind::BinanceSpot => binance::SPOT_REST_ENDPOINT,
-            VenueKind::BinanceUsdm => binance::USDM_REST_ENDPOINT,
-            VenueKind::OkxSpot | VenueKind::OkxSwap => okx::REST_ENDPOINT,
-            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => deribit::REST_ENDPOINT,
-            VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::REST_ENDPOINT,
-        }
-    }
 }
 
 /// One venue feed.
@@ -175,18 +112,7 @@ impl VenueConfig {
 
     /// The venue's protocol for the configured symbols.
     pub fn protocol(&self) -> Result<Arc<dyn VenueProtocol>, VenueError> {
-        let symbols = SymbolMap::new(&self.normalized_symbols()?);
-        let market_type = self.venue.market_type();
-        Ok(match self.venue {
-            VenueKind::BinanceSpot => Arc::new(Binance::spot(symbols)),
-            VenueKind::BinanceUsdm => Arc::new(Binance::usdm(symbols)),
-            VenueKind::OkxSpot | VenueKind::OkxSwap => Arc::new(Okx::new(market_type)),
-            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => {
-                Arc::new(Deribit::new(market_type))
-            }
-            VenueKind::BybitSpot => Arc::new(Bybit::spot(symbols)),
-            VenueKind::BybitLinear => Arc::new(Bybit::linear(symbols)),
-        })
+        Ok(self.venue.protocol(&self.normalized_symbols()?))
     }
 
     /// Checks that the venue offers every configured channel and polled series.
@@ -222,21 +148,9 @@ impl VenueConfig {
 
     /// The configured symbols, normalized.
     pub fn normalized_symbols(&self) -> Result<Vec<Symbol>, VenueError> {
-        let market_type = self.venue.market_type();
         self.symbols
             .iter()
-            .map(|text| match self.venue {
-                VenueKind::BinanceSpot
-                | VenueKind::BinanceUsdm
-                | VenueKind::BybitSpot
-                | VenueKind::BybitLinear => binance::symbol::parse_configured(text),
-                VenueKind::OkxSpot | VenueKind::OkxSwap => {
-                    okx::symbol::parse_configured(market_type, text)
-                }
-                VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => {
-                    deribit::symbol::parse_configured(market_type, text)
-                }
-            })
+            .map(|text| self.venue.parse_symbol(text))
             .collect()
     }
 

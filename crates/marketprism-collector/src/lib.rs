@@ -21,8 +21,6 @@ mod publisher;
 mod service;
 mod snapshots;
 
-pub use config::{
-    BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, VenueConfig, VenueKind,
-};
+pub use config::{BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, VenueConfig};
 pub use publisher::PublisherError;
 pub use service::{publish_events, run, CollectorError};

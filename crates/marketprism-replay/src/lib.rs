@@ -8,17 +8,13 @@
 //! the capture bootstrap Binance books exactly as the collector's fetch would.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use marketprism_book::{BookTracker, DesyncReason, Progress, PublishSettings, Skip, Tracked};
 use marketprism_capture::{CaptureRecord, RecordKind};
 use marketprism_model::Event;
-use marketprism_model::MarketType;
-use marketprism_venues::binance::Binance;
-use marketprism_venues::bybit::Bybit;
-use marketprism_venues::concatenated::{self, SymbolMap};
-use marketprism_venues::deribit::Deribit;
-use marketprism_venues::okx::Okx;
-use marketprism_venues::{Inbound, VenueError, VenueProtocol};
+use marketprism_venues::concatenated;
+use marketprism_venues::{Inbound, VenueError, VenueKind, VenueProtocol};
 use serde::Serialize;
 
 /// A record that could not be replayed.
@@ -102,7 +98,7 @@ impl std::ops::AddAssign<&FeedStats> for FeedStats {
 
 /// One parser plus the books of its connections.
 struct Feed {
-    protocol: Box<dyn VenueProtocol>,
+    protocol: Arc<dyn VenueProtocol>,
     trackers: HashMap<String, BookTracker>,
 }
 
@@ -167,27 +163,27 @@ impl Replayer {
     }
 }
 
-/// The feed name and parser for a record, if MarketPrism records its feed.
-fn protocol_for(record: &CaptureRecord) -> Option<(String, Box<dyn VenueProtocol>)> {
-    let symbols = SymbolMap::default;
-    let protocol: Box<dyn VenueProtocol> = match record.venue.as_str() {
-        "binance-spot" => Box::new(Binance::spot(symbols())),
-        "binance-usdm" => Box::new(Binance::usdm(symbols())),
-        "okx" => Box::new(Okx::new(MarketType::Spot)),
-        "deribit" => Box::new(Deribit::new(MarketType::Perpetual)),
+/// The feed name and parser for a record, if MarketPrism records its feed. No symbols are
+/// configured: a replay records every instrument the capture holds.
+fn protocol_for(record: &CaptureRecord) -> Option<(String, Arc<dyn VenueProtocol>)> {
+    let (feed_name, venue) = match record.venue.as_str() {
+        "binance-spot" => (record.venue.clone(), VenueKind::BinanceSpot),
+        "binance-usdm" => (record.venue.clone(), VenueKind::BinanceUsdm),
+        "okx" => (record.venue.clone(), VenueKind::OkxSpot),
+        "deribit" => (record.venue.clone(), VenueKind::DeribitPerpetual),
         "bybit" if record.url.contains("/v5/public/spot") => {
-            return Some(("bybit/spot".into(), Box::new(Bybit::spot(symbols()))))
+            ("bybit/spot".into(), VenueKind::BybitSpot)
         }
         "bybit" if record.url.contains("/v5/public/linear") => {
-            return Some(("bybit/linear".into(), Box::new(Bybit::linear(symbols()))))
+            ("bybit/linear".into(), VenueKind::BybitLinear)
         }
         // Bybit REST (instrument lists) carries nothing to replay but is a supported feed.
         "bybit" if record.kind == RecordKind::Rest && record.url.contains("/v5/") => {
-            return Some(("bybit/linear".into(), Box::new(Bybit::linear(symbols()))))
+            ("bybit/linear".into(), VenueKind::BybitLinear)
         }
         _ => return None,
     };
-    Some((record.venue.clone(), protocol))
+    Some((feed_name, venue.protocol(&[])))
 }
 
 impl Feed {

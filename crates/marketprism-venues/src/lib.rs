@@ -3,7 +3,8 @@
 //! A venue module knows the venue's WebSocket URL layout, the frames that subscribe to its
 //! channels, and how to turn the frames it sends into [`marketprism_model::Event`]s. It does no
 //! I/O: the collector owns sockets, reconnects and timers, and drives any venue through
-//! [`VenueProtocol`].
+//! [`VenueProtocol`]. [`VenueKind`] lists the venues and markets a configuration can name and
+//! builds their protocols.
 //!
 //! Each venue folder has the same files: `mod.rs` (the protocol type and its
 //! [`VenueProtocol`] impl, production endpoints), `subscribe.rs` (subscribe frames),
@@ -20,9 +21,11 @@ mod envelope;
 mod error;
 pub mod okx;
 mod protocol;
+mod registry;
 
 pub use error::{VenueError, VenueErrorKind};
 pub use protocol::{
     BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest, Subscription,
     VenueProtocol,
 };
+pub use registry::VenueKind;

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use marketprism_collector::{VenueConfig, VenueKind};
+use marketprism_collector::VenueConfig;
 use std::collections::HashMap;
 
 use marketprism_book::{Book, BookSide};
 use marketprism_model::{Decimal, Event, GapReason, OrderBook, PriceLevel};
 use marketprism_sim::{BookFault, TrueBook};
-use marketprism_venues::Channel;
+use marketprism_venues::{Channel, VenueKind};
 
 use crate::{all_events, sim_config, start};
 

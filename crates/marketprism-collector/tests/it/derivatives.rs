@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use marketprism_collector::{VenueConfig, VenueKind};
+use marketprism_collector::VenueConfig;
 use marketprism_model::{Decimal, Event};
 use marketprism_sim::SentDerivative;
-use marketprism_venues::Channel;
+use marketprism_venues::{Channel, VenueKind};
 
 use crate::{all_events, sim_config, sim_report, start};
 

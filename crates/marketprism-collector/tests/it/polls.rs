@@ -4,9 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use marketprism_collector::{PollConfig, VenueConfig, VenueKind};
+use marketprism_collector::{PollConfig, VenueConfig};
 use marketprism_model::{Event, RatioKind};
-use marketprism_venues::PollKind;
+use marketprism_venues::{PollKind, VenueKind};
 
 use crate::{all_events, sim_config, sim_report, start};
 

@@ -1,0 +1,112 @@
+//! The venues and markets MarketPrism records, as configuration files name them
+//! (`venue = "binance_spot"`), and the one place that builds each one's protocol.
+//!
+//! Adding a venue adds a variant here; the exhaustive `match`es below then list everything
+//! the new venue must supply: its market, production endpoints, symbol syntax and protocol.
+
+use std::sync::Arc;
+
+use marketprism_model::{MarketType, Symbol};
+use serde::{Deserialize, Serialize};
+
+use crate::{binance, bybit, deribit, okx, VenueError, VenueProtocol};
+
+/// A venue and market MarketPrism can record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VenueKind {
+    /// Binance spot.
+    BinanceSpot,
+    /// Binance USDⓈ-M perpetual futures.
+    BinanceUsdm,
+    /// OKX spot.
+    OkxSpot,
+    /// OKX perpetual swaps.
+    OkxSwap,
+    /// Deribit perpetuals.
+    DeribitPerpetual,
+    /// Deribit options.
+    DeribitOptions,
+    /// Bybit v5 spot.
+    BybitSpot,
+    /// Bybit v5 linear perpetuals.
+    BybitLinear,
+}
+
+impl VenueKind {
+    /// The market the feed records.
+    pub const fn market_type(self) -> MarketType {
+        match self {
+            VenueKind::BinanceSpot | VenueKind::OkxSpot | VenueKind::BybitSpot => MarketType::Spot,
+            VenueKind::BinanceUsdm
+            | VenueKind::OkxSwap
+            | VenueKind::DeribitPerpetual
+            | VenueKind::BybitLinear => MarketType::Perpetual,
+            VenueKind::DeribitOptions => MarketType::Options,
+        }
+    }
+
+    /// The venue's production WebSocket endpoint.
+    pub const fn default_endpoint(self) -> &'static str {
+        match self {
+            VenueKind::BinanceSpot => binance::SPOT_WS_ENDPOINT,
+            VenueKind::BinanceUsdm => binance::USDM_WS_ENDPOINT,
+            VenueKind::OkxSpot | VenueKind::OkxSwap => okx::WS_ENDPOINT,
+            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => deribit::WS_ENDPOINT,
+            VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::WS_ENDPOINT,
+        }
+    }
+
+    /// The venue's production REST endpoint (book snapshots, polls).
+    pub const fn default_rest_endpoint(self) -> &'static str {
+        match self {
+            VenueKind::BinanceSpot => binance::SPOT_REST_ENDPOINT,
+            VenueKind::BinanceUsdm => binance::USDM_REST_ENDPOINT,
+            VenueKind::OkxSpot | VenueKind::OkxSwap => okx::REST_ENDPOINT,
+            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => deribit::REST_ENDPOINT,
+            VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::REST_ENDPOINT,
+        }
+    }
+
+    /// Parses a configured symbol, normalized (`BTC-USDT`) or as the venue writes it
+    /// (`btcusdt`, `BTC-USDT-SWAP`, `BTC-PERPETUAL`).
+    pub fn parse_symbol(self, text: &str) -> Result<Symbol, VenueError> {
+        let market_type = self.market_type();
+        match self {
+            VenueKind::BinanceSpot | VenueKind::BinanceUsdm => {
+                binance::symbol::parse_configured(text)
+            }
+            VenueKind::OkxSpot | VenueKind::OkxSwap => {
+                okx::symbol::parse_configured(market_type, text)
+            }
+            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => {
+                deribit::symbol::parse_configured(market_type, text)
+            }
+            VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::symbol::parse_configured(text),
+        }
+    }
+
+    /// The venue's protocol for a feed of `symbols` (normalized). Venues whose frames write
+    /// symbols without a separator split them as these are split; any symbol still resolves.
+    pub fn protocol(self, symbols: &[Symbol]) -> Arc<dyn VenueProtocol> {
+        let market_type = self.market_type();
+        match self {
+            VenueKind::BinanceSpot => Arc::new(binance::Binance::spot(
+                binance::symbol::SymbolMap::new(symbols),
+            )),
+            VenueKind::BinanceUsdm => Arc::new(binance::Binance::usdm(
+                binance::symbol::SymbolMap::new(symbols),
+            )),
+            VenueKind::OkxSpot | VenueKind::OkxSwap => Arc::new(okx::Okx::new(market_type)),
+            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => {
+                Arc::new(deribit::Deribit::new(market_type))
+            }
+            VenueKind::BybitSpot => {
+                Arc::new(bybit::Bybit::spot(bybit::symbol::SymbolMap::new(symbols)))
+            }
+            VenueKind::BybitLinear => {
+                Arc::new(bybit::Bybit::linear(bybit::symbol::SymbolMap::new(symbols)))
+            }
+        }
+    }
+}
