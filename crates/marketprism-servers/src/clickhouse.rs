@@ -1,0 +1,139 @@
+//! The `clickhouse-server` command line and its generated `config.xml` and `users.xml`.
+//!
+//! The XML files are rendered from the typed [`ClickHouseSpec`] with a template: the
+//! workspace has no serde XML crate, and the files are small and fixed apart from the ports
+//! and paths, which are escaped.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A `clickhouse-server` on loopback with configuration and data under `dir`, user
+/// `default` without password, reachable from loopback only.
+#[derive(Debug, Clone)]
+pub struct ClickHouseSpec<'a> {
+    /// HTTP port.
+    pub http_port: u16,
+    /// Native protocol port.
+    pub tcp_port: u16,
+    /// Configuration and data directory.
+    pub dir: &'a Path,
+}
+
+/// The users file: user `default` without password, from loopback only. `yandex` is the
+/// root element every release accepts (newer ones also take `clickhouse`).
+const USERS_XML: &str = r#"<yandex>
+  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+  <quotas><default></default></quotas>
+</yandex>
+"#;
+
+impl ClickHouseSpec<'_> {
+    /// Writes `config.xml` and `users.xml` and returns the command starting the server.
+    /// The multi-call `clickhouse` binary (as Nix installs it) is run as `clickhouse server`.
+    pub fn command(&self, binary: &Path) -> io::Result<Command> {
+        let config = self.write_config()?;
+        let mut command = Command::new(binary);
+        if binary.file_name().is_some_and(|name| name == "clickhouse") {
+            command.arg("server");
+        }
+        command.arg(format!("--config-file={}", config.display()));
+        command.current_dir(self.dir);
+        Ok(command)
+    }
+
+    /// The server configuration. Logs go to the console, which the caller redirects to a
+    /// file.
+    fn config_xml(&self) -> String {
+        let root = escape(&self.dir.display().to_string());
+        format!(
+            r#"<yandex>
+  <logger><level>warning</level><console>1</console></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http_port}</http_port>
+  <tcp_port>{tcp_port}</tcp_port>
+  <path>{root}/data/</path>
+  <tmp_path>{root}/tmp/</tmp_path>
+  <user_files_path>{root}/user_files/</user_files_path>
+  <format_schema_path>{root}/format_schemas/</format_schema_path>
+  <mark_cache_size>67108864</mark_cache_size>
+  <users_config>users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+</yandex>
+"#,
+            http_port = self.http_port,
+            tcp_port = self.tcp_port,
+        )
+    }
+
+    fn write_config(&self) -> io::Result<PathBuf> {
+        std::fs::create_dir_all(self.dir)?;
+        let config_path = self.dir.join("config.xml");
+        std::fs::write(&config_path, self.config_xml())?;
+        std::fs::write(self.dir.join("users.xml"), USERS_XML)?;
+        Ok(config_path)
+    }
+}
+
+/// `text` with the characters XML gives a meaning escaped.
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|character| match character {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&apos;".to_owned(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_names_ports_and_escaped_paths() {
+        let spec = ClickHouseSpec {
+            http_port: 8123,
+            tcp_port: 9000,
+            dir: Path::new("/state/a&b"),
+        };
+        let config = spec.config_xml();
+        assert!(config.contains("<http_port>8123</http_port>"));
+        assert!(config.contains("<tcp_port>9000</tcp_port>"));
+        assert!(config.contains("<path>/state/a&amp;b/data/</path>"));
+    }
+
+    #[test]
+    fn the_multi_call_binary_runs_as_server() {
+        let dir = tempfile::tempdir().expect("dir");
+        let spec = ClickHouseSpec {
+            http_port: 8123,
+            tcp_port: 9000,
+            dir: dir.path(),
+        };
+        let command = spec
+            .command(Path::new("/nix/bin/clickhouse"))
+            .expect("writes");
+        let args: Vec<_> = command.get_args().collect();
+        assert_eq!(args[0], "server");
+        assert!(dir.path().join("config.xml").is_file());
+        assert!(dir.path().join("users.xml").is_file());
+        let command = spec
+            .command(Path::new("/usr/sbin/clickhouse-server"))
+            .expect("writes");
+        assert_eq!(command.get_args().count(), 1);
+    }
+}
