@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use marketprism_servers::{free_port, log_tail, port_open, Service};
 use marketprism_sim::Report;
-use marketprism_testkit::{free_port, log_tail, port_open, Service};
 
 use crate::services::Services;
 
@@ -296,7 +296,7 @@ interval = "{interval}"
         }
         bail!(
             "{name} not ready after 30 s; log:\n{}",
-            log_tail(&self.dir.join(format!("{name}.log")))
+            log_tail(&self.dir.join(format!("{name}.log")), 20)
         )
     }
 
@@ -509,7 +509,7 @@ async fn wait_for_port(port: u16, log: &Path) -> anyhow::Result<()> {
     }
     bail!(
         "nothing listens on port {port} after 30 s; log:\n{}",
-        log_tail(log)
+        log_tail(log, 20)
     )
 }
 
@@ -555,7 +555,7 @@ fn run_tool(
     if !status.success() {
         bail!(
             "marketprism {name} failed ({status}); log:\n{}",
-            log_tail(&log)
+            log_tail(&log, 20)
         );
     }
     Ok(())

@@ -42,8 +42,8 @@ pub struct Services {
 
 enum Running {
     Native {
-        _nats: NatsServer,
-        _clickhouse: ClickHouseServer,
+        _nats: Box<NatsServer>,
+        _clickhouse: Box<ClickHouseServer>,
     },
     Containers {
         _nats: Box<ContainerAsync<GenericImage>>,
@@ -88,8 +88,8 @@ fn start_native(release: Release) -> anyhow::Result<Services> {
             ("clickhouse", clickhouse.pid()),
         ],
         _running: Running::Native {
-            _nats: nats,
-            _clickhouse: clickhouse,
+            _nats: Box::new(nats),
+            _clickhouse: Box::new(clickhouse),
         },
     })
 }

@@ -7,9 +7,10 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::process::{is_alive, read_pid, stop};
+use marketprism_servers::{is_alive, read_pid, stop};
+
+use crate::config::storage_config;
 use crate::status::{consumer_lag, jetstream_context};
-use crate::up::storage_config;
 use crate::{DeployError, ServiceName, StateDir};
 
 /// How long storage may take to drain the stream.

@@ -22,6 +22,22 @@ impl DeployError {
             fix: fix.into(),
         }
     }
+
+    /// An error for `step` whose cause is `error` and every error beneath it, e.g. `cannot
+    /// write config/storage.toml: Permission denied (os error 13)`.
+    pub(crate) fn caused_by(
+        step: impl Into<String>,
+        error: &dyn std::error::Error,
+        fix: impl Into<String>,
+    ) -> Self {
+        let mut cause = error.to_string();
+        let mut source = error.source();
+        while let Some(error) = source {
+            cause.push_str(&format!(": {error}"));
+            source = error.source();
+        }
+        DeployError::new(step, cause, fix)
+    }
 }
 
 impl fmt::Display for DeployError {

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use marketprism_servers::{write_toml, ConfigError, Readiness};
 use serde::{Deserialize, Serialize};
 
 use crate::DeployError;
@@ -48,6 +49,30 @@ impl ServiceName {
         ServiceName::ALL
             .into_iter()
             .find(|service| service.as_str() == name)
+    }
+
+    /// The port the service listens on (ClickHouse: its HTTP port).
+    pub(crate) const fn port(self, ports: &Ports) -> u16 {
+        match self {
+            ServiceName::Nats => ports.nats,
+            ServiceName::Clickhouse => ports.clickhouse_http,
+            ServiceName::Sim => ports.sim,
+            ServiceName::Storage => ports.storage,
+            ServiceName::Collector => ports.collector,
+        }
+    }
+
+    /// How `up` and `status` tell that the service is ready: NATS and the simulator accept
+    /// connections, ClickHouse answers `/ping`, storage and the collector answer `/ready`.
+    pub(crate) fn readiness(self, ports: &Ports) -> Readiness {
+        let port = self.port(ports);
+        match self {
+            ServiceName::Nats | ServiceName::Sim => Readiness::Port(port),
+            ServiceName::Clickhouse => Readiness::Http(format!("http://127.0.0.1:{port}/ping")),
+            ServiceName::Storage | ServiceName::Collector => {
+                Readiness::Http(format!("http://127.0.0.1:{port}/ready"))
+            }
+        }
     }
 }
 
@@ -176,12 +201,8 @@ impl StateDir {
             ServiceName::Nats => self.nats_dir().display().to_string(),
             ServiceName::Clickhouse => self.clickhouse_dir().display().to_string(),
             ServiceName::Sim => format!("127.0.0.1:{}", ports.sim),
-            ServiceName::Storage => self.config_dir().join("storage.toml").display().to_string(),
-            ServiceName::Collector => self
-                .config_dir()
-                .join("collector.toml")
-                .display()
-                .to_string(),
+            ServiceName::Storage => crate::config::storage_path(self).display().to_string(),
+            ServiceName::Collector => crate::config::collector_path(self).display().to_string(),
         }
     }
 
@@ -228,19 +249,12 @@ impl StateDir {
 
     /// Writes the manifest.
     pub fn write_manifest(&self, manifest: &Manifest) -> Result<(), DeployError> {
-        let text = toml::to_string_pretty(manifest).map_err(|error| {
-            DeployError::new(
-                "writing the deployment manifest",
-                error,
-                "report this as a bug",
-            )
-        })?;
-        std::fs::write(self.manifest_path(), text).map_err(|error| {
-            DeployError::new(
-                "writing the deployment manifest",
-                error,
-                "check the permissions of the state directory",
-            )
+        write_toml(&self.manifest_path(), "", manifest).map_err(|error| {
+            let fix = match error {
+                ConfigError::Serialize { .. } => "report this as a bug",
+                ConfigError::Write { .. } => "check the permissions of the state directory",
+            };
+            DeployError::caused_by("writing the deployment manifest", &error, fix)
         })
     }
 

@@ -18,16 +18,13 @@
 //! run/<service>.pid      every background process's pid
 //! ```
 
-mod binaries;
+mod config;
 mod down;
 mod error;
 mod layout;
-mod process;
-pub mod servers;
 mod status;
 mod up;
 
-pub use binaries::{find_binary, Binary};
 pub use down::down;
 pub use error::DeployError;
 pub use layout::{default_state_dir, Manifest, Ports, ServiceName, Source, StateDir};

@@ -7,8 +7,9 @@ use async_nats::jetstream;
 use clickhouse::Row;
 use serde::Deserialize;
 
-use crate::process::{is_alive, port_open, read_pid};
-use crate::up::storage_config;
+use marketprism_servers::{is_alive, read_pid};
+
+use crate::config::storage_config;
 use crate::{DeployError, ServiceName, Source, StateDir};
 
 /// The state of one service.
@@ -59,10 +60,6 @@ struct LastEvent {
 pub async fn status(state: &StateDir) -> Result<StatusReport, DeployError> {
     let manifest = state.require_manifest("reading the deployment")?;
     let ports = &manifest.ports;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|error| DeployError::new("checking health", error, "report this as a bug"))?;
     let mut services = Vec::new();
     for name in ServiceName::ALL {
         if name == ServiceName::Sim && manifest.source != Source::Sim {
@@ -71,38 +68,11 @@ pub async fn status(state: &StateDir) -> Result<StatusReport, DeployError> {
         let pid = read_pid(&state.pid_file(name));
         let marker = state.process_marker(name, ports);
         let running = pid.is_some_and(|pid| is_alive(pid, &marker));
-        let (healthy, detail) = if !running {
-            (false, "not running".to_owned())
+        let (healthy, detail) = if running {
+            let probe = name.readiness(ports).probe();
+            (probe.ready, probe.detail)
         } else {
-            let url = match name {
-                ServiceName::Nats | ServiceName::Sim => None,
-                ServiceName::Clickhouse => {
-                    Some(format!("http://127.0.0.1:{}/ping", ports.clickhouse_http))
-                }
-                ServiceName::Storage => Some(format!("http://127.0.0.1:{}/ready", ports.storage)),
-                ServiceName::Collector => {
-                    Some(format!("http://127.0.0.1:{}/ready", ports.collector))
-                }
-            };
-            match url {
-                None => {
-                    let port = if name == ServiceName::Nats {
-                        ports.nats
-                    } else {
-                        ports.sim
-                    };
-                    let open = port_open(port);
-                    (
-                        open,
-                        format!("port {port} {}", if open { "accepting" } else { "closed" }),
-                    )
-                }
-                Some(url) => match http.get(&url).send().await {
-                    Ok(response) if response.status().is_success() => (true, format!("{url} ok")),
-                    Ok(response) => (false, format!("{url} answered {}", response.status())),
-                    Err(error) => (false, format!("{url}: {error}")),
-                },
-            }
+            (false, "not running".to_owned())
         };
         services.push(ServiceState {
             name,

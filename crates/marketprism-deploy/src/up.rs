@@ -6,11 +6,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use marketprism_servers::{
+    find_binary, is_alive, log_tail, port_free, read_pid, spawn_daemon, stop, version_output,
+    wait_ready, Binary, ClickHouseSpec, NatsSpec,
+};
 
+use crate::config::{collector_path, storage_config, storage_path, write_service_configs};
 use crate::layout::Ports;
-use crate::process::{is_alive, port_free, port_open, read_pid, spawn_daemon, stop, tail};
-use crate::servers::{ClickHouseSpec, NatsSpec};
-use crate::{find_binary, Binary, DeployError, Manifest, ServiceName, Source, StateDir};
+use crate::{DeployError, Manifest, ServiceName, Source, StateDir};
 
 /// Options of `up`.
 #[derive(Debug, Clone)]
@@ -76,18 +79,11 @@ pub struct UpReport {
     pub notice: Option<String>,
 }
 
-/// A service to start, and how to know it is ready.
+/// A service to start.
 struct Planned {
     name: ServiceName,
     command: Command,
     marker: String,
-    port: u16,
-    ready: Readiness,
-}
-
-enum Readiness {
-    Port,
-    Http(String),
 }
 
 const EXCHANGE_PROBE: &str = "stream.binance.com:9443";
@@ -127,8 +123,8 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
         ports: existing
             .as_ref()
             .map_or_else(|| options.ports.clone(), |manifest| manifest.ports.clone()),
-        nats_server: find_binary(Binary::NatsServer, options.nats_server.as_deref())?,
-        clickhouse_server: find_binary(
+        nats_server: locate(Binary::NatsServer, options.nats_server.as_deref())?,
+        clickhouse_server: locate(
             Binary::ClickhouseServer,
             options.clickhouse_server.as_deref(),
         )?,
@@ -164,6 +160,17 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
     }
 }
 
+/// Finds `binary` (see [`find_binary`]), naming the install command when it is missing.
+fn locate(binary: Binary, explicit: Option<&Path>) -> Result<PathBuf, DeployError> {
+    find_binary(binary, explicit).map_err(|error| {
+        DeployError::new(
+            format!("locating {}", binary.name()),
+            error,
+            binary.install_hint(),
+        )
+    })
+}
+
 async fn bring_up(
     options: &UpOptions,
     manifest: &Manifest,
@@ -193,7 +200,7 @@ async fn bring_up(
             initialized = true;
         }
         announce(progress, &format!("Starting {}", planned.name.as_str()));
-        let service = start(state, planned, started).await?;
+        let service = start(state, &manifest.ports, planned, started)?;
         let _ = writeln!(
             progress,
             "{} (pid {}, port {})",
@@ -258,11 +265,7 @@ async fn bring_up(
         .fetch_one::<String>()
         .await
         .unwrap_or_default();
-    let nats_version = Command::new(&manifest.nats_server)
-        .arg("--version")
-        .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .unwrap_or_default();
+    let nats_version = version_output(&manifest.nats_server).unwrap_or_default();
     Ok(UpReport {
         manifest: manifest.clone(),
         state_dir: state.root().to_owned(),
@@ -282,12 +285,14 @@ async fn count(client: &clickhouse::Client, table: &str) -> Result<u64, clickhou
 }
 
 /// Starts a service unless it already runs, and waits until it is ready.
-async fn start(
+fn start(
     state: &StateDir,
+    ports: &Ports,
     planned: Planned,
     started: &mut Vec<(ServiceName, u32)>,
-) -> Result<crate::up::ServiceReport, DeployError> {
+) -> Result<ServiceReport, DeployError> {
     let name = planned.name;
+    let port = name.port(ports);
     let pid_file = state.pid_file(name);
     let log = state.log(name);
     let step = format!("starting {}", name.as_str());
@@ -295,18 +300,17 @@ async fn start(
         return Ok(ServiceReport {
             name,
             pid,
-            port: planned.port,
+            port,
             outcome: ServiceOutcome::AlreadyRunning,
             log,
         });
     }
-    if !port_free(planned.port) {
+    if !port_free(port) {
         return Err(DeployError::new(
             step,
-            format!("port {} is already in use by another process", planned.port),
+            format!("port {port} is already in use by another process"),
             format!(
-                "stop the process listening on {} (`ss -ltnp 'sport = :{}'` shows it) or deploy with other ports (`marketprism up --port-base N`)",
-                planned.port, planned.port
+                "stop the process listening on {port} (`ss -ltnp 'sport = :{port}'` shows it) or deploy with other ports (`marketprism up --port-base N`)"
             ),
         ));
     }
@@ -325,48 +329,23 @@ async fn start(
     } else {
         Duration::from_secs(30)
     };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|error| DeployError::new(step.clone(), error, "report this as a bug"))?;
-    let waited = Instant::now();
-    loop {
-        let ready = match &planned.ready {
-            Readiness::Port => port_open(planned.port),
-            Readiness::Http(url) => http
-                .get(url)
-                .send()
-                .await
-                .is_ok_and(|response| response.status().is_success()),
-        };
-        if ready {
-            return Ok(ServiceReport {
-                name,
-                pid,
-                port: planned.port,
-                outcome: ServiceOutcome::Started,
-                log,
-            });
-        }
-        // The child handle, not the pid, tells whether it exited: right after the fork the
-        // pid's command line is still this process's.
-        let exited = child.try_wait().ok().flatten();
-        if exited.is_some() || waited.elapsed() > timeout {
-            let what = match exited {
-                Some(status) => format!("exited ({status})"),
-                None => format!("not ready after {timeout:?}"),
-            };
-            return Err(DeployError::new(
-                step,
-                format!(
-                    "{} {what}; last log lines:\n{}",
-                    name.as_str(),
-                    tail(&log, 15)
-                ),
-                format!("read {}", log.display()),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    match wait_ready(&mut child, &name.readiness(ports), timeout) {
+        Ok(()) => Ok(ServiceReport {
+            name,
+            pid,
+            port,
+            outcome: ServiceOutcome::Started,
+            log,
+        }),
+        Err(not_ready) => Err(DeployError::new(
+            step,
+            format!(
+                "{} {not_ready}; last log lines:\n{}",
+                name.as_str(),
+                log_tail(&log, 15)
+            ),
+            format!("read {}", log.display()),
+        )),
     }
 }
 
@@ -398,13 +377,9 @@ fn plan(
             "check that the state directory is writable",
         )
     })?;
-    let config_dir = state.config_dir();
-    let service = |subcommand: &str, config: &str| {
+    let service = |subcommand: &str, config: PathBuf| {
         let mut command = Command::new(marketprism);
-        command
-            .arg(subcommand)
-            .arg("--config")
-            .arg(config_dir.join(config));
+        command.arg(subcommand).arg("--config").arg(config);
         command
     };
     let mut plans = vec![
@@ -412,15 +387,11 @@ fn plan(
             name: ServiceName::Nats,
             command: nats,
             marker: state.process_marker(ServiceName::Nats, ports),
-            port: ports.nats,
-            ready: Readiness::Port,
         },
         Planned {
             name: ServiceName::Clickhouse,
             command: clickhouse,
             marker: state.process_marker(ServiceName::Clickhouse, ports),
-            port: ports.clickhouse_http,
-            ready: Readiness::Http(format!("http://127.0.0.1:{}/ping", ports.clickhouse_http)),
         },
     ];
     if manifest.source == Source::Sim {
@@ -439,81 +410,19 @@ fn plan(
             name: ServiceName::Sim,
             command: sim,
             marker: state.process_marker(ServiceName::Sim, ports),
-            port: ports.sim,
-            ready: Readiness::Port,
         });
     }
     plans.push(Planned {
         name: ServiceName::Storage,
-        command: service("store", "storage.toml"),
+        command: service("store", storage_path(state)),
         marker: state.process_marker(ServiceName::Storage, ports),
-        port: ports.storage,
-        ready: Readiness::Http(format!("http://127.0.0.1:{}/ready", ports.storage)),
     });
     plans.push(Planned {
         name: ServiceName::Collector,
-        command: service("collect", "collector.toml"),
+        command: service("collect", collector_path(state)),
         marker: state.process_marker(ServiceName::Collector, ports),
-        port: ports.collector,
-        ready: Readiness::Http(format!("http://127.0.0.1:{}/ready", ports.collector)),
     });
     Ok(plans)
-}
-
-/// Writes `config/storage.toml` and `config/collector.toml` for the manifest.
-fn write_service_configs(state: &StateDir, manifest: &Manifest) -> Result<(), DeployError> {
-    let ports = &manifest.ports;
-    let storage = format!(
-        "# Generated by `marketprism up`; edit the deployment with `up` options instead.\n\
-         listen = \"127.0.0.1:{storage}\"\n\n[nats]\nurl = \"nats://127.0.0.1:{nats}\"\n\n\
-         [clickhouse]\nurl = \"http://127.0.0.1:{http}\"\ndatabase = \"{database}\"\n",
-        storage = ports.storage,
-        nats = ports.nats,
-        http = ports.clickhouse_http,
-        database = manifest.database,
-    );
-    let endpoints = match manifest.source {
-        Source::Sim => format!(
-            "endpoint = \"ws://127.0.0.1:{sim}\"\nrest_endpoint = \"http://127.0.0.1:{sim}\"\n",
-            sim = ports.sim
-        ),
-        Source::Exchanges => String::new(),
-    };
-    let collector = format!(
-        "# Generated by `marketprism up`.\nlisten = \"127.0.0.1:{collector}\"\n\n[nats]\nurl = \"nats://127.0.0.1:{nats}\"\n\n\
-         [[venues]]\nvenue = \"binance_spot\"\n{endpoints}symbols = [\"BTC-USDT\", \"ETH-USDT\"]\nchannels = [\"trades\", \"orderbook\"]\n",
-        collector = ports.collector,
-        nats = ports.nats,
-    );
-    for (file, text) in [("storage.toml", storage), ("collector.toml", collector)] {
-        let path = state.config_dir().join(file);
-        std::fs::write(&path, text).map_err(|error| {
-            DeployError::new(
-                "writing service configuration",
-                format!("{}: {error}", path.display()),
-                "check that the state directory is writable",
-            )
-        })?;
-    }
-    Ok(())
-}
-
-pub(crate) fn storage_config(state: &StateDir) -> Result<marketprism_storage::Config, DeployError> {
-    let path = state.config_dir().join("storage.toml");
-    let text = std::fs::read_to_string(&path).map_err(|error| {
-        DeployError::new(
-            "reading the storage configuration",
-            format!("{}: {error}", path.display()),
-            "run `marketprism up`",
-        )
-    })?;
-    toml::from_str(&text).map_err(|error| {
-        DeployError::new(
-            "reading the storage configuration",
-            format!("{}: {error}", path.display()),
-            "run `marketprism up` to regenerate it",
-        )
-    })
 }
 
 async fn migrate(state: &StateDir) -> Result<String, DeployError> {

@@ -2,20 +2,19 @@
 //! chdb engine behind the testkit's HTTP front (`chdb_front.py`), which serves ClickHouse's
 //! HTTP interface where no current server can be installed.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
-use marketprism_deploy::servers::ClickHouseSpec;
+use marketprism_servers::{free_port, get_text, ClickHouseSpec, Readiness, Service};
 use tempfile::TempDir;
 
-use crate::process::{free_port, spawn, stop, wait_until};
 use crate::release::{self, ClickHouseProgram, Release};
 use crate::ServerError;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+const PROGRAM: &str = "clickhouse";
 
 /// The HTTP front over chdb, written into the front's state directory at start.
 const CHDB_FRONT: &str = include_str!("chdb_front.py");
@@ -24,7 +23,7 @@ const CHDB_FRONT: &str = include_str!("chdb_front.py");
 /// `default` without password), its data in a temporary directory.
 #[derive(Debug)]
 pub struct ClickHouseServer {
-    child: Child,
+    process: Service,
     program: ClickHouseProgram,
     version: String,
     http_port: u16,
@@ -40,7 +39,7 @@ impl ClickHouseServer {
     /// Starts a ClickHouse of `release` on free ports and waits until `/ping` answers.
     pub fn start_release(release: Release) -> Result<Self, ServerError> {
         let io_error = |source| ServerError::Io {
-            program: "clickhouse",
+            program: PROGRAM,
             source,
         };
         let program = release::clickhouse(release)?;
@@ -71,14 +70,17 @@ impl ClickHouseServer {
             }
         };
         let log = state.path().join("clickhouse.log");
-        let mut child = spawn("clickhouse", command, &log)?;
-        wait_until("clickhouse", &mut child, &log, READY_TIMEOUT, || {
-            http_get(http_port, "/ping").is_some_and(|body| body == "Ok.\n")
-        })?;
-        let version = http_get(http_port, "/?query=SELECT%20version()")
-            .map_or_else(|| "unknown".to_owned(), |body| body.trim().to_owned());
+        let mut process = Service::spawn(PROGRAM, command, &log).map_err(io_error)?;
+        let url = format!("http://127.0.0.1:{http_port}");
+        let ping = Readiness::Http(format!("{url}/ping"));
+        if let Err(reason) = process.wait_ready(&ping, READY_TIMEOUT) {
+            let _ = process.kill();
+            return Err(ServerError::not_ready(PROGRAM, reason, &log));
+        }
+        let version = get_text(&format!("{url}/?query=SELECT%20version()"))
+            .map_or_else(|_| "unknown".to_owned(), |body| body.trim().to_owned());
         Ok(ClickHouseServer {
-            child,
+            process,
             program,
             version,
             http_port,
@@ -98,7 +100,7 @@ impl ClickHouseServer {
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// The server's version, as `SELECT version()` answers it.
@@ -125,24 +127,6 @@ impl ClickHouseServer {
 
 impl Drop for ClickHouseServer {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        let _ = self.process.kill();
     }
-}
-
-/// The body of a successful `GET target` on the HTTP port, if one comes within a second.
-fn http_get(port: u16, target: &str) -> Option<String> {
-    let mut stream =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-            .ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    stream
-        .write_all(format!("GET {target} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.split_whitespace()
-        .nth(1)
-        .filter(|status| *status == "200")
-        .map(|_| body.to_owned())
 }

@@ -4,26 +4,25 @@
 //! they are found and for the releases a local deployment uses.
 //!
 //! A server is stopped (SIGKILL) and its state removed when its handle is dropped, including
-//! during a panic; on Linux the child is also told to die with its parent, so an aborted
-//! harness leaves nothing running.
+//! during a panic; on Linux the kernel also kills it when the thread that started it ends,
+//! so an aborted harness leaves nothing running. Spawning, readiness and stopping are
+//! `marketprism-servers`'s, as `marketprism up` uses them.
 //!
 //! It also knows the workspace the automation drives (`cargo xtask` and the harness under
 //! `tests/`): its root, cargo, and the `marketprism` binary it builds.
 
 mod clickhouse;
+mod error;
 mod nats;
 mod pinned;
-mod process;
 mod release;
-mod service;
 mod workspace;
 
 pub use clickhouse::ClickHouseServer;
+pub use error::ServerError;
 pub use nats::NatsServer;
 pub use pinned::{install_pinned, pinned_dir};
-pub use process::{free_port, log_tail, port_open, ServerError};
 pub use release::Release;
-pub use service::Service;
 pub use workspace::{
     build_marketprism, cargo, run_command, target_dir, workspace_root, CommandError,
 };

@@ -1,22 +1,22 @@
 //! A `nats-server -js` child process.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::Duration;
 
-use marketprism_deploy::servers::NatsSpec;
+use marketprism_servers::{free_port, version_output, NatsSpec, Readiness, Service};
 use tempfile::TempDir;
 
-use crate::process::{free_port, port_open, spawn, stop, wait_until};
 use crate::release::{self, Release};
 use crate::ServerError;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
+const PROGRAM: &str = "nats-server";
+
 /// A running NATS server with JetStream, its store in a temporary directory.
 #[derive(Debug)]
 pub struct NatsServer {
-    child: Child,
+    process: Service,
     program: PathBuf,
     version: String,
     port: u16,
@@ -42,7 +42,7 @@ impl NatsServer {
 
     fn start_with(release: Release, jetstream: bool) -> Result<Self, ServerError> {
         let io_error = |source| ServerError::Io {
-            program: "nats-server",
+            program: PROGRAM,
             source,
         };
         let program = release::nats_server(release)?;
@@ -52,9 +52,9 @@ impl NatsServer {
             .tempdir()
             .map_err(io_error)?;
         let port = free_port().map_err(io_error)?;
-        let child = Self::spawn(&program, state.path(), port, jetstream)?;
+        let process = Self::spawn(&program, state.path(), port, jetstream)?;
         Ok(NatsServer {
-            child,
+            process,
             program,
             version,
             port,
@@ -68,7 +68,7 @@ impl NatsServer {
         state: &Path,
         port: u16,
         jetstream: bool,
-    ) -> Result<Child, ServerError> {
+    ) -> Result<Service, ServerError> {
         let store_dir = state.join("jetstream");
         let command = NatsSpec {
             port,
@@ -77,11 +77,16 @@ impl NatsServer {
         }
         .command(program);
         let log = state.join("nats.log");
-        let mut child = spawn("nats-server", command, &log)?;
-        wait_until("nats-server", &mut child, &log, READY_TIMEOUT, || {
-            port_open(port)
-        })?;
-        Ok(child)
+        let mut process =
+            Service::spawn(PROGRAM, command, &log).map_err(|source| ServerError::Io {
+                program: PROGRAM,
+                source,
+            })?;
+        if let Err(reason) = process.wait_ready(&Readiness::Port(port), READY_TIMEOUT) {
+            let _ = process.kill();
+            return Err(ServerError::not_ready(PROGRAM, reason, &log));
+        }
+        Ok(process)
     }
 
     /// The client URL, e.g. `nats://127.0.0.1:4222`.
@@ -96,7 +101,7 @@ impl NatsServer {
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// The server's version, e.g. `2.15.1`.
@@ -112,27 +117,24 @@ impl NatsServer {
     /// Stops the server and starts it again on the same port with the same store, as a
     /// production restart would.
     pub fn restart(&mut self) -> Result<(), ServerError> {
-        stop(&mut self.child);
-        self.child = Self::spawn(&self.program, self.state.path(), self.port, self.jetstream)?;
+        let _ = self.process.kill();
+        self.process = Self::spawn(&self.program, self.state.path(), self.port, self.jetstream)?;
         Ok(())
     }
 }
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        let _ = self.process.kill();
     }
 }
 
 /// The version `nats-server --version` reports (`nats-server: v2.15.1` gives `2.15.1`), or
 /// `unknown`.
 fn version_of(program: &Path) -> String {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|output| {
-            String::from_utf8_lossy(&output.stdout)
+    version_output(program)
+        .and_then(|answer| {
+            answer
                 .split_whitespace()
                 .last()
                 .map(|word| word.trim_start_matches('v').to_owned())

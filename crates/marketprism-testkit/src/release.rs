@@ -14,10 +14,9 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
-use marketprism_deploy::{find_binary, Binary};
+use marketprism_servers::{find_binary, is_at_least, Binary};
 
 use crate::pinned::pinned_dir;
 use crate::ServerError;
@@ -67,7 +66,7 @@ pub(crate) fn nats_server(release: Release) -> Result<PathBuf, ServerError> {
                     return Ok(path);
                 }
                 let deployed = find_binary(Binary::NatsServer, None).ok();
-                if let Some(path) = deployed.filter(|path| is_current(path, FIRST_CURRENT_NATS)) {
+                if let Some(path) = deployed.filter(|path| is_at_least(path, FIRST_CURRENT_NATS)) {
                     return Ok(path);
                 }
                 let pinned = pinned_dir().join("bin/nats-server");
@@ -105,7 +104,7 @@ pub(crate) fn clickhouse(release: Release) -> Result<ClickHouseProgram, ServerEr
                 }
                 let deployed = find_binary(Binary::ClickhouseServer, None).ok();
                 if let Some(path) =
-                    deployed.filter(|path| is_current(path, FIRST_CURRENT_CLICKHOUSE))
+                    deployed.filter(|path| is_at_least(path, FIRST_CURRENT_CLICKHOUSE))
                 {
                     return Ok(ClickHouseProgram::Server(path));
                 }
@@ -135,30 +134,6 @@ fn explicit(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// True when `program --version` names a release at or after `first`. Programs that do not
-/// answer `--version` (clickhouse-server 18.16 does not) are not current.
-fn is_current(program: &Path, first: (u32, u32)) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .and_then(|output| release_of(&String::from_utf8_lossy(&output.stdout)))
-        .is_some_and(|release| release >= first)
-}
-
-/// The `(major, minor)` of the first version number in a `--version` answer, such as
-/// `nats-server: v2.15.1` or `ClickHouse server version 24.8.4.13 (official build).`.
-fn release_of(text: &str) -> Option<(u32, u32)> {
-    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .find_map(|word| {
-            let mut parts = word.split('.');
-            let major = parts.next()?.parse().ok()?;
-            let minor = parts.next()?.parse().ok()?;
-            Some((major, minor))
-        })
-}
-
 /// True when the pinned Python environment under `dir` has the chdb package.
 fn has_chdb(dir: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(dir.join("lib")) else {
@@ -171,6 +146,8 @@ fn has_chdb(dir: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use marketprism_servers::release_of;
+
     use super::*;
 
     #[test]

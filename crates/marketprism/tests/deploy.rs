@@ -4,7 +4,8 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use marketprism_testkit::{free_port, NatsServer};
+use marketprism_servers::free_port;
+use marketprism_testkit::NatsServer;
 
 fn marketprism(args: &[&str], state: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_marketprism"))

@@ -27,12 +27,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use marketprism_model::Event;
+use marketprism_servers::{free_port, log_tail, port_open, Service};
 use marketprism_sim::CapturedConnection;
 use marketprism_storage::{
     FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
     OrderBookRow, TradeRow, VolatilityIndexRow,
 };
-use marketprism_testkit::{free_port, log_tail, port_open, Service};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -502,7 +502,7 @@ interval = "0s"
                 "marketprism replay {} failed ({}); log:\n{}",
                 self.capture.display(),
                 output.status,
-                log_tail(&log)
+                log_tail(&log, 20)
             );
         }
         let mut expected = Expected::default();
@@ -547,7 +547,7 @@ interval = "0s"
         if !status.success() {
             bail!(
                 "marketprism {name} failed ({status}); log:\n{}",
-                log_tail(&log)
+                log_tail(&log, 20)
             );
         }
         Ok(())
@@ -576,7 +576,7 @@ interval = "0s"
             "{}: waited {} s for {what}; {log} log:\n{}",
             self.name,
             STEP_TIMEOUT.as_secs(),
-            log_tail(&self.dir.join(format!("{log}.log")))
+            log_tail(&self.dir.join(format!("{log}.log")), 20)
         )
     }
 

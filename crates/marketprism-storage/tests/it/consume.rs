@@ -42,7 +42,7 @@ async fn writes_events_dead_letters_garbage_and_acks_everything() {
 
     let shutdown = CancellationToken::new();
     let mut config = harness.config.clone();
-    let port = marketprism_testkit::free_port().expect("port");
+    let port = marketprism_servers::free_port().expect("port");
     config.listen = ([127, 0, 0, 1], port).into();
     let storage = tokio::spawn(marketprism_storage::run(config, shutdown.clone()));
     let client = harness.client();

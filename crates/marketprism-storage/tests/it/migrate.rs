@@ -104,7 +104,7 @@ async fn migrate_reports_an_unreachable_server() {
     let config = marketprism_storage::ClickHouseConfig {
         url: format!(
             "http://127.0.0.1:{}",
-            marketprism_testkit::free_port().expect("port")
+            marketprism_servers::free_port().expect("port")
         ),
         ..Default::default()
     };
