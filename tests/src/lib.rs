@@ -10,4 +10,5 @@
 pub mod bench;
 pub mod e2e;
 mod pipeline;
+mod runner;
 mod services;

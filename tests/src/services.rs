@@ -6,7 +6,6 @@
 //! the path for CI systems with a Docker engine and is chosen automatically when one
 //! answers.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -54,10 +53,10 @@ enum Running {
 /// Starts the services of `release` with the chosen backend.
 pub async fn start(backend: Backend, release: Release) -> anyhow::Result<Services> {
     let use_containers = match backend {
-        Backend::Auto => docker_answers(),
+        Backend::Auto => docker_answers().await,
         Backend::Native => false,
         Backend::Containers => {
-            if !docker_answers() {
+            if !docker_answers().await {
                 bail!("--backend containers needs a Docker engine, and none answers on /var/run/docker.sock");
             }
             true
@@ -146,26 +145,22 @@ async fn wait_for_clickhouse(url: &str) -> anyhow::Result<()> {
 }
 
 /// True when a Docker engine answers `GET /_ping` on its Unix socket.
-fn docker_answers() -> bool {
-    #[cfg(unix)]
-    {
-        let path = std::env::var("DOCKER_HOST")
-            .ok()
-            .and_then(|host| host.strip_prefix("unix://").map(str::to_owned))
-            .unwrap_or_else(|| "/var/run/docker.sock".to_owned());
-        let Ok(mut socket) = std::os::unix::net::UnixStream::connect(path) else {
-            return false;
-        };
-        let _ = socket.set_read_timeout(Some(Duration::from_secs(2)));
-        if socket.write_all(b"GET /_ping HTTP/1.0\r\n\r\n").is_err() {
-            return false;
-        }
-        let mut response = String::new();
-        let _ = socket.read_to_string(&mut response);
-        response.starts_with("HTTP/1.") && response.ends_with("OK")
-    }
-    #[cfg(not(unix))]
-    {
-        false
-    }
+async fn docker_answers() -> bool {
+    let socket = std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|host| host.strip_prefix("unix://").map(str::to_owned))
+        .unwrap_or_else(|| "/var/run/docker.sock".to_owned());
+    let Ok(client) = reqwest::Client::builder()
+        .unix_socket(socket)
+        .timeout(Duration::from_secs(2))
+        .build()
+    else {
+        return false;
+    };
+    // Over a Unix socket the host name only fills the request's `Host` header.
+    client
+        .get("http://docker/_ping")
+        .send()
+        .await
+        .is_ok_and(|response| response.status().is_success())
 }

@@ -15,6 +15,7 @@ use marketprism_model::{Event, Exchange, MarketType, Side, Trade};
 use marketprism_storage::TradeRow;
 use serde::Serialize;
 
+use crate::runner::{Names, Runner};
 use crate::services::Services;
 
 /// Acks a publisher keeps outstanding, as the collector (`publish.max_outstanding_acks`).
@@ -194,26 +195,14 @@ pub async fn clickhouse(
     dir: &Path,
     count: u64,
 ) -> anyhow::Result<Baseline> {
-    const DATABASE: &str = "bench_raw";
-    std::fs::create_dir_all(dir)?;
-    let config = dir.join("storage.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[nats]\nurl = \"{}\"\n\n[clickhouse]\nurl = \"{}\"\ndatabase = \"{DATABASE}\"\n",
-            services.nats_url, services.clickhouse_url
-        ),
-    )?;
-    let status = std::process::Command::new(binary)
-        .args(["migrate", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("running marketprism migrate")?;
-    anyhow::ensure!(status.success(), "marketprism migrate failed ({status})");
+    // Only the database is used: the rows are inserted directly, no stream is created.
+    let names = Names::new("bench_raw".into(), "BENCH_RAW".into(), "bench-raw".into());
+    let runner = Runner::new(binary, services, dir, names)?;
+    runner.write_storage_config(&runner.storage_config())?;
+    runner.migrate()?;
     let client = clickhouse::Client::default()
         .with_url(&services.clickhouse_url)
-        .with_database(DATABASE)
+        .with_database(&runner.names.database)
         .with_validation(false);
     let rows: Vec<TradeRow> = (0..count)
         .map(|index| match trade(index, index) {

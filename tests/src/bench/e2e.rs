@@ -24,7 +24,8 @@ use serde::Serialize;
 use super::baselines::{self, Baseline, System};
 use super::metrics::{self, Scrape};
 use super::process::{rss_kib, Monitor, Usage};
-use crate::pipeline::{Pipeline, Settling, Spec, VenueSpec};
+use crate::pipeline::{Pipeline, Settling, Spec};
+use crate::runner::VenueSpec;
 use crate::services::{self, Backend, Services};
 
 /// Options of `cargo xtask bench --e2e`.
@@ -254,7 +255,7 @@ fn spec(name: &str, args: &EndToEnd, rate: u32, seconds: u64) -> Spec {
         count: Some(u64::from(rate) * seconds),
         seed: 5,
         book_deltas: false,
-        book_interval: "0s",
+        book_interval: Duration::ZERO,
         book_levels: marketprism_sim::DEFAULT_LEVELS,
     }
 }
@@ -387,7 +388,7 @@ async fn book_memory(binary: &Path, services: &Services, dir: &Path) -> anyhow::
         count: None,
         seed: 9,
         book_deltas: false,
-        book_interval: "1s",
+        book_interval: Duration::from_secs(1),
         book_levels: LEVELS,
     };
     let pipeline = Pipeline::start(binary, services, &spec, dir).await?;

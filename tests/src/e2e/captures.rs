@@ -21,13 +21,14 @@
 //!    snapshots, which carry none); no gap, no crossed book, no dead letter.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use marketprism_collector::BooksConfig;
 use marketprism_model::Event;
-use marketprism_servers::{free_port, log_tail, port_open, Service};
 use marketprism_sim::CapturedConnection;
 use marketprism_storage::{
     FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
@@ -37,6 +38,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::{Check, Checks};
+use crate::runner::{Names, Runner, VenueSpec};
 use crate::services::Services;
 
 const SCENARIO: &str = "captures";
@@ -116,6 +118,19 @@ struct Section {
     /// Symbols, as the venue names them.
     symbols: Vec<String>,
     channels: BTreeSet<&'static str>,
+}
+
+impl Section {
+    /// The collector's venue for this section.
+    fn venue(&self) -> VenueSpec {
+        VenueSpec {
+            venue: self.venue,
+            path: self.path,
+            symbols: self.symbols.clone(),
+            channels: self.channels.iter().copied().collect(),
+            polls: Vec::new(),
+        }
+    }
 }
 
 /// A captured stream as the collector subscribes to it.
@@ -248,15 +263,6 @@ fn sections(connections: &[CapturedConnection]) -> Vec<Section> {
     sections
 }
 
-/// The items as the inside of a TOML array of strings.
-fn toml_strings<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    items
-        .into_iter()
-        .map(|item| format!("\"{item}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// One capture through its own pipeline.
 struct CaptureRun<'a> {
     binary: &'a Path,
@@ -282,72 +288,52 @@ impl CaptureRun<'_> {
             .collect()
     }
 
-    fn stream(&self) -> String {
-        format!("MARKETPRISM_CAPTURE_{}", self.id().to_ascii_uppercase())
-    }
-
-    fn deadletter_stream(&self) -> String {
-        format!("{}_DEADLETTER", self.stream())
-    }
-
-    fn durable(&self) -> String {
-        format!("storage-capture-{}", self.id())
+    fn names(&self) -> Names {
+        let id = self.id();
+        Names::new(
+            format!("marketprism_{id}"),
+            format!("MARKETPRISM_CAPTURE_{}", id.to_ascii_uppercase()),
+            format!("storage-capture-{id}"),
+        )
     }
 
     async fn run(&self) -> anyhow::Result<Checks> {
         let started = Instant::now();
-        std::fs::create_dir_all(self.dir)?;
-        let sim_port = free_port()?;
-        let storage_port = free_port()?;
-        let collector_port = free_port()?;
-        let storage_config = self.dir.join("storage.toml");
-        std::fs::write(&storage_config, self.storage_config(storage_port))?;
-        let collector_config = self.dir.join("collector.toml");
-        std::fs::write(
-            &collector_config,
-            self.collector_config(sim_port, collector_port),
-        )?;
-        let expected = self.expected(&collector_config)?;
-        self.tool(&["migrate", "--config"], &storage_config, "migrate")?;
-        self.tool(
-            &["streams", "init", "--config"],
-            &storage_config,
-            "streams-init",
-        )?;
+        let runner = Runner::new(self.binary, self.services, self.dir, self.names())?;
+        let venues = self
+            .sections
+            .iter()
+            .map(|section| section.venue().config(runner.ports.sim))
+            .collect::<anyhow::Result<_>>()?;
+        // Every book and every applied message, as `marketprism replay` publishes them.
+        let books = BooksConfig {
+            deltas: true,
+            interval: Duration::ZERO,
+            ..BooksConfig::default()
+        };
+        runner.write_storage_config(&runner.storage_config())?;
+        runner.write_collector_config(&runner.collector_config(books, venues))?;
+        let expected = self.expected(&runner)?;
+        runner.init()?;
 
-        let mut sim = Command::new(self.binary);
-        sim.args(["sim", "--listen", &format!("127.0.0.1:{sim_port}")])
-            .arg("--replay")
-            .arg(self.capture)
-            .args(["--replay-speed", SPEED, "--replay-hold"])
+        let mut sim = runner.start_sim([
+            OsStr::new("--replay"),
+            self.capture.as_os_str(),
+            OsStr::new("--replay-speed"),
+            OsStr::new(SPEED),
+            OsStr::new("--replay-hold"),
             // Pings keep the collector's watchdog quiet while the replay is held.
-            .args(["--ping-interval", "1"]);
-        let mut sim = Service::spawn("sim", sim, &self.dir.join("sim.log"))?;
-        self.wait_for(
-            &format!("the simulator on port {sim_port}"),
-            "sim",
-            || async { Ok(port_open(sim_port)) },
-        )
-        .await?;
-        let mut storage = self.service("storage", "store", &storage_config)?;
-        let mut collector = self.service("collector", "collect", &collector_config)?;
+            OsStr::new("--ping-interval"),
+            OsStr::new("1"),
+        ])?;
+        let mut storage = runner.start_storage()?;
+        let mut collector = runner.start_collector()?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
-        for (name, port) in [("storage", storage_port), ("collector", collector_port)] {
-            let url = format!("http://127.0.0.1:{port}/ready");
-            self.wait_for(&format!("{name} ready"), name, || async {
-                Ok(http
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|response| response.status().is_success()))
-            })
-            .await?;
-        }
         let clickhouse = clickhouse::Client::default()
             .with_url(&self.services.clickhouse_url)
-            .with_database(format!("marketprism_{}", self.id()))
+            .with_database(&runner.names.database)
             .with_validation(false);
         let mut checks = Vec::new();
         let snapshot_books = self.snapshot_books();
@@ -366,12 +352,12 @@ impl CaptureRun<'_> {
                 false,
             ));
         }
-        let sim_url = format!("http://127.0.0.1:{sim_port}");
+        let sim_url = format!("http://127.0.0.1:{}", runner.ports.sim);
         http.post(format!("{sim_url}/control/start"))
             .send()
             .await?
             .error_for_status()?;
-        self.wait_for("the replay to finish", "sim", || async {
+        self.wait_for(&runner, "the replay to finish", "sim", || async {
             let summary: marketprism_sim::Summary = http
                 .get(format!("{sim_url}/control/summary"))
                 .send()
@@ -393,15 +379,13 @@ impl CaptureRun<'_> {
         })
         .await?;
         let collector_clean = collector.terminate(Duration::from_secs(20))?.success();
-        self.wait_for("storage to catch up", "storage", || async {
-            consumer_lag(&self.services.nats_url, &self.stream(), &self.durable())
-                .await
-                .map(|lag| lag == 0)
+        self.wait_for(&runner, "storage to catch up", "storage", || async {
+            runner.consumer_lag().await.map(|lag| lag == 0)
         })
         .await?;
 
         checks.push(compare(self.name, &clickhouse, &expected).await?);
-        checks.push(self.health(&clickhouse).await?);
+        checks.push(self.health(&runner, &clickhouse).await?);
         let storage_clean = storage.terminate(Duration::from_secs(20))?.success();
         sim.terminate(Duration::from_secs(5))?;
         checks.push(Check::holds(
@@ -416,83 +400,18 @@ impl CaptureRun<'_> {
             ),
             collector_clean && storage_clean,
         ));
-        self.delete_streams().await?;
+        runner.delete_streams().await?;
         Ok(checks)
     }
 
-    fn storage_config(&self, storage_port: u16) -> String {
-        format!(
-            r#"listen = "127.0.0.1:{storage_port}"
-
-[nats]
-url = "{nats}"
-
-[nats.stream]
-name = "{stream}"
-deadletter_name = "{deadletter}"
-
-[clickhouse]
-url = "{clickhouse}"
-database = "marketprism_{id}"
-
-[consumer]
-durable_name = "{durable}"
-"#,
-            nats = self.services.nats_url,
-            stream = self.stream(),
-            deadletter = self.deadletter_stream(),
-            clickhouse = self.services.clickhouse_url,
-            id = self.id(),
-            durable = self.durable(),
-        )
-    }
-
-    fn collector_config(&self, sim_port: u16, collector_port: u16) -> String {
-        let mut config = format!(
-            r#"listen = "127.0.0.1:{collector_port}"
-
-[nats]
-url = "{nats}"
-
-[nats.stream]
-name = "{stream}"
-deadletter_name = "{deadletter}"
-
-[connection]
-backoff_initial = "200ms"
-backoff_max = "2s"
-watchdog = "10s"
-
-# Every book and every applied message, as `marketprism replay` publishes them.
-[books]
-deltas = true
-interval = "0s"
-"#,
-            nats = self.services.nats_url,
-            stream = self.stream(),
-            deadletter = self.deadletter_stream(),
-        );
-        for section in self.sections {
-            config.push_str(&format!(
-                "\n[[venues]]\nvenue = \"{venue}\"\nendpoint = \"ws://127.0.0.1:{sim_port}{path}\"\n\
-                 rest_endpoint = \"http://127.0.0.1:{sim_port}\"\nsymbols = [{symbols}]\nchannels = [{channels}]\n",
-                venue = section.venue,
-                path = section.path,
-                symbols = toml_strings(section.symbols.iter().map(String::as_str)),
-                channels = toml_strings(section.channels.iter().copied()),
-            ));
-        }
-        config
-    }
-
     /// What `marketprism replay` makes of the capture with the collector's settings.
-    fn expected(&self, collector_config: &Path) -> anyhow::Result<Expected> {
-        let log = self.dir.join("replay.log");
+    fn expected(&self, runner: &Runner) -> anyhow::Result<Expected> {
+        let log = runner.log("replay");
         let output = Command::new(self.binary)
             .arg("replay")
             .arg(self.capture)
             .arg("--config")
-            .arg(collector_config)
+            .arg(runner.collector_config_path())
             .stdin(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .output()
@@ -502,7 +421,7 @@ interval = "0s"
                 "marketprism replay {} failed ({}); log:\n{}",
                 self.capture.display(),
                 output.status,
-                log_tail(&log, 20)
+                runner.log_tail("replay")
             );
         }
         let mut expected = Expected::default();
@@ -534,37 +453,14 @@ interval = "0s"
         books.len() as u64
     }
 
-    /// Runs a one-shot `marketprism` command with `config`, failing with its log.
-    fn tool(&self, args: &[&str], config: &Path, name: &str) -> anyhow::Result<()> {
-        let log = self.dir.join(format!("{name}.log"));
-        let status = Command::new(self.binary)
-            .args(args)
-            .arg(config)
-            .stdout(std::fs::File::create(&log)?)
-            .stderr(std::fs::OpenOptions::new().append(true).open(&log)?)
-            .status()
-            .with_context(|| format!("running marketprism {name}"))?;
-        if !status.success() {
-            bail!(
-                "marketprism {name} failed ({status}); log:\n{}",
-                log_tail(&log, 20)
-            );
-        }
-        Ok(())
-    }
-
-    fn service(&self, name: &str, subcommand: &str, config: &Path) -> anyhow::Result<Service> {
-        let mut command = Command::new(self.binary);
-        command.arg(subcommand).arg("--config").arg(config);
-        Ok(Service::spawn(
-            name,
-            command,
-            &self.dir.join(format!("{name}.log")),
-        )?)
-    }
-
     /// Polls `done` until it holds, failing after [`STEP_TIMEOUT`] with `log`'s tail.
-    async fn wait_for<F, Fut>(&self, what: &str, log: &str, done: F) -> anyhow::Result<()>
+    async fn wait_for<F, Fut>(
+        &self,
+        runner: &Runner,
+        what: &str,
+        log: &str,
+        done: F,
+    ) -> anyhow::Result<()>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<bool>>,
@@ -576,12 +472,16 @@ interval = "0s"
             "{}: waited {} s for {what}; {log} log:\n{}",
             self.name,
             STEP_TIMEOUT.as_secs(),
-            log_tail(&self.dir.join(format!("{log}.log")), 20)
+            runner.log_tail(log)
         )
     }
 
     /// No gap, no crossed book, no dead letter.
-    async fn health(&self, clickhouse: &clickhouse::Client) -> anyhow::Result<Check> {
+    async fn health(
+        &self,
+        runner: &Runner,
+        clickhouse: &clickhouse::Client,
+    ) -> anyhow::Result<Check> {
         let gaps = count(clickhouse, "gaps").await?;
         let crossed: u64 = clickhouse
             .query(
@@ -590,30 +490,13 @@ interval = "0s"
             )
             .fetch_one()
             .await?;
-        let client = async_nats::connect(&self.services.nats_url).await?;
-        let mut deadletters = async_nats::jetstream::new(client)
-            .get_stream(self.deadletter_stream())
-            .await?;
-        let letters = deadletters.info().await?.state.messages;
+        let letters = runner.dead_letters().await?;
         Ok(Check::equal(
             SCENARIO,
             &format!("{}: gaps, crossed books, dead letters", self.name),
             "0, 0, 0".to_owned(),
             format!("{gaps}, {crossed}, {letters}"),
         ))
-    }
-
-    /// Deletes the capture's streams: the next capture's claim the same subjects.
-    async fn delete_streams(&self) -> anyhow::Result<()> {
-        let client = async_nats::connect(&self.services.nats_url).await?;
-        let context = async_nats::jetstream::new(client);
-        for stream in [self.stream(), self.deadletter_stream()] {
-            context
-                .delete_stream(&stream)
-                .await
-                .with_context(|| format!("deleting stream {stream}"))?;
-        }
-        Ok(())
     }
 }
 
@@ -647,16 +530,6 @@ async fn count(clickhouse: &clickhouse::Client, table: &str) -> anyhow::Result<u
         .query(&format!("SELECT count() FROM {table} FINAL"))
         .fetch_one()
         .await?)
-}
-
-/// Messages of the stream the storage consumer has not acknowledged yet.
-async fn consumer_lag(nats_url: &str, stream: &str, durable: &str) -> anyhow::Result<u64> {
-    let client = async_nats::connect(nats_url).await?;
-    let context = async_nats::jetstream::new(client);
-    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
-        context.get_consumer_from_stream(durable, stream).await?;
-    let info = consumer.info().await?;
-    Ok(info.num_pending + info.num_ack_pending as u64)
 }
 
 /// A row as compared: column → the JSON text of its value.

@@ -10,7 +10,8 @@ use marketprism_sim::{BookFault, Report, SimTrade, TrueBook};
 use marketprism_storage::{from_fixed18, GapRow, OrderBookRow, TradeRow};
 
 use super::{Args, Check, Checks};
-use crate::pipeline::{Pipeline, Spec, VenueSpec};
+use crate::pipeline::{Pipeline, Spec};
+use crate::runner::VenueSpec;
 use crate::services::Services;
 
 /// Longest wait for ClickHouse to catch up after the simulator finished.
@@ -69,7 +70,7 @@ pub async fn baseline(
         seed: 7,
         venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
         book_deltas: false,
-        book_interval: "0s",
+        book_interval: Duration::ZERO,
         book_levels: marketprism_sim::DEFAULT_LEVELS,
     };
     let pipeline = Pipeline::start(binary, services, &spec, dir).await?;
@@ -129,7 +130,7 @@ pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::R
         seed: 11,
         venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
         book_deltas: false,
-        book_interval: "0s",
+        book_interval: Duration::ZERO,
         book_levels: marketprism_sim::DEFAULT_LEVELS,
     };
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
@@ -137,7 +138,7 @@ pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::R
     wait_until_delivered(&pipeline, (TRADES / 4) as usize).await?;
     pipeline.kill_storage()?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    pipeline.restart_storage().await?;
+    pipeline.restart_storage()?;
     wait_until_delivered(&pipeline, (TRADES * 11 / 20) as usize).await?;
     pipeline.drop_connections().await?;
 
@@ -203,7 +204,7 @@ pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Re
             vec!["trades", "orderbook"],
         )],
         book_deltas: false,
-        book_interval: "0s",
+        book_interval: Duration::ZERO,
         book_levels: marketprism_sim::DEFAULT_LEVELS,
     };
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
@@ -533,9 +534,6 @@ pub(super) async fn dead_letters(
     scenario: &'static str,
     pipeline: &Pipeline,
 ) -> anyhow::Result<Check> {
-    let client = async_nats::connect(&pipeline.nats_url).await?;
-    let context = async_nats::jetstream::new(client);
-    let mut stream = context.get_stream(&pipeline.deadletter_stream).await?;
-    let messages = stream.info().await?.state.messages;
+    let messages = pipeline.dead_letters().await?;
     Ok(Check::equal(scenario, "dead letters", 0, messages))
 }

@@ -25,7 +25,8 @@ use super::scenarios::{
     book_difference, dead_letters, stopped_cleanly, verify_trades, wait_until_done,
 };
 use super::{Check, Checks};
-use crate::pipeline::{Pipeline, Spec, VenueSpec};
+use crate::pipeline::{Pipeline, Spec};
+use crate::runner::VenueSpec;
 use crate::services::Services;
 
 const SCENARIO: &str = "venues";
@@ -131,7 +132,7 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
         seed: 17,
         venues: venues(),
         book_deltas: true,
-        book_interval: "0s",
+        book_interval: Duration::ZERO,
         book_levels: marketprism_sim::DEFAULT_LEVELS,
     };
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
