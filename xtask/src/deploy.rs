@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context as _};
+use marketprism_servers::{find_binary, port_free, Binary};
 
 use marketprism_testkit::{build_marketprism, run_command};
 
@@ -140,7 +141,7 @@ fn check_machine() -> anyhow::Result<()> {
         (9101, "collector"),
         (9102, "storage"),
     ] {
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        if !port_free(port) {
             println!("port {port} ({user}) is in use: fine if it is this deployment, otherwise `marketprism up` will say so");
         }
     }
@@ -170,20 +171,14 @@ fn privileged(args: &[&str]) -> Command {
     command
 }
 
-fn on_path(program: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin")])
-        .any(|dir| dir.join(program).is_file())
-}
-
-/// Installs `nats-server` and `clickhouse-server` when missing, saying what it runs first.
+/// Installs `nats-server` and `clickhouse-server` when `marketprism up` would not find
+/// them, saying what it runs first.
 fn install_missing() -> anyhow::Result<()> {
     let mut missing = Vec::new();
-    if !on_path("nats-server") {
+    if find_binary(Binary::NatsServer, None).is_err() {
         missing.push("nats-server");
     }
-    if !on_path("clickhouse-server") && !on_path("clickhouse") {
+    if find_binary(Binary::ClickhouseServer, None).is_err() {
         missing.extend(["clickhouse-server", "clickhouse-client"]);
     }
     if missing.is_empty() {

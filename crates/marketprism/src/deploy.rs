@@ -120,11 +120,10 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
         );
     };
     let path = args.state.state().log(service);
-    let text = std::fs::read_to_string(&path)
+    let text = marketprism_servers::tail(&path, args.lines)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let lines: Vec<&str> = text.lines().collect();
-    for line in &lines[lines.len().saturating_sub(args.lines)..] {
-        println!("{line}");
+    if !text.is_empty() {
+        println!("{text}");
     }
     Ok(())
 }
