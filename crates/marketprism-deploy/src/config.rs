@@ -3,6 +3,7 @@
 //! every `up`, and read back by `status` and `down`.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use marketprism_collector::{ChannelName, VenueConfig, VenueKind};
 use marketprism_servers::{write_toml, ConfigError};
@@ -96,13 +97,13 @@ pub(crate) fn write_service_configs(
         })
 }
 
-/// The path of a service's configuration file, as its command line names it.
-pub(crate) fn storage_path(state: &StateDir) -> std::path::PathBuf {
+/// Storage's configuration file, as its command line names it.
+pub(crate) fn storage_path(state: &StateDir) -> PathBuf {
     state.config_dir().join(STORAGE_FILE)
 }
 
-/// The path of the collector's configuration file, as its command line names it.
-pub(crate) fn collector_path(state: &StateDir) -> std::path::PathBuf {
+/// The collector's configuration file, as its command line names it.
+pub(crate) fn collector_path(state: &StateDir) -> PathBuf {
     state.config_dir().join(COLLECTOR_FILE)
 }
 
@@ -127,8 +128,6 @@ pub(crate) fn storage_config(state: &StateDir) -> Result<marketprism_storage::Co
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
     use crate::Ports;
 

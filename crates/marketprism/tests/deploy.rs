@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use marketprism_servers::free_port;
+use marketprism_servers::{free_port, port_free};
 use marketprism_testkit::NatsServer;
 
 fn marketprism(args: &[&str], state: &Path) -> Output {
@@ -29,9 +29,7 @@ fn text(output: &Output) -> String {
 fn port_base() -> u16 {
     loop {
         let base = free_port().expect("port");
-        if base < 60_000
-            && (base..base + 6).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok())
-        {
+        if base < 60_000 && (base..base + 6).all(port_free) {
             return base;
         }
     }
