@@ -5,9 +5,10 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use marketprism_collector::{ChannelName, VenueConfig, VenueKind};
+use marketprism_collector::VenueConfig;
 use marketprism_servers::{write_toml, ConfigError};
 use marketprism_storage::ClickHouseConfig;
+use marketprism_venues::{Channel, VenueKind};
 
 use crate::{DeployError, Manifest, Source, StateDir};
 
@@ -64,7 +65,7 @@ fn collector(manifest: &Manifest) -> marketprism_collector::Config {
             endpoint,
             rest_endpoint,
             symbols: vec!["BTC-USDT".to_owned(), "ETH-USDT".to_owned()],
-            channels: vec![ChannelName::Trades, ChannelName::Orderbook],
+            channels: vec![Channel::Trades, Channel::OrderBook],
             polls: Vec::new(),
         }],
         connection: marketprism_collector::ConnectionConfig::default(),
