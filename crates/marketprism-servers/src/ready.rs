@@ -166,6 +166,10 @@ mod tests {
             }
         );
         drop(listener);
+        // A socket bound but not listening holds its port, so no other test can take it.
+        let unlistened = tokio::net::TcpSocket::new_v4().expect("socket");
+        unlistened.bind(([127, 0, 0, 1], 0).into()).expect("bind");
+        let port = unlistened.local_addr().expect("address").port();
         assert_eq!(
             Readiness::Port(port).probe().detail,
             format!("port {port} closed")
