@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use marketprism_collector::BooksConfig;
+use marketprism_schema::Table;
 use marketprism_servers::Service;
 use marketprism_sim::Report;
+use marketprism_storage::{StoredRow, TradeRow};
 
 use crate::runner::{Names, Runner, VenueSpec};
 use crate::services::Services;
@@ -237,21 +239,41 @@ impl Pipeline {
         Ok(self.collector.terminate(Duration::from_secs(20))?.success())
     }
 
-    /// `SELECT count() FROM <from>`: `trades FINAL` counts distinct rows, `trades` also the
-    /// copies a merge has not yet collapsed.
-    pub async fn count(&self, from: &str) -> anyhow::Result<u64> {
+    /// Every row of `R`'s table, merged (`FINAL`), ordered by `order_by` (a column list) when
+    /// one is given.
+    pub async fn stored<R: StoredRow>(&self, order_by: &str) -> anyhow::Result<Vec<R>> {
+        let order = if order_by.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {order_by}")
+        };
         Ok(self
             .clickhouse
-            .query(&format!("SELECT count() FROM {from}"))
+            .query(&format!(
+                "SELECT ?fields FROM {} FINAL{order}",
+                R::TABLE.name
+            ))
+            .fetch_all()
+            .await?)
+    }
+
+    /// The rows of `table`: merged (`FINAL`, each natural key once), or as stored (with the
+    /// copies a merge has not yet collapsed).
+    pub async fn count(&self, table: &Table, merged: bool) -> anyhow::Result<u64> {
+        let from = table.name;
+        let merged = if merged { " FINAL" } else { "" };
+        Ok(self
+            .clickhouse
+            .query(&format!("SELECT count() FROM {from}{merged}"))
             .fetch_one()
             .await?)
     }
 
-    /// Polls `SELECT count() FROM <table> FINAL` until it stays the same for two seconds.
-    pub async fn wait_until_settled(&self, table: &str) -> anyhow::Result<u64> {
+    /// Polls the merged row count of `table` until it stays the same for two seconds.
+    pub async fn wait_until_settled(&self, table: &Table) -> anyhow::Result<u64> {
         let mut rows = Settling::default();
         loop {
-            let count = self.count(&format!("{table} FINAL")).await?;
+            let count = self.count(table, true).await?;
             if rows.settled(count, Duration::from_secs(2)) {
                 return Ok(count);
             }
@@ -273,7 +295,7 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Polls `SELECT count() FROM trades FINAL` until it reaches `expected` or `timeout`
+    /// Polls the merged count of trades until it reaches `expected` or `timeout`
     /// passes; returns the last count and when it was read.
     pub async fn wait_for_trades(
         &self,
@@ -282,7 +304,7 @@ impl Pipeline {
     ) -> anyhow::Result<(u64, Instant)> {
         let started = Instant::now();
         loop {
-            let count = self.count("trades FINAL").await?;
+            let count = self.count(TradeRow::TABLE, true).await?;
             if count >= expected || started.elapsed() > timeout {
                 return Ok((count, Instant::now()));
             }

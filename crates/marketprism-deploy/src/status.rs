@@ -91,10 +91,7 @@ pub async fn status(state: &StateDir) -> Result<StatusReport, DeployError> {
     let mut rows = Vec::new();
     let mut last_events = Vec::new();
     if let Ok(client) = config.clickhouse.database_client() {
-        for table in marketprism_schema::migrations()
-            .iter()
-            .map(|migration| migration.table.name)
-        {
+        for table in marketprism_schema::TABLES.map(|table| table.name) {
             if let Ok(count) = client
                 .query(&format!("SELECT count() FROM {table} FINAL"))
                 .fetch_one::<u64>()
@@ -104,7 +101,11 @@ pub async fn status(state: &StateDir) -> Result<StatusReport, DeployError> {
             }
         }
         let latest = client
-            .query("SELECT exchange, market_type, symbol, max(exchange_time) AS last FROM trades GROUP BY exchange, market_type, symbol ORDER BY exchange, market_type, symbol")
+            .query(&format!(
+                "SELECT exchange, market_type, symbol, max(exchange_time) AS last FROM {} \
+                 GROUP BY exchange, market_type, symbol ORDER BY exchange, market_type, symbol",
+                marketprism_schema::migrations::TRADES.name
+            ))
             .fetch_all::<LastEvent>()
             .await
             .unwrap_or_default();

@@ -228,9 +228,10 @@ async fn bring_up(
             )
         })?;
     let verified = Instant::now();
-    let before = count(&client, "trades").await.unwrap_or(0);
+    let trades = marketprism_schema::migrations::TRADES.name;
+    let before = count(&client, trades).await.unwrap_or(0);
     loop {
-        let now = count(&client, "trades").await.unwrap_or(0);
+        let now = count(&client, trades).await.unwrap_or(0);
         if now > before {
             let _ = writeln!(
                 progress,
@@ -254,10 +255,7 @@ async fn bring_up(
     }
 
     let mut rows = Vec::new();
-    for table in marketprism_schema::migrations()
-        .iter()
-        .map(|migration| migration.table.name)
-    {
+    for table in marketprism_schema::TABLES.map(|table| table.name) {
         rows.push((table.to_owned(), count(&client, table).await.unwrap_or(0)));
     }
     let clickhouse_version = client

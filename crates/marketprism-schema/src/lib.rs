@@ -1,5 +1,5 @@
-//! The ClickHouse schema: one table model, rendered to DDL per server dialect, and the ordered
-//! list of migrations that create it.
+//! The ClickHouse schema: one table model, rendered to DDL per server dialect, the analysts'
+//! views over it, and the ordered list of migrations that create them.
 //!
 //! Current servers (20.x and later) get `DateTime64(3, 'UTC')`, `LowCardinality(String)` and
 //! column codecs; legacy servers (such as Debian's 18.16) get `Int64` milliseconds and plain
@@ -7,9 +7,9 @@
 //! Rendered DDL is committed under `sql/<dialect>/` and checked against this crate by tests.
 
 mod dialect;
-mod migrations;
+pub mod migrations;
 mod table;
 
 pub use dialect::{Dialect, VersionError};
-pub use migrations::{migrations, Migration, MIGRATIONS_TABLE};
-pub use table::{Column, ColumnType, Table};
+pub use migrations::{migrations, Migration, SchemaObject, MIGRATIONS_TABLE, TABLES};
+pub use table::{Column, ColumnType, FloatView, Table};

@@ -3,31 +3,55 @@
 
 use std::path::PathBuf;
 
-use crate::{Column, ColumnType, Dialect, Table};
+use crate::{Column, ColumnType, Dialect, FloatView, Table};
 
 /// The table recording applied migrations (`version`, `name`, `dialect`, `applied_at`).
 pub const MIGRATIONS_TABLE: &str = "schema_migrations";
 
-/// One schema step: the creation of a table.
+/// What a migration creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaObject {
+    /// A table storage writes.
+    Table(Table),
+    /// A read-only view for analysts.
+    View(FloatView),
+}
+
+impl SchemaObject {
+    /// The table's or view's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SchemaObject::Table(table) => table.name,
+            SchemaObject::View(view) => view.name,
+        }
+    }
+}
+
+/// One schema step: the creation of a table or a view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
     /// Position in the sequence, from 1, never reused.
     pub version: u32,
-    /// The table this migration creates.
-    pub table: Table,
+    /// What this migration creates.
+    pub object: SchemaObject,
 }
 
 impl Migration {
     /// The statement applying this migration on `dialect`.
     pub fn statement(&self, dialect: Dialect) -> String {
-        self.table.create_statement(dialect)
+        match &self.object {
+            SchemaObject::Table(table) => table.create_statement(dialect),
+            SchemaObject::View(view) => view.create_statement(),
+        }
     }
 
-    /// The committed rendering: `sql/<dialect>/<version>_<table>.sql` below the repository root.
+    /// The committed rendering: `sql/<dialect>/<version>_<name>.sql` below the repository root.
     pub fn sql_path(&self, dialect: Dialect) -> PathBuf {
-        PathBuf::from("sql")
-            .join(dialect.as_str())
-            .join(format!("{:04}_{}.sql", self.version, self.table.name))
+        PathBuf::from("sql").join(dialect.as_str()).join(format!(
+            "{:04}_{}.sql",
+            self.version,
+            self.object.name()
+        ))
     }
 }
 
@@ -35,7 +59,8 @@ const fn column(name: &'static str, column_type: ColumnType) -> Column {
     Column { name, column_type }
 }
 
-const TRADES: Table = Table {
+/// The `trades` table.
+pub const TRADES: Table = Table {
     name: "trades",
     columns: &[
         column("exchange", ColumnType::Label),
@@ -59,7 +84,8 @@ const TRADES: Table = Table {
     partition_time: "exchange_time",
 };
 
-const GAPS: Table = Table {
+/// The `gaps` table.
+pub const GAPS: Table = Table {
     name: "gaps",
     columns: &[
         column("exchange", ColumnType::Label),
@@ -82,7 +108,8 @@ const GAPS: Table = Table {
 };
 
 /// Published top-N books: each side as parallel arrays of prices and quantities, best first.
-const ORDERBOOKS: Table = Table {
+/// The `orderbooks` table.
+pub const ORDERBOOKS: Table = Table {
     name: "orderbooks",
     columns: &[
         column("exchange", ColumnType::Label),
@@ -101,7 +128,8 @@ const ORDERBOOKS: Table = Table {
 };
 
 /// Sequenced book messages (snapshots and deltas) for full-depth reconstruction.
-const ORDERBOOK_DELTAS: Table = Table {
+/// The `orderbook_deltas` table.
+pub const ORDERBOOK_DELTAS: Table = Table {
     name: "orderbook_deltas",
     columns: &[
         column("exchange", ColumnType::Label),
@@ -128,7 +156,8 @@ const ORDERBOOK_DELTAS: Table = Table {
     partition_time: "exchange_time",
 };
 
-const FUNDING_RATES: Table = Table {
+/// The `funding_rates` table.
+pub const FUNDING_RATES: Table = Table {
     name: "funding_rates",
     columns: &[
         column("exchange", ColumnType::Label),
@@ -146,7 +175,8 @@ const FUNDING_RATES: Table = Table {
     partition_time: "exchange_time",
 };
 
-const OPEN_INTERESTS: Table = Table {
+/// The `open_interests` table.
+pub const OPEN_INTERESTS: Table = Table {
     name: "open_interests",
     columns: &[
         column("exchange", ColumnType::Label),
@@ -161,7 +191,8 @@ const OPEN_INTERESTS: Table = Table {
     partition_time: "exchange_time",
 };
 
-const LIQUIDATIONS: Table = Table {
+/// The `liquidations` table.
+pub const LIQUIDATIONS: Table = Table {
     name: "liquidations",
     columns: &[
         column("exchange", ColumnType::Label),
@@ -185,7 +216,8 @@ const LIQUIDATIONS: Table = Table {
     partition_time: "exchange_time",
 };
 
-const VOLATILITY_INDICES: Table = Table {
+/// The `volatility_indices` table.
+pub const VOLATILITY_INDICES: Table = Table {
     name: "volatility_indices",
     columns: &[
         column("exchange", ColumnType::Label),
@@ -199,7 +231,8 @@ const VOLATILITY_INDICES: Table = Table {
     partition_time: "exchange_time",
 };
 
-const LONG_SHORT_RATIOS: Table = Table {
+/// The `long_short_ratios` table.
+pub const LONG_SHORT_RATIOS: Table = Table {
     name: "long_short_ratios",
     columns: &[
         column("exchange", ColumnType::Label),
@@ -224,46 +257,56 @@ const LONG_SHORT_RATIOS: Table = Table {
     partition_time: "exchange_time",
 };
 
+/// Every table, in the order storage writes a batch.
+pub const TABLES: [&Table; 9] = [
+    &TRADES,
+    &ORDERBOOKS,
+    &ORDERBOOK_DELTAS,
+    &FUNDING_RATES,
+    &OPEN_INTERESTS,
+    &LIQUIDATIONS,
+    &VOLATILITY_INDICES,
+    &LONG_SHORT_RATIOS,
+    &GAPS,
+];
+
+/// Trades with `price`, `quantity` and their product `notional` as `Float64`, deduplicated,
+/// for ratios such as VWAP (`sum(notional) / sum(quantity)`), which `Decimal(38, 18)` cannot
+/// divide without overflow.
+pub const TRADES_FLOAT: FloatView = FloatView {
+    name: "trades_float",
+    table: &TRADES,
+};
+
+/// Liquidations with `price`, `quantity` and `notional` as `Float64`, deduplicated.
+pub const LIQUIDATIONS_FLOAT: FloatView = FloatView {
+    name: "liquidations_float",
+    table: &LIQUIDATIONS,
+};
+
 /// Every migration, in order.
 pub fn migrations() -> Vec<Migration> {
-    vec![
-        Migration {
-            version: 1,
-            table: TRADES,
-        },
-        Migration {
-            version: 2,
-            table: GAPS,
-        },
-        Migration {
-            version: 3,
-            table: ORDERBOOKS,
-        },
-        Migration {
-            version: 4,
-            table: ORDERBOOK_DELTAS,
-        },
-        Migration {
-            version: 5,
-            table: FUNDING_RATES,
-        },
-        Migration {
-            version: 6,
-            table: OPEN_INTERESTS,
-        },
-        Migration {
-            version: 7,
-            table: LIQUIDATIONS,
-        },
-        Migration {
-            version: 8,
-            table: VOLATILITY_INDICES,
-        },
-        Migration {
-            version: 9,
-            table: LONG_SHORT_RATIOS,
-        },
+    let tables = [
+        TRADES,
+        GAPS,
+        ORDERBOOKS,
+        ORDERBOOK_DELTAS,
+        FUNDING_RATES,
+        OPEN_INTERESTS,
+        LIQUIDATIONS,
+        VOLATILITY_INDICES,
+        LONG_SHORT_RATIOS,
     ]
+    .into_iter()
+    .map(SchemaObject::Table);
+    let views = [TRADES_FLOAT, LIQUIDATIONS_FLOAT]
+        .into_iter()
+        .map(SchemaObject::View);
+    tables
+        .chain(views)
+        .zip(1..)
+        .map(|(object, version)| Migration { version, object })
+        .collect()
 }
 
 #[cfg(test)]
@@ -271,9 +314,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_are_dense_and_increasing() {
-        for (index, migration) in migrations().iter().enumerate() {
-            assert_eq!(migration.version as usize, index + 1);
+    fn released_migrations_keep_their_versions() {
+        let released = [
+            "trades",
+            "gaps",
+            "orderbooks",
+            "orderbook_deltas",
+            "funding_rates",
+            "open_interests",
+            "liquidations",
+            "volatility_indices",
+            "long_short_ratios",
+            "trades_float",
+            "liquidations_float",
+        ];
+        let migrations = migrations();
+        assert!(migrations.len() >= released.len());
+        for (migration, (version, name)) in migrations.iter().zip((1..).zip(released)) {
+            assert_eq!(
+                (migration.version, migration.object.name()),
+                (version, name)
+            );
         }
     }
 

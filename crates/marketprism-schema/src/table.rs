@@ -106,6 +106,53 @@ impl Table {
     }
 }
 
+/// A view of a table, deduplicated with `FINAL`, whose exact decimal columns are read as
+/// `Float64`, plus `notional = price * quantity` when the table has both. Ratios of decimals
+/// overflow `Decimal(38, 18)` on every ClickHouse release (the product of two has scale 36, and
+/// a quotient scales its dividend by the divisor's scale); floats do not. The table keeps the
+/// exchange's exact values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FloatView {
+    /// View name.
+    pub name: &'static str,
+    /// The table it reads.
+    pub table: &'static Table,
+}
+
+impl FloatView {
+    /// The `CREATE VIEW IF NOT EXISTS` statement, the same on every dialect.
+    pub fn create_statement(&self) -> String {
+        let is_decimal = |column: &Column| {
+            matches!(
+                column.column_type,
+                ColumnType::Decimal | ColumnType::OptionalDecimal
+            )
+        };
+        let mut select: Vec<String> = self
+            .table
+            .columns
+            .iter()
+            .map(|column| {
+                if is_decimal(column) {
+                    format!("toFloat64({0}) AS {0}", column.name)
+                } else {
+                    column.name.to_owned()
+                }
+            })
+            .collect();
+        let has = |name: &str| self.table.columns.iter().any(|column| column.name == name);
+        if has("price") && has("quantity") {
+            select.push("toFloat64(price) * toFloat64(quantity) AS notional".to_owned());
+        }
+        format!(
+            "CREATE VIEW IF NOT EXISTS {} AS\nSELECT\n    {}\nFROM {} FINAL\n",
+            self.name,
+            select.join(",\n    "),
+            self.table.name
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,8 +160,7 @@ mod tests {
 
     #[test]
     fn keys_and_partitions_name_real_columns() {
-        for migration in migrations() {
-            let table = &migration.table;
+        for table in crate::TABLES {
             let names: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
             for key in table.order_by {
                 assert!(
@@ -135,7 +181,7 @@ mod tests {
     #[test]
     fn legacy_dialect_avoids_types_18_16_lacks() {
         for migration in migrations() {
-            let sql = migration.table.create_statement(Dialect::Legacy);
+            let sql = migration.statement(Dialect::Legacy);
             for modern_only in ["LowCardinality", "DateTime64", "CODEC"] {
                 assert!(!sql.contains(modern_only), "{sql}");
             }

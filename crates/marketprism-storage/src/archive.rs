@@ -11,15 +11,12 @@
 
 use marketprism_model::now_ms;
 
-use clickhouse::{Client, Row, RowOwned, RowRead, RowWrite};
+use clickhouse::{Client, Row};
 use marketprism_schema::Dialect;
 use serde::{Deserialize, Serialize};
 
 use crate::migrate::{migrate, MigrateError};
-use crate::rows::{
-    FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
-    OrderBookRow, TradeRow, VolatilityIndexRow,
-};
+use crate::tables::{registered, StoredRow};
 use crate::{ArchiveConfig, ClickHouseConfig};
 
 /// The cold-tier table recording archived windows.
@@ -119,33 +116,12 @@ pub async fn archive(
         cold_dialect,
         config,
     };
-    Ok(vec![
-        tiers
-            .archive_table::<TradeRow>("trades", "exchange_time")
-            .await?,
-        tiers
-            .archive_table::<OrderBookRow>("orderbooks", "exchange_time")
-            .await?,
-        tiers
-            .archive_table::<OrderBookDeltaRow>("orderbook_deltas", "exchange_time")
-            .await?,
-        tiers
-            .archive_table::<FundingRateRow>("funding_rates", "exchange_time")
-            .await?,
-        tiers
-            .archive_table::<OpenInterestRow>("open_interests", "exchange_time")
-            .await?,
-        tiers
-            .archive_table::<LiquidationRow>("liquidations", "exchange_time")
-            .await?,
-        tiers
-            .archive_table::<VolatilityIndexRow>("volatility_indices", "exchange_time")
-            .await?,
-        tiers
-            .archive_table::<LongShortRatioRow>("long_short_ratios", "exchange_time")
-            .await?,
-        tiers.archive_table::<GapRow>("gaps", "from_time").await?,
-    ])
+    let tables = registered();
+    let mut reports = Vec::with_capacity(tables.len());
+    for table in tables {
+        reports.push(table.archive(&tiers).await?);
+    }
+    Ok(reports)
 }
 
 async fn dialect(client: &Client) -> Result<Dialect, ArchiveError> {
@@ -158,7 +134,8 @@ async fn dialect(client: &Client) -> Result<Dialect, ArchiveError> {
         .map_err(|error| ArchiveError::Migrate(MigrateError::Version(error)))
 }
 
-struct Tiers<'a> {
+/// The hot and cold tiers of one archive run.
+pub(crate) struct Tiers<'a> {
     hot: &'a Client,
     cold: &'a Client,
     hot_dialect: Dialect,
@@ -166,15 +143,22 @@ struct Tiers<'a> {
     config: &'a ArchiveConfig,
 }
 
+/// Copies the closed windows of `R`'s table from hot to cold, in order from the watermark,
+/// then prunes archived hot rows past the retention.
+pub(crate) async fn archive_table<R: StoredRow>(
+    tiers: &Tiers<'_>,
+) -> Result<TableReport, ArchiveError> {
+    tiers
+        .archive_table::<R>(R::TABLE.name, R::TABLE.partition_time)
+        .await
+}
+
 impl Tiers<'_> {
-    async fn archive_table<T>(
+    async fn archive_table<T: StoredRow>(
         &self,
         table: &'static str,
         time_column: &str,
-    ) -> Result<TableReport, ArchiveError>
-    where
-        T: Row + RowOwned + RowRead + RowWrite + Serialize + for<'b> RowWrite<Value<'b> = T>,
-    {
+    ) -> Result<TableReport, ArchiveError> {
         let window = self.config.window.as_millis() as i64;
         let recorded: Extent = self
             .cold
@@ -261,16 +245,13 @@ impl Tiers<'_> {
     }
 
     /// Streams one window's rows from hot to cold and verifies the counts.
-    async fn copy_window<T>(
+    async fn copy_window<T: StoredRow>(
         &self,
         table: &'static str,
         time_column: &str,
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<u64, ArchiveError>
-    where
-        T: Row + RowOwned + RowRead + RowWrite + Serialize + for<'b> RowWrite<Value<'b> = T>,
-    {
+    ) -> Result<u64, ArchiveError> {
         let filter = |dialect: Dialect| {
             let time = dialect.time_ms(time_column);
             format!("{time} >= {start_ms} AND {time} < {end_ms}")

@@ -6,30 +6,20 @@ use async_nats::jetstream::Message;
 use marketprism_model::Event;
 use tokio::time::Instant;
 
-use crate::rows::{
-    FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
-    OrderBookRow, RowError, TradeRow, VolatilityIndexRow,
-};
+use crate::rows::RowError;
+use crate::tables::{registered, PendingRows};
 use crate::BatchConfig;
 
 /// The rows of every table, and of `received_ms`, at one moment of a batch.
 pub(crate) struct Mark {
-    tables: [usize; 9],
+    tables: Vec<usize>,
     received: usize,
 }
 
 /// Rows waiting for one insert per table, and the messages to ack once they commit.
-#[derive(Default)]
 pub(crate) struct Batch {
-    pub(crate) trades: Vec<TradeRow>,
-    pub(crate) orderbooks: Vec<OrderBookRow>,
-    pub(crate) orderbook_deltas: Vec<OrderBookDeltaRow>,
-    pub(crate) funding_rates: Vec<FundingRateRow>,
-    pub(crate) open_interests: Vec<OpenInterestRow>,
-    pub(crate) liquidations: Vec<LiquidationRow>,
-    pub(crate) volatility_indices: Vec<VolatilityIndexRow>,
-    pub(crate) long_short_ratios: Vec<LongShortRatioRow>,
-    pub(crate) gaps: Vec<GapRow>,
+    /// The rows of each registered table, in insert order.
+    tables: Vec<Box<dyn PendingRows>>,
     pub(crate) messages: Vec<Message>,
     /// When the collector received each event of the batch, Unix ms.
     pub(crate) received_ms: Vec<i64>,
@@ -37,31 +27,33 @@ pub(crate) struct Batch {
     opened_at: Option<Instant>,
 }
 
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            tables: registered().iter().map(|table| table.pending()).collect(),
+            messages: Vec::new(),
+            received_ms: Vec::new(),
+            bytes: 0,
+            opened_at: None,
+        }
+    }
+}
+
 impl Batch {
     /// Converts `event` into a row of its table, noting when the collector received it.
     pub(crate) fn push(&mut self, event: &Event) -> Result<(), RowError> {
-        fn row<'a, T, R>(rows: &mut Vec<R>, value: &'a T) -> Result<(), RowError>
-        where
-            R: TryFrom<&'a T, Error = RowError>,
-        {
-            rows.push(R::try_from(value)?);
-            Ok(())
-        }
-        let pushed = match event {
-            Event::Trade(trade) => row(&mut self.trades, trade),
-            Event::OrderBook(book) => row(&mut self.orderbooks, book),
-            Event::OrderBookDelta(delta) => row(&mut self.orderbook_deltas, delta),
-            Event::FundingRate(rate) => row(&mut self.funding_rates, rate),
-            Event::OpenInterest(interest) => row(&mut self.open_interests, interest),
-            Event::Liquidation(liquidation) => row(&mut self.liquidations, liquidation),
-            Event::VolatilityIndex(index) => row(&mut self.volatility_indices, index),
-            Event::LongShortRatio(ratio) => row(&mut self.long_short_ratios, ratio),
-            Event::Gap(gap) => {
-                self.gaps.push(GapRow::from(gap));
-                Ok(())
-            }
-        };
-        pushed.map(|()| self.received_ms.push(event.received_time_ms()))
+        let data_type = event.data_type();
+        let table = self
+            .tables
+            .iter_mut()
+            .find(|table| table.data_type() == data_type)
+            .ok_or(RowError::OtherTable {
+                table: "(none)",
+                data_type: data_type.as_str(),
+            })?;
+        table.push(event)?;
+        self.received_ms.push(event.received_time_ms());
+        Ok(())
     }
 
     /// Records that `message` contributed rows already pushed to the tables.
@@ -74,7 +66,7 @@ impl Batch {
     /// The rows so far, for [`truncate`](Self::truncate).
     pub(crate) fn mark(&self) -> Mark {
         Mark {
-            tables: self.table_rows().map(|(_, rows)| rows),
+            tables: self.tables.iter().map(|table| table.len()).collect(),
             received: self.received_ms.len(),
         }
     }
@@ -82,37 +74,18 @@ impl Batch {
     /// Drops the rows pushed since `mark`.
     pub(crate) fn truncate(&mut self, mark: Mark) {
         self.received_ms.truncate(mark.received);
-        // The order of `table_rows`.
-        let [trades, orderbooks, orderbook_deltas, funding_rates, open_interests, liquidations, volatility_indices, long_short_ratios, gaps] =
-            mark.tables;
-        self.trades.truncate(trades);
-        self.orderbooks.truncate(orderbooks);
-        self.orderbook_deltas.truncate(orderbook_deltas);
-        self.funding_rates.truncate(funding_rates);
-        self.open_interests.truncate(open_interests);
-        self.liquidations.truncate(liquidations);
-        self.volatility_indices.truncate(volatility_indices);
-        self.long_short_ratios.truncate(long_short_ratios);
-        self.gaps.truncate(gaps);
+        for (table, rows) in self.tables.iter_mut().zip(mark.tables) {
+            table.truncate(rows);
+        }
     }
 
     pub(crate) fn rows(&self) -> usize {
-        self.table_rows().iter().map(|(_, rows)| rows).sum()
+        self.tables.iter().map(|table| table.len()).sum()
     }
 
-    /// Rows per table, in insert order.
-    pub(crate) fn table_rows(&self) -> [(&'static str, usize); 9] {
-        [
-            ("trades", self.trades.len()),
-            ("orderbooks", self.orderbooks.len()),
-            ("orderbook_deltas", self.orderbook_deltas.len()),
-            ("funding_rates", self.funding_rates.len()),
-            ("open_interests", self.open_interests.len()),
-            ("liquidations", self.liquidations.len()),
-            ("volatility_indices", self.volatility_indices.len()),
-            ("long_short_ratios", self.long_short_ratios.len()),
-            ("gaps", self.gaps.len()),
-        ]
+    /// The rows of each table, in insert order.
+    pub(crate) fn tables(&self) -> impl Iterator<Item = &dyn PendingRows> {
+        self.tables.iter().map(AsRef::as_ref)
     }
 
     pub(crate) fn is_empty(&self) -> bool {

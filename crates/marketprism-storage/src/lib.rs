@@ -19,6 +19,7 @@ mod failure;
 mod metrics;
 pub mod migrate;
 mod rows;
+mod tables;
 mod writer;
 
 pub use clickhouse_config::{server_version, validating, ClickHouseConfig};
@@ -26,6 +27,8 @@ pub use config::{ArchiveConfig, BatchConfig, Config, ConsumerConfig};
 pub use consumer::{run, StorageError, StorageErrorKind};
 pub use failure::{InsertError, InsertErrorKind};
 pub use rows::{
-    from_fixed18, to_fixed18, FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow,
-    OpenInterestRow, OrderBookDeltaRow, OrderBookRow, RowError, TradeRow, VolatilityIndexRow,
+    from_fixed18, to_fixed18, visit_tables, FundingRateRow, GapRow, LiquidationRow,
+    LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow, OrderBookRow, RowError, TradeRow,
+    VolatilityIndexRow,
 };
+pub use tables::{StoredRow, TableVisitor};

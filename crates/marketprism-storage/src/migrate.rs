@@ -100,7 +100,8 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Migra
         }
         let step = format!(
             "migration {:04} ({})",
-            migration.version, migration.table.name
+            migration.version,
+            migration.object.name()
         );
         database
             .query(&migration.statement(dialect))
@@ -119,14 +120,14 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Migra
         insert
             .write(&AppliedRow {
                 version: migration.version,
-                name: migration.table.name.to_owned(),
+                name: migration.object.name().to_owned(),
                 dialect: dialect.as_str().to_owned(),
                 applied_at,
             })
             .await
             .map_err(step_error(step.clone()))?;
         insert.end().await.map_err(step_error(step))?;
-        tracing::info!(version = migration.version, table = migration.table.name, %dialect, "Migration applied.");
+        tracing::info!(version = migration.version, object = migration.object.name(), %dialect, "Migration applied.");
         report.applied.push(migration.version);
     }
     Ok(report)

@@ -1,4 +1,5 @@
-//! ClickHouse rows, in the column order of `marketprism-schema`'s tables.
+//! ClickHouse rows, in the column order of `marketprism-schema`'s tables, and [`TABLES`], the
+//! registry of every stored data type: its row, its table, the events it is made from.
 //!
 //! Times are Unix milliseconds as `i64`: the RowBinary form of both `DateTime64(3)` (modern
 //! dialect) and `Int64` (legacy). Decimals are `Decimal(38, 18)`: a little-endian `i128`
@@ -6,10 +7,55 @@
 
 use clickhouse::Row;
 use marketprism_model::{
-    Decimal, FundingRate, Gap, Liquidation, LongShortRatio, OpenInterest, OrderBook,
-    OrderBookDelta, PriceLevel, Trade, VolatilityIndex,
+    DataType, Decimal, Event, FundingRate, Gap, Liquidation, LongShortRatio, OpenInterest,
+    OrderBook, OrderBookDelta, PriceLevel, Trade, VolatilityIndex,
 };
+use marketprism_schema::migrations as schema;
 use serde::{Deserialize, Serialize};
+
+use crate::tables::TableVisitor;
+
+/// The registry of stored data types: visits the row type of each, in the order a batch is
+/// inserted. A new data type is one more line here (with its row type below and its table
+/// in `marketprism-schema`).
+pub fn visit_tables(visitor: &mut impl TableVisitor) {
+    visitor.visit::<TradeRow>();
+    visitor.visit::<OrderBookRow>();
+    visitor.visit::<OrderBookDeltaRow>();
+    visitor.visit::<FundingRateRow>();
+    visitor.visit::<OpenInterestRow>();
+    visitor.visit::<LiquidationRow>();
+    visitor.visit::<VolatilityIndexRow>();
+    visitor.visit::<LongShortRatioRow>();
+    visitor.visit::<GapRow>();
+}
+
+/// Makes `$row`, converted from `Event::$variant` by its `TryFrom`, the row of `$table`.
+macro_rules! stored_row {
+    ($row:ty, $table:ident, $variant:ident) => {
+        impl crate::tables::StoredRow for $row {
+            const TABLE: &'static marketprism_schema::Table = &schema::$table;
+            const DATA_TYPE: DataType = DataType::$variant;
+
+            fn from_event(event: &Event) -> Option<Result<Self, RowError>> {
+                match event {
+                    Event::$variant(value) => Some(<$row>::try_from(value)),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+stored_row!(TradeRow, TRADES, Trade);
+stored_row!(OrderBookRow, ORDERBOOKS, OrderBook);
+stored_row!(OrderBookDeltaRow, ORDERBOOK_DELTAS, OrderBookDelta);
+stored_row!(FundingRateRow, FUNDING_RATES, FundingRate);
+stored_row!(OpenInterestRow, OPEN_INTERESTS, OpenInterest);
+stored_row!(LiquidationRow, LIQUIDATIONS, Liquidation);
+stored_row!(VolatilityIndexRow, VOLATILITY_INDICES, VolatilityIndex);
+stored_row!(LongShortRatioRow, LONG_SHORT_RATIOS, LongShortRatio);
+stored_row!(GapRow, GAPS, Gap);
 
 /// The scale of every decimal column.
 const DECIMAL_SCALE: u32 = 18;
@@ -19,6 +65,14 @@ const DECIMAL_LIMIT: i128 = 10_i128.pow(38);
 /// A value that cannot be stored without loss.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RowError {
+    /// The event belongs in another table (a wiring error, never the data's).
+    #[error("a {data_type} event is not a row of {table}")]
+    OtherTable {
+        /// The table asked to hold it.
+        table: &'static str,
+        /// The event's data type.
+        data_type: &'static str,
+    },
     /// More fractional digits or a larger magnitude than `Decimal(38, 18)` holds.
     #[error("{field} {value} does not fit Decimal(38, 18)")]
     DecimalRange {
@@ -115,9 +169,11 @@ pub struct GapRow {
     pub received_time: i64,
 }
 
-impl From<&Gap> for GapRow {
-    fn from(gap: &Gap) -> Self {
-        GapRow {
+impl TryFrom<&Gap> for GapRow {
+    type Error = RowError;
+
+    fn try_from(gap: &Gap) -> Result<Self, Self::Error> {
+        Ok(GapRow {
             exchange: gap.exchange.as_str().to_owned(),
             market_type: gap.market_type.as_str().to_owned(),
             symbol: gap.symbol.to_string(),
@@ -125,7 +181,7 @@ impl From<&Gap> for GapRow {
             from_time: gap.from_ms,
             to_time: gap.to_ms,
             received_time: gap.received_time_ms,
-        }
+        })
     }
 }
 
@@ -443,6 +499,34 @@ impl TryFrom<&LongShortRatio> for LongShortRatioRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_data_type_and_table_is_registered_once() {
+        let tables = crate::tables::registered();
+        let data_types: Vec<DataType> = tables
+            .iter()
+            .map(|table| table.pending().data_type())
+            .collect();
+        assert_eq!(data_types.len(), DataType::ALL.len());
+        for data_type in DataType::ALL {
+            assert!(
+                data_types.contains(&data_type),
+                "{data_type:?} has no table"
+            );
+        }
+        let names: Vec<&str> = tables
+            .iter()
+            .map(|table| table.pending().table().name)
+            .collect();
+        let schema: Vec<&str> = marketprism_schema::TABLES
+            .iter()
+            .map(|table| table.name)
+            .collect();
+        assert_eq!(
+            names, schema,
+            "the registry and the schema list the same tables"
+        );
+    }
 
     #[test]
     fn fixed18_is_exact_and_refuses_rounding() {

@@ -189,11 +189,13 @@ impl Writer {
                 .commit_latency
                 .observe(latency_ms as f64 / 1000.0);
         }
-        for (table, rows) in batch.table_rows() {
+        for table in batch.tables() {
             self.metrics
                 .rows_inserted
-                .get_or_create(&TableLabel { table })
-                .inc_by(rows as u64);
+                .get_or_create(&TableLabel {
+                    table: table.table().name,
+                })
+                .inc_by(table.len() as u64);
         }
         for message in messages {
             // A lost ack only causes a redelivery, which the tables absorb.
@@ -297,44 +299,10 @@ impl Writer {
             self.clickhouse = validating(self.clickhouse.clone(), dialect);
             self.dialect = Some(dialect);
         }
-        let client = &self.clickhouse;
-        within(timeout, insert_rows(client, "trades", &batch.trades)).await?;
-        within(
-            timeout,
-            insert_rows(client, "orderbooks", &batch.orderbooks),
-        )
-        .await?;
-        within(
-            timeout,
-            insert_rows(client, "orderbook_deltas", &batch.orderbook_deltas),
-        )
-        .await?;
-        within(
-            timeout,
-            insert_rows(client, "funding_rates", &batch.funding_rates),
-        )
-        .await?;
-        within(
-            timeout,
-            insert_rows(client, "open_interests", &batch.open_interests),
-        )
-        .await?;
-        within(
-            timeout,
-            insert_rows(client, "liquidations", &batch.liquidations),
-        )
-        .await?;
-        within(
-            timeout,
-            insert_rows(client, "volatility_indices", &batch.volatility_indices),
-        )
-        .await?;
-        within(
-            timeout,
-            insert_rows(client, "long_short_ratios", &batch.long_short_ratios),
-        )
-        .await?;
-        within(timeout, insert_rows(client, "gaps", &batch.gaps)).await
+        for table in batch.tables() {
+            within(timeout, table.insert(&self.clickhouse)).await?;
+        }
+        Ok(())
     }
 
     /// Where the whole original of a message can be found: the event stream and its
@@ -459,22 +427,4 @@ async fn nak_now(messages: &[Message]) {
     for message in messages {
         let _ = message.ack_with(AckKind::Nak(None)).await;
     }
-}
-
-async fn insert_rows<T>(
-    client: &clickhouse::Client,
-    table: &str,
-    rows: &[T],
-) -> Result<(), clickhouse::error::Error>
-where
-    T: clickhouse::Row + serde::Serialize + for<'a> clickhouse::RowWrite<Value<'a> = T>,
-{
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut insert = client.insert::<T>(table).await?;
-    for row in rows {
-        insert.write(row).await?;
-    }
-    insert.end().await
 }

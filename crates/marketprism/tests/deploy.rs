@@ -47,8 +47,10 @@ fn assert_nothing_listens(base: u16) {
 #[test]
 fn up_status_down_twice_on_a_clean_state_dir() {
     let state = tempfile::tempdir().expect("tempdir");
-    let base = port_base().to_string();
     for round in 1..=2 {
+        // Fresh ports each round: a parallel test may have been handed a port the first
+        // round released.
+        let base = port_base().to_string();
         let up = marketprism(&["up", "--sim", "--port-base", &base], state.path());
         assert!(
             up.status.success(),

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use marketprism_storage::{GapRow, StoredRow as _, TradeRow};
 use marketprism_testkit::Release;
 use serde::Serialize;
 
@@ -312,7 +313,7 @@ async fn observe(pipeline: &mut Pipeline, services: &Services) -> anyhow::Result
         let done_at = *generation_done.get_or_insert_with(Instant::now);
         if !collector_stopped {
             // Copies not yet merged count too: cheap, and never below the distinct count.
-            let stored = pipeline.count("trades").await?;
+            let stored = pipeline.count(TradeRow::TABLE, false).await?;
             let arrived = stored >= summary.trades_generated;
             if !arrived
                 && !trades_arriving.settled(stored, TRADES_STALLED)
@@ -353,8 +354,8 @@ async fn step(
     let spec = spec(&format!("bench{rate}"), args, rate, args.step_seconds);
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     let observed = observe(&mut pipeline, services).await?;
-    let stored = pipeline.count("trades FINAL").await?;
-    let gaps = pipeline.count("gaps FINAL").await?;
+    let stored = pipeline.count(TradeRow::TABLE, true).await?;
+    let gaps = pipeline.count(GapRow::TABLE, true).await?;
     pipeline.stop()?;
     let events = observed.interval.rows as u64;
     Ok(Step {
@@ -449,7 +450,7 @@ async fn soak(
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
     let observed = observe(&mut pipeline, services).await?;
-    let stored = pipeline.count("trades FINAL").await?;
+    let stored = pipeline.count(TradeRow::TABLE, true).await?;
     pipeline.stop()?;
     Ok(Soak {
         seconds: args.soak_seconds,

@@ -27,13 +27,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use futures::future::BoxFuture;
 use marketprism_collector::BooksConfig;
 use marketprism_model::Event;
+use marketprism_schema::Table;
 use marketprism_sim::CapturedConnection;
-use marketprism_storage::{
-    FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow,
-    OrderBookRow, TradeRow, VolatilityIndexRow,
-};
+use marketprism_storage::{visit_tables, GapRow, OrderBookRow, StoredRow, TableVisitor};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -337,9 +336,10 @@ impl CaptureRun<'_> {
             .with_validation(false);
         let mut checks = Vec::new();
         let snapshot_books = self.snapshot_books();
-        let snapshots_stored =
-            poll_until(|| async { Ok(count(&clickhouse, "orderbooks").await? >= snapshot_books) })
-                .await?;
+        let snapshots_stored = poll_until(|| async {
+            Ok(count(&clickhouse, OrderBookRow::TABLE.name).await? >= snapshot_books)
+        })
+        .await?;
         if !snapshots_stored {
             checks.push(Check::holds(
                 SCENARIO,
@@ -348,7 +348,10 @@ impl CaptureRun<'_> {
                     self.name
                 ),
                 &format!("{snapshot_books} books"),
-                format!("{} books", count(&clickhouse, "orderbooks").await?),
+                format!(
+                    "{} books",
+                    count(&clickhouse, OrderBookRow::TABLE.name).await?
+                ),
                 false,
             ));
         }
@@ -482,7 +485,7 @@ impl CaptureRun<'_> {
         runner: &Runner,
         clickhouse: &clickhouse::Client,
     ) -> anyhow::Result<Check> {
-        let gaps = count(clickhouse, "gaps").await?;
+        let gaps = count(clickhouse, GapRow::TABLE.name).await?;
         let crossed: u64 = clickhouse
             .query(
                 "SELECT count() FROM orderbooks FINAL WHERE length(bid_prices) > 0 \
@@ -524,7 +527,7 @@ fn exit_text(clean: bool) -> &'static str {
     }
 }
 
-/// `SELECT count() FROM <table> FINAL`.
+/// The merged row count of the table named `table`.
 async fn count(clickhouse: &clickhouse::Client, table: &str) -> anyhow::Result<u64> {
     Ok(clickhouse
         .query(&format!("SELECT count() FROM {table} FINAL"))
@@ -547,12 +550,12 @@ struct Expected {
 }
 
 impl Expected {
-    fn add(&mut self, table: &'static str, row: Fields) {
+    fn add(&mut self, table: &'static Table, row: Fields) {
         let key = key_of(table, &row);
-        let rows = self.tables.entry(table).or_default();
+        let rows = self.tables.entry(table.name).or_default();
         match rows.get(&key) {
             Some(earlier) if !same(earlier, &row) => {
-                self.conflicting.push(format!("{table} {key:?}"))
+                self.conflicting.push(format!("{} {key:?}", table.name))
             }
             Some(_) => {}
             None => {
@@ -562,20 +565,13 @@ impl Expected {
     }
 }
 
-/// The natural key of `row` in `table`, per the schema.
-fn key_of(table: &str, row: &Fields) -> Key {
-    marketprism_schema::migrations()
+/// The natural key of `row` in `table`.
+fn key_of(table: &Table, row: &Fields) -> Key {
+    table
+        .order_by
         .iter()
-        .find(|migration| migration.table.name == table)
-        .map(|migration| {
-            migration
-                .table
-                .order_by
-                .iter()
-                .map(|column| row.get(*column).cloned().unwrap_or_default())
-                .collect()
-        })
-        .unwrap_or_default()
+        .map(|column| row.get(*column).cloned().unwrap_or_default())
+        .collect()
 }
 
 /// A row's columns.
@@ -609,60 +605,55 @@ fn same(expected: &Fields, stored: &Fields) -> bool {
 }
 
 /// The table and row an event is stored as.
-fn row_of(event: &Event) -> anyhow::Result<(&'static str, Fields)> {
-    Ok(match event {
-        Event::Trade(trade) => ("trades", fields(&TradeRow::try_from(trade)?)?),
-        Event::OrderBook(book) => ("orderbooks", fields(&OrderBookRow::try_from(book)?)?),
-        Event::OrderBookDelta(delta) => (
-            "orderbook_deltas",
-            fields(&OrderBookDeltaRow::try_from(delta)?)?,
-        ),
-        Event::FundingRate(rate) => ("funding_rates", fields(&FundingRateRow::try_from(rate)?)?),
-        Event::OpenInterest(interest) => (
-            "open_interests",
-            fields(&OpenInterestRow::try_from(interest)?)?,
-        ),
-        Event::Liquidation(liquidation) => (
-            "liquidations",
-            fields(&LiquidationRow::try_from(liquidation)?)?,
-        ),
-        Event::VolatilityIndex(index) => (
-            "volatility_indices",
-            fields(&VolatilityIndexRow::try_from(index)?)?,
-        ),
-        Event::LongShortRatio(ratio) => (
-            "long_short_ratios",
-            fields(&LongShortRatioRow::try_from(ratio)?)?,
-        ),
-        Event::Gap(gap) => ("gaps", fields(&GapRow::from(gap))?),
-    })
-}
-
-/// Every stored row of `table`.
-async fn stored(clickhouse: &clickhouse::Client, table: &str) -> anyhow::Result<Vec<Fields>> {
-    match table {
-        "trades" => fetch::<TradeRow>(clickhouse, table).await,
-        "orderbooks" => fetch::<OrderBookRow>(clickhouse, table).await,
-        "orderbook_deltas" => fetch::<OrderBookDeltaRow>(clickhouse, table).await,
-        "funding_rates" => fetch::<FundingRateRow>(clickhouse, table).await,
-        "open_interests" => fetch::<OpenInterestRow>(clickhouse, table).await,
-        "liquidations" => fetch::<LiquidationRow>(clickhouse, table).await,
-        "volatility_indices" => fetch::<VolatilityIndexRow>(clickhouse, table).await,
-        "long_short_ratios" => fetch::<LongShortRatioRow>(clickhouse, table).await,
-        "gaps" => fetch::<GapRow>(clickhouse, table).await,
-        other => bail!("no row type for table {other}"),
+fn row_of(event: &Event) -> anyhow::Result<(&'static Table, Fields)> {
+    struct RowOf<'a> {
+        event: &'a Event,
+        row: Option<anyhow::Result<(&'static Table, Fields)>>,
     }
+    impl TableVisitor for RowOf<'_> {
+        fn visit<R: StoredRow>(&mut self) {
+            if let Some(row) = R::from_event(self.event) {
+                self.row = Some(
+                    row.map_err(anyhow::Error::from)
+                        .and_then(|row| Ok((R::TABLE, fields(&row)?))),
+                );
+            }
+        }
+    }
+    let mut visitor = RowOf { event, row: None };
+    visit_tables(&mut visitor);
+    visitor
+        .row
+        .unwrap_or_else(|| bail!("no table stores {:?} events", event.data_type()))
 }
 
-async fn fetch<R>(clickhouse: &clickhouse::Client, table: &str) -> anyhow::Result<Vec<Fields>>
-where
-    R: clickhouse::RowOwned + clickhouse::RowRead + Serialize,
-{
-    let rows: Vec<R> = clickhouse
-        .query(&format!("SELECT ?fields FROM {table} FINAL"))
-        .fetch_all()
-        .await?;
-    rows.iter().map(fields).collect()
+/// Every table with a fetch of its stored rows.
+fn stored_tables(
+    clickhouse: &clickhouse::Client,
+) -> Vec<(&'static Table, BoxFuture<'_, anyhow::Result<Vec<Fields>>>)> {
+    struct Fetches<'a> {
+        clickhouse: &'a clickhouse::Client,
+        tables: Vec<(&'static Table, BoxFuture<'a, anyhow::Result<Vec<Fields>>>)>,
+    }
+    impl<'a> TableVisitor for Fetches<'a> {
+        fn visit<R: StoredRow>(&mut self) {
+            let clickhouse = self.clickhouse;
+            let fetch = async move {
+                let rows: Vec<R> = clickhouse
+                    .query(&format!("SELECT ?fields FROM {} FINAL", R::TABLE.name))
+                    .fetch_all()
+                    .await?;
+                rows.iter().map(fields).collect()
+            };
+            self.tables.push((R::TABLE, Box::pin(fetch)));
+        }
+    }
+    let mut fetches = Fetches {
+        clickhouse,
+        tables: Vec::new(),
+    };
+    visit_tables(&mut fetches);
+    fetches.tables
 }
 
 /// Every table of the schema against the expected rows, by natural key.
@@ -678,12 +669,12 @@ async fn compare(
         .iter()
         .map(|key| format!("replay gave two values for {key}"))
         .collect::<Vec<_>>();
-    for migration in marketprism_schema::migrations() {
-        let table = migration.table.name;
+    for (schema, rows) in stored_tables(clickhouse) {
+        let table = schema.name;
         let wanted = expected.tables.get(table).unwrap_or(&empty);
         let mut found: HashMap<Key, Fields> = HashMap::new();
-        for row in stored(clickhouse, table).await? {
-            found.insert(key_of(table, &row), row);
+        for row in rows.await? {
+            found.insert(key_of(schema, &row), row);
         }
         let missing: Vec<&Key> = wanted
             .keys()
@@ -828,7 +819,7 @@ mod tests {
         .expect("fields");
         assert_eq!(book["bid_prices"], "[58001030000000000000000]", "exact");
         assert_eq!(
-            key_of("orderbooks", &book),
+            key_of(OrderBookRow::TABLE, &book),
             ["\"binance\"", "\"spot\"", "\"BTC-USDT\"", "7"]
         );
     }

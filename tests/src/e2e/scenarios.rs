@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use marketprism_model::{now_ms, Decimal};
 use marketprism_sim::{BookFault, Report, SimTrade, TrueBook};
-use marketprism_storage::{from_fixed18, GapRow, OrderBookRow, TradeRow};
+use marketprism_storage::{from_fixed18, GapRow, OrderBookRow, StoredRow as _, TradeRow};
 
 use super::{Args, Check, Checks};
 use crate::pipeline::{Pipeline, Spec};
@@ -92,11 +92,7 @@ pub async fn baseline(
         ),
     ];
     checks.extend(verify_trades(scenario, &pipeline, &report).await?);
-    let gaps: Vec<GapRow> = pipeline
-        .clickhouse
-        .query("SELECT ?fields FROM gaps FINAL")
-        .fetch_all()
-        .await?;
+    let gaps: Vec<GapRow> = pipeline.stored("").await?;
     checks.push(Check::equal(scenario, "gaps recorded", 0, gaps.len()));
     checks.push(dead_letters(scenario, &pipeline).await?);
     if let Some(first) = report.trades.first() {
@@ -175,7 +171,7 @@ pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::R
     checks.extend(verify_trades(SCENARIO, &pipeline, &report).await?);
     checks.extend(verify_gaps(SCENARIO, &pipeline, &report, &missed).await?);
     checks.push(dead_letters(SCENARIO, &pipeline).await?);
-    let raw = pipeline.count("trades").await?;
+    let raw = pipeline.count(TradeRow::TABLE, false).await?;
     checks.push(Check::measured(
         SCENARIO,
         "rows before merge (redeliveries)",
@@ -224,13 +220,9 @@ pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Re
     // simulator is done would cut off the frames still in its socket.
     pipeline.wait_for_trades(TRADES, CATCH_UP).await?;
     let collector_clean = pipeline.stop_collector()?;
-    let stored = pipeline.wait_until_settled("orderbooks").await?;
+    let stored = pipeline.wait_until_settled(OrderBookRow::TABLE).await?;
 
-    let rows: Vec<OrderBookRow> = pipeline
-        .clickhouse
-        .query("SELECT ?fields FROM orderbooks FINAL ORDER BY symbol, update_id")
-        .fetch_all()
-        .await?;
+    let rows: Vec<OrderBookRow> = pipeline.stored("symbol, update_id").await?;
     let mut differing = Vec::new();
     let mut unknown = 0;
     for row in &rows {
@@ -247,11 +239,7 @@ pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Re
             None => unknown += 1,
         }
     }
-    let gaps: Vec<GapRow> = pipeline
-        .clickhouse
-        .query("SELECT ?fields FROM gaps FINAL")
-        .fetch_all()
-        .await?;
+    let gaps: Vec<GapRow> = pipeline.stored("").await?;
     let book_gaps = |symbol: &str| {
         gaps.iter()
             .filter(|gap| gap.symbol == symbol && gap.reason == "sequence_break")
@@ -399,11 +387,7 @@ pub(super) async fn verify_trades(
     report: &Report,
 ) -> anyhow::Result<Checks> {
     let expected = expected_trades(report);
-    let rows: Vec<TradeRow> = pipeline
-        .clickhouse
-        .query("SELECT ?fields FROM trades FINAL")
-        .fetch_all()
-        .await?;
+    let rows: Vec<TradeRow> = pipeline.stored("").await?;
     let distinct: u64 = pipeline
         .clickhouse
         .query("SELECT uniqExact(exchange, market_type, symbol, aggregated, trade_id) FROM trades")
@@ -474,11 +458,7 @@ async fn verify_gaps(
     report: &Report,
     missed: &[&SimTrade],
 ) -> anyhow::Result<Checks> {
-    let gaps: Vec<GapRow> = pipeline
-        .clickhouse
-        .query("SELECT ?fields FROM gaps FINAL")
-        .fetch_all()
-        .await?;
+    let gaps: Vec<GapRow> = pipeline.stored("").await?;
     let mut per_symbol: HashMap<&str, Vec<&GapRow>> = HashMap::new();
     for gap in &gaps {
         per_symbol.entry(gap.symbol.as_str()).or_default().push(gap);

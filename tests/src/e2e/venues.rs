@@ -154,7 +154,7 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
     pipeline
         .wait_for_trades(expected_trades, Duration::from_secs(60))
         .await?;
-    for table in TABLES {
+    for table in marketprism_schema::TABLES {
         pipeline.wait_until_settled(table).await?;
     }
 
@@ -189,28 +189,12 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
         .filter(|sent| sent.time_ms <= cutoff_ms)
         .collect();
     checks.extend(verify_derivatives(&pipeline, &records, cutoff_ms).await?);
-    let gaps: Vec<GapRow> = pipeline
-        .clickhouse
-        .query("SELECT ?fields FROM gaps FINAL")
-        .fetch_all()
-        .await?;
+    let gaps: Vec<GapRow> = pipeline.stored("").await?;
     checks.push(Check::equal(SCENARIO, "gaps recorded", 0, gaps.len()));
     checks.push(dead_letters(SCENARIO, &pipeline).await?);
     checks.push(stopped_cleanly(SCENARIO, pipeline)?);
     Ok(checks)
 }
-
-/// Every table the scenario fills.
-const TABLES: [&str; 8] = [
-    "orderbooks",
-    "orderbook_deltas",
-    "funding_rates",
-    "open_interests",
-    "liquidations",
-    "volatility_indices",
-    "long_short_ratios",
-    "gaps",
-];
 
 /// `exchange/market`, as the simulator labels what it sent.
 fn feed(exchange: &str, market_type: &str) -> String {
@@ -235,11 +219,7 @@ fn none_of(name: &str, what: &str, found: &[String]) -> Check {
 /// stored books.
 async fn verify_books(pipeline: &Pipeline) -> anyhow::Result<Checks> {
     let rows: Vec<OrderBookRow> = pipeline
-        .clickhouse
-        .query(
-            "SELECT ?fields FROM orderbooks FINAL ORDER BY exchange, market_type, symbol, update_id",
-        )
-        .fetch_all()
+        .stored("exchange, market_type, symbol, update_id")
         .await?;
     let mut per_feed: BTreeMap<String, usize> = BTreeMap::new();
     let mut differing = Vec::new();
@@ -302,11 +282,9 @@ fn apply(side: &mut Side, prices: &[i128], quantities: &[i128]) {
 /// rebuilt top levels must equal it.
 async fn verify_deltas(pipeline: &Pipeline, books: &[OrderBookRow]) -> anyhow::Result<Check> {
     let deltas: Vec<OrderBookDeltaRow> = pipeline
-        .clickhouse
         // A snapshot and a delta can end at the same update id (Binance USDⓈ-M bridges a
         // snapshot with the event that contains it): the snapshot comes first.
-        .query("SELECT ?fields FROM orderbook_deltas FINAL ORDER BY exchange, market_type, symbol, update_id, snapshot DESC")
-        .fetch_all()
+        .stored("exchange, market_type, symbol, update_id, snapshot DESC")
         .await?;
     let key = |exchange: &str, market: &str, symbol: &str, update_id: u64| {
         (
@@ -450,13 +428,8 @@ fn observed(
 
 /// Reads every derivatives table as [`Observed`] rows.
 async fn stored_derivatives(pipeline: &Pipeline) -> anyhow::Result<Vec<Observed>> {
-    let client = &pipeline.clickhouse;
     let mut rows = Vec::new();
-    for row in client
-        .query("SELECT ?fields FROM funding_rates FINAL")
-        .fetch_all::<FundingRateRow>()
-        .await?
-    {
+    for row in pipeline.stored::<FundingRateRow>("").await? {
         rows.push(observed(
             &row.exchange,
             &row.market_type,
@@ -471,11 +444,7 @@ async fn stored_derivatives(pipeline: &Pipeline) -> anyhow::Result<Vec<Observed>
             &[],
         ));
     }
-    for row in client
-        .query("SELECT ?fields FROM open_interests FINAL")
-        .fetch_all::<OpenInterestRow>()
-        .await?
-    {
+    for row in pipeline.stored::<OpenInterestRow>("").await? {
         rows.push(observed(
             &row.exchange,
             &row.market_type,
@@ -489,11 +458,7 @@ async fn stored_derivatives(pipeline: &Pipeline) -> anyhow::Result<Vec<Observed>
             &[],
         ));
     }
-    for row in client
-        .query("SELECT ?fields FROM liquidations FINAL")
-        .fetch_all::<LiquidationRow>()
-        .await?
-    {
+    for row in pipeline.stored::<LiquidationRow>("").await? {
         rows.push(observed(
             &row.exchange,
             &row.market_type,
@@ -504,11 +469,7 @@ async fn stored_derivatives(pipeline: &Pipeline) -> anyhow::Result<Vec<Observed>
             &[("side", &row.side)],
         ));
     }
-    for row in client
-        .query("SELECT ?fields FROM volatility_indices FINAL")
-        .fetch_all::<VolatilityIndexRow>()
-        .await?
-    {
+    for row in pipeline.stored::<VolatilityIndexRow>("").await? {
         rows.push(observed(
             &row.exchange,
             &row.market_type,
@@ -519,11 +480,7 @@ async fn stored_derivatives(pipeline: &Pipeline) -> anyhow::Result<Vec<Observed>
             &[],
         ));
     }
-    for row in client
-        .query("SELECT ?fields FROM long_short_ratios FINAL")
-        .fetch_all::<LongShortRatioRow>()
-        .await?
-    {
+    for row in pipeline.stored::<LongShortRatioRow>("").await? {
         rows.push(observed(
             &row.exchange,
             &row.market_type,

@@ -183,12 +183,8 @@ async fn failed_inserts_are_redelivered_until_clickhouse_accepts_them() {
         .await
         .expect("version");
     let dialect = Dialect::for_version(&version).expect("known");
-    let trades = migrations()
-        .into_iter()
-        .find(|migration| migration.table.name == "trades")
-        .expect("trades migration");
     client
-        .query(&trades.statement(dialect))
+        .query(&migrations::TRADES.create_statement(dialect))
         .execute()
         .await
         .expect("recreate");

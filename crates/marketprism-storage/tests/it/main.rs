@@ -1,5 +1,6 @@
 //! Storage against real NATS and ClickHouse servers.
 
+mod analytics;
 mod archive;
 mod consume;
 mod failures;

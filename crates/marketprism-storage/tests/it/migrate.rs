@@ -12,7 +12,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
     let first = migrate(&harness.config.clickhouse)
         .await
         .expect("first run");
-    assert_eq!(first.applied, (1..=9).collect::<Vec<_>>());
+    assert_eq!(first.applied, (1..=11).collect::<Vec<_>>());
     assert_eq!(
         first.dialect,
         Dialect::for_version(&first.server_version).expect("known version")
@@ -21,7 +21,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         .await
         .expect("second run");
     assert!(second.applied.is_empty());
-    assert_eq!(second.already_applied, (1..=9).collect::<Vec<_>>());
+    assert_eq!(second.already_applied, (1..=11).collect::<Vec<_>>());
 
     let client = validating(harness.client(), first.dialect);
     let trade = TradeRow {
