@@ -44,6 +44,22 @@ impl Check {
         }
     }
 
+    /// The collector exited 0 after SIGTERM.
+    pub fn clean_stop(scenario: &'static str, collector_clean: bool) -> Self {
+        let actual = if collector_clean {
+            "exit 0"
+        } else {
+            "non-zero exit"
+        };
+        Check::holds(
+            scenario,
+            "collector stops cleanly",
+            "exit 0 after SIGTERM",
+            actual.into(),
+            collector_clean,
+        )
+    }
+
     /// A measurement reported alongside the checks; it cannot fail.
     pub fn measured(scenario: &'static str, name: &str, actual: String) -> Self {
         Check {

@@ -292,18 +292,7 @@ pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Re
             0,
             gaps.iter().filter(|gap| gap.symbol != "BTC-USDT").count(),
         ),
-        Check::holds(
-            SCENARIO,
-            "collector stops cleanly",
-            "exit 0 after SIGTERM",
-            if collector_clean {
-                "exit 0"
-            } else {
-                "non-zero exit"
-            }
-            .into(),
-            collector_clean,
-        ),
+        Check::clean_stop(SCENARIO, collector_clean),
     ];
     checks.extend(verify_trades(SCENARIO, &pipeline, &report).await?);
     checks.push(dead_letters(SCENARIO, &pipeline).await?);

@@ -158,18 +158,7 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
         pipeline.wait_until_settled(table).await?;
     }
 
-    let mut checks = vec![Check::holds(
-        SCENARIO,
-        "collector stops cleanly",
-        "exit 0 after SIGTERM",
-        if collector_clean {
-            "exit 0"
-        } else {
-            "non-zero exit"
-        }
-        .into(),
-        collector_clean,
-    )];
+    let mut checks = vec![Check::clean_stop(SCENARIO, collector_clean)];
     let trade_venues: BTreeSet<&str> = report
         .trades
         .iter()

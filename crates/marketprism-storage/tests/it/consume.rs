@@ -162,11 +162,7 @@ async fn failed_inserts_are_redelivered_until_clickhouse_accepts_them() {
         .await
         .expect("drop");
 
-    let shutdown = CancellationToken::new();
-    let storage = tokio::spawn(marketprism_storage::run(
-        harness.config.clone(),
-        shutdown.clone(),
-    ));
+    let (shutdown, storage) = harness.run_storage();
     for id in 1..=50 {
         publish(&context, &trade(id, "42.42")).await;
     }
@@ -216,11 +212,7 @@ async fn a_message_of_several_events_stores_each_and_dead_letters_only_the_unwri
         .await
         .expect("ack");
 
-    let shutdown = CancellationToken::new();
-    let storage = tokio::spawn(marketprism_storage::run(
-        harness.config.clone(),
-        shutdown.clone(),
-    ));
+    let (shutdown, storage) = harness.run_storage();
     let client = harness.client();
     assert_eq!(
         eventually(&client, "SELECT count() FROM trades FINAL", 2).await,

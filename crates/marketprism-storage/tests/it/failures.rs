@@ -53,11 +53,7 @@ async fn rows_the_server_refuses_are_dead_lettered_and_the_others_stored() {
         publish(&context, &trade(id, "100")).await;
     }
 
-    let shutdown = CancellationToken::new();
-    let storage = tokio::spawn(marketprism_storage::run(
-        harness.config.clone(),
-        shutdown.clone(),
-    ));
+    let (shutdown, storage) = harness.run_storage();
     assert_eq!(
         eventually(&client, "SELECT count() FROM trades FINAL", 6).await,
         6
@@ -128,11 +124,7 @@ async fn one_unusable_event_costs_that_event_only() {
         .await
         .expect("ack");
 
-    let shutdown = CancellationToken::new();
-    let storage = tokio::spawn(marketprism_storage::run(
-        harness.config.clone(),
-        shutdown.clone(),
-    ));
+    let (shutdown, storage) = harness.run_storage();
     let client = harness.client();
     assert_eq!(
         eventually(&client, "SELECT count() FROM trades FINAL", 2).await,
@@ -171,11 +163,7 @@ async fn a_poison_message_at_the_payload_limit_is_dead_lettered_cut_to_fit() {
         .expect("ack");
     publish(&context, &trade(1, "100")).await;
 
-    let shutdown = CancellationToken::new();
-    let storage = tokio::spawn(marketprism_storage::run(
-        harness.config.clone(),
-        shutdown.clone(),
-    ));
+    let (shutdown, storage) = harness.run_storage();
     let client = harness.client();
     assert_eq!(
         eventually(&client, "SELECT count() FROM trades FINAL", 1).await,

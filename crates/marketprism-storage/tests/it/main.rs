@@ -19,6 +19,8 @@ use marketprism_model::{
 };
 use marketprism_storage::{ClickHouseConfig, Config};
 use marketprism_testkit::{ClickHouseServer, NatsServer};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Servers for one test, with a configuration pointing at them.
 pub(crate) struct Harness {
@@ -46,6 +48,21 @@ impl Harness {
             clickhouse,
             config,
         }
+    }
+
+    /// Runs storage on the harness's configuration until the returned token is cancelled.
+    pub(crate) fn run_storage(
+        &self,
+    ) -> (
+        CancellationToken,
+        JoinHandle<Result<(), marketprism_storage::StorageError>>,
+    ) {
+        let shutdown = CancellationToken::new();
+        let storage = tokio::spawn(marketprism_storage::run(
+            self.config.clone(),
+            shutdown.clone(),
+        ));
+        (shutdown, storage)
     }
 
     pub(crate) fn client(&self) -> clickhouse::Client {
