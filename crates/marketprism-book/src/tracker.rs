@@ -206,6 +206,7 @@ fn gap(
         to_ms: outage.to_ms,
         reason,
         received_time_ms,
+        missing_ids: None,
     }
 }
 

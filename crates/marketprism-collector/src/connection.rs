@@ -22,6 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::books::{Books, Resync};
+use crate::continuity::TradeContinuity;
 use crate::metrics::Metrics;
 use crate::publisher::Outgoing;
 use crate::snapshots::{FetchSettings, Snapshot, SnapshotFetcher};
@@ -45,6 +46,9 @@ struct FeedState {
     last_seen: HashMap<Symbol, i64>,
     /// The interruption the next subscribed session must report as gaps.
     interruption: Option<Interruption>,
+    /// The last trade counter per trade stream, kept across sessions so that the trades a
+    /// reconnect missed are named by id.
+    continuity: TradeContinuity,
 }
 
 /// An interruption not yet covered by a gap event.
@@ -111,6 +115,7 @@ impl Connection {
             backoff: Backoff::new(self.settings.backoff_initial, self.settings.backoff_max),
             last_seen: HashMap::new(),
             interruption: None,
+            continuity: TradeContinuity::default(),
         };
         loop {
             let end = match Session::open(&self, &mut state).await {
@@ -143,7 +148,7 @@ impl Connection {
         interruption: &Interruption,
         last_seen: &HashMap<Symbol, i64>,
         confirmed_ms: i64,
-    ) -> Result<(), mpsc::error::SendError<Outgoing>> {
+    ) -> Result<(), SessionEnd> {
         let mut symbols: Vec<&Symbol> = self
             .subscriptions
             .iter()
@@ -161,12 +166,29 @@ impl Connection {
                 to_ms: confirmed_ms,
                 reason: interruption.reason,
                 received_time_ms: confirmed_ms,
+                missing_ids: None,
             };
-            tracing::info!(feed = %self.feed(), %symbol, from_ms, to_ms = confirmed_ms, "Gap recorded.");
-            self.metrics.gaps.inc();
-            self.sender.send(Outgoing::Event(Event::Gap(gap))).await?;
+            self.record_gap(gap).await?;
         }
         Ok(())
+    }
+
+    /// Logs, counts and publishes a gap.
+    async fn record_gap(&self, gap: Gap) -> Result<(), SessionEnd> {
+        tracing::info!(
+            feed = %self.feed(),
+            symbol = %gap.symbol,
+            reason = gap.reason.as_str(),
+            from_ms = gap.from_ms,
+            to_ms = gap.to_ms,
+            missing_ids = ?gap.missing_ids,
+            "Gap recorded."
+        );
+        self.metrics.gaps.inc();
+        self.sender
+            .send(Outgoing::Event(Event::Gap(gap)))
+            .await
+            .map_err(|_| SessionEnd::Shutdown)
     }
 }
 
@@ -406,8 +428,7 @@ impl<'a> Session<'a> {
         if let Some(interruption) = self.state.interruption.take() {
             connection
                 .emit_gaps(&interruption, &self.state.last_seen, received_time_ms)
-                .await
-                .map_err(|_| SessionEnd::Shutdown)?;
+                .await?;
         }
         // Data that arrived before the last confirmation follows the gaps.
         let early = std::mem::take(&mut self.held);
@@ -429,6 +450,11 @@ impl<'a> Session<'a> {
             }
             if let Some(time_ms) = event.exchange_time_ms() {
                 self.state.last_seen.insert(event.symbol().clone(), time_ms);
+            }
+            if let Event::Trade(trade) = &event {
+                if let Some(gap) = self.state.continuity.observe(trade) {
+                    connection.record_gap(gap).await?;
+                }
             }
             connection
                 .sender

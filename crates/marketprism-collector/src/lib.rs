@@ -7,13 +7,15 @@
 //! that stays silent past the watchdog, and emit a `gap` event for every subscribed symbol
 //! covering each interruption. Order-book messages go through a
 //! [`marketprism_book::BookTracker`]: only books the sequencer vouches for are published, and a
-//! break is repaired from a REST snapshot or by resubscribing, with a gap over the window. The
-//! publisher keeps a bounded window of unacknowledged publishes and republishes (same
+//! break is repaired from a REST snapshot or by resubscribing, with a gap over the window.
+//! Where a venue numbers trades without holes, a jump is a `trade_id_gap` naming the missing
+//! ids. The publisher keeps a bounded window of unacknowledged publishes and republishes (same
 //! `Nats-Msg-Id`) until JetStream acknowledges each one.
 
 mod books;
 mod config;
 mod connection;
+mod continuity;
 mod http;
 mod metrics;
 mod pollers;

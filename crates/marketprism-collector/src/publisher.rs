@@ -453,6 +453,7 @@ mod tests {
             side: Side::Buy,
             exchange_time_ms: 1_700_000_000_000,
             received_time_ms: 1_700_000_000_001,
+            sequence: None,
         })
     }
 
@@ -465,6 +466,7 @@ mod tests {
             to_ms: 2,
             reason: GapReason::Disconnect,
             received_time_ms: 2,
+            missing_ids: None,
         })
     }
 

@@ -24,6 +24,7 @@ fn events() -> Vec<Event> {
                 },
                 exchange_time_ms: 1_617_566_591_314 + index as i64,
                 received_time_ms: 1_617_566_592_629 + index as i64,
+                sequence: None,
             })
         })
         .collect()

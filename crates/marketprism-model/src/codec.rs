@@ -322,6 +322,7 @@ mod tests {
                         side: if buy { Side::Buy } else { Side::Sell },
                         exchange_time_ms: exchange_ms,
                         received_time_ms: received_ms,
+                        sequence: None,
                     })
                 },
             );
@@ -340,6 +341,7 @@ mod tests {
                         GapReason::Disconnect
                     },
                     received_time_ms: to_ms,
+                    missing_ids: None,
                 })
             },
         );
@@ -579,6 +581,7 @@ mod tests {
                         side: Side::Buy,
                         exchange_time_ms: time_ms,
                         received_time_ms: time_ms,
+                        sequence: None,
                     })
                 })
                 .collect();
@@ -612,6 +615,7 @@ mod tests {
             side: Side::Buy,
             exchange_time_ms: 1_617_566_591_307,
             received_time_ms: 1_617_566_591_326,
+            sequence: None,
         });
         let json: serde_json::Value = serde_json::from_slice(&encode(&event)).expect("json");
         assert_eq!(
@@ -639,6 +643,7 @@ mod tests {
             side: Side::Sell,
             exchange_time_ms: 1_617_566_591_307,
             received_time_ms: 1_617_566_591_326,
+            sequence: None,
         })
     }
 
@@ -651,6 +656,7 @@ mod tests {
             to_ms: 2,
             reason: GapReason::Disconnect,
             received_time_ms: 2,
+            missing_ids: None,
         })
     }
 

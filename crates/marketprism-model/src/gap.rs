@@ -21,6 +21,10 @@ pub enum GapReason {
     /// The order book crossed (best bid at or above best ask); it was rebuilt. Only the order
     /// book is affected.
     CrossedBook,
+    /// The venue's contiguous trade counter jumped: the trades between were not received.
+    /// Only the trades of one stream (single or aggregated) are affected, and the gap names
+    /// the missing ids.
+    TradeIdGap,
 }
 
 impl GapReason {
@@ -32,6 +36,7 @@ impl GapReason {
             GapReason::SequenceBreak => "sequence_break",
             GapReason::ChecksumMismatch => "checksum_mismatch",
             GapReason::CrossedBook => "crossed_book",
+            GapReason::TradeIdGap => "trade_id_gap",
         }
     }
 }
@@ -59,4 +64,18 @@ pub struct Gap {
     pub reason: GapReason,
     /// Local time the gap was recorded, Unix milliseconds.
     pub received_time_ms: i64,
+    /// For a [`GapReason::TradeIdGap`], the venue trade counters missed, first and last
+    /// inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_ids: Option<IdRange>,
+}
+
+/// An inclusive range of a venue's trade counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdRange {
+    /// The first missing counter.
+    pub first: u64,
+    /// The last missing counter.
+    pub last: u64,
 }

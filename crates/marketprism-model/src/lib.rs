@@ -19,7 +19,7 @@ pub use derivatives::{
     FundingRate, Liquidation, LongShortRatio, OpenInterest, RatioKind, VolatilityIndex,
 };
 pub use event::{DataType, Event};
-pub use gap::{Gap, GapReason};
+pub use gap::{Gap, GapReason, IdRange};
 pub use instrument::{Exchange, MarketType, Symbol, SymbolError};
 pub use rust_decimal::Decimal;
 pub use trade::{Side, Trade};

@@ -56,4 +56,8 @@ pub struct Trade {
     pub exchange_time_ms: i64,
     /// Local time the frame carrying the trade was received, Unix milliseconds.
     pub received_time_ms: i64,
+    /// The venue's per-instrument trade counter where it has no holes (Binance trade and
+    /// aggregate ids, Deribit `trade_seq`): a jump means trades were missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
 }

@@ -12,4 +12,4 @@ mod table;
 
 pub use dialect::{Dialect, VersionError};
 pub use migrations::{migrations, Migration, SchemaObject, MIGRATIONS_TABLE, TABLES};
-pub use table::{Column, ColumnType, FloatView, Table};
+pub use table::{AddedColumns, Column, ColumnType, FloatView, Table};

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Column, ColumnType, Dialect, FloatView, Table};
+use crate::{AddedColumns, Column, ColumnType, Dialect, FloatView, Table};
 
 /// The table recording applied migrations (`version`, `name`, `dialect`, `applied_at`).
 pub const MIGRATIONS_TABLE: &str = "schema_migrations";
@@ -15,6 +15,8 @@ pub enum SchemaObject {
     Table(Table),
     /// A read-only view for analysts.
     View(FloatView),
+    /// New columns of a released table.
+    Columns(AddedColumns),
 }
 
 impl SchemaObject {
@@ -23,6 +25,7 @@ impl SchemaObject {
         match self {
             SchemaObject::Table(table) => table.name,
             SchemaObject::View(view) => view.name,
+            SchemaObject::Columns(added) => added.name,
         }
     }
 }
@@ -37,11 +40,12 @@ pub struct Migration {
 }
 
 impl Migration {
-    /// The statement applying this migration on `dialect`.
+    /// The statement applying this migration on `dialect` to a database without it.
     pub fn statement(&self, dialect: Dialect) -> String {
         match &self.object {
             SchemaObject::Table(table) => table.create_statement(dialect),
             SchemaObject::View(view) => view.create_statement(),
+            SchemaObject::Columns(added) => added.alter_statement(dialect, &[]).unwrap_or_default(),
         }
     }
 
@@ -84,7 +88,7 @@ pub const TRADES: Table = Table {
     partition_time: "exchange_time",
 };
 
-/// The `gaps` table.
+/// The `gaps` table as created; [`GAPS_MISSING_IDS`] appends two columns.
 pub const GAPS: Table = Table {
     name: "gaps",
     columns: &[
@@ -284,6 +288,16 @@ pub const LIQUIDATIONS_FLOAT: FloatView = FloatView {
     table: &LIQUIDATIONS,
 };
 
+/// The trade ids a `trade_id_gap` misses, first and last inclusive.
+pub const GAPS_MISSING_IDS: AddedColumns = AddedColumns {
+    name: "gaps_missing_ids",
+    table: &GAPS,
+    columns: &[
+        column("first_missing_id", ColumnType::OptionalId),
+        column("last_missing_id", ColumnType::OptionalId),
+    ],
+};
+
 /// Every migration, in order.
 pub fn migrations() -> Vec<Migration> {
     let tables = [
@@ -302,8 +316,10 @@ pub fn migrations() -> Vec<Migration> {
     let views = [TRADES_FLOAT, LIQUIDATIONS_FLOAT]
         .into_iter()
         .map(SchemaObject::View);
+    let columns = [GAPS_MISSING_IDS].into_iter().map(SchemaObject::Columns);
     tables
         .chain(views)
+        .chain(columns)
         .zip(1..)
         .map(|(object, version)| Migration { version, object })
         .collect()
@@ -327,6 +343,7 @@ mod tests {
             "long_short_ratios",
             "trades_float",
             "liquidations_float",
+            "gaps_missing_ids",
         ];
         let migrations = migrations();
         assert!(migrations.len() >= released.len());

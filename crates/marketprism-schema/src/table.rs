@@ -25,6 +25,8 @@ pub enum ColumnType {
     OptionalDecimal,
     /// A time the venue may omit.
     OptionalTimeMs,
+    /// A venue's numeric identifier that only some rows have: `Nullable(UInt64)`.
+    OptionalId,
 }
 
 impl ColumnType {
@@ -41,6 +43,7 @@ impl ColumnType {
             (ColumnType::OptionalDecimal, _) => "Nullable(Decimal(38, 18))",
             (ColumnType::OptionalTimeMs, Dialect::Modern) => "Nullable(DateTime64(3, 'UTC'))",
             (ColumnType::OptionalTimeMs, Dialect::Legacy) => "Nullable(Int64)",
+            (ColumnType::OptionalId, _) => "Nullable(UInt64)",
         }
     }
 }
@@ -59,7 +62,7 @@ pub struct Column {
 pub struct Table {
     /// Table name.
     pub name: &'static str,
-    /// Columns in RowBinary order.
+    /// Columns as created, in RowBinary order; columns added later follow them.
     pub columns: &'static [Column],
     /// The natural key: `ORDER BY` columns.
     pub order_by: &'static [&'static str],
@@ -103,6 +106,40 @@ impl Table {
             self.order_by.join(", ")
         );
         sql
+    }
+}
+
+/// Columns added to a released table, appended after its existing ones. Rows written before
+/// the addition read as the column's default (`NULL` for nullable columns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedColumns {
+    /// The migration's name, e.g. `gaps_missing_ids`.
+    pub name: &'static str,
+    /// The table the columns are added to.
+    pub table: &'static Table,
+    /// The new columns, in order.
+    pub columns: &'static [Column],
+}
+
+impl AddedColumns {
+    /// The `ALTER TABLE` statement adding those of the columns not in `existing`; `None` when
+    /// every one exists. 18.16 has no `ADD COLUMN IF NOT EXISTS`, so the caller passes the
+    /// table's current columns to make a repeated run harmless.
+    pub fn alter_statement(&self, dialect: Dialect, existing: &[String]) -> Option<String> {
+        let clauses: Vec<String> = self
+            .columns
+            .iter()
+            .filter(|column| !existing.iter().any(|name| name == column.name))
+            .map(|column| {
+                format!(
+                    "    ADD COLUMN {} {}",
+                    column.name,
+                    column.column_type.sql(dialect)
+                )
+            })
+            .collect();
+        (!clauses.is_empty())
+            .then(|| format!("ALTER TABLE {}\n{}\n", self.table.name, clauses.join(",\n")))
     }
 }
 

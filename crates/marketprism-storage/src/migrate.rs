@@ -1,11 +1,11 @@
 //! `marketprism migrate`: applies the schema migrations in order, once each.
 //!
 //! The dialect is chosen from `SELECT version()`. Applied versions are recorded in
-//! `schema_migrations`; every statement is also `IF NOT EXISTS`, so an interrupted run can
-//! simply be repeated.
+//! `schema_migrations`; every statement is also `IF NOT EXISTS` (or, for added columns, adds
+//! only the columns missing), so an interrupted run can simply be repeated.
 
 use clickhouse::Row;
-use marketprism_schema::{migrations, Dialect, MIGRATIONS_TABLE};
+use marketprism_schema::{migrations, Dialect, SchemaObject, MIGRATIONS_TABLE};
 use serde::{Deserialize, Serialize};
 
 use crate::{server_version, validating, ClickHouseConfig};
@@ -103,11 +103,28 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrationReport, Migra
             migration.version,
             migration.object.name()
         );
-        database
-            .query(&migration.statement(dialect))
-            .execute()
-            .await
-            .map_err(step_error(step.clone()))?;
+        let statement = match &migration.object {
+            SchemaObject::Columns(added) => {
+                let existing: Vec<String> = database
+                    .query(
+                        "SELECT name FROM system.columns \
+                         WHERE database = currentDatabase() AND table = ?",
+                    )
+                    .bind(added.table.name)
+                    .fetch_all()
+                    .await
+                    .map_err(step_error(step.clone()))?;
+                added.alter_statement(dialect, &existing)
+            }
+            SchemaObject::Table(_) | SchemaObject::View(_) => Some(migration.statement(dialect)),
+        };
+        if let Some(statement) = statement {
+            database
+                .query(&statement)
+                .execute()
+                .await
+                .map_err(step_error(step.clone()))?;
+        }
         let mut insert = database
             .insert::<AppliedRow>(MIGRATIONS_TABLE)
             .await

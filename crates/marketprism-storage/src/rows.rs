@@ -167,6 +167,10 @@ pub struct GapRow {
     pub to_time: i64,
     /// Local time the gap was recorded, Unix ms.
     pub received_time: i64,
+    /// First trade counter missed, for a `trade_id_gap`.
+    pub first_missing_id: Option<u64>,
+    /// Last trade counter missed, for a `trade_id_gap`.
+    pub last_missing_id: Option<u64>,
 }
 
 impl TryFrom<&Gap> for GapRow {
@@ -181,6 +185,8 @@ impl TryFrom<&Gap> for GapRow {
             from_time: gap.from_ms,
             to_time: gap.to_ms,
             received_time: gap.received_time_ms,
+            first_missing_id: gap.missing_ids.map(|ids| ids.first),
+            last_missing_id: gap.missing_ids.map(|ids| ids.last),
         })
     }
 }

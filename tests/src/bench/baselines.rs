@@ -71,6 +71,7 @@ fn trade(index: u64, symbol: u64) -> Event {
         },
         exchange_time_ms: 1_700_000_000_000 + index as i64,
         received_time_ms: 1_700_000_000_002 + index as i64,
+        sequence: None,
     })
 }
 

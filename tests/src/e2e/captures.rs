@@ -789,6 +789,8 @@ mod tests {
                 from_time: 1,
                 to_time: 2,
                 received_time,
+                first_missing_id: None,
+                last_missing_id: None,
             })
             .map(|mut fields| {
                 fields.insert("exchange_time".into(), exchange_time.to_string());

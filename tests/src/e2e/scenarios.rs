@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use marketprism_model::{now_ms, Decimal};
+use marketprism_model::{now_ms, Decimal, GapReason};
 use marketprism_sim::{BookFault, Report, SimTrade, TrueBook};
 use marketprism_storage::{from_fixed18, GapRow, OrderBookRow, StoredRow as _, TradeRow};
 
@@ -440,7 +440,9 @@ fn difference(row: &TradeRow, trade: &SimTrade) -> Option<String> {
     (!same).then(|| format!("{row:?} vs {trade:?}"))
 }
 
-/// One gap per symbol, covering the injected disconnect and every trade missed during it.
+/// One disconnect gap per symbol, covering the injected disconnect and every trade missed
+/// during it; and, since Binance numbers trades without holes, `trade_id_gap`s naming exactly
+/// the missed trades.
 async fn verify_gaps(
     scenario: &'static str,
     pipeline: &Pipeline,
@@ -448,8 +450,11 @@ async fn verify_gaps(
     missed: &[&SimTrade],
 ) -> anyhow::Result<Checks> {
     let gaps: Vec<GapRow> = pipeline.stored("").await?;
+    let (id_gaps, disconnect_gaps): (Vec<&GapRow>, Vec<&GapRow>) = gaps
+        .iter()
+        .partition(|gap| gap.reason == GapReason::TradeIdGap.as_str());
     let mut per_symbol: HashMap<&str, Vec<&GapRow>> = HashMap::new();
-    for gap in &gaps {
+    for gap in &disconnect_gaps {
         per_symbol.entry(gap.symbol.as_str()).or_default().push(gap);
     }
     let all_symbols = symbols();
@@ -459,8 +464,8 @@ async fn verify_gaps(
             .is_some_and(|list| list.len() == 1)
     });
     let disconnect = report.disconnects_ms.first().copied().unwrap_or_default();
-    let covers_disconnect = !gaps.is_empty()
-        && gaps
+    let covers_disconnect = !disconnect_gaps.is_empty()
+        && disconnect_gaps
             .iter()
             .all(|gap| gap.from_time <= disconnect && disconnect <= gap.to_time);
     let uncovered = missed
@@ -474,7 +479,20 @@ async fn verify_gaps(
             })
         })
         .count();
-    let widest = gaps
+    let named = |trade: &&&SimTrade| {
+        let symbol = normalized(&trade.symbol);
+        id_gaps.iter().any(|gap| {
+            gap.symbol == symbol
+                && gap.first_missing_id <= Some(trade.trade_id)
+                && Some(trade.trade_id) <= gap.last_missing_id
+        })
+    };
+    let named_missed = missed.iter().filter(named).count();
+    let ids_named: u64 = id_gaps
+        .iter()
+        .filter_map(|gap| Some(gap.last_missing_id? - gap.first_missing_id? + 1))
+        .sum();
+    let widest = disconnect_gaps
         .iter()
         .map(|gap| gap.to_time - gap.from_time)
         .max()
@@ -482,10 +500,10 @@ async fn verify_gaps(
     Ok(vec![
         Check::holds(
             scenario,
-            "one gap per symbol",
+            "one disconnect gap per symbol",
             &format!("{} gaps, one per symbol", all_symbols.len()),
-            format!("{} gaps", gaps.len()),
-            one_each && gaps.len() == all_symbols.len(),
+            format!("{} gaps", disconnect_gaps.len()),
+            one_each && disconnect_gaps.len() == all_symbols.len(),
         ),
         Check::holds(
             scenario,
@@ -495,6 +513,18 @@ async fn verify_gaps(
             covers_disconnect,
         ),
         Check::equal(scenario, "missed trades outside any gap", 0, uncovered),
+        Check::equal(
+            scenario,
+            "missed trades named by a trade_id_gap",
+            missed.len(),
+            named_missed,
+        ),
+        Check::equal(
+            scenario,
+            "trade ids named missing",
+            missed.len() as u64,
+            ids_named,
+        ),
     ])
 }
 

@@ -95,6 +95,21 @@ pub(crate) async fn sim_report(sim_address: &str) -> marketprism_sim::Report {
         .expect("report JSON")
 }
 
+/// Waits up to ten seconds for an event on `subject` and returns the first.
+async fn first_event(context: &jetstream::Context, stream: &str, subject: &str) -> Option<Event> {
+    for _ in 0..100 {
+        let first = all_events(context, stream)
+            .await
+            .into_iter()
+            .find(|event| event.subject() == subject);
+        if first.is_some() {
+            return first;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
 /// Waits up to ten seconds for the last message on `subject` and decodes its last event.
 async fn last_event(context: &jetstream::Context, stream: &str, subject: &str) -> Option<Event> {
     let stream = context.get_stream(stream).await.expect("stream");
@@ -131,8 +146,10 @@ async fn publishes_trades_and_a_gap_per_symbol_after_a_dropped_connection() {
         .await
         .expect("disconnect");
     for symbol in ["BTC-USDT", "ETH-USDT"] {
+        // The disconnect gap comes first; the trades the reconnect missed follow it as a
+        // `trade_id_gap`.
         let Some(Event::Gap(gap)) =
-            last_event(&run.context, stream, &format!("gap.binance.spot.{symbol}")).await
+            first_event(&run.context, stream, &format!("gap.binance.spot.{symbol}")).await
         else {
             panic!("no gap for {symbol}");
         };
@@ -142,6 +159,73 @@ async fn publishes_trades_and_a_gap_per_symbol_after_a_dropped_connection() {
 
     run.shutdown.cancel();
     collector.await.expect("join").expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn a_reconnect_names_the_trades_it_missed_by_id() {
+    let run = start(sim_config(400), "30s").await;
+    let collector = tokio::spawn(marketprism_collector::run(
+        run.config.clone(),
+        run.shutdown.clone(),
+    ));
+    let stream = &run.config.nats.stream.name;
+    let subject = "gap.binance.spot.BTC-USDT";
+    last_event(&run.context, stream, "trade.binance.spot.BTC-USDT")
+        .await
+        .expect("trades flow");
+    reqwest::Client::new()
+        .post(format!("http://{}/control/disconnect", run.sim_address))
+        .send()
+        .await
+        .expect("disconnect");
+    let mut id_gaps = Vec::new();
+    for _ in 0..100 {
+        id_gaps = all_events(&run.context, stream)
+            .await
+            .into_iter()
+            .filter_map(|event| match event {
+                Event::Gap(gap) if gap.reason == GapReason::TradeIdGap => Some(gap),
+                _ => None,
+            })
+            .filter(|gap| gap.symbol.as_str() == "BTC-USDT")
+            .collect();
+        if !id_gaps.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    run.shutdown.cancel();
+    collector.await.expect("join").expect("clean shutdown");
+    assert_eq!(
+        id_gaps.len(),
+        1,
+        "one jump after one reconnect: {id_gaps:?}"
+    );
+    let missing = id_gaps[0]
+        .missing_ids
+        .expect("a trade_id_gap names its ids");
+    assert!(missing.first <= missing.last);
+    assert!(id_gaps[0].from_ms <= id_gaps[0].to_ms, "{subject}");
+
+    // Every id from the first trade to the last was either published or named missing.
+    let ids: Vec<u64> = all_events(&run.context, stream)
+        .await
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Trade(trade) if trade.symbol.as_str() == "BTC-USDT" => trade.sequence,
+            _ => None,
+        })
+        .collect();
+    let (first, last) = (ids[0], ids[ids.len() - 1]);
+    let published: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+    for id in first..=last {
+        let named = (missing.first..=missing.last).contains(&id);
+        assert!(
+            published.contains(&id) != named,
+            "id {id}: published {}, named missing {named}",
+            published.contains(&id)
+        );
+    }
 }
 
 #[tokio::test]
@@ -283,6 +367,7 @@ async fn a_publish_window_beyond_the_client_default_survives_a_stalled_server() 
             side: marketprism_model::Side::Buy,
             exchange_time_ms: 1_700_000_000_000,
             received_time_ms: 1_700_000_000_001,
+            sequence: None,
         })
     });
     let nats = run.config.nats.clone();
@@ -337,6 +422,7 @@ async fn a_backlog_is_published_in_fewer_messages_every_event_once_in_order() {
                 side: marketprism_model::Side::Sell,
                 exchange_time_ms: 1_700_000_000_000 + index as i64,
                 received_time_ms: 1_700_000_000_001 + index as i64,
+                sequence: None,
             })
         })
         .collect();

@@ -21,6 +21,7 @@ fn trade(index: u64, trade_id: String) -> Event {
         side: Side::Buy,
         exchange_time_ms: 1_700_000_000_000 + index as i64,
         received_time_ms: 1_700_000_000_001 + index as i64,
+        sequence: None,
     })
 }
 

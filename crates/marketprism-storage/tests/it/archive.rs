@@ -60,6 +60,8 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
             from_time: hour - 4 * HOUR + 5,
             to_time: hour - 4 * HOUR + 900,
             received_time: hour - 4 * HOUR + 900,
+            first_missing_id: None,
+            last_missing_id: None,
         })
         .await
         .expect("write");

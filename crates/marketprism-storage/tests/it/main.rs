@@ -82,6 +82,7 @@ pub(crate) fn trade(id: u64, price: &str) -> Event {
         side: Side::Buy,
         exchange_time_ms: 1_700_000_000_000 + id as i64,
         received_time_ms: 1_700_000_000_005 + id as i64,
+        sequence: None,
     })
 }
 
@@ -94,6 +95,7 @@ pub(crate) fn gap() -> Event {
         to_ms: 1_700_000_001_000,
         reason: GapReason::Disconnect,
         received_time_ms: 1_700_000_001_000,
+        missing_ids: None,
     })
 }
 

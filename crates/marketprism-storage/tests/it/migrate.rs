@@ -2,7 +2,10 @@
 
 use marketprism_schema::Dialect;
 use marketprism_storage::migrate::migrate;
-use marketprism_storage::{to_fixed18, validating, GapRow, OrderBookRow, TradeRow};
+use marketprism_storage::{
+    to_fixed18, validating, ClickHouseConfig, GapRow, OrderBookRow, TradeRow,
+};
+use marketprism_testkit::{ClickHouseServer, Release};
 
 use crate::Harness;
 
@@ -12,7 +15,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
     let first = migrate(&harness.config.clickhouse)
         .await
         .expect("first run");
-    assert_eq!(first.applied, (1..=11).collect::<Vec<_>>());
+    assert_eq!(first.applied, (1..=12).collect::<Vec<_>>());
     assert_eq!(
         first.dialect,
         Dialect::for_version(&first.server_version).expect("known version")
@@ -21,7 +24,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         .await
         .expect("second run");
     assert!(second.applied.is_empty());
-    assert_eq!(second.already_applied, (1..=11).collect::<Vec<_>>());
+    assert_eq!(second.already_applied, (1..=12).collect::<Vec<_>>());
 
     let client = validating(harness.client(), first.dialect);
     let trade = TradeRow {
@@ -61,6 +64,8 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         from_time: 1,
         to_time: 2,
         received_time: 3,
+        first_missing_id: Some(12),
+        last_missing_id: Some(u64::MAX),
     };
     let mut insert = client.insert::<GapRow>("gaps").await.expect("insert");
     insert.write(&gap).await.expect("write");
@@ -153,4 +158,39 @@ async fn current_servers_validate_rows_against_the_tables() {
         .await
         .expect("count");
     assert_eq!(rows, 0);
+}
+
+/// A run interrupted between a column migration's `ALTER` and its record (here: the record
+/// table lost, one column of two added) is completed by running `migrate` again, on either
+/// dialect.
+#[tokio::test]
+async fn an_interrupted_column_migration_completes_on_a_second_run() {
+    for release in [Release::Current, Release::Deployed] {
+        let server = ClickHouseServer::start_release(release).expect("clickhouse-server");
+        let config = ClickHouseConfig {
+            url: server.url(),
+            database: "interrupted_test".into(),
+            ..ClickHouseConfig::default()
+        };
+        migrate(&config).await.expect("first run");
+        let client = config.database_client().expect("client");
+        for statement in [
+            "ALTER TABLE gaps DROP COLUMN last_missing_id",
+            "DROP TABLE schema_migrations",
+        ] {
+            client.query(statement).execute().await.expect(statement);
+        }
+        let again = migrate(&config).await.expect("second run");
+        assert_eq!(again.applied, (1..=12).collect::<Vec<_>>(), "{release}");
+        let columns: Vec<String> = client
+            .query("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'gaps'")
+            .fetch_all()
+            .await
+            .expect("columns");
+        assert_eq!(
+            columns[columns.len() - 2..],
+            ["first_missing_id", "last_missing_id"],
+            "{release}: {columns:?}"
+        );
+    }
 }

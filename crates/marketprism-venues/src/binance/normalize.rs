@@ -40,6 +40,7 @@ pub fn trade(
         side: taker_side(wire.buyer_is_maker),
         exchange_time_ms: wire.trade_time_ms,
         received_time_ms,
+        sequence: Some(wire.trade_id),
     })
 }
 

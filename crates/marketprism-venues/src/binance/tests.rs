@@ -43,6 +43,7 @@ fn parses_documented_trade_frame_raw_and_combined() {
         side: Side::Sell,
         exchange_time_ms: 1_672_515_782_134,
         received_time_ms: 7,
+        sequence: Some(12345),
     };
     assert_eq!(single_trade(spot().parse(raw, 7).expect("raw")), expected);
     assert_eq!(

@@ -122,6 +122,7 @@ pub(super) fn trade(
         side,
         exchange_time_ms: wire.time_ms,
         received_time_ms,
+        sequence: None,
     })
 }
 

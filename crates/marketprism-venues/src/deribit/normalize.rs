@@ -46,6 +46,7 @@ pub(super) fn trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Tra
         side,
         exchange_time_ms: wire.timestamp,
         received_time_ms,
+        sequence: Some(wire.trade_seq),
     })
 }
 

@@ -61,6 +61,8 @@ pub struct Trade<'a> {
     /// Trade id.
     #[serde(borrow)]
     pub trade_id: Cow<'a, str>,
+    /// The instrument's trade counter, without holes.
+    pub trade_seq: u64,
     /// Trade time, Unix milliseconds.
     pub timestamp: i64,
     /// Price, as the JSON number Deribit wrote.

@@ -57,6 +57,7 @@ pub(super) fn trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Tra
         side,
         exchange_time_ms: millis("ts", &wire.ts)?,
         received_time_ms,
+        sequence: None,
     })
 }
 

@@ -30,6 +30,7 @@ fn parses_documented_trade_frame() {
         side: Side::Buy,
         exchange_time_ms: 1_630_048_897_897,
         received_time_ms: 5,
+        sequence: None,
     };
     assert_eq!(events, vec![Event::Trade(expected)]);
 }
