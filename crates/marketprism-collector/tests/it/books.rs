@@ -99,22 +99,17 @@ async fn books_stay_correct_through_every_fault(case: Case) {
         ..sim_config(10)
     };
     let mut run = start(sim, "1s").await;
+    let venue = run.sim_venue(case.venue, case.path, &case.symbols);
     run.config.venues[0] = VenueConfig {
-        venue: case.venue,
-        endpoint: Some(format!("ws://{}{}", run.sim_address, case.path)),
-        rest_endpoint: case.rest.then(|| format!("http://{}", run.sim_address)),
-        symbols: case.symbols.iter().map(|s| (*s).to_owned()).collect(),
+        rest_endpoint: venue.rest_endpoint.filter(|_| case.rest),
         channels: vec![Channel::OrderBook],
-        polls: Vec::new(),
+        ..venue
     };
     run.config.books.depth = 10;
     run.config.books.deltas = true;
     // The silenced simulator swallows subscribe replies too; retry sooner than the default.
     run.config.connection.subscribe_timeout = Duration::from_secs(2);
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
+    let collector = run.spawn_collector();
     let stream = run.config.nats.stream.name.clone();
     let context = run.context.clone();
     let sim = run.sim_address.clone();
@@ -215,8 +210,7 @@ async fn books_stay_correct_through_every_fault(case: Case) {
         "the published deltas rebuild every published book"
     );
 
-    run.shutdown.cancel();
-    collector.await.expect("join").expect("clean shutdown");
+    run.stop(collector).await;
 }
 
 /// Rebuilds each book from the `orderbook_delta` events alone and counts the published top-N
