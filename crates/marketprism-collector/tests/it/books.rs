@@ -89,6 +89,21 @@ struct Case {
     ids_are_events: bool,
 }
 
+impl Case {
+    /// `venue` at the simulator's root path with BTC-USDT and ETH-USDT, its books snapshotted
+    /// in the stream and numbered by update id.
+    fn usdt(venue: VenueKind) -> Case {
+        Case {
+            venue,
+            path: "",
+            rest: false,
+            symbols: ["BTC-USDT", "ETH-USDT"],
+            sim_symbols: ["BTCUSDT", "ETHUSDT"],
+            ids_are_events: false,
+        }
+    }
+}
+
 /// Every published book equals the simulator's true book at its update id; each injected
 /// loss (a dropped event, two swapped events, and for REST venues a resync that first gets
 /// a snapshot older than the stream) yields exactly one sequence-break gap; a duplicate is
@@ -284,12 +299,8 @@ fn books_symbol(case: &Case) -> String {
 #[tokio::test]
 async fn binance_spot_books_stay_correct() {
     books_stay_correct_through_every_fault(Case {
-        venue: VenueKind::BinanceSpot,
-        path: "",
         rest: true,
-        symbols: ["BTC-USDT", "ETH-USDT"],
-        sim_symbols: ["BTCUSDT", "ETHUSDT"],
-        ids_are_events: false,
+        ..Case::usdt(VenueKind::BinanceSpot)
     })
     .await;
 }
@@ -297,12 +308,9 @@ async fn binance_spot_books_stay_correct() {
 #[tokio::test]
 async fn binance_usdm_books_stay_correct() {
     books_stay_correct_through_every_fault(Case {
-        venue: VenueKind::BinanceUsdm,
         path: "/fapi",
         rest: true,
-        symbols: ["BTC-USDT", "ETH-USDT"],
-        sim_symbols: ["BTCUSDT", "ETHUSDT"],
-        ids_are_events: false,
+        ..Case::usdt(VenueKind::BinanceUsdm)
     })
     .await;
 }
@@ -310,12 +318,8 @@ async fn binance_usdm_books_stay_correct() {
 #[tokio::test]
 async fn okx_books_stay_correct() {
     books_stay_correct_through_every_fault(Case {
-        venue: VenueKind::OkxSwap,
-        path: "",
-        rest: false,
         symbols: ["BTC-USDT-SWAP", "ETH-USDT"],
-        sim_symbols: ["BTCUSDT", "ETHUSDT"],
-        ids_are_events: false,
+        ..Case::usdt(VenueKind::OkxSwap)
     })
     .await;
 }
@@ -323,12 +327,9 @@ async fn okx_books_stay_correct() {
 #[tokio::test]
 async fn deribit_books_stay_correct() {
     books_stay_correct_through_every_fault(Case {
-        venue: VenueKind::DeribitPerpetual,
-        path: "",
-        rest: false,
         symbols: ["BTC-PERPETUAL", "ETH-PERPETUAL"],
         sim_symbols: ["BTCUSD", "ETHUSD"],
-        ids_are_events: false,
+        ..Case::usdt(VenueKind::DeribitPerpetual)
     })
     .await;
 }
@@ -336,12 +337,8 @@ async fn deribit_books_stay_correct() {
 #[tokio::test]
 async fn bybit_books_stay_correct() {
     books_stay_correct_through_every_fault(Case {
-        venue: VenueKind::BybitLinear,
-        path: "",
-        rest: false,
-        symbols: ["BTC-USDT", "ETH-USDT"],
-        sim_symbols: ["BTCUSDT", "ETHUSDT"],
         ids_are_events: true,
+        ..Case::usdt(VenueKind::BybitLinear)
     })
     .await;
 }
