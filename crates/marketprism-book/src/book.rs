@@ -169,13 +169,7 @@ impl Book {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn level(price: &str, quantity: &str) -> PriceLevel {
-        PriceLevel::new(
-            price.parse().expect("test price"),
-            quantity.parse().expect("test quantity"),
-        )
-    }
+    use crate::test_levels::level;
 
     #[test]
     fn snapshot_then_delta_updates_inserts_and_deletes() {

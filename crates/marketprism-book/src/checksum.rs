@@ -32,16 +32,8 @@ pub fn okx_checksum(book: &Book) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use marketprism_model::PriceLevel;
-
     use super::*;
-
-    fn level(price: &str, quantity: &str) -> PriceLevel {
-        PriceLevel::new(
-            price.parse().expect("test price"),
-            quantity.parse().expect("test quantity"),
-        )
-    }
+    use crate::test_levels::level;
 
     #[test]
     fn matches_the_documented_example_layout() {

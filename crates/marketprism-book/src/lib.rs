@@ -12,6 +12,8 @@ mod book;
 mod checksum;
 mod rule;
 mod sequencer;
+#[cfg(test)]
+mod test_levels;
 mod tracker;
 mod update;
 

@@ -153,6 +153,37 @@ impl SentDerivative {
     }
 }
 
+/// The frames written to one client for one symbol in one second, and the values they carry.
+struct Written<'a> {
+    /// Where they are written: `exchange/market`.
+    venue: &'static str,
+    /// Simulator symbol.
+    symbol: &'a str,
+    /// The venue time written, Unix ms.
+    time_ms: i64,
+    frames: Vec<String>,
+    records: &'a mut Vec<SentDerivative>,
+}
+
+impl Written<'_> {
+    /// Writes `frame`, which carries the `kind` values `values`.
+    fn frame(&mut self, frame: String, kind: &str, values: &[(&str, &str)]) {
+        self.frames.push(frame);
+        self.also_carries(kind, values);
+    }
+
+    /// Records that the last frame written also carries the `kind` values `values`.
+    fn also_carries(&mut self, kind: &str, values: &[(&str, &str)]) {
+        self.records.push(SentDerivative::new(
+            self.venue,
+            kind,
+            self.symbol,
+            self.time_ms,
+            values,
+        ));
+    }
+}
+
 /// The frames for `client` this second, recording what they carry.
 fn frames_for(
     client: &Client,
@@ -161,13 +192,19 @@ fn frames_for(
     records: &mut Vec<SentDerivative>,
 ) -> Vec<String> {
     let lower = symbol.to_ascii_lowercase();
-    let mut frames = Vec::new();
     let venue = match client.dialect {
         Dialect::Bybit { linear: false } => "bybit/spot",
         Dialect::Bybit { linear: true } => "bybit/perpetual",
         Dialect::Okx => "okx/perpetual",
         Dialect::Binance { .. } => "binance/perpetual",
         Dialect::Deribit => "deribit/options",
+    };
+    let mut written = Written {
+        venue,
+        symbol,
+        time_ms: now.time_ms,
+        frames: Vec::new(),
+        records,
     };
     match client.dialect {
         Dialect::Binance { futures: true } => {
@@ -176,14 +213,11 @@ fn frames_for(
                 let data = json!({"e": "markPriceUpdate", "E": now.time_ms, "s": symbol,
                     "p": now.mark_price, "i": now.index_price, "P": now.index_price,
                     "r": now.funding_rate, "T": now.next_funding_ms});
-                frames.push(json!({"stream": stream, "data": data}).to_string());
-                records.push(SentDerivative::new(
-                    venue,
+                written.frame(
+                    json!({"stream": stream, "data": data}).to_string(),
                     "funding_rate",
-                    symbol,
-                    now.time_ms,
                     &now.funding_values(),
-                ));
+                );
             }
             // The symbol's own stream, and the market-wide one reporting every symbol.
             let streams = [format!("{lower}@forceOrder"), ALL_LIQUIDATIONS.to_owned()];
@@ -198,33 +232,28 @@ fn frames_for(
                     "S": liquidation.order_side(), "o": "LIMIT", "f": "IOC", "q": quantity,
                     "p": price, "ap": price, "X": "FILLED", "l": quantity, "z": quantity,
                     "T": now.time_ms}});
-                frames.push(json!({"stream": stream, "data": data}).to_string());
-                records.push(SentDerivative::new(
-                    venue,
+                written.frame(
+                    json!({"stream": stream, "data": data}).to_string(),
                     "liquidation",
-                    symbol,
-                    now.time_ms,
                     &liquidation.values(),
-                ));
+                );
             }
         }
         Dialect::Okx => {
             let Some([_, swap]) = okx_ids(symbol) else {
-                return frames;
+                return written.frames;
             };
             if client.streams.contains(&format!("funding-rate:{swap}")) {
-                frames.push(json!({"arg": {"channel": "funding-rate", "instId": swap},
+                written.frame(
+                    json!({"arg": {"channel": "funding-rate", "instId": swap},
                     "data": [{"fundingRate": now.funding_rate, "fundingTime": now.next_funding_ms.to_string(),
                               "instId": swap, "instType": "SWAP", "nextFundingRate": "",
                               "nextFundingTime": (now.next_funding_ms + 28_800_000).to_string(),
-                              "ts": now.time_ms.to_string()}]}).to_string());
-                records.push(SentDerivative::new(
-                    venue,
+                              "ts": now.time_ms.to_string()}]})
+                    .to_string(),
                     "funding_rate",
-                    symbol,
-                    now.time_ms,
                     &[("funding_rate", now.funding_rate.as_str())],
-                ));
+                );
             }
             if let (true, Some(liquidation)) = (
                 client.streams.contains(OKX_SWAP_LIQUIDATIONS),
@@ -232,83 +261,60 @@ fn frames_for(
             ) {
                 let (side, position_side) = liquidation.okx_sides();
                 let family = swap.trim_end_matches("-SWAP");
-                frames.push(
+                written.frame(
                     json!({"arg": {"channel": "liquidation-orders", "instType": "SWAP"},
                     "data": [{"details": [{"bkLoss": "0", "bkPx": liquidation.price, "ccy": "",
                                            "posSide": position_side, "side": side,
                                            "sz": liquidation.quantity, "ts": now.time_ms.to_string()}],
                               "instFamily": family, "instId": swap, "instType": "SWAP", "uly": family}]})
                     .to_string(),
-                );
-                records.push(SentDerivative::new(
-                    venue,
                     "liquidation",
-                    symbol,
-                    now.time_ms,
                     &liquidation.values(),
-                ));
+                );
             }
             if client.streams.contains(&format!("open-interest:{swap}")) {
-                frames.push(
+                written.frame(
                     json!({"arg": {"channel": "open-interest", "instId": swap},
                     "data": [{"instId": swap, "instType": "SWAP", "oi": now.open_interest,
                               "oiCcy": now.open_interest, "oiUsd": now.open_interest_value,
                               "ts": now.time_ms.to_string()}]})
                     .to_string(),
-                );
-                records.push(SentDerivative::new(
-                    venue,
                     "open_interest",
-                    symbol,
-                    now.time_ms,
                     &now.open_interest_values(),
-                ));
+                );
             }
         }
         Dialect::Bybit { .. } => {
             let topic = format!("tickers.{symbol}");
             if client.streams.contains(&topic) {
-                frames.push(json!({"topic": topic, "type": "snapshot", "cs": now.time_ms, "ts": now.time_ms,
+                written.frame(
+                    json!({"topic": topic, "type": "snapshot", "cs": now.time_ms, "ts": now.time_ms,
                     "data": {"symbol": symbol, "fundingRate": now.funding_rate,
                              "nextFundingTime": now.next_funding_ms.to_string(),
                              "markPrice": now.mark_price, "indexPrice": now.index_price,
                              "openInterest": now.open_interest,
-                             "openInterestValue": now.open_interest_value}}).to_string());
-                records.push(SentDerivative::new(
-                    venue,
+                             "openInterestValue": now.open_interest_value}})
+                    .to_string(),
                     "funding_rate",
-                    symbol,
-                    now.time_ms,
                     &now.funding_values(),
-                ));
-                records.push(SentDerivative::new(
-                    venue,
-                    "open_interest",
-                    symbol,
-                    now.time_ms,
-                    &now.open_interest_values(),
-                ));
+                );
+                written.also_carries("open_interest", &now.open_interest_values());
             }
             let topic = format!("allLiquidation.{symbol}");
             if let (true, Some(liquidation)) = (client.streams.contains(&topic), &now.liquidation) {
-                frames.push(
+                written.frame(
                     json!({"topic": topic, "type": "snapshot", "ts": now.time_ms,
                     "data": [{"T": now.time_ms, "s": symbol, "S": liquidation.position_side(),
                               "v": liquidation.quantity, "p": liquidation.price}]})
                     .to_string(),
-                );
-                records.push(SentDerivative::new(
-                    venue,
                     "liquidation",
-                    symbol,
-                    now.time_ms,
                     &liquidation.values(),
-                ));
+                );
             }
         }
         Dialect::Deribit | Dialect::Binance { futures: false } => {}
     }
-    frames
+    written.frames
 }
 
 /// Binance USDⓈ-M's market-wide liquidation stream.

@@ -14,7 +14,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::derivatives::SentDerivative;
+use crate::derivatives::{Second, SentDerivative};
 use crate::server::Shared;
 use marketprism_model::now_ms;
 
@@ -62,26 +62,19 @@ fn shares(symbol: &str, series: &str, second: i64) -> Shares {
     }
 }
 
-/// Records a long/short value answered to a poll.
-fn record_ratio(
-    shared: &Shared,
+/// A long/short value answered to a poll, as the report records it.
+fn ratio_sent(
     venue: &str,
     kind: &str,
     symbol: &str,
     period: &str,
     time_ms: i64,
     values: &[(&str, &str)],
-) {
+) -> SentDerivative {
     let period = binance_notation(period);
     let mut all = vec![("kind", kind), ("period", period.as_str())];
     all.extend_from_slice(values);
-    shared.report().record_derivatives([SentDerivative::new(
-        venue,
-        "long_short_ratio",
-        symbol,
-        time_ms,
-        &all,
-    )]);
+    SentDerivative::new(venue, "long_short_ratio", symbol, time_ms, &all)
 }
 
 /// Rate limiting to inject: the next `requests` polls get 429.
@@ -117,8 +110,14 @@ pub(crate) fn value(symbol: &str, second: i64, low: i64, span: i64, scale: u32) 
     )
 }
 
-/// Answers a poll, or 429 while rate limiting is injected; every request is recorded.
-fn answer(shared: &Shared, path: String, body: serde_json::Value) -> Response {
+/// Answers a poll with `body`, or 429 while rate limiting is injected. Every request is
+/// recorded, and the values `sent` are recorded when they were answered.
+fn answer(
+    shared: &Shared,
+    path: String,
+    body: serde_json::Value,
+    sent: impl IntoIterator<Item = SentDerivative>,
+) -> Response {
     let limited = shared
         .rate_limited
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
@@ -144,15 +143,42 @@ fn answer(shared: &Shared, path: String, body: serde_json::Value) -> Response {
         )
             .into_response();
     }
+    shared.report().record_derivatives(sent);
     Json(body).into_response()
+}
+
+/// The polled symbol in upper case and its simulated derivatives market this second.
+fn symbol_now(query: &SymbolQuery) -> (String, Second) {
+    let symbol = query.symbol.to_ascii_uppercase();
+    let now = crate::derivatives::second(&symbol, now_ms() / 1000);
+    (symbol, now)
+}
+
+/// Answers a Binance USDⓈ-M `/fapi/v1/{endpoint}?symbol={symbol}` poll with `body`, which
+/// carries the `kind` values `values` at `time_ms`.
+fn answer_binance_perpetual(
+    shared: &Shared,
+    endpoint: &str,
+    symbol: &str,
+    body: serde_json::Value,
+    kind: &str,
+    time_ms: i64,
+    values: &[(&str, &str)],
+) -> Response {
+    let sent = SentDerivative::new("binance/perpetual", kind, symbol, time_ms, values);
+    answer(
+        shared,
+        format!("/fapi/v1/{endpoint}?symbol={symbol}"),
+        body,
+        [sent],
+    )
 }
 
 pub(crate) async fn premium_index(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<SymbolQuery>,
 ) -> Response {
-    let symbol = query.symbol.to_ascii_uppercase();
-    let now = crate::derivatives::second(&symbol, now_ms() / 1000);
+    let (symbol, now) = symbol_now(&query);
     let body = json!({
         "symbol": symbol,
         "markPrice": now.mark_price,
@@ -163,49 +189,36 @@ pub(crate) async fn premium_index(
         "nextFundingTime": now.next_funding_ms,
         "time": now.time_ms,
     });
-    let response = answer(
+    answer_binance_perpetual(
         &shared,
-        format!("/fapi/v1/premiumIndex?symbol={symbol}"),
+        "premiumIndex",
+        &symbol,
         body,
-    );
-    if response.status().is_success() {
-        shared.report().record_derivatives([SentDerivative::new(
-            "binance/perpetual",
-            "funding_rate",
-            &symbol,
-            now.time_ms,
-            &now.funding_values(),
-        )]);
-    }
-    response
+        "funding_rate",
+        now.time_ms,
+        &now.funding_values(),
+    )
 }
 
 pub(crate) async fn open_interest(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<SymbolQuery>,
 ) -> Response {
-    let symbol = query.symbol.to_ascii_uppercase();
-    let now = crate::derivatives::second(&symbol, now_ms() / 1000);
+    let (symbol, now) = symbol_now(&query);
     let body = json!({
         "openInterest": now.open_interest,
         "symbol": symbol,
         "time": now.time_ms,
     });
-    let response = answer(
+    answer_binance_perpetual(
         &shared,
-        format!("/fapi/v1/openInterest?symbol={symbol}"),
+        "openInterest",
+        &symbol,
         body,
-    );
-    if response.status().is_success() {
-        shared.report().record_derivatives([SentDerivative::new(
-            "binance/perpetual",
-            "open_interest",
-            &symbol,
-            now.time_ms,
-            &[("open_interest", now.open_interest.as_str())],
-        )]);
-    }
-    response
+        "open_interest",
+        now.time_ms,
+        &[("open_interest", now.open_interest.as_str())],
+    )
 }
 
 /// `/futures/data/{topLongShortPositionRatio,topLongShortAccountRatio,globalLongShortAccountRatio}`:
@@ -239,27 +252,24 @@ pub(crate) async fn long_short_ratio(
         "timestamp": now.time_ms.to_string(),
     }]);
     let period = query.period.unwrap_or_default();
-    let response = answer(
+    let sent = ratio_sent(
+        "binance/perpetual",
+        kind,
+        &symbol,
+        &period,
+        now.time_ms,
+        &[
+            ("ratio", &now.ratio),
+            ("long_share", &now.long),
+            ("short_share", &now.short),
+        ],
+    );
+    answer(
         &shared,
         format!("/futures/data/{series}?symbol={symbol}&period={period}"),
         body,
-    );
-    if response.status().is_success() {
-        record_ratio(
-            &shared,
-            "binance/perpetual",
-            kind,
-            &symbol,
-            &period,
-            now.time_ms,
-            &[
-                ("ratio", &now.ratio),
-                ("long_share", &now.long),
-                ("short_share", &now.short),
-            ],
-        );
-    }
-    response
+        [sent],
+    )
 }
 
 #[derive(Deserialize)]
@@ -303,26 +313,23 @@ pub(crate) async fn okx_long_short_ratio(
         .or(query.ccy.as_ref())
         .cloned()
         .unwrap_or_default();
-    let response = answer(
+    let sent = ratio_sent(
+        "okx/perpetual",
+        kind,
+        &symbol,
+        &query.period,
+        now.time_ms,
+        &[("ratio", &now.ratio)],
+    );
+    answer(
         &shared,
         format!(
             "/api/v5/rubik/stat/contracts/{series}?{target}&period={}",
             query.period
         ),
         body,
-    );
-    if response.status().is_success() {
-        record_ratio(
-            &shared,
-            "okx/perpetual",
-            kind,
-            &symbol,
-            &query.period,
-            now.time_ms,
-            &[("ratio", &now.ratio)],
-        );
-    }
-    response
+        [sent],
+    )
 }
 
 #[derive(Deserialize)]
@@ -350,26 +357,23 @@ pub(crate) async fn bybit_account_ratio(
         "result": {"list": [{"symbol": symbol, "buyRatio": now.long, "sellRatio": now.short,
                              "timestamp": now.time_ms.to_string()}]},
         "retExtInfo": {}, "time": now_ms()});
-    let response = answer(
+    let sent = ratio_sent(
+        "bybit/perpetual",
+        "all_accounts",
+        &symbol,
+        &query.period,
+        now.time_ms,
+        &[("long_share", &now.long), ("short_share", &now.short)],
+    );
+    answer(
         &shared,
         format!(
             "/v5/market/account-ratio?symbol={symbol}&period={}",
             query.period
         ),
         body,
-    );
-    if response.status().is_success() {
-        record_ratio(
-            &shared,
-            "bybit/perpetual",
-            "all_accounts",
-            &symbol,
-            &query.period,
-            now.time_ms,
-            &[("long_share", &now.long), ("short_share", &now.short)],
-        );
-    }
-    response
+        [sent],
+    )
 }
 
 #[derive(Deserialize)]
@@ -420,26 +424,23 @@ pub(crate) async fn volatility_history(
         candles.join(",")
     ))
     .unwrap_or(serde_json::Value::Null);
-    let response = answer(
+    let sent = starts.iter().map(|start| {
+        let value = crate::derivatives::volatility(&currency, *start);
+        SentDerivative::new(
+            "deribit/options",
+            "volatility_index",
+            &currency,
+            *start,
+            &[("value", value.as_str())],
+        )
+    });
+    answer(
         &shared,
         format!(
             "/api/v2/public/get_volatility_index_data?currency={currency}&resolution={}",
             query.resolution
         ),
         body,
-    );
-    if response.status().is_success() {
-        let sent = starts.into_iter().map(|start| {
-            let value = crate::derivatives::volatility(&currency, start);
-            SentDerivative::new(
-                "deribit/options",
-                "volatility_index",
-                &currency,
-                start,
-                &[("value", value.as_str())],
-            )
-        });
-        shared.report().record_derivatives(sent);
-    }
-    response
+        sent,
+    )
 }

@@ -169,6 +169,22 @@ pub enum Inbound {
     Ignored,
 }
 
+impl Inbound {
+    /// One event per record of a frame: each record normalized by `normalize`, then made an
+    /// event by `event`. The first record that does not normalize fails the frame.
+    pub(crate) fn events_of<R, T>(
+        records: &[R],
+        normalize: impl Fn(&R) -> Result<T, VenueError>,
+        event: impl Fn(T) -> Event,
+    ) -> Result<Inbound, VenueError> {
+        records
+            .iter()
+            .map(|record| normalize(record).map(&event))
+            .collect::<Result<_, _>>()
+            .map(Inbound::Events)
+    }
+}
+
 /// Data a venue publishes over REST only, fetched by polling. Configuration files name it by
 /// [`PollKind::as_str`], e.g. `data = "long_short_top_positions"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

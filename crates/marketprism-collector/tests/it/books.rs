@@ -89,6 +89,21 @@ struct Case {
     ids_are_events: bool,
 }
 
+impl Case {
+    /// `venue` at the simulator's root path with BTC-USDT and ETH-USDT, its books snapshotted
+    /// in the stream and numbered by update id.
+    fn usdt(venue: VenueKind) -> Case {
+        Case {
+            venue,
+            path: "",
+            rest: false,
+            symbols: ["BTC-USDT", "ETH-USDT"],
+            sim_symbols: ["BTCUSDT", "ETHUSDT"],
+            ids_are_events: false,
+        }
+    }
+}
+
 /// Every published book equals the simulator's true book at its update id; each injected
 /// loss (a dropped event, two swapped events, and for REST venues a resync that first gets
 /// a snapshot older than the stream) yields exactly one sequence-break gap; a duplicate is
@@ -99,22 +114,17 @@ async fn books_stay_correct_through_every_fault(case: Case) {
         ..sim_config(10)
     };
     let mut run = start(sim, "1s").await;
+    let venue = run.sim_venue(case.venue, case.path, &case.symbols);
     run.config.venues[0] = VenueConfig {
-        venue: case.venue,
-        endpoint: Some(format!("ws://{}{}", run.sim_address, case.path)),
-        rest_endpoint: case.rest.then(|| format!("http://{}", run.sim_address)),
-        symbols: case.symbols.iter().map(|s| (*s).to_owned()).collect(),
+        rest_endpoint: venue.rest_endpoint.filter(|_| case.rest),
         channels: vec![Channel::OrderBook],
-        polls: Vec::new(),
+        ..venue
     };
     run.config.books.depth = 10;
     run.config.books.deltas = true;
     // The silenced simulator swallows subscribe replies too; retry sooner than the default.
     run.config.connection.subscribe_timeout = Duration::from_secs(2);
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
+    let collector = run.spawn_collector();
     let stream = run.config.nats.stream.name.clone();
     let context = run.context.clone();
     let sim = run.sim_address.clone();
@@ -215,8 +225,7 @@ async fn books_stay_correct_through_every_fault(case: Case) {
         "the published deltas rebuild every published book"
     );
 
-    run.shutdown.cancel();
-    collector.await.expect("join").expect("clean shutdown");
+    run.stop(collector).await;
 }
 
 /// Rebuilds each book from the `orderbook_delta` events alone and counts the published top-N
@@ -290,12 +299,8 @@ fn books_symbol(case: &Case) -> String {
 #[tokio::test]
 async fn binance_spot_books_stay_correct() {
     books_stay_correct_through_every_fault(Case {
-        venue: VenueKind::BinanceSpot,
-        path: "",
         rest: true,
-        symbols: ["BTC-USDT", "ETH-USDT"],
-        sim_symbols: ["BTCUSDT", "ETHUSDT"],
-        ids_are_events: false,
+        ..Case::usdt(VenueKind::BinanceSpot)
     })
     .await;
 }
@@ -303,12 +308,9 @@ async fn binance_spot_books_stay_correct() {
 #[tokio::test]
 async fn binance_usdm_books_stay_correct() {
     books_stay_correct_through_every_fault(Case {
-        venue: VenueKind::BinanceUsdm,
         path: "/fapi",
         rest: true,
-        symbols: ["BTC-USDT", "ETH-USDT"],
-        sim_symbols: ["BTCUSDT", "ETHUSDT"],
-        ids_are_events: false,
+        ..Case::usdt(VenueKind::BinanceUsdm)
     })
     .await;
 }
@@ -316,12 +318,8 @@ async fn binance_usdm_books_stay_correct() {
 #[tokio::test]
 async fn okx_books_stay_correct() {
     books_stay_correct_through_every_fault(Case {
-        venue: VenueKind::OkxSwap,
-        path: "",
-        rest: false,
         symbols: ["BTC-USDT-SWAP", "ETH-USDT"],
-        sim_symbols: ["BTCUSDT", "ETHUSDT"],
-        ids_are_events: false,
+        ..Case::usdt(VenueKind::OkxSwap)
     })
     .await;
 }
@@ -329,12 +327,9 @@ async fn okx_books_stay_correct() {
 #[tokio::test]
 async fn deribit_books_stay_correct() {
     books_stay_correct_through_every_fault(Case {
-        venue: VenueKind::DeribitPerpetual,
-        path: "",
-        rest: false,
         symbols: ["BTC-PERPETUAL", "ETH-PERPETUAL"],
         sim_symbols: ["BTCUSD", "ETHUSD"],
-        ids_are_events: false,
+        ..Case::usdt(VenueKind::DeribitPerpetual)
     })
     .await;
 }
@@ -342,12 +337,8 @@ async fn deribit_books_stay_correct() {
 #[tokio::test]
 async fn bybit_books_stay_correct() {
     books_stay_correct_through_every_fault(Case {
-        venue: VenueKind::BybitLinear,
-        path: "",
-        rest: false,
-        symbols: ["BTC-USDT", "ETH-USDT"],
-        sim_symbols: ["BTCUSDT", "ETHUSDT"],
         ids_are_events: true,
+        ..Case::usdt(VenueKind::BybitLinear)
     })
     .await;
 }

@@ -10,7 +10,7 @@ use marketprism_model::{Decimal, Event};
 use marketprism_sim::SentDerivative;
 use marketprism_venues::{Channel, VenueKind};
 
-use crate::{all_events, sim_config, sim_report, start};
+use crate::{all_events, sim_config, start};
 
 /// The simulator's key and values of a published derivatives event.
 fn published(event: &Event) -> Option<(String, String, i64, BTreeMap<String, String>)> {
@@ -85,23 +85,11 @@ async fn derivatives_match_the_simulator(
 ) {
     let mut run = start(sim_config(10), "30s").await;
     run.config.venues[0] = VenueConfig {
-        venue,
-        endpoint: Some(format!("ws://{}{path}", run.sim_address)),
-        rest_endpoint: Some(format!("http://{}", run.sim_address)),
-        symbols: symbols.iter().map(|symbol| (*symbol).to_owned()).collect(),
         channels,
-        polls: Vec::new(),
+        ..run.sim_venue(venue, path, symbols)
     };
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
     // Liquidations come every third second: six seconds hold at least two.
-    tokio::time::sleep(Duration::from_millis(6_500)).await;
-    let report = sim_report(&run.sim_address).await;
-    // The simulator stops with the collector: read its report first.
-    run.shutdown.cancel();
-    collector.await.expect("join").expect("clean shutdown");
+    let report = run.collect_for(Duration::from_millis(6_500)).await;
 
     let events: Vec<_> = all_events(&run.context, &run.config.nats.stream.name)
         .await

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use marketprism_bus::ensure_streams;
-use marketprism_collector::Config;
-use marketprism_model::{codec, Event, GapReason};
+use marketprism_collector::{CollectorError, Config, VenueConfig};
+use marketprism_model::{codec, Event, Exchange, GapReason, MarketType, Side, Trade};
 use marketprism_testkit::NatsServer;
+use marketprism_venues::VenueKind;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) struct Run {
@@ -20,6 +22,61 @@ pub(crate) struct Run {
     pub(crate) config: Config,
     pub(crate) sim_address: String,
     pub(crate) shutdown: CancellationToken,
+}
+
+/// A running collector's task.
+pub(crate) type Collector = JoinHandle<Result<(), CollectorError>>;
+
+impl Run {
+    /// Starts the collector with this run's configuration.
+    pub(crate) fn spawn_collector(&self) -> Collector {
+        tokio::spawn(marketprism_collector::run(
+            self.config.clone(),
+            self.shutdown.clone(),
+        ))
+    }
+
+    /// Shuts the run down and waits for `collector` to stop cleanly.
+    pub(crate) async fn stop(&self, collector: Collector) {
+        self.shutdown.cancel();
+        collector.await.expect("join").expect("clean shutdown");
+    }
+
+    /// Runs the collector for `duration`, then reads the simulator's report and stops both.
+    /// The simulator stops with the collector: its report is read first.
+    pub(crate) async fn collect_for(&self, duration: Duration) -> marketprism_sim::Report {
+        let collector = self.spawn_collector();
+        tokio::time::sleep(duration).await;
+        let report = sim_report(&self.sim_address).await;
+        self.stop(collector).await;
+        report
+    }
+
+    /// `venue` at the simulator: its WebSocket endpoint at `path`, its REST endpoint, and
+    /// `symbols`, with no channels and no polls.
+    pub(crate) fn sim_venue(&self, venue: VenueKind, path: &str, symbols: &[&str]) -> VenueConfig {
+        VenueConfig {
+            venue,
+            endpoint: Some(format!("ws://{}{path}", self.sim_address)),
+            rest_endpoint: Some(format!("http://{}", self.sim_address)),
+            symbols: symbols.iter().map(|symbol| (*symbol).to_owned()).collect(),
+            channels: Vec::new(),
+            polls: Vec::new(),
+        }
+    }
+
+    /// The number of messages stored in `stream`.
+    pub(crate) async fn stored_messages(&self, stream: &str) -> u64 {
+        self.context
+            .get_stream(stream)
+            .await
+            .expect("stream")
+            .info()
+            .await
+            .expect("info")
+            .state
+            .messages
+    }
 }
 
 pub(crate) async fn start(sim: marketprism_sim::Config, watchdog: &str) -> Run {
@@ -85,6 +142,24 @@ pub(crate) async fn all_events(context: &jetstream::Context, stream: &str) -> Ve
     events
 }
 
+/// A Binance spot trade of `symbol` at 100.5 for 0.001, received a millisecond after
+/// `exchange_time_ms`.
+pub(crate) fn trade(symbol: &str, side: Side, trade_id: String, exchange_time_ms: i64) -> Event {
+    Event::Trade(Trade {
+        exchange: Exchange::Binance,
+        market_type: MarketType::Spot,
+        symbol: symbol.parse().expect("valid"),
+        trade_id: trade_id.into(),
+        aggregated: false,
+        price: "100.5".parse().expect("valid"),
+        quantity: "0.001".parse().expect("valid"),
+        side,
+        exchange_time_ms,
+        received_time_ms: exchange_time_ms + 1,
+        sequence: None,
+    })
+}
+
 /// The simulator's report.
 pub(crate) async fn sim_report(sim_address: &str) -> marketprism_sim::Report {
     reqwest::get(format!("http://{sim_address}/control/report"))
@@ -127,10 +202,7 @@ async fn last_event(context: &jetstream::Context, stream: &str, subject: &str) -
 #[tokio::test]
 async fn publishes_trades_and_a_gap_per_symbol_after_a_dropped_connection() {
     let run = start(sim_config(200), "30s").await;
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
+    let collector = run.spawn_collector();
     let stream = &run.config.nats.stream.name;
 
     let Some(Event::Trade(trade)) =
@@ -157,8 +229,7 @@ async fn publishes_trades_and_a_gap_per_symbol_after_a_dropped_connection() {
         assert!(gap.from_ms <= gap.to_ms);
     }
 
-    run.shutdown.cancel();
-    collector.await.expect("join").expect("clean shutdown");
+    run.stop(collector).await;
 }
 
 #[tokio::test]
@@ -232,10 +303,7 @@ async fn a_reconnect_names_the_trades_it_missed_by_id() {
 async fn a_silent_socket_is_replaced_and_reported_stale() {
     // Rate 0: the simulator accepts the subscription, then never sends a frame.
     let run = start(sim_config(0), "300ms").await;
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
+    let collector = run.spawn_collector();
     let Some(Event::Gap(gap)) = last_event(
         &run.context,
         &run.config.nats.stream.name,
@@ -246,8 +314,7 @@ async fn a_silent_socket_is_replaced_and_reported_stale() {
         panic!("no gap after the watchdog fired");
     };
     assert_eq!(gap.reason, GapReason::Stale);
-    run.shutdown.cancel();
-    collector.await.expect("join").expect("clean shutdown");
+    run.stop(collector).await;
 }
 
 #[tokio::test]
@@ -267,10 +334,7 @@ async fn unparseable_frames_are_dead_lettered_not_dropped() {
     sim.replay_speed = 0.0;
 
     let run = start(sim, "30s").await;
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
+    let collector = run.spawn_collector();
     let Some(Event::Trade(trade)) = last_event(
         &run.context,
         &run.config.nats.stream.name,
@@ -291,8 +355,7 @@ async fn unparseable_frames_are_dead_lettered_not_dropped() {
         .await
         .expect("dead letter stored");
     assert_eq!(letter.payload.as_ref(), broken.as_bytes());
-    run.shutdown.cancel();
-    collector.await.expect("join").expect("clean shutdown");
+    run.stop(collector).await;
 }
 
 #[tokio::test]
@@ -300,10 +363,7 @@ async fn a_nats_restart_loses_and_duplicates_nothing() {
     let mut sim = sim_config(500);
     sim.count = Some(2000);
     let mut run = start(sim, "30s").await;
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
+    let collector = run.spawn_collector();
     let stream_name = run.config.nats.stream.name.clone();
     last_event(&run.context, &stream_name, "trade.binance.spot.ETH-USDT")
         .await
@@ -334,8 +394,7 @@ async fn a_nats_restart_loses_and_duplicates_nothing() {
         (delivered, delivered),
         "every delivered trade stored exactly once"
     );
-    run.shutdown.cancel();
-    collector.await.expect("join").expect("clean shutdown");
+    run.stop(collector).await;
 }
 
 /// Sends a signal (`STOP`, `CONT`) to a process.
@@ -355,21 +414,8 @@ fn signal(pid: u32, name: &str) {
 async fn a_publish_window_beyond_the_client_default_survives_a_stalled_server() {
     const EVENTS: u64 = 30_000;
     let run = start(sim_config(0), "30s").await;
-    let events = (0..EVENTS).map(|index| {
-        Event::Trade(marketprism_model::Trade {
-            exchange: marketprism_model::Exchange::Binance,
-            market_type: marketprism_model::MarketType::Spot,
-            symbol: "BTC-USDT".parse().expect("valid"),
-            trade_id: index.to_string().into(),
-            aggregated: false,
-            price: "100.5".parse().expect("valid"),
-            quantity: "0.001".parse().expect("valid"),
-            side: marketprism_model::Side::Buy,
-            exchange_time_ms: 1_700_000_000_000,
-            received_time_ms: 1_700_000_000_001,
-            sequence: None,
-        })
-    });
+    let events =
+        (0..EVENTS).map(|index| trade("BTC-USDT", Side::Buy, index.to_string(), 1_700_000_000_000));
     let nats = run.config.nats.clone();
     // One event per message, so that the window holds more publishes than the client's
     // default of 5,000 permits.
@@ -391,12 +437,10 @@ async fn a_publish_window_beyond_the_client_default_survives_a_stalled_server() 
         .expect("join")
         .expect("published");
     assert_eq!(published, EVENTS);
-    let mut stream = run
-        .context
-        .get_stream(&run.config.nats.stream.name)
-        .await
-        .expect("stream");
-    assert_eq!(stream.info().await.expect("info").state.messages, EVENTS);
+    assert_eq!(
+        run.stored_messages(&run.config.nats.stream.name).await,
+        EVENTS
+    );
 }
 
 #[tokio::test]
@@ -405,25 +449,17 @@ async fn a_backlog_is_published_in_fewer_messages_every_event_once_in_order() {
     let run = start(sim_config(0), "30s").await;
     let events: Vec<Event> = (0..EVENTS)
         .map(|index| {
-            Event::Trade(marketprism_model::Trade {
-                exchange: marketprism_model::Exchange::Binance,
-                market_type: marketprism_model::MarketType::Spot,
-                symbol: if index % 3 == 0 {
-                    "ETH-USDT"
-                } else {
-                    "BTC-USDT"
-                }
-                .parse()
-                .expect("valid"),
-                trade_id: index.to_string().into(),
-                aggregated: false,
-                price: "100.5".parse().expect("valid"),
-                quantity: "0.001".parse().expect("valid"),
-                side: marketprism_model::Side::Sell,
-                exchange_time_ms: 1_700_000_000_000 + index as i64,
-                received_time_ms: 1_700_000_000_001 + index as i64,
-                sequence: None,
-            })
+            let symbol = if index % 3 == 0 {
+                "ETH-USDT"
+            } else {
+                "BTC-USDT"
+            };
+            trade(
+                symbol,
+                Side::Sell,
+                index.to_string(),
+                1_700_000_000_000 + index as i64,
+            )
         })
         .collect();
     let published = marketprism_collector::publish_events(
@@ -436,16 +472,7 @@ async fn a_backlog_is_published_in_fewer_messages_every_event_once_in_order() {
     assert_eq!(published, EVENTS);
 
     let stream = &run.config.nats.stream.name;
-    let messages = run
-        .context
-        .get_stream(stream)
-        .await
-        .expect("stream")
-        .info()
-        .await
-        .expect("info")
-        .state
-        .messages;
+    let messages = run.stored_messages(stream).await;
     assert!(
         messages < EVENTS,
         "{messages} messages for {EVENTS} queued events"

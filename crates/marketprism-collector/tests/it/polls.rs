@@ -19,21 +19,14 @@ async fn pollers_publish_venue_times_once_and_honour_retry_after() {
         period: "5m".into(),
     };
     run.config.venues[0] = VenueConfig {
-        venue: VenueKind::BinanceUsdm,
-        endpoint: Some(format!("ws://{}/fapi", run.sim_address)),
-        rest_endpoint: Some(format!("http://{}", run.sim_address)),
-        symbols: vec!["BTC-USDT".into(), "ETH-USDT".into()],
-        channels: Vec::new(),
         polls: vec![
             poll(PollKind::FundingRate),
             poll(PollKind::OpenInterest),
             poll(PollKind::LongShortRatio(RatioKind::TopPositions)),
         ],
+        ..run.sim_venue(VenueKind::BinanceUsdm, "/fapi", &["BTC-USDT", "ETH-USDT"])
     };
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
+    let collector = run.spawn_collector();
     let http = reqwest::Client::new();
     let sim = run.sim_address.clone();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -45,8 +38,7 @@ async fn pollers_publish_venue_times_once_and_honour_retry_after() {
     tokio::time::sleep(Duration::from_millis(3_500)).await;
     let report = sim_report(&sim).await;
     // The simulator stops with the collector: read its report first.
-    run.shutdown.cancel();
-    collector.await.expect("join").expect("clean shutdown");
+    run.stop(collector).await;
     let limited = report
         .rest_requests
         .iter()
@@ -153,12 +145,8 @@ async fn okx_and_bybit_ratios_and_deribit_volatility_history_match_the_simulator
         period: period.into(),
     };
     let venue = |venue, symbols: &[&str], polls| VenueConfig {
-        venue,
-        endpoint: Some(format!("ws://{}", run.sim_address)),
-        rest_endpoint: Some(format!("http://{}", run.sim_address)),
-        symbols: symbols.iter().map(|symbol| (*symbol).to_owned()).collect(),
-        channels: Vec::new(),
         polls,
+        ..run.sim_venue(venue, "", symbols)
     };
     run.config.venues = vec![
         venue(
@@ -181,14 +169,7 @@ async fn okx_and_bybit_ratios_and_deribit_volatility_history_match_the_simulator
             vec![poll(PollKind::VolatilityIndex, "1m")],
         ),
     ];
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let report = sim_report(&run.sim_address).await;
-    run.shutdown.cancel();
-    collector.await.expect("join").expect("clean shutdown");
+    let report = run.collect_for(Duration::from_millis(2_500)).await;
 
     let events: Vec<_> = all_events(&run.context, &run.config.nats.stream.name)
         .await

@@ -5,24 +5,18 @@ use std::time::Duration;
 
 use marketprism_bus::{DEADLETTER_ORIGINAL_HEADER, DEADLETTER_TRUNCATED_HEADER};
 use marketprism_collector::{CollectorError, PublishConfig, PublisherError};
-use marketprism_model::{Event, Exchange, MarketType, Side, Trade};
+use marketprism_model::{Event, Side};
 
-use crate::{all_events, sim_config, start};
+use crate::{all_events, sim_config, start, trade};
 
-fn trade(index: u64, trade_id: String) -> Event {
-    Event::Trade(Trade {
-        exchange: Exchange::Binance,
-        market_type: MarketType::Spot,
-        symbol: "BTC-USDT".parse().expect("valid"),
-        trade_id: trade_id.into(),
-        aggregated: false,
-        price: "100.5".parse().expect("valid"),
-        quantity: "0.001".parse().expect("valid"),
-        side: Side::Buy,
-        exchange_time_ms: 1_700_000_000_000 + index as i64,
-        received_time_ms: 1_700_000_000_001 + index as i64,
-        sequence: None,
-    })
+/// The `index`th BTC-USDT buy, with the id `trade_id`.
+fn btc_buy(index: u64, trade_id: String) -> Event {
+    trade(
+        "BTC-USDT",
+        Side::Buy,
+        trade_id,
+        1_700_000_000_000 + index as i64,
+    )
 }
 
 #[tokio::test]
@@ -39,10 +33,10 @@ async fn messages_over_the_payload_limit_are_split_and_an_event_over_it_dead_let
         linger: Duration::from_millis(300),
     };
     let mut events: Vec<Event> = (0..EVENTS)
-        .map(|index| trade(index, index.to_string()))
+        .map(|index| btc_buy(index, index.to_string()))
         .collect();
     // An event larger than any message may be.
-    let oversized = trade(EVENTS, "9".repeat(max_payload + 1));
+    let oversized = btc_buy(EVENTS, "9".repeat(max_payload + 1));
     events.push(oversized.clone());
     let published =
         marketprism_collector::publish_events(&run.config.nats, &limits, events.clone())
@@ -74,24 +68,11 @@ async fn messages_over_the_payload_limit_are_split_and_an_event_over_it_dead_let
 #[tokio::test]
 async fn a_deleted_stream_stops_the_collector_naming_the_stream() {
     let run = start(sim_config(200), "30s").await;
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
+    let collector = run.spawn_collector();
     let stream = run.config.nats.stream.name.clone();
     // Trades flow, then the stream is deleted under the running collector.
     for _ in 0..100 {
-        let stored = run
-            .context
-            .get_stream(&stream)
-            .await
-            .expect("stream")
-            .info()
-            .await
-            .expect("info")
-            .state
-            .messages;
-        if stored > 0 {
+        if run.stored_messages(&stream).await > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -5,7 +5,7 @@ mod replay;
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use marketprism_sim::{Config, Report};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,6 +23,22 @@ pub(crate) async fn start(config: Config) -> (String, CancellationToken) {
 
 pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket to `path` of the simulator at `address`.
+pub(crate) async fn connect(address: &str, path: &str) -> Socket {
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}{path}"))
+        .await
+        .expect("connect");
+    socket
+}
+
+/// Sends `request` as a text frame.
+pub(crate) async fn send(socket: &mut Socket, request: &Value) {
+    socket
+        .send(Message::text(request.to_string()))
+        .await
+        .expect("send");
+}
 
 /// The next text frame, parsed; panics after 5 s without one.
 pub(crate) async fn next_text(socket: &mut Socket) -> Value {

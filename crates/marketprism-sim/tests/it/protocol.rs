@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use marketprism_sim::Config;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{next_text, report, start};
+use crate::{connect, next_text, report, send, start, Socket};
 
 fn config(rate: u32, count: Option<u64>) -> Config {
     Config {
@@ -20,19 +20,26 @@ fn config(rate: u32, count: Option<u64>) -> Config {
     }
 }
 
+/// The next frame that carries an id: a reply to a request, past any stream data.
+async fn next_reply(socket: &mut Socket) -> Value {
+    loop {
+        let frame = next_text(socket).await;
+        if frame.get("id").is_some() {
+            return frame;
+        }
+    }
+}
+
 #[tokio::test]
 async fn subscribe_list_and_errors_follow_binance() {
     let (address, shutdown) = start(config(200, None)).await;
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/stream"))
-        .await
-        .expect("connect");
+    let mut socket = connect(&address, "/stream").await;
 
-    socket
-        .send(Message::text(
-            json!({"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}).to_string(),
-        ))
-        .await
-        .expect("send");
+    send(
+        &mut socket,
+        &json!({"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}),
+    )
+    .await;
     assert_eq!(
         next_text(&mut socket).await,
         json!({"result": null, "id": 1})
@@ -42,29 +49,17 @@ async fn subscribe_list_and_errors_follow_binance() {
     assert_eq!(frame["data"]["e"], "trade");
     assert_eq!(frame["data"]["s"], "BTCUSDT");
 
-    socket
-        .send(Message::text(
-            json!({"method":"SUBSCRIBE","params":["dogeusdt@trade"],"id":2}).to_string(),
-        ))
-        .await
-        .expect("send");
-    let mut reply = next_text(&mut socket).await;
-    while reply.get("id").is_none() {
-        reply = next_text(&mut socket).await;
-    }
+    send(
+        &mut socket,
+        &json!({"method":"SUBSCRIBE","params":["dogeusdt@trade"],"id":2}),
+    )
+    .await;
+    let reply = next_reply(&mut socket).await;
     assert_eq!(reply["id"], 2);
     assert_eq!(reply["error"]["code"], 2);
 
-    socket
-        .send(Message::text(
-            json!({"method":"LIST_SUBSCRIPTIONS","id":3}).to_string(),
-        ))
-        .await
-        .expect("send");
-    let mut reply = next_text(&mut socket).await;
-    while reply.get("id").is_none() {
-        reply = next_text(&mut socket).await;
-    }
+    send(&mut socket, &json!({"method":"LIST_SUBSCRIPTIONS","id":3})).await;
+    let reply = next_reply(&mut socket).await;
     assert_eq!(reply, json!({"result": ["btcusdt@trade"], "id": 3}));
     shutdown.cancel();
 }
@@ -72,10 +67,7 @@ async fn subscribe_list_and_errors_follow_binance() {
 #[tokio::test]
 async fn raw_streams_pings_and_delivery_report() {
     let (address, shutdown) = start(config(1000, Some(50))).await;
-    let (mut socket, _) =
-        tokio_tungstenite::connect_async(format!("ws://{address}/ws/ethusdt@aggTrade"))
-            .await
-            .expect("connect");
+    let mut socket = connect(&address, "/ws/ethusdt@aggTrade").await;
     let mut trades = 0;
     let mut pings = 0;
     while trades < 25 || pings == 0 {

@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use marketprism_sim::Config;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{http, next_text, report, start, Socket};
+use crate::{connect, http, next_text, report, send, start, Socket};
 
 /// A capture record, as a line of the capture format.
 fn record(venue: &str, kind: &str, recv_ts: f64, conn: &str, url: &str, payload: &str) -> String {
@@ -35,13 +35,6 @@ fn replaying(capture: PathBuf, hold: bool) -> Config {
     }
 }
 
-async fn connect(address: &str, path: &str) -> Socket {
-    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}{path}"))
-        .await
-        .expect("connect");
-    socket
-}
-
 /// The next text frame as sent, or `None` when none arrives within `wait`.
 async fn next_raw(socket: &mut Socket, wait: Duration) -> Option<String> {
     let deadline = tokio::time::Instant::now() + wait;
@@ -53,6 +46,15 @@ async fn next_raw(socket: &mut Socket, wait: Duration) -> Option<String> {
             Ok(other) => panic!("connection ended: {other:?}"),
         }
     }
+}
+
+/// Every text frame as sent, until none arrives for 300 ms.
+async fn frames_until_quiet(socket: &mut Socket) -> Vec<String> {
+    let mut frames = Vec::new();
+    while let Some(frame) = next_raw(socket, Duration::from_millis(300)).await {
+        frames.push(frame);
+    }
+    frames
 }
 
 /// Waits until the simulator reports the replay finished.
@@ -199,10 +201,7 @@ async fn every_captured_instrument_is_served_and_nothing_is_generated() {
         {"channel": "books", "instId": "ELON-USDT"},
         {"channel": "trades", "instId": "ELON-USDT"},
     ]});
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .expect("send");
+    send(&mut socket, &subscribe).await;
     for channel in ["books", "trades"] {
         let ack = next_text(&mut socket).await;
         assert_eq!(
@@ -211,10 +210,7 @@ async fn every_captured_instrument_is_served_and_nothing_is_generated() {
         );
     }
     wait_until_done(&address).await;
-    let mut received = Vec::new();
-    while let Some(frame) = next_raw(&mut socket, Duration::from_millis(300)).await {
-        received.push(frame);
-    }
+    let received = frames_until_quiet(&mut socket).await;
     assert_eq!(
         received,
         [frames[1].clone(), frames[2].clone(), frames[4].clone()],
@@ -252,10 +248,7 @@ async fn a_deribit_raw_channel_serves_the_100ms_subscription() {
     let mut socket = connect(&address, "/ws/api/v2").await;
     let subscribed = "book.BTC-25MAR22-400000-C.100ms";
     let subscribe = json!({"jsonrpc": "2.0", "id": 3, "method": "public/subscribe", "params": {"channels": [subscribed]}});
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .expect("send");
+    send(&mut socket, &subscribe).await;
     assert_eq!(
         next_text(&mut socket).await,
         json!({"jsonrpc": "2.0", "id": 3, "result": [subscribed]})
@@ -296,10 +289,7 @@ async fn each_client_gets_one_captured_connection_and_a_held_replay_waits_for_st
     let mut clients = Vec::new();
     for _ in 0..2 {
         let mut socket = connect(&address, "/ws/v5/public").await;
-        socket
-            .send(Message::text(subscribe.to_string()))
-            .await
-            .expect("send");
+        send(&mut socket, &subscribe).await;
         assert_eq!(next_text(&mut socket).await["event"], "subscribe");
         clients.push(socket);
     }
@@ -326,11 +316,7 @@ async fn each_client_gets_one_captured_connection_and_a_held_replay_waits_for_st
     };
     let mut received = Vec::new();
     for socket in &mut clients {
-        let mut frames = Vec::new();
-        while let Some(frame) = next_raw(socket, Duration::from_millis(300)).await {
-            frames.push(frame);
-        }
-        received.push(trade_ids(frames));
+        received.push(trade_ids(frames_until_quiet(socket).await));
     }
     assert_eq!(received, [["1", "3"], ["2", "4"]]);
     shutdown.cancel();
@@ -338,17 +324,10 @@ async fn each_client_gets_one_captured_connection_and_a_held_replay_waits_for_st
     // One client: one captured connection's frames, not both merged.
     let (address, shutdown) = start(replaying(path, false)).await;
     let mut socket = connect(&address, "/ws/v5/public").await;
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .expect("send");
+    send(&mut socket, &subscribe).await;
     assert_eq!(next_text(&mut socket).await["event"], "subscribe");
     wait_until_done(&address).await;
-    let mut frames = Vec::new();
-    while let Some(frame) = next_raw(&mut socket, Duration::from_millis(300)).await {
-        frames.push(frame);
-    }
-    assert_eq!(trade_ids(frames), ["1", "3"]);
+    assert_eq!(trade_ids(frames_until_quiet(&mut socket).await), ["1", "3"]);
     shutdown.cancel();
 }
 
@@ -394,10 +373,7 @@ async fn frames_after_a_depth_snapshot_wait_until_a_subscriber_fetched_it() {
     let (address, shutdown) = start(replaying(path, false)).await;
     let mut socket = connect(&address, "/stream").await;
     let subscribe = json!({"method": "SUBSCRIBE", "params": ["btcusdt@depth@100ms"], "id": 1});
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .expect("send");
+    send(&mut socket, &subscribe).await;
     assert_eq!(
         next_text(&mut socket).await,
         json!({"result": null, "id": 1})

@@ -118,14 +118,13 @@ impl VenueProtocol for Bybit {
         if let (Some(_), Some(data)) = (&envelope.topic, data) {
             let exchange_time_ms = envelope.ts.unwrap_or(received_time_ms);
             return match data {
-                Data::Trades(trades) => trades
-                    .iter()
-                    .map(|trade| {
+                Data::Trades(trades) => Inbound::events_of(
+                    &trades,
+                    |trade| {
                         normalize::trade(trade, self.market_type, &self.symbols, received_time_ms)
-                            .map(Event::Trade)
-                    })
-                    .collect::<Result<_, _>>()
-                    .map(Inbound::Events),
+                    },
+                    Event::Trade,
+                ),
                 Data::Ticker(ticker) => normalize::ticker(
                     &ticker,
                     self.market_type,
@@ -134,19 +133,18 @@ impl VenueProtocol for Bybit {
                     received_time_ms,
                 )
                 .map(Inbound::Events),
-                Data::Liquidations(records) => records
-                    .iter()
-                    .map(|record| {
+                Data::Liquidations(records) => Inbound::events_of(
+                    &records,
+                    |record| {
                         normalize::liquidation(
                             record,
                             self.market_type,
                             &self.symbols,
                             received_time_ms,
                         )
-                        .map(Event::Liquidation)
-                    })
-                    .collect::<Result<_, _>>()
-                    .map(Inbound::Events),
+                    },
+                    Event::Liquidation,
+                ),
                 Data::OrderBook(book) => {
                     let kind = match envelope.kind.as_deref() {
                         Some("snapshot") => UpdateKind::Snapshot,

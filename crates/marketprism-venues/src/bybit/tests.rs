@@ -14,6 +14,20 @@ fn linear() -> Bybit {
     Bybit::linear(SymbolMap::default())
 }
 
+/// The linear protocol's subscribe requests for `channels` of BTC-USDT.
+fn btc_usdt_linear_requests(channels: &[Channel]) -> Vec<SubscribeRequest> {
+    let subscriptions: Vec<Subscription> = channels
+        .iter()
+        .map(|&channel| Subscription {
+            channel,
+            symbol: "BTC-USDT".parse().expect("valid"),
+        })
+        .collect();
+    linear()
+        .subscribe_requests(&subscriptions)
+        .expect("supported")
+}
+
 #[test]
 fn parses_documented_orderbook_and_trade_frames() {
     let frame = r#"{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":1672304484978,"data":{"s":"BTCUSDT","b":[["16493.50","0.006"],["16493.00","0.100"]],"a":[["16611.00","0.029"]],"u":18521288,"seq":7961638724},"cts":1672304484976}"#;
@@ -45,13 +59,7 @@ fn parses_documented_orderbook_and_trade_frames() {
 
 #[test]
 fn subscribe_operations_and_replies() {
-    let subscriptions = [Channel::Trades, Channel::OrderBook].map(|channel| Subscription {
-        channel,
-        symbol: "BTC-USDT".parse().expect("valid"),
-    });
-    let requests = linear()
-        .subscribe_requests(&subscriptions)
-        .expect("supported");
+    let requests = btc_usdt_linear_requests(&[Channel::Trades, Channel::OrderBook]);
     assert_eq!(
         requests[0].frame,
         r#"{"op":"subscribe","args":["publicTrade.BTCUSDT","orderbook.200.BTCUSDT"],"req_id":"1"}"#
@@ -174,13 +182,7 @@ fn tickers_give_funding_and_open_interest_and_liquidations_their_side() {
     );
     assert_eq!(liquidation.symbol.as_str(), "ROSE-USDT");
 
-    let subscriptions = [Channel::FundingRate, Channel::OpenInterest].map(|channel| Subscription {
-        channel,
-        symbol: "BTC-USDT".parse().expect("valid"),
-    });
-    let requests = linear()
-        .subscribe_requests(&subscriptions)
-        .expect("supported");
+    let requests = btc_usdt_linear_requests(&[Channel::FundingRate, Channel::OpenInterest]);
     assert_eq!(
         requests[0].frame, r#"{"op":"subscribe","args":["tickers.BTCUSDT"],"req_id":"1"}"#,
         "one ticker topic serves both channels"

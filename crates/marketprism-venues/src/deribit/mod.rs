@@ -102,11 +102,11 @@ impl VenueProtocol for Deribit {
                 };
                 if channel.starts_with("trades.") {
                     let trades: Vec<wire::Trade<'_>> = serde_json::from_str(data.get())?;
-                    let events = trades
-                        .iter()
-                        .map(|trade| normalize::trade(trade, received_time_ms).map(Event::Trade))
-                        .collect::<Result<_, _>>()?;
-                    Ok(Inbound::Events(events))
+                    Inbound::events_of(
+                        &trades,
+                        |trade| normalize::trade(trade, received_time_ms),
+                        Event::Trade,
+                    )
                 } else if channel.starts_with("deribit_volatility_index.") {
                     let index: wire::VolatilityIndex<'_> = serde_json::from_str(data.get())?;
                     normalize::volatility_index(&index, received_time_ms)

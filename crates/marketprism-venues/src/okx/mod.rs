@@ -116,31 +116,21 @@ impl VenueProtocol for Okx {
                 ),
             }),
             (Some(_), _, _) => Ok(Inbound::Ignored),
-            (None, Some(_), Some(Data::Trades(trades))) => {
-                let events = trades
-                    .iter()
-                    .map(|trade| normalize::trade(trade, received_time_ms).map(Event::Trade))
-                    .collect::<Result<_, _>>()?;
-                Ok(Inbound::Events(events))
-            }
-            (None, Some(_), Some(Data::FundingRates(rates))) => {
-                let events = rates
-                    .iter()
-                    .map(|rate| {
-                        normalize::funding_rate(rate, received_time_ms).map(Event::FundingRate)
-                    })
-                    .collect::<Result<_, _>>()?;
-                Ok(Inbound::Events(events))
-            }
-            (None, Some(_), Some(Data::OpenInterest(records))) => {
-                let events = records
-                    .iter()
-                    .map(|record| {
-                        normalize::open_interest(record, received_time_ms).map(Event::OpenInterest)
-                    })
-                    .collect::<Result<_, _>>()?;
-                Ok(Inbound::Events(events))
-            }
+            (None, Some(_), Some(Data::Trades(trades))) => Inbound::events_of(
+                &trades,
+                |trade| normalize::trade(trade, received_time_ms),
+                Event::Trade,
+            ),
+            (None, Some(_), Some(Data::FundingRates(rates))) => Inbound::events_of(
+                &rates,
+                |rate| normalize::funding_rate(rate, received_time_ms),
+                Event::FundingRate,
+            ),
+            (None, Some(_), Some(Data::OpenInterest(records))) => Inbound::events_of(
+                &records,
+                |record| normalize::open_interest(record, received_time_ms),
+                Event::OpenInterest,
+            ),
             (None, Some(_), Some(Data::Liquidations(records))) => {
                 let mut events = Vec::new();
                 for record in &records {
