@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use marketprism_servers::{
     find_binary, is_alive, log_tail, port_free, read_pid, spawn_daemon, stop, version_output,
-    wait_ready, Binary, ClickHouseSpec, NatsSpec,
+    wait_ready, Binary, ClickHouseSpec, NatsSpec, SpawnError,
 };
 
 use crate::config::{collector_path, storage_config, storage_path, write_service_configs};
@@ -313,11 +313,11 @@ fn start(
         ));
     }
     let mut child = spawn_daemon(planned.command, &log, &pid_file).map_err(|error| {
-        DeployError::new(
-            step.clone(),
-            error,
-            "check that the executable runs and the state directory is writable",
-        )
+        let fix = match error {
+            SpawnError::Run { .. } => "check that the file is an executable for this machine and may be run (`chmod +x`), or pass another path",
+            SpawnError::Log { .. } | SpawnError::PidFile { .. } => "check that the state directory is writable",
+        };
+        DeployError::caused_by(step.clone(), &error, fix)
     })?;
     let pid = child.id();
     started.push((name, pid));

@@ -7,7 +7,8 @@
 //!   and MarketPrism's own configuration files as typed values serialized as TOML
 //!   ([`write_toml`]);
 //! * spawning with output to a log file, tied to this process ([`Service`]) or detached and
-//!   tracked by pid file ([`spawn_daemon`]); one-shot tools ([`run_logged`]);
+//!   tracked by pid file ([`spawn_daemon`]), errors naming the file and the step
+//!   ([`SpawnError`]); one-shot tools ([`run_logged`]);
 //! * readiness: a port that accepts connections or an HTTP endpoint that answers
 //!   ([`Readiness`], [`wait_ready`]);
 //! * stopping: SIGTERM, a grace period, then SIGKILL ([`Service::terminate`], [`stop`]);
@@ -41,4 +42,5 @@ pub use port::{free_port, port_free, port_open};
 pub use ready::{wait_ready, NotReady, Probe, Readiness};
 pub use run::{run_logged, RunError};
 pub use service::Service;
+pub use spawn::SpawnError;
 pub use version::{is_at_least, release_of, version_output};
