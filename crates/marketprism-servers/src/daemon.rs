@@ -44,17 +44,26 @@ pub fn is_alive(pid: u32, marker: &str) -> bool {
         return false;
     }
     if cfg!(target_os = "linux") {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next());
-        if matches!(state, Some('Z') | None) {
+        if matches!(process_state(pid), Some('Z') | None) {
             return false;
         }
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         return String::from_utf8_lossy(&cmdline).contains(marker);
     }
     true
+}
+
+/// Whether process `pid` is stopped by a signal (SIGSTOP, SIGTSTP) or a tracer, so it
+/// answers nothing until it is continued. Always false outside Linux.
+pub fn is_stopped(pid: u32) -> bool {
+    cfg!(target_os = "linux") && matches!(process_state(pid), Some('T' | 't'))
+}
+
+/// The state letter of process `pid` in `/proc/<pid>/stat` (`R`, `S`, `T`, `Z`, ...).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
 }
 
 /// Sends SIGTERM to the process `pid` (whose command line mentions `marker`) and waits up to
@@ -137,6 +146,15 @@ mod tests {
         }
         assert!(is_alive(pid, "61"));
         assert!(!is_alive(pid, "a marker it lacks"));
+        assert!(!is_stopped(pid));
+        signal::send(pid, Signal::SIGSTOP).expect("stops");
+        let started = Instant::now();
+        while !is_stopped(pid) && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(is_stopped(pid));
+        assert!(is_alive(pid, "61"), "a stopped process is alive");
+        signal::send(pid, Signal::SIGCONT).expect("continues");
         // This test is the parent, so the stopped process stays a zombie until reaped; the
         // zombie counts as stopped.
         assert!(stop(pid, "61", Duration::from_secs(5)));

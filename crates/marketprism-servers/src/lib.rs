@@ -9,8 +9,9 @@
 //! * spawning with output to a log file, tied to this process ([`Service`]) or detached and
 //!   tracked by pid file ([`spawn_daemon`]), errors naming the file and the step
 //!   ([`SpawnError`]); one-shot tools ([`run_logged`]);
-//! * readiness: a port that accepts connections or an HTTP endpoint that answers
-//!   ([`Readiness`], [`wait_ready`]);
+//! * readiness: a port that accepts connections or HTTP endpoints that answer, checked once
+//!   within a time bound or polled until it holds ([`Readiness`], [`wait_ready`]); whether
+//!   a process is frozen by a signal ([`is_stopped`]);
 //! * stopping: SIGTERM, a grace period, then SIGKILL ([`Service::terminate`], [`stop`]);
 //! * loopback ports ([`free_port`], [`port_free`], [`port_open`]).
 //!
@@ -34,7 +35,7 @@ mod version;
 pub use binary::{find_binary, Binary, BinaryError};
 pub use clickhouse::ClickHouseSpec;
 pub use config::{write_toml, ConfigError};
-pub use daemon::{is_alive, read_pid, spawn_daemon, stop};
+pub use daemon::{is_alive, is_stopped, read_pid, spawn_daemon, stop};
 pub use http::{get_text, HttpError};
 pub use log::{log_tail, tail};
 pub use nats::NatsSpec;
