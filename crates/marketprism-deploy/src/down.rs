@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use marketprism_servers::{is_alive, read_pid, stop};
 
 use crate::config::storage_config;
-use crate::status::{consumer_lag, jetstream_context};
+use crate::status::{jetstream_context, lag, DEFAULT_TIMEOUT};
 use crate::{DeployError, ServiceName, StateDir};
 
 /// How long storage may take to drain the stream.
@@ -70,15 +70,15 @@ pub async fn down(state: &StateDir, progress: &mut dyn Write) -> Result<(), Depl
 
 /// Waits until the storage consumer has nothing pending or awaiting ack.
 async fn wait_for_drain(config: &marketprism_storage::Config) -> bool {
-    let Some(context) = jetstream_context(config).await else {
+    let Ok(context) = jetstream_context(config, DEFAULT_TIMEOUT).await else {
         return false;
     };
     let started = Instant::now();
     while started.elapsed() < DRAIN_TIMEOUT {
-        match consumer_lag(&context, config).await {
-            Some((0, 0)) => return true,
-            Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            None => return false,
+        match lag(&context, config, DEFAULT_TIMEOUT).await {
+            Ok((0, 0)) => return true,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) => return false,
         }
     }
     false

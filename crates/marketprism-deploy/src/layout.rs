@@ -62,13 +62,31 @@ impl ServiceName {
         }
     }
 
-    /// How `up` and `status` tell that the service is ready: NATS and the simulator accept
-    /// connections, ClickHouse answers `/ping`, storage and the collector answer `/ready`.
+    /// Every port the service listens on.
+    pub(crate) fn all_ports(self, ports: &Ports) -> Vec<u16> {
+        match self {
+            ServiceName::Nats => vec![ports.nats, ports.nats_monitoring],
+            ServiceName::Clickhouse => vec![ports.clickhouse_http, ports.clickhouse_tcp],
+            other => vec![other.port(ports)],
+        }
+    }
+
+    /// How `up` and `status` tell that the service is ready, each by answering HTTP: NATS
+    /// its monitoring `/healthz`, ClickHouse `/ping` and then `SELECT 1`, the simulator
+    /// `/control/summary`, storage and the collector `/ready`. An open port alone proves
+    /// nothing: the kernel accepts connections for a frozen process too.
     pub(crate) fn readiness(self, ports: &Ports) -> Readiness {
         let port = self.port(ports);
         match self {
-            ServiceName::Nats | ServiceName::Sim => Readiness::Port(port),
-            ServiceName::Clickhouse => Readiness::Http(format!("http://127.0.0.1:{port}/ping")),
+            ServiceName::Nats => Readiness::Http(format!(
+                "http://127.0.0.1:{}/healthz?js-enabled-only=true",
+                ports.nats_monitoring
+            )),
+            ServiceName::Clickhouse => Readiness::HttpEach(vec![
+                format!("http://127.0.0.1:{port}/ping"),
+                format!("http://127.0.0.1:{port}/?query=SELECT%201"),
+            ]),
+            ServiceName::Sim => Readiness::Http(format!("http://127.0.0.1:{port}/control/summary")),
             ServiceName::Storage | ServiceName::Collector => {
                 Readiness::Http(format!("http://127.0.0.1:{port}/ready"))
             }
@@ -102,6 +120,32 @@ pub struct Ports {
     pub storage: u16,
     /// Collector `/health`, `/ready`, `/metrics`.
     pub collector: u16,
+    /// NATS HTTP monitoring (`/healthz`, `/jsz`); 8222 in manifests written before it
+    /// existed.
+    #[serde(default = "default_nats_monitoring")]
+    pub nats_monitoring: u16,
+}
+
+/// NATS's customary monitoring port.
+const fn default_nats_monitoring() -> u16 {
+    8222
+}
+
+impl Ports {
+    /// Ports `base`, `base + 1`, ... in the order NATS, ClickHouse HTTP, ClickHouse native,
+    /// simulator, storage, collector, NATS monitoring; `None` when they pass 65535.
+    pub fn from_base(base: u16) -> Option<Ports> {
+        let port = |offset: u16| base.checked_add(offset);
+        Some(Ports {
+            nats: port(0)?,
+            clickhouse_http: port(1)?,
+            clickhouse_tcp: port(2)?,
+            sim: port(3)?,
+            storage: port(4)?,
+            collector: port(5)?,
+            nats_monitoring: port(6)?,
+        })
+    }
 }
 
 impl Default for Ports {
@@ -113,6 +157,7 @@ impl Default for Ports {
             sim: 9443,
             storage: 9102,
             collector: 9101,
+            nats_monitoring: default_nats_monitoring(),
         }
     }
 }
@@ -267,5 +312,32 @@ impl StateDir {
                 "run `marketprism up --sim` first (or pass the right --state-dir)",
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_follow_the_base_with_nats_monitoring_last() {
+        let ports = Ports::from_base(20_000).expect("in range");
+        assert_eq!(
+            (ports.nats, ports.collector, ports.nats_monitoring),
+            (20_000, 20_005, 20_006)
+        );
+        assert_eq!(Ports::from_base(65_530), None);
+    }
+
+    #[test]
+    fn a_manifest_without_the_monitoring_port_reads_with_the_default() {
+        let manifest: Manifest = toml::from_str(
+            "source = \"sim\"\nnats_server = \"/usr/sbin/nats-server\"\n\
+             clickhouse_server = \"/usr/sbin/clickhouse-server\"\ndatabase = \"marketprism\"\n\n\
+             [ports]\nnats = 4222\nclickhouse_http = 8123\nclickhouse_tcp = 9000\nsim = 9443\n\
+             storage = 9102\ncollector = 9101\n",
+        )
+        .expect("parses");
+        assert_eq!(manifest.ports, Ports::default());
     }
 }

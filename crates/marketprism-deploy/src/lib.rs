@@ -28,5 +28,5 @@ mod up;
 pub use down::down;
 pub use error::DeployError;
 pub use layout::{default_state_dir, Manifest, Ports, ServiceName, Source, StateDir};
-pub use status::{status, StatusReport};
+pub use status::{status, ServiceState, StatusReport, DEFAULT_TIMEOUT};
 pub use up::{up, ServiceOutcome, ServiceReport, UpOptions, UpReport};

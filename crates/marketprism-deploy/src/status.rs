@@ -1,16 +1,23 @@
 //! `marketprism status`: service health, consumer lag, rows per table, last event per venue.
+//!
+//! Every check is bounded: a service or query that does not answer in time is reported as
+//! "timed out after N s", never as healthy, and never makes `status` wait longer.
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use clickhouse::Row;
 use serde::Deserialize;
 
-use marketprism_servers::{is_alive, read_pid};
+use marketprism_servers::{is_alive, is_stopped, read_pid};
 
 use crate::config::storage_config;
-use crate::{DeployError, ServiceName, Source, StateDir};
+use crate::{DeployError, Manifest, ServiceName, Source, StateDir};
+
+/// How long each check may take unless the caller says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The state of one service.
 #[derive(Debug, Clone)]
@@ -32,19 +39,32 @@ pub struct ServiceState {
 pub struct StatusReport {
     /// Services in start order.
     pub services: Vec<ServiceState>,
-    /// Storage consumer: messages (pending, awaiting ack), when NATS answers; a message
-    /// carries one or more events.
-    pub consumer_lag: Option<(u64, u64)>,
-    /// Rows per table, when ClickHouse answers.
-    pub rows: Vec<(String, u64)>,
-    /// Latest event time per feed: (exchange, market, symbol, exchange time ms).
-    pub last_events: Vec<(String, String, String, i64)>,
+    /// Storage consumer: messages (pending, awaiting ack), or why they are unknown; a
+    /// message carries one or more events.
+    pub consumer_lag: Result<(u64, u64), String>,
+    /// Rows per table, or why they are unknown.
+    pub rows: Result<Vec<(String, u64)>, String>,
+    /// Latest event time per feed: (exchange, market, symbol, exchange time ms), or why it
+    /// is unknown.
+    pub last_events: Result<Vec<(String, String, String, i64)>, String>,
 }
 
 impl StatusReport {
-    /// True when every service runs and passed its check.
-    pub fn all_healthy(&self) -> bool {
-        self.services.iter().all(|service| service.healthy)
+    /// The first service that is not ready, with its cause, e.g. `clickhouse: timed out
+    /// after 3 s answering http://127.0.0.1:8123/?query=SELECT%201`.
+    pub fn first_problem(&self) -> Option<String> {
+        self.services
+            .iter()
+            .find(|service| !service.healthy)
+            .map(|service| format!("{}: {}", service.name.as_str(), service.detail))
+    }
+
+    /// The services that are not ready.
+    pub fn not_ready(&self) -> usize {
+        self.services
+            .iter()
+            .filter(|service| !service.healthy)
+            .count()
     }
 }
 
@@ -56,64 +76,41 @@ struct LastEvent {
     last: i64,
 }
 
-/// Inspects the deployment in `state`.
-pub async fn status(state: &StateDir) -> Result<StatusReport, DeployError> {
+/// Inspects the deployment in `state`, giving every check (a service's health, a NATS or
+/// ClickHouse query) at most `timeout`.
+pub async fn status(state: &StateDir, timeout: Duration) -> Result<StatusReport, DeployError> {
     let manifest = state.require_manifest("reading the deployment")?;
-    let ports = &manifest.ports;
-    let mut services = Vec::new();
-    for name in ServiceName::ALL {
-        if name == ServiceName::Sim && manifest.source != Source::Sim {
-            continue;
-        }
-        let pid = read_pid(&state.pid_file(name));
-        let marker = state.process_marker(name, ports);
-        let running = pid.is_some_and(|pid| is_alive(pid, &marker));
-        let (healthy, detail) = if running {
-            let probe = name.readiness(ports).probe();
-            (probe.ready, probe.detail)
-        } else {
-            (false, "not running".to_owned())
-        };
-        services.push(ServiceState {
-            name,
-            pid,
-            running,
-            healthy,
-            detail,
-        });
-    }
-
     let config = storage_config(state)?;
-    let consumer_lag = match jetstream_context(&config).await {
-        Some(context) => consumer_lag(&context, &config).await,
-        None => None,
+    let services = services(state, &manifest, timeout);
+    let healthy = |name: ServiceName| {
+        services
+            .iter()
+            .any(|service| service.name == name && service.healthy)
     };
-    let mut rows = Vec::new();
-    let mut last_events = Vec::new();
-    if let Ok(client) = config.clickhouse.database_client() {
-        for table in marketprism_schema::TABLES.map(|table| table.name) {
-            if let Ok(count) = client
-                .query(&format!("SELECT count() FROM {table} FINAL"))
-                .fetch_one::<u64>()
-                .await
-            {
-                rows.push((table.to_owned(), count));
+    let nats = async {
+        if healthy(ServiceName::Nats) {
+            consumer_lag(&config, timeout).await
+        } else {
+            Err("NATS is not ready".to_owned())
+        }
+    };
+    let clickhouse = async {
+        if !healthy(ServiceName::Clickhouse) {
+            let reason = "ClickHouse is not ready".to_owned();
+            return (Err(reason.clone()), Err(reason));
+        }
+        match config.clickhouse.database_client() {
+            Ok(client) => (
+                rows(&client, timeout).await,
+                last_events(&client, timeout).await,
+            ),
+            Err(error) => {
+                let reason = format!("clickhouse: {error}");
+                (Err(reason.clone()), Err(reason))
             }
         }
-        let latest = client
-            .query(&format!(
-                "SELECT exchange, market_type, symbol, max(exchange_time) AS last FROM {} \
-                 GROUP BY exchange, market_type, symbol ORDER BY exchange, market_type, symbol",
-                marketprism_schema::migrations::TRADES.name
-            ))
-            .fetch_all::<LastEvent>()
-            .await
-            .unwrap_or_default();
-        last_events = latest
-            .into_iter()
-            .map(|row| (row.exchange, row.market_type, row.symbol, row.last))
-            .collect();
-    }
+    };
+    let (consumer_lag, (rows, last_events)) = tokio::join!(nats, clickhouse);
     Ok(StatusReport {
         services,
         consumer_lag,
@@ -122,39 +119,189 @@ pub async fn status(state: &StateDir) -> Result<StatusReport, DeployError> {
     })
 }
 
-/// Connects to NATS (giving up after three seconds) for lag queries.
-pub(crate) async fn jetstream_context(
-    config: &marketprism_storage::Config,
-) -> Option<jetstream::Context> {
-    let client = tokio::time::timeout(
-        Duration::from_secs(3),
-        async_nats::connect(config.nats.url.as_str()),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    Some(jetstream::new(client))
+/// Checks every service of the deployment at once, each within `timeout` (blocking the
+/// calling thread meanwhile).
+fn services(state: &StateDir, manifest: &Manifest, timeout: Duration) -> Vec<ServiceState> {
+    let names = ServiceName::ALL
+        .into_iter()
+        .filter(|&name| name != ServiceName::Sim || manifest.source == Source::Sim);
+    std::thread::scope(|scope| {
+        let checks: Vec<_> = names
+            .map(|name| scope.spawn(move || service(state, manifest, name, timeout)))
+            .collect();
+        checks
+            .into_iter()
+            .map(|check| match check.join() {
+                Ok(service) => service,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
-/// The storage consumer's (pending, awaiting ack) counts.
-pub(crate) async fn consumer_lag(
+/// Checks one service: whether its process runs, then its readiness within `timeout`.
+fn service(
+    state: &StateDir,
+    manifest: &Manifest,
+    name: ServiceName,
+    timeout: Duration,
+) -> ServiceState {
+    let pid = read_pid(&state.pid_file(name));
+    let marker = state.process_marker(name, &manifest.ports);
+    let running = pid.is_some_and(|pid| is_alive(pid, &marker));
+    let (healthy, detail) = match pid {
+        Some(pid) if running => {
+            let probe = name.readiness(&manifest.ports).probe(timeout);
+            let mut detail = probe.detail;
+            if !probe.ready && is_stopped(pid) {
+                detail.push_str(&format!(
+                    "; the process is stopped by a signal (`kill -CONT {pid}` resumes it)"
+                ));
+            }
+            (probe.ready, detail)
+        }
+        _ => (false, "not running".to_owned()),
+    };
+    ServiceState {
+        name,
+        pid,
+        running,
+        healthy,
+        detail,
+    }
+}
+
+/// `work`, or an error saying that it took longer than `timeout` while `doing` something.
+pub(crate) async fn within<T>(
+    timeout: Duration,
+    doing: &str,
+    work: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(timeout, doing)))
+}
+
+/// `timed out after 3 s counting rows in trades`.
+fn timed_out(timeout: Duration, doing: &str) -> String {
+    format!("timed out after {} s {doing}", timeout.as_secs_f64())
+}
+
+/// Rows per table, each count within `timeout`; stops at the first that fails.
+async fn rows(
+    client: &clickhouse::Client,
+    timeout: Duration,
+) -> Result<Vec<(String, u64)>, String> {
+    let mut rows = Vec::new();
+    for table in marketprism_schema::TABLES.map(|table| table.name) {
+        let count = count_rows(client, table, timeout)
+            .await
+            .map_err(|error| format!("clickhouse: {error}"))?;
+        rows.push((table.to_owned(), count));
+    }
+    Ok(rows)
+}
+
+/// `SELECT count() FROM table FINAL`, within `timeout`.
+pub(crate) async fn count_rows(
+    client: &clickhouse::Client,
+    table: &str,
+    timeout: Duration,
+) -> Result<u64, String> {
+    within(timeout, &format!("counting rows in {table}"), async {
+        client
+            .query(&format!("SELECT count() FROM {table} FINAL"))
+            .fetch_one::<u64>()
+            .await
+            .map_err(|error| format!("counting rows in {table}: {error}"))
+    })
+    .await
+}
+
+/// The latest trade per feed, within `timeout`.
+async fn last_events(
+    client: &clickhouse::Client,
+    timeout: Duration,
+) -> Result<Vec<(String, String, String, i64)>, String> {
+    let trades = marketprism_schema::migrations::TRADES.name;
+    let doing = format!("querying the last trade per feed in {trades}");
+    let latest = within(timeout, &doing, async {
+        client
+            .query(&format!(
+                "SELECT exchange, market_type, symbol, max(exchange_time) AS last FROM {trades} \
+                 GROUP BY exchange, market_type, symbol ORDER BY exchange, market_type, symbol"
+            ))
+            .fetch_all::<LastEvent>()
+            .await
+            .map_err(|error| format!("{doing}: {error}"))
+    })
+    .await
+    .map_err(|error| format!("clickhouse: {error}"))?;
+    Ok(latest
+        .into_iter()
+        .map(|row| (row.exchange, row.market_type, row.symbol, row.last))
+        .collect())
+}
+
+/// Connects to NATS within `timeout`, for lag queries.
+pub(crate) async fn jetstream_context(
+    config: &marketprism_storage::Config,
+    timeout: Duration,
+) -> Result<jetstream::Context, String> {
+    let url = config.nats.url.as_str();
+    let client = within(timeout, &format!("connecting to {url}"), async {
+        async_nats::connect(url)
+            .await
+            .map_err(|error| format!("cannot connect to {url}: {error}"))
+    })
+    .await
+    .map_err(|error| format!("nats: {error}"))?;
+    Ok(jetstream::new(client))
+}
+
+/// The storage consumer's (pending, awaiting ack) counts, connecting within `timeout` and
+/// asking within `timeout`.
+async fn consumer_lag(
+    config: &marketprism_storage::Config,
+    timeout: Duration,
+) -> Result<(u64, u64), String> {
+    let context = jetstream_context(config, timeout).await?;
+    lag(&context, config, timeout).await
+}
+
+/// The storage consumer's (pending, awaiting ack) counts, asked within `timeout`.
+pub(crate) async fn lag(
     context: &jetstream::Context,
     config: &marketprism_storage::Config,
-) -> Option<(u64, u64)> {
-    let mut consumer: jetstream::consumer::PullConsumer = context
-        .get_stream(&config.nats.stream.name)
-        .await
-        .ok()?
-        .get_consumer(&config.consumer.durable_name)
-        .await
-        .ok()?;
-    let info = consumer.info().await.ok()?;
-    Some((info.num_pending, info.num_ack_pending as u64))
+    timeout: Duration,
+) -> Result<(u64, u64), String> {
+    let stream = &config.nats.stream.name;
+    let durable = &config.consumer.durable_name;
+    within(
+        timeout,
+        &format!("asking for consumer {durable} of stream {stream}"),
+        async {
+            let mut consumer: jetstream::consumer::PullConsumer = context
+                .get_stream(stream)
+                .await
+                .map_err(|error| format!("stream {stream}: {error}"))?
+                .get_consumer(durable)
+                .await
+                .map_err(|error| format!("consumer {durable}: {error}"))?;
+            let info = consumer
+                .info()
+                .await
+                .map_err(|error| format!("consumer {durable}: {error}"))?;
+            Ok((info.num_pending, info.num_ack_pending as u64))
+        },
+    )
+    .await
+    .map_err(|error| format!("nats: {error}"))
 }
 
 impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{:<10} {:<8} {:<8} detail", "service", "state", "pid")?;
+        writeln!(f, "{:<10} {:<9} {:<8} detail", "service", "state", "pid")?;
         for service in &self.services {
             let state = match (service.running, service.healthy) {
                 (true, true) => "healthy",
@@ -166,31 +313,38 @@ impl fmt::Display for StatusReport {
                 .map_or_else(|| "-".to_owned(), |pid| pid.to_string());
             writeln!(
                 f,
-                "{:<10} {:<8} {:<8} {}",
+                "{:<10} {:<9} {:<8} {}",
                 service.name.as_str(),
                 state,
                 pid,
                 service.detail
             )?;
         }
-        match self.consumer_lag {
-            Some((pending, acking)) => writeln!(
+        match &self.consumer_lag {
+            Ok((pending, acking)) => writeln!(
                 f,
                 "storage consumer lag: {pending} messages pending, {acking} awaiting ack"
             )?,
-            None => writeln!(
-                f,
-                "storage consumer lag: unknown (NATS or the consumer is unavailable)"
-            )?,
+            Err(reason) => writeln!(f, "storage consumer lag: unknown ({reason})")?,
         }
-        for (table, rows) in &self.rows {
-            writeln!(f, "rows in {table}: {rows}")?;
+        match &self.rows {
+            Ok(rows) => {
+                for (table, rows) in rows {
+                    writeln!(f, "rows in {table}: {rows}")?;
+                }
+            }
+            Err(reason) => writeln!(f, "rows: unknown ({reason})")?,
         }
-        for (exchange, market, symbol, last) in &self.last_events {
-            writeln!(
-                f,
-                "last trade {exchange} {market} {symbol}: exchange time {last} ms"
-            )?;
+        match &self.last_events {
+            Ok(events) => {
+                for (exchange, market, symbol, last) in events {
+                    writeln!(
+                        f,
+                        "last trade {exchange} {market} {symbol}: exchange time {last} ms"
+                    )?;
+                }
+            }
+            Err(reason) => writeln!(f, "last trades: unknown ({reason})")?,
         }
         Ok(())
     }

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use marketprism_servers::{
     find_binary, is_alive, log_tail, port_free, read_pid, spawn_daemon, stop, version_output,
-    wait_ready, Binary, ClickHouseSpec, NatsSpec,
+    wait_ready, Binary, ClickHouseSpec, NatsSpec, SpawnError,
 };
 
 use crate::config::{collector_path, storage_config, storage_path, write_service_configs};
 use crate::layout::Ports;
+use crate::status::{count_rows, within, DEFAULT_TIMEOUT};
 use crate::{DeployError, Manifest, ServiceName, Source, StateDir};
 
 /// Options of `up`.
@@ -229,9 +230,13 @@ async fn bring_up(
         })?;
     let verified = Instant::now();
     let trades = marketprism_schema::migrations::TRADES.name;
-    let before = count(&client, trades).await.unwrap_or(0);
+    let before = count_rows(&client, trades, DEFAULT_TIMEOUT)
+        .await
+        .unwrap_or(0);
     loop {
-        let now = count(&client, trades).await.unwrap_or(0);
+        let now = count_rows(&client, trades, DEFAULT_TIMEOUT)
+            .await
+            .unwrap_or(0);
         if now > before {
             let _ = writeln!(
                 progress,
@@ -256,13 +261,22 @@ async fn bring_up(
 
     let mut rows = Vec::new();
     for table in marketprism_schema::TABLES.map(|table| table.name) {
-        rows.push((table.to_owned(), count(&client, table).await.unwrap_or(0)));
+        rows.push((
+            table.to_owned(),
+            count_rows(&client, table, DEFAULT_TIMEOUT)
+                .await
+                .unwrap_or(0),
+        ));
     }
-    let clickhouse_version = client
-        .query("SELECT version()")
-        .fetch_one::<String>()
-        .await
-        .unwrap_or_default();
+    let clickhouse_version = within(DEFAULT_TIMEOUT, "asking for the version", async {
+        client
+            .query("SELECT version()")
+            .fetch_one::<String>()
+            .await
+            .map_err(|error| error.to_string())
+    })
+    .await
+    .unwrap_or_default();
     let nats_version = version_output(&manifest.nats_server).unwrap_or_default();
     Ok(UpReport {
         manifest: manifest.clone(),
@@ -273,13 +287,6 @@ async fn bring_up(
         rows,
         notice: None,
     })
-}
-
-async fn count(client: &clickhouse::Client, table: &str) -> Result<u64, clickhouse::error::Error> {
-    client
-        .query(&format!("SELECT count() FROM {table} FINAL"))
-        .fetch_one()
-        .await
 }
 
 /// Starts a service unless it already runs, and waits until it is ready.
@@ -303,21 +310,25 @@ fn start(
             log,
         });
     }
-    if !port_free(port) {
+    if let Some(taken) = name
+        .all_ports(ports)
+        .into_iter()
+        .find(|&port| !port_free(port))
+    {
         return Err(DeployError::new(
             step,
-            format!("port {port} is already in use by another process"),
+            format!("port {taken} is already in use by another process"),
             format!(
-                "stop the process listening on {port} (`ss -ltnp 'sport = :{port}'` shows it) or deploy with other ports (`marketprism up --port-base N`)"
+                "stop the process listening on {taken} (`ss -ltnp 'sport = :{taken}'` shows it) or deploy with other ports (`marketprism up --port-base N`)"
             ),
         ));
     }
     let mut child = spawn_daemon(planned.command, &log, &pid_file).map_err(|error| {
-        DeployError::new(
-            step.clone(),
-            error,
-            "check that the executable runs and the state directory is writable",
-        )
+        let fix = match error {
+            SpawnError::Run { .. } => "check that the file is an executable for this machine and may be run (`chmod +x`), or pass another path",
+            SpawnError::Log { .. } | SpawnError::PidFile { .. } => "check that the state directory is writable",
+        };
+        DeployError::caused_by(step.clone(), &error, fix)
     })?;
     let pid = child.id();
     started.push((name, pid));
@@ -360,7 +371,7 @@ fn plan(
         store_dir: &nats_dir,
         jetstream: true,
     }
-    .command(&manifest.nats_server);
+    .command_with_monitoring(&manifest.nats_server, ports.nats_monitoring);
     let clickhouse_dir = state.clickhouse_dir();
     let clickhouse = ClickHouseSpec {
         http_port: ports.clickhouse_http,

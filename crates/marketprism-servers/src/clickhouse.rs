@@ -76,12 +76,25 @@ impl ClickHouseSpec<'_> {
         )
     }
 
+    /// Writes both files; an error names the file or directory that failed.
     fn write_config(&self) -> io::Result<PathBuf> {
-        std::fs::create_dir_all(self.dir)?;
+        std::fs::create_dir_all(self.dir).map_err(naming("create", self.dir))?;
         let config_path = self.dir.join("config.xml");
-        std::fs::write(&config_path, self.config_xml())?;
-        std::fs::write(self.dir.join("users.xml"), USERS_XML)?;
+        std::fs::write(&config_path, self.config_xml()).map_err(naming("write", &config_path))?;
+        let users_path = self.dir.join("users.xml");
+        std::fs::write(&users_path, USERS_XML).map_err(naming("write", &users_path))?;
         Ok(config_path)
+    }
+}
+
+/// Turns an error of `doing` something to `path` into one whose message names both, e.g.
+/// `cannot write /state/clickhouse/config.xml: Permission denied (os error 13)`.
+fn naming<'a>(doing: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> io::Error + 'a {
+    move |error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot {doing} {}: {error}", path.display()),
+        )
     }
 }
 
@@ -114,6 +127,28 @@ mod tests {
         assert!(config.contains("<http_port>8123</http_port>"));
         assert!(config.contains("<tcp_port>9000</tcp_port>"));
         assert!(config.contains("<path>/state/a&amp;b/data/</path>"));
+    }
+
+    #[test]
+    fn a_write_error_names_the_path() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").expect("write");
+        let spec = ClickHouseSpec {
+            http_port: 8123,
+            tcp_port: 9000,
+            dir: &file.join("clickhouse"),
+        };
+        let error = spec
+            .command(Path::new("/usr/sbin/clickhouse-server"))
+            .expect_err("a file is in the way");
+        assert!(
+            error.to_string().starts_with(&format!(
+                "cannot create {}: ",
+                file.join("clickhouse").display()
+            )),
+            "{error}"
+        );
     }
 
     #[test]

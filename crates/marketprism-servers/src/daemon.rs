@@ -1,7 +1,6 @@
 //! Background processes that outlive the command starting them: spawned detached, tracked by
 //! pid file and command-line marker, stopped gracefully.
 
-use std::io;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::signal;
-use crate::spawn::{spawn_logged, Lifetime};
+use crate::spawn::{spawn_logged, Lifetime, SpawnError};
 
 /// How often a stopping process is checked.
 const POLL: Duration = Duration::from_millis(100);
@@ -19,9 +18,17 @@ const POLL: Duration = Duration::from_millis(100);
 ///
 /// The returned handle is for watching start-up only. It is never waited for to the end:
 /// the process outlives this command, and when this command exits, init adopts and reaps it.
-pub fn spawn_daemon(command: Command, log: &Path, pid_file: &Path) -> io::Result<Child> {
-    let child = spawn_logged(command, log, Lifetime::Detached)?;
-    std::fs::write(pid_file, format!("{}\n", child.id()))?;
+pub fn spawn_daemon(command: Command, log: &Path, pid_file: &Path) -> Result<Child, SpawnError> {
+    let mut child = spawn_logged(command, log, Lifetime::Detached)?;
+    if let Err(source) = std::fs::write(pid_file, format!("{}\n", child.id())) {
+        // Untracked, it could never be stopped by `down`: stop it now.
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(SpawnError::PidFile {
+            path: pid_file.to_owned(),
+            source,
+        });
+    }
     Ok(child)
 }
 
@@ -37,17 +44,26 @@ pub fn is_alive(pid: u32, marker: &str) -> bool {
         return false;
     }
     if cfg!(target_os = "linux") {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next());
-        if matches!(state, Some('Z') | None) {
+        if matches!(process_state(pid), Some('Z') | None) {
             return false;
         }
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         return String::from_utf8_lossy(&cmdline).contains(marker);
     }
     true
+}
+
+/// Whether process `pid` is stopped by a signal (SIGSTOP, SIGTSTP) or a tracer, so it
+/// answers nothing until it is continued. Always false outside Linux.
+pub fn is_stopped(pid: u32) -> bool {
+    cfg!(target_os = "linux") && matches!(process_state(pid), Some('T' | 't'))
+}
+
+/// The state letter of process `pid` in `/proc/<pid>/stat` (`R`, `S`, `T`, `Z`, ...).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
 }
 
 /// Sends SIGTERM to the process `pid` (whose command line mentions `marker`) and waits up to
@@ -71,7 +87,47 @@ pub fn stop(pid: u32, marker: &str, grace: Duration) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
+
+    #[test]
+    fn a_daemon_that_cannot_run_names_its_executable() {
+        let dir = tempfile::tempdir().expect("dir");
+        let program = dir.path().join("not-executable");
+        std::fs::write(&program, "#!/bin/sh\n").expect("write");
+        let error = spawn_daemon(
+            Command::new(&program),
+            &dir.path().join("daemon.log"),
+            &dir.path().join("daemon.pid"),
+        )
+        .expect_err("not executable");
+        assert!(matches!(error, SpawnError::Run { .. }), "{error:?}");
+        assert_eq!(
+            io::Error::from(error).to_string(),
+            format!(
+                "cannot run {}: Permission denied (os error 13)",
+                program.display()
+            )
+        );
+
+        let mut sleep = Command::new("sleep");
+        sleep.arg("62");
+        let pid_file = dir.path().join("missing/daemon.pid");
+        let error = spawn_daemon(sleep, &dir.path().join("daemon.log"), &pid_file)
+            .expect_err("no such directory");
+        assert_eq!(
+            error.to_string(),
+            format!("cannot write the pid file {}", pid_file.display())
+        );
+        let log = dir.path().join("missing/daemon.log");
+        let error = spawn_daemon(Command::new("true"), &log, &dir.path().join("daemon.pid"))
+            .expect_err("no such directory");
+        assert_eq!(
+            error.to_string(),
+            format!("cannot open the log {}", log.display())
+        );
+    }
 
     #[test]
     fn a_daemon_is_found_by_pid_file_and_marker_and_stopped() {
@@ -90,6 +146,15 @@ mod tests {
         }
         assert!(is_alive(pid, "61"));
         assert!(!is_alive(pid, "a marker it lacks"));
+        assert!(!is_stopped(pid));
+        signal::send(pid, Signal::SIGSTOP).expect("stops");
+        let started = Instant::now();
+        while !is_stopped(pid) && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(is_stopped(pid));
+        assert!(is_alive(pid, "61"), "a stopped process is alive");
+        signal::send(pid, Signal::SIGCONT).expect("continues");
         // This test is the parent, so the stopped process stays a zombie until reaped; the
         // zombie counts as stopped.
         assert!(stop(pid, "61", Duration::from_secs(5)));

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::blocking::Client;
 
 /// How long one request to a local server may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A `GET` failed or was not answered with a success status.
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,11 @@
 //!   and MarketPrism's own configuration files as typed values serialized as TOML
 //!   ([`write_toml`]);
 //! * spawning with output to a log file, tied to this process ([`Service`]) or detached and
-//!   tracked by pid file ([`spawn_daemon`]); one-shot tools ([`run_logged`]);
-//! * readiness: a port that accepts connections or an HTTP endpoint that answers
-//!   ([`Readiness`], [`wait_ready`]);
+//!   tracked by pid file ([`spawn_daemon`]), errors naming the file and the step
+//!   ([`SpawnError`]); one-shot tools ([`run_logged`]);
+//! * readiness: a port that accepts connections or HTTP endpoints that answer, checked once
+//!   within a time bound or polled until it holds ([`Readiness`], [`wait_ready`]); whether
+//!   a process is frozen by a signal ([`is_stopped`]);
 //! * stopping: SIGTERM, a grace period, then SIGKILL ([`Service::terminate`], [`stop`]);
 //! * loopback ports ([`free_port`], [`port_free`], [`port_open`]).
 //!
@@ -33,7 +35,7 @@ mod version;
 pub use binary::{find_binary, Binary, BinaryError};
 pub use clickhouse::ClickHouseSpec;
 pub use config::{write_toml, ConfigError};
-pub use daemon::{is_alive, read_pid, spawn_daemon, stop};
+pub use daemon::{is_alive, is_stopped, read_pid, spawn_daemon, stop};
 pub use http::{get_text, HttpError};
 pub use log::{log_tail, tail};
 pub use nats::NatsSpec;
@@ -41,4 +43,5 @@ pub use port::{free_port, port_free, port_open};
 pub use ready::{wait_ready, NotReady, Probe, Readiness};
 pub use run::{run_logged, RunError};
 pub use service::Service;
+pub use spawn::SpawnError;
 pub use version::{is_at_least, release_of, version_output};

@@ -1,5 +1,5 @@
-//! Readiness of a started server: a port that accepts connections or an HTTP endpoint that
-//! answers with success, checked once or polled until it holds.
+//! Readiness of a started server: a port that accepts connections or HTTP endpoints that
+//! answer with success, checked once within a time bound or polled until it holds.
 
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
@@ -15,10 +15,14 @@ const POLL: Duration = Duration::from_millis(50);
 /// How to tell that a server is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
-    /// Something accepts TCP connections on `127.0.0.1:port`.
+    /// Something accepts TCP connections on `127.0.0.1:port`. The kernel accepts them for a
+    /// frozen process too: prefer an HTTP check where the server has one.
     Port(u16),
     /// `GET url` answers with a success status, e.g. `http://127.0.0.1:8123/ping`.
     Http(String),
+    /// Each `GET url` answers with a success status, in order, e.g. ClickHouse's `/ping`
+    /// and then a query.
+    HttpEach(Vec<String>),
 }
 
 /// The outcome of one readiness check.
@@ -26,8 +30,8 @@ pub enum Readiness {
 pub struct Probe {
     /// Whether the server is ready.
     pub ready: bool,
-    /// What was seen, e.g. `port 4222 accepting` or `http://127.0.0.1:9102/ready answered
-    /// 503 Service Unavailable`.
+    /// What was seen, e.g. `port 4222 accepting`, `http://127.0.0.1:9102/ready answered
+    /// 503 Service Unavailable` or `timed out after 3 s answering http://127.0.0.1:9102/ready`.
     pub detail: String,
 }
 
@@ -43,9 +47,10 @@ pub enum NotReady {
 }
 
 impl Readiness {
-    /// Checks once.
-    pub fn probe(&self) -> Probe {
-        http::off_runtime(|| Prober::new(self).probe())
+    /// Checks once, giving up (not ready, "timed out after ...") when the server has not
+    /// answered within `timeout`.
+    pub fn probe(&self, timeout: Duration) -> Probe {
+        http::off_runtime(|| Prober::new(self).probe(timeout))
     }
 }
 
@@ -59,7 +64,7 @@ pub fn wait_ready(
         let prober = Prober::new(readiness);
         let started = Instant::now();
         loop {
-            if prober.probe().ready {
+            if prober.probe(http::REQUEST_TIMEOUT).ready {
                 return Ok(());
             }
             // The child handle, not the pid, tells whether it exited: right after the fork
@@ -79,23 +84,26 @@ pub fn wait_ready(
 enum Prober<'a> {
     Port(u16),
     Http {
-        url: &'a str,
+        urls: &'a [String],
         client: reqwest::Result<Client>,
     },
 }
 
 impl<'a> Prober<'a> {
     fn new(readiness: &'a Readiness) -> Self {
-        match readiness {
-            Readiness::Port(port) => Prober::Port(*port),
-            Readiness::Http(url) => Prober::Http {
-                url,
-                client: http::client(),
-            },
+        let urls = match readiness {
+            Readiness::Port(port) => return Prober::Port(*port),
+            Readiness::Http(url) => std::slice::from_ref(url),
+            Readiness::HttpEach(urls) => urls.as_slice(),
+        };
+        Prober::Http {
+            urls,
+            client: http::client(),
         }
     }
 
-    fn probe(&self) -> Probe {
+    /// Checks once within `timeout` (a port check takes at most its connect timeout).
+    fn probe(&self, timeout: Duration) -> Probe {
         match self {
             Prober::Port(port) => {
                 let open = port_open(*port);
@@ -104,27 +112,42 @@ impl<'a> Prober<'a> {
                     detail: format!("port {port} {}", if open { "accepting" } else { "closed" }),
                 }
             }
-            Prober::Http { url, client } => {
-                let answer = match client {
-                    Ok(client) => client.get(*url).send().map_err(|error| error.to_string()),
-                    Err(error) => Err(error.to_string()),
+            Prober::Http { urls, client } => {
+                let client = match client {
+                    Ok(client) => client,
+                    Err(error) => return not_ready(format!("no HTTP client: {error}")),
                 };
-                match answer {
-                    Ok(response) if response.status().is_success() => Probe {
-                        ready: true,
-                        detail: format!("{url} ok"),
-                    },
-                    Ok(response) => Probe {
-                        ready: false,
-                        detail: format!("{url} answered {}", response.status()),
-                    },
-                    Err(error) => Probe {
-                        ready: false,
-                        detail: format!("{url}: {error}"),
-                    },
+                let deadline = Instant::now() + timeout;
+                for url in *urls {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    match client.get(url).timeout(remaining).send() {
+                        Ok(response) if response.status().is_success() => {}
+                        Ok(response) => {
+                            return not_ready(format!("{url} answered {}", response.status()))
+                        }
+                        Err(error) if error.is_timeout() => {
+                            return not_ready(format!(
+                                "timed out after {} s answering {url}",
+                                timeout.as_secs_f64()
+                            ))
+                        }
+                        Err(error) => return not_ready(format!("{url}: {error}")),
+                    }
+                }
+                Probe {
+                    ready: true,
+                    detail: format!("{} ok", urls.join(", ")),
                 }
             }
         }
+    }
+}
+
+/// A failed check.
+fn not_ready(detail: String) -> Probe {
+    Probe {
+        ready: false,
+        detail,
     }
 }
 
@@ -155,11 +178,14 @@ mod tests {
         (listener, port)
     }
 
+    /// Bound for probes in tests.
+    const TIMEOUT: Duration = Duration::from_secs(2);
+
     #[test]
     fn probes_ports_and_http_endpoints() {
         let (listener, port) = bound();
         assert_eq!(
-            Readiness::Port(port).probe(),
+            Readiness::Port(port).probe(TIMEOUT),
             Probe {
                 ready: true,
                 detail: format!("port {port} accepting")
@@ -171,14 +197,14 @@ mod tests {
         unlistened.bind(([127, 0, 0, 1], 0).into()).expect("bind");
         let port = unlistened.local_addr().expect("address").port();
         assert_eq!(
-            Readiness::Port(port).probe().detail,
+            Readiness::Port(port).probe(TIMEOUT).detail,
             format!("port {port} closed")
         );
 
         let (listener, port) = bound();
         let url = format!("http://127.0.0.1:{port}/ready");
         answer(listener, "HTTP/1.1 503 Service Unavailable", 1);
-        let unavailable = Readiness::Http(url.clone()).probe();
+        let unavailable = Readiness::Http(url.clone()).probe(TIMEOUT);
         assert!(!unavailable.ready);
         assert_eq!(
             unavailable.detail,
@@ -189,10 +215,39 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}/ping");
         answer(listener, "HTTP/1.1 200 OK", 2);
         assert_eq!(
-            Readiness::Http(url.clone()).probe().detail,
+            Readiness::Http(url.clone()).probe(TIMEOUT).detail,
             format!("{url} ok")
         );
         assert_eq!(http::get_text(&url).expect("answer"), "Ok.\n");
+
+        let (listener, port) = bound();
+        let urls = vec![
+            format!("http://127.0.0.1:{port}/ping"),
+            format!("http://127.0.0.1:{port}/?query=SELECT%201"),
+        ];
+        answer(listener, "HTTP/1.1 200 OK", 2);
+        assert_eq!(
+            Readiness::HttpEach(urls.clone()).probe(TIMEOUT).detail,
+            format!("{} ok", urls.join(", "))
+        );
+    }
+
+    #[test]
+    fn a_server_that_accepts_but_never_answers_times_out() {
+        // The kernel completes connections to a listening socket nobody accepts from, as it
+        // does for a frozen (SIGSTOPped) server.
+        let (listener, port) = bound();
+        let url = format!("http://127.0.0.1:{port}/ready");
+        let probe = Readiness::Http(url.clone()).probe(Duration::from_millis(500));
+        assert_eq!(
+            probe,
+            Probe {
+                ready: false,
+                detail: format!("timed out after 0.5 s answering {url}")
+            }
+        );
+        assert!(Readiness::Port(port).probe(TIMEOUT).ready, "the port lies");
+        drop(listener);
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts `command` with stdout and stderr appended to `log`.
+    /// Starts `command` with stdout and stderr appended to `log`. The error names the
+    /// executable or the log that failed.
     pub fn spawn(name: impl Into<String>, command: Command, log: &Path) -> io::Result<Self> {
         let child = spawn_logged(command, log, Lifetime::WithParent)?;
         Ok(Service {

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
@@ -21,6 +21,57 @@ pub(crate) enum Lifetime {
     Detached,
 }
 
+/// A process could not be started; each variant names the file and the step.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// Its log file could not be opened.
+    #[error("cannot open the log {}", path.display())]
+    Log {
+        /// The log file.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+    /// The executable could not be run (missing, not executable, ...).
+    #[error("cannot run {}", program.display())]
+    Run {
+        /// The executable.
+        program: PathBuf,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+    /// Its pid file could not be written.
+    #[error("cannot write the pid file {}", path.display())]
+    PidFile {
+        /// The pid file.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SpawnError {
+    /// The operating system's error beneath.
+    fn io(&self) -> &io::Error {
+        match self {
+            SpawnError::Log { source, .. }
+            | SpawnError::Run { source, .. }
+            | SpawnError::PidFile { source, .. } => source,
+        }
+    }
+}
+
+impl From<SpawnError> for io::Error {
+    /// Keeps the kind of the error beneath; the message names the file, the step and the
+    /// cause, e.g. `cannot run /opt/nats-server: Permission denied (os error 13)`.
+    fn from(error: SpawnError) -> Self {
+        io::Error::new(error.io().kind(), format!("{error}: {}", error.io()))
+    }
+}
+
 /// Spawns `command` with stdin closed and stdout and stderr appended to `log`.
 ///
 /// [`Lifetime::WithParent`] runs the command under `setpriv --pdeathsig KILL`, which sets
@@ -29,8 +80,17 @@ pub(crate) enum Lifetime {
 /// ourselves would need code between fork and exec (`CommandExt::pre_exec`), which is
 /// `unsafe`. The environment and working directory set on `command` carry over; an
 /// `env_clear` does not.
-pub(crate) fn spawn_logged(command: Command, log: &Path, lifetime: Lifetime) -> io::Result<Child> {
-    let output = log::append(log)?;
+pub(crate) fn spawn_logged(
+    command: Command,
+    log: &Path,
+    lifetime: Lifetime,
+) -> Result<Child, SpawnError> {
+    let log_error = |source| SpawnError::Log {
+        path: log.to_owned(),
+        source,
+    };
+    let output = log::append(log).map_err(log_error)?;
+    let stdout = output.try_clone().map_err(log_error)?;
     let mut command = match lifetime {
         Lifetime::WithParent if pdeathsig_supported() => under_pdeathsig(&command),
         Lifetime::WithParent => command,
@@ -40,11 +100,11 @@ pub(crate) fn spawn_logged(command: Command, log: &Path, lifetime: Lifetime) -> 
             command
         }
     };
-    command
-        .stdin(Stdio::null())
-        .stdout(output.try_clone()?)
-        .stderr(output);
-    command.spawn()
+    command.stdin(Stdio::null()).stdout(stdout).stderr(output);
+    command.spawn().map_err(|source| SpawnError::Run {
+        program: PathBuf::from(command.get_program()),
+        source,
+    })
 }
 
 /// Whether `setpriv --pdeathsig` works here (util-linux 2.33 or later, Linux only); asked
@@ -99,6 +159,7 @@ mod tests {
                 .env("GREETING", "hello")
                 .current_dir(dir.path());
             let status = spawn_logged(command, &log, lifetime)
+                .map_err(io::Error::from)
                 .and_then(|mut child| child.wait())
                 .expect("runs");
             assert!(status.success(), "{lifetime:?}: {status}");
@@ -118,7 +179,7 @@ mod tests {
         let spawner = std::thread::spawn(move || {
             let mut sleep = Command::new("sleep");
             sleep.arg("60");
-            let child = spawn_logged(sleep, &log, Lifetime::WithParent)?;
+            let child = spawn_logged(sleep, &log, Lifetime::WithParent).map_err(io::Error::from)?;
             // The signal is set by `setpriv` before it executes `sleep`: a thread that ended
             // before then would leave the child unbound.
             let comm = format!("/proc/{}/comm", child.id());

@@ -34,8 +34,9 @@ pub struct UpArgs {
     /// The `clickhouse-server` or `clickhouse` executable (default: found on PATH).
     #[arg(long, env = "MARKETPRISM_CLICKHOUSE_SERVER")]
     clickhouse_server: Option<PathBuf>,
-    /// Use ports N..N+5 (NATS, ClickHouse HTTP, ClickHouse native, simulator, storage,
-    /// collector) instead of 4222, 8123, 9000, 9443, 9102, 9101. Only for a new deployment.
+    /// Use ports N..N+6 (NATS, ClickHouse HTTP, ClickHouse native, simulator, storage,
+    /// collector, NATS monitoring) instead of 4222, 8123, 9000, 9443, 9102, 9101, 8222. Only
+    /// for a new deployment.
     #[arg(long)]
     port_base: Option<u16>,
     /// Simulator trades per second.
@@ -60,17 +61,7 @@ pub struct LogsArgs {
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let ports = match args.port_base {
-        Some(base) => {
-            let port = |offset: u16| base.checked_add(offset).context("--port-base too high");
-            marketprism_deploy::Ports {
-                nats: port(0)?,
-                clickhouse_http: port(1)?,
-                clickhouse_tcp: port(2)?,
-                sim: port(3)?,
-                storage: port(4)?,
-                collector: port(5)?,
-            }
-        }
+        Some(base) => marketprism_deploy::Ports::from_base(base).context("--port-base too high")?,
         None => marketprism_deploy::Ports::default(),
     };
     let options = UpOptions {
@@ -92,11 +83,30 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn status(args: StateArgs) -> anyhow::Result<()> {
-    let report = marketprism_deploy::status(&args.state()).await?;
+/// Options of `marketprism status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// Seconds each check (a service's health, a NATS or ClickHouse query) may take before
+    /// it is reported as timed out.
+    #[arg(long, default_value_t = marketprism_deploy::DEFAULT_TIMEOUT.as_secs_f64())]
+    timeout: f64,
+}
+
+pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let timeout = Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|timeout| !timeout.is_zero())
+        .context("--timeout must be a positive number of seconds")?;
+    let report = marketprism_deploy::status(&args.state.state(), timeout).await?;
     print!("{report}");
-    if !report.all_healthy() {
-        bail!("not every service is healthy");
+    if let Some(problem) = report.first_problem() {
+        bail!(
+            "{problem}\n{} of {} services are not ready",
+            report.not_ready(),
+            report.services.len()
+        );
     }
     Ok(())
 }

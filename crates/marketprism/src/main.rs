@@ -87,7 +87,7 @@ enum Command {
     /// Start everything locally (NATS, ClickHouse, storage, collector) and verify data flows.
     Up(deploy::UpArgs),
     /// Show the health of a local deployment, consumer lag and rows per table.
-    Status(deploy::StateArgs),
+    Status(deploy::StatusArgs),
     /// Stop a local deployment without losing data.
     Down(deploy::StateArgs),
     /// Print the end of a service's log.

@@ -1,11 +1,19 @@
 //! `marketprism up`, `status`, `down` and their failure messages, run as a user runs them.
 
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-use marketprism_servers::{free_port, port_free};
+use marketprism_servers::{free_port, port_free, read_pid};
 use marketprism_testkit::NatsServer;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Ports a deployment uses from its base: NATS, ClickHouse HTTP and native, simulator,
+/// storage, collector, NATS monitoring.
+const PORTS: u16 = 7;
 
 fn marketprism(args: &[&str], state: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_marketprism"))
@@ -25,18 +33,18 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// A base port with the six ports above it free.
+/// A base port with the ports above it free.
 fn port_base() -> u16 {
     loop {
         let base = free_port().expect("port");
-        if base < 60_000 && (base..base + 6).all(port_free) {
+        if base < 60_000 && (base..base + PORTS).all(port_free) {
             return base;
         }
     }
 }
 
 fn assert_nothing_listens(base: u16) {
-    for port in base..base + 6 {
+    for port in base..base + PORTS {
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
             "port {port} still answers: something was left half-started"
@@ -155,13 +163,14 @@ fn clickhouse_refusing_the_schema_is_reported_and_rolled_back() {
     let base = port_base();
     let manifest = format!(
         "source = \"sim\"\nnats_server = \"/usr/sbin/nats-server\"\nclickhouse_server = \"/usr/sbin/clickhouse-server\"\n\
-         database = \"no`such db\"\n\n[ports]\nnats = {}\nclickhouse_http = {}\nclickhouse_tcp = {}\nsim = {}\nstorage = {}\ncollector = {}\n",
+         database = \"no`such db\"\n\n[ports]\nnats = {}\nclickhouse_http = {}\nclickhouse_tcp = {}\nsim = {}\nstorage = {}\ncollector = {}\nnats_monitoring = {}\n",
         base,
         base + 1,
         base + 2,
         base + 3,
         base + 4,
-        base + 5
+        base + 5,
+        base + 6
     );
     std::fs::write(state.path().join("deployment.toml"), manifest).expect("write manifest");
 
@@ -194,4 +203,138 @@ fn nats_without_jetstream_is_named_with_the_fix() {
         message.contains("JetStream is not enabled on the NATS server"),
         "{message}"
     );
+}
+
+/// `marketprism status` on `state`, killed and failed if it has not ended within a minute.
+fn status_within_a_minute(state: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marketprism"))
+        .arg("status")
+        .arg("--state-dir")
+        .arg(state)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("marketprism runs");
+    let started = Instant::now();
+    while child.try_wait().expect("waits").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("killed");
+            panic!("status hung for a minute:\n{}", text(&output));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// A deployment, stopped with `down` if the test fails, so that it leaves nothing running.
+struct Deployed<'a>(&'a Path);
+
+impl Drop for Deployed<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = marketprism(&["down"], self.0);
+        }
+    }
+}
+
+/// A deployment's process frozen with SIGSTOP, continued when dropped.
+struct Frozen(Pid);
+
+impl Frozen {
+    fn new(state: &Path, service: &str) -> Self {
+        let pid = read_pid(&state.join("run").join(format!("{service}.pid"))).expect("pid file");
+        let pid = Pid::from_raw(i32::try_from(pid).expect("pid in range"));
+        kill(pid, Signal::SIGSTOP).expect("stops");
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = kill(self.0, Signal::SIGCONT);
+    }
+}
+
+#[test]
+fn status_names_a_frozen_server_as_timed_out_and_fails() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let base = port_base();
+    let up = marketprism(
+        &["up", "--sim", "--port-base", &base.to_string()],
+        state.path(),
+    );
+    assert!(up.status.success(), "up failed:\n{}", text(&up));
+    let deployed = Deployed(state.path());
+
+    for service in ["clickhouse", "nats", "sim"] {
+        let frozen = Frozen::new(state.path(), service);
+        let status = status_within_a_minute(state.path());
+        let message = text(&status);
+        assert!(!status.status.success(), "{service} frozen:\n{message}");
+        assert!(
+            message.contains(&format!("Error: {service}: timed out after 3 s answering")),
+            "{service} frozen:\n{message}"
+        );
+        assert!(
+            !message.contains(&format!("{service:<10} healthy")),
+            "{service} frozen:\n{message}"
+        );
+        assert!(
+            message.contains("the process is stopped by a signal"),
+            "{service} frozen:\n{message}"
+        );
+        drop(frozen);
+    }
+
+    // Continued, every service is ready again once the clients have reconnected.
+    let started = Instant::now();
+    loop {
+        let status = status_within_a_minute(state.path());
+        if status.status.success() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not ready after continuing:\n{}",
+            text(&status)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    drop(deployed);
+    let down = marketprism(&["down"], state.path());
+    assert!(down.status.success(), "down:\n{}", text(&down));
+    assert_nothing_listens(base);
+}
+
+#[test]
+fn a_server_that_cannot_run_is_named_by_its_path() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let base = port_base();
+    let server = state.path().join("clickhouse-server");
+    std::fs::write(&server, "#!/bin/sh\n").expect("write");
+    std::fs::set_permissions(&server, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let up = marketprism(
+        &[
+            "up",
+            "--sim",
+            "--port-base",
+            &base.to_string(),
+            "--clickhouse-server",
+            &server.display().to_string(),
+        ],
+        state.path(),
+    );
+    assert!(!up.status.success());
+    let message = text(&up);
+    assert!(
+        message.contains(&format!(
+            "starting clickhouse failed: cannot run {}: Permission denied (os error 13)",
+            server.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("chmod +x"), "{message}");
+    assert_nothing_listens(base);
 }
