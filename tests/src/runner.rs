@@ -36,6 +36,9 @@ pub struct Names {
     pub stream: String,
     /// The dead-letter stream: the event stream's name and `_DEADLETTER`.
     pub deadletter_stream: String,
+    /// The collector's feed-state bucket: the event stream's name and `_STATE`, so that a
+    /// run never continues from another's feeds.
+    pub state_bucket: String,
     /// The storage consumer's durable name.
     pub durable: String,
 }
@@ -46,6 +49,7 @@ impl Names {
         Names {
             database,
             deadletter_stream: format!("{stream}_DEADLETTER"),
+            state_bucket: format!("{stream}_STATE"),
             stream,
             durable,
         }
@@ -172,6 +176,7 @@ impl Runner {
         };
         nats.stream.name = self.names.stream.clone();
         nats.stream.deadletter_name = self.names.deadletter_stream.clone();
+        nats.stream.state_bucket = self.names.state_bucket.clone();
         nats
     }
 
@@ -358,7 +363,8 @@ impl Runner {
         Ok(stream.info().await?.state.messages)
     }
 
-    /// Deletes the run's streams, so that another run's can claim the same subjects.
+    /// Deletes the run's streams and feed-state bucket, so that another run's can claim the
+    /// same subjects.
     pub async fn delete_streams(&self) -> anyhow::Result<()> {
         let client = async_nats::connect(&self.nats_url).await?;
         let context = async_nats::jetstream::new(client);
@@ -368,6 +374,10 @@ impl Runner {
                 .await
                 .with_context(|| format!("deleting stream {stream}"))?;
         }
+        context
+            .delete_key_value(&self.names.state_bucket)
+            .await
+            .with_context(|| format!("deleting bucket {}", self.names.state_bucket))?;
         Ok(())
     }
 }

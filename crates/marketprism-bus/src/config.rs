@@ -78,6 +78,10 @@ fn default_deadletter_name() -> String {
     "MARKETPRISM_DEADLETTER".to_owned()
 }
 
+fn default_state_bucket() -> String {
+    "marketprism_feed_state".to_owned()
+}
+
 fn default_deadletter_max_age() -> Duration {
     Duration::from_secs(30 * 24 * 3600)
 }
@@ -105,6 +109,10 @@ pub struct StreamConfig {
     /// How long dead letters are kept, e.g. `30d`.
     #[serde(default = "default_deadletter_max_age", with = "humantime_serde")]
     pub deadletter_max_age: Duration,
+    /// The key-value bucket in which each collector feed keeps where it stopped, so that a
+    /// restart records the hole it leaves.
+    #[serde(default = "default_state_bucket")]
+    pub state_bucket: String,
 }
 
 impl Default for StreamConfig {
@@ -116,6 +124,7 @@ impl Default for StreamConfig {
             max_bytes: default_max_bytes(),
             deadletter_name: default_deadletter_name(),
             deadletter_max_age: default_deadletter_max_age(),
+            state_bucket: default_state_bucket(),
         }
     }
 }

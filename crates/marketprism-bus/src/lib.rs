@@ -16,7 +16,7 @@ pub use deadletter::{
     deadletter_subject, DeadLetter, DeadLetterOrigin, DEADLETTER_ERROR_HEADER,
     DEADLETTER_ORIGINAL_HEADER, DEADLETTER_TRUNCATED_HEADER,
 };
-pub use streams::{ensure_streams, event_subjects, StreamChange, StreamReport};
+pub use streams::{ensure_streams, event_subjects, state_bucket, StreamChange, StreamReport};
 
 /// The cause of a failure, kept whole for `source()` chains.
 pub type Source = Box<dyn std::error::Error + Send + Sync>;
@@ -54,6 +54,16 @@ pub enum BusError {
         /// The client's or server's error.
         source: Source,
     },
+    /// The feed-state bucket could not be opened or created.
+    #[error(
+        "JetStream key-value bucket {bucket}: {source} (`marketprism streams init` creates it)"
+    )]
+    StateBucket {
+        /// The bucket concerned.
+        bucket: String,
+        /// The client's or server's error.
+        source: Source,
+    },
 }
 
 /// What kind of bus failure happened, for callers that act on it.
@@ -67,6 +77,8 @@ pub enum BusErrorKind {
     JetStreamDisabled,
     /// A stream could not be read, created or updated.
     Stream,
+    /// The feed-state bucket could not be opened or created.
+    StateBucket,
 }
 
 impl BusError {
@@ -77,6 +89,7 @@ impl BusError {
             BusError::Credentials { .. } => BusErrorKind::Credentials,
             BusError::JetStreamDisabled { .. } => BusErrorKind::JetStreamDisabled,
             BusError::Stream { .. } => BusErrorKind::Stream,
+            BusError::StateBucket { .. } => BusErrorKind::StateBucket,
         }
     }
 }

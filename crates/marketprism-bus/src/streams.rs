@@ -1,6 +1,6 @@
 //! Stream definitions and their idempotent creation.
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, kv, stream};
 use marketprism_model::DataType;
 
 use crate::{BusError, Source, StreamConfig};
@@ -102,8 +102,46 @@ async fn check_jetstream(context: &jetstream::Context) -> Result<(), BusError> {
     Ok(())
 }
 
-/// Creates the event and dead-letter streams, or updates them to the configuration.
-/// Running it again with the same configuration changes nothing.
+/// Opens the feed-state bucket; it must exist.
+pub async fn state_bucket(
+    context: &jetstream::Context,
+    config: &StreamConfig,
+) -> Result<kv::Store, BusError> {
+    context
+        .get_key_value(&config.state_bucket)
+        .await
+        .map_err(|source| BusError::StateBucket {
+            bucket: config.state_bucket.clone(),
+            source: source.into(),
+        })
+}
+
+/// Creates the feed-state bucket if it does not exist: one value per key, kept on file.
+async fn ensure_state_bucket(
+    context: &jetstream::Context,
+    config: &StreamConfig,
+) -> Result<StreamChange, BusError> {
+    if state_bucket(context, config).await.is_ok() {
+        return Ok(StreamChange::Unchanged);
+    }
+    context
+        .create_key_value(kv::Config {
+            bucket: config.state_bucket.clone(),
+            description: "Where each collector feed stopped".to_owned(),
+            history: 1,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .map_err(|source| BusError::StateBucket {
+            bucket: config.state_bucket.clone(),
+            source: source.into(),
+        })?;
+    Ok(StreamChange::Created)
+}
+
+/// Creates the event and dead-letter streams, or updates them to the configuration, and the
+/// feed-state bucket. Running it again with the same configuration changes nothing.
 pub async fn ensure_streams(
     context: &jetstream::Context,
     config: &StreamConfig,
@@ -153,6 +191,12 @@ pub async fn ensure_streams(
             change,
         });
     }
+    let change = ensure_state_bucket(context, config).await?;
+    tracing::info!(bucket = %config.state_bucket, ?change, "Feed-state bucket ensured.");
+    reports.push(StreamReport {
+        name: config.state_bucket.clone(),
+        change,
+    });
     Ok(reports)
 }
 
@@ -175,6 +219,18 @@ mod tests {
         let first = ensure_streams(&context, &config.stream)
             .await
             .expect("create");
+        let names: Vec<&str> = first.iter().map(|report| report.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "MARKETPRISM",
+                "MARKETPRISM_DEADLETTER",
+                "marketprism_feed_state"
+            ]
+        );
+        state_bucket(&context, &config.stream)
+            .await
+            .expect("the state bucket opens");
         assert!(first
             .iter()
             .all(|report| report.change == StreamChange::Created));

@@ -202,6 +202,15 @@ pub struct ConnectionConfig {
     /// How long to wait for connect plus subscription replies, e.g. `10s`.
     #[serde(default = "default_subscribe_timeout", with = "humantime_serde")]
     pub subscribe_timeout: Duration,
+    /// How often each feed saves where it is (last event time, trade counters, book update
+    /// id) to the feed-state bucket, e.g. `1s`. After a SIGKILL, the restart gap starts at
+    /// most this much before the last event really seen.
+    #[serde(default = "default_persist_interval", with = "humantime_serde")]
+    pub persist_interval: Duration,
+    /// At shutdown, how long a connection keeps reading what its socket still delivers after
+    /// closing it, e.g. `2s`.
+    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
+    pub drain_timeout: Duration,
 }
 
 impl Default for ConnectionConfig {
@@ -211,8 +220,18 @@ impl Default for ConnectionConfig {
             backoff_max: default_backoff_max(),
             watchdog: default_watchdog(),
             subscribe_timeout: default_subscribe_timeout(),
+            persist_interval: default_persist_interval(),
+            drain_timeout: default_drain_timeout(),
         }
     }
+}
+
+fn default_persist_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(2)
 }
 
 fn default_max_outstanding_acks() -> usize {

@@ -4,7 +4,10 @@
 //! reply, then reads frames until the socket fails, the venue closes it, the no-data
 //! watchdog fires or shutdown is requested. Between sessions it waits a jittered, capped,
 //! growing delay. When a session is confirmed after an interruption, a `gap` event per
-//! subscribed symbol covers the window in which data may have been missed.
+//! subscribed symbol covers the window in which data may have been missed. Where each symbol
+//! stood is saved to the feed-state bucket ([`crate::resume`]), so that the first session of
+//! the next process covers the restart the same way. At shutdown a session closes its socket
+//! and still reads what the socket delivers, up to `drain_timeout`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use crate::books::{Books, Resync};
 use crate::continuity::TradeContinuity;
 use crate::metrics::Metrics;
 use crate::publisher::Outgoing;
+use crate::resume::{FeedStore, Remembered};
 use crate::snapshots::{FetchSettings, Snapshot, SnapshotFetcher};
 use crate::ConnectionConfig;
 
@@ -49,6 +53,46 @@ struct FeedState {
     /// The last trade counter per trade stream, kept across sessions so that the trades a
     /// reconnect missed are named by id.
     continuity: TradeContinuity,
+    /// The update id of the last book published per symbol.
+    book_update_ids: HashMap<Symbol, u64>,
+    /// Symbols whose state changed since it was last saved.
+    unsaved: HashSet<Symbol>,
+    /// When the state is saved next.
+    next_save: Instant,
+    /// A save running in the background.
+    saving: Option<tokio::task::JoinHandle<usize>>,
+}
+
+impl FeedState {
+    /// Notes a delivered event: where the symbol's gap would start, its book update id.
+    fn note(&mut self, event: &Event) {
+        let symbol = event.symbol();
+        if let Some(time_ms) = event.exchange_time_ms() {
+            self.last_seen.insert(symbol.clone(), time_ms);
+        }
+        if let Event::OrderBook(book) = event {
+            self.book_update_ids.insert(symbol.clone(), book.update_id);
+        }
+        if !self.unsaved.contains(symbol) {
+            self.unsaved.insert(symbol.clone());
+        }
+    }
+
+    /// What is to be saved of the symbols changed since the last save.
+    fn take_unsaved(&mut self) -> Vec<(Symbol, Remembered)> {
+        self.unsaved
+            .drain()
+            .filter_map(|symbol| {
+                let last_seen_ms = *self.last_seen.get(&symbol)?;
+                let remembered = Remembered {
+                    last_seen_ms,
+                    trades: self.continuity.streams(&symbol),
+                    book_update_id: self.book_update_ids.get(&symbol).copied(),
+                };
+                Some((symbol, remembered))
+            })
+            .collect()
+    }
 }
 
 /// An interruption not yet covered by a gap event.
@@ -72,6 +116,8 @@ pub(crate) struct Connection {
     pub(crate) book_settings: PublishSettings,
     pub(crate) settings: ConnectionConfig,
     pub(crate) sender: mpsc::Sender<Outgoing>,
+    /// Where the connection saves and finds where each symbol stood.
+    pub(crate) store: FeedStore,
     pub(crate) metrics: Metrics,
 }
 
@@ -116,14 +162,19 @@ impl Connection {
             last_seen: HashMap::new(),
             interruption: None,
             continuity: TradeContinuity::default(),
+            book_update_ids: HashMap::new(),
+            unsaved: HashSet::new(),
+            next_save: Instant::now() + self.settings.persist_interval,
+            saving: None,
         };
+        self.restore(&mut state).await;
         loop {
             let end = match Session::open(&self, &mut state).await {
                 Ok(session) => session.run(&shutdown).await,
                 Err(end) => end,
             };
             match end {
-                SessionEnd::Shutdown => return,
+                SessionEnd::Shutdown => return self.save_now(&mut state).await,
                 SessionEnd::Lost { reason, detail } => {
                     tracing::warn!(feed = %self.feed(), reason = reason.as_str(), %detail, "Connection lost; reconnecting.");
                     self.metrics.reconnects.inc();
@@ -135,10 +186,63 @@ impl Connection {
             }
             let delay = state.backoff.next_delay();
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return self.save_now(&mut state).await,
                 _ = tokio::time::sleep(delay) => {}
             }
         }
+    }
+
+    /// Continues from where the previous process left the connection's symbols: their last
+    /// events and trade counters, and a `restart` interruption the first session reports.
+    async fn restore(&self, state: &mut FeedState) {
+        let remembered = self.store.load(&self.symbols).await;
+        if remembered.is_empty() {
+            return;
+        }
+        tracing::info!(feed = %self.feed(), symbols = remembered.len(), "Continuing from the saved feed state.");
+        for (symbol, remembered) in remembered {
+            state
+                .last_seen
+                .insert(symbol.clone(), remembered.last_seen_ms);
+            if let Some(update_id) = remembered.book_update_id {
+                state.book_update_ids.insert(symbol.clone(), update_id);
+            }
+            state.continuity.restore(symbol, remembered.trades);
+        }
+        state.interruption = Some(Interruption {
+            reason: GapReason::Restart,
+            at_ms: now_ms(),
+        });
+    }
+
+    /// Saves the changed symbols in the background, unless the previous save still runs;
+    /// reading never waits for NATS.
+    fn save_in_background(&self, state: &mut FeedState) {
+        state.next_save = Instant::now() + self.settings.persist_interval;
+        if state
+            .saving
+            .as_ref()
+            .is_some_and(|saving| !saving.is_finished())
+        {
+            return;
+        }
+        let changed = state.take_unsaved();
+        if changed.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        state.saving = Some(tokio::spawn(async move { store.save(changed).await }));
+    }
+
+    /// Saves every change, after any save still running: the last thing a connection does.
+    async fn save_now(&self, state: &mut FeedState) {
+        if let Some(saving) = state.saving.take() {
+            let _ = saving.await;
+        }
+        let changed = state.take_unsaved();
+        let symbols = changed.len();
+        let failed = self.store.save(changed).await;
+        tracing::info!(feed = %self.feed(), symbols, failed, "Feed state saved.");
     }
 
     /// One gap per subscribed symbol, from the last event seen for it (or the moment of the
@@ -157,6 +261,10 @@ impl Connection {
         symbols.sort();
         symbols.dedup();
         for symbol in symbols {
+            // A restart covers only the symbols the previous process had seen.
+            if interruption.reason == GapReason::Restart && !last_seen.contains_key(symbol) {
+                continue;
+            }
             let from_ms = last_seen.get(symbol).copied().unwrap_or(interruption.at_ms);
             let gap = Gap {
                 exchange: self.protocol.exchange(),
@@ -292,7 +400,7 @@ impl<'a> Session<'a> {
         let frame = tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
-                let _ = self.socket.close(None).await;
+                self.drain().await;
                 self.mark_down();
                 return Err(SessionEnd::Shutdown);
             }
@@ -448,9 +556,7 @@ impl<'a> Session<'a> {
                 connection.metrics.events_unsubscribed.inc();
                 continue;
             }
-            if let Some(time_ms) = event.exchange_time_ms() {
-                self.state.last_seen.insert(event.symbol().clone(), time_ms);
-            }
+            self.state.note(&event);
             if let Event::Trade(trade) = &event {
                 if let Some(gap) = self.state.continuity.observe(trade) {
                     connection.record_gap(gap).await?;
@@ -462,7 +568,24 @@ impl<'a> Session<'a> {
                 .await
                 .map_err(|_| SessionEnd::Shutdown)?;
         }
+        if Instant::now() >= self.state.next_save {
+            connection.save_in_background(self.state);
+        }
         Ok(())
+    }
+
+    /// Closes the socket, then reads what it still delivers (frames the venue sent before it
+    /// saw the close) until it ends or `drain_timeout` passes.
+    async fn drain(&mut self) {
+        let _ = self.socket.close(None).await;
+        let deadline = Instant::now() + self.connection.settings.drain_timeout;
+        while let Ok(Some(Ok(message))) = timeout_at(deadline, self.socket.next()).await {
+            if let Message::Text(text) = message {
+                if self.on_text(text.as_str(), now_ms()).await.is_err() {
+                    break;
+                }
+            }
+        }
     }
 
     /// The session is lost: the connection no longer counts as up.

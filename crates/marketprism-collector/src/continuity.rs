@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use marketprism_model::{Gap, GapReason, IdRange, Symbol, Trade};
+use serde::{Deserialize, Serialize};
 
 /// The last counter seen per trade stream: an instrument's single trades and its aggregates
 /// are numbered apart.
@@ -15,15 +16,28 @@ pub(crate) struct TradeContinuity {
 }
 
 /// The last trade seen of an instrument's single (`[0]`) and aggregated (`[1]`) trades.
-type Streams = [Option<Seen>; 2];
+pub(crate) type Streams = [Option<Seen>; 2];
 
-#[derive(Debug, Clone, Copy)]
-struct Seen {
-    sequence: u64,
-    exchange_time_ms: i64,
+/// A trade counter and the venue time of its trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Seen {
+    /// The venue's trade counter.
+    pub(crate) sequence: u64,
+    /// The trade's venue time, Unix milliseconds.
+    pub(crate) exchange_time_ms: i64,
 }
 
 impl TradeContinuity {
+    /// The last counters seen of `symbol`'s trade streams.
+    pub(crate) fn streams(&self, symbol: &Symbol) -> Streams {
+        self.last.get(symbol).copied().unwrap_or_default()
+    }
+
+    /// Continues `symbol`'s counters from `streams`, as a previous process left them.
+    pub(crate) fn restore(&mut self, symbol: Symbol, streams: Streams) {
+        self.last.insert(symbol, streams);
+    }
+
     /// Notes `trade` and returns the gap before it when its counter skipped ids. A counter
     /// seen before, or older than the last, is not a gap: venues resend recent trades after
     /// a resubscribe.

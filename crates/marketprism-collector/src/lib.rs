@@ -20,6 +20,7 @@ mod http;
 mod metrics;
 mod pollers;
 mod publisher;
+mod resume;
 mod service;
 mod snapshots;
 

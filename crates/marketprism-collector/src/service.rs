@@ -15,6 +15,7 @@ use crate::connection::Connection;
 use crate::metrics::Metrics;
 use crate::pollers::Poller;
 use crate::publisher::Publisher;
+use crate::resume::FeedStore;
 
 /// Binance allows 1024 streams per connection; stay a little below.
 const SUBSCRIPTIONS_PER_CONNECTION: usize = 1000;
@@ -70,6 +71,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     let http = tokio::spawn(http);
 
     let client = marketprism_bus::connect(&config.nats, "marketprism-collector").await?;
+    let state_bucket =
+        marketprism_bus::state_bucket(&jetstream::new(client.clone()), &config.nats.stream).await?;
     let (sender, receiver) = mpsc::channel(config.publish.queue_capacity);
     let publisher = tokio::spawn(
         Publisher::new(
@@ -107,6 +110,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
                 settings: config.connection.clone(),
                 sender: sender.clone(),
                 metrics: metrics.clone(),
+                store: FeedStore::new(
+                    state_bucket.clone(),
+                    protocol.exchange(),
+                    protocol.market_type(),
+                ),
             };
             connections.spawn(connection.run(reading.clone()));
         }

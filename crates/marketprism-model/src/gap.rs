@@ -21,6 +21,9 @@ pub enum GapReason {
     /// The order book crossed (best bid at or above best ask); it was rebuilt. Only the order
     /// book is affected.
     CrossedBook,
+    /// The collector stopped (or was killed) and started again: the window runs from the last
+    /// event it had seen of the instrument, as persisted, to the new subscription.
+    Restart,
     /// The venue's contiguous trade counter jumped: the trades between were not received.
     /// Only the trades of one stream (single or aggregated) are affected, and the gap names
     /// the missing ids.
@@ -36,6 +39,7 @@ impl GapReason {
             GapReason::SequenceBreak => "sequence_break",
             GapReason::ChecksumMismatch => "checksum_mismatch",
             GapReason::CrossedBook => "crossed_book",
+            GapReason::Restart => "restart",
             GapReason::TradeIdGap => "trade_id_gap",
         }
     }

@@ -4,6 +4,7 @@ mod books;
 mod derivatives;
 mod polls;
 mod publish;
+mod restart;
 
 use std::time::Duration;
 
@@ -186,7 +187,11 @@ async fn first_event(context: &jetstream::Context, stream: &str, subject: &str) 
 }
 
 /// Waits up to ten seconds for the last message on `subject` and decodes its last event.
-async fn last_event(context: &jetstream::Context, stream: &str, subject: &str) -> Option<Event> {
+pub(crate) async fn last_event(
+    context: &jetstream::Context,
+    stream: &str,
+    subject: &str,
+) -> Option<Event> {
     let stream = context.get_stream(stream).await.expect("stream");
     for _ in 0..100 {
         if let Ok(message) = stream.get_last_raw_message_by_subject(subject).await {
