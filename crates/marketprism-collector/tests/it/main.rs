@@ -1,10 +1,10 @@
 //! The collector against the simulator and a real NATS server.
 
 mod books;
+mod continuity;
 mod derivatives;
 mod polls;
 mod publish;
-mod restart;
 
 use std::time::Duration;
 
@@ -235,73 +235,6 @@ async fn publishes_trades_and_a_gap_per_symbol_after_a_dropped_connection() {
     }
 
     run.stop(collector).await;
-}
-
-#[tokio::test]
-async fn a_reconnect_names_the_trades_it_missed_by_id() {
-    let run = start(sim_config(400), "30s").await;
-    let collector = tokio::spawn(marketprism_collector::run(
-        run.config.clone(),
-        run.shutdown.clone(),
-    ));
-    let stream = &run.config.nats.stream.name;
-    let subject = "gap.binance.spot.BTC-USDT";
-    last_event(&run.context, stream, "trade.binance.spot.BTC-USDT")
-        .await
-        .expect("trades flow");
-    reqwest::Client::new()
-        .post(format!("http://{}/control/disconnect", run.sim_address))
-        .send()
-        .await
-        .expect("disconnect");
-    let mut id_gaps = Vec::new();
-    for _ in 0..100 {
-        id_gaps = all_events(&run.context, stream)
-            .await
-            .into_iter()
-            .filter_map(|event| match event {
-                Event::Gap(gap) if gap.reason == GapReason::TradeIdGap => Some(gap),
-                _ => None,
-            })
-            .filter(|gap| gap.symbol.as_str() == "BTC-USDT")
-            .collect();
-        if !id_gaps.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    run.shutdown.cancel();
-    collector.await.expect("join").expect("clean shutdown");
-    assert_eq!(
-        id_gaps.len(),
-        1,
-        "one jump after one reconnect: {id_gaps:?}"
-    );
-    let missing = id_gaps[0]
-        .missing_ids
-        .expect("a trade_id_gap names its ids");
-    assert!(missing.first <= missing.last);
-    assert!(id_gaps[0].from_ms <= id_gaps[0].to_ms, "{subject}");
-
-    // Every id from the first trade to the last was either published or named missing.
-    let ids: Vec<u64> = all_events(&run.context, stream)
-        .await
-        .into_iter()
-        .filter_map(|event| match event {
-            Event::Trade(trade) if trade.symbol.as_str() == "BTC-USDT" => trade.sequence,
-            _ => None,
-        })
-        .collect();
-    let (first, last) = (ids[0], ids[ids.len() - 1]);
-    let published: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
-    for id in first..=last {
-        let named = (missing.first..=missing.last).contains(&id);
-        assert!(
-            published.contains(&id) != named,
-            "id {id}: published {}, named missing {named}",
-            published.contains(&id)
-        );
-    }
 }
 
 #[tokio::test]
