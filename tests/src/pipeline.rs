@@ -281,6 +281,19 @@ impl Pipeline {
         }
     }
 
+    /// Kills the collector with SIGKILL, as a crash or OOM kill would.
+    pub fn kill_collector(&mut self) -> anyhow::Result<()> {
+        self.collector.kill().context("killing the collector")?;
+        Ok(())
+    }
+
+    /// Starts the collector again with the same configuration; it continues from the feed
+    /// state the previous one saved.
+    pub fn restart_collector(&mut self) -> anyhow::Result<()> {
+        self.collector = self.runner.start_collector()?;
+        Ok(())
+    }
+
     /// Kills storage with SIGKILL, as a crash or OOM kill would.
     pub fn kill_storage(&mut self) -> anyhow::Result<()> {
         if let Some(mut storage) = self.storage.take() {

@@ -4,8 +4,12 @@
 //!   ClickHouse must hold exactly those N trades with identical field values.
 //! * `faults`: storage is killed with SIGKILL mid-run and restarted, and the simulator drops
 //!   the collector's connection once; ClickHouse must hold exactly the trades the simulator
-//!   wrote to open connections, without duplicates, and one gap per symbol must cover the
-//!   disconnected interval.
+//!   wrote to open connections, without duplicates, one disconnect gap per symbol must cover
+//!   the disconnected interval, and `trade_id_gap`s must name exactly the trades missed.
+//! * `restarts`: the collector is killed with SIGKILL and started again, later stopped with
+//!   SIGTERM and started again, while trades go on; every trade must be stored or named by a
+//!   `trade_id_gap`, and each restart must leave a `restart` gap per symbol covering the
+//!   trades lost.
 //! * `books`: trades and order books of every symbol while the simulator breaks one symbol's
 //!   book stream three times; every stored book must equal the simulator's true book at its
 //!   update id, with exactly one sequence-break gap per break.
@@ -68,6 +72,8 @@ pub enum Scenario {
     Baseline,
     /// Storage killed and restarted, the connection dropped.
     Faults,
+    /// The collector killed and restarted, then stopped and restarted.
+    Restarts,
     /// Order books with injected sequence breaks.
     Books,
     /// Every venue, channel and polled series.
@@ -78,9 +84,10 @@ pub enum Scenario {
     Compat,
 }
 
-const ALL: [Scenario; 6] = [
+const ALL: [Scenario; 7] = [
     Scenario::Baseline,
     Scenario::Faults,
+    Scenario::Restarts,
     Scenario::Books,
     Scenario::Venues,
     Scenario::Captures,
@@ -151,6 +158,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 Scenario::Faults => {
                     scenarios::faults(&binary, &services, &dir.join("faults")).await?
+                }
+                Scenario::Restarts => {
+                    scenarios::restarts(&binary, &services, &dir.join("restarts")).await?
                 }
                 Scenario::Books => scenarios::books(&binary, &services, &dir.join("books")).await?,
                 Scenario::Venues => venues::run(&binary, &services, &dir.join("venues")).await?,

@@ -440,6 +440,135 @@ fn difference(row: &TradeRow, trade: &SimTrade) -> Option<String> {
     (!same).then(|| format!("{row:?} vs {trade:?}"))
 }
 
+/// The collector killed with SIGKILL and started again, later stopped with SIGTERM and
+/// started again, while the simulator goes on generating trades: every trade is stored or
+/// named by a `trade_id_gap`, and each restart leaves a `restart` gap per symbol that covers
+/// the trades lost.
+pub async fn restarts(binary: &Path, services: &Services, dir: &Path) -> anyhow::Result<Checks> {
+    const SCENARIO: &str = "restarts";
+    const TRADES: u64 = 30_000;
+    let spec = Spec {
+        name: SCENARIO.into(),
+        symbols: symbols(),
+        rate: 3_000,
+        count: Some(TRADES),
+        seed: 17,
+        venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
+        book_deltas: false,
+        book_interval: Duration::ZERO,
+        book_levels: marketprism_sim::DEFAULT_LEVELS,
+    };
+    let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
+
+    wait_until_delivered(&pipeline, (TRADES / 4) as usize).await?;
+    pipeline.kill_collector()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    pipeline.restart_collector()?;
+    wait_until_delivered(&pipeline, (TRADES * 11 / 20) as usize).await?;
+    let collector_clean = pipeline.stop_collector()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    pipeline.restart_collector()?;
+    let report = wait_until_done(&pipeline).await?;
+    let delivered = report.trades.iter().filter(|trade| trade.delivered).count();
+    // Settled once the last trades delivered are stored: the rest are lost to the restarts.
+    pipeline.wait_until_settled(TradeRow::TABLE).await?;
+
+    let stored: std::collections::HashSet<(String, String)> = pipeline
+        .stored::<TradeRow>("")
+        .await?
+        .into_iter()
+        .map(|row| (row.symbol, row.trade_id))
+        .collect();
+    let gaps: Vec<GapRow> = pipeline.stored("").await?;
+    let of_reason = |reason: GapReason| {
+        gaps.iter()
+            .filter(move |gap| gap.reason == reason.as_str())
+            .collect::<Vec<_>>()
+    };
+    let (restart_gaps, id_gaps) = (of_reason(GapReason::Restart), of_reason(GapReason::TradeIdGap));
+    let named = |symbol: &str, id: u64| {
+        id_gaps.iter().any(|gap| {
+            gap.symbol == symbol
+                && gap.first_missing_id <= Some(id)
+                && Some(id) <= gap.last_missing_id
+        })
+    };
+    let mut lost = Vec::new();
+    let mut named_but_stored = 0;
+    for trade in &report.trades {
+        let symbol = normalized(&trade.symbol);
+        let is_stored = stored.contains(&(symbol.clone(), trade.trade_id.to_string()));
+        if !is_stored {
+            lost.push(trade);
+        }
+        if is_stored && named(&symbol, trade.trade_id) {
+            named_but_stored += 1;
+        }
+    }
+    let unaccounted = lost
+        .iter()
+        .filter(|trade| !named(&normalized(&trade.symbol), trade.trade_id))
+        .count();
+    let outside_restart_gaps = lost
+        .iter()
+        .filter(|trade| {
+            let symbol = normalized(&trade.symbol);
+            !restart_gaps.iter().any(|gap| {
+                gap.symbol == symbol
+                    && gap.from_time <= trade.trade_time_ms
+                    && trade.trade_time_ms <= gap.to_time
+            })
+        })
+        .count();
+    let all_symbols = symbols();
+    let two_each = all_symbols.iter().all(|(_, symbol)| {
+        restart_gaps
+            .iter()
+            .filter(|gap| &gap.symbol == symbol)
+            .count()
+            == 2
+    });
+
+    let mut checks = vec![
+        Check::equal(
+            SCENARIO,
+            "trades generated",
+            TRADES,
+            report.trades.len() as u64,
+        ),
+        Check::holds(
+            SCENARIO,
+            "the restarts cost trades (faults really injected)",
+            "0 < lost",
+            format!("{} lost, {delivered} delivered", lost.len()),
+            !lost.is_empty(),
+        ),
+        Check::holds(
+            SCENARIO,
+            "two restart gaps per symbol",
+            &format!("{} gaps", 2 * all_symbols.len()),
+            format!("{} gaps", restart_gaps.len()),
+            two_each && restart_gaps.len() == 2 * all_symbols.len(),
+        ),
+        Check::equal(
+            SCENARIO,
+            "trades neither stored nor named by a trade_id_gap",
+            0,
+            unaccounted,
+        ),
+        Check::equal(SCENARIO, "lost trades outside a restart gap", 0, outside_restart_gaps),
+        Check::measured(
+            SCENARIO,
+            "stored trades also named missing (read after the last save before the SIGKILL)",
+            named_but_stored.to_string(),
+        ),
+        Check::clean_stop(SCENARIO, collector_clean),
+    ];
+    checks.push(dead_letters(SCENARIO, &pipeline).await?);
+    checks.push(stopped_cleanly(SCENARIO, pipeline)?);
+    Ok(checks)
+}
+
 /// One disconnect gap per symbol, covering the injected disconnect and every trade missed
 /// during it; and, since Binance numbers trades without holes, `trade_id_gap`s naming exactly
 /// the missed trades.
