@@ -88,7 +88,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
     let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
-    let readiness = Readiness::default();
+    let readiness = Readiness::new("storage", env!("CARGO_PKG_VERSION"));
     let (_, http) =
         marketprism_telemetry::bind(config.listen, registry, readiness.clone(), shutdown.clone())
             .await
@@ -140,10 +140,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
         context.clone(),
         metrics.clone(),
     );
-    readiness.set(true);
+    readiness.set(Ok(()));
     tracing::info!(durable = %config.consumer.durable_name, "Consuming.");
     let result = consume(&config, &mut messages, writer, &metrics, &shutdown).await;
-    readiness.set(false);
+    readiness.set(Err("shutting down".into()));
     shutdown.cancel();
     let _ = http.await;
     result

@@ -4,6 +4,7 @@ mod books;
 mod derivatives;
 mod polls;
 mod publish;
+mod ready;
 
 use std::time::Duration;
 
@@ -398,7 +399,7 @@ async fn a_nats_restart_loses_and_duplicates_nothing() {
 }
 
 /// Sends a signal (`STOP`, `CONT`) to a process.
-fn signal(pid: u32, name: &str) {
+pub(crate) fn signal(pid: u32, name: &str) {
     let status = std::process::Command::new("kill")
         .arg(format!("-{name}"))
         .arg(pid.to_string())
