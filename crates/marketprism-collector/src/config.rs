@@ -255,6 +255,11 @@ fn default_max_message_bytes() -> usize {
     128 * 1024
 }
 
+/// Three of the client's 5-second ack timeouts: a NATS restart stays within it.
+fn default_ack_deadline() -> Duration {
+    Duration::from_secs(15)
+}
+
 fn default_book_depth() -> usize {
     PublishSettings::default().depth
 }
@@ -329,6 +334,22 @@ pub struct PublishConfig {
     /// events of one subject share messages; `"0s"` takes only what is already queued.
     #[serde(default = "default_linger", with = "humantime_serde")]
     pub linger: Duration,
+    /// Readiness: the collector is not ready while a publish has waited longer than this for
+    /// its ack (or NATS has been disconnected that long), e.g. `15s`.
+    #[serde(default = "default_ack_deadline", with = "humantime_serde")]
+    pub ack_deadline: Duration,
+    /// Readiness: the collector is not ready while this many publishes, or more, await their
+    /// ack; absent: `max_outstanding_acks`, a full window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outstanding_acks_bound: Option<usize>,
+}
+
+impl PublishConfig {
+    /// The number of publishes awaiting their ack at which the collector is not ready.
+    pub fn outstanding_acks_bound(&self) -> usize {
+        self.outstanding_acks_bound
+            .unwrap_or(self.max_outstanding_acks)
+    }
 }
 
 impl Default for PublishConfig {
@@ -339,6 +360,8 @@ impl Default for PublishConfig {
             max_events_per_message: default_max_events_per_message(),
             max_message_bytes: default_max_message_bytes(),
             linger: default_linger(),
+            ack_deadline: default_ack_deadline(),
+            outstanding_acks_bound: None,
         }
     }
 }
@@ -385,6 +408,11 @@ impl Config {
             return Err("publish.max_outstanding_acks, publish.queue_capacity, \
                  publish.max_events_per_message and publish.max_message_bytes must be at least 1"
                 .into());
+        }
+        if publish.ack_deadline.is_zero() || publish.outstanding_acks_bound() == 0 {
+            return Err(
+                "publish.ack_deadline and publish.outstanding_acks_bound must be positive".into(),
+            );
         }
         if self.books.depth == 0 || self.books.max_levels < self.books.depth {
             return Err("books.depth must be at least 1 and at most books.max_levels".into());

@@ -1,8 +1,25 @@
-//! Collector metrics, exposed on `/metrics`.
+//! Collector metrics, exposed on `/metrics`, and the readiness they decide.
+//!
+//! The collector is ready while data flows through it: every venue connection subscribed (a
+//! connection silent past `connection.watchdog` is replaced, and is not subscribed until its
+//! replacement is), no publish waiting longer than `publish.ack_deadline` for its JetStream
+//! ack, fewer than `publish.outstanding_acks_bound` publishes awaiting their acks, and NATS
+//! not disconnected for longer than `publish.ack_deadline`.
 
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_nats::connection::State;
+use marketprism_telemetry::{Dependency, Readiness};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How often readiness is assessed.
+const ASSESS_EVERY: Duration = Duration::from_millis(200);
 
 /// Counters shared by connections and the publisher.
 #[derive(Debug, Clone, Default)]
@@ -24,9 +41,38 @@ pub(crate) struct Metrics {
     pub(crate) poll_rate_limited: Counter,
     pub(crate) connections_up: Gauge,
     pub(crate) outstanding_acks: Gauge,
+    /// How long the oldest publish awaiting its ack has waited, seconds (0 when none).
+    pub(crate) oldest_ack_wait: Gauge<f64, AtomicU64>,
+    /// When the oldest publish awaiting its ack was made; set by the publisher.
+    oldest_unacked: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Metrics {
+    /// Records when the oldest publish awaiting its ack was made; `None` once every publish
+    /// is acknowledged.
+    pub(crate) fn set_oldest_unacked(&self, since: Option<Instant>) {
+        *self
+            .oldest_unacked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = since;
+    }
+
+    /// Records that a publish made at `since` awaits its ack, unless an older one does.
+    pub(crate) fn note_unacked(&self, since: Instant) {
+        self.oldest_unacked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(since);
+    }
+
+    /// How long the oldest publish awaiting its ack has waited.
+    fn oldest_unacked_wait(&self) -> Option<Duration> {
+        self.oldest_unacked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map(|since| since.elapsed())
+    }
+
     pub(crate) fn register(&self, registry: &mut Registry) {
         let registry = registry.sub_registry_with_prefix("marketprism_collector");
         registry.register(
@@ -110,5 +156,118 @@ impl Metrics {
             "Publishes awaiting their JetStream ack",
             self.outstanding_acks.clone(),
         );
+        registry.register(
+            "oldest_ack_wait_seconds",
+            "How long the oldest publish awaiting its JetStream ack has waited (0 when none)",
+            self.oldest_ack_wait.clone(),
+        );
+    }
+}
+
+/// What the collector's readiness requires, from its configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadyRules {
+    /// Venue connections configured, each of which must be subscribed.
+    pub(crate) connections: usize,
+    /// The watchdog that replaces a silent connection, named in the reason.
+    pub(crate) watchdog: Duration,
+    /// Longest wait for an ack, or disconnection from NATS.
+    pub(crate) ack_deadline: Duration,
+    /// Publishes awaiting their acks at which the collector is not ready.
+    pub(crate) outstanding_acks_bound: usize,
+}
+
+/// Keeps `readiness` (and the `nats` dependency) up to date until `stop` is cancelled, then
+/// marks the collector not ready.
+pub(crate) async fn watch_readiness(
+    metrics: Metrics,
+    client: async_nats::Client,
+    rules: ReadyRules,
+    readiness: Readiness,
+    stop: CancellationToken,
+) {
+    let mut disconnected_since: Option<Instant> = None;
+    loop {
+        let state = client.connection_state();
+        if state == State::Connected {
+            disconnected_since = None;
+        } else {
+            disconnected_since.get_or_insert_with(Instant::now);
+        }
+        let disconnected_for = disconnected_since.map(|since| since.elapsed());
+        let (verdict, nats) = metrics.assess(&rules, &state, disconnected_for);
+        readiness.set_dependency("nats", nats);
+        readiness.set(verdict);
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(ASSESS_EVERY) => {}
+        }
+    }
+    readiness.set(Err("shutting down".into()));
+}
+
+impl Metrics {
+    /// Whether the collector is ready (else why not), and the state of NATS, given the
+    /// client's connection `state` and how long it has not been connected.
+    fn assess(
+        &self,
+        rules: &ReadyRules,
+        state: &State,
+        disconnected_for: Option<Duration>,
+    ) -> (Result<(), String>, Dependency) {
+        let oldest_wait = self.oldest_unacked_wait();
+        self.oldest_ack_wait
+            .set(oldest_wait.map_or(0.0, |wait| wait.as_secs_f64()));
+        let outstanding = self.outstanding_acks.get();
+        let late = oldest_wait.filter(|wait| *wait > rules.ack_deadline);
+        let mut reasons = Vec::new();
+        if let Some(wait) = late {
+            reasons.push(format!(
+                "the oldest unacknowledged publish has waited {:.1} s for JetStream \
+                 (publish.ack_deadline {:?}); {outstanding} publishes unacknowledged",
+                wait.as_secs_f64(),
+                rules.ack_deadline
+            ));
+        }
+        if let Some(down) = disconnected_for.filter(|down| *down > rules.ack_deadline) {
+            reasons.push(format!(
+                "NATS has been disconnected for {:.1} s (publish.ack_deadline {:?})",
+                down.as_secs_f64(),
+                rules.ack_deadline
+            ));
+        }
+        if outstanding >= rules.outstanding_acks_bound as i64 {
+            reasons.push(format!(
+                "{outstanding} publishes unacknowledged, at publish.outstanding_acks_bound ({})",
+                rules.outstanding_acks_bound
+            ));
+        }
+        let up = self.connections_up.get();
+        if up < rules.connections as i64 {
+            reasons.push(format!(
+                "{up} of {} venue connections subscribed; the others are connecting, or were \
+                 replaced after a silence past connection.watchdog ({:?})",
+                rules.connections, rules.watchdog
+            ));
+        }
+        let nats = match (state, late) {
+            (State::Connected, None) => Dependency::up(format!(
+                "connected; {outstanding} publishes awaiting their ack"
+            )),
+            (State::Connected, Some(wait)) => Dependency::down(format!(
+                "connected, but a publish has waited {:.1} s for its ack",
+                wait.as_secs_f64()
+            )),
+            (state, _) => Dependency::down(format!(
+                "{state} for {:.1} s",
+                disconnected_for.unwrap_or_default().as_secs_f64()
+            )),
+        };
+        let verdict = if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons.join("; "))
+        };
+        (verdict, nats)
     }
 }

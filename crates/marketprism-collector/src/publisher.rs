@@ -23,6 +23,9 @@
 //! `max_message_bytes` (see [`MessageEncoder`]). A quiet feed thus still publishes one
 //! event per message; a busy one publishes fewer, larger messages, which is what lets the
 //! server keep up: its cost is per message far more than per byte.
+//!
+//! For readiness the publisher records when the oldest message still awaiting its ack was
+//! made (see [`Metrics::set_oldest_unacked`]): a message being republished keeps its age.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, IntoFuture};
@@ -37,6 +40,7 @@ use marketprism_bus::{Backoff, DeadLetter, DeadLetterOrigin, StreamConfig};
 use marketprism_model::codec::{self, EncodedMessage, MessageEncoder};
 use marketprism_model::Event;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::metrics::Metrics;
 use crate::PublishConfig;
@@ -88,6 +92,8 @@ struct Prepared {
     payload: Bytes,
     /// Events it carries; none for a dead letter.
     events: usize,
+    /// When it was made, for the age of what awaits an ack.
+    since: Instant,
 }
 
 impl Prepared {
@@ -99,6 +105,7 @@ impl Prepared {
             headers,
             payload: Bytes::from(message.body),
             events: message.events,
+            since: Instant::now(),
         }
     }
 
@@ -108,6 +115,7 @@ impl Prepared {
             headers: letter.headers,
             payload: letter.payload,
             events: 0,
+            since: Instant::now(),
         }
     }
 
@@ -263,6 +271,10 @@ impl Publisher {
                 },
             }
             self.metrics.outstanding_acks.set(self.window.len() as i64);
+            // The oldest in the window; while it is being republished (out of the window),
+            // this stays what was set when it was at the front.
+            self.metrics
+                .set_oldest_unacked(self.window.front().map(|(prepared, _)| prepared.since));
         }
         tracing::info!("Publisher drained: every event is acknowledged.");
         Ok(())
@@ -272,6 +284,9 @@ impl Publisher {
     /// buffers while reconnecting); a message too large goes as two halves, or as a dead
     /// letter.
     async fn publish(&mut self, prepared: Prepared) -> Result<(), PublisherError> {
+        // The client may make it wait (no room to buffer, no ack permit): it counts as
+        // awaiting its ack from now.
+        self.metrics.note_unacked(prepared.since);
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             let error = match send(&self.context, &prepared).await {

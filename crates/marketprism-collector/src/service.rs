@@ -1,7 +1,5 @@
 //! Wires configuration, connections, the publisher and the HTTP endpoint together.
 
-use std::time::Duration;
-
 use async_nats::jetstream;
 use marketprism_telemetry::Readiness;
 use marketprism_venues::VenueError;
@@ -12,7 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, PublishConfig};
 use crate::connection::Connection;
-use crate::metrics::Metrics;
+use crate::metrics::{watch_readiness, Metrics, ReadyRules};
 use crate::pollers::Poller;
 use crate::publisher::Publisher;
 use crate::resume::FeedStore;
@@ -55,7 +53,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
-    let readiness = Readiness::default();
+    let readiness = Readiness::new("collector", env!("CARGO_PKG_VERSION"));
     let http_shutdown = CancellationToken::new();
     let (_, http) = marketprism_telemetry::bind(
         config.listen,
@@ -76,7 +74,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     let (sender, receiver) = mpsc::channel(config.publish.queue_capacity);
     let publisher = tokio::spawn(
         Publisher::new(
-            client,
+            client.clone(),
             config.nats.stream.clone(),
             config.publish.clone(),
             metrics.clone(),
@@ -133,18 +131,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     connections.close();
     drop(sender);
 
-    // Ready once every connection is subscribed; the gauge is maintained by the connections.
-    let readiness_task = {
-        let metrics = metrics.clone();
-        let reading = reading.clone();
-        tokio::spawn(async move {
-            while !reading.is_cancelled() {
-                readiness.set(metrics.connections_up.get() == connection_count as i64);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            readiness.set(false);
-        })
+    // Ready while every connection is subscribed and JetStream acknowledges in time.
+    let rules = ReadyRules {
+        connections: connection_count,
+        watchdog: config.connection.watchdog,
+        ack_deadline: config.publish.ack_deadline,
+        outstanding_acks_bound: config.publish.outstanding_acks_bound(),
     };
+    let readiness_task = tokio::spawn(watch_readiness(
+        metrics.clone(),
+        client,
+        rules,
+        readiness,
+        reading.clone(),
+    ));
 
     let mut publisher = publisher;
     let published = tokio::select! {

@@ -109,6 +109,9 @@ impl Config {
         if self.consumer.ack_wait <= self.batch.max_wait {
             return Err("consumer.ack_wait must exceed batch.max_wait, or batches are redelivered before they are written".into());
         }
+        if self.consumer.commit_deadline <= self.batch.max_wait {
+            return Err("consumer.commit_deadline must exceed batch.max_wait, or a batch waiting to fill counts as stalled".into());
+        }
         Ok(())
     }
 }
@@ -137,6 +140,12 @@ fn default_max_retry_delay() -> Duration {
     Duration::from_secs(5)
 }
 
+/// A batch commits within a second normally; a hung ClickHouse answers no insert for the
+/// request timeout (30 s) before it is retried.
+fn default_commit_deadline() -> Duration {
+    Duration::from_secs(30)
+}
+
 /// The JetStream durable consumer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -157,6 +166,10 @@ pub struct ConsumerConfig {
     /// Cap of the retry delay, e.g. `5s`: how long at most a recovered server waits.
     #[serde(default = "default_max_retry_delay", with = "humantime_serde")]
     pub max_retry_delay: Duration,
+    /// Readiness: storage is not ready once the consumer has had messages pending this long
+    /// without a commit (or NATS has not answered this long), e.g. `30s`.
+    #[serde(default = "default_commit_deadline", with = "humantime_serde")]
+    pub commit_deadline: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -167,6 +180,7 @@ impl Default for ConsumerConfig {
             max_ack_pending: default_max_ack_pending(),
             retry_delay: default_retry_delay(),
             max_retry_delay: default_max_retry_delay(),
+            commit_deadline: default_commit_deadline(),
         }
     }
 }

@@ -9,7 +9,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
-use crate::metrics::Metrics;
+use crate::metrics::{watch_readiness, Metrics, ReadyWatch};
 use crate::writer::Writer;
 use crate::Config;
 
@@ -88,7 +88,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
     let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
-    let readiness = Readiness::default();
+    let readiness = Readiness::new("storage", env!("CARGO_PKG_VERSION"));
     let (_, http) =
         marketprism_telemetry::bind(config.listen, registry, readiness.clone(), shutdown.clone())
             .await
@@ -99,7 +99,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
     let http = tokio::spawn(http);
 
     let client = marketprism_bus::connect(&config.nats, "marketprism-storage").await?;
-    let context = jetstream::new(client);
+    let context = jetstream::new(client.clone());
     let consumer_error = |source: marketprism_bus::Source| StorageError::Consumer {
         durable: config.consumer.durable_name.clone(),
         source,
@@ -140,10 +140,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
         context.clone(),
         metrics.clone(),
     );
-    readiness.set(true);
+    // Ready while what the consumer delivers gets committed.
+    let watching = shutdown.child_token();
+    let watcher = tokio::spawn(watch_readiness(
+        ReadyWatch {
+            consumer,
+            client,
+            commit_deadline: config.consumer.commit_deadline,
+        },
+        metrics.progress.clone(),
+        readiness,
+        watching.clone(),
+    ));
     tracing::info!(durable = %config.consumer.durable_name, "Consuming.");
     let result = consume(&config, &mut messages, writer, &metrics, &shutdown).await;
-    readiness.set(false);
+    watching.cancel();
+    let _ = watcher.await;
     shutdown.cancel();
     let _ = http.await;
     result
@@ -169,6 +181,9 @@ async fn consume(
                 Some(Ok(message)) => {
                     metrics.messages_received.inc();
                     writer.accept(message, &mut batch).await;
+                    if !batch.is_empty() {
+                        metrics.progress.holding();
+                    }
                     metrics.batch_rows.set(batch.rows() as i64);
                     if batch.is_full(&config.batch) {
                         writer.flush(std::mem::take(&mut batch), shutdown).await;

@@ -1,11 +1,29 @@
-//! Storage metrics, exposed on `/metrics`.
+//! Storage metrics, exposed on `/metrics`, and the readiness that follows the writer's
+//! progress.
+//!
+//! Storage is ready while what the consumer delivers gets committed: it is not ready once
+//! messages have been pending (held by the writer, or waiting in the durable consumer) for
+//! `consumer.commit_deadline` without a commit, or NATS has not answered for as long.
 
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use marketprism_telemetry::{Dependency, Readiness};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How often readiness is assessed.
+const ASSESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Longest wait for the consumer's state from NATS.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Label naming a ClickHouse table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -32,6 +50,8 @@ pub(crate) struct Metrics {
     pub(crate) batch_rows: Gauge,
     /// From the collector receiving an event to its row committing, seconds.
     pub(crate) commit_latency: Histogram,
+    /// What the writer holds and how its inserts went, for readiness.
+    pub(crate) progress: Progress,
 }
 
 impl Default for Metrics {
@@ -44,6 +64,7 @@ impl Default for Metrics {
             dead_lettered: Counter::default(),
             batch_rows: Gauge::default(),
             commit_latency: Histogram::new(LATENCY_BUCKETS),
+            progress: Progress::default(),
         }
     }
 }
@@ -87,4 +108,195 @@ impl Metrics {
             self.commit_latency.clone(),
         );
     }
+}
+
+/// The writer's progress: since when messages wait for a commit, the last commit, and the
+/// last insert failure.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Progress(Arc<Mutex<ProgressState>>);
+
+/// A copy of [`Progress`] at one moment.
+#[derive(Debug, Clone, Default)]
+struct ProgressState {
+    /// Since when the writer's messages have waited for a commit (a commit restarts it);
+    /// `None` while it holds none.
+    waiting_since: Option<Instant>,
+    /// When rows last committed.
+    last_commit: Option<Instant>,
+    /// Why the last insert failed; cleared by a commit.
+    last_failure: Option<String>,
+}
+
+impl Progress {
+    fn state(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The writer holds messages: they wait from now, unless others already did.
+    pub(crate) fn holding(&self) {
+        self.state().waiting_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Rows committed; whatever the writer still holds waits from now.
+    pub(crate) fn committed(&self) {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.last_commit = Some(now);
+        state.last_failure = None;
+        if state.waiting_since.is_some() {
+            state.waiting_since = Some(now);
+        }
+    }
+
+    /// An insert failed.
+    pub(crate) fn failed(&self, failure: String) {
+        self.state().last_failure = Some(failure);
+    }
+
+    /// The writer settled every message it held (committed, dead-lettered or nak'd).
+    pub(crate) fn settled(&self) {
+        self.state().waiting_since = None;
+    }
+
+    fn snapshot(&self) -> ProgressState {
+        self.state().clone()
+    }
+}
+
+/// What storage's readiness requires, and where to ask NATS.
+pub(crate) struct ReadyWatch {
+    /// The durable consumer, asked for its pending messages.
+    pub(crate) consumer: PullConsumer,
+    /// The NATS client, for its connection state.
+    pub(crate) client: async_nats::Client,
+    /// Longest time messages may be pending without a commit.
+    pub(crate) commit_deadline: Duration,
+}
+
+/// What was last learned from NATS about the consumer.
+struct ConsumerState {
+    /// Messages not yet delivered plus those delivered and not acked, when NATS last answered.
+    pending: u64,
+    /// When NATS last answered.
+    answered_at: Instant,
+}
+
+/// Keeps `readiness` (and the `nats` and `clickhouse` dependencies) up to date until `stop`
+/// is cancelled, then marks storage not ready.
+pub(crate) async fn watch_readiness(
+    watch: ReadyWatch,
+    progress: Progress,
+    readiness: Readiness,
+    stop: CancellationToken,
+) {
+    let mut consumer = ConsumerState {
+        pending: 0,
+        answered_at: Instant::now(),
+    };
+    let mut pending_since: Option<Instant> = None;
+    loop {
+        let asked = tokio::select! {
+            () = stop.cancelled() => break,
+            asked = tokio::time::timeout(ASK_TIMEOUT, watch.consumer.get_info()) => asked,
+        };
+        let nats = match asked {
+            Ok(Ok(info)) => {
+                consumer = ConsumerState {
+                    pending: info.num_pending + info.num_ack_pending as u64,
+                    answered_at: Instant::now(),
+                };
+                Dependency::up(format!(
+                    "{}; consumer {}: {} messages not yet delivered, {} awaiting their ack",
+                    watch.client.connection_state(),
+                    info.name,
+                    info.num_pending,
+                    info.num_ack_pending
+                ))
+            }
+            Ok(Err(error)) => Dependency::down(format!(
+                "{}; the consumer's state: {error}",
+                watch.client.connection_state()
+            )),
+            Err(_) => Dependency::down(format!(
+                "{}; the consumer's state not answered within {ASK_TIMEOUT:?}",
+                watch.client.connection_state()
+            )),
+        };
+        readiness.set_dependency("nats", nats);
+        let progress = progress.snapshot();
+        let pending = progress.waiting_since.is_some() || consumer.pending > 0;
+        if pending {
+            pending_since.get_or_insert_with(Instant::now);
+        } else {
+            pending_since = None;
+        }
+        let (verdict, clickhouse) =
+            assess(&progress, pending_since, &consumer, watch.commit_deadline);
+        readiness.set_dependency("clickhouse", clickhouse);
+        readiness.set(verdict);
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(ASSESS_EVERY) => {}
+        }
+    }
+    readiness.set(Err("shutting down".into()));
+}
+
+/// Whether storage is ready (else why not) and the state of ClickHouse, given the writer's
+/// progress, since when messages have been pending, and what NATS last said.
+fn assess(
+    progress: &ProgressState,
+    pending_since: Option<Instant>,
+    consumer: &ConsumerState,
+    deadline: Duration,
+) -> (Result<(), String>, Dependency) {
+    let seconds = |since: Instant| since.elapsed().as_secs_f64();
+    let unanswered = progress
+        .waiting_since
+        .filter(|since| since.elapsed() > deadline);
+    let clickhouse = match (&progress.last_failure, unanswered, progress.last_commit) {
+        (Some(failure), _, _) => Dependency::down(format!("the last insert failed: {failure}")),
+        (None, Some(since), _) => {
+            Dependency::down(format!("no insert committed for {:.1} s", seconds(since)))
+        }
+        (None, None, Some(commit)) => {
+            Dependency::up(format!("last commit {:.1} s ago", seconds(commit)))
+        }
+        (None, None, None) => Dependency::unknown("nothing inserted yet"),
+    };
+    let mut reasons = Vec::new();
+    // Stalled since messages became pending, or since the last commit after that.
+    let stalled_since = pending_since.map(|since| {
+        progress
+            .last_commit
+            .map_or(since, |commit| commit.max(since))
+    });
+    if let Some(since) = stalled_since.filter(|since| since.elapsed() > deadline) {
+        let cause = match (&progress.last_failure, progress.waiting_since) {
+            (Some(failure), _) => format!("ClickHouse: the last insert failed: {failure}"),
+            (None, Some(waiting)) => format!(
+                "ClickHouse has not answered the insert for {:.1} s",
+                seconds(waiting)
+            ),
+            (None, None) => "no message received from JetStream".to_owned(),
+        };
+        reasons.push(format!(
+            "no commit for {:.1} s while {} messages are pending (consumer.commit_deadline \
+             {deadline:?}); {cause}",
+            seconds(since),
+            consumer.pending
+        ));
+    }
+    if consumer.answered_at.elapsed() > deadline {
+        reasons.push(format!(
+            "NATS has not answered for {:.1} s (consumer.commit_deadline {deadline:?})",
+            seconds(consumer.answered_at)
+        ));
+    }
+    let verdict = if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(reasons.join("; "))
+    };
+    (verdict, clickhouse)
 }

@@ -139,6 +139,7 @@ impl Writer {
             }
             Written::Interrupted => nak_now(&messages).await,
         }
+        self.metrics.progress.settled();
         self.metrics.batch_rows.set(0);
     }
 
@@ -160,6 +161,7 @@ impl Writer {
                 Err(error) => error,
             };
             self.metrics.insert_failures.inc();
+            self.metrics.progress.failed(error.to_string());
             if error.kind() == InsertErrorKind::Refused {
                 return Written::Refused(error.to_string());
             }
@@ -181,6 +183,7 @@ impl Writer {
 
     /// Acks the messages of a committed batch and accounts for its rows.
     async fn committed(&self, batch: &Batch, messages: &[Message]) {
+        self.metrics.progress.committed();
         let committed_ms = now_ms();
         for received_ms in &batch.received_ms {
             // Clocks of different hosts can disagree: a negative latency counts as 0.

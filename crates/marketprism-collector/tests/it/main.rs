@@ -5,6 +5,7 @@ mod continuity;
 mod derivatives;
 mod polls;
 mod publish;
+mod ready;
 
 use std::time::Duration;
 
@@ -336,7 +337,7 @@ async fn a_nats_restart_loses_and_duplicates_nothing() {
 }
 
 /// Sends a signal (`STOP`, `CONT`) to a process.
-fn signal(pid: u32, name: &str) {
+pub(crate) fn signal(pid: u32, name: &str) {
     let status = std::process::Command::new("kill")
         .arg(format!("-{name}"))
         .arg(pid.to_string())

@@ -31,6 +31,7 @@ async fn messages_over_the_payload_limit_are_split_and_an_event_over_it_dead_let
         max_outstanding_acks: 100_000,
         queue_capacity: 100_000,
         linger: Duration::from_millis(300),
+        ..PublishConfig::default()
     };
     let mut events: Vec<Event> = (0..EVENTS)
         .map(|index| btc_buy(index, index.to_string()))

@@ -5,6 +5,7 @@ mod archive;
 mod consume;
 mod failures;
 mod migrate;
+mod ready;
 
 use std::time::Duration;
 

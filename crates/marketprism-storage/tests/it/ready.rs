@@ -1,0 +1,103 @@
+//! `/ready` and `/health` follow the commits: a frozen ClickHouse makes storage not ready,
+//! saying why, and it is ready again once rows commit.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio_util::sync::CancellationToken;
+
+use crate::{eventually, publish, setup, trade, Harness};
+
+/// `/ready`'s status and body.
+async fn ready(base: &str) -> (u16, String) {
+    match reqwest::get(format!("{base}/ready")).await {
+        Ok(response) => (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        ),
+        Err(error) => (0, error.to_string()),
+    }
+}
+
+/// `/health`'s report.
+async fn health(base: &str) -> serde_json::Value {
+    let body = reqwest::get(format!("{base}/health"))
+        .await
+        .expect("health answers")
+        .text()
+        .await
+        .expect("health body");
+    serde_json::from_str(&body).expect("health JSON")
+}
+
+/// Polls `/ready` until it answers `status` with a body containing each of `contains` (up
+/// to two minutes); returns the body and how long it took.
+async fn ready_becomes(base: &str, status: u16, contains: &[&str]) -> (String, Duration) {
+    let started = Instant::now();
+    let mut last = (0, String::new());
+    while started.elapsed() < Duration::from_secs(120) {
+        last = ready(base).await;
+        if last.0 == status && contains.iter().all(|part| last.1.contains(part)) {
+            return (last.1, started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("/ready never answered {status} with {contains:?}; last: {last:?}");
+}
+
+#[tokio::test]
+async fn a_frozen_clickhouse_makes_storage_not_ready_until_rows_commit() {
+    let harness = Harness::start("ready_test");
+    let context = setup(&harness).await;
+    let mut config = harness.config.clone();
+    let port = marketprism_servers::free_port().expect("port");
+    config.listen = ([127, 0, 0, 1], port).into();
+    config.clickhouse.request_timeout = Duration::from_secs(1);
+    config.consumer.ack_wait = Duration::from_secs(3);
+    config.consumer.max_retry_delay = Duration::from_millis(500);
+    config.consumer.commit_deadline = Duration::from_secs(3);
+    let base = format!("http://127.0.0.1:{port}");
+    let clickhouse = Pid::from_raw(i32::try_from(harness.clickhouse.pid()).expect("pid"));
+    let shutdown = CancellationToken::new();
+    let storage = tokio::spawn(marketprism_storage::run(config, shutdown.clone()));
+    publish(&context, &trade(1, "100")).await;
+    let client = harness.client();
+    assert_eq!(
+        eventually(&client, "SELECT count() FROM trades FINAL", 1).await,
+        1
+    );
+    ready_becomes(&base, 200, &["ready"]).await;
+    let healthy = health(&base).await;
+    assert_eq!(healthy["service"], "storage");
+    assert_eq!(healthy["status"], "healthy");
+    assert_eq!(healthy["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(healthy["dependencies"]["nats"]["status"], "up");
+    assert!(healthy.get("reason").is_none(), "{healthy}");
+
+    kill(clickhouse, Signal::SIGSTOP).expect("stop ClickHouse");
+    for id in 2..=20 {
+        publish(&context, &trade(id, "100")).await;
+    }
+    let (body, took) = ready_becomes(&base, 503, &["no commit", "ClickHouse"]).await;
+    eprintln!("ClickHouse stopped: not ready after {took:?}: {body}");
+    let unhealthy = health(&base).await;
+    assert_eq!(unhealthy["status"], "unhealthy");
+    assert_eq!(unhealthy["dependencies"]["clickhouse"]["status"], "down");
+    assert_eq!(unhealthy["dependencies"]["nats"]["status"], "up");
+    let reason = unhealthy["reason"].as_str().expect("a reason");
+    assert!(reason.contains("consumer.commit_deadline"), "{reason}");
+
+    kill(clickhouse, Signal::SIGCONT).expect("resume ClickHouse");
+    let (_, took) = ready_becomes(&base, 200, &["ready"]).await;
+    eprintln!("ClickHouse resumed: ready after {took:?}");
+    assert_eq!(
+        eventually(&client, "SELECT count() FROM trades FINAL", 20).await,
+        20
+    );
+    let recovered = health(&base).await;
+    assert_eq!(recovered["status"], "healthy");
+    assert_eq!(recovered["dependencies"]["clickhouse"]["status"], "up");
+    shutdown.cancel();
+    storage.await.expect("join").expect("clean shutdown");
+}
