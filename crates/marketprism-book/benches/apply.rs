@@ -45,7 +45,7 @@ fn workload(depth: i64) -> (BookUpdate, Vec<BookUpdate>) {
             .map(|offset| level(mid + offset, 100_000_000))
             .collect(),
         checksum: None,
-        exchange_time_ms: 0,
+        exchange_time_ms: Some(0),
         received_time_ms: 0,
     };
     let mut draw = Draw(0x9e37_79b9_7f4a_7c15);
@@ -74,7 +74,7 @@ fn workload(depth: i64) -> (BookUpdate, Vec<BookUpdate>) {
                 bids,
                 asks,
                 checksum: None,
-                exchange_time_ms: index as i64,
+                exchange_time_ms: Some(index as i64),
                 received_time_ms: index as i64,
             }
         })

@@ -51,7 +51,7 @@ fn main() {
             bids: (1..=levels).map(|offset| level(mid - offset)).collect(),
             asks: (1..=levels).map(|offset| level(mid + offset)).collect(),
             checksum: None,
-            exchange_time_ms: 0,
+            exchange_time_ms: Some(0),
             received_time_ms: 0,
         };
         tracker.apply(MarketType::Spot, &symbol, snapshot);

@@ -21,7 +21,8 @@ pub use book::{Book, BookSide};
 pub use checksum::okx_checksum;
 pub use rule::SyncRule;
 pub use sequencer::{
-    Desync, DesyncReason, Outage, Position, Progress, Sequencer, Skip, DEFAULT_BUFFER_LIMIT,
+    Applied, Desync, DesyncReason, Outage, Position, Progress, Sequencer, Skip,
+    DEFAULT_BUFFER_LIMIT,
 };
 pub use tracker::{BookTracker, PublishSettings, Tracked};
 pub use update::{BookUpdate, UpdateKind};

@@ -64,13 +64,17 @@ pub enum DesyncReason {
 /// The book can no longer be vouched for: the caller must obtain a fresh snapshot (fetch it
 /// for venues that bootstrap from REST, resubscribe otherwise).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("book out of sync since {since_ms}: {reason}")]
+#[error(
+    "book out of sync since {}: {reason}",
+    .since_ms.map_or_else(|| "an unknown time".to_owned(), |ms| ms.to_string())
+)]
 pub struct Desync {
     /// What was detected.
     pub reason: DesyncReason,
     /// Venue time from which the book is unknown: that of the last update applied, or of the
-    /// first update seen when the book was never valid.
-    pub since_ms: i64,
+    /// first update seen when the book was never valid; `None` when no message seen so far
+    /// carried a venue time.
+    pub since_ms: Option<i64>,
 }
 
 /// A window during which the book could not be vouched for, reported once it is valid again.
@@ -78,7 +82,8 @@ pub struct Desync {
 pub struct Outage {
     /// The first break detected.
     pub reason: DesyncReason,
-    /// Venue time from which the book was unknown.
+    /// Venue time from which the book was unknown (`to_ms` when no venue time had been seen
+    /// before the book became valid).
     pub from_ms: i64,
     /// Venue time of the update that made the book valid again.
     pub to_ms: i64,
@@ -121,13 +126,30 @@ enum State {
 pub struct Position {
     /// The venue's id of the update.
     pub update_id: u64,
-    /// Its venue time, Unix milliseconds.
+    /// Its venue time, or the one it was stamped with (see [`Sequencer`]), Unix milliseconds.
     pub exchange_time_ms: i64,
     /// Its local receive time, Unix milliseconds.
     pub received_time_ms: i64,
 }
 
+/// A message applied to a valid book, with the venue time it is published under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The message as the venue sent it.
+    pub update: BookUpdate,
+    /// Its venue time, or the one it was stamped with (see [`Sequencer`]), Unix milliseconds.
+    pub exchange_time_ms: i64,
+}
+
 /// Keeps one instrument's book in sync with the venue.
+///
+/// A message without a venue time (a Binance spot REST snapshot) is stamped from the stream,
+/// never with its local receive time: it takes the venue time of the first update with one
+/// applied on top of it, for a REST snapshot the update that bridges it. Until then the book
+/// is valid but has no [`Position`], so it is not published, and [`Sequencer::take_applied`]
+/// holds the message back. The stamp is at least the time of every update the snapshot
+/// contains, so the book's venue time never runs backwards, and it depends on the stream
+/// alone, not on whether the snapshot came before or after the updates it contains.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     rule: SyncRule,
@@ -136,11 +158,16 @@ pub struct Sequencer {
     buffer: VecDeque<BookUpdate>,
     buffer_limit: usize,
     position: Option<Position>,
+    /// The id and receive time of the last message the valid book reflects, while that
+    /// message waits for a venue time (then `position` is `None`).
+    unstamped_position: Option<(u64, i64)>,
     /// The desync not yet followed by a valid book.
     outage: Option<Desync>,
     /// Updates applied to a valid book since the last [`Sequencer::take_applied`], when
     /// recording is on.
-    applied: Option<Vec<BookUpdate>>,
+    applied: Option<Vec<Applied>>,
+    /// Recorded updates waiting for a venue time, in order (only when recording is on).
+    unstamped: Vec<BookUpdate>,
 }
 
 impl Sequencer {
@@ -159,8 +186,10 @@ impl Sequencer {
             buffer: VecDeque::new(),
             buffer_limit: DEFAULT_BUFFER_LIMIT,
             position: None,
+            unstamped_position: None,
             outage: None,
             applied: None,
+            unstamped: Vec::new(),
         }
     }
 
@@ -173,8 +202,8 @@ impl Sequencer {
 
     /// The updates applied since the last call, in order. Empty unless
     /// [`Sequencer::record_applied`] was set, and after a desync (a message is only reported
-    /// once the book it built is known to be valid).
-    pub fn take_applied(&mut self) -> Vec<BookUpdate> {
+    /// once the book it built is known to be valid, and once it has a venue time).
+    pub fn take_applied(&mut self) -> Vec<Applied> {
         self.applied
             .as_mut()
             .map(std::mem::take)
@@ -194,7 +223,8 @@ impl Sequencer {
         }
     }
 
-    /// The last update reflected in the valid book.
+    /// The last update reflected in the valid book; `None` while that update waits for a
+    /// venue time (see [`Sequencer`]).
     pub fn position(&self) -> Option<Position> {
         self.book().and(self.position)
     }
@@ -215,17 +245,13 @@ impl Sequencer {
         self.book.clear();
         self.buffer.clear();
         self.state = State::AwaitingSnapshot;
-        self.position = None;
         self.outage = None;
-        if let Some(applied) = &mut self.applied {
-            applied.clear();
-        }
+        self.forget_position();
     }
 
     /// Applies one message. On `Err` the book is invalid until a new snapshot arrives; the
     /// error says why and since when.
     pub fn apply(&mut self, update: BookUpdate) -> Result<Progress, Desync> {
-        let was_valid = self.book().is_some();
         let first_seen_ms = self
             .buffer
             .front()
@@ -238,18 +264,14 @@ impl Sequencer {
         };
         let progress = match progress {
             Ok(progress) => progress,
-            Err(reason) => {
-                if let Some(applied) = &mut self.applied {
-                    applied.clear();
-                }
-                return Err(self.desync(reason, first_seen_ms));
-            }
+            Err(reason) => return Err(self.desync(reason, first_seen_ms)),
         };
-        if !was_valid && self.book().is_some() {
-            if let (Some(outage), Some(position)) = (self.outage.take(), self.position) {
+        // An outage ends with the first position: the book is valid and has a venue time.
+        if let Some(position) = self.position() {
+            if let Some(outage) = self.outage.take() {
                 return Ok(Progress::Recovered(Outage {
                     reason: outage.reason,
-                    from_ms: outage.since_ms,
+                    from_ms: outage.since_ms.unwrap_or(position.exchange_time_ms),
                     to_ms: position.exchange_time_ms,
                 }));
             }
@@ -260,20 +282,20 @@ impl Sequencer {
     fn apply_snapshot(&mut self, snapshot: BookUpdate) -> Result<Progress, DesyncReason> {
         self.book.apply_snapshot(&snapshot.bids, &snapshot.asks);
         self.verify(&snapshot)?;
-        self.mark_applied(&snapshot);
-        self.record(snapshot.clone());
+        let snapshot_id = snapshot.last_id;
+        // Nothing built before the snapshot and still waiting for a venue time was published.
+        self.forget_unstamped();
+        self.mark_applied(snapshot);
         if self.rule.snapshot_in_stream() {
             self.buffer.clear();
             self.state = State::Synced {
-                last_id: snapshot.last_id,
+                last_id: snapshot_id,
             };
-            return Ok(Progress::Applied);
-        }
-        self.state = State::Bridging {
-            snapshot_id: snapshot.last_id,
-        };
-        while let Some(delta) = self.buffer.pop_front() {
-            self.apply_delta(delta)?;
+        } else {
+            self.state = State::Bridging { snapshot_id };
+            while let Some(delta) = self.buffer.pop_front() {
+                self.apply_delta(delta)?;
+            }
         }
         Ok(Progress::Applied)
     }
@@ -327,26 +349,70 @@ impl Sequencer {
         self.book.apply_levels(BookSide::Bid, &delta.bids);
         self.book.apply_levels(BookSide::Ask, &delta.asks);
         self.verify(&delta)?;
-        self.mark_applied(&delta);
         self.state = State::Synced {
             last_id: delta.last_id,
         };
-        self.record(delta);
+        self.mark_applied(delta);
         Ok(Progress::Applied)
     }
 
-    fn record(&mut self, update: BookUpdate) {
+    /// Makes `update` the book's position and records it; one without a venue time waits for
+    /// a stamp, one with a venue time first stamps everything waiting with it.
+    fn mark_applied(&mut self, update: BookUpdate) {
+        let Some(exchange_time_ms) = update.exchange_time_ms else {
+            self.position = None;
+            self.unstamped_position = Some((update.last_id, update.received_time_ms));
+            if self.applied.is_some() {
+                self.unstamped.push(update);
+            }
+            return;
+        };
+        self.stamp(exchange_time_ms);
+        self.position = Some(Position {
+            update_id: update.last_id,
+            exchange_time_ms,
+            received_time_ms: update.received_time_ms,
+        });
         if let Some(applied) = &mut self.applied {
-            applied.push(update);
+            applied.push(Applied {
+                update,
+                exchange_time_ms,
+            });
         }
     }
 
-    fn mark_applied(&mut self, update: &BookUpdate) {
+    /// Gives the updates waiting for a venue time `exchange_time_ms`, which makes the last of
+    /// them the book's position.
+    fn stamp(&mut self, exchange_time_ms: i64) {
+        let Some((update_id, received_time_ms)) = self.unstamped_position.take() else {
+            return;
+        };
         self.position = Some(Position {
-            update_id: update.last_id,
-            exchange_time_ms: update.exchange_time_ms,
-            received_time_ms: update.received_time_ms,
+            update_id,
+            exchange_time_ms,
+            received_time_ms,
         });
+        if let Some(applied) = &mut self.applied {
+            applied.extend(self.unstamped.drain(..).map(|update| Applied {
+                update,
+                exchange_time_ms,
+            }));
+        }
+    }
+
+    /// Forgets the position and every update not yet reported.
+    fn forget_position(&mut self) {
+        self.position = None;
+        self.forget_unstamped();
+        if let Some(applied) = &mut self.applied {
+            applied.clear();
+        }
+    }
+
+    /// Forgets the updates waiting for a venue time.
+    fn forget_unstamped(&mut self) {
+        self.unstamped_position = None;
+        self.unstamped.clear();
     }
 
     /// Checks the venue's checksum, when sent, and that the book is not crossed.
@@ -373,15 +439,15 @@ impl Sequencer {
     }
 
     /// Invalidates the book and remembers the start of the outage.
-    fn desync(&mut self, reason: DesyncReason, first_seen_ms: i64) -> Desync {
+    fn desync(&mut self, reason: DesyncReason, first_seen_ms: Option<i64>) -> Desync {
         self.book.clear();
         self.state = State::AwaitingSnapshot;
         let since_ms = match (&self.outage, self.position) {
             (Some(outage), _) => outage.since_ms,
-            (None, Some(position)) => position.exchange_time_ms,
+            (None, Some(position)) => Some(position.exchange_time_ms),
             (None, None) => first_seen_ms,
         };
-        self.position = None;
+        self.forget_position();
         let desync = Desync { reason, since_ms };
         if self.outage.is_none() {
             self.outage = Some(desync.clone());

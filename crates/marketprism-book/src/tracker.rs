@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use marketprism_model::{Exchange, Gap, GapReason, MarketType, OrderBook, OrderBookDelta, Symbol};
 
 use crate::{
-    Book, BookSide, BookUpdate, Desync, DesyncReason, Outage, Progress, Sequencer, SyncRule,
+    Applied, Book, BookSide, BookUpdate, Desync, DesyncReason, Outage, Progress, Sequencer,
+    SyncRule,
 };
 
 /// How books are published.
@@ -115,18 +116,23 @@ impl BookTracker {
             .sequencer
             .take_applied()
             .into_iter()
-            .map(|update| OrderBookDelta {
-                exchange,
-                market_type,
-                symbol: symbol.clone(),
-                snapshot: update.kind == crate::UpdateKind::Snapshot,
-                first_update_id: update.first_id,
-                update_id: update.last_id,
-                exchange_time_ms: update.exchange_time_ms,
-                received_time_ms: update.received_time_ms,
-                bids: update.bids,
-                asks: update.asks,
-            })
+            .map(
+                |Applied {
+                     update,
+                     exchange_time_ms,
+                 }| OrderBookDelta {
+                    exchange,
+                    market_type,
+                    symbol: symbol.clone(),
+                    snapshot: update.kind == crate::UpdateKind::Snapshot,
+                    first_update_id: update.first_id,
+                    update_id: update.last_id,
+                    exchange_time_ms,
+                    received_time_ms: update.received_time_ms,
+                    bids: update.bids,
+                    asks: update.asks,
+                },
+            )
             .collect();
         let gap = match &progress {
             Ok(Progress::Recovered(outage)) => Some(gap(
@@ -221,8 +227,8 @@ fn publish(
 ) -> Option<OrderBook> {
     let book = instrument.sequencer.book()?;
     let position = instrument.sequencer.position()?;
-    // Venue clocks are not monotonic across snapshot and stream (a spot REST snapshot is
-    // stamped with the local receive time): a step back in time never withholds a book.
+    // A venue's times need not agree across its REST answers and its stream: a step back in
+    // time never withholds a book.
     let due = recovered
         || settings.min_interval_ms <= 0
         || instrument.last_published_ms.is_none_or(|last| {

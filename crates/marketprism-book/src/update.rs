@@ -38,8 +38,9 @@ pub struct BookUpdate {
     pub asks: Vec<PriceLevel>,
     /// The venue's checksum of the book after this message, when it sends a non-zero one.
     pub checksum: Option<i32>,
-    /// Venue time of the message, Unix milliseconds (receive time when the venue gives none).
-    pub exchange_time_ms: i64,
+    /// Venue time of the message, Unix milliseconds; `None` when the venue gives none (a
+    /// Binance spot REST snapshot): the [`crate::Sequencer`] then stamps it from the stream.
+    pub exchange_time_ms: Option<i64>,
     /// Local receive time, Unix milliseconds.
     pub received_time_ms: i64,
 }

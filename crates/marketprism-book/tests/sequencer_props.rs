@@ -179,7 +179,7 @@ fn truth(scenario: &Scenario) -> Truth {
             bids,
             asks,
             checksum,
-            exchange_time_ms: index as i64 + 1,
+            exchange_time_ms: Some(index as i64 + 1),
             received_time_ms: index as i64 + 1,
         });
         truth.states.push(reference.clone());
@@ -198,7 +198,7 @@ fn snapshot(truth: &Truth, at: usize, rule: SyncRule) -> BookUpdate {
         bids: Reference::levels(&state.bids),
         asks: Reference::levels(&state.asks),
         checksum: (rule == SyncRule::Okx).then(|| state.checksum()),
-        exchange_time_ms: at as i64,
+        exchange_time_ms: Some(at as i64),
         received_time_ms: at as i64,
     }
 }

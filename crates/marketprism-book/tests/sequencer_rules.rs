@@ -22,7 +22,7 @@ fn message(kind: UpdateKind, first_id: u64, last_id: u64, prev_id: Option<u64>) 
         bids: vec![level("100", "1")],
         asks: vec![level("101", "1")],
         checksum: None,
-        exchange_time_ms: last_id as i64,
+        exchange_time_ms: Some(last_id as i64),
         received_time_ms: last_id as i64,
     }
 }
@@ -33,6 +33,33 @@ fn snapshot(id: u64) -> BookUpdate {
 
 fn delta(first_id: u64, last_id: u64, prev_id: Option<u64>) -> BookUpdate {
     message(UpdateKind::Delta, first_id, last_id, prev_id)
+}
+
+/// A snapshot without venue time, as Binance spot's REST depth answers, received long after
+/// the stream times of these tests.
+fn timeless_snapshot(id: u64) -> BookUpdate {
+    BookUpdate {
+        exchange_time_ms: None,
+        received_time_ms: RECEIVED_LATE_MS,
+        ..snapshot(id)
+    }
+}
+
+const RECEIVED_LATE_MS: i64 = 999_999;
+
+/// The id and published venue time of every update reported since the last call.
+fn applied_times(sequencer: &mut Sequencer) -> Vec<(u64, i64)> {
+    sequencer
+        .take_applied()
+        .into_iter()
+        .map(|applied| (applied.update.last_id, applied.exchange_time_ms))
+        .collect()
+}
+
+fn position_time(sequencer: &Sequencer) -> Option<(u64, i64)> {
+    sequencer
+        .position()
+        .map(|position| (position.update_id, position.exchange_time_ms))
 }
 
 #[test]
@@ -67,7 +94,8 @@ fn binance_spot_bridges_a_snapshot_inside_an_event_and_chains_by_plus_one() {
         }
     ));
     assert_eq!(
-        desync.since_ms, 110,
+        desync.since_ms,
+        Some(110),
         "the outage starts at the last good update"
     );
     assert!(sequencer.book().is_none() && sequencer.needs_snapshot());
@@ -103,7 +131,8 @@ fn binance_snapshot_older_than_the_stream_is_rejected_and_the_stream_kept() {
         }
     );
     assert_eq!(
-        desync.since_ms, 150,
+        desync.since_ms,
+        Some(150),
         "the book is known up to the snapshot; updates after it are missing"
     );
     assert_eq!(sequencer.buffered(), 1);
@@ -232,4 +261,123 @@ fn a_crossed_book_is_never_vouched_for() {
     let desync = sequencer.apply(crossing).expect_err("crossed");
     assert!(matches!(desync.reason, DesyncReason::Crossed { .. }));
     assert!(sequencer.book().is_none());
+}
+
+#[test]
+fn a_timeless_snapshot_takes_the_time_of_the_buffered_update_that_bridges_it() {
+    let mut sequencer = Sequencer::new(SyncRule::BinanceSpot).record_applied();
+    sequencer.apply(delta(90, 95, None)).expect("buffered");
+    sequencer.apply(delta(96, 103, None)).expect("buffered");
+    sequencer.apply(delta(104, 106, None)).expect("buffered");
+    assert_eq!(
+        sequencer.apply(timeless_snapshot(100)),
+        Ok(Progress::Applied)
+    );
+    assert_eq!(position_time(&sequencer), Some((106, 106)));
+    assert_eq!(
+        applied_times(&mut sequencer),
+        vec![(100, 103), (103, 103), (106, 106)],
+        "the snapshot is published at the time of its bridge, never at its receive time"
+    );
+}
+
+#[test]
+fn a_timeless_snapshot_ahead_of_its_bridge_waits_for_it() {
+    // The same stream, the stale updates seen before the snapshot or after it: the book is
+    // published at the bridge, with its time, either way.
+    for stale_first in [true, false] {
+        let mut sequencer = Sequencer::new(SyncRule::BinanceSpot).record_applied();
+        let stale = [delta(90, 95, None), delta(96, 98, None)];
+        if stale_first {
+            for update in stale.clone() {
+                assert_eq!(sequencer.apply(update), Ok(Progress::Buffered));
+            }
+        }
+        assert_eq!(
+            sequencer.apply(timeless_snapshot(100)),
+            Ok(Progress::Applied)
+        );
+        if !stale_first {
+            for update in stale {
+                assert_eq!(
+                    sequencer.apply(update),
+                    Ok(Progress::Skipped(Skip::AlreadyApplied))
+                );
+            }
+        }
+        assert!(sequencer.book().is_some(), "the book is valid");
+        assert_eq!(
+            sequencer.position(),
+            None,
+            "but has no venue time to be published under"
+        );
+        assert!(sequencer.take_applied().is_empty());
+        assert_eq!(sequencer.apply(delta(99, 104, None)), Ok(Progress::Applied));
+        let position = sequencer.position().expect("published at the bridge");
+        assert_eq!(
+            (
+                position.update_id,
+                position.exchange_time_ms,
+                position.received_time_ms
+            ),
+            (104, 104, 104)
+        );
+        assert_eq!(
+            applied_times(&mut sequencer),
+            vec![(100, 104), (104, 104)],
+            "the snapshot is reported before its bridge, at the bridge's time"
+        );
+    }
+}
+
+#[test]
+fn an_outage_repaired_by_a_timeless_snapshot_ends_at_the_time_it_takes() {
+    let mut sequencer = Sequencer::new(SyncRule::BinanceSpot);
+    sequencer.apply(snapshot(100)).expect("snapshot");
+    sequencer.apply(delta(101, 110, None)).expect("applied");
+    sequencer
+        .apply(delta(112, 115, None))
+        .expect_err("111 is missing");
+    // 112..=115 bridges 113: the outage ends at its time.
+    match sequencer.apply(timeless_snapshot(113)) {
+        Ok(Progress::Recovered(outage)) => {
+            assert_eq!((outage.from_ms, outage.to_ms), (110, 115));
+        }
+        other => panic!("expected recovery, got {other:?}"),
+    }
+
+    // The snapshot contains the buffered update: the outage ends with the update after it.
+    let mut sequencer = Sequencer::new(SyncRule::BinanceSpot);
+    sequencer.apply(snapshot(100)).expect("snapshot");
+    sequencer.apply(delta(101, 110, None)).expect("applied");
+    sequencer
+        .apply(delta(112, 115, None))
+        .expect_err("111 is missing");
+    assert_eq!(
+        sequencer.apply(timeless_snapshot(116)),
+        Ok(Progress::Applied)
+    );
+    match sequencer.apply(delta(117, 120, None)) {
+        Ok(Progress::Recovered(outage)) => {
+            assert_eq!((outage.from_ms, outage.to_ms), (110, 120));
+        }
+        other => panic!("expected recovery, got {other:?}"),
+    }
+
+    let mut sequencer = Sequencer::new(SyncRule::BinanceSpot);
+    let mut crossed = timeless_snapshot(100);
+    crossed.bids = vec![level("102", "1")];
+    let desync = sequencer.apply(crossed).expect_err("crossed");
+    assert_eq!(desync.since_ms, None, "no venue time seen yet");
+    sequencer.apply(delta(99, 103, None)).expect("buffered");
+    match sequencer.apply(timeless_snapshot(101)) {
+        Ok(Progress::Recovered(outage)) => {
+            assert_eq!(
+                (outage.from_ms, outage.to_ms),
+                (103, 103),
+                "the outage starts and ends at the first venue time"
+            );
+        }
+        other => panic!("expected recovery, got {other:?}"),
+    }
 }

@@ -1,7 +1,7 @@
 //! Every capture in the fixtures replays without a parse error, and every book stays in sync
 //! (the captures are continuous: any break would be ours).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use marketprism_book::PublishSettings;
 use marketprism_capture::{captures, records};
@@ -77,4 +77,70 @@ fn every_capture_replays_and_every_book_stays_in_sync() {
     for feed in ["binance-spot", "binance-usdm", "okx", "bybit/linear"] {
         assert!(stats[feed].trades > 0, "{feed}: no trades");
     }
+}
+
+/// The venue time of every book a capture publishes, top-N and full-depth rows alike, never
+/// runs backwards, and a Binance spot REST snapshot, which carries no time, is never published
+/// under its receive time.
+#[test]
+fn published_book_times_never_run_backwards() {
+    let paths: Vec<_> = captures("")
+        .expect("captures directory (set MARKETPRISM_CAPTURES to override)")
+        .into_iter()
+        .filter(|path| path.to_string_lossy().ends_with(".jsonl.gz"))
+        .collect();
+    let settings = PublishSettings {
+        deltas: true,
+        ..PublishSettings::default()
+    };
+    let mut violations = Vec::new();
+    for path in &paths {
+        let mut replayer = Replayer::new(settings);
+        // The last venue time per book and row kind. Replay keeps a book per connection for
+        // venues that send snapshots in the stream (a capture may carry an instrument on
+        // several connections, each its own book), one per venue for Binance, whose
+        // snapshots come over REST.
+        let mut last_times: HashMap<(String, &str, String), i64> = HashMap::new();
+        for record in records(path).expect("capture opens") {
+            let record = record.expect("valid record");
+            let Ok(events) = replayer.replay(&record) else {
+                continue;
+            };
+            let connection = if record.venue.starts_with("binance") {
+                String::new()
+            } else {
+                record.conn.clone()
+            };
+            for event in events {
+                let (kind, subject, exchange_time_ms) = match &event {
+                    Event::OrderBook(book) => ("orderbook", event.subject(), book.exchange_time_ms),
+                    Event::OrderBookDelta(delta) => {
+                        if delta.snapshot
+                            && record.venue == "binance-spot"
+                            && delta.exchange_time_ms == delta.received_time_ms
+                        {
+                            violations.push(format!(
+                                "{} snapshot {}: published under its receive time",
+                                path.display(),
+                                event.subject()
+                            ));
+                        }
+                        ("orderbook_delta", event.subject(), delta.exchange_time_ms)
+                    }
+                    _ => continue,
+                };
+                let last = last_times
+                    .entry((connection.clone(), kind, subject.clone()))
+                    .or_insert(exchange_time_ms);
+                if exchange_time_ms < *last {
+                    violations.push(format!(
+                        "{} {kind} {subject}: venue time {exchange_time_ms} after {last}",
+                        path.display()
+                    ));
+                }
+                *last = exchange_time_ms;
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
 }

@@ -343,7 +343,9 @@ pub trait VenueProtocol: Send + Sync {
         Err(VenueError::unrecognized(body))
     }
 
-    /// Parses the body of a REST book snapshot fetched from [`Self::book_snapshot_url`].
+    /// Parses the body of a REST book snapshot fetched from [`Self::book_snapshot_url`]. Its
+    /// `exchange_time_ms` is the venue's time, `None` when the venue sends none (the book's
+    /// sequencer then stamps it from the stream, never with the receive time).
     fn parse_book_snapshot(
         &self,
         body: &str,

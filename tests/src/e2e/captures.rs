@@ -13,12 +13,14 @@
 //!    each collector connection receives what one captured connection carried;
 //! 2. `marketprism replay --config` of the capture gives the expected events;
 //! 3. the simulator replays the capture as fast as possible, held until every collector
-//!    connection is subscribed and every Binance book's REST snapshot is stored, so each
-//!    snapshot is applied before the updates that bridge it, as in the capture;
+//!    connection is subscribed and every Binance USDⓈ-M book's REST snapshot is stored (a
+//!    spot snapshot, which has no venue time, publishes nothing before the update that
+//!    bridges it; the simulator holds the frames after each snapshot until it is fetched), so
+//!    each snapshot is applied before the updates that bridge it, as in the capture;
 //! 4. once the replay is over, the collector drained and storage caught up, every table must
 //!    hold exactly the expected rows: the same natural keys, every column equal except the
-//!    local receive time (and a venue time the receive time stood in for, as for Binance spot
-//!    snapshots, which carry none); no gap, no crossed book, no dead letter.
+//!    local receive time (and a venue time the receive time stood in for); no gap, no crossed
+//!    book, no dead letter.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
@@ -437,14 +439,15 @@ impl CaptureRun<'_> {
         Ok(expected)
     }
 
-    /// How many books start from a REST snapshot: the Binance symbols subscribed to books
-    /// (the captures hold a snapshot of each).
+    /// How many books are published from a REST snapshot alone: the Binance USDⓈ-M symbols
+    /// subscribed to books (the captures hold a snapshot of each, with its venue time; a spot
+    /// book waits for the update that bridges its snapshot, which has none).
     fn snapshot_books(&self) -> u64 {
         let books: BTreeSet<(&str, &str)> = self
             .sections
             .iter()
             .filter(|section| {
-                section.venue.starts_with("binance") && section.channels.contains("orderbook")
+                section.venue == "binance_usdm" && section.channels.contains("orderbook")
             })
             .flat_map(|section| {
                 section
@@ -586,7 +589,7 @@ fn fields<R: Serialize>(row: &R) -> anyhow::Result<Fields> {
 
 /// Whether two rows of one event agree: every column equal except the local receive time,
 /// and the venue time equal unless each row's receive time stood in for it (the venue sent
-/// none, as with Binance spot snapshots).
+/// none, as a Bybit push without `ts` for its tickers).
 fn same(expected: &Fields, stored: &Fields) -> bool {
     const RECEIVED: &str = "received_time";
     const VENUE: &str = "exchange_time";

@@ -62,14 +62,14 @@ pub fn depth_update(
             bids: levels("b", &wire.bids)?,
             asks: levels("a", &wire.asks)?,
             checksum: None,
-            exchange_time_ms: wire.transaction_time_ms.unwrap_or(wire.event_time_ms),
+            exchange_time_ms: Some(wire.transaction_time_ms.unwrap_or(wire.event_time_ms)),
             received_time_ms,
         },
     })
 }
 
-/// Normalizes a REST depth snapshot. Spot snapshots carry no time; the receive time stands
-/// in for it.
+/// Normalizes a REST depth snapshot. Spot snapshots carry no time: the book's sequencer
+/// stamps them from the stream.
 pub fn depth_snapshot(
     wire: &BinanceDepthSnapshot<'_>,
     received_time_ms: i64,
@@ -82,10 +82,7 @@ pub fn depth_snapshot(
         bids: levels("bids", &wire.bids)?,
         asks: levels("asks", &wire.asks)?,
         checksum: None,
-        exchange_time_ms: wire
-            .transaction_time_ms
-            .or(wire.event_time_ms)
-            .unwrap_or(received_time_ms),
+        exchange_time_ms: wire.transaction_time_ms.or(wire.event_time_ms),
         received_time_ms,
     })
 }

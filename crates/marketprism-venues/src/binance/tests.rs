@@ -238,7 +238,7 @@ fn parses_documented_depth_frames_and_snapshots() {
     );
     assert_eq!(update.asks.len(), 2);
     assert!(update.asks[1].quantity.is_zero());
-    assert_eq!(update.exchange_time_ms, 1_672_515_782_136);
+    assert_eq!(update.exchange_time_ms, Some(1_672_515_782_136));
 
     let usdm = Binance::usdm(SymbolMap::default());
     let futures_update = r#"{"e":"depthUpdate","E":123456789,"T":123456788,"s":"BTCUSDT","U":157,"u":160,"pu":149,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}"#;
@@ -248,7 +248,8 @@ fn parses_documented_depth_frames_and_snapshots() {
     assert_eq!(message.market_type, MarketType::Perpetual);
     assert_eq!(message.update.prev_id, Some(149));
     assert_eq!(
-        message.update.exchange_time_ms, 123_456_788,
+        message.update.exchange_time_ms,
+        Some(123_456_788),
         "transaction time"
     );
 
@@ -259,12 +260,12 @@ fn parses_documented_depth_frames_and_snapshots() {
         )
         .expect("snapshot");
     assert_eq!(snapshot.last_id, 1_027_024);
-    assert_eq!(snapshot.exchange_time_ms, 1_589_436_922_959);
+    assert_eq!(snapshot.exchange_time_ms, Some(1_589_436_922_959));
     let spot_snapshot = spot()
         .parse_book_snapshot(r#"{"lastUpdateId":5,"bids":[],"asks":[]}"#, 9)
         .expect("snapshot");
     assert_eq!(
-        spot_snapshot.exchange_time_ms, 9,
+        spot_snapshot.exchange_time_ms, None,
         "spot snapshots carry no time"
     );
     assert!(spot().parse_book_snapshot(r#"{"bids":[]}"#, 9).is_err());

@@ -156,7 +156,7 @@ impl VenueProtocol for Bybit {
                         kind,
                         self.market_type,
                         &self.symbols,
-                        exchange_time_ms,
+                        envelope.ts,
                         received_time_ms,
                     )
                     .map(Inbound::Book)

@@ -127,13 +127,13 @@ pub(super) fn trade(
 }
 
 /// The `data` of `orderbook.{depth}.{symbol}`, a snapshot or a delta as the push's `type`
-/// says.
+/// says, at the push's `ts` (without one, the book's sequencer stamps it from the stream).
 pub(super) fn book(
     wire: &wire::OrderBook<'_>,
     kind: UpdateKind,
     market_type: MarketType,
     symbols: &SymbolMap,
-    exchange_time_ms: i64,
+    exchange_time_ms: Option<i64>,
     received_time_ms: i64,
 ) -> Result<BookMessage, VenueError> {
     Ok(BookMessage {

@@ -41,7 +41,7 @@ fn parses_documented_orderbook_and_trade_frames() {
     assert_eq!(message.update.kind, UpdateKind::Snapshot);
     assert_eq!(message.update.last_id, 18_521_288);
     assert_eq!(message.update.bids.len(), 2);
-    assert_eq!(message.update.exchange_time_ms, 1_672_304_484_978);
+    assert_eq!(message.update.exchange_time_ms, Some(1_672_304_484_978));
 
     let trade = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1672304486868,"data":[{"T":1672304486865,"s":"BTCUSDT","S":"Buy","v":"0.001","p":"16578.50","L":"PlusTick","i":"20f43950-d8dd-5b31-9112-a178eb6023af","BT":false}]}"#;
     let Ok(Inbound::Events(events)) = linear().parse(trade, 2) else {

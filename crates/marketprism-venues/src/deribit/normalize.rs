@@ -112,7 +112,7 @@ pub(super) fn book(
             bids: levels("bids", &wire.bids)?,
             asks: levels("asks", &wire.asks)?,
             checksum: None,
-            exchange_time_ms: wire.timestamp,
+            exchange_time_ms: Some(wire.timestamp),
             received_time_ms,
         },
     })

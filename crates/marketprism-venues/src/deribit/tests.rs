@@ -35,7 +35,7 @@ fn parses_documented_book_change_with_exact_decimals() {
         ]
     );
     assert_eq!(update.bids[1].quantity.to_string(), "20.0", "scale kept");
-    assert_eq!(update.exchange_time_ms, 1_554_373_911_330);
+    assert_eq!(update.exchange_time_ms, Some(1_554_373_911_330));
 }
 
 #[test]

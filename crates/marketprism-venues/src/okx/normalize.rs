@@ -154,7 +154,7 @@ pub(super) fn book(
         bids: levels("bids", &wire.bids)?,
         asks: levels("asks", &wire.asks)?,
         checksum,
-        exchange_time_ms,
+        exchange_time_ms: Some(exchange_time_ms),
         received_time_ms,
     })
 }

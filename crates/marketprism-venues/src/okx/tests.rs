@@ -49,7 +49,7 @@ fn parses_documented_book_frames_with_sequence_ids() {
     );
     assert_eq!(message.update.checksum, None, "a zero checksum is not sent");
     assert_eq!(message.update.asks.len(), 2);
-    assert_eq!(message.update.exchange_time_ms, 1_597_026_383_085);
+    assert_eq!(message.update.exchange_time_ms, Some(1_597_026_383_085));
 
     let update = r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[["8477","0","0","0"]],"bids":[],"ts":"1597026383185","checksum":-855196043,"prevSeqId":123456,"seqId":123457}]}"#;
     let Ok(Inbound::Book(message)) = protocol().parse(update, 2) else {
