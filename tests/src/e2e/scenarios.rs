@@ -485,7 +485,10 @@ pub async fn restarts(binary: &Path, services: &Services, dir: &Path) -> anyhow:
             .filter(move |gap| gap.reason == reason.as_str())
             .collect::<Vec<_>>()
     };
-    let (restart_gaps, id_gaps) = (of_reason(GapReason::Restart), of_reason(GapReason::TradeIdGap));
+    let (restart_gaps, id_gaps) = (
+        of_reason(GapReason::Restart),
+        of_reason(GapReason::TradeIdGap),
+    );
     let named = |symbol: &str, id: u64| {
         id_gaps.iter().any(|gap| {
             gap.symbol == symbol
@@ -556,7 +559,12 @@ pub async fn restarts(binary: &Path, services: &Services, dir: &Path) -> anyhow:
             0,
             unaccounted,
         ),
-        Check::equal(SCENARIO, "lost trades outside a restart gap", 0, outside_restart_gaps),
+        Check::equal(
+            SCENARIO,
+            "lost trades outside a restart gap",
+            0,
+            outside_restart_gaps,
+        ),
         Check::measured(
             SCENARIO,
             "stored trades also named missing (read after the last save before the SIGKILL)",
