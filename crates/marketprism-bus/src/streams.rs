@@ -117,6 +117,10 @@ pub async fn state_bucket(
 }
 
 /// Creates the feed-state bucket if it does not exist: one value per key, kept on file.
+///
+/// The bucket is created as the stream a key-value bucket is (`KV_<bucket>` on
+/// `$KV.<bucket>.>`): the client's own bucket creation first reads account limits in a form
+/// nats-server 2.9 does not send.
 async fn ensure_state_bucket(
     context: &jetstream::Context,
     config: &StreamConfig,
@@ -124,17 +128,24 @@ async fn ensure_state_bucket(
     if state_bucket(context, config).await.is_ok() {
         return Ok(StreamChange::Unchanged);
     }
+    let bucket = &config.state_bucket;
     context
-        .create_key_value(kv::Config {
-            bucket: config.state_bucket.clone(),
-            description: "Where each collector feed stopped".to_owned(),
-            history: 1,
+        .create_stream(stream::Config {
+            name: format!("KV_{bucket}"),
+            description: Some("Where each collector feed stopped".to_owned()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            max_message_size: -1,
             storage: stream::StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
             ..Default::default()
         })
         .await
         .map_err(|source| BusError::StateBucket {
-            bucket: config.state_bucket.clone(),
+            bucket: bucket.clone(),
             source: source.into(),
         })?;
     Ok(StreamChange::Created)
