@@ -12,6 +12,7 @@
 //! `tests/`): its root, cargo, and the `marketprism` binary it builds.
 
 mod clickhouse;
+pub mod endpoints;
 mod error;
 mod nats;
 mod pinned;

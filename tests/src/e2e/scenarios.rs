@@ -29,6 +29,21 @@ fn symbols() -> Vec<(String, String)> {
     .collect()
 }
 
+/// Binance spot trades of every symbol at `rate` until `count`, nothing else.
+fn binance_spot_trades(name: &str, rate: u32, count: u64, seed: u64) -> Spec {
+    Spec {
+        name: name.into(),
+        symbols: symbols(),
+        rate,
+        count: Some(count),
+        seed,
+        venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
+        book_deltas: false,
+        book_interval: Duration::ZERO,
+        book_levels: marketprism_sim::DEFAULT_LEVELS,
+    }
+}
+
 pub(super) async fn wait_until_done(pipeline: &Pipeline) -> anyhow::Result<Report> {
     loop {
         let report = pipeline.sim_report().await?;
@@ -62,17 +77,7 @@ pub async fn baseline(
     args: &Args,
     dir: &Path,
 ) -> anyhow::Result<Checks> {
-    let spec = Spec {
-        name: scenario.into(),
-        symbols: symbols(),
-        rate: args.rate,
-        count: Some(args.trades),
-        seed: 7,
-        venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
-        book_deltas: false,
-        book_interval: Duration::ZERO,
-        book_levels: marketprism_sim::DEFAULT_LEVELS,
-    };
+    let spec = binance_spot_trades(scenario, args.rate, args.trades, 7);
     let pipeline = Pipeline::start(binary, services, &spec, dir).await?;
     let report = wait_until_done(&pipeline).await?;
     let (_, caught_up) = pipeline.wait_for_trades(args.trades, CATCH_UP).await?;
@@ -118,17 +123,7 @@ pub async fn baseline(
 pub async fn faults(binary: &Path, services: &Services, dir: &Path) -> anyhow::Result<Checks> {
     const SCENARIO: &str = "faults";
     const TRADES: u64 = 40_000;
-    let spec = Spec {
-        name: SCENARIO.into(),
-        symbols: symbols(),
-        rate: 4_000,
-        count: Some(TRADES),
-        seed: 11,
-        venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
-        book_deltas: false,
-        book_interval: Duration::ZERO,
-        book_levels: marketprism_sim::DEFAULT_LEVELS,
-    };
+    let spec = binance_spot_trades(SCENARIO, 4_000, TRADES, 11);
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
 
     wait_until_delivered(&pipeline, (TRADES / 4) as usize).await?;
@@ -447,17 +442,7 @@ fn difference(row: &TradeRow, trade: &SimTrade) -> Option<String> {
 pub async fn restarts(binary: &Path, services: &Services, dir: &Path) -> anyhow::Result<Checks> {
     const SCENARIO: &str = "restarts";
     const TRADES: u64 = 30_000;
-    let spec = Spec {
-        name: SCENARIO.into(),
-        symbols: symbols(),
-        rate: 3_000,
-        count: Some(TRADES),
-        seed: 17,
-        venues: vec![VenueSpec::binance_spot(&symbols(), vec!["trades"])],
-        book_deltas: false,
-        book_interval: Duration::ZERO,
-        book_levels: marketprism_sim::DEFAULT_LEVELS,
-    };
+    let spec = binance_spot_trades(SCENARIO, 3_000, TRADES, 17);
     let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
 
     wait_until_delivered(&pipeline, (TRADES / 4) as usize).await?;

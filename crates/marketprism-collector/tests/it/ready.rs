@@ -1,45 +1,11 @@
 //! `/ready` and `/health` follow the data: a stalled NATS server or a silent feed makes the
 //! collector not ready, saying why, and it is ready again once data flows.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use marketprism_testkit::endpoints::{health, ready_becomes};
 
 use crate::{signal, sim_config, start, Run};
-
-/// `/ready`'s status and body.
-async fn ready(base: &str) -> (u16, String) {
-    match reqwest::get(format!("{base}/ready")).await {
-        Ok(response) => (
-            response.status().as_u16(),
-            response.text().await.unwrap_or_default(),
-        ),
-        Err(error) => (0, error.to_string()),
-    }
-}
-
-/// `/health`'s report.
-async fn health(base: &str) -> serde_json::Value {
-    reqwest::get(format!("{base}/health"))
-        .await
-        .expect("health answers")
-        .json()
-        .await
-        .expect("health JSON")
-}
-
-/// Polls `/ready` until it answers `status` with a body containing `contains` (up to two
-/// minutes); returns the body and how long it took.
-async fn ready_becomes(base: &str, status: u16, contains: &str) -> (String, Duration) {
-    let started = Instant::now();
-    let mut last = (0, String::new());
-    while started.elapsed() < Duration::from_secs(120) {
-        last = ready(base).await;
-        if last.0 == status && last.1.contains(contains) {
-            return (last.1, started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("/ready never answered {status} with {contains:?}; last: {last:?}");
-}
 
 /// The run's collector on a fixed port, and the base URL of its endpoint.
 fn listening(run: &mut Run) -> String {
@@ -55,7 +21,7 @@ async fn a_stalled_nats_server_makes_the_collector_not_ready_until_it_acknowledg
     run.config.publish.ack_deadline = Duration::from_secs(2);
     let collector = run.spawn_collector();
 
-    ready_becomes(&base, 200, "ready").await;
+    ready_becomes(&base, 200, &["ready"]).await;
     let healthy = health(&base).await;
     assert_eq!(healthy["service"], "collector");
     assert_eq!(healthy["status"], "healthy");
@@ -65,7 +31,7 @@ async fn a_stalled_nats_server_makes_the_collector_not_ready_until_it_acknowledg
 
     // Trades keep arriving while JetStream stops answering.
     signal(run.nats.pid(), "STOP");
-    let (body, took) = ready_becomes(&base, 503, "unacknowledged publish").await;
+    let (body, took) = ready_becomes(&base, 503, &["unacknowledged publish"]).await;
     eprintln!("NATS stopped: not ready after {took:?}: {body}");
     let unhealthy = health(&base).await;
     assert_eq!(unhealthy["status"], "unhealthy");
@@ -74,7 +40,7 @@ async fn a_stalled_nats_server_makes_the_collector_not_ready_until_it_acknowledg
     assert!(reason.contains("publish.ack_deadline"), "{reason}");
 
     signal(run.nats.pid(), "CONT");
-    let (_, took) = ready_becomes(&base, 200, "ready").await;
+    let (_, took) = ready_becomes(&base, 200, &["ready"]).await;
     eprintln!("NATS resumed: ready after {took:?}");
     assert_eq!(health(&base).await["status"], "healthy");
     run.stop(collector).await;
@@ -87,7 +53,7 @@ async fn a_feed_silent_past_its_watchdog_makes_the_collector_not_ready() {
     // The silenced simulator swallows subscribe replies too; retry sooner than the default.
     run.config.connection.subscribe_timeout = Duration::from_secs(1);
     let collector = run.spawn_collector();
-    ready_becomes(&base, 200, "ready").await;
+    ready_becomes(&base, 200, &["ready"]).await;
 
     reqwest::Client::new()
         .post(format!("http://{}/control/silence", run.sim_address))
@@ -95,11 +61,11 @@ async fn a_feed_silent_past_its_watchdog_makes_the_collector_not_ready() {
         .send()
         .await
         .expect("silenced");
-    let (body, took) = ready_becomes(&base, 503, "0 of 1 venue connections subscribed").await;
+    let (body, took) = ready_becomes(&base, 503, &["0 of 1 venue connections subscribed"]).await;
     eprintln!("feed silenced: not ready after {took:?}: {body}");
     assert!(body.contains("connection.watchdog (1s)"), "{body}");
 
-    let (_, took) = ready_becomes(&base, 200, "ready").await;
+    let (_, took) = ready_becomes(&base, 200, &["ready"]).await;
     eprintln!("feed resumed: ready after {took:?}");
     run.stop(collector).await;
 }
