@@ -193,10 +193,7 @@ async fn a_poison_message_at_the_payload_limit_is_dead_lettered_cut_to_fit() {
 async fn a_hung_server_times_out_and_the_batch_is_retried_without_redelivery() {
     let harness = Harness::start("hung_server_test");
     let context = setup(&harness).await;
-    let mut config = harness.config.clone();
-    config.clickhouse.request_timeout = Duration::from_secs(1);
-    config.consumer.ack_wait = Duration::from_secs(3);
-    config.consumer.max_retry_delay = Duration::from_millis(500);
+    let config = harness.impatient_config();
     let clickhouse = Pid::from_raw(i32::try_from(harness.clickhouse.pid()).expect("pid"));
     let shutdown = CancellationToken::new();
     let storage = tokio::spawn(marketprism_storage::run(config, shutdown.clone()));

@@ -66,6 +66,16 @@ impl Harness {
         (shutdown, storage)
     }
 
+    /// The harness's configuration, giving up on a silent ClickHouse quickly: 1 s requests,
+    /// a 3 s ack wait and retries at most 500 ms apart.
+    pub(crate) fn impatient_config(&self) -> Config {
+        let mut config = self.config.clone();
+        config.clickhouse.request_timeout = Duration::from_secs(1);
+        config.consumer.ack_wait = Duration::from_secs(3);
+        config.consumer.max_retry_delay = Duration::from_millis(500);
+        config
+    }
+
     pub(crate) fn client(&self) -> clickhouse::Client {
         self.config.clickhouse.database_client().expect("client")
     }

@@ -15,12 +15,9 @@ use crate::{eventually, publish, setup, trade, Harness};
 async fn a_frozen_clickhouse_makes_storage_not_ready_until_rows_commit() {
     let harness = Harness::start("ready_test");
     let context = setup(&harness).await;
-    let mut config = harness.config.clone();
+    let mut config = harness.impatient_config();
     let port = marketprism_servers::free_port().expect("port");
     config.listen = ([127, 0, 0, 1], port).into();
-    config.clickhouse.request_timeout = Duration::from_secs(1);
-    config.consumer.ack_wait = Duration::from_secs(3);
-    config.consumer.max_retry_delay = Duration::from_millis(500);
     config.consumer.commit_deadline = Duration::from_secs(3);
     let base = format!("http://127.0.0.1:{port}");
     let clickhouse = Pid::from_raw(i32::try_from(harness.clickhouse.pid()).expect("pid"));
