@@ -12,7 +12,7 @@ use marketprism_replay::{ReplayError, Replayer};
 /// Arguments of `marketprism replay`.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// A capture file (JSON Lines, optionally gzipped), as in `shared/fixtures/captures/`.
+    /// A capture file (JSON Lines, optionally gzipped), as in `tests/fixtures/captures/`.
     capture: PathBuf,
     /// Publish the events to JetStream instead of printing them, each as its own message
     /// with its own `Nats-Msg-Id`, so that publishing again stores nothing twice.
