@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use marketprism_model::{Exchange, Gap, GapReason, MarketType, OrderBook, OrderBookDelta, Symbol};
+use marketprism_model::{
+    Exchange, Gap, GapReason, GapState, GapStatus, MarketType, OrderBook, OrderBookDelta, Symbol,
+};
 
 use crate::{
     Applied, Book, BookSide, BookUpdate, Desync, DesyncReason, Outage, Progress, Sequencer,
@@ -213,6 +215,8 @@ fn gap(
         reason,
         received_time_ms,
         missing_ids: None,
+        // The book is whole again: the snapshot that ended the outage closes the gap.
+        state: GapState::of(GapStatus::Closed),
     }
 }
 

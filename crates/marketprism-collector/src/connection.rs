@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures::{SinkExt, StreamExt};
 use marketprism_book::PublishSettings;
 use marketprism_bus::Backoff;
-use marketprism_model::{now_ms, Event, Gap, GapReason, Symbol};
+use marketprism_model::{now_ms, Event, Gap, GapReason, GapState, Symbol};
 use marketprism_venues::{Inbound, Subscription, VenueProtocol};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -275,6 +275,7 @@ impl Connection {
                 reason: interruption.reason,
                 received_time_ms: confirmed_ms,
                 missing_ids: None,
+                state: GapState::default(),
             };
             self.record_gap(gap).await?;
         }

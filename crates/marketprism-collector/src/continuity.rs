@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use marketprism_model::{Gap, GapReason, IdRange, Symbol, Trade};
+use marketprism_model::{Gap, GapReason, GapState, IdRange, Symbol, Trade};
 use serde::{Deserialize, Serialize};
 
 /// The last counter seen per trade stream: an instrument's single trades and its aggregates
@@ -72,6 +72,7 @@ impl TradeContinuity {
                 first: last.sequence + 1,
                 last: sequence - 1,
             }),
+            state: GapState::default(),
         })
     }
 }
@@ -79,6 +80,8 @@ impl TradeContinuity {
 #[cfg(test)]
 mod tests {
     use marketprism_model::{Exchange, MarketType, Side};
+
+    use marketprism_model::TradeSource;
 
     use super::*;
 
@@ -95,6 +98,7 @@ mod tests {
             exchange_time_ms: time_ms,
             received_time_ms: time_ms + 5,
             sequence,
+            source: TradeSource::Ws,
         }
     }
 

@@ -452,7 +452,9 @@ async fn oldest_ack(
 
 #[cfg(test)]
 mod tests {
-    use marketprism_model::{codec, Exchange, Gap, GapReason, MarketType, Side, Trade};
+    use marketprism_model::{
+        codec, Exchange, Gap, GapReason, GapState, MarketType, Side, Trade, TradeSource,
+    };
 
     use super::*;
 
@@ -469,6 +471,7 @@ mod tests {
             exchange_time_ms: 1_700_000_000_000,
             received_time_ms: 1_700_000_000_001,
             sequence: None,
+            source: TradeSource::Ws,
         })
     }
 
@@ -482,6 +485,7 @@ mod tests {
             reason: GapReason::Disconnect,
             received_time_ms: 2,
             missing_ids: None,
+            state: GapState::default(),
         })
     }
 

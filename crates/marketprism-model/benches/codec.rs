@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use marketprism_model::{codec, Event, Exchange, MarketType, Side, Trade};
+use marketprism_model::{codec, Event, Exchange, MarketType, Side, Trade, TradeSource};
 
 fn events() -> Vec<Event> {
     (0..1000_u64)
@@ -25,6 +25,7 @@ fn events() -> Vec<Event> {
                 exchange_time_ms: 1_617_566_591_314 + index as i64,
                 received_time_ms: 1_617_566_592_629 + index as i64,
                 sequence: None,
+                source: TradeSource::Ws,
             })
         })
         .collect()

@@ -279,8 +279,9 @@ mod tests {
 
     use super::*;
     use crate::{
-        Exchange, FundingRate, Gap, GapReason, Liquidation, MarketType, OpenInterest, OrderBook,
-        OrderBookDelta, PriceLevel, RatioKind, Side, Symbol, Trade, VolatilityIndex,
+        Exchange, FundingRate, Gap, GapReason, GapState, GapStatus, Liquidation, MarketType,
+        OpenInterest, OrderBook, OrderBookDelta, PriceLevel, RatioKind, Side, Symbol, Trade,
+        TradeSource, VolatilityIndex,
     };
 
     fn symbol_strategy() -> impl Strategy<Value = Symbol> {
@@ -323,6 +324,7 @@ mod tests {
                         exchange_time_ms: exchange_ms,
                         received_time_ms: received_ms,
                         sequence: None,
+                        source: TradeSource::Ws,
                     })
                 },
             );
@@ -342,6 +344,7 @@ mod tests {
                     },
                     received_time_ms: to_ms,
                     missing_ids: None,
+                    state: GapState::default(),
                 })
             },
         );
@@ -582,6 +585,7 @@ mod tests {
                         exchange_time_ms: time_ms,
                         received_time_ms: time_ms,
                         sequence: None,
+                        source: TradeSource::Ws,
                     })
                 })
                 .collect();
@@ -616,6 +620,7 @@ mod tests {
             exchange_time_ms: 1_617_566_591_307,
             received_time_ms: 1_617_566_591_326,
             sequence: None,
+            source: TradeSource::Ws,
         });
         let json: serde_json::Value = serde_json::from_slice(&encode(&event)).expect("json");
         assert_eq!(
@@ -644,6 +649,7 @@ mod tests {
             exchange_time_ms: 1_617_566_591_307,
             received_time_ms: 1_617_566_591_326,
             sequence: None,
+            source: TradeSource::Ws,
         })
     }
 
@@ -657,7 +663,50 @@ mod tests {
             reason: GapReason::Disconnect,
             received_time_ms: 2,
             missing_ids: None,
+            state: GapState::default(),
         })
+    }
+
+    #[test]
+    fn a_live_trade_and_a_new_gap_leave_out_source_and_state() {
+        let json: serde_json::Value = serde_json::from_slice(&encode(&trade(7))).expect("json");
+        assert!(json.get("source").is_none(), "{json}");
+        let json: serde_json::Value = serde_json::from_slice(&encode(&gap())).expect("json");
+        assert!(json.get("state").is_none(), "{json}");
+    }
+
+    #[test]
+    fn a_recovered_trade_and_a_gap_status_round_trip_under_their_own_ids() {
+        let Event::Trade(mut recovered) = trade(7) else {
+            unreachable!("a trade")
+        };
+        recovered.source = TradeSource::Rest;
+        let recovered = Event::Trade(recovered);
+        assert_eq!(recovered.msg_id(), trade(7).msg_id(), "same key as live");
+        assert_eq!(
+            decode(&recovered.subject(), &encode(&recovered)).expect("decodes"),
+            [recovered.clone()]
+        );
+
+        let Event::Gap(mut partial) = gap() else {
+            unreachable!("a gap")
+        };
+        partial.state = GapState {
+            status: GapStatus::Partial,
+            recovered: Some(998),
+            unrecovered: Some(2),
+            detail: Some("the venue keeps its latest 1000 trades".into()),
+        };
+        let partial = Event::Gap(partial);
+        assert_ne!(
+            partial.msg_id(),
+            gap().msg_id(),
+            "a status is a new message"
+        );
+        assert_eq!(
+            decode(&partial.subject(), &encode(&partial)).expect("decodes"),
+            [partial]
+        );
     }
 
     #[test]

@@ -189,7 +189,19 @@ impl Event {
                 ratio.period,
                 ratio.exchange_time_ms
             ),
-            Event::Gap(gap) => format!("{}:{}:{}", gap.reason.as_str(), gap.from_ms, gap.to_ms),
+            // A gap is published again as its status changes: each status (and count of
+            // trades recovered) is a message of its own, not a duplicate of the first.
+            Event::Gap(gap) => {
+                let mut key = format!("{}:{}:{}", gap.reason.as_str(), gap.from_ms, gap.to_ms);
+                if !gap.state.is_open() {
+                    key.push(':');
+                    key.push_str(gap.state.status.as_str());
+                    if let Some(recovered) = gap.state.recovered {
+                        key.push_str(&format!(":{recovered}"));
+                    }
+                }
+                key
+            }
         }
     }
 

@@ -28,6 +28,10 @@ pub enum GapReason {
     /// Only the trades of one stream (single or aggregated) are affected, and the gap names
     /// the missing ids.
     TradeIdGap,
+    /// An order book stayed out of sync longer than the configured time (its snapshots did
+    /// not bridge the stream, or could not be fetched). Only the order book is affected; the
+    /// gap is recorded open and closed when the book syncs.
+    BookUnsynced,
 }
 
 impl GapReason {
@@ -41,7 +45,91 @@ impl GapReason {
             GapReason::CrossedBook => "crossed_book",
             GapReason::Restart => "restart",
             GapReason::TradeIdGap => "trade_id_gap",
+            GapReason::BookUnsynced => "book_unsynced",
         }
+    }
+
+    /// True for gaps that concern only the order book: a fresh snapshot closes them, and no
+    /// trade history can fill them.
+    pub const fn is_book_only(self) -> bool {
+        matches!(
+            self,
+            GapReason::SequenceBreak
+                | GapReason::ChecksumMismatch
+                | GapReason::CrossedBook
+                | GapReason::BookUnsynced
+        )
+    }
+}
+
+/// What has become of a gap. A gap is published again whenever its status changes, with the
+/// same instrument, reason and window: the stored row with the latest status wins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapStatus {
+    /// Recorded; nothing has been done about it yet.
+    #[default]
+    Open,
+    /// An order-book gap that a fresh snapshot ended: the book is whole again.
+    Closed,
+    /// Every missing trade was recovered from the venue's history.
+    Filled,
+    /// Some missing trades were recovered; [`GapState::detail`] says why not all.
+    Partial,
+    /// No missing trade could be recovered; [`GapState::detail`] says why.
+    Unfillable,
+}
+
+impl GapStatus {
+    /// The identifier stored in rows.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GapStatus::Open => "open",
+            GapStatus::Closed => "closed",
+            GapStatus::Filled => "filled",
+            GapStatus::Partial => "partial",
+            GapStatus::Unfillable => "unfillable",
+        }
+    }
+
+    /// True while nothing has been done about the gap.
+    pub const fn is_open(self) -> bool {
+        matches!(self, GapStatus::Open)
+    }
+}
+
+/// A gap's status, with the counts and reason of a backfill.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GapState {
+    /// Where the gap stands.
+    pub status: GapStatus,
+    /// Trades recovered from the venue's history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<u64>,
+    /// Trades known to be missing that were not recovered (known where the venue's trade
+    /// counter is contiguous).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrecovered: Option<u64>,
+    /// Why the gap has this status, e.g. that the venue keeps only its latest trades.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl GapState {
+    /// A state of `status` with no counts.
+    pub const fn of(status: GapStatus) -> Self {
+        GapState {
+            status,
+            recovered: None,
+            unrecovered: None,
+            detail: None,
+        }
+    }
+
+    /// True for a freshly recorded gap, which its message leaves out.
+    pub fn is_open(&self) -> bool {
+        *self == GapState::default()
     }
 }
 
@@ -72,6 +160,9 @@ pub struct Gap {
     /// inclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing_ids: Option<IdRange>,
+    /// Where the gap stands: open when recorded, later closed, filled, partial or unfillable.
+    #[serde(default, skip_serializing_if = "GapState::is_open")]
+    pub state: GapState,
 }
 
 /// An inclusive range of a venue's trade counter.

@@ -19,10 +19,10 @@ pub use derivatives::{
     FundingRate, Liquidation, LongShortRatio, OpenInterest, RatioKind, VolatilityIndex,
 };
 pub use event::{DataType, Event};
-pub use gap::{Gap, GapReason, IdRange};
+pub use gap::{Gap, GapReason, GapState, GapStatus, IdRange};
 pub use instrument::{Exchange, MarketType, Symbol, SymbolError};
 pub use rust_decimal::Decimal;
-pub use trade::{Side, Trade};
+pub use trade::{Side, Trade, TradeSource};
 
 /// The local wall-clock time, Unix milliseconds: the unit of every time in the model.
 pub fn now_ms() -> i64 {

@@ -26,6 +26,32 @@ impl Side {
     }
 }
 
+/// How the collector learned of a trade.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TradeSource {
+    /// The venue's live stream.
+    #[default]
+    Ws,
+    /// The venue's REST trade history, recovering trades a gap missed.
+    Rest,
+}
+
+impl TradeSource {
+    /// The lowercase identifier stored in rows.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TradeSource::Ws => "ws",
+            TradeSource::Rest => "rest",
+        }
+    }
+
+    /// True for the live stream, which messages leave out.
+    pub const fn is_ws(&self) -> bool {
+        matches!(self, TradeSource::Ws)
+    }
+}
+
 /// One public trade as the venue reported it.
 ///
 /// Prices and quantities are the venue's decimal strings, kept exactly (scale included).
@@ -60,4 +86,7 @@ pub struct Trade {
     /// aggregate ids, Deribit `trade_seq`): a jump means trades were missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
+    /// Where the trade came from: the live stream or, for a recovered trade, REST history.
+    #[serde(default, skip_serializing_if = "TradeSource::is_ws")]
+    pub source: TradeSource,
 }

@@ -60,7 +60,24 @@ impl Migration {
 }
 
 const fn column(name: &'static str, column_type: ColumnType) -> Column {
-    Column { name, column_type }
+    Column {
+        name,
+        column_type,
+        default: None,
+    }
+}
+
+/// A column that rows written before it existed read as `default` (SQL).
+const fn column_defaulting(
+    name: &'static str,
+    column_type: ColumnType,
+    default: &'static str,
+) -> Column {
+    Column {
+        name,
+        column_type,
+        default: Some(default),
+    }
 }
 
 /// The `trades` table.
@@ -298,6 +315,26 @@ pub const GAPS_MISSING_IDS: AddedColumns = AddedColumns {
     ],
 };
 
+/// Where a gap stands (open, closed, filled, partial, unfillable) with a backfill's counts.
+/// A gap's later rows carry the same key, so the latest status replaces the earlier ones.
+pub const GAPS_STATE: AddedColumns = AddedColumns {
+    name: "gaps_state",
+    table: &GAPS,
+    columns: &[
+        column_defaulting("status", ColumnType::Label, "'open'"),
+        column("recovered", ColumnType::OptionalId),
+        column("unrecovered", ColumnType::OptionalId),
+        column("status_detail", ColumnType::Text),
+    ],
+};
+
+/// Where a trade came from: `ws` (the live stream) or `rest` (recovered from history).
+pub const TRADES_SOURCE: AddedColumns = AddedColumns {
+    name: "trades_source",
+    table: &TRADES,
+    columns: &[column_defaulting("source", ColumnType::Label, "'ws'")],
+};
+
 /// Every migration, in order.
 pub fn migrations() -> Vec<Migration> {
     let tables = [
@@ -316,7 +353,9 @@ pub fn migrations() -> Vec<Migration> {
     let views = [TRADES_FLOAT, LIQUIDATIONS_FLOAT]
         .into_iter()
         .map(SchemaObject::View);
-    let columns = [GAPS_MISSING_IDS].into_iter().map(SchemaObject::Columns);
+    let columns = [GAPS_MISSING_IDS, GAPS_STATE, TRADES_SOURCE]
+        .into_iter()
+        .map(SchemaObject::Columns);
     tables
         .chain(views)
         .chain(columns)
@@ -344,6 +383,8 @@ mod tests {
             "trades_float",
             "liquidations_float",
             "gaps_missing_ids",
+            "gaps_state",
+            "trades_source",
         ];
         let migrations = migrations();
         assert!(migrations.len() >= released.len());

@@ -55,6 +55,19 @@ pub struct Column {
     pub name: &'static str,
     /// Logical type.
     pub column_type: ColumnType,
+    /// The SQL value rows written before the column existed read as, e.g. `'ws'`; absent:
+    /// the type's own default.
+    pub default: Option<&'static str>,
+}
+
+impl Column {
+    /// The column's type and default in `dialect`, as written after its name.
+    fn definition(&self, dialect: Dialect) -> String {
+        match self.default {
+            Some(default) => format!("{} DEFAULT {default}", self.column_type.sql(dialect)),
+            None => self.column_type.sql(dialect).to_owned(),
+        }
+    }
 }
 
 /// A `ReplacingMergeTree` table keyed on the event's natural key, so redelivered rows collapse.
@@ -90,7 +103,7 @@ impl Table {
                 sql,
                 "    {:width$} {}{separator}",
                 column.name,
-                column.column_type.sql(dialect)
+                column.definition(dialect)
             );
         }
         let partition = match dialect {
@@ -110,7 +123,8 @@ impl Table {
 }
 
 /// Columns added to a released table, appended after its existing ones. Rows written before
-/// the addition read as the column's default (`NULL` for nullable columns).
+/// the addition read as the column's default (`NULL` for nullable columns, unless the
+/// column names one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddedColumns {
     /// The migration's name, e.g. `gaps_missing_ids`.
@@ -134,7 +148,7 @@ impl AddedColumns {
                 format!(
                     "    ADD COLUMN {} {}",
                     column.name,
-                    column.column_type.sql(dialect)
+                    column.definition(dialect)
                 )
             })
             .collect();

@@ -129,6 +129,8 @@ pub struct TradeRow {
     pub exchange_time: i64,
     /// Local receive time, Unix ms.
     pub received_time: i64,
+    /// `ws` for the live stream, `rest` for a trade recovered from history.
+    pub source: String,
 }
 
 impl TryFrom<&Trade> for TradeRow {
@@ -146,6 +148,7 @@ impl TryFrom<&Trade> for TradeRow {
             side: trade.side.as_str().to_owned(),
             exchange_time: trade.exchange_time_ms,
             received_time: trade.received_time_ms,
+            source: trade.source.as_str().to_owned(),
         })
     }
 }
@@ -171,6 +174,14 @@ pub struct GapRow {
     pub first_missing_id: Option<u64>,
     /// Last trade counter missed, for a `trade_id_gap`.
     pub last_missing_id: Option<u64>,
+    /// Where the gap stands: `open`, `closed`, `filled`, `partial` or `unfillable`.
+    pub status: String,
+    /// Trades recovered from the venue's history.
+    pub recovered: Option<u64>,
+    /// Trades known missing and not recovered.
+    pub unrecovered: Option<u64>,
+    /// Why the gap has its status; empty when there is nothing to say.
+    pub status_detail: String,
 }
 
 impl TryFrom<&Gap> for GapRow {
@@ -187,6 +198,10 @@ impl TryFrom<&Gap> for GapRow {
             received_time: gap.received_time_ms,
             first_missing_id: gap.missing_ids.map(|ids| ids.first),
             last_missing_id: gap.missing_ids.map(|ids| ids.last),
+            status: gap.state.status.as_str().to_owned(),
+            recovered: gap.state.recovered,
+            unrecovered: gap.state.unrecovered,
+            status_detail: gap.state.detail.clone().unwrap_or_default(),
         })
     }
 }

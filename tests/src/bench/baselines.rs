@@ -11,7 +11,7 @@ use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use marketprism_bus::StreamConfig;
 use marketprism_model::codec::{self, EncodedMessage, MessageEncoder};
-use marketprism_model::{Event, Exchange, MarketType, Side, Trade};
+use marketprism_model::{Event, Exchange, MarketType, Side, Trade, TradeSource};
 use marketprism_storage::TradeRow;
 use serde::Serialize;
 
@@ -72,6 +72,7 @@ fn trade(index: u64, symbol: u64) -> Event {
         exchange_time_ms: 1_700_000_000_000 + index as i64,
         received_time_ms: 1_700_000_000_002 + index as i64,
         sequence: None,
+        source: TradeSource::Ws,
     })
 }
 

@@ -794,6 +794,10 @@ mod tests {
                 received_time,
                 first_missing_id: None,
                 last_missing_id: None,
+                status: "open".into(),
+                recovered: None,
+                unrecovered: None,
+                status_detail: String::new(),
             })
             .map(|mut fields| {
                 fields.insert("exchange_time".into(), exchange_time.to_string());

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use marketprism_bus::ensure_streams;
 use marketprism_collector::{CollectorError, Config, VenueConfig};
-use marketprism_model::{codec, Event, Exchange, GapReason, MarketType, Side, Trade};
+use marketprism_model::{codec, Event, Exchange, GapReason, MarketType, Side, Trade, TradeSource};
 use marketprism_testkit::NatsServer;
 use marketprism_venues::VenueKind;
 use tokio::task::JoinHandle;
@@ -159,6 +159,7 @@ pub(crate) fn trade(symbol: &str, side: Side, trade_id: String, exchange_time_ms
         exchange_time_ms,
         received_time_ms: exchange_time_ms + 1,
         sequence: None,
+        source: TradeSource::Ws,
     })
 }
 

@@ -39,6 +39,7 @@ fn trade(id: usize, (price, quantity): (&str, &str)) -> TradeRow {
         side: "buy".into(),
         exchange_time: 1_700_000_000_000 + id as i64,
         received_time: 1_700_000_000_100 + id as i64,
+        source: "ws".into(),
     }
 }
 

@@ -24,6 +24,7 @@ fn trade_at(id: u64, time_ms: i64) -> TradeRow {
         side: "buy".into(),
         exchange_time: time_ms,
         received_time: time_ms + 3,
+        source: "ws".into(),
     }
 }
 
@@ -62,6 +63,10 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
             received_time: hour - 4 * HOUR + 900,
             first_missing_id: None,
             last_missing_id: None,
+            status: "partial".into(),
+            recovered: Some(7),
+            unrecovered: Some(3),
+            status_detail: "the venue keeps 1000 trades".into(),
         })
         .await
         .expect("write");

@@ -184,6 +184,10 @@ async fn failed_inserts_are_redelivered_until_clickhouse_accepts_them() {
         .execute()
         .await
         .expect("recreate");
+    let added = migrations::TRADES_SOURCE
+        .alter_statement(dialect, &[])
+        .expect("a column to add");
+    client.query(&added).execute().await.expect("add source");
 
     assert_eq!(
         eventually(&client, "SELECT count() FROM trades FINAL", 50).await,

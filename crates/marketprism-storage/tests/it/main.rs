@@ -15,8 +15,9 @@ use marketprism_model::codec;
 use marketprism_storage::migrate::migrate;
 
 use marketprism_model::{
-    Event, Exchange, FundingRate, Gap, GapReason, Liquidation, LongShortRatio, MarketType,
-    OpenInterest, OrderBook, OrderBookDelta, PriceLevel, RatioKind, Side, Trade, VolatilityIndex,
+    Event, Exchange, FundingRate, Gap, GapReason, GapState, Liquidation, LongShortRatio,
+    MarketType, OpenInterest, OrderBook, OrderBookDelta, PriceLevel, RatioKind, Side, Trade,
+    TradeSource, VolatilityIndex,
 };
 use marketprism_storage::{ClickHouseConfig, Config};
 use marketprism_testkit::{ClickHouseServer, NatsServer};
@@ -94,6 +95,7 @@ pub(crate) fn trade(id: u64, price: &str) -> Event {
         exchange_time_ms: 1_700_000_000_000 + id as i64,
         received_time_ms: 1_700_000_000_005 + id as i64,
         sequence: None,
+        source: TradeSource::Ws,
     })
 }
 
@@ -107,6 +109,7 @@ pub(crate) fn gap() -> Event {
         reason: GapReason::Disconnect,
         received_time_ms: 1_700_000_001_000,
         missing_ids: None,
+        state: GapState::default(),
     })
 }
 

@@ -1,5 +1,6 @@
 //! `migrate` is idempotent and the rows round-trip through the real server unchanged.
 
+use marketprism_schema::migrations::{GAPS, GAPS_MISSING_IDS, GAPS_STATE};
 use marketprism_schema::Dialect;
 use marketprism_storage::migrate::migrate;
 use marketprism_storage::{
@@ -15,7 +16,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
     let first = migrate(&harness.config.clickhouse)
         .await
         .expect("first run");
-    assert_eq!(first.applied, (1..=12).collect::<Vec<_>>());
+    assert_eq!(first.applied, (1..=14).collect::<Vec<_>>());
     assert_eq!(
         first.dialect,
         Dialect::for_version(&first.server_version).expect("known version")
@@ -24,7 +25,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         .await
         .expect("second run");
     assert!(second.applied.is_empty());
-    assert_eq!(second.already_applied, (1..=12).collect::<Vec<_>>());
+    assert_eq!(second.already_applied, (1..=14).collect::<Vec<_>>());
 
     let client = validating(harness.client(), first.dialect);
     let trade = TradeRow {
@@ -45,6 +46,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         side: "sell".into(),
         exchange_time: 1_700_000_000_123,
         received_time: 1_700_000_000_456,
+        source: "ws".into(),
     };
     let mut insert = client.insert::<TradeRow>("trades").await.expect("insert");
     insert.write(&trade).await.expect("write");
@@ -66,6 +68,10 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         received_time: 3,
         first_missing_id: Some(12),
         last_missing_id: Some(u64::MAX),
+        status: "partial".into(),
+        recovered: Some(7),
+        unrecovered: Some(3),
+        status_detail: "the venue keeps 1000 trades".into(),
     };
     let mut insert = client.insert::<GapRow>("gaps").await.expect("insert");
     insert.write(&gap).await.expect("write");
@@ -141,6 +147,7 @@ async fn current_servers_validate_rows_against_the_tables() {
         side: "buy".into(),
         exchange_time: 1,
         received_time: 2,
+        source: "ws".into(),
     };
     let written = async {
         let mut insert = client.insert::<TradeRow>("drifted").await?;
@@ -181,16 +188,20 @@ async fn an_interrupted_column_migration_completes_on_a_second_run() {
             client.query(statement).execute().await.expect(statement);
         }
         let again = migrate(&config).await.expect("second run");
-        assert_eq!(again.applied, (1..=12).collect::<Vec<_>>(), "{release}");
+        assert_eq!(again.applied, (1..=14).collect::<Vec<_>>(), "{release}");
         let columns: Vec<String> = client
             .query("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'gaps'")
             .fetch_all()
             .await
             .expect("columns");
-        assert_eq!(
-            columns[columns.len() - 2..],
-            ["first_missing_id", "last_missing_id"],
-            "{release}: {columns:?}"
-        );
+        let mut expected: Vec<&str> = [GAPS.columns, GAPS_MISSING_IDS.columns, GAPS_STATE.columns]
+            .concat()
+            .iter()
+            .map(|column| column.name)
+            .collect();
+        expected.sort_unstable();
+        let mut columns = columns;
+        columns.sort_unstable();
+        assert_eq!(columns, expected, "{release}");
     }
 }

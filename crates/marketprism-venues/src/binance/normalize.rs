@@ -3,7 +3,9 @@
 
 use compact_str::ToCompactString;
 use marketprism_book::{BookUpdate, UpdateKind};
-use marketprism_model::{Exchange, FundingRate, Liquidation, MarketType, Side, Symbol, Trade};
+use marketprism_model::{
+    Exchange, FundingRate, Liquidation, MarketType, Side, Symbol, Trade, TradeSource,
+};
 
 use super::symbol::SymbolMap;
 use super::wire::{
@@ -41,6 +43,7 @@ pub fn trade(
         exchange_time_ms: wire.trade_time_ms,
         received_time_ms,
         sequence: Some(wire.trade_id),
+        source: TradeSource::Ws,
     })
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use marketprism_capture::{captures, read_capture, RecordKind};
-use marketprism_model::{Event, Side, Symbol, Trade};
+use marketprism_model::{Event, Side, Symbol, Trade, TradeSource};
 use proptest::prelude::*;
 
 use crate::Channel;
@@ -44,6 +44,7 @@ fn parses_documented_trade_frame_raw_and_combined() {
         exchange_time_ms: 1_672_515_782_134,
         received_time_ms: 7,
         sequence: Some(12345),
+        source: TradeSource::Ws,
     };
     assert_eq!(single_trade(spot().parse(raw, 7).expect("raw")), expected);
     assert_eq!(

@@ -7,6 +7,7 @@ use compact_str::CompactString;
 use marketprism_book::{BookUpdate, UpdateKind};
 use marketprism_model::{
     Decimal, Event, Exchange, FundingRate, Liquidation, MarketType, OpenInterest, Side, Trade,
+    TradeSource,
 };
 
 use super::symbol::SymbolMap;
@@ -123,6 +124,7 @@ pub(super) fn trade(
         exchange_time_ms: wire.time_ms,
         received_time_ms,
         sequence: None,
+        source: TradeSource::Ws,
     })
 }
 

@@ -6,7 +6,9 @@
 
 use compact_str::CompactString;
 use marketprism_book::{BookUpdate, UpdateKind};
-use marketprism_model::{Decimal, Exchange, MarketType, PriceLevel, Side, Trade, VolatilityIndex};
+use marketprism_model::{
+    Decimal, Exchange, MarketType, PriceLevel, Side, Trade, TradeSource, VolatilityIndex,
+};
 use serde_json::value::RawValue;
 
 use super::symbol::from_native;
@@ -47,6 +49,7 @@ pub(super) fn trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Tra
         exchange_time_ms: wire.timestamp,
         received_time_ms,
         sequence: Some(wire.trade_seq),
+        source: TradeSource::Ws,
     })
 }
 

@@ -7,6 +7,7 @@ use compact_str::CompactString;
 use marketprism_book::{BookUpdate, UpdateKind};
 use marketprism_model::{
     Decimal, Exchange, FundingRate, Liquidation, MarketType, OpenInterest, Side, Symbol, Trade,
+    TradeSource,
 };
 
 use super::symbol::from_native;
@@ -58,6 +59,7 @@ pub(super) fn trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Tra
         exchange_time_ms: millis("ts", &wire.ts)?,
         received_time_ms,
         sequence: None,
+        source: TradeSource::Ws,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use marketprism_book::{okx_checksum, Book, Sequencer};
 use marketprism_capture::{captures, read_capture, RecordKind};
-use marketprism_model::{Liquidation, Side, Trade};
+use marketprism_model::{Liquidation, Side, Trade, TradeSource};
 use proptest::prelude::*;
 
 use crate::Channel;
@@ -31,6 +31,7 @@ fn parses_documented_trade_frame() {
         exchange_time_ms: 1_630_048_897_897,
         received_time_ms: 5,
         sequence: None,
+        source: TradeSource::Ws,
     };
     assert_eq!(events, vec![Event::Trade(expected)]);
 }

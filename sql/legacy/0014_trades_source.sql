@@ -1,0 +1,2 @@
+ALTER TABLE trades
+    ADD COLUMN source String DEFAULT 'ws'

@@ -1,0 +1,2 @@
+ALTER TABLE trades
+    ADD COLUMN source LowCardinality(String) DEFAULT 'ws'
