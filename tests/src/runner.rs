@@ -196,6 +196,7 @@ impl Runner {
             batch: BatchConfig::default(),
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.storage)),
             archive: None,
+            disks: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use marketprism_collector::VenueConfig;
 use marketprism_servers::{write_toml, ConfigError};
 use marketprism_storage::ClickHouseConfig;
+use marketprism_telemetry::disk::{DiskWatch, DEFAULT_MIN_FREE};
 use marketprism_venues::{Channel, VenueKind};
 
 use crate::{DeployError, Manifest, Source, StateDir};
@@ -30,8 +31,9 @@ fn nats(manifest: &Manifest) -> marketprism_bus::Config {
     }
 }
 
-/// Storage on the deployment's NATS and ClickHouse, with default batching and consumer.
-fn storage(manifest: &Manifest) -> marketprism_storage::Config {
+/// Storage on the deployment's NATS and ClickHouse, with default batching and consumer,
+/// watching the free space of both servers' directories.
+fn storage(state: &StateDir, manifest: &Manifest) -> marketprism_storage::Config {
     let ports = &manifest.ports;
     marketprism_storage::Config {
         nats: nats(manifest),
@@ -44,6 +46,28 @@ fn storage(manifest: &Manifest) -> marketprism_storage::Config {
         batch: marketprism_storage::BatchConfig::default(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, ports.storage)),
         archive: None,
+        disks: vec![
+            DiskWatch {
+                name: "the JetStream store".to_owned(),
+                path: state.nats_dir(),
+                min_free: DEFAULT_MIN_FREE,
+                fix: Some(
+                    "free space on that filesystem, or lower the stream's `max_bytes` or \
+                     `max_age` so that JetStream stays within it"
+                        .to_owned(),
+                ),
+            },
+            DiskWatch {
+                name: "ClickHouse's data".to_owned(),
+                path: state.clickhouse_dir(),
+                min_free: DEFAULT_MIN_FREE,
+                fix: Some(
+                    "free space on that filesystem, or archive old windows to a cold tier \
+                     (`marketprism archive`) and let the hot tier's retention drop them"
+                        .to_owned(),
+                ),
+            },
+        ],
     }
 }
 
@@ -81,21 +105,25 @@ pub(crate) fn write_service_configs(
     manifest: &Manifest,
 ) -> Result<(), DeployError> {
     let config_dir = state.config_dir();
-    write_toml(&config_dir.join(STORAGE_FILE), HEADER, &storage(manifest))
-        .and_then(|()| {
-            write_toml(
-                &config_dir.join(COLLECTOR_FILE),
-                HEADER,
-                &collector(manifest),
-            )
-        })
-        .map_err(|error| {
-            let fix = match error {
-                ConfigError::Serialize { .. } => "report this as a bug",
-                ConfigError::Write { .. } => "check that the state directory is writable",
-            };
-            DeployError::caused_by("writing service configuration", &error, fix)
-        })
+    write_toml(
+        &config_dir.join(STORAGE_FILE),
+        HEADER,
+        &storage(state, manifest),
+    )
+    .and_then(|()| {
+        write_toml(
+            &config_dir.join(COLLECTOR_FILE),
+            HEADER,
+            &collector(manifest),
+        )
+    })
+    .map_err(|error| {
+        let fix = match error {
+            ConfigError::Serialize { .. } => "report this as a bug",
+            ConfigError::Write { .. } => "check that the state directory is writable",
+        };
+        DeployError::caused_by("writing service configuration", &error, fix)
+    })
 }
 
 /// Storage's configuration file, as its command line names it.
@@ -146,7 +174,8 @@ mod tests {
     fn generated_configurations_are_valid_and_read_back_unchanged() {
         for source in [Source::Sim, Source::Exchanges] {
             let manifest = manifest(source);
-            let storage = storage(&manifest);
+            let state = StateDir::new(PathBuf::from("/var/lib/marketprism"));
+            let storage = storage(&state, &manifest);
             let text = toml::to_string_pretty(&storage).expect("serializes");
             assert_eq!(
                 toml::from_str::<marketprism_storage::Config>(&text),
@@ -155,6 +184,8 @@ mod tests {
             assert_eq!(storage.validate(), Ok(()));
             assert_eq!(storage.listen.to_string(), "127.0.0.1:9102");
             assert_eq!(storage.clickhouse.url, "http://127.0.0.1:8123");
+            let watched: Vec<_> = storage.disks.iter().map(|disk| &disk.path).collect();
+            assert_eq!(watched, [&state.nats_dir(), &state.clickhouse_dir()]);
 
             let collector = collector(&manifest);
             let text = toml::to_string_pretty(&collector).expect("serializes");

@@ -29,6 +29,11 @@ pub struct Config {
     /// Hot → cold archiving (`marketprism archive`); absent when there is no cold tier.
     #[serde(default)]
     pub archive: Option<ArchiveConfig>,
+    /// Directories on this machine whose free space storage watches (the JetStream store,
+    /// ClickHouse's data): below a watch's `min_free` storage reports not ready, before the
+    /// server wedges or refuses inserts.
+    #[serde(default, rename = "disk", skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<marketprism_telemetry::disk::DiskWatch>,
 }
 
 fn default_window() -> Duration {

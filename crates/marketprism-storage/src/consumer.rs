@@ -147,6 +147,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
             consumer,
             client,
             commit_deadline: config.consumer.commit_deadline,
+            disks: config.disks.clone(),
         },
         metrics.progress.clone(),
         readiness,

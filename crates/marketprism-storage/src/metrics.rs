@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
+use marketprism_telemetry::disk::{check_all, DiskWatch};
 use marketprism_telemetry::{Dependency, Readiness};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -171,6 +172,8 @@ pub(crate) struct ReadyWatch {
     pub(crate) client: async_nats::Client,
     /// Longest time messages may be pending without a commit.
     pub(crate) commit_deadline: Duration,
+    /// Directories whose free space must stay above their thresholds.
+    pub(crate) disks: Vec<DiskWatch>,
 }
 
 /// What was last learned from NATS about the consumer.
@@ -233,7 +236,14 @@ pub(crate) async fn watch_readiness(
         let (verdict, clickhouse) =
             assess(&progress, pending_since, &consumer, watch.commit_deadline);
         readiness.set_dependency("clickhouse", clickhouse);
-        readiness.set(verdict);
+        // A disk short of space comes first: it explains the stalls that follow.
+        let disks = check_all(&watch.disks);
+        if let Err(reason) = &disks {
+            if readiness.reason().as_ref() != Some(reason) {
+                tracing::warn!(%reason, "Disk space is low; storage is not ready.");
+            }
+        }
+        readiness.set(disks.and(verdict));
         tokio::select! {
             () = stop.cancelled() => break,
             () = tokio::time::sleep(ASSESS_EVERY) => {}

@@ -9,7 +9,9 @@
 //! * `GET /metrics`: Prometheus text exposition of the service's registry.
 //!
 //! The service decides what ready means and keeps [`Readiness`] up to date; this crate only
-//! serves it.
+//! serves it, and offers the checks several services share ([`disk`]).
+
+pub mod disk;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

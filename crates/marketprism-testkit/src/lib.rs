@@ -17,6 +17,7 @@ mod error;
 mod nats;
 mod pinned;
 mod release;
+mod tmpfs;
 mod workspace;
 
 pub use clickhouse::ClickHouseServer;
@@ -24,6 +25,7 @@ pub use error::ServerError;
 pub use nats::NatsServer;
 pub use pinned::{install_pinned, pinned_dir};
 pub use release::Release;
+pub use tmpfs::Tmpfs;
 pub use workspace::{
     build_marketprism, cargo, run_command, target_dir, workspace_root, CommandError,
 };
