@@ -683,10 +683,8 @@ mod tests {
         recovered.source = TradeSource::Rest;
         let recovered = Event::Trade(recovered);
         assert_eq!(recovered.msg_id(), trade(7).msg_id(), "same key as live");
-        assert_eq!(
-            decode(&recovered.subject(), &encode(&recovered)).expect("decodes"),
-            [recovered.clone()]
-        );
+        let decoded = decode(&recovered.subject(), &encode(&recovered)).expect("decodes");
+        assert_eq!(decoded, [recovered]);
 
         let Event::Gap(mut partial) = gap() else {
             unreachable!("a gap")
