@@ -28,6 +28,9 @@ pub enum GapReason {
     /// Only the trades of one stream (single or aggregated) are affected, and the gap names
     /// the missing ids.
     TradeIdGap,
+    /// JetStream did not acknowledge and the collector's on-disk spool was full: events of
+    /// the instrument that arrived in the window were dropped.
+    SpoolOverflow,
 }
 
 impl GapReason {
@@ -41,6 +44,7 @@ impl GapReason {
             GapReason::CrossedBook => "crossed_book",
             GapReason::Restart => "restart",
             GapReason::TradeIdGap => "trade_id_gap",
+            GapReason::SpoolOverflow => "spool_overflow",
         }
     }
 }
