@@ -23,7 +23,7 @@ mod publisher;
 mod resume;
 mod service;
 mod snapshots;
-mod spool;
+pub mod spool;
 
 pub use config::{
     BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, SpoolConfig, VenueConfig,
@@ -31,4 +31,3 @@ pub use config::{
 };
 pub use publisher::PublisherError;
 pub use service::{publish_events, run, CollectorError};
-pub use spool::SpoolError;

@@ -635,7 +635,7 @@ impl Publisher {
             .outage
             .as_ref()
             .map_or_else(Instant::now, |outage| outage.since);
-        Ok(spooling.spool.next()?.map(|(message, end)| Entry {
+        Ok(spooling.spool.read_next()?.map(|(message, end)| Entry {
             prepared: Prepared { message, since },
             origin: Origin::Spool(Some(end)),
         }))

@@ -70,20 +70,20 @@ pub enum SpoolError {
 
 /// One spooled message: what the publisher hands to JetStream.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Record {
+pub struct Record {
     /// The subject to publish on.
-    pub(crate) subject: String,
+    pub subject: String,
     /// Its headers, `Nats-Msg-Id` among them.
-    pub(crate) headers: HeaderMap,
+    pub headers: HeaderMap,
     /// The message body.
-    pub(crate) payload: Bytes,
+    pub payload: Bytes,
     /// Events the body carries; none for a dead letter.
-    pub(crate) events: usize,
+    pub events: usize,
 }
 
 /// A place in the spool: just after a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Position {
+pub struct Position {
     segment: u64,
     offset: u64,
     /// Records before it since the spool was opened.
@@ -92,7 +92,7 @@ pub(crate) struct Position {
 
 /// Whether [`Spool::append`] stored the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Appended {
+pub enum Appended {
     /// Stored; it is read after every record appended before it.
     Stored,
     /// Not stored: it would take the spool past `max_bytes`.
@@ -108,7 +108,7 @@ struct Segment {
 
 /// A bounded FIFO of [`Record`]s on disk.
 #[derive(Debug)]
-pub(crate) struct Spool {
+pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     segment_bytes: u64,
@@ -131,7 +131,7 @@ pub(crate) struct Spool {
 impl Spool {
     /// Opens (or creates) the spool in `dir`, bounded by `max_bytes`, keeping what a previous
     /// process left and dropping each segment's torn or corrupt tail.
-    pub(crate) fn open(dir: &Path, max_bytes: u64) -> Result<Self, SpoolError> {
+    pub fn open(dir: &Path, max_bytes: u64) -> Result<Self, SpoolError> {
         let io = |path: &Path, action| {
             let path = path.to_owned();
             move |source| SpoolError::Io {
@@ -215,32 +215,32 @@ impl Spool {
     }
 
     /// The spool's directory.
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.dir
     }
 
     /// Records appended and not yet consumed.
-    pub(crate) fn records(&self) -> u64 {
+    pub fn records(&self) -> u64 {
         self.records
     }
 
     /// True when every appended record is consumed.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.records == 0
     }
 
     /// Bytes of segment files on disk (consumed records of the oldest segment included).
-    pub(crate) fn bytes(&self) -> u64 {
+    pub fn bytes(&self) -> u64 {
         self.segments.iter().map(|segment| segment.len).sum()
     }
 
     /// The bound on [`bytes`](Self::bytes).
-    pub(crate) fn max_bytes(&self) -> u64 {
+    pub fn max_bytes(&self) -> u64 {
         self.max_bytes
     }
 
     /// Appends `record` unless that would take the spool past `max_bytes`.
-    pub(crate) fn append(&mut self, record: &Record) -> Result<Appended, SpoolError> {
+    pub fn append(&mut self, record: &Record) -> Result<Appended, SpoolError> {
         let frame = encode(record);
         if self.bytes() + frame.len() as u64 > self.max_bytes {
             return Ok(Appended::Full);
@@ -251,7 +251,7 @@ impl Spool {
 
     /// Appends `record` even past `max_bytes`: for the few gap records that account for what
     /// the bound made the spool drop.
-    pub(crate) fn append_unbounded(&mut self, record: &Record) -> Result<(), SpoolError> {
+    pub fn append_unbounded(&mut self, record: &Record) -> Result<(), SpoolError> {
         self.write_frame(&encode(record))
     }
 
@@ -329,7 +329,7 @@ impl Spool {
     }
 
     /// Makes everything written so far durable (`fdatasync`).
-    pub(crate) fn sync(&mut self) -> Result<(), SpoolError> {
+    pub fn sync(&mut self) -> Result<(), SpoolError> {
         if let (true, Some(writer)) = (self.dirty, &self.writer) {
             writer.sync_data().map_err(|source| SpoolError::Io {
                 path: self.dir.clone(),
@@ -342,13 +342,13 @@ impl Spool {
     }
 
     /// Whether something was written since the last [`sync`](Self::sync).
-    pub(crate) fn is_dirty(&self) -> bool {
+    pub fn is_dirty(&self) -> bool {
         self.dirty
     }
 
     /// The next unread record and the position just after it; `None` when every record has
     /// been read.
-    pub(crate) fn next(&mut self) -> Result<Option<(Record, Position)>, SpoolError> {
+    pub fn read_next(&mut self) -> Result<Option<(Record, Position)>, SpoolError> {
         loop {
             let Some(index) = self
                 .segments
@@ -400,14 +400,14 @@ impl Spool {
     }
 
     /// Makes every unconsumed record readable again, oldest first.
-    pub(crate) fn rewind(&mut self) {
+    pub fn rewind(&mut self) {
         self.cursor = self.head;
         self.reader = None;
     }
 
-    /// Treats every record appended so far as read, so that [`next`](Self::next) returns only
+    /// Treats every record appended so far as read, so that [`read_next`](Self::read_next) returns only
     /// later ones.
-    pub(crate) fn skip_to_end(&mut self) -> Option<Position> {
+    pub fn skip_to_end(&mut self) -> Option<Position> {
         let last = self.segments.back()?;
         self.cursor = Position {
             segment: last.id,
@@ -418,10 +418,10 @@ impl Spool {
         Some(self.cursor)
     }
 
-    /// Marks the records up to `end` (a position [`next`](Self::next) or
+    /// Marks the records up to `end` (a position [`read_next`](Self::read_next) or
     /// [`skip_to_end`](Self::skip_to_end) returned) as acknowledged, deleting segments that
     /// hold nothing else.
-    pub(crate) fn consume(&mut self, end: Position) -> Result<(), SpoolError> {
+    pub fn consume(&mut self, end: Position) -> Result<(), SpoolError> {
         if end <= self.head {
             return Ok(());
         }
@@ -624,7 +624,7 @@ mod tests {
     /// Reads every unread record, consuming each as it goes.
     fn drain(spool: &mut Spool) -> Vec<Record> {
         let mut read = Vec::new();
-        while let Some((record, end)) = spool.next().expect("read") {
+        while let Some((record, end)) = spool.read_next().expect("read") {
             spool.consume(end).expect("consume");
             read.push(record);
         }
@@ -670,7 +670,7 @@ mod tests {
         }
         let mut ends = Vec::new();
         for _ in 0..60 {
-            ends.push(spool.next().expect("read").expect("a record").1);
+            ends.push(spool.read_next().expect("read").expect("a record").1);
         }
         spool.consume(ends[19]).expect("consume");
         spool.rewind();
@@ -691,7 +691,7 @@ mod tests {
         assert!(stored > 50, "{stored} records in {max_bytes} bytes");
         // Consuming a whole segment frees room.
         let mut freed = false;
-        while let Some((_, end)) = spool.next().expect("read") {
+        while let Some((_, end)) = spool.read_next().expect("read") {
             spool.consume(end).expect("consume");
             if spool.append(&record(stored)).expect("append") == Appended::Stored {
                 freed = true;
@@ -716,7 +716,7 @@ mod tests {
             // Consumed records of whole segments are gone; the rest of the oldest segment
             // comes back (JetStream deduplicates what had been acknowledged).
             for _ in 0..10 {
-                let (_, end) = spool.next().expect("read").expect("a record");
+                let (_, end) = spool.read_next().expect("read").expect("a record");
                 spool.consume(end).expect("consume");
             }
             spool.sync().expect("sync");
@@ -751,18 +751,15 @@ mod tests {
         let [segment] = &segments(dir.path())[..] else {
             panic!("one segment expected");
         };
-        let whole = fs::read(&segment).expect("read");
+        let whole = fs::read(segment).expect("read");
 
         // A frame cut short by a crash: its header and part of its body.
         let torn = encode(&record(10));
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(&segment)
-            .expect("open");
+        let mut file = OpenOptions::new().append(true).open(segment).expect("open");
         file.write_all(&torn[..torn.len() - 3]).expect("write");
         drop(file);
         let mut spool = Spool::open(dir.path(), 1 << 20).expect("reopen");
-        assert_eq!(fs::read(&segment).expect("read"), whole);
+        assert_eq!(fs::read(segment).expect("read"), whole);
         assert_eq!(drain(&mut spool), (0..10).map(record).collect::<Vec<_>>());
         drop(spool);
 
@@ -774,7 +771,7 @@ mod tests {
         let [segment] = &segments(dir.path())[..] else {
             panic!("one segment expected");
         };
-        let mut bytes = fs::read(&segment).expect("read");
+        let mut bytes = fs::read(segment).expect("read");
         let good = bytes.len();
         let mut corrupt = encode(&record(11));
         let last = corrupt.len() - 1;
@@ -782,9 +779,9 @@ mod tests {
         bytes.extend_from_slice(&corrupt);
         bytes.extend_from_slice(&encode(&record(12)));
         bytes.extend_from_slice(&u32::MAX.to_le_bytes());
-        fs::write(&segment, &bytes).expect("write");
+        fs::write(segment, &bytes).expect("write");
         let mut spool = Spool::open(dir.path(), 1 << 20).expect("reopen");
-        assert_eq!(fs::metadata(&segment).expect("stat").len(), good as u64);
+        assert_eq!(fs::metadata(segment).expect("stat").len(), good as u64);
         assert_eq!(drain(&mut spool), (0..10).map(record).collect::<Vec<_>>());
     }
 }

@@ -48,8 +48,8 @@ fn storage(manifest: &Manifest) -> marketprism_storage::Config {
 }
 
 /// The collector recording Binance spot trades and books of BTC-USDT and ETH-USDT, from the
-/// simulator or the exchange.
-fn collector(manifest: &Manifest) -> marketprism_collector::Config {
+/// simulator or the exchange, spooling to `spool/` in the state directory.
+fn collector(state: &StateDir, manifest: &Manifest) -> marketprism_collector::Config {
     let ports = &manifest.ports;
     let (endpoint, rest_endpoint) = match manifest.source {
         Source::Sim => (
@@ -69,7 +69,15 @@ fn collector(manifest: &Manifest) -> marketprism_collector::Config {
             polls: Vec::new(),
         }],
         connection: marketprism_collector::ConnectionConfig::default(),
-        publish: marketprism_collector::PublishConfig::default(),
+        publish: marketprism_collector::PublishConfig {
+            spool: Some(marketprism_collector::SpoolConfig {
+                path: state.root().join("spool"),
+                max_bytes: 1 << 30,
+                when_full: marketprism_collector::WhenFull::Drop,
+                sync_interval: std::time::Duration::from_secs(1),
+            }),
+            ..marketprism_collector::PublishConfig::default()
+        },
         books: marketprism_collector::BooksConfig::default(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, ports.collector)),
     }
@@ -86,7 +94,7 @@ pub(crate) fn write_service_configs(
             write_toml(
                 &config_dir.join(COLLECTOR_FILE),
                 HEADER,
-                &collector(manifest),
+                &collector(state, manifest),
             )
         })
         .map_err(|error| {
@@ -156,7 +164,8 @@ mod tests {
             assert_eq!(storage.listen.to_string(), "127.0.0.1:9102");
             assert_eq!(storage.clickhouse.url, "http://127.0.0.1:8123");
 
-            let collector = collector(&manifest);
+            let state = StateDir::new("/var/lib/marketprism-test");
+            let collector = collector(&state, &manifest);
             let text = toml::to_string_pretty(&collector).expect("serializes");
             assert_eq!(
                 toml::from_str::<marketprism_collector::Config>(&text),
@@ -164,6 +173,10 @@ mod tests {
             );
             assert_eq!(collector.validate(), Ok(()));
             assert_eq!(collector.nats.url, "nats://127.0.0.1:4222");
+            assert_eq!(
+                collector.publish.spool.map(|spool| spool.path),
+                Some(state.root().join("spool"))
+            );
             let endpoint = collector.venues[0].endpoint();
             match source {
                 Source::Sim => assert_eq!(endpoint, "ws://127.0.0.1:9443"),
