@@ -17,6 +17,7 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -342,6 +343,70 @@ pub struct PublishConfig {
     /// ack; absent: `max_outstanding_acks`, a full window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outstanding_acks_bound: Option<usize>,
+    /// How long JetStream has to acknowledge a message, counted from when it is sent, e.g.
+    /// `5s`. A message not acknowledged in time starts an outage: everything unacknowledged
+    /// goes to the spool (or stays in memory without one) and is republished together.
+    #[serde(default = "default_ack_timeout", with = "humantime_serde")]
+    pub ack_timeout: Duration,
+    /// At shutdown, how long the publisher keeps waiting for acks once the connections have
+    /// stopped, e.g. `10s`; what is still unacknowledged then stays in the spool for the next
+    /// start (and is lost without a spool).
+    #[serde(default = "default_flush_timeout", with = "humantime_serde")]
+    pub flush_timeout: Duration,
+    /// The on-disk spool that holds what JetStream does not acknowledge; absent, an outage
+    /// holds at most `max_outstanding_acks` messages in memory and then stops the
+    /// connections' reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool: Option<SpoolConfig>,
+}
+
+fn default_ack_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_flush_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_spool_max_bytes() -> u64 {
+    1 << 30
+}
+
+fn default_spool_sync_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// The publisher's on-disk spool (`[publish.spool]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// Directory of the spool's segment files, created if missing; one collector per
+    /// directory. What it holds at start is republished.
+    pub path: PathBuf,
+    /// Most bytes of segment files, e.g. `1073741824` (1 GiB).
+    #[serde(default = "default_spool_max_bytes")]
+    pub max_bytes: u64,
+    /// What happens to events that arrive while the spool is full.
+    #[serde(default)]
+    pub when_full: WhenFull,
+    /// How often what was spooled is made durable with `fdatasync`, e.g. `1s`; the page cache
+    /// keeps it across a crash of the process in between, not across one of the machine.
+    #[serde(default = "default_spool_sync_interval", with = "humantime_serde")]
+    pub sync_interval: Duration,
+}
+
+/// What the collector does with events that arrive while its spool is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// Drop them, and publish a `spool_overflow` gap per instrument covering what was
+    /// dropped once there is room again: the connections keep reading.
+    #[default]
+    Drop,
+    /// Stop taking events while less than `publish.max_message_bytes` is free: the
+    /// connections back up until the venue drops them, and their reconnect gaps cover the
+    /// loss. A message that still does not fit is dropped as with `drop`.
+    Block,
 }
 
 impl PublishConfig {
@@ -362,6 +427,9 @@ impl Default for PublishConfig {
             linger: default_linger(),
             ack_deadline: default_ack_deadline(),
             outstanding_acks_bound: None,
+            ack_timeout: default_ack_timeout(),
+            flush_timeout: default_flush_timeout(),
+            spool: None,
         }
     }
 }
@@ -409,10 +477,25 @@ impl Config {
                  publish.max_events_per_message and publish.max_message_bytes must be at least 1"
                 .into());
         }
-        if publish.ack_deadline.is_zero() || publish.outstanding_acks_bound() == 0 {
-            return Err(
-                "publish.ack_deadline and publish.outstanding_acks_bound must be positive".into(),
-            );
+        if publish.ack_deadline.is_zero()
+            || publish.ack_timeout.is_zero()
+            || publish.outstanding_acks_bound() == 0
+        {
+            return Err("publish.ack_deadline, publish.ack_timeout and \
+                 publish.outstanding_acks_bound must be positive"
+                .into());
+        }
+        if let Some(spool) = &publish.spool {
+            if spool.max_bytes < 2 * publish.max_message_bytes as u64 {
+                return Err(
+                    "publish.spool.max_bytes must hold at least two messages of \
+                     publish.max_message_bytes"
+                        .into(),
+                );
+            }
+            if spool.sync_interval.is_zero() {
+                return Err("publish.spool.sync_interval must be positive".into());
+            }
         }
         if self.books.depth == 0 || self.books.max_levels < self.books.depth {
             return Err("books.depth must be at least 1 and at most books.max_levels".into());

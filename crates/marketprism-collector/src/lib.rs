@@ -23,7 +23,11 @@ mod publisher;
 mod resume;
 mod service;
 mod snapshots;
+pub mod spool;
 
-pub use config::{BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, VenueConfig};
+pub use config::{
+    BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, SpoolConfig, VenueConfig,
+    WhenFull,
+};
 pub use publisher::PublisherError;
 pub use service::{publish_events, run, CollectorError};

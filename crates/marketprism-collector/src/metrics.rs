@@ -4,7 +4,7 @@
 //! connection silent past `connection.watchdog` is replaced, and is not subscribed until its
 //! replacement is), no publish waiting longer than `publish.ack_deadline` for its JetStream
 //! ack, fewer than `publish.outstanding_acks_bound` publishes awaiting their acks, and NATS
-//! not disconnected for longer than `publish.ack_deadline`.
+//! not disconnected for longer than `publish.ack_deadline`, and nothing held in the spool.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,6 +41,11 @@ pub(crate) struct Metrics {
     pub(crate) poll_rate_limited: Counter,
     pub(crate) connections_up: Gauge,
     pub(crate) outstanding_acks: Gauge,
+    pub(crate) spooled_messages: Gauge,
+    pub(crate) spooled_bytes: Gauge,
+    pub(crate) spool_dropped_messages: Counter,
+    pub(crate) spool_dropped_events: Counter,
+    pub(crate) republished_from_spool: Counter,
     /// How long the oldest publish awaiting its ack has waited, seconds (0 when none).
     pub(crate) oldest_ack_wait: Gauge<f64, AtomicU64>,
     /// When the oldest publish awaiting its ack was made; set by the publisher.
@@ -55,14 +60,6 @@ impl Metrics {
             .oldest_unacked
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = since;
-    }
-
-    /// Records that a publish made at `since` awaits its ack, unless an older one does.
-    pub(crate) fn note_unacked(&self, since: Instant) {
-        self.oldest_unacked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert(since);
     }
 
     /// How long the oldest publish awaiting its ack has waited.
@@ -157,6 +154,31 @@ impl Metrics {
             self.outstanding_acks.clone(),
         );
         registry.register(
+            "spooled_messages",
+            "Messages in the spool, awaiting JetStream",
+            self.spooled_messages.clone(),
+        );
+        registry.register(
+            "spooled_bytes",
+            "Bytes of the spool's segment files",
+            self.spooled_bytes.clone(),
+        );
+        registry.register(
+            "spool_dropped_messages",
+            "Messages dropped because the spool was full (covered by spool_overflow gaps)",
+            self.spool_dropped_messages.clone(),
+        );
+        registry.register(
+            "spool_dropped_events",
+            "Events dropped because the spool was full (covered by spool_overflow gaps)",
+            self.spool_dropped_events.clone(),
+        );
+        registry.register(
+            "republished_from_spool",
+            "Messages acknowledged by JetStream after being held in the spool",
+            self.republished_from_spool.clone(),
+        );
+        registry.register(
             "oldest_ack_wait_seconds",
             "How long the oldest publish awaiting its JetStream ack has waited (0 when none)",
             self.oldest_ack_wait.clone(),
@@ -175,6 +197,9 @@ pub(crate) struct ReadyRules {
     pub(crate) ack_deadline: Duration,
     /// Publishes awaiting their acks at which the collector is not ready.
     pub(crate) outstanding_acks_bound: usize,
+    /// The spool's directory, if there is one: the collector is not ready while it holds
+    /// messages.
+    pub(crate) spool: Option<std::path::PathBuf>,
 }
 
 /// Keeps `readiness` (and the `nats` dependency) up to date until `stop` is cancelled, then
@@ -240,6 +265,18 @@ impl Metrics {
             reasons.push(format!(
                 "{outstanding} publishes unacknowledged, at publish.outstanding_acks_bound ({})",
                 rules.outstanding_acks_bound
+            ));
+        }
+        let spooled = self.spooled_messages.get();
+        if spooled > 0 {
+            let path = rules
+                .spool
+                .as_ref()
+                .map_or_else(String::new, |path| format!(" at {}", path.display()));
+            reasons.push(format!(
+                "the spool{path} holds {spooled} messages ({} bytes) that JetStream has not \
+                 acknowledged yet",
+                self.spooled_bytes.get()
             ));
         }
         let up = self.connections_up.get();

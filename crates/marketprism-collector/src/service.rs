@@ -1,10 +1,15 @@
 //! Wires configuration, connections, the publisher and the HTTP endpoint together.
 
+use std::time::Duration;
+
+use async_nats::connection::State;
 use async_nats::jetstream;
+use marketprism_bus::Backoff;
 use marketprism_telemetry::Readiness;
 use marketprism_venues::VenueError;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -14,6 +19,7 @@ use crate::metrics::{watch_readiness, Metrics, ReadyRules};
 use crate::pollers::Poller;
 use crate::publisher::Publisher;
 use crate::resume::FeedStore;
+use crate::spool::Spool;
 
 /// Binance allows 1024 streams per connection; stay a little below.
 const SUBSCRIPTIONS_PER_CONNECTION: usize = 1000;
@@ -33,6 +39,9 @@ pub enum CollectorError {
     /// The publisher task panicked.
     #[error("the publisher failed: {0}")]
     PublisherPanicked(#[from] tokio::task::JoinError),
+    /// The spool could not be opened.
+    #[error(transparent)]
+    Spool(#[from] crate::spool::SpoolError),
     /// The HTTP endpoint could not bind.
     #[error("cannot serve metrics on {address}: {source}")]
     Listen {
@@ -68,7 +77,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     })?;
     let http = tokio::spawn(http);
 
-    let client = marketprism_bus::connect(&config.nats, "marketprism-collector").await?;
+    let spool = match &config.publish.spool {
+        Some(spool) => Some(Spool::open(&spool.path, spool.max_bytes)?),
+        None => {
+            tracing::warn!(
+                max_outstanding_acks = config.publish.max_outstanding_acks,
+                "No publish.spool configured: during a JetStream outage the collector holds at \
+                 most max_outstanding_acks messages in memory, then stops reading its venues."
+            );
+            None
+        }
+    };
+    let Some(client) = connect(&config, &readiness, &shutdown).await? else {
+        tracing::info!("Shutdown requested before NATS was reachable; no venue was connected.");
+        http_shutdown.cancel();
+        let _ = http.await;
+        return Ok(());
+    };
     let state_bucket =
         marketprism_bus::state_bucket(&jetstream::new(client.clone()), &config.nats.stream).await?;
     let (sender, receiver) = mpsc::channel(config.publish.queue_capacity);
@@ -78,6 +103,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
             config.nats.stream.clone(),
             config.publish.clone(),
             metrics.clone(),
+            spool,
         )
         .run(receiver),
     );
@@ -137,6 +163,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
         watchdog: config.connection.watchdog,
         ack_deadline: config.publish.ack_deadline,
         outstanding_acks_bound: config.publish.outstanding_acks_bound(),
+        spool: config
+            .publish
+            .spool
+            .as_ref()
+            .map(|spool| spool.path.clone()),
     };
     let readiness_task = tokio::spawn(watch_readiness(
         metrics.clone(),
@@ -167,6 +198,47 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     Ok(())
 }
 
+/// Connects to NATS and waits until the connection is up, retrying with backoff and saying
+/// which URL does not answer; no venue is connected before, since nothing read could be
+/// published. `None` when `shutdown` comes first.
+async fn connect(
+    config: &Config,
+    readiness: &Readiness,
+    shutdown: &CancellationToken,
+) -> Result<Option<async_nats::Client>, CollectorError> {
+    // The client connects in the background and keeps trying; this waits for it.
+    let client = marketprism_bus::connect(&config.nats, "marketprism-collector").await?;
+    let url = &config.nats.url;
+    let mut backoff = Backoff::new(
+        config.connection.backoff_initial,
+        config.connection.backoff_max,
+    );
+    let started = Instant::now();
+    let mut next_report = started + backoff.next_delay();
+    while client.connection_state() != State::Connected {
+        if Instant::now() >= next_report {
+            let waited = started.elapsed();
+            tracing::warn!(%url, waited = ?waited, "NATS does not answer; retrying, and not connecting to any venue until it does.");
+            readiness.set(Err(format!(
+                "NATS at {url} has not answered for {:.0} s; no venue is connected until it does",
+                waited.as_secs_f64()
+            )));
+            next_report = Instant::now() + backoff.next_delay();
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(None),
+            () = tokio::time::sleep(CONNECTED_POLL) => {}
+        }
+    }
+    if started.elapsed() > CONNECTED_POLL {
+        tracing::info!(%url, "Connected to NATS.");
+    }
+    Ok(Some(client))
+}
+
+/// How often the connection state is checked while waiting for NATS.
+const CONNECTED_POLL: Duration = Duration::from_millis(100);
+
 /// Publishes `events` to JetStream exactly as the collector does with the `publish`
 /// settings (deterministic `Nats-Msg-Id`s, a bounded window of outstanding acks, events of
 /// one subject sharing messages, republish until acknowledged) and returns once every one is
@@ -186,6 +258,7 @@ pub async fn publish_events(
             nats.stream.clone(),
             publish.clone(),
             metrics.clone(),
+            None,
         )
         .run(receiver),
     );

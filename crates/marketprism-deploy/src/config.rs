@@ -72,8 +72,8 @@ fn storage(state: &StateDir, manifest: &Manifest) -> marketprism_storage::Config
 }
 
 /// The collector recording Binance spot trades and books of BTC-USDT and ETH-USDT, from the
-/// simulator or the exchange.
-fn collector(manifest: &Manifest) -> marketprism_collector::Config {
+/// simulator or the exchange, spooling to `spool/` in the state directory.
+fn collector(state: &StateDir, manifest: &Manifest) -> marketprism_collector::Config {
     let ports = &manifest.ports;
     let (endpoint, rest_endpoint) = match manifest.source {
         Source::Sim => (
@@ -93,7 +93,15 @@ fn collector(manifest: &Manifest) -> marketprism_collector::Config {
             polls: Vec::new(),
         }],
         connection: marketprism_collector::ConnectionConfig::default(),
-        publish: marketprism_collector::PublishConfig::default(),
+        publish: marketprism_collector::PublishConfig {
+            spool: Some(marketprism_collector::SpoolConfig {
+                path: state.root().join("spool"),
+                max_bytes: 1 << 30,
+                when_full: marketprism_collector::WhenFull::Drop,
+                sync_interval: std::time::Duration::from_secs(1),
+            }),
+            ..marketprism_collector::PublishConfig::default()
+        },
         books: marketprism_collector::BooksConfig::default(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, ports.collector)),
     }
@@ -114,7 +122,7 @@ pub(crate) fn write_service_configs(
         write_toml(
             &config_dir.join(COLLECTOR_FILE),
             HEADER,
-            &collector(manifest),
+            &collector(state, manifest),
         )
     })
     .map_err(|error| {
@@ -187,7 +195,7 @@ mod tests {
             let watched: Vec<_> = storage.disks.iter().map(|disk| &disk.path).collect();
             assert_eq!(watched, [&state.nats_dir(), &state.clickhouse_dir()]);
 
-            let collector = collector(&manifest);
+            let collector = collector(&state, &manifest);
             let text = toml::to_string_pretty(&collector).expect("serializes");
             assert_eq!(
                 toml::from_str::<marketprism_collector::Config>(&text),
@@ -195,6 +203,10 @@ mod tests {
             );
             assert_eq!(collector.validate(), Ok(()));
             assert_eq!(collector.nats.url, "nats://127.0.0.1:4222");
+            assert_eq!(
+                collector.publish.spool.map(|spool| spool.path),
+                Some(state.root().join("spool"))
+            );
             let endpoint = collector.venues[0].endpoint();
             match source {
                 Source::Sim => assert_eq!(endpoint, "ws://127.0.0.1:9443"),

@@ -117,7 +117,8 @@ impl Event {
         }
     }
 
-    fn instrument(&self) -> (Exchange, MarketType, &Symbol) {
+    /// The venue, market and symbol the event concerns.
+    pub fn instrument(&self) -> (Exchange, MarketType, &Symbol) {
         match self {
             Event::Trade(trade) => (trade.exchange, trade.market_type, &trade.symbol),
             Event::OrderBook(book) => (book.exchange, book.market_type, &book.symbol),

@@ -32,6 +32,9 @@ pub enum GapReason {
     /// not bridge the stream, or could not be fetched). Only the order book is affected; the
     /// gap is recorded open and closed when the book syncs.
     BookUnsynced,
+    /// JetStream did not acknowledge and the collector's on-disk spool was full: events of
+    /// the instrument that arrived in the window were dropped.
+    SpoolOverflow,
 }
 
 impl GapReason {
@@ -46,6 +49,7 @@ impl GapReason {
             GapReason::Restart => "restart",
             GapReason::TradeIdGap => "trade_id_gap",
             GapReason::BookUnsynced => "book_unsynced",
+            GapReason::SpoolOverflow => "spool_overflow",
         }
     }
 

@@ -53,6 +53,7 @@ const BENCHES: &[(&str, &str)] = &[
     ("marketprism-venues", "parse"),
     ("marketprism-book", "apply"),
     ("marketprism-model", "codec"),
+    ("marketprism-collector", "spool"),
 ];
 
 /// One measured function.

@@ -3,6 +3,7 @@
 mod books;
 mod continuity;
 mod derivatives;
+mod outage;
 mod polls;
 mod publish;
 mod ready;
