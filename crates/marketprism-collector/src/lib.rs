@@ -16,7 +16,6 @@ mod books;
 mod config;
 mod connection;
 mod continuity;
-mod http;
 mod metrics;
 mod pollers;
 mod publisher;
@@ -24,6 +23,8 @@ mod resume;
 mod service;
 mod snapshots;
 
-pub use config::{BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, VenueConfig};
+pub use config::{
+    BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, RestConfig, VenueConfig,
+};
 pub use publisher::PublisherError;
 pub use service::{publish_events, run, CollectorError};

@@ -71,6 +71,7 @@ fn collector(manifest: &Manifest) -> marketprism_collector::Config {
         connection: marketprism_collector::ConnectionConfig::default(),
         publish: marketprism_collector::PublishConfig::default(),
         books: marketprism_collector::BooksConfig::default(),
+        rest: marketprism_collector::RestConfig::default(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, ports.collector)),
     }
 }

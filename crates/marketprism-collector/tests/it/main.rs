@@ -6,6 +6,7 @@ mod derivatives;
 mod polls;
 mod publish;
 mod ready;
+mod unsynced;
 
 use std::time::Duration;
 
