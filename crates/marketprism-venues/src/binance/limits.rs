@@ -69,13 +69,13 @@ pub(super) fn cost(market_type: MarketType, call: RestCall) -> RequestCost {
         RestCall::BookSnapshot { depth } => {
             let limit = snapshot_limit(market_type, depth);
             match (spot, limit) {
-                (true, ..=100) => 5,
-                (true, ..=500) => 25,
-                (true, ..=1000) => 50,
+                (true, 0..=100) => 5,
+                (true, 101..=500) => 25,
+                (true, 501..=1000) => 50,
                 (true, _) => 250,
-                (false, ..=50) => 2,
-                (false, ..=100) => 5,
-                (false, ..=500) => 10,
+                (false, 0..=50) => 2,
+                (false, 51..=100) => 5,
+                (false, 101..=500) => 10,
                 (false, _) => 20,
             }
         }
