@@ -218,6 +218,7 @@ impl Runner {
             },
             publish: PublishConfig::default(),
             books,
+            rest: marketprism_collector::RestConfig::default(),
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.collector)),
         }
     }

@@ -1,11 +1,22 @@
 //! The order books of one connection: sequencing through a [`BookTracker`], fresh snapshots
 //! after every break (fetched over REST, or by resubscribing where the venue sends snapshots
 //! in the stream), and the events to publish.
+//!
+//! A REST snapshot that does not bridge the stream is fetched again after a capped, jittered
+//! delay growing per failed snapshot ([`Backoff`]), reset once the book syncs: a venue whose
+//! snapshots keep predating the stream sees a few requests per break, not a storm.
+//!
+//! A book out of sync for longer than `unsynced_after` gets a `book_unsynced` gap (see
+//! [`marketprism_model::GapReason::BookUnsynced`]): recorded open from when the book lost
+//! sync to when the threshold was crossed, and closed when the book syncs again, together
+//! with a closed gap from the loss to the sync.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
-use marketprism_book::{BookTracker, BookUpdate, PublishSettings, Tracked};
-use marketprism_model::{Event, MarketType, Symbol};
+use marketprism_book::{BookTracker, BookUpdate, Progress, PublishSettings, Tracked};
+use marketprism_bus::Backoff;
+use marketprism_model::{Event, Exchange, Gap, GapReason, GapState, GapStatus, MarketType, Symbol};
 use marketprism_venues::{Channel, Subscription, VenueProtocol};
 
 use crate::metrics::Metrics;
@@ -19,14 +30,39 @@ pub(crate) enum Resync {
     Resubscribe(Vec<String>),
 }
 
+/// How books recover.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecoverySettings {
+    /// First delay before another REST snapshot after one that did not bridge.
+    pub(crate) retry_initial: Duration,
+    /// Longest such delay.
+    pub(crate) retry_max: Duration,
+    /// A book out of sync this long gets a `book_unsynced` gap.
+    pub(crate) unsynced_after: Duration,
+}
+
+/// A book that is not in sync.
+struct Unsynced {
+    /// Local time the book lost sync (or its session started), Unix ms.
+    since_ms: i64,
+    /// The `book_unsynced` gap recorded open, once the book stayed out of sync long enough.
+    open: Option<Gap>,
+}
+
 /// Books of one connection.
 pub(crate) struct Books {
     tracker: BookTracker,
+    exchange: Exchange,
     market_type: MarketType,
     symbols: Vec<Symbol>,
     fetcher: Option<SnapshotFetcher>,
     /// Symbols with a REST snapshot requested and not yet applied.
     pending: HashSet<Symbol>,
+    /// Delays between REST snapshots that do not bridge, per symbol.
+    retries: HashMap<Symbol, Backoff>,
+    /// Books out of sync, since when.
+    unsynced: HashMap<Symbol, Unsynced>,
+    recovery: RecoverySettings,
     metrics: Metrics,
 }
 
@@ -38,6 +74,7 @@ impl Books {
         protocol: &dyn VenueProtocol,
         subscriptions: &[Subscription],
         settings: PublishSettings,
+        recovery: RecoverySettings,
         fetcher: impl FnOnce() -> Option<SnapshotFetcher>,
         metrics: Metrics,
     ) -> Option<Self> {
@@ -51,18 +88,99 @@ impl Books {
         }
         Some(Books {
             tracker: BookTracker::new(protocol.exchange(), protocol.sync_rule(), settings),
+            exchange: protocol.exchange(),
             market_type: protocol.market_type(),
             symbols,
             fetcher: fetcher(),
             pending: HashSet::new(),
+            retries: HashMap::new(),
+            unsynced: HashMap::new(),
+            recovery,
             metrics,
         })
     }
 
     /// A new session starts: every book must be rebuilt (the session's own gap covers the
     /// interruption).
-    pub(crate) fn session_started(&mut self) {
+    pub(crate) fn session_started(&mut self, now_ms: i64) {
         self.tracker.reset();
+        for symbol in self.symbols.clone() {
+            self.lost_sync(&symbol, now_ms);
+        }
+    }
+
+    /// Notes that `symbol`'s book is out of sync from `now_ms`, unless it already was.
+    fn lost_sync(&mut self, symbol: &Symbol, now_ms: i64) {
+        self.unsynced.entry(symbol.clone()).or_insert(Unsynced {
+            since_ms: now_ms,
+            open: None,
+        });
+    }
+
+    /// The `book_unsynced` gaps of books out of sync for longer than the configured time at
+    /// `now_ms`, recorded open; each book gets one until it syncs.
+    pub(crate) fn check_unsynced(&mut self, now_ms: i64) -> Vec<Event> {
+        let threshold_ms =
+            i64::try_from(self.recovery.unsynced_after.as_millis()).unwrap_or(i64::MAX);
+        let mut events = Vec::new();
+        for (symbol, unsynced) in &mut self.unsynced {
+            if unsynced.open.is_some() || now_ms - unsynced.since_ms < threshold_ms {
+                continue;
+            }
+            tracing::warn!(%symbol, since_ms = unsynced.since_ms, "Order book still out of sync; recording a book_unsynced gap.");
+            let gap = Gap {
+                exchange: self.exchange,
+                market_type: self.market_type,
+                symbol: symbol.clone(),
+                from_ms: unsynced.since_ms,
+                to_ms: now_ms,
+                reason: GapReason::BookUnsynced,
+                received_time_ms: now_ms,
+                missing_ids: None,
+                state: GapState::of(GapStatus::Open),
+            };
+            unsynced.open = Some(gap.clone());
+            self.metrics.gaps.inc();
+            events.push(Event::Gap(gap));
+        }
+        events
+    }
+
+    /// After `tracked` was applied at `now_ms`: when it synced `symbol`'s book, the snapshot
+    /// backoff starts over, and an open `book_unsynced` gap is closed, followed by a closed
+    /// gap from the loss of sync to now.
+    fn note_progress(&mut self, symbol: &Symbol, tracked: &Tracked, now_ms: i64) -> Vec<Event> {
+        match &tracked.progress {
+            Ok(Progress::Applied | Progress::Recovered(_)) => {}
+            Err(_) => {
+                self.lost_sync(symbol, now_ms);
+                return Vec::new();
+            }
+            Ok(_) => return Vec::new(),
+        }
+        if self.unsynced.is_empty() {
+            return Vec::new();
+        }
+        let Some(unsynced) = self.unsynced.remove(symbol) else {
+            return Vec::new();
+        };
+        self.retries.remove(symbol);
+        let Some(open) = unsynced.open else {
+            return Vec::new();
+        };
+        tracing::info!(%symbol, since_ms = unsynced.since_ms, "Order book in sync again; closing its book_unsynced gap.");
+        let closed = |to_ms| Gap {
+            to_ms,
+            received_time_ms: now_ms,
+            state: GapState::of(GapStatus::Closed),
+            ..open.clone()
+        };
+        let mut events = vec![Event::Gap(closed(open.to_ms))];
+        if now_ms > open.to_ms {
+            self.metrics.gaps.inc();
+            events.push(Event::Gap(closed(now_ms)));
+        }
+        events
     }
 
     /// The session is subscribed: REST venues fetch a snapshot of every book now that the
@@ -82,6 +200,26 @@ impl Books {
         }
     }
 
+    /// Requests another snapshot of `symbol` after the next delay of its backoff.
+    fn retry_snapshot(&mut self, symbol: Symbol) {
+        let Some(fetcher) = &self.fetcher else {
+            return;
+        };
+        if !self.pending.insert(symbol.clone()) {
+            return;
+        }
+        let recovery = self.recovery;
+        let delay = self
+            .retries
+            .entry(symbol.clone())
+            .or_insert_with(|| Backoff::new(recovery.retry_initial, recovery.retry_max))
+            .next_delay();
+        self.metrics.book_snapshots_requested.inc();
+        self.metrics.book_snapshot_retries.inc();
+        tracing::warn!(%symbol, ?delay, "Snapshot does not bridge the stream; fetching another after a delay.");
+        fetcher.request_after(symbol, delay);
+    }
+
     /// Applies a streamed book message; returns the events to publish and, after a break,
     /// what the connection must do to obtain a fresh snapshot.
     pub(crate) fn apply(
@@ -91,7 +229,9 @@ impl Books {
         symbol: &Symbol,
         update: BookUpdate,
     ) -> (Vec<Event>, Option<Resync>) {
+        let now_ms = update.received_time_ms;
         let tracked = self.tracker.apply(market_type, symbol, update);
+        let recovery_events = self.note_progress(symbol, &tracked, now_ms);
         let resync = tracked.progress.as_ref().err().map(|desync| {
             self.metrics.book_desyncs.inc();
             tracing::warn!(%symbol, %desync, "Order book out of sync; rebuilding from a snapshot.");
@@ -113,7 +253,7 @@ impl Books {
                 }
             }
         });
-        (self.events(tracked), resync)
+        (self.events(tracked, recovery_events), resync)
     }
 
     /// The next REST snapshot; never resolves for venues without REST snapshots.
@@ -127,22 +267,38 @@ impl Books {
     /// Applies a fetched REST snapshot.
     pub(crate) fn apply_snapshot(&mut self, snapshot: Snapshot) -> Vec<Event> {
         self.pending.remove(&snapshot.symbol);
+        let now_ms = snapshot.update.received_time_ms;
         let tracked = self
             .tracker
             .apply(self.market_type, &snapshot.symbol, snapshot.update);
+        let recovery_events = self.note_progress(&snapshot.symbol, &tracked, now_ms);
         if let Err(desync) = &tracked.progress {
             // The snapshot predates the buffered stream, or the book it built is wrong.
             self.metrics.book_desyncs.inc();
-            tracing::warn!(symbol = %snapshot.symbol, %desync, "Snapshot does not bridge the stream; fetching another.");
-            self.request_snapshot(snapshot.symbol.clone());
+            tracing::debug!(symbol = %snapshot.symbol, %desync, "Snapshot rejected.");
+            self.retry_snapshot(snapshot.symbol.clone());
         }
-        self.events(tracked)
+        self.events(tracked, recovery_events)
     }
 
-    fn events(&self, tracked: Tracked) -> Vec<Event> {
+    /// The events of `tracked`, then those of the book's recovery (the closed
+    /// `book_unsynced` gaps after the tracker's own gap).
+    fn events(&self, tracked: Tracked, recovery_events: Vec<Event>) -> Vec<Event> {
         if tracked.gap.is_some() {
             self.metrics.gaps.inc();
         }
-        tracked.into_events()
+        let mut events = tracked.into_events();
+        if !recovery_events.is_empty() {
+            // Gaps precede the data that follows them.
+            let data = events.split_off(
+                events
+                    .iter()
+                    .take_while(|event| matches!(event, Event::Gap(_)))
+                    .count(),
+            );
+            events.extend(recovery_events);
+            events.extend(data);
+        }
+        events
     }
 }

@@ -46,6 +46,9 @@ pub struct Config {
     /// Order-book publication.
     #[serde(default)]
     pub books: BooksConfig,
+    /// REST requests to venues (book snapshots, polls).
+    #[serde(default)]
+    pub rest: RestConfig,
     /// Address of `/health`, `/ready` and `/metrics`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
@@ -287,6 +290,52 @@ pub struct BooksConfig {
     /// full-depth reconstruction.
     #[serde(default)]
     pub deltas: bool,
+    /// First delay before fetching another REST snapshot after one that did not bridge the
+    /// stream, e.g. `500ms`; doubles (with jitter) per snapshot that fails to bridge.
+    #[serde(default = "default_snapshot_retry_initial", with = "humantime_serde")]
+    pub snapshot_retry_initial: Duration,
+    /// Longest delay between REST snapshots of a book that does not sync, e.g. `30s`.
+    #[serde(default = "default_snapshot_retry_max", with = "humantime_serde")]
+    pub snapshot_retry_max: Duration,
+    /// A book out of sync for this long gets a `book_unsynced` gap, recorded open and
+    /// closed when the book syncs, e.g. `30s`.
+    #[serde(default = "default_unsynced_gap_after", with = "humantime_serde")]
+    pub unsynced_gap_after: Duration,
+}
+
+fn default_snapshot_retry_initial() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn default_snapshot_retry_max() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_unsynced_gap_after() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// REST requests to venues. Every request to a venue endpoint (book snapshots, polls) spends
+/// one budget built from the venue's published limits (see `marketprism-rest`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestConfig {
+    /// The share (0 to 1) of each venue limit this collector spends per window, leaving the
+    /// rest to other processes on the same IP (a backfill); e.g. `0.5`.
+    #[serde(default = "default_budget_share")]
+    pub budget_share: f64,
+}
+
+fn default_budget_share() -> f64 {
+    0.5
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        RestConfig {
+            budget_share: default_budget_share(),
+        }
+    }
 }
 
 impl Default for BooksConfig {
@@ -296,6 +345,9 @@ impl Default for BooksConfig {
             interval: Duration::ZERO,
             max_levels: default_max_levels(),
             deltas: false,
+            snapshot_retry_initial: default_snapshot_retry_initial(),
+            snapshot_retry_max: default_snapshot_retry_max(),
+            unsynced_gap_after: default_unsynced_gap_after(),
         }
     }
 }
@@ -502,6 +554,20 @@ impl Config {
         }
         if self.connection.backoff_initial > self.connection.backoff_max {
             return Err("connection.backoff_initial must not exceed connection.backoff_max".into());
+        }
+        if self.books.snapshot_retry_initial.is_zero()
+            || self.books.snapshot_retry_initial > self.books.snapshot_retry_max
+        {
+            return Err(
+                "books.snapshot_retry_initial must be positive and at most books.snapshot_retry_max"
+                    .into(),
+            );
+        }
+        if self.books.unsynced_gap_after.is_zero() {
+            return Err("books.unsynced_gap_after must be positive".into());
+        }
+        if !(self.rest.budget_share > 0.0 && self.rest.budget_share <= 1.0) {
+            return Err("rest.budget_share must be above 0 and at most 1".into());
         }
         Ok(())
     }

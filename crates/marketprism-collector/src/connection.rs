@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use marketprism_book::PublishSettings;
@@ -24,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::books::{Books, Resync};
+use crate::books::{Books, RecoverySettings, Resync};
 use crate::continuity::TradeContinuity;
 use crate::metrics::Metrics;
 use crate::publisher::Outgoing;
@@ -107,13 +108,15 @@ pub(crate) struct Connection {
     pub(crate) endpoint: String,
     /// REST endpoint for book snapshots, for venues that need them.
     pub(crate) rest_endpoint: String,
-    /// The collector's REST client.
-    pub(crate) rest_client: reqwest::Client,
+    /// The venue's REST client, its budget shared with the venue's other connections and
+    /// pollers.
+    pub(crate) rest_client: marketprism_rest::RestClient,
     pub(crate) subscriptions: Vec<Subscription>,
     /// The subscribed symbols: a market-wide channel (OKX `liquidation-orders`) also
     /// reports other instruments, whose events are dropped.
     pub(crate) symbols: HashSet<Symbol>,
     pub(crate) book_settings: PublishSettings,
+    pub(crate) book_recovery: RecoverySettings,
     pub(crate) settings: ConnectionConfig,
     pub(crate) sender: mpsc::Sender<Outgoing>,
     /// Where the connection saves and finds where each symbol stood.
@@ -149,6 +152,7 @@ impl Connection {
             self.protocol.as_ref(),
             &self.subscriptions,
             self.book_settings,
+            self.book_recovery,
             fetcher,
             self.metrics.clone(),
         )
@@ -322,6 +326,8 @@ struct Session<'a> {
     /// interruption's gaps, so that a gap always precedes the data after it.
     held: Vec<Event>,
     keepalive: Option<(Interval, &'static str)>,
+    /// When to look for books out of sync too long.
+    unsynced_check: Interval,
 }
 
 impl<'a> Session<'a> {
@@ -335,7 +341,7 @@ impl<'a> Session<'a> {
             detail,
         };
         if let Some(books) = state.books.as_mut() {
-            books.session_started();
+            books.session_started(now_ms());
         }
         let url = connection.protocol.connect_url(&connection.endpoint);
         let subscribe_deadline = Instant::now() + connection.settings.subscribe_timeout;
@@ -368,8 +374,14 @@ impl<'a> Session<'a> {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             (interval, keepalive.frame)
         });
+        // A quarter of the threshold, so that a gap is recorded soon after it is crossed.
+        let check_every = (connection.book_recovery.unsynced_after / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let mut unsynced_check = tokio::time::interval(check_every);
+        unsynced_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Session {
             connection,
+            unsynced_check,
             state,
             socket,
             awaiting,
@@ -411,6 +423,15 @@ impl<'a> Session<'a> {
                     .books
                     .as_mut()
                     .map(|books| books.apply_snapshot(snapshot))
+                    .unwrap_or_default();
+                return self.deliver(events).await;
+            }
+            _ = self.unsynced_check.tick(), if self.state.books.is_some() => {
+                let events = self
+                    .state
+                    .books
+                    .as_mut()
+                    .map(|books| books.check_unsynced(now_ms()))
                     .unwrap_or_default();
                 return self.deliver(events).await;
             }

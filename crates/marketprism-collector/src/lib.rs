@@ -16,7 +16,6 @@ mod books;
 mod config;
 mod connection;
 mod continuity;
-mod http;
 mod metrics;
 mod pollers;
 mod publisher;
@@ -26,8 +25,8 @@ mod snapshots;
 pub mod spool;
 
 pub use config::{
-    BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, SpoolConfig, VenueConfig,
-    WhenFull,
+    BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, RestConfig, SpoolConfig,
+    VenueConfig, WhenFull,
 };
 pub use publisher::PublisherError;
 pub use service::{publish_events, run, CollectorError};

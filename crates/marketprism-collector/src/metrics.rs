@@ -37,9 +37,12 @@ pub(crate) struct Metrics {
     pub(crate) gaps: Counter,
     pub(crate) book_desyncs: Counter,
     pub(crate) book_snapshots_requested: Counter,
+    pub(crate) book_snapshot_retries: Counter,
     pub(crate) poll_failures: Counter,
     pub(crate) poll_rate_limited: Counter,
     pub(crate) connections_up: Gauge,
+    /// REST requests, weight, budget waits and rate-limit pauses per venue.
+    pub(crate) rest: marketprism_rest::RestMetrics,
     pub(crate) outstanding_acks: Gauge,
     pub(crate) spooled_messages: Gauge,
     pub(crate) spooled_bytes: Gauge,
@@ -72,6 +75,7 @@ impl Metrics {
 
     pub(crate) fn register(&self, registry: &mut Registry) {
         let registry = registry.sub_registry_with_prefix("marketprism_collector");
+        self.rest.register(registry);
         registry.register(
             "frames_received",
             "WebSocket text frames received",
@@ -132,6 +136,11 @@ impl Metrics {
             "book_snapshots_requested",
             "Order-book snapshots requested (REST fetches and resubscriptions)",
             self.book_snapshots_requested.clone(),
+        );
+        registry.register(
+            "book_snapshot_retries",
+            "REST snapshots requested again, after a backoff delay, because the last one did not bridge the stream",
+            self.book_snapshot_retries.clone(),
         );
         registry.register(
             "poll_failures",

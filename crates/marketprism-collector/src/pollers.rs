@@ -1,7 +1,7 @@
 //! REST pollers: one task per polled series, fetching at its interval. A request is never
-//! started before the previous one finished (missed ticks are delayed, not stacked), a
-//! rate-limit answer pauses the series for the venue's `Retry-After`, and a failing series
-//! only logs and counts: the others carry on.
+//! started before the previous one finished (missed ticks are delayed, not stacked), every
+//! request spends the venue's budget, a rate-limit answer pauses every request to the venue
+//! for its `Retry-After`, and a failing series only logs and counts: the others carry on.
 //!
 //! A venue answers every poll with its latest values, most of which the previous poll
 //! already returned. Only values newer than the newest already published are published
@@ -11,12 +11,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use marketprism_venues::{Poll, VenueProtocol};
+use marketprism_rest::{FetchError, RestClient};
+use marketprism_venues::{Poll, RestCall, VenueProtocol};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::{get_text, FetchError};
 use crate::metrics::Metrics;
 use crate::publisher::Outgoing;
 use marketprism_model::now_ms;
@@ -33,7 +33,8 @@ pub(crate) struct Poller {
 
 impl Poller {
     /// Polls until shutdown.
-    pub(crate) async fn run(self, client: reqwest::Client, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, client: RestClient, shutdown: CancellationToken) {
+        let cost = self.protocol.request_cost(RestCall::Poll(self.poll.kind));
         let series = format!("{} {}", self.poll.kind.as_str(), self.poll.symbol);
         let mut ticks = tokio::time::interval(self.every);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -54,7 +55,12 @@ impl Poller {
                     return;
                 }
             };
-            match get_text(&client, &url).await {
+            // The budget holds the request while the venue is paused or its window spent.
+            let answer = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                answer = client.get(cost, &url) => answer,
+            };
+            match answer {
                 Ok(body) => match self.protocol.parse_poll(&self.poll, &body, now_ms()) {
                     Ok(events) => {
                         let published_before = newest_ms;
@@ -76,12 +82,7 @@ impl Poller {
                 },
                 Err(FetchError::RateLimited(wait)) => {
                     self.metrics.poll_rate_limited.inc();
-                    tracing::warn!(%series, ?wait, "Rate limited; pausing this series.");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                    ticks.reset();
+                    tracing::warn!(%series, ?wait, "Rate limited; the venue's requests pause.");
                 }
                 Err(FetchError::Failed(reason)) => {
                     self.metrics.poll_failures.inc();

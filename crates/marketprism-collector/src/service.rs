@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::jetstream;
 use marketprism_bus::Backoff;
+use marketprism_rest::RestClients;
 use marketprism_telemetry::Readiness;
 use marketprism_venues::VenueError;
 use prometheus_client::registry::Registry;
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::books::RecoverySettings;
 use crate::config::{Config, PublishConfig};
 use crate::connection::Connection;
 use crate::metrics::{watch_readiness, Metrics, ReadyRules};
@@ -108,16 +110,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
         .run(receiver),
     );
 
-    let rest_client = reqwest::Client::builder()
+    let http_client = reqwest::Client::builder()
         .timeout(config.connection.subscribe_timeout)
         .build()
         .map_err(|error| CollectorError::Config(format!("HTTP client: {error}")))?;
+    // One budget per venue endpoint, spent by its connections' snapshots and its pollers.
+    let mut rest_clients =
+        RestClients::new(http_client, config.rest.budget_share, metrics.rest.clone());
+    let book_recovery = RecoverySettings {
+        retry_initial: config.books.snapshot_retry_initial,
+        retry_max: config.books.snapshot_retry_max,
+        unsynced_after: config.books.unsynced_gap_after,
+    };
     let connections = TaskTracker::new();
     let mut connection_count = 0;
     for venue in &config.venues {
         let config_error = |error: VenueError| CollectorError::Config(error.to_string());
         let protocol = venue.protocol().map_err(config_error)?;
         let subscriptions = venue.subscriptions().map_err(config_error)?;
+        let rest_client = rest_clients.client(venue.rest_endpoint(), protocol.rest_limits());
         for chunk in subscriptions.chunks(SUBSCRIPTIONS_PER_CONNECTION) {
             connection_count += 1;
             let connection = Connection {
@@ -131,6 +142,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
                     .map(|subscription| subscription.symbol.clone())
                     .collect(),
                 book_settings: config.books.publish_settings(),
+                book_recovery,
                 settings: config.connection.clone(),
                 sender: sender.clone(),
                 metrics: metrics.clone(),

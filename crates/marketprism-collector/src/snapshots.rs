@@ -1,6 +1,8 @@
 //! REST book snapshots for venues whose books start from one (Binance): one request at a
-//! time per connection, so snapshot requests never stack, with the venue's rate-limit answers
-//! (HTTP 429, and 418 for an IP ban) honoured through `Retry-After`.
+//! time per connection, so snapshot requests never stack, each within the venue's request
+//! budget (whose rate-limit pause, after a 429 or 418, holds every request to the venue).
+//! A snapshot can be asked for after a delay: the backoff between snapshots that do not
+//! bridge the stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +13,10 @@ use marketprism_venues::VenueProtocol;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::{get_text, FetchError};
 use marketprism_bus::Backoff;
 use marketprism_model::now_ms;
+use marketprism_rest::{FetchError, RestClient};
+use marketprism_venues::RestCall;
 
 /// A fetched snapshot.
 pub(crate) struct Snapshot {
@@ -25,6 +28,8 @@ pub(crate) struct Snapshot {
 pub(crate) struct SnapshotFetcher {
     requests: mpsc::UnboundedSender<Symbol>,
     results: mpsc::Receiver<Snapshot>,
+    /// Ends the delayed requests with the fetch task.
+    shutdown: CancellationToken,
 }
 
 /// What the fetch task needs.
@@ -34,8 +39,8 @@ pub(crate) struct FetchSettings {
     pub(crate) depth: usize,
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
-    /// The collector's REST client (shared with the pollers).
-    pub(crate) client: reqwest::Client,
+    /// The venue's REST client (its budget shared with the pollers).
+    pub(crate) client: RestClient,
 }
 
 impl SnapshotFetcher {
@@ -43,7 +48,9 @@ impl SnapshotFetcher {
     pub(crate) fn spawn(settings: FetchSettings, shutdown: CancellationToken) -> Self {
         let (requests, mut queue) = mpsc::unbounded_channel::<Symbol>();
         let (results, receiver) = mpsc::channel(16);
+        let task_shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let shutdown = task_shutdown;
             loop {
                 let symbol = tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -65,6 +72,7 @@ impl SnapshotFetcher {
         SnapshotFetcher {
             requests,
             results: receiver,
+            shutdown,
         }
     }
 
@@ -74,14 +82,28 @@ impl SnapshotFetcher {
         let _ = self.requests.send(symbol);
     }
 
+    /// Queues a snapshot request once `delay` has passed.
+    pub(crate) fn request_after(&self, symbol: Symbol, delay: Duration) {
+        let requests = self.requests.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(delay) => {
+                    let _ = requests.send(symbol);
+                }
+            }
+        });
+    }
+
     /// The next fetched snapshot.
     pub(crate) async fn next(&mut self) -> Option<Snapshot> {
         self.results.recv().await
     }
 }
 
-/// Fetches one snapshot, retrying with backoff (or the venue's `Retry-After`) until it
-/// succeeds.
+/// Fetches one snapshot, retrying with backoff until it succeeds; after a rate-limit answer
+/// the next attempt waits in the budget until the venue's `Retry-After` has passed.
 async fn fetch_until_done(settings: &FetchSettings, symbol: &Symbol) -> BookUpdate {
     let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
     loop {
@@ -89,7 +111,7 @@ async fn fetch_until_done(settings: &FetchSettings, symbol: &Symbol) -> BookUpda
             Ok(update) => return update,
             Err(FetchError::RateLimited(retry_after)) => {
                 tracing::warn!(%symbol, ?retry_after, "Book snapshot rate limited; waiting.");
-                retry_after
+                continue;
             }
             Err(FetchError::Failed(reason)) => {
                 let delay = backoff.next_delay();
@@ -109,7 +131,10 @@ async fn fetch(settings: &FetchSettings, symbol: &Symbol) -> Result<BookUpdate, 
     else {
         return Err(FetchError::Failed("the venue has no REST snapshot".into()));
     };
-    let body = get_text(&settings.client, &url).await?;
+    let cost = settings.protocol.request_cost(RestCall::BookSnapshot {
+        depth: settings.depth,
+    });
+    let body = settings.client.get(cost, &url).await?;
     settings
         .protocol
         .parse_book_snapshot(&body, now_ms())

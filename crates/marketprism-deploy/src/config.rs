@@ -103,6 +103,7 @@ fn collector(state: &StateDir, manifest: &Manifest) -> marketprism_collector::Co
             ..marketprism_collector::PublishConfig::default()
         },
         books: marketprism_collector::BooksConfig::default(),
+        rest: marketprism_collector::RestConfig::default(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, ports.collector)),
     }
 }

@@ -29,8 +29,12 @@ pub enum GapReason {
     /// the missing ids.
     TradeIdGap,
     /// An order book stayed out of sync longer than the configured time (its snapshots did
-    /// not bridge the stream, or could not be fetched). Only the order book is affected; the
-    /// gap is recorded open and closed when the book syncs.
+    /// not bridge the stream, or could not be fetched). Only the order book is affected.
+    /// `from_ms` is the local time the book lost sync (or its session started), and the rows
+    /// relate as follows, since `to_ms` is part of a gap's key: once the threshold is
+    /// crossed, `(from_ms, crossed)` is recorded open; when the book syncs, the same key is
+    /// recorded closed (replacing the open row) together with a closed `(from_ms, synced)`,
+    /// which covers the whole outage. A book that never syncs keeps its open row.
     BookUnsynced,
     /// JetStream did not acknowledge and the collector's on-disk spool was full: events of
     /// the instrument that arrived in the window were dropped.

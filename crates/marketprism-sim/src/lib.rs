@@ -30,11 +30,18 @@
 //!   shape the next depth event (or snapshot) of one symbol, or of all without `symbol`;
 //! * `GET /control/book?symbol=BTCUSDT&update_id=N&limit=L[&by=event]`: the true book after
 //!   update `N` (after event `N` with `by=event`, Bybit's numbering);
+//! * `POST /control/stale-snapshots` `{"n":N,"symbol":"BTCUSDT"}`: make the next `N` depth
+//!   snapshots of one symbol (or of all without `symbol`) older than the stream;
 //! * `POST /control/rate-limit` `{"requests":N,"retry_after_s":S}`: answer the next `N`
 //!   REST polls with 429 and `Retry-After: S`;
+//! * `GET /control/rest-usage`: per venue, the REST requests and weight counted against its
+//!   limits and the requests refused ([`VenueUsage`]; also in the report).
 //! * `GET /control/report`: the [`Report`] as JSON;
 //! * `GET /control/summary`: its counts ([`Summary`]), cheap to poll during long runs;
 //! * `POST /control/start`: start a replay held by `--replay-hold`.
+//!
+//! Every REST route enforces its venue's request-weight limits (`limits.rs`): over the limit
+//! it answers 429 with `Retry-After`, and 418 to requests during that back-off.
 //!
 //! The simulator shares no code with the collector's parsers, so one cannot hide the other's
 //! mistakes.
@@ -44,6 +51,7 @@ mod depth;
 mod derivatives;
 mod dialect;
 mod generator;
+mod limits;
 mod polled;
 mod protocol;
 mod replay;
@@ -54,6 +62,7 @@ mod trades;
 pub use config::Config;
 pub use depth::{BookFault, TrueBook, DEFAULT_LEVELS};
 pub use derivatives::SentDerivative;
+pub use limits::{VenueUsage, BAN};
 pub use polled::RestRequest;
 pub use replay::{captured_connections, CapturedConnection, APPLY_MARGIN};
 pub use report::{Report, SimTrade, Summary, RETAINED_FOREVER};

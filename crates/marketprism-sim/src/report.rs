@@ -146,10 +146,14 @@ pub struct Report {
     pub connections: u64,
     /// Frames written to sockets (data, replies, replayed frames).
     pub frames_sent: u64,
-    /// REST polls answered (`premiumIndex`, `openInterest`, long/short ratios).
+    /// REST requests answered or refused: polls, depth snapshots, replayed answers.
     pub rest_requests: Vec<RestRequest>,
     /// Derivatives values written to at least one open connection or answered to a poll.
     pub derivatives: Vec<SentDerivative>,
+    /// Per venue, REST requests and their weight against the venue's limits, and the
+    /// requests refused (429, 418).
+    #[serde(default)]
+    pub rest_usage: std::collections::BTreeMap<String, crate::VenueUsage>,
     /// The values of `derivatives`, to record each once.
     #[serde(skip)]
     derivatives_recorded: HashSet<SentDerivative>,

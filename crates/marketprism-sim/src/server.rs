@@ -96,6 +96,8 @@ pub(crate) struct Shared {
     pub(crate) rate_limited: AtomicU64,
     /// The `Retry-After` of those answers, seconds.
     pub(crate) retry_after_s: AtomicU64,
+    /// The venues' REST limits and what was counted against them.
+    pub(crate) limits: Mutex<crate::limits::Limits>,
 }
 
 /// Locks a mutex, recovering the data if a holder panicked: the report and client table stay
@@ -214,6 +216,7 @@ pub async fn bind(
         silent_until_ms: AtomicI64::new(0),
         rate_limited: AtomicU64::new(0),
         retry_after_s: AtomicU64::new(1),
+        limits: Mutex::new(crate::limits::Limits::default()),
     });
     let source = {
         let shared = shared.clone();
@@ -242,6 +245,7 @@ pub async fn bind(
         .route("/control/disconnect", post(disconnect_all))
         .route("/control/silence", post(silence))
         .route("/control/report", get(report))
+        .route("/control/rest-usage", get(rest_usage))
         .route("/control/summary", get(summary));
     // A replay answers REST requests from the capture only.
     let app = if shared.replay.is_some() {
@@ -270,9 +274,16 @@ pub async fn bind(
             )
             .route("/control/rate-limit", post(crate::polled::rate_limit))
             .route("/control/book-fault", post(book_fault))
+            .route("/control/stale-snapshots", post(stale_snapshots))
             .route("/control/book", get(true_book))
     };
-    let app = app.with_state(shared.clone());
+    // Every REST route, those above and any added later, is weighed and limited.
+    let app = app
+        .with_state(shared.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            crate::limits::enforce,
+        ));
     tracing::info!(address = %bound, "Simulator listening (Binance spot and USDⓈ-M, OKX, Deribit and Bybit protocols).");
     let server = async move {
         let source = tokio::spawn(source);
@@ -415,6 +426,16 @@ fn answer_depth(shared: &Shared, query: &DepthQuery, futures: bool) -> Response 
     let snapshot = shared
         .books()
         .snapshot(&query.symbol, query.limit.clamp(1, 5000));
+    let path = if futures {
+        "/fapi/v1/depth"
+    } else {
+        "/api/v3/depth"
+    };
+    shared.report().record_request(crate::RestRequest {
+        path: format!("{path}?symbol={}&limit={}", query.symbol, query.limit),
+        at_ms: marketprism_model::now_ms(),
+        status: if snapshot.is_some() { 200 } else { 400 },
+    });
     match snapshot {
         Some(snapshot) => {
             let mut body = serde_json::to_value(snapshot).unwrap_or(Value::Null);
@@ -469,6 +490,35 @@ async fn book_fault(
 }
 
 #[derive(Deserialize)]
+struct StaleRequest {
+    n: usize,
+    #[serde(default)]
+    symbol: Option<String>,
+}
+
+/// Makes the next `n` depth snapshots of one symbol (or of every symbol) older than the
+/// stream, so that none of them bridges it.
+async fn stale_snapshots(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<StaleRequest>,
+) -> Json<Value> {
+    let mut books = shared.books();
+    let mut injected = 0;
+    for _ in 0..request.n {
+        injected = books.inject(request.symbol.as_deref(), BookFault::StaleSnapshot);
+    }
+    tracing::info!(n = request.n, symbol = ?request.symbol, "Stale snapshots queued.");
+    Json(serde_json::json!({ "symbols": injected, "n": request.n }))
+}
+
+/// What each venue's REST traffic weighed against its limits.
+async fn rest_usage(
+    State(shared): State<Arc<Shared>>,
+) -> Json<std::collections::BTreeMap<String, crate::VenueUsage>> {
+    Json(lock(&shared.limits).usage())
+}
+
+#[derive(Deserialize)]
 struct TrueBookQuery {
     symbol: String,
     update_id: u64,
@@ -497,7 +547,9 @@ async fn true_book(
 }
 
 async fn report(State(shared): State<Arc<Shared>>) -> Json<Report> {
-    Json(shared.report().clone())
+    let mut report = shared.report().clone();
+    report.rest_usage = lock(&shared.limits).usage();
+    Json(report)
 }
 
 async fn summary(State(shared): State<Arc<Shared>>) -> Json<crate::Summary> {

@@ -19,11 +19,13 @@ mod decimal;
 pub mod deribit;
 mod envelope;
 mod error;
+mod limits;
 pub mod okx;
 mod protocol;
 mod registry;
 
 pub use error::{VenueError, VenueErrorKind};
+pub use limits::{RequestCost, RestBucket, RestCall, RestLimits, UsedWeightHeader};
 pub use protocol::{
     BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest, Subscription,
     VenueProtocol,

@@ -6,7 +6,7 @@ use marketprism_book::{BookUpdate, SyncRule};
 use marketprism_model::{Event, Exchange, MarketType, RatioKind, Symbol};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::VenueError;
+use crate::{RequestCost, RestCall, RestLimits, VenueError};
 
 /// A data channel MarketPrism can subscribe to. Configuration files name it by
 /// [`Channel::as_str`], e.g. `channels = ["trades", "orderbook"]`.
@@ -331,6 +331,12 @@ pub trait VenueProtocol: Send + Sync {
             channel: poll.kind.as_str(),
         })
     }
+
+    /// The venue's REST limits for this market's REST endpoint.
+    fn rest_limits(&self) -> RestLimits;
+
+    /// What `call` costs against [`Self::rest_limits`].
+    fn request_cost(&self, call: RestCall) -> RequestCost;
 
     /// Parses the answer to `poll` into events stamped with the venue's times.
     fn parse_poll(

@@ -7,6 +7,7 @@ mod outage;
 mod polls;
 mod publish;
 mod ready;
+mod unsynced;
 
 use std::time::Duration;
 

@@ -12,6 +12,7 @@
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams>
 
 mod combined;
+mod limits;
 mod normalize;
 mod poll;
 mod subscribe;
@@ -30,7 +31,10 @@ use wire::{
     BinanceTrade,
 };
 
-use crate::{Inbound, Poll, SubscribeRequest, Subscription, VenueError, VenueProtocol};
+use crate::{
+    Inbound, Poll, RequestCost, RestCall, RestLimits, SubscribeRequest, Subscription, VenueError,
+    VenueProtocol,
+};
 
 /// Production market-data endpoint of Binance spot.
 /// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#general-wss-information>
@@ -165,6 +169,18 @@ impl VenueProtocol for Binance {
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
         subscribe::subscribe_requests(self.market_type, subscriptions)
+    }
+
+    fn rest_limits(&self) -> RestLimits {
+        if self.is_spot() {
+            limits::SPOT
+        } else {
+            limits::USDM
+        }
+    }
+
+    fn request_cost(&self, call: RestCall) -> RequestCost {
+        limits::cost(self.market_type, call)
     }
 
     fn book_snapshot_url(

@@ -17,7 +17,10 @@ use marketprism_book::{SyncRule, UpdateKind};
 use marketprism_model::{Event, Exchange, MarketType};
 
 use crate::envelope;
-use crate::{Inbound, Keepalive, Poll, SubscribeRequest, Subscription, VenueError, VenueProtocol};
+use crate::{
+    Inbound, Keepalive, Poll, RequestCost, RestBucket, RestCall, RestLimits, SubscribeRequest,
+    Subscription, VenueError, VenueProtocol,
+};
 
 use symbol::SymbolMap;
 use wire::Data;
@@ -75,6 +78,29 @@ impl VenueProtocol for Bybit {
             _ => "linear",
         };
         format!("{}/v5/public/{category}", endpoint.trim_end_matches('/'))
+    }
+
+    /// Bybit allows 600 requests per 5 s and IP across every host and endpoint
+    /// (<https://bybit-exchange.github.io/docs/v5/rate-limit>); beyond that it answers 403
+    /// "access too frequent" and bans the IP for at least 10 minutes.
+    fn rest_limits(&self) -> RestLimits {
+        const LIMITS: RestLimits = RestLimits {
+            name: "bybit",
+            buckets: &[RestBucket {
+                name: "ip",
+                limit: 600,
+                window: std::time::Duration::from_secs(5),
+            }],
+            used_weight_header: None,
+        };
+        LIMITS
+    }
+
+    fn request_cost(&self, _call: RestCall) -> RequestCost {
+        RequestCost {
+            bucket: "ip",
+            weight: 1,
+        }
     }
 
     fn poll_url(

@@ -17,7 +17,10 @@ mod wire;
 use marketprism_book::SyncRule;
 use marketprism_model::{Event, Exchange, MarketType};
 
-use crate::{Inbound, Poll, SubscribeRequest, Subscription, VenueError, VenueProtocol};
+use crate::{
+    Inbound, Poll, RequestCost, RestBucket, RestCall, RestLimits, SubscribeRequest, Subscription,
+    VenueError, VenueProtocol,
+};
 
 /// Production WebSocket endpoint.
 pub const WS_ENDPOINT: &str = "wss://www.deribit.com";
@@ -53,6 +56,29 @@ impl VenueProtocol for Deribit {
 
     fn connect_url(&self, endpoint: &str) -> String {
         format!("{}/ws/api/v2", endpoint.trim_end_matches('/'))
+    }
+
+    /// Deribit meters non-matching-engine requests in credits: each costs 500, the pool
+    /// holds 50,000 and refills 10,000 per second (<https://docs.deribit.com/#rate-limits>),
+    /// i.e. 20 requests per second sustained, which is the budget kept here.
+    fn rest_limits(&self) -> RestLimits {
+        const LIMITS: RestLimits = RestLimits {
+            name: "deribit",
+            buckets: &[RestBucket {
+                name: "non_matching_engine",
+                limit: 20,
+                window: std::time::Duration::from_secs(1),
+            }],
+            used_weight_header: None,
+        };
+        LIMITS
+    }
+
+    fn request_cost(&self, _call: RestCall) -> RequestCost {
+        RequestCost {
+            bucket: "non_matching_engine",
+            weight: 1,
+        }
     }
 
     fn poll_url(

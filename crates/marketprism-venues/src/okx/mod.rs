@@ -15,12 +15,12 @@ pub mod symbol;
 mod wire;
 
 use marketprism_book::{SyncRule, UpdateKind};
-use marketprism_model::{Event, Exchange, MarketType};
+use marketprism_model::{Event, Exchange, MarketType, RatioKind};
 
 use crate::envelope;
 use crate::{
-    BookMessage, Inbound, Keepalive, Poll, SubscribeRequest, Subscription, VenueError,
-    VenueProtocol,
+    BookMessage, Inbound, Keepalive, Poll, PollKind, RequestCost, RestBucket, RestCall, RestLimits,
+    SubscribeRequest, Subscription, VenueError, VenueProtocol,
 };
 
 use wire::Data;
@@ -67,6 +67,70 @@ impl VenueProtocol for Okx {
             every: std::time::Duration::from_secs(20),
             frame: "ping",
         })
+    }
+
+    /// OKX limits each public endpoint separately, per IP, over 2 s: `GET
+    /// /api/v5/market/books` 40 requests, `market/history-trades` 20, each rubik long/short
+    /// statistic 5 (<https://www.okx.com/docs-v5/en/#order-book-trading-market-data>,
+    /// <https://www.okx.com/docs-v5/en/#trading-statistics-rest-api>); a 429 answers a
+    /// request over the limit.
+    fn rest_limits(&self) -> RestLimits {
+        const TWO_SECONDS: std::time::Duration = std::time::Duration::from_secs(2);
+        const LIMITS: RestLimits = RestLimits {
+            name: "okx",
+            buckets: &[
+                RestBucket {
+                    name: "books",
+                    limit: 40,
+                    window: TWO_SECONDS,
+                },
+                RestBucket {
+                    name: "history-trades",
+                    limit: 20,
+                    window: TWO_SECONDS,
+                },
+                RestBucket {
+                    name: "long-short-account-ratio",
+                    limit: 5,
+                    window: TWO_SECONDS,
+                },
+                RestBucket {
+                    name: "long-short-top-trader-accounts",
+                    limit: 5,
+                    window: TWO_SECONDS,
+                },
+                RestBucket {
+                    name: "long-short-top-trader-positions",
+                    limit: 5,
+                    window: TWO_SECONDS,
+                },
+                RestBucket {
+                    name: "public",
+                    limit: 20,
+                    window: TWO_SECONDS,
+                },
+            ],
+            used_weight_header: None,
+        };
+        LIMITS
+    }
+
+    fn request_cost(&self, call: RestCall) -> RequestCost {
+        let bucket = match call {
+            RestCall::BookSnapshot { .. } => "books",
+            RestCall::TradeHistory => "history-trades",
+            RestCall::Poll(PollKind::LongShortRatio(RatioKind::AllAccounts)) => {
+                "long-short-account-ratio"
+            }
+            RestCall::Poll(PollKind::LongShortRatio(RatioKind::TopAccounts)) => {
+                "long-short-top-trader-accounts"
+            }
+            RestCall::Poll(PollKind::LongShortRatio(RatioKind::TopPositions)) => {
+                "long-short-top-trader-positions"
+            }
+            RestCall::Poll(_) => "public",
+        };
+        RequestCost { bucket, weight: 1 }
     }
 
     fn poll_url(
