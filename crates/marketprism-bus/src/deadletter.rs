@@ -2,6 +2,15 @@
 //! with the reason in a header. A dead letter always fits the server's payload limit: a copy
 //! that would not is cut to fit and says so, with a reference to where the whole original
 //! can still be found, so keeping it never fails for its size.
+//!
+//! Every dead letter carries a `Nats-Msg-Id`, so publishing it again after an ack that timed
+//! out (the letter may have landed) stores it once. A letter with a reference to its
+//! original is named by that reference and its content, so the same original dead-lettered
+//! again for the same reason is one letter; one without (a venue frame) is named by when it
+//! was made, so two equal frames remain two letters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -28,13 +37,19 @@ pub enum DeadLetterOrigin {
     Storage,
 }
 
+impl DeadLetterOrigin {
+    /// The stage's name in subjects and ids.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterOrigin::Collector => "collector",
+            DeadLetterOrigin::Storage => "storage",
+        }
+    }
+}
+
 /// The dead-letter subject for a message: `deadletter.<origin>.<subject>`.
 pub fn deadletter_subject(origin: DeadLetterOrigin, subject: &str) -> String {
-    let origin = match origin {
-        DeadLetterOrigin::Collector => "collector",
-        DeadLetterOrigin::Storage => "storage",
-    };
-    format!("deadletter.{origin}.{subject}")
+    format!("deadletter.{}.{subject}", origin.as_str())
 }
 
 /// A message for the dead-letter stream.
@@ -63,6 +78,10 @@ impl DeadLetter {
     ) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(DEADLETTER_ERROR_HEADER, header_value(reason).as_str());
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            letter_id(origin, original, &payload, reason).as_str(),
+        );
         let subject = deadletter_subject(origin, subject);
         let room = max_payload.saturating_sub(wire_len(&headers));
         if payload.len() <= room {
@@ -84,6 +103,36 @@ impl DeadLetter {
             subject,
             headers,
             payload: payload.slice(..room.min(payload.len())),
+        }
+    }
+}
+
+/// The letter's `Nats-Msg-Id`: its origin and reference with a digest of what it holds, or
+/// without a reference, its origin and a time and count unique to this letter.
+fn letter_id(
+    origin: DeadLetterOrigin,
+    original: Option<&str>,
+    payload: &[u8],
+    reason: &str,
+) -> String {
+    let origin = origin.as_str();
+    match original {
+        Some(original) => {
+            let mut digest = crc32fast::Hasher::new();
+            digest.update(payload);
+            digest.update(reason.as_bytes());
+            header_value(&format!(
+                "deadletter:{origin}:{:08x}:{original}",
+                digest.finalize()
+            ))
+        }
+        None => {
+            static MADE: AtomicU64 = AtomicU64::new(0);
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos());
+            let count = MADE.fetch_add(1, Ordering::Relaxed);
+            format!("deadletter:{origin}:{nanos}:{count}")
         }
     }
 }
@@ -121,6 +170,38 @@ fn wire_len(headers: &HeaderMap) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_letter_is_named_by_its_reference_and_content_or_else_uniquely() {
+        let id = |original: Option<&str>, payload: &'static [u8]| {
+            let letter = DeadLetter::new(
+                DeadLetterOrigin::Storage,
+                "trade.binance.spot.BTC-USDT",
+                Bytes::from_static(payload),
+                "invalid event",
+                original,
+                1 << 20,
+            );
+            letter
+                .headers
+                .get(async_nats::header::NATS_MESSAGE_ID)
+                .map(|id| id.to_string())
+                .expect("an id")
+        };
+        assert_eq!(
+            id(Some("MARKETPRISM:7"), b"{}"),
+            id(Some("MARKETPRISM:7"), b"{}")
+        );
+        assert_ne!(
+            id(Some("MARKETPRISM:7"), b"{}"),
+            id(Some("MARKETPRISM:7"), b"[]")
+        );
+        assert_ne!(
+            id(Some("MARKETPRISM:7"), b"{}"),
+            id(Some("MARKETPRISM:8"), b"{}")
+        );
+        assert_ne!(id(None, b"{}"), id(None, b"{}"));
+    }
 
     #[test]
     fn a_copy_that_fits_is_kept_whole() {
