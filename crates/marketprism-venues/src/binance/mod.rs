@@ -7,11 +7,12 @@
 //! connection that has not answered within a minute; connections live at most 24 h.
 //! Books: the diff-depth stream is buffered while `GET depth` is fetched, then bridged
 //! ([`SyncRule::BinanceSpot`], [`SyncRule::BinanceUsdm`]). `combined.rs` decodes
-//! combined-stream frames in one pass.
+//! combined-stream frames in one pass; `history.rs` pages the REST trade history.
 //! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams> and
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams>
 
 mod combined;
+mod history;
 mod normalize;
 mod poll;
 mod subscribe;
@@ -30,7 +31,10 @@ use wire::{
     BinanceTrade,
 };
 
-use crate::{Inbound, Poll, SubscribeRequest, Subscription, VenueError, VenueProtocol};
+use crate::{
+    HistoryPager, HistoryRange, Inbound, Poll, SubscribeRequest, Subscription, VenueError,
+    VenueProtocol,
+};
 
 /// Production market-data endpoint of Binance spot.
 /// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#general-wss-information>
@@ -208,6 +212,18 @@ impl VenueProtocol for Binance {
         received_time_ms: i64,
     ) -> Result<Vec<Event>, VenueError> {
         poll::parse(poll, body, received_time_ms)
+    }
+
+    fn trade_history(
+        &self,
+        rest_endpoint: &str,
+        range: HistoryRange,
+    ) -> Result<Box<dyn HistoryPager>, VenueError> {
+        Ok(Box::new(history::BinancePager::new(
+            rest_endpoint,
+            self.market_type,
+            range,
+        )?))
     }
 
     fn parse_book_snapshot(
