@@ -152,6 +152,11 @@ struct SimArgs {
     /// collector is subscribed; by default it starts when a client first subscribes.
     #[arg(long, requires = "replay")]
     replay_hold: bool,
+    /// How many of its latest trades per symbol each venue's trade history serves, as
+    /// `venue=N` pairs (`binance`, `okx`, `deribit`, `bybit`); by default every trade kept,
+    /// and Bybit's latest 1000.
+    #[arg(long, default_value = "")]
+    history_retention: marketprism_sim::HistoryRetention,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -266,6 +271,7 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
                 replay: args.replay,
                 replay_speed: args.replay_speed,
                 replay_hold: args.replay_hold,
+                history_retention: args.history_retention,
             };
             marketprism_sim::run(config, shutdown::on_signal()).await?;
         }
