@@ -237,7 +237,9 @@ pub(crate) async fn okx_history_trades(
     let Some(symbol) = symbol_named(&shared, &query.inst_id, |symbol| {
         okx_ids(symbol).map(Vec::from).unwrap_or_default()
     }) else {
-        return answer_request(&shared, &uri,
+        return answer_request(
+            &shared,
+            &uri,
             json!({"code": "51001", "msg": "Instrument ID does not exist", "data": []}),
         );
     };
@@ -258,9 +260,7 @@ pub(crate) async fn okx_history_trades(
                    "ts": trade.trade_time_ms.to_string()})
         })
         .collect();
-    answer_request(&shared, &uri,
-        json!({"code": "0", "msg": "", "data": data}),
-    )
+    answer_request(&shared, &uri, json!({"code": "0", "msg": "", "data": data}))
 }
 
 /// The query of Deribit's `get_last_trades_by_instrument` and `…_and_time`.
@@ -290,7 +290,9 @@ pub(crate) async fn deribit_last_trades(
     let Some(symbol) = symbol_named(&shared, &query.instrument_name, |symbol| {
         deribit_name(symbol).into_iter().collect()
     }) else {
-        return answer_request(&shared, &uri,
+        return answer_request(
+            &shared,
+            &uri,
             json!({"jsonrpc": "2.0", "error": {"code": 10020, "message": "instrument_not_found"}}),
         );
     };
@@ -333,9 +335,8 @@ pub(crate) async fn deribit_last_trades(
         r#"{{"jsonrpc":"2.0","result":{{"trades":[{}],"has_more":{has_more}}}}}"#,
         trades.join(",")
     );
-    rate_limited(&shared, uri.to_string()).unwrap_or_else(|| {
-        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-    })
+    rate_limited(&shared, uri.to_string())
+        .unwrap_or_else(|| ([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// The query of Bybit's `recent-trade`.
@@ -369,7 +370,9 @@ pub(crate) async fn bybit_recent_trades(
                "time": trade.trade_time_ms.to_string(), "isBlockTrade": false})
     })
     .collect();
-    answer_request(&shared, &uri,
+    answer_request(
+        &shared,
+        &uri,
         json!({"retCode": 0, "retMsg": "OK",
                "result": {"category": query.category, "list": list},
                "time": marketprism_model::now_ms()}),

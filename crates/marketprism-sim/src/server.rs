@@ -269,7 +269,10 @@ pub async fn bind(
                 get(crate::polled::volatility_history),
             )
             .route("/api/v3/aggTrades", get(crate::history::binance_agg_trades))
-            .route("/fapi/v1/aggTrades", get(crate::history::binance_agg_trades))
+            .route(
+                "/fapi/v1/aggTrades",
+                get(crate::history::binance_agg_trades),
+            )
             .route(
                 "/api/v3/historicalTrades",
                 get(crate::history::binance_historical_trades),

@@ -101,7 +101,12 @@ impl BinancePager {
         }
     }
 
-    fn trade(&self, id: u64, fields: TradeFields<'_>, received_time_ms: i64) -> Result<Trade, VenueError> {
+    fn trade(
+        &self,
+        id: u64,
+        fields: TradeFields<'_>,
+        received_time_ms: i64,
+    ) -> Result<Trade, VenueError> {
         Ok(Trade {
             exchange: Exchange::Binance,
             market_type: self.market_type,
@@ -210,8 +215,9 @@ impl HistoryPager for BinancePager {
                 if let (Wanted::Ids { first, .. }, Some(oldest)) = (self.wanted, page.first()) {
                     let oldest = oldest.sequence.unwrap_or(asked);
                     if asked == first && oldest > first {
-                        self.shortfall =
-                            Some(format!("Binance's history starts at id {oldest}, after {first}"));
+                        self.shortfall = Some(format!(
+                            "Binance's history starts at id {oldest}, after {first}"
+                        ));
                     }
                 }
                 self.cursor = match page.last() {

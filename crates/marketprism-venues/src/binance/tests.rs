@@ -545,7 +545,11 @@ fn single_trade_window_is_located_by_aggregate_time_then_paged_by_trade_id() {
                   {"id":71,"price":"4.00000200","qty":"1.00000000","quoteQty":"4.000002","time":9000000,"isBuyerMaker":false,"isBestMatch":true}]"#;
     let trades = pager.accept(page, 9).expect("documented answer");
     assert_eq!(pager.next_url(), None);
-    assert_eq!(trades.len(), 1, "a trade at the window's end is not inside it");
+    assert_eq!(
+        trades.len(),
+        1,
+        "a trade at the window's end is not inside it"
+    );
     assert_eq!(trades[0].trade_id, "70");
     assert!(!trades[0].aggregated);
     assert_eq!(trades[0].sequence, Some(70));

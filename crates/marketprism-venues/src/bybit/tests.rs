@@ -225,7 +225,10 @@ fn window(from_ms: i64, to_ms: i64) -> crate::HistoryRange {
 #[test]
 fn recent_trades_answer_the_window_as_live_trades_are_normalized() {
     let mut pager = Bybit::spot(SymbolMap::default())
-        .trade_history("https://venue", window(1_672_052_955_000, 1_672_052_956_000))
+        .trade_history(
+            "https://venue",
+            window(1_672_052_955_000, 1_672_052_956_000),
+        )
         .expect("windows are served");
     assert_eq!(
         pager.next_url().as_deref(),
@@ -234,7 +237,11 @@ fn recent_trades_answer_the_window_as_live_trades_are_normalized() {
     let body = r#"{"retCode":0,"retMsg":"OK","result":{"category":"spot","list":[{"execId":"2100000000007764263","symbol":"BTCUSDT","price":"16618.49","size":"0.00012","side":"Buy","time":"1672052955758","isBlockTrade":false}]},"time":1672053054358}"#;
     let trades = pager.accept(body, 3).expect("documented answer");
     assert_eq!(pager.next_url(), None, "one page is all Bybit serves");
-    assert_eq!(pager.shortfall(), None, "fewer than 1000 trades is the whole history");
+    assert_eq!(
+        pager.shortfall(),
+        None,
+        "fewer than 1000 trades is the whole history"
+    );
     let live = Bybit::spot(SymbolMap::default())
         .parse(
             r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1672052955758,"data":[{"T":1672052955758,"s":"BTCUSDT","S":"Buy","v":"0.00012","p":"16618.49","L":"PlusTick","i":"2100000000007764263","BT":false}]}"#,

@@ -90,7 +90,11 @@ impl VenueProtocol for Deribit {
         rest_endpoint: &str,
         range: crate::HistoryRange,
     ) -> Result<Box<dyn crate::HistoryPager>, VenueError> {
-        Ok(Box::new(history::DeribitPager::new(rest_endpoint, self.market_type, range)))
+        Ok(Box::new(history::DeribitPager::new(
+            rest_endpoint,
+            self.market_type,
+            range,
+        )))
     }
 
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {

@@ -86,10 +86,9 @@ impl HistoryPager for OkxPager {
         for wire in &answer.data {
             let mut trade = normalize::trade(wire, received_time_ms)?;
             trade.source = TradeSource::Rest;
-            self.oldest_ms = Some(
-                self.oldest_ms
-                    .map_or(trade.exchange_time_ms, |oldest| oldest.min(trade.exchange_time_ms)),
-            );
+            self.oldest_ms = Some(self.oldest_ms.map_or(trade.exchange_time_ms, |oldest| {
+                oldest.min(trade.exchange_time_ms)
+            }));
             if trade.exchange_time_ms <= self.from_ms {
                 self.reached_start = true;
             }

@@ -369,7 +369,9 @@ fn history_ending_inside_the_window_is_a_shortfall() {
             aggregated: false,
         },
     };
-    let mut pager = protocol().trade_history("https://venue", range).expect("window");
+    let mut pager = protocol()
+        .trade_history("https://venue", range)
+        .expect("window");
     let trades = pager
         .accept(r#"{"code":"0","msg":"","data":[]}"#, 1)
         .expect("empty page");
