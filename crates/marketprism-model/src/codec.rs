@@ -685,7 +685,7 @@ mod tests {
         assert_eq!(recovered.msg_id(), trade(7).msg_id(), "same key as live");
         assert_eq!(
             decode(&recovered.subject(), &encode(&recovered)).expect("decodes"),
-            [recovered.clone()]
+            std::slice::from_ref(&recovered)
         );
 
         let Event::Gap(mut partial) = gap() else {
