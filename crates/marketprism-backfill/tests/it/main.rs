@@ -3,6 +3,7 @@
 
 mod binance;
 mod bybit;
+mod stored;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
