@@ -85,7 +85,10 @@ async fn recovered_trades_and_final_statuses_reach_clickhouse() {
     collector.await.expect("join").expect("collector");
     backfill.await.expect("join").expect("backfill");
     storing.await.expect("join").expect("storage");
-    assert!(decided, "one filled trade_id_gap row per symbol, no open trade gap");
+    assert!(
+        decided,
+        "one filled trade_id_gap row per symbol, no open trade gap"
+    );
 
     let rows_per_gap = count(format!(
         "SELECT count() FROM (SELECT symbol, reason, from_time, to_time FROM gaps FINAL \
@@ -119,6 +122,9 @@ async fn recovered_trades_and_final_statuses_reach_clickhouse() {
              FROM trades FINAL WHERE symbol = '{symbol}'"
         ))
         .await;
-        assert_eq!(holes, 0, "{symbol}: every trade id between the first and last");
+        assert_eq!(
+            holes, 0,
+            "{symbol}: every trade id between the first and last"
+        );
     }
 }
