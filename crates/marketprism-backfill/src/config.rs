@@ -151,6 +151,9 @@ impl Config {
         if self.consumer.attempts == 0 {
             return Err("consumer.attempts must be at least 1".into());
         }
+        if self.consumer.ack_wait < std::time::Duration::from_secs(1) {
+            return Err("consumer.ack_wait must be at least 1s".into());
+        }
         for venue in &self.venues {
             let name = format!("{:?}", venue.venue);
             marketprism_bus::check_endpoint(

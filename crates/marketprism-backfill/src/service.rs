@@ -55,8 +55,8 @@ pub enum BackfillError {
     },
 }
 
-/// Runs the backfill until `shutdown` is cancelled; a gap being filled then is left for
-/// redelivery.
+/// Runs the backfill until `shutdown` is cancelled; a gap being filled then is handed back
+/// for redelivery.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), BackfillError> {
     config.validate().map_err(BackfillError::Config)?;
     let metrics = Metrics::default();
@@ -84,7 +84,7 @@ async fn consume(
     shutdown: &CancellationToken,
 ) -> Result<(), BackfillError> {
     let client = marketprism_bus::connect(&config.nats, "marketprism-backfill").await?;
-    let context = jetstream::new(client);
+    let context = jetstream::new(client.clone());
     let durable = &config.consumer.durable_name;
     let consumer_error = |source: marketprism_bus::Source| BackfillError::Consumer {
         durable: durable.clone(),
@@ -123,6 +123,13 @@ async fn consume(
     readiness.set(Ok(()));
     tracing::info!(%durable, venues = config.venues.len(), "Filling gaps.");
     let filler = Filler::new(&config.venues, config.consumer.clone(), metrics.clone());
+    let worker = Worker {
+        config,
+        client,
+        filler,
+        metrics,
+        readiness,
+    };
     loop {
         let next = tokio::select! {
             biased;
@@ -131,7 +138,7 @@ async fn consume(
         };
         match next {
             Some(Ok(message)) => {
-                if !handle(config, &filler, metrics, readiness, &message, shutdown).await {
+                if !worker.handle(&message, shutdown).await {
                     return Ok(());
                 }
             }
@@ -145,50 +152,14 @@ async fn consume(
     }
 }
 
-/// Fills the gaps of one message and acks it, or leaves it for redelivery; false when
-/// shutdown interrupted it.
-async fn handle(
-    config: &Config,
-    filler: &Filler,
-    metrics: &Metrics,
-    readiness: &Readiness,
-    message: &Message,
-    shutdown: &CancellationToken,
-) -> bool {
-    let events = match marketprism_model::codec::decode(&message.subject, &message.payload) {
-        Ok(events) => events,
-        Err(error) => {
-            // Storage dead-letters the same message; nothing here can fill it.
-            tracing::warn!(subject = %message.subject, %error, "A gap message did not decode; skipping it.");
-            acknowledge(message, AckKind::Term).await;
-            return true;
-        }
-    };
-    for event in events {
-        let Event::Gap(gap) = event else {
-            continue;
-        };
-        if gap.reason.is_book_only() || !gap.state.status.is_open() {
-            metrics.gaps_skipped.inc();
-            continue;
-        }
-        metrics.gaps_in_progress.inc();
-        let outcome = fill_and_publish(config, filler, metrics, message, gap, shutdown).await;
-        metrics.gaps_in_progress.dec();
-        match outcome {
-            Ok(()) => readiness.set(Ok(())),
-            Err(Interrupted::Shutdown) => return false,
-            Err(Interrupted::Retry(reason)) => {
-                metrics.gaps_retried.inc();
-                tracing::warn!(%reason, "Gap left for redelivery.");
-                readiness.set(Err(format!("the last gap could not be finished: {reason}")));
-                acknowledge(message, AckKind::Nak(Some(config.consumer.max_retry_delay))).await;
-                return true;
-            }
-        }
-    }
-    acknowledge(message, AckKind::Ack).await;
-    true
+/// What handling a gap message needs.
+struct Worker<'a> {
+    config: &'a Config,
+    /// The connection recovered trades and statuses are published on.
+    client: async_nats::Client,
+    filler: Filler,
+    metrics: &'a Metrics,
+    readiness: &'a Readiness,
 }
 
 /// Why a gap was not finished.
@@ -197,59 +168,110 @@ enum Interrupted {
     Retry(String),
 }
 
-/// Fills `gap`, publishing its trades and then its status, while telling JetStream the
-/// message is still being worked on.
-async fn fill_and_publish(
-    config: &Config,
-    filler: &Filler,
-    metrics: &Metrics,
-    message: &Message,
-    gap: Gap,
-    shutdown: &CancellationToken,
-) -> Result<(), Interrupted> {
-    let work = async {
-        let filled = filler
-            .fill(&gap, shutdown)
-            .await
-            .map_err(|error| match error {
-                FillError::Shutdown => Interrupted::Shutdown,
-                FillError::Unavailable(reason) => Interrupted::Retry(reason),
-            })?;
-        let recovered = filled.trades.len() as u64;
-        let status = filled.state.status;
-        tracing::info!(
-            exchange = %gap.exchange, symbol = %gap.symbol, reason = gap.reason.as_str(),
-            status = status.as_str(), recovered, detail = ?filled.state.detail,
-            "Gap backfilled."
-        );
-        let decided = Gap {
-            state: filled.state,
-            ..gap
+impl Worker<'_> {
+    /// Fills the gaps of one message and acks it, or leaves it for redelivery; false when
+    /// shutdown interrupted it.
+    async fn handle(&self, message: &Message, shutdown: &CancellationToken) -> bool {
+        let events = match marketprism_model::codec::decode(&message.subject, &message.payload) {
+            Ok(events) => events,
+            Err(error) => {
+                // Storage dead-letters the same message; nothing here can fill it.
+                tracing::warn!(subject = %message.subject, %error, "A gap message did not decode; skipping it.");
+                acknowledge(message, AckKind::Term).await;
+                return true;
+            }
         };
-        let events = filled
-            .trades
-            .into_iter()
-            .map(Event::Trade)
-            .chain([Event::Gap(decided)]);
-        marketprism_collector::publish_events(&config.nats, &config.publish, events)
+        for event in events {
+            let Event::Gap(gap) = event else {
+                continue;
+            };
+            if gap.reason.is_book_only() || !gap.state.status.is_open() {
+                self.metrics.gaps_skipped.inc();
+                continue;
+            }
+            self.metrics.gaps_in_progress.inc();
+            let outcome = self.fill_and_publish(message, gap, shutdown).await;
+            self.metrics.gaps_in_progress.dec();
+            match outcome {
+                Ok(()) => self.readiness.set(Ok(())),
+                Err(Interrupted::Shutdown) => {
+                    // Handed back at once, so the next backfill need not wait out ack_wait.
+                    acknowledge(message, AckKind::Nak(None)).await;
+                    return false;
+                }
+                Err(Interrupted::Retry(reason)) => {
+                    self.metrics.gaps_retried.inc();
+                    tracing::warn!(%reason, "Gap left for redelivery.");
+                    self.readiness
+                        .set(Err(format!("the last gap could not be finished: {reason}")));
+                    let delay = self.config.consumer.max_retry_delay;
+                    acknowledge(message, AckKind::Nak(Some(delay))).await;
+                    return true;
+                }
+            }
+        }
+        acknowledge(message, AckKind::Ack).await;
+        true
+    }
+
+    /// Fills `gap`, publishing its trades and then its status, while telling JetStream the
+    /// message is still being worked on.
+    async fn fill_and_publish(
+        &self,
+        message: &Message,
+        gap: Gap,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interrupted> {
+        let work = async {
+            let filled = self
+                .filler
+                .fill(&gap, shutdown)
+                .await
+                .map_err(|error| match error {
+                    FillError::Shutdown => Interrupted::Shutdown,
+                    FillError::Unavailable(reason) => Interrupted::Retry(reason),
+                })?;
+            let recovered = filled.trades.len() as u64;
+            let status = filled.state.status;
+            tracing::info!(
+                exchange = %gap.exchange, symbol = %gap.symbol, reason = gap.reason.as_str(),
+                status = status.as_str(), recovered, detail = ?filled.state.detail,
+                "Gap backfilled."
+            );
+            let decided = Gap {
+                state: filled.state,
+                ..gap
+            };
+            let events = filled
+                .trades
+                .into_iter()
+                .map(Event::Trade)
+                .chain([Event::Gap(decided)]);
+            marketprism_collector::publish_with(
+                self.client.clone(),
+                &self.config.nats.stream,
+                &self.config.publish,
+                events,
+            )
             .await
             .map_err(|error| Interrupted::Retry(format!("publishing: {error}")))?;
-        metrics.trades_recovered.inc_by(recovered);
-        metrics
-            .gaps
-            .get_or_create(&StatusLabel {
-                status: status.as_str(),
-            })
-            .inc();
-        Ok(())
-    };
-    tokio::pin!(work);
-    let mut progress = tokio::time::interval(config.consumer.ack_wait / 3);
-    progress.tick().await;
-    loop {
-        tokio::select! {
-            done = &mut work => return done,
-            _ = progress.tick() => acknowledge(message, AckKind::Progress).await,
+            self.metrics.trades_recovered.inc_by(recovered);
+            self.metrics
+                .gaps
+                .get_or_create(&StatusLabel {
+                    status: status.as_str(),
+                })
+                .inc();
+            Ok(())
+        };
+        tokio::pin!(work);
+        let mut progress = tokio::time::interval(self.config.consumer.ack_wait / 3);
+        progress.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = progress.tick() => acknowledge(message, AckKind::Progress).await,
+            }
         }
     }
 }

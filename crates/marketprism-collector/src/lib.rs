@@ -26,4 +26,4 @@ mod snapshots;
 
 pub use config::{BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, VenueConfig};
 pub use publisher::PublisherError;
-pub use service::{publish_events, run, CollectorError};
+pub use service::{publish_events, publish_with, run, CollectorError};

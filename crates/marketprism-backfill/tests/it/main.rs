@@ -3,6 +3,7 @@
 
 mod binance;
 mod bybit;
+mod resume;
 mod stored;
 
 use std::collections::BTreeMap;
@@ -78,6 +79,15 @@ impl Run {
 
     /// Starts the backfill with `venues` (a TOML array of tables), on this run's NATS.
     pub(crate) fn spawn_backfill(&self, venues: &str) -> JoinHandle<Result<(), BackfillError>> {
+        self.spawn_backfill_until(venues, self.shutdown.clone())
+    }
+
+    /// Starts the backfill with `venues` until `shutdown` is cancelled.
+    pub(crate) fn spawn_backfill_until(
+        &self,
+        venues: &str,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<Result<(), BackfillError>> {
         let config: marketprism_backfill::Config = toml::from_str(&format!(
             r#"
             listen = "127.0.0.1:0"
@@ -91,7 +101,7 @@ impl Run {
             nats = self.collector.nats.url,
         ))
         .expect("backfill config");
-        tokio::spawn(marketprism_backfill::run(config, self.shutdown.clone()))
+        tokio::spawn(marketprism_backfill::run(config, shutdown))
     }
 
     /// Every event in the stream, in order.
