@@ -1,8 +1,9 @@
 # NixOS module: `services.marketprism`.
 #
-# One systemd unit per service (marketprism-collector, marketprism-storage, optionally
-# marketprism-archive and marketprism-sim) and two oneshot units: marketprism-streams-init,
-# which creates the JetStream streams before the collector and storage start, and
+# One systemd unit per service (marketprism-collector, marketprism-storage,
+# marketprism-backfill, optionally marketprism-archive and marketprism-sim) and two oneshot
+# units: marketprism-streams-init, which creates the JetStream streams before the collector,
+# storage and backfill start, and
 # marketprism-migrate, which applies the ClickHouse schema before storage and archive start.
 # The collector depends on NATS only, so it records while ClickHouse is down.
 #
@@ -83,6 +84,12 @@ let
       // {
         nats = natsFor "marketprism-storage" cfg.storage.settings.nats;
         clickhouse = clickhouseFor "marketprism-storage" cfg.storage.settings.clickhouse;
+      }
+    );
+    marketprism-backfill = checkedConfig "backfill" "marketprism-backfill" (
+      cfg.backfill.settings
+      // {
+        nats = natsFor "marketprism-backfill" cfg.backfill.settings.nats;
       }
     );
     # `streams init` reads `[nats]`: storage's, or the collector's on a host without storage.
@@ -201,7 +208,8 @@ let
         LoadCredential = loadCredential credentials;
         Restart = "always";
         RestartSec = 5;
-        # Collector and storage drain on SIGTERM: publishes acked, batches committed.
+        # Collector and storage drain on SIGTERM: publishes acked, batches committed; the
+        # backfill leaves the gap it was filling to be redelivered.
         KillSignal = "SIGTERM";
         TimeoutStopSec = 120;
       };
@@ -267,6 +275,31 @@ in
           Storage configuration, as in `examples/storage.toml`. Its `nats` table defaults to
           {option}`services.marketprism.nats.settings`; the streams-init unit reads it too, and
           the migrate and archive units read its `clickhouse` table.
+        '';
+      };
+    };
+
+    backfill = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = true;
+        description = "Whether to run the backfill (gaps → venues' REST history → JetStream).";
+      };
+      settings = lib.mkOption {
+        type = settingsFormat.type;
+        default = { };
+        example = lib.literalExpression ''
+          {
+            venues = [
+              { venue = "binance_spot"; channels = [ "trades" ]; }
+            ];
+          }
+        '';
+        description = ''
+          Backfill configuration, as in `examples/backfill.toml`. Its `nats` table defaults to
+          {option}`services.marketprism.nats.settings`, and its `venues` to the collector's
+          venues with their trade channels (and the simulator's REST endpoint with
+          {option}`services.marketprism.sim.enable`).
         '';
       };
     };
@@ -427,10 +460,33 @@ in
           nats = natsDefaults;
           clickhouse.url = lib.mkDefault cfg.clickhouse.url;
         };
+        # The venues the collector records, each with the trade channels it subscribes.
+        backfill.settings = {
+          nats = natsDefaults;
+          venues = lib.mkDefault (
+            map (
+              venue:
+              {
+                inherit (venue) venue;
+                channels = lib.filter (
+                  channel: channel == "trades" || channel == "aggregate_trades"
+                ) (venue.channels or [ ]);
+              }
+              // lib.optionalAttrs cfg.sim.enable {
+                rest_endpoint = "http://127.0.0.1:${toString cfg.sim.port}";
+              }
+              // lib.optionalAttrs (!cfg.sim.enable && venue ? rest_endpoint) {
+                inherit (venue) rest_endpoint;
+              }
+            ) (cfg.collector.settings.venues or [ ])
+          );
+        };
       };
 
     systemd.services = {
-      marketprism-streams-init = lib.mkIf (cfg.collector.enable || cfg.storage.enable) (oneshot {
+      marketprism-streams-init = lib.mkIf (
+        cfg.collector.enable || cfg.storage.enable || cfg.backfill.enable
+      ) (oneshot {
         unit = "marketprism-streams-init";
         description = "MarketPrism: create the JetStream streams";
         command = "streams init";
@@ -471,6 +527,15 @@ in
           "nats-creds"
           "clickhouse-password"
         ];
+      });
+
+      marketprism-backfill = lib.mkIf cfg.backfill.enable (service {
+        description = "MarketPrism backfill (gaps → venues' REST history → JetStream)";
+        execStart = "${exe} backfill --config ${configs.marketprism-backfill}";
+        # Its consumer reads the stream streams-init creates; ClickHouse is not needed.
+        requires = [ "marketprism-streams-init.service" ];
+        wants = natsUnits ++ lib.optional cfg.sim.enable "marketprism-sim.service";
+        credentials = [ "nats-creds" ];
       });
 
       marketprism-archive = lib.mkIf cfg.archive.enable (service {

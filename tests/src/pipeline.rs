@@ -45,6 +45,7 @@ pub struct Pipeline {
     sim: Service,
     storage: Option<Service>,
     collector: Service,
+    backfill: Option<Service>,
     http: reqwest::Client,
 }
 
@@ -126,6 +127,7 @@ impl Pipeline {
             sim,
             storage: Some(storage),
             collector,
+            backfill: None,
             http,
         })
     }
@@ -152,6 +154,11 @@ impl Pipeline {
             self.storage
                 .as_ref()
                 .map(|storage| ("storage", storage.pid())),
+        );
+        pids.extend(
+            self.backfill
+                .as_ref()
+                .map(|backfill| ("backfill", backfill.pid())),
         );
         pids
     }
@@ -235,6 +242,36 @@ impl Pipeline {
     }
 
     /// Stops the collector with SIGTERM (it drains its acks); true if it exited 0.
+    /// Starts the backfill, filling Binance spot trade gaps from the simulator's history.
+    pub fn start_backfill(&mut self) -> anyhow::Result<()> {
+        self.runner.write_backfill_config()?;
+        self.backfill = Some(self.runner.start_backfill()?);
+        Ok(())
+    }
+
+    /// The backfill's Prometheus metrics.
+    pub async fn backfill_metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .get(self.runner.ports.backfill, "/metrics")
+            .await?
+            .text()
+            .await?)
+    }
+
+    /// Publishes `events` to the run's stream as the collector does.
+    pub async fn publish(
+        &self,
+        events: impl IntoIterator<Item = marketprism_model::Event>,
+    ) -> anyhow::Result<u64> {
+        let nats = self.runner.nats();
+        Ok(marketprism_collector::publish_events(
+            &nats,
+            &marketprism_collector::PublishConfig::default(),
+            events,
+        )
+        .await?)
+    }
+
     pub fn stop_collector(&mut self) -> anyhow::Result<bool> {
         Ok(self.collector.terminate(Duration::from_secs(20))?.success())
     }
@@ -330,6 +367,9 @@ impl Pipeline {
     pub fn stop(mut self) -> anyhow::Result<bool> {
         let grace = Duration::from_secs(20);
         let collector = self.collector.terminate(grace)?;
+        if let Some(backfill) = self.backfill.as_mut() {
+            backfill.terminate(grace)?;
+        }
         let storage = match self.storage.as_mut() {
             Some(storage) => storage.terminate(grace)?.success(),
             None => false,

@@ -1,7 +1,8 @@
 //! The processes of one pipeline run, as the scenarios, the captures and the benchmark start
 //! them: the run's directory, names and ports; its configurations, built as the collector's
 //! and storage's typed values and written as TOML; the one-shot tools (`migrate`, `streams
-//! init`); and the services (simulator, storage, collector), each started and waited for.
+//! init`); and the services (simulator, storage, collector, backfill), each started and
+//! waited for.
 
 use std::ffi::OsStr;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -65,6 +66,8 @@ pub struct Ports {
     pub storage: u16,
     /// The collector's `/ready` and `/metrics`.
     pub collector: u16,
+    /// The backfill's `/ready` and `/metrics`.
+    pub backfill: u16,
 }
 
 /// One venue of the collector, pointed at the simulator, with venues, channels and polled
@@ -164,12 +167,13 @@ impl Runner {
                 sim: free_port()?,
                 storage: free_port()?,
                 collector: free_port()?,
+                backfill: free_port()?,
             },
         })
     }
 
-    /// The NATS settings of both services: the run's server and streams.
-    fn nats(&self) -> marketprism_bus::Config {
+    /// The NATS settings of every service: the run's server and streams.
+    pub fn nats(&self) -> marketprism_bus::Config {
         let mut nats = marketprism_bus::Config {
             url: self.nats_url.clone(),
             ..marketprism_bus::Config::default()
@@ -221,6 +225,40 @@ impl Runner {
             rest: marketprism_collector::RestConfig::default(),
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.collector)),
         }
+    }
+
+    /// The backfill on the run's streams, filling Binance spot trade gaps from the
+    /// simulator's history.
+    pub fn backfill_config(&self) -> marketprism_backfill::Config {
+        marketprism_backfill::Config {
+            nats: self.nats(),
+            venues: vec![marketprism_backfill::VenueConfig {
+                venue: marketprism_venues::VenueKind::BinanceSpot,
+                rest_endpoint: Some(format!("http://127.0.0.1:{}", self.ports.sim)),
+                channels: vec![marketprism_venues::Channel::Trades],
+            }],
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.backfill)),
+            ..marketprism_backfill::Config::default()
+        }
+    }
+
+    /// Writes the backfill's configuration into the run's `backfill.toml`.
+    pub fn write_backfill_config(&self) -> anyhow::Result<()> {
+        Ok(write_toml(
+            &self.dir.join("backfill.toml"),
+            "",
+            &self.backfill_config(),
+        )?)
+    }
+
+    /// Starts the backfill with the run's `backfill.toml` and waits until it is ready.
+    pub fn start_backfill(&self) -> anyhow::Result<Service> {
+        self.start_service(
+            "backfill",
+            "backfill",
+            self.dir.join("backfill.toml"),
+            self.ports.backfill,
+        )
     }
 
     /// Writes `storage` into the run's `storage.toml`.

@@ -71,6 +71,7 @@ impl TradeContinuity {
             missing_ids: Some(IdRange {
                 first: last.sequence + 1,
                 last: sequence - 1,
+                aggregated: trade.aggregated,
             }),
             state: GapState::default(),
         })
@@ -121,7 +122,8 @@ mod tests {
             gap.missing_ids,
             Some(IdRange {
                 first: 12,
-                last: 14
+                last: 14,
+                aggregated: false,
             })
         );
         assert_eq!((gap.from_ms, gap.to_ms), (1_001, 1_009));

@@ -29,4 +29,4 @@ pub use config::{
     VenueConfig, WhenFull,
 };
 pub use publisher::PublisherError;
-pub use service::{publish_events, run, CollectorError};
+pub use service::{publish_events, publish_with, run, CollectorError};

@@ -254,7 +254,8 @@ const CONNECTED_POLL: Duration = Duration::from_millis(100);
 /// Publishes `events` to JetStream exactly as the collector does with the `publish`
 /// settings (deterministic `Nats-Msg-Id`s, a bounded window of outstanding acks, events of
 /// one subject sharing messages, republish until acknowledged) and returns once every one is
-/// stored; used to backfill from captures. Returns how many were published.
+/// stored; used to backfill from captures. Creates the streams when missing. Returns how many
+/// were published.
 pub async fn publish_events(
     nats: &marketprism_bus::Config,
     publish: &PublishConfig,
@@ -262,12 +263,23 @@ pub async fn publish_events(
 ) -> Result<u64, CollectorError> {
     let client = marketprism_bus::connect(nats, "marketprism-replay").await?;
     marketprism_bus::ensure_streams(&jetstream::new(client.clone()), &nats.stream).await?;
+    publish_with(client, &nats.stream, publish, events).await
+}
+
+/// Publishes `events` as [`publish_events`] does, on an existing connection to streams that
+/// exist; returns once every one is stored.
+pub async fn publish_with(
+    client: async_nats::Client,
+    stream: &marketprism_bus::StreamConfig,
+    publish: &PublishConfig,
+    events: impl IntoIterator<Item = marketprism_model::Event>,
+) -> Result<u64, CollectorError> {
     let metrics = Metrics::default();
     let (sender, receiver) = mpsc::channel(publish.queue_capacity.max(1));
     let publisher = tokio::spawn(
         Publisher::new(
             client,
-            nats.stream.clone(),
+            stream.clone(),
             publish.clone(),
             metrics.clone(),
             None,

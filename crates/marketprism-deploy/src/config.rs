@@ -1,6 +1,6 @@
-//! The services' configuration files in the state directory, `config/storage.toml` and
-//! `config/collector.toml`: built from the manifest as typed values, written as TOML on
-//! every `up`, and read back by `status` and `down`.
+//! The services' configuration files in the state directory, `config/storage.toml`,
+//! `config/collector.toml` and `config/backfill.toml`: built from the manifest as typed
+//! values, written as TOML on every `up`, and read back by `status` and `down`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -23,7 +23,10 @@ const STORAGE_FILE: &str = "storage.toml";
 /// The collector file's name in the configuration directory.
 const COLLECTOR_FILE: &str = "collector.toml";
 
-/// The NATS settings both services share: the deployment's server, default streams.
+/// The backfill file's name in the configuration directory.
+const BACKFILL_FILE: &str = "backfill.toml";
+
+/// The NATS settings every service shares: the deployment's server, default streams.
 fn nats(manifest: &Manifest) -> marketprism_bus::Config {
     marketprism_bus::Config {
         url: format!("nats://127.0.0.1:{}", manifest.ports.nats),
@@ -71,6 +74,25 @@ fn storage(state: &StateDir, manifest: &Manifest) -> marketprism_storage::Config
     }
 }
 
+/// The backfill filling the collector's trade gaps from Binance spot's history (the
+/// simulator's, or the exchange's).
+fn backfill(manifest: &Manifest) -> marketprism_backfill::Config {
+    let rest_endpoint = match manifest.source {
+        Source::Sim => Some(format!("http://127.0.0.1:{}", manifest.ports.sim)),
+        Source::Exchanges => None,
+    };
+    marketprism_backfill::Config {
+        nats: nats(manifest),
+        venues: vec![marketprism_backfill::VenueConfig {
+            venue: VenueKind::BinanceSpot,
+            rest_endpoint,
+            channels: vec![Channel::Trades],
+        }],
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, manifest.ports.backfill)),
+        ..marketprism_backfill::Config::default()
+    }
+}
+
 /// The collector recording Binance spot trades and books of BTC-USDT and ETH-USDT, from the
 /// simulator or the exchange, spooling to `spool/` in the state directory.
 fn collector(state: &StateDir, manifest: &Manifest) -> marketprism_collector::Config {
@@ -108,7 +130,8 @@ fn collector(state: &StateDir, manifest: &Manifest) -> marketprism_collector::Co
     }
 }
 
-/// Writes `config/storage.toml` and `config/collector.toml` for the manifest.
+/// Writes `config/storage.toml`, `config/collector.toml` and `config/backfill.toml` for the
+/// manifest.
 pub(crate) fn write_service_configs(
     state: &StateDir,
     manifest: &Manifest,
@@ -126,6 +149,7 @@ pub(crate) fn write_service_configs(
             &collector(state, manifest),
         )
     })
+    .and_then(|()| write_toml(&config_dir.join(BACKFILL_FILE), HEADER, &backfill(manifest)))
     .map_err(|error| {
         let fix = match error {
             ConfigError::Serialize { .. } => "report this as a bug",
@@ -145,19 +169,38 @@ pub(crate) fn collector_path(state: &StateDir) -> PathBuf {
     state.config_dir().join(COLLECTOR_FILE)
 }
 
+/// The backfill's configuration file, as its command line names it.
+pub(crate) fn backfill_path(state: &StateDir) -> PathBuf {
+    state.config_dir().join(BACKFILL_FILE)
+}
+
+/// The backfill configuration the last `up` wrote.
+pub(crate) fn backfill_config(
+    state: &StateDir,
+) -> Result<marketprism_backfill::Config, DeployError> {
+    read_config(&backfill_path(state), "reading the backfill configuration")
+}
+
 /// The storage configuration the last `up` wrote.
 pub(crate) fn storage_config(state: &StateDir) -> Result<marketprism_storage::Config, DeployError> {
-    let path = storage_path(state);
-    let text = std::fs::read_to_string(&path).map_err(|error| {
+    read_config(&storage_path(state), "reading the storage configuration")
+}
+
+/// A configuration file `up` wrote, read while `doing` something.
+fn read_config<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    doing: &str,
+) -> Result<T, DeployError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
         DeployError::new(
-            "reading the storage configuration",
+            doing,
             format!("{}: {error}", path.display()),
             "run `marketprism up`",
         )
     })?;
     toml::from_str(&text).map_err(|error| {
         DeployError::new(
-            "reading the storage configuration",
+            doing,
             format!("{}: {error}", path.display()),
             "run `marketprism up` to regenerate it",
         )
@@ -212,6 +255,20 @@ mod tests {
             match source {
                 Source::Sim => assert_eq!(endpoint, "ws://127.0.0.1:9443"),
                 Source::Exchanges => assert!(endpoint.starts_with("wss://"), "{endpoint}"),
+            }
+
+            let backfill = backfill(&manifest);
+            let text = toml::to_string_pretty(&backfill).expect("serializes");
+            assert_eq!(
+                toml::from_str::<marketprism_backfill::Config>(&text),
+                Ok(backfill.clone())
+            );
+            assert_eq!(backfill.validate(), Ok(()));
+            assert_eq!(backfill.listen.to_string(), "127.0.0.1:9103");
+            let rest_endpoint = backfill.venues[0].rest_endpoint();
+            match source {
+                Source::Sim => assert_eq!(rest_endpoint, "http://127.0.0.1:9443"),
+                Source::Exchanges => assert_eq!(rest_endpoint, "https://api.binance.com"),
             }
         }
     }

@@ -1,7 +1,7 @@
 //! `marketprism down`: stops the deployment without losing data.
 //!
-//! The collector stops first and waits for JetStream to acknowledge everything it read;
-//! storage then stays up until its consumer has nothing pending, so every event published
+//! The collector stops first and waits for JetStream to acknowledge everything it read, then
+//! the backfill (a gap it was filling is resumed by the next one); storage then stays up until its consumer has nothing pending, so every event published
 //! is in ClickHouse before storage, ClickHouse and NATS stop.
 
 use std::io::Write;
@@ -22,6 +22,7 @@ pub async fn down(state: &StateDir, progress: &mut dyn Write) -> Result<(), Depl
     let config = storage_config(state)?;
     let order = [
         ServiceName::Collector,
+        ServiceName::Backfill,
         ServiceName::Sim,
         ServiceName::Storage,
         ServiceName::Clickhouse,

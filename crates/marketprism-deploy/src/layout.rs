@@ -21,16 +21,19 @@ pub enum ServiceName {
     Storage,
     /// `marketprism collect`.
     Collector,
+    /// `marketprism backfill`.
+    Backfill,
 }
 
 impl ServiceName {
     /// Every service, in start order.
-    pub const ALL: [ServiceName; 5] = [
+    pub const ALL: [ServiceName; 6] = [
         ServiceName::Nats,
         ServiceName::Clickhouse,
         ServiceName::Sim,
         ServiceName::Storage,
         ServiceName::Collector,
+        ServiceName::Backfill,
     ];
 
     /// The name used for files and in reports.
@@ -41,6 +44,7 @@ impl ServiceName {
             ServiceName::Sim => "sim",
             ServiceName::Storage => "storage",
             ServiceName::Collector => "collector",
+            ServiceName::Backfill => "backfill",
         }
     }
 
@@ -59,6 +63,7 @@ impl ServiceName {
             ServiceName::Sim => ports.sim,
             ServiceName::Storage => ports.storage,
             ServiceName::Collector => ports.collector,
+            ServiceName::Backfill => ports.backfill,
         }
     }
 
@@ -73,7 +78,7 @@ impl ServiceName {
 
     /// How `up` and `status` tell that the service is ready, each by answering HTTP: NATS
     /// its monitoring `/healthz`, ClickHouse `/ping` and then `SELECT 1`, the simulator
-    /// `/control/summary`, storage and the collector `/ready`. An open port alone proves
+    /// `/control/summary`, storage, the collector and the backfill `/ready`. An open port alone proves
     /// nothing: the kernel accepts connections for a frozen process too.
     pub(crate) fn readiness(self, ports: &Ports) -> Readiness {
         let port = self.port(ports);
@@ -87,7 +92,7 @@ impl ServiceName {
                 format!("http://127.0.0.1:{port}/?query=SELECT%201"),
             ]),
             ServiceName::Sim => Readiness::Http(format!("http://127.0.0.1:{port}/control/summary")),
-            ServiceName::Storage | ServiceName::Collector => {
+            ServiceName::Storage | ServiceName::Collector | ServiceName::Backfill => {
                 Readiness::Http(format!("http://127.0.0.1:{port}/ready"))
             }
         }
@@ -124,6 +129,15 @@ pub struct Ports {
     /// existed.
     #[serde(default = "default_nats_monitoring")]
     pub nats_monitoring: u16,
+    /// Backfill `/health`, `/ready`, `/metrics`; 9103 in manifests written before it
+    /// existed.
+    #[serde(default = "default_backfill")]
+    pub backfill: u16,
+}
+
+/// The backfill's port in manifests written before it existed.
+const fn default_backfill() -> u16 {
+    9103
 }
 
 /// NATS's customary monitoring port.
@@ -133,7 +147,7 @@ const fn default_nats_monitoring() -> u16 {
 
 impl Ports {
     /// Ports `base`, `base + 1`, ... in the order NATS, ClickHouse HTTP, ClickHouse native,
-    /// simulator, storage, collector, NATS monitoring; `None` when they pass 65535.
+    /// simulator, storage, collector, NATS monitoring, backfill; `None` when they pass 65535.
     pub fn from_base(base: u16) -> Option<Ports> {
         let port = |offset: u16| base.checked_add(offset);
         Some(Ports {
@@ -144,6 +158,7 @@ impl Ports {
             storage: port(4)?,
             collector: port(5)?,
             nats_monitoring: port(6)?,
+            backfill: port(7)?,
         })
     }
 }
@@ -158,6 +173,7 @@ impl Default for Ports {
             storage: 9102,
             collector: 9101,
             nats_monitoring: default_nats_monitoring(),
+            backfill: default_backfill(),
         }
     }
 }
@@ -248,6 +264,7 @@ impl StateDir {
             ServiceName::Sim => format!("127.0.0.1:{}", ports.sim),
             ServiceName::Storage => crate::config::storage_path(self).display().to_string(),
             ServiceName::Collector => crate::config::collector_path(self).display().to_string(),
+            ServiceName::Backfill => crate::config::backfill_path(self).display().to_string(),
         }
     }
 
@@ -330,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn a_manifest_without_the_monitoring_port_reads_with_the_default() {
+    fn a_manifest_without_the_monitoring_and_backfill_ports_reads_with_the_defaults() {
         let manifest: Manifest = toml::from_str(
             "source = \"sim\"\nnats_server = \"/usr/sbin/nats-server\"\n\
              clickhouse_server = \"/usr/sbin/clickhouse-server\"\ndatabase = \"marketprism\"\n\n\

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use marketprism_servers::{is_alive, is_stopped, read_pid};
 
-use crate::config::storage_config;
+use crate::config::{backfill_config, storage_config};
 use crate::{DeployError, Manifest, ServiceName, Source, StateDir};
 
 /// How long each check may take unless the caller says otherwise.
@@ -42,8 +42,13 @@ pub struct StatusReport {
     /// Storage consumer: messages (pending, awaiting ack), or why they are unknown; a
     /// message carries one or more events.
     pub consumer_lag: Result<(u64, u64), String>,
+    /// Backfill consumer: gap messages (pending, being filled), or why they are unknown.
+    pub backfill_progress: Result<(u64, u64), String>,
     /// Rows per table, or why they are unknown.
     pub rows: Result<Vec<(String, u64)>, String>,
+    /// Gaps by their latest status (`open`, `closed`, `filled`, `partial`, `unfillable`), or
+    /// why they are unknown.
+    pub gaps: Result<Vec<(String, u64)>, String>,
     /// Latest event time per feed: (exchange, market, symbol, exchange time ms), or why it
     /// is unknown.
     pub last_events: Result<Vec<(String, String, String, i64)>, String>,
@@ -69,6 +74,12 @@ impl StatusReport {
 }
 
 #[derive(Debug, Row, Deserialize)]
+struct GapCount {
+    status: String,
+    gaps: u64,
+}
+
+#[derive(Debug, Row, Deserialize)]
 struct LastEvent {
     exchange: String,
     market_type: String,
@@ -87,34 +98,53 @@ pub async fn status(state: &StateDir, timeout: Duration) -> Result<StatusReport,
             .iter()
             .any(|service| service.name == name && service.healthy)
     };
+    let backfill = backfill_config(state).map_err(|error| error.to_string());
     let nats = async {
-        if healthy(ServiceName::Nats) {
-            consumer_lag(&config, timeout).await
-        } else {
-            Err("NATS is not ready".to_owned())
+        if !healthy(ServiceName::Nats) {
+            let reason = "NATS is not ready".to_owned();
+            return (Err(reason.clone()), Err(reason));
         }
+        let context = match jetstream_context(&config, timeout).await {
+            Ok(context) => context,
+            Err(reason) => return (Err(reason.clone()), Err(reason)),
+        };
+        let backfill_progress = async {
+            let backfill = backfill.as_ref().map_err(Clone::clone)?;
+            consumer_state(
+                &context,
+                &backfill.nats.stream.name,
+                &backfill.consumer.durable_name,
+                timeout,
+            )
+            .await
+        };
+        tokio::join!(lag(&context, &config, timeout), backfill_progress)
     };
     let clickhouse = async {
         if !healthy(ServiceName::Clickhouse) {
             let reason = "ClickHouse is not ready".to_owned();
-            return (Err(reason.clone()), Err(reason));
+            return (Err(reason.clone()), Err(reason.clone()), Err(reason));
         }
         match config.clickhouse.database_client() {
-            Ok(client) => (
-                rows(&client, timeout).await,
-                last_events(&client, timeout).await,
+            Ok(client) => tokio::join!(
+                rows(&client, timeout),
+                gaps(&client, timeout),
+                last_events(&client, timeout),
             ),
             Err(error) => {
                 let reason = format!("clickhouse: {error}");
-                (Err(reason.clone()), Err(reason))
+                (Err(reason.clone()), Err(reason.clone()), Err(reason))
             }
         }
     };
-    let (consumer_lag, (rows, last_events)) = tokio::join!(nats, clickhouse);
+    let ((consumer_lag, backfill_progress), (rows, gaps, last_events)) =
+        tokio::join!(nats, clickhouse);
     Ok(StatusReport {
         services,
         consumer_lag,
+        backfill_progress,
         rows,
+        gaps,
         last_events,
     })
 }
@@ -218,6 +248,30 @@ pub(crate) async fn count_rows(
     .await
 }
 
+/// Gaps per latest status, within `timeout`.
+async fn gaps(
+    client: &clickhouse::Client,
+    timeout: Duration,
+) -> Result<Vec<(String, u64)>, String> {
+    let gaps = marketprism_schema::migrations::GAPS.name;
+    let doing = format!("counting gaps by status in {gaps}");
+    let counts = within(timeout, &doing, async {
+        client
+            .query(&format!(
+                "SELECT status, count() AS gaps FROM {gaps} FINAL GROUP BY status ORDER BY status"
+            ))
+            .fetch_all::<GapCount>()
+            .await
+            .map_err(|error| format!("{doing}: {error}"))
+    })
+    .await
+    .map_err(|error| format!("clickhouse: {error}"))?;
+    Ok(counts
+        .into_iter()
+        .map(|count| (count.status, count.gaps))
+        .collect())
+}
+
 /// The latest trade per feed, within `timeout`.
 async fn last_events(
     client: &clickhouse::Client,
@@ -259,24 +313,29 @@ pub(crate) async fn jetstream_context(
     Ok(jetstream::new(client))
 }
 
-/// The storage consumer's (pending, awaiting ack) counts, connecting within `timeout` and
-/// asking within `timeout`.
-async fn consumer_lag(
-    config: &marketprism_storage::Config,
-    timeout: Duration,
-) -> Result<(u64, u64), String> {
-    let context = jetstream_context(config, timeout).await?;
-    lag(&context, config, timeout).await
-}
-
 /// The storage consumer's (pending, awaiting ack) counts, asked within `timeout`.
 pub(crate) async fn lag(
     context: &jetstream::Context,
     config: &marketprism_storage::Config,
     timeout: Duration,
 ) -> Result<(u64, u64), String> {
-    let stream = &config.nats.stream.name;
-    let durable = &config.consumer.durable_name;
+    consumer_state(
+        context,
+        &config.nats.stream.name,
+        &config.consumer.durable_name,
+        timeout,
+    )
+    .await
+}
+
+/// The (pending, awaiting ack) counts of consumer `durable` of `stream`, asked within
+/// `timeout`.
+async fn consumer_state(
+    context: &jetstream::Context,
+    stream: &str,
+    durable: &str,
+    timeout: Duration,
+) -> Result<(u64, u64), String> {
     within(
         timeout,
         &format!("asking for consumer {durable} of stream {stream}"),
@@ -326,6 +385,24 @@ impl fmt::Display for StatusReport {
                 "storage consumer lag: {pending} messages pending, {acking} awaiting ack"
             )?,
             Err(reason) => writeln!(f, "storage consumer lag: unknown ({reason})")?,
+        }
+        match &self.backfill_progress {
+            Ok((pending, filling)) => writeln!(
+                f,
+                "backfill: {pending} gap messages waiting, {filling} being filled"
+            )?,
+            Err(reason) => writeln!(f, "backfill progress: unknown ({reason})")?,
+        }
+        match &self.gaps {
+            Ok(counts) if counts.is_empty() => writeln!(f, "gaps: none")?,
+            Ok(counts) => {
+                let counts: Vec<String> = counts
+                    .iter()
+                    .map(|(status, gaps)| format!("{gaps} {status}"))
+                    .collect();
+                writeln!(f, "gaps: {}", counts.join(", "))?;
+            }
+            Err(reason) => writeln!(f, "gaps: unknown ({reason})")?,
         }
         match &self.rows {
             Ok(rows) => {

@@ -11,7 +11,9 @@ use marketprism_servers::{
     wait_ready, Binary, ClickHouseSpec, NatsSpec, SpawnError,
 };
 
-use crate::config::{collector_path, storage_config, storage_path, write_service_configs};
+use crate::config::{
+    backfill_path, collector_path, storage_config, storage_path, write_service_configs,
+};
 use crate::layout::Ports;
 use crate::status::{count_rows, within, DEFAULT_TIMEOUT};
 use crate::{DeployError, Manifest, ServiceName, Source, StateDir};
@@ -430,6 +432,11 @@ fn plan(
         name: ServiceName::Collector,
         command: service("collect", collector_path(state)),
         marker: state.process_marker(ServiceName::Collector, ports),
+    });
+    plans.push(Planned {
+        name: ServiceName::Backfill,
+        command: service("backfill", backfill_path(state)),
+        marker: state.process_marker(ServiceName::Backfill, ports),
     });
     Ok(plans)
 }

@@ -181,4 +181,8 @@ pub struct IdRange {
     pub first: u64,
     /// The last missing counter.
     pub last: u64,
+    /// True when the counters are aggregate-trade ids (Binance `a`), which are numbered apart
+    /// from single-trade ids: a backfill asks the venue's history of the same stream.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aggregated: bool,
 }

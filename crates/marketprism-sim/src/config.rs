@@ -29,6 +29,8 @@ pub struct Config {
     /// Hold the replay until `POST /control/start` instead of starting it when a client
     /// first subscribes.
     pub replay_hold: bool,
+    /// How many of its latest trades per symbol each venue's trade history serves.
+    pub history_retention: crate::HistoryRetention,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl Default for Config {
             replay: None,
             replay_speed: 1.0,
             replay_hold: false,
+            history_retention: crate::HistoryRetention::default(),
         }
     }
 }

@@ -10,7 +10,8 @@
 //! third second) and volatility indices on the derivatives channels of Binance USDⓈ-M, OKX
 //! (`liquidation-orders` market-wide), Bybit and Deribit, and it answers the polled REST
 //! series (Binance `premiumIndex`, `openInterest` and `futures/data` ratios, OKX rubik ratios,
-//! Bybit `account-ratio`, Deribit DVOL history), recording each value with its venue. For Binance
+//! Bybit `account-ratio`, Deribit DVOL history), recording each value with its venue, and every
+//! venue's public trade history from the trades it generated (see `history.rs`). For Binance
 //! it speaks the whole protocol: raw streams at `/ws/<stream>` (and `/ws` with live
 //! subscriptions), combined streams at `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`,
 //! `UNSUBSCRIBE` and `LIST_SUBSCRIPTIONS` method frames with their replies, and server pings.
@@ -51,6 +52,7 @@ mod depth;
 mod derivatives;
 mod dialect;
 mod generator;
+mod history;
 mod limits;
 mod polled;
 mod protocol;
@@ -62,6 +64,7 @@ mod trades;
 pub use config::Config;
 pub use depth::{BookFault, TrueBook, DEFAULT_LEVELS};
 pub use derivatives::SentDerivative;
+pub use history::HistoryRetention;
 pub use limits::{VenueUsage, BAN};
 pub use polled::RestRequest;
 pub use replay::{captured_connections, CapturedConnection, APPLY_MARGIN};

@@ -118,6 +118,16 @@ fn answer(
     body: serde_json::Value,
     sent: impl IntoIterator<Item = SentDerivative>,
 ) -> Response {
+    if let Some(limited) = rate_limited(shared, path) {
+        return limited;
+    }
+    shared.report().record_derivatives(sent);
+    Json(body).into_response()
+}
+
+/// Records a REST request to `path`; the 429 answer to give instead while rate limiting is
+/// injected.
+pub(crate) fn rate_limited(shared: &Shared, path: String) -> Option<Response> {
     let limited = shared
         .rate_limited
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
@@ -134,17 +144,15 @@ fn answer(
         at_ms: now_ms(),
         status: status.as_u16(),
     });
-    if limited {
+    limited.then(|| {
         let retry_after = shared.retry_after_s.load(Ordering::Relaxed).to_string();
-        return (
+        (
             status,
             [(header::RETRY_AFTER, retry_after)],
             Json(json!({"code": -1003, "msg": "Too many requests; IP banned until later."})),
         )
-            .into_response();
-    }
-    shared.report().record_derivatives(sent);
-    Json(body).into_response()
+            .into_response()
+    })
 }
 
 /// The polled symbol in upper case and its simulated derivatives market this second.

@@ -272,6 +272,31 @@ pub async fn bind(
                 "/api/v2/public/get_volatility_index_data",
                 get(crate::polled::volatility_history),
             )
+            .route("/api/v3/aggTrades", get(crate::history::binance_agg_trades))
+            .route(
+                "/fapi/v1/aggTrades",
+                get(crate::history::binance_agg_trades),
+            )
+            .route(
+                "/api/v3/historicalTrades",
+                get(crate::history::binance_historical_trades),
+            )
+            .route(
+                "/api/v5/market/history-trades",
+                get(crate::history::okx_history_trades),
+            )
+            .route(
+                "/api/v2/public/get_last_trades_by_instrument",
+                get(crate::history::deribit_last_trades),
+            )
+            .route(
+                "/api/v2/public/get_last_trades_by_instrument_and_time",
+                get(crate::history::deribit_last_trades),
+            )
+            .route(
+                "/v5/market/recent-trade",
+                get(crate::history::bybit_recent_trades),
+            )
             .route("/control/rate-limit", post(crate::polled::rate_limit))
             .route("/control/book-fault", post(book_fault))
             .route("/control/stale-snapshots", post(stale_snapshots))

@@ -10,7 +10,8 @@
 //! [`VenueProtocol`] impl, production endpoints), `subscribe.rs` (subscribe frames),
 //! `symbol.rs` (instrument names), `wire.rs` (serde mirrors of the venue's JSON),
 //! `normalize.rs` (wire types to model events), `poll.rs` where the venue answers polled REST
-//! series, and `tests.rs`; Binance adds `combined.rs`, its one-pass combined-stream decoder.
+//! series, `history.rs` (its public trade history, paged by a [`HistoryPager`]), and
+//! `tests.rs`; Binance adds `combined.rs`, its one-pass combined-stream decoder.
 
 pub mod binance;
 pub mod bybit;
@@ -19,12 +20,14 @@ mod decimal;
 pub mod deribit;
 mod envelope;
 mod error;
+pub mod history;
 mod limits;
 pub mod okx;
 mod protocol;
 mod registry;
 
 pub use error::{VenueError, VenueErrorKind};
+pub use history::{HistoryPager, HistoryRange, Wanted};
 pub use limits::{RequestCost, RestBucket, RestCall, RestLimits, UsedWeightHeader};
 pub use protocol::{
     BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest, Subscription,

@@ -6,6 +6,7 @@ use marketprism_book::{BookUpdate, SyncRule};
 use marketprism_model::{Event, Exchange, MarketType, RatioKind, Symbol};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::history::{HistoryPager, HistoryRange};
 use crate::{RequestCost, RestCall, RestLimits, VenueError};
 
 /// A data channel MarketPrism can subscribe to. Configuration files name it by
@@ -347,6 +348,20 @@ pub trait VenueProtocol: Send + Sync {
     ) -> Result<Vec<Event>, VenueError> {
         let _ = (poll, received_time_ms);
         Err(VenueError::unrecognized(body))
+    }
+
+    /// A pager over the venue's public trade history for `range`, given the configured REST
+    /// endpoint; an error when the venue's history cannot answer such a range.
+    fn trade_history(
+        &self,
+        rest_endpoint: &str,
+        range: HistoryRange,
+    ) -> Result<Box<dyn HistoryPager>, VenueError> {
+        let _ = (rest_endpoint, range);
+        Err(crate::history::unsupported(
+            &format!("{} {}", self.exchange(), self.market_type()),
+            "trade history",
+        ))
     }
 
     /// Parses the body of a REST book snapshot fetched from [`Self::book_snapshot_url`]. Its

@@ -7,7 +7,7 @@
 //!    own settings, kept out of version control);
 //! 4. environment variables: any key as `MARKETPRISM_<SERVICE>__<SECTION>__<KEY>` (e.g.
 //!    `MARKETPRISM_STORAGE__BATCH__MAX_ROWS=10000`, `MARKETPRISM_COLLECTOR__PUBLISH__LINGER=2ms`),
-//!    and the shorthands `MARKETPRISM_NATS_URL` (`nats.url`, both services) and
+//!    and the shorthands `MARKETPRISM_NATS_URL` (`nats.url`, every service) and
 //!    `MARKETPRISM_CLICKHOUSE_URL` (`clickhouse.url`, storage).
 //!
 //! Layers are merged by `figment`. An unknown key fails at every layer, and the error names
@@ -33,6 +33,8 @@ pub enum Service {
     /// `marketprism store`, and the tools reading its file (`migrate`, `streams init`,
     /// `archive`).
     Storage,
+    /// `marketprism backfill`.
+    Backfill,
 }
 
 impl Service {
@@ -40,13 +42,14 @@ impl Service {
         match self {
             Service::Collector => "collector",
             Service::Storage => "storage",
+            Service::Backfill => "backfill",
         }
     }
 
     /// The shorthand variables this service takes, with the key each sets.
     fn shorthands(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Service::Collector => &[("NATS_URL", "nats.url")],
+            Service::Collector | Service::Backfill => &[("NATS_URL", "nats.url")],
             Service::Storage => &[
                 ("NATS_URL", "nats.url"),
                 ("CLICKHOUSE_URL", "clickhouse.url"),
@@ -265,10 +268,15 @@ mod tests {
                 .load()
                 .expect("storage example");
         storage.validate().expect("storage example is consistent");
+        let backfill: marketprism_backfill::Config =
+            Layers::new(Service::Backfill, &example("backfill.toml"), None)
+                .load()
+                .expect("backfill example");
+        backfill.validate().expect("backfill example is consistent");
         let examples = std::fs::read_dir(example(""))
             .expect("examples dir")
             .count();
-        assert_eq!(examples, 2, "a new example config needs a check here");
+        assert_eq!(examples, 3, "a new example config needs a check here");
     }
 
     #[test]

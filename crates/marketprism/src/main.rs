@@ -45,6 +45,13 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Fill trade gaps from the venues' REST history, publishing the recovered trades and
+    /// each gap's final status to JetStream.
+    Backfill {
+        /// Backfill configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Apply the ClickHouse schema (idempotent).
     Migrate {
         /// Storage configuration (TOML); its `[clickhouse]` section is used.
@@ -73,11 +80,14 @@ enum Command {
     /// Validate configuration files without connecting anywhere; exits non-zero on errors.
     CheckConfig {
         /// A collector configuration to check.
-        #[arg(long, required_unless_present = "storage")]
+        #[arg(long, required_unless_present_any = ["storage", "backfill"])]
         collector: Option<PathBuf>,
         /// A storage configuration to check.
         #[arg(long)]
         storage: Option<PathBuf>,
+        /// A backfill configuration to check.
+        #[arg(long)]
+        backfill: Option<PathBuf>,
     },
     /// Inspect configuration.
     Config {
@@ -152,6 +162,11 @@ struct SimArgs {
     /// collector is subscribed; by default it starts when a client first subscribes.
     #[arg(long, requires = "replay")]
     replay_hold: bool,
+    /// How many of its latest trades per symbol each venue's trade history serves, as
+    /// `venue=N` pairs (`binance`, `okx`, `deribit`, `bybit`); by default every trade kept,
+    /// and Bybit's latest 1000.
+    #[arg(long, default_value = "")]
+    history_retention: marketprism_sim::HistoryRetention,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -182,6 +197,7 @@ fn main() -> anyhow::Result<()> {
 async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<()> {
     let collector_layers = |path: &Path| Layers::new(Service::Collector, path, environment);
     let storage_layers = |path: &Path| Layers::new(Service::Storage, path, environment);
+    let backfill_layers = |path: &Path| Layers::new(Service::Backfill, path, environment);
     match command {
         Command::Collect { config } => {
             let config: marketprism_collector::Config = collector_layers(&config).load()?;
@@ -192,6 +208,11 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
             let config: marketprism_storage::Config = storage_layers(&config).load()?;
             let shutdown = shutdown::on_signal();
             marketprism_storage::run(config, shutdown).await?;
+        }
+        Command::Backfill { config } => {
+            let config: marketprism_backfill::Config = backfill_layers(&config).load()?;
+            let shutdown = shutdown::on_signal();
+            marketprism_backfill::run(config, shutdown).await?;
         }
         Command::Migrate { config } => {
             let config: marketprism_storage::Config = storage_layers(&config).load()?;
@@ -266,10 +287,15 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
                 replay: args.replay,
                 replay_speed: args.replay_speed,
                 replay_hold: args.replay_hold,
+                history_retention: args.history_retention,
             };
             marketprism_sim::run(config, shutdown::on_signal()).await?;
         }
-        Command::CheckConfig { collector, storage } => {
+        Command::CheckConfig {
+            collector,
+            storage,
+            backfill,
+        } => {
             if let Some(path) = collector {
                 let config: marketprism_collector::Config = collector_layers(&path).load()?;
                 config.validate().map_err(|error| {
@@ -284,6 +310,13 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
                 })?;
                 println!("{}: valid storage configuration", path.display());
             }
+            if let Some(path) = backfill {
+                let config: marketprism_backfill::Config = backfill_layers(&path).load()?;
+                config.validate().map_err(|error| {
+                    anyhow::anyhow!("invalid configuration {}: {error}", path.display())
+                })?;
+                println!("{}: valid backfill configuration", path.display());
+            }
         }
         Command::Config {
             command: ConfigCommand::Show { service, config },
@@ -292,6 +325,7 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
             let shown = match service {
                 Service::Collector => layers.show::<marketprism_collector::Config>()?,
                 Service::Storage => layers.show::<marketprism_storage::Config>()?,
+                Service::Backfill => layers.show::<marketprism_backfill::Config>()?,
             };
             print!("{shown}");
         }

@@ -25,11 +25,14 @@ fn accepts_the_examples() {
         "examples/collector.toml",
         "--storage",
         "examples/storage.toml",
+        "--backfill",
+        "examples/backfill.toml",
     ]);
     assert!(ok, "{text}");
     assert!(
         text.contains("valid collector configuration")
-            && text.contains("valid storage configuration"),
+            && text.contains("valid storage configuration")
+            && text.contains("valid backfill configuration"),
         "{text}"
     );
 }

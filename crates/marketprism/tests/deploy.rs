@@ -12,8 +12,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 /// Ports a deployment uses from its base: NATS, ClickHouse HTTP and native, simulator,
-/// storage, collector, NATS monitoring.
-const PORTS: u16 = 7;
+/// storage, collector, NATS monitoring, backfill.
+const PORTS: u16 = 8;
 
 fn marketprism(args: &[&str], state: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_marketprism"))
@@ -73,7 +73,7 @@ fn up_status_down_twice_on_a_clean_state_dir() {
         assert!(again.status.success(), "{}", text(&again));
         assert_eq!(
             text(&again).matches("already running").count(),
-            10,
+            12,
             "{}",
             text(&again)
         );
@@ -86,12 +86,17 @@ fn up_status_down_twice_on_a_clean_state_dir() {
         );
         assert_eq!(
             text(&status).matches(" healthy ").count(),
-            5,
+            6,
             "{}",
             text(&status)
         );
         assert!(
             text(&status).contains("rows in trades"),
+            "{}",
+            text(&status)
+        );
+        assert!(
+            text(&status).contains("gap messages waiting") && text(&status).contains("gaps: "),
             "{}",
             text(&status)
         );

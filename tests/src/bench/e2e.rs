@@ -8,6 +8,8 @@
 //!   receive → commit latency percentiles (storage's histogram) and CPU/RSS per process.
 //! * Memory: collector RSS with 200 books of 1,000 levels, and collector/storage RSS over a
 //!   steady run.
+//! * Backfill: trades recovered per second from the simulator's history, and the live
+//!   capture rate with and without a backfill running (see `backfill.rs`).
 //!
 //! It runs on the servers a local deployment finds ([`Release::Deployed`]): the current
 //! ClickHouse of the tests is an engine behind a test front, not a server to measure.
@@ -57,6 +59,10 @@ pub struct EndToEnd {
     /// Where NATS and ClickHouse come from.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
+    /// Trades per second of the live capture measured with and without a backfill running
+    /// (0 skips the comparison).
+    #[arg(long, default_value_t = 20_000)]
+    pub backfill_rate: u32,
     /// Keep the logs and configs of every run in this directory.
     #[arg(long)]
     pub keep: Option<std::path::PathBuf>,
@@ -133,6 +139,7 @@ struct Report {
     steps: Vec<Step>,
     book_memory: Option<BookMemory>,
     soak: Option<Soak>,
+    backfill: Option<super::backfill::BackfillCost>,
 }
 
 /// Runs the benchmark and writes the report.
@@ -204,6 +211,21 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
     let book_memory = Some(book_memory(binary, &services, &dir.join("books")).await?);
     drop(services);
 
+    let backfill = if args.backfill_rate > 0 {
+        eprintln!(
+            "backfill: live capture at {} trades/s with and without a backfill",
+            args.backfill_rate
+        );
+        Some(
+            super::backfill::measure(binary, args, &dir.join("backfill"), || {
+                services::start(args.backend, Release::Deployed)
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+
     let soak = if args.soak_seconds > 0 {
         eprintln!(
             "steady run: {} trades/s for {} s",
@@ -221,6 +243,7 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
         steps,
         book_memory,
         soak,
+        backfill,
     })
 }
 
@@ -246,7 +269,7 @@ fn venues(symbols: &[(String, String)], books: bool) -> Vec<VenueSpec> {
     vec![spot, futures]
 }
 
-fn spec(name: &str, args: &EndToEnd, rate: u32, seconds: u64) -> Spec {
+pub(super) fn spec(name: &str, args: &EndToEnd, rate: u32, seconds: u64) -> Spec {
     let symbols = symbols(args.symbols);
     Spec {
         name: name.into(),
@@ -268,12 +291,12 @@ fn all_pids(pipeline: &Pipeline, services: &Services) -> Vec<(&'static str, u32)
 }
 
 /// What the pipeline did while the simulator generated and until it drained.
-struct Observed {
-    summary: marketprism_sim::Summary,
-    interval: Scrape,
+pub(super) struct Observed {
+    pub(super) summary: marketprism_sim::Summary,
+    pub(super) interval: Scrape,
     max_lag: u64,
     /// From the first generated trade to the last commit, seconds.
-    busy_seconds: f64,
+    pub(super) busy_seconds: f64,
     catch_up_seconds: f64,
     processes: Vec<Usage>,
 }
@@ -283,7 +306,10 @@ struct Observed {
 /// publishes what it holds) and samples until storage has committed everything (or the drain
 /// times out). Stopping the collector as soon as generation ends would cut off the trades
 /// still on their way through the simulator's socket and count them as lost.
-async fn observe(pipeline: &mut Pipeline, services: &Services) -> anyhow::Result<Observed> {
+pub(super) async fn observe(
+    pipeline: &mut Pipeline,
+    services: &Services,
+) -> anyhow::Result<Observed> {
     let mut monitor = Monitor::new(&all_pids(pipeline, services));
     let before = metrics::parse(&pipeline.storage_metrics().await?);
     let mut last = before.clone();
@@ -542,6 +568,22 @@ fn markdown(report: &Report) -> String {
             memory.levels_per_side,
             memory.symbols_with_books,
             memory.collector_rss_mib
+        ));
+    }
+    if let Some(cost) = &report.backfill {
+        text.push_str(&format!(
+            "\nBackfill: {} trades recovered from the simulator in {:.1} s, {:.0} trades/s. Live capture at {} trades/s offered: {:.0} trades/s stored without a backfill (loss {}, p99 {} ms), {:.0} with one running (loss {}, p99 {} ms): {:.1} % lower\n",
+            cost.trades_recovered,
+            cost.backfill_seconds,
+            cost.recovered_per_second,
+            cost.offered_trades_per_second,
+            cost.without_backfill.trades_per_second,
+            cost.without_backfill.loss,
+            optional_ms(cost.without_backfill.latency_p99_ms),
+            cost.with_backfill.trades_per_second,
+            cost.with_backfill.loss,
+            optional_ms(cost.with_backfill.latency_p99_ms),
+            cost.live_cost_percent,
         ));
     }
     if let Some(soak) = &report.soak {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use marketprism_testkit::{cargo, run_command, target_dir};
 
+mod backfill;
 mod baselines;
 pub mod e2e;
 mod metrics;

@@ -7,11 +7,12 @@
 //! connection that has not answered within a minute; connections live at most 24 h.
 //! Books: the diff-depth stream is buffered while `GET depth` is fetched, then bridged
 //! ([`SyncRule::BinanceSpot`], [`SyncRule::BinanceUsdm`]). `combined.rs` decodes
-//! combined-stream frames in one pass.
+//! combined-stream frames in one pass; `history.rs` pages the REST trade history.
 //! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams> and
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams>
 
 mod combined;
+mod history;
 mod limits;
 mod normalize;
 mod poll;
@@ -32,8 +33,8 @@ use wire::{
 };
 
 use crate::{
-    Inbound, Poll, RequestCost, RestCall, RestLimits, SubscribeRequest, Subscription, VenueError,
-    VenueProtocol,
+    HistoryPager, HistoryRange, Inbound, Poll, RequestCost, RestCall, RestLimits, SubscribeRequest,
+    Subscription, VenueError, VenueProtocol,
 };
 
 /// Production market-data endpoint of Binance spot.
@@ -224,6 +225,18 @@ impl VenueProtocol for Binance {
         received_time_ms: i64,
     ) -> Result<Vec<Event>, VenueError> {
         poll::parse(poll, body, received_time_ms)
+    }
+
+    fn trade_history(
+        &self,
+        rest_endpoint: &str,
+        range: HistoryRange,
+    ) -> Result<Box<dyn HistoryPager>, VenueError> {
+        Ok(Box::new(history::BinancePager::new(
+            rest_endpoint,
+            self.market_type,
+            range,
+        )?))
     }
 
     fn parse_book_snapshot(

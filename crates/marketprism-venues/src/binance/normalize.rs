@@ -15,7 +15,7 @@ use crate::decimal::{decimal, levels};
 use crate::{BookMessage, VenueError};
 
 /// Binance reports whether the buyer was the maker; the taker is then the seller.
-fn taker_side(buyer_is_maker: bool) -> Side {
+pub(super) fn taker_side(buyer_is_maker: bool) -> Side {
     if buyer_is_maker {
         Side::Sell
     } else {

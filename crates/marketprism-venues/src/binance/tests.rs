@@ -468,3 +468,124 @@ fn one_pass_combined_frames_decode_as_the_two_pass_path() {
         assert!(usdm.parse(&broken, 1).is_err(), "{broken}");
     }
 }
+
+fn history_range(wanted: crate::Wanted) -> crate::HistoryRange {
+    crate::HistoryRange {
+        symbol: "BTC-USDT".parse().expect("valid"),
+        wanted,
+    }
+}
+
+#[test]
+fn aggregate_history_pages_by_id_and_keeps_the_range_normalized_as_live() {
+    let wanted = crate::Wanted::Ids {
+        first: 26129,
+        last: 26130,
+        aggregated: true,
+    };
+    let mut pager = spot()
+        .trade_history("http://venue/", history_range(wanted))
+        .expect("spot aggregates");
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("http://venue/api/v3/aggTrades?symbol=BTCUSDT&fromId=26129&limit=1000")
+    );
+    let page = r#"[{"a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1498793709153,"m":true,"M":true},
+                  {"a":26130,"p":"0.01633103","q":"1.00000000","f":27782,"l":27783,"T":1498793709154,"m":false,"M":true},
+                  {"a":26131,"p":"0.01633104","q":"2.00000000","f":27784,"l":27784,"T":1498793709155,"m":false,"M":true}]"#;
+    let trades = pager.accept(page, 9).expect("documented answer");
+    assert_eq!(pager.next_url(), None, "a short page is the newest");
+    assert_eq!(pager.shortfall(), None);
+    let live = spot()
+        .parse(
+            r#"{"e":"aggTrade","E":1,"s":"BTCUSDT","a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1498793709153,"m":true,"M":true}"#,
+            9,
+        )
+        .map(single_trade)
+        .expect("live frame");
+    assert_eq!(trades.len(), 2);
+    assert_eq!(
+        trades[0],
+        Trade {
+            source: TradeSource::Rest,
+            ..live
+        }
+    );
+    assert_eq!(trades[1].trade_id, "26130");
+    assert_eq!(trades[1].side, Side::Buy);
+}
+
+#[test]
+fn single_trade_window_is_located_by_aggregate_time_then_paged_by_trade_id() {
+    let wanted = crate::Wanted::Window {
+        from_ms: 1_000,
+        to_ms: 9_000_000,
+        aggregated: false,
+    };
+    let mut pager = spot()
+        .trade_history("http://venue", history_range(wanted))
+        .expect("spot trades");
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("http://venue/api/v3/aggTrades?symbol=BTCUSDT&startTime=1001&endTime=3601000&limit=1000")
+    );
+    // Nothing in the first hour: the next hour is searched.
+    assert_eq!(pager.accept("[]", 9).expect("empty page"), Vec::new());
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("http://venue/api/v3/aggTrades?symbol=BTCUSDT&startTime=3601001&endTime=7201000&limit=1000")
+    );
+    let located = r#"[{"a":7,"p":"1.0","q":"1.0","f":70,"l":71,"T":4000000,"m":true,"M":true}]"#;
+    assert_eq!(pager.accept(located, 9).expect("aggregate"), Vec::new());
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("http://venue/api/v3/historicalTrades?symbol=BTCUSDT&fromId=70&limit=1000")
+    );
+    let page = r#"[{"id":70,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012","time":4000000,"isBuyerMaker":true,"isBestMatch":true},
+                  {"id":71,"price":"4.00000200","qty":"1.00000000","quoteQty":"4.000002","time":9000000,"isBuyerMaker":false,"isBestMatch":true}]"#;
+    let trades = pager.accept(page, 9).expect("documented answer");
+    assert_eq!(pager.next_url(), None);
+    assert_eq!(
+        trades.len(),
+        1,
+        "a trade at the window's end is not inside it"
+    );
+    assert_eq!(trades[0].trade_id, "70");
+    assert!(!trades[0].aggregated);
+    assert_eq!(trades[0].sequence, Some(70));
+    assert_eq!(trades[0].side, Side::Sell);
+    assert_eq!(trades[0].source, TradeSource::Rest);
+}
+
+#[test]
+fn history_starting_after_the_first_missing_id_is_a_shortfall() {
+    let wanted = crate::Wanted::Ids {
+        first: 5,
+        last: 8,
+        aggregated: true,
+    };
+    let mut pager = Binance::usdm(SymbolMap::default())
+        .trade_history("http://venue", history_range(wanted))
+        .expect("usdm aggregates");
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("http://venue/fapi/v1/aggTrades?symbol=BTCUSDT&fromId=5&limit=1000")
+    );
+    let page = r#"[{"a":7,"p":"1.0","q":"1.0","f":70,"l":71,"T":4000000,"m":true}]"#;
+    let trades = pager.accept(page, 9).expect("answer");
+    assert_eq!(trades.len(), 1);
+    assert_eq!(
+        pager.shortfall().as_deref(),
+        Some("Binance's history starts at id 7, after 5")
+    );
+    let single = crate::Wanted::Ids {
+        first: 5,
+        last: 8,
+        aggregated: false,
+    };
+    let refused = Binance::usdm(SymbolMap::default())
+        .trade_history("http://venue", history_range(single))
+        .err()
+        .expect("USDⓈ-M records aggregates only");
+    assert_eq!(refused.kind(), crate::VenueErrorKind::Unsupported);
+}

@@ -1,7 +1,7 @@
 //! Serde mirrors of Binance's market-data frames, field names as Binance sends them.
 //!
 //! These are the only types that know Binance's JSON layout: WebSocket frames and the REST
-//! answers (depth snapshots, USDⓈ-M polled series).
+//! answers (depth snapshots, USDⓈ-M polled series, trade history).
 //! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams>
 
 use std::borrow::Cow;
@@ -83,6 +83,59 @@ pub struct BinanceTrade<'a> {
     /// Whether the buyer was the maker (the taker sold).
     #[serde(rename = "m")]
     pub buyer_is_maker: bool,
+}
+
+/// One aggregate trade of `GET /api/v3/aggTrades` or `GET /fapi/v1/aggTrades`.
+///
+/// ```json
+/// [{"a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1498793709153,
+///   "m":true,"M":true}]
+/// ```
+/// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints#compressedaggregate-trades-list>
+#[derive(Debug, Deserialize)]
+pub struct BinanceAggTrade<'a> {
+    /// Aggregate trade id.
+    #[serde(rename = "a")]
+    pub aggregate_id: u64,
+    /// Price.
+    #[serde(rename = "p", borrow)]
+    pub price: Cow<'a, str>,
+    /// Quantity.
+    #[serde(rename = "q", borrow)]
+    pub quantity: Cow<'a, str>,
+    /// The first single-trade id of the aggregate.
+    #[serde(rename = "f")]
+    pub first_trade_id: u64,
+    /// Trade time, Unix milliseconds.
+    #[serde(rename = "T")]
+    pub time_ms: i64,
+    /// Whether the buyer was the maker (the taker sold).
+    #[serde(rename = "m")]
+    pub buyer_is_maker: bool,
+}
+
+/// One trade of `GET /api/v3/historicalTrades`.
+///
+/// ```json
+/// [{"id":28457,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012",
+///   "time":1499865549590,"isBuyerMaker":true,"isBestMatch":true}]
+/// ```
+/// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints#old-trade-lookup>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BinanceHistoricalTrade<'a> {
+    /// Trade id.
+    pub id: u64,
+    /// Price.
+    #[serde(borrow)]
+    pub price: Cow<'a, str>,
+    /// Quantity.
+    #[serde(borrow)]
+    pub qty: Cow<'a, str>,
+    /// Trade time, Unix milliseconds.
+    pub time: i64,
+    /// Whether the buyer was the maker (the taker sold).
+    pub is_buyer_maker: bool,
 }
 
 /// `<symbol>@depth@100ms` diff-depth event. USDⓈ-M adds the transaction time `T` and the

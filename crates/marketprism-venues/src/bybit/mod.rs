@@ -7,6 +7,7 @@
 //! `{"op":"ping"}` every 20 s.
 //! Docs: <https://bybit-exchange.github.io/docs/v5/ws/connect>
 
+mod history;
 mod normalize;
 mod poll;
 mod subscribe;
@@ -137,6 +138,18 @@ impl VenueProtocol for Bybit {
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
         subscribe::subscribe_requests(self.market_type, subscriptions)
+    }
+
+    fn trade_history(
+        &self,
+        rest_endpoint: &str,
+        range: crate::HistoryRange,
+    ) -> Result<Box<dyn crate::HistoryPager>, VenueError> {
+        Ok(Box::new(history::BybitPager::new(
+            rest_endpoint,
+            self.market_type,
+            range,
+        )?))
     }
 
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {

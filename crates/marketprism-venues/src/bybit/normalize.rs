@@ -100,6 +100,15 @@ pub(super) fn liquidation(
     })
 }
 
+/// A trade's taker side, `Buy` or `Sell`.
+pub(super) fn taker_side(text: &str) -> Result<Side, VenueError> {
+    match text {
+        "Buy" => Ok(Side::Buy),
+        "Sell" => Ok(Side::Sell),
+        other => Err(VenueError::Unrecognized(format!("trade side {other:?}"))),
+    }
+}
+
 /// One trade of `publicTrade.{symbol}`.
 pub(super) fn trade(
     wire: &wire::Trade<'_>,
@@ -107,11 +116,7 @@ pub(super) fn trade(
     symbols: &SymbolMap,
     received_time_ms: i64,
 ) -> Result<Trade, VenueError> {
-    let side = match wire.side.as_ref() {
-        "Buy" => Side::Buy,
-        "Sell" => Side::Sell,
-        other => return Err(VenueError::Unrecognized(format!("trade side {other:?}"))),
-    };
+    let side = taker_side(&wire.side)?;
     Ok(Trade {
         exchange: Exchange::Bybit,
         market_type,

@@ -210,3 +210,82 @@ fn polls_the_account_ratio() {
     let zero = body.replace(r#""sellRatio":"0.4""#, r#""sellRatio":"0""#);
     assert!(linear().parse_poll(&poll, &zero, 0).is_err());
 }
+
+fn window(from_ms: i64, to_ms: i64) -> crate::HistoryRange {
+    crate::HistoryRange {
+        symbol: "BTC-USDT".parse().expect("valid"),
+        wanted: crate::Wanted::Window {
+            from_ms,
+            to_ms,
+            aggregated: false,
+        },
+    }
+}
+
+#[test]
+fn recent_trades_answer_the_window_as_live_trades_are_normalized() {
+    let mut pager = Bybit::spot(SymbolMap::default())
+        .trade_history(
+            "https://venue",
+            window(1_672_052_955_000, 1_672_052_956_000),
+        )
+        .expect("windows are served");
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("https://venue/v5/market/recent-trade?category=spot&symbol=BTCUSDT&limit=1000")
+    );
+    let body = r#"{"retCode":0,"retMsg":"OK","result":{"category":"spot","list":[{"execId":"2100000000007764263","symbol":"BTCUSDT","price":"16618.49","size":"0.00012","side":"Buy","time":"1672052955758","isBlockTrade":false}]},"time":1672053054358}"#;
+    let trades = pager.accept(body, 3).expect("documented answer");
+    assert_eq!(pager.next_url(), None, "one page is all Bybit serves");
+    assert_eq!(
+        pager.shortfall(),
+        None,
+        "fewer than 1000 trades is the whole history"
+    );
+    let live = Bybit::spot(SymbolMap::default())
+        .parse(
+            r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1672052955758,"data":[{"T":1672052955758,"s":"BTCUSDT","S":"Buy","v":"0.00012","p":"16618.49","L":"PlusTick","i":"2100000000007764263","BT":false}]}"#,
+            3,
+        )
+        .expect("live frame");
+    let Inbound::Events(live) = live else {
+        panic!("expected events");
+    };
+    let marketprism_model::Event::Trade(live) = &live[0] else {
+        panic!("expected a trade");
+    };
+    assert_eq!(
+        trades,
+        vec![marketprism_model::Trade {
+            source: marketprism_model::TradeSource::Rest,
+            ..live.clone()
+        }]
+    );
+}
+
+#[test]
+fn a_window_older_than_the_latest_1000_trades_is_a_shortfall() {
+    let mut pager = linear()
+        .trade_history("https://venue", window(1_000, 2_000))
+        .expect("windows are served");
+    assert!(pager
+        .next_url()
+        .is_some_and(|url| url.contains("category=linear")));
+    let list: Vec<String> = (0..1000)
+        .map(|index| {
+            format!(
+                r#"{{"execId":"id-{index}","symbol":"BTCUSDT","price":"1","size":"1","side":"Sell","time":"{}","isBlockTrade":false}}"#,
+                5_000 + index
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"retCode":0,"retMsg":"OK","result":{{"category":"linear","list":[{}]}}}}"#,
+        list.join(",")
+    );
+    assert!(pager.accept(&body, 3).expect("answer").is_empty());
+    assert_eq!(
+        pager.shortfall().as_deref(),
+        Some("Bybit serves only its latest 1000 trades; the oldest, at 5000 ms, is after the gap's start at 1000 ms")
+    );
+}

@@ -197,6 +197,56 @@ pub struct LiquidationRecord<'a> {
     pub price: Cow<'a, str>,
 }
 
+/// `GET /v5/market/recent-trade`: the latest trades, newest first.
+///
+/// ```json
+/// {"retCode":0,"retMsg":"OK","result":{"category":"spot","list":[{"execId":"2100000000007764263",
+///  "symbol":"BTCUSDT","price":"16618.49","size":"0.00012","side":"Buy","time":"1672052955758",
+///  "isBlockTrade":false}]},"time":1672053054358}
+/// ```
+/// Docs: <https://bybit-exchange.github.io/docs/v5/market/recent-trade>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentTradeAnswer<'a> {
+    /// 0 on success.
+    pub ret_code: i64,
+    /// Bybit's message.
+    #[serde(borrow, default)]
+    pub ret_msg: Cow<'a, str>,
+    /// The trades.
+    #[serde(borrow, default)]
+    pub result: RecentTradeList<'a>,
+}
+
+/// The `result` of a recent-trade answer.
+#[derive(Debug, Default, Deserialize)]
+pub struct RecentTradeList<'a> {
+    /// Newest first.
+    #[serde(borrow, default)]
+    pub list: Vec<RecentTrade<'a>>,
+}
+
+/// One trade of a recent-trade answer: the `publicTrade` fields under longer names.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentTrade<'a> {
+    /// Trade id, the `i` of `publicTrade`.
+    #[serde(borrow)]
+    pub exec_id: Cow<'a, str>,
+    /// Price.
+    #[serde(borrow)]
+    pub price: Cow<'a, str>,
+    /// Quantity.
+    #[serde(borrow)]
+    pub size: Cow<'a, str>,
+    /// Taker side, `Buy` or `Sell`.
+    #[serde(borrow)]
+    pub side: Cow<'a, str>,
+    /// Trade time, Unix milliseconds as a string.
+    #[serde(borrow)]
+    pub time: Cow<'a, str>,
+}
+
 /// `GET /v5/market/account-ratio`.
 ///
 /// ```json

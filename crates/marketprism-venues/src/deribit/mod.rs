@@ -8,6 +8,7 @@
 //! DVOL history comes from `public/get_volatility_index_data` over REST.
 //! Docs: <https://docs.deribit.com/#subscriptions>
 
+mod history;
 mod normalize;
 mod poll;
 mod subscribe;
@@ -108,6 +109,18 @@ impl VenueProtocol for Deribit {
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
         subscribe::subscribe_requests(self.market_type, subscriptions)
+    }
+
+    fn trade_history(
+        &self,
+        rest_endpoint: &str,
+        range: crate::HistoryRange,
+    ) -> Result<Box<dyn crate::HistoryPager>, VenueError> {
+        Ok(Box::new(history::DeribitPager::new(
+            rest_endpoint,
+            self.market_type,
+            range,
+        )))
     }
 
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {

@@ -216,3 +216,72 @@ fn polls_volatility_index_history_as_values_at_candle_starts() {
         Err(VenueError::Json(_))
     ));
 }
+
+#[test]
+fn history_pages_a_trade_seq_range_while_more_match() {
+    let range = crate::HistoryRange {
+        symbol: "ETH-USD".parse().expect("valid"),
+        wanted: crate::Wanted::Ids {
+            first: 1_966_031,
+            last: 1_966_033,
+            aggregated: false,
+        },
+    };
+    let mut pager = protocol()
+        .trade_history("https://venue", range)
+        .expect("ids are served");
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("https://venue/api/v2/public/get_last_trades_by_instrument?instrument_name=ETH-PERPETUAL&start_seq=1966031&end_seq=1966033&count=1000&sorting=asc")
+    );
+    let page = r#"{"jsonrpc":"2.0","result":{"trades":[{"trade_seq":1966031,"trade_id":"ETH-2696097","timestamp":1590486335742,"tick_direction":0,"price":202.8,"mark_price":202.91,"instrument_name":"ETH-PERPETUAL","index_price":202.9,"direction":"sell","amount":10.0}],"has_more":true}}"#;
+    let trades = pager.accept(page, 4).expect("documented answer");
+    let live = protocol()
+        .parse(
+            r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.ETH-PERPETUAL.100ms","data":[{"trade_seq":1966031,"trade_id":"ETH-2696097","timestamp":1590486335742,"tick_direction":0,"price":202.8,"mark_price":202.91,"instrument_name":"ETH-PERPETUAL","index_price":202.9,"direction":"sell","amount":10.0}]}}"#,
+            4,
+        )
+        .expect("live frame");
+    let Inbound::Events(live) = live else {
+        panic!("expected events");
+    };
+    let marketprism_model::Event::Trade(live) = &live[0] else {
+        panic!("expected a trade");
+    };
+    assert_eq!(trades.len(), 1);
+    assert_eq!(trades[0].source, marketprism_model::TradeSource::Rest);
+    assert_eq!(
+        trades[0],
+        marketprism_model::Trade {
+            source: marketprism_model::TradeSource::Rest,
+            ..live.clone()
+        }
+    );
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("https://venue/api/v2/public/get_last_trades_by_instrument?instrument_name=ETH-PERPETUAL&start_seq=1966032&end_seq=1966033&count=1000&sorting=asc")
+    );
+    let last = r#"{"jsonrpc":"2.0","result":{"trades":[],"has_more":false}}"#;
+    assert!(pager.accept(last, 5).expect("empty page").is_empty());
+    assert_eq!(pager.next_url(), None);
+    assert_eq!(pager.shortfall(), None);
+}
+
+#[test]
+fn history_window_starts_by_time() {
+    let range = crate::HistoryRange {
+        symbol: "ETH-USD".parse().expect("valid"),
+        wanted: crate::Wanted::Window {
+            from_ms: 100,
+            to_ms: 200,
+            aggregated: false,
+        },
+    };
+    let pager = protocol()
+        .trade_history("https://venue", range)
+        .expect("windows are served");
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("https://venue/api/v2/public/get_last_trades_by_instrument_and_time?instrument_name=ETH-PERPETUAL&start_timestamp=101&end_timestamp=199&count=1000&sorting=asc")
+    );
+}

@@ -148,6 +148,25 @@ pub struct VolatilityHistory<'a> {
     pub data: Vec<Candle<'a>>,
 }
 
+/// The `result` of `public/get_last_trades_by_instrument` and
+/// `public/get_last_trades_by_instrument_and_time`: [`Trade`]s and whether more match.
+///
+/// ```json
+/// {"trades":[{"trade_seq":1966031,"trade_id":"ETH-2696097","timestamp":1590486335742,
+///   "tick_direction":0,"price":202.8,"mark_price":202.91,"instrument_name":"ETH-PERPETUAL",
+///   "index_price":202.9,"direction":"sell","amount":10.0}],"has_more":true}
+/// ```
+/// Docs: <https://docs.deribit.com/#public-get_last_trades_by_instrument>
+#[derive(Debug, Deserialize)]
+pub struct TradeHistory<'a> {
+    /// The trades, in the requested order.
+    #[serde(borrow)]
+    pub trades: Vec<Trade<'a>>,
+    /// True when more trades match than were returned.
+    #[serde(default)]
+    pub has_more: bool,
+}
+
 /// One volatility-index candle: start time (Unix ms) and open; high, low and close are
 /// skipped.
 #[derive(Debug, Deserialize)]

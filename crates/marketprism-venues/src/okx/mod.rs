@@ -8,6 +8,7 @@
 //! send the text `ping` and receive `pong`.
 //! Docs: <https://www.okx.com/docs-v5/en/#overview-websocket>
 
+mod history;
 mod normalize;
 mod poll;
 mod subscribe;
@@ -160,6 +161,18 @@ impl VenueProtocol for Okx {
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
         subscribe::subscribe_requests(self.market_type, subscriptions)
+    }
+
+    fn trade_history(
+        &self,
+        rest_endpoint: &str,
+        range: crate::HistoryRange,
+    ) -> Result<Box<dyn crate::HistoryPager>, VenueError> {
+        Ok(Box::new(history::OkxPager::new(
+            rest_endpoint,
+            self.market_type,
+            range,
+        )?))
     }
 
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {

@@ -309,3 +309,91 @@ fn subscribes_liquidations_once_per_instrument_type_and_parses_the_documented_fr
         Err(VenueError::Decimal { .. })
     ));
 }
+
+#[test]
+fn history_pages_backwards_from_the_window_end_until_it_passes_the_start() {
+    let range = crate::HistoryRange {
+        symbol: "BTC-USDT".parse().expect("valid"),
+        wanted: crate::Wanted::Window {
+            from_ms: 1_654_161_646_000,
+            to_ms: 1_654_161_647_000,
+            aggregated: false,
+        },
+    };
+    let mut pager = Okx::new(MarketType::Perpetual)
+        .trade_history("https://venue", range)
+        .expect("windows are served");
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("https://venue/api/v5/market/history-trades?instId=BTC-USDT-SWAP&type=2&after=1654161647000&limit=100")
+    );
+    let first = r#"{"code":"0","msg":"","data":[{"instId":"BTC-USDT-SWAP","side":"sell","sz":"0.00001","px":"29963.2","source":"0","tradeId":"242720720","ts":"1654161646974"}]}"#;
+    let trades = pager.accept(first, 7).expect("documented answer");
+    assert_eq!(trades.len(), 1);
+    let live = protocol()
+        .parse(
+            r#"{"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":"242720720","px":"29963.2","sz":"0.00001","side":"sell","ts":"1654161646974"}]}"#,
+            7,
+        )
+        .expect("live frame");
+    let Inbound::Events(live) = live else {
+        panic!("expected events");
+    };
+    assert_eq!(
+        live,
+        vec![Event::Trade(Trade {
+            source: TradeSource::Ws,
+            ..trades[0].clone()
+        })],
+        "recovered as it was streamed, but for its source"
+    );
+    assert_eq!(trades[0].source, TradeSource::Rest);
+    assert_eq!(
+        pager.next_url().as_deref(),
+        Some("https://venue/api/v5/market/history-trades?instId=BTC-USDT-SWAP&type=1&after=242720720&limit=100")
+    );
+    assert!(pager.shortfall().is_some(), "the start is not reached yet");
+    let second = r#"{"code":"0","msg":"","data":[{"instId":"BTC-USDT-SWAP","side":"buy","sz":"1","px":"29963.1","source":"0","tradeId":"242720719","ts":"1654161645000"}]}"#;
+    assert_eq!(pager.accept(second, 8).expect("answer"), Vec::new());
+    assert_eq!(pager.next_url(), None);
+    assert_eq!(pager.shortfall(), None);
+}
+
+#[test]
+fn history_ending_inside_the_window_is_a_shortfall() {
+    let range = crate::HistoryRange {
+        symbol: "BTC-USDT".parse().expect("valid"),
+        wanted: crate::Wanted::Window {
+            from_ms: 10,
+            to_ms: 20,
+            aggregated: false,
+        },
+    };
+    let mut pager = protocol()
+        .trade_history("https://venue", range)
+        .expect("window");
+    let trades = pager
+        .accept(r#"{"code":"0","msg":"","data":[]}"#, 1)
+        .expect("empty page");
+    assert!(trades.is_empty());
+    assert_eq!(pager.next_url(), None);
+    assert_eq!(
+        pager.shortfall().as_deref(),
+        Some("OKX's history holds no trade of BTC-USDT in the gap")
+    );
+    let error = protocol()
+        .trade_history(
+            "https://venue",
+            crate::HistoryRange {
+                symbol: "BTC-USDT".parse().expect("valid"),
+                wanted: crate::Wanted::Ids {
+                    first: 1,
+                    last: 2,
+                    aggregated: false,
+                },
+            },
+        )
+        .err()
+        .expect("ids are not counters");
+    assert_eq!(error.kind(), crate::VenueErrorKind::Unsupported);
+}

@@ -247,6 +247,27 @@ pub struct RubikAnswer<'a> {
     pub data: Vec<[Cow<'a, str>; 2]>,
 }
 
+/// `GET /api/v5/market/history-trades`: trades newest first, each a [`Trade`] record (with a
+/// `source` field this mirror skips).
+///
+/// ```json
+/// {"code":"0","msg":"","data":[{"instId":"BTC-USDT","side":"sell","sz":"0.00001",
+///  "px":"29963.2","source":"0","tradeId":"242720720","ts":"1654161646974"}]}
+/// ```
+/// Docs: <https://www.okx.com/docs-v5/en/#order-book-trading-market-data-get-trades-history>
+#[derive(Debug, Deserialize)]
+pub struct HistoryTradesAnswer<'a> {
+    /// `0` on success.
+    #[serde(borrow)]
+    pub code: Cow<'a, str>,
+    /// The error message otherwise.
+    #[serde(borrow, default)]
+    pub msg: Cow<'a, str>,
+    /// The trades, newest first.
+    #[serde(borrow, default)]
+    pub data: Vec<Trade<'a>>,
+}
+
 /// One record of the `books` family (`books`, `books-l2-tbt`, `books50-l2-tbt`).
 ///
 /// ```json

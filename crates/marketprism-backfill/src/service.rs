@@ -1,0 +1,284 @@
+//! The consume → fill → publish → ack loop over gap events.
+//!
+//! The durable consumer reads `gap.>`. A gap whose trades can be recovered (not book-only,
+//! still open) is filled from the venue's history; the recovered trades and the gap with its
+//! new status are published (each event alone by default, so with the `Nats-Msg-Id` a live
+//! event published alone has) and acknowledged by JetStream before the gap's message is
+//! acked. A restart therefore resumes every gap not yet finished. Gaps whose history cannot
+//! be fetched now are left for redelivery after `consumer.max_retry_delay`.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, AckKind, Message};
+use futures::StreamExt;
+use marketprism_model::{DataType, Event, Gap};
+use marketprism_telemetry::{Dependency, Readiness};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::fill::{FillError, Filler};
+use crate::metrics::{Metrics, StatusLabel};
+use crate::Config;
+
+/// The backfill service could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// NATS or the stream is unavailable.
+    #[error(transparent)]
+    Bus(#[from] marketprism_bus::BusError),
+    /// The event stream does not exist or does not answer.
+    #[error("stream {stream} is not available ({source}); run `marketprism streams init`")]
+    StreamUnavailable {
+        /// The configured event stream.
+        stream: String,
+        /// The client's error.
+        source: marketprism_bus::Source,
+    },
+    /// The consumer could not be created or read.
+    #[error("JetStream consumer {durable}: {source}")]
+    Consumer {
+        /// The durable name.
+        durable: String,
+        /// The client's error.
+        source: marketprism_bus::Source,
+    },
+    /// The HTTP endpoint could not bind.
+    #[error("cannot serve metrics on {address}: {source}")]
+    Listen {
+        /// The configured address.
+        address: std::net::SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+/// Runs the backfill until `shutdown` is cancelled; a gap being filled then is handed back
+/// for redelivery.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), BackfillError> {
+    config.validate().map_err(BackfillError::Config)?;
+    let metrics = Metrics::default();
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let readiness = Readiness::new("backfill", env!("CARGO_PKG_VERSION"));
+    let (_, http) =
+        marketprism_telemetry::bind(config.listen, registry, readiness.clone(), shutdown.clone())
+            .await
+            .map_err(|source| BackfillError::Listen {
+                address: config.listen,
+                source,
+            })?;
+    let http = tokio::spawn(http);
+    let result = consume(&config, &metrics, &readiness, &shutdown).await;
+    shutdown.cancel();
+    let _ = http.await;
+    result
+}
+
+async fn consume(
+    config: &Config,
+    metrics: &Metrics,
+    readiness: &Readiness,
+    shutdown: &CancellationToken,
+) -> Result<(), BackfillError> {
+    let client = marketprism_bus::connect(&config.nats, "marketprism-backfill").await?;
+    let context = jetstream::new(client.clone());
+    let durable = &config.consumer.durable_name;
+    let consumer_error = |source: marketprism_bus::Source| BackfillError::Consumer {
+        durable: durable.clone(),
+        source,
+    };
+    let stream = context
+        .get_stream(&config.nats.stream.name)
+        .await
+        .map_err(|source| BackfillError::StreamUnavailable {
+            stream: config.nats.stream.name.clone(),
+            source: source.into(),
+        })?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            durable,
+            consumer::pull::Config {
+                durable_name: Some(durable.clone()),
+                filter_subject: DataType::Gap.wildcard_subject(),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: config.consumer.ack_wait,
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|source| consumer_error(source.into()))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(16)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|source| consumer_error(source.into()))?;
+    readiness.set_dependency("nats", Dependency::up(format!("consuming as {durable}")));
+    readiness.set(Ok(()));
+    tracing::info!(%durable, venues = config.venues.len(), "Filling gaps.");
+    let filler = Filler::new(&config.venues, config.consumer.clone(), metrics.clone());
+    let worker = Worker {
+        config,
+        client,
+        filler,
+        metrics,
+        readiness,
+    };
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(()),
+            next = messages.next() => next,
+        };
+        match next {
+            Some(Ok(message)) => {
+                if !worker.handle(&message, shutdown).await {
+                    return Ok(());
+                }
+            }
+            // Heartbeat and pull errors are transient: the client re-issues pulls and
+            // JetStream keeps every unacked message for redelivery.
+            Some(Err(error)) => tracing::warn!(%error, "Pull from JetStream failed; retrying."),
+            None => {
+                return Err(consumer_error("the message stream ended".into()));
+            }
+        }
+    }
+}
+
+/// What handling a gap message needs.
+struct Worker<'a> {
+    config: &'a Config,
+    /// The connection recovered trades and statuses are published on.
+    client: async_nats::Client,
+    filler: Filler,
+    metrics: &'a Metrics,
+    readiness: &'a Readiness,
+}
+
+/// Why a gap was not finished.
+enum Interrupted {
+    Shutdown,
+    Retry(String),
+}
+
+impl Worker<'_> {
+    /// Fills the gaps of one message and acks it, or leaves it for redelivery; false when
+    /// shutdown interrupted it.
+    async fn handle(&self, message: &Message, shutdown: &CancellationToken) -> bool {
+        let events = match marketprism_model::codec::decode(&message.subject, &message.payload) {
+            Ok(events) => events,
+            Err(error) => {
+                // Storage dead-letters the same message; nothing here can fill it.
+                tracing::warn!(subject = %message.subject, %error, "A gap message did not decode; skipping it.");
+                acknowledge(message, AckKind::Term).await;
+                return true;
+            }
+        };
+        for event in events {
+            let Event::Gap(gap) = event else {
+                continue;
+            };
+            if gap.reason.is_book_only() || !gap.state.status.is_open() {
+                self.metrics.gaps_skipped.inc();
+                continue;
+            }
+            self.metrics.gaps_in_progress.inc();
+            let outcome = self.fill_and_publish(message, gap, shutdown).await;
+            self.metrics.gaps_in_progress.dec();
+            match outcome {
+                Ok(()) => self.readiness.set(Ok(())),
+                Err(Interrupted::Shutdown) => {
+                    // Handed back at once, so the next backfill need not wait out ack_wait.
+                    acknowledge(message, AckKind::Nak(None)).await;
+                    return false;
+                }
+                Err(Interrupted::Retry(reason)) => {
+                    self.metrics.gaps_retried.inc();
+                    tracing::warn!(%reason, "Gap left for redelivery.");
+                    self.readiness
+                        .set(Err(format!("the last gap could not be finished: {reason}")));
+                    let delay = self.config.consumer.max_retry_delay;
+                    acknowledge(message, AckKind::Nak(Some(delay))).await;
+                    return true;
+                }
+            }
+        }
+        acknowledge(message, AckKind::Ack).await;
+        true
+    }
+
+    /// Fills `gap`, publishing its trades and then its status, while telling JetStream the
+    /// message is still being worked on.
+    async fn fill_and_publish(
+        &self,
+        message: &Message,
+        gap: Gap,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interrupted> {
+        let work = async {
+            let filled = self
+                .filler
+                .fill(&gap, shutdown)
+                .await
+                .map_err(|error| match error {
+                    FillError::Shutdown => Interrupted::Shutdown,
+                    FillError::Unavailable(reason) => Interrupted::Retry(reason),
+                })?;
+            let recovered = filled.trades.len() as u64;
+            let status = filled.state.status;
+            tracing::info!(
+                exchange = %gap.exchange, symbol = %gap.symbol, reason = gap.reason.as_str(),
+                status = status.as_str(), recovered, detail = ?filled.state.detail,
+                "Gap backfilled."
+            );
+            let decided = Gap {
+                state: filled.state,
+                ..gap
+            };
+            let events = filled
+                .trades
+                .into_iter()
+                .map(Event::Trade)
+                .chain([Event::Gap(decided)]);
+            marketprism_collector::publish_with(
+                self.client.clone(),
+                &self.config.nats.stream,
+                &self.config.publish,
+                events,
+            )
+            .await
+            .map_err(|error| Interrupted::Retry(format!("publishing: {error}")))?;
+            self.metrics.trades_recovered.inc_by(recovered);
+            self.metrics
+                .gaps
+                .get_or_create(&StatusLabel {
+                    status: status.as_str(),
+                })
+                .inc();
+            Ok(())
+        };
+        tokio::pin!(work);
+        let mut progress = tokio::time::interval(self.config.consumer.ack_wait / 3);
+        progress.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = progress.tick() => acknowledge(message, AckKind::Progress).await,
+            }
+        }
+    }
+}
+
+/// Acks, naks or marks progress; a failure only means JetStream redelivers the message.
+async fn acknowledge(message: &Message, kind: AckKind) {
+    if let Err(error) = message.ack_with(kind).await {
+        tracing::warn!(%error, "Acknowledging a gap message failed; it will be redelivered.");
+    }
+}
