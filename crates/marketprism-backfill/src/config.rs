@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use marketprism_collector::PublishConfig;
+use marketprism_collector::{PublishConfig, RestConfig};
 use marketprism_venues::{Channel, VenueKind};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,14 @@ pub struct Config {
     /// Address of `/health`, `/ready` and `/metrics`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// The share of each venue's REST limits the backfill spends; by default a quarter, so
+    /// that with the collector's half the venue keeps a quarter in reserve.
+    #[serde(default = "default_rest")]
+    pub rest: RestConfig,
+}
+
+fn default_rest() -> RestConfig {
+    RestConfig { budget_share: 0.25 }
 }
 
 fn default_publish() -> PublishConfig {
@@ -140,6 +148,7 @@ impl Default for Config {
             publish: default_publish(),
             venues: Vec::new(),
             listen: default_listen(),
+            rest: default_rest(),
         }
     }
 }

@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use marketprism_bus::Backoff;
 use marketprism_model::{Gap, GapReason, GapState, GapStatus, Trade};
-use marketprism_venues::{HistoryRange, VenueProtocol, Wanted};
+use marketprism_rest::{FetchError, RestClient, RestClients};
+use marketprism_venues::{HistoryRange, RestCall, VenueProtocol, Wanted};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConsumerConfig, VenueConfig};
-use crate::http::{get_text, FetchError};
 use crate::metrics::Metrics;
 
 /// What a gap's fill recovered and the status it earned.
@@ -41,30 +41,42 @@ pub(crate) enum FillError {
     Shutdown,
 }
 
-/// One configured venue and its protocol.
+/// One configured venue, its protocol and its REST budget.
 struct Venue {
     config: VenueConfig,
     protocol: Arc<dyn VenueProtocol>,
+    rest: RestClient,
 }
 
 /// Fills gaps of the configured venues.
 pub(crate) struct Filler {
-    client: reqwest::Client,
     venues: Vec<Venue>,
     retry: ConsumerConfig,
     metrics: Metrics,
 }
 
 impl Filler {
-    /// A filler for `venues`, retrying failed pages as `retry` says.
-    pub(crate) fn new(venues: &[VenueConfig], retry: ConsumerConfig, metrics: Metrics) -> Self {
+    /// A filler for `venues`, spending at most `budget_share` of each venue's REST limits
+    /// and retrying failed pages as `retry` says.
+    pub(crate) fn new(
+        venues: &[VenueConfig],
+        budget_share: f64,
+        retry: ConsumerConfig,
+        metrics: Metrics,
+    ) -> Self {
+        let mut clients =
+            RestClients::new(reqwest::Client::new(), budget_share, metrics.rest.clone());
         Filler {
-            client: reqwest::Client::new(),
             venues: venues
                 .iter()
-                .map(|config| Venue {
-                    config: config.clone(),
-                    protocol: config.venue.protocol(&[]),
+                .map(|config| {
+                    let protocol = config.venue.protocol(&[]);
+                    let rest = clients.client(config.rest_endpoint(), protocol.rest_limits());
+                    Venue {
+                        config: config.clone(),
+                        protocol,
+                        rest,
+                    }
                 })
                 .collect(),
             retry,
@@ -162,7 +174,7 @@ impl Filler {
         };
         let mut trades = Vec::new();
         while let Some(url) = pager.next_url() {
-            let body = self.fetch(&url, shutdown).await?;
+            let body = self.fetch(venue, &url, shutdown).await?;
             self.metrics.pages.inc();
             match pager.accept(&body, marketprism_model::now_ms()) {
                 Ok(page) => trades.extend(page),
@@ -178,12 +190,25 @@ impl Filler {
         Ok((trades, pager.shortfall()))
     }
 
-    /// One page's body, waiting out rate limits and retrying failures with backoff.
-    async fn fetch(&self, url: &str, shutdown: &CancellationToken) -> Result<String, FillError> {
+    /// One page's body, within the venue's budget, waiting out rate limits and retrying
+    /// failures with backoff.
+    async fn fetch(
+        &self,
+        venue: &Venue,
+        url: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<String, FillError> {
         let mut backoff = Backoff::new(self.retry.retry_delay, self.retry.max_retry_delay);
         let mut failures = 0;
+        let cost = venue.protocol.request_cost(RestCall::TradeHistory);
         loop {
-            let wait = match get_text(&self.client, url).await {
+            let request = venue.rest.get(cost, url);
+            let answer = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Err(FillError::Shutdown),
+                answer = request => answer,
+            };
+            let wait = match answer {
                 Ok(body) => return Ok(body),
                 Err(FetchError::RateLimited(wait)) => {
                     self.metrics.rate_limited.inc();

@@ -10,7 +10,6 @@
 
 mod config;
 mod fill;
-mod http;
 mod metrics;
 mod service;
 

@@ -32,6 +32,8 @@ pub(crate) struct Metrics {
     pub(crate) request_failures: Counter,
     /// Gaps left for redelivery after their history stayed unavailable.
     pub(crate) gaps_retried: Counter,
+    /// REST requests, weight spent, budget waits and rate-limit answers per venue.
+    pub(crate) rest: marketprism_rest::RestMetrics,
 }
 
 impl Metrics {
@@ -74,5 +76,6 @@ impl Metrics {
             "Gaps left for redelivery because their venue's history stayed unavailable",
             self.gaps_retried.clone(),
         );
+        self.rest.register(registry);
     }
 }

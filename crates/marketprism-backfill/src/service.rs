@@ -122,7 +122,12 @@ async fn consume(
     readiness.set_dependency("nats", Dependency::up(format!("consuming as {durable}")));
     readiness.set(Ok(()));
     tracing::info!(%durable, venues = config.venues.len(), "Filling gaps.");
-    let filler = Filler::new(&config.venues, config.consumer.clone(), metrics.clone());
+    let filler = Filler::new(
+        &config.venues,
+        config.rest.budget_share,
+        config.consumer.clone(),
+        metrics.clone(),
+    );
     let worker = Worker {
         config,
         client,
