@@ -20,6 +20,7 @@ pub struct NatsServer {
     program: PathBuf,
     version: String,
     port: u16,
+    monitoring_port: u16,
     jetstream: bool,
     state: TempDir,
 }
@@ -52,21 +53,27 @@ impl NatsServer {
             .tempdir()
             .map_err(io_error)?;
         let port = free_port().map_err(io_error)?;
-        let process = Self::spawn(&program, state.path(), port, jetstream)?;
+        let monitoring_port = free_port().map_err(io_error)?;
+        let process = Self::spawn(&program, state.path(), port, monitoring_port, jetstream)?;
         Ok(NatsServer {
             process,
             program,
             version,
             port,
+            monitoring_port,
             jetstream,
             state,
         })
     }
 
+    /// Starts the server and waits until it answers: with JetStream, until its monitoring
+    /// `/healthz` reports JetStream enabled (the port opens before JetStream answers, and a
+    /// request in between gets "no responders").
     fn spawn(
         program: &Path,
         state: &Path,
         port: u16,
+        monitoring_port: u16,
         jetstream: bool,
     ) -> Result<Service, ServerError> {
         let store_dir = state.join("jetstream");
@@ -75,14 +82,21 @@ impl NatsServer {
             store_dir: &store_dir,
             jetstream,
         }
-        .command(program);
+        .command_with_monitoring(program, monitoring_port);
+        let readiness = if jetstream {
+            Readiness::Http(format!(
+                "http://127.0.0.1:{monitoring_port}/healthz?js-enabled-only=true"
+            ))
+        } else {
+            Readiness::Port(port)
+        };
         let log = state.join("nats.log");
         let mut process =
             Service::spawn(PROGRAM, command, &log).map_err(|source| ServerError::Io {
                 program: PROGRAM,
                 source,
             })?;
-        if let Err(reason) = process.wait_ready(&Readiness::Port(port), READY_TIMEOUT) {
+        if let Err(reason) = process.wait_ready(&readiness, READY_TIMEOUT) {
             let _ = process.kill();
             return Err(ServerError::not_ready(PROGRAM, reason, &log));
         }
@@ -118,7 +132,13 @@ impl NatsServer {
     /// production restart would.
     pub fn restart(&mut self) -> Result<(), ServerError> {
         let _ = self.process.kill();
-        self.process = Self::spawn(&self.program, self.state.path(), self.port, self.jetstream)?;
+        self.process = Self::spawn(
+            &self.program,
+            self.state.path(),
+            self.port,
+            self.monitoring_port,
+            self.jetstream,
+        )?;
         Ok(())
     }
 }
