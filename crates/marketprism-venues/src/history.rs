@@ -31,11 +31,14 @@ pub enum Wanted {
         /// Aggregate-trade ids (Binance `a`) rather than single-trade ids.
         aggregated: bool,
     },
-    /// The trades executed strictly between `from_ms` and `to_ms` (Unix milliseconds).
+    /// The trades executed from `from_ms` to `to_ms` (Unix milliseconds), both included: a
+    /// gap's window runs from the last event seen before it to the first after it, and
+    /// other trades of those same milliseconds may be missing too (those that are not come
+    /// again with the same keys and are stored once).
     Window {
-        /// Start of the window, exclusive.
+        /// Start of the window, inclusive.
         from_ms: i64,
-        /// End of the window, exclusive.
+        /// End of the window, inclusive.
         to_ms: i64,
         /// Aggregate trades (Binance `aggTrades`) rather than single trades.
         aggregated: bool,
@@ -50,7 +53,7 @@ impl Wanted {
                 .sequence
                 .is_some_and(|sequence| (first..=last).contains(&sequence)),
             Wanted::Window { from_ms, to_ms, .. } => {
-                from_ms < trade.exchange_time_ms && trade.exchange_time_ms < to_ms
+                (from_ms..=to_ms).contains(&trade.exchange_time_ms)
             }
         }
     }

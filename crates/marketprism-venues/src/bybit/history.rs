@@ -98,9 +98,11 @@ impl HistoryPager for BybitPager {
         let oldest = trades.iter().map(|trade| trade.exchange_time_ms).min();
         // Fewer trades than asked for is the instrument's whole history.
         if trades.len() >= PAGE_LIMIT {
-            if let Some(oldest) = oldest.filter(|oldest| *oldest > self.from_ms) {
+            // A trade of the window's first millisecond older than the oldest served may be
+            // missing: the history reaches the window only from before it.
+            if let Some(oldest) = oldest.filter(|oldest| *oldest >= self.from_ms) {
                 self.shortfall = Some(format!(
-                    "Bybit serves only its latest {PAGE_LIMIT} trades; the oldest, at {oldest} ms, is after the gap's start at {} ms",
+                    "Bybit serves only its latest {PAGE_LIMIT} trades; the oldest, at {oldest} ms, is not before the gap's start at {} ms",
                     self.from_ms
                 ));
             }

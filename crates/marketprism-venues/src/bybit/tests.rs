@@ -286,6 +286,6 @@ fn a_window_older_than_the_latest_1000_trades_is_a_shortfall() {
     assert!(pager.accept(&body, 3).expect("answer").is_empty());
     assert_eq!(
         pager.shortfall().as_deref(),
-        Some("Bybit serves only its latest 1000 trades; the oldest, at 5000 ms, is after the gap's start at 1000 ms")
+        Some("Bybit serves only its latest 1000 trades; the oldest, at 5000 ms, is not before the gap's start at 1000 ms")
     );
 }

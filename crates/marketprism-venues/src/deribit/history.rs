@@ -60,9 +60,7 @@ impl HistoryPager for DeribitPager {
         match (self.cursor, self.wanted) {
             (Cursor::Done, _) => None,
             (Cursor::Window, Wanted::Window { from_ms, to_ms, .. }) => Some(format!(
-                "{base}/api/v2/public/get_last_trades_by_instrument_and_time?instrument_name={instrument}&start_timestamp={}&end_timestamp={}&count={PAGE_LIMIT}&sorting=asc",
-                from_ms + 1,
-                to_ms - 1
+                "{base}/api/v2/public/get_last_trades_by_instrument_and_time?instrument_name={instrument}&start_timestamp={from_ms}&end_timestamp={to_ms}&count={PAGE_LIMIT}&sorting=asc"
             )),
             (Cursor::FromSeq(start), Wanted::Ids { last, .. }) => Some(format!(
                 "{base}/api/v2/public/get_last_trades_by_instrument?instrument_name={instrument}&start_seq={start}&end_seq={last}&count={PAGE_LIMIT}&sorting=asc"
@@ -106,7 +104,7 @@ impl HistoryPager for DeribitPager {
         }
         let past_range = trades.last().is_some_and(|last| match self.wanted {
             Wanted::Ids { last: wanted, .. } => last.sequence.is_some_and(|seq| seq >= wanted),
-            Wanted::Window { to_ms, .. } => last.exchange_time_ms >= to_ms,
+            Wanted::Window { to_ms, .. } => last.exchange_time_ms > to_ms,
         });
         self.cursor = match trades.last().and_then(|last| last.sequence) {
             Some(seq) if page.has_more && !past_range => Cursor::FromSeq(seq + 1),

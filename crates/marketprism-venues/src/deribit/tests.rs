@@ -282,6 +282,6 @@ fn history_window_starts_by_time() {
         .expect("windows are served");
     assert_eq!(
         pager.next_url().as_deref(),
-        Some("https://venue/api/v2/public/get_last_trades_by_instrument_and_time?instrument_name=ETH-PERPETUAL&start_timestamp=101&end_timestamp=199&count=1000&sorting=asc")
+        Some("https://venue/api/v2/public/get_last_trades_by_instrument_and_time?instrument_name=ETH-PERPETUAL&start_timestamp=100&end_timestamp=200&count=1000&sorting=asc")
     );
 }

@@ -54,7 +54,8 @@ impl OkxPager {
             inst_id: to_native(market_type, &range.symbol),
             wanted: range.wanted,
             from_ms,
-            cursor: Cursor::BeforeTime(to_ms),
+            // `after` is exclusive; the window's end is not.
+            cursor: Cursor::BeforeTime(to_ms.saturating_add(1)),
             reached_start: false,
             oldest_ms: None,
         })
@@ -89,7 +90,7 @@ impl HistoryPager for OkxPager {
             self.oldest_ms = Some(self.oldest_ms.map_or(trade.exchange_time_ms, |oldest| {
                 oldest.min(trade.exchange_time_ms)
             }));
-            if trade.exchange_time_ms <= self.from_ms {
+            if trade.exchange_time_ms < self.from_ms {
                 self.reached_start = true;
             }
             trades.push(trade);

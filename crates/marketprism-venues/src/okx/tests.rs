@@ -325,7 +325,7 @@ fn history_pages_backwards_from_the_window_end_until_it_passes_the_start() {
         .expect("windows are served");
     assert_eq!(
         pager.next_url().as_deref(),
-        Some("https://venue/api/v5/market/history-trades?instId=BTC-USDT-SWAP&type=2&after=1654161647000&limit=100")
+        Some("https://venue/api/v5/market/history-trades?instId=BTC-USDT-SWAP&type=2&after=1654161647001&limit=100")
     );
     let first = r#"{"code":"0","msg":"","data":[{"instId":"BTC-USDT-SWAP","side":"sell","sz":"0.00001","px":"29963.2","source":"0","tradeId":"242720720","ts":"1654161646974"}]}"#;
     let trades = pager.accept(first, 7).expect("documented answer");
