@@ -149,9 +149,20 @@ impl Books {
     /// After `tracked` was applied at `now_ms`: when it synced `symbol`'s book, the snapshot
     /// backoff starts over, and an open `book_unsynced` gap is closed, followed by a closed
     /// gap from the loss of sync to now.
-    fn note_progress(&mut self, symbol: &Symbol, tracked: &Tracked, now_ms: i64) -> Vec<Event> {
+    ///
+    /// Only a streamed update (`streamed`) proves a book in sync: a REST snapshot applied
+    /// before the stream it must bridge has arrived can still turn out too old, and the
+    /// book stays out of sync (its backoff and unsynced time running on) until an update
+    /// follows it in sequence.
+    fn note_progress(
+        &mut self,
+        symbol: &Symbol,
+        tracked: &Tracked,
+        now_ms: i64,
+        streamed: bool,
+    ) -> Vec<Event> {
         match &tracked.progress {
-            Ok(Progress::Applied | Progress::Recovered(_)) => {}
+            Ok(Progress::Applied | Progress::Recovered(_)) if streamed => {}
             Err(_) => {
                 self.lost_sync(symbol, now_ms);
                 return Vec::new();
@@ -230,13 +241,20 @@ impl Books {
         update: BookUpdate,
     ) -> (Vec<Event>, Option<Resync>) {
         let now_ms = update.received_time_ms;
+        // A book not yet in sync that fails now failed to bridge its latest snapshot: the
+        // next one waits for the backoff. A synced book that breaks is rebuilt at once.
+        let was_unsynced = self.unsynced.contains_key(symbol);
         let tracked = self.tracker.apply(market_type, symbol, update);
-        let recovery_events = self.note_progress(symbol, &tracked, now_ms);
+        let recovery_events = self.note_progress(symbol, &tracked, now_ms, true);
         let resync = tracked.progress.as_ref().err().map(|desync| {
             self.metrics.book_desyncs.inc();
             tracing::warn!(%symbol, %desync, "Order book out of sync; rebuilding from a snapshot.");
             if self.fetcher.is_some() {
-                self.request_snapshot(symbol.clone());
+                if was_unsynced {
+                    self.retry_snapshot(symbol.clone());
+                } else {
+                    self.request_snapshot(symbol.clone());
+                }
                 Resync::Requested
             } else {
                 self.metrics.book_snapshots_requested.inc();
@@ -271,7 +289,7 @@ impl Books {
         let tracked = self
             .tracker
             .apply(self.market_type, &snapshot.symbol, snapshot.update);
-        let recovery_events = self.note_progress(&snapshot.symbol, &tracked, now_ms);
+        let recovery_events = self.note_progress(&snapshot.symbol, &tracked, now_ms, false);
         if let Err(desync) = &tracked.progress {
             // The snapshot predates the buffered stream, or the book it built is wrong.
             self.metrics.book_desyncs.inc();

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use marketprism_collector::VenueConfig;
 use marketprism_model::{Event, Gap, GapReason, GapStatus};
-use marketprism_sim::BookFault;
 use marketprism_venues::{Channel, VenueKind};
 
 use crate::{all_events, sim_config, sim_report, start};
@@ -31,8 +30,8 @@ fn books_of(events: &[Event], symbol: &str) -> usize {
         .count()
 }
 
-/// Depth snapshot requests the simulator answered for `symbol`.
-fn depth_requests(report: &marketprism_sim::Report, symbol: &str) -> usize {
+/// When the simulator answered each depth snapshot request for `symbol`, Unix ms.
+fn depth_requests(report: &marketprism_sim::Report, symbol: &str) -> Vec<i64> {
     report
         .rest_requests
         .iter()
@@ -41,7 +40,8 @@ fn depth_requests(report: &marketprism_sim::Report, symbol: &str) -> usize {
                 .path
                 .starts_with(&format!("/api/v3/depth?symbol={symbol}&"))
         })
-        .count()
+        .map(|request| request.at_ms)
+        .collect()
 }
 
 #[tokio::test]
@@ -74,18 +74,20 @@ async fn stale_snapshots_are_fetched_again_with_backoff_and_leave_a_book_unsynce
     }
     assert!(synced, "both books synced");
 
-    // The next snapshots of BTCUSDT predate the stream; a dropped update makes the book
-    // fetch one.
+    // The next snapshots of BTCUSDT predate the stream; a dropped connection makes every
+    // book fetch one.
     http.post(format!("http://{sim}/control/stale-snapshots"))
         .json(&serde_json::json!({ "n": STALE, "symbol": "BTCUSDT" }))
         .send()
         .await
         .expect("stale snapshots queued");
-    http.post(format!("http://{sim}/control/book-fault"))
-        .json(&serde_json::json!({ "kind": BookFault::Drop, "symbol": "BTCUSDT" }))
+    // With the threshold this short, the first sync may have left its own gaps: only those
+    // of the break count.
+    let broken_ms = marketprism_model::now_ms();
+    http.post(format!("http://{sim}/control/disconnect"))
         .send()
         .await
-        .expect("drop queued");
+        .expect("connection dropped");
 
     let mut closed = Vec::new();
     for _ in 0..150 {
@@ -93,7 +95,9 @@ async fn stale_snapshots_are_fetched_again_with_backoff_and_leave_a_book_unsynce
         closed = unsynced_gaps(&events)
             .into_iter()
             .filter(|gap| {
-                gap.symbol.as_str() == "BTC-USDT" && gap.state.status == GapStatus::Closed
+                gap.symbol.as_str() == "BTC-USDT"
+                    && gap.from_ms >= broken_ms
+                    && gap.state.status == GapStatus::Closed
             })
             .cloned()
             .collect::<Vec<_>>();
@@ -106,15 +110,27 @@ async fn stale_snapshots_are_fetched_again_with_backoff_and_leave_a_book_unsynce
     let events = all_events(&run.context, &stream).await;
     run.stop(collector).await;
 
-    // One snapshot at the start, one after the break, one more per stale snapshot: no storm.
-    assert_eq!(depth_requests(&report, "BTCUSDT"), 2 + STALE);
-    assert_eq!(depth_requests(&report, "ETHUSDT"), 1);
+    // One snapshot at the start, one after the reconnect, one more per stale snapshot: no
+    // storm.
+    let btc_requests = depth_requests(&report, "BTCUSDT");
+    assert_eq!(btc_requests.len(), 2 + STALE);
+    assert_eq!(depth_requests(&report, "ETHUSDT").len(), 2);
+    // The reconnect's first request goes out at once; each that follows a stale snapshot waits
+    // at least half its backoff ceiling (50, 100, then 200 ms).
+    let waits: Vec<i64> = btc_requests[1..]
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .collect();
+    for (retry, wait) in waits.iter().enumerate() {
+        let floor = (50_i64 << retry).min(200) / 2;
+        assert!(*wait >= floor, "retry {retry} after {wait} ms: {waits:?}");
+    }
 
     // Recorded open once the threshold was crossed; closed at sync under the same key, and a
     // closed gap from the loss of sync to the sync.
     let btc: Vec<&Gap> = unsynced_gaps(&events)
         .into_iter()
-        .filter(|gap| gap.symbol.as_str() == "BTC-USDT")
+        .filter(|gap| gap.symbol.as_str() == "BTC-USDT" && gap.from_ms >= broken_ms)
         .collect();
     let open: Vec<&&Gap> = btc
         .iter()
