@@ -65,6 +65,18 @@ impl Service {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Freezes the process (SIGSTOP), as a hung server would be: its ports still accept
+    /// connections, but nothing answers until [`Service::resume`].
+    pub fn pause(&self) -> io::Result<()> {
+        // The pid is this process's unreaped child, so it cannot have been reused.
+        signal::send(self.child.id(), Signal::SIGSTOP)
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) -> io::Result<()> {
+        signal::send(self.child.id(), Signal::SIGCONT)
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) -> io::Result<ExitStatus> {
         self.child.kill()?;

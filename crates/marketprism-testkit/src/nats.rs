@@ -22,6 +22,7 @@ pub struct NatsServer {
     port: u16,
     monitoring_port: u16,
     jetstream: bool,
+    store_dir: PathBuf,
     state: TempDir,
 }
 
@@ -33,15 +34,25 @@ impl NatsServer {
 
     /// Starts a server of `release` on a free port and waits until it accepts connections.
     pub fn start_release(release: Release) -> Result<Self, ServerError> {
-        Self::start_with(release, true)
+        Self::start_with(release, true, None)
     }
 
     /// Starts a server without JetStream, to check what users of a misconfigured server see.
     pub fn start_without_jetstream() -> Result<Self, ServerError> {
-        Self::start_with(Release::Current, false)
+        Self::start_with(Release::Current, false, None)
     }
 
-    fn start_with(release: Release, jetstream: bool) -> Result<Self, ServerError> {
+    /// Starts a current server whose JetStream store is `store_dir` (created), e.g. on a
+    /// small filesystem that a test fills.
+    pub fn start_with_store(store_dir: &Path) -> Result<Self, ServerError> {
+        Self::start_with(Release::Current, true, Some(store_dir))
+    }
+
+    fn start_with(
+        release: Release,
+        jetstream: bool,
+        store_dir: Option<&Path>,
+    ) -> Result<Self, ServerError> {
         let io_error = |source| ServerError::Io {
             program: PROGRAM,
             source,
@@ -54,7 +65,15 @@ impl NatsServer {
             .map_err(io_error)?;
         let port = free_port().map_err(io_error)?;
         let monitoring_port = free_port().map_err(io_error)?;
-        let process = Self::spawn(&program, state.path(), port, monitoring_port, jetstream)?;
+        let store_dir = store_dir.map_or_else(|| state.path().join("jetstream"), Path::to_owned);
+        let process = Self::spawn(
+            &program,
+            state.path(),
+            &store_dir,
+            port,
+            monitoring_port,
+            jetstream,
+        )?;
         Ok(NatsServer {
             process,
             program,
@@ -62,6 +81,7 @@ impl NatsServer {
             port,
             monitoring_port,
             jetstream,
+            store_dir,
             state,
         })
     }
@@ -72,14 +92,14 @@ impl NatsServer {
     fn spawn(
         program: &Path,
         state: &Path,
+        store_dir: &Path,
         port: u16,
         monitoring_port: u16,
         jetstream: bool,
     ) -> Result<Service, ServerError> {
-        let store_dir = state.join("jetstream");
         let command = NatsSpec {
             port,
-            store_dir: &store_dir,
+            store_dir,
             jetstream,
         }
         .command_with_monitoring(program, monitoring_port);
@@ -128,6 +148,34 @@ impl NatsServer {
         format!("nats-server {} ({})", self.version, self.program.display())
     }
 
+    /// Freezes the server (SIGSTOP): clients keep their connections, and nothing answers
+    /// until [`NatsServer::resume`], as with a hung server.
+    pub fn pause(&self) -> Result<(), ServerError> {
+        self.process.pause().map_err(|source| ServerError::Io {
+            program: PROGRAM,
+            source,
+        })
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) -> Result<(), ServerError> {
+        self.process.resume().map_err(|source| ServerError::Io {
+            program: PROGRAM,
+            source,
+        })
+    }
+
+    /// Kills the server (SIGKILL), as a crash would; [`NatsServer::restart`] starts it again.
+    pub fn kill(&mut self) -> Result<(), ServerError> {
+        self.process
+            .kill()
+            .map(drop)
+            .map_err(|source| ServerError::Io {
+                program: PROGRAM,
+                source,
+            })
+    }
+
     /// Stops the server and starts it again on the same port with the same store, as a
     /// production restart would.
     pub fn restart(&mut self) -> Result<(), ServerError> {
@@ -135,6 +183,7 @@ impl NatsServer {
         self.process = Self::spawn(
             &self.program,
             self.state.path(),
+            &self.store_dir,
             self.port,
             self.monitoring_port,
             self.jetstream,

@@ -83,8 +83,18 @@ impl Run {
     }
 }
 
+/// A run on a fresh nats-server: the simulator with `sim`, a collector configuration for
+/// its Binance spot trades with `watchdog`, and the streams.
 pub(crate) async fn start(sim: marketprism_sim::Config, watchdog: &str) -> Run {
-    let nats = NatsServer::start().expect("nats-server");
+    start_on(NatsServer::start().expect("nats-server"), sim, watchdog).await
+}
+
+/// A run as [`start`] makes, on `nats`.
+pub(crate) async fn start_on(
+    nats: NatsServer,
+    sim: marketprism_sim::Config,
+    watchdog: &str,
+) -> Run {
     let shutdown = CancellationToken::new();
     let (sim_address, sim_server) = marketprism_sim::bind(sim, shutdown.clone())
         .await
@@ -339,16 +349,6 @@ async fn a_nats_restart_loses_and_duplicates_nothing() {
     run.stop(collector).await;
 }
 
-/// Sends a signal (`STOP`, `CONT`) to a process.
-pub(crate) fn signal(pid: u32, name: &str) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{name} {pid}");
-}
-
 /// A window of unresolved publishes larger than the NATS client's default ack permits
 /// (5,000) must not stall publishing, even when the server stops answering for a while and
 /// every permit is taken.
@@ -370,9 +370,9 @@ async fn a_publish_window_beyond_the_client_default_survives_a_stalled_server() 
         marketprism_collector::publish_events(&nats, &publish, events).await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    signal(run.nats.pid(), "STOP");
+    run.nats.pause().expect("pause nats-server");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    signal(run.nats.pid(), "CONT");
+    run.nats.resume().expect("resume nats-server");
     let published = tokio::time::timeout(Duration::from_secs(60), publishing)
         .await
         .expect("publishing finished instead of stalling")

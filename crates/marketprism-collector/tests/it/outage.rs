@@ -9,9 +9,10 @@ use std::time::Duration;
 use marketprism_collector::SpoolConfig;
 use marketprism_model::{Event, GapReason};
 use marketprism_testkit::endpoints::ready_becomes;
+use marketprism_testkit::{NatsServer, Tmpfs};
 use tempfile::TempDir;
 
-use crate::{all_events, signal, sim_config, sim_report, start, Run};
+use crate::{all_events, sim_config, sim_report, start, start_on, Run};
 
 /// The run's collector on a fixed port with a spool in a fresh directory: the endpoint's
 /// base URL and the directory.
@@ -104,22 +105,55 @@ async fn a_stopped_then_killed_nats_server_costs_no_trade() {
     ready_becomes(&base, 200, &["ready"]).await;
 
     // A 60 s stop: nothing answers, nothing fails fast.
-    signal(run.nats.pid(), "STOP");
+    run.nats.pause().expect("pause nats-server");
     let (body, took) = ready_becomes(&base, 503, &["spool"]).await;
     eprintln!("NATS stopped: not ready after {took:?}: {body}");
     tokio::time::sleep(Duration::from_secs(60).saturating_sub(took)).await;
-    signal(run.nats.pid(), "CONT");
+    run.nats.resume().expect("resume nats-server");
     let (_, took) = ready_becomes(&base, 200, &["ready"]).await;
     eprintln!("NATS resumed after 60 s: ready again after {took:?}");
 
     // A kill, and a new server on the same store 10 s later.
-    signal(run.nats.pid(), "KILL");
+    run.nats.kill().expect("kill nats-server");
     let (body, took) = ready_becomes(&base, 503, &["spool"]).await;
     eprintln!("NATS killed: not ready after {took:?}: {body}");
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(took)).await;
     run.nats.restart().expect("restart nats-server");
     let (_, took) = ready_becomes(&base, 200, &["ready"]).await;
     eprintln!("NATS restarted: ready again after {took:?}");
+
+    every_trade_stored_once(&run, &[]).await;
+    run.stop(collector).await;
+}
+
+/// JetStream's store on a full disk: nats-server stops acknowledging (2.9 wedges there,
+/// current releases disable JetStream). Whatever it does, the collector spools and is not
+/// ready; once the disk has room and the server is restarted, as an operator would, every
+/// trade is stored.
+#[tokio::test]
+async fn a_nats_store_on_a_full_disk_costs_no_trade() {
+    const TEST: &str = "a_nats_store_on_a_full_disk_costs_no_trade";
+    let Some(disk) = Tmpfs::mount_or_explain(64 << 20, TEST) else {
+        return;
+    };
+    const RATE: u32 = 500;
+    let mut sim = sim_config(RATE);
+    sim.count = Some(u64::from(RATE) * 30);
+    let nats = NatsServer::start_with_store(&disk.path().join("jetstream")).expect("nats-server");
+    let mut run = start_on(nats, sim, "30s").await;
+    let (base, _spool) = spooling(&mut run);
+    let collector = run.spawn_collector();
+    ready_becomes(&base, 200, &["ready"]).await;
+
+    let filler = disk.fill().expect("fill the store's disk");
+    let (body, took) = ready_becomes(&base, 503, &["spool"]).await;
+    eprintln!("NATS store full: not ready after {took:?}: {body}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    std::fs::remove_file(&filler).expect("free the disk");
+    run.nats.restart().expect("restart nats-server");
+    let (_, took) = ready_becomes(&base, 200, &["ready"]).await;
+    eprintln!("NATS restarted on a disk with room: ready after {took:?}");
 
     every_trade_stored_once(&run, &[]).await;
     run.stop(collector).await;
@@ -141,7 +175,7 @@ async fn a_shutdown_during_an_outage_leaves_the_rest_in_the_spool_for_the_next_s
     ));
     ready_becomes(&base, 200, &["ready"]).await;
 
-    signal(run.nats.pid(), "STOP");
+    run.nats.pause().expect("pause nats-server");
     ready_becomes(&base, 503, &["spool"]).await;
     // The simulator has generated everything: stop the collector while NATS is still down.
     while !sim_report(&run.sim_address).await.done {
@@ -154,7 +188,7 @@ async fn a_shutdown_during_an_outage_leaves_the_rest_in_the_spool_for_the_next_s
         .expect("the collector stops during the outage")
         .expect("join")
         .expect("clean shutdown");
-    signal(run.nats.pid(), "CONT");
+    run.nats.resume().expect("resume nats-server");
 
     // The next collector (here without venues to read: the simulator is done) republishes
     // the spool.

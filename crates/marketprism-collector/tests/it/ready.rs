@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use marketprism_testkit::endpoints::{health, ready_becomes};
 
-use crate::{signal, sim_config, start, Run};
+use crate::{sim_config, start, Run};
 
 /// The run's collector on a fixed port, and the base URL of its endpoint.
 fn listening(run: &mut Run) -> String {
@@ -30,7 +30,7 @@ async fn a_stalled_nats_server_makes_the_collector_not_ready_until_it_acknowledg
     assert!(healthy.get("reason").is_none(), "{healthy}");
 
     // Trades keep arriving while JetStream stops answering.
-    signal(run.nats.pid(), "STOP");
+    run.nats.pause().expect("pause nats-server");
     let (body, took) = ready_becomes(&base, 503, &["unacknowledged publish"]).await;
     eprintln!("NATS stopped: not ready after {took:?}: {body}");
     let unhealthy = health(&base).await;
@@ -39,7 +39,7 @@ async fn a_stalled_nats_server_makes_the_collector_not_ready_until_it_acknowledg
     let reason = unhealthy["reason"].as_str().expect("a reason");
     assert!(reason.contains("publish.ack_deadline"), "{reason}");
 
-    signal(run.nats.pid(), "CONT");
+    run.nats.resume().expect("resume nats-server");
     let (_, took) = ready_becomes(&base, 200, &["ready"]).await;
     eprintln!("NATS resumed: ready after {took:?}");
     assert_eq!(health(&base).await["status"], "healthy");
