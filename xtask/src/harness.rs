@@ -3,8 +3,9 @@
 //! optimized, with the options given (`--help` lists them).
 
 use std::ffi::OsString;
+use std::process::Command;
 
-use marketprism_testkit::{cargo, run_command};
+use marketprism_testkit::{build_binaries, run_command};
 
 /// A binary of the harness.
 #[derive(Debug, Clone, Copy)]
@@ -15,23 +16,14 @@ pub enum Harness {
     Bench,
 }
 
-/// Runs `harness` with `args`. It is built optimized: the benchmark's baselines run inside
-/// it, and the scenarios share the release build of the `marketprism` binary they run.
+/// Runs `harness` with `args`. It is built optimized (the benchmark's baselines run inside
+/// it) by the same build as the `marketprism` binary it runs.
 pub fn run(harness: Harness, args: &[OsString]) -> anyhow::Result<()> {
     let binary = match harness {
         Harness::E2e => "e2e",
         Harness::Bench => "bench",
     };
-    let mut command = cargo();
-    command
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "--package",
-            "marketprism-tests",
-        ])
-        .args(["--bin", binary, "--"])
-        .args(args);
+    let mut command = Command::new(build_binaries(true)?.join(binary));
+    command.args(args);
     Ok(run_command(command)?)
 }

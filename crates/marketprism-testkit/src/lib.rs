@@ -27,5 +27,5 @@ pub use pinned::{install_pinned, pinned_dir};
 pub use release::Release;
 pub use tmpfs::Tmpfs;
 pub use workspace::{
-    build_marketprism, cargo, run_command, target_dir, workspace_root, CommandError,
+    build_binaries, build_marketprism, cargo, run_command, target_dir, workspace_root, CommandError,
 };

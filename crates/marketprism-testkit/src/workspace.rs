@@ -62,15 +62,32 @@ pub fn run_command(mut command: Command) -> Result<(), CommandError> {
     }
 }
 
-/// Builds the `marketprism` binary (optimized when `release`) and returns its path.
-pub fn build_marketprism(release: bool) -> Result<PathBuf, CommandError> {
+/// Builds the `marketprism` binary and the end-to-end harness's binaries (`e2e`, `bench`),
+/// optimized when `release`, and returns the directory holding them.
+///
+/// They are built by one cargo invocation: cargo resolves features per invocation, and the
+/// two packages alone resolve some shared dependencies differently, so that built apart
+/// every crate they share (the whole service code and most dependencies) would compile
+/// twice.
+pub fn build_binaries(release: bool) -> Result<PathBuf, CommandError> {
     let mut build = cargo();
-    build.args(["build", "--package", "marketprism"]);
+    build.args([
+        "build",
+        "--package",
+        "marketprism",
+        "--package",
+        "marketprism-tests",
+        "--bins",
+    ]);
     if release {
         build.arg("--release");
     }
     run_command(build)?;
-    Ok(target_dir()
-        .join(if release { "release" } else { "debug" })
-        .join("marketprism"))
+    Ok(target_dir().join(if release { "release" } else { "debug" }))
+}
+
+/// Builds the `marketprism` binary (optimized when `release`, with the harness's binaries:
+/// see [`build_binaries`]) and returns its path.
+pub fn build_marketprism(release: bool) -> Result<PathBuf, CommandError> {
+    Ok(build_binaries(release)?.join("marketprism"))
 }

@@ -55,21 +55,17 @@ pub(super) struct BackfillCost {
 }
 
 /// Runs both runs at `args.backfill_rate`, each on servers from `start_services`.
-pub(super) async fn measure<F, Fut>(
+pub(super) async fn measure(
     binary: &Path,
     args: &EndToEnd,
     dir: &Path,
-    start_services: F,
-) -> anyhow::Result<BackfillCost>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Services>>,
-{
+    start_services: impl Fn() -> anyhow::Result<Services>,
+) -> anyhow::Result<BackfillCost> {
     let rate = args.backfill_rate;
-    let services = start_services().await?;
+    let services = start_services()?;
     let (without_backfill, _) = run(binary, &services, args, &dir.join("without"), false).await?;
     drop(services);
-    let services = start_services().await?;
+    let services = start_services()?;
     let (with_backfill, recovery) = run(binary, &services, args, &dir.join("with"), true).await?;
     let (trades_recovered, backfill_seconds) = recovery.unwrap_or_default();
     let live_cost_percent = 100.0

@@ -29,7 +29,7 @@ use super::metrics::{self, Scrape};
 use super::process::{rss_kib, Monitor, Usage};
 use crate::pipeline::{Pipeline, Settling, Spec};
 use crate::runner::VenueSpec;
-use crate::services::{self, Backend, Services};
+use crate::services::{self, Services};
 
 /// Options of `cargo xtask bench --e2e`.
 #[derive(Debug, Clone, clap::Args)]
@@ -56,9 +56,6 @@ pub struct EndToEnd {
     /// Messages (rows) per baseline.
     #[arg(long, default_value_t = 200_000)]
     pub baseline_items: u64,
-    /// Where NATS and ClickHouse come from.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    pub backend: Backend,
     /// Trades per second of the live capture measured with and without a backfill running
     /// (0 skips the comparison).
     #[arg(long, default_value_t = 20_000)]
@@ -165,7 +162,7 @@ pub fn run(args: EndToEnd) -> anyhow::Result<()> {
 }
 
 async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<Report> {
-    let services = services::start(args.backend, Release::Deployed).await?;
+    let services = services::start(Release::Deployed)?;
     let description = services.description.clone();
     eprintln!("baselines: {} messages/rows each", args.baseline_items);
     let baselines = vec![
@@ -184,7 +181,7 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
     let mut steps = Vec::new();
     for &rate in &args.rates {
         eprintln!("step: {rate} trades/s for {} s", args.step_seconds);
-        let services = services::start(args.backend, Release::Deployed).await?;
+        let services = services::start(Release::Deployed)?;
         let step = step(
             binary,
             &services,
@@ -207,7 +204,7 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
     }
 
     eprintln!("memory: 200 books of 1,000 levels");
-    let services = services::start(args.backend, Release::Deployed).await?;
+    let services = services::start(Release::Deployed)?;
     let book_memory = Some(book_memory(binary, &services, &dir.join("books")).await?);
     drop(services);
 
@@ -218,7 +215,7 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
         );
         Some(
             super::backfill::measure(binary, args, &dir.join("backfill"), || {
-                services::start(args.backend, Release::Deployed)
+                services::start(Release::Deployed)
             })
             .await?,
         )
@@ -231,7 +228,7 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
             "steady run: {} trades/s for {} s",
             args.soak_rate, args.soak_seconds
         );
-        let services = services::start(args.backend, Release::Deployed).await?;
+        let services = services::start(Release::Deployed)?;
         Some(soak(binary, &services, args, &dir.join("soak")).await?)
     } else {
         None

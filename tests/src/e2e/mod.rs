@@ -37,16 +37,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 
-use crate::services::{self, Backend};
+use crate::services;
 use checks::Check;
 use marketprism_testkit::Release;
 
 /// Options of `cargo xtask e2e`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Where NATS and ClickHouse come from.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    pub backend: Backend,
     /// Trades in the baseline scenario.
     #[arg(long, default_value_t = 60_000)]
     pub trades: u64,
@@ -107,7 +104,6 @@ impl Scenario {
 impl Default for Args {
     fn default() -> Self {
         Args {
-            backend: Backend::Auto,
             trades: 60_000,
             rate: 20_000,
             debug: false,
@@ -138,7 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut checks = Vec::new();
         for scenario in selected {
             // Each scenario gets fresh servers: its streams claim the same subjects.
-            let services = services::start(args.backend, scenario.release()).await?;
+            let services = services::start(scenario.release())?;
             println!("{scenario:?}: {}", services.description);
             servers.push((scenario, services.description.clone()));
             checks.extend(match scenario {
