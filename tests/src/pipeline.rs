@@ -46,6 +46,7 @@ pub struct Pipeline {
     storage: Option<Service>,
     collector: Service,
     backfill: Option<Service>,
+    venues: Vec<VenueSpec>,
     http: reqwest::Client,
 }
 
@@ -128,6 +129,7 @@ impl Pipeline {
             storage: Some(storage),
             collector,
             backfill: None,
+            venues: spec.venues.clone(),
             http,
         })
     }
@@ -241,11 +243,44 @@ impl Pipeline {
         Ok(Some(response.error_for_status()?.json().await?))
     }
 
-    /// Stops the collector with SIGTERM (it drains its acks); true if it exited 0.
-    /// Starts the backfill, filling Binance spot trade gaps from the simulator's history.
+    /// Starts the backfill, filling the trade gaps of the run's venues from the simulator's
+    /// history.
     pub fn start_backfill(&mut self) -> anyhow::Result<()> {
-        self.runner.write_backfill_config()?;
+        self.runner.write_backfill_config(&self.venues)?;
         self.backfill = Some(self.runner.start_backfill()?);
+        Ok(())
+    }
+
+    /// Stops the backfill with SIGTERM (a gap being filled is left for redelivery); true if
+    /// it exited 0.
+    pub fn stop_backfill(&mut self) -> anyhow::Result<bool> {
+        match self.backfill.take() {
+            Some(mut backfill) => Ok(backfill.terminate(Duration::from_secs(20))?.success()),
+            None => Ok(true),
+        }
+    }
+
+    /// Stops storage with SIGTERM (it commits what it holds); true if it exited 0.
+    pub fn stop_storage(&mut self) -> anyhow::Result<bool> {
+        match self.storage.take() {
+            Some(mut storage) => Ok(storage.terminate(Duration::from_secs(20))?.success()),
+            None => Ok(true),
+        }
+    }
+
+    /// Queues `n` stale depth snapshots of `symbol` (Binance form) in the simulator: the
+    /// next `n` it answers predate the stream.
+    pub async fn stale_snapshots(&self, symbol: &str, n: usize) -> anyhow::Result<()> {
+        let url = format!(
+            "http://127.0.0.1:{}/control/stale-snapshots",
+            self.runner.ports.sim
+        );
+        self.http
+            .post(url)
+            .json(&serde_json::json!({ "n": n, "symbol": symbol }))
+            .send()
+            .await?
+            .error_for_status()?;
         Ok(())
     }
 
@@ -272,6 +307,7 @@ impl Pipeline {
         .await?)
     }
 
+    /// Stops the collector with SIGTERM (it drains its sockets and acks); true if it exited 0.
     pub fn stop_collector(&mut self) -> anyhow::Result<bool> {
         Ok(self.collector.terminate(Duration::from_secs(20))?.success())
     }

@@ -130,7 +130,7 @@ impl VenueSpec {
 }
 
 /// The value a configuration file writes as `name`, e.g. `binance_usdm` or `orderbook`.
-fn named<T: DeserializeOwned>(name: &str) -> anyhow::Result<T> {
+pub(crate) fn named<T: DeserializeOwned>(name: &str) -> anyhow::Result<T> {
     T::deserialize(name.into_deserializer())
         .map_err(|error: ValueError| anyhow!("{name:?}: {error}"))
 }
@@ -227,27 +227,51 @@ impl Runner {
         }
     }
 
-    /// The backfill on the run's streams, filling Binance spot trade gaps from the
-    /// simulator's history.
-    pub fn backfill_config(&self) -> marketprism_backfill::Config {
-        marketprism_backfill::Config {
-            nats: self.nats(),
-            venues: vec![marketprism_backfill::VenueConfig {
-                venue: marketprism_venues::VenueKind::BinanceSpot,
+    /// The backfill on the run's streams, filling the trade gaps of `venues` (those of them
+    /// with a trade channel) from the simulator's history.
+    pub fn backfill_config(
+        &self,
+        venues: &[VenueSpec],
+    ) -> anyhow::Result<marketprism_backfill::Config> {
+        let mut filled = Vec::new();
+        for venue in venues {
+            let channels = venue
+                .channels
+                .iter()
+                .map(|channel| named(channel))
+                .collect::<anyhow::Result<Vec<marketprism_venues::Channel>>>()?
+                .into_iter()
+                .filter(|channel| {
+                    matches!(
+                        channel,
+                        marketprism_venues::Channel::Trades
+                            | marketprism_venues::Channel::AggregateTrades
+                    )
+                })
+                .collect::<Vec<_>>();
+            if channels.is_empty() {
+                continue;
+            }
+            filled.push(marketprism_backfill::VenueConfig {
+                venue: named(venue.venue)?,
                 rest_endpoint: Some(format!("http://127.0.0.1:{}", self.ports.sim)),
-                channels: vec![marketprism_venues::Channel::Trades],
-            }],
+                channels,
+            });
+        }
+        Ok(marketprism_backfill::Config {
+            nats: self.nats(),
+            venues: filled,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.backfill)),
             ..marketprism_backfill::Config::default()
-        }
+        })
     }
 
-    /// Writes the backfill's configuration into the run's `backfill.toml`.
-    pub fn write_backfill_config(&self) -> anyhow::Result<()> {
+    /// Writes the backfill's configuration for `venues` into the run's `backfill.toml`.
+    pub fn write_backfill_config(&self, venues: &[VenueSpec]) -> anyhow::Result<()> {
         Ok(write_toml(
             &self.dir.join("backfill.toml"),
             "",
-            &self.backfill_config(),
+            &self.backfill_config(venues)?,
         )?)
     }
 

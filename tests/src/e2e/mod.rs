@@ -14,6 +14,11 @@
 //!   book stream three times; every stored book must equal the simulator's true book at its
 //!   update id, with exactly one sequence-break gap per break.
 //!
+//! * `zero-gap`: every venue with trades under load through dropped connections, stale
+//!   snapshots, collector crashes and restarts, a full stop and start, and a 60 s NATS stop,
+//!   with the backfill running; `trades FINAL` must hold every generated trade on every
+//!   feed whose venue keeps the history, and every trade still missing must lie in a gap
+//!   recorded `partial` or `unfillable` (see `zero_gap`).
 //! * `venues`: every venue, channel and polled series at once; every table (trades, books,
 //!   book deltas, funding rates, open interest, liquidations, volatility indices, long/short
 //!   ratios) must hold exactly what the simulator sent.
@@ -32,6 +37,7 @@ mod captures;
 mod checks;
 mod scenarios;
 mod venues;
+mod zero_gap;
 
 use std::time::Instant;
 
@@ -73,6 +79,8 @@ pub enum Scenario {
     Restarts,
     /// Order books with injected sequence breaks.
     Books,
+    /// Every venue with trades through every fault, gaps filled by the backfill.
+    ZeroGap,
     /// Every venue, channel and polled series.
     Venues,
     /// Real captures replayed through the pipeline, against `marketprism replay`.
@@ -81,11 +89,12 @@ pub enum Scenario {
     Compat,
 }
 
-const ALL: [Scenario; 7] = [
+const ALL: [Scenario; 8] = [
     Scenario::Baseline,
     Scenario::Faults,
     Scenario::Restarts,
     Scenario::Books,
+    Scenario::ZeroGap,
     Scenario::Venues,
     Scenario::Captures,
     Scenario::Compat,
@@ -134,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut checks = Vec::new();
         for scenario in selected {
             // Each scenario gets fresh servers: its streams claim the same subjects.
-            let services = services::start(scenario.release())?;
+            let mut services = services::start(scenario.release())?;
             println!("{scenario:?}: {}", services.description);
             servers.push((scenario, services.description.clone()));
             checks.extend(match scenario {
@@ -159,6 +168,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     scenarios::restarts(&binary, &services, &dir.join("restarts")).await?
                 }
                 Scenario::Books => scenarios::books(&binary, &services, &dir.join("books")).await?,
+                Scenario::ZeroGap => {
+                    zero_gap::run(&binary, &mut services, &dir.join("zero-gap")).await?
+                }
                 Scenario::Venues => venues::run(&binary, &services, &dir.join("venues")).await?,
                 Scenario::Captures => {
                     captures::run(&binary, &services, &dir.join("captures")).await?

@@ -54,7 +54,10 @@ pub(super) async fn wait_until_done(pipeline: &Pipeline) -> anyhow::Result<Repor
     }
 }
 
-async fn wait_until_delivered(pipeline: &Pipeline, at_least: usize) -> anyhow::Result<()> {
+pub(super) async fn wait_until_delivered(
+    pipeline: &Pipeline,
+    at_least: usize,
+) -> anyhow::Result<()> {
     while pipeline
         .sim_report()
         .await?
@@ -332,7 +335,7 @@ pub(super) fn stopped_cleanly(scenario: &'static str, pipeline: Pipeline) -> any
     ))
 }
 
-fn normalized(native: &str) -> String {
+pub(super) fn normalized(native: &str) -> String {
     symbols()
         .into_iter()
         .find(|(known, _)| known == native)
@@ -424,7 +427,7 @@ pub(super) async fn verify_trades(
 }
 
 /// Compares a row with what the simulator sent; `None` when identical.
-fn difference(row: &TradeRow, trade: &SimTrade) -> Option<String> {
+pub(super) fn difference(row: &TradeRow, trade: &SimTrade) -> Option<String> {
     let decimal = |text: &str| Decimal::from_str(text).map(|value| value.normalize()).ok();
     let side = if trade.buyer_is_maker { "sell" } else { "buy" };
     let same = Some(from_fixed18(row.price)) == decimal(&trade.price)
