@@ -197,6 +197,7 @@ let
       requires ? [ ],
       wants ? [ ],
       credentials ? [ ],
+      extraServiceConfig ? { },
     }:
     {
       inherit description requires;
@@ -212,7 +213,8 @@ let
         # backfill leaves the gap it was filling to be redelivered.
         KillSignal = "SIGTERM";
         TimeoutStopSec = 120;
-      };
+      }
+      // extraServiceConfig;
     };
 in
 {
@@ -442,6 +444,9 @@ in
       {
         collector.settings = {
           nats = natsDefaults;
+          # While JetStream does not acknowledge, events wait on disk here, and a restart
+          # republishes what an outage left.
+          publish.spool.path = lib.mkDefault "/var/lib/marketprism-collector/spool";
           venues = lib.mkIf cfg.sim.enable (
             lib.mkDefault [
               {
@@ -512,6 +517,11 @@ in
           ++ [ "marketprism-streams-init.service" ]
           ++ lib.optional cfg.sim.enable "marketprism-sim.service";
         credentials = [ "nats-creds" ];
+        # The spool's directory: kept across restarts, private to the unit's dynamic user.
+        extraServiceConfig = {
+          StateDirectory = "marketprism-collector";
+          StateDirectoryMode = "0700";
+        };
       });
 
       marketprism-storage = lib.mkIf cfg.storage.enable (service {

@@ -31,5 +31,16 @@ pkgs.testers.runNixOSTest {
         timeout=180,
     )
     machine.succeed("curl -sf http://127.0.0.1:9101/metrics | grep -q 'marketprism_collector_events_published_total'")
+
+    # A NATS outage: the collector spools in its state directory and is not ready, then
+    # republishes and is ready again.
+    machine.succeed("systemctl kill --signal=SIGSTOP nats.service")
+    machine.wait_until_fails("curl -sf http://127.0.0.1:9101/ready", timeout=60)
+    machine.wait_until_succeeds(
+        "curl -s http://127.0.0.1:9101/ready | grep -q 'spool at /var/lib/marketprism-collector/spool'",
+        timeout=60,
+    )
+    machine.succeed("systemctl kill --signal=SIGCONT nats.service")
+    machine.wait_until_succeeds("curl -sf http://127.0.0.1:9101/ready", timeout=120)
   '';
 }
