@@ -170,6 +170,7 @@ mod tests {
             window: Duration::from_secs(60),
         }],
         used_weight_header: None,
+        ban: None,
     };
 
     fn cost(weight: u32) -> RequestCost {

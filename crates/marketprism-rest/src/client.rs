@@ -1,6 +1,7 @@
 //! `GET` requests within a venue's budget: each request waits until its weight fits (or a
-//! pause ends), the venue's reported used weight is recorded, and a 429 or 418 pauses every
-//! request to that venue for its `Retry-After`.
+//! pause ends), the venue's reported used weight is recorded, and a 429 or 418 (or the
+//! venue's own ban answer, e.g. Bybit's 403) pauses every request to that venue for its
+//! `Retry-After`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -13,13 +14,14 @@ use reqwest::StatusCode;
 use crate::budget::{Budget, Wait};
 use crate::metrics::{venue_label, RestMetrics};
 
-/// Pause after a rate-limit answer that names no `Retry-After`.
+/// Pause after a 429 or 418 that names no `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Why a request produced no body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
-    /// The venue answered 429 or 418; every request to it is paused this long.
+    /// The venue answered 429, 418 or its ban answer; every request to it is paused this
+    /// long.
     #[error("rate limited by the venue for {0:?}")]
     RateLimited(Duration),
     /// Anything else: connection, status, body.
@@ -74,8 +76,9 @@ impl RestClient {
     }
 
     /// `GET url` costing `cost`, once the budget allows it; returns the body of a successful
-    /// answer. A 429 or 418 pauses every request to the venue for its `Retry-After` and is
-    /// returned as [`FetchError::RateLimited`]; the caller's next request waits it out.
+    /// answer. A 429, a 418 or the venue's ban answer pauses every request to the venue for
+    /// its `Retry-After` (the ban's own pause when it names none) and is returned as
+    /// [`FetchError::RateLimited`]; the caller's next request waits it out.
     pub async fn get(&self, cost: RequestCost, url: &str) -> Result<String, FetchError> {
         let venue = &self.venue;
         let name = venue.limits.name;
@@ -146,13 +149,20 @@ impl RestClient {
             }
         }
         let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::IM_A_TEAPOT {
+        let ban = venue.limits.ban.filter(|ban| ban.status == status.as_u16());
+        if status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::IM_A_TEAPOT
+            || ban.is_some()
+        {
             let retry_after = response
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.trim().parse::<u64>().ok())
-                .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs);
+                .map_or_else(
+                    || ban.map_or(DEFAULT_RETRY_AFTER, |ban| ban.pause),
+                    Duration::from_secs,
+                );
             let until =
                 now_ms().saturating_add(i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX));
             venue.budget().pause(until);

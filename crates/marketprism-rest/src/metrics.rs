@@ -38,7 +38,7 @@ impl RestMetrics {
         );
         registry.register(
             "rest_rate_limited",
-            "Rate-limit answers (429, 418), each pausing every request to the venue, per venue and status",
+            "Rate-limit and ban answers (429, 418, Bybit's 403), each pausing every request to the venue, per venue and status",
             self.rate_limited.clone(),
         );
     }
@@ -51,6 +51,16 @@ impl RestMetrics {
     /// Requests to `venue` that waited for budget.
     pub fn budget_waits(&self, venue: &str) -> u64 {
         self.budget_waits.get_or_create(&venue_label(venue)).get()
+    }
+
+    /// Rate-limit answers of HTTP `status` from `venue`.
+    pub fn rate_limited(&self, venue: &str, status: u16) -> u64 {
+        self.rate_limited
+            .get_or_create(&vec![
+                ("venue", venue.to_owned()),
+                ("status", status.to_string()),
+            ])
+            .get()
     }
 }
 

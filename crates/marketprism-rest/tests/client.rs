@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use marketprism_rest::{FetchError, RestClient, RestMetrics};
-use marketprism_venues::{RequestCost, RestBucket, RestLimits, UsedWeightHeader};
+use marketprism_venues::{BanAnswer, RequestCost, RestBucket, RestLimits, UsedWeightHeader};
 
 const LIMITS: RestLimits = RestLimits {
     name: "test_venue",
@@ -22,6 +22,10 @@ const LIMITS: RestLimits = RestLimits {
     used_weight_header: Some(UsedWeightHeader {
         name: "x-mbx-used-weight-1m",
         bucket: "REQUEST_WEIGHT",
+    }),
+    ban: Some(BanAnswer {
+        status: 403,
+        pause: Duration::from_secs(600),
     }),
 };
 
@@ -37,6 +41,8 @@ struct Venue {
     reported: AtomicU32,
     /// The status of the next answer (200 when 0).
     next_status: AtomicU32,
+    /// Whether that answer names a `Retry-After` of 30 s.
+    silent_retry_after: std::sync::atomic::AtomicBool,
 }
 
 async fn answer(State(venue): State<Arc<Venue>>) -> (StatusCode, HeaderMap, &'static str) {
@@ -50,7 +56,9 @@ async fn answer(State(venue): State<Arc<Venue>>) -> (StatusCode, HeaderMap, &'st
     if status == 0 {
         return (StatusCode::OK, headers, "{}");
     }
-    headers.insert("retry-after", HeaderValue::from_static("30"));
+    if !venue.silent_retry_after.load(Ordering::SeqCst) {
+        headers.insert("retry-after", HeaderValue::from_static("30"));
+    }
     let status = u16::try_from(status).expect("status");
     (StatusCode::from_u16(status).expect("status"), headers, "{}")
 }
@@ -131,4 +139,34 @@ async fn a_429_pauses_every_caller_of_the_venue() {
 #[tokio::test]
 async fn a_418_pauses_every_caller_of_the_venue() {
     a_rate_limit_answer_pauses_every_caller(418).await;
+}
+
+#[tokio::test]
+async fn the_venues_ban_answer_pauses_every_caller() {
+    a_rate_limit_answer_pauses_every_caller(403).await;
+}
+
+#[tokio::test]
+async fn a_ban_naming_no_retry_after_pauses_for_the_bans_own_time() {
+    let (url, venue) = serve().await;
+    let (client, metrics) = client(1.0);
+    venue.silent_retry_after.store(true, Ordering::SeqCst);
+    venue.next_status.store(403, Ordering::SeqCst);
+    assert_eq!(
+        client.get(COST, &url).await,
+        Err(FetchError::RateLimited(Duration::from_secs(600)))
+    );
+    let paused_until = client.paused_until().expect("paused");
+    assert!(paused_until >= marketprism_model::now_ms() + 599_000);
+    assert_eq!(metrics.rate_limited("test_venue", 403), 1);
+
+    // Any other failure status is a plain failure: nothing is paused.
+    let (url, venue) = serve().await;
+    let (client, _) = self::client(1.0);
+    venue.next_status.store(500, Ordering::SeqCst);
+    assert!(matches!(
+        client.get(COST, &url).await,
+        Err(FetchError::Failed(_))
+    ));
+    assert_eq!(client.paused_until(), None);
 }

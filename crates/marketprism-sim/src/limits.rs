@@ -5,7 +5,9 @@
 //! fixed windows aligned on the Unix epoch (Binance counts per clock minute). A request that
 //! would take the bucket past its limit is answered 429 with `Retry-After` (the seconds left
 //! in the window); a request during that back-off, or during a ban, is answered 418 with a
-//! ban of [`BAN`], as Binance does. Refused requests are not counted against the limit.
+//! ban of [`BAN`], as Binance does. Bybit instead answers 403 "access too frequent" and bans
+//! the IP for [`BYBIT_BAN`], naming no `Retry-After`; asking during the ban renews it.
+//! Refused requests are not counted against the limit.
 //! Binance answers carry `X-MBX-USED-WEIGHT-1M`. The rules are restated here rather than
 //! taken from the venues crate, so that a wrong rule there shows up against this one:
 //!
@@ -34,6 +36,9 @@ use crate::server::{lock, Shared};
 /// How long a 418 bans the client, seconds (Binance's shortest ban).
 pub const BAN: u64 = 120;
 
+/// How long Bybit's 403 bans the client, seconds (its docs: wait at least 10 minutes).
+pub const BYBIT_BAN: u64 = 600;
+
 /// Binance's used-weight header.
 const USED_WEIGHT: &str = "x-mbx-used-weight-1m";
 
@@ -52,6 +57,9 @@ pub struct VenueUsage {
     pub answered_429: u64,
     /// Requests answered 418 (during a 429 back-off or a ban).
     pub answered_418: u64,
+    /// Requests answered 403 (Bybit's ban).
+    #[serde(default)]
+    pub answered_403: u64,
 }
 
 /// One bucket's count in its current window.
@@ -151,18 +159,13 @@ fn rule(path: &str, query: &str) -> Option<Rule> {
 }
 
 impl Limits {
-    /// Counts a request at `now_ms`; `Err` carries the refusal's status and `Retry-After`,
-    /// `Ok` the weight now used in the bucket's window.
-    fn admit(&mut self, rule: &Rule, now_ms: i64) -> Result<u64, (StatusCode, u64)> {
+    /// Counts a request at `now_ms`; `Err` carries the refusal's status and `Retry-After`
+    /// (if it names one), `Ok` the weight now used in the bucket's window.
+    fn admit(&mut self, rule: &Rule, now_ms: i64) -> Result<u64, (StatusCode, Option<u64>)> {
         let usage = self.usage.entry(rule.venue.to_owned()).or_default();
         usage.requests += 1;
         let back_off = self.back_off_until_ms.entry(rule.venue).or_insert(i64::MIN);
-        if now_ms < *back_off {
-            // Asking again during the back-off earns a ban.
-            usage.answered_418 += 1;
-            *back_off = now_ms + (BAN as i64) * 1000;
-            return Err((StatusCode::IM_A_TEAPOT, BAN));
-        }
+        let bybit = rule.venue == "bybit";
         let index = now_ms.div_euclid(rule.window_ms);
         let window = self
             .windows
@@ -171,12 +174,23 @@ impl Limits {
         if window.index != index {
             *window = Window { index, used: 0 };
         }
+        if bybit && (now_ms < *back_off || window.used + rule.weight > rule.limit) {
+            usage.answered_403 += 1;
+            *back_off = now_ms + (BYBIT_BAN as i64) * 1000;
+            return Err((StatusCode::FORBIDDEN, None));
+        }
+        if now_ms < *back_off {
+            // Asking again during the back-off earns a ban.
+            usage.answered_418 += 1;
+            *back_off = now_ms + (BAN as i64) * 1000;
+            return Err((StatusCode::IM_A_TEAPOT, Some(BAN)));
+        }
         if window.used + rule.weight > rule.limit {
             let window_end = (index + 1) * rule.window_ms;
             *back_off = window_end;
             usage.answered_429 += 1;
             let retry_after = u64::try_from((window_end - now_ms + 999) / 1000).unwrap_or(1);
-            return Err((StatusCode::TOO_MANY_REQUESTS, retry_after));
+            return Err((StatusCode::TOO_MANY_REQUESTS, Some(retry_after)));
         }
         window.used += rule.weight;
         usage.weight += rule.weight;
@@ -220,18 +234,26 @@ pub(crate) async fn enforce(
             response
         }
         Err((status, retry_after)) => {
-            tracing::warn!(venue = rule.venue, %status, retry_after, path = uri.path(), "REST request over the venue's limit.");
+            tracing::warn!(venue = rule.venue, %status, ?retry_after, path = uri.path(), "REST request over the venue's limit.");
             shared.report().record_request(crate::RestRequest {
                 path: uri.to_string(),
                 at_ms: now,
                 status: status.as_u16(),
             });
-            let mut response = (
-                status,
-                [(header::RETRY_AFTER, retry_after.to_string())],
-                Json(serde_json::json!({"code": -1003, "msg": "Too many requests."})),
-            )
-                .into_response();
+            let mut response = if status == StatusCode::FORBIDDEN {
+                (status, "403 Forbidden: access too frequent").into_response()
+            } else {
+                (
+                    status,
+                    Json(serde_json::json!({"code": -1003, "msg": "Too many requests."})),
+                )
+                    .into_response()
+            };
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
             if binance {
                 response
                     .headers_mut()
@@ -280,11 +302,11 @@ mod tests {
         }
         assert_eq!(
             limits.admit(&depth, minute + 10_000),
-            Err((StatusCode::TOO_MANY_REQUESTS, 50))
+            Err((StatusCode::TOO_MANY_REQUESTS, Some(50)))
         );
         assert_eq!(
             limits.admit(&depth, minute + 20_000),
-            Err((StatusCode::IM_A_TEAPOT, BAN))
+            Err((StatusCode::IM_A_TEAPOT, Some(BAN)))
         );
         // Banned past the window's end.
         assert!(limits.admit(&depth, minute + 60_000).is_err());
@@ -299,5 +321,29 @@ mod tests {
             (27, 6_000, 6_000, 6_000)
         );
         assert_eq!((usage.answered_429, usage.answered_418), (1, 2));
+    }
+
+    #[test]
+    fn bybit_over_the_limit_answers_403_and_renews_the_ban_when_asked_again() {
+        let mut limits = Limits::default();
+        let recent = rule("/v5/market/recent-trade", "limit=1000").expect("rule");
+        let window = 1_700_000_040_000;
+        for _ in 0..600 {
+            limits.admit(&recent, window + 1).expect("within 600");
+        }
+        let banned = Err((StatusCode::FORBIDDEN, None));
+        assert_eq!(limits.admit(&recent, window + 2), banned);
+        // Long after the window ended, the ban holds, and asking renews it.
+        let later = window + 2 + (BYBIT_BAN as i64 - 1) * 1000;
+        assert_eq!(limits.admit(&recent, later), banned);
+        assert_eq!(limits.admit(&recent, later + 2_000), banned);
+        assert!(limits
+            .admit(&recent, later + 2_000 + (BYBIT_BAN as i64) * 1000)
+            .is_ok());
+        let usage = &limits.usage()["bybit"];
+        assert_eq!(
+            (usage.answered_403, usage.answered_429, usage.answered_418),
+            (3, 0, 0)
+        );
     }
 }

@@ -28,7 +28,7 @@ mod registry;
 
 pub use error::{VenueError, VenueErrorKind};
 pub use history::{HistoryPager, HistoryRange, Wanted};
-pub use limits::{RequestCost, RestBucket, RestCall, RestLimits, UsedWeightHeader};
+pub use limits::{BanAnswer, RequestCost, RestBucket, RestCall, RestLimits, UsedWeightHeader};
 pub use protocol::{
     BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest, Subscription,
     VenueProtocol,

@@ -55,6 +55,16 @@ pub struct UsedWeightHeader {
     pub bucket: &'static str,
 }
 
+/// An answer by which a venue bans the IP for going beyond its limits, beside the 429 and
+/// 418 every venue's client honours: Bybit's 403 "access too frequent".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanAnswer {
+    /// The HTTP status of the answer.
+    pub status: u16,
+    /// How long to send nothing when the answer names no `Retry-After`.
+    pub pause: Duration,
+}
+
 /// A venue's REST limits for one REST endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestLimits {
@@ -65,6 +75,8 @@ pub struct RestLimits {
     pub buckets: &'static [RestBucket],
     /// The header reporting used weight, where the venue sends one.
     pub used_weight_header: Option<UsedWeightHeader>,
+    /// The venue's own ban answer, where it has one.
+    pub ban: Option<BanAnswer>,
 }
 
 impl RestLimits {

@@ -550,6 +550,7 @@ fn verify_requests(report: &Report, (from_ms, to_ms): (i64, i64)) -> Checks {
         .filter(|(_, usage)| {
             usage.answered_429 > 0
                 || usage.answered_418 > 0
+                || usage.answered_403 > 0
                 || usage.peak_window_weight > usage.limit
         })
         .map(|(venue, usage)| format!("{venue}: {usage:?}"))
@@ -571,7 +572,7 @@ fn verify_requests(report: &Report, (from_ms, to_ms): (i64, i64)) -> Checks {
         Check::holds(
             SCENARIO,
             "REST requests within every venue's limits",
-            "no 429, no 418, peak <= limit",
+            "no 429, 418 or 403, peak <= limit",
             if over_limits.is_empty() {
                 format!("{} venues within", report.rest_usage.len())
             } else {

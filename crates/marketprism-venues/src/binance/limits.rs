@@ -42,6 +42,7 @@ pub(super) const SPOT: RestLimits = RestLimits {
         window: MINUTE,
     }],
     used_weight_header: Some(USED_WEIGHT),
+    ban: None,
 };
 
 /// USDⓈ-M limits.
@@ -60,6 +61,7 @@ pub(super) const USDM: RestLimits = RestLimits {
         },
     ],
     used_weight_header: Some(USED_WEIGHT),
+    ban: None,
 };
 
 /// What `call` costs on `market_type`.

@@ -19,8 +19,8 @@ use marketprism_model::{Event, Exchange, MarketType};
 
 use crate::envelope;
 use crate::{
-    Inbound, Keepalive, Poll, RequestCost, RestBucket, RestCall, RestLimits, SubscribeRequest,
-    Subscription, VenueError, VenueProtocol,
+    BanAnswer, Inbound, Keepalive, Poll, RequestCost, RestBucket, RestCall, RestLimits,
+    SubscribeRequest, Subscription, VenueError, VenueProtocol,
 };
 
 use symbol::SymbolMap;
@@ -83,7 +83,7 @@ impl VenueProtocol for Bybit {
 
     /// Bybit allows 600 requests per 5 s and IP across every host and endpoint
     /// (<https://bybit-exchange.github.io/docs/v5/rate-limit>); beyond that it answers 403
-    /// "access too frequent" and bans the IP for at least 10 minutes.
+    /// "access too frequent" and bans the IP: wait at least 10 minutes, its docs say.
     fn rest_limits(&self) -> RestLimits {
         const LIMITS: RestLimits = RestLimits {
             name: "bybit",
@@ -93,6 +93,10 @@ impl VenueProtocol for Bybit {
                 window: std::time::Duration::from_secs(5),
             }],
             used_weight_header: None,
+            ban: Some(BanAnswer {
+                status: 403,
+                pause: std::time::Duration::from_secs(600),
+            }),
         };
         LIMITS
     }

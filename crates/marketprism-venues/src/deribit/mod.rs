@@ -71,6 +71,7 @@ impl VenueProtocol for Deribit {
                 window: std::time::Duration::from_secs(1),
             }],
             used_weight_header: None,
+            ban: None,
         };
         LIMITS
     }

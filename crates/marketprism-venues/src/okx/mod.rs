@@ -112,6 +112,7 @@ impl VenueProtocol for Okx {
                 },
             ],
             used_weight_header: None,
+            ban: None,
         };
         LIMITS
     }
