@@ -7,10 +7,9 @@
 //! acked. A restart therefore resumes every gap not yet finished. Gaps whose history cannot
 //! be fetched now are left for redelivery after `consumer.max_retry_delay`.
 
-use std::time::Duration;
-
-use async_nats::jetstream::{self, consumer, AckKind, Message};
+use async_nats::jetstream::{self, AckKind, Message};
 use futures::StreamExt;
+use marketprism_bus::DurablePull;
 use marketprism_model::{DataType, Event, Gap};
 use marketprism_telemetry::{Dependency, Readiness};
 use prometheus_client::registry::Registry;
@@ -29,22 +28,9 @@ pub enum BackfillError {
     /// NATS or the stream is unavailable.
     #[error(transparent)]
     Bus(#[from] marketprism_bus::BusError),
-    /// The event stream does not exist or does not answer.
-    #[error("stream {stream} is not available ({source}); run `marketprism streams init`")]
-    StreamUnavailable {
-        /// The configured event stream.
-        stream: String,
-        /// The client's error.
-        source: marketprism_bus::Source,
-    },
-    /// The consumer could not be created or read.
-    #[error("JetStream consumer {durable}: {source}")]
-    Consumer {
-        /// The durable name.
-        durable: String,
-        /// The client's error.
-        source: marketprism_bus::Source,
-    },
+    /// The event stream or the durable consumer of gaps could not be read.
+    #[error(transparent)]
+    Consumer(#[from] marketprism_bus::ConsumerError),
     /// The HTTP endpoint could not bind.
     #[error("cannot serve metrics on {address}: {source}")]
     Listen {
@@ -86,39 +72,14 @@ async fn consume(
     let client = marketprism_bus::connect(&config.nats, "marketprism-backfill").await?;
     let context = jetstream::new(client.clone());
     let durable = &config.consumer.durable_name;
-    let consumer_error = |source: marketprism_bus::Source| BackfillError::Consumer {
+    let pull = DurablePull {
         durable: durable.clone(),
-        source,
+        filter_subject: Some(DataType::Gap.wildcard_subject()),
+        ack_wait: config.consumer.ack_wait,
+        max_ack_pending: None,
+        batch: 16,
     };
-    let stream = context
-        .get_stream(&config.nats.stream.name)
-        .await
-        .map_err(|source| BackfillError::StreamUnavailable {
-            stream: config.nats.stream.name.clone(),
-            source: source.into(),
-        })?;
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            durable,
-            consumer::pull::Config {
-                durable_name: Some(durable.clone()),
-                filter_subject: DataType::Gap.wildcard_subject(),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: config.consumer.ack_wait,
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|source| consumer_error(source.into()))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(16)
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await
-        .map_err(|source| consumer_error(source.into()))?;
+    let (_, mut messages) = pull.start(&context, &config.nats.stream.name).await?;
     readiness.set_dependency("nats", Dependency::up(format!("consuming as {durable}")));
     readiness.set(Ok(()));
     tracing::info!(%durable, venues = config.venues.len(), "Filling gaps.");
@@ -151,7 +112,7 @@ async fn consume(
             // JetStream keeps every unacked message for redelivery.
             Some(Err(error)) => tracing::warn!(%error, "Pull from JetStream failed; retrying."),
             None => {
-                return Err(consumer_error("the message stream ended".into()));
+                return Err(pull.failed("the message stream ended").into());
             }
         }
     }

@@ -7,11 +7,13 @@
 
 mod backoff;
 mod config;
+mod consumer;
 mod deadletter;
 mod streams;
 
 pub use backoff::Backoff;
 pub use config::{check_endpoint, Config, StreamConfig};
+pub use consumer::{ConsumerError, DurablePull};
 pub use deadletter::{
     deadletter_subject, DeadLetter, DeadLetterOrigin, DEADLETTER_ERROR_HEADER,
     DEADLETTER_ORIGINAL_HEADER, DEADLETTER_TRUNCATED_HEADER,

@@ -1,9 +1,8 @@
 //! The consume → batch → insert → ack loop.
 
-use std::time::Duration;
-
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
+use marketprism_bus::{ConsumerError, DurablePull};
 use marketprism_telemetry::Readiness;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -22,22 +21,9 @@ pub enum StorageError {
     /// NATS or the stream is unavailable.
     #[error(transparent)]
     Bus(#[from] marketprism_bus::BusError),
-    /// The event stream does not exist or does not answer.
-    #[error("stream {stream} is not available ({source}); run `marketprism streams init`")]
-    StreamUnavailable {
-        /// The configured event stream.
-        stream: String,
-        /// The client's error.
-        source: marketprism_bus::Source,
-    },
-    /// The consumer could not be created or read.
-    #[error("JetStream consumer {durable}: {source}")]
-    Consumer {
-        /// The durable name.
-        durable: String,
-        /// The client's error.
-        source: marketprism_bus::Source,
-    },
+    /// The event stream or the durable consumer could not be read.
+    #[error(transparent)]
+    Consumer(#[from] ConsumerError),
     /// The HTTP endpoint could not bind.
     #[error("cannot serve metrics on {address}: {source}")]
     Listen {
@@ -74,8 +60,10 @@ impl StorageError {
         match self {
             StorageError::Config(_) => StorageErrorKind::Config,
             StorageError::Bus(_) => StorageErrorKind::Bus,
-            StorageError::StreamUnavailable { .. } => StorageErrorKind::StreamUnavailable,
-            StorageError::Consumer { .. } => StorageErrorKind::Consumer,
+            StorageError::Consumer(ConsumerError::StreamUnavailable { .. }) => {
+                StorageErrorKind::StreamUnavailable
+            }
+            StorageError::Consumer(ConsumerError::Consumer { .. }) => StorageErrorKind::Consumer,
             StorageError::Listen { .. } => StorageErrorKind::Listen,
             StorageError::ClickHouse(_) => StorageErrorKind::ClickHouse,
         }
@@ -100,39 +88,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
 
     let client = marketprism_bus::connect(&config.nats, "marketprism-storage").await?;
     let context = jetstream::new(client.clone());
-    let consumer_error = |source: marketprism_bus::Source| StorageError::Consumer {
+    let pull = DurablePull {
         durable: config.consumer.durable_name.clone(),
-        source,
+        filter_subject: None,
+        ack_wait: config.consumer.ack_wait,
+        max_ack_pending: Some(config.consumer.max_ack_pending),
+        batch: config.batch.messages_per_pull(),
     };
-    let stream = context
-        .get_stream(&config.nats.stream.name)
-        .await
-        .map_err(|source| StorageError::StreamUnavailable {
-            stream: config.nats.stream.name.clone(),
-            source: source.into(),
-        })?;
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            &config.consumer.durable_name,
-            consumer::pull::Config {
-                durable_name: Some(config.consumer.durable_name.clone()),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: config.consumer.ack_wait,
-                max_ack_pending: config.consumer.max_ack_pending,
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|source| consumer_error(source.into()))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(config.batch.messages_per_pull())
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await
-        .map_err(|source| consumer_error(source.into()))?;
+    let (consumer, mut messages) = pull.start(&context, &config.nats.stream.name).await?;
 
     let writer = Writer::new(
         &config,
@@ -154,7 +117,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
         watching.clone(),
     ));
     tracing::info!(durable = %config.consumer.durable_name, "Consuming.");
-    let result = consume(&config, &mut messages, writer, &metrics, &shutdown).await;
+    let result = consume(&config, &pull, &mut messages, writer, &metrics, &shutdown).await;
     watching.cancel();
     let _ = watcher.await;
     shutdown.cancel();
@@ -164,6 +127,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stor
 
 async fn consume(
     config: &Config,
+    pull: &DurablePull,
     messages: &mut consumer::pull::Stream,
     mut writer: Writer,
     metrics: &Metrics,
@@ -195,10 +159,7 @@ async fn consume(
                 Some(Err(error)) => tracing::warn!(%error, "Pull from JetStream failed; retrying."),
                 None => {
                     writer.flush(std::mem::take(&mut batch), shutdown).await;
-                    return Err(StorageError::Consumer {
-                        durable: config.consumer.durable_name.clone(),
-                        source: "the message stream ended".into(),
-                    });
+                    return Err(pull.failed("the message stream ended").into());
                 }
             }
         }
