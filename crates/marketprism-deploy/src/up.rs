@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use marketprism_servers::{
-    find_binary, is_alive, log_tail, port_free, read_pid, spawn_daemon, stop, version_output,
-    wait_ready, Binary, ClickHouseSpec, NatsSpec, SpawnError,
+    find_binary, get_text, is_alive, log_tail, port_free, read_pid, spawn_daemon, stop,
+    version_output, wait_ready, Binary, ClickHouseSpec, NatsSpec, SpawnError,
 };
 
 use crate::config::{
@@ -78,8 +78,9 @@ pub struct UpReport {
     pub clickhouse_version: String,
     /// Rows per table (`FINAL`).
     pub rows: Vec<(String, u64)>,
-    /// Said when the simulator replaced unreachable exchanges.
-    pub notice: Option<String>,
+    /// What the operator should know: the simulator replaced unreachable exchanges, or the
+    /// source was quiet, so the data flow could not be verified.
+    pub notices: Vec<String>,
 }
 
 /// A service to start.
@@ -90,6 +91,18 @@ struct Planned {
 }
 
 const EXCHANGE_PROBE: &str = "stream.binance.com:9443";
+
+/// The events the collector listening on `port` has published, as its metrics say; `None`
+/// when it does not answer.
+fn events_published(port: u16) -> Option<u64> {
+    let metrics = get_text(&format!("http://127.0.0.1:{port}/metrics")).ok()?;
+    metrics.lines().find_map(|line| {
+        line.strip_prefix("marketprism_collector_events_published_total ")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
 
 fn exchanges_reachable() -> bool {
     use std::net::ToSocketAddrs;
@@ -142,7 +155,7 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
     let mut started: Vec<(ServiceName, u32)> = Vec::new();
     match bring_up(options, &manifest, progress, &mut started).await {
         Ok(mut report) => {
-            report.notice = notice;
+            report.notices.splice(0..0, notice);
             Ok(report)
         }
         Err(error) => {
@@ -235,6 +248,8 @@ async fn bring_up(
     let before = count_rows(&client, trades, DEFAULT_TIMEOUT)
         .await
         .unwrap_or(0);
+    let published_before = events_published(manifest.ports.collector);
+    let mut notices = Vec::new();
     loop {
         let now = count_rows(&client, trades, DEFAULT_TIMEOUT)
             .await
@@ -249,6 +264,19 @@ async fn bring_up(
             break;
         }
         if verified.elapsed() > options.verify_timeout {
+            // A quiet source (a paused venue or simulator) proves nothing either way: every
+            // service is ready, and undoing the restart would leave the deployment down.
+            let published_after = events_published(manifest.ports.collector);
+            if published_before.is_some() && published_after == published_before {
+                let _ = writeln!(progress, "not verified: the source is quiet");
+                notices.push(format!(
+                    "The source is quiet: the collector published no event in {:?}, so no new \
+                     row could show that data flows. Every service is ready; `marketprism \
+                     status` shows when rows arrive.",
+                    options.verify_timeout
+                ));
+                break;
+            }
             return Err(DeployError::new(
                 "verifying the data flow",
                 format!("no new rows in {}.trades within {:?}", manifest.database, options.verify_timeout),
@@ -287,7 +315,7 @@ async fn bring_up(
         nats_version,
         clickhouse_version,
         rows,
-        notice: None,
+        notices,
     })
 }
 
@@ -495,7 +523,7 @@ async fn init_streams(state: &StateDir) -> Result<String, DeployError> {
 impl std::fmt::Display for UpReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f)?;
-        if let Some(notice) = &self.notice {
+        for notice in &self.notices {
             writeln!(f, "NOTE: {notice}\n")?;
         }
         writeln!(

@@ -343,3 +343,60 @@ fn a_server_that_cannot_run_is_named_by_its_path() {
     assert!(message.contains("chmod +x"), "{message}");
     assert_nothing_listens(base);
 }
+
+/// `up` restarts a killed service while the source is paused: no new row can show that data
+/// flows, and `up` says the source is quiet instead of stopping what it restarted.
+#[test]
+fn up_restarts_what_is_down_while_the_source_is_quiet() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let base = port_base();
+    let up = marketprism(
+        &["up", "--sim", "--port-base", &base.to_string()],
+        state.path(),
+    );
+    assert!(up.status.success(), "up failed:\n{}", text(&up));
+    let deployed = Deployed(state.path());
+
+    let paused = Frozen::new(state.path(), "sim");
+    let storage = read_pid(&state.path().join("run").join("storage.pid")).expect("pid file");
+    kill(
+        Pid::from_raw(i32::try_from(storage).expect("pid in range")),
+        Signal::SIGKILL,
+    )
+    .expect("storage killed");
+    let again = marketprism(&["up", "--verify-timeout", "5"], state.path());
+    let report = text(&again);
+    assert!(again.status.success(), "{report}");
+    assert!(report.contains("the source is quiet"), "{report}");
+    let storage_line = report
+        .lines()
+        .find(|line| line.trim_start().starts_with("storage "))
+        .unwrap_or_default();
+    assert!(storage_line.contains("started"), "{report}");
+    let restarted = read_pid(&state.path().join("run").join("storage.pid")).expect("pid file");
+    assert_ne!(restarted, storage);
+    assert!(
+        marketprism_servers::is_alive(restarted, "store"),
+        "storage left running:\n{report}"
+    );
+
+    // The source continues: rows flow again without another `up`.
+    drop(paused);
+    let started = Instant::now();
+    loop {
+        let status = status_within_a_minute(state.path());
+        if status.status.success() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not ready after the source continued:\n{}",
+            text(&status)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    drop(deployed);
+    let down = marketprism(&["down"], state.path());
+    assert!(down.status.success(), "down:\n{}", text(&down));
+    assert_nothing_listens(base);
+}
