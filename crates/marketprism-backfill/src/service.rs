@@ -6,9 +6,17 @@
 //! event published alone has) and acknowledged by JetStream before the gap's message is
 //! acked. A restart therefore resumes every gap not yet finished. Gaps whose history cannot
 //! be fetched now are left for redelivery after `consumer.max_retry_delay`.
+//!
+//! Gaps are filled one after another per venue and market, and the venues side by side: a
+//! venue whose history is short (Bybit serves its latest 1,000 trades) is not held behind
+//! one that pages slowly within its budget (OKX, 100 trades per request).
+
+use std::collections::{HashMap, VecDeque};
 
 use async_nats::jetstream::{self, AckKind, Message};
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, StreamExt};
 use marketprism_bus::DurablePull;
 use marketprism_model::{DataType, Event, Gap};
 use marketprism_telemetry::{Dependency, Readiness};
@@ -96,26 +104,68 @@ async fn consume(
         metrics,
         readiness,
     };
-    loop {
+    // Per lane with a gap being filled, the messages waiting behind it.
+    let mut waiting: HashMap<String, VecDeque<Message>> = HashMap::new();
+    let mut filling: FuturesUnordered<BoxFuture<'_, (String, bool)>> = FuturesUnordered::new();
+    // Messages being filled or waiting.
+    let mut held = 0;
+    let ended = loop {
         let next = tokio::select! {
             biased;
-            _ = shutdown.cancelled() => return Ok(()),
-            next = messages.next() => next,
+            _ = shutdown.cancelled() => break None,
+            Some((lane, carry_on)) = filling.next(), if !filling.is_empty() => {
+                held -= 1;
+                if !carry_on {
+                    break None;
+                }
+                match waiting.get_mut(&lane).and_then(VecDeque::pop_front) {
+                    Some(message) => filling.push(worker.run(lane, message, shutdown).boxed()),
+                    None => {
+                        waiting.remove(&lane);
+                    }
+                }
+                continue;
+            }
+            next = messages.next(), if held < MAX_HELD => next,
         };
         match next {
             Some(Ok(message)) => {
-                if !worker.handle(&message, shutdown).await {
-                    return Ok(());
+                held += 1;
+                let lane = lane_of(&message.subject);
+                match waiting.get_mut(&lane) {
+                    Some(queue) => queue.push_back(message),
+                    None => {
+                        waiting.insert(lane.clone(), VecDeque::new());
+                        filling.push(worker.run(lane, message, shutdown).boxed());
+                    }
                 }
             }
             // Heartbeat and pull errors are transient: the client re-issues pulls and
             // JetStream keeps every unacked message for redelivery.
             Some(Err(error)) => tracing::warn!(%error, "Pull from JetStream failed; retrying."),
-            None => {
-                return Err(pull.failed("the message stream ended").into());
-            }
+            None => break Some(pull.failed("the message stream ended")),
         }
+    };
+    // Gaps being filled hand themselves back when shutdown interrupts them; the waiting
+    // ones are handed back here, so that the next backfill need not wait out ack_wait.
+    shutdown.cancel();
+    while filling.next().await.is_some() {}
+    for message in waiting.into_values().flatten() {
+        acknowledge(&message, AckKind::Nak(None)).await;
     }
+    match ended {
+        Some(error) => Err(error.into()),
+        None => Ok(()),
+    }
+}
+
+/// Gap messages held at once at most, being filled or waiting behind their lane's.
+const MAX_HELD: usize = 256;
+
+/// The lane of a gap message, `gap.<exchange>.<market>` of its subject
+/// (`gap.<exchange>.<market>.<symbol>`): its venue and market.
+fn lane_of(subject: &str) -> String {
+    subject.splitn(4, '.').take(3).collect::<Vec<_>>().join(".")
 }
 
 /// What handling a gap message needs.
@@ -135,6 +185,18 @@ enum Interrupted {
 }
 
 impl Worker<'_> {
+    /// Handles `message` of `lane`: the lane, to start its next message, and false when
+    /// shutdown interrupted it.
+    async fn run(
+        &self,
+        lane: String,
+        message: Message,
+        shutdown: &CancellationToken,
+    ) -> (String, bool) {
+        let carry_on = self.handle(&message, shutdown).await;
+        (lane, carry_on)
+    }
+
     /// Fills the gaps of one message and acks it, or leaves it for redelivery; false when
     /// shutdown interrupted it.
     async fn handle(&self, message: &Message, shutdown: &CancellationToken) -> bool {
@@ -246,5 +308,17 @@ impl Worker<'_> {
 async fn acknowledge(message: &Message, kind: AckKind) {
     if let Err(error) = message.ack_with(kind).await {
         tracing::warn!(%error, "Acknowledging a gap message failed; it will be redelivered.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_message_lane_is_its_venue_and_market() {
+        assert_eq!(lane_of("gap.bybit.spot.BTC-USDT"), "gap.bybit.spot");
+        assert_eq!(lane_of("gap.okx.perpetual.ETH-USDT"), "gap.okx.perpetual");
+        assert_eq!(lane_of("gap.deribit"), "gap.deribit");
     }
 }

@@ -3,6 +3,7 @@
 
 mod binance;
 mod bybit;
+mod lanes;
 mod resume;
 mod stored;
 

@@ -109,7 +109,7 @@ impl HistoryPager for OkxPager {
         }
         Some(match self.oldest_ms {
             Some(oldest) => format!(
-                "OKX's history ends at {oldest} ms, after the gap's start at {} ms",
+                "OKX's history ends at {oldest} ms, not before the gap's start at {} ms",
                 self.from_ms
             ),
             None => format!(
