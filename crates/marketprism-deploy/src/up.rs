@@ -59,6 +59,8 @@ pub struct ServiceReport {
     pub port: u16,
     /// Started now or already running.
     pub outcome: ServiceOutcome,
+    /// Why a service that was already running is not ready (one started now is).
+    pub not_ready: Option<String>,
     /// Its log file.
     pub log: PathBuf,
 }
@@ -219,17 +221,34 @@ async fn bring_up(
         let service = start(state, &manifest.ports, planned, started)?;
         let _ = writeln!(
             progress,
-            "{} (pid {}, port {})",
+            "{} (pid {}, port {}){}",
             if service.outcome == ServiceOutcome::Started {
                 "started"
             } else {
                 "already running"
             },
             service.pid,
-            service.port
+            service.port,
+            service
+                .not_ready
+                .as_ref()
+                .map(|reason| format!(", not ready: {reason}"))
+                .unwrap_or_default()
         );
         services.push(service);
     }
+    let mut notices: Vec<String> = services
+        .iter()
+        .filter_map(|service| {
+            let reason = service.not_ready.as_ref()?;
+            Some(format!(
+                "{} is running but not ready ({reason}); `marketprism status` shows when it is, \
+                 `marketprism logs {}` why it is not.",
+                service.name.as_str(),
+                service.name.as_str()
+            ))
+        })
+        .collect();
 
     announce(progress, "Verifying that rows reach ClickHouse");
     let storage_config = storage_config(state)?;
@@ -249,7 +268,6 @@ async fn bring_up(
         .await
         .unwrap_or(0);
     let published_before = events_published(manifest.ports.collector);
-    let mut notices = Vec::new();
     loop {
         let now = count_rows(&client, trades, DEFAULT_TIMEOUT)
             .await
@@ -332,11 +350,14 @@ fn start(
     let log = state.log(name);
     let step = format!("starting {}", name.as_str());
     if let Some(pid) = read_pid(&pid_file).filter(|&pid| is_alive(pid, &planned.marker)) {
+        // Left alone, but asked whether it is ready: running is not the same as working.
+        let probe = name.readiness(ports).probe(DEFAULT_TIMEOUT);
         return Ok(ServiceReport {
             name,
             pid,
             port,
             outcome: ServiceOutcome::AlreadyRunning,
+            not_ready: (!probe.ready).then_some(probe.detail),
             log,
         });
     }
@@ -374,6 +395,7 @@ fn start(
             pid,
             port,
             outcome: ServiceOutcome::Started,
+            not_ready: None,
             log,
         }),
         Err(not_ready) => Err(DeployError::new(

@@ -368,6 +368,10 @@ fn up_restarts_what_is_down_while_the_source_is_quiet() {
     let report = text(&again);
     assert!(again.status.success(), "{report}");
     assert!(report.contains("the source is quiet"), "{report}");
+    assert!(
+        report.contains("sim is running but not ready (timed out"),
+        "{report}"
+    );
     let storage_line = report
         .lines()
         .find(|line| line.trim_start().starts_with("storage "))
