@@ -358,6 +358,18 @@ fn up_restarts_what_is_down_while_the_source_is_quiet() {
     let deployed = Deployed(state.path());
 
     let paused = Frozen::new(state.path(), "sim");
+    // Everything the collector published is stored before storage dies, so that the
+    // restarted storage has nothing left to write.
+    let settling = Instant::now();
+    while !text(&status_within_a_minute(state.path()))
+        .contains("storage consumer lag: 0 messages pending, 0 awaiting ack")
+    {
+        assert!(
+            settling.elapsed() < Duration::from_secs(60),
+            "storage did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let storage = read_pid(&state.path().join("run").join("storage.pid")).expect("pid file");
     kill(
         Pid::from_raw(i32::try_from(storage).expect("pid in range")),
