@@ -233,6 +233,32 @@ fn status_within_a_minute(state: &Path) -> Output {
     child.wait_with_output().expect("output")
 }
 
+/// Runs `marketprism status` on `state` until `holds` says so of its output, failing after a
+/// minute with `what` and the last output.
+fn wait_for_status(state: &Path, what: &str, holds: impl Fn(&Output) -> bool) {
+    let started = Instant::now();
+    loop {
+        let status = status_within_a_minute(state);
+        if holds(&status) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not {what} within a minute:\n{}",
+            text(&status)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Waits until `marketprism status` on `state` succeeds: every service ready; `when` says
+/// after what, for the failure message.
+fn wait_until_status_succeeds(state: &Path, when: &str) {
+    wait_for_status(state, &format!("ready {when}"), |status| {
+        status.status.success()
+    });
+}
+
 /// A deployment, stopped with `down` if the test fails, so that it leaves nothing running.
 struct Deployed<'a>(&'a Path);
 
@@ -294,19 +320,7 @@ fn status_names_a_frozen_server_as_timed_out_and_fails() {
     }
 
     // Continued, every service is ready again once the clients have reconnected.
-    let started = Instant::now();
-    loop {
-        let status = status_within_a_minute(state.path());
-        if status.status.success() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not ready after continuing:\n{}",
-            text(&status)
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    wait_until_status_succeeds(state.path(), "after continuing");
     drop(deployed);
     let down = marketprism(&["down"], state.path());
     assert!(down.status.success(), "down:\n{}", text(&down));
@@ -360,16 +374,9 @@ fn up_restarts_what_is_down_while_the_source_is_quiet() {
     let paused = Frozen::new(state.path(), "sim");
     // Everything the collector published is stored before storage dies, so that the
     // restarted storage has nothing left to write.
-    let settling = Instant::now();
-    while !text(&status_within_a_minute(state.path()))
-        .contains("storage consumer lag: 0 messages pending, 0 awaiting ack")
-    {
-        assert!(
-            settling.elapsed() < Duration::from_secs(60),
-            "storage did not catch up"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_status(state.path(), "storage caught up", |status| {
+        text(status).contains("storage consumer lag: 0 messages pending, 0 awaiting ack")
+    });
     let storage = read_pid(&state.path().join("run").join("storage.pid")).expect("pid file");
     kill(
         Pid::from_raw(i32::try_from(storage).expect("pid in range")),
@@ -398,19 +405,7 @@ fn up_restarts_what_is_down_while_the_source_is_quiet() {
 
     // The source continues: rows flow again without another `up`.
     drop(paused);
-    let started = Instant::now();
-    loop {
-        let status = status_within_a_minute(state.path());
-        if status.status.success() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not ready after the source continued:\n{}",
-            text(&status)
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    wait_until_status_succeeds(state.path(), "after the source continued");
     drop(deployed);
     let down = marketprism(&["down"], state.path());
     assert!(down.status.success(), "down:\n{}", text(&down));

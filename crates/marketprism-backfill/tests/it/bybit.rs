@@ -1,8 +1,6 @@
 //! Bybit serves only its latest 1000 trades: a gap older than those is `unfillable`, one
 //! reaching into them `partial`, one inside them `filled`.
 
-use std::time::Duration;
-
 use marketprism_model::{Exchange, Gap, GapReason, GapState, GapStatus, MarketType, TradeSource};
 
 use crate::{latest_gaps, sim_config, start};
@@ -20,15 +18,7 @@ async fn gaps_beyond_the_latest_1000_trades_are_unfillable_or_partial() {
     )
     .await;
     let collector = run.spawn_collector();
-    let mut report = run.report().await;
-    for _ in 0..300 {
-        if report.done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        report = run.report().await;
-    }
-    assert!(report.done, "the simulator generated its 3000 trades");
+    let report = run.generated().await;
     let times: Vec<i64> = report
         .trades
         .iter()

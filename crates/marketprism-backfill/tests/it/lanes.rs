@@ -1,8 +1,6 @@
 //! Venues are filled side by side: a Bybit gap published behind a long OKX one is decided
 //! first, while Bybit's short history still holds its trades.
 
-use std::time::Duration;
-
 use marketprism_model::{Event, Exchange, Gap, GapReason, GapState, GapStatus, MarketType};
 
 use crate::{sim_config, start};
@@ -21,15 +19,7 @@ async fn a_venue_is_not_held_behind_a_slower_one() {
     .await;
     // The simulator generates its trades for a connected client.
     let collector = run.spawn_collector();
-    let mut report = run.report().await;
-    for _ in 0..300 {
-        if report.done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        report = run.report().await;
-    }
-    assert!(report.done, "the simulator generated its 3000 trades");
+    let report = run.generated().await;
     let first = report.trades.first().expect("trades").trade_time_ms;
     let last = report.trades.last().expect("trades").trade_time_ms;
     let gap = |exchange, market_type, from_ms| Gap {

@@ -128,6 +128,18 @@ impl Run {
             .expect("report JSON")
     }
 
+    /// The simulator's report once it has generated all its trades (waiting up to 30 s).
+    pub(crate) async fn generated(&self) -> marketprism_sim::Report {
+        for _ in 0..300 {
+            let report = self.report().await;
+            if report.done {
+                return report;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the simulator did not generate its trades within 30 s");
+    }
+
     /// Waits (up to a minute) until every open trade gap in the stream has a decided status
     /// published after it, and returns each gap's latest state, keyed as the `gaps` table is.
     pub(crate) async fn decided_gaps(&self) -> BTreeMap<GapKey, Gap> {

@@ -22,15 +22,7 @@ async fn a_gap_not_filled_before_a_restart_is_filled_after_it() {
     )
     .await;
     let collector = run.spawn_collector();
-    let mut report = run.report().await;
-    for _ in 0..300 {
-        if report.done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        report = run.report().await;
-    }
-    assert!(report.done, "the simulator generated its trades");
+    let report = run.generated().await;
     let first = report.trades[0].trade_time_ms;
     let last = report.trades[report.trades.len() - 1].trade_time_ms;
     run.publish_gap(Gap {
