@@ -44,6 +44,20 @@ impl Check {
         }
     }
 
+    /// That nothing of a kind was `found`: `0 {what}`, or the count and the first example.
+    pub fn none_of(scenario: &'static str, name: &str, what: &str, found: &[String]) -> Self {
+        Check::holds(
+            scenario,
+            name,
+            &format!("0 {what}"),
+            found.first().map_or_else(
+                || format!("0 {what}"),
+                |first| format!("{} {what}, e.g. {first}", found.len()),
+            ),
+            found.is_empty(),
+        )
+    }
+
     /// The collector exited 0 after SIGTERM.
     pub fn clean_stop(scenario: &'static str, collector_clean: bool) -> Self {
         let actual = if collector_clean {

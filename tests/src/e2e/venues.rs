@@ -190,20 +190,6 @@ fn feed(exchange: &str, market_type: &str) -> String {
     format!("{exchange}/{market_type}")
 }
 
-/// A summary check: `0 differing` or the count and first example.
-fn none_of(name: &str, what: &str, found: &[String]) -> Check {
-    Check::holds(
-        SCENARIO,
-        name,
-        &format!("0 {what}"),
-        found.first().map_or_else(
-            || format!("0 {what}"),
-            |first| format!("{} {what}, e.g. {first}", found.len()),
-        ),
-        found.is_empty(),
-    )
-}
-
 /// Stored books against the simulator's true books, and the stored deltas against the
 /// stored books.
 async fn verify_books(pipeline: &Pipeline) -> anyhow::Result<Checks> {
@@ -242,8 +228,9 @@ async fn verify_books(pipeline: &Pipeline) -> anyhow::Result<Checks> {
             format!("{feeds} feeds, fewest {thinnest} books"),
             feeds == 14 && thinnest > 20,
         ),
-        none_of("books without a true book", "unknown", &unknown),
-        none_of(
+        Check::none_of(SCENARIO, "books without a true book", "unknown", &unknown),
+        Check::none_of(
+            SCENARIO,
             "every book equals the sim's at its update id",
             "differing",
             &differing,
