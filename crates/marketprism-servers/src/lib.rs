@@ -13,7 +13,7 @@
 //!   within a time bound or polled until it holds ([`Readiness`], [`wait_ready`]); whether
 //!   a process is frozen by a signal ([`is_stopped`]);
 //! * stopping: SIGTERM, a grace period, then SIGKILL ([`Service::terminate`], [`stop`]);
-//! * loopback ports ([`free_port`], [`port_free`], [`port_open`]).
+//! * loopback ports ([`free_port`], [`free_port_block`], [`port_free`], [`port_open`]).
 //!
 //! It knows nothing of MarketPrism's services: it is what they run on.
 
@@ -39,7 +39,7 @@ pub use daemon::{is_alive, is_stopped, read_pid, spawn_daemon, stop};
 pub use http::{get_text, HttpError};
 pub use log::{log_tail, tail};
 pub use nats::NatsSpec;
-pub use port::{free_port, port_free, port_open};
+pub use port::{free_port, free_port_block, port_free, port_open};
 pub use ready::{wait_ready, NotReady, Probe, Readiness};
 pub use run::{run_logged, RunError};
 pub use service::Service;

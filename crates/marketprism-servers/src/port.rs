@@ -1,17 +1,65 @@
-//! Loopback TCP ports: a free one, whether one is free, whether one accepts connections.
+//! Loopback TCP ports: a free one, a free block of consecutive ones, whether one is free,
+//! whether one accepts connections.
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// How long a connection attempt to a local port may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// The lowest port [`free_port_block`] hands out.
+const BLOCKS_START: u16 = 10_000;
+
+/// Where the kernel's ephemeral ports begin when `/proc` does not say.
+const DEFAULT_EPHEMERAL_START: u16 = 32_768;
+
+/// Blocks handed out by this process so far: two calls never get the same block.
+static BLOCKS_HANDED_OUT: AtomicU32 = AtomicU32::new(0);
 
 /// A free TCP port on 127.0.0.1, as the kernel hands it out.
 pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
+}
+
+/// The first of `len` consecutive free TCP ports on 127.0.0.1, for a deployment that
+/// numbers its ports from a base.
+///
+/// Blocks lie below the kernel's ephemeral range, so no outgoing connection takes one of
+/// their ports as its local port between this check and the bind. Each call in a process
+/// gets a different block, and processes start at different blocks (by pid).
+pub fn free_port_block(len: u16) -> io::Result<u16> {
+    let len = len.max(1);
+    let blocks = u32::from(ephemeral_start().saturating_sub(BLOCKS_START) / len);
+    if blocks == 0 {
+        return Err(io::Error::other(format!(
+            "no room for {len} consecutive ports below the ephemeral range"
+        )));
+    }
+    let first = std::process::id() % blocks;
+    for _ in 0..blocks {
+        let index = (first + BLOCKS_HANDED_OUT.fetch_add(1, Ordering::Relaxed)) % blocks;
+        let offset = u16::try_from(index).unwrap_or(0) * len;
+        let base = BLOCKS_START + offset;
+        if (base..base + len).all(port_free) {
+            return Ok(base);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!("no {len} consecutive free ports between {BLOCKS_START} and the ephemeral range"),
+    ))
+}
+
+/// The first port of the kernel's ephemeral range (`net.ipv4.ip_local_port_range`).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(DEFAULT_EPHEMERAL_START)
 }
 
 /// True when nothing listens on `127.0.0.1:port`.
@@ -46,5 +94,17 @@ mod tests {
         // A port just released is free, unless a test running alongside took it meanwhile:
         // a few fresh ports make that race irrelevant.
         assert!((0..3).any(|_| free_port().is_ok_and(port_free)));
+    }
+
+    #[test]
+    fn port_blocks_are_free_distinct_and_below_the_ephemeral_range() {
+        let first = free_port_block(8).expect("block");
+        let second = free_port_block(8).expect("block");
+        assert!(first.abs_diff(second) >= 8, "{first} and {second} overlap");
+        for base in [first, second] {
+            assert!(base >= BLOCKS_START);
+            assert!(base + 8 <= ephemeral_start(), "{base} reaches the ephemeral range");
+            assert!((base..base + 8).all(port_free));
+        }
     }
 }

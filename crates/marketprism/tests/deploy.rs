@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use marketprism_servers::{free_port, port_free, read_pid};
+use marketprism_servers::{free_port_block, read_pid};
 use marketprism_testkit::NatsServer;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -33,14 +33,9 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// A base port with the ports above it free.
+/// A base port with the ports above it free, which no other test is handed.
 fn port_base() -> u16 {
-    loop {
-        let base = free_port().expect("port");
-        if base < 60_000 && (base..base + PORTS).all(port_free) {
-            return base;
-        }
-    }
+    free_port_block(PORTS).expect("free ports")
 }
 
 fn assert_nothing_listens(base: u16) {
