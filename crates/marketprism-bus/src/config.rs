@@ -16,9 +16,14 @@ pub struct Config {
     /// Server URL, e.g. `nats://127.0.0.1:4222`.
     #[serde(default = "default_url")]
     pub url: String,
-    /// A NATS `.creds` file (JWT and seed), when the server requires authentication.
+    /// A NATS `.creds` file (JWT and seed), when the server requires authentication by
+    /// JWT.
     #[serde(default)]
     pub credentials_file: Option<PathBuf>,
+    /// A file holding a user's nkey seed (`SU...`), when the server admits users by nkey
+    /// (as `marketprism up` configures it). It should be readable by this service alone.
+    #[serde(default)]
+    pub nkey_seed_file: Option<PathBuf>,
     /// The event and dead-letter streams.
     #[serde(default)]
     pub stream: StreamConfig,
@@ -29,15 +34,23 @@ impl Default for Config {
         Config {
             url: default_url(),
             credentials_file: None,
+            nkey_seed_file: None,
             stream: StreamConfig::default(),
         }
     }
 }
 
 impl Config {
-    /// Checks what serde cannot: the server URL is a NATS URL.
+    /// Checks what serde cannot: the server URL is a NATS URL, and at most one way to
+    /// authenticate is given.
     pub fn validate(&self) -> Result<(), String> {
-        check_endpoint("nats.url", &self.url, &["nats", "tls", "ws", "wss"])
+        check_endpoint("nats.url", &self.url, &["nats", "tls", "ws", "wss"])?;
+        if self.credentials_file.is_some() && self.nkey_seed_file.is_some() {
+            return Err(
+                "nats.credentials_file and nats.nkey_seed_file are both set: give one".to_owned(),
+            );
+        }
+        Ok(())
     }
 }
 

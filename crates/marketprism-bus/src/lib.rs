@@ -9,6 +9,7 @@ mod backoff;
 mod config;
 mod consumer;
 mod deadletter;
+mod permissions;
 mod streams;
 
 pub use backoff::Backoff;
@@ -18,6 +19,7 @@ pub use deadletter::{
     deadletter_subject, DeadLetter, DeadLetterOrigin, DEADLETTER_ERROR_HEADER,
     DEADLETTER_ORIGINAL_HEADER, DEADLETTER_TRUNCATED_HEADER,
 };
+pub use permissions::{permissions, Permissions, Role};
 pub use streams::{ensure_streams, event_subjects, state_bucket, StreamChange, StreamReport};
 
 /// The cause of a failure, kept whole for `source()` chains.
@@ -34,7 +36,7 @@ pub enum BusError {
         /// The client's explanation.
         source: async_nats::ConnectError,
     },
-    /// Reading the credentials file failed.
+    /// Reading the credentials or nkey seed file failed.
     #[error("cannot read NATS credentials {path}: {source}")]
     Credentials {
         /// The credentials file.
@@ -110,6 +112,13 @@ pub async fn connect(config: &Config, client_name: &str) -> Result<async_nats::C
                 path: path.clone(),
                 source,
             })?;
+    }
+    if let Some(path) = &config.nkey_seed_file {
+        let seed = std::fs::read_to_string(path).map_err(|source| BusError::Credentials {
+            path: path.clone(),
+            source,
+        })?;
+        options = options.nkey(seed.trim().to_owned());
     }
     options
         .connect(config.url.as_str())

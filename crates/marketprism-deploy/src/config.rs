@@ -1,16 +1,19 @@
 //! The services' configuration files in the state directory, `config/storage.toml`,
 //! `config/collector.toml` and `config/backfill.toml`: built from the manifest as typed
-//! values, written as TOML on every `up`, and read back by `status` and `down`.
+//! values, written as TOML on every `up`, and read back by `status` and `down`. Each service
+//! connects as its own [`Identity`]; so do `up` (the admin) and `status` (the reader).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use marketprism_bus::{permissions, Role};
 use marketprism_collector::VenueConfig;
-use marketprism_servers::{write_toml, ConfigError};
+use marketprism_servers::{write_authorization, write_toml, ConfigError, NatsUser};
 use marketprism_storage::ClickHouseConfig;
 use marketprism_telemetry::disk::{DiskWatch, DEFAULT_MIN_FREE};
 use marketprism_venues::{Channel, VenueKind};
 
+use crate::secrets::{public_nkey, Identity};
 use crate::{DeployError, Manifest, Source, StateDir};
 
 /// The comment at the top of every generated file.
@@ -26,12 +29,69 @@ const COLLECTOR_FILE: &str = "collector.toml";
 /// The backfill file's name in the configuration directory.
 const BACKFILL_FILE: &str = "backfill.toml";
 
-/// The NATS settings every service shares: the deployment's server, default streams.
-fn nats(manifest: &Manifest) -> marketprism_bus::Config {
+/// The NATS server's file (its users) in the configuration directory.
+const NATS_FILE: &str = "nats.conf";
+
+/// The NATS settings of `identity`: the deployment's server, default streams, its nkey.
+pub(crate) fn nats(
+    state: &StateDir,
+    manifest: &Manifest,
+    identity: Identity,
+) -> marketprism_bus::Config {
     marketprism_bus::Config {
         url: format!("nats://127.0.0.1:{}", manifest.ports.nats),
+        nkey_seed_file: Some(state.nkey_seed_file(identity)),
         ..marketprism_bus::Config::default()
     }
+}
+
+/// The ClickHouse settings of `identity`, which must have a ClickHouse user.
+pub(crate) fn clickhouse(
+    state: &StateDir,
+    manifest: &Manifest,
+    identity: Identity,
+) -> ClickHouseConfig {
+    ClickHouseConfig {
+        url: format!("http://127.0.0.1:{}", manifest.ports.clickhouse_http),
+        database: manifest.database.clone(),
+        user: identity
+            .clickhouse_user()
+            .map_or_else(String::new, |(user, _)| user.to_owned()),
+        password_file: Some(state.clickhouse_password_file(identity)),
+        ..ClickHouseConfig::default()
+    }
+}
+
+/// The users NATS admits: every identity by its public nkey, with its role's permissions on
+/// the streams and consumers the generated configurations name.
+pub(crate) fn nats_users(
+    state: &StateDir,
+    manifest: &Manifest,
+) -> Result<Vec<NatsUser>, DeployError> {
+    let storage = storage(state, manifest);
+    let backfill = backfill(state, manifest);
+    Identity::ALL
+        .into_iter()
+        .map(|identity| {
+            let role = match identity {
+                Identity::Admin => Role::Admin,
+                Identity::Collector => Role::Collector,
+                Identity::Storage => Role::Storage {
+                    durable: &storage.consumer.durable_name,
+                },
+                Identity::Backfill => Role::Backfill {
+                    durable: &backfill.consumer.durable_name,
+                },
+                Identity::Reader => Role::Reader,
+            };
+            let granted = permissions(&role, &storage.nats.stream);
+            Ok(NatsUser {
+                nkey: public_nkey(state, identity)?,
+                publish: granted.publish,
+                subscribe: granted.subscribe,
+            })
+        })
+        .collect()
 }
 
 /// Storage on the deployment's NATS and ClickHouse, with default batching and consumer,
@@ -39,12 +99,8 @@ fn nats(manifest: &Manifest) -> marketprism_bus::Config {
 fn storage(state: &StateDir, manifest: &Manifest) -> marketprism_storage::Config {
     let ports = &manifest.ports;
     marketprism_storage::Config {
-        nats: nats(manifest),
-        clickhouse: ClickHouseConfig {
-            url: format!("http://127.0.0.1:{}", ports.clickhouse_http),
-            database: manifest.database.clone(),
-            ..ClickHouseConfig::default()
-        },
+        nats: nats(state, manifest, Identity::Storage),
+        clickhouse: clickhouse(state, manifest, Identity::Storage),
         consumer: marketprism_storage::ConsumerConfig::default(),
         batch: marketprism_storage::BatchConfig::default(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, ports.storage)),
@@ -76,13 +132,13 @@ fn storage(state: &StateDir, manifest: &Manifest) -> marketprism_storage::Config
 
 /// The backfill filling the collector's trade gaps from Binance spot's history (the
 /// simulator's, or the exchange's).
-fn backfill(manifest: &Manifest) -> marketprism_backfill::Config {
+fn backfill(state: &StateDir, manifest: &Manifest) -> marketprism_backfill::Config {
     let rest_endpoint = match manifest.source {
         Source::Sim => Some(format!("http://127.0.0.1:{}", manifest.ports.sim)),
         Source::Exchanges => None,
     };
     marketprism_backfill::Config {
-        nats: nats(manifest),
+        nats: nats(state, manifest, Identity::Backfill),
         venues: vec![marketprism_backfill::VenueConfig {
             venue: VenueKind::BinanceSpot,
             rest_endpoint,
@@ -105,7 +161,7 @@ fn collector(state: &StateDir, manifest: &Manifest) -> marketprism_collector::Co
         Source::Exchanges => (None, None),
     };
     marketprism_collector::Config {
-        nats: nats(manifest),
+        nats: nats(state, manifest, Identity::Collector),
         venues: vec![VenueConfig {
             venue: VenueKind::BinanceSpot,
             endpoint,
@@ -130,13 +186,21 @@ fn collector(state: &StateDir, manifest: &Manifest) -> marketprism_collector::Co
     }
 }
 
-/// Writes `config/storage.toml`, `config/collector.toml` and `config/backfill.toml` for the
-/// manifest.
+/// Writes `config/storage.toml`, `config/collector.toml`, `config/backfill.toml` and the
+/// NATS server's users, `config/nats.conf`, for the manifest.
 pub(crate) fn write_service_configs(
     state: &StateDir,
     manifest: &Manifest,
 ) -> Result<(), DeployError> {
     let config_dir = state.config_dir();
+    let nats_config = nats_config_path(state);
+    write_authorization(&nats_config, &nats_users(state, manifest)?).map_err(|error| {
+        DeployError::new(
+            "writing the NATS users",
+            error,
+            "check that the state directory is writable",
+        )
+    })?;
     write_toml(
         &config_dir.join(STORAGE_FILE),
         HEADER,
@@ -149,7 +213,13 @@ pub(crate) fn write_service_configs(
             &collector(state, manifest),
         )
     })
-    .and_then(|()| write_toml(&config_dir.join(BACKFILL_FILE), HEADER, &backfill(manifest)))
+    .and_then(|()| {
+        write_toml(
+            &config_dir.join(BACKFILL_FILE),
+            HEADER,
+            &backfill(state, manifest),
+        )
+    })
     .map_err(|error| {
         let fix = match error {
             ConfigError::Serialize { .. } => "report this as a bug",
@@ -157,6 +227,11 @@ pub(crate) fn write_service_configs(
         };
         DeployError::caused_by("writing service configuration", &error, fix)
     })
+}
+
+/// The NATS server's configuration file (its users), as its command line names it.
+pub(crate) fn nats_config_path(state: &StateDir) -> PathBuf {
+    state.config_dir().join(NATS_FILE)
 }
 
 /// Storage's configuration file, as its command line names it.
@@ -236,6 +311,15 @@ mod tests {
             assert_eq!(storage.validate(), Ok(()));
             assert_eq!(storage.listen.to_string(), "127.0.0.1:9102");
             assert_eq!(storage.clickhouse.url, "http://127.0.0.1:8123");
+            assert_eq!(storage.clickhouse.user, "marketprism_storage");
+            assert_eq!(
+                storage.clickhouse.password_file,
+                Some(state.clickhouse_password_file(Identity::Storage))
+            );
+            assert_eq!(
+                storage.nats.nkey_seed_file,
+                Some(state.nkey_seed_file(Identity::Storage))
+            );
             let watched: Vec<_> = storage.disks.iter().map(|disk| &disk.path).collect();
             assert_eq!(watched, [&state.nats_dir(), &state.clickhouse_dir()]);
 
@@ -248,6 +332,10 @@ mod tests {
             assert_eq!(collector.validate(), Ok(()));
             assert_eq!(collector.nats.url, "nats://127.0.0.1:4222");
             assert_eq!(
+                collector.nats.nkey_seed_file,
+                Some(state.nkey_seed_file(Identity::Collector))
+            );
+            assert_eq!(
                 collector.publish.spool.map(|spool| spool.path),
                 Some(state.root().join("spool"))
             );
@@ -257,7 +345,7 @@ mod tests {
                 Source::Exchanges => assert!(endpoint.starts_with("wss://"), "{endpoint}"),
             }
 
-            let backfill = backfill(&manifest);
+            let backfill = backfill(&state, &manifest);
             let text = toml::to_string_pretty(&backfill).expect("serializes");
             assert_eq!(
                 toml::from_str::<marketprism_backfill::Config>(&text),

@@ -71,7 +71,7 @@ pub async fn down(state: &StateDir, progress: &mut dyn Write) -> Result<(), Depl
 
 /// Waits until the storage consumer has nothing pending or awaiting ack.
 async fn wait_for_drain(config: &marketprism_storage::Config) -> bool {
-    let Ok(context) = jetstream_context(config, DEFAULT_TIMEOUT).await else {
+    let Ok(context) = jetstream_context(&config.nats, DEFAULT_TIMEOUT).await else {
         return false;
     };
     let started = Instant::now();

@@ -77,20 +77,24 @@ impl ServiceName {
     }
 
     /// How `up` and `status` tell that the service is ready, each by answering HTTP: NATS
-    /// its monitoring `/healthz`, ClickHouse `/ping` and then `SELECT 1`, the simulator
-    /// `/control/summary`, storage, the collector and the backfill `/ready`. An open port alone proves
-    /// nothing: the kernel accepts connections for a frozen process too.
-    pub(crate) fn readiness(self, ports: &Ports) -> Readiness {
+    /// its monitoring `/healthz`, ClickHouse `/ping` and then `SELECT 1` (as the reader),
+    /// the simulator `/control/summary`, storage, the collector and the backfill `/ready`.
+    /// An open port alone proves nothing: the kernel accepts connections for a frozen
+    /// process too.
+    pub(crate) fn readiness(self, state: &StateDir, ports: &Ports) -> Readiness {
         let port = self.port(ports);
         match self {
             ServiceName::Nats => Readiness::Http(format!(
                 "http://127.0.0.1:{}/healthz?js-enabled-only=true",
                 ports.nats_monitoring
             )),
-            ServiceName::Clickhouse => Readiness::HttpEach(vec![
-                format!("http://127.0.0.1:{port}/ping"),
-                format!("http://127.0.0.1:{port}/?query=SELECT%201"),
-            ]),
+            ServiceName::Clickhouse => Readiness::HttpEach {
+                urls: vec![
+                    format!("http://127.0.0.1:{port}/ping"),
+                    format!("http://127.0.0.1:{port}/?query=SELECT%201"),
+                ],
+                credentials: crate::secrets::clickhouse_credentials(state, crate::Identity::Reader),
+            },
             ServiceName::Sim => Readiness::Http(format!("http://127.0.0.1:{port}/control/summary")),
             ServiceName::Storage | ServiceName::Collector | ServiceName::Backfill => {
                 Readiness::Http(format!("http://127.0.0.1:{port}/ready"))

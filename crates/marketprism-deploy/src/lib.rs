@@ -11,7 +11,10 @@
 //!
 //! ```text
 //! deployment.toml        ports, binaries and data source chosen by the first `up`
-//! config/                collector.toml, storage.toml
+//! config/                collector.toml, storage.toml, backfill.toml, nats.conf (users
+//!                        and their permissions)
+//! secrets/               each identity's NATS nkey seed and ClickHouse password (0700,
+//!                        files 0600)
 //! nats/                  JetStream store
 //! clickhouse/            config.xml, users.xml, data
 //! logs/<service>.log     every process's output
@@ -22,11 +25,13 @@ mod config;
 mod down;
 mod error;
 mod layout;
+mod secrets;
 mod status;
 mod up;
 
 pub use down::down;
 pub use error::DeployError;
 pub use layout::{default_state_dir, Manifest, Ports, ServiceName, Source, StateDir};
+pub use secrets::Identity;
 pub use status::{status, ServiceState, StatusReport, DEFAULT_TIMEOUT};
 pub use up::{up, ServiceOutcome, ServiceReport, UpOptions, UpReport};

@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use marketprism_servers::{is_alive, is_stopped, read_pid};
 
-use crate::config::{backfill_config, storage_config};
-use crate::{DeployError, Manifest, ServiceName, Source, StateDir};
+use crate::config::{backfill_config, clickhouse, nats, storage_config};
+use crate::{DeployError, Identity, Manifest, ServiceName, Source, StateDir};
 
 /// How long each check may take unless the caller says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -104,7 +104,8 @@ pub async fn status(state: &StateDir, timeout: Duration) -> Result<StatusReport,
             let reason = "NATS is not ready".to_owned();
             return (Err(reason.clone()), Err(reason));
         }
-        let context = match jetstream_context(&config, timeout).await {
+        let reader = nats(state, &manifest, Identity::Reader);
+        let context = match jetstream_context(&reader, timeout).await {
             Ok(context) => context,
             Err(reason) => return (Err(reason.clone()), Err(reason)),
         };
@@ -125,7 +126,7 @@ pub async fn status(state: &StateDir, timeout: Duration) -> Result<StatusReport,
             let reason = "ClickHouse is not ready".to_owned();
             return (Err(reason.clone()), Err(reason.clone()), Err(reason));
         }
-        match config.clickhouse.database_client() {
+        match clickhouse(state, &manifest, Identity::Reader).database_client() {
             Ok(client) => tokio::join!(
                 rows(&client, timeout),
                 gaps(&client, timeout),
@@ -181,7 +182,7 @@ fn service(
     let running = pid.is_some_and(|pid| is_alive(pid, &marker));
     let (healthy, detail) = match pid {
         Some(pid) if running => {
-            let probe = name.readiness(&manifest.ports).probe(timeout);
+            let probe = name.readiness(state, &manifest.ports).probe(timeout);
             let mut detail = probe.detail;
             if !probe.ready && is_stopped(pid) {
                 detail.push_str(&format!(
@@ -297,16 +298,16 @@ async fn last_events(
         .collect())
 }
 
-/// Connects to NATS within `timeout`, for lag queries.
+/// Connects to NATS as `config` says within `timeout`, for lag queries.
 pub(crate) async fn jetstream_context(
-    config: &marketprism_storage::Config,
+    config: &marketprism_bus::Config,
     timeout: Duration,
 ) -> Result<jetstream::Context, String> {
-    let url = config.nats.url.as_str();
+    let url = config.url.as_str();
     let client = within(timeout, &format!("connecting to {url}"), async {
-        async_nats::connect(url)
+        marketprism_bus::connect(config, "marketprism-status")
             .await
-            .map_err(|error| format!("cannot connect to {url}: {error}"))
+            .map_err(|error| error.to_string())
     })
     .await
     .map_err(|error| format!("nats: {error}"))?;

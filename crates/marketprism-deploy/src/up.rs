@@ -12,11 +12,13 @@ use marketprism_servers::{
 };
 
 use crate::config::{
-    backfill_path, collector_path, storage_config, storage_path, write_service_configs,
+    backfill_path, clickhouse, collector_path, nats, nats_config_path, storage_config,
+    storage_path, write_service_configs,
 };
 use crate::layout::Ports;
+use crate::secrets::clickhouse_users;
 use crate::status::{count_rows, within, DEFAULT_TIMEOUT};
-use crate::{DeployError, Manifest, ServiceName, Source, StateDir};
+use crate::{DeployError, Identity, Manifest, ServiceName, Source, StateDir};
 
 /// Options of `up`.
 #[derive(Debug, Clone)]
@@ -152,6 +154,7 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
         ),
     };
     state.write_manifest(&manifest)?;
+    crate::secrets::ensure(state)?;
     write_service_configs(state, &manifest)?;
 
     let mut started: Vec<(ServiceName, u32)> = Vec::new();
@@ -213,7 +216,7 @@ async fn bring_up(
             let migrated = migrate(state).await?;
             let _ = writeln!(progress, "ok ({migrated})");
             announce(progress, "Creating the JetStream streams");
-            let streams = init_streams(state).await?;
+            let streams = init_streams(state, manifest).await?;
             let _ = writeln!(progress, "ok ({streams})");
             initialized = true;
         }
@@ -251,15 +254,13 @@ async fn bring_up(
         .collect();
 
     announce(progress, "Verifying that rows reach ClickHouse");
-    let storage_config = storage_config(state)?;
-    let client = storage_config
-        .clickhouse
+    let client = clickhouse(state, manifest, Identity::Reader)
         .database_client()
         .map_err(|error| {
             DeployError::new(
                 "verifying the data flow",
                 error,
-                "check config/storage.toml in the state directory",
+                "run `marketprism up` again, which creates missing credentials",
             )
         })?;
     let verified = Instant::now();
@@ -351,7 +352,7 @@ fn start(
     let step = format!("starting {}", name.as_str());
     if let Some(pid) = read_pid(&pid_file).filter(|&pid| is_alive(pid, &planned.marker)) {
         // Left alone, but asked whether it is ready: running is not the same as working.
-        let probe = name.readiness(ports).probe(DEFAULT_TIMEOUT);
+        let probe = name.readiness(state, ports).probe(DEFAULT_TIMEOUT);
         return Ok(ServiceReport {
             name,
             pid,
@@ -389,7 +390,7 @@ fn start(
     } else {
         Duration::from_secs(30)
     };
-    match wait_ready(&mut child, &name.readiness(ports), timeout) {
+    match wait_ready(&mut child, &name.readiness(state, ports), timeout) {
         Ok(()) => Ok(ServiceReport {
             name,
             pid,
@@ -418,17 +419,21 @@ fn plan(
 ) -> Result<Vec<Planned>, DeployError> {
     let ports = &manifest.ports;
     let nats_dir = state.nats_dir();
+    let nats_config = nats_config_path(state);
     let nats = NatsSpec {
         port: ports.nats,
         store_dir: &nats_dir,
         jetstream: true,
+        config: Some(&nats_config),
     }
     .command_with_monitoring(&manifest.nats_server, ports.nats_monitoring);
     let clickhouse_dir = state.clickhouse_dir();
+    let clickhouse_users = clickhouse_users(state, &manifest.database)?;
     let clickhouse = ClickHouseSpec {
         http_port: ports.clickhouse_http,
         tcp_port: ports.clickhouse_tcp,
         dir: &clickhouse_dir,
+        users: &clickhouse_users,
     }
     .command(&manifest.clickhouse_server)
     .map_err(|error| {
@@ -514,10 +519,11 @@ async fn migrate(state: &StateDir) -> Result<String, DeployError> {
     ))
 }
 
-async fn init_streams(state: &StateDir) -> Result<String, DeployError> {
-    let config = storage_config(state)?;
+/// Creates the streams and the state bucket as the admin.
+async fn init_streams(state: &StateDir, manifest: &Manifest) -> Result<String, DeployError> {
+    let config = nats(state, manifest, Identity::Admin);
     let step = "creating the JetStream streams";
-    let client = marketprism_bus::connect(&config.nats, "marketprism-up")
+    let client = marketprism_bus::connect(&config, "marketprism-up")
         .await
         .map_err(|error| {
             DeployError::new(
@@ -527,7 +533,7 @@ async fn init_streams(state: &StateDir) -> Result<String, DeployError> {
             )
         })?;
     let context = jetstream::new(client);
-    let reports = marketprism_bus::ensure_streams(&context, &config.nats.stream).await.map_err(|error| {
+    let reports = marketprism_bus::ensure_streams(&context, &config.stream).await.map_err(|error| {
         let fix = if matches!(error, marketprism_bus::BusError::JetStreamDisabled { .. }) {
             "start nats-server with JetStream enabled (`nats-server --jetstream`, or `jetstream {}` in its config)"
         } else {
@@ -596,10 +602,17 @@ impl std::fmt::Display for UpReport {
         writeln!(f, "Next:")?;
         writeln!(f, "  marketprism status --state-dir {state_dir}      health, consumer lag, rows per table")?;
         writeln!(f, "  marketprism logs collector --state-dir {state_dir}")?;
+        let (reader, _) = Identity::Reader
+            .clickhouse_user()
+            .unwrap_or(("default", marketprism_servers::Access::ReadOnly));
         writeln!(
             f,
-            "  clickhouse-client --port {} -q 'SELECT * FROM {}.trades FINAL LIMIT 10'",
-            self.manifest.ports.clickhouse_tcp, self.manifest.database
+            "  clickhouse-client --port {} --user {reader} --password \"$(cat {})\" -q 'SELECT * FROM {}.trades FINAL LIMIT 10'",
+            self.manifest.ports.clickhouse_tcp,
+            StateDir::new(&self.state_dir)
+                .clickhouse_password_file(Identity::Reader)
+                .display(),
+            self.manifest.database
         )?;
         writeln!(
             f,

@@ -8,8 +8,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A `clickhouse-server` on loopback with configuration and data under `dir`, user
-/// `default` without password, reachable from loopback only.
+/// A `clickhouse-server` on loopback with configuration and data under `dir`, reachable from
+/// loopback only: with no `users`, user `default` without password; with `users`, exactly
+/// those.
 #[derive(Debug, Clone)]
 pub struct ClickHouseSpec<'a> {
     /// HTTP port.
@@ -18,11 +19,39 @@ pub struct ClickHouseSpec<'a> {
     pub tcp_port: u16,
     /// Configuration and data directory.
     pub dir: &'a Path,
+    /// The users the server admits; none for `default` without password.
+    pub users: &'a [ClickHouseUser],
 }
 
-/// The users file: user `default` without password, from loopback only. `yandex` is the
-/// root element every release accepts (newer ones also take `clickhouse`).
-const USERS_XML: &str = r#"<yandex>
+/// A ClickHouse user with a password, confined to some databases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickHouseUser {
+    /// User name.
+    pub name: String,
+    /// SHA-256 of the password, in hex: the configuration never holds the password.
+    pub password_sha256_hex: String,
+    /// Whether the user may only read.
+    pub access: Access,
+    /// The databases the user may use (`system` always is); none for all.
+    pub databases: Vec<String>,
+}
+
+/// What a [`ClickHouseUser`] may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Create, insert, alter and read.
+    ReadWrite,
+    /// Read only, within a time bound per query ([`READ_ONLY_MAX_EXECUTION_SECONDS`]). It
+    /// may still change settings, which clients send with their queries (`readonly = 2`).
+    ReadOnly,
+}
+
+/// The longest a read-only user's query runs.
+pub const READ_ONLY_MAX_EXECUTION_SECONDS: u32 = 300;
+
+/// The users file without users given: user `default` without password, from loopback only.
+/// `yandex` is the root element every release accepts (newer ones also take `clickhouse`).
+const OPEN_USERS_XML: &str = r#"<yandex>
   <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
   <users>
     <default>
@@ -35,6 +64,59 @@ const USERS_XML: &str = r#"<yandex>
   <quotas><default></default></quotas>
 </yandex>
 "#;
+
+/// The users file admitting exactly `users`, each from loopback only.
+fn users_xml(users: &[ClickHouseUser]) -> String {
+    if users.is_empty() {
+        return OPEN_USERS_XML.to_owned();
+    }
+    let users: String = users
+        .iter()
+        .map(|user| {
+            let profile = match user.access {
+                Access::ReadWrite => "default",
+                Access::ReadOnly => "readonly",
+            };
+            let databases = if user.databases.is_empty() {
+                String::new()
+            } else {
+                let names: String = user
+                    .databases
+                    .iter()
+                    .map(|database| format!("<database>{}</database>", escape(database)))
+                    .collect();
+                format!("\n      <allow_databases>{names}</allow_databases>")
+            };
+            format!(
+                r#"
+    <{name}>
+      <password_sha256_hex>{hash}</password_sha256_hex>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>{profile}</profile>
+      <quota>default</quota>{databases}
+    </{name}>"#,
+                name = escape(&user.name),
+                hash = escape(&user.password_sha256_hex),
+            )
+        })
+        .collect();
+    format!(
+        r#"<yandex>
+  <profiles>
+    <default><max_memory_usage>2000000000</max_memory_usage></default>
+    <readonly>
+      <readonly>2</readonly>
+      <max_memory_usage>2000000000</max_memory_usage>
+      <max_execution_time>{READ_ONLY_MAX_EXECUTION_SECONDS}</max_execution_time>
+    </readonly>
+  </profiles>
+  <users>{users}
+  </users>
+  <quotas><default></default></quotas>
+</yandex>
+"#
+    )
+}
 
 impl ClickHouseSpec<'_> {
     /// Writes `config.xml` and `users.xml` and returns the command starting the server.
@@ -82,7 +164,7 @@ impl ClickHouseSpec<'_> {
         let config_path = self.dir.join("config.xml");
         std::fs::write(&config_path, self.config_xml()).map_err(naming("write", &config_path))?;
         let users_path = self.dir.join("users.xml");
-        std::fs::write(&users_path, USERS_XML).map_err(naming("write", &users_path))?;
+        std::fs::write(&users_path, users_xml(self.users)).map_err(naming("write", &users_path))?;
         Ok(config_path)
     }
 }
@@ -122,6 +204,7 @@ mod tests {
             http_port: 8123,
             tcp_port: 9000,
             dir: Path::new("/state/a&b"),
+            users: &[],
         };
         let config = spec.config_xml();
         assert!(config.contains("<http_port>8123</http_port>"));
@@ -138,6 +221,7 @@ mod tests {
             http_port: 8123,
             tcp_port: 9000,
             dir: &file.join("clickhouse"),
+            users: &[],
         };
         let error = spec
             .command(Path::new("/usr/sbin/clickhouse-server"))
@@ -158,6 +242,7 @@ mod tests {
             http_port: 8123,
             tcp_port: 9000,
             dir: dir.path(),
+            users: &[],
         };
         let command = spec
             .command(Path::new("/nix/bin/clickhouse"))
@@ -170,5 +255,33 @@ mod tests {
             .command(Path::new("/usr/sbin/clickhouse-server"))
             .expect("writes");
         assert_eq!(command.get_args().count(), 1);
+    }
+
+    #[test]
+    fn given_users_replace_the_open_default() {
+        assert!(users_xml(&[]).contains("<password></password>"));
+        let users = users_xml(&[
+            ClickHouseUser {
+                name: "writer".to_owned(),
+                password_sha256_hex: "ab12".to_owned(),
+                access: Access::ReadWrite,
+                databases: vec!["market<prism".to_owned()],
+            },
+            ClickHouseUser {
+                name: "reader".to_owned(),
+                password_sha256_hex: "cd34".to_owned(),
+                access: Access::ReadOnly,
+                databases: Vec::new(),
+            },
+        ]);
+        assert!(!users.contains("<password>"), "{users}");
+        assert!(!users.contains("<default>\n      <password"), "{users}");
+        assert!(users.contains("<writer>\n      <password_sha256_hex>ab12</password_sha256_hex>"));
+        assert!(users.contains("<profile>default</profile>"));
+        assert!(users
+            .contains("<allow_databases><database>market&lt;prism</database></allow_databases>"));
+        let reader = &users[users.find("<reader>").expect("reader")..];
+        assert!(reader.contains("<profile>readonly</profile>"));
+        assert!(!reader.contains("allow_databases"));
     }
 }

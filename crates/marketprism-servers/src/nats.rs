@@ -1,8 +1,12 @@
 //! The `nats-server` command line: loopback, a port, JetStream with its store directory,
-//! optionally the HTTP monitoring endpoint (`/healthz`, `/jsz`, ...).
+//! optionally the HTTP monitoring endpoint (`/healthz`, `/jsz`, ...) and a configuration
+//! file admitting only given users ([`write_authorization`]).
 
+use std::io;
 use std::path::Path;
 use std::process::Command;
+
+use serde_json::json;
 
 /// A `nats-server` on loopback with its JetStream store in `store_dir`.
 #[derive(Debug, Clone)]
@@ -14,12 +18,18 @@ pub struct NatsSpec<'a> {
     /// Whether JetStream is enabled (it always is for deployments; tests turn it off to
     /// check the error users get).
     pub jetstream: bool,
+    /// A configuration file for what the command line cannot say, such as the users
+    /// [`write_authorization`] writes; the command line's settings take precedence.
+    pub config: Option<&'a Path>,
 }
 
 impl NatsSpec<'_> {
     /// The command starting this server.
     pub fn command(&self, binary: &Path) -> Command {
         let mut command = Command::new(binary);
+        if let Some(config) = self.config {
+            command.arg("--config").arg(config);
+        }
         command.args(["--addr", "127.0.0.1", "--port", &self.port.to_string()]);
         if self.jetstream {
             command
@@ -39,6 +49,44 @@ impl NatsSpec<'_> {
     }
 }
 
+/// A client the server admits by its nkey, and the subjects it may use. A subject outside
+/// both lists is refused with a permissions violation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsUser {
+    /// The user's public nkey (`U...`); the client signs with the matching seed.
+    pub nkey: String,
+    /// Subjects (with wildcards) the user may publish to.
+    pub publish: Vec<String>,
+    /// Subjects (with wildcards) the user may subscribe to.
+    pub subscribe: Vec<String>,
+}
+
+/// Writes a server configuration file admitting exactly `users`, each with its permissions,
+/// for [`NatsSpec::config`]. It holds public keys only. The file is JSON, which the server's
+/// configuration format accepts.
+pub fn write_authorization(path: &Path, users: &[NatsUser]) -> io::Result<()> {
+    let users: Vec<_> = users
+        .iter()
+        .map(|user| {
+            json!({
+                "nkey": user.nkey,
+                "permissions": {
+                    "publish": { "allow": user.publish },
+                    "subscribe": { "allow": user.subscribe },
+                },
+            })
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&json!({ "authorization": { "users": users } }))
+        .map_err(io::Error::other)?;
+    std::fs::write(path, text + "\n").map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot write {}: {error}", path.display()),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +97,7 @@ mod tests {
             port: 4222,
             store_dir: Path::new("/state/nats"),
             jetstream: true,
+            config: None,
         };
         let binary = Path::new("/usr/sbin/nats-server");
         let args = |command: Command| -> Vec<String> {

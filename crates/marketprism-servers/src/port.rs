@@ -103,7 +103,10 @@ mod tests {
         assert!(first.abs_diff(second) >= 8, "{first} and {second} overlap");
         for base in [first, second] {
             assert!(base >= BLOCKS_START);
-            assert!(base + 8 <= ephemeral_start(), "{base} reaches the ephemeral range");
+            assert!(
+                base + 8 <= ephemeral_start(),
+                "{base} reaches the ephemeral range"
+            );
             assert!((base..base + 8).all(port_free));
         }
     }

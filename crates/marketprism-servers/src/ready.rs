@@ -21,8 +21,31 @@ pub enum Readiness {
     /// `GET url` answers with a success status, e.g. `http://127.0.0.1:8123/ping`.
     Http(String),
     /// Each `GET url` answers with a success status, in order, e.g. ClickHouse's `/ping`
-    /// and then a query.
-    HttpEach(Vec<String>),
+    /// and then a query, each sent with `credentials` when given.
+    HttpEach {
+        /// The endpoints, in order.
+        urls: Vec<String>,
+        /// HTTP basic authentication for every request.
+        credentials: Option<Credentials>,
+    },
+}
+
+/// A user name and password for HTTP basic authentication; `Debug` does not show the
+/// password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The outcome of one readiness check.
@@ -85,19 +108,21 @@ enum Prober<'a> {
     Port(u16),
     Http {
         urls: &'a [String],
+        credentials: Option<&'a Credentials>,
         client: reqwest::Result<Client>,
     },
 }
 
 impl<'a> Prober<'a> {
     fn new(readiness: &'a Readiness) -> Self {
-        let urls = match readiness {
+        let (urls, credentials) = match readiness {
             Readiness::Port(port) => return Prober::Port(*port),
-            Readiness::Http(url) => std::slice::from_ref(url),
-            Readiness::HttpEach(urls) => urls.as_slice(),
+            Readiness::Http(url) => (std::slice::from_ref(url), None),
+            Readiness::HttpEach { urls, credentials } => (urls.as_slice(), credentials.as_ref()),
         };
         Prober::Http {
             urls,
+            credentials,
             client: http::client(),
         }
     }
@@ -112,7 +137,11 @@ impl<'a> Prober<'a> {
                     detail: format!("port {port} {}", if open { "accepting" } else { "closed" }),
                 }
             }
-            Prober::Http { urls, client } => {
+            Prober::Http {
+                urls,
+                credentials,
+                client,
+            } => {
                 let client = match client {
                     Ok(client) => client,
                     Err(error) => return not_ready(format!("no HTTP client: {error}")),
@@ -120,7 +149,12 @@ impl<'a> Prober<'a> {
                 let deadline = Instant::now() + timeout;
                 for url in *urls {
                     let remaining = deadline.saturating_duration_since(Instant::now());
-                    match client.get(url).timeout(remaining).send() {
+                    let mut request = client.get(url).timeout(remaining);
+                    if let Some(credentials) = credentials {
+                        request =
+                            request.basic_auth(&credentials.user, Some(&credentials.password));
+                    }
+                    match request.send() {
                         Ok(response) if response.status().is_success() => {}
                         Ok(response) => {
                             return not_ready(format!("{url} answered {}", response.status()))
@@ -227,9 +261,49 @@ mod tests {
         ];
         answer(listener, "HTTP/1.1 200 OK", 2);
         assert_eq!(
-            Readiness::HttpEach(urls.clone()).probe(TIMEOUT).detail,
+            Readiness::HttpEach {
+                urls: urls.clone(),
+                credentials: None,
+            }
+            .probe(TIMEOUT)
+            .detail,
             format!("{} ok", urls.join(", "))
         );
+    }
+
+    #[test]
+    fn credentials_go_with_every_request_and_stay_out_of_debug_output() {
+        let (listener, port) = bound();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.expect("connection");
+                let mut request = [0_u8; 1024];
+                let read = stream.read(&mut request).unwrap_or(0);
+                let request = String::from_utf8_lossy(&request[..read]).to_lowercase();
+                // base64("reader:s3cret")
+                let status = if request.contains("authorization: basic cmvhzgvyonmzy3jlda==") {
+                    "HTTP/1.1 200 OK"
+                } else {
+                    "HTTP/1.1 401 Unauthorized"
+                };
+                let _ = write!(stream, "{status}\r\ncontent-length: 4\r\n\r\nOk.\n");
+            }
+        });
+        let credentials = Credentials {
+            user: "reader".to_owned(),
+            password: "s3cret".to_owned(),
+        };
+        assert!(!format!("{credentials:?}").contains("s3cret"));
+        let readiness = Readiness::HttpEach {
+            urls: vec![
+                format!("http://127.0.0.1:{port}/ping"),
+                format!("http://127.0.0.1:{port}/?query=SELECT%201"),
+            ],
+            credentials: Some(credentials),
+        };
+        let probe = readiness.probe(TIMEOUT);
+        assert!(probe.ready, "{}", probe.detail);
+        assert!(!probe.detail.contains("s3cret"));
     }
 
     #[test]

@@ -53,6 +53,7 @@ impl ClickHouseServer {
                 http_port,
                 tcp_port: free_port().map_err(io_error)?,
                 dir: state.path(),
+                users: &[],
             }
             .command(binary)
             .map_err(io_error)?,

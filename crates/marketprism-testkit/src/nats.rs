@@ -101,6 +101,7 @@ impl NatsServer {
             port,
             store_dir,
             jetstream,
+            config: None,
         }
         .command_with_monitoring(program, monitoring_port);
         let readiness = if jetstream {

@@ -406,3 +406,200 @@ fn up_restarts_what_is_down_while_the_source_is_quiet() {
     assert!(down.status.success(), "down:\n{}", text(&down));
     assert_nothing_listens(base);
 }
+
+/// The file mode bits of `path`.
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("exists")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// A NATS client signing in with the nkey seed in `seed_file`, and the errors the server
+/// sends it (permissions violations among them).
+async fn nats_as(
+    url: &str,
+    seed_file: &Path,
+) -> (
+    async_nats::Client,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let seed = std::fs::read_to_string(seed_file).expect("seed");
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = errors.clone();
+    let client = async_nats::ConnectOptions::new()
+        .nkey(seed.trim().to_owned())
+        .event_callback(move |event| {
+            let seen = seen.clone();
+            async move {
+                if let async_nats::Event::ServerError(error) = event {
+                    seen.lock().expect("errors").push(error.to_string());
+                }
+            }
+        })
+        .connect(url)
+        .await
+        .expect("admitted with its nkey");
+    (client, errors)
+}
+
+/// `up` deploys with authentication on: NATS and ClickHouse refuse a client without
+/// credentials, the credentials are readable by their owner alone, and each identity may do
+/// its job and nothing beyond it.
+#[test]
+fn strangers_are_refused_and_each_service_is_confined_to_its_job() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let base = port_base();
+    let up = marketprism(
+        &["up", "--sim", "--port-base", &base.to_string()],
+        state.path(),
+    );
+    assert!(up.status.success(), "up failed:\n{}", text(&up));
+    let deployed = Deployed(state.path());
+
+    let secrets = state.path().join("secrets");
+    assert_eq!(mode(&secrets), 0o700);
+    let mut files = 0;
+    for entry in std::fs::read_dir(&secrets).expect("secrets") {
+        let path = entry.expect("entry").path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files += 1;
+    }
+    assert_eq!(files, 8, "5 nkeys and 3 ClickHouse passwords");
+    let nats_config =
+        std::fs::read_to_string(state.path().join("config/nats.conf")).expect("nats.conf");
+    assert!(!nats_config.contains("\"SU"), "a seed in nats.conf");
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let url = format!("nats://127.0.0.1:{base}");
+        let stranger = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(&url)
+            .await;
+        assert!(
+            stranger.is_err(),
+            "NATS admitted a client without credentials"
+        );
+
+        // What each identity may not publish: another's dead letters, trades (a forged trade
+        // would replace a real one in ClickHouse), books, stream management.
+        for (identity, subject) in [
+            (
+                "collector",
+                "deadletter.storage.trade.binance.spot.BTC-USDT",
+            ),
+            ("collector", "$JS.API.STREAM.DELETE.MARKETPRISM"),
+            ("storage", "trade.binance.spot.BTC-USDT"),
+            (
+                "storage",
+                "$JS.API.CONSUMER.MSG.NEXT.MARKETPRISM.marketprism-backfill",
+            ),
+            ("backfill", "orderbook.binance.spot.BTC-USDT"),
+            ("reader", "trade.binance.spot.BTC-USDT"),
+            (
+                "reader",
+                "$JS.API.CONSUMER.DELETE.MARKETPRISM.marketprism-storage",
+            ),
+        ] {
+            let (client, errors) = nats_as(&url, &secrets.join(format!("{identity}.nkey"))).await;
+            client
+                .publish(subject, "forged".into())
+                .await
+                .expect("sent");
+            client.flush().await.expect("flushed");
+            let started = Instant::now();
+            loop {
+                let seen = errors.lock().expect("errors").clone();
+                if seen.iter().any(|error| error.contains(subject)) {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "{identity} published to {subject} unrefused; server errors: {seen:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
+        // What they may: the reader reads the storage consumer's state, the collector its
+        // bucket; neither gets an error.
+        let (reader, errors) = nats_as(&url, &secrets.join("reader.nkey")).await;
+        let stream = async_nats::jetstream::new(reader)
+            .get_stream("MARKETPRISM")
+            .await
+            .expect("the reader reads the stream");
+        stream
+            .consumer_info("marketprism-storage")
+            .await
+            .expect("the reader reads the storage consumer");
+        assert!(errors.lock().expect("errors").is_empty());
+        let (collector, errors) = nats_as(&url, &secrets.join("collector.nkey")).await;
+        async_nats::jetstream::new(collector)
+            .get_key_value("marketprism_feed_state")
+            .await
+            .expect("the collector opens its bucket");
+        assert!(errors.lock().expect("errors").is_empty());
+
+        let clickhouse = format!("http://127.0.0.1:{}/", base + 1);
+        let as_user = |user: &'static str, identity: &str| {
+            Some((
+                user,
+                secrets.join(format!("{identity}.clickhouse-password")),
+            ))
+        };
+        let reader = as_user("marketprism_reader", "reader");
+        let storage = as_user("marketprism_storage", "storage");
+        let (status, body) = clickhouse_as(&clickhouse, None, "SELECT 1").await;
+        assert_ne!(status, 200, "ClickHouse answered a stranger: {body}");
+        let (status, body) = clickhouse_as(
+            &clickhouse,
+            reader.clone(),
+            "SELECT count() FROM marketprism.trades",
+        )
+        .await;
+        assert_eq!(status, 200, "the reader cannot read: {body}");
+        let (status, body) = clickhouse_as(
+            &clickhouse,
+            reader,
+            "INSERT INTO marketprism.trades SELECT * FROM marketprism.trades LIMIT 1",
+        )
+        .await;
+        assert_ne!(status, 200, "the reader wrote");
+        assert!(body.contains("readonly"), "{body}");
+        let (status, body) = clickhouse_as(
+            &clickhouse,
+            storage.clone(),
+            "SELECT count() FROM marketprism.gaps",
+        )
+        .await;
+        assert_eq!(status, 200, "storage cannot read its tables: {body}");
+        let (status, body) = clickhouse_as(&clickhouse, storage, "CREATE DATABASE elsewhere").await;
+        assert_ne!(
+            status, 200,
+            "storage created a database outside its own: {body}"
+        );
+    });
+
+    drop(deployed);
+    let down = marketprism(&["down"], state.path());
+    assert!(down.status.success(), "down:\n{}", text(&down));
+}
+
+/// Runs `sql` on ClickHouse's HTTP interface at `url`, as `credentials` (a user and the file
+/// holding its password) or without any; the status and the body.
+async fn clickhouse_as(
+    url: &str,
+    credentials: Option<(&str, std::path::PathBuf)>,
+    sql: &str,
+) -> (u16, String) {
+    let mut request = reqwest::Client::new().post(url).body(sql.to_owned());
+    if let Some((user, password_file)) = credentials {
+        let password = std::fs::read_to_string(password_file).expect("password");
+        request = request.basic_auth(user, Some(password.trim()));
+    }
+    let response = request.send().await.expect("ClickHouse answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
