@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::statvfs::statvfs;
 use tempfile::TempDir;
 
 /// A mounted tmpfs.
@@ -53,11 +54,24 @@ impl Tmpfs {
     /// Writes a file of zeros until the filesystem is full, then returns its path: removing
     /// it frees the space again.
     pub fn fill(&self) -> io::Result<PathBuf> {
+        self.fill_leaving(0)
+    }
+
+    /// Writes a file of zeros until at most `free` bytes are left (none: until the
+    /// filesystem is full), then returns its path: removing it frees the space again.
+    pub fn fill_leaving(&self, free: u64) -> io::Result<PathBuf> {
+        const CHUNK: usize = 64 * 1024;
         let path = self.path().join("filler");
         let mut file = File::create(&path)?;
-        let chunk = vec![0_u8; 64 * 1024];
+        let chunk = vec![0_u8; CHUNK];
         loop {
-            match file.write(&chunk) {
+            let stats = statvfs(self.path())?;
+            let available = u64::from(stats.blocks_available()) * stats.fragment_size();
+            if available <= free {
+                return Ok(path);
+            }
+            let wanted = usize::try_from(available - free).map_or(CHUNK, |left| left.min(CHUNK));
+            match file.write(&chunk[..wanted]) {
                 Ok(0) => return Ok(path),
                 Ok(_) => {}
                 Err(error) if error.raw_os_error() == Some(nix::libc::ENOSPC) => return Ok(path),

@@ -25,6 +25,11 @@
 //! * `captures`: every real capture of a feed the collector records, replayed by the
 //!   simulator through the whole pipeline; every table must hold exactly what
 //!   `marketprism replay` makes of the same capture.
+//! * `operations`: a deployment made by `marketprism up --sim` (authentication on) through
+//!   a frozen nats-server, a JetStream disk filled below its threshold, clickhouse-server
+//!   frozen for 90 s, and storage killed while the source is quiet; `status` and `/ready`
+//!   must name each fault within their deadlines, everything must recover, and every
+//!   delivered trade must be stored (see `operations`).
 //! * `compat`: the baseline on the servers a local deployment finds (on Debian 12,
 //!   nats-server 2.9 and clickhouse-server 18.16 with the legacy dialect), as `cargo xtask
 //!   deploy --fresh` installs them.
@@ -35,6 +40,7 @@
 
 mod captures;
 mod checks;
+mod operations;
 mod scenarios;
 mod venues;
 mod zero_gap;
@@ -85,11 +91,13 @@ pub enum Scenario {
     Venues,
     /// Real captures replayed through the pipeline, against `marketprism replay`.
     Captures,
+    /// A deployment made by `up` through the faults an operator meets.
+    Operations,
     /// The baseline on the servers a local deployment finds.
     Compat,
 }
 
-const ALL: [Scenario; 8] = [
+const ALL: [Scenario; 9] = [
     Scenario::Baseline,
     Scenario::Faults,
     Scenario::Restarts,
@@ -97,18 +105,24 @@ const ALL: [Scenario; 8] = [
     Scenario::ZeroGap,
     Scenario::Venues,
     Scenario::Captures,
+    Scenario::Operations,
     Scenario::Compat,
 ];
 
 impl Scenario {
-    /// The server releases the scenario runs against.
-    fn release(self) -> Release {
+    /// The server releases the harness starts for the scenario; none for `operations`, whose
+    /// `marketprism up` starts the servers it finds, as an operator's deployment does.
+    fn release(self) -> Option<Release> {
         match self {
-            Scenario::Compat => Release::Deployed,
-            _ => Release::Current,
+            Scenario::Compat => Some(Release::Deployed),
+            Scenario::Operations => None,
+            _ => Some(Release::Current),
         }
     }
 }
+
+/// What `operations` runs against.
+const UP_SERVERS: &str = "the nats-server and clickhouse-server `marketprism up` finds";
 
 impl Default for Args {
     fn default() -> Self {
@@ -143,38 +157,50 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut checks = Vec::new();
         for scenario in selected {
             // Each scenario gets fresh servers: its streams claim the same subjects.
-            let mut services = services::start(scenario.release())?;
-            println!("{scenario:?}: {}", services.description);
-            servers.push((scenario, services.description.clone()));
-            checks.extend(match scenario {
-                Scenario::Baseline => {
-                    scenarios::baseline(
-                        "baseline",
-                        &binary,
-                        &services,
-                        &args,
-                        &dir.join("baseline"),
-                    )
-                    .await?
+            let mut services = match scenario.release() {
+                Some(release) => {
+                    let services = services::start(release)?;
+                    println!("{scenario:?}: {}", services.description);
+                    servers.push((scenario, services.description.clone()));
+                    Some(services)
                 }
-                Scenario::Compat => {
-                    scenarios::baseline("compat", &binary, &services, &args, &dir.join("compat"))
+                None => {
+                    println!("{scenario:?}: {UP_SERVERS}");
+                    servers.push((scenario, UP_SERVERS.to_owned()));
+                    None
+                }
+            };
+            checks.extend(match (scenario, services.as_mut()) {
+                (Scenario::Operations, _) => {
+                    operations::run(&binary, &dir.join("operations")).await?
+                }
+                (Scenario::Baseline, Some(services)) => {
+                    scenarios::baseline("baseline", &binary, services, &args, &dir.join("baseline"))
                         .await?
                 }
-                Scenario::Faults => {
-                    scenarios::faults(&binary, &services, &dir.join("faults")).await?
+                (Scenario::Compat, Some(services)) => {
+                    scenarios::baseline("compat", &binary, services, &args, &dir.join("compat"))
+                        .await?
                 }
-                Scenario::Restarts => {
-                    scenarios::restarts(&binary, &services, &dir.join("restarts")).await?
+                (Scenario::Faults, Some(services)) => {
+                    scenarios::faults(&binary, services, &dir.join("faults")).await?
                 }
-                Scenario::Books => scenarios::books(&binary, &services, &dir.join("books")).await?,
-                Scenario::ZeroGap => {
-                    zero_gap::run(&binary, &mut services, &dir.join("zero-gap")).await?
+                (Scenario::Restarts, Some(services)) => {
+                    scenarios::restarts(&binary, services, &dir.join("restarts")).await?
                 }
-                Scenario::Venues => venues::run(&binary, &services, &dir.join("venues")).await?,
-                Scenario::Captures => {
-                    captures::run(&binary, &services, &dir.join("captures")).await?
+                (Scenario::Books, Some(services)) => {
+                    scenarios::books(&binary, services, &dir.join("books")).await?
                 }
+                (Scenario::ZeroGap, Some(services)) => {
+                    zero_gap::run(&binary, services, &dir.join("zero-gap")).await?
+                }
+                (Scenario::Venues, Some(services)) => {
+                    venues::run(&binary, services, &dir.join("venues")).await?
+                }
+                (Scenario::Captures, Some(services)) => {
+                    captures::run(&binary, services, &dir.join("captures")).await?
+                }
+                (_, None) => bail!("{scenario:?} needs the harness' servers"),
             });
         }
         anyhow::Ok(checks)
