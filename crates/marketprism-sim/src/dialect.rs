@@ -45,7 +45,8 @@ impl Dialect {
 /// Quote assets recognised when splitting simulator symbols such as `BTCUSDT`.
 const QUOTES: &[&str] = &["USDT", "USDC", "USD", "BTC", "ETH"];
 
-fn split(symbol: &str) -> Option<(&str, &str)> {
+/// The base and quote asset of a simulator symbol: `BTCUSDT` → `BTC`, `USDT`.
+pub(crate) fn split(symbol: &str) -> Option<(&str, &str)> {
     QUOTES
         .iter()
         .filter(|quote| symbol.len() > quote.len() && symbol.ends_with(*quote))

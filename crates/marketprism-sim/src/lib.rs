@@ -10,11 +10,14 @@
 //! third second) and volatility indices on the derivatives channels of Binance USDⓈ-M, OKX
 //! (`liquidation-orders` market-wide), Bybit and Deribit, and it answers the polled REST
 //! series (Binance `premiumIndex`, `openInterest` and `futures/data` ratios, OKX rubik ratios,
-//! Bybit `account-ratio`, Deribit DVOL history), recording each value with its venue, and every
-//! venue's public trade history from the trades it generated (see `history.rs`). For Binance
-//! it speaks the whole protocol: raw streams at `/ws/<stream>` (and `/ws` with live
-//! subscriptions), combined streams at `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`,
-//! `UNSUBSCRIBE` and `LIST_SUBSCRIPTIONS` method frames with their replies, and server pings.
+//! Bybit `account-ratio`, Deribit DVOL history), recording each value with its venue, every
+//! venue's public trade history from the trades it generated (see `history.rs`), and every
+//! venue's instrument list of the configured symbols (Binance `exchangeInfo`, OKX
+//! `public/instruments`, Deribit `get_instruments`, Bybit `instruments-info`; see
+//! `instruments.rs`). For Binance it speaks the whole protocol: raw streams at
+//! `/ws/<stream>` (and `/ws` with live subscriptions), combined streams at
+//! `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`, `UNSUBSCRIBE` and
+//! `LIST_SUBSCRIPTIONS` method frames with their replies, and server pings.
 //! Data comes from a deterministic trade generator and order books (seeded: `@trade`,
 //! `@aggTrade`, `@depth@100ms` and `GET /api/v3/depth`) or from a capture file: a replay
 //! sends the captured frames to the clients subscribed to their streams and answers REST
@@ -53,6 +56,7 @@ mod derivatives;
 mod dialect;
 mod generator;
 mod history;
+mod instruments;
 mod limits;
 mod polled;
 mod protocol;

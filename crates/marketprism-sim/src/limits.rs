@@ -12,14 +12,16 @@
 //! taken from the venues crate, so that a wrong rule there shows up against this one:
 //!
 //! * Binance spot `/api/v3/*`: 6,000 weight per minute; `depth` weighs 5, 25, 50 or 250 by
-//!   `limit` (up to 100, 500, 1000, 5000), `aggTrades` 4, anything else 1 (others, e.g.
-//!   `exchangeInfo`, weigh more on Binance but are not served here).
+//!   `limit` (up to 100, 500, 1000, 5000), `aggTrades` 4, `exchangeInfo` 20, anything else
+//!   1 (others weigh more on Binance but are not served here).
 //! * Binance USDⓈ-M `/fapi/*`: 2,400 per minute; `depth` 2, 5, 10 or 20 (limit up to 50,
-//!   100, 500, 1000), `aggTrades` 20, else 1; `/futures/data/*`: 1,000 requests per 5 minutes.
+//!   100, 500, 1000), `aggTrades` 20, else 1 (`exchangeInfo` too); `/futures/data/*`: 1,000
+//!   requests per 5 minutes.
 //! * OKX `/api/v5/*`: per endpoint and 2 s, `market/books` 40, `market/history-trades` 20,
-//!   each `rubik/stat` series 5, else 20.
+//!   each `rubik/stat` series 5, else 20 (`public/instruments` too).
 //! * Bybit `/v5/*` (REST): 600 requests per 5 s.
-//! * Deribit `/api/v2/*`: 20 requests per second.
+//! * Deribit `/api/v2/*`: 20 requests per second; `public/get_instruments` 1 per second of
+//!   its own.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -119,6 +121,7 @@ fn rule(path: &str, query: &str) -> Option<Rule> {
                 _ => 250,
             },
             Some("aggTrades") => 4,
+            Some("exchangeInfo") => 20,
             _ => 1,
         };
         return rule("binance_spot", "weight", 6_000, MINUTE, weight);
@@ -151,6 +154,9 @@ fn rule(path: &str, query: &str) -> Option<Rule> {
     }
     if path.starts_with("/v5/") && !path.starts_with("/v5/public/") {
         return rule("bybit", "ip", 600, 5_000, 1);
+    }
+    if path == "/api/v2/public/get_instruments" {
+        return rule("deribit", "get_instruments", 1, 1_000, 1);
     }
     if path.starts_with("/api/v2/") {
         return rule("deribit", "requests", 20, 1_000, 1);
@@ -288,6 +294,35 @@ mod tests {
             Some(("binance_usdm", 1))
         );
         assert_eq!(weight("/v5/market/account-ratio", ""), Some(("bybit", 1)));
+        // The instrument lists.
+        assert_eq!(
+            weight("/api/v3/exchangeInfo", ""),
+            Some(("binance_spot", 20))
+        );
+        assert_eq!(
+            weight("/fapi/v1/exchangeInfo", ""),
+            Some(("binance_usdm", 1))
+        );
+        assert_eq!(
+            weight("/api/v5/public/instruments", "instType=SWAP"),
+            Some(("okx", 1))
+        );
+        assert_eq!(
+            weight("/v5/market/instruments-info", "category=linear"),
+            Some(("bybit", 1))
+        );
+        let instruments = rule("/api/v2/public/get_instruments", "currency=any&kind=future")
+            .expect("a Deribit route");
+        assert_eq!(
+            (
+                instruments.bucket.as_str(),
+                instruments.limit,
+                instruments.weight
+            ),
+            ("get_instruments", 1, 1)
+        );
+        let okx = rule("/api/v5/public/instruments", "instType=SPOT").expect("an OKX route");
+        assert_eq!((okx.bucket.as_str(), okx.limit), ("public/instruments", 20));
         assert_eq!(weight("/v5/public/spot", ""), None);
         assert_eq!(weight("/control/report", ""), None);
     }

@@ -297,6 +297,26 @@ pub async fn bind(
                 "/v5/market/recent-trade",
                 get(crate::history::bybit_recent_trades),
             )
+            .route(
+                "/api/v3/exchangeInfo",
+                get(crate::instruments::binance_exchange_info),
+            )
+            .route(
+                "/fapi/v1/exchangeInfo",
+                get(crate::instruments::binance_futures_exchange_info),
+            )
+            .route(
+                "/api/v5/public/instruments",
+                get(crate::instruments::okx_instruments),
+            )
+            .route(
+                "/api/v2/public/get_instruments",
+                get(crate::instruments::deribit_instruments),
+            )
+            .route(
+                "/v5/market/instruments-info",
+                get(crate::instruments::bybit_instruments),
+            )
             .route("/control/rate-limit", post(crate::polled::rate_limit))
             .route("/control/book-fault", post(book_fault))
             .route("/control/stale-snapshots", post(stale_snapshots))

@@ -30,7 +30,7 @@ pub use error::{VenueError, VenueErrorKind};
 pub use history::{HistoryPager, HistoryRange, Wanted};
 pub use limits::{BanAnswer, RequestCost, RestBucket, RestCall, RestLimits, UsedWeightHeader};
 pub use protocol::{
-    BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest, Subscription,
-    VenueProtocol,
+    refused_symbols, BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest,
+    Subscription, VenueProtocol,
 };
 pub use registry::VenueKind;

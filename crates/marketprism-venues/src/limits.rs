@@ -22,6 +22,10 @@ pub enum RestCall {
     /// One page of the venue's public trade history (Binance `aggTrades`, OKX
     /// `history-trades`, Bybit `recent-trade`, Deribit `get_last_trades_by_instrument`).
     TradeHistory,
+    /// The list of the market's instruments ([`crate::VenueProtocol::instruments_url`]:
+    /// Binance `exchangeInfo`, OKX `public/instruments`, Deribit `get_instruments`, Bybit
+    /// `instruments-info`).
+    Instruments,
 }
 
 /// One counter of a venue: at most `limit` weight per `window`. Windows are fixed and
@@ -124,7 +128,7 @@ mod tests {
                 .map(|depth| RestCall::BookSnapshot { depth })
                 .into_iter()
                 .chain(polls.map(RestCall::Poll))
-                .chain([RestCall::TradeHistory]);
+                .chain([RestCall::TradeHistory, RestCall::Instruments]);
             for call in calls {
                 let cost = protocol.request_cost(call);
                 let bucket = limits

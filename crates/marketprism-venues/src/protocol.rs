@@ -281,6 +281,10 @@ pub trait VenueProtocol: Send + Sync {
     /// The WebSocket URL to connect to, given the configured endpoint (scheme, host, port).
     fn connect_url(&self, endpoint: &str) -> String;
 
+    /// `symbol` as this venue names it in this market, e.g. `BTCUSDT`, `BTC-USDT-SWAP`,
+    /// `BTC-PERPETUAL`.
+    fn native_symbol(&self, symbol: &Symbol) -> String;
+
     /// The frames that subscribe to `subscriptions`, each with the request id its reply carries.
     fn subscribe_requests(
         &self,
@@ -330,6 +334,27 @@ pub trait VenueProtocol: Send + Sync {
         Err(VenueError::UnsupportedChannel {
             venue: format!("{} {}", self.exchange(), self.market_type()),
             channel: poll.kind.as_str(),
+        })
+    }
+
+    /// The URL of the list of every instrument of this protocol's market (Binance
+    /// `exchangeInfo`, OKX `public/instruments`, Deribit `get_instruments`, Bybit
+    /// `instruments-info`), given the configured REST endpoint; `None` when the venue offers
+    /// no such list for the market. It costs [`RestCall::Instruments`].
+    fn instruments_url(&self, rest_endpoint: &str) -> Option<String> {
+        let _ = rest_endpoint;
+        None
+    }
+
+    /// The instruments of this protocol's market currently trading, from the answer to
+    /// [`Self::instruments_url`], in the venue's order and named as [`Self::native_symbol`]
+    /// names them, e.g. `BTCUSDT`, `BTC-USDT-SWAP`, `BTC-PERPETUAL`. An error answer of the
+    /// venue, or one that lists only part of the market, is an error.
+    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+        let _ = body;
+        Err(VenueError::UnsupportedChannel {
+            venue: format!("{} {}", self.exchange(), self.market_type()),
+            channel: "instruments",
         })
     }
 
@@ -405,5 +430,82 @@ mod tests {
                 .starts_with("unknown variant `order_book`, expected one of `trades`"),
             "{error}"
         );
+    }
+}
+
+/// The symbols among `symbols` that a venue's refusal names, e.g. `NOPE-USDT` in Binance's
+/// `unknown stream nopeusdt@trade`, OKX's `instId:NOPE-USDT-SWAP doesn't exist` or Bybit's
+/// `topic:publicTrade.NOPEUSDT`: each word of `reason` (letters, digits, `-`, `_`) is
+/// compared with the venue's name of each symbol, ignoring case. Empty when the refusal
+/// names none of them.
+pub fn refused_symbols<'a>(
+    protocol: &dyn VenueProtocol,
+    reason: &str,
+    symbols: impl IntoIterator<Item = &'a Symbol>,
+) -> Vec<Symbol> {
+    let words: Vec<String> = reason
+        .split(|character: char| {
+            !(character.is_ascii_alphanumeric() || character == '-' || character == '_')
+        })
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    symbols
+        .into_iter()
+        .filter(|symbol| {
+            let native = protocol.native_symbol(symbol).to_ascii_uppercase();
+            words.contains(&native)
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::*;
+    use crate::binance::Binance;
+    use crate::bybit::Bybit;
+    use crate::okx::Okx;
+
+    fn symbols(names: &[&str]) -> Vec<Symbol> {
+        names
+            .iter()
+            .map(|name| name.parse().expect("symbol"))
+            .collect()
+    }
+
+    #[test]
+    fn a_refusal_names_the_symbols_it_refuses_in_the_venue_s_words() {
+        let configured = symbols(&["BTC-USDT", "NOPE-USDT", "ETH-USDT"]);
+        let binance = Binance::spot(crate::binance::symbol::SymbolMap::new(&configured));
+        assert_eq!(
+            refused_symbols(
+                &binance,
+                "code 2: Invalid request: unknown stream nopeusdt@trade",
+                &configured
+            ),
+            symbols(&["NOPE-USDT"])
+        );
+        let okx = Okx::new(MarketType::Perpetual);
+        assert_eq!(
+            refused_symbols(
+                &okx,
+                "60018: Wrong URL or channel:trades,instId:NOPE-USDT-SWAP doesn't exist.",
+                &configured
+            ),
+            symbols(&["NOPE-USDT"])
+        );
+        let bybit = Bybit::spot(crate::bybit::symbol::SymbolMap::new(&configured));
+        assert_eq!(
+            refused_symbols(
+                &bybit,
+                "error:handler not found,topic:publicTrade.NOPEUSDT",
+                &configured
+            ),
+            symbols(&["NOPE-USDT"])
+        );
+        // A refusal naming no configured symbol, or only part of one, names none.
+        assert!(refused_symbols(&binance, "code 3: Invalid JSON", &configured).is_empty());
+        assert!(refused_symbols(&binance, "unknown stream nope@trade", &configured).is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! The simulator against real WebSocket and HTTP clients.
 
+mod instruments;
 mod protocol;
 mod replay;
 

@@ -6,9 +6,12 @@
 //!   (<https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>). `GET
 //!   /api/v3/depth` weighs 5 (limit 1–100), 25 (101–500), 50 (501–1000) or 250 (1001–5000);
 //!   `GET /api/v3/aggTrades` 4
-//!   (<https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints>).
+//!   (<https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints>);
+//!   `GET /api/v3/exchangeInfo` 20
+//!   (<https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints>).
 //! * USDⓈ-M: 2,400 weight per minute. `GET /fapi/v1/depth` weighs 2 (limit 5, 10, 20, 50),
-//!   5 (100), 10 (500) or 20 (1000); `premiumIndex` and `openInterest` 1; `aggTrades` 20
+//!   5 (100), 10 (500) or 20 (1000); `premiumIndex`, `openInterest` and `exchangeInfo` 1;
+//!   `aggTrades` 20
 //!   (<https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api>).
 //!   The `futures/data` statistics (long/short ratios) have their own limit of 1,000 requests
 //!   per 5 minutes and IP.
@@ -90,6 +93,8 @@ pub(super) fn cost(market_type: MarketType, call: RestCall) -> RequestCost {
         RestCall::Poll(_) => 1,
         RestCall::TradeHistory if spot => 4,
         RestCall::TradeHistory => 20,
+        RestCall::Instruments if spot => 20,
+        RestCall::Instruments => 1,
     };
     RequestCost {
         bucket: REQUEST_WEIGHT,
@@ -114,5 +119,13 @@ mod tests {
         assert_eq!(weight(MarketType::Perpetual, 400), 10);
         assert_eq!(weight(MarketType::Perpetual, 1000), 20);
         assert_eq!(weight(MarketType::Perpetual, 5000), 20);
+    }
+
+    #[test]
+    fn exchange_info_weighs_20_on_spot_and_1_on_usdm() {
+        let spot = cost(MarketType::Spot, RestCall::Instruments);
+        let usdm = cost(MarketType::Perpetual, RestCall::Instruments);
+        assert_eq!((spot.bucket, spot.weight), (REQUEST_WEIGHT, 20));
+        assert_eq!((usdm.bucket, usdm.weight), (REQUEST_WEIGHT, 1));
     }
 }

@@ -28,8 +28,8 @@ use serde::Deserialize;
 pub use subscribe::stream_name;
 use symbol::SymbolMap;
 use wire::{
-    BinanceDepthSnapshot, BinanceDepthUpdate, BinanceEnvelope, BinanceForceOrder, BinanceMarkPrice,
-    BinanceTrade,
+    BinanceDepthSnapshot, BinanceDepthUpdate, BinanceEnvelope, BinanceExchangeInfo,
+    BinanceForceOrder, BinanceMarkPrice, BinanceTrade,
 };
 
 use crate::{
@@ -165,6 +165,10 @@ impl VenueProtocol for Binance {
         format!("{}/stream", endpoint.trim_end_matches('/'))
     }
 
+    fn native_symbol(&self, symbol: &Symbol) -> String {
+        symbol::to_native(symbol)
+    }
+
     fn subscribe_requests(
         &self,
         subscriptions: &[Subscription],
@@ -201,6 +205,42 @@ impl VenueProtocol for Binance {
             symbol::to_native(symbol),
             snapshot_limit(self.market_type, depth)
         ))
+    }
+
+    /// `GET /api/v3/exchangeInfo` (spot) or `GET /fapi/v1/exchangeInfo` (USDⓈ-M): every
+    /// symbol of the market with its state.
+    fn instruments_url(&self, rest_endpoint: &str) -> Option<String> {
+        let path = if self.is_spot() {
+            "/api/v3/exchangeInfo"
+        } else {
+            "/fapi/v1/exchangeInfo"
+        };
+        Some(format!("{}{path}", rest_endpoint.trim_end_matches('/')))
+    }
+
+    /// The symbols whose `status` is `TRADING`; on USDⓈ-M only the perpetual contracts
+    /// (`contractType` `PERPETUAL`), not the quarterly ones (`BTCUSDT_210924`).
+    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+        let info: BinanceExchangeInfo<'_> = serde_json::from_str(body)?;
+        let Some(symbols) = info.symbols else {
+            return Err(match (info.code, info.msg) {
+                (Some(code), Some(msg)) => VenueError::Unrecognized(format!("code {code}: {msg}")),
+                _ => VenueError::unrecognized(body),
+            });
+        };
+        let spot = self.is_spot();
+        Ok(symbols
+            .into_iter()
+            .filter(|info| {
+                info.status == "TRADING"
+                    && (spot
+                        || info
+                            .contract_type
+                            .as_deref()
+                            .is_none_or(|kind| kind == "PERPETUAL"))
+            })
+            .map(|info| info.symbol.into_owned())
+            .collect())
     }
 
     fn poll_url(

@@ -589,3 +589,65 @@ fn history_starting_after_the_first_missing_id_is_a_shortfall() {
         .expect("USDⓈ-M records aggregates only");
     assert_eq!(refused.kind(), crate::VenueErrorKind::Unsupported);
 }
+
+/// `exchangeInfo` answers cut from the captures `binance-spot.20210814T1446Z` and
+/// `binance-usdm.20210722T2225Z` (four symbols each, as Binance wrote them).
+const SPOT_EXCHANGE_INFO: &str =
+    include_str!("../../fixtures/instruments/binance-spot.20210814T1446Z.exchangeInfo.json");
+const USDM_EXCHANGE_INFO: &str =
+    include_str!("../../fixtures/instruments/binance-usdm.20210722T2225Z.exchangeInfo.json");
+
+#[test]
+fn instruments_urls_are_the_documented_exchange_info_endpoints() {
+    let usdm = Binance::usdm(SymbolMap::default());
+    assert_eq!(
+        spot()
+            .instruments_url("https://api.binance.com/")
+            .as_deref(),
+        Some("https://api.binance.com/api/v3/exchangeInfo")
+    );
+    assert_eq!(
+        usdm.instruments_url("https://fapi.binance.com").as_deref(),
+        Some("https://fapi.binance.com/fapi/v1/exchangeInfo")
+    );
+    assert_eq!(spot().request_cost(RestCall::Instruments).weight, 20);
+    assert_eq!(usdm.request_cost(RestCall::Instruments).weight, 1);
+}
+
+#[test]
+fn exchange_info_lists_the_symbols_trading() {
+    // BCCBTC is in `BREAK`.
+    assert_eq!(
+        spot()
+            .parse_instruments(SPOT_EXCHANGE_INFO)
+            .expect("spot exchangeInfo"),
+        ["ETHBTC", "BTCUSDT", "ETHUSDT"]
+    );
+    // BTCSTUSDT is `PENDING_TRADING`; BTCUSDT_210924 trades, but is a quarterly contract.
+    let usdm = Binance::usdm(SymbolMap::default());
+    assert_eq!(
+        usdm.parse_instruments(USDM_EXCHANGE_INFO)
+            .expect("USDⓈ-M exchangeInfo"),
+        ["BTCUSDT", "ETHUSDT"]
+    );
+    // The names are those the protocol gives configured symbols.
+    assert_eq!(
+        spot().native_symbol(&"BTC-USDT".parse().expect("valid")),
+        "BTCUSDT"
+    );
+}
+
+#[test]
+fn exchange_info_errors_are_typed_errors() {
+    let error = spot()
+        .parse_instruments(r#"{"code":-1003,"msg":"Too many requests."}"#)
+        .expect_err("an error answer");
+    assert_eq!(
+        error.to_string(),
+        "unrecognized frame: code -1003: Too many requests."
+    );
+    assert!(spot().parse_instruments("[]").is_err());
+    assert!(spot()
+        .parse_instruments(r#"{"symbols":[{"symbol":"BTCUSDT"}]}"#)
+        .is_err());
+}

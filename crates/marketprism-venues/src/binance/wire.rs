@@ -344,3 +344,41 @@ pub enum BinanceTimestamp {
     /// `"1583139600000"`.
     Text(String),
 }
+
+/// `GET /api/v3/exchangeInfo` (spot) and `GET /fapi/v1/exchangeInfo` (USDⓈ-M): the
+/// exchange's rules and every symbol of the market, of which only the symbols' names and
+/// states are read. An error answer carries `code` and `msg` instead.
+///
+/// ```json
+/// {"timezone":"UTC","serverTime":1628952394686,"rateLimits":[...],"exchangeFilters":[],
+///  "symbols":[{"symbol":"ETHBTC","status":"TRADING","baseAsset":"ETH","quoteAsset":"BTC",...}]}
+/// ```
+/// Docs: <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints#exchange-information>
+/// and <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Exchange-Information>
+#[derive(Debug, Deserialize)]
+pub struct BinanceExchangeInfo<'a> {
+    /// Every symbol of the market, whatever its state.
+    #[serde(borrow, default)]
+    pub symbols: Option<Vec<BinanceSymbolInfo<'a>>>,
+    /// Error code of an error answer.
+    #[serde(default)]
+    pub code: Option<i64>,
+    /// Error message of an error answer.
+    #[serde(default)]
+    pub msg: Option<String>,
+}
+
+/// One symbol of an `exchangeInfo` answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BinanceSymbolInfo<'a> {
+    /// Symbol, e.g. `BTCUSDT` (USDⓈ-M delivery contracts: `BTCUSDT_210924`).
+    #[serde(borrow)]
+    pub symbol: Cow<'a, str>,
+    /// `TRADING` while it trades; `BREAK`, `PENDING_TRADING`, `SETTLING`, ... otherwise.
+    #[serde(borrow)]
+    pub status: Cow<'a, str>,
+    /// USDⓈ-M only: `PERPETUAL`, `CURRENT_QUARTER`, `NEXT_QUARTER`, or empty.
+    #[serde(borrow, default)]
+    pub contract_type: Option<Cow<'a, str>>,
+}

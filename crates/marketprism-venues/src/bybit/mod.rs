@@ -15,7 +15,7 @@ pub mod symbol;
 mod wire;
 
 use marketprism_book::{SyncRule, UpdateKind};
-use marketprism_model::{Event, Exchange, MarketType};
+use marketprism_model::{Event, Exchange, MarketType, Symbol};
 
 use crate::envelope;
 use crate::{
@@ -81,6 +81,10 @@ impl VenueProtocol for Bybit {
         format!("{}/v5/public/{category}", endpoint.trim_end_matches('/'))
     }
 
+    fn native_symbol(&self, symbol: &Symbol) -> String {
+        symbol::to_native(symbol)
+    }
+
     /// Bybit allows 600 requests per 5 s and IP across every host and endpoint
     /// (<https://bybit-exchange.github.io/docs/v5/rate-limit>); beyond that it answers 403
     /// "access too frequent" and bans the IP: wait at least 10 minutes, its docs say.
@@ -106,6 +110,54 @@ impl VenueProtocol for Bybit {
             bucket: "ip",
             weight: 1,
         }
+    }
+
+    /// `GET /v5/market/instruments-info` of the `spot` or `linear` category; linear lists
+    /// are paged, so the largest page (1,000) is asked for.
+    fn instruments_url(&self, rest_endpoint: &str) -> Option<String> {
+        let query = match self.market_type {
+            MarketType::Spot => "category=spot",
+            _ => "category=linear&limit=1000",
+        };
+        Some(format!(
+            "{}/v5/market/instruments-info?{query}",
+            rest_endpoint.trim_end_matches('/')
+        ))
+    }
+
+    /// The symbols whose `status` is `Trading`; on linear only the perpetuals
+    /// (`contractType` `LinearPerpetual`), not the dated futures (`BTCUSDT-14AUG26`). An
+    /// answer naming a next page lists only part of the market and is an error.
+    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+        let answer: wire::InstrumentsInfoAnswer<'_> = serde_json::from_str(body)?;
+        if answer.ret_code != 0 {
+            return Err(VenueError::Unrecognized(format!(
+                "retCode {}: {}",
+                answer.ret_code, answer.ret_msg
+            )));
+        }
+        if let Some(cursor) = answer
+            .result
+            .next_page_cursor
+            .filter(|cursor| !cursor.is_empty())
+        {
+            return Err(VenueError::Unrecognized(format!(
+                "instruments-info lists only part of the market (next page {cursor:?})"
+            )));
+        }
+        Ok(answer
+            .result
+            .list
+            .into_iter()
+            .filter(|instrument| {
+                instrument.status == "Trading"
+                    && instrument
+                        .contract_type
+                        .as_deref()
+                        .is_none_or(|kind| kind == "LinearPerpetual")
+            })
+            .map(|instrument| instrument.symbol.into_owned())
+            .collect())
     }
 
     fn poll_url(

@@ -289,3 +289,67 @@ fn a_window_older_than_the_latest_1000_trades_is_a_shortfall() {
         Some("Bybit serves only its latest 1000 trades; the oldest, at 5000 ms, is not before the gap's start at 1000 ms")
     );
 }
+
+/// `instruments-info` answers of `spot` and `linear` cut from the capture
+/// `bybit.20260809T2126Z` (three and four instruments, as Bybit wrote them).
+const SPOT_INSTRUMENTS: &str =
+    include_str!("../../fixtures/instruments/bybit.20260809T2126Z.instruments-info-spot.json");
+const LINEAR_INSTRUMENTS: &str =
+    include_str!("../../fixtures/instruments/bybit.20260809T2126Z.instruments-info-linear.json");
+
+#[test]
+fn instruments_urls_name_the_category_and_the_largest_page() {
+    let spot = Bybit::spot(SymbolMap::default());
+    assert_eq!(
+        spot.instruments_url("https://api.bybit.com/").as_deref(),
+        Some("https://api.bybit.com/v5/market/instruments-info?category=spot")
+    );
+    assert_eq!(
+        linear().instruments_url("https://api.bybit.com").as_deref(),
+        Some("https://api.bybit.com/v5/market/instruments-info?category=linear&limit=1000")
+    );
+    let cost = linear().request_cost(RestCall::Instruments);
+    assert_eq!((cost.bucket, cost.weight), ("ip", 1));
+}
+
+#[test]
+fn instruments_info_lists_the_symbols_trading() {
+    let spot = Bybit::spot(SymbolMap::default());
+    assert_eq!(
+        spot.parse_instruments(SPOT_INSTRUMENTS)
+            .expect("spot instruments"),
+        ["BTCUSDT", "ETHUSDT", "ETHBTC"]
+    );
+    // BTCUSDT-14AUG26 trades, but is a dated future; BTCPERP is the USDC perpetual.
+    assert_eq!(
+        linear()
+            .parse_instruments(LINEAR_INSTRUMENTS)
+            .expect("linear instruments"),
+        ["BTCPERP", "BTCUSDT", "ETHUSDT"]
+    );
+    assert_eq!(
+        linear().native_symbol(&"BTC-USDT".parse().expect("valid")),
+        "BTCUSDT"
+    );
+    // The captures asked for `status=Trading`; Bybit documents `PreLaunch`, `Delivering`
+    // and `Closed` too.
+    let pre_launch =
+        LINEAR_INSTRUMENTS.replacen(r#""status":"Trading""#, r#""status":"PreLaunch""#, 1);
+    assert_eq!(
+        linear().parse_instruments(&pre_launch).expect("parses"),
+        ["BTCUSDT", "ETHUSDT"]
+    );
+    // A page naming a next one is part of the market only.
+    let paged = LINEAR_INSTRUMENTS.replace(
+        r#""nextPageCursor":"""#,
+        r#""nextPageCursor":"first%3D2449""#,
+    );
+    assert!(linear().parse_instruments(&paged).is_err());
+    let error = linear()
+        .parse_instruments(r#"{"retCode":10001,"retMsg":"params error: Category is invalid","result":{},"retExtInfo":{},"time":1786310817197}"#)
+        .expect_err("an error answer");
+    assert_eq!(
+        error.to_string(),
+        "unrecognized frame: retCode 10001: params error: Category is invalid"
+    );
+}

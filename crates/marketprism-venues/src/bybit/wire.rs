@@ -289,6 +289,56 @@ pub struct AccountRatio<'a> {
     pub timestamp: Cow<'a, str>,
 }
 
+/// `GET /v5/market/instruments-info?category=spot` (or `linear`): the category's instruments,
+/// of which only the symbols, states and contract types are read. Linear lists come in pages
+/// (`nextPageCursor` names the next one); spot lists come whole.
+///
+/// ```json
+/// {"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"BTCUSDT",
+///  "contractType":"LinearPerpetual","status":"Trading","baseCoin":"BTC","quoteCoin":"USDT",...}],
+///  "nextPageCursor":""},"retExtInfo":{},"time":1786310817197}
+/// ```
+/// Docs: <https://bybit-exchange.github.io/docs/v5/market/instrument>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstrumentsInfoAnswer<'a> {
+    /// 0 on success.
+    pub ret_code: i64,
+    /// Bybit's message.
+    #[serde(borrow, default)]
+    pub ret_msg: Cow<'a, str>,
+    /// The instruments.
+    #[serde(borrow, default)]
+    pub result: InstrumentsInfoList<'a>,
+}
+
+/// The `result` of an instruments-info answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstrumentsInfoList<'a> {
+    /// The instruments of this page.
+    #[serde(borrow, default)]
+    pub list: Vec<InstrumentInfo<'a>>,
+    /// The cursor of the next page; empty or absent on the last.
+    #[serde(borrow, default)]
+    pub next_page_cursor: Option<Cow<'a, str>>,
+}
+
+/// One instrument of an instruments-info answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstrumentInfo<'a> {
+    /// Symbol, e.g. `BTCUSDT`, `BTCPERP`, `BTCUSDT-14AUG26`.
+    #[serde(borrow)]
+    pub symbol: Cow<'a, str>,
+    /// `Trading` while it trades; `PreLaunch`, `Delivering` or `Closed` otherwise.
+    #[serde(borrow)]
+    pub status: Cow<'a, str>,
+    /// Linear only: `LinearPerpetual` or `LinearFutures`.
+    #[serde(borrow, default)]
+    pub contract_type: Option<Cow<'a, str>>,
+}
+
 /// A `subscribe` operation: `{"op":"subscribe","args":["orderbook.50.BTCUSDT"],"req_id":"1"}`.
 #[derive(Debug, Serialize)]
 pub struct Request<'a> {

@@ -16,7 +16,7 @@ pub mod symbol;
 mod wire;
 
 use marketprism_book::SyncRule;
-use marketprism_model::{Event, Exchange, MarketType};
+use marketprism_model::{Event, Exchange, MarketType, Symbol};
 
 use crate::{
     Inbound, Poll, RequestCost, RestBucket, RestCall, RestLimits, SubscribeRequest, Subscription,
@@ -59,28 +59,83 @@ impl VenueProtocol for Deribit {
         format!("{}/ws/api/v2", endpoint.trim_end_matches('/'))
     }
 
+    fn native_symbol(&self, symbol: &Symbol) -> String {
+        symbol::to_native(self.market_type, symbol)
+    }
+
     /// Deribit meters non-matching-engine requests in credits: each costs 500, the pool
     /// holds 50,000 and refills 10,000 per second (<https://docs.deribit.com/#rate-limits>),
     /// i.e. 20 requests per second sustained, which is the budget kept here.
+    /// `public/get_instruments` has a limit of its own: 1 request per second sustained
+    /// (<https://docs.deribit.com/#public-get_instruments>).
     fn rest_limits(&self) -> RestLimits {
+        const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
         const LIMITS: RestLimits = RestLimits {
             name: "deribit",
-            buckets: &[RestBucket {
-                name: "non_matching_engine",
-                limit: 20,
-                window: std::time::Duration::from_secs(1),
-            }],
+            buckets: &[
+                RestBucket {
+                    name: "non_matching_engine",
+                    limit: 20,
+                    window: SECOND,
+                },
+                RestBucket {
+                    name: "get_instruments",
+                    limit: 1,
+                    window: SECOND,
+                },
+            ],
             used_weight_header: None,
             ban: None,
         };
         LIMITS
     }
 
-    fn request_cost(&self, _call: RestCall) -> RequestCost {
-        RequestCost {
-            bucket: "non_matching_engine",
-            weight: 1,
+    fn request_cost(&self, call: RestCall) -> RequestCost {
+        let bucket = match call {
+            RestCall::Instruments => "get_instruments",
+            _ => "non_matching_engine",
+        };
+        RequestCost { bucket, weight: 1 }
+    }
+
+    /// `GET /api/v2/public/get_instruments` of every currency and the market's kind:
+    /// `future` (perpetuals are futures on Deribit), `option` or `spot`.
+    fn instruments_url(&self, rest_endpoint: &str) -> Option<String> {
+        let kind = match self.market_type {
+            MarketType::Perpetual | MarketType::Futures => "future",
+            MarketType::Options => "option",
+            MarketType::Spot => "spot",
+        };
+        Some(format!(
+            "{}/api/v2/public/get_instruments?currency=any&kind={kind}",
+            rest_endpoint.trim_end_matches('/')
+        ))
+    }
+
+    /// The active instruments (`is_active`) of this market: of the futures answer, the
+    /// perpetuals for the perpetual market and the dated futures for the futures market, as
+    /// their names tell ([`symbol::from_native`]).
+    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+        let envelope: wire::Envelope<'_> = serde_json::from_str(body)?;
+        if let Some(error) = envelope.error {
+            return Err(VenueError::Unrecognized(format!(
+                "code {}: {}",
+                error.code, error.message
+            )));
         }
+        let result = envelope
+            .result
+            .ok_or_else(|| VenueError::unrecognized(body))?;
+        let instruments: Vec<wire::Instrument<'_>> = serde_json::from_str(result.get())?;
+        Ok(instruments
+            .into_iter()
+            .filter(|instrument| {
+                instrument.is_active
+                    && symbol::from_native(&instrument.instrument_name)
+                        .is_ok_and(|(market_type, _)| market_type == self.market_type)
+            })
+            .map(|instrument| instrument.instrument_name.into_owned())
+            .collect())
     }
 
     fn poll_url(

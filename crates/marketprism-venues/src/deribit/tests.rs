@@ -285,3 +285,82 @@ fn history_window_starts_by_time() {
         Some("https://venue/api/v2/public/get_last_trades_by_instrument_and_time?instrument_name=ETH-PERPETUAL&start_timestamp=100&end_timestamp=200&count=1000&sorting=asc")
     );
 }
+
+/// `public/get_instruments` answers cut from the capture `deribit.20210722T2242Z`
+/// (`currency=BTC`: a put, a future, a call and the perpetual; `currency=USDC`: two linear
+/// perpetuals), as Deribit wrote them.
+const BTC_INSTRUMENTS: &str =
+    include_str!("../../fixtures/instruments/deribit.20210722T2242Z.get_instruments-btc.json");
+const USDC_INSTRUMENTS: &str =
+    include_str!("../../fixtures/instruments/deribit.20210722T2242Z.get_instruments-usdc.json");
+
+#[test]
+fn instruments_urls_ask_every_currency_of_the_market_s_kind() {
+    assert_eq!(
+        protocol()
+            .instruments_url("https://www.deribit.com/")
+            .as_deref(),
+        Some("https://www.deribit.com/api/v2/public/get_instruments?currency=any&kind=future")
+    );
+    assert_eq!(
+        Deribit::new(MarketType::Options)
+            .instruments_url("https://www.deribit.com")
+            .as_deref(),
+        Some("https://www.deribit.com/api/v2/public/get_instruments?currency=any&kind=option")
+    );
+    let cost = protocol().request_cost(RestCall::Instruments);
+    assert_eq!((cost.bucket, cost.weight), ("get_instruments", 1));
+    assert_eq!(
+        protocol()
+            .rest_limits()
+            .bucket("get_instruments")
+            .map(|bucket| bucket.limit),
+        Some(1)
+    );
+}
+
+#[test]
+fn instruments_lists_the_active_instruments_of_the_market() {
+    assert_eq!(
+        protocol()
+            .parse_instruments(BTC_INSTRUMENTS)
+            .expect("BTC instruments"),
+        ["BTC-PERPETUAL"]
+    );
+    assert_eq!(
+        protocol()
+            .parse_instruments(USDC_INSTRUMENTS)
+            .expect("USDC instruments"),
+        ["SOL_USDC-PERPETUAL", "BTC_USDC-PERPETUAL"]
+    );
+    assert_eq!(
+        Deribit::new(MarketType::Options)
+            .parse_instruments(BTC_INSTRUMENTS)
+            .expect("BTC instruments"),
+        ["BTC-30JUL21-40000-P", "BTC-30JUL21-40000-C"]
+    );
+    assert_eq!(
+        Deribit::new(MarketType::Futures)
+            .parse_instruments(BTC_INSTRUMENTS)
+            .expect("BTC instruments"),
+        ["BTC-24SEP21"]
+    );
+    let configured =
+        ["BTC-USD", "BTC-USDC"].map(|text| protocol().native_symbol(&text.parse().expect("valid")));
+    assert_eq!(configured, ["BTC-PERPETUAL", "BTC_USDC-PERPETUAL"]);
+    // The captures list only active instruments (`expired=false`).
+    let inactive = USDC_INSTRUMENTS.replacen(r#""is_active":true"#, r#""is_active":false"#, 1);
+    assert_eq!(
+        protocol().parse_instruments(&inactive).expect("parses"),
+        ["BTC_USDC-PERPETUAL"]
+    );
+    let error = protocol()
+        .parse_instruments(
+            r#"{"jsonrpc":"2.0","error":{"message":"Invalid params","code":-32602},"testnet":false}"#,
+        )
+        .expect_err("an error answer");
+    assert_eq!(
+        error.to_string(),
+        "unrecognized frame: code -32602: Invalid params"
+    );
+}

@@ -167,6 +167,23 @@ pub struct TradeHistory<'a> {
     pub has_more: bool,
 }
 
+/// One instrument of the `result` of `public/get_instruments`, of which only the name and
+/// whether it trades are read.
+///
+/// ```json
+/// {"tick_size":0.5,"settlement_period":"perpetual","quote_currency":"USD","kind":"future",
+///  "is_active":true,"instrument_name":"BTC-PERPETUAL","base_currency":"BTC",...}
+/// ```
+/// Docs: <https://docs.deribit.com/#public-get_instruments>
+#[derive(Debug, Deserialize)]
+pub struct Instrument<'a> {
+    /// Instrument name, e.g. `BTC-PERPETUAL`, `BTC-24SEP21`, `BTC-30JUL21-40000-P`.
+    #[serde(borrow)]
+    pub instrument_name: Cow<'a, str>,
+    /// Whether the instrument can currently be traded.
+    pub is_active: bool,
+}
+
 /// One volatility-index candle: start time (Unix ms) and open; high, low and close are
 /// skipped.
 #[derive(Debug, Deserialize)]

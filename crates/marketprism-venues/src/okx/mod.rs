@@ -16,7 +16,7 @@ pub mod symbol;
 mod wire;
 
 use marketprism_book::{SyncRule, UpdateKind};
-use marketprism_model::{Event, Exchange, MarketType, RatioKind};
+use marketprism_model::{Event, Exchange, MarketType, RatioKind, Symbol};
 
 use crate::envelope;
 use crate::{
@@ -62,6 +62,10 @@ impl VenueProtocol for Okx {
         format!("{}/ws/v5/public", endpoint.trim_end_matches('/'))
     }
 
+    fn native_symbol(&self, symbol: &Symbol) -> String {
+        symbol::to_native(self.market_type, symbol)
+    }
+
     fn keepalive(&self) -> Option<Keepalive> {
         // OKX closes connections silent for 30 s.
         Some(Keepalive {
@@ -72,9 +76,11 @@ impl VenueProtocol for Okx {
 
     /// OKX limits each public endpoint separately, per IP, over 2 s: `GET
     /// /api/v5/market/books` 40 requests, `market/history-trades` 20, each rubik long/short
-    /// statistic 5 (<https://www.okx.com/docs-v5/en/#order-book-trading-market-data>,
-    /// <https://www.okx.com/docs-v5/en/#trading-statistics-rest-api>); a 429 answers a
-    /// request over the limit.
+    /// statistic 5, `public/instruments` 20
+    /// (<https://www.okx.com/docs-v5/en/#order-book-trading-market-data>,
+    /// <https://www.okx.com/docs-v5/en/#trading-statistics-rest-api>,
+    /// <https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments>); a 429 answers
+    /// a request over the limit.
     fn rest_limits(&self) -> RestLimits {
         const TWO_SECONDS: std::time::Duration = std::time::Duration::from_secs(2);
         const LIMITS: RestLimits = RestLimits {
@@ -87,6 +93,11 @@ impl VenueProtocol for Okx {
                 },
                 RestBucket {
                     name: "history-trades",
+                    limit: 20,
+                    window: TWO_SECONDS,
+                },
+                RestBucket {
+                    name: "instruments",
                     limit: 20,
                     window: TWO_SECONDS,
                 },
@@ -121,6 +132,7 @@ impl VenueProtocol for Okx {
         let bucket = match call {
             RestCall::BookSnapshot { .. } => "books",
             RestCall::TradeHistory => "history-trades",
+            RestCall::Instruments => "instruments",
             RestCall::Poll(PollKind::LongShortRatio(RatioKind::AllAccounts)) => {
                 "long-short-account-ratio"
             }
@@ -133,6 +145,38 @@ impl VenueProtocol for Okx {
             RestCall::Poll(_) => "public",
         };
         RequestCost { bucket, weight: 1 }
+    }
+
+    /// `GET /api/v5/public/instruments` of the market's instrument type: `SPOT`, `SWAP` or
+    /// `FUTURES`. Options are listed per instrument family only, so they have no one list.
+    fn instruments_url(&self, rest_endpoint: &str) -> Option<String> {
+        let inst_type = match self.market_type {
+            MarketType::Spot => "SPOT",
+            MarketType::Perpetual => "SWAP",
+            MarketType::Futures => "FUTURES",
+            MarketType::Options => return None,
+        };
+        Some(format!(
+            "{}/api/v5/public/instruments?instType={inst_type}",
+            rest_endpoint.trim_end_matches('/')
+        ))
+    }
+
+    /// The instrument ids whose `state` is `live`.
+    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+        let answer: wire::InstrumentsAnswer<'_> = serde_json::from_str(body)?;
+        if answer.code != "0" {
+            return Err(VenueError::Unrecognized(format!(
+                "code {}: {}",
+                answer.code, answer.msg
+            )));
+        }
+        Ok(answer
+            .data
+            .into_iter()
+            .filter(|instrument| instrument.state == "live")
+            .map(|instrument| instrument.inst_id.into_owned())
+            .collect())
     }
 
     fn poll_url(

@@ -397,3 +397,77 @@ fn history_ending_inside_the_window_is_a_shortfall() {
         .expect("ids are not counters");
     assert_eq!(error.kind(), crate::VenueErrorKind::Unsupported);
 }
+
+/// `public/instruments` answers of `SPOT` and `SWAP` cut from the capture
+/// `okx.20220513T1627Z` (three instruments each, as OKX wrote them).
+const SPOT_INSTRUMENTS: &str =
+    include_str!("../../fixtures/instruments/okx.20220513T1627Z.instruments-spot.json");
+const SWAP_INSTRUMENTS: &str =
+    include_str!("../../fixtures/instruments/okx.20220513T1627Z.instruments-swap.json");
+
+#[test]
+fn instruments_urls_name_the_market_s_instrument_type() {
+    let swap = Okx::new(MarketType::Perpetual);
+    assert_eq!(
+        protocol()
+            .instruments_url("https://www.okx.com/")
+            .as_deref(),
+        Some("https://www.okx.com/api/v5/public/instruments?instType=SPOT")
+    );
+    assert_eq!(
+        swap.instruments_url("https://www.okx.com").as_deref(),
+        Some("https://www.okx.com/api/v5/public/instruments?instType=SWAP")
+    );
+    assert_eq!(
+        Okx::new(MarketType::Futures)
+            .instruments_url("https://www.okx.com")
+            .as_deref(),
+        Some("https://www.okx.com/api/v5/public/instruments?instType=FUTURES")
+    );
+    // Options are listed per instrument family only.
+    assert_eq!(
+        Okx::new(MarketType::Options).instruments_url("https://www.okx.com"),
+        None
+    );
+    let cost = swap.request_cost(RestCall::Instruments);
+    assert_eq!((cost.bucket, cost.weight), ("instruments", 1));
+    assert_eq!(
+        swap.rest_limits()
+            .bucket("instruments")
+            .map(|bucket| bucket.limit),
+        Some(20)
+    );
+}
+
+#[test]
+fn instruments_lists_the_live_instrument_ids() {
+    assert_eq!(
+        protocol()
+            .parse_instruments(SPOT_INSTRUMENTS)
+            .expect("spot instruments"),
+        ["BTC-USDT", "ETH-USDT", "ETH-BTC"]
+    );
+    let swap = Okx::new(MarketType::Perpetual);
+    assert_eq!(
+        swap.parse_instruments(SWAP_INSTRUMENTS)
+            .expect("swap instruments"),
+        ["BTC-USD-SWAP", "BTC-USDT-SWAP", "ETH-USDT-SWAP"]
+    );
+    assert_eq!(
+        swap.native_symbol(&"BTC-USDT".parse().expect("valid")),
+        "BTC-USDT-SWAP"
+    );
+    // The captures hold only live instruments; OKX documents `suspend`, `preopen` and `test`.
+    let suspended = SWAP_INSTRUMENTS.replacen(r#""state":"live""#, r#""state":"suspend""#, 1);
+    assert_eq!(
+        swap.parse_instruments(&suspended).expect("parses"),
+        ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]
+    );
+    let error = swap
+        .parse_instruments(r#"{"code":"51001","msg":"Instrument ID does not exist","data":[]}"#)
+        .expect_err("an error answer");
+    assert_eq!(
+        error.to_string(),
+        "unrecognized frame: code 51001: Instrument ID does not exist"
+    );
+}

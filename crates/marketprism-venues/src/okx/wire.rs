@@ -268,6 +268,39 @@ pub struct HistoryTradesAnswer<'a> {
     pub data: Vec<Trade<'a>>,
 }
 
+/// `GET /api/v5/public/instruments?instType=SPOT` (or `SWAP`, ...): every instrument of the
+/// type, of which only the ids and states are read.
+///
+/// ```json
+/// {"code":"0","msg":"","data":[{"alias":"","baseCcy":"BTC","instId":"BTC-USDT",
+///  "instType":"SPOT","quoteCcy":"USDT","state":"live","tickSz":"0.1",...}]}
+/// ```
+/// Docs: <https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments>
+#[derive(Debug, Deserialize)]
+pub struct InstrumentsAnswer<'a> {
+    /// `0` on success.
+    #[serde(borrow)]
+    pub code: Cow<'a, str>,
+    /// The error message otherwise.
+    #[serde(borrow, default)]
+    pub msg: Cow<'a, str>,
+    /// The instruments.
+    #[serde(borrow, default)]
+    pub data: Vec<Instrument<'a>>,
+}
+
+/// One instrument of an instruments answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instrument<'a> {
+    /// Instrument id, e.g. `BTC-USDT`, `BTC-USDT-SWAP`.
+    #[serde(borrow)]
+    pub inst_id: Cow<'a, str>,
+    /// `live` while it trades; `suspend`, `preopen` or `test` otherwise.
+    #[serde(borrow)]
+    pub state: Cow<'a, str>,
+}
+
 /// One record of the `books` family (`books`, `books-l2-tbt`, `books50-l2-tbt`).
 ///
 /// ```json

@@ -1,0 +1,393 @@
+//! The venues' instrument lists, made from the configured symbols, every one trading:
+//! Binance spot `GET /api/v3/exchangeInfo` and USDⓈ-M `GET /fapi/v1/exchangeInfo`, OKX
+//! `GET /api/v5/public/instruments` (`instType=SPOT` and `SWAP`), Deribit `GET
+//! /api/v2/public/get_instruments` (the perpetuals, `kind=future`) and Bybit `GET
+//! /v5/market/instruments-info` (`category=spot` and `linear`). Each answer has the venue's
+//! shape with the fields a client reads (name, state, base and quote asset, contract type)
+//! and the usual companions, with the simulator's tick (0.01) and lot (10^-8) sizes. A
+//! symbol the simulator cannot split into base and quote (see [`split`]) is listed where
+//! the venue writes it concatenated (Binance, Bybit) and left out elsewhere, as the streams
+//! do.
+//!
+//! Written from the venues' documentation and captured answers, independently of the
+//! collector's parsers. The limits layer weighs these requests; each answered one is
+//! recorded in the report. Injected rate limiting (`/control/rate-limit`) concerns polls
+//! and trade history only.
+
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::dialect::{deribit_name, okx_ids, split};
+use crate::server::Shared;
+use crate::RestRequest;
+use marketprism_model::now_ms;
+
+/// Listing time written for every instrument, Unix ms (2020-01-01).
+const LISTED_MS: i64 = 1_577_836_800_000;
+
+/// Deribit's expiration time of perpetuals, Unix ms (year 3000).
+const PERPETUAL_EXPIRATION_MS: i64 = 32_503_708_800_000;
+
+/// One configured symbol: its name in upper case and its assets when it splits.
+struct Listed {
+    symbol: String,
+    assets: Option<(String, String)>,
+}
+
+impl Listed {
+    /// Base and quote asset; a symbol that does not split is its own base, with no quote.
+    fn assets(&self) -> (&str, &str) {
+        match &self.assets {
+            Some((base, quote)) => (base, quote),
+            None => (&self.symbol, ""),
+        }
+    }
+}
+
+/// The configured symbols, in their configured order.
+fn listed(shared: &Shared) -> Vec<Listed> {
+    shared
+        .config
+        .symbols
+        .iter()
+        .map(|symbol| {
+            let symbol = symbol.to_ascii_uppercase();
+            let assets = split(&symbol).map(|(base, quote)| (base.to_owned(), quote.to_owned()));
+            Listed { symbol, assets }
+        })
+        .collect()
+}
+
+/// Records the request and answers `body`.
+fn answer(shared: &Shared, uri: &axum::http::Uri, body: Value) -> Response {
+    shared.report().record_request(RestRequest {
+        path: uri.to_string(),
+        at_ms: now_ms(),
+        status: 200,
+    });
+    Json(body).into_response()
+}
+
+/// A Binance `rateLimits` entry.
+fn rate_limit(kind: &str, interval: &str, count: u32, limit: u32) -> Value {
+    json!({"rateLimitType": kind, "interval": interval, "intervalNum": count, "limit": limit})
+}
+
+/// The price and lot filters of a Binance symbol.
+fn binance_filters() -> Value {
+    json!([
+        {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000",
+         "tickSize": "0.01000000"},
+        {"filterType": "LOT_SIZE", "minQty": "0.00000001", "maxQty": "9000.00000000",
+         "stepSize": "0.00000001"},
+    ])
+}
+
+/// `GET /api/v3/exchangeInfo`: every configured symbol, `TRADING`.
+pub(crate) async fn binance_exchange_info(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let symbols: Vec<Value> = listed(&shared)
+        .iter()
+        .map(|listed| {
+            let (base, quote) = listed.assets();
+            json!({"symbol": listed.symbol, "status": "TRADING",
+                   "baseAsset": base, "baseAssetPrecision": 8,
+                   "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+                   "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+                   "icebergAllowed": true, "ocoAllowed": true,
+                   "isSpotTradingAllowed": true, "isMarginTradingAllowed": false,
+                   "filters": binance_filters(), "permissions": ["SPOT"]})
+        })
+        .collect();
+    let body = json!({
+        "timezone": "UTC",
+        "serverTime": now_ms(),
+        "rateLimits": [
+            rate_limit("REQUEST_WEIGHT", "MINUTE", 1, 6_000),
+            rate_limit("ORDERS", "SECOND", 10, 100),
+            rate_limit("ORDERS", "DAY", 1, 200_000),
+            rate_limit("RAW_REQUESTS", "MINUTE", 5, 61_000),
+        ],
+        "exchangeFilters": [],
+        "symbols": symbols,
+    });
+    answer(&shared, &uri, body)
+}
+
+/// `GET /fapi/v1/exchangeInfo`: every configured symbol as a `PERPETUAL`, `TRADING`.
+pub(crate) async fn binance_futures_exchange_info(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let listed = listed(&shared);
+    let symbols: Vec<Value> = listed
+        .iter()
+        .map(|listed| {
+            let (base, quote) = listed.assets();
+            json!({"symbol": listed.symbol, "pair": listed.symbol, "contractType": "PERPETUAL",
+                   "deliveryDate": 4_133_404_800_000_i64, "onboardDate": LISTED_MS,
+                   "status": "TRADING", "baseAsset": base, "quoteAsset": quote,
+                   "marginAsset": quote, "pricePrecision": 2, "quantityPrecision": 8,
+                   "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN",
+                   "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500",
+                   "filters": binance_filters(),
+                   "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
+                                  "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+                   "timeInForce": ["GTC", "IOC", "FOK", "GTX"]})
+        })
+        .collect();
+    let mut margin_assets: Vec<&str> = listed
+        .iter()
+        .map(|listed| listed.assets().1)
+        .filter(|quote| !quote.is_empty())
+        .collect();
+    margin_assets.sort_unstable();
+    margin_assets.dedup();
+    let assets: Vec<Value> = margin_assets
+        .iter()
+        .map(|asset| json!({"asset": asset, "marginAvailable": true, "autoAssetExchange": "0"}))
+        .collect();
+    let body = json!({
+        "timezone": "UTC",
+        "serverTime": now_ms(),
+        "futuresType": "U_MARGINED",
+        "rateLimits": [
+            rate_limit("REQUEST_WEIGHT", "MINUTE", 1, 2_400),
+            rate_limit("ORDERS", "MINUTE", 1, 1_200),
+            rate_limit("ORDERS", "SECOND", 10, 300),
+        ],
+        "exchangeFilters": [],
+        "assets": assets,
+        "symbols": symbols,
+    });
+    answer(&shared, &uri, body)
+}
+
+/// The query of OKX's `public/instruments`.
+#[derive(Deserialize)]
+pub(crate) struct OkxQuery {
+    #[serde(default, rename = "instType")]
+    inst_type: Option<String>,
+}
+
+/// `GET /api/v5/public/instruments`: the spot pairs (`SPOT`) or the swaps (`SWAP`) of the
+/// configured symbols, `live`; none of the other types.
+pub(crate) async fn okx_instruments(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Query(query): Query<OkxQuery>,
+) -> Response {
+    let inst_type = query.inst_type.unwrap_or_default();
+    let swap = match inst_type.as_str() {
+        "SPOT" => false,
+        "SWAP" => true,
+        "MARGIN" | "FUTURES" | "OPTION" => {
+            return answer(&shared, &uri, json!({"code": "0", "msg": "", "data": []}))
+        }
+        "" => {
+            return answer(
+                &shared,
+                &uri,
+                json!({"code": "50014", "msg": "Parameter instType can not be empty.", "data": []}),
+            )
+        }
+        _ => {
+            return answer(
+                &shared,
+                &uri,
+                json!({"code": "51000", "msg": "Parameter instType error", "data": []}),
+            )
+        }
+    };
+    let data: Vec<Value> = listed(&shared)
+        .iter()
+        .filter_map(|listed| {
+            let [spot_id, swap_id] = okx_ids(&listed.symbol)?;
+            let (base, quote) = listed.assets();
+            let family = format!("{base}-{quote}");
+            Some(if swap {
+                // USD-quoted swaps are inverse, margined and settled in the base currency.
+                let inverse = quote == "USD";
+                json!({"alias": "", "baseCcy": "", "category": "1", "ctMult": "1",
+                       "ctType": if inverse { "inverse" } else { "linear" },
+                       "ctVal": if inverse { "100" } else { "0.01" },
+                       "ctValCcy": if inverse { quote } else { base },
+                       "expTime": "", "instFamily": family, "instId": swap_id,
+                       "instType": "SWAP", "lever": "100", "listTime": LISTED_MS.to_string(),
+                       "lotSz": "1", "maxLmtSz": "100000000", "maxMktSz": "10000",
+                       "minSz": "1", "optType": "", "quoteCcy": "",
+                       "settleCcy": if inverse { base } else { quote }, "state": "live",
+                       "stk": "", "tickSz": "0.01", "uly": family})
+            } else {
+                json!({"alias": "", "baseCcy": base, "category": "1", "ctMult": "",
+                       "ctType": "", "ctVal": "", "ctValCcy": "", "expTime": "",
+                       "instFamily": "", "instId": spot_id, "instType": "SPOT", "lever": "10",
+                       "listTime": LISTED_MS.to_string(), "lotSz": "0.00000001",
+                       "maxLmtSz": "9999999999", "maxMktSz": "1000000", "minSz": "0.00001",
+                       "optType": "", "quoteCcy": quote, "settleCcy": "", "state": "live",
+                       "stk": "", "tickSz": "0.01", "uly": ""})
+            })
+        })
+        .collect();
+    answer(&shared, &uri, json!({"code": "0", "msg": "", "data": data}))
+}
+
+/// The query of Deribit's `public/get_instruments`.
+#[derive(Deserialize)]
+pub(crate) struct DeribitQuery {
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    expired: Option<bool>,
+}
+
+/// `GET /api/v2/public/get_instruments`: the perpetuals of the configured symbols, active,
+/// for `kind=future` (or no kind) and `currency=any` or their settlement currency (the base
+/// of an inverse `USD` perpetual, the quote of a linear one). Options and spot: none, and
+/// nothing has expired.
+pub(crate) async fn deribit_instruments(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Query(query): Query<DeribitQuery>,
+) -> Response {
+    let started_us = now_ms() * 1000;
+    let reply = |result: Value| {
+        json!({"jsonrpc": "2.0", "result": result, "usIn": started_us,
+               "usOut": now_ms() * 1000, "usDiff": 0, "testnet": false})
+    };
+    let kind = query.kind.as_deref().unwrap_or("any");
+    let futures = match kind {
+        "future" | "any" => true,
+        "option" | "spot" | "future_combo" | "option_combo" => false,
+        _ => {
+            return answer(
+                &shared,
+                &uri,
+                json!({"jsonrpc": "2.0", "error": {"code": -32602, "message": "Invalid params",
+                       "data": {"param": "kind", "reason": "wrong format"}},
+                       "usIn": started_us, "usOut": now_ms() * 1000, "usDiff": 0,
+                       "testnet": false}),
+            )
+        }
+    };
+    if !futures || query.expired == Some(true) {
+        return answer(&shared, &uri, reply(json!([])));
+    }
+    let currency = query.currency.unwrap_or_else(|| "any".into());
+    let result: Vec<Value> = listed(&shared)
+        .iter()
+        .zip(1..)
+        .filter_map(|(listed, index)| {
+            let name = deribit_name(&listed.symbol)?;
+            let (base, quote) = listed.assets();
+            let inverse = quote == "USD";
+            let settlement = if inverse { base } else { quote };
+            if currency != "any" && !currency.eq_ignore_ascii_case(settlement) {
+                return None;
+            }
+            let index_name = format!("{}_{}", base, quote).to_ascii_lowercase();
+            Some(json!({
+                "tick_size": 0.01, "taker_commission": 0.0005, "settlement_period": "perpetual",
+                "settlement_currency": settlement, "quote_currency": quote,
+                "price_index": index_name, "min_trade_amount": if inverse { 10.0 } else { 0.001 },
+                "max_liquidation_commission": 0.0075, "max_leverage": 50,
+                "maker_commission": 0.0, "kind": "future", "is_active": true,
+                "instrument_name": name, "instrument_id": 100_000 + index,
+                "instrument_type": if inverse { "reversed" } else { "linear" },
+                "expiration_timestamp": PERPETUAL_EXPIRATION_MS,
+                "creation_timestamp": LISTED_MS, "counter_currency": quote,
+                "contract_size": if inverse { 10.0 } else { 0.001 },
+                "base_currency": base, "state": "open",
+            }))
+        })
+        .collect();
+    answer(&shared, &uri, reply(Value::from(result)))
+}
+
+/// The query of Bybit's `instruments-info`.
+#[derive(Deserialize)]
+pub(crate) struct BybitQuery {
+    #[serde(default)]
+    category: Option<String>,
+}
+
+/// `GET /v5/market/instruments-info`: the configured symbols as `spot` pairs or `linear`
+/// perpetuals (one page, the last), `Trading`; no `inverse` or `option` ones.
+pub(crate) async fn bybit_instruments(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Query(query): Query<BybitQuery>,
+) -> Response {
+    let category = query.category.unwrap_or_default();
+    let reply = |result: Value| {
+        json!({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {},
+               "time": now_ms()})
+    };
+    let linear = match category.as_str() {
+        "spot" => false,
+        "linear" => true,
+        "inverse" | "option" => {
+            let result = json!({"category": category, "list": [], "nextPageCursor": ""});
+            return answer(&shared, &uri, reply(result));
+        }
+        _ => {
+            return answer(
+                &shared,
+                &uri,
+                json!({"retCode": 10001, "retMsg": "params error: Category is invalid",
+                       "result": {}, "retExtInfo": {}, "time": now_ms()}),
+            )
+        }
+    };
+    let list: Vec<Value> = listed(&shared)
+        .iter()
+        .map(|listed| {
+            let (base, quote) = listed.assets();
+            if linear {
+                json!({"symbol": listed.symbol, "contractType": "LinearPerpetual",
+                       "status": "Trading", "baseCoin": base, "quoteCoin": quote,
+                       "launchTime": LISTED_MS.to_string(), "deliveryTime": "0",
+                       "deliveryFeeRate": "", "priceScale": "2",
+                       "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00",
+                                          "leverageStep": "0.01"},
+                       "priceFilter": {"minPrice": "0.01", "maxPrice": "1999999.98",
+                                       "tickSize": "0.01"},
+                       "lotSizeFilter": {"maxOrderQty": "9000.00000000",
+                                         "minOrderQty": "0.00000001",
+                                         "qtyStep": "0.00000001",
+                                         "postOnlyMaxOrderQty": "9000.00000000",
+                                         "maxMktOrderQty": "900.00000000",
+                                         "minNotionalValue": "5"},
+                       "unifiedMarginTrade": true, "fundingInterval": 480,
+                       "settleCoin": quote, "copyTrading": "none",
+                       "upperFundingRate": "0.005", "lowerFundingRate": "-0.005",
+                       "isPreListing": false, "preListingInfo": null, "displayName": "",
+                       "symbolType": ""})
+            } else {
+                json!({"symbol": listed.symbol, "baseCoin": base, "quoteCoin": quote,
+                       "innovation": "0", "status": "Trading", "marginTrading": "none",
+                       "stTag": "0",
+                       "lotSizeFilter": {"basePrecision": "0.00000001", "quotePrecision": "0.01",
+                                         "minOrderQty": "0.00000001",
+                                         "maxOrderQty": "9000", "minOrderAmt": "5",
+                                         "maxOrderAmt": "8000000"},
+                       "priceFilter": {"tickSize": "0.01"}, "symbolType": ""})
+            }
+        })
+        .collect();
+    let result = if linear {
+        json!({"category": "linear", "list": list, "nextPageCursor": ""})
+    } else {
+        json!({"category": "spot", "list": list})
+    };
+    answer(&shared, &uri, reply(result))
+}
