@@ -100,6 +100,14 @@ impl Books {
         })
     }
 
+    /// Forgets `symbol`'s book: the venue refused it, so it will never sync.
+    pub(crate) fn drop_symbol(&mut self, symbol: &Symbol) {
+        self.symbols.retain(|kept| kept != symbol);
+        self.pending.remove(symbol);
+        self.retries.remove(symbol);
+        self.unsynced.remove(symbol);
+    }
+
     /// A new session starts: every book must be rebuilt (the session's own gap covers the
     /// interruption).
     pub(crate) fn session_started(&mut self, now_ms: i64) {

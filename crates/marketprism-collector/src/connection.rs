@@ -17,7 +17,7 @@ use futures::{SinkExt, StreamExt};
 use marketprism_book::PublishSettings;
 use marketprism_bus::Backoff;
 use marketprism_model::{now_ms, Event, Gap, GapReason, GapState, Symbol};
-use marketprism_venues::{Inbound, Subscription, VenueProtocol};
+use marketprism_venues::{refused_symbols, Inbound, Subscription, VenueProtocol};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant, Interval};
@@ -39,10 +39,17 @@ enum SessionEnd {
     Shutdown,
     /// The session was lost and must be replaced.
     Lost { reason: GapReason, detail: String },
+    /// The venue refused `symbols` (`reason`): the next session subscribes without them.
+    Refused {
+        symbols: Vec<Symbol>,
+        reason: String,
+    },
 }
 
 /// What a connection keeps from one session to the next.
 struct FeedState {
+    /// Symbols the venue refused to subscribe: left out of every later session.
+    refused: HashSet<Symbol>,
     /// The connection's order books, if it subscribes to any.
     books: Option<Books>,
     /// The delay before the next session; reset once a session is subscribed.
@@ -161,6 +168,7 @@ impl Connection {
     /// Runs sessions until shutdown.
     pub(crate) async fn run(self, shutdown: CancellationToken) {
         let mut state = FeedState {
+            refused: HashSet::new(),
             books: self.books(&shutdown),
             backoff: Backoff::new(self.settings.backoff_initial, self.settings.backoff_max),
             last_seen: HashMap::new(),
@@ -187,6 +195,12 @@ impl Connection {
                         at_ms: now_ms(),
                     });
                 }
+                SessionEnd::Refused { symbols, reason } => {
+                    if !self.leave_out(&mut state, symbols, &reason) {
+                        tracing::error!(feed = %self.feed(), "The venue refused every symbol of the connection; it stops.");
+                        return self.save_now(&mut state).await;
+                    }
+                }
             }
             let delay = state.backoff.next_delay();
             tokio::select! {
@@ -194,6 +208,38 @@ impl Connection {
                 _ = tokio::time::sleep(delay) => {}
             }
         }
+    }
+
+    /// Leaves `symbols`, which the venue refused, out of the connection's later sessions,
+    /// so that its other symbols keep recording; false when none is left.
+    fn leave_out(&self, state: &mut FeedState, symbols: Vec<Symbol>, reason: &str) -> bool {
+        for symbol in symbols {
+            tracing::error!(feed = %self.feed(), %symbol, %reason, "The venue refused the symbol; the connection goes on without it. Remove it from the configuration.");
+            self.metrics.symbols_refused.inc();
+            if let Some(books) = state.books.as_mut() {
+                books.drop_symbol(&symbol);
+            }
+            state.refused.insert(symbol);
+        }
+        // Symbols whose requests the venue accepted may have sent data already: the
+        // resubscription interrupts them.
+        if !state.last_seen.is_empty() {
+            state.interruption.get_or_insert(Interruption {
+                reason: GapReason::Disconnect,
+                at_ms: now_ms(),
+            });
+        }
+        state.backoff.reset();
+        !self.active_subscriptions(&state.refused).is_empty()
+    }
+
+    /// The subscriptions of symbols the venue has not refused.
+    fn active_subscriptions(&self, refused: &HashSet<Symbol>) -> Vec<Subscription> {
+        self.subscriptions
+            .iter()
+            .filter(|subscription| !refused.contains(&subscription.symbol))
+            .cloned()
+            .collect()
     }
 
     /// Continues from where the previous process left the connection's symbols: their last
@@ -255,12 +301,14 @@ impl Connection {
         &self,
         interruption: &Interruption,
         last_seen: &HashMap<Symbol, i64>,
+        refused: &HashSet<Symbol>,
         confirmed_ms: i64,
     ) -> Result<(), SessionEnd> {
         let mut symbols: Vec<&Symbol> = self
             .subscriptions
             .iter()
             .map(|subscription| &subscription.symbol)
+            .filter(|symbol| !refused.contains(*symbol))
             .collect();
         symbols.sort();
         symbols.dedup();
@@ -357,7 +405,7 @@ impl<'a> Session<'a> {
         };
         let requests = connection
             .protocol
-            .subscribe_requests(&connection.subscriptions)
+            .subscribe_requests(&connection.active_subscriptions(&state.refused))
             .map_err(|error| lost(error.to_string()))?;
         let awaiting = requests
             .iter()
@@ -509,12 +557,30 @@ impl<'a> Session<'a> {
             Ok(Inbound::SubscribeAck { request_id }) => {
                 self.on_subscribe_ack(request_id, received_time_ms).await
             }
-            // A refused subscription is a configuration problem the venue will not change
-            // its mind about quickly; back off and retry so it is visible.
-            Ok(Inbound::Rejected { request_id, reason }) => Err(self.lost(
-                GapReason::Disconnect,
-                format!("request {request_id:?} refused: {reason}"),
-            )),
+            // A refusal naming symbols leaves them out, so the others keep recording. Any
+            // other refusal is a configuration problem the venue will not change its mind
+            // about quickly; back off and retry so it is visible.
+            Ok(Inbound::Rejected { request_id, reason }) => {
+                let refused = refused_symbols(
+                    connection.protocol.as_ref(),
+                    &reason,
+                    connection
+                        .symbols
+                        .iter()
+                        .filter(|symbol| !self.state.refused.contains(*symbol)),
+                );
+                if refused.is_empty() {
+                    return Err(self.lost(
+                        GapReason::Disconnect,
+                        format!("request {request_id:?} refused: {reason}"),
+                    ));
+                }
+                self.mark_down();
+                Err(SessionEnd::Refused {
+                    symbols: refused,
+                    reason,
+                })
+            }
             Ok(Inbound::Ignored) => {
                 connection.metrics.frames_ignored.inc();
                 Ok(())
@@ -557,7 +623,12 @@ impl<'a> Session<'a> {
         tracing::info!(feed = %connection.feed(), streams = connection.subscriptions.len(), "Subscribed.");
         if let Some(interruption) = self.state.interruption.take() {
             connection
-                .emit_gaps(&interruption, &self.state.last_seen, received_time_ms)
+                .emit_gaps(
+                    &interruption,
+                    &self.state.last_seen,
+                    &self.state.refused,
+                    received_time_ms,
+                )
                 .await?;
         }
         // Data that arrived before the last confirmation follows the gaps.

@@ -16,6 +16,7 @@ mod books;
 mod config;
 mod connection;
 mod continuity;
+mod instruments;
 mod metrics;
 mod pollers;
 mod publisher;
@@ -28,5 +29,6 @@ pub use config::{
     BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, RestConfig, SpoolConfig,
     VenueConfig, WhenFull,
 };
+pub use instruments::{check_symbols, SymbolCheck};
 pub use publisher::PublisherError;
-pub use service::{publish_events, publish_with, run, CollectorError};
+pub use service::{check_configured_symbols, publish_events, publish_with, run, CollectorError};

@@ -34,6 +34,7 @@ pub(crate) struct Metrics {
     pub(crate) publish_retries: Counter,
     pub(crate) dead_lettered: Counter,
     pub(crate) reconnects: Counter,
+    pub(crate) symbols_refused: Counter,
     pub(crate) gaps: Counter,
     pub(crate) book_desyncs: Counter,
     pub(crate) book_snapshots_requested: Counter,
@@ -125,6 +126,11 @@ impl Metrics {
             "reconnects",
             "Connections lost and re-established",
             self.reconnects.clone(),
+        );
+        registry.register(
+            "symbols_refused",
+            "Symbols a venue refused to subscribe, left out of their connection",
+            self.symbols_refused.clone(),
         );
         registry.register("gaps", "Gap events emitted", self.gaps.clone());
         registry.register(

@@ -1,13 +1,15 @@
 //! Wires configuration, connections, the publisher and the HTTP endpoint together.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_nats::connection::State;
 use async_nats::jetstream;
 use marketprism_bus::Backoff;
-use marketprism_rest::RestClients;
+use marketprism_model::Symbol;
+use marketprism_rest::{RestClient, RestClients};
 use marketprism_telemetry::Readiness;
-use marketprism_venues::VenueError;
+use marketprism_venues::{VenueError, VenueProtocol};
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -15,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::books::RecoverySettings;
-use crate::config::{Config, PublishConfig};
+use crate::config::{Config, ConnectionConfig, PublishConfig, VenueConfig};
 use crate::connection::Connection;
+use crate::instruments::{check_symbols, SymbolCheck};
 use crate::metrics::{watch_readiness, Metrics, ReadyRules};
 use crate::pollers::Poller;
 use crate::publisher::Publisher;
@@ -110,25 +113,46 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
         .run(receiver),
     );
 
-    let http_client = reqwest::Client::builder()
-        .timeout(config.connection.subscribe_timeout)
-        .build()
-        .map_err(|error| CollectorError::Config(format!("HTTP client: {error}")))?;
     // One budget per venue endpoint, spent by its connections' snapshots and its pollers.
-    let mut rest_clients =
-        RestClients::new(http_client, config.rest.budget_share, metrics.rest.clone());
+    let mut rest_clients = RestClients::new(
+        http_client(&config)?,
+        config.rest.budget_share,
+        metrics.rest.clone(),
+    );
     let book_recovery = RecoverySettings {
         retry_initial: config.books.snapshot_retry_initial,
         retry_max: config.books.snapshot_retry_max,
         unsynced_after: config.books.unsynced_gap_after,
     };
+    let config_error = |error: VenueError| CollectorError::Config(error.to_string());
+    let mut venues = Vec::new();
+    for venue in &config.venues {
+        let protocol = venue.protocol().map_err(config_error)?;
+        let rest_client = rest_clients.client(venue.rest_endpoint(), protocol.rest_limits());
+        venues.push((venue, protocol, rest_client));
+    }
+    // Every venue's list at once, so that venues that do not answer delay the start once.
+    let unlisted =
+        futures::future::join_all(venues.iter().map(|(venue, protocol, rest_client)| {
+            unlisted_symbols(
+                venue,
+                protocol.as_ref(),
+                rest_client,
+                &config.connection,
+                &metrics,
+            )
+        }))
+        .await;
     let connections = TaskTracker::new();
     let mut connection_count = 0;
-    for venue in &config.venues {
-        let config_error = |error: VenueError| CollectorError::Config(error.to_string());
-        let protocol = venue.protocol().map_err(config_error)?;
-        let subscriptions = venue.subscriptions().map_err(config_error)?;
-        let rest_client = rest_clients.client(venue.rest_endpoint(), protocol.rest_limits());
+    for ((venue, protocol, rest_client), unlisted) in venues.into_iter().zip(unlisted) {
+        let unlisted = unlisted.map_err(config_error)?;
+        let subscriptions: Vec<_> = venue
+            .subscriptions()
+            .map_err(config_error)?
+            .into_iter()
+            .filter(|subscription| !unlisted.contains(&subscription.symbol))
+            .collect();
         for chunk in subscriptions.chunks(SUBSCRIPTIONS_PER_CONNECTION) {
             connection_count += 1;
             let connection = Connection {
@@ -154,7 +178,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
             };
             connections.spawn(connection.run(reading.clone()));
         }
-        for (poll, every) in venue.polls().map_err(config_error)? {
+        for (poll, every) in venue
+            .polls()
+            .map_err(config_error)?
+            .into_iter()
+            .filter(|(poll, _)| !unlisted.contains(&poll.symbol))
+        {
             let poller = Poller {
                 protocol: protocol.clone(),
                 rest_endpoint: venue.rest_endpoint().to_owned(),
@@ -208,6 +237,81 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     let _ = http.await;
     published??;
     Ok(())
+}
+
+/// The HTTP client of REST requests: each bounded by the subscribe timeout.
+fn http_client(config: &Config) -> Result<reqwest::Client, CollectorError> {
+    reqwest::Client::builder()
+        .timeout(config.connection.subscribe_timeout)
+        .build()
+        .map_err(|error| CollectorError::Config(format!("HTTP client: {error}")))
+}
+
+/// Checks every venue's configured symbols against its instrument list, all venues at once
+/// (`check-config --symbols`): each feed (`binance.spot`) with what its list says.
+pub async fn check_configured_symbols(
+    config: &Config,
+) -> Result<Vec<(String, SymbolCheck)>, CollectorError> {
+    let config_error = |error: VenueError| CollectorError::Config(error.to_string());
+    let mut rest_clients = RestClients::new(
+        http_client(config)?,
+        config.rest.budget_share,
+        Metrics::default().rest,
+    );
+    let mut checks = Vec::new();
+    for venue in &config.venues {
+        let protocol = venue.protocol().map_err(config_error)?;
+        let rest_client = rest_clients.client(venue.rest_endpoint(), protocol.rest_limits());
+        let symbols = venue.normalized_symbols().map_err(config_error)?;
+        checks.push(async move {
+            let feed = format!("{}.{}", protocol.exchange(), protocol.market_type());
+            let check = check_symbols(
+                protocol.as_ref(),
+                venue.rest_endpoint(),
+                &rest_client,
+                &symbols,
+                config.connection.subscribe_timeout,
+            )
+            .await;
+            (feed, check)
+        });
+    }
+    Ok(futures::future::join_all(checks).await)
+}
+
+/// The configured symbols of `venue` its instrument list does not hold: each is logged as
+/// an error and counted, and left out of its connections and polls. A list that cannot be
+/// read leaves every symbol in, with a warning: the venue itself may still refuse one.
+async fn unlisted_symbols(
+    venue: &VenueConfig,
+    protocol: &dyn VenueProtocol,
+    rest_client: &RestClient,
+    connection: &ConnectionConfig,
+    metrics: &Metrics,
+) -> Result<HashSet<Symbol>, VenueError> {
+    let symbols = venue.normalized_symbols()?;
+    let feed = format!("{}.{}", protocol.exchange(), protocol.market_type());
+    let check = check_symbols(
+        protocol,
+        venue.rest_endpoint(),
+        rest_client,
+        &symbols,
+        connection.subscribe_timeout,
+    )
+    .await;
+    match check {
+        SymbolCheck::Checked { unlisted } => {
+            for symbol in &unlisted {
+                tracing::error!(%feed, %symbol, "The venue does not list the symbol; it is left out. Remove it from the configuration.");
+                metrics.symbols_refused.inc();
+            }
+            Ok(unlisted.into_iter().collect())
+        }
+        SymbolCheck::Unchecked(reason) => {
+            tracing::warn!(%feed, %reason, "The venue's instrument list could not be read; the symbols are subscribed unchecked.");
+            Ok(HashSet::new())
+        }
+    }
 }
 
 /// Connects to NATS and waits until the connection is up, retrying with backoff and saying

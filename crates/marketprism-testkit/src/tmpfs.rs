@@ -66,7 +66,7 @@ impl Tmpfs {
         let chunk = vec![0_u8; CHUNK];
         loop {
             let stats = statvfs(self.path())?;
-            let available = u64::from(stats.blocks_available()) * stats.fragment_size();
+            let available = stats.blocks_available() * stats.fragment_size();
             if available <= free {
                 return Ok(path);
             }

@@ -77,7 +77,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Run the local exchange simulator (generated data, or a capture replayed).
     Sim(SimArgs),
-    /// Validate configuration files without connecting anywhere; exits non-zero on errors.
+    /// Validate configuration files (without connecting anywhere, unless `--symbols`); exits
+    /// non-zero on errors.
     CheckConfig {
         /// A collector configuration to check.
         #[arg(long, required_unless_present_any = ["storage", "backfill"])]
@@ -88,6 +89,10 @@ enum Command {
         /// A backfill configuration to check.
         #[arg(long)]
         backfill: Option<PathBuf>,
+        /// Also ask each venue of the collector configuration for its instrument list and
+        /// fail on a symbol it does not list (this connects to the venues' REST endpoints).
+        #[arg(long, requires = "collector")]
+        symbols: bool,
     },
     /// Inspect configuration.
     Config {
@@ -295,6 +300,7 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
             collector,
             storage,
             backfill,
+            symbols,
         } => {
             if let Some(path) = collector {
                 let config: marketprism_collector::Config = collector_layers(&path).load()?;
@@ -302,6 +308,9 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
                     anyhow::anyhow!("invalid configuration {}: {error}", path.display())
                 })?;
                 println!("{}: valid collector configuration", path.display());
+                if symbols {
+                    check_symbols(&config).await?;
+                }
             }
             if let Some(path) = storage {
                 let config: marketprism_storage::Config = storage_layers(&path).load()?;
@@ -334,6 +343,34 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
         Command::Status(args) => deploy::status(args).await?,
         Command::Down(args) => deploy::down(args).await?,
         Command::Logs(args) => deploy::logs(args)?,
+    }
+    Ok(())
+}
+
+/// Checks the collector's symbols against each venue's instrument list, printing what each
+/// venue said; fails when a venue does not list a configured symbol.
+async fn check_symbols(config: &marketprism_collector::Config) -> anyhow::Result<()> {
+    use marketprism_collector::SymbolCheck;
+    let mut unlisted = Vec::new();
+    for (feed, check) in marketprism_collector::check_configured_symbols(config).await? {
+        match check {
+            SymbolCheck::Checked { unlisted: missing } if missing.is_empty() => {
+                println!("{feed}: the venue lists every symbol");
+            }
+            SymbolCheck::Checked { unlisted: missing } => {
+                for symbol in missing {
+                    println!("{feed}: the venue does not list {symbol}");
+                    unlisted.push(format!("{feed} {symbol}"));
+                }
+            }
+            SymbolCheck::Unchecked(reason) => println!("{feed}: symbols not checked: {reason}"),
+        }
+    }
+    if !unlisted.is_empty() {
+        anyhow::bail!(
+            "the venues do not list {}: remove them from the configuration",
+            unlisted.join(", ")
+        );
     }
     Ok(())
 }

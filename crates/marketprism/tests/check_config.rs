@@ -148,3 +148,96 @@ fn config_show_names_where_each_value_came_from() {
         "{text}"
     );
 }
+
+/// The simulator, serving Binance's instrument list with BTCUSDT and ETHUSDT, until dropped.
+struct Sim {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Sim {
+    fn start() -> Self {
+        let port = marketprism_servers::free_port().expect("port");
+        let child = Command::new(env!("CARGO_BIN_EXE_marketprism"))
+            .args(["sim", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--rate", "1", "--symbols", "BTCUSDT,ETHUSDT"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sim runs");
+        let started = std::time::Instant::now();
+        while !marketprism_servers::port_open(port) {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the simulator did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Sim { child, port }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A collector configuration recording `symbols` of Binance spot from `rest_endpoint`.
+fn collector_with(dir: &std::path::Path, rest_endpoint: &str, symbols: &str) -> String {
+    let path = dir.join("collector.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[venues]]\nvenue = \"binance_spot\"\nrest_endpoint = \"{rest_endpoint}\"\n\
+             symbols = [{symbols}]\nchannels = [\"trades\"]\n"
+        ),
+    )
+    .expect("write");
+    path.to_str().expect("utf-8 path").to_owned()
+}
+
+#[test]
+fn symbols_the_venue_does_not_list_fail_the_check() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let endpoint = format!("http://127.0.0.1:{}", sim.port);
+
+    let listed = collector_with(dir.path(), &endpoint, "\"BTC-USDT\", \"ETH-USDT\"");
+    let (ok, text) = check(&["--collector", &listed, "--symbols"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("binance.spot: the venue lists every symbol"),
+        "{text}"
+    );
+
+    let unlisted = collector_with(dir.path(), &endpoint, "\"BTC-USDT\", \"NOPE-USDT\"");
+    let (ok, text) = check(&["--collector", &unlisted, "--symbols"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("binance.spot: the venue does not list NOPE-USDT"),
+        "{text}"
+    );
+    assert!(!text.contains("does not list BTC-USDT"), "{text}");
+    // Without `--symbols` nothing is asked of the venue.
+    let (ok, text) = check(&["--collector", &unlisted]);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn a_venue_that_does_not_answer_leaves_the_symbols_unchecked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let closed = marketprism_servers::free_port().expect("port");
+    let path = collector_with(
+        dir.path(),
+        &format!("http://127.0.0.1:{closed}"),
+        "\"NOPE-USDT\"",
+    );
+    let (ok, text) = check(&["--collector", &path, "--symbols"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("binance.spot: symbols not checked: "),
+        "{text}"
+    );
+}

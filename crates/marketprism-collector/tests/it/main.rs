@@ -112,6 +112,7 @@ pub(crate) async fn start_on(
         [[venues]]
         venue = "binance_spot"
         endpoint = "ws://{sim_address}"
+        rest_endpoint = "http://{sim_address}"
         symbols = ["BTC-USDT", "ETH-USDT"]
         channels = ["trades"]
         "#,
@@ -430,4 +431,84 @@ async fn a_backlog_is_published_in_fewer_messages_every_event_once_in_order() {
         };
         assert_eq!(of_symbol(&stored), of_symbol(&events), "{symbol}");
     }
+}
+
+/// Trades of BTC-USDT and ETH-USDT reach the stream, the `NOPE-USDT` configured beside them
+/// is counted once in `symbols_refused`, and no gap was recorded: the collector behaves as
+/// if the symbol had never been configured.
+async fn recorded_without_nope(run: &Run, port: u16) {
+    let stream = &run.config.nats.stream.name;
+    for symbol in ["BTC-USDT", "ETH-USDT"] {
+        let trade = last_event(
+            &run.context,
+            stream,
+            &format!("trade.binance.spot.{symbol}"),
+        )
+        .await;
+        assert!(
+            matches!(trade, Some(Event::Trade(_))),
+            "no {symbol} trade with NOPE-USDT configured beside it"
+        );
+    }
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.lines().any(|line| {
+            line.starts_with("marketprism_collector_symbols_refused_total") && line.ends_with(" 1")
+        }),
+        "{metrics}"
+    );
+    let events = all_events(&run.context, stream).await;
+    let gaps: Vec<&Event> = events
+        .iter()
+        .filter(|event| matches!(event, Event::Gap(_)))
+        .collect();
+    assert!(gaps.is_empty(), "{gaps:?}");
+}
+
+/// The run's collector on a fixed port, recording BTC-USDT, NOPE-USDT (which the simulator
+/// does not list) and ETH-USDT; the port.
+fn with_nope(run: &mut Run) -> u16 {
+    let port = marketprism_servers::free_port().expect("port");
+    run.config.listen = ([127, 0, 0, 1], port).into();
+    run.config.venues[0].symbols = vec![
+        "BTC-USDT".to_owned(),
+        "NOPE-USDT".to_owned(),
+        "ETH-USDT".to_owned(),
+    ];
+    port
+}
+
+#[tokio::test]
+async fn a_symbol_the_venue_does_not_list_is_left_out_before_subscribing() {
+    let mut run = start(sim_config(200), "30s").await;
+    let port = with_nope(&mut run);
+    let collector = run.spawn_collector();
+    recorded_without_nope(&run, port).await;
+    let report = sim_report(&run.sim_address).await;
+    run.stop(collector).await;
+    assert!(
+        report
+            .rest_requests
+            .iter()
+            .any(|request| request.path.starts_with("/api/v3/exchangeInfo")),
+        "the instrument list was not asked for"
+    );
+}
+
+/// Without an instrument list (the REST endpoint does not answer), the venue's refusal of
+/// the subscription names the symbol, which is left out, and the other symbols record.
+#[tokio::test]
+async fn a_symbol_the_venue_refuses_is_left_out_and_the_others_record() {
+    let mut run = start(sim_config(200), "30s").await;
+    let port = with_nope(&mut run);
+    let closed = marketprism_servers::free_port().expect("port");
+    run.config.venues[0].rest_endpoint = Some(format!("http://127.0.0.1:{closed}"));
+    let collector = run.spawn_collector();
+    recorded_without_nope(&run, port).await;
+    run.stop(collector).await;
 }

@@ -1,0 +1,64 @@
+//! Configured symbols against the venue's instrument list: a symbol the venue does not list
+//! can never record, and on some venues it makes the whole subscription fail, so it is
+//! caught before connecting (`check-config --symbols`, the collector's start).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use marketprism_model::Symbol;
+use marketprism_rest::RestClient;
+use marketprism_venues::{RestCall, VenueProtocol};
+
+/// What a venue's instrument list says of some symbols.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SymbolCheck {
+    /// The list was read: these symbols are not on it (none when all are).
+    Checked {
+        /// The symbols the venue does not list, in the order given.
+        unlisted: Vec<Symbol>,
+    },
+    /// The list could not be read: why. The symbols are not known to be wrong.
+    Unchecked(String),
+}
+
+/// Reads the instrument list of `protocol`'s market from `rest_endpoint` through
+/// `rest_client` (its budget applies), within `timeout`, and says which of `symbols` it does
+/// not hold.
+pub async fn check_symbols<'a>(
+    protocol: &dyn VenueProtocol,
+    rest_endpoint: &str,
+    rest_client: &RestClient,
+    symbols: impl IntoIterator<Item = &'a Symbol>,
+    timeout: Duration,
+) -> SymbolCheck {
+    let Some(url) = protocol.instruments_url(rest_endpoint) else {
+        return SymbolCheck::Unchecked("the venue has no instrument list".to_owned());
+    };
+    let cost = protocol.request_cost(RestCall::Instruments);
+    let body = match tokio::time::timeout(timeout, rest_client.get(cost, &url)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return SymbolCheck::Unchecked(format!("{url}: {error}")),
+        Err(_) => {
+            return SymbolCheck::Unchecked(format!(
+                "{url}: no answer within {:.0} s",
+                timeout.as_secs_f64()
+            ))
+        }
+    };
+    let listed: HashSet<String> = match protocol.parse_instruments(&body) {
+        Ok(names) => names
+            .into_iter()
+            .map(|name| name.to_ascii_uppercase())
+            .collect(),
+        Err(error) => return SymbolCheck::Unchecked(format!("{url}: {error}")),
+    };
+    if listed.is_empty() {
+        return SymbolCheck::Unchecked(format!("{url} lists no instrument"));
+    }
+    let unlisted = symbols
+        .into_iter()
+        .filter(|symbol| !listed.contains(&protocol.native_symbol(symbol).to_ascii_uppercase()))
+        .cloned()
+        .collect();
+    SymbolCheck::Checked { unlisted }
+}
