@@ -11,6 +11,14 @@
 # time with `marketprism check-config`. Each unit gets a configuration with the sections it
 # reads. Secrets are files outside the Nix store, handed with `LoadCredential` to the units
 # that read them and to no other.
+#
+# With the local servers (`nats.enable`, `clickhouse.enable`), `credentials.enable` (on by
+# default) gives every unit its own identity, as `marketprism up` does: the oneshot
+# marketprism-credentials creates an nkey per identity and a password for those that use
+# ClickHouse in /var/lib/marketprism-credentials (0700, files 0600), then writes the
+# nats-server configuration (the module's settings plus the users and their permissions)
+# and a ClickHouse users.d file that replaces the password-less `default`. Both servers start
+# after it and admit only those identities; each unit gets its own secrets.
 {
   config,
   lib,
@@ -31,31 +39,77 @@ let
     }
   );
 
-  # The secret files by credential name.
-  secrets = {
-    nats-creds = cfg.nats.credentialsFile;
-    clickhouse-password = cfg.clickhouse.passwordFile;
-    clickhouse-cold-password = cfg.archive.coldPasswordFile;
-  };
+  # Where marketprism-credentials keeps the generated secrets, and writes the servers' files.
+  credentialsDir = "/var/lib/marketprism-credentials";
+  serverFilesDir = "/run/marketprism-credentials";
+  # Generated identities apply to the servers this module runs.
+  generatedNats = cfg.credentials.enable && cfg.nats.enable;
+  generatedClickhouse = cfg.credentials.enable && cfg.clickhouse.enable;
+  generated = generatedNats || generatedClickhouse;
 
-  # `LoadCredential=` of a unit that reads the secrets `names`: those that are set.
+  # A secret handed to a unit: its credential name, its file, and the configuration key
+  # naming the unit's copy. systemd places a unit's credentials in /run/credentials/<unit>/.
+  # NATS: the identity's generated nkey seed, or the operator's `.creds` file.
+  natsSecret =
+    identity:
+    if generatedNats then
+      {
+        name = "nats-nkey";
+        file = "${credentialsDir}/${identity}.nkey";
+        key = "nkey_seed_file";
+      }
+    else if cfg.nats.credentialsFile != null then
+      {
+        name = "nats-creds";
+        file = cfg.nats.credentialsFile;
+        key = "credentials_file";
+      }
+    else
+      null;
+  # ClickHouse: the generated password of `marketprism_storage`, or the operator's file.
+  clickhouseSecret =
+    if generatedClickhouse then
+      {
+        name = "clickhouse-password";
+        file = "${credentialsDir}/storage.clickhouse-password";
+        key = "password_file";
+      }
+    else if cfg.clickhouse.passwordFile != null then
+      {
+        name = "clickhouse-password";
+        file = cfg.clickhouse.passwordFile;
+        key = "password_file";
+      }
+    else
+      null;
+  coldSecret =
+    if cfg.archive.coldPasswordFile != null then
+      {
+        name = "clickhouse-cold-password";
+        file = cfg.archive.coldPasswordFile;
+        key = "password_file";
+      }
+    else
+      null;
+
+  # `LoadCredential=` of a unit handed `secrets` (those that are set).
   loadCredential =
-    names:
-    lib.mapAttrsToList (name: file: "${name}:${file}") (
-      lib.filterAttrs (_: file: file != null) (lib.getAttrs names secrets)
-    );
+    secrets: map (secret: "${secret.name}:${secret.file}") (lib.filter (secret: secret != null) secrets);
 
-  # `table` with `key` naming the unit's copy of the secret `name`, when that secret is set.
-  # systemd places a unit's credentials in /run/credentials/<unit>/.
+  # `table` with the key of `secret` naming the unit's copy, when the secret is set.
   withSecret =
-    unit: name: key: table:
+    unit: secret: table:
     table
-    // lib.optionalAttrs (secrets.${name} != null) {
-      ${key} = "/run/credentials/${unit}.service/${name}";
+    // lib.optionalAttrs (secret != null) {
+      ${secret.key} = "/run/credentials/${unit}.service/${secret.name}";
     };
 
-  natsFor = unit: withSecret unit "nats-creds" "credentials_file";
-  clickhouseFor = unit: withSecret unit "clickhouse-password" "password_file";
+  natsFor = unit: identity: withSecret unit (natsSecret identity);
+  # The storage identity's ClickHouse user, when the module generates it.
+  clickhouseFor =
+    unit: table:
+    withSecret unit clickhouseSecret table
+    // lib.optionalAttrs generatedClickhouse { user = "marketprism_storage"; };
 
   # Renders a configuration and fails the build if `marketprism check-config` rejects it.
   checkedConfig =
@@ -76,25 +130,25 @@ let
     marketprism-collector = checkedConfig "collector" "marketprism-collector" (
       cfg.collector.settings
       // {
-        nats = natsFor "marketprism-collector" cfg.collector.settings.nats;
+        nats = natsFor "marketprism-collector" "collector" cfg.collector.settings.nats;
       }
     );
     marketprism-storage = checkedConfig "storage" "marketprism-storage" (
       cfg.storage.settings
       // {
-        nats = natsFor "marketprism-storage" cfg.storage.settings.nats;
+        nats = natsFor "marketprism-storage" "storage" cfg.storage.settings.nats;
         clickhouse = clickhouseFor "marketprism-storage" cfg.storage.settings.clickhouse;
       }
     );
     marketprism-backfill = checkedConfig "backfill" "marketprism-backfill" (
       cfg.backfill.settings
       // {
-        nats = natsFor "marketprism-backfill" cfg.backfill.settings.nats;
+        nats = natsFor "marketprism-backfill" "backfill" cfg.backfill.settings.nats;
       }
     );
     # `streams init` reads `[nats]`: storage's, or the collector's on a host without storage.
     marketprism-streams-init = checkedConfig "storage" "marketprism-streams-init" {
-      nats = natsFor "marketprism-streams-init" (
+      nats = natsFor "marketprism-streams-init" "admin" (
         if cfg.storage.enable then cfg.storage.settings.nats else cfg.collector.settings.nats
       );
     };
@@ -106,9 +160,7 @@ let
     marketprism-archive = checkedConfig "storage" "marketprism-archive" {
       clickhouse = clickhouseFor "marketprism-archive" cfg.storage.settings.clickhouse;
       archive = cfg.archive.settings // {
-        cold = withSecret "marketprism-archive" "clickhouse-cold-password" "password_file" (
-          cfg.archive.settings.cold or { }
-        );
+        cold = withSecret "marketprism-archive" coldSecret (cfg.archive.settings.cold or { });
       };
     };
   };
@@ -116,6 +168,11 @@ let
   # The local servers, when this module runs them.
   natsUnits = lib.optional cfg.nats.enable "nats.service";
   clickhouseUnits = lib.optional cfg.clickhouse.enable "clickhouse.service";
+  credentialsUnits = lib.optional generated "marketprism-credentials.service";
+  # nats-server's settings as services.nats renders them, which marketprism-credentials
+  # extends with the users.
+  natsSettingsFile = (pkgs.formats.json { }).generate "nats-settings.json" config.services.nats.settings;
+  natsPackage = config.services.nats.package or pkgs.nats-server;
 
   hardening = {
     DynamicUser = true;
@@ -172,7 +229,9 @@ let
       # Wants, not Requires: a restart of the server must not restart this unit, nor, through
       # it, the services that require it.
       wants = [ "network-online.target" ] ++ serverUnits;
-      after = [ "network-online.target" ] ++ serverUnits;
+      # The generated credentials exist before any unit reads them.
+      requires = credentialsUnits;
+      after = [ "network-online.target" ] ++ serverUnits ++ credentialsUnits;
       startLimitBurst = 5;
       startLimitIntervalSec = 300;
       serviceConfig = hardening // {
@@ -200,10 +259,11 @@ let
       extraServiceConfig ? { },
     }:
     {
-      inherit description requires;
+      inherit description;
+      requires = requires ++ credentialsUnits;
       wantedBy = [ "multi-user.target" ];
       wants = [ "network-online.target" ] ++ wants;
-      after = [ "network-online.target" ] ++ requires ++ wants;
+      after = [ "network-online.target" ] ++ requires ++ wants ++ credentialsUnits;
       serviceConfig = hardening // {
         ExecStart = execStart;
         LoadCredential = loadCredential credentials;
@@ -388,6 +448,23 @@ in
       };
     };
 
+    credentials.enable = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = ''
+        Give every unit its own identity on the servers this module runs
+        ({option}`services.marketprism.nats.enable`,
+        {option}`services.marketprism.clickhouse.enable`), as `marketprism up` does: an nkey
+        per unit with only the NATS permissions its job needs, ClickHouse users
+        `marketprism_storage` (read and write in the database) and `marketprism_reader` (read
+        only), and a password for `default`. The secrets are created once in
+        /var/lib/marketprism-credentials (0700, files 0600, kept across rebuilds) and handed
+        to each unit with `LoadCredential`; the servers admit nobody else. An analyst reads
+        with `clickhouse-client --user marketprism_reader --password "$(cat
+        /var/lib/marketprism-credentials/reader.clickhouse-password)"`.
+      '';
+    };
+
     clickhouse = {
       enable = lib.mkEnableOption "a local ClickHouse server (`services.clickhouse`)";
       url = lib.mkOption {
@@ -409,6 +486,12 @@ in
 
   config = lib.mkIf cfg.enable {
     assertions = [
+      {
+        assertion =
+          !(generatedNats && cfg.nats.credentialsFile != null)
+          && !(generatedClickhouse && cfg.clickhouse.passwordFile != null);
+        message = "services.marketprism.credentials.enable generates the credentials of the local servers; unset services.marketprism.nats.credentialsFile and services.marketprism.clickhouse.passwordFile, or set credentials.enable = false.";
+      }
       {
         assertion = !cfg.archive.enable || (cfg.archive.settings.cold.database or null) != null;
         message = "services.marketprism.archive.settings.cold.database must name the cold database.";
@@ -435,6 +518,12 @@ in
     };
 
     services.clickhouse = lib.mkIf cfg.clickhouse.enable { enable = true; };
+
+    # The servers read what marketprism-credentials writes: nats-server its settings plus the
+    # users, ClickHouse a users.d file replacing the password-less `default`.
+    environment.etc."clickhouse-server/users.d/marketprism.xml" = lib.mkIf generatedClickhouse {
+      source = "${serverFilesDir}/clickhouse-users.xml";
+    };
 
     services.marketprism =
       let
@@ -489,6 +578,52 @@ in
       };
 
     systemd.services = {
+      marketprism-credentials = lib.mkIf generated {
+        description = "MarketPrism: an identity for each unit on NATS and ClickHouse";
+        wantedBy = [ "multi-user.target" ];
+        before = natsUnits ++ clickhouseUnits;
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = lib.concatStringsSep " " (
+            [
+              exe
+              "credentials"
+              "--dir ${credentialsDir}"
+              "--storage-config ${configs.marketprism-storage}"
+              "--backfill-config ${configs.marketprism-backfill}"
+              "--nats-config ${serverFilesDir}/nats.conf"
+              "--clickhouse-users ${serverFilesDir}/clickhouse-users.xml"
+            ]
+            ++ lib.optional generatedNats "--nats-base ${natsSettingsFile}"
+          );
+          # Root writes the secrets (read by systemd for `LoadCredential`) and the servers'
+          # files, which hold public keys and password hashes only.
+          StateDirectory = "marketprism-credentials";
+          StateDirectoryMode = "0700";
+          RuntimeDirectory = "marketprism-credentials";
+          RuntimeDirectoryMode = "0755";
+          RuntimeDirectoryPreserve = true;
+          UMask = "0077";
+          ProtectSystem = "strict";
+          ProtectHome = true;
+          PrivateTmp = true;
+          PrivateNetwork = true;
+          NoNewPrivileges = true;
+        };
+      };
+
+      nats = lib.mkIf generatedNats {
+        requires = credentialsUnits;
+        after = credentialsUnits;
+        serviceConfig.ExecStart = lib.mkForce "${lib.getExe' natsPackage "nats-server"} -c ${serverFilesDir}/nats.conf";
+      };
+
+      clickhouse = lib.mkIf generatedClickhouse {
+        requires = credentialsUnits;
+        after = credentialsUnits;
+      };
+
       marketprism-streams-init = lib.mkIf (
         cfg.collector.enable || cfg.storage.enable || cfg.backfill.enable
       ) (oneshot {
@@ -496,7 +631,7 @@ in
         description = "MarketPrism: create the JetStream streams";
         command = "streams init";
         serverUnits = natsUnits;
-        credentials = [ "nats-creds" ];
+        credentials = [ (natsSecret "admin") ];
       });
 
       marketprism-migrate = lib.mkIf (cfg.storage.enable || cfg.archive.enable) (oneshot {
@@ -504,7 +639,7 @@ in
         description = "MarketPrism: apply the ClickHouse schema";
         command = "migrate";
         serverUnits = clickhouseUnits;
-        credentials = [ "clickhouse-password" ];
+        credentials = [ clickhouseSecret ];
       });
 
       marketprism-collector = lib.mkIf cfg.collector.enable (service {
@@ -516,7 +651,7 @@ in
           natsUnits
           ++ [ "marketprism-streams-init.service" ]
           ++ lib.optional cfg.sim.enable "marketprism-sim.service";
-        credentials = [ "nats-creds" ];
+        credentials = [ (natsSecret "collector") ];
         # The spool's directory: kept across restarts, private to the unit's dynamic user.
         extraServiceConfig = {
           StateDirectory = "marketprism-collector";
@@ -534,8 +669,8 @@ in
         ];
         wants = natsUnits ++ clickhouseUnits;
         credentials = [
-          "nats-creds"
-          "clickhouse-password"
+          (natsSecret "storage")
+          clickhouseSecret
         ];
       });
 
@@ -545,7 +680,7 @@ in
         # Its consumer reads the stream streams-init creates; ClickHouse is not needed.
         requires = [ "marketprism-streams-init.service" ];
         wants = natsUnits ++ lib.optional cfg.sim.enable "marketprism-sim.service";
-        credentials = [ "nats-creds" ];
+        credentials = [ (natsSecret "backfill") ];
       });
 
       marketprism-archive = lib.mkIf cfg.archive.enable (service {
@@ -554,8 +689,8 @@ in
         requires = [ "marketprism-migrate.service" ];
         wants = clickhouseUnits;
         credentials = [
-          "clickhouse-password"
-          "clickhouse-cold-password"
+          clickhouseSecret
+          coldSecret
         ];
       });
 

@@ -1,5 +1,6 @@
 # NixOS VM test: the module with local NATS, ClickHouse and the simulator; passes when
-# trades reach ClickHouse and every unit is healthy.
+# trades reach ClickHouse, every unit is healthy, and the servers admit only the generated
+# identities.
 { pkgs, module }:
 pkgs.testers.runNixOSTest {
   name = "marketprism";
@@ -8,7 +9,10 @@ pkgs.testers.runNixOSTest {
     imports = [ module ];
     virtualisation.memorySize = 4096;
     virtualisation.cores = 2;
-    environment.systemPackages = [ pkgs.curl ];
+    environment.systemPackages = [
+      pkgs.curl
+      pkgs.netcat
+    ];
     services.marketprism = {
       enable = true;
       nats.enable = true;
@@ -18,6 +22,9 @@ pkgs.testers.runNixOSTest {
   };
 
   testScript = ''
+    machine.wait_for_unit("marketprism-credentials.service")
+    machine.succeed("test $(stat -c %a /var/lib/marketprism-credentials) = 700")
+    machine.succeed("test $(stat -c %a /var/lib/marketprism-credentials/storage.nkey) = 600")
     machine.wait_for_unit("nats.service")
     machine.wait_for_unit("clickhouse.service")
     machine.wait_for_unit("marketprism-migrate.service")
@@ -26,10 +33,18 @@ pkgs.testers.runNixOSTest {
     machine.wait_for_unit("marketprism-collector.service")
     machine.wait_until_succeeds("curl -sf http://127.0.0.1:9101/ready", timeout=120)
     machine.wait_until_succeeds("curl -sf http://127.0.0.1:9102/ready", timeout=120)
+    reader = "marketprism_reader:$(cat /var/lib/marketprism-credentials/reader.clickhouse-password)"
     machine.wait_until_succeeds(
-        "test $(curl -sf 'http://127.0.0.1:8123/?query=SELECT%20count()%20FROM%20marketprism.trades%20FINAL') -gt 0",
+        f"test $(curl -sf -u \"{reader}\" 'http://127.0.0.1:8123/?query=SELECT%20count()%20FROM%20marketprism.trades%20FINAL') -gt 0",
         timeout=180,
     )
+    # Nobody else: ClickHouse refuses a query without credentials and a write by the reader,
+    # nats-server a client without an nkey.
+    machine.fail("curl -sf 'http://127.0.0.1:8123/?query=SELECT%201'")
+    machine.fail(
+        f"curl -sf -u \"{reader}\" --data-binary 'CREATE TABLE marketprism.forged (x UInt8) ENGINE = Memory' http://127.0.0.1:8123/"
+    )
+    machine.succeed("printf 'CONNECT {\"verbose\":true}\\r\\nPING\\r\\n' | timeout 5 nc 127.0.0.1 4222 | grep -q 'Authorization Violation'")
     machine.succeed("curl -sf http://127.0.0.1:9101/metrics | grep -q 'marketprism_collector_events_published_total'")
 
     # A NATS outage: the collector spools in its state directory and is not ready, then

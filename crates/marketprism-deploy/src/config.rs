@@ -6,14 +6,13 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use marketprism_bus::{permissions, Role};
 use marketprism_collector::VenueConfig;
 use marketprism_servers::{write_authorization, write_toml, ConfigError, NatsUser};
 use marketprism_storage::ClickHouseConfig;
 use marketprism_telemetry::disk::{DiskWatch, DEFAULT_MIN_FREE};
 use marketprism_venues::{Channel, VenueKind};
 
-use crate::secrets::{public_nkey, Identity};
+use crate::secrets::Identity;
 use crate::{DeployError, Manifest, Source, StateDir};
 
 /// The comment at the top of every generated file.
@@ -40,7 +39,7 @@ pub(crate) fn nats(
 ) -> marketprism_bus::Config {
     marketprism_bus::Config {
         url: format!("nats://127.0.0.1:{}", manifest.ports.nats),
-        nkey_seed_file: Some(state.nkey_seed_file(identity)),
+        nkey_seed_file: Some(state.secrets().nkey_seed_file(identity)),
         ..marketprism_bus::Config::default()
     }
 }
@@ -57,7 +56,7 @@ pub(crate) fn clickhouse(
         user: identity
             .clickhouse_user()
             .map_or_else(String::new, |(user, _)| user.to_owned()),
-        password_file: Some(state.clickhouse_password_file(identity)),
+        password_file: Some(state.secrets().clickhouse_password_file(identity)),
         ..ClickHouseConfig::default()
     }
 }
@@ -69,29 +68,11 @@ pub(crate) fn nats_users(
     manifest: &Manifest,
 ) -> Result<Vec<NatsUser>, DeployError> {
     let storage = storage(state, manifest);
-    let backfill = backfill(state, manifest);
-    Identity::ALL
-        .into_iter()
-        .map(|identity| {
-            let role = match identity {
-                Identity::Admin => Role::Admin,
-                Identity::Collector => Role::Collector,
-                Identity::Storage => Role::Storage {
-                    durable: &storage.consumer.durable_name,
-                },
-                Identity::Backfill => Role::Backfill {
-                    durable: &backfill.consumer.durable_name,
-                },
-                Identity::Reader => Role::Reader,
-            };
-            let granted = permissions(&role, &storage.nats.stream);
-            Ok(NatsUser {
-                nkey: public_nkey(state, identity)?,
-                publish: granted.publish,
-                subscribe: granted.subscribe,
-            })
-        })
-        .collect()
+    state.secrets().nats_users(
+        &storage.nats.stream,
+        &storage.consumer.durable_name,
+        &backfill(state, manifest).consumer.durable_name,
+    )
 }
 
 /// Storage on the deployment's NATS and ClickHouse, with default batching and consumer,
@@ -314,11 +295,11 @@ mod tests {
             assert_eq!(storage.clickhouse.user, "marketprism_storage");
             assert_eq!(
                 storage.clickhouse.password_file,
-                Some(state.clickhouse_password_file(Identity::Storage))
+                Some(state.secrets().clickhouse_password_file(Identity::Storage))
             );
             assert_eq!(
                 storage.nats.nkey_seed_file,
-                Some(state.nkey_seed_file(Identity::Storage))
+                Some(state.secrets().nkey_seed_file(Identity::Storage))
             );
             let watched: Vec<_> = storage.disks.iter().map(|disk| &disk.path).collect();
             assert_eq!(watched, [&state.nats_dir(), &state.clickhouse_dir()]);
@@ -333,7 +314,7 @@ mod tests {
             assert_eq!(collector.nats.url, "nats://127.0.0.1:4222");
             assert_eq!(
                 collector.nats.nkey_seed_file,
-                Some(state.nkey_seed_file(Identity::Collector))
+                Some(state.secrets().nkey_seed_file(Identity::Collector))
             );
             assert_eq!(
                 collector.publish.spool.map(|spool| spool.path),

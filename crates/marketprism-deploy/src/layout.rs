@@ -93,7 +93,9 @@ impl ServiceName {
                     format!("http://127.0.0.1:{port}/ping"),
                     format!("http://127.0.0.1:{port}/?query=SELECT%201"),
                 ],
-                credentials: crate::secrets::clickhouse_credentials(state, crate::Identity::Reader),
+                credentials: state
+                    .secrets()
+                    .clickhouse_credentials(crate::Identity::Reader),
             },
             ServiceName::Sim => Readiness::Http(format!("http://127.0.0.1:{port}/control/summary")),
             ServiceName::Storage | ServiceName::Collector | ServiceName::Backfill => {

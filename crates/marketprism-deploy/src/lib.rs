@@ -22,6 +22,7 @@
 //! ```
 
 mod config;
+mod credentials;
 mod down;
 mod error;
 mod layout;
@@ -29,9 +30,10 @@ mod secrets;
 mod status;
 mod up;
 
+pub use credentials::{write_credentials, CredentialsOptions};
 pub use down::down;
 pub use error::DeployError;
 pub use layout::{default_state_dir, Manifest, Ports, ServiceName, Source, StateDir};
-pub use secrets::Identity;
+pub use secrets::{Identity, Secrets};
 pub use status::{status, ServiceState, StatusReport, DEFAULT_TIMEOUT};
 pub use up::{up, ServiceOutcome, ServiceReport, UpOptions, UpReport};

@@ -16,7 +16,6 @@ use crate::config::{
     storage_path, write_service_configs,
 };
 use crate::layout::Ports;
-use crate::secrets::clickhouse_users;
 use crate::status::{count_rows, within, DEFAULT_TIMEOUT};
 use crate::{DeployError, Identity, Manifest, ServiceName, Source, StateDir};
 
@@ -154,7 +153,7 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
         ),
     };
     state.write_manifest(&manifest)?;
-    crate::secrets::ensure(state)?;
+    state.secrets().ensure()?;
     write_service_configs(state, &manifest)?;
 
     let mut started: Vec<(ServiceName, u32)> = Vec::new();
@@ -428,7 +427,7 @@ fn plan(
     }
     .command_with_monitoring(&manifest.nats_server, ports.nats_monitoring);
     let clickhouse_dir = state.clickhouse_dir();
-    let clickhouse_users = clickhouse_users(state, &manifest.database)?;
+    let clickhouse_users = state.secrets().clickhouse_users(&manifest.database)?;
     let clickhouse = ClickHouseSpec {
         http_port: ports.clickhouse_http,
         tcp_port: ports.clickhouse_tcp,
@@ -610,6 +609,7 @@ impl std::fmt::Display for UpReport {
             "  clickhouse-client --port {} --user {reader} --password \"$(cat {})\" -q 'SELECT * FROM {}.trades FINAL LIMIT 10'",
             self.manifest.ports.clickhouse_tcp,
             StateDir::new(&self.state_dir)
+                .secrets()
                 .clickhouse_password_file(Identity::Reader)
                 .display(),
             self.manifest.database

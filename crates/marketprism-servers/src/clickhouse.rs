@@ -65,17 +65,67 @@ const OPEN_USERS_XML: &str = r#"<yandex>
 </yandex>
 "#;
 
+/// The profile of read-only users.
+const READ_ONLY_PROFILE: &str = "marketprism_readonly";
+
 /// The users file admitting exactly `users`, each from loopback only.
 fn users_xml(users: &[ClickHouseUser]) -> String {
     if users.is_empty() {
         return OPEN_USERS_XML.to_owned();
     }
-    let users: String = users
+    format!(
+        r#"<yandex>
+  <profiles>
+    <default><max_memory_usage>2000000000</max_memory_usage></default>
+    {profile}
+  </profiles>
+  <users>{users}
+  </users>
+  <quotas><default></default></quotas>
+</yandex>
+"#,
+        profile = read_only_profile(),
+        users = users_elements(users, ""),
+    )
+}
+
+/// A file for the `users.d` directory of a server configured elsewhere (a distribution's
+/// `/etc/clickhouse-server`): it adds the read-only profile and `users`, each replacing a
+/// user of the same name (the distribution's password-less `default`).
+pub fn users_d_xml(users: &[ClickHouseUser]) -> String {
+    format!(
+        r#"<yandex>
+  <profiles>
+    {profile}
+  </profiles>
+  <users>{users}
+  </users>
+</yandex>
+"#,
+        profile = read_only_profile(),
+        users = users_elements(users, r#" replace="replace""#),
+    )
+}
+
+/// The read-only users' profile.
+fn read_only_profile() -> String {
+    format!(
+        "<{READ_ONLY_PROFILE}>
+      <readonly>2</readonly>
+      <max_memory_usage>2000000000</max_memory_usage>
+      <max_execution_time>{READ_ONLY_MAX_EXECUTION_SECONDS}</max_execution_time>
+    </{READ_ONLY_PROFILE}>"
+    )
+}
+
+/// One element per user, from loopback only, each with `attributes`.
+fn users_elements(users: &[ClickHouseUser], attributes: &str) -> String {
+    users
         .iter()
         .map(|user| {
             let profile = match user.access {
                 Access::ReadWrite => "default",
-                Access::ReadOnly => "readonly",
+                Access::ReadOnly => READ_ONLY_PROFILE,
             };
             let databases = if user.databases.is_empty() {
                 String::new()
@@ -89,7 +139,7 @@ fn users_xml(users: &[ClickHouseUser]) -> String {
             };
             format!(
                 r#"
-    <{name}>
+    <{name}{attributes}>
       <password_sha256_hex>{hash}</password_sha256_hex>
       <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
       <profile>{profile}</profile>
@@ -99,23 +149,7 @@ fn users_xml(users: &[ClickHouseUser]) -> String {
                 hash = escape(&user.password_sha256_hex),
             )
         })
-        .collect();
-    format!(
-        r#"<yandex>
-  <profiles>
-    <default><max_memory_usage>2000000000</max_memory_usage></default>
-    <readonly>
-      <readonly>2</readonly>
-      <max_memory_usage>2000000000</max_memory_usage>
-      <max_execution_time>{READ_ONLY_MAX_EXECUTION_SECONDS}</max_execution_time>
-    </readonly>
-  </profiles>
-  <users>{users}
-  </users>
-  <quotas><default></default></quotas>
-</yandex>
-"#
-    )
+        .collect()
 }
 
 impl ClickHouseSpec<'_> {
@@ -281,7 +315,21 @@ mod tests {
         assert!(users
             .contains("<allow_databases><database>market&lt;prism</database></allow_databases>"));
         let reader = &users[users.find("<reader>").expect("reader")..];
-        assert!(reader.contains("<profile>readonly</profile>"));
+        assert!(reader.contains("<profile>marketprism_readonly</profile>"));
         assert!(!reader.contains("allow_databases"));
+    }
+
+    #[test]
+    fn a_users_d_file_replaces_users_of_the_same_name() {
+        let file = users_d_xml(&[ClickHouseUser {
+            name: "default".to_owned(),
+            password_sha256_hex: "ab12".to_owned(),
+            access: Access::ReadWrite,
+            databases: Vec::new(),
+        }]);
+        assert!(file.starts_with("<yandex>"), "{file}");
+        assert!(file.contains(r#"<default replace="replace">"#), "{file}");
+        assert!(file.contains("<marketprism_readonly>"), "{file}");
+        assert!(!file.contains("<password>"), "{file}");
     }
 }

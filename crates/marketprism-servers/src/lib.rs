@@ -33,12 +33,14 @@ mod spawn;
 mod version;
 
 pub use binary::{find_binary, Binary, BinaryError};
-pub use clickhouse::{Access, ClickHouseSpec, ClickHouseUser, READ_ONLY_MAX_EXECUTION_SECONDS};
+pub use clickhouse::{
+    users_d_xml, Access, ClickHouseSpec, ClickHouseUser, READ_ONLY_MAX_EXECUTION_SECONDS,
+};
 pub use config::{write_toml, ConfigError};
 pub use daemon::{is_alive, is_stopped, read_pid, spawn_daemon, stop};
 pub use http::{get_text, HttpError};
 pub use log::{log_tail, tail};
-pub use nats::{write_authorization, NatsSpec, NatsUser};
+pub use nats::{authorization, write_authorization, write_config, NatsSpec, NatsUser};
 pub use port::{free_port, free_port_block, port_free, port_open};
 pub use ready::{wait_ready, Credentials, NotReady, Probe, Readiness};
 pub use run::{run_logged, RunError};

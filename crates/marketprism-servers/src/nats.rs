@@ -62,9 +62,13 @@ pub struct NatsUser {
 }
 
 /// Writes a server configuration file admitting exactly `users`, each with its permissions,
-/// for [`NatsSpec::config`]. It holds public keys only. The file is JSON, which the server's
-/// configuration format accepts.
+/// for [`NatsSpec::config`]. It holds public keys only.
 pub fn write_authorization(path: &Path, users: &[NatsUser]) -> io::Result<()> {
+    write_config(path, &json!({ "authorization": authorization(users) }))
+}
+
+/// The `authorization` block admitting exactly `users`, each with its permissions.
+pub fn authorization(users: &[NatsUser]) -> serde_json::Value {
     let users: Vec<_> = users
         .iter()
         .map(|user| {
@@ -77,8 +81,13 @@ pub fn write_authorization(path: &Path, users: &[NatsUser]) -> io::Result<()> {
             })
         })
         .collect();
-    let text = serde_json::to_string_pretty(&json!({ "authorization": { "users": users } }))
-        .map_err(io::Error::other)?;
+    json!({ "users": users })
+}
+
+/// Writes `config` as a server configuration file: JSON, which the server's configuration
+/// format accepts.
+pub fn write_config(path: &Path, config: &serde_json::Value) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(config).map_err(io::Error::other)?;
     std::fs::write(path, text + "\n").map_err(|error| {
         io::Error::new(
             error.kind(),

@@ -107,6 +107,29 @@ enum Command {
     Down(deploy::StateArgs),
     /// Print the end of a service's log.
     Logs(deploy::LogsArgs),
+    /// Create the identities `up` creates (an nkey each, a ClickHouse password for those
+    /// that use it), for a nats-server and ClickHouse run elsewhere: writes nats-server's
+    /// configuration with the users and their permissions, and a ClickHouse `users.d` file.
+    Credentials {
+        /// The credentials directory: created 0700, each secret 0600; existing ones are kept.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Storage configuration: its streams, durable consumer and database.
+        #[arg(long)]
+        storage_config: PathBuf,
+        /// Backfill configuration: its durable consumer (the default one without it).
+        #[arg(long)]
+        backfill_config: Option<PathBuf>,
+        /// A nats-server configuration in JSON to extend with the users.
+        #[arg(long)]
+        nats_base: Option<PathBuf>,
+        /// Where to write nats-server's configuration.
+        #[arg(long)]
+        nats_config: PathBuf,
+        /// Where to write the ClickHouse users (a file for the server's `users.d`).
+        #[arg(long)]
+        clickhouse_users: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +205,7 @@ fn main() -> anyhow::Result<()> {
             | Command::Status(_)
             | Command::Down(_)
             | Command::Logs(_)
+            | Command::Credentials { .. }
             | Command::Migrate { .. }
             | Command::Streams { .. }
             | Command::Replay(_)
@@ -343,6 +367,30 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
         Command::Status(args) => deploy::status(args).await?,
         Command::Down(args) => deploy::down(args).await?,
         Command::Logs(args) => deploy::logs(args)?,
+        Command::Credentials {
+            dir,
+            storage_config,
+            backfill_config,
+            nats_base,
+            nats_config,
+            clickhouse_users,
+        } => {
+            let storage: marketprism_storage::Config = storage_layers(&storage_config).load()?;
+            let backfill: marketprism_backfill::Config = match &backfill_config {
+                Some(path) => backfill_layers(path).load()?,
+                None => marketprism_backfill::Config::default(),
+            };
+            marketprism_deploy::write_credentials(&marketprism_deploy::CredentialsOptions {
+                dir,
+                stream: storage.nats.stream,
+                storage_durable: storage.consumer.durable_name,
+                backfill_durable: backfill.consumer.durable_name,
+                database: storage.clickhouse.database,
+                nats_base,
+                nats_config,
+                clickhouse_users,
+            })?;
+        }
     }
     Ok(())
 }
