@@ -265,6 +265,15 @@ impl Drop for Deployed<'_> {
     }
 }
 
+/// `up --sim` on fresh ports in `state`, which must succeed: the port base, and the
+/// deployment stopped if the test fails.
+fn deployed_with_the_simulator(state: &Path) -> (u16, Deployed<'_>) {
+    let base = port_base();
+    let up = marketprism(&["up", "--sim", "--port-base", &base.to_string()], state);
+    assert!(up.status.success(), "up failed:\n{}", text(&up));
+    (base, Deployed(state))
+}
+
 /// A deployment's process frozen with SIGSTOP, continued when dropped.
 struct Frozen(Pid);
 
@@ -286,13 +295,7 @@ impl Drop for Frozen {
 #[test]
 fn status_names_a_frozen_server_as_timed_out_and_fails() {
     let state = tempfile::tempdir().expect("tempdir");
-    let base = port_base();
-    let up = marketprism(
-        &["up", "--sim", "--port-base", &base.to_string()],
-        state.path(),
-    );
-    assert!(up.status.success(), "up failed:\n{}", text(&up));
-    let deployed = Deployed(state.path());
+    let (base, deployed) = deployed_with_the_simulator(state.path());
 
     for service in ["clickhouse", "nats", "sim"] {
         let frozen = Frozen::new(state.path(), service);
@@ -358,13 +361,7 @@ fn a_server_that_cannot_run_is_named_by_its_path() {
 #[test]
 fn up_restarts_what_is_down_while_the_source_is_quiet() {
     let state = tempfile::tempdir().expect("tempdir");
-    let base = port_base();
-    let up = marketprism(
-        &["up", "--sim", "--port-base", &base.to_string()],
-        state.path(),
-    );
-    assert!(up.status.success(), "up failed:\n{}", text(&up));
-    let deployed = Deployed(state.path());
+    let (base, deployed) = deployed_with_the_simulator(state.path());
 
     let paused = Frozen::new(state.path(), "sim");
     // Everything the collector published is stored before storage dies, so that the
@@ -450,13 +447,7 @@ async fn nats_as(
 #[test]
 fn strangers_are_refused_and_each_service_is_confined_to_its_job() {
     let state = tempfile::tempdir().expect("tempdir");
-    let base = port_base();
-    let up = marketprism(
-        &["up", "--sim", "--port-base", &base.to_string()],
-        state.path(),
-    );
-    assert!(up.status.success(), "up failed:\n{}", text(&up));
-    let deployed = Deployed(state.path());
+    let (base, deployed) = deployed_with_the_simulator(state.path());
 
     let secrets = state.path().join("secrets");
     assert_eq!(mode(&secrets), 0o700);

@@ -280,29 +280,12 @@ fn faults(deployment: &Deployment, disk: &Tmpfs) -> anyhow::Result<Checks> {
         bail!("the deployment was not ready after up");
     }
 
-    // nats-server frozen.
-    deployment.signal("nats", Signal::SIGSTOP)?;
-    let frozen = Instant::now();
-    checks.push(reported(
-        "NATS frozen: status",
-        "non-zero, names nats",
-        STATUS_DEADLINE,
-        wait_for(STATUS_DEADLINE, status_names(deployment, "nats"))?,
-    ));
-    checks.push(reported(
-        "NATS frozen: collector /ready",
-        "not ready",
-        COLLECTOR_DEADLINE,
-        wait_for(COLLECTOR_DEADLINE, not_ready(deployment, COLLECTOR, ""))?,
-    ));
-    std::thread::sleep(NATS_FROZEN.saturating_sub(frozen.elapsed()));
-    deployment.signal("nats", Signal::SIGCONT)?;
-    checks.push(reported(
-        "NATS continued: status",
-        "exit 0",
-        RECOVERY_DEADLINE,
-        wait_for(RECOVERY_DEADLINE, status_succeeds(deployment))?,
-    ));
+    checks.extend(frozen(
+        deployment,
+        ("nats", "NATS"),
+        ("collector", COLLECTOR, COLLECTOR_DEADLINE),
+        NATS_FROZEN,
+    )?);
 
     // The JetStream store's disk filled.
     let filler = disk.fill_leaving(LEFT_FREE)?;
@@ -329,29 +312,12 @@ fn faults(deployment: &Deployment, disk: &Tmpfs) -> anyhow::Result<Checks> {
         wait_for(RECOVERY_DEADLINE, status_succeeds(deployment))?,
     ));
 
-    // clickhouse-server frozen for 90 s.
-    deployment.signal("clickhouse", Signal::SIGSTOP)?;
-    let frozen = Instant::now();
-    checks.push(reported(
-        "ClickHouse frozen: status",
-        "non-zero, names clickhouse",
-        STATUS_DEADLINE,
-        wait_for(STATUS_DEADLINE, status_names(deployment, "clickhouse"))?,
-    ));
-    checks.push(reported(
-        "ClickHouse frozen: storage /ready",
-        "not ready",
-        COMMIT_DEADLINE,
-        wait_for(COMMIT_DEADLINE, not_ready(deployment, STORAGE, ""))?,
-    ));
-    std::thread::sleep(CLICKHOUSE_FROZEN.saturating_sub(frozen.elapsed()));
-    deployment.signal("clickhouse", Signal::SIGCONT)?;
-    checks.push(reported(
-        "ClickHouse continued: status",
-        "exit 0",
-        RECOVERY_DEADLINE,
-        wait_for(RECOVERY_DEADLINE, status_succeeds(deployment))?,
-    ));
+    checks.extend(frozen(
+        deployment,
+        ("clickhouse", "ClickHouse"),
+        ("storage", STORAGE, COMMIT_DEADLINE),
+        CLICKHOUSE_FROZEN,
+    )?);
 
     // Storage killed while the source is quiet, then `up` again.
     deployment.signal("sim", Signal::SIGSTOP)?;
@@ -411,6 +377,42 @@ fn faults(deployment: &Deployment, disk: &Tmpfs) -> anyhow::Result<Checks> {
     ));
 
     checks.extend(nothing_lost(deployment)?);
+    Ok(checks)
+}
+
+/// Freezes the server `service` (SIGSTOP) for `frozen_for`: `status` must name it, the
+/// `/ready` of the service it stalls (its name, port offset and deadline) must say it is not
+/// ready, and once the server continues `status` must succeed again.
+fn frozen(
+    deployment: &Deployment,
+    (service, label): (&'static str, &str),
+    (stalled, offset, deadline): (&str, u16, Duration),
+    frozen_for: Duration,
+) -> anyhow::Result<Checks> {
+    deployment.signal(service, Signal::SIGSTOP)?;
+    let since = Instant::now();
+    let mut checks = vec![
+        reported(
+            &format!("{label} frozen: status"),
+            &format!("non-zero, names {service}"),
+            STATUS_DEADLINE,
+            wait_for(STATUS_DEADLINE, status_names(deployment, service))?,
+        ),
+        reported(
+            &format!("{label} frozen: {stalled} /ready"),
+            "not ready",
+            deadline,
+            wait_for(deadline, not_ready(deployment, offset, ""))?,
+        ),
+    ];
+    std::thread::sleep(frozen_for.saturating_sub(since.elapsed()));
+    deployment.signal(service, Signal::SIGCONT)?;
+    checks.push(reported(
+        &format!("{label} continued: status"),
+        "exit 0",
+        RECOVERY_DEADLINE,
+        wait_for(RECOVERY_DEADLINE, status_succeeds(deployment))?,
+    ));
     Ok(checks)
 }
 

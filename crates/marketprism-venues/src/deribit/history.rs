@@ -73,16 +73,7 @@ impl HistoryPager for DeribitPager {
     }
 
     fn accept(&mut self, body: &str, received_time_ms: i64) -> Result<Vec<Trade>, VenueError> {
-        let envelope: wire::Envelope<'_> = serde_json::from_str(body)?;
-        if let Some(error) = envelope.error {
-            return Err(VenueError::Unrecognized(format!(
-                "code {}: {}",
-                error.code, error.message
-            )));
-        }
-        let result = envelope
-            .result
-            .ok_or_else(|| VenueError::unrecognized(body))?;
+        let result = wire::rest_result(body)?;
         let page: wire::TradeHistory<'_> = serde_json::from_str(result.get())?;
         let trades = page
             .trades

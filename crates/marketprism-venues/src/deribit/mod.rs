@@ -116,16 +116,7 @@ impl VenueProtocol for Deribit {
     /// perpetuals for the perpetual market and the dated futures for the futures market, as
     /// their names tell ([`symbol::from_native`]).
     fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
-        let envelope: wire::Envelope<'_> = serde_json::from_str(body)?;
-        if let Some(error) = envelope.error {
-            return Err(VenueError::Unrecognized(format!(
-                "code {}: {}",
-                error.code, error.message
-            )));
-        }
-        let result = envelope
-            .result
-            .ok_or_else(|| VenueError::unrecognized(body))?;
+        let result = wire::rest_result(body)?;
         let instruments: Vec<wire::Instrument<'_>> = serde_json::from_str(result.get())?;
         Ok(instruments
             .into_iter()

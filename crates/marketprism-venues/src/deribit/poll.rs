@@ -61,16 +61,7 @@ pub(super) fn parse(
     if poll.kind != PollKind::VolatilityIndex {
         return Err(VenueError::unrecognized(body));
     }
-    let envelope: wire::Envelope<'_> = serde_json::from_str(body)?;
-    if let Some(error) = envelope.error {
-        return Err(VenueError::Unrecognized(format!(
-            "code {}: {}",
-            error.code, error.message
-        )));
-    }
-    let result = envelope
-        .result
-        .ok_or_else(|| VenueError::unrecognized(body))?;
+    let result = wire::rest_result(body)?;
     let history: wire::VolatilityHistory<'_> = serde_json::from_str(result.get())?;
     history
         .data

@@ -7,6 +7,8 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::VenueError;
+
 /// Every frame: a reply (`id` with `result` or `error`) or a notification (`method`
 /// `subscription` or `heartbeat`, with `params`).
 #[derive(Debug, Deserialize)]
@@ -26,6 +28,21 @@ pub struct Envelope<'a> {
     /// Notification parameters.
     #[serde(borrow, default)]
     pub params: Option<Notification<'a>>,
+}
+
+/// The `result` of a REST answer (`{"jsonrpc": "2.0", "result": ...}`), or the error it
+/// carries instead.
+pub fn rest_result(body: &str) -> Result<&RawValue, VenueError> {
+    let envelope: Envelope<'_> = serde_json::from_str(body)?;
+    if let Some(error) = envelope.error {
+        return Err(VenueError::Unrecognized(format!(
+            "code {}: {}",
+            error.code, error.message
+        )));
+    }
+    envelope
+        .result
+        .ok_or_else(|| VenueError::unrecognized(body))
 }
 
 /// A JSON-RPC error object.
