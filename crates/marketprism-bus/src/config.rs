@@ -13,7 +13,9 @@ fn default_url() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Server URL, e.g. `nats://127.0.0.1:4222`.
+    /// Server URL, e.g. `nats://127.0.0.1:4222`; for a cluster, several separated by
+    /// commas (`nats://a:4222,nats://b:4222`), tried in turn. Once connected, the client also
+    /// learns the cluster's other servers from the one it reached.
     #[serde(default = "default_url")]
     pub url: String,
     /// A NATS `.creds` file (JWT and seed), when the server requires authentication by
@@ -41,10 +43,23 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The server URLs of [`Config::url`].
+    pub fn servers(&self) -> Vec<&str> {
+        self.url.split(',').map(str::trim).collect()
+    }
+
     /// Checks what serde cannot: the server URL is a NATS URL, and at most one way to
     /// authenticate is given.
     pub fn validate(&self) -> Result<(), String> {
-        check_endpoint("nats.url", &self.url, &["nats", "tls", "ws", "wss"])?;
+        for url in self.servers() {
+            check_endpoint("nats.url", url, &["nats", "tls", "ws", "wss"])?;
+        }
+        if !(1..=5).contains(&self.stream.replicas) {
+            return Err(format!(
+                "nats.stream.replicas = {}: JetStream keeps 1 to 5 copies",
+                self.stream.replicas
+            ));
+        }
         if self.credentials_file.is_some() && self.nkey_seed_file.is_some() {
             return Err(
                 "nats.credentials_file and nats.nkey_seed_file are both set: give one".to_owned(),
@@ -95,6 +110,10 @@ fn default_state_bucket() -> String {
     "marketprism_feed_state".to_owned()
 }
 
+fn default_replicas() -> usize {
+    1
+}
+
 fn default_deadletter_max_age() -> Duration {
     Duration::from_secs(30 * 24 * 3600)
 }
@@ -126,6 +145,11 @@ pub struct StreamConfig {
     /// restart records the hole it leaves.
     #[serde(default = "default_state_bucket")]
     pub state_bucket: String,
+    /// Copies of every stream and of the bucket, each on its own server of a JetStream
+    /// cluster: 1 on a single server, 3 on a cluster (with 3 a stream survives the loss of
+    /// one server; with 2 it stops).
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
 }
 
 impl Default for StreamConfig {
@@ -138,6 +162,36 @@ impl Default for StreamConfig {
             deadletter_name: default_deadletter_name(),
             deadletter_max_age: default_deadletter_max_age(),
             state_bucket: default_state_bucket(),
+            replicas: default_replicas(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_url_lists_servers_and_replicas_stay_within_what_jetstream_keeps() {
+        let mut config = Config {
+            url: "nats://a:4222, nats://b:4222,nats://c:4222".to_owned(),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.servers(),
+            ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+        );
+        assert_eq!(config.validate(), Ok(()));
+        config.url = "nats://a:4222,ws//b".to_owned();
+        assert!(config.validate().is_err());
+
+        config.url = default_url();
+        config.stream.replicas = 3;
+        assert_eq!(config.validate(), Ok(()));
+        for replicas in [0, 6] {
+            config.stream.replicas = replicas;
+            let error = config.validate().expect_err("out of range");
+            assert!(error.contains("nats.stream.replicas"), "{error}");
         }
     }
 }

@@ -121,7 +121,7 @@ pub async fn connect(config: &Config, client_name: &str) -> Result<async_nats::C
         options = options.nkey(seed.trim().to_owned());
     }
     options
-        .connect(config.url.as_str())
+        .connect(config.servers())
         .await
         .map_err(|source| BusError::Connect {
             url: config.url.clone(),

@@ -48,6 +48,7 @@ fn definitions(config: &StreamConfig) -> [stream::Config; 2] {
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
             discard: stream::DiscardPolicy::Old,
+            num_replicas: config.replicas,
             ..Default::default()
         },
         stream::Config {
@@ -58,6 +59,7 @@ fn definitions(config: &StreamConfig) -> [stream::Config; 2] {
             max_bytes: -1,
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
+            num_replicas: config.replicas,
             ..Default::default()
         },
     ]
@@ -73,6 +75,7 @@ fn matches(existing: &stream::Config, wanted: &stream::Config) -> bool {
         && existing.max_age == wanted.max_age
         && existing.duplicate_window == wanted.duplicate_window
         && existing.max_bytes == wanted.max_bytes
+        && existing.num_replicas == wanted.num_replicas
 }
 
 fn is_stream_not_found(error: &jetstream::context::GetStreamError) -> bool {
@@ -141,6 +144,7 @@ async fn ensure_state_bucket(
             deny_delete: true,
             allow_direct: true,
             discard: stream::DiscardPolicy::New,
+            num_replicas: config.replicas,
             ..Default::default()
         })
         .await

@@ -17,13 +17,22 @@ const PROGRAM: &str = "nats-server";
 #[derive(Debug)]
 pub struct NatsServer {
     process: Service,
-    program: PathBuf,
+    launch: Launch,
     version: String,
-    port: u16,
-    monitoring_port: u16,
-    jetstream: bool,
-    store_dir: PathBuf,
     state: TempDir,
+}
+
+/// How a server is started, kept to start it again the same way.
+#[derive(Debug, Clone)]
+pub(crate) struct Launch {
+    pub(crate) program: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) monitoring_port: u16,
+    pub(crate) jetstream: bool,
+    /// The JetStream store; `jetstream/` in the server's temporary directory when `None`.
+    pub(crate) store_dir: Option<PathBuf>,
+    /// A configuration file for what the command line cannot say (a cluster).
+    pub(crate) config: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -53,80 +62,85 @@ impl NatsServer {
         jetstream: bool,
         store_dir: Option<&Path>,
     ) -> Result<Self, ServerError> {
-        let io_error = |source| ServerError::Io {
-            program: PROGRAM,
-            source,
-        };
-        let program = release::nats_server(release)?;
-        let version = version_of(&program);
+        Self::launch(Launch {
+            program: release::nats_server(release)?,
+            port: free_port().map_err(io_error)?,
+            monitoring_port: free_port().map_err(io_error)?,
+            jetstream,
+            store_dir: store_dir.map(Path::to_owned),
+            config: None,
+        })
+    }
+
+    /// Starts a server as `launch` says, in a new temporary directory, and waits until it
+    /// is ready.
+    pub(crate) fn launch(launch: Launch) -> Result<Self, ServerError> {
+        let mut server = Self::launch_unready(launch)?;
+        server.wait_until_ready()?;
+        Ok(server)
+    }
+
+    /// Starts a server as `launch` says, in a new temporary directory, without waiting: the
+    /// nodes of a cluster are ready only once they see each other. The process is tied to
+    /// the calling thread (it is killed when that thread ends).
+    pub(crate) fn launch_unready(launch: Launch) -> Result<Self, ServerError> {
+        let version = version_of(&launch.program);
         let state = tempfile::Builder::new()
             .prefix("marketprism-nats-")
             .tempdir()
             .map_err(io_error)?;
-        let port = free_port().map_err(io_error)?;
-        let monitoring_port = free_port().map_err(io_error)?;
-        let store_dir = store_dir.map_or_else(|| state.path().join("jetstream"), Path::to_owned);
-        let process = Self::spawn(
-            &program,
-            state.path(),
-            &store_dir,
-            port,
-            monitoring_port,
-            jetstream,
-        )?;
+        let process = Self::spawn(&launch, state.path())?;
         Ok(NatsServer {
             process,
-            program,
+            launch,
             version,
-            port,
-            monitoring_port,
-            jetstream,
-            store_dir,
             state,
         })
     }
 
-    /// Starts the server and waits until it answers: with JetStream, until its monitoring
-    /// `/healthz` reports JetStream enabled (the port opens before JetStream answers, and a
-    /// request in between gets "no responders").
-    fn spawn(
-        program: &Path,
-        state: &Path,
-        store_dir: &Path,
-        port: u16,
-        monitoring_port: u16,
-        jetstream: bool,
-    ) -> Result<Service, ServerError> {
+    /// Starts the server's process.
+    fn spawn(launch: &Launch, state: &Path) -> Result<Service, ServerError> {
+        let store_dir = launch
+            .store_dir
+            .clone()
+            .unwrap_or_else(|| state.join("jetstream"));
         let command = NatsSpec {
-            port,
-            store_dir,
-            jetstream,
-            config: None,
+            port: launch.port,
+            store_dir: &store_dir,
+            jetstream: launch.jetstream,
+            config: launch.config.as_deref(),
         }
-        .command_with_monitoring(program, monitoring_port);
-        let readiness = if jetstream {
+        .command_with_monitoring(&launch.program, launch.monitoring_port);
+        Service::spawn(PROGRAM, command, &state.join("nats.log")).map_err(io_error)
+    }
+
+    /// Waits until the server answers: with JetStream, until its monitoring `/healthz`
+    /// reports JetStream enabled (the port opens before JetStream answers, and a request in
+    /// between gets "no responders"). A server that is not ready in time is killed.
+    pub(crate) fn wait_until_ready(&mut self) -> Result<(), ServerError> {
+        let readiness = if self.launch.jetstream {
             Readiness::Http(format!(
-                "http://127.0.0.1:{monitoring_port}/healthz?js-enabled-only=true"
+                "http://127.0.0.1:{}/healthz?js-enabled-only=true",
+                self.launch.monitoring_port
             ))
         } else {
-            Readiness::Port(port)
+            Readiness::Port(self.launch.port)
         };
-        let log = state.join("nats.log");
-        let mut process =
-            Service::spawn(PROGRAM, command, &log).map_err(|source| ServerError::Io {
-                program: PROGRAM,
-                source,
-            })?;
-        if let Err(reason) = process.wait_ready(&readiness, READY_TIMEOUT) {
-            let _ = process.kill();
-            return Err(ServerError::not_ready(PROGRAM, reason, &log));
+        if let Err(reason) = self.process.wait_ready(&readiness, READY_TIMEOUT) {
+            let _ = self.process.kill();
+            return Err(ServerError::not_ready(PROGRAM, reason, &self.log_path()));
         }
-        Ok(process)
+        Ok(())
     }
 
     /// The client URL, e.g. `nats://127.0.0.1:4222`.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://127.0.0.1:{}", self.launch.port)
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.launch.port
     }
 
     /// The server's log file.
@@ -146,50 +160,40 @@ impl NatsServer {
 
     /// What runs, for reports: e.g. `nats-server 2.15.1 (/usr/sbin/nats-server)`.
     pub fn description(&self) -> String {
-        format!("nats-server {} ({})", self.version, self.program.display())
+        format!(
+            "nats-server {} ({})",
+            self.version,
+            self.launch.program.display()
+        )
     }
 
     /// Freezes the server (SIGSTOP): clients keep their connections, and nothing answers
     /// until [`NatsServer::resume`], as with a hung server.
     pub fn pause(&self) -> Result<(), ServerError> {
-        self.process.pause().map_err(|source| ServerError::Io {
-            program: PROGRAM,
-            source,
-        })
+        self.process.pause().map_err(io_error)
     }
 
     /// Lets a paused server go on (SIGCONT).
     pub fn resume(&self) -> Result<(), ServerError> {
-        self.process.resume().map_err(|source| ServerError::Io {
-            program: PROGRAM,
-            source,
-        })
+        self.process.resume().map_err(io_error)
     }
 
     /// Kills the server (SIGKILL), as a crash would; [`NatsServer::restart`] starts it again.
     pub fn kill(&mut self) -> Result<(), ServerError> {
-        self.process
-            .kill()
-            .map(drop)
-            .map_err(|source| ServerError::Io {
-                program: PROGRAM,
-                source,
-            })
+        self.process.kill().map(drop).map_err(io_error)
     }
 
     /// Stops the server and starts it again on the same port with the same store, as a
     /// production restart would.
     pub fn restart(&mut self) -> Result<(), ServerError> {
         let _ = self.process.kill();
-        self.process = Self::spawn(
-            &self.program,
-            self.state.path(),
-            &self.store_dir,
-            self.port,
-            self.monitoring_port,
-            self.jetstream,
-        )?;
-        Ok(())
+        self.process = Self::spawn(&self.launch, self.state.path())?;
+        self.wait_until_ready()
+    }
+
+    /// The monitoring endpoint's base URL, e.g. `http://127.0.0.1:8222`.
+    pub fn monitoring_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.launch.monitoring_port)
     }
 }
 
@@ -210,4 +214,12 @@ fn version_of(program: &Path) -> String {
                 .map(|word| word.trim_start_matches('v').to_owned())
         })
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// An I/O failure of nats-server.
+pub(crate) fn io_error(source: std::io::Error) -> ServerError {
+    ServerError::Io {
+        program: PROGRAM,
+        source,
+    }
 }

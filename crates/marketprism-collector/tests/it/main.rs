@@ -1,6 +1,7 @@
 //! The collector against the simulator and a real NATS server.
 
 mod books;
+mod cluster;
 mod continuity;
 mod derivatives;
 mod outage;
@@ -15,13 +16,41 @@ use async_nats::jetstream;
 use marketprism_bus::ensure_streams;
 use marketprism_collector::{CollectorError, Config, VenueConfig};
 use marketprism_model::{codec, Event, Exchange, GapReason, MarketType, Side, Trade, TradeSource};
-use marketprism_testkit::NatsServer;
+use marketprism_testkit::{NatsCluster, NatsServer};
 use marketprism_venues::VenueKind;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) struct Run {
-    pub(crate) nats: NatsServer,
+/// What a run's collector publishes to: one nats-server, or a cluster.
+pub(crate) trait Bus {
+    /// The `nats.url` reaching it.
+    fn url(&self) -> String;
+    /// Copies of each stream it keeps.
+    fn replicas(&self) -> usize;
+}
+
+impl Bus for NatsServer {
+    fn url(&self) -> String {
+        NatsServer::url(self)
+    }
+
+    fn replicas(&self) -> usize {
+        1
+    }
+}
+
+impl Bus for NatsCluster {
+    fn url(&self) -> String {
+        NatsCluster::url(self)
+    }
+
+    fn replicas(&self) -> usize {
+        self.nodes().len().min(3)
+    }
+}
+
+pub(crate) struct Run<N = NatsServer> {
+    pub(crate) nats: N,
     pub(crate) context: jetstream::Context,
     pub(crate) config: Config,
     pub(crate) sim_address: String,
@@ -31,7 +60,7 @@ pub(crate) struct Run {
 /// A running collector's task.
 pub(crate) type Collector = JoinHandle<Result<(), CollectorError>>;
 
-impl Run {
+impl<N> Run<N> {
     /// Starts the collector with this run's configuration.
     pub(crate) fn spawn_collector(&self) -> Collector {
         tokio::spawn(marketprism_collector::run(
@@ -90,11 +119,11 @@ pub(crate) async fn start(sim: marketprism_sim::Config, watchdog: &str) -> Run {
 }
 
 /// A run as [`start`] makes, on `nats`.
-pub(crate) async fn start_on(
-    nats: NatsServer,
+pub(crate) async fn start_on<N: Bus>(
+    nats: N,
     sim: marketprism_sim::Config,
     watchdog: &str,
-) -> Run {
+) -> Run<N> {
     let shutdown = CancellationToken::new();
     let (sim_address, sim_server) = marketprism_sim::bind(sim, shutdown.clone())
         .await
@@ -105,6 +134,7 @@ pub(crate) async fn start_on(
         listen = "127.0.0.1:0"
         [nats]
         url = "{nats}"
+        stream.replicas = {replicas}
         [connection]
         backoff_initial = "50ms"
         backoff_max = "200ms"
@@ -117,6 +147,7 @@ pub(crate) async fn start_on(
         channels = ["trades"]
         "#,
         nats = nats.url(),
+        replicas = nats.replicas(),
     ))
     .expect("config");
     let client = marketprism_bus::connect(&config.nats, "test")

@@ -33,7 +33,7 @@ fn spooling(run: &mut Run) -> (String, TempDir) {
 /// Waits for the simulator to finish, then for the stream to hold as many trades as it
 /// delivered, and checks each delivered trade is stored exactly once and no gap was
 /// recorded but for the `allowed` reasons.
-async fn every_trade_stored_once(run: &Run, allowed: &[GapReason]) {
+pub(crate) async fn every_trade_stored_once<N>(run: &Run<N>, allowed: &[GapReason]) {
     let report = loop {
         let report = sim_report(&run.sim_address).await;
         if report.done {

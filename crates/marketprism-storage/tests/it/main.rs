@@ -2,6 +2,7 @@
 
 mod analytics;
 mod archive;
+mod cluster;
 mod consume;
 mod failures;
 mod migrate;
@@ -20,24 +21,43 @@ use marketprism_model::{
     TradeSource, VolatilityIndex,
 };
 use marketprism_storage::{ClickHouseConfig, Config};
-use marketprism_testkit::{ClickHouseServer, NatsServer};
+use marketprism_testkit::{ClickHouseServer, NatsCluster, NatsServer};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Servers for one test, with a configuration pointing at them.
 pub(crate) struct Harness {
-    /// Held so the servers live as long as the test.
-    _nats: NatsServer,
+    pub(crate) nats: Nats,
     pub(crate) clickhouse: ClickHouseServer,
     pub(crate) config: Config,
 }
 
+/// The NATS a harness runs on, held so that it lives as long as the test.
+pub(crate) enum Nats {
+    /// One server.
+    Server(NatsServer),
+    /// A JetStream cluster, its streams with three replicas.
+    Cluster(NatsCluster),
+}
+
 impl Harness {
     pub(crate) fn start(database: &str) -> Self {
-        let nats = NatsServer::start().expect("nats-server");
+        Self::start_on(
+            Nats::Server(NatsServer::start().expect("nats-server")),
+            database,
+        )
+    }
+
+    pub(crate) fn start_on(nats: Nats, database: &str) -> Self {
         let clickhouse = ClickHouseServer::start().expect("clickhouse-server");
         let mut config: Config = toml::from_str("listen = \"127.0.0.1:0\"").expect("defaults");
-        config.nats.url = nats.url();
+        match &nats {
+            Nats::Server(server) => config.nats.url = server.url(),
+            Nats::Cluster(cluster) => {
+                config.nats.url = cluster.url();
+                config.nats.stream.replicas = 3;
+            }
+        }
         config.clickhouse = ClickHouseConfig {
             url: clickhouse.url(),
             database: database.to_owned(),
@@ -46,7 +66,7 @@ impl Harness {
         config.batch.max_wait = std::time::Duration::from_millis(200);
         config.consumer.retry_delay = std::time::Duration::from_millis(200);
         Harness {
-            _nats: nats,
+            nats,
             clickhouse,
             config,
         }
