@@ -128,10 +128,33 @@ async fn ensure_state_bucket(
     context: &jetstream::Context,
     config: &StreamConfig,
 ) -> Result<StreamChange, BusError> {
-    if state_bucket(context, config).await.is_ok() {
-        return Ok(StreamChange::Unchanged);
-    }
     let bucket = &config.state_bucket;
+    let failed = |source: Source| BusError::StateBucket {
+        bucket: bucket.clone(),
+        source,
+    };
+    if state_bucket(context, config).await.is_ok() {
+        // Only its replica count is managed once it exists.
+        let mut stream = context
+            .get_stream(format!("KV_{bucket}"))
+            .await
+            .map_err(|source| failed(source.into()))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|source| failed(source.into()))?;
+        if info.config.num_replicas == config.replicas {
+            return Ok(StreamChange::Unchanged);
+        }
+        context
+            .update_stream(stream::Config {
+                num_replicas: config.replicas,
+                ..info.config.clone()
+            })
+            .await
+            .map_err(|source| failed(source.into()))?;
+        return Ok(StreamChange::Updated);
+    }
     context
         .create_stream(stream::Config {
             name: format!("KV_{bucket}"),
@@ -148,10 +171,7 @@ async fn ensure_state_bucket(
             ..Default::default()
         })
         .await
-        .map_err(|source| BusError::StateBucket {
-            bucket: bucket.clone(),
-            source: source.into(),
-        })?;
+        .map_err(|source| failed(source.into()))?;
     Ok(StreamChange::Created)
 }
 
@@ -184,6 +204,7 @@ pub async fn ensure_streams(
                     updated.max_age = wanted.max_age;
                     updated.duplicate_window = wanted.duplicate_window;
                     updated.max_bytes = wanted.max_bytes;
+                    updated.num_replicas = wanted.num_replicas;
                     context
                         .update_stream(updated)
                         .await
@@ -220,6 +241,52 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[tokio::test]
+    async fn on_a_cluster_every_stream_and_the_bucket_get_the_configured_copies() {
+        let cluster = marketprism_testkit::NatsCluster::start(3).expect("cluster");
+        let config = crate::Config {
+            url: cluster.url(),
+            ..Default::default()
+        };
+        let client = crate::connect(&config, "test").await.expect("connect");
+        let context = jetstream::new(client);
+        ensure_streams(&context, &config.stream)
+            .await
+            .expect("create with one copy");
+        let mut replicated = config.stream.clone();
+        replicated.replicas = 3;
+        let reports = ensure_streams(&context, &replicated)
+            .await
+            .expect("three copies");
+        assert!(
+            reports
+                .iter()
+                .all(|report| report.change == StreamChange::Updated),
+            "{reports:?}"
+        );
+        // The cluster applies a new replica count once its meta leader has placed them.
+        for name in [
+            replicated.name.clone(),
+            replicated.deadletter_name.clone(),
+            format!("KV_{}", replicated.state_bucket),
+        ] {
+            let mut replicas = 0;
+            for _ in 0..100 {
+                let mut stream = context.get_stream(&name).await.expect("stream");
+                replicas = stream.info().await.expect("info").config.num_replicas;
+                if replicas == 3 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(replicas, 3, "{name}");
+        }
+        let again = ensure_streams(&context, &replicated).await.expect("again");
+        assert!(again
+            .iter()
+            .all(|report| report.change == StreamChange::Unchanged));
+    }
 
     #[tokio::test]
     async fn ensure_is_idempotent_and_applies_changes() {
