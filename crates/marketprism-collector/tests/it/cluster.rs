@@ -38,6 +38,7 @@ async fn a_killed_stream_leader_costs_no_trade_and_stores_none_twice() {
         .expect("the leader is a node of the cluster")
         .kill()
         .expect("kill the stream leader");
+    let killed = std::time::Instant::now();
     eprintln!("killed the stream leader {leader}");
 
     // Another node takes over; the collector publishes on, retrying what was not
@@ -56,9 +57,16 @@ async fn a_killed_stream_leader_costs_no_trade_and_stores_none_twice() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!("new stream leader: {new_leader:?}");
+    eprintln!(
+        "new stream leader {new_leader:?} after {:.1} s",
+        killed.elapsed().as_secs_f64()
+    );
     assert!(new_leader.is_some(), "no new stream leader within a minute");
     ready_becomes(&base, 200, &["ready"]).await;
+    eprintln!(
+        "collector ready {:.1} s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
 
     every_trade_stored_once(&run, &[]).await;
     run.stop(collector).await;
