@@ -1,6 +1,7 @@
-//! Storage on a three-node JetStream cluster with streams of three replicas: losing the
-//! stream's leader while events arrive and storage consumes them loses and duplicates no
-//! row.
+//! Storage scaled out: on a three-node JetStream cluster with streams of three replicas,
+//! losing the stream's leader while events arrive and storage consumes them loses and
+//! duplicates no row; two workers sharing the durable consumer lose nothing when one dies
+//! mid-batch.
 
 use std::time::Duration;
 
@@ -96,4 +97,95 @@ async fn a_killed_stream_leader_loses_and_duplicates_no_row() {
     assert_eq!(distinct, TRADES);
     shutdown.cancel();
     storage.await.expect("join").expect("clean stop");
+}
+
+/// Messages storage's consumer has delivered and not had acknowledged; 0 before storage
+/// created it.
+async fn ack_pending(context: &jetstream::Context, harness: &Harness) -> usize {
+    let Ok(stream) = context.get_stream(&harness.config.nats.stream.name).await else {
+        return 0;
+    };
+    let consumer: Result<jetstream::consumer::PullConsumer, _> = stream
+        .get_consumer(&harness.config.consumer.durable_name)
+        .await;
+    match consumer {
+        Ok(mut consumer) => consumer.info().await.map_or(0, |info| info.num_ack_pending),
+        Err(_) => 0,
+    }
+}
+
+/// Two storage workers share the durable consumer; one dies holding a batch it fetched and
+/// did not acknowledge. JetStream redelivers that batch to the other after the ack wait: no
+/// row is lost, and `FINAL` holds none twice.
+#[tokio::test]
+async fn two_workers_share_the_consumer_and_one_dying_mid_batch_loses_nothing() {
+    const ROWS: u64 = 4_000;
+    let harness = Harness::start("workers_test");
+    let context = setup(&harness).await;
+    for id in 1..=ROWS {
+        publish_until_acked(&context, id).await;
+    }
+    let worker = |config: &marketprism_storage::Config| {
+        let mut config = config.clone();
+        let port = marketprism_servers::free_port().expect("port");
+        config.listen = ([127, 0, 0, 1], port).into();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(marketprism_storage::run(config, shutdown.clone()));
+        (shutdown, task)
+    };
+    // The first worker fetches and waits 2 s for its batch to fill; it dies before writing.
+    let mut holding = harness.impatient_config();
+    holding.batch.max_rows = 100_000;
+    holding.batch.max_wait = Duration::from_secs(2);
+    let (_, dying) = worker(&holding);
+    let mut fetched = 0;
+    for _ in 0..250 {
+        fetched = ack_pending(&context, &harness).await;
+        if fetched > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    dying.abort();
+    let _ = dying.await;
+    assert!(fetched > 0, "the first worker held no batch");
+    let client = harness.client();
+    let written: u64 = client
+        .query("SELECT count() FROM trades")
+        .fetch_one()
+        .await
+        .expect("count");
+    assert_eq!(written, 0, "the first worker wrote before it died");
+
+    let mut surviving_config = harness.impatient_config();
+    surviving_config.batch.max_rows = 200;
+    let (shutdown, surviving) = worker(&surviving_config);
+    let mut stored = 0;
+    for _ in 0..6 {
+        stored = eventually(&client, "SELECT count() FROM trades FINAL", ROWS).await;
+        if stored == ROWS {
+            break;
+        }
+    }
+    assert_eq!(stored, ROWS, "rows in trades FINAL");
+    let distinct: u64 = client
+        .query("SELECT uniqExact(trade_id) FROM trades")
+        .fetch_one()
+        .await
+        .expect("distinct ids");
+    assert_eq!(distinct, ROWS);
+    shutdown.cancel();
+    surviving.await.expect("join").expect("clean stop");
+    let info = crate::consumer_info(&context, &harness).await;
+    assert_eq!(info.num_ack_pending, 0, "every message settled");
+    // Each delivery takes a consumer sequence number: more of them than messages means the
+    // dead worker's batch was delivered again.
+    let deliveries = info.delivered.consumer_sequence;
+    assert!(
+        deliveries > ROWS,
+        "{deliveries} deliveries of {ROWS} messages: the dead worker's batch was not redelivered"
+    );
+    eprintln!(
+        "{fetched} messages held by the worker that died; {deliveries} deliveries of {ROWS} messages"
+    );
 }
