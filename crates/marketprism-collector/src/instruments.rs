@@ -23,7 +23,8 @@ pub enum SymbolCheck {
 
 /// Reads the instrument list of `protocol`'s market from `rest_endpoint` through
 /// `rest_client` (its budget applies), within `timeout`, and says which of `symbols` it does
-/// not hold.
+/// not hold. Symbols of another market or no instrument at all (see
+/// [`VenueProtocol::in_instrument_list`]) are not judged.
 pub async fn check_symbols<'a>(
     protocol: &dyn VenueProtocol,
     rest_endpoint: &str,
@@ -57,6 +58,7 @@ pub async fn check_symbols<'a>(
     }
     let unlisted = symbols
         .into_iter()
+        .filter(|symbol| protocol.in_instrument_list(symbol))
         .filter(|symbol| !listed.contains(&protocol.native_symbol(symbol).to_ascii_uppercase()))
         .cloned()
         .collect();

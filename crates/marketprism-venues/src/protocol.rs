@@ -337,6 +337,15 @@ pub trait VenueProtocol: Send + Sync {
         })
     }
 
+    /// Whether `symbol` names an instrument of this protocol's market, which the market's
+    /// instrument list ([`VenueProtocol::instruments_url`]) must hold; false for what a
+    /// connection also carries under another name, such as an OKX futures id on the spot
+    /// connection or the currency of a Deribit volatility index.
+    fn in_instrument_list(&self, symbol: &Symbol) -> bool {
+        let _ = symbol;
+        true
+    }
+
     /// The URL of the list of every instrument of this protocol's market (Binance
     /// `exchangeInfo`, OKX `public/instruments`, Deribit `get_instruments`, Bybit
     /// `instruments-info`), given the configured REST endpoint; `None` when the venue offers
@@ -472,6 +481,19 @@ mod refusal_tests {
             .iter()
             .map(|name| name.parse().expect("symbol"))
             .collect()
+    }
+
+    #[test]
+    fn only_instruments_of_the_protocol_s_market_are_judged_by_its_list() {
+        let spot = Okx::new(MarketType::Spot);
+        assert!(spot.in_instrument_list(&symbols(&["BTC-USDT"])[0]));
+        // Futures and options ids ride on the spot connection, listed elsewhere.
+        assert!(!spot.in_instrument_list(&symbols(&["BTC-USD-220527"])[0]));
+        assert!(!spot.in_instrument_list(&symbols(&["BTC-USD-220624-20000-C"])[0]));
+        assert!(Okx::new(MarketType::Perpetual).in_instrument_list(&symbols(&["BTC-USDT"])[0]));
+        // A volatility index is recorded per currency, which no instrument list holds.
+        let options = crate::deribit::Deribit::new(MarketType::Options);
+        assert!(!options.in_instrument_list(&symbols(&["BTC"])[0]));
     }
 
     #[test]

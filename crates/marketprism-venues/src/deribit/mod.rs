@@ -63,6 +63,11 @@ impl VenueProtocol for Deribit {
         symbol::to_native(self.market_type, symbol)
     }
 
+    fn in_instrument_list(&self, symbol: &Symbol) -> bool {
+        symbol::from_native(&self.native_symbol(symbol))
+            .is_ok_and(|(market_type, _)| market_type == self.market_type)
+    }
+
     /// Deribit meters non-matching-engine requests in credits: each costs 500, the pool
     /// holds 50,000 and refills 10,000 per second (<https://docs.deribit.com/#rate-limits>),
     /// i.e. 20 requests per second sustained, which is the budget kept here.

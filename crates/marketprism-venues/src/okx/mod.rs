@@ -66,6 +66,11 @@ impl VenueProtocol for Okx {
         symbol::to_native(self.market_type, symbol)
     }
 
+    fn in_instrument_list(&self, symbol: &Symbol) -> bool {
+        symbol::from_native(&self.native_symbol(symbol))
+            .is_ok_and(|(market_type, _)| market_type == self.market_type)
+    }
+
     fn keepalive(&self) -> Option<Keepalive> {
         // OKX closes connections silent for 30 s.
         Some(Keepalive {
