@@ -373,6 +373,20 @@ impl Runner {
         )
     }
 
+    /// Starts storage worker `index` (1, 2, ...) beside the one [`Runner::start_storage`]
+    /// starts: the run's storage configuration, sharing its durable consumer, on a port of
+    /// its own, with its configuration in `storage-<index>.toml` and its log in
+    /// `storage-<index>.log`.
+    pub fn start_storage_worker(&self, index: usize) -> anyhow::Result<Service> {
+        let name = format!("storage-{index}");
+        let port = free_port()?;
+        let mut config = self.storage_config();
+        config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let path = self.dir.join(format!("{name}.toml"));
+        write_toml(&path, "", &config)?;
+        self.start_service(&name, "store", path, port)
+    }
+
     /// Starts the collector with the run's configuration and waits until it is ready.
     pub fn start_collector(&self) -> anyhow::Result<Service> {
         self.start_service(

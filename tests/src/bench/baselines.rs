@@ -82,6 +82,50 @@ fn price(index: u64) -> marketprism_model::Decimal {
         .expect("a valid decimal")
 }
 
+/// `count` trades in messages of `events_per_message` trades of one symbol each, as the
+/// collector's messages carry them.
+pub(super) fn trade_messages(count: u64, events_per_message: usize) -> Vec<EncodedMessage> {
+    let per_message = events_per_message.max(1) as u64;
+    (0..count / per_message)
+        .map(|message| {
+            let first = message * per_message;
+            let mut encoder = MessageEncoder::new(trade(first, message));
+            for index in first + 1..first + per_message {
+                encoder.push(trade(index, message));
+            }
+            encoder.finish()
+        })
+        .collect()
+}
+
+/// Publishes `messages` with their ids, keeping as many acks outstanding as the collector,
+/// and returns once every one is acknowledged.
+pub(super) async fn publish(
+    context: &jetstream::Context,
+    messages: Vec<EncodedMessage>,
+) -> anyhow::Result<()> {
+    let mut window = VecDeque::with_capacity(PUBLISH_WINDOW);
+    for message in messages {
+        if window.len() == PUBLISH_WINDOW {
+            if let Some(ack) = window.pop_front() {
+                let ack: jetstream::context::PublishAckFuture = ack;
+                ack.await?;
+            }
+        }
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", message.msg_id.as_str());
+        window.push_back(
+            context
+                .publish_with_headers(message.subject, headers, message.body.into())
+                .await?,
+        );
+    }
+    for ack in window {
+        ack.await?;
+    }
+    Ok(())
+}
+
 /// Publishes `count` trades, `events_per_message` of one symbol per message (as the
 /// collector's messages carry them), with message ids to a stream configured as
 /// MarketPrism's, while a durable pull consumer receives and acks the messages; the rate is
@@ -113,16 +157,7 @@ pub async fn jetstream(
         .await?;
     let batch = marketprism_storage::BatchConfig::default().messages_per_pull();
     let per_message = events_per_message.max(1) as u64;
-    let messages: Vec<EncodedMessage> = (0..count / per_message)
-        .map(|message| {
-            let first = message * per_message;
-            let mut encoder = MessageEncoder::new(trade(first, message));
-            for index in first + 1..first + per_message {
-                encoder.push(trade(index, message));
-            }
-            encoder.finish()
-        })
-        .collect();
+    let messages = trade_messages(count, events_per_message);
     let message_count = messages.len() as u64;
     let events = message_count * per_message;
     let message_bytes = messages.first().map_or(0, |message| message.body.len());
@@ -149,25 +184,7 @@ pub async fn jetstream(
         }
         anyhow::Ok(())
     });
-    let mut window = VecDeque::with_capacity(PUBLISH_WINDOW);
-    for message in messages {
-        if window.len() == PUBLISH_WINDOW {
-            if let Some(ack) = window.pop_front() {
-                let ack: jetstream::context::PublishAckFuture = ack;
-                ack.await?;
-            }
-        }
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", message.msg_id.as_str());
-        window.push_back(
-            context
-                .publish_with_headers(message.subject, headers, message.body.into())
-                .await?,
-        );
-    }
-    for ack in window {
-        ack.await?;
-    }
+    publish(&context, messages).await?;
     let published = started.elapsed().as_secs_f64();
     tokio::time::timeout(Duration::from_secs(300), consuming)
         .await

@@ -60,6 +60,10 @@ pub struct EndToEnd {
     /// (0 skips the comparison).
     #[arg(long, default_value_t = 20_000)]
     pub backfill_rate: u32,
+    /// Events one and then two storage workers drain from a pre-filled stream (0 skips the
+    /// comparison).
+    #[arg(long, default_value_t = 400_000)]
+    pub workers_events: u64,
     /// Keep the logs and configs of every run in this directory.
     #[arg(long)]
     pub keep: Option<std::path::PathBuf>,
@@ -137,6 +141,7 @@ struct Report {
     book_memory: Option<BookMemory>,
     soak: Option<Soak>,
     backfill: Option<super::backfill::BackfillCost>,
+    workers: Option<super::workers::WorkerScaling>,
 }
 
 /// Runs the benchmark and writes the report.
@@ -223,6 +228,21 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
         None
     };
 
+    let workers = if args.workers_events > 0 {
+        eprintln!(
+            "storage workers: {} events drained by one, then by two",
+            args.workers_events
+        );
+        Some(
+            super::workers::measure(binary, args.workers_events, &dir.join("workers"), || {
+                services::start(Release::Deployed)
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+
     let soak = if args.soak_seconds > 0 {
         eprintln!(
             "steady run: {} trades/s for {} s",
@@ -241,6 +261,7 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
         book_memory,
         soak,
         backfill,
+        workers,
     })
 }
 
@@ -581,6 +602,25 @@ fn markdown(report: &Report) -> String {
             cost.with_backfill.loss,
             optional_ms(cost.with_backfill.latency_p99_ms),
             cost.live_cost_percent,
+        ));
+    }
+    if let Some(scaling) = &report.workers {
+        let rates: Vec<String> = scaling
+            .drains
+            .iter()
+            .map(|drain| {
+                format!(
+                    "{} worker(s) {:.0} events/s",
+                    drain.workers, drain.events_per_second
+                )
+            })
+            .collect();
+        text.push_str(&format!(
+            "
+Storage workers sharing the consumer, draining {} events: {}; two / one = {:.2}\n",
+            scaling.events,
+            rates.join(", "),
+            scaling.ratio,
         ));
     }
     if let Some(soak) = &report.soak {

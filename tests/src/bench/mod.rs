@@ -20,6 +20,7 @@ mod baselines;
 pub mod e2e;
 mod metrics;
 mod process;
+mod workers;
 
 /// Options of `cargo xtask bench`.
 #[derive(Debug, Clone, clap::Args)]
