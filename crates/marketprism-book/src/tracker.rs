@@ -217,6 +217,7 @@ fn gap(
         missing_ids: None,
         // The book is whole again: the snapshot that ended the outage closes the gap.
         state: GapState::of(GapStatus::Closed),
+        collector: None,
     }
 }
 

@@ -146,6 +146,7 @@ impl Books {
                 received_time_ms: now_ms,
                 missing_ids: None,
                 state: GapState::of(GapStatus::Open),
+                collector: None,
             };
             unsynced.open = Some(gap.clone());
             self.metrics.gaps.inc();

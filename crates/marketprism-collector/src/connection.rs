@@ -328,6 +328,7 @@ impl Connection {
                 received_time_ms: confirmed_ms,
                 missing_ids: None,
                 state: GapState::default(),
+                collector: None,
             };
             self.record_gap(gap).await?;
         }

@@ -74,6 +74,7 @@ impl TradeContinuity {
                 aggregated: trade.aggregated,
             }),
             state: GapState::default(),
+            collector: None,
         })
     }
 }

@@ -579,6 +579,7 @@ impl Publisher {
                 received_time_ms: now_ms,
                 missing_ids: None,
                 state: GapState::default(),
+                collector: None,
             };
             self.overflow
                 .entry(Event::Gap(gap.clone()).subject())
@@ -1011,6 +1012,7 @@ mod tests {
             received_time_ms: 2,
             missing_ids: None,
             state: GapState::default(),
+            collector: None,
         })
     }
 

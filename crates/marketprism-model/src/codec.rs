@@ -345,6 +345,7 @@ mod tests {
                     received_time_ms: to_ms,
                     missing_ids: None,
                     state: GapState::default(),
+                    collector: None,
                 })
             },
         );
@@ -664,6 +665,7 @@ mod tests {
             received_time_ms: 2,
             missing_ids: None,
             state: GapState::default(),
+            collector: None,
         })
     }
 

@@ -194,6 +194,11 @@ impl Event {
             // trades recovered) is a message of its own, not a duplicate of the first.
             Event::Gap(gap) => {
                 let mut key = format!("{}:{}:{}", gap.reason.as_str(), gap.from_ms, gap.to_ms);
+                // Each collector's account of a gap is its own message.
+                if let Some(collector) = &gap.collector {
+                    key.push('@');
+                    key.push_str(collector);
+                }
                 if !gap.state.is_open() {
                     key.push(':');
                     key.push_str(gap.state.status.as_str());

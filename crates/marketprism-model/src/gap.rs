@@ -171,6 +171,10 @@ pub struct Gap {
     /// Where the gap stands: open when recorded, later closed, filled, partial or unfillable.
     #[serde(default, skip_serializing_if = "GapState::is_open")]
     pub state: GapState,
+    /// The named collector that missed the data, when collectors are named (several may
+    /// record one feed); absent from an unnamed collector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collector: Option<String>,
 }
 
 /// An inclusive range of a venue's trade counter.

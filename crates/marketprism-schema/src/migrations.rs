@@ -313,6 +313,7 @@ pub const GAPS_MISSING_IDS: AddedColumns = AddedColumns {
         column("first_missing_id", ColumnType::OptionalId),
         column("last_missing_id", ColumnType::OptionalId),
     ],
+    extend_key: false,
 };
 
 /// Where a gap stands (open, closed, filled, partial, unfillable) with a backfill's counts.
@@ -326,6 +327,7 @@ pub const GAPS_STATE: AddedColumns = AddedColumns {
         column("unrecovered", ColumnType::OptionalId),
         column("status_detail", ColumnType::Text),
     ],
+    extend_key: false,
 };
 
 /// Where a trade came from: `ws` (the live stream) or `rest` (recovered from history).
@@ -333,6 +335,17 @@ pub const TRADES_SOURCE: AddedColumns = AddedColumns {
     name: "trades_source",
     table: &TRADES,
     columns: &[column_defaulting("source", ColumnType::Label, "'ws'")],
+    extend_key: false,
+};
+
+/// The collector that recorded a gap, when collectors are named: each collector of a feed
+/// keeps its own gaps, so the column joins the key (see `Gap::collector`). Gaps recorded
+/// without a name read as `''`.
+pub const GAPS_COLLECTOR: AddedColumns = AddedColumns {
+    name: "gaps_collector",
+    table: &GAPS,
+    columns: &[column("collector", ColumnType::Label)],
+    extend_key: true,
 };
 
 /// Every migration, in order.
@@ -353,7 +366,7 @@ pub fn migrations() -> Vec<Migration> {
     let views = [TRADES_FLOAT, LIQUIDATIONS_FLOAT]
         .into_iter()
         .map(SchemaObject::View);
-    let columns = [GAPS_MISSING_IDS, GAPS_STATE, TRADES_SOURCE]
+    let columns = [GAPS_MISSING_IDS, GAPS_STATE, TRADES_SOURCE, GAPS_COLLECTOR]
         .into_iter()
         .map(SchemaObject::Columns);
     tables
@@ -385,6 +398,7 @@ mod tests {
             "gaps_missing_ids",
             "gaps_state",
             "trades_source",
+            "gaps_collector",
         ];
         let migrations = migrations();
         assert!(migrations.len() >= released.len());

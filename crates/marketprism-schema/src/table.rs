@@ -133,6 +133,11 @@ pub struct AddedColumns {
     pub table: &'static Table,
     /// The new columns, in order.
     pub columns: &'static [Column],
+    /// True when the new columns join the end of the table's natural key (`ORDER BY`), so
+    /// that rows differing only in them no longer replace each other. Such columns take no
+    /// `DEFAULT` (ClickHouse refuses a key expression on a defaulted new column); earlier
+    /// rows read as the type's own default.
+    pub extend_key: bool,
 }
 
 impl AddedColumns {
@@ -152,8 +157,26 @@ impl AddedColumns {
                 )
             })
             .collect();
-        (!clauses.is_empty())
-            .then(|| format!("ALTER TABLE {}\n{}\n", self.table.name, clauses.join(",\n")))
+        if clauses.is_empty() {
+            return None;
+        }
+        let mut clauses = clauses;
+        if self.extend_key {
+            let key = self
+                .table
+                .order_by
+                .iter()
+                .copied()
+                .chain(self.columns.iter().map(|column| column.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            clauses.push(format!("    MODIFY ORDER BY ({key})"));
+        }
+        Some(format!(
+            "ALTER TABLE {}\n{}\n",
+            self.table.name,
+            clauses.join(",\n")
+        ))
     }
 }
 

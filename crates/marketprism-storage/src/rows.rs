@@ -182,6 +182,8 @@ pub struct GapRow {
     pub unrecovered: Option<u64>,
     /// Why the gap has its status; empty when there is nothing to say.
     pub status_detail: String,
+    /// The named collector that recorded the gap; empty for an unnamed one.
+    pub collector: String,
 }
 
 impl TryFrom<&Gap> for GapRow {
@@ -202,6 +204,7 @@ impl TryFrom<&Gap> for GapRow {
             recovered: gap.state.recovered,
             unrecovered: gap.state.unrecovered,
             status_detail: gap.state.detail.clone().unwrap_or_default(),
+            collector: gap.collector.clone().unwrap_or_default(),
         })
     }
 }

@@ -165,6 +165,7 @@ fn gaps_over(symbols: &[(String, String)], generated: u64) -> Vec<Event> {
                         aggregated: false,
                     }),
                     state: GapState::default(),
+                    collector: None,
                 })
             })
         })

@@ -798,6 +798,7 @@ mod tests {
                 recovered: None,
                 unrecovered: None,
                 status_detail: String::new(),
+                collector: String::new(),
             })
             .map(|mut fields| {
                 fields.insert("exchange_time".into(), exchange_time.to_string());

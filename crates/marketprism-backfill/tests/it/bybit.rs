@@ -35,6 +35,7 @@ async fn gaps_beyond_the_latest_1000_trades_are_unfillable_or_partial() {
         received_time_ms: to_ms,
         missing_ids: None,
         state: GapState::default(),
+        collector: None,
     };
     let too_old = gap(times[0] - 1, times[200]);
     assert!(

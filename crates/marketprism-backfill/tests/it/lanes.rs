@@ -32,6 +32,7 @@ async fn a_venue_is_not_held_behind_a_slower_one() {
         received_time_ms: last,
         missing_ids: None,
         state: GapState::default(),
+        collector: None,
     };
     // All but the first millisecond's trades from OKX (whose history then reaches past the
     // window's start): 30 pages of 100 at a quarter of 20 requests per 2 s, about 12 s.

@@ -35,6 +35,7 @@ async fn a_gap_not_filled_before_a_restart_is_filled_after_it() {
         received_time_ms: last + 1,
         missing_ids: None,
         state: GapState::default(),
+        collector: None,
     })
     .await;
 

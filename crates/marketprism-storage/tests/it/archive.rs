@@ -67,6 +67,7 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
             recovered: Some(7),
             unrecovered: Some(3),
             status_detail: "the venue keeps 1000 trades".into(),
+            collector: String::new(),
         })
         .await
         .expect("write");

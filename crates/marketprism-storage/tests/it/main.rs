@@ -130,6 +130,7 @@ pub(crate) fn gap() -> Event {
         received_time_ms: 1_700_000_001_000,
         missing_ids: None,
         state: GapState::default(),
+        collector: None,
     })
 }
 

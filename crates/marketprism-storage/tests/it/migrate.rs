@@ -1,6 +1,6 @@
 //! `migrate` is idempotent and the rows round-trip through the real server unchanged.
 
-use marketprism_schema::migrations::{GAPS, GAPS_MISSING_IDS, GAPS_STATE};
+use marketprism_schema::migrations::{GAPS, GAPS_COLLECTOR, GAPS_MISSING_IDS, GAPS_STATE};
 use marketprism_schema::Dialect;
 use marketprism_storage::migrate::migrate;
 use marketprism_storage::{
@@ -16,7 +16,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
     let first = migrate(&harness.config.clickhouse)
         .await
         .expect("first run");
-    assert_eq!(first.applied, (1..=14).collect::<Vec<_>>());
+    assert_eq!(first.applied, (1..=15).collect::<Vec<_>>());
     assert_eq!(
         first.dialect,
         Dialect::for_version(&first.server_version).expect("known version")
@@ -25,7 +25,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         .await
         .expect("second run");
     assert!(second.applied.is_empty());
-    assert_eq!(second.already_applied, (1..=14).collect::<Vec<_>>());
+    assert_eq!(second.already_applied, (1..=15).collect::<Vec<_>>());
 
     let client = validating(harness.client(), first.dialect);
     let trade = TradeRow {
@@ -72,6 +72,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         recovered: Some(7),
         unrecovered: Some(3),
         status_detail: "the venue keeps 1000 trades".into(),
+        collector: "collector-a".into(),
     };
     let mut insert = client.insert::<GapRow>("gaps").await.expect("insert");
     insert.write(&gap).await.expect("write");
@@ -81,7 +82,21 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         .fetch_all()
         .await
         .expect("select");
-    assert_eq!(back, vec![gap]);
+    assert_eq!(back, vec![gap.clone()]);
+    // Another collector's account of the same window is a row of its own.
+    let other = GapRow {
+        collector: "collector-b".into(),
+        ..gap.clone()
+    };
+    let mut insert = client.insert::<GapRow>("gaps").await.expect("insert");
+    insert.write(&other).await.expect("write");
+    insert.end().await.expect("commit");
+    let back: Vec<GapRow> = client
+        .query("SELECT ?fields FROM gaps FINAL ORDER BY collector")
+        .fetch_all()
+        .await
+        .expect("select");
+    assert_eq!(back, vec![gap, other]);
 
     let fixed = |text: &str| to_fixed18("level", text.parse().expect("valid")).expect("fits");
     let book = OrderBookRow {
@@ -188,17 +203,22 @@ async fn an_interrupted_column_migration_completes_on_a_second_run() {
             client.query(statement).execute().await.expect(statement);
         }
         let again = migrate(&config).await.expect("second run");
-        assert_eq!(again.applied, (1..=14).collect::<Vec<_>>(), "{release}");
+        assert_eq!(again.applied, (1..=15).collect::<Vec<_>>(), "{release}");
         let columns: Vec<String> = client
             .query("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'gaps'")
             .fetch_all()
             .await
             .expect("columns");
-        let mut expected: Vec<&str> = [GAPS.columns, GAPS_MISSING_IDS.columns, GAPS_STATE.columns]
-            .concat()
-            .iter()
-            .map(|column| column.name)
-            .collect();
+        let mut expected: Vec<&str> = [
+            GAPS.columns,
+            GAPS_MISSING_IDS.columns,
+            GAPS_STATE.columns,
+            GAPS_COLLECTOR.columns,
+        ]
+        .concat()
+        .iter()
+        .map(|column| column.name)
+        .collect();
         expected.sort_unstable();
         let mut columns = columns;
         columns.sort_unstable();

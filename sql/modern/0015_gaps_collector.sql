@@ -1,0 +1,3 @@
+ALTER TABLE gaps
+    ADD COLUMN collector LowCardinality(String),
+    MODIFY ORDER BY (exchange, market_type, symbol, reason, from_time, to_time, collector)
