@@ -8,6 +8,7 @@
 
 mod book;
 pub mod codec;
+pub mod coverage;
 mod derivatives;
 mod event;
 mod gap;
