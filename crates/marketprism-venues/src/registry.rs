@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use marketprism_model::{MarketType, Symbol};
+use marketprism_model::{Exchange, MarketType, Symbol};
 use serde::{Deserialize, Serialize};
 
 use crate::{binance, bybit, deribit, okx, VenueError, VenueProtocol};
@@ -34,6 +34,28 @@ pub enum VenueKind {
 }
 
 impl VenueKind {
+    /// Every venue and market, in declaration order.
+    pub const ALL: [VenueKind; 8] = [
+        VenueKind::BinanceSpot,
+        VenueKind::BinanceUsdm,
+        VenueKind::OkxSpot,
+        VenueKind::OkxSwap,
+        VenueKind::DeribitPerpetual,
+        VenueKind::DeribitOptions,
+        VenueKind::BybitSpot,
+        VenueKind::BybitLinear,
+    ];
+
+    /// The venue the feed records.
+    pub const fn exchange(self) -> Exchange {
+        match self {
+            VenueKind::BinanceSpot | VenueKind::BinanceUsdm => Exchange::Binance,
+            VenueKind::OkxSpot | VenueKind::OkxSwap => Exchange::Okx,
+            VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => Exchange::Deribit,
+            VenueKind::BybitSpot | VenueKind::BybitLinear => Exchange::Bybit,
+        }
+    }
+
     /// The market the feed records.
     pub const fn market_type(self) -> MarketType {
         match self {
@@ -107,6 +129,20 @@ impl VenueKind {
             VenueKind::BybitLinear => {
                 Arc::new(bybit::Bybit::linear(bybit::symbol::SymbolMap::new(symbols)))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_names_the_venue_and_market_its_protocol_records() {
+        for kind in VenueKind::ALL {
+            let protocol = kind.protocol(&[]);
+            assert_eq!(protocol.exchange(), kind.exchange(), "{kind:?}");
+            assert_eq!(protocol.market_type(), kind.market_type(), "{kind:?}");
         }
     }
 }
