@@ -212,6 +212,8 @@ impl Runner {
         venues: Vec<VenueConfig>,
     ) -> marketprism_collector::Config {
         marketprism_collector::Config {
+            name: None,
+            shard: None,
             nats: self.nats(),
             venues,
             connection: ConnectionConfig {

@@ -16,8 +16,9 @@ use crate::{
 pub struct PublishSettings {
     /// Levels per side in each published book.
     pub depth: usize,
-    /// At most one book per instrument per this many milliseconds of venue time; 0 publishes
-    /// after every update.
+    /// One book per instrument per interval of this many milliseconds of venue time: the
+    /// first update of each interval (intervals are aligned to the Unix epoch, so collectors
+    /// recording the same feed publish the same books); 0 publishes after every update.
     pub min_interval_ms: i64,
     /// Levels kept per side in memory (at least `depth`); deeper levels are dropped.
     pub max_levels: usize,
@@ -237,8 +238,10 @@ fn publish(
     let due = recovered
         || settings.min_interval_ms <= 0
         || instrument.last_published_ms.is_none_or(|last| {
-            let elapsed = position.exchange_time_ms - last;
-            elapsed < 0 || elapsed >= settings.min_interval_ms
+            let now = position.exchange_time_ms;
+            now < last
+                || now.div_euclid(settings.min_interval_ms)
+                    != last.div_euclid(settings.min_interval_ms)
         });
     if !due {
         return None;

@@ -32,6 +32,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// This collector's name among the collectors recording the same feeds, e.g.
+    /// `collector-a`: its gaps carry it, and its feed state is kept under it. Name every
+    /// collector when several record one feed; one alone may stay unnamed.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The share of the configured symbols this collector records, when the feeds are split
+    /// across collectors; absent: all of them.
+    #[serde(default)]
+    pub shard: Option<ShardConfig>,
     /// NATS and stream settings.
     #[serde(default)]
     pub nats: marketprism_bus::Config,
@@ -56,6 +65,33 @@ pub struct Config {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9101))
+}
+
+/// One of `count` shards of the configured instruments. Every instrument belongs to exactly
+/// one shard, by a hash of its venue, market and symbol that never changes, so collectors
+/// given the same venues and symbols with shards `0` to `count - 1` record each instrument
+/// once between them, and two collectors given the same shard (and their own `name`s) both
+/// record it: active-active per shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardConfig {
+    /// This collector's shard, from 0.
+    pub index: u32,
+    /// How many shards the instruments are split into.
+    pub count: u32,
+}
+
+impl ShardConfig {
+    /// True when `symbol` of `venue` belongs to this shard: the CRC-32 of
+    /// `<exchange>.<market>.<symbol>`, modulo `count`, is `index`.
+    pub fn holds(&self, venue: VenueKind, symbol: &Symbol) -> bool {
+        let instrument = format!(
+            "{}.{}.{symbol}",
+            venue.exchange().as_str(),
+            venue.market_type().as_str()
+        );
+        crc32fast::hash(instrument.as_bytes()) % self.count.max(1) == self.index
+    }
 }
 
 /// One venue feed.
@@ -250,6 +286,10 @@ fn default_max_events_per_message() -> usize {
     256
 }
 
+fn default_window() -> Duration {
+    Duration::from_millis(10)
+}
+
 fn default_linger() -> Duration {
     Duration::from_millis(5)
 }
@@ -279,8 +319,9 @@ pub struct BooksConfig {
     /// Levels per side in each published book.
     #[serde(default = "default_book_depth")]
     pub depth: usize,
-    /// At most one book per instrument per this interval of venue time, e.g. `100ms`;
-    /// `0s` publishes after every update.
+    /// One book per instrument per interval of venue time, e.g. `100ms`: the first update of
+    /// each interval, aligned to the Unix epoch so that collectors of one feed publish the
+    /// same books; `0s` publishes after every update.
     #[serde(default, with = "humantime_serde")]
     pub interval: Duration,
     /// Levels kept in memory per side and instrument; deeper levels are dropped.
@@ -375,7 +416,7 @@ pub struct PublishConfig {
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
     /// Most events one message carries: events of one subject queued together are
-    /// published together (see `linger`); `1` publishes every event alone, as one message
+    /// published together (see `window`); `1` publishes every event alone, as one message
     /// with its own `Nats-Msg-Id`.
     #[serde(default = "default_max_events_per_message")]
     pub max_events_per_message: usize,
@@ -383,8 +424,16 @@ pub struct PublishConfig {
     /// below the NATS server's `max_payload` (1 MiB by default).
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
-    /// How long the publisher lets events gather after the first one it takes, so that
-    /// events of one subject share messages; `"0s"` takes only what is already queued.
+    /// Events of one subject whose venue times fall in one window of this length (aligned to
+    /// the Unix epoch) share a message, e.g. `10ms`. The cut depends only on the venue's data,
+    /// so collectors recording the same feed make the same messages and the stream keeps one
+    /// copy of each.
+    #[serde(default = "default_window", with = "humantime_serde")]
+    pub window: Duration,
+    /// How long a message stays open after its window ended, on the local clock, for events
+    /// of the window still on their way, e.g. `5ms`. A quiet feed's event waits at most a
+    /// window and this long; collectors that receive a window's events within this of each
+    /// other make identical messages.
     #[serde(default = "default_linger", with = "humantime_serde")]
     pub linger: Duration,
     /// Readiness: the collector is not ready while a publish has waited longer than this for
@@ -476,6 +525,7 @@ impl Default for PublishConfig {
             queue_capacity: default_queue_capacity(),
             max_events_per_message: default_max_events_per_message(),
             max_message_bytes: default_max_message_bytes(),
+            window: default_window(),
             linger: default_linger(),
             ack_deadline: default_ack_deadline(),
             outstanding_acks_bound: None,
@@ -487,10 +537,66 @@ impl Default for PublishConfig {
 }
 
 impl Config {
+    /// This collector's share of the configuration: each venue keeps the symbols of its
+    /// [`shard`](Self::shard), and venues left without symbols are dropped. Without a shard,
+    /// the configuration as it is. Fails when a symbol does not resolve, or the shard holds
+    /// none of the configured symbols.
+    pub fn for_shard(&self) -> Result<Config, String> {
+        let Some(shard) = self.shard else {
+            return Ok(self.clone());
+        };
+        let mut venues = Vec::new();
+        for venue in &self.venues {
+            let mut symbols = Vec::new();
+            for text in &venue.symbols {
+                let symbol = venue
+                    .venue
+                    .parse_symbol(text)
+                    .map_err(|error| error.to_string())?;
+                if shard.holds(venue.venue, &symbol) {
+                    symbols.push(text.clone());
+                }
+            }
+            if !symbols.is_empty() {
+                venues.push(VenueConfig {
+                    symbols,
+                    ..venue.clone()
+                });
+            }
+        }
+        if venues.is_empty() {
+            return Err(format!(
+                "shard {} of {} holds none of the configured symbols",
+                shard.index, shard.count
+            ));
+        }
+        Ok(Config {
+            venues,
+            ..self.clone()
+        })
+    }
+
     /// Checks what serde cannot: symbols resolve, lists are non-empty, limits are sane.
     pub fn validate(&self) -> Result<(), String> {
         if self.venues.is_empty() {
             return Err("at least one [[venues]] entry is required".into());
+        }
+        if let Some(shard) = self.shard {
+            if shard.count == 0 || shard.index >= shard.count {
+                return Err(format!(
+                    "shard: index {} must be below count {}, and count at least 1",
+                    shard.index, shard.count
+                ));
+            }
+        }
+        if let Some(name) = &self.name {
+            let allowed =
+                |character: char| character.is_ascii_alphanumeric() || "-_".contains(character);
+            if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
+                return Err(format!(
+                    "name {name:?}: use 1 to 64 letters, digits, '-' or '_'"
+                ));
+            }
         }
         for (index, venue) in self.venues.iter().enumerate() {
             if venue.symbols.is_empty() || (venue.channels.is_empty() && venue.polls.is_empty()) {
@@ -528,6 +634,9 @@ impl Config {
             return Err("publish.max_outstanding_acks, publish.queue_capacity, \
                  publish.max_events_per_message and publish.max_message_bytes must be at least 1"
                 .into());
+        }
+        if publish.window < Duration::from_millis(1) {
+            return Err("publish.window must be at least 1ms: venues stamp milliseconds".into());
         }
         if publish.ack_deadline.is_zero()
             || publish.ack_timeout.is_zero()
@@ -576,6 +685,129 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sharded(shard: &str, symbols: &[&str]) -> Config {
+        let symbols: Vec<String> = symbols.iter().map(|symbol| format!("{symbol:?}")).collect();
+        let config: Config = toml::from_str(&format!(
+            r#"
+            shard = {shard}
+            [[venues]]
+            venue = "binance_spot"
+            symbols = [{spot}]
+            channels = ["trades"]
+            [[venues]]
+            venue = "okx_swap"
+            symbols = [{swap}]
+            channels = ["trades"]
+            "#,
+            spot = symbols.join(", "),
+            swap = symbols
+                .iter()
+                .map(|symbol| symbol.replace("USDT", "USDT-SWAP"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ))
+        .expect("valid config");
+        config.validate().expect("consistent");
+        config
+    }
+
+    /// Every (venue, symbol) the configuration's shard records.
+    fn recorded(config: &Config) -> Vec<(VenueKind, String)> {
+        match config.for_shard() {
+            Ok(config) => config
+                .venues
+                .iter()
+                .flat_map(|venue| {
+                    venue
+                        .symbols
+                        .iter()
+                        .map(|symbol| (venue.venue, symbol.clone()))
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn shards_split_the_instruments_each_into_exactly_one() {
+        let symbols: Vec<String> = (0..40).map(|index| format!("C{index}-USDT")).collect();
+        let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
+        let mut all: Vec<(VenueKind, String)> = Vec::new();
+        for index in 0..3 {
+            let shard = recorded(&sharded(
+                &format!("{{ index = {index}, count = 3 }}"),
+                &symbols,
+            ));
+            assert!(shard.len() > 5, "shard {index} holds {}", shard.len());
+            // The same shard, configured again (a second collector of it), holds the same.
+            assert_eq!(
+                shard,
+                recorded(&sharded(
+                    &format!("{{ index = {index}, count = 3 }}"),
+                    &symbols
+                ))
+            );
+            all.extend(shard);
+        }
+        let whole = sharded("{ index = 0, count = 1 }", &symbols);
+        let mut expected = recorded(&whole);
+        assert_eq!(expected.len(), 80);
+        let key = |(venue, symbol): &(VenueKind, String)| format!("{venue:?} {symbol}");
+        expected.sort_by_key(key);
+        all.sort_by_key(key);
+        assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn a_shard_must_exist_and_hold_something() {
+        for shard in ["{ index = 2, count = 2 }", "{ index = 0, count = 0 }"] {
+            let config: Config = toml::from_str(&format!(
+                r#"
+                shard = {shard}
+                [[venues]]
+                venue = "binance_spot"
+                symbols = ["BTC-USDT"]
+                channels = ["trades"]
+                "#
+            ))
+            .expect("parses");
+            let error = config.validate().expect_err("no such shard");
+            assert!(error.contains("shard"), "{error}");
+        }
+        let one = sharded("{ index = 0, count = 2 }", &["BTC-USDT"]);
+        let other = sharded("{ index = 1, count = 2 }", &["BTC-USDT"]);
+        let empty = [one.for_shard(), other.for_shard()]
+            .into_iter()
+            .filter_map(Result::err)
+            .collect::<Vec<_>>();
+        assert!(
+            empty.len() < 2 && empty.iter().all(|error| error.contains("holds none")),
+            "{empty:?}"
+        );
+    }
+
+    #[test]
+    fn a_collector_name_is_a_plain_word() {
+        for (name, valid) in [
+            ("collector-a", true),
+            ("", false),
+            ("a b", false),
+            ("a.b", false),
+        ] {
+            let config: Config = toml::from_str(&format!(
+                r#"
+                name = "{name}"
+                [[venues]]
+                venue = "binance_spot"
+                symbols = ["BTC-USDT"]
+                channels = ["trades"]
+                "#
+            ))
+            .expect("parses");
+            assert_eq!(config.validate().is_ok(), valid, "{name:?}");
+        }
+    }
 
     #[test]
     fn parses_and_validates() {

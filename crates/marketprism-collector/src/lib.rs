@@ -12,6 +12,7 @@
 //! ids. The publisher keeps a bounded window of unacknowledged publishes and republishes (same
 //! `Nats-Msg-Id`) until JetStream acknowledges each one.
 
+mod batcher;
 mod books;
 mod config;
 mod connection;
@@ -26,8 +27,8 @@ mod snapshots;
 pub mod spool;
 
 pub use config::{
-    BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, RestConfig, SpoolConfig,
-    VenueConfig, WhenFull,
+    BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, RestConfig, ShardConfig,
+    SpoolConfig, VenueConfig, WhenFull,
 };
 pub use instruments::{check_symbols, SymbolCheck};
 pub use publisher::PublisherError;

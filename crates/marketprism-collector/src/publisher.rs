@@ -28,12 +28,12 @@
 //!   the message is retried;
 //! * anything else (NATS restarting, an ack timed out, a full store) is retried as above.
 //!
-//! Events queued together share messages: after taking an event, the publisher lets others
-//! gather for `linger` (a few milliseconds), then takes what is queued and publishes the
-//! events of each subject together, in queue order, up to `max_events_per_message` and
-//! `max_message_bytes` (see [`MessageEncoder`]). A quiet feed thus still publishes one
-//! event per message; a busy one publishes fewer, larger messages, which is what lets the
-//! server keep up: its cost is per message far more than per byte.
+//! Events become messages in [`crate::batcher`]: events of one subject share a message per
+//! window of venue time, cut identically by every collector of the feed, so that the stream
+//! keeps one copy when several record it. A quiet feed thus still publishes about one event
+//! per message; a busy one publishes fewer, larger messages, which is what lets the server
+//! keep up: its cost is per message far more than per byte. Gaps are stamped with the
+//! collector's name, when it has one, before they are batched.
 //!
 //! At shutdown the publisher waits up to `flush_timeout` for every ack once the connections
 //! have stopped; what is still unacknowledged then stays in the spool for the next start.
@@ -54,6 +54,7 @@ use marketprism_model::{Event, Gap, GapReason, GapState};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::batcher::{Batch, Batcher};
 use crate::config::WhenFull;
 use crate::metrics::Metrics;
 use crate::spool::{Appended, Position, Record, Spool, SpoolError};
@@ -174,70 +175,6 @@ struct Sending {
     sent: SendFuture,
 }
 
-/// A message of [`coalesce`]'s output, still open to events of its subject or finished.
-enum Slot {
-    Open(MessageEncoder),
-    Finished(Prepared),
-}
-
-/// Turns queued items into messages, in queue order: events of one subject share a message
-/// until it holds `max_events_per_message` events or `max_message_bytes` bytes. A gap goes
-/// alone and closes every open message, so that no event queued after a gap is published
-/// before it. Dead letters go alone.
-fn coalesce(queued: Vec<Outgoing>, limits: &PublishConfig, max_payload: usize) -> Vec<Prepared> {
-    let mut slots: Vec<Slot> = Vec::with_capacity(queued.len());
-    // The open message of each subject: its index in `slots`.
-    let mut open: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let is_full = |encoder: &MessageEncoder| {
-        encoder.events() >= limits.max_events_per_message
-            || encoder.body_len() >= limits.max_message_bytes
-    };
-    for item in queued {
-        match item {
-            Outgoing::Event(event @ Event::Gap(_)) => {
-                open.clear();
-                slots.push(Slot::Open(MessageEncoder::new(event)));
-            }
-            Outgoing::Event(event) => {
-                let subject = event.subject();
-                if let Some(&index) = open.get(&subject) {
-                    if let Some(Slot::Open(encoder)) = slots.get_mut(index) {
-                        encoder.push(event);
-                        if is_full(encoder) {
-                            open.remove(&subject);
-                        }
-                        continue;
-                    }
-                }
-                let encoder = MessageEncoder::new(event);
-                if !is_full(&encoder) {
-                    open.insert(subject, slots.len());
-                }
-                slots.push(Slot::Open(encoder));
-            }
-            Outgoing::DeadLetter {
-                feed,
-                frame,
-                reason,
-            } => slots.push(Slot::Finished(Prepared::dead_letter(DeadLetter::new(
-                DeadLetterOrigin::Collector,
-                &feed,
-                Bytes::from(frame),
-                &reason,
-                None,
-                max_payload,
-            )))),
-        }
-    }
-    slots
-        .into_iter()
-        .map(|slot| match slot {
-            Slot::Open(encoder) => Prepared::events(encoder.finish()),
-            Slot::Finished(prepared) => prepared,
-        })
-        .collect()
-}
-
 /// An ack that resolves once JetStream has stored (or deduplicated) the message, or fails
 /// at its deadline.
 type AckFuture = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>;
@@ -277,6 +214,8 @@ pub(crate) struct Publisher {
     /// yet recorded; keyed by the gap's subject.
     overflow: BTreeMap<String, Gap>,
     outage: Option<Outage>,
+    /// The collector's name, put on the gaps it publishes.
+    name: Option<String>,
     /// No message is sent before this, after a failure.
     paused_until: Option<Instant>,
     backoff: Backoff,
@@ -284,13 +223,15 @@ pub(crate) struct Publisher {
 
 impl Publisher {
     /// A publisher on `client` keeping at most `limits.max_outstanding_acks` acks in flight,
-    /// spooling to `spool` when given.
+    /// spooling to `spool` when given, and naming the gaps it publishes after the collector
+    /// `name` when given.
     pub(crate) fn new(
         client: async_nats::Client,
         streams: StreamConfig,
         limits: PublishConfig,
         metrics: Metrics,
         spool: Option<Spool>,
+        name: Option<String>,
     ) -> Self {
         let max_outstanding = limits.max_outstanding_acks.max(1);
         // The client takes an ack permit for every unresolved publish and waits for one
@@ -340,6 +281,7 @@ impl Publisher {
             spooling,
             overflow: BTreeMap::new(),
             outage,
+            name,
             paused_until: None,
             backoff,
         }
@@ -355,6 +297,7 @@ impl Publisher {
     ) -> Result<(), PublisherError> {
         let mut open = true;
         let mut flush_deadline: Option<Instant> = None;
+        let mut batcher = Batcher::new(&self.limits, self.context.client().max_payload());
         loop {
             self.start_sending().await?;
             self.report();
@@ -372,6 +315,7 @@ impl Publisher {
                 .filter(|spooling| spooling.spool.is_dirty())
                 .map(|spooling| spooling.last_sync + spooling.sync_interval);
             let can_take = open && self.can_take();
+            let batch_due = batcher.next_deadline();
             tokio::select! {
                 biased;
                 result = oldest_ack(&mut self.window), if !self.window.is_empty() => {
@@ -394,29 +338,37 @@ impl Publisher {
                     self.leave_in_spool()?;
                     return Ok(());
                 }
-                next = receiver.recv(), if can_take => match next {
-                    Some(outgoing) => {
-                        if !self.limits.linger.is_zero() {
-                            tokio::time::sleep(self.limits.linger).await;
-                        }
-                        // Whatever else is queued joins it, as much as memory has room for
-                        // (or a window's worth, into the spool): every item makes at most
-                        // one message.
-                        let room = self.memory_room().max(1);
-                        let mut queued = vec![outgoing];
-                        while queued.len() < room {
-                            match receiver.try_recv() {
-                                Ok(outgoing) => queued.push(outgoing),
-                                Err(_) => break,
+                () = tokio::time::sleep_until(batch_due.unwrap_or(far)), if batch_due.is_some() => {
+                    let mut finished = Vec::new();
+                    batcher.finish_due(Instant::now(), &mut finished);
+                    self.route_all(finished)?;
+                }
+                next = receiver.recv(), if can_take => {
+                    let mut finished = Vec::new();
+                    match next {
+                        Some(outgoing) => {
+                            // Whatever else is queued follows it, as much as memory has room
+                            // for (or a window's worth, into the spool): every item finishes
+                            // at most one message.
+                            let now = Instant::now();
+                            let room = self.memory_room().max(1);
+                            batcher.take(self.named(outgoing), now, &mut finished);
+                            for _ in 1..room {
+                                match receiver.try_recv() {
+                                    Ok(outgoing) => {
+                                        batcher.take(self.named(outgoing), now, &mut finished);
+                                    }
+                                    Err(_) => break,
+                                }
                             }
                         }
-                        let max_payload = self.context.client().max_payload();
-                        for prepared in coalesce(queued, &self.limits, max_payload) {
-                            self.route(prepared)?;
+                        None => {
+                            open = false;
+                            batcher.finish_all(&mut finished);
                         }
                     }
-                    None => open = false,
-                },
+                    self.route_all(finished)?;
+                }
             }
         }
         if let Some(spooling) = &mut self.spooling {
@@ -424,6 +376,29 @@ impl Publisher {
         }
         self.report();
         tracing::info!("Publisher drained: every event is acknowledged.");
+        Ok(())
+    }
+
+    /// The item with the collector's name on it, if it is a gap without one.
+    fn named(&self, outgoing: Outgoing) -> Outgoing {
+        match outgoing {
+            Outgoing::Event(Event::Gap(mut gap)) if gap.collector.is_none() => {
+                gap.collector.clone_from(&self.name);
+                Outgoing::Event(Event::Gap(gap))
+            }
+            other => other,
+        }
+    }
+
+    /// Routes finished messages, in order.
+    fn route_all(&mut self, finished: Vec<Batch>) -> Result<(), PublisherError> {
+        for batch in finished {
+            let prepared = match batch {
+                Batch::Events(message) => Prepared::events(message),
+                Batch::DeadLetter(letter) => Prepared::dead_letter(letter),
+            };
+            self.route(prepared)?;
+        }
         Ok(())
     }
 
@@ -579,7 +554,7 @@ impl Publisher {
                 received_time_ms: now_ms,
                 missing_ids: None,
                 state: GapState::default(),
-                collector: None,
+                collector: self.name.clone(),
             };
             self.overflow
                 .entry(Event::Gap(gap.clone()).subject())
@@ -973,186 +948,5 @@ async fn oldest_ack(window: &mut VecDeque<InFlight>) -> Result<PublishAck, Publi
     match window.front_mut() {
         Some(in_flight) => (&mut in_flight.ack).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use marketprism_model::{
-        codec, Exchange, Gap, GapReason, GapState, MarketType, Side, Trade, TradeSource,
-    };
-
-    use super::*;
-
-    fn trade(symbol: &str, trade_id: u64) -> Event {
-        Event::Trade(Trade {
-            exchange: Exchange::Binance,
-            market_type: MarketType::Spot,
-            symbol: symbol.parse().expect("valid"),
-            trade_id: trade_id.to_string().into(),
-            aggregated: false,
-            price: "100.5".parse().expect("valid"),
-            quantity: "0.25".parse().expect("valid"),
-            side: Side::Buy,
-            exchange_time_ms: 1_700_000_000_000,
-            received_time_ms: 1_700_000_000_001,
-            sequence: None,
-            source: TradeSource::Ws,
-        })
-    }
-
-    fn gap(symbol: &str) -> Event {
-        Event::Gap(Gap {
-            exchange: Exchange::Binance,
-            market_type: MarketType::Spot,
-            symbol: symbol.parse().expect("valid"),
-            from_ms: 1,
-            to_ms: 2,
-            reason: GapReason::Disconnect,
-            received_time_ms: 2,
-            missing_ids: None,
-            state: GapState::default(),
-            collector: None,
-        })
-    }
-
-    fn limits(max_events_per_message: usize, max_message_bytes: usize) -> PublishConfig {
-        PublishConfig {
-            max_events_per_message,
-            max_message_bytes,
-            ..PublishConfig::default()
-        }
-    }
-
-    /// (subject, `Nats-Msg-Id`, events decoded from the body) of each message.
-    fn published(messages: &[Prepared]) -> Vec<(String, String, Vec<Event>)> {
-        messages
-            .iter()
-            .map(|message| {
-                let msg_id = message
-                    .message
-                    .headers
-                    .get(async_nats::header::NATS_MESSAGE_ID)
-                    .map(|id| id.to_string())
-                    .unwrap_or_default();
-                let events = codec::decode(&message.message.subject, &message.message.payload)
-                    .unwrap_or_default();
-                assert_eq!(message.message.events, events.len());
-                (message.message.subject.clone(), msg_id, events)
-            })
-            .collect()
-    }
-
-    fn queue(events: impl IntoIterator<Item = Event>) -> Vec<Outgoing> {
-        events.into_iter().map(Outgoing::Event).collect()
-    }
-
-    #[test]
-    fn events_of_one_subject_share_a_message_in_queue_order() {
-        let queued = queue([
-            trade("BTC-USDT", 1),
-            trade("ETH-USDT", 10),
-            trade("BTC-USDT", 2),
-            trade("BTC-USDT", 3),
-        ]);
-        assert_eq!(
-            published(&coalesce(queued, &PublishConfig::default(), 1 << 20)),
-            [
-                (
-                    "trade.binance.spot.BTC-USDT".to_owned(),
-                    "trade.binance.spot.BTC-USDT:t:1..t:3/3".to_owned(),
-                    vec![
-                        trade("BTC-USDT", 1),
-                        trade("BTC-USDT", 2),
-                        trade("BTC-USDT", 3)
-                    ],
-                ),
-                (
-                    "trade.binance.spot.ETH-USDT".to_owned(),
-                    trade("ETH-USDT", 10).msg_id(),
-                    vec![trade("ETH-USDT", 10)],
-                ),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_full_message_is_closed_and_the_next_event_starts_another() {
-        let queued = queue((1..=5).map(|id| trade("BTC-USDT", id)));
-        let sizes: Vec<usize> = coalesce(queued, &limits(2, 1 << 20), 1 << 20)
-            .iter()
-            .map(|message| message.message.events)
-            .collect();
-        assert_eq!(sizes, [2, 2, 1]);
-
-        let queued = queue((1..=3).map(|id| trade("BTC-USDT", id)));
-        let one_byte = coalesce(queued, &limits(256, 1), 1 << 20);
-        assert_eq!(
-            published(&one_byte)
-                .into_iter()
-                .map(|(_, msg_id, _)| msg_id)
-                .collect::<Vec<_>>(),
-            (1..=3)
-                .map(|id| trade("BTC-USDT", id).msg_id())
-                .collect::<Vec<_>>(),
-        );
-    }
-
-    #[test]
-    fn nothing_queued_after_a_gap_is_published_before_it() {
-        let queued = queue([
-            trade("BTC-USDT", 1),
-            gap("BTC-USDT"),
-            trade("BTC-USDT", 2),
-            trade("BTC-USDT", 3),
-        ]);
-        let order: Vec<(String, Vec<Event>)> =
-            published(&coalesce(queued, &limits(256, 1 << 20), 1 << 20))
-                .into_iter()
-                .map(|(subject, _, events)| (subject, events))
-                .collect();
-        assert_eq!(
-            order,
-            [
-                (
-                    "trade.binance.spot.BTC-USDT".to_owned(),
-                    vec![trade("BTC-USDT", 1)]
-                ),
-                (
-                    "gap.binance.spot.BTC-USDT".to_owned(),
-                    vec![gap("BTC-USDT")]
-                ),
-                (
-                    "trade.binance.spot.BTC-USDT".to_owned(),
-                    vec![trade("BTC-USDT", 2), trade("BTC-USDT", 3)]
-                ),
-            ]
-        );
-    }
-
-    #[test]
-    fn dead_letters_go_alone_where_they_were_queued() {
-        let mut queued = queue([trade("BTC-USDT", 1)]);
-        queued.push(Outgoing::DeadLetter {
-            feed: "binance.spot".into(),
-            frame: "{garbage".into(),
-            reason: "expected value".into(),
-        });
-        queued.extend(queue([trade("BTC-USDT", 2)]));
-        let messages = coalesce(queued, &PublishConfig::default(), 1 << 20);
-        let subjects: Vec<&str> = messages
-            .iter()
-            .map(|message| message.message.subject.as_str())
-            .collect();
-        assert_eq!(
-            subjects,
-            [
-                "trade.binance.spot.BTC-USDT",
-                "deadletter.collector.binance.spot"
-            ]
-        );
-        assert_eq!(messages[0].message.events, 2);
-        assert_eq!(messages[1].message.events, 0);
-        assert_eq!(&messages[1].message.payload[..], b"{garbage");
     }
 }

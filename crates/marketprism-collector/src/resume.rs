@@ -2,7 +2,8 @@
 //! records the hole a restart leaves (a `restart` gap from the last event seen) and names the
 //! trades it missed by id.
 //!
-//! One key per instrument, `<exchange>.<market>.<symbol>`, holds a [`Remembered`] as JSON. A
+//! One key per instrument, `<exchange>.<market>.<symbol>` (prefixed `<name>.` for a named
+//! collector, so that collectors of one feed keep their own), holds a [`Remembered`] as JSON. A
 //! connection saves the instruments that changed at most every `persist_interval`, in the
 //! background so that a slow or absent NATS never holds up reading, and once more at
 //! shutdown. After a SIGKILL the saved state is at most one interval old.
@@ -38,15 +39,23 @@ pub(crate) struct Remembered {
 #[derive(Clone)]
 pub(crate) struct FeedStore {
     bucket: kv::Store,
+    /// `<name>.` of a named collector, else empty.
+    prefix: String,
     exchange: Exchange,
     market_type: MarketType,
 }
 
 impl FeedStore {
-    /// The store of `exchange` `market_type` feeds in `bucket`.
-    pub(crate) fn new(bucket: kv::Store, exchange: Exchange, market_type: MarketType) -> Self {
+    /// The store of `exchange` `market_type` feeds in `bucket`, for the collector `name`.
+    pub(crate) fn new(
+        bucket: kv::Store,
+        name: Option<&str>,
+        exchange: Exchange,
+        market_type: MarketType,
+    ) -> Self {
         FeedStore {
             bucket,
+            prefix: name.map(|name| format!("{name}.")).unwrap_or_default(),
             exchange,
             market_type,
         }
@@ -54,7 +63,8 @@ impl FeedStore {
 
     fn key(&self, symbol: &Symbol) -> String {
         format!(
-            "{}.{}.{}",
+            "{}{}.{}.{}",
+            self.prefix,
             self.exchange.as_str(),
             self.market_type.as_str(),
             symbol

@@ -64,6 +64,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
     // Connections stop at shutdown, or when the publisher can no longer store what they read.
     let reading = shutdown.child_token();
     config.validate().map_err(CollectorError::Config)?;
+    let config = config.for_shard().map_err(CollectorError::Config)?;
     let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -109,6 +110,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
             config.publish.clone(),
             metrics.clone(),
             spool,
+            config.name.clone(),
         )
         .run(receiver),
     );
@@ -172,6 +174,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
                 metrics: metrics.clone(),
                 store: FeedStore::new(
                     state_bucket.clone(),
+                    config.name.as_deref(),
                     protocol.exchange(),
                     protocol.market_type(),
                 ),
@@ -386,6 +389,7 @@ pub async fn publish_with(
             stream.clone(),
             publish.clone(),
             metrics.clone(),
+            None,
             None,
         )
         .run(receiver),

@@ -142,6 +142,8 @@ fn collector(state: &StateDir, manifest: &Manifest) -> marketprism_collector::Co
         Source::Exchanges => (None, None),
     };
     marketprism_collector::Config {
+        name: None,
+        shard: None,
         nats: nats(state, manifest, Identity::Collector),
         venues: vec![VenueConfig {
             venue: VenueKind::BinanceSpot,

@@ -196,12 +196,21 @@ pub struct EncodedMessage {
 }
 
 /// Builds one message from events of one subject, encoding each as it is pushed.
+///
+/// The message's `Nats-Msg-Id` depends only on the events it holds, never on when or by whom
+/// it was made: `{subject}:{key}` for one event (the event's own [`Event::msg_id`]), and
+/// `{subject}:{first key}..{last key}/{count}#{crc}` for several, where `crc` is the CRC-32 of
+/// every event's key. Two collectors that cut the same events into a message therefore give
+/// it the same id, and the stream keeps one copy; messages that differ in any event differ in
+/// id, so neither is taken for the other.
 #[derive(Debug)]
 pub struct MessageEncoder {
     subject: String,
     first_key: String,
-    /// Kept whole so its key is formatted once, when the message is finished.
-    last: Option<Event>,
+    /// The key of the latest event pushed after the first.
+    last_key: String,
+    /// CRC-32 over every event's key, each followed by a newline.
+    keys: crc32fast::Hasher,
     events: usize,
     /// `[` followed by the comma-separated event objects.
     body: Vec<u8>,
@@ -212,10 +221,14 @@ impl MessageEncoder {
     pub fn new(event: Event) -> Self {
         let mut body = vec![b'['];
         write_event(&mut body, &event);
+        let first_key = event.dedup_key();
+        let mut keys = crc32fast::Hasher::new();
+        hash_key(&mut keys, &first_key);
         MessageEncoder {
             subject: event.subject(),
-            first_key: event.dedup_key(),
-            last: None,
+            first_key,
+            last_key: String::new(),
+            keys,
             events: 1,
             body,
         }
@@ -226,7 +239,10 @@ impl MessageEncoder {
         debug_assert_eq!(event.subject(), self.subject);
         self.body.push(b',');
         write_event(&mut self.body, &event);
-        self.last = Some(event);
+        self.last_key.clear();
+        // Writing into a `String` cannot fail.
+        let _ = event.write_dedup_key(&mut self.last_key);
+        hash_key(&mut self.keys, &self.last_key);
         self.events += 1;
     }
 
@@ -250,19 +266,21 @@ impl MessageEncoder {
         let MessageEncoder {
             subject,
             first_key,
-            last,
+            last_key,
+            keys,
             events,
             mut body,
         } = self;
-        let msg_id = match last {
-            Some(last) => format!("{subject}:{first_key}..{}/{events}", last.dedup_key()),
-            None => format!("{subject}:{first_key}"),
-        };
-        if events == 1 {
+        let msg_id = if events == 1 {
             body.remove(0);
+            format!("{subject}:{first_key}")
         } else {
             body.push(b']');
-        }
+            format!(
+                "{subject}:{first_key}..{last_key}/{events}#{:08x}",
+                keys.finalize()
+            )
+        };
         EncodedMessage {
             subject,
             msg_id,
@@ -270,6 +288,12 @@ impl MessageEncoder {
             events,
         }
     }
+}
+
+/// Adds one event's key to a message's key checksum.
+fn hash_key(keys: &mut crc32fast::Hasher, key: &str) {
+    keys.update(key.as_bytes());
+    keys.update(b"\n");
 }
 
 #[cfg(test)]
@@ -725,7 +749,15 @@ mod tests {
         assert_eq!(encoder.events(), 3);
         assert_eq!(encoder.body_len(), 1 + 3 * encode(&trade(7)).len() + 2);
         let message = encoder.finish();
-        assert_eq!(message.msg_id, "trade.binance.spot.BTC-USDT:t:7..t:9/3");
+        let mut keys = crc32fast::Hasher::new();
+        keys.update(b"t:7\nt:8\nt:9\n");
+        assert_eq!(
+            message.msg_id,
+            format!(
+                "trade.binance.spot.BTC-USDT:t:7..t:9/3#{:08x}",
+                keys.finalize()
+            )
+        );
         let json: serde_json::Value = serde_json::from_slice(&message.body).expect("json");
         let ids: Vec<&str> = json
             .as_array()
@@ -734,6 +766,32 @@ mod tests {
             .filter_map(|event| event["trade_id"].as_str())
             .collect();
         assert_eq!(ids, ["7", "8", "9"]);
+    }
+
+    /// Two collectors receive the same trades at their own times: the same trades make the
+    /// same id, and a message missing any one of them another id.
+    #[test]
+    fn a_message_id_depends_on_every_event_and_on_nothing_local() {
+        let id = |ids: &[u64], received_time_ms: i64| {
+            let events: Vec<Event> = ids
+                .iter()
+                .map(|&id| match trade(id) {
+                    Event::Trade(trade) => Event::Trade(Trade {
+                        received_time_ms,
+                        ..trade
+                    }),
+                    other => other,
+                })
+                .collect();
+            let mut encoder = MessageEncoder::new(events[0].clone());
+            for event in &events[1..] {
+                encoder.push(event.clone());
+            }
+            encoder.finish().msg_id
+        };
+        assert_eq!(id(&[1, 2, 4, 5], 10), id(&[1, 2, 4, 5], 99));
+        assert_ne!(id(&[1, 2, 4, 5], 10), id(&[1, 3, 4, 5], 10));
+        assert_ne!(id(&[1, 2, 5], 10), id(&[1, 2, 4, 5], 10));
     }
 
     #[test]

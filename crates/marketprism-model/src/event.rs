@@ -1,5 +1,7 @@
 //! The event envelope: data type, NATS subject and deduplication id.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -161,30 +163,41 @@ impl Event {
     /// The venue's own identifiers of the event, unique within its subject: the trade id, the
     /// book update ids, the venue time of a funding rate, ...
     pub fn dedup_key(&self) -> String {
+        let mut key = String::new();
+        // Writing into a `String` cannot fail.
+        let _ = self.write_dedup_key(&mut key);
+        key
+    }
+
+    /// Writes the [`dedup_key`](Self::dedup_key) into `out`, without allocating.
+    pub fn write_dedup_key<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
         match self {
             Event::Trade(trade) => {
                 let id_space = if trade.aggregated { "a" } else { "t" };
-                format!("{id_space}:{}", trade.trade_id)
+                write!(out, "{id_space}:{}", trade.trade_id)
             }
-            Event::OrderBook(book) => book.update_id.to_string(),
-            Event::OrderBookDelta(delta) => format!(
+            Event::OrderBook(book) => write!(out, "{}", book.update_id),
+            Event::OrderBookDelta(delta) => write!(
+                out,
                 "{}:{}:{}",
                 if delta.snapshot { "s" } else { "d" },
                 delta.first_update_id,
                 delta.update_id
             ),
-            Event::FundingRate(rate) => rate.exchange_time_ms.to_string(),
-            Event::OpenInterest(interest) => interest.exchange_time_ms.to_string(),
+            Event::FundingRate(rate) => write!(out, "{}", rate.exchange_time_ms),
+            Event::OpenInterest(interest) => write!(out, "{}", interest.exchange_time_ms),
             // Venues give liquidations no id: time, side, price and quantity identify one.
-            Event::Liquidation(liquidation) => format!(
+            Event::Liquidation(liquidation) => write!(
+                out,
                 "{}:{}:{}:{}",
                 liquidation.exchange_time_ms,
                 liquidation.side.as_str(),
                 liquidation.price,
                 liquidation.quantity
             ),
-            Event::VolatilityIndex(index) => index.exchange_time_ms.to_string(),
-            Event::LongShortRatio(ratio) => format!(
+            Event::VolatilityIndex(index) => write!(out, "{}", index.exchange_time_ms),
+            Event::LongShortRatio(ratio) => write!(
+                out,
                 "{}:{}:{}",
                 ratio.kind.as_str(),
                 ratio.period,
@@ -193,20 +206,18 @@ impl Event {
             // A gap is published again as its status changes: each status (and count of
             // trades recovered) is a message of its own, not a duplicate of the first.
             Event::Gap(gap) => {
-                let mut key = format!("{}:{}:{}", gap.reason.as_str(), gap.from_ms, gap.to_ms);
+                write!(out, "{}:{}:{}", gap.reason.as_str(), gap.from_ms, gap.to_ms)?;
                 // Each collector's account of a gap is its own message.
                 if let Some(collector) = &gap.collector {
-                    key.push('@');
-                    key.push_str(collector);
+                    write!(out, "@{collector}")?;
                 }
                 if !gap.state.is_open() {
-                    key.push(':');
-                    key.push_str(gap.state.status.as_str());
+                    write!(out, ":{}", gap.state.status.as_str())?;
                     if let Some(recovered) = gap.state.recovered {
-                        key.push_str(&format!(":{recovered}"));
+                        write!(out, ":{recovered}")?;
                     }
                 }
-                key
+                Ok(())
             }
         }
     }

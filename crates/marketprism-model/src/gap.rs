@@ -172,7 +172,8 @@ pub struct Gap {
     #[serde(default, skip_serializing_if = "GapState::is_open")]
     pub state: GapState,
     /// The named collector that missed the data, when collectors are named (several may
-    /// record one feed); absent from an unnamed collector.
+    /// record one feed); absent from an unnamed collector. See [`crate::coverage`] for how
+    /// the gaps of several collectors combine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collector: Option<String>,
 }

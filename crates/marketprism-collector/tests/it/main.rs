@@ -1,5 +1,6 @@
 //! The collector against the simulator and a real NATS server.
 
+mod active;
 mod books;
 mod cluster;
 mod continuity;
