@@ -339,7 +339,12 @@ impl Publisher {
                     return Ok(());
                 }
                 () = tokio::time::sleep_until(batch_due.unwrap_or(far)), if batch_due.is_some() => {
+                    // What the connections queued meanwhile joins its messages first: a late
+                    // wake-up must not cut off events that had already arrived.
                     let mut finished = Vec::new();
+                    if can_take {
+                        self.take_queued(&mut batcher, &mut receiver, None, &mut finished);
+                    }
                     batcher.finish_due(Instant::now(), &mut finished);
                     self.route_all(finished)?;
                 }
@@ -347,20 +352,7 @@ impl Publisher {
                     let mut finished = Vec::new();
                     match next {
                         Some(outgoing) => {
-                            // Whatever else is queued follows it, as much as memory has room
-                            // for (or a window's worth, into the spool): every item finishes
-                            // at most one message.
-                            let now = Instant::now();
-                            let room = self.memory_room().max(1);
-                            batcher.take(self.named(outgoing), now, &mut finished);
-                            for _ in 1..room {
-                                match receiver.try_recv() {
-                                    Ok(outgoing) => {
-                                        batcher.take(self.named(outgoing), now, &mut finished);
-                                    }
-                                    Err(_) => break,
-                                }
-                            }
+                            self.take_queued(&mut batcher, &mut receiver, Some(outgoing), &mut finished);
                         }
                         None => {
                             open = false;
@@ -377,6 +369,31 @@ impl Publisher {
         self.report();
         tracing::info!("Publisher drained: every event is acknowledged.");
         Ok(())
+    }
+
+    /// Hands `first` and whatever else is queued to the batcher, as much as memory has room
+    /// for (or a window's worth, into the spool): every item finishes at most one message.
+    fn take_queued(
+        &self,
+        batcher: &mut Batcher,
+        receiver: &mut mpsc::Receiver<Outgoing>,
+        first: Option<Outgoing>,
+        finished: &mut Vec<Batch>,
+    ) {
+        let now = Instant::now();
+        let room = self.memory_room().max(1);
+        let mut taken = 0;
+        if let Some(outgoing) = first {
+            batcher.take(self.named(outgoing), now, finished);
+            taken += 1;
+        }
+        while taken < room {
+            match receiver.try_recv() {
+                Ok(outgoing) => batcher.take(self.named(outgoing), now, finished),
+                Err(_) => break,
+            }
+            taken += 1;
+        }
     }
 
     /// The item with the collector's name on it, if it is a gap without one.

@@ -9,10 +9,13 @@ use async_nats::jetstream;
 use futures::TryStreamExt;
 use marketprism_bus::ensure_streams;
 use marketprism_collector::Config;
-use marketprism_model::Event;
+use marketprism_model::{Event, Gap, GapReason};
 use marketprism_testkit::NatsServer;
 
-use crate::{all_events, sim_config, sim_report, start};
+use marketprism_model::coverage::{feed_gaps, Span};
+use tokio_util::sync::CancellationToken;
+
+use crate::{all_events, sim_config, sim_report, start, Collector, Run};
 
 /// What a stream holds: its size, and the trades in it.
 struct Stored {
@@ -51,6 +54,54 @@ impl Stored {
     }
 }
 
+/// Once the simulator has made every trade: the trades it delivered, and what the run's
+/// stream holds once it has them all or stops growing.
+async fn delivered_and_stored(run: &Run) -> (HashSet<String>, Stored) {
+    let report = loop {
+        let report = sim_report(&run.sim_address).await;
+        if report.done {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let delivered: HashSet<String> = report
+        .trades
+        .iter()
+        .filter(|trade| trade.delivered)
+        .map(|trade| format!("{}:{}", trade.symbol, trade.trade_id))
+        .collect();
+    let stream = &run.config.nats.stream.name;
+    let mut last = 0;
+    loop {
+        let stored = Stored::of(&run.context, stream).await;
+        if stored.distinct.len() >= delivered.len() || stored.trades == last {
+            return (delivered, stored);
+        }
+        last = stored.trades;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Waits up to ten seconds for the run's stream to hold a message.
+async fn first_message(run: &Run) {
+    for _ in 0..100 {
+        if run.stored_messages(&run.config.nats.stream.name).await > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing published within ten seconds");
+}
+
+/// The collector `name` on the run's configuration, stopping with `shutdown`.
+fn spawn_named(run: &Run, name: &str, shutdown: CancellationToken) -> Collector {
+    let config = Config {
+        name: Some(name.to_owned()),
+        ..run.config.clone()
+    };
+    tokio::spawn(marketprism_collector::run(config, shutdown))
+}
+
 #[tokio::test]
 async fn two_collectors_on_one_feed_store_about_one_copy_and_lose_nothing() {
     const RATE: u32 = 500;
@@ -58,23 +109,10 @@ async fn two_collectors_on_one_feed_store_about_one_copy_and_lose_nothing() {
     sim.count = Some(u64::from(RATE) * 20);
     let run = start(sim, "30s").await;
     let stream = run.config.nats.stream.name.clone();
-    let named = |name: &str| Config {
-        name: Some(name.to_owned()),
-        ..run.config.clone()
-    };
-    let pair = ["collector-a", "collector-b"].map(|name| {
-        tokio::spawn(marketprism_collector::run(
-            named(name),
-            run.shutdown.clone(),
-        ))
-    });
+    let pair =
+        ["collector-a", "collector-b"].map(|name| spawn_named(&run, name, run.shutdown.clone()));
     // The pair subscribes first, so that it receives every trade the simulator makes.
-    for _ in 0..100 {
-        if run.stored_messages(&stream).await > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    first_message(&run).await;
 
     // One collector alone, on a server of its own, on the same simulator: the yardstick.
     let alone_nats = NatsServer::start().expect("nats-server");
@@ -90,29 +128,7 @@ async fn two_collectors_on_one_feed_store_about_one_copy_and_lose_nothing() {
         .expect("streams");
     let single = tokio::spawn(marketprism_collector::run(alone, run.shutdown.clone()));
 
-    let report = loop {
-        let report = sim_report(&run.sim_address).await;
-        if report.done {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let delivered: HashSet<String> = report
-        .trades
-        .iter()
-        .filter(|trade| trade.delivered)
-        .map(|trade| format!("{}:{}", trade.symbol, trade.trade_id))
-        .collect();
-    // Until the pair's stream holds every delivered trade, or stops growing.
-    let mut last = 0;
-    let both = loop {
-        let stored = Stored::of(&run.context, &stream).await;
-        if stored.distinct.len() >= delivered.len() || stored.trades == last {
-            break stored;
-        }
-        last = stored.trades;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    };
+    let (delivered, both) = delivered_and_stored(&run).await;
     run.shutdown.cancel();
     for collector in pair.into_iter().chain([single]) {
         collector.await.expect("join").expect("clean shutdown");
@@ -166,4 +182,66 @@ async fn two_collectors_on_one_feed_store_about_one_copy_and_lose_nothing() {
             assert!(keys.contains(&key), "{key} missing from {keys:?}");
         }
     }
+}
+
+/// One of two collectors stops and starts again while the other records on: the stopped
+/// one records its own gaps, the stream still holds every trade, and the feed has no gap.
+#[tokio::test]
+async fn a_collector_restarted_while_its_twin_records_leaves_no_feed_gap() {
+    const RATE: u32 = 500;
+    let mut sim = sim_config(RATE);
+    sim.count = Some(u64::from(RATE) * 25);
+    let run = start(sim, "30s").await;
+    let first_a = run.shutdown.child_token();
+    let a = spawn_named(&run, "collector-a", first_a.clone());
+    let b = spawn_named(&run, "collector-b", run.shutdown.clone());
+    first_message(&run).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    first_a.cancel();
+    a.await.expect("join").expect("clean shutdown");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let a = spawn_named(&run, "collector-a", run.shutdown.clone());
+
+    let (delivered, stored) = delivered_and_stored(&run).await;
+    run.shutdown.cancel();
+    for collector in [a, b] {
+        collector.await.expect("join").expect("clean shutdown");
+    }
+    assert_eq!(
+        stored.distinct, delivered,
+        "the stream differs from the delivered trades"
+    );
+    let gaps: Vec<Gap> = all_events(&run.context, &run.config.nats.stream.name)
+        .await
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Gap(gap) => Some(gap),
+            _ => None,
+        })
+        .collect();
+    eprintln!("gaps: {gaps:#?}");
+    let missed = |name: &str| -> Vec<Span> {
+        gaps.iter()
+            .filter(|gap| gap.collector.as_deref() == Some(name))
+            .map(|gap| Span::new(gap.from_ms, gap.to_ms))
+            .collect()
+    };
+    assert!(
+        gaps.iter()
+            .all(|gap| gap.collector.as_deref() == Some("collector-a")),
+        "only the restarted collector missed anything"
+    );
+    for symbol in ["BTC-USDT", "ETH-USDT"] {
+        assert!(
+            gaps.iter().any(|gap| gap.reason == GapReason::Restart
+                && gap.symbol.as_str() == symbol
+                && gap.to_ms - gap.from_ms >= 4_000),
+            "no restart gap of at least 4 s for {symbol}"
+        );
+    }
+    assert_eq!(
+        feed_gaps(&[missed("collector-a"), missed("collector-b")]),
+        [],
+        "the feed itself missed nothing"
+    );
 }
