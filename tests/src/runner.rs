@@ -142,6 +142,8 @@ pub struct Runner {
     dir: PathBuf,
     nats_url: String,
     clickhouse_url: String,
+    /// Copies of each stream JetStream keeps: 1 on one server, 3 on a cluster.
+    replicas: usize,
     /// The run's database, streams and consumer.
     pub names: Names,
     /// The run's ports.
@@ -156,12 +158,33 @@ impl Runner {
         dir: &Path,
         names: Names,
     ) -> anyhow::Result<Self> {
+        Self::on(
+            binary,
+            &services.nats_url,
+            &services.clickhouse_url,
+            1,
+            dir,
+            names,
+        )
+    }
+
+    /// A run of `binary` on the NATS at `nats_url` (comma-separated for a cluster) keeping
+    /// `replicas` copies of each stream, and the ClickHouse at `clickhouse_url`.
+    pub fn on(
+        binary: &Path,
+        nats_url: &str,
+        clickhouse_url: &str,
+        replicas: usize,
+        dir: &Path,
+        names: Names,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Runner {
             binary: binary.to_owned(),
             dir: dir.to_owned(),
-            nats_url: services.nats_url.clone(),
-            clickhouse_url: services.clickhouse_url.clone(),
+            nats_url: nats_url.to_owned(),
+            clickhouse_url: clickhouse_url.to_owned(),
+            replicas,
             names,
             ports: Ports {
                 sim: free_port()?,
@@ -181,6 +204,7 @@ impl Runner {
         nats.stream.name = self.names.stream.clone();
         nats.stream.deadletter_name = self.names.deadletter_stream.clone();
         nats.stream.state_bucket = self.names.state_bucket.clone();
+        nats.stream.replicas = self.replicas;
         nats
     }
 
@@ -387,6 +411,39 @@ impl Runner {
         let path = self.dir.join(format!("{name}.toml"));
         write_toml(&path, "", &config)?;
         self.start_service(&name, "store", path, port)
+    }
+
+    /// Writes the configuration of the collector `name`, one of several on the same feeds
+    /// (active-active): `collector` under that name, listening on `port`, in
+    /// `collector-<name>.toml`.
+    pub fn write_named_collector_config(
+        &self,
+        collector: &marketprism_collector::Config,
+        name: &str,
+        port: u16,
+    ) -> anyhow::Result<()> {
+        let config = marketprism_collector::Config {
+            name: Some(name.to_owned()),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            ..collector.clone()
+        };
+        Ok(write_toml(&self.named_collector_path(name), "", &config)?)
+    }
+
+    /// Starts the collector `name` with the configuration
+    /// [`write_named_collector_config`](Self::write_named_collector_config) wrote, on `port`,
+    /// its log in `collector-<name>.log`, and waits until it is ready.
+    pub fn start_named_collector(&self, name: &str, port: u16) -> anyhow::Result<Service> {
+        self.start_service(
+            &format!("collector-{name}"),
+            "collect",
+            self.named_collector_path(name),
+            port,
+        )
+    }
+
+    fn named_collector_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("collector-{name}.toml"))
     }
 
     /// Starts the collector with the run's configuration and waits until it is ready.

@@ -30,6 +30,11 @@
 //!   frozen for 90 s, and storage killed while the source is quiet; `status` and `/ready`
 //!   must name each fault within their deadlines, everything must recover, and every
 //!   delivered trade must be stored (see `operations`).
+//! * `cluster`: a three-node JetStream cluster with streams of three replicas, two
+//!   collectors on the same feeds and two storage workers, under load, through a killed
+//!   stream leader, a node frozen for 20 s, a collector killed and a storage worker killed
+//!   mid-batch; after each fault every trade delivered before it must be stored, and at the
+//!   end every delivered trade exactly once, with no feed gap (see `cluster`).
 //! * `compat`: the baseline on the servers a local deployment finds (on Debian 12,
 //!   nats-server 2.9 and clickhouse-server 18.16 with the legacy dialect), as `cargo xtask
 //!   deploy --fresh` installs them.
@@ -40,6 +45,7 @@
 
 mod captures;
 mod checks;
+mod cluster;
 mod operations;
 mod scenarios;
 mod venues;
@@ -93,11 +99,13 @@ pub enum Scenario {
     Captures,
     /// A deployment made by `up` through the faults an operator meets.
     Operations,
+    /// A JetStream cluster, two collectors and two storage workers through faults.
+    Cluster,
     /// The baseline on the servers a local deployment finds.
     Compat,
 }
 
-const ALL: [Scenario; 9] = [
+const ALL: [Scenario; 10] = [
     Scenario::Baseline,
     Scenario::Faults,
     Scenario::Restarts,
@@ -106,16 +114,18 @@ const ALL: [Scenario; 9] = [
     Scenario::Venues,
     Scenario::Captures,
     Scenario::Operations,
+    Scenario::Cluster,
     Scenario::Compat,
 ];
 
 impl Scenario {
     /// The server releases the harness starts for the scenario; none for `operations`, whose
-    /// `marketprism up` starts the servers it finds, as an operator's deployment does.
+    /// `marketprism up` starts the servers it finds, as an operator's deployment does, and
+    /// for `cluster`, which starts a cluster of its own.
     fn release(self) -> Option<Release> {
         match self {
             Scenario::Compat => Some(Release::Deployed),
-            Scenario::Operations => None,
+            Scenario::Operations | Scenario::Cluster => None,
             _ => Some(Release::Current),
         }
     }
@@ -123,6 +133,9 @@ impl Scenario {
 
 /// What `operations` runs against.
 const UP_SERVERS: &str = "the nats-server and clickhouse-server `marketprism up` finds";
+
+/// What `cluster` runs against.
+const CLUSTER_SERVERS: &str = "current: three nats-servers in a JetStream cluster; ClickHouse";
 
 impl Default for Args {
     fn default() -> Self {
@@ -165,8 +178,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     Some(services)
                 }
                 None => {
-                    println!("{scenario:?}: {UP_SERVERS}");
-                    servers.push((scenario, UP_SERVERS.to_owned()));
+                    let description = match scenario {
+                        Scenario::Cluster => CLUSTER_SERVERS,
+                        _ => UP_SERVERS,
+                    };
+                    println!("{scenario:?}: {description}");
+                    servers.push((scenario, description.to_owned()));
                     None
                 }
             };
@@ -174,6 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 (Scenario::Operations, _) => {
                     operations::run(&binary, &dir.join("operations")).await?
                 }
+                (Scenario::Cluster, _) => cluster::run(&binary, &dir.join("cluster")).await?,
                 (Scenario::Baseline, Some(services)) => {
                     scenarios::baseline("baseline", &binary, services, &args, &dir.join("baseline"))
                         .await?

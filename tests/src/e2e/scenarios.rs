@@ -17,7 +17,8 @@ use crate::services::Services;
 /// Longest wait for ClickHouse to catch up after the simulator finished.
 const CATCH_UP: Duration = Duration::from_secs(120);
 
-fn symbols() -> Vec<(String, String)> {
+/// The four Binance spot symbols the scenarios trade: (native, normalized).
+pub(super) fn symbols() -> Vec<(String, String)> {
     [
         ("BTCUSDT", "BTC-USDT"),
         ("ETHUSDT", "ETH-USDT"),
