@@ -433,6 +433,7 @@ fn plan(
         tcp_port: ports.clickhouse_tcp,
         dir: &clickhouse_dir,
         users: &clickhouse_users,
+        cluster: None,
     }
     .command(&manifest.clickhouse_server)
     .map_err(|error| {

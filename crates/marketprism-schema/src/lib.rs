@@ -5,11 +5,16 @@
 //! column codecs; legacy servers (such as Debian's 18.16) get `Int64` milliseconds and plain
 //! `String`. Both store the same RowBinary bytes, so rows are encoded once for either.
 //! Rendered DDL is committed under `sql/<dialect>/` and checked against this crate by tests.
+//!
+//! On a cluster of shards and replicas ([`Cluster`]) the same migrations render as
+//! replicated local tables behind `Distributed` ones, created `ON CLUSTER`.
 
+mod cluster;
 mod dialect;
 pub mod migrations;
 mod table;
 
+pub use cluster::{Cluster, ClusterStatement, NameError, Scope};
 pub use dialect::{Dialect, VersionError};
 pub use migrations::{migrations, Migration, SchemaObject, MIGRATIONS_TABLE, TABLES};
 pub use table::{AddedColumns, Column, ColumnType, FloatView, Table};

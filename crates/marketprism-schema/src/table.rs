@@ -46,6 +46,15 @@ impl ColumnType {
             (ColumnType::OptionalId, _) => "Nullable(UInt64)",
         }
     }
+
+    /// The type without its compression codec, for tables that store nothing themselves
+    /// (`Distributed`).
+    fn sql_without_codec(self, dialect: Dialect) -> &'static str {
+        match (self, dialect) {
+            (ColumnType::TimeMs, Dialect::Modern) => "DateTime64(3, 'UTC')",
+            _ => self.sql(dialect),
+        }
+    }
 }
 
 /// One column.
@@ -62,12 +71,44 @@ pub struct Column {
 
 impl Column {
     /// The column's type and default in `dialect`, as written after its name.
-    fn definition(&self, dialect: Dialect) -> String {
-        match self.default {
-            Some(default) => format!("{} DEFAULT {default}", self.column_type.sql(dialect)),
-            None => self.column_type.sql(dialect).to_owned(),
-        }
+    pub(crate) fn definition(&self, dialect: Dialect) -> String {
+        with_default(self.column_type.sql(dialect), self.default)
     }
+
+    /// [`Column::definition`] without a compression codec, for a `Distributed` table.
+    pub(crate) fn definition_without_codec(&self, dialect: Dialect) -> String {
+        with_default(self.column_type.sql_without_codec(dialect), self.default)
+    }
+}
+
+/// `sql_type`, followed by `DEFAULT default` when there is one.
+fn with_default(sql_type: &str, default: Option<&str>) -> String {
+    match default {
+        Some(default) => format!("{sql_type} DEFAULT {default}"),
+        None => sql_type.to_owned(),
+    }
+}
+
+/// The parenthesised column list of a `CREATE TABLE`, one aligned column per line, each
+/// defined by `definition`.
+pub(crate) fn column_list(columns: &[Column], definition: impl Fn(&Column) -> String) -> String {
+    let mut sql = "(\n".to_owned();
+    let width = columns
+        .iter()
+        .map(|column| column.name.len())
+        .max()
+        .unwrap_or(0);
+    for (index, column) in columns.iter().enumerate() {
+        let separator = if index + 1 == columns.len() { "" } else { "," };
+        let _ = writeln!(
+            sql,
+            "    {:width$} {}{separator}",
+            column.name,
+            definition(column)
+        );
+    }
+    sql.push(')');
+    sql
 }
 
 /// A `ReplacingMergeTree` table keyed on the event's natural key, so redelivered rows collapse.
@@ -86,26 +127,16 @@ pub struct Table {
 impl Table {
     /// The `CREATE TABLE IF NOT EXISTS` statement for `dialect`, unqualified by database.
     pub fn create_statement(&self, dialect: Dialect) -> String {
-        let mut sql = format!("CREATE TABLE IF NOT EXISTS {}\n(\n", self.name);
-        let width = self
-            .columns
-            .iter()
-            .map(|column| column.name.len())
-            .max()
-            .unwrap_or(0);
-        for (index, column) in self.columns.iter().enumerate() {
-            let separator = if index + 1 == self.columns.len() {
-                ""
-            } else {
-                ","
-            };
-            let _ = writeln!(
-                sql,
-                "    {:width$} {}{separator}",
-                column.name,
-                column.definition(dialect)
-            );
-        }
+        format!(
+            "CREATE TABLE IF NOT EXISTS {}\n{}\n{}",
+            self.name,
+            column_list(self.columns, |column| column.definition(dialect)),
+            self.storage_clauses(dialect, "ReplacingMergeTree()")
+        )
+    }
+
+    /// `ENGINE = engine`, then the `PARTITION BY` and `ORDER BY` clauses for `dialect`.
+    pub(crate) fn storage_clauses(&self, dialect: Dialect, engine: &str) -> String {
         let partition = match dialect {
             Dialect::Modern => format!("toYYYYMM({})", self.partition_time),
             Dialect::Legacy => format!(
@@ -113,12 +144,10 @@ impl Table {
                 self.partition_time
             ),
         };
-        let _ = write!(
-            sql,
-            ")\nENGINE = ReplacingMergeTree()\nPARTITION BY {partition}\nORDER BY ({})\n",
+        format!(
+            "ENGINE = {engine}\nPARTITION BY {partition}\nORDER BY ({})\n",
             self.order_by.join(", ")
-        );
-        sql
+        )
     }
 }
 
@@ -145,7 +174,14 @@ impl AddedColumns {
     /// every one exists. 18.16 has no `ADD COLUMN IF NOT EXISTS`, so the caller passes the
     /// table's current columns to make a repeated run harmless.
     pub fn alter_statement(&self, dialect: Dialect, existing: &[String]) -> Option<String> {
-        let clauses: Vec<String> = self
+        let clauses = self.clauses(dialect, existing)?;
+        Some(format!("ALTER TABLE {}\n{clauses}\n", self.table.name))
+    }
+
+    /// The `ADD COLUMN` clauses of the columns not in `existing`, then the `MODIFY ORDER BY`
+    /// clause when the key is extended; `None` when every column exists.
+    pub(crate) fn clauses(&self, dialect: Dialect, existing: &[String]) -> Option<String> {
+        let mut clauses: Vec<String> = self
             .columns
             .iter()
             .filter(|column| !existing.iter().any(|name| name == column.name))
@@ -160,7 +196,6 @@ impl AddedColumns {
         if clauses.is_empty() {
             return None;
         }
-        let mut clauses = clauses;
         if self.extend_key {
             let key = self
                 .table
@@ -172,11 +207,7 @@ impl AddedColumns {
                 .join(", ");
             clauses.push(format!("    MODIFY ORDER BY ({key})"));
         }
-        Some(format!(
-            "ALTER TABLE {}\n{}\n",
-            self.table.name,
-            clauses.join(",\n")
-        ))
+        Some(clauses.join(",\n"))
     }
 }
 
@@ -196,6 +227,16 @@ pub struct FloatView {
 impl FloatView {
     /// The `CREATE VIEW IF NOT EXISTS` statement, the same on every dialect.
     pub fn create_statement(&self) -> String {
+        format!(
+            "CREATE VIEW IF NOT EXISTS {} AS\n{}{} FINAL\n",
+            self.name,
+            self.select_list(),
+            self.table.name
+        )
+    }
+
+    /// `SELECT` and the view's columns, up to `FROM ` (the table follows).
+    pub(crate) fn select_list(&self) -> String {
         let is_decimal = |column: &Column| {
             matches!(
                 column.column_type,
@@ -218,12 +259,7 @@ impl FloatView {
         if has("price") && has("quantity") {
             select.push("toFloat64(price) * toFloat64(quantity) AS notional".to_owned());
         }
-        format!(
-            "CREATE VIEW IF NOT EXISTS {} AS\nSELECT\n    {}\nFROM {} FINAL\n",
-            self.name,
-            select.join(",\n    "),
-            self.table.name
-        )
+        format!("SELECT\n    {}\nFROM ", select.join(",\n    "))
     }
 }
 

@@ -1,4 +1,5 @@
-//! The `clickhouse-server` command line and its generated `config.xml` and `users.xml`.
+//! The `clickhouse-server` command line and its generated `config.xml` and `users.xml`,
+//! optionally as a node of a replicated, sharded cluster ([`ClusterMembership`]).
 //!
 //! The XML files are rendered from the typed [`ClickHouseSpec`] with a template: the
 //! workspace has no serde XML crate, and the files are small and fixed apart from the ports
@@ -21,6 +22,105 @@ pub struct ClickHouseSpec<'a> {
     pub dir: &'a Path,
     /// The users the server admits; none for `default` without password.
     pub users: &'a [ClickHouseUser],
+    /// The cluster the server is a node of; none for a server on its own.
+    pub cluster: Option<&'a ClusterMembership>,
+}
+
+/// A host and a port, e.g. a node's native protocol (TCP) port or a ZooKeeper client port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// What makes a server a node of a cluster: the cluster's layout (`remote_servers`), the
+/// node's own place in it (`macros`), where replicas fetch parts from it (the interserver
+/// HTTP port) and the ZooKeeper ensemble that coordinates replication and `ON CLUSTER`
+/// queries (`distributed_ddl`).
+///
+/// Every node of a cluster gets the same `name`, `shards` and `zookeeper`; `shard` and
+/// `replica` differ. Shards replicate internally (`internal_replication`): a `Distributed`
+/// table writes each row to one replica of its shard and the `Replicated*MergeTree` tables
+/// copy it to the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterMembership {
+    /// The cluster's name, as `ON CLUSTER` and `Distributed` tables name it.
+    pub name: String,
+    /// Each shard's replicas: their host and native protocol (TCP) port.
+    pub shards: Vec<Vec<Endpoint>>,
+    /// This node's `{shard}` macro, e.g. `01`.
+    pub shard: String,
+    /// This node's `{replica}` macro, unique within its shard, e.g. the host name.
+    pub replica: String,
+    /// The port other replicas fetch this node's parts from.
+    pub interserver_http_port: u16,
+    /// The ZooKeeper servers.
+    pub zookeeper: Vec<Endpoint>,
+    /// How long ZooKeeper keeps the session of a node that stopped answering, in
+    /// milliseconds (ZooKeeper grants 4 000 to 40 000 with its default tick): a node that
+    /// crashed is seen as gone, and may come back under its name, after this long.
+    pub zookeeper_session_timeout_ms: u32,
+}
+
+impl ClusterMembership {
+    /// The `config.xml` elements of the membership. The interserver host is loopback, as
+    /// the server listens there only.
+    fn config_xml(&self) -> String {
+        let shards: String = self
+            .shards
+            .iter()
+            .map(|replicas| {
+                let replicas: String = replicas
+                    .iter()
+                    .map(|replica| {
+                        format!(
+                            "\n        <replica><host>{}</host><port>{}</port></replica>",
+                            escape(&replica.host),
+                            replica.port
+                        )
+                    })
+                    .collect();
+                format!(
+                    "\n      <shard>\n        <internal_replication>true</internal_replication>{replicas}\n      </shard>"
+                )
+            })
+            .collect();
+        let zookeeper: String = self
+            .zookeeper
+            .iter()
+            .map(|node| {
+                format!(
+                    "\n    <node><host>{}</host><port>{}</port></node>",
+                    escape(&node.host),
+                    node.port
+                )
+            })
+            .collect();
+        format!(
+            r#"  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <interserver_http_port>{interserver}</interserver_http_port>
+  <remote_servers>
+    <{name}>{shards}
+    </{name}>
+  </remote_servers>
+  <macros>
+    <shard>{shard}</shard>
+    <replica>{replica}</replica>
+  </macros>
+  <zookeeper>{zookeeper}
+    <session_timeout_ms>{session}</session_timeout_ms>
+  </zookeeper>
+  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+"#,
+            interserver = self.interserver_http_port,
+            name = escape(&self.name),
+            shard = escape(&self.shard),
+            replica = escape(&self.replica),
+            session = self.zookeeper_session_timeout_ms,
+        )
+    }
 }
 
 /// A ClickHouse user with a password, confined to some databases.
@@ -185,10 +285,14 @@ impl ClickHouseSpec<'_> {
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <timezone>UTC</timezone>
-</yandex>
+{cluster}</yandex>
 "#,
             http_port = self.http_port,
             tcp_port = self.tcp_port,
+            cluster = self
+                .cluster
+                .map(ClusterMembership::config_xml)
+                .unwrap_or_default(),
         )
     }
 
@@ -239,11 +343,65 @@ mod tests {
             tcp_port: 9000,
             dir: Path::new("/state/a&b"),
             users: &[],
+            cluster: None,
         };
         let config = spec.config_xml();
         assert!(config.contains("<http_port>8123</http_port>"));
         assert!(config.contains("<tcp_port>9000</tcp_port>"));
         assert!(config.contains("<path>/state/a&amp;b/data/</path>"));
+        assert!(!config.contains("remote_servers"), "{config}");
+    }
+
+    #[test]
+    fn a_cluster_node_names_its_shards_macros_and_zookeeper() {
+        let endpoint = |port| Endpoint {
+            host: "127.0.0.1".to_owned(),
+            port,
+        };
+        let membership = ClusterMembership {
+            name: "marketprism".to_owned(),
+            shards: vec![
+                vec![endpoint(9001), endpoint(9002)],
+                vec![endpoint(9003), endpoint(9004)],
+            ],
+            shard: "02".to_owned(),
+            replica: "r<1>".to_owned(),
+            interserver_http_port: 9010,
+            zookeeper: vec![endpoint(2181)],
+            zookeeper_session_timeout_ms: 10_000,
+        };
+        let spec = ClickHouseSpec {
+            http_port: 8123,
+            tcp_port: 9003,
+            dir: Path::new("/state"),
+            users: &[],
+            cluster: Some(&membership),
+        };
+        let config = spec.config_xml();
+        let shard = |first: u16, second: u16| {
+            format!(
+                "<shard>\n        <internal_replication>true</internal_replication>\n        \
+                 <replica><host>127.0.0.1</host><port>{first}</port></replica>\n        \
+                 <replica><host>127.0.0.1</host><port>{second}</port></replica>\n      </shard>"
+            )
+        };
+        assert!(
+            config.contains(&format!(
+                "<remote_servers>\n    <marketprism>\n      {}\n      {}\n    </marketprism>\n  </remote_servers>",
+                shard(9001, 9002),
+                shard(9003, 9004)
+            )),
+            "{config}"
+        );
+        assert!(config.contains("<shard>02</shard>\n    <replica>r&lt;1&gt;</replica>"));
+        assert!(config.contains("<interserver_http_port>9010</interserver_http_port>"));
+        assert!(config.contains(
+            "<zookeeper>\n    <node><host>127.0.0.1</host><port>2181</port></node>\n    <session_timeout_ms>10000</session_timeout_ms>\n  </zookeeper>"
+        ));
+        assert!(config.contains(
+            "<distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>"
+        ));
+        assert!(config.trim_end().ends_with("</yandex>"));
     }
 
     #[test]
@@ -256,6 +414,7 @@ mod tests {
             tcp_port: 9000,
             dir: &file.join("clickhouse"),
             users: &[],
+            cluster: None,
         };
         let error = spec
             .command(Path::new("/usr/sbin/clickhouse-server"))
@@ -277,6 +436,7 @@ mod tests {
             tcp_port: 9000,
             dir: dir.path(),
             users: &[],
+            cluster: None,
         };
         let command = spec
             .command(Path::new("/nix/bin/clickhouse"))

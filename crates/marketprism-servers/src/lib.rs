@@ -3,9 +3,10 @@
 //!
 //! * finding `nats-server` and ClickHouse ([`find_binary`]) and asking their release
 //!   ([`version_output`], [`is_at_least`]);
-//! * their command lines and generated configurations ([`NatsSpec`], [`ClickHouseSpec`]),
-//!   and MarketPrism's own configuration files as typed values serialized as TOML
-//!   ([`write_toml`]);
+//! * their command lines and generated configurations ([`NatsSpec`], [`ClickHouseSpec`], a
+//!   ClickHouse cluster node's [`ClusterMembership`], and the standalone ZooKeeper that
+//!   coordinates the cluster, [`ZooKeeperSpec`]), and MarketPrism's own configuration files
+//!   as typed values serialized as TOML ([`write_toml`]);
 //! * spawning with output to a log file, tied to this process ([`Service`]) or detached and
 //!   tracked by pid file ([`spawn_daemon`]), errors naming the file and the step
 //!   ([`SpawnError`]); one-shot tools ([`run_logged`]);
@@ -31,10 +32,12 @@ mod service;
 mod signal;
 mod spawn;
 mod version;
+mod zookeeper;
 
 pub use binary::{find_binary, Binary, BinaryError};
 pub use clickhouse::{
-    users_d_xml, Access, ClickHouseSpec, ClickHouseUser, READ_ONLY_MAX_EXECUTION_SECONDS,
+    users_d_xml, Access, ClickHouseSpec, ClickHouseUser, ClusterMembership, Endpoint,
+    READ_ONLY_MAX_EXECUTION_SECONDS,
 };
 pub use config::{write_toml, ConfigError};
 pub use daemon::{is_alive, is_stopped, read_pid, spawn_daemon, stop};
@@ -47,3 +50,4 @@ pub use run::{run_logged, RunError};
 pub use service::Service;
 pub use spawn::SpawnError;
 pub use version::{is_at_least, release_of, version_output};
+pub use zookeeper::{ZooKeeperError, ZooKeeperInstall, ZooKeeperSpec};

@@ -8,11 +8,17 @@
 //! collapses in the cold `ReplacingMergeTree`, and recorded windows are not copied again.
 //! With `hot_retention`, hot rows older than the retention *and* already archived are
 //! deleted.
+//!
+//! Either tier may be a cluster (`cluster` set). Hot rows are read through the `Distributed`
+//! tables, where `FINAL` is exact since a key lives on one shard, and pruned from the
+//! replicated local tables `ON CLUSTER` (a `Distributed` table cannot delete). Cold rows are
+//! written through the cold `Distributed` tables like storage's; the watermark table is then
+//! a plain table on the node at `archive.cold.url`.
 
 use marketprism_model::now_ms;
 
 use clickhouse::{Client, Row};
-use marketprism_schema::Dialect;
+use marketprism_schema::{Cluster, Dialect};
 use serde::{Deserialize, Serialize};
 
 use crate::migrate::{migrate, MigrateError};
@@ -96,6 +102,7 @@ pub async fn archive(
     config: &ArchiveConfig,
 ) -> Result<Vec<TableReport>, ArchiveError> {
     migrate(&config.cold).await?;
+    let hot_cluster = hot.cluster().map_err(MigrateError::from)?;
     let hot_client = hot.database_client()?;
     let cold_client = config.cold.database_client()?;
     cold_client
@@ -114,6 +121,7 @@ pub async fn archive(
         cold: &cold_client,
         hot_dialect,
         cold_dialect,
+        hot_cluster,
         config,
     };
     let tables = registered();
@@ -140,6 +148,8 @@ pub(crate) struct Tiers<'a> {
     cold: &'a Client,
     hot_dialect: Dialect,
     cold_dialect: Dialect,
+    /// The hot tier's cluster, where rows are deleted from the local tables.
+    hot_cluster: Option<Cluster>,
     config: &'a ArchiveConfig,
 }
 
@@ -230,9 +240,18 @@ impl Tiers<'_> {
         if let (Some(retention), Some(watermark)) = (self.config.hot_retention, report.watermark_ms)
         {
             let cutoff = (now_ms() - retention.as_millis() as i64).min(watermark);
+            let target = match &self.hot_cluster {
+                None => table.to_owned(),
+                Some(cluster) => format!(
+                    "{}.{} ON CLUSTER {}",
+                    cluster.database(),
+                    Cluster::local_table(table),
+                    cluster.name()
+                ),
+            };
             self.hot
                 .query(&format!(
-                    "ALTER TABLE {table} DELETE WHERE {hot_time} < {cutoff}"
+                    "ALTER TABLE {target} DELETE WHERE {hot_time} < {cutoff}"
                 ))
                 .execute()
                 .await

@@ -99,6 +99,10 @@ impl Config {
             }
         }
         self.nats.validate()?;
+        self.clickhouse.validate("clickhouse")?;
+        if let Some(archive) = &self.archive {
+            archive.cold.validate("archive.cold")?;
+        }
         marketprism_bus::check_endpoint(
             "clickhouse.url",
             &self.clickhouse.url,

@@ -8,6 +8,9 @@
 //! `ReplacingMergeTree` tables make any second write invisible in `FINAL` reads. What can
 //! never become a row is copied to the dead-letter stream, counted, and terminated.
 //!
+//! On a replicated, sharded ClickHouse (`clickhouse.cluster`) rows are inserted through the
+//! `Distributed` tables and committed once every shard has them (see [`ClickHouseConfig`]).
+//!
 //! [`archive`] copies closed windows from the hot tier to a cold one.
 
 pub mod archive;

@@ -54,6 +54,7 @@ impl ClickHouseServer {
                 tcp_port: free_port().map_err(io_error)?,
                 dir: state.path(),
                 users: &[],
+                cluster: None,
             }
             .command(binary)
             .map_err(io_error)?,

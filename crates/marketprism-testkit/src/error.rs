@@ -3,7 +3,7 @@
 use std::io;
 use std::path::Path;
 
-use marketprism_servers::{log_tail, BinaryError, NotReady};
+use marketprism_servers::{log_tail, BinaryError, NotReady, ZooKeeperError};
 
 /// Lines of a server's log an error quotes.
 const QUOTED_LINES: usize = 20;
@@ -14,6 +14,9 @@ pub enum ServerError {
     /// The executable was not found where deployments look for it.
     #[error(transparent)]
     NotInstalled(#[from] BinaryError),
+    /// Java or ZooKeeper, which a ClickHouse cluster needs, is missing.
+    #[error(transparent)]
+    ZooKeeper(#[from] ZooKeeperError),
     /// No current release of the server was found (see [`crate::Release`]).
     #[error("{found}; run `cargo xtask servers` to install the pinned current servers, or name one in MARKETPRISM_NATS_SERVER / MARKETPRISM_CLICKHOUSE_SERVER")]
     NoCurrent {

@@ -1,6 +1,7 @@
 //! Real servers for tests and the local harness: `nats-server` with JetStream and ClickHouse,
 //! each started as a child process on free loopback ports with its state in a temporary
-//! directory. Tests run against current releases by default; see [`Release`] for where
+//! directory, alone or as a cluster ([`NatsCluster`], and [`ClickHouseCluster`] with its
+//! ZooKeeper). Tests run against current releases by default; see [`Release`] for where
 //! they are found and for the releases a local deployment uses.
 //!
 //! A server is stopped (SIGKILL) and its state removed when its handle is dropped, including
@@ -12,6 +13,7 @@
 //! `tests/`): its root, cargo, and the `marketprism` binary it builds.
 
 mod clickhouse;
+mod clickhouse_cluster;
 pub mod endpoints;
 mod error;
 mod nats;
@@ -22,6 +24,7 @@ mod tmpfs;
 mod workspace;
 
 pub use clickhouse::ClickHouseServer;
+pub use clickhouse_cluster::{ClickHouseCluster, CLUSTER_NAME};
 pub use error::ServerError;
 pub use nats::NatsServer;
 pub use nats_cluster::NatsCluster;

@@ -2,6 +2,7 @@
 
 mod analytics;
 mod archive;
+mod clickhouse_cluster;
 mod cluster;
 mod consume;
 mod failures;
