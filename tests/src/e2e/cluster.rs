@@ -1,16 +1,18 @@
 //! `cluster`: the pipeline scaled out on a three-node JetStream cluster with streams of three
-//! replicas, two collectors recording the same feeds (active-active) and two storage workers
-//! sharing the durable consumer, under load, through one fault at a time:
+//! replicas, two collectors recording the same feeds (active-active), two storage workers
+//! sharing the durable consumer and a ClickHouse of two shards of two replicas (Debian's
+//! clickhouse-server 18.16 with ZooKeeper), under load, through one fault at a time:
 //!
 //! 1. the stream leader killed (and its node started again);
 //! 2. a node frozen for 20 s (SIGSTOP, a partition as its peers see it);
 //! 3. one of the two collectors killed, then started again;
-//! 4. a storage worker killed mid-batch, then started again.
+//! 4. a storage worker killed mid-batch, then started again;
+//! 5. a ClickHouse replica killed, then started again.
 //!
 //! After each fault, every trade delivered before it must be stored; at the end, `trades
-//! FINAL` must hold exactly the delivered trades, each once, and the feeds must have no gap:
-//! only the killed collector has gaps of its own, and the other covered them (see
-//! `marketprism_model::coverage`).
+//! FINAL` must hold exactly the delivered trades, each once, both replicas of each shard must
+//! hold the same rows, and the feeds must have no gap: only the killed collector has gaps of
+//! its own, and the other covered them (see `marketprism_model::coverage`).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -22,8 +24,9 @@ use marketprism_model::coverage::{feed_gaps, Span};
 use marketprism_model::GapReason;
 use marketprism_servers::{free_port, Service};
 use marketprism_sim::Report;
+use marketprism_storage::ClickHouseConfig;
 use marketprism_storage::{GapRow, StoredRow as _, TradeRow};
-use marketprism_testkit::{ClickHouseServer, NatsCluster};
+use marketprism_testkit::{ClickHouseCluster, NatsCluster};
 
 use super::scenarios::{normalized, symbols};
 use super::{Check, Checks};
@@ -34,8 +37,11 @@ const SCENARIO: &str = "cluster";
 /// Trades per second the simulator makes, over four symbols.
 const RATE: u64 = 1_000;
 
-/// The run's length at `RATE`: long enough for the four faults and their recoveries.
-const TRADES: u64 = 130 * RATE;
+/// The run's length at `RATE`: long enough for the five faults and their recoveries.
+const TRADES: u64 = 160 * RATE;
+
+/// The ClickHouse replica killed: the second of the second shard.
+const KILLED_REPLICA: (usize, usize) = (1, 1);
 
 /// The two collectors recording the same feeds.
 const COLLECTORS: [&str; 2] = ["collector-a", "collector-b"];
@@ -47,6 +53,9 @@ const CATCH_UP: Duration = Duration::from_secs(90);
 struct Cluster {
     runner: Runner,
     nats: NatsCluster,
+    clickhouse_cluster: ClickHouseCluster,
+    /// Storage's ClickHouse settings, for a client of each node.
+    clickhouse_config: ClickHouseConfig,
     sim: Service,
     collectors: Vec<(String, u16, Service)>,
     storage: Service,
@@ -136,17 +145,30 @@ impl Cluster {
 /// Runs the scenario in `dir` with `binary`, on servers of its own.
 pub async fn run(binary: &Path, dir: &Path) -> anyhow::Result<Checks> {
     let nats = NatsCluster::start(3).context("starting a three-node nats-server cluster")?;
-    let clickhouse_server = ClickHouseServer::start().context("starting ClickHouse")?;
+    let clickhouse_cluster = ClickHouseCluster::start(2, 2)
+        .context("starting two ClickHouse shards of two replicas with ZooKeeper")?;
     let names = Names::new(
         format!("marketprism_{SCENARIO}"),
         format!("MARKETPRISM_{}", SCENARIO.to_ascii_uppercase()),
         format!("storage-{SCENARIO}"),
     );
-    let runner = Runner::on(binary, &nats.url(), &clickhouse_server.url(), 3, dir, names)?;
+    let runner = Runner::on(
+        binary,
+        &nats.url(),
+        &clickhouse_cluster.url(0, 0),
+        3,
+        dir,
+        names,
+    )?;
     let mut storage = runner.storage_config();
+    storage.clickhouse.cluster = Some(clickhouse_cluster.name().to_owned());
+    storage.clickhouse.shard_urls = (0..clickhouse_cluster.shards())
+        .map(|shard| clickhouse_cluster.url(shard, 0))
+        .collect();
     storage.consumer.ack_wait = Duration::from_secs(5);
     storage.consumer.retry_delay = Duration::from_millis(500);
     runner.write_storage_config(&storage)?;
+    let clickhouse_config = storage.clickhouse.clone();
     let venues =
         vec![VenueSpec::binance_spot(&symbols(), vec!["trades"]).config(runner.ports.sim)?];
     let collector = runner.collector_config(BooksConfig::default(), venues);
@@ -182,12 +204,12 @@ pub async fn run(binary: &Path, dir: &Path) -> anyhow::Result<Checks> {
             runner.start_named_collector(name, port)?,
         ));
     }
-    let clickhouse = clickhouse::Client::default()
-        .with_url(clickhouse_server.url())
-        .with_database(&runner.names.database);
+    let clickhouse = clickhouse_config.database_client()?;
     let mut cluster = Cluster {
         runner,
         nats,
+        clickhouse_cluster,
+        clickhouse_config,
         sim,
         collectors,
         storage,
@@ -208,7 +230,7 @@ pub async fn run(binary: &Path, dir: &Path) -> anyhow::Result<Checks> {
     Ok(checks)
 }
 
-/// The four faults, one at a time, each followed by a check that nothing delivered before
+/// The five faults, one at a time, each followed by a check that nothing delivered before
 /// it is missing.
 async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -289,6 +311,22 @@ async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
     tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.worker = cluster.runner.start_storage_worker(1)?;
     checks.push(cluster.caught_up("storage worker killed mid-batch").await?);
+
+    // 5. A ClickHouse replica killed, then started again: inserts go to the other.
+    let (shard, replica) = KILLED_REPLICA;
+    cluster.clickhouse_cluster.kill(shard, replica)?;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    checks.push(
+        cluster
+            .caught_up("ClickHouse replica down (trades stored meanwhile)")
+            .await?,
+    );
+    cluster.clickhouse_cluster.restart(shard, replica)?;
+    checks.push(
+        cluster
+            .caught_up("ClickHouse replica started again")
+            .await?,
+    );
     Ok(())
 }
 
@@ -426,7 +464,55 @@ async fn verify(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
         0,
         cluster.runner.dead_letters().await?,
     ));
+    checks.push(replicas_agree(cluster).await?);
     Ok(())
+}
+
+/// A check that both replicas of every shard hold the same trades, once the restarted one
+/// has caught up (waiting up to `CATCH_UP`).
+async fn replicas_agree(cluster: &Cluster) -> anyhow::Result<Check> {
+    let table = format!("{}_local", TradeRow::TABLE.name);
+    let query = format!("SELECT count(), sum(cityHash64(symbol, trade_id)) FROM {table} FINAL");
+    let started = Instant::now();
+    loop {
+        let mut shards = Vec::new();
+        for shard in 0..cluster.clickhouse_cluster.shards() {
+            let mut replicas = Vec::new();
+            for replica in 0..cluster.clickhouse_cluster.replicas() {
+                let client = cluster
+                    .clickhouse_config
+                    .node_client(&cluster.clickhouse_cluster.url(shard, replica))?;
+                replicas.push(client.query(&query).fetch_one::<(u64, u64)>().await?);
+            }
+            shards.push(replicas);
+        }
+        let agree = shards
+            .iter()
+            .all(|replicas| replicas.windows(2).all(|pair| pair[0] == pair[1]));
+        let split = shards
+            .iter()
+            .all(|replicas| replicas.first().is_some_and(|(rows, _)| *rows > 0));
+        if (agree && split) || started.elapsed() > CATCH_UP {
+            let rows: Vec<String> = shards
+                .iter()
+                .map(|replicas| {
+                    replicas
+                        .iter()
+                        .map(|(rows, _)| rows.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" = ")
+                })
+                .collect();
+            return Ok(Check::holds(
+                SCENARIO,
+                "both replicas of each shard hold the same trades, both shards some",
+                "equal counts and key hashes per shard",
+                format!("rows per shard: {}", rows.join("; ")),
+                agree && split,
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Stops every service with SIGTERM; a check that the collectors and storage workers drained

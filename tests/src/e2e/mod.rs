@@ -31,10 +31,11 @@
 //!   must name each fault within their deadlines, everything must recover, and every
 //!   delivered trade must be stored (see `operations`).
 //! * `cluster`: a three-node JetStream cluster with streams of three replicas, two
-//!   collectors on the same feeds and two storage workers, under load, through a killed
-//!   stream leader, a node frozen for 20 s, a collector killed and a storage worker killed
-//!   mid-batch; after each fault every trade delivered before it must be stored, and at the
-//!   end every delivered trade exactly once, with no feed gap (see `cluster`).
+//!   collectors on the same feeds, two storage workers and ClickHouse as two shards of two
+//!   replicas, under load, through a killed stream leader, a node frozen for 20 s, a
+//!   collector killed, a storage worker killed mid-batch and a ClickHouse replica killed;
+//!   after each fault every trade delivered before it must be stored, and at the end every
+//!   delivered trade exactly once, the replicas equal, with no feed gap (see `cluster`).
 //! * `compat`: the baseline on the servers a local deployment finds (on Debian 12,
 //!   nats-server 2.9 and clickhouse-server 18.16 with the legacy dialect), as `cargo xtask
 //!   deploy --fresh` installs them.
@@ -135,7 +136,8 @@ impl Scenario {
 const UP_SERVERS: &str = "the nats-server and clickhouse-server `marketprism up` finds";
 
 /// What `cluster` runs against.
-const CLUSTER_SERVERS: &str = "current: three nats-servers in a JetStream cluster; ClickHouse";
+const CLUSTER_SERVERS: &str = "three current nats-servers in a JetStream cluster; deployed: \
+     clickhouse-server, two shards of two replicas, with ZooKeeper";
 
 impl Default for Args {
     fn default() -> Self {
