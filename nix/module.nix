@@ -19,6 +19,10 @@
 # nats-server configuration (the module's settings plus the users and their permissions)
 # and a ClickHouse users.d file that replaces the password-less `default`. Both servers start
 # after it and admit only those identities; each unit gets its own secrets.
+#
+# `monitoring.prometheus.enable` adds the package's alert and recording rules
+# (share/marketprism/monitoring) to `services.prometheus` with a scrape job per enabled
+# service; `monitoring.grafana.enable` provisions its dashboard in `services.grafana`.
 {
   config,
   lib,
@@ -164,6 +168,34 @@ let
       };
     };
   };
+
+  # The rules and dashboard shipped with the package.
+  monitoringFiles = "${cfg.package}/share/marketprism/monitoring";
+  # The services serving `/metrics`, with the default `listen` of each.
+  metricsServices = lib.filter (service: cfg.${service.name}.enable) [
+    {
+      name = "collector";
+      listen = "127.0.0.1:9101";
+    }
+    {
+      name = "storage";
+      listen = "127.0.0.1:9102";
+    }
+    {
+      name = "backfill";
+      listen = "127.0.0.1:9103";
+    }
+  ];
+  # Where Prometheus on this host reaches a `listen` address: a wildcard one on loopback.
+  scrapeTarget =
+    listen:
+    let
+      wildcard = builtins.match "(0\\.0\\.0\\.0|\\[::])(:[0-9]+)" listen;
+    in
+    if wildcard == null then
+      listen
+    else
+      (if builtins.head wildcard == "[::]" then "[::1]" else "127.0.0.1") + builtins.elemAt wildcard 1;
 
   # The local servers, when this module runs them.
   natsUnits = lib.optional cfg.nats.enable "nats.service";
@@ -465,6 +497,32 @@ in
       '';
     };
 
+    monitoring = {
+      prometheus.enable = lib.mkOption {
+        type = lib.types.bool;
+        default = false;
+        description = ''
+          Whether to add MarketPrism's alert and recording rules to `services.prometheus`,
+          with a scrape job (`marketprism-collector`, `marketprism-storage`,
+          `marketprism-backfill`) for the `/metrics` of each enabled service at its
+          `settings.listen` address (a wildcard address is scraped on loopback). Prometheus
+          itself, its alert routing and retention are configured separately.
+        '';
+      };
+      grafana.enable = lib.mkOption {
+        type = lib.types.bool;
+        default = false;
+        description = ''
+          Whether to provision the MarketPrism dashboard in `services.grafana` (folder
+          MarketPrism), through a provider in
+          `services.grafana.provision.dashboards.settings`, so
+          `services.grafana.provision.dashboards.path` cannot be used alongside. Its
+          `datasource` variable picks the Prometheus data source, the default one at first.
+          Grafana itself is configured separately.
+        '';
+      };
+    };
+
     clickhouse = {
       enable = lib.mkEnableOption "a local ClickHouse server (`services.clickhouse`)";
       url = lib.mkOption {
@@ -518,6 +576,37 @@ in
     };
 
     services.clickhouse = lib.mkIf cfg.clickhouse.enable { enable = true; };
+
+    warnings =
+      lib.optional (
+        cfg.monitoring.prometheus.enable && !config.services.prometheus.enable
+      ) "services.marketprism.monitoring.prometheus.enable adds rules and scrape jobs to services.prometheus, which is not enabled."
+      ++ lib.optional (
+        cfg.monitoring.grafana.enable && !config.services.grafana.enable
+      ) "services.marketprism.monitoring.grafana.enable provisions a dashboard in services.grafana, which is not enabled.";
+
+    services.prometheus = lib.mkIf cfg.monitoring.prometheus.enable {
+      ruleFiles = [ "${monitoringFiles}/prometheus/marketprism.rules.yml" ];
+      scrapeConfigs = map (service: {
+        job_name = "marketprism-${service.name}";
+        static_configs = [
+          {
+            targets = [ (scrapeTarget (cfg.${service.name}.settings.listen or service.listen)) ];
+          }
+        ];
+      }) metricsServices;
+    };
+
+    services.grafana.provision = lib.mkIf cfg.monitoring.grafana.enable {
+      enable = true;
+      dashboards.settings.providers = [
+        {
+          name = "MarketPrism";
+          folder = "MarketPrism";
+          options.path = "${monitoringFiles}/grafana";
+        }
+      ];
+    };
 
     # The servers read what marketprism-credentials writes: nats-server its settings plus the
     # users, ClickHouse a users.d file replacing the password-less `default`.

@@ -20,13 +20,15 @@ let
 
   # Cargo sources (every crate's `.rs` and `.toml`, including a crate under `tests/`) plus the
   # non-Rust files the build and tests read: the SQL schema, the example configurations, the
-  # real exchange captures in `tests/fixtures/` and the crate data above.
+  # Prometheus rules and Grafana dashboard (checked by a test, installed with the package),
+  # the real exchange captures in `tests/fixtures/` and the crate data above.
   src = lib.fileset.toSource {
     root = ../.;
     fileset = lib.fileset.unions [
       (craneLib.fileset.commonCargoSources ../.)
       ../sql
       ../examples
+      ../monitoring
       ../tests/fixtures
       (crateData ../crates)
       (crateData ../tests)
@@ -68,6 +70,12 @@ let
       cargoExtraArgs = "--locked --package marketprism";
       # The test suite runs in the nextest and integration checks.
       doCheck = false;
+      # The Prometheus rules and the Grafana dashboard, for the NixOS module's
+      # `monitoring.*` options and anyone else's Prometheus and Grafana.
+      postInstall = ''
+        mkdir -p $out/share/marketprism
+        cp -r monitoring $out/share/marketprism/monitoring
+      '';
       meta = {
         description = "Crypto market-data recorder: exchanges → NATS JetStream → ClickHouse";
         homepage = "https://github.com/marketprism/marketprism";

@@ -1,6 +1,6 @@
-# NixOS VM test: the module with local NATS, ClickHouse and the simulator; passes when
-# trades reach ClickHouse, every unit is healthy, and the servers admit only the generated
-# identities.
+# NixOS VM test: the module with local NATS, ClickHouse, the simulator and Prometheus; passes
+# when trades reach ClickHouse, every unit is healthy, the servers admit only the generated
+# identities, and Prometheus loads the rules and scrapes every service.
 { pkgs, module }:
 pkgs.testers.runNixOSTest {
   name = "marketprism";
@@ -18,7 +18,9 @@ pkgs.testers.runNixOSTest {
       nats.enable = true;
       clickhouse.enable = true;
       sim.enable = true;
+      monitoring.prometheus.enable = true;
     };
+    services.prometheus.enable = true;
   };
 
   testScript = ''
@@ -46,6 +48,13 @@ pkgs.testers.runNixOSTest {
     )
     machine.succeed("printf 'CONNECT {\"verbose\":true}\\r\\nPING\\r\\n' | timeout 5 nc 127.0.0.1 4222 | grep -q 'Authorization Violation'")
     machine.succeed("curl -sf http://127.0.0.1:9101/metrics | grep -q 'marketprism_collector_events_published_total'")
+    # Prometheus has the rules and scrapes the collector, storage and backfill.
+    machine.wait_for_unit("prometheus.service")
+    machine.wait_until_succeeds("curl -sf http://127.0.0.1:9090/api/v1/rules | grep -q MarketPrismServiceDown", timeout=60)
+    machine.wait_until_succeeds(
+        "curl -sfG http://127.0.0.1:9090/api/v1/query --data-urlencode 'query=count(up{job=~\"marketprism-.+\"} == 1) == 3' | grep -q '\"value\"'",
+        timeout=180,
+    )
 
     # A NATS outage: the collector spools in its state directory and is not ready, then
     # republishes and is ready again.

@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure: fmt, the
-//! Nix checks, clippy, the pinned current servers (installed or checked), the workspace
-//! tests, the end-to-end check.
+//! Nix checks, the Prometheus rules (promtool), clippy, the pinned current servers (installed
+//! or checked), the workspace tests, the end-to-end check.
 
 use marketprism_testkit::{cargo, run_command};
 
@@ -18,6 +18,16 @@ pub fn run() -> anyhow::Result<()> {
     } else {
         eprintln!(
             "nix-instantiate not found: skipping the Nix checks (Debian: apt-get install nix-bin)"
+        );
+    }
+
+    if crate::monitoring::available() {
+        crate::monitoring::run()?;
+    } else if std::env::var_os("CI").is_some() {
+        anyhow::bail!("promtool is missing: CI must install prometheus (see .ci/run)");
+    } else {
+        eprintln!(
+            "promtool not found: skipping the Prometheus rules check (Debian: apt-get install prometheus)"
         );
     }
 

@@ -6,6 +6,7 @@
 //! * `deploy`: local deployment from a bare machine (`--fresh`, `--update`, `--clean`);
 //! * `e2e`: the whole pipeline against real NATS and ClickHouse, checked row by row, run from
 //!   the harness in `tests/`;
+//! * `monitoring`: the Prometheus rules checked and unit-tested with promtool;
 //! * `nix`: the Nix checks possible without a Nix store;
 //! * `schema`: renders the ClickHouse DDL into `sql/`;
 //! * `servers`: installs the pinned current servers the tests run against.
@@ -13,6 +14,7 @@
 mod ci;
 mod deploy;
 mod harness;
+mod monitoring;
 mod nix;
 mod schema;
 mod servers;
@@ -40,7 +42,7 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// Run every check CI runs: fmt, Nix, clippy, tests, e2e.
+    /// Run every check CI runs: fmt, Nix, Prometheus rules, clippy, tests, e2e.
     Ci,
     /// Deploy locally: `--fresh`, `--update` or `--clean --yes`.
     Deploy(deploy::Args),
@@ -51,6 +53,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Check the Prometheus rules with promtool: `check rules`, then `test rules`.
+    Monitoring,
     /// Check the Nix files without a Nix store: parse, lock, pure evaluation.
     Nix,
     /// Render the ClickHouse DDL into `sql/` (`--check` fails if it is stale).
@@ -70,6 +74,7 @@ fn main() -> anyhow::Result<()> {
         Task::Ci => ci::run(),
         Task::Deploy(args) => deploy::run(args),
         Task::E2e { args } => harness::run(Harness::E2e, &args),
+        Task::Monitoring => monitoring::run(),
         Task::Nix => nix::run(),
         Task::Schema { check } => schema::run(check),
         Task::Servers => servers::run(),

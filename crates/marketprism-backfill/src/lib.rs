@@ -14,4 +14,5 @@ mod metrics;
 mod service;
 
 pub use config::{Config, ConsumerConfig, VenueConfig};
+pub use metrics::metrics_exposition;
 pub use service::{run, BackfillError};

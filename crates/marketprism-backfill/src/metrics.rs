@@ -79,3 +79,23 @@ impl Metrics {
         self.rest.register(registry);
     }
 }
+
+/// The Prometheus text exposition of a fresh backfill registry: every metric the backfill
+/// exports on `/metrics`, by name, type and help, at zero. Its labelled families (gaps per
+/// status, REST counters per venue) hold one example series, since prometheus-client writes a
+/// family only once it has one.
+pub fn metrics_exposition() -> String {
+    let mut registry = Registry::default();
+    let metrics = Metrics::default();
+    metrics
+        .gaps
+        .get_or_create(&StatusLabel { status: "filled" })
+        .inc_by(0);
+    metrics.rest.create_series("binance_spot", "weight");
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    // Writing into a `String` cannot fail, and no metric here fails to encode.
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .expect("a registry encodes into a String");
+    text
+}

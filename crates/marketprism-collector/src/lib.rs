@@ -31,5 +31,6 @@ pub use config::{
     SpoolConfig, VenueConfig, WhenFull,
 };
 pub use instruments::{check_symbols, SymbolCheck};
+pub use metrics::metrics_exposition;
 pub use publisher::PublisherError;
 pub use service::{check_configured_symbols, publish_events, publish_with, run, CollectorError};

@@ -201,6 +201,22 @@ impl Metrics {
     }
 }
 
+/// The Prometheus text exposition of a fresh collector registry: every metric the collector
+/// exports on `/metrics`, by name, type and help, at zero. Its labelled families (REST
+/// counters per venue) hold one example series, since prometheus-client writes a family only
+/// once it has one.
+pub fn metrics_exposition() -> String {
+    let mut registry = Registry::default();
+    let metrics = Metrics::default();
+    metrics.rest.create_series("binance_spot", "weight");
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    // Writing into a `String` cannot fail, and no metric here fails to encode.
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .expect("a registry encodes into a String");
+    text
+}
+
 /// What the collector's readiness requires, from its configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct ReadyRules {

@@ -43,6 +43,27 @@ impl RestMetrics {
         );
     }
 
+    /// Creates `venue`'s series at zero in every family (weight under `bucket`, rate limits
+    /// under 429), so that an exposition lists each family before the first request:
+    /// prometheus-client writes a labelled family only once it holds a series.
+    pub fn create_series(&self, venue: &str, bucket: &str) {
+        let venue_labels = venue_label(venue);
+        self.requests.get_or_create(&venue_labels).inc_by(0);
+        self.budget_waits.get_or_create(&venue_labels).inc_by(0);
+        self.weight
+            .get_or_create(&vec![
+                ("venue", venue.to_owned()),
+                ("bucket", bucket.to_owned()),
+            ])
+            .inc_by(0);
+        self.rate_limited
+            .get_or_create(&vec![
+                ("venue", venue.to_owned()),
+                ("status", "429".to_owned()),
+            ])
+            .inc_by(0);
+    }
+
     /// Requests sent to `venue`.
     pub fn requests(&self, venue: &str) -> u64 {
         self.requests.get_or_create(&venue_label(venue)).get()

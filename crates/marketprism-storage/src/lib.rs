@@ -29,6 +29,7 @@ pub use clickhouse_config::{server_version, validating, ClickHouseConfig};
 pub use config::{ArchiveConfig, BatchConfig, Config, ConsumerConfig};
 pub use consumer::{run, StorageError, StorageErrorKind};
 pub use failure::{InsertError, InsertErrorKind};
+pub use metrics::metrics_exposition;
 pub use rows::{
     from_fixed18, to_fixed18, visit_tables, FundingRateRow, GapRow, LiquidationRow,
     LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow, OrderBookRow, RowError, TradeRow,

@@ -111,6 +111,24 @@ impl Metrics {
     }
 }
 
+/// The Prometheus text exposition of a fresh storage registry: every metric storage exports
+/// on `/metrics`, by name, type and help, at zero. Its labelled family (rows per table) holds
+/// one example series, since prometheus-client writes a family only once it has one.
+pub fn metrics_exposition() -> String {
+    let mut registry = Registry::default();
+    let metrics = Metrics::default();
+    metrics
+        .rows_inserted
+        .get_or_create(&TableLabel { table: "trades" })
+        .inc_by(0);
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    // Writing into a `String` cannot fail, and no metric here fails to encode.
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .expect("a registry encodes into a String");
+    text
+}
+
 /// The writer's progress: since when messages wait for a commit, the last commit, and the
 /// last insert failure.
 #[derive(Debug, Clone, Default)]
