@@ -15,7 +15,7 @@ use marketprism_testkit::NatsServer;
 use marketprism_model::coverage::{feed_gaps, Span};
 use tokio_util::sync::CancellationToken;
 
-use crate::{all_events, sim_config, sim_report, start, Collector, Run};
+use crate::{all_events, delivered_trades, sim_config, start, Collector, Run};
 
 /// What a stream holds: its size, and the trades in it.
 struct Stored {
@@ -57,19 +57,7 @@ impl Stored {
 /// Once the simulator has made every trade: the trades it delivered, and what the run's
 /// stream holds once it has them all or stops growing.
 async fn delivered_and_stored(run: &Run) -> (HashSet<String>, Stored) {
-    let report = loop {
-        let report = sim_report(&run.sim_address).await;
-        if report.done {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let delivered: HashSet<String> = report
-        .trades
-        .iter()
-        .filter(|trade| trade.delivered)
-        .map(|trade| format!("{}:{}", trade.symbol, trade.trade_id))
-        .collect();
+    let delivered = delivered_trades(&run.sim_address).await;
     let stream = &run.config.nats.stream.name;
     let mut last = 0;
     loop {

@@ -208,6 +208,24 @@ pub(crate) fn trade(symbol: &str, side: Side, trade_id: String, exchange_time_ms
     })
 }
 
+/// Once the simulator has made every trade: the trades it delivered, as `SYMBOL:id` with
+/// the simulator's symbol (`BTCUSDT`).
+pub(crate) async fn delivered_trades(sim_address: &str) -> std::collections::HashSet<String> {
+    let report = loop {
+        let report = sim_report(sim_address).await;
+        if report.done {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    report
+        .trades
+        .iter()
+        .filter(|trade| trade.delivered)
+        .map(|trade| format!("{}:{}", trade.symbol, trade.trade_id))
+        .collect()
+}
+
 /// The simulator's report.
 pub(crate) async fn sim_report(sim_address: &str) -> marketprism_sim::Report {
     reqwest::get(format!("http://{sim_address}/control/report"))

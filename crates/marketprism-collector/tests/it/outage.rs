@@ -12,7 +12,7 @@ use marketprism_testkit::endpoints::ready_becomes;
 use marketprism_testkit::{NatsServer, Tmpfs};
 use tempfile::TempDir;
 
-use crate::{all_events, sim_config, sim_report, start, start_on, Run};
+use crate::{all_events, delivered_trades, sim_config, sim_report, start, start_on, Run};
 
 /// The run's collector on a fixed port with a spool in a fresh directory: the endpoint's
 /// base URL and the directory.
@@ -34,19 +34,7 @@ fn spooling(run: &mut Run) -> (String, TempDir) {
 /// delivered, and checks each delivered trade is stored exactly once and no gap was
 /// recorded but for the `allowed` reasons.
 pub(crate) async fn every_trade_stored_once<N>(run: &Run<N>, allowed: &[GapReason]) {
-    let report = loop {
-        let report = sim_report(&run.sim_address).await;
-        if report.done {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let delivered: HashSet<String> = report
-        .trades
-        .iter()
-        .filter(|trade| trade.delivered)
-        .map(|trade| format!("{}:{}", trade.symbol, trade.trade_id))
-        .collect();
+    let delivered = delivered_trades(&run.sim_address).await;
     assert!(!delivered.is_empty());
     let stream = &run.config.nats.stream.name;
     let mut last_len = usize::MAX;
