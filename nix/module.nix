@@ -20,6 +20,10 @@
 # and a ClickHouse users.d file that replaces the password-less `default`. Both servers start
 # after it and admit only those identities; each unit gets its own secrets.
 #
+# `nats.cluster` makes the local nats-server a node of a JetStream cluster (routes, replicas);
+# `clickhouse.cluster` makes the local ClickHouse a node of a replicated, sharded cluster
+# (remote_servers, macros, ZooKeeper or Keeper) and points storage at it.
+#
 # `monitoring.prometheus.enable` adds the package's alert and recording rules
 # (share/marketprism/monitoring) to `services.prometheus` with a scrape job per enabled
 # service; `monitoring.grafana.enable` provisions its dashboard in `services.grafana`.
@@ -196,6 +200,17 @@ let
       listen
     else
       (if builtins.head wildcard == "[::]" then "[::1]" else "127.0.0.1") + builtins.elemAt wildcard 1;
+
+  # "host:port" as ClickHouse's configuration lists a server.
+  endpoint =
+    address:
+    let
+      parts = lib.splitString ":" address;
+    in
+    {
+      host = lib.concatStringsSep ":" (lib.init parts);
+      port = lib.toInt (lib.last parts);
+    };
 
   # The local servers, when this module runs them.
   natsUnits = lib.optional cfg.nats.enable "nats.service";
@@ -469,6 +484,48 @@ in
           streams, which must be the same in both.
         '';
       };
+      cluster = {
+        enable = lib.mkEnableOption ''
+          the local NATS server as a node of a JetStream cluster: its cluster port, its routes
+          to the other nodes and a unique server name, with streams and the feed-state bucket
+          kept in {option}`services.marketprism.nats.cluster.replicas` copies. Route traffic
+          is not authenticated: keep the cluster port on a private network
+        '';
+        name = lib.mkOption {
+          type = lib.types.str;
+          default = "marketprism";
+          description = "The cluster's name, the same on every node.";
+        };
+        port = lib.mkOption {
+          type = lib.types.port;
+          default = 6222;
+          description = "Port the node listens on for routes from the other nodes.";
+        };
+        routes = lib.mkOption {
+          type = lib.types.listOf lib.types.str;
+          default = [ ];
+          example = [
+            "nats-route://nats-1.internal:6222"
+            "nats-route://nats-2.internal:6222"
+            "nats-route://nats-3.internal:6222"
+          ];
+          description = ''
+            Routes to every node of the cluster (this one may be listed too, so that every
+            node has the same list). Also list every node's client URL in
+            {option}`services.marketprism.nats.settings.url`, separated by commas, and set
+            `services.nats.settings.host` to an address the other hosts reach when their
+            services connect to this node.
+          '';
+        };
+        replicas = lib.mkOption {
+          type = lib.types.ints.between 1 5;
+          default = 3;
+          description = ''
+            Copies of each stream and of the feed-state bucket (`nats.stream.replicas`). Three
+            survive the loss of any one node; two stop with one node lost.
+          '';
+        };
+      };
       credentialsFile = lib.mkOption {
         type = secretFileType;
         default = null;
@@ -530,6 +587,70 @@ in
         default = "http://127.0.0.1:8123";
         description = "ClickHouse HTTP URL used by storage, migrations and archiving.";
       };
+      cluster = {
+        name = lib.mkOption {
+          type = lib.types.nullOr lib.types.str;
+          default = null;
+          example = "marketprism";
+          description = ''
+            Make the local ClickHouse a node of this replicated, sharded cluster and have
+            storage, migrations and archiving use it (`clickhouse.cluster`): replicated tables
+            behind `Distributed` ones, created `ON CLUSTER`. The name, shards and ZooKeeper
+            nodes must be the same on every node; `shard` and `replica` name this one.
+          '';
+        };
+        shards = lib.mkOption {
+          type = lib.types.listOf (lib.types.listOf lib.types.str);
+          default = [ ];
+          example = [
+            [
+              "ch-1a.internal:9000"
+              "ch-1b.internal:9000"
+            ]
+            [
+              "ch-2a.internal:9000"
+              "ch-2b.internal:9000"
+            ]
+          ];
+          description = "Every shard as the native-protocol `host:port` of each of its replicas.";
+        };
+        shard = lib.mkOption {
+          type = lib.types.str;
+          default = "1";
+          description = "This node's shard (the `{shard}` macro in the tables' ZooKeeper paths).";
+        };
+        replica = lib.mkOption {
+          type = lib.types.str;
+          default = config.networking.hostName;
+          defaultText = lib.literalExpression "config.networking.hostName";
+          description = "This node's replica name (the `{replica}` macro), unique within its shard.";
+        };
+        zookeeper = lib.mkOption {
+          type = lib.types.listOf lib.types.str;
+          default = [ ];
+          example = [
+            "zk-1.internal:2181"
+            "zk-2.internal:2181"
+            "zk-3.internal:2181"
+          ];
+          description = ''
+            ZooKeeper nodes as `host:port`, or ClickHouse Keeper nodes, which speak the same
+            protocol.
+          '';
+        };
+        shardUrls = lib.mkOption {
+          type = lib.types.listOf lib.types.str;
+          default = [ ];
+          example = [
+            "http://ch-1a.internal:8123"
+            "http://ch-2a.internal:8123"
+          ];
+          description = ''
+            Servers older than 20.3 only: the HTTP URL of one node of each shard, where
+            migrations that extend a table's key run (`clickhouse.shard_urls`).
+          '';
+        };
+      };
       passwordFile = lib.mkOption {
         type = secretFileType;
         default = null;
@@ -549,6 +670,16 @@ in
           !(generatedNats && cfg.nats.credentialsFile != null)
           && !(generatedClickhouse && cfg.clickhouse.passwordFile != null);
         message = "services.marketprism.credentials.enable generates the credentials of the local servers; unset services.marketprism.nats.credentialsFile and services.marketprism.clickhouse.passwordFile, or set credentials.enable = false.";
+      }
+      {
+        assertion =
+          cfg.clickhouse.cluster.name == null
+          || (cfg.clickhouse.cluster.shards != [ ] && cfg.clickhouse.cluster.zookeeper != [ ]);
+        message = "services.marketprism.clickhouse.cluster.name needs clickhouse.cluster.shards and clickhouse.cluster.zookeeper.";
+      }
+      {
+        assertion = !cfg.nats.cluster.enable || cfg.nats.cluster.routes != [ ];
+        message = "services.marketprism.nats.cluster.enable needs nats.cluster.routes to the other nodes.";
       }
       {
         assertion = !cfg.archive.enable || (cfg.archive.settings.cold.database or null) != null;
@@ -572,10 +703,32 @@ in
     services.nats = lib.mkIf cfg.nats.enable {
       enable = true;
       jetstream = true;
-      settings.host = lib.mkDefault "127.0.0.1";
+      # A cluster node is named after its host; the names must differ across the cluster.
+      serverName = lib.mkIf cfg.nats.cluster.enable (lib.mkDefault config.networking.hostName);
+      settings = {
+        host = lib.mkDefault "127.0.0.1";
+        cluster = lib.mkIf cfg.nats.cluster.enable {
+          inherit (cfg.nats.cluster) name routes;
+          listen = "0.0.0.0:${toString cfg.nats.cluster.port}";
+        };
+      };
     };
 
-    services.clickhouse = lib.mkIf cfg.clickhouse.enable { enable = true; };
+    services.clickhouse = lib.mkIf cfg.clickhouse.enable {
+      enable = true;
+      serverConfig = lib.mkIf (cfg.clickhouse.cluster.name != null) {
+        remote_servers.${cfg.clickhouse.cluster.name}.shard = map (replicas: {
+          # Each replica replicates its tables itself: Distributed writes one copy per shard.
+          internal_replication = true;
+          replica = map endpoint replicas;
+        }) cfg.clickhouse.cluster.shards;
+        zookeeper.node = map endpoint cfg.clickhouse.cluster.zookeeper;
+        macros = {
+          inherit (cfg.clickhouse.cluster) shard replica;
+        };
+        distributed_ddl.path = "/clickhouse/task_queue/ddl";
+      };
+    };
 
     warnings =
       lib.optional (
@@ -617,7 +770,11 @@ in
     services.marketprism =
       let
         # The shared `[nats]` table, key by key as defaults.
-        natsDefaults = lib.mapAttrsRecursive (_: lib.mkDefault) cfg.nats.settings;
+        natsDefaults = lib.mapAttrsRecursive (_: lib.mkDefault) (
+          lib.recursiveUpdate (lib.optionalAttrs cfg.nats.cluster.enable {
+            stream.replicas = cfg.nats.cluster.replicas;
+          }) cfg.nats.settings
+        );
       in
       {
         collector.settings = {
@@ -641,7 +798,13 @@ in
         };
         storage.settings = {
           nats = natsDefaults;
-          clickhouse.url = lib.mkDefault cfg.clickhouse.url;
+          clickhouse = {
+            url = lib.mkDefault cfg.clickhouse.url;
+          }
+          // lib.optionalAttrs (cfg.clickhouse.cluster.name != null) {
+            cluster = lib.mkDefault cfg.clickhouse.cluster.name;
+            shard_urls = lib.mkDefault cfg.clickhouse.cluster.shardUrls;
+          };
         };
         # The venues the collector records, each with the trade channels it subscribes.
         backfill.settings = {
