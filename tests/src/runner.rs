@@ -482,7 +482,7 @@ impl Runner {
     /// Messages of the event stream the storage consumer has not been delivered yet, plus
     /// those awaiting its ack.
     pub async fn consumer_lag(&self) -> anyhow::Result<u64> {
-        let client = async_nats::connect(&self.nats_url).await?;
+        let client = marketprism_bus::connect(&self.nats(), "e2e").await?;
         let context = async_nats::jetstream::new(client);
         let mut consumer: async_nats::jetstream::consumer::PullConsumer = context
             .get_consumer_from_stream(&self.names.durable, &self.names.stream)
@@ -493,7 +493,7 @@ impl Runner {
 
     /// Messages in the dead-letter stream.
     pub async fn dead_letters(&self) -> anyhow::Result<u64> {
-        let client = async_nats::connect(&self.nats_url).await?;
+        let client = marketprism_bus::connect(&self.nats(), "e2e").await?;
         let mut stream = async_nats::jetstream::new(client)
             .get_stream(&self.names.deadletter_stream)
             .await?;
@@ -503,7 +503,7 @@ impl Runner {
     /// Deletes the run's streams and feed-state bucket, so that another run's can claim the
     /// same subjects.
     pub async fn delete_streams(&self) -> anyhow::Result<()> {
-        let client = async_nats::connect(&self.nats_url).await?;
+        let client = marketprism_bus::connect(&self.nats(), "e2e").await?;
         let context = async_nats::jetstream::new(client);
         for stream in [&self.names.stream, &self.names.deadletter_stream] {
             context
