@@ -20,6 +20,17 @@ pub enum SyncRule {
     /// Bybit v5: snapshot in the stream (a `u = 1` snapshot after a venue restart included);
     /// each delta's `u == previous u + 1`.
     Bybit,
+    /// Coinbase Advanced Trade `level2`: snapshot in the stream; messages are numbered per
+    /// connection across every channel (`sequence_num`), so a book message carries an id
+    /// increasing along the connection (its send time) and, as `prev_id`, the id of the first
+    /// message after the connection's last hole in the numbering. It continues the book when
+    /// that is at or before the book's last message: no message of the connection, this
+    /// book's included, was lost in between.
+    CoinbaseAdvanced,
+    /// Coinbase Exchange `level2`/`level2_batch`: snapshot in the stream, updates unnumbered
+    /// and delivered in order without loss (the venue drops a connection that falls behind),
+    /// so every update follows the one before.
+    CoinbaseExchange,
 }
 
 /// How a delta relates to the update applied before it.
@@ -70,6 +81,13 @@ impl SyncRule {
                 Some(prev_id) => prev_id == last_id,
                 None => true,
             },
+            SyncRule::CoinbaseAdvanced => {
+                update.first_id > last_id
+                    && update
+                        .prev_id
+                        .is_some_and(|unbroken_since| unbroken_since <= last_id)
+            }
+            SyncRule::CoinbaseExchange => true,
         };
         if next {
             Continuity::Next

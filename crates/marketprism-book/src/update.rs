@@ -22,6 +22,8 @@ pub enum UpdateKind {
 /// | OKX | `seqId` | `seqId` | `prevSeqId` (absent in old frames) |
 /// | Deribit | `change_id` | `change_id` | `prev_change_id` |
 /// | Bybit v5 | `u` | `u` | — |
+/// | Coinbase Advanced Trade | `timestamp` (ns) | `timestamp` (ns) | that of the first message after the connection's last hole in `sequence_num` |
+/// | Coinbase Exchange | `time` in µs (0 for a snapshot) | the same | — |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookUpdate {
     /// Snapshot or delta.

@@ -113,6 +113,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         Just(SyncRule::Okx),
         Just(SyncRule::Deribit),
         Just(SyncRule::Bybit),
+        Just(SyncRule::CoinbaseAdvanced),
     ];
     (
         rule,
@@ -163,10 +164,16 @@ fn truth(scenario: &Scenario) -> Truth {
         reference.apply(&bids, &asks);
         let first_id = match scenario.rule {
             SyncRule::BinanceSpot | SyncRule::BinanceUsdm | SyncRule::Bybit => previous + 1,
-            SyncRule::Okx | SyncRule::Deribit => id,
+            SyncRule::Okx
+            | SyncRule::Deribit
+            | SyncRule::CoinbaseAdvanced
+            | SyncRule::CoinbaseExchange => id,
         };
         let prev_id = match scenario.rule {
-            SyncRule::BinanceUsdm | SyncRule::Deribit => Some(previous),
+            // A connection carrying this book alone: unbroken since the previous delta.
+            SyncRule::BinanceUsdm | SyncRule::Deribit | SyncRule::CoinbaseAdvanced => {
+                Some(previous)
+            }
             SyncRule::Okx if scenario.with_sequence_ids => Some(previous),
             _ => None,
         };

@@ -235,6 +235,59 @@ fn deribit_chains_by_prev_change_id() {
     ));
 }
 
+/// Coinbase Advanced Trade numbers messages per connection: a book's messages are not
+/// consecutive, and the connection says from which message on its numbering is unbroken.
+#[test]
+fn coinbase_advanced_continues_while_the_connection_s_numbering_is_unbroken() {
+    let mut sequencer = Sequencer::new(SyncRule::CoinbaseAdvanced);
+    assert_eq!(
+        sequencer.apply(delta(3, 3, Some(0))),
+        Ok(Progress::Skipped(Skip::BeforeSnapshot))
+    );
+    sequencer.apply(snapshot(13)).expect("snapshot");
+    // Messages 14 to 20 were other channels' or books'; none was lost.
+    assert_eq!(
+        sequencer.apply(delta(21, 21, Some(0))),
+        Ok(Progress::Applied)
+    );
+    assert_eq!(
+        sequencer.apply(delta(21, 21, Some(0))),
+        Ok(Progress::Skipped(Skip::AlreadyApplied))
+    );
+    // Message 40 followed a hole on the connection: what was lost, whatever it carried, came
+    // after the book's message 21.
+    let desync = sequencer.apply(delta(44, 44, Some(40))).expect_err("lost");
+    assert!(matches!(
+        desync.reason,
+        DesyncReason::Sequence {
+            last_applied: 21,
+            prev_id: Some(40),
+            ..
+        }
+    ));
+    assert_eq!(
+        sequencer.apply(delta(45, 45, Some(40))),
+        Ok(Progress::Skipped(Skip::BeforeSnapshot))
+    );
+    assert!(matches!(
+        sequencer.apply(snapshot(52)),
+        Ok(Progress::Recovered(_))
+    ));
+    assert_eq!(
+        sequencer.apply(delta(60, 60, Some(40))),
+        Ok(Progress::Applied)
+    );
+}
+
+#[test]
+fn coinbase_exchange_updates_follow_in_order() {
+    let mut sequencer = Sequencer::new(SyncRule::CoinbaseExchange);
+    sequencer.apply(snapshot(0)).expect("snapshot");
+    assert_eq!(sequencer.apply(delta(7, 7, None)), Ok(Progress::Applied));
+    // Unnumbered updates may share a time, which stands in for their ids.
+    assert_eq!(sequencer.apply(delta(7, 7, None)), Ok(Progress::Applied));
+}
+
 #[test]
 fn bybit_restart_snapshot_with_u_one_resets_the_book() {
     let mut sequencer = Sequencer::new(SyncRule::Bybit);

@@ -158,7 +158,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
         for chunk in subscriptions.chunks(SUBSCRIPTIONS_PER_CONNECTION) {
             connection_count += 1;
             let connection = Connection {
-                protocol: protocol.clone(),
+                // A protocol of its own: some keep state per connection (Coinbase Advanced
+                // Trade numbers every message of a connection).
+                protocol: venue.protocol().map_err(config_error)?,
                 endpoint: venue.endpoint().to_owned(),
                 rest_endpoint: venue.rest_endpoint().to_owned(),
                 rest_client: rest_client.clone(),

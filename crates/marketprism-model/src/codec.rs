@@ -385,6 +385,7 @@ mod tests {
             Just(Exchange::Okx),
             Just(Exchange::Deribit),
             Just(Exchange::Bybit),
+            Just(Exchange::Coinbase),
         ];
         let market_type = prop_oneof![
             Just(MarketType::Spot),

@@ -18,6 +18,8 @@ pub enum Exchange {
     Deribit,
     /// Bybit (`bybit.com`).
     Bybit,
+    /// Coinbase (`coinbase.com`): Advanced Trade and the Exchange feed.
+    Coinbase,
 }
 
 impl Exchange {
@@ -28,6 +30,7 @@ impl Exchange {
             Exchange::Okx => "okx",
             Exchange::Deribit => "deribit",
             Exchange::Bybit => "bybit",
+            Exchange::Coinbase => "coinbase",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! collector uses, producing the normalized events the collector would have published.
 //!
 //! Records come from capture files (see `marketprism-capture`). Each record is routed by its
-//! capture venue label (and, for Bybit, its endpoint) to a venue protocol; book messages go
+//! capture venue label (and, for Bybit and Coinbase, its endpoint) to a venue protocol; book messages go
 //! through a [`BookTracker`] per connection (per venue for venues whose books start from a
 //! REST snapshot, since the snapshot arrives on another connection). REST depth snapshots in
 //! the capture bootstrap Binance books exactly as the collector's fetch would.
@@ -180,6 +180,16 @@ fn protocol_for(record: &CaptureRecord) -> Option<(String, Arc<dyn VenueProtocol
         // Bybit REST (instrument lists) carries nothing to replay but is a supported feed.
         "bybit" if record.kind == RecordKind::Rest && record.url.contains("/v5/") => {
             ("bybit/linear".into(), VenueKind::BybitLinear)
+        }
+        // Advanced Trade: its WebSocket and its REST products list (`/api/v3/brokerage/`).
+        "coinbase"
+            if record.url.contains("advanced-trade-ws") || record.url.contains("/api/v3/") =>
+        {
+            ("coinbase/advanced".into(), VenueKind::CoinbaseSpot)
+        }
+        // Coinbase Exchange (Coinbase Pro before 2022): `ws-feed.*` and its REST `/products`.
+        "coinbase" if record.url.contains("ws-feed.") || record.url.ends_with("/products") => {
+            ("coinbase/exchange".into(), VenueKind::CoinbaseExchange)
         }
         _ => return None,
     };

@@ -39,10 +39,7 @@ fn every_capture_replays_and_every_book_stays_in_sync() {
                     }
                 }
                 Err(ReplayError::UnsupportedFeed { venue, .. }) => {
-                    assert!(
-                        venue == "coinbase" || venue == "bybit",
-                        "unexpected unsupported feed {venue}"
-                    );
+                    assert!(venue == "bybit", "unexpected unsupported feed {venue}");
                 }
                 Err(error) => panic!("{}: {error}", path.display()),
             }
@@ -69,12 +66,21 @@ fn every_capture_replays_and_every_book_stays_in_sync() {
         "deribit",
         "bybit/spot",
         "bybit/linear",
+        "coinbase/advanced",
+        "coinbase/exchange",
     ] {
         let figures = &stats[feed];
         assert!(figures.book_updates_applied > 0, "{feed}: no book applied");
         assert!(figures.books_published > 0, "{feed}: no book published");
     }
-    for feed in ["binance-spot", "binance-usdm", "okx", "bybit/linear"] {
+    for feed in [
+        "binance-spot",
+        "binance-usdm",
+        "okx",
+        "bybit/linear",
+        "coinbase/advanced",
+        "coinbase/exchange",
+    ] {
         assert!(stats[feed].trades > 0, "{feed}: no trades");
     }
 }

@@ -430,8 +430,11 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         // a new subscriber's snapshot and the events after it are queued in order.
         let clients = shared.clients();
         let events = shared.books().tick(now_ms());
-        for (_, events) in events {
+        for (symbol, events) in events {
             for client in clients.values() {
+                if events.is_empty() {
+                    crate::dialect::lose_event(client, &symbol);
+                }
                 for event in &events {
                     if let Some(text) = crate::dialect::render_event(client, event) {
                         client.offer(Outbound { text, trade: None });

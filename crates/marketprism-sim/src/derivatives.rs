@@ -198,6 +198,7 @@ fn frames_for(
         Dialect::Okx => "okx/perpetual",
         Dialect::Binance { .. } => "binance/perpetual",
         Dialect::Deribit => "deribit/options",
+        Dialect::Coinbase => "coinbase/spot",
     };
     let mut written = Written {
         venue,
@@ -312,7 +313,7 @@ fn frames_for(
                 );
             }
         }
-        Dialect::Deribit | Dialect::Binance { futures: false } => {}
+        Dialect::Deribit | Dialect::Binance { futures: false } | Dialect::Coinbase => {}
     }
     written.frames
 }

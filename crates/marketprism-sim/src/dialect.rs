@@ -1,6 +1,7 @@
 //! The venues' framings of the simulated books: Binance spot and USDⓈ-M diff-depth events,
-//! OKX `books`, Deribit `book.*.100ms` and Bybit v5 `orderbook.*`, with each venue's
-//! subscribe replies, errors, pings and subscription snapshots.
+//! OKX `books`, Deribit `book.*.100ms`, Bybit v5 `orderbook.*` and Coinbase Advanced Trade
+//! `l2_data` (see `coinbase.rs`), with each venue's subscribe replies, errors, pings and
+//! subscription snapshots.
 //!
 //! Written from the venues' documentation, independently of the collector's parsers.
 
@@ -26,6 +27,8 @@ pub(crate) enum Dialect {
         /// The linear (USDT perpetual) category, else spot.
         linear: bool,
     },
+    /// Coinbase Advanced Trade (`/`, as `wss://advanced-trade-ws.coinbase.com`).
+    Coinbase,
 }
 
 impl Dialect {
@@ -38,6 +41,7 @@ impl Dialect {
             Dialect::Deribit => "/ws/api/v2",
             Dialect::Bybit { linear: false } => "/v5/public/spot",
             Dialect::Bybit { linear: true } => "/v5/public/linear",
+            Dialect::Coinbase => "/",
         }
     }
 }
@@ -72,7 +76,7 @@ pub(crate) fn deribit_name(symbol: &str) -> Option<String> {
 }
 
 /// The simulator symbol behind a venue instrument name, if the simulator has its book.
-fn symbol_of(dialect: Dialect, instrument: &str, shared: &Shared) -> Option<String> {
+pub(crate) fn symbol_of(dialect: Dialect, instrument: &str, shared: &Shared) -> Option<String> {
     let books = shared.books();
     let symbol = match dialect {
         Dialect::Okx => instrument
@@ -86,6 +90,7 @@ fn symbol_of(dialect: Dialect, instrument: &str, shared: &Shared) -> Option<Stri
                 None => format!("{underlying}USD"),
             }
         }
+        Dialect::Coinbase => instrument.replace('-', "").to_ascii_uppercase(),
         Dialect::Bybit { .. } | Dialect::Binance { .. } => instrument.to_ascii_uppercase(),
     };
     books.knows(&symbol).then_some(symbol)
@@ -160,6 +165,15 @@ fn subscribed_book(client: &Client, symbol: &str) -> Option<String> {
             .iter()
             .find(|topic| topic.starts_with("orderbook.") && topic.ends_with(&format!(".{symbol}")))
             .cloned(),
+        Dialect::Coinbase => crate::coinbase::subscribed_book(client, symbol),
+    }
+}
+
+/// Notes, for `client`, that an event of `symbol`'s book was lost rather than sent: only
+/// Coinbase's numbering shows it.
+pub(crate) fn lose_event(client: &Client, symbol: &str) {
+    if client.dialect == Dialect::Coinbase {
+        crate::coinbase::lose_book_event(client, symbol);
     }
 }
 
@@ -210,13 +224,14 @@ pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String>
                      "u": event.event, "seq": event.last_id},
         })
         .to_string(),
+        Dialect::Coinbase => crate::coinbase::book_event(client, &stream, event),
     })
 }
 
-/// The snapshot frame a venue sends on subscription.
-fn render_snapshot(dialect: Dialect, stream: &str, symbol: &str, book: &BookSnapshot) -> String {
+/// The snapshot frame a venue sends `client` on subscription.
+fn render_snapshot(client: &Client, stream: &str, symbol: &str, book: &BookSnapshot) -> String {
     let now = marketprism_model::now_ms();
-    match dialect {
+    match client.dialect {
         Dialect::Okx => json!({
             "arg": {"channel": "books", "instId": stream.trim_start_matches("books:")},
             "action": "snapshot",
@@ -255,16 +270,19 @@ fn render_snapshot(dialect: Dialect, stream: &str, symbol: &str, book: &BookSnap
                      "u": book.event, "seq": book.last_id},
         })
         .to_string(),
+        Dialect::Coinbase => {
+            crate::coinbase::book_snapshot(client, stream.trim_start_matches("level2:"), book)
+        }
         Dialect::Binance { .. } => String::new(),
     }
 }
 
 /// Subscribes `client` to a book stream and queues the venue's snapshot for it.
-fn subscribe_book(shared: &Shared, client: &mut Client, stream: String, symbol: &str) {
+pub(crate) fn subscribe_book(shared: &Shared, client: &mut Client, stream: String, symbol: &str) {
     let snapshot = shared.books().current(symbol);
     if let Some(book) = snapshot {
         client.offer(Outbound {
-            text: render_snapshot(client.dialect, &stream, symbol, &book),
+            text: render_snapshot(client, &stream, symbol, &book),
             trade: None,
         });
     }
@@ -286,6 +304,7 @@ pub(crate) fn handle(shared: &Shared, client: &mut Client, text: &str) {
         Dialect::Okx => handle_okx(shared, client, text),
         Dialect::Deribit => handle_deribit(shared, client, text),
         Dialect::Bybit { .. } => handle_bybit(shared, client, text),
+        Dialect::Coinbase => crate::coinbase::handle(shared, client, text),
         Dialect::Binance { .. } => {}
     }
 }

@@ -2,7 +2,8 @@
 //! Binance spot `GET /api/v3/exchangeInfo` and USDⓈ-M `GET /fapi/v1/exchangeInfo`, OKX
 //! `GET /api/v5/public/instruments` (`instType=SPOT` and `SWAP`), Deribit `GET
 //! /api/v2/public/get_instruments` (the perpetuals, `kind=future`) and Bybit `GET
-//! /v5/market/instruments-info` (`category=spot` and `linear`). Each answer has the venue's
+//! /v5/market/instruments-info` (`category=spot` and `linear`) and Coinbase Advanced Trade
+//! `GET /api/v3/brokerage/market/products`. Each answer has the venue's
 //! shape with the fields a client reads (name, state, base and quote asset, contract type)
 //! and the usual companions, with the simulator's tick (0.01) and lot (10^-8) sizes. A
 //! symbol the simulator cannot split into base and quote (see [`split`]) is listed where
@@ -390,4 +391,34 @@ pub(crate) async fn bybit_instruments(
         json!({"category": "spot", "list": list})
     };
     answer(&shared, &uri, reply(result))
+}
+/// `GET /api/v3/brokerage/market/products`: the configured symbols that split into base and
+/// quote, as Coinbase Advanced Trade spot products (`BTC-USDT`), `online`, in one page.
+pub(crate) async fn coinbase_products(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let products: Vec<Value> = listed(&shared)
+        .iter()
+        .filter(|listed| listed.assets.is_some())
+        .map(|listed| {
+            let (base, quote) = listed.assets();
+            json!({"product_id": format!("{base}-{quote}"), "base_increment": "0.00000001",
+                   "quote_increment": "0.01", "base_min_size": "0.00000001",
+                   "base_max_size": "9000", "status": "online", "trading_disabled": false,
+                   "is_disabled": false, "cancel_only": false, "limit_only": false,
+                   "post_only": false, "auction_mode": false, "product_type": "SPOT",
+                   "base_currency_id": base, "quote_currency_id": quote, "alias": "",
+                   "alias_to": [], "price_increment": "0.01",
+                   "display_name": format!("{base}-{quote}"), "view_only": false})
+        })
+        .collect();
+    let count = products.len();
+    answer(
+        &shared,
+        &uri,
+        json!({"products": products, "num_products": count,
+               "pagination": {"prev_cursor": "", "next_cursor": "", "has_next": false,
+                              "has_prev": false}}),
+    )
 }

@@ -2,10 +2,12 @@
 //!
 //! Order books are served in the framing of every venue MarketPrism records: Binance spot
 //! and USDⓈ-M (`/fapi/stream`, `GET /fapi/v1/depth`), OKX (`/ws/v5/public`, `books` with
-//! checksums), Deribit (`/ws/api/v2`, `book.*.100ms`) and Bybit v5 (`/v5/public/{spot,linear}`,
-//! `orderbook.*`), each with its subscribe replies and subscription snapshots. Trades are
-//! written in every venue's framing (Binance `@trade`/`@aggTrade`, OKX `trades`, Deribit
-//! `trades.*.100ms`, Bybit `publicTrade.*`), and the report records which venue and market
+//! checksums), Deribit (`/ws/api/v2`, `book.*.100ms`), Bybit v5 (`/v5/public/{spot,linear}`,
+//! `orderbook.*`) and Coinbase Advanced Trade (`/`, `level2` with per-connection
+//! `sequence_num` and `heartbeats`), each with its subscribe replies and subscription
+//! snapshots. Trades are written in every venue's framing (Binance `@trade`/`@aggTrade`, OKX
+//! `trades`, Deribit `trades.*.100ms`, Bybit `publicTrade.*`, Coinbase `market_trades`), and
+//! the report records which venue and market
 //! each reached. Every second it also sends funding rates, open interest, liquidations (every
 //! third second) and volatility indices on the derivatives channels of Binance USDⓈ-M, OKX
 //! (`liquidation-orders` market-wide), Bybit and Deribit, and it answers the polled REST
@@ -13,7 +15,8 @@
 //! Bybit `account-ratio`, Deribit DVOL history), recording each value with its venue, every
 //! venue's public trade history from the trades it generated (see `history.rs`), and every
 //! venue's instrument list of the configured symbols (Binance `exchangeInfo`, OKX
-//! `public/instruments`, Deribit `get_instruments`, Bybit `instruments-info`; see
+//! `public/instruments`, Deribit `get_instruments`, Bybit `instruments-info`, Coinbase
+//! `market/products`; see
 //! `instruments.rs`). For Binance it speaks the whole protocol: raw streams at
 //! `/ws/<stream>` (and `/ws` with live subscriptions), combined streams at
 //! `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`, `UNSUBSCRIBE` and
@@ -50,6 +53,7 @@
 //! The simulator shares no code with the collector's parsers, so one cannot hide the other's
 //! mistakes.
 
+mod coinbase;
 mod config;
 mod depth;
 mod derivatives;

@@ -22,6 +22,7 @@
 //! * Bybit `/v5/*` (REST): 600 requests per 5 s.
 //! * Deribit `/api/v2/*`: 20 requests per second; `public/get_instruments` 1 per second of
 //!   its own.
+//! * Coinbase Advanced Trade `/api/v3/brokerage/*` (public): 10 requests per second.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -112,6 +113,9 @@ fn rule(path: &str, query: &str) -> Option<Rule> {
             weight,
         })
     };
+    if path.starts_with("/api/v3/brokerage/") {
+        return rule("coinbase", "public", 10, 1_000, 1);
+    }
     if path.starts_with("/api/v3/") || path.starts_with("/api/v1/") {
         let weight = match path.rsplit('/').next() {
             Some("depth") => match depth {
@@ -294,6 +298,10 @@ mod tests {
             Some(("binance_usdm", 1))
         );
         assert_eq!(weight("/v5/market/account-ratio", ""), Some(("bybit", 1)));
+        assert_eq!(
+            weight("/api/v3/brokerage/market/products", ""),
+            Some(("coinbase", 1))
+        );
         // The instrument lists.
         assert_eq!(
             weight("/api/v3/exchangeInfo", ""),

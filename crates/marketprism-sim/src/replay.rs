@@ -150,6 +150,7 @@ fn dialect_of(record: &CaptureRecord) -> Option<Dialect> {
         "bybit" if record.url.contains("/v5/public/linear") => {
             Some(Dialect::Bybit { linear: true })
         }
+        "coinbase" if record.url.contains("advanced-trade-ws") => Some(Dialect::Coinbase),
         _ => None,
     }
 }
@@ -176,6 +177,43 @@ struct Pushed<'a> {
     topic: Option<String>,
     #[serde(default, borrow)]
     data: Option<&'a RawValue>,
+    /// Coinbase.
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default, borrow)]
+    events: Option<&'a RawValue>,
+}
+
+/// The product of a Coinbase event (`l2_data`, `market_trades`), wherever it is written.
+#[derive(Deserialize)]
+struct CoinbaseEvent {
+    #[serde(default)]
+    product_id: Option<String>,
+    #[serde(default)]
+    trades: Vec<CoinbaseTrade>,
+}
+
+#[derive(Deserialize)]
+struct CoinbaseTrade {
+    product_id: String,
+}
+
+/// The subscription a Coinbase message belongs to: `level2:BTC-USD`,
+/// `market_trades:BTC-USD`, `heartbeats`; `None` for answers and other channels.
+fn coinbase_stream(channel: &str, events: &RawValue) -> Option<String> {
+    let channel = match channel {
+        "l2_data" => "level2",
+        "market_trades" => "market_trades",
+        "heartbeats" => return Some("heartbeats".to_owned()),
+        _ => return None,
+    };
+    let events: Vec<CoinbaseEvent> = serde_json::from_str(events.get()).ok()?;
+    let event = events.first()?;
+    let product = event
+        .product_id
+        .clone()
+        .or_else(|| event.trades.first().map(|trade| trade.product_id.clone()))?;
+    Some(format!("{channel}:{product}"))
 }
 
 #[derive(Deserialize)]
@@ -210,6 +248,7 @@ fn pushed_stream(dialect: Dialect, payload: &str) -> Option<String> {
             .filter(|_| pushed.method.as_deref() == Some("subscription"))
             .map(|params| params.channel),
         Dialect::Bybit { .. } => pushed.topic.filter(|_| pushed.data.is_some()),
+        Dialect::Coinbase => coinbase_stream(pushed.channel.as_deref()?, pushed.events?),
     }
 }
 
@@ -230,7 +269,7 @@ pub(crate) fn stream_key(dialect: Dialect, name: &str) -> String {
             }
             _ => name.to_owned(),
         },
-        Dialect::Binance { .. } | Dialect::Bybit { .. } => name.to_owned(),
+        Dialect::Binance { .. } | Dialect::Bybit { .. } | Dialect::Coinbase => name.to_owned(),
     }
 }
 
@@ -468,8 +507,12 @@ struct Combined<'a> {
     data: &'a RawValue,
 }
 
-/// The frame as `client` receives it: Binance raw-stream clients get the payload unwrapped.
+/// The frame as `client` receives it: Binance raw-stream clients get the payload unwrapped,
+/// Coinbase clients get it numbered in their connection's sequence.
 fn framed(client: &Client, payload: &str) -> String {
+    if client.dialect == Dialect::Coinbase {
+        return crate::coinbase::renumbered(client, payload);
+    }
     if matches!(client.dialect, Dialect::Binance { .. }) && !client.combined {
         if let Ok(combined) = serde_json::from_str::<Combined<'_>>(payload) {
             return combined.data.get().to_owned();

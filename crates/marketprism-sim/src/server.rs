@@ -66,9 +66,16 @@ pub(crate) struct Client {
     pub(crate) streams: BTreeSet<String>,
     pub(crate) sender: mpsc::Sender<Outbound>,
     pub(crate) close: CancellationToken,
+    /// Messages numbered so far (Coinbase's `sequence_num`, per connection).
+    pub(crate) messages: AtomicU64,
 }
 
 impl Client {
+    /// The next message number of the connection.
+    pub(crate) fn next_message(&self) -> u64 {
+        self.messages.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Queues a frame; a full queue disconnects the client.
     pub(crate) fn offer(&self, frame: Outbound) {
         if self.sender.try_send(frame).is_err() {
@@ -228,7 +235,8 @@ pub async fn bind(
                     tokio::join!(
                         crate::generator::run(shared.clone(), shutdown.clone()),
                         crate::depth::run(shared.clone(), shutdown.clone()),
-                        crate::derivatives::run(shared, shutdown),
+                        crate::derivatives::run(shared.clone(), shutdown.clone()),
+                        crate::coinbase::heartbeats(shared, shutdown),
                     );
                 }
             }
@@ -242,6 +250,7 @@ pub async fn bind(
         .route("/ws/v5/public", get(okx))
         .route("/ws/api/v2", get(deribit))
         .route("/v5/public/{category}", get(bybit))
+        .route("/", get(coinbase))
         .route("/control/disconnect", post(disconnect_all))
         .route("/control/silence", post(silence))
         .route("/control/report", get(report))
@@ -317,6 +326,10 @@ pub async fn bind(
                 "/v5/market/instruments-info",
                 get(crate::instruments::bybit_instruments),
             )
+            .route(
+                "/api/v3/brokerage/market/products",
+                get(crate::instruments::coinbase_products),
+            )
             .route("/control/rate-limit", post(crate::polled::rate_limit))
             .route("/control/book-fault", post(book_fault))
             .route("/control/stale-snapshots", post(stale_snapshots))
@@ -329,7 +342,7 @@ pub async fn bind(
             shared.clone(),
             crate::limits::enforce,
         ));
-    tracing::info!(address = %bound, "Simulator listening (Binance spot and USDⓈ-M, OKX, Deribit and Bybit protocols).");
+    tracing::info!(address = %bound, "Simulator listening (Binance spot and USDⓈ-M, OKX, Deribit, Bybit and Coinbase protocols).");
     let server = async move {
         let source = tokio::spawn(source);
         let served = axum::serve(listener, app)
@@ -374,6 +387,12 @@ async fn futures_combined(
 
 async fn okx(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(move |socket| serve_client(shared, socket, Dialect::Okx, false, Vec::new()))
+}
+
+async fn coinbase(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| {
+        serve_client(shared, socket, Dialect::Coinbase, false, Vec::new())
+    })
 }
 
 async fn deribit(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
@@ -624,6 +643,7 @@ async fn serve_client(
             streams,
             sender: sender.clone(),
             close: close.clone(),
+            messages: AtomicU64::new(0),
         },
     );
     shared.report().connections += 1;

@@ -1,5 +1,6 @@
 //! The venues' framings of generated trades: Binance `@trade`/`@aggTrade`, OKX `trades`,
-//! Deribit `trades.{instrument}.100ms` and Bybit v5 `publicTrade.{symbol}`, each with the
+//! Deribit `trades.{instrument}.100ms`, Bybit v5 `publicTrade.{symbol}` and Coinbase
+//! `market_trades` (see `coinbase.rs`), each with the
 //! venue and market it was written for, so the report can say where every trade went.
 //!
 //! Written from the venues' documentation, independently of the collector's parsers.
@@ -121,6 +122,7 @@ pub(crate) fn render(client: &Client, trade: &SimTrade) -> Vec<TradeFrame> {
                 frames.push(TradeFrame { text, venue });
             }
         }
+        Dialect::Coinbase => frames.extend(crate::coinbase::trade(client, trade)),
     }
     frames
 }
@@ -139,6 +141,7 @@ mod tests {
             streams: streams.iter().map(|stream| (*stream).to_owned()).collect(),
             sender,
             close: CancellationToken::new(),
+            messages: Default::default(),
         }
     }
 

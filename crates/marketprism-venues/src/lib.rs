@@ -11,10 +11,13 @@
 //! `symbol.rs` (instrument names), `wire.rs` (serde mirrors of the venue's JSON),
 //! `normalize.rs` (wire types to model events), `poll.rs` where the venue answers polled REST
 //! series, `history.rs` (its public trade history, paged by a [`HistoryPager`]), and
-//! `tests.rs`; Binance adds `combined.rs`, its one-pass combined-stream decoder.
+//! `tests.rs`; Binance adds `combined.rs`, its one-pass combined-stream decoder. Coinbase
+//! has one such folder per API (`coinbase/advanced`, `coinbase/exchange`) beside the files
+//! both share (symbols, times, trade sides).
 
 pub mod binance;
 pub mod bybit;
+pub mod coinbase;
 pub mod concatenated;
 mod decimal;
 pub mod deribit;

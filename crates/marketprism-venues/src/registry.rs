@@ -9,7 +9,7 @@ use std::sync::Arc;
 use marketprism_model::{Exchange, MarketType, Symbol};
 use serde::{Deserialize, Serialize};
 
-use crate::{binance, bybit, deribit, okx, VenueError, VenueProtocol};
+use crate::{binance, bybit, coinbase, deribit, okx, VenueError, VenueProtocol};
 
 /// A venue and market MarketPrism can record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,11 +31,17 @@ pub enum VenueKind {
     BybitSpot,
     /// Bybit v5 linear perpetuals.
     BybitLinear,
+    /// Coinbase spot over the Advanced Trade API, Coinbase's current market-data API (named
+    /// after its market like the other venues' spot feeds).
+    CoinbaseSpot,
+    /// Coinbase spot over the Coinbase Exchange API (formerly Coinbase Pro): the same market
+    /// and trades as [`VenueKind::CoinbaseSpot`], books from its public `level2_batch`.
+    CoinbaseExchange,
 }
 
 impl VenueKind {
     /// Every venue and market, in declaration order.
-    pub const ALL: [VenueKind; 8] = [
+    pub const ALL: [VenueKind; 10] = [
         VenueKind::BinanceSpot,
         VenueKind::BinanceUsdm,
         VenueKind::OkxSpot,
@@ -44,6 +50,8 @@ impl VenueKind {
         VenueKind::DeribitOptions,
         VenueKind::BybitSpot,
         VenueKind::BybitLinear,
+        VenueKind::CoinbaseSpot,
+        VenueKind::CoinbaseExchange,
     ];
 
     /// The venue the feed records.
@@ -53,13 +61,18 @@ impl VenueKind {
             VenueKind::OkxSpot | VenueKind::OkxSwap => Exchange::Okx,
             VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => Exchange::Deribit,
             VenueKind::BybitSpot | VenueKind::BybitLinear => Exchange::Bybit,
+            VenueKind::CoinbaseSpot | VenueKind::CoinbaseExchange => Exchange::Coinbase,
         }
     }
 
     /// The market the feed records.
     pub const fn market_type(self) -> MarketType {
         match self {
-            VenueKind::BinanceSpot | VenueKind::OkxSpot | VenueKind::BybitSpot => MarketType::Spot,
+            VenueKind::BinanceSpot
+            | VenueKind::OkxSpot
+            | VenueKind::BybitSpot
+            | VenueKind::CoinbaseSpot
+            | VenueKind::CoinbaseExchange => MarketType::Spot,
             VenueKind::BinanceUsdm
             | VenueKind::OkxSwap
             | VenueKind::DeribitPerpetual
@@ -76,6 +89,8 @@ impl VenueKind {
             VenueKind::OkxSpot | VenueKind::OkxSwap => okx::WS_ENDPOINT,
             VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => deribit::WS_ENDPOINT,
             VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::WS_ENDPOINT,
+            VenueKind::CoinbaseSpot => coinbase::advanced::WS_ENDPOINT,
+            VenueKind::CoinbaseExchange => coinbase::exchange::WS_ENDPOINT,
         }
     }
 
@@ -87,11 +102,13 @@ impl VenueKind {
             VenueKind::OkxSpot | VenueKind::OkxSwap => okx::REST_ENDPOINT,
             VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => deribit::REST_ENDPOINT,
             VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::REST_ENDPOINT,
+            VenueKind::CoinbaseSpot => coinbase::advanced::REST_ENDPOINT,
+            VenueKind::CoinbaseExchange => coinbase::exchange::REST_ENDPOINT,
         }
     }
 
     /// Parses a configured symbol, normalized (`BTC-USDT`) or as the venue writes it
-    /// (`btcusdt`, `BTC-USDT-SWAP`, `BTC-PERPETUAL`).
+    /// (`btcusdt`, `BTC-USDT-SWAP`, `BTC-PERPETUAL`; Coinbase writes `BTC-USD`).
     pub fn parse_symbol(self, text: &str) -> Result<Symbol, VenueError> {
         let market_type = self.market_type();
         match self {
@@ -105,6 +122,9 @@ impl VenueKind {
                 deribit::symbol::parse_configured(market_type, text)
             }
             VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::symbol::parse_configured(text),
+            VenueKind::CoinbaseSpot | VenueKind::CoinbaseExchange => {
+                coinbase::symbol::parse_configured(text)
+            }
         }
     }
 
@@ -129,6 +149,8 @@ impl VenueKind {
             VenueKind::BybitLinear => {
                 Arc::new(bybit::Bybit::linear(bybit::symbol::SymbolMap::new(symbols)))
             }
+            VenueKind::CoinbaseSpot => Arc::new(coinbase::advanced::CoinbaseAdvanced::new()),
+            VenueKind::CoinbaseExchange => Arc::new(coinbase::exchange::CoinbaseExchange),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod active;
 mod books;
 mod cluster;
+mod coinbase;
 mod continuity;
 mod derivatives;
 mod outage;

@@ -36,6 +36,7 @@ async fn every_venue_lists_the_configured_symbols_as_its_parser_reads_them() {
         VenueKind::DeribitPerpetual,
         VenueKind::BybitSpot,
         VenueKind::BybitLinear,
+        VenueKind::CoinbaseSpot,
     ];
     for kind in kinds {
         let protocol = kind.protocol(&symbols);
@@ -65,6 +66,7 @@ async fn every_venue_lists_the_configured_symbols_as_its_parser_reads_them() {
     assert_eq!(counted("okx"), Some((2, 2)));
     assert_eq!(counted("deribit"), Some((1, 1)));
     assert_eq!(counted("bybit"), Some((2, 2)));
+    assert_eq!(counted("coinbase"), Some((1, 1)));
     shutdown.cancel();
 }
 

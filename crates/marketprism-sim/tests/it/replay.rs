@@ -426,3 +426,59 @@ fn a_real_capture_lists_its_connections_and_streams() {
         "Bybit's retired v2 API is not replayed"
     );
 }
+
+/// A Coinbase client subscribed to part of the real Advanced Trade capture (one product's
+/// book, and heartbeats) gets the captured frames numbered as its own connection's messages,
+/// without holes, and its book stays in sync under the venue's parser.
+#[tokio::test]
+async fn a_coinbase_client_gets_captured_frames_numbered_without_holes() {
+    use marketprism_book::Sequencer;
+    use marketprism_venues::coinbase::advanced::CoinbaseAdvanced;
+    use marketprism_venues::{Inbound, VenueProtocol};
+
+    let path = marketprism_capture::captures("coinbase.2026")
+        .expect("capture")
+        .remove(0);
+    let (address, shutdown) = start(replaying(path, true)).await;
+    let mut socket = connect(&address, "/").await;
+    send(
+        &mut socket,
+        &json!({"type": "subscribe", "product_ids": ["BTC-USD"], "channel": "level2"}),
+    )
+    .await;
+    send(
+        &mut socket,
+        &json!({"type": "subscribe", "channel": "heartbeats"}),
+    )
+    .await;
+    // Both answers, before the replay starts.
+    for _ in 0..2 {
+        let answer = next_raw(&mut socket, Duration::from_secs(5))
+            .await
+            .expect("an answer");
+        assert!(answer.contains(r#""channel":"subscriptions""#), "{answer}");
+    }
+    assert_eq!(http(&address, "POST", "/control/start").await.0, 200);
+    let frames = frames_until_quiet(&mut socket).await;
+
+    let protocol = CoinbaseAdvanced::new();
+    let mut sequencer = Sequencer::new(marketprism_book::SyncRule::CoinbaseAdvanced);
+    let mut numbers = Vec::new();
+    let mut books = 0;
+    for frame in &frames {
+        let value: Value = serde_json::from_str(frame).expect("JSON");
+        numbers.push(value["sequence_num"].as_u64().expect("numbered"));
+        if let Inbound::Book(message) = protocol.parse(frame, 0).expect("parses") {
+            assert_eq!(message.symbol.as_str(), "BTC-USD");
+            sequencer.apply(message.update).expect("in sync");
+            books += 1;
+        }
+    }
+    assert_eq!(books, 93, "every BTC-USD book message of the capture");
+    let expected: Vec<u64> = (2..2 + frames.len() as u64).collect();
+    assert_eq!(
+        numbers, expected,
+        "numbered after the two answers, without holes"
+    );
+    shutdown.cancel();
+}

@@ -1,0 +1,216 @@
+//! Coinbase Advanced Trade public market data over WebSocket: trades (`market_trades`), books
+//! (`level2`, answered as `l2_data`: a snapshot, then updates) and `heartbeats`.
+//!
+//! Every message carries `sequence_num`, numbered per connection across every channel and
+//! product (see [`numbering`]): a hole means lost messages, and every book of the connection
+//! then resynchronizes by resubscribing its `level2`, which brings a fresh snapshot; the
+//! outage is recorded as a gap. Book updates are named by their send time, since numbers
+//! restart on every connection. Trade ids count each product's trades, so a hole in them is a
+//! trade gap. Public channels need no authentication; USDC products (`BTC-USDC`) are aliases
+//! whose data Coinbase publishes under the USD product (`BTC-USD`), so they are not listed.
+//! Docs: <https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/websocket/websocket-channels>
+
+mod normalize;
+mod numbering;
+mod subscribe;
+mod wire;
+
+use std::sync::{Mutex, PoisonError};
+
+use marketprism_book::SyncRule;
+use marketprism_model::{Exchange, MarketType, Symbol};
+
+use crate::coinbase::symbol;
+use crate::coinbase::time::{millis, nanos};
+use crate::{
+    Inbound, RequestCost, RestBucket, RestCall, RestLimits, SubscribeRequest, Subscription,
+    VenueError, VenueProtocol,
+};
+
+use numbering::{Numbering, Observed};
+
+/// Production public WebSocket endpoint (market data):
+/// <https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/websocket/websocket-overview>.
+pub const WS_ENDPOINT: &str = "wss://advanced-trade-ws.coinbase.com";
+
+/// Production REST endpoint: <https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/rest-api>.
+pub const REST_ENDPOINT: &str = "https://api.coinbase.com";
+
+/// The Coinbase Advanced Trade protocol for spot products.
+///
+/// It follows the message numbering of the one connection whose frames it parses, so each
+/// connection needs an instance of its own (the collector builds one per connection). Frames
+/// of two live connections parsed by one instance would interleave two numberings: books
+/// would resynchronize needlessly, and a loss on one connection could be hidden by the
+/// other's numbers.
+#[derive(Debug, Default)]
+pub struct CoinbaseAdvanced {
+    numbering: Mutex<Numbering>,
+}
+
+impl CoinbaseAdvanced {
+    /// A protocol that has seen no message yet.
+    pub fn new() -> Self {
+        CoinbaseAdvanced::default()
+    }
+
+    /// Notes message `number` of the connection, sent at `time_ns`: its id, and since when
+    /// the numbering is unbroken.
+    fn observe(&self, number: u64, time_ns: u64) -> Observed {
+        self.numbering
+            .lock()
+            // The numbering is a few integers, consistent after any panic.
+            .unwrap_or_else(PoisonError::into_inner)
+            .observe(number, time_ns)
+    }
+}
+
+impl VenueProtocol for CoinbaseAdvanced {
+    fn exchange(&self) -> Exchange {
+        Exchange::Coinbase
+    }
+
+    fn market_type(&self) -> MarketType {
+        MarketType::Spot
+    }
+
+    fn sync_rule(&self) -> SyncRule {
+        SyncRule::CoinbaseAdvanced
+    }
+
+    fn connect_url(&self, endpoint: &str) -> String {
+        endpoint.trim_end_matches('/').to_owned()
+    }
+
+    fn native_symbol(&self, symbol: &Symbol) -> String {
+        symbol::to_native(symbol)
+    }
+
+    /// Public endpoints allow 10 requests per second per IP; beyond that Coinbase answers 429
+    /// (<https://docs.cloud.coinbase.com/advanced-trade/docs/rest-api-rate-limits>).
+    fn rest_limits(&self) -> RestLimits {
+        const LIMITS: RestLimits = RestLimits {
+            name: "coinbase_advanced",
+            buckets: &[RestBucket {
+                name: "public",
+                limit: 10,
+                window: std::time::Duration::from_secs(1),
+            }],
+            used_weight_header: None,
+            ban: None,
+        };
+        LIMITS
+    }
+
+    fn request_cost(&self, _call: RestCall) -> RequestCost {
+        RequestCost {
+            bucket: "public",
+            weight: 1,
+        }
+    }
+
+    /// `GET /api/v3/brokerage/market/products`, public and unpaged unless asked for a limit.
+    fn instruments_url(&self, rest_endpoint: &str) -> Option<String> {
+        Some(format!(
+            "{}/api/v3/brokerage/market/products",
+            rest_endpoint.trim_end_matches('/')
+        ))
+    }
+
+    /// The products `online` and not halted, aliases left out (their data comes under the
+    /// product they alias). An answer with a next page lists only part of the market and is
+    /// an error.
+    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+        let answer: wire::ProductsAnswer<'_> = serde_json::from_str(body)?;
+        if answer.pagination.is_some_and(|pages| pages.has_next) {
+            return Err(VenueError::Unrecognized(
+                "the products answer lists only part of the market (has_next)".into(),
+            ));
+        }
+        Ok(answer
+            .products
+            .into_iter()
+            .filter(|product| {
+                product.status == "online" && !product.trading_disabled && product.alias.is_empty()
+            })
+            .map(|product| product.product_id.into_owned())
+            .collect())
+    }
+
+    fn subscribe_requests(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Vec<SubscribeRequest>, VenueError> {
+        subscribe::subscribe_requests(subscriptions)
+    }
+
+    fn resubscribe_frames(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+        subscribe::resubscribe_frames(subscription)
+    }
+
+    fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError> {
+        let envelope: wire::Envelope<'_> = serde_json::from_str(frame)?;
+        if envelope.kind.as_deref() == Some("error") {
+            return Ok(Inbound::Rejected {
+                request_id: None,
+                reason: envelope.message.unwrap_or_default(),
+            });
+        }
+        let (Some(channel), Some(number), Some(timestamp)) = (
+            envelope.channel.as_deref(),
+            envelope.sequence_num,
+            envelope.timestamp.as_deref(),
+        ) else {
+            return Err(VenueError::unrecognized(frame));
+        };
+        // A message whose time does not read is dead-lettered unnumbered: the next one then
+        // follows a hole, and the books resynchronize.
+        let observed = self.observe(number, nanos("timestamp", timestamp)?);
+        let events = || {
+            envelope
+                .events
+                .map(|events| events.get())
+                .ok_or_else(|| VenueError::unrecognized(frame))
+        };
+        match channel {
+            "market_trades" => {
+                let events: Vec<wire::Trades<'_>> = serde_json::from_str(events()?)?;
+                normalize::trades(&events, received_time_ms).map(Inbound::Events)
+            }
+            "l2_data" => {
+                let events: Vec<wire::Book<'_>> = serde_json::from_str(events()?)?;
+                let [event] = events.as_slice() else {
+                    return Err(VenueError::Unrecognized(format!(
+                        "l2_data message with {} events",
+                        events.len()
+                    )));
+                };
+                normalize::book(
+                    event,
+                    observed,
+                    millis("timestamp", timestamp)?,
+                    received_time_ms,
+                )
+                .map(Inbound::Book)
+            }
+            "subscriptions" => {
+                let events: Vec<wire::Subscriptions<'_>> = serde_json::from_str(events()?)?;
+                let confirms_all = events
+                    .iter()
+                    .any(|event| event.subscriptions.contains_key("heartbeats"));
+                Ok(if confirms_all {
+                    Inbound::SubscribeAck {
+                        request_id: subscribe::HEARTBEATS_ACK,
+                    }
+                } else {
+                    Inbound::Ignored
+                })
+            }
+            // Heartbeats keep quiet channels open; other channels are not recorded.
+            _ => Ok(Inbound::Ignored),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

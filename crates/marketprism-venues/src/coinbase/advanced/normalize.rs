@@ -1,0 +1,109 @@
+//! Coinbase Advanced Trade wire types ([`super::wire`]) to model events. Pure: the receive
+//! time and the connection's numbering come in as arguments.
+
+use compact_str::CompactString;
+use marketprism_book::{BookUpdate, UpdateKind};
+use marketprism_model::{Event, Exchange, MarketType, PriceLevel, Trade, TradeSource};
+
+use super::numbering::Observed;
+use super::wire;
+use crate::coinbase::side::taker_side;
+use crate::coinbase::symbol::from_native;
+use crate::coinbase::time::millis;
+use crate::decimal::decimal;
+use crate::{BookMessage, VenueError};
+
+/// The trades of `market_trades` events as trade events, oldest first per event (Coinbase
+/// lists the newest first). Trade ids count each product's trades without holes, so they
+/// are the trades' sequence.
+pub(super) fn trades(
+    events: &[wire::Trades<'_>],
+    received_time_ms: i64,
+) -> Result<Vec<Event>, VenueError> {
+    let mut normalized = Vec::new();
+    for event in events {
+        let mut trades = event
+            .trades
+            .iter()
+            .map(|trade| self::trade(trade, received_time_ms))
+            .collect::<Result<Vec<_>, _>>()?;
+        trades.sort_by_key(|trade| trade.sequence);
+        normalized.extend(trades.into_iter().map(Event::Trade));
+    }
+    Ok(normalized)
+}
+
+/// One trade of `market_trades`.
+fn trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trade, VenueError> {
+    let sequence = wire
+        .trade_id
+        .parse()
+        .map_err(|_| VenueError::Unrecognized(format!("trade id {:?}", wire.trade_id)))?;
+    Ok(Trade {
+        exchange: Exchange::Coinbase,
+        market_type: MarketType::Spot,
+        symbol: from_native(&wire.product_id)?,
+        trade_id: CompactString::from(wire.trade_id.as_ref()),
+        aggregated: false,
+        price: decimal("price", &wire.price)?,
+        quantity: decimal("size", &wire.size)?,
+        side: taker_side(&wire.side)?,
+        exchange_time_ms: millis("time", &wire.time)?,
+        received_time_ms,
+        sequence: Some(sequence),
+        source: TradeSource::Ws,
+    })
+}
+
+/// The event of an `l2_data` message placed on its connection as `observed` (see
+/// [`super::numbering`]), at the latest `event_time` of its levels (the message's
+/// `timestamp` when it lists none).
+pub(super) fn book(
+    wire: &wire::Book<'_>,
+    observed: Observed,
+    timestamp_ms: i64,
+    received_time_ms: i64,
+) -> Result<BookMessage, VenueError> {
+    let kind = match wire.kind.as_ref() {
+        "snapshot" => UpdateKind::Snapshot,
+        "update" => UpdateKind::Delta,
+        other => return Err(VenueError::Unrecognized(format!("l2_data type {other:?}"))),
+    };
+    let mut bids = Vec::new();
+    let mut asks = Vec::new();
+    let mut exchange_time_ms = None;
+    // A snapshot's levels all carry one time: it is read once.
+    let mut last_time: Option<(&str, i64)> = None;
+    for level in &wire.updates {
+        let parsed = PriceLevel::new(
+            decimal("price_level", &level.price_level)?,
+            decimal("new_quantity", &level.new_quantity)?,
+        );
+        match level.side.as_ref() {
+            "bid" => bids.push(parsed),
+            "offer" => asks.push(parsed),
+            other => return Err(VenueError::Unrecognized(format!("l2_data side {other:?}"))),
+        }
+        let time_ms = match last_time {
+            Some((text, time_ms)) if text == level.event_time => time_ms,
+            _ => millis("event_time", &level.event_time)?,
+        };
+        last_time = Some((&level.event_time, time_ms));
+        exchange_time_ms = exchange_time_ms.max(Some(time_ms));
+    }
+    Ok(BookMessage {
+        market_type: MarketType::Spot,
+        symbol: from_native(&wire.product_id)?,
+        update: BookUpdate {
+            kind,
+            first_id: observed.id,
+            last_id: observed.id,
+            prev_id: Some(observed.unbroken_since),
+            bids,
+            asks,
+            checksum: None,
+            exchange_time_ms: Some(exchange_time_ms.unwrap_or(timestamp_ms)),
+            received_time_ms,
+        },
+    })
+}

@@ -1,0 +1,178 @@
+//! Coinbase Exchange parser tests: frames of the capture `coinbase.20210417T1643Z`, the whole
+//! capture, and arbitrary input.
+
+use std::collections::HashMap;
+
+use marketprism_book::{Sequencer, UpdateKind};
+use marketprism_capture::{captures, read_capture, RecordKind};
+use marketprism_model::Side;
+use proptest::prelude::*;
+
+use crate::Channel;
+
+use super::*;
+
+/// A `match` of the capture: the maker sold, so the taker bought.
+const MATCH: &str = r#"{"type":"match","trade_id":280232,"maker_order_id":"2a0da34e-61f7-4c36-88e5-c9dd15927b16","taker_order_id":"3c82abaa-c01e-4608-be59-6a1e69742891","side":"sell","size":"985","price":"0.00001305","product_id":"SKL-BTC","sequence":177100030,"time":"2021-04-17T16:43:37.089723Z"}"#;
+
+/// The capture's BAND-GBP snapshot, cut to two levels a side.
+const SNAPSHOT: &str = r#"{"type":"snapshot","product_id":"BAND-GBP","asks":[["14.8024","12.77"],["14.8069","12.49"]],"bids":[["14.7693","27.51"],["14.7659","12.48"]]}"#;
+
+/// An `l2update` of the capture.
+const UPDATE: &str = r#"{"type":"l2update","product_id":"SKL-BTC","changes":[["sell","0.00001306","660.5"]],"time":"2021-04-17T16:43:37.075687Z"}"#;
+
+/// The capture's products answer, cut to BTC-USD, ETH-BTC and SKL-GBP.
+const PRODUCTS: &str =
+    include_str!("../../../fixtures/instruments/coinbase.20210417T1643Z.products.json");
+
+#[test]
+fn matches_are_trades_with_the_taker_s_side() {
+    let Ok(Inbound::Events(events)) = CoinbaseExchange.parse(MATCH, 3) else {
+        panic!("expected a trade");
+    };
+    let [Event::Trade(trade)] = events.as_slice() else {
+        panic!("expected one trade: {events:?}");
+    };
+    assert_eq!(trade.trade_id, "280232");
+    assert_eq!(trade.sequence, Some(280_232));
+    assert_eq!(trade.side, Side::Buy);
+    assert_eq!(
+        (trade.price.to_string(), trade.quantity.to_string()),
+        ("0.00001305".into(), "985".into())
+    );
+    assert_eq!(trade.exchange_time_ms, 1_618_677_817_089);
+    assert_eq!(
+        (trade.symbol.as_str(), trade.received_time_ms),
+        ("SKL-BTC", 3)
+    );
+    let last = MATCH.replace(r#""type":"match""#, r#""type":"last_match""#);
+    assert!(matches!(
+        CoinbaseExchange.parse(&last, 3),
+        Ok(Inbound::Events(events)) if events.len() == 1
+    ));
+}
+
+#[test]
+fn snapshots_and_updates_are_book_messages() {
+    let Ok(Inbound::Book(snapshot)) = CoinbaseExchange.parse(SNAPSHOT, 5) else {
+        panic!("expected a book");
+    };
+    assert_eq!(snapshot.update.kind, UpdateKind::Snapshot);
+    assert_eq!(snapshot.update.exchange_time_ms, None);
+    assert_eq!(snapshot.update.bids[0].price.to_string(), "14.7693");
+    assert_eq!(snapshot.update.asks.len(), 2);
+    let Ok(Inbound::Book(update)) = CoinbaseExchange.parse(UPDATE, 6) else {
+        panic!("expected a book");
+    };
+    assert_eq!(update.symbol.as_str(), "SKL-BTC");
+    assert_eq!(update.update.kind, UpdateKind::Delta);
+    assert_eq!(update.update.last_id, 1_618_677_817_075_687);
+    assert_eq!(update.update.exchange_time_ms, Some(1_618_677_817_075));
+    assert_eq!(update.update.asks[0].quantity.to_string(), "660.5");
+    assert!(update.update.bids.is_empty());
+}
+
+#[test]
+fn subscribe_request_names_each_channel_with_its_products_and_heartbeats() {
+    let subscriptions: Vec<Subscription> = [
+        (Channel::Trades, "BTC-USD"),
+        (Channel::OrderBook, "BTC-USD"),
+        (Channel::Trades, "ETH-USD"),
+    ]
+    .iter()
+    .map(|&(channel, symbol)| Subscription {
+        channel,
+        symbol: symbol.parse().expect("valid"),
+    })
+    .collect();
+    let requests = CoinbaseExchange
+        .subscribe_requests(&subscriptions)
+        .expect("supported");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].frame,
+        r#"{"type":"subscribe","channels":[{"name":"matches","product_ids":["BTC-USD","ETH-USD"]},{"name":"level2_batch","product_ids":["BTC-USD"]},{"name":"heartbeat","product_ids":["BTC-USD","ETH-USD"]}]}"#
+    );
+    assert_eq!(requests[0].acks, [subscribe::SUBSCRIBE_ACK]);
+    assert_eq!(
+        CoinbaseExchange
+            .resubscribe_frames(&subscriptions[1])
+            .expect("frames")[1],
+        r#"{"type":"subscribe","channels":[{"name":"level2_batch","product_ids":["BTC-USD"]}]}"#
+    );
+    let answer = r#"{"type":"subscriptions","channels":[{"name":"level2","product_ids":["BAND-GBP","BAND-BTC"]}]}"#;
+    assert_eq!(
+        CoinbaseExchange.parse(answer, 0).expect("answer"),
+        Inbound::SubscribeAck {
+            request_id: subscribe::SUBSCRIBE_ACK
+        }
+    );
+    let refused = r#"{"type":"error","message":"Failed to subscribe","reason":"level2, level3, and full channels now require authentication"}"#;
+    assert!(matches!(
+        CoinbaseExchange.parse(refused, 0),
+        Ok(Inbound::Rejected { request_id: None, reason }) if reason.ends_with("require authentication")
+    ));
+    let heartbeat = r#"{"type":"heartbeat","last_trade_id":280232,"product_id":"SKL-BTC","sequence":177100031,"time":"2021-04-17T16:43:38.000000Z"}"#;
+    assert_eq!(
+        CoinbaseExchange.parse(heartbeat, 0).expect("heartbeat"),
+        Inbound::Ignored
+    );
+}
+
+#[test]
+fn products_lists_the_online_products() {
+    assert_eq!(
+        CoinbaseExchange
+            .instruments_url("https://api.exchange.coinbase.com")
+            .as_deref(),
+        Some("https://api.exchange.coinbase.com/products")
+    );
+    assert_eq!(
+        CoinbaseExchange
+            .parse_instruments(PRODUCTS)
+            .expect("products"),
+        ["BTC-USD", "ETH-BTC", "SKL-GBP"]
+    );
+    let delisted = PRODUCTS.replacen(r#""status":"online""#, r#""status":"delisted""#, 1);
+    assert_eq!(
+        CoinbaseExchange
+            .parse_instruments(&delisted)
+            .expect("products"),
+        ["ETH-BTC", "SKL-GBP"]
+    );
+}
+
+#[test]
+fn every_capture_frame_parses_and_books_stay_in_sync() {
+    let mut updates = 0;
+    let mut trades = 0;
+    for path in captures("coinbase.2021").expect("captures directory") {
+        let mut sequencers = HashMap::new();
+        for record in read_capture(&path).expect("readable capture") {
+            if record.kind != RecordKind::Ws {
+                continue;
+            }
+            match CoinbaseExchange.parse(&record.payload, 0) {
+                Ok(Inbound::Book(message)) => {
+                    updates += usize::from(message.update.kind == UpdateKind::Delta);
+                    sequencers
+                        .entry(message.symbol.clone())
+                        .or_insert_with(|| Sequencer::new(SyncRule::CoinbaseExchange))
+                        .apply(message.update)
+                        .expect("in sync");
+                }
+                Ok(Inbound::Events(events)) => trades += events.len(),
+                Ok(_) => {}
+                Err(error) => panic!("{error}: {:.200}", record.payload),
+            }
+        }
+    }
+    assert_eq!((updates, trades), (2_414, 30));
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_input_never_panics(frame in ".{0,200}") {
+        let _ = CoinbaseExchange.parse(&frame, 0);
+    }
+}
