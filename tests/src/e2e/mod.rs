@@ -33,9 +33,9 @@
 //! * `cluster`: a three-node JetStream cluster with streams of three replicas, two
 //!   collectors on the same feeds, two storage workers and ClickHouse as two shards of two
 //!   replicas, under load, through a killed stream leader, a node frozen for 20 s, a
-//!   collector killed, a storage worker killed mid-batch and a ClickHouse replica killed;
-//!   after each fault every trade delivered before it must be stored, and at the end every
-//!   delivered trade exactly once, the replicas equal, with no feed gap (see `cluster`).
+//!   collector killed and a storage worker killed mid-batch; after each fault every trade
+//!   delivered before it must be stored, and at the end every delivered trade exactly once,
+//!   the replicas equal, with no feed gap (see `cluster`).
 //! * `compat`: the baseline on the servers a local deployment finds (on Debian 12,
 //!   nats-server 2.9 and clickhouse-server 18.16 with the legacy dialect), as `cargo xtask
 //!   deploy --fresh` installs them.
