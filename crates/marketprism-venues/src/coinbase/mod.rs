@@ -16,3 +16,4 @@ pub mod exchange;
 mod side;
 pub mod symbol;
 mod time;
+mod trade;

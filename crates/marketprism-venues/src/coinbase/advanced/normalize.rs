@@ -1,15 +1,14 @@
 //! Coinbase Advanced Trade wire types ([`super::wire`]) to model events. Pure: the receive
 //! time and the connection's numbering come in as arguments.
 
-use compact_str::CompactString;
 use marketprism_book::{BookUpdate, UpdateKind};
-use marketprism_model::{Event, Exchange, MarketType, PriceLevel, Trade, TradeSource};
+use marketprism_model::{Event, MarketType, PriceLevel, Trade};
 
 use super::numbering::Observed;
 use super::wire;
-use crate::coinbase::side::taker_side;
 use crate::coinbase::symbol::from_native;
 use crate::coinbase::time::millis;
+use crate::coinbase::trade::TradeFields;
 use crate::decimal::decimal;
 use crate::{BookMessage, VenueError};
 
@@ -35,24 +34,19 @@ pub(super) fn trades(
 
 /// One trade of `market_trades`.
 fn trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trade, VenueError> {
-    let sequence = wire
+    let trade_id = wire
         .trade_id
         .parse()
         .map_err(|_| VenueError::Unrecognized(format!("trade id {:?}", wire.trade_id)))?;
-    Ok(Trade {
-        exchange: Exchange::Coinbase,
-        market_type: MarketType::Spot,
-        symbol: from_native(&wire.product_id)?,
-        trade_id: CompactString::from(wire.trade_id.as_ref()),
-        aggregated: false,
-        price: decimal("price", &wire.price)?,
-        quantity: decimal("size", &wire.size)?,
-        side: taker_side(&wire.side)?,
-        exchange_time_ms: millis("time", &wire.time)?,
-        received_time_ms,
-        sequence: Some(sequence),
-        source: TradeSource::Ws,
-    })
+    let fields = TradeFields {
+        product_id: &wire.product_id,
+        trade_id,
+        price: &wire.price,
+        size: &wire.size,
+        side: &wire.side,
+        time: &wire.time,
+    };
+    crate::coinbase::trade::trade(&fields, received_time_ms)
 }
 
 /// The event of an `l2_data` message placed on its connection as `observed` (see

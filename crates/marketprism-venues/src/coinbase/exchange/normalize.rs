@@ -1,34 +1,28 @@
 //! Coinbase Exchange wire types ([`super::wire`]) to model events. Pure: the receive time is
 //! an argument.
 
-use compact_str::CompactString;
 use marketprism_book::{BookUpdate, UpdateKind};
-use marketprism_model::{Exchange, MarketType, PriceLevel, Trade, TradeSource};
+use marketprism_model::{MarketType, PriceLevel, Trade};
 
 use super::wire;
-use crate::coinbase::side::taker_side;
 use crate::coinbase::symbol::from_native;
-use crate::coinbase::time::{micros, millis};
+use crate::coinbase::time::micros;
+use crate::coinbase::trade::TradeFields;
 use crate::decimal::{decimal, levels};
 use crate::{BookMessage, VenueError};
 
 /// One `match` or `last_match`. Trade ids count each product's trades without holes, so they
 /// are the trade's sequence.
 pub(super) fn trade(wire: &wire::Match<'_>, received_time_ms: i64) -> Result<Trade, VenueError> {
-    Ok(Trade {
-        exchange: Exchange::Coinbase,
-        market_type: MarketType::Spot,
-        symbol: from_native(&wire.product_id)?,
-        trade_id: CompactString::from(wire.trade_id.to_string()),
-        aggregated: false,
-        price: decimal("price", &wire.price)?,
-        quantity: decimal("size", &wire.size)?,
-        side: taker_side(&wire.side)?,
-        exchange_time_ms: millis("time", &wire.time)?,
-        received_time_ms,
-        sequence: Some(wire.trade_id),
-        source: TradeSource::Ws,
-    })
+    let fields = TradeFields {
+        product_id: &wire.product_id,
+        trade_id: wire.trade_id,
+        price: &wire.price,
+        size: &wire.size,
+        side: &wire.side,
+        time: &wire.time,
+    };
+    crate::coinbase::trade::trade(&fields, received_time_ms)
 }
 
 /// A `snapshot`. It has neither a time nor an id: its id is 0 and the sequencer gives it the
