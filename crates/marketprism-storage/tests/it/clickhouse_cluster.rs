@@ -99,45 +99,42 @@ async fn wait_for(client: &clickhouse::Client, query: &str, expected: u64, what:
     }
 }
 
-/// The number of rows each shard should hold, by the cluster's sharding expression
-/// (`cityHash64(symbol)` modulo the shards, all of weight 1), read through `client`.
-async fn expected_per_shard(client: &clickhouse::Client, shards: usize) -> Vec<u64> {
-    let mut counts = Vec::with_capacity(shards);
-    for shard in 0..shards {
-        counts.push(
-            number(
-                client,
-                &format!(
-                    "SELECT count() FROM trades FINAL WHERE cityHash64(symbol) % {shards} = {shard}"
-                ),
-            )
-            .await,
-        );
-    }
-    counts
-}
-
-/// Waits until every node's local `trades` holds its shard's rows in `expected` (counted
-/// without `FINAL`, so a duplicate would show).
-async fn wait_for_replicas(
+/// The rows of each shard, once every running replica of it (all but `down`) holds the
+/// same number of rows in its local `trades`, counted without `FINAL` so that a duplicate
+/// would show, and the shards add up to `total`. A synchronous insert through the
+/// `Distributed` table returns once one replica of each shard has the rows; the others
+/// catch up after.
+async fn converged_per_shard(
     cluster: &ClickHouseCluster,
     config: &ClickHouseConfig,
-    expected: &[u64],
+    total: u64,
+    down: Option<(usize, usize)>,
     what: &str,
-) {
-    for (shard, rows) in expected.iter().enumerate() {
-        for replica in 0..cluster.replicas() {
-            let node = config
-                .node_client(&cluster.url(shard, replica))
-                .expect("node client");
-            wait_for(
-                &node,
-                "SELECT count() FROM trades_local",
-                *rows,
-                &format!("{what}: shard {shard} replica {replica}"),
-            )
-            .await;
+) -> Vec<u64> {
+    let started = Instant::now();
+    loop {
+        let mut per_shard = Vec::with_capacity(cluster.shards());
+        let mut agree = true;
+        for shard in 0..cluster.shards() {
+            let mut counts = Vec::new();
+            for replica in (0..cluster.replicas()).filter(|&replica| down != Some((shard, replica)))
+            {
+                let node = config
+                    .node_client(&cluster.url(shard, replica))
+                    .expect("node client");
+                counts.push(number(&node, "SELECT count() FROM trades_local").await);
+            }
+            agree &= counts.windows(2).all(|pair| pair[0] == pair[1]);
+            per_shard.push(counts.first().copied().unwrap_or_default());
         }
+        if agree && per_shard.iter().sum::<u64>() == total {
+            return per_shard;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "{what}: the replicas did not converge on {total} rows for {WAIT:?}: {per_shard:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -241,13 +238,11 @@ async fn storage_on_two_shards_of_two_replicas() {
         "trades through the Distributed table",
     )
     .await;
-    let per_shard = expected_per_shard(&client, 2).await;
-    assert_eq!(per_shard.iter().sum::<u64>(), 200);
+    let per_shard = converged_per_shard(&cluster, &clickhouse, 200, None, "consumed trades").await;
     assert!(
         per_shard.iter().all(|rows| *rows > 0),
         "both shards hold rows: {per_shard:?}"
     );
-    wait_for_replicas(&cluster, &clickhouse, &per_shard, "consumed trades").await;
     eprintln!("rows per shard after consuming: {per_shard:?}");
 
     // The same batch inserted twice, as a retried insert would: no row more.
@@ -262,9 +257,8 @@ async fn storage_on_two_shards_of_two_replicas() {
             .await
             .unwrap_or_else(|error| panic!("insert {attempt}: {error}"));
     }
-    let with_batch = expected_per_shard(&client, 2).await;
-    assert_eq!(with_batch.iter().sum::<u64>(), 250);
-    wait_for_replicas(&cluster, &clickhouse, &with_batch, "a batch inserted twice").await;
+    let with_batch =
+        converged_per_shard(&cluster, &clickhouse, 250, None, "a batch inserted twice").await;
     let stored = number(&client, "SELECT count() FROM trades").await;
     assert_eq!(stored, 250, "without FINAL, through the Distributed table");
 
@@ -280,31 +274,30 @@ async fn storage_on_two_shards_of_two_replicas() {
         "trades written with a replica down",
     )
     .await;
-    let with_replica_down = expected_per_shard(&client, 2).await;
+    let with_replica_down = converged_per_shard(
+        &cluster,
+        &clickhouse,
+        350,
+        Some((1, 1)),
+        "trades written with a replica down",
+    )
+    .await;
     assert!(
         with_replica_down[1] > with_batch[1],
         "the second shard got rows while its replica was down: {with_batch:?} → {with_replica_down:?}"
     );
-    let survivor = clickhouse
-        .node_client(&cluster.url(1, 0))
-        .expect("node client");
-    wait_for(
-        &survivor,
-        "SELECT count() FROM trades_local",
-        with_replica_down[1],
-        "the surviving replica",
-    )
-    .await;
 
     // The replica comes back and catches up.
     cluster.restart(1, 1).expect("restart");
-    wait_for_replicas(
+    let after_restart = converged_per_shard(
         &cluster,
         &clickhouse,
-        &with_replica_down,
+        350,
+        None,
         "after the replica restarted",
     )
     .await;
+    assert_eq!(after_restart, with_replica_down);
     eprintln!("rows per shard after the restart: {with_replica_down:?}");
     let returned = clickhouse
         .node_client(&cluster.url(1, 1))
