@@ -9,37 +9,14 @@
 //!
 //! Each is idempotent: running it twice is safe.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context as _};
 use marketprism_servers::{find_binary, port_free, Binary};
 
 use marketprism_testkit::{build_marketprism, run_command};
-
-/// Options of `cargo xtask deploy`.
-#[derive(Debug, Clone, clap::Args)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["fresh", "update", "clean"])))]
-pub struct Args {
-    /// Check the machine, install what is missing, build and start everything.
-    #[arg(long)]
-    fresh: bool,
-    /// Rebuild and restart without losing data.
-    #[arg(long)]
-    update: bool,
-    /// Stop everything and delete the state (needs --yes).
-    #[arg(long)]
-    clean: bool,
-    /// Confirms --clean.
-    #[arg(long)]
-    yes: bool,
-    /// Use the simulator as the data source.
-    #[arg(long)]
-    sim: bool,
-    /// State directory (default: marketprism's default).
-    #[arg(long)]
-    state_dir: Option<PathBuf>,
-}
+use xtask::cli::DeployArgs as Args;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.clean {

@@ -20,53 +20,9 @@ mod schema;
 mod servers;
 mod tidy;
 
-use std::ffi::OsString;
-
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
 use harness::Harness;
-
-#[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about = "MarketPrism project automation")]
-struct Cli {
-    #[command(subcommand)]
-    task: Task,
-}
-
-#[derive(Debug, Subcommand)]
-enum Task {
-    /// Run the criterion benchmarks (or, with `--e2e`, the whole pipeline) and report
-    /// throughput and ratios to baselines measured in the same run (`--help`: options).
-    #[command(disable_help_flag = true)]
-    Bench {
-        /// Options of the benchmark harness.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<OsString>,
-    },
-    /// Run every check CI runs: fmt, Nix, Prometheus rules, clippy, tests, e2e.
-    Ci,
-    /// Deploy locally: `--fresh`, `--update` or `--clean --yes`.
-    Deploy(deploy::Args),
-    /// Verify the pipeline end to end against real NATS and ClickHouse (`--help`: options).
-    #[command(disable_help_flag = true)]
-    E2e {
-        /// Options of the end-to-end harness.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<OsString>,
-    },
-    /// Check the Prometheus rules with promtool: `check rules`, then `test rules`.
-    Monitoring,
-    /// Check the Nix files without a Nix store: parse, lock, pure evaluation.
-    Nix,
-    /// Render the ClickHouse DDL into `sql/` (`--check` fails if it is stale).
-    Schema {
-        /// Fail instead of writing when `sql/` differs from the code.
-        #[arg(long)]
-        check: bool,
-    },
-    /// Install the pinned current servers (nats-server, ClickHouse engine) into
-    /// `target/servers`.
-    Servers,
-}
+use xtask::cli::{Cli, Task};
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
