@@ -186,15 +186,7 @@ pub async fn bind(
 )> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
-    let state = AppState {
-        registry: Arc::new(registry),
-        readiness,
-    };
-    let app = Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .with_state(state);
+    let app = router(registry, readiness);
     tracing::info!(address = %bound, "Serving /health, /ready and /metrics.");
     let server = async move {
         axum::serve(listener, app)
@@ -202,6 +194,20 @@ pub async fn bind(
             .await
     };
     Ok((bound, server))
+}
+
+/// The routes `/health`, `/ready` and `/metrics`, for a service that serves them beside its
+/// own routes on one port (merge it into the service's router).
+pub fn router<S>(registry: Registry, readiness: Readiness) -> Router<S> {
+    let state = AppState {
+        registry: Arc::new(registry),
+        readiness,
+    };
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
 async fn health(State(state): State<AppState>) -> Json<Health> {

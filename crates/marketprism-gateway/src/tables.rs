@@ -1,0 +1,153 @@
+//! The data types the API serves and the table of each, taken from storage's table registry
+//! (`marketprism_storage::visit_tables`) and the schema's migrations, so that the gateway
+//! reads exactly what storage writes.
+
+use std::sync::OnceLock;
+
+use marketprism_model::{DataType, GapReason};
+use marketprism_schema::{Column, ColumnType, Dialect, SchemaObject, Table};
+use marketprism_storage::{StoredRow, TableVisitor};
+
+/// The column holding the venue's time of each row of a data table.
+pub const EXCHANGE_TIME: &str = "exchange_time";
+
+/// A stored data type and its table.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded {
+    /// The data type, e.g. `trade`.
+    pub data_type: DataType,
+    /// Its table.
+    pub table: &'static Table,
+}
+
+/// Every stored data type, in storage's order; the gaps table last.
+fn registry() -> &'static [Recorded] {
+    static REGISTRY: OnceLock<Vec<Recorded>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        struct Collect(Vec<Recorded>);
+        impl TableVisitor for Collect {
+            fn visit<R: StoredRow>(&mut self) {
+                self.0.push(Recorded {
+                    data_type: R::DATA_TYPE,
+                    table: R::TABLE,
+                });
+            }
+        }
+        let mut collect = Collect(Vec::new());
+        marketprism_storage::visit_tables(&mut collect);
+        collect.0
+    })
+}
+
+/// The stored data types other than gaps: what `types` may name.
+pub fn data_types() -> impl Iterator<Item = Recorded> {
+    registry()
+        .iter()
+        .copied()
+        .filter(|recorded| recorded.data_type != DataType::Gap)
+}
+
+/// The data type named `name` (e.g. `trade`), gaps excluded.
+pub fn data_type(name: &str) -> Option<Recorded> {
+    data_types().find(|recorded| recorded.data_type.as_str() == name)
+}
+
+/// The table of gap rows.
+pub fn gaps_table() -> &'static Table {
+    registry()
+        .iter()
+        .find(|recorded| recorded.data_type == DataType::Gap)
+        .map_or(&marketprism_schema::migrations::GAPS, |recorded| {
+            recorded.table
+        })
+}
+
+/// The columns of `table` once every migration is applied: those it was created with, then
+/// those migrations added, in order.
+pub fn columns(table: &Table) -> Vec<Column> {
+    let added = marketprism_schema::migrations()
+        .into_iter()
+        .filter_map(|migration| match migration.object {
+            SchemaObject::Columns(added) if added.table.name == table.name => Some(added.columns),
+            _ => None,
+        })
+        .flatten()
+        .copied();
+    table.columns.iter().copied().chain(added).collect()
+}
+
+/// The expression reading `column` for JSON or CSV output, exactly: times as Unix
+/// milliseconds, decimals as their text (a JSON number would lose digits).
+pub fn output_expression(column: &Column, dialect: Dialect) -> String {
+    let name = column.name;
+    match column.column_type {
+        ColumnType::TimeMs | ColumnType::OptionalTimeMs => {
+            format!("{} AS {name}", dialect.time_ms(name))
+        }
+        ColumnType::Decimal | ColumnType::OptionalDecimal => format!("toString({name}) AS {name}"),
+        ColumnType::DecimalArray => format!("arrayMap(x -> toString(x), {name}) AS {name}"),
+        ColumnType::Label
+        | ColumnType::Text
+        | ColumnType::Flag
+        | ColumnType::Id
+        | ColumnType::OptionalId => name.to_owned(),
+    }
+}
+
+/// Whether a gap of `reason` leaves data of `data_type` missing: book-only gaps concern the
+/// order books, a trade-id gap the trades, the others every data type of the instrument.
+/// An unknown reason (a newer collector's) is taken to concern everything.
+pub fn gap_concerns(reason: &str, data_type: DataType) -> bool {
+    let book = matches!(data_type, DataType::OrderBook | DataType::OrderBookDelta);
+    match parse_reason(reason) {
+        Some(reason) if reason.is_book_only() => book,
+        Some(GapReason::TradeIdGap) => data_type == DataType::Trade,
+        _ => true,
+    }
+}
+
+fn parse_reason(reason: &str) -> Option<GapReason> {
+    use serde::de::IntoDeserializer as _;
+    use serde::Deserialize as _;
+    let deserializer: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        reason.into_deserializer();
+    GapReason::deserialize(deserializer).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_data_table_has_an_exchange_time_and_gaps_are_not_a_data_type() {
+        let names: Vec<&str> = data_types()
+            .map(|recorded| recorded.data_type.as_str())
+            .collect();
+        assert!(names.contains(&"trade") && names.contains(&"orderbook"));
+        assert!(!names.contains(&"gap"));
+        for recorded in data_types() {
+            assert!(
+                columns(recorded.table)
+                    .iter()
+                    .any(|column| column.name == EXCHANGE_TIME
+                        && column.column_type == ColumnType::TimeMs),
+                "{}",
+                recorded.table.name
+            );
+        }
+        assert_eq!(gaps_table().name, "gaps");
+        let gap_columns: Vec<&str> = columns(gaps_table()).iter().map(|c| c.name).collect();
+        assert!(gap_columns.contains(&"status") && gap_columns.contains(&"collector"));
+    }
+
+    #[test]
+    fn gaps_concern_the_data_their_reason_says() {
+        assert!(gap_concerns("disconnect", DataType::Trade));
+        assert!(gap_concerns("disconnect", DataType::OrderBook));
+        assert!(!gap_concerns("sequence_break", DataType::Trade));
+        assert!(gap_concerns("sequence_break", DataType::OrderBookDelta));
+        assert!(gap_concerns("trade_id_gap", DataType::Trade));
+        assert!(!gap_concerns("trade_id_gap", DataType::OrderBook));
+        assert!(gap_concerns("something_new", DataType::FundingRate));
+    }
+}

@@ -1,0 +1,103 @@
+//! What the gateway refuses: requests without a listed key, writes, and answers larger than
+//! the configured limit.
+
+use marketprism_gateway::auth::digest_hex;
+use marketprism_gateway::source::Reader;
+use marketprism_gateway::GatewayError;
+
+use crate::{Harness, T0};
+
+#[tokio::test]
+async fn api_keys_are_required_when_configured() {
+    let keys = tempfile::NamedTempFile::new().expect("key file");
+    std::fs::write(
+        keys.path(),
+        format!("{} analyst\n", digest_hex("open-sesame")),
+    )
+    .expect("write");
+    let path = keys.path().to_owned();
+    let harness = Harness::start("gateway_keys", |config| {
+        config.api_keys_file = Some(path);
+    })
+    .await;
+    let url = format!("{}/v1/instruments", harness.base);
+    let client = reqwest::Client::new();
+    let status = |request: reqwest::RequestBuilder| async move {
+        request.send().await.expect("request").status().as_u16()
+    };
+    assert_eq!(status(client.get(&url)).await, 401);
+    assert_eq!(status(client.get(&url).bearer_auth("guess")).await, 401);
+    assert_eq!(
+        status(client.get(&url).bearer_auth("open-sesame")).await,
+        200
+    );
+    assert_eq!(
+        status(client.get(&url).header("X-API-Key", "open-sesame")).await,
+        200
+    );
+    // The operational endpoints stay open, for probes and Prometheus.
+    assert_eq!(
+        status(client.get(format!("{}/metrics", harness.base))).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_exposed_gateway_without_keys_does_not_start() {
+    let (_nats, _clickhouse, mut config) = Harness::servers("gateway_exposed").await;
+    config.listen = "0.0.0.0:0".parse().expect("address");
+    let error = match marketprism_gateway::bind(config, Default::default()).await {
+        Ok(_) => panic!("started without keys"),
+        Err(error) => error,
+    };
+    assert!(matches!(error, GatewayError::Config(_)), "{error}");
+    assert!(error.to_string().contains("api_keys_file"), "{error}");
+}
+
+#[tokio::test]
+async fn queries_are_read_only() {
+    let harness = Harness::start("gateway_read_only", |_| {}).await;
+    let reader = Reader::new(&harness.config.clickhouse, &harness.config.query).expect("reader");
+    let error = reader
+        .query("INSERT INTO gaps SELECT * FROM gaps")
+        .execute()
+        .await
+        .expect_err("a write");
+    assert!(error.to_string().contains("readonly"), "{error}");
+    let client = harness.config.clickhouse.database_client().expect("client");
+    let gaps: u64 = client
+        .query("SELECT count() FROM gaps")
+        .fetch_one()
+        .await
+        .expect("count");
+    assert_eq!(gaps, 5);
+}
+
+#[tokio::test]
+async fn a_replay_larger_than_max_result_bytes_fails() {
+    let harness = Harness::start("gateway_result_limit", |config| {
+        config.query.max_result_bytes = bytesize::ByteSize::b(400);
+    })
+    .await;
+    let path = format!(
+        "/v1/replay?exchange=binance&market=spot&symbols=BTC-USDT&types=trade&from={T0}&to={}",
+        T0 + 180_000
+    );
+    let (status, body) = harness.get(&path).await;
+    // The server refuses before its first row here; a server that refuses later ends the
+    // stream with an error line instead.
+    if status == 200 {
+        let last = body.lines().last().unwrap_or_default();
+        assert!(last.starts_with(r#"{"type":"error""#), "{body}");
+    } else {
+        assert_eq!(status, 502, "{body}");
+        assert!(body.contains("TOO_MANY_ROWS_OR_BYTES"), "{body}");
+    }
+    let (status, body) = harness
+        .get(&format!(
+            "/v1/replay?exchange=binance&market=spot&symbols=BTC-USDT&types=trade&from={T0}&to={}",
+            T0 + 1
+        ))
+        .await;
+    assert_eq!(status, 200, "one row fits: {body}");
+}
