@@ -153,8 +153,8 @@ async fn check_dependencies(
                 Dependency::up(format!("connected to {}", nats.server_info().host))
             }
             other => {
-                problems.push(format!("NATS is {other}"));
-                Dependency::down(format!("{other}"))
+                problems.push(format!("NATS is not connected ({other})"));
+                Dependency::down(format!("not connected ({other})"))
             }
         };
         readiness.set_dependency("nats", nats_dependency);

@@ -50,6 +50,13 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Serve the read API over ClickHouse: what is recorded, its coverage and gaps, and
+    /// replay of a range.
+    Gateway {
+        /// Gateway configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Apply the ClickHouse schema (idempotent).
     Migrate {
         /// Storage configuration (TOML); its `[clickhouse]` section is used.
@@ -80,7 +87,7 @@ pub enum Command {
     /// non-zero on errors.
     CheckConfig {
         /// A collector configuration to check.
-        #[arg(long, required_unless_present_any = ["storage", "backfill"])]
+        #[arg(long, required_unless_present_any = ["storage", "backfill", "gateway"])]
         collector: Option<PathBuf>,
         /// A storage configuration to check.
         #[arg(long)]
@@ -88,6 +95,9 @@ pub enum Command {
         /// A backfill configuration to check.
         #[arg(long)]
         backfill: Option<PathBuf>,
+        /// A gateway configuration to check.
+        #[arg(long)]
+        gateway: Option<PathBuf>,
         /// Also ask each venue of the collector configuration for its instrument list and
         /// fail on a symbol it does not list (this connects to the venues' REST endpoints).
         #[arg(long, requires = "collector")]

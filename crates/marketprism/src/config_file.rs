@@ -8,7 +8,7 @@
 //! 4. environment variables: any key as `MARKETPRISM_<SERVICE>__<SECTION>__<KEY>` (e.g.
 //!    `MARKETPRISM_STORAGE__BATCH__MAX_ROWS=10000`, `MARKETPRISM_COLLECTOR__PUBLISH__LINGER=2ms`),
 //!    and the shorthands `MARKETPRISM_NATS_URL` (`nats.url`, every service) and
-//!    `MARKETPRISM_CLICKHOUSE_URL` (`clickhouse.url`, storage).
+//!    `MARKETPRISM_CLICKHOUSE_URL` (`clickhouse.url`, storage and gateway).
 //!
 //! Layers are merged by `figment`. An unknown key fails at every layer, and the error names
 //! the file (with its line, for a file that is complete on its own) or variable, and the key.
@@ -35,6 +35,8 @@ pub enum Service {
     Storage,
     /// `marketprism backfill`.
     Backfill,
+    /// `marketprism gateway`.
+    Gateway,
 }
 
 impl Service {
@@ -43,6 +45,7 @@ impl Service {
             Service::Collector => "collector",
             Service::Storage => "storage",
             Service::Backfill => "backfill",
+            Service::Gateway => "gateway",
         }
     }
 
@@ -50,7 +53,7 @@ impl Service {
     fn shorthands(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Service::Collector | Service::Backfill => &[("NATS_URL", "nats.url")],
-            Service::Storage => &[
+            Service::Storage | Service::Gateway => &[
                 ("NATS_URL", "nats.url"),
                 ("CLICKHOUSE_URL", "clickhouse.url"),
             ],
@@ -273,10 +276,15 @@ mod tests {
                 .load()
                 .expect("backfill example");
         backfill.validate().expect("backfill example is consistent");
+        let gateway: marketprism_gateway::Config =
+            Layers::new(Service::Gateway, &example("gateway.toml"), None)
+                .load()
+                .expect("gateway example");
+        gateway.validate().expect("gateway example is consistent");
         let examples = std::fs::read_dir(example(""))
             .expect("examples dir")
             .count();
-        assert_eq!(examples, 3, "a new example config needs a check here");
+        assert_eq!(examples, 4, "a new example config needs a check here");
     }
 
     #[test]

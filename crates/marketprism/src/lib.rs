@@ -48,6 +48,7 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
     let collector_layers = |path: &Path| Layers::new(Service::Collector, path, environment);
     let storage_layers = |path: &Path| Layers::new(Service::Storage, path, environment);
     let backfill_layers = |path: &Path| Layers::new(Service::Backfill, path, environment);
+    let gateway_layers = |path: &Path| Layers::new(Service::Gateway, path, environment);
     match command {
         Command::Collect { config } => {
             let config: marketprism_collector::Config = collector_layers(&config).load()?;
@@ -63,6 +64,11 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
             let config: marketprism_backfill::Config = backfill_layers(&config).load()?;
             let shutdown = shutdown::on_signal();
             marketprism_backfill::run(config, shutdown).await?;
+        }
+        Command::Gateway { config } => {
+            let config: marketprism_gateway::Config = gateway_layers(&config).load()?;
+            let shutdown = shutdown::on_signal();
+            marketprism_gateway::run(config, shutdown).await?;
         }
         Command::Migrate { config } => {
             let config: marketprism_storage::Config = storage_layers(&config).load()?;
@@ -145,6 +151,7 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
             collector,
             storage,
             backfill,
+            gateway,
             symbols,
         } => {
             if let Some(path) = collector {
@@ -171,6 +178,13 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
                 })?;
                 println!("{}: valid backfill configuration", path.display());
             }
+            if let Some(path) = gateway {
+                let config: marketprism_gateway::Config = gateway_layers(&path).load()?;
+                config.validate().map_err(|error| {
+                    anyhow::anyhow!("invalid configuration {}: {error}", path.display())
+                })?;
+                println!("{}: valid gateway configuration", path.display());
+            }
         }
         Command::Config {
             command: ConfigCommand::Show { service, config },
@@ -180,6 +194,7 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
                 Service::Collector => layers.show::<marketprism_collector::Config>()?,
                 Service::Storage => layers.show::<marketprism_storage::Config>()?,
                 Service::Backfill => layers.show::<marketprism_backfill::Config>()?,
+                Service::Gateway => layers.show::<marketprism_gateway::Config>()?,
             };
             print!("{shown}");
         }
