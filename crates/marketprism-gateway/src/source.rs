@@ -1,7 +1,8 @@
 //! Reading ClickHouse over its HTTP interface, read-only and within the configured limits.
 //!
-//! Every query ends with `SETTINGS readonly = 1, max_execution_time = …, max_result_bytes =
-//! …`: the settings of that query only, which the server checks before running it, so that
+//! Every query ends with `SETTINGS …, max_execution_time = …, max_result_bytes = …,
+//! readonly = 1`: the settings of that query only, which the server checks before running
+//! it (`readonly` last, since it forbids changing the others once applied), so that
 //! even a bug in the gateway cannot write, and no request can hold the server longer or make
 //! it send more than configured. Values from requests are bound (`?`, escaped by the client),
 //! never written into the SQL text. Streamed answers (`JSONEachRow`, `CSVWithNames`) are read
@@ -17,6 +18,9 @@ use tokio::sync::OnceCell;
 
 use crate::config::QueryConfig;
 use crate::ApiError;
+
+/// The setting that writes 64-bit integers (times, update ids) as JSON numbers.
+const QUOTE_64BIT_INTEGERS: &str = "output_format_json_quote_64bit_integers";
 
 /// Longest line of a streamed answer: far beyond any row (a 1,000-level book is ~60 KiB).
 const MAX_LINE: usize = 16 * 1024 * 1024;
@@ -38,7 +42,8 @@ impl Reader {
                 .server_client()?
                 .with_database(&clickhouse.database),
             settings: format!(
-                "\nSETTINGS readonly = 1, max_execution_time = {seconds}, max_result_bytes = {}",
+                "\nSETTINGS {QUOTE_64BIT_INTEGERS} = 0, max_execution_time = {seconds}, \
+                 max_result_bytes = {}, readonly = 1",
                 limits.max_result_bytes.as_u64()
             ),
             dialect: OnceCell::new(),
@@ -64,7 +69,13 @@ impl Reader {
 
     /// The query `sql` (with `?` for each value to bind), with the reader's settings.
     pub fn query(&self, sql: &str) -> clickhouse::query::Query {
-        self.client.query(&format!("{sql}{}", self.settings))
+        let query = self.client.query(&format!("{sql}{}", self.settings));
+        match self.dialect.get() {
+            // 18.x formats its output before it applies a query's own settings, so 64-bit
+            // numbers (the times) would come quoted; the request's setting applies in time.
+            Some(Dialect::Legacy) => query.with_setting(QUOTE_64BIT_INTEGERS, "0"),
+            _ => query,
+        }
     }
 }
 

@@ -84,13 +84,31 @@ pub fn output_expression(column: &Column, dialect: Dialect) -> String {
         ColumnType::TimeMs | ColumnType::OptionalTimeMs => {
             format!("{} AS {name}", dialect.time_ms(name))
         }
-        ColumnType::Decimal | ColumnType::OptionalDecimal => format!("toString({name}) AS {name}"),
-        ColumnType::DecimalArray => format!("arrayMap(x -> toString(x), {name}) AS {name}"),
+        ColumnType::Decimal | ColumnType::OptionalDecimal => {
+            format!("{} AS {name}", decimal_text(dialect, name))
+        }
+        ColumnType::DecimalArray => {
+            format!(
+                "arrayMap(x -> {}, {name}) AS {name}",
+                decimal_text(dialect, "x")
+            )
+        }
         ColumnType::Label
         | ColumnType::Text
         | ColumnType::Flag
         | ColumnType::Id
         | ColumnType::OptionalId => name.to_owned(),
+    }
+}
+
+/// The text of the decimal `value` without trailing zeros, as the venue wrote it (`97000.5`,
+/// `100`): current servers write decimals so, 18.x pads them to the scale.
+fn decimal_text(dialect: Dialect, value: &str) -> String {
+    match dialect {
+        Dialect::Modern => format!("toString({value})"),
+        Dialect::Legacy => {
+            format!(r"replaceRegexpOne(toString({value}), '(\\.[0-9]*[1-9])0+$|\\.0+$', '\\1')")
+        }
     }
 }
 

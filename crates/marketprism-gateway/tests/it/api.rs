@@ -2,6 +2,8 @@
 
 use serde_json::{json, Value};
 
+use marketprism_testkit::Release;
+
 use crate::{bad_parameter, Harness, T0};
 
 #[tokio::test]
@@ -40,6 +42,10 @@ async fn health_reports_version_and_both_dependencies() {
 #[tokio::test]
 async fn instruments_lists_each_feed_with_its_types_and_times() {
     let harness = Harness::start("gateway_instruments", |_| {}).await;
+    check_instruments(&harness).await;
+}
+
+async fn check_instruments(harness: &Harness) {
     let answer = harness.json("/v1/instruments").await;
     assert_eq!(
         answer,
@@ -78,6 +84,10 @@ fn stored_gap(
 #[tokio::test]
 async fn coverage_counts_minutes_and_says_whether_the_range_is_complete() {
     let harness = Harness::start("gateway_coverage", |_| {}).await;
+    check_coverage(&harness).await;
+}
+
+async fn check_coverage(harness: &Harness) {
     let query = |symbol: &str, data_type: &str, from: i64, to: i64| {
         format!(
             "/v1/coverage?exchange=binance&market=spot&symbol={symbol}&type={data_type}&from={}&to={}",
@@ -239,6 +249,19 @@ fn gap_line(data_type: &str, (from, to): (i64, i64), reason: &str) -> Value {
 #[tokio::test]
 async fn replay_merges_types_by_time_with_gaps_inline() {
     let harness = Harness::start("gateway_replay", |_| {}).await;
+    check_replay(&harness).await;
+    let (_, metrics) = harness.get("/metrics").await;
+    assert!(
+        metrics.contains("marketprism_gateway_replay_rows_total 8"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("marketprism_gateway_replay_gaps_total 3"),
+        "{metrics}"
+    );
+}
+
+async fn check_replay(harness: &Harness) {
     let (status, body) = harness
         .get(&format!(
             "/v1/replay?exchange=binance&market=spot&symbols=BTC-USDT&types=trade,orderbook&from={}&to={}",
@@ -280,20 +303,15 @@ async fn replay_merges_types_by_time_with_gaps_inline() {
         .get("/v1/replay?exchange=okx&market=spot&symbols=BTC-USDT&types=trade&from=2026-11-27&to=2026-11-28")
         .await;
     assert_eq!((status, empty.as_str()), (200, ""));
-    let (_, metrics) = harness.get("/metrics").await;
-    assert!(
-        metrics.contains("marketprism_gateway_replay_rows_total 8"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("marketprism_gateway_replay_gaps_total 3"),
-        "{metrics}"
-    );
 }
 
 #[tokio::test]
 async fn replay_as_csv_keeps_the_columns_with_gap_rows_inline() {
     let harness = Harness::start("gateway_replay_csv", |_| {}).await;
+    check_replay_csv(&harness).await;
+}
+
+async fn check_replay_csv(harness: &Harness) {
     let (status, body) = harness
         .get(&format!(
             "/v1/replay?exchange=binance&market=spot&symbols=BTC-USDT,ETH-USDT&types=trade&from={}&to={}&format=csv",
@@ -312,4 +330,14 @@ async fn replay_as_csv_keeps_the_columns_with_gap_rows_inline() {
         format!(r#""gap",{},"binance","spot","BTC-USDT",,,,,,,,{},"disconnect""#, T0 + 62_000, T0 + 62_001),
     ];
     assert_eq!(body.lines().collect::<Vec<_>>(), expected);
+}
+
+/// The legacy dialect (times as `Int64`, no `DateTime64`) answers exactly as the modern one.
+#[tokio::test]
+async fn every_answer_is_the_same_on_deployed_clickhouse() {
+    let harness = Harness::start_release(Release::Deployed, "gateway_deployed", |_| {}).await;
+    check_instruments(&harness).await;
+    check_coverage(&harness).await;
+    check_replay(&harness).await;
+    check_replay_csv(&harness).await;
 }

@@ -5,6 +5,8 @@ use marketprism_gateway::auth::digest_hex;
 use marketprism_gateway::source::Reader;
 use marketprism_gateway::GatewayError;
 
+use marketprism_testkit::Release;
+
 use crate::{Harness, T0};
 
 #[tokio::test]
@@ -44,7 +46,8 @@ async fn api_keys_are_required_when_configured() {
 
 #[tokio::test]
 async fn an_exposed_gateway_without_keys_does_not_start() {
-    let (_nats, _clickhouse, mut config) = Harness::servers("gateway_exposed").await;
+    let (_nats, _clickhouse, mut config) =
+        Harness::servers(Release::Current, "gateway_exposed").await;
     config.listen = "0.0.0.0:0".parse().expect("address");
     let error = match marketprism_gateway::bind(config, Default::default()).await {
         Ok(_) => panic!("started without keys"),

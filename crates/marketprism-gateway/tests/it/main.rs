@@ -10,7 +10,7 @@ use marketprism_model::{
 };
 use marketprism_storage::migrate::migrate;
 use marketprism_storage::{ClickHouseConfig, GapRow, OrderBookRow, StoredRow, TradeRow};
-use marketprism_testkit::{ClickHouseServer, NatsServer};
+use marketprism_testkit::{ClickHouseServer, NatsServer, Release};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -34,9 +34,12 @@ impl Drop for Harness {
 
 impl Harness {
     /// Servers and a migrated database `database`, without a gateway yet.
-    pub(crate) async fn servers(database: &str) -> (NatsServer, ClickHouseServer, Config) {
+    pub(crate) async fn servers(
+        release: Release,
+        database: &str,
+    ) -> (NatsServer, ClickHouseServer, Config) {
         let nats = NatsServer::start().expect("nats-server");
-        let clickhouse = ClickHouseServer::start().expect("clickhouse-server");
+        let clickhouse = ClickHouseServer::start_release(release).expect("clickhouse-server");
         let mut config: Config =
             toml::from_str("listen = \"127.0.0.1:0\"\nhealth_interval = \"100ms\"")
                 .expect("defaults");
@@ -53,7 +56,16 @@ impl Harness {
     /// Servers holding the rows of [`insert_rows`], and a gateway on `config` as `adjust`
     /// leaves it.
     pub(crate) async fn start(database: &str, adjust: impl FnOnce(&mut Config)) -> Harness {
-        let (nats, clickhouse, mut config) = Self::servers(database).await;
+        Self::start_release(Release::Current, database, adjust).await
+    }
+
+    /// [`Harness::start`] on the ClickHouse of `release`.
+    pub(crate) async fn start_release(
+        release: Release,
+        database: &str,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Harness {
+        let (nats, clickhouse, mut config) = Self::servers(release, database).await;
         insert_rows(&config.clickhouse).await;
         adjust(&mut config);
         let shutdown = CancellationToken::new();
