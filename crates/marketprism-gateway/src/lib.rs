@@ -19,6 +19,7 @@ pub mod coverage;
 mod error;
 pub mod gaps;
 pub mod instruments;
+pub mod kind;
 mod metrics;
 pub mod params;
 pub mod replay;

@@ -9,6 +9,7 @@ use marketprism_model::{Exchange, MarketType, Symbol};
 use serde::de::IntoDeserializer as _;
 use serde::Deserialize;
 
+use crate::kind::Kind;
 use crate::tables::{self, Recorded};
 use crate::ApiError;
 
@@ -113,20 +114,18 @@ impl Params {
         data_type(name, value.trim())
     }
 
-    /// The required comma-separated data types `name`, without repeats.
-    pub fn data_types(&mut self, name: &str) -> Result<Vec<Recorded>, ApiError> {
+    /// The required comma-separated kinds of rows `name` (data types, trade bars, book
+    /// snapshots), without repeats, in the order given.
+    pub fn kinds(&mut self, name: &str) -> Result<Vec<Kind>, ApiError> {
         let value = self.required(name)?;
-        let mut types: Vec<Recorded> = Vec::new();
+        let mut kinds: Vec<Kind> = Vec::new();
         for text in value.split(',') {
-            let recorded = data_type(name, text.trim())?;
-            if !types
-                .iter()
-                .any(|known| known.data_type == recorded.data_type)
-            {
-                types.push(recorded);
+            let kind = Kind::parse(name, text.trim())?;
+            if !kinds.iter().any(|known| known.name() == kind.name()) {
+                kinds.push(kind);
             }
         }
-        Ok(types)
+        Ok(kinds)
     }
 
     /// The required time `name`, as Unix milliseconds.
@@ -281,19 +280,17 @@ mod tests {
 
     #[test]
     fn lists_keep_their_order_without_repeats() {
-        let mut good = params("symbols=ETH-USDT,BTC-USDT,ETH-USDT&types=orderbook,trade");
+        let mut good =
+            params("symbols=ETH-USDT,BTC-USDT,ETH-USDT&types=orderbook,trade,trade_bar_1m,trade");
         let symbols = good.symbols("symbols").expect("valid");
         assert_eq!(
             symbols.iter().map(Symbol::as_str).collect::<Vec<_>>(),
             ["ETH-USDT", "BTC-USDT"]
         );
-        let types = good.data_types("types").expect("valid");
+        let kinds = good.kinds("types").expect("valid");
         assert_eq!(
-            types
-                .iter()
-                .map(|t| t.data_type.as_str())
-                .collect::<Vec<_>>(),
-            ["orderbook", "trade"]
+            kinds.iter().map(Kind::name).collect::<Vec<_>>(),
+            ["orderbook", "trade", "trade_bar_1m"]
         );
         assert_eq!(
             good.choice("format", &["ndjson", "csv"]).expect("default"),

@@ -1,11 +1,14 @@
 //! `GET /v1/replay?exchange&market&symbols&types&from&to&format=ndjson|csv`: the stored rows
 //! of a range in venue-time order, streamed, with a gap row wherever the feed misses data.
 //!
-//! Each data type is one ClickHouse query (`FINAL`, ordered by venue time), read line by line
+//! Each type is one ClickHouse query (`FINAL`, ordered by venue time), read line by line
 //! as the server sends it; the lines of several types are merged by time, so the gateway
 //! holds one row per type and a bounded queue of output chunks whatever the range. The
 //! feed's gaps (where every collector missed data of that type, [`crate::gaps`]) are few and
 //! read first; each is written before the first row after its start.
+//!
+//! `types` names stored data types and the computed `trade_bar_{interval}` and
+//! `book_snapshot_{depth}_{interval}` ([`crate::kind`]), which ClickHouse computes.
 //!
 //! * `ndjson`: one JSON object per line. A row has `type` (e.g. `trade`), its table's columns,
 //!   times as Unix milliseconds and decimals as strings, exactly as stored. A gap is
@@ -26,15 +29,14 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use marketprism_model::{Exchange, MarketType, Symbol};
-use marketprism_schema::{Column, Dialect};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::gaps::{self, placeholders, GapRow};
+use crate::gaps::{self, GapRow};
+use crate::kind::Kind;
 use crate::metrics::Metrics;
 use crate::params::{check_range, Params};
 use crate::source::{Lines, Reader};
-use crate::tables::{self, Recorded, EXCHANGE_TIME};
 use crate::ApiError;
 
 /// Bytes gathered before a chunk is sent to the client.
@@ -54,7 +56,7 @@ struct Request {
     exchange: Exchange,
     market: MarketType,
     symbols: Vec<Symbol>,
-    types: Vec<Recorded>,
+    kinds: Vec<Kind>,
     from_ms: i64,
     to_ms: i64,
     format: Format,
@@ -64,7 +66,7 @@ fn request(mut params: Params) -> Result<Request, ApiError> {
     let exchange = params.exchange()?;
     let market = params.market()?;
     let symbols = params.symbols("symbols")?;
-    let types = params.data_types("types")?;
+    let kinds = params.kinds("types")?;
     let from_ms = params.time("from")?;
     let to_ms = params.time("to")?;
     let format = match params.choice("format", &["ndjson", "csv"])? {
@@ -73,17 +75,17 @@ fn request(mut params: Params) -> Result<Request, ApiError> {
     };
     params.finish()?;
     check_range(from_ms, to_ms)?;
-    if format == Format::Csv && types.len() > 1 {
+    if format == Format::Csv && kinds.len() > 1 {
         return Err(ApiError::bad(
             "types",
-            "csv carries one data type per request (the types' columns differ)",
+            "csv carries one type per request (the types' columns differ)",
         ));
     }
     Ok(Request {
         exchange,
         market,
         symbols,
-        types,
+        kinds,
         from_ms,
         to_ms,
         format,
@@ -101,7 +103,7 @@ struct GapLine {
 struct GapJson<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    data_type: &'static str,
+    data_type: &'a str,
     exchange: &'static str,
     market_type: &'static str,
     symbol: &'a str,
@@ -115,16 +117,16 @@ fn gap_lines(
     request: &Request,
     rows: &[GapRow],
     collectors: &BTreeSet<(String, String)>,
-    columns: &[Column],
+    header: &[String],
 ) -> Result<Vec<GapLine>, ApiError> {
     let mut lines = Vec::new();
-    for (type_index, recorded) in request.types.iter().enumerate() {
+    for (type_index, kind) in request.kinds.iter().enumerate() {
         for symbol in &request.symbols {
             let spans = gaps::feed_missing(
                 rows,
                 collectors,
                 symbol.as_str(),
-                recorded.data_type,
+                kind.source(),
                 (request.from_ms, request.to_ms),
             );
             for span in spans {
@@ -133,7 +135,7 @@ fn gap_lines(
                     .iter()
                     .filter(|row| {
                         row.symbol == symbol.as_str()
-                            && row.leaves_missing(recorded.data_type)
+                            && row.leaves_missing(kind.source())
                             && row.from_ms < span.to_ms
                             && span.from_ms < row.to_ms
                     })
@@ -141,7 +143,7 @@ fn gap_lines(
                     .collect();
                 let gap = GapJson {
                     kind: "gap",
-                    data_type: recorded.data_type.as_str(),
+                    data_type: kind.name(),
                     exchange: request.exchange.as_str(),
                     market_type: request.market.as_str(),
                     symbol: symbol.as_str(),
@@ -156,7 +158,7 @@ fn gap_lines(
                         line.push(b'\n');
                         line
                     }
-                    Format::Csv => csv_gap(&gap, columns).into_bytes(),
+                    Format::Csv => csv_gap(&gap, header).into_bytes(),
                 };
                 lines.push((span.from_ms, symbol.as_str(), type_index, line));
             }
@@ -177,66 +179,31 @@ fn csv_quoted(value: &str) -> String {
     format!("\"{}\"", value.replace('"', "\"\""))
 }
 
-/// The CSV row of `gap`, in the columns of a data row (`columns` being the table's).
-fn csv_gap(gap: &GapJson<'_>, columns: &[Column]) -> String {
-    let mut fields = vec![csv_quoted(gap.kind), gap.from_time.to_string()];
-    for column in columns.iter().filter(|column| column.name != EXCHANGE_TIME) {
-        fields.push(match column.name {
+/// The CSV row of `gap`, in the columns of `header` (the data rows' column names).
+fn csv_gap(gap: &GapJson<'_>, header: &[String]) -> String {
+    let fields: Vec<String> = header
+        .iter()
+        .map(|column| match column.as_str() {
+            "type" => csv_quoted(gap.kind),
+            "exchange_time" => gap.from_time.to_string(),
             "exchange" => csv_quoted(gap.exchange),
             "market_type" => csv_quoted(gap.market_type),
             "symbol" => csv_quoted(gap.symbol),
+            "gap_to_time" => gap.to_time.to_string(),
+            "gap_reasons" => csv_quoted(&gap.reasons.join(";")),
             _ => String::new(),
-        });
-    }
-    fields.push(gap.to_time.to_string());
-    fields.push(csv_quoted(&gap.reasons.join(";")));
+        })
+        .collect();
     format!("{}\n", fields.join(","))
 }
 
-/// The query of one data type's rows: `type` and the venue time first, then the table's
-/// other columns, read exactly (see [`tables::output_expression`]); for CSV, the two gap
-/// columns last. Filtering happens in the inner query, on the stored columns, since the
-/// outer one's aliases reuse the column names.
-fn rows_sql(
-    request: &Request,
-    recorded: &Recorded,
-    dialect: Dialect,
-    columns: &[Column],
-) -> String {
-    let time = dialect.time_ms(EXCHANGE_TIME);
-    let mut outputs = vec![format!("'{}' AS type", recorded.data_type.as_str())];
-    let (times, others): (Vec<&Column>, Vec<&Column>) = columns
-        .iter()
-        .partition(|column| column.name == EXCHANGE_TIME);
-    outputs.extend(
-        times
-            .into_iter()
-            .chain(others)
-            .map(|column| tables::output_expression(column, dialect)),
-    );
-    if request.format == Format::Csv {
-        outputs.push("'' AS gap_to_time".to_owned());
-        outputs.push("'' AS gap_reasons".to_owned());
-    }
-    let order: Vec<&str> = std::iter::once(EXCHANGE_TIME)
-        .chain(
-            recorded
-                .table
-                .order_by
-                .iter()
-                .copied()
-                .filter(|key| *key != EXCHANGE_TIME),
-        )
-        .collect();
-    format!(
-        "SELECT {outputs} FROM (SELECT * FROM {table} FINAL \
-         WHERE exchange = ? AND market_type = ? AND symbol IN ({symbols}) \
-         AND {time} >= ? AND {time} < ?) ORDER BY {order}",
-        outputs = outputs.join(", "),
-        table = recorded.table.name,
-        symbols = placeholders(request.symbols.len()),
-        order = order.join(", "),
-    )
+/// The column names of a `CSVWithNames` header line.
+fn header_names(line: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(line)
+        .trim_end()
+        .split(',')
+        .map(|name| name.trim_matches('"').to_owned())
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -308,18 +275,14 @@ pub async fn replay(
         &request.symbols,
     )
     .await?;
-    let first_columns = request
-        .types
-        .first()
-        .map(|recorded| tables::columns(recorded.table))
-        .unwrap_or_default();
-    let gap_lines = gap_lines(&request, &rows, &collectors, &first_columns)?;
-
-    let mut sources = Vec::with_capacity(request.types.len());
+    let mut sources = Vec::with_capacity(request.kinds.len());
     let mut header = None;
-    for recorded in &request.types {
-        let columns = tables::columns(recorded.table);
-        let sql = rows_sql(&request, recorded, dialect, &columns);
+    for kind in &request.kinds {
+        let sql = kind.sql(
+            dialect,
+            request.symbols.len(),
+            request.format == Format::Csv,
+        );
         let mut query = reader
             .query(&sql)
             .bind(request.exchange.as_str())
@@ -340,6 +303,8 @@ pub async fn replay(
         source.advance(request.format).await?;
         sources.push(source);
     }
+    let names = header.as_deref().map(header_names).unwrap_or_default();
+    let gap_lines = gap_lines(&request, &rows, &collectors, &names)?;
 
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUED_CHUNKS);
     let format = request.format;

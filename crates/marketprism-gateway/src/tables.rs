@@ -103,7 +103,7 @@ pub fn output_expression(column: &Column, dialect: Dialect) -> String {
 
 /// The text of the decimal `value` without trailing zeros, as the venue wrote it (`97000.5`,
 /// `100`): current servers write decimals so, 18.x pads them to the scale.
-fn decimal_text(dialect: Dialect, value: &str) -> String {
+pub(crate) fn decimal_text(dialect: Dialect, value: &str) -> String {
     match dialect {
         Dialect::Modern => format!("toString({value})"),
         Dialect::Legacy => {

@@ -213,6 +213,10 @@ async fn bad_parameters_are_answered_400_naming_the_parameter() {
             "/v1/replay?exchange=binance&market=spot&symbols=BTC-USDT&types=trade&from=2026-11-27&to=2026-11-28&format=xml".to_owned(),
             "format",
         ),
+        (
+            "/v1/replay?exchange=binance&market=spot&symbols=BTC-USDT&types=trade,trade_bar_0s&from=2026-11-27&to=2026-11-28".to_owned(),
+            "types",
+        ),
     ] {
         assert_eq!(bad_parameter(&harness, &path).await, parameter, "{path}");
     }
@@ -332,6 +336,89 @@ async fn check_replay_csv(harness: &Harness) {
     assert_eq!(body.lines().collect::<Vec<_>>(), expected);
 }
 
+fn bar_line(
+    at: i64,
+    [open, high, low, close]: [&str; 4],
+    volumes: [&str; 3],
+    times: [i64; 2],
+    trades: u64,
+) -> Value {
+    json!({
+        "type": "trade_bar_1m", "exchange_time": T0 + at,
+        "exchange": "binance", "market_type": "spot", "symbol": "BTC-USDT",
+        "open": open, "high": high, "low": low, "close": close,
+        "volume": volumes[0], "buy_volume": volumes[1], "sell_volume": volumes[2],
+        "trades": trades, "first_trade_time": T0 + times[0], "last_trade_time": T0 + times[1],
+    })
+}
+
+fn snapshot_line(at: i64, update_id: u64, book_time: i64) -> Value {
+    json!({
+        "type": "book_snapshot_1_1m", "exchange_time": T0 + at,
+        "exchange": "binance", "market_type": "spot", "symbol": "BTC-USDT",
+        "update_id": update_id, "book_time": T0 + book_time,
+        "bid_prices": ["100.1"], "bid_quantities": ["2"],
+        "ask_prices": ["100.2"], "ask_quantities": ["0.5"],
+    })
+}
+
+#[tokio::test]
+async fn replay_computes_trade_bars_and_book_snapshots() {
+    let harness = Harness::start("gateway_computed", |_| {}).await;
+    check_computed(&harness).await;
+}
+
+async fn check_computed(harness: &Harness) {
+    let (status, body) = harness
+        .get(&format!(
+            "/v1/replay?exchange=binance&market=spot&symbols=BTC-USDT&types=trade_bar_1m,book_snapshot_1_1m&from={}&to={}",
+            T0,
+            T0 + 180_000
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}")))
+        .collect();
+    let gap = |data_type: &str, (from, to): (i64, i64), reason: &str| {
+        let mut line = gap_line(data_type, (from, to), reason);
+        line["data_type"] = json!(data_type);
+        line
+    };
+    assert_eq!(
+        lines,
+        [
+            bar_line(
+                0,
+                ["97000.5", "97001", "97000.5", "97001"],
+                ["0.002", "0.001", "0.001"],
+                [0, 1_000],
+                2
+            ),
+            bar_line(
+                60_000,
+                ["97002.25", "97003", "97002.25", "97003"],
+                ["0.002", "0.001", "0.001"],
+                [61_000, 61_500],
+                2
+            ),
+            gap("trade_bar_1m", (62_000, 90_000), "disconnect"),
+            gap("book_snapshot_1_1m", (62_000, 90_000), "disconnect"),
+            gap("book_snapshot_1_1m", (100_000, 110_000), "sequence_break"),
+            bar_line(
+                120_000,
+                ["97004", "97004", "97004", "97004"],
+                ["0.001", "0.001", "0"],
+                [179_000, 179_000],
+                1
+            ),
+            snapshot_line(120_000, 100, 61_200),
+            snapshot_line(180_000, 101, 120_500),
+        ]
+    );
+}
+
 /// The legacy dialect (times as `Int64`, no `DateTime64`) answers exactly as the modern one.
 #[tokio::test]
 async fn every_answer_is_the_same_on_deployed_clickhouse() {
@@ -340,4 +427,5 @@ async fn every_answer_is_the_same_on_deployed_clickhouse() {
     check_coverage(&harness).await;
     check_replay(&harness).await;
     check_replay_csv(&harness).await;
+    check_computed(&harness).await;
 }
