@@ -254,13 +254,23 @@ fn gap_line(data_type: &str, (from, to): (i64, i64), reason: &str) -> Value {
 async fn replay_merges_types_by_time_with_gaps_inline() {
     let harness = Harness::start("gateway_replay", |_| {}).await;
     check_replay(&harness).await;
+    // Streamed: no length is known in advance.
+    let response = reqwest::get(format!(
+        "{}/v1/replay?exchange=binance&market=spot&symbols=BTC-USDT&types=trade&from=2026-11-27&to=2026-11-28",
+        harness.base
+    ))
+    .await
+    .expect("request");
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    assert!(response.headers().get("content-length").is_none());
+    assert_eq!(response.text().await.expect("body").lines().count(), 6);
     let (_, metrics) = harness.get("/metrics").await;
     assert!(
-        metrics.contains("marketprism_gateway_replay_rows_total 8"),
+        metrics.contains("marketprism_gateway_replay_rows_total 13"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("marketprism_gateway_replay_gaps_total 3"),
+        metrics.contains("marketprism_gateway_replay_gaps_total 4"),
         "{metrics}"
     );
 }
