@@ -31,6 +31,7 @@ use bytes::{Bytes, BytesMut};
 use marketprism_model::{Exchange, MarketType, Symbol};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::gaps::{self, GapRow};
 use crate::kind::Kind;
@@ -253,6 +254,7 @@ pub async fn replay(
     reader: &Reader,
     configured_collectors: &[String],
     metrics: Metrics,
+    shutdown: CancellationToken,
     params: Params,
 ) -> Result<Response, ApiError> {
     let request = request(params)?;
@@ -309,17 +311,22 @@ pub async fn replay(
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUED_CHUNKS);
     let format = request.format;
     tokio::spawn(async move {
-        let result = merge(format, header, sources, gap_lines, &sender, &metrics).await;
-        if let Err(error) = result {
-            tracing::warn!(error = %error, "A replay ended early.");
-            metrics.replay_failures.inc();
-            if format == Format::Ndjson {
-                let line = serde_json::json!({"type": "error", "message": error.to_string()});
-                let _ = sender.send(Ok(Bytes::from(format!("{line}\n")))).await;
+        let output = Output {
+            sender: &sender,
+            shutdown: &shutdown,
+        };
+        match merge(format, header, sources, gap_lines, &output, &metrics).await {
+            Ok(()) | Err(MergeError::Gone) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "A replay ended early.");
+                metrics.replay_failures.inc();
+                // Without waiting: the client may be the reason, or the gateway stopping.
+                if format == Format::Ndjson {
+                    let line = serde_json::json!({"type": "error", "message": error.to_string()});
+                    let _ = sender.try_send(Ok(Bytes::from(format!("{line}\n"))));
+                }
+                let _ = sender.try_send(Err(std::io::Error::other(error.to_string())));
             }
-            let _ = sender
-                .send(Err(std::io::Error::other(error.to_string())))
-                .await;
         }
     });
     let body = Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async {
@@ -339,6 +346,37 @@ enum MergeError {
     Read(#[from] ApiError),
     #[error("the client went away")]
     Gone,
+    #[error("the gateway is shutting down")]
+    Stopped,
+}
+
+/// Where a replay's chunks go: a bounded queue to the client, given up when the gateway
+/// shuts down, so that neither a slow client nor a slow query holds up its exit.
+struct Output<'a> {
+    sender: &'a mpsc::Sender<Result<Bytes, std::io::Error>>,
+    shutdown: &'a CancellationToken,
+}
+
+impl Output<'_> {
+    async fn send(&self, chunk: Result<Bytes, std::io::Error>) -> Result<(), MergeError> {
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => Err(MergeError::Stopped),
+            sent = self.sender.send(chunk) => sent.map_err(|_| MergeError::Gone),
+        }
+    }
+
+    /// `work`, unless the gateway shuts down first.
+    async fn unless_stopped<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, MergeError> {
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => Err(MergeError::Stopped),
+            done = work => Ok(done?),
+        }
+    }
 }
 
 /// Writes the rows of every source in time order, with the gaps among them, into `sender`.
@@ -347,15 +385,15 @@ async fn merge(
     header: Option<Bytes>,
     mut sources: Vec<Source>,
     gap_lines: Vec<GapLine>,
-    sender: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    output_to: &Output<'_>,
     metrics: &Metrics,
-) -> Result<(), ApiError> {
+) -> Result<(), MergeError> {
     let mut output = BytesMut::with_capacity(CHUNK);
     let mut gap_lines = gap_lines.into_iter().peekable();
     if let Some(header) = header {
         output.extend_from_slice(&header);
     }
-    let result: Result<(), MergeError> = async {
+    let result = async {
         loop {
             // The earliest row; on a tie, the type asked for first.
             let earliest = sources
@@ -376,36 +414,27 @@ async fn merge(
                 metrics.replay_rows.inc();
             }
             if output.len() >= CHUNK {
-                sender
-                    .send(Ok(output.split().freeze()))
-                    .await
-                    .map_err(|_| MergeError::Gone)?;
+                output_to.send(Ok(output.split().freeze())).await?;
             }
-            source.advance(format).await?;
+            output_to.unless_stopped(source.advance(format)).await?;
         }
         for gap in gap_lines {
             output.extend_from_slice(&gap.line);
             metrics.replay_gaps.inc();
         }
         if !output.is_empty() {
-            sender
-                .send(Ok(output.split().freeze()))
-                .await
-                .map_err(|_| MergeError::Gone)?;
+            output_to.send(Ok(output.split().freeze())).await?;
         }
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) | Err(MergeError::Gone) => Ok(()),
-        Err(MergeError::Read(error)) => {
-            // What was read before the failure still goes out, then the error.
-            if !output.is_empty() {
-                let _ = sender.send(Ok(output.split().freeze())).await;
-            }
-            Err(error)
+    if let Err(MergeError::Read(_)) = &result {
+        // What was read before the failure still goes out, then the error.
+        if !output.is_empty() {
+            let _ = output_to.send(Ok(output.split().freeze())).await;
         }
     }
+    result
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ struct AppState {
     config: Config,
     keys: Option<ApiKeys>,
     metrics: Metrics,
+    /// Cancelled when the gateway stops, ending replays still streaming.
+    shutdown: CancellationToken,
 }
 
 type Shared = Arc<AppState>;
@@ -90,6 +92,7 @@ pub async fn bind(
         config,
         keys,
         metrics,
+        shutdown: shutdown.clone(),
     });
 
     let api = Router::new()
@@ -233,6 +236,7 @@ async fn replay_route(State(state): State<Shared>, RawQuery(query): RawQuery) ->
                 &state.reader,
                 &state.config.query.collectors,
                 state.metrics.clone(),
+                state.shutdown.clone(),
                 params,
             )
             .await
