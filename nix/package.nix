@@ -21,7 +21,8 @@ let
   # Cargo sources (every crate's `.rs` and `.toml`, including a crate under `tests/`) plus the
   # non-Rust files the build and tests read: the SQL schema, the example configurations, the
   # Prometheus rules and Grafana dashboard (checked by a test, installed with the package),
-  # the real exchange captures in `tests/fixtures/` and the crate data above.
+  # the README and `docs/` (a test parses the commands they show), the real exchange
+  # captures in `tests/fixtures/` and the crate data above.
   src = lib.fileset.toSource {
     root = ../.;
     fileset = lib.fileset.unions [
@@ -29,6 +30,8 @@ let
       ../sql
       ../examples
       ../monitoring
+      ../README.md
+      ../docs
       ../tests/fixtures
       (crateData ../crates)
       (crateData ../tests)
