@@ -26,7 +26,8 @@ pub struct Config {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// A file of API keys, stored hashed: one SHA-256 of a key per line, as 64 hex digits,
-    /// optionally followed by whitespace and a name for the key; `#` starts a comment. When
+    /// optionally followed by a name for the key and its limit `requests_per_minute=N`; `#`
+    /// starts a comment (see [`crate::auth`]). When
     /// set, every `/v1/` request needs a key, as `Authorization: Bearer <key>` or
     /// `X-API-Key: <key>`. Required when `listen` is not a loopback address.
     #[serde(default, skip_serializing_if = "Option::is_none")]

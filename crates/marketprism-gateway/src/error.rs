@@ -1,7 +1,7 @@
 //! Errors of the API, answered as JSON: `{"error": "<message>"}`, plus `"parameter"` naming
 //! the query parameter at fault for a 400.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -20,6 +20,18 @@ pub enum ApiError {
     /// No API key, or one that is not listed (401).
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The key has used its requests for now (429).
+    #[error(
+        "API key {key:?} is limited to {per_minute} requests a minute; retry in {retry_after} s"
+    )]
+    RateLimited {
+        /// The key's name in the key file.
+        key: String,
+        /// Its limit.
+        per_minute: u32,
+        /// Seconds until its next request is allowed.
+        retry_after: u64,
+    },
     /// ClickHouse failed or could not be reached (502).
     #[error("ClickHouse: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
@@ -42,6 +54,7 @@ impl ApiError {
         match self {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ClickHouse(_) | ApiError::Answer(_) => StatusCode::BAD_GATEWAY,
         }
     }
@@ -64,10 +77,18 @@ impl IntoResponse for ApiError {
             ApiError::BadParameter { parameter, .. } => Some(parameter.as_str()),
             _ => None,
         };
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after, .. } => Some(retry_after.to_string()),
+            _ => None,
+        };
         let body = Body {
             error: self.to_string(),
             parameter,
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after.and_then(|text| text.parse().ok()) {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds);
+        }
+        response
     }
 }

@@ -14,7 +14,11 @@ async fn api_keys_are_required_when_configured() {
     let keys = tempfile::NamedTempFile::new().expect("key file");
     std::fs::write(
         keys.path(),
-        format!("{} analyst\n", digest_hex("open-sesame")),
+        format!(
+            "{} analyst\n{} robot requests_per_minute=2\n",
+            digest_hex("open-sesame"),
+            digest_hex("beep")
+        ),
     )
     .expect("write");
     let path = keys.path().to_owned();
@@ -35,6 +39,32 @@ async fn api_keys_are_required_when_configured() {
     );
     assert_eq!(
         status(client.get(&url).header("X-API-Key", "open-sesame")).await,
+        200
+    );
+    // A limited key: two requests, then 429 until the bucket refills (30 s for one).
+    assert_eq!(status(client.get(&url).bearer_auth("beep")).await, 200);
+    assert_eq!(status(client.get(&url).bearer_auth("beep")).await, 200);
+    let limited = client
+        .get(&url)
+        .bearer_auth("beep")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(limited.status().as_u16(), 429);
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("seconds");
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    let body: serde_json::Value = limited.json().await.expect("JSON");
+    assert_eq!(
+        body["error"],
+        format!("API key \"robot\" is limited to 2 requests a minute; retry in {retry_after} s")
+    );
+    // Other keys keep their own limits.
+    assert_eq!(
+        status(client.get(&url).bearer_auth("open-sesame")).await,
         200
     );
     // The operational endpoints stay open, for probes and Prometheus.
