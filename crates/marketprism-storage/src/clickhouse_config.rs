@@ -134,16 +134,17 @@ impl ClickHouseConfig {
         Ok(client)
     }
 
-    /// A client whose statements run in the configured database. On a cluster its inserts
-    /// into `Distributed` tables return once every shard has its rows (see the module
-    /// documentation).
+    /// A client whose statements run in the configured database. Its inserts into
+    /// `Distributed` tables return once every shard has its rows (see the module
+    /// documentation), whether or not `cluster` is configured: a deployment whose tables
+    /// are `Distributed` but whose storage omits `cluster` must not fall back to queued,
+    /// asynchronous inserts, which a lost node loses after the ack. Tables of other engines
+    /// ignore the setting.
     pub fn database_client(&self) -> std::io::Result<clickhouse::Client> {
-        let client = self.server_client()?.with_database(&self.database);
-        Ok(if self.cluster.is_some() {
-            client.with_setting("insert_distributed_sync", "1")
-        } else {
-            client
-        })
+        Ok(self
+            .server_client()?
+            .with_database(&self.database)
+            .with_setting("insert_distributed_sync", "1"))
     }
 
     /// [`ClickHouseConfig::database_client`] for another node of the cluster, at `url`.
