@@ -123,6 +123,7 @@ pub async fn coverage(
              FROM {table} FINAL WHERE exchange = ? AND market_type = ? AND symbol = ? \
              AND {time} >= ? AND {time} < ? GROUP BY minute_ms ORDER BY minute_ms"
         ))
+        .await?
         .bind(exchange.as_str())
         .bind(market.as_str())
         .bind(symbol.as_str())
@@ -135,6 +136,7 @@ pub async fn coverage(
             "SELECT count() AS events, min({time}) AS first_ms, max({time}) AS last_ms \
              FROM {table} WHERE exchange = ? AND market_type = ? AND symbol = ?"
         ))
+        .await?
         .bind(exchange.as_str())
         .bind(market.as_str())
         .bind(symbol.as_str())

@@ -80,6 +80,7 @@ pub async fn gap_rows(
     );
     let mut query = reader
         .query(&sql)
+        .await?
         .bind(exchange.as_str())
         .bind(market.as_str());
     for symbol in symbols {
@@ -120,6 +121,7 @@ pub async fn collectors(
     );
     let mut query = reader
         .query(&sql)
+        .await?
         .bind(exchange.as_str())
         .bind(market.as_str());
     for symbol in symbols {

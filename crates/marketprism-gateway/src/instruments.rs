@@ -78,7 +78,7 @@ pub async fn instruments(reader: &Reader) -> Result<Instruments, ApiError> {
              FROM {table} GROUP BY exchange, market_type, symbol",
             table = recorded.table.name
         );
-        let rows: Vec<ExtentRow> = reader.query(&sql).fetch_all().await?;
+        let rows: Vec<ExtentRow> = reader.query(&sql).await?.fetch_all().await?;
         for row in rows {
             let extent = Extent {
                 first_ms: row.first_ms,

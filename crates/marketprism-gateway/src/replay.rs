@@ -287,6 +287,7 @@ pub async fn replay(
         );
         let mut query = reader
             .query(&sql)
+            .await?
             .bind(request.exchange.as_str())
             .bind(request.market.as_str());
         for symbol in &request.symbols {

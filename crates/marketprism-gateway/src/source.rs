@@ -1,11 +1,11 @@
 //! Reading ClickHouse over its HTTP interface, read-only and within the configured limits.
 //!
-//! Every query ends with `SETTINGS …, max_execution_time = …, max_result_bytes = …,
-//! readonly = 1`: the settings of that query only, which the server checks before running
-//! it (`readonly` last, since it forbids changing the others once applied), so that
-//! even a bug in the gateway cannot write, and no request can hold the server longer or make
-//! it send more than configured. Values from requests are bound (`?`, escaped by the client),
-//! never written into the SQL text. Streamed answers (`JSONEachRow`, `CSVWithNames`) are read
+//! Every query carries the settings `max_execution_time`, `max_result_bytes` and
+//! `readonly = 1` (unless `query.user_is_read_only`, whose profile already says so), for
+//! that query only (see [`Reader::query`]), so that even a bug in the gateway cannot write,
+//! and no request can hold the server longer or make it send more than configured.
+//! Values from requests are bound (`?`, escaped by the client), never written into the SQL
+//! text. Streamed answers (`JSONEachRow`, `CSVWithNames`) are read
 //! line by line as they arrive ([`Lines`]); an exception the server sends in the middle of
 //! one is an error of the read.
 
@@ -29,7 +29,8 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Reader {
     client: clickhouse::Client,
-    settings: String,
+    /// The settings of every query, `readonly` (when sent) last.
+    settings: Vec<(&'static str, String)>,
     dialect: OnceCell<Dialect>,
 }
 
@@ -37,22 +38,30 @@ impl Reader {
     /// A reader of `clickhouse`'s database, within `limits`.
     pub fn new(clickhouse: &ClickHouseConfig, limits: &QueryConfig) -> std::io::Result<Self> {
         let seconds = limits.max_execution_time.as_secs().max(1);
+        let mut settings = vec![
+            (QUOTE_64BIT_INTEGERS, "0".to_owned()),
+            ("max_execution_time", seconds.to_string()),
+            (
+                "max_result_bytes",
+                limits.max_result_bytes.as_u64().to_string(),
+            ),
+        ];
+        if !limits.user_is_read_only {
+            settings.push(("readonly", "1".to_owned()));
+        }
         Ok(Reader {
             client: clickhouse
                 .server_client()?
                 .with_database(&clickhouse.database),
-            settings: format!(
-                "\nSETTINGS {QUOTE_64BIT_INTEGERS} = 0, max_execution_time = {seconds}, \
-                 max_result_bytes = {}, readonly = 1",
-                limits.max_result_bytes.as_u64()
-            ),
+            settings,
             dialect: OnceCell::new(),
         })
     }
 
     /// The server's version, as it answers `SELECT version()`.
     pub async fn version(&self) -> Result<String, clickhouse::error::Error> {
-        let version: String = self.query("SELECT version()").fetch_one().await?;
+        let query = self.query_on(self.dialect.get().copied(), "SELECT version()");
+        let version: String = query.fetch_one().await?;
         Ok(version.trim().to_owned())
     }
 
@@ -67,14 +76,38 @@ impl Reader {
             .copied()
     }
 
-    /// The query `sql` (with `?` for each value to bind), with the reader's settings.
-    pub fn query(&self, sql: &str) -> clickhouse::query::Query {
-        let query = self.client.query(&format!("{sql}{}", self.settings));
-        match self.dialect.get() {
-            // 18.x formats its output before it applies a query's own settings, so 64-bit
-            // numbers (the times) would come quoted; the request's setting applies in time.
-            Some(Dialect::Legacy) => query.with_setting(QUOTE_64BIT_INTEGERS, "0"),
-            _ => query,
+    /// The query `sql` (with `?` for each value to bind), with the reader's settings, for the
+    /// server's dialect (asked first, once).
+    ///
+    /// Current servers take them as the query's `SETTINGS` clause, which they check before
+    /// running any part of it. 18.x takes them as parameters of the request: it applies a
+    /// query's own clause after it formats the output (so 64-bit numbers would come quoted)
+    /// and, in `INSERT … SELECT`, after the insert is allowed. Parameters are no choice for
+    /// current servers only because the test harness's front over the chdb engine applies
+    /// them to its one session, which `readonly` would leave read-only for good.
+    pub async fn query(&self, sql: &str) -> Result<clickhouse::query::Query, ApiError> {
+        let dialect = self.dialect().await?;
+        Ok(self.query_on(Some(dialect), sql))
+    }
+
+    /// [`Reader::query`] on a server of `dialect`, if known.
+    fn query_on(&self, dialect: Option<Dialect>, sql: &str) -> clickhouse::query::Query {
+        match dialect {
+            Some(Dialect::Legacy) => self
+                .settings
+                .iter()
+                .fold(self.client.query(sql), |query, (name, value)| {
+                    query.with_setting(*name, value.as_str())
+                }),
+            _ => {
+                let clause: Vec<String> = self
+                    .settings
+                    .iter()
+                    .map(|(name, value)| format!("{name} = {value}"))
+                    .collect();
+                self.client
+                    .query(&format!("{sql}\nSETTINGS {}", clause.join(", ")))
+            }
         }
     }
 }

@@ -89,10 +89,21 @@ async fn an_exposed_gateway_without_keys_does_not_start() {
 
 #[tokio::test]
 async fn queries_are_read_only() {
-    let harness = Harness::start("gateway_read_only", |_| {}).await;
+    read_only(Release::Current).await;
+}
+
+#[tokio::test]
+async fn queries_are_read_only_on_deployed_clickhouse() {
+    read_only(Release::Deployed).await;
+}
+
+async fn read_only(release: Release) {
+    let harness = Harness::start_release(release, "gateway_read_only", |_| {}).await;
     let reader = Reader::new(&harness.config.clickhouse, &harness.config.query).expect("reader");
     let error = reader
         .query("INSERT INTO gaps SELECT * FROM gaps")
+        .await
+        .expect("the server's dialect")
         .execute()
         .await
         .expect_err("a write");
