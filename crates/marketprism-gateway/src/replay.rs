@@ -19,10 +19,13 @@
 //!   row has `type` `gap`, its start as `exchange_time`, its instrument, and its end and
 //!   reasons (`;`-separated) in those last two columns.
 //!
-//! A failure after the answer started ends the body early; in `ndjson` a last line
-//! `{"type":"error","message":…}` says why.
+//! A failure after the answer started cuts the body off (the chunked transfer ends without
+//! its last chunk, which HTTP clients report as an error); in `ndjson` a last line
+//! `{"type":"error","message":…}` says why first.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::header;
@@ -98,6 +101,14 @@ fn request(mut params: Params) -> Result<Request, ApiError> {
 struct GapLine {
     from_ms: i64,
     line: Bytes,
+}
+
+/// The last line of an NDJSON replay that failed midway.
+#[derive(Serialize)]
+struct ErrorJson {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -311,28 +322,57 @@ pub async fn replay(
 
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUED_CHUNKS);
     let format = request.format;
+    // Set once every row is sent: a body whose sender goes away before is cut off with an
+    // error, so that a client never takes a truncated replay for a whole one.
+    let finished = Arc::new(AtomicBool::new(false));
+    let finished_by_merge = finished.clone();
     tokio::spawn(async move {
         let output = Output {
             sender: &sender,
             shutdown: &shutdown,
         };
         match merge(format, header, sources, gap_lines, &output, &metrics).await {
-            Ok(()) | Err(MergeError::Gone) => {}
+            Ok(()) => finished_by_merge.store(true, Ordering::Release),
+            Err(MergeError::Gone) => {}
             Err(error) => {
                 tracing::warn!(error = %error, "A replay ended early.");
                 metrics.replay_failures.inc();
-                // Without waiting: the client may be the reason, or the gateway stopping.
                 if format == Format::Ndjson {
-                    let line = serde_json::json!({"type": "error", "message": error.to_string()});
-                    let _ = sender.try_send(Ok(Bytes::from(format!("{line}\n"))));
+                    let line = ErrorJson {
+                        kind: "error",
+                        message: error.to_string(),
+                    };
+                    if let Ok(mut line) = serde_json::to_vec(&line) {
+                        line.push(b'\n');
+                        let _ = output.send(Ok(Bytes::from(line))).await;
+                    }
                 }
-                let _ = sender.try_send(Err(std::io::Error::other(error.to_string())));
             }
         }
     });
-    let body = Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
-    }));
+    let body = Body::from_stream(futures::stream::unfold(
+        (receiver, finished, false),
+        |(mut receiver, finished, cut)| async move {
+            if cut {
+                return None;
+            }
+            match receiver.recv().await {
+                Some(chunk) => Some((chunk, (receiver, finished, false))),
+                None if finished.load(Ordering::Acquire) => None,
+                None => {
+                    // Pending once, so that the server writes out what the body gave so far
+                    // (the error line) before the error makes it drop the connection.
+                    tokio::task::yield_now().await;
+                    Some((
+                        Err(std::io::Error::other(
+                            "the replay ended before its last row",
+                        )),
+                        (receiver, finished, true),
+                    ))
+                }
+            }
+        },
+    ));
     let content_type = match format {
         Format::Ndjson => "application/x-ndjson",
         Format::Csv => "text/csv; charset=utf-8",

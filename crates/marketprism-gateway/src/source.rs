@@ -143,6 +143,14 @@ impl Lines {
                 line.len()
             )));
         }
+        // A server that fails after it began its answer appends its exception to it; the
+        // client recognises some forms, and no row starts so.
+        if line.starts_with(b"Code: ") {
+            return Err(ApiError::Answer(format!(
+                "the server failed in the middle of its answer: {}",
+                String::from_utf8_lossy(&line).trim_end()
+            )));
+        }
         if line.last() != Some(&b'\n') {
             line.push(b'\n');
         }

@@ -145,3 +145,67 @@ async fn a_replay_larger_than_max_result_bytes_fails() {
         .await;
     assert_eq!(status, 200, "one row fits: {body}");
 }
+
+/// A server that gives up in the middle of its answer (here 18.x, which sends the rows it
+/// has before it finds the limit exceeded): the replay ends with an error line and the body
+/// is cut off, never a clean end a client would take for the whole range.
+#[tokio::test]
+async fn a_replay_failing_midway_is_cut_off_with_its_error() {
+    let harness = Harness::start_release(Release::Deployed, "gateway_cut_off", |config| {
+        config.query.max_result_bytes = bytesize::ByteSize::mib(24);
+    })
+    .await;
+    let client = harness.config.clickhouse.database_client().expect("client");
+    let mut insert = client
+        .insert::<marketprism_storage::TradeRow>("trades")
+        .await
+        .expect("insert");
+    for id in 0..400_000_u64 {
+        let row = marketprism_storage::TradeRow {
+            exchange: "binance".into(),
+            market_type: "spot".into(),
+            symbol: "SOL-USDT".into(),
+            trade_id: id.to_string(),
+            aggregated: 0,
+            price: 1_000_000_000_000_000_000,
+            quantity: 1_000_000_000_000_000,
+            side: "buy".into(),
+            exchange_time: T0 + id as i64,
+            received_time: T0 + id as i64,
+            source: "ws".into(),
+        };
+        insert.write(&row).await.expect("write");
+    }
+    insert.end().await.expect("commit");
+
+    let response = reqwest::get(format!(
+        "{}/v1/replay?exchange=binance&market=spot&symbols=SOL-USDT&types=trade&from={T0}&to={}",
+        harness.base,
+        T0 + 400_000
+    ))
+    .await
+    .expect("request");
+    assert_eq!(response.status(), 200);
+    let mut body = Vec::new();
+    let mut stream = response;
+    let cut = loop {
+        match stream.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    let text = String::from_utf8_lossy(&body);
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(r#"{"type":"error""#),
+        "{}",
+        &text[text.len().saturating_sub(300)..]
+    );
+    assert!(
+        last.contains("the server failed in the middle of its answer: Code: 396"),
+        "{last}"
+    );
+    assert!(text.lines().count() > 1, "rows came before the error");
+    assert!(cut, "the body ended as if complete");
+}
