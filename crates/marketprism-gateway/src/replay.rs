@@ -21,7 +21,7 @@
 //!
 //! A failure after the answer started cuts the body off (the chunked transfer ends without
 //! its last chunk, which HTTP clients report as an error); in `ndjson` a last line
-//! `{"type":"error","message":…}` says why first.
+//! `{"type":"error","message":…}` says why first, as far as the client reads it in time.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +45,8 @@ use crate::ApiError;
 
 /// Bytes gathered before a chunk is sent to the client.
 const CHUNK: usize = 64 * 1024;
+/// How long a failed replay's last chunks get to reach the client before the body is cut.
+const FLUSH_BEFORE_CUT: std::time::Duration = std::time::Duration::from_millis(200);
 /// Chunks queued for a slow client before reading from ClickHouse pauses.
 const QUEUED_CHUNKS: usize = 8;
 
@@ -360,9 +362,10 @@ pub async fn replay(
                 Some(chunk) => Some((chunk, (receiver, finished, false))),
                 None if finished.load(Ordering::Acquire) => None,
                 None => {
-                    // Pending once, so that the server writes out what the body gave so far
-                    // (the error line) before the error makes it drop the connection.
-                    tokio::task::yield_now().await;
+                    // The error makes the server drop the connection with whatever it has
+                    // not written yet; a pause lets it write out the rows and the error
+                    // line first (best effort: a client that stops reading may miss them).
+                    tokio::time::sleep(FLUSH_BEFORE_CUT).await;
                     Some((
                         Err(std::io::Error::other(
                             "the replay ended before its last row",
