@@ -8,9 +8,9 @@
 //!   with gap rows where data is missing ([`replay`]);
 //! * `/health` (NATS and ClickHouse), `/ready` and `/metrics`, as every service has them.
 //!
-//! It only reads: every query runs with `readonly = 1` and the configured limits
-//! ([`source`]). It listens on loopback by default; elsewhere it requires API keys
-//! ([`auth`]). Parameters are checked before any query ([`params`]); a bad one is answered
+//! It only reads: every query runs with `readonly = 1` (or as a user read-only by its
+//! profile) and the configured limits ([`source`]). It listens on loopback by default;
+//! elsewhere it requires API keys, each with an optional limit ([`auth`]). Parameters are checked before any query ([`params`]); a bad one is answered
 //! 400 with a JSON message naming it.
 
 pub mod auth;

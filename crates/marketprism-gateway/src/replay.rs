@@ -14,7 +14,7 @@
 //!   times as Unix milliseconds and decimals as strings, exactly as stored. A gap is
 //!   `{"type":"gap","data_type":"trade","exchange":…,"market_type":…,"symbol":…,
 //!   "from_time":…,"to_time":…,"reasons":["disconnect"]}`.
-//! * `csv`: one data type per request; a header, then one row per line with `type` and
+//! * `csv`: one type per request; a header, then one row per line with `type` and
 //!   `exchange_time` first and `gap_to_time`, `gap_reasons` last (empty for data rows). A gap
 //!   row has `type` `gap`, its start as `exchange_time`, its instrument, and its end and
 //!   reasons (`;`-separated) in those last two columns.
