@@ -120,12 +120,6 @@ pub struct QueryConfig {
     /// e.g. `31d`.
     #[serde(default = "default_max_coverage_range", with = "humantime_serde")]
     pub max_coverage_range: Duration,
-    /// True when `[clickhouse]`'s user is read-only by its profile (`readonly = 2`, which
-    /// still lets the gateway set the limits above): the gateway then does not send
-    /// `readonly = 1` itself, which such a user may not change. False: every query is sent
-    /// with `readonly = 1`.
-    #[serde(default)]
-    pub user_is_read_only: bool,
     /// The collectors that record every feed, by the names they give their gaps (their
     /// `collector.name`), e.g. `["a", "b"]` for an active-active pair: a feed misses data
     /// only where all of them recorded a gap. Empty: the collectors named in the feed's gap
@@ -140,7 +134,6 @@ impl Default for QueryConfig {
             max_execution_time: default_max_execution_time(),
             max_result_bytes: default_max_result_bytes(),
             max_coverage_range: default_max_coverage_range(),
-            user_is_read_only: false,
             collectors: Vec::new(),
         }
     }

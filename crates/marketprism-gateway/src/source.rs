@@ -1,8 +1,8 @@
 //! Reading ClickHouse over its HTTP interface, read-only and within the configured limits.
 //!
 //! Every query carries the settings `max_execution_time`, `max_result_bytes` and
-//! `readonly = 1` (unless `query.user_is_read_only`, whose profile already says so), for
-//! that query only (see [`Reader::query`]), so that even a bug in the gateway cannot write,
+//! `readonly = 1` (unless the user is read-only by its profile already), for that query
+//! only (see [`Reader::query`]), so that even a bug in the gateway cannot write,
 //! and no request can hold the server longer or make it send more than configured.
 //! Values from requests are bound (`?`, escaped by the client), never written into the SQL
 //! text. Streamed answers (`JSONEachRow`, `CSVWithNames`) are read
@@ -11,8 +11,10 @@
 
 use bytes::Bytes;
 use clickhouse::query::BytesCursor;
+use clickhouse::Row;
 use marketprism_schema::Dialect;
 use marketprism_storage::ClickHouseConfig;
+use serde::Deserialize;
 use tokio::io::AsyncBufReadExt as _;
 use tokio::sync::OnceCell;
 
@@ -29,55 +31,92 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Reader {
     client: clickhouse::Client,
+    /// The limits and output settings of every query.
+    limits: Vec<(&'static str, String)>,
+    session: OnceCell<Session>,
+}
+
+/// What the reader learns of the server and its user before the first query.
+#[derive(Debug)]
+struct Session {
+    dialect: Dialect,
     /// The settings of every query, `readonly` (when sent) last.
     settings: Vec<(&'static str, String)>,
-    dialect: OnceCell<Dialect>,
+}
+
+/// The server's version and the user's `readonly`.
+#[derive(Debug, Row, Deserialize)]
+struct Probe {
+    version: String,
+    readonly: String,
 }
 
 impl Reader {
     /// A reader of `clickhouse`'s database, within `limits`.
     pub fn new(clickhouse: &ClickHouseConfig, limits: &QueryConfig) -> std::io::Result<Self> {
         let seconds = limits.max_execution_time.as_secs().max(1);
-        let mut settings = vec![
-            (QUOTE_64BIT_INTEGERS, "0".to_owned()),
-            ("max_execution_time", seconds.to_string()),
-            (
-                "max_result_bytes",
-                limits.max_result_bytes.as_u64().to_string(),
-            ),
-        ];
-        if !limits.user_is_read_only {
-            settings.push(("readonly", "1".to_owned()));
-        }
         Ok(Reader {
             client: clickhouse
                 .server_client()?
                 .with_database(&clickhouse.database),
-            settings,
-            dialect: OnceCell::new(),
+            limits: vec![
+                (QUOTE_64BIT_INTEGERS, "0".to_owned()),
+                ("max_execution_time", seconds.to_string()),
+                (
+                    "max_result_bytes",
+                    limits.max_result_bytes.as_u64().to_string(),
+                ),
+            ],
+            session: OnceCell::new(),
         })
     }
 
     /// The server's version, as it answers `SELECT version()`.
     pub async fn version(&self) -> Result<String, clickhouse::error::Error> {
-        let query = self.query_on(self.dialect.get().copied(), "SELECT version()");
-        let version: String = query.fetch_one().await?;
+        let version: String = self.client.query("SELECT version()").fetch_one().await?;
         Ok(version.trim().to_owned())
+    }
+
+    /// The server's dialect and the settings its user takes, asked once: a user read-only
+    /// by its profile (`readonly = 2`) may not change `readonly`, so it is sent only to a
+    /// user that may write; a user with `readonly = 1` may change no setting at all, so the
+    /// limits cannot be applied and nothing is read.
+    async fn session(&self) -> Result<&Session, ApiError> {
+        self.session
+            .get_or_try_init(|| async {
+                let probe: Probe = self
+                    .client
+                    .query(
+                        "SELECT version() AS version, value AS readonly \
+                         FROM system.settings WHERE name = 'readonly'",
+                    )
+                    .fetch_one()
+                    .await?;
+                let dialect = Dialect::for_version(&probe.version)
+                    .map_err(|error| ApiError::Answer(error.to_string()))?;
+                let mut settings = self.limits.clone();
+                match probe.readonly.trim() {
+                    "0" => settings.push(("readonly", "1".to_owned())),
+                    "2" => {}
+                    other => {
+                        return Err(ApiError::Answer(format!(
+                            "the ClickHouse user has readonly = {other}, which forbids the \
+                             gateway's query limits: give it a profile with readonly = 2"
+                        )))
+                    }
+                }
+                Ok(Session { dialect, settings })
+            })
+            .await
     }
 
     /// The server's dialect, asked once.
     pub async fn dialect(&self) -> Result<Dialect, ApiError> {
-        self.dialect
-            .get_or_try_init(|| async {
-                let version = self.version().await?;
-                Dialect::for_version(&version).map_err(|error| ApiError::Answer(error.to_string()))
-            })
-            .await
-            .copied()
+        Ok(self.session().await?.dialect)
     }
 
     /// The query `sql` (with `?` for each value to bind), with the reader's settings, for the
-    /// server's dialect (asked first, once).
+    /// server's dialect and user (asked first, once).
     ///
     /// Current servers take them as the query's `SETTINGS` clause, which they check before
     /// running any part of it. 18.x takes them as parameters of the request: it applies a
@@ -86,21 +125,16 @@ impl Reader {
     /// current servers only because the test harness's front over the chdb engine applies
     /// them to its one session, which `readonly` would leave read-only for good.
     pub async fn query(&self, sql: &str) -> Result<clickhouse::query::Query, ApiError> {
-        let dialect = self.dialect().await?;
-        Ok(self.query_on(Some(dialect), sql))
-    }
-
-    /// [`Reader::query`] on a server of `dialect`, if known.
-    fn query_on(&self, dialect: Option<Dialect>, sql: &str) -> clickhouse::query::Query {
-        match dialect {
-            Some(Dialect::Legacy) => self
+        let session = self.session().await?;
+        Ok(match session.dialect {
+            Dialect::Legacy => session
                 .settings
                 .iter()
                 .fold(self.client.query(sql), |query, (name, value)| {
                     query.with_setting(*name, value.as_str())
                 }),
-            _ => {
-                let clause: Vec<String> = self
+            Dialect::Modern => {
+                let clause: Vec<String> = session
                     .settings
                     .iter()
                     .map(|(name, value)| format!("{name} = {value}"))
@@ -108,7 +142,7 @@ impl Reader {
                 self.client
                     .query(&format!("{sql}\nSETTINGS {}", clause.join(", ")))
             }
-        }
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod api;
 mod limits;
+mod users;
 
 use marketprism_gateway::Config;
 use marketprism_model::{
