@@ -100,7 +100,7 @@ fn default_max_result_bytes() -> ByteSize {
 }
 
 fn default_max_coverage_range() -> Duration {
-    Duration::from_secs(31 * 24 * 3600)
+    Duration::from_secs(30 * 24 * 3600)
 }
 
 /// Limits applied to every ClickHouse query, as settings of that query (`readonly = 1`
@@ -117,7 +117,7 @@ pub struct QueryConfig {
     #[serde(default = "default_max_result_bytes")]
     pub max_result_bytes: ByteSize,
     /// Longest `from`..`to` range of `/v1/coverage`, which answers one count per minute,
-    /// e.g. `31d`.
+    /// e.g. `30d`.
     #[serde(default = "default_max_coverage_range", with = "humantime_serde")]
     pub max_coverage_range: Duration,
     /// The collectors that record every feed, by the names they give their gaps (their
