@@ -12,3 +12,4 @@ pub mod e2e;
 mod pipeline;
 mod runner;
 mod services;
+mod topology;

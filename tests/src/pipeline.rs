@@ -140,6 +140,11 @@ impl Pipeline {
         Ok(self.http.get(url).send().await?.error_for_status()?)
     }
 
+    /// The run's configurations, logs and processes.
+    pub fn runner(&self) -> &Runner {
+        &self.runner
+    }
+
     /// The simulator's report.
     pub async fn sim_report(&self) -> anyhow::Result<Report> {
         Ok(self
@@ -186,11 +191,7 @@ impl Pipeline {
 
     /// The simulator's counts.
     pub async fn sim_summary(&self) -> anyhow::Result<marketprism_sim::Summary> {
-        Ok(self
-            .get(self.runner.ports.sim, "/control/summary")
-            .await?
-            .json()
-            .await?)
+        self.runner.sim_summary().await
     }
 
     /// Has the simulator drop every connection.

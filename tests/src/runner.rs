@@ -400,13 +400,17 @@ impl Runner {
     }
 
     /// Starts storage worker `index` (1, 2, ...) beside the one [`Runner::start_storage`]
-    /// starts: the run's storage configuration, sharing its durable consumer, on a port of
-    /// its own, with its configuration in `storage-<index>.toml` and its log in
-    /// `storage-<index>.log`.
+    /// starts: the configuration [`Runner::write_storage_config`] wrote, sharing its durable
+    /// consumer, on a port of its own, with its configuration in `storage-<index>.toml` and
+    /// its log in `storage-<index>.log`.
     pub fn start_storage_worker(&self, index: usize) -> anyhow::Result<Service> {
         let name = format!("storage-{index}");
         let port = free_port()?;
-        let mut config = self.storage_config();
+        let written = self.storage_config_path();
+        let text = std::fs::read_to_string(&written)
+            .with_context(|| format!("reading {}", written.display()))?;
+        let mut config: marketprism_storage::Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", written.display()))?;
         config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let path = self.dir.join(format!("{name}.toml"));
         write_toml(&path, "", &config)?;
@@ -489,6 +493,21 @@ impl Runner {
             .await?;
         let info = consumer.info().await?;
         Ok(info.num_pending + info.num_ack_pending as u64)
+    }
+
+    /// The event stream's state (messages, bytes), as the server it reaches reports it.
+    pub async fn stream_state(&self) -> anyhow::Result<async_nats::jetstream::stream::State> {
+        let client = marketprism_bus::connect(&self.nats(), "e2e").await?;
+        let mut stream = async_nats::jetstream::new(client)
+            .get_stream(&self.names.stream)
+            .await?;
+        Ok(stream.info().await?.state.clone())
+    }
+
+    /// The simulator's counts.
+    pub async fn sim_summary(&self) -> anyhow::Result<marketprism_sim::Summary> {
+        let url = format!("http://127.0.0.1:{}/control/summary", self.ports.sim);
+        Ok(reqwest::get(url).await?.error_for_status()?.json().await?)
     }
 
     /// Messages in the dead-letter stream.

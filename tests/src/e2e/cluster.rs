@@ -6,11 +6,8 @@
 //! 1. the stream leader killed (and its node started again);
 //! 2. a node frozen for 20 s (SIGSTOP, a partition as its peers see it);
 //! 3. one of the two collectors killed, then started again;
-//! 4. a storage worker killed mid-batch, then started again.
-//!
-//! A ClickHouse replica killed under load is not among the faults yet: on 18.16 it lost
-//! rows storage had committed through the `Distributed` table (134 of 160,000 in one run),
-//! which the insert path must prevent first.
+//! 4. a storage worker killed mid-batch, then started again;
+//! 5. a ClickHouse replica killed, then started again.
 //!
 //! After each fault, every trade delivered before it must be stored; at the end, `trades
 //! FINAL` must hold exactly the delivered trades, each once, both replicas of each shard must
@@ -22,26 +19,26 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use marketprism_collector::BooksConfig;
 use marketprism_model::coverage::{feed_gaps, Span};
 use marketprism_model::GapReason;
-use marketprism_servers::{free_port, Service};
 use marketprism_sim::Report;
-use marketprism_storage::ClickHouseConfig;
 use marketprism_storage::{GapRow, StoredRow as _, TradeRow};
-use marketprism_testkit::{ClickHouseCluster, NatsCluster};
+use marketprism_testkit::Release;
 
 use super::scenarios::{normalized, symbols};
 use super::{Check, Checks};
-use crate::runner::{Names, Runner, VenueSpec};
+use crate::topology::{Topology, TopologySpec};
 
 const SCENARIO: &str = "cluster";
 
 /// Trades per second the simulator makes, over four symbols.
 const RATE: u64 = 1_000;
 
-/// The run's length at `RATE`: long enough for the four faults and their recoveries.
-const TRADES: u64 = 130 * RATE;
+/// The run's length at `RATE`: long enough for the five faults and their recoveries.
+const TRADES: u64 = 160 * RATE;
+
+/// The ClickHouse replica killed: the second of the second shard.
+const KILLED_REPLICA: (usize, usize) = (1, 1);
 
 /// The two collectors recording the same feeds.
 const COLLECTORS: [&str; 2] = ["collector-a", "collector-b"];
@@ -49,24 +46,18 @@ const COLLECTORS: [&str; 2] = ["collector-a", "collector-b"];
 /// Longest wait for what was delivered before a fault to be stored.
 const CATCH_UP: Duration = Duration::from_secs(90);
 
-/// The processes of the run.
+/// The run: the topology and a client of the simulator's report.
 struct Cluster {
-    runner: Runner,
-    nats: NatsCluster,
-    clickhouse_cluster: ClickHouseCluster,
-    /// Storage's ClickHouse settings, for a client of each node.
-    clickhouse_config: ClickHouseConfig,
-    sim: Service,
-    collectors: Vec<(String, u16, Service)>,
-    storage: Service,
-    worker: Service,
-    clickhouse: clickhouse::Client,
+    topology: Topology,
     http: reqwest::Client,
 }
 
 impl Cluster {
     async fn report(&self) -> anyhow::Result<Report> {
-        let url = format!("http://127.0.0.1:{}/control/report", self.runner.ports.sim);
+        let url = format!(
+            "http://127.0.0.1:{}/control/report",
+            self.topology.runner.ports.sim
+        );
         Ok(self
             .http
             .get(url)
@@ -90,6 +81,7 @@ impl Cluster {
 
     async fn stored(&self) -> anyhow::Result<HashSet<(String, String)>> {
         Ok(self
+            .topology
             .clickhouse
             .query(&format!(
                 "SELECT symbol, trade_id FROM {} FINAL",
@@ -101,23 +93,24 @@ impl Cluster {
             .collect())
     }
 
-    /// The name of the stream's current leader, if it has one.
-    async fn stream_leader(&self) -> anyhow::Result<Option<String>> {
-        let client = marketprism_bus::connect(&self.runner.nats(), "e2e").await?;
-        let mut stream = async_nats::jetstream::new(client)
-            .get_stream(&self.runner.names.stream)
-            .await?;
-        Ok(stream
-            .info()
-            .await?
-            .cluster
-            .as_ref()
-            .and_then(|cluster| cluster.leader.clone()))
-    }
-
     /// Waits until every trade delivered before now is stored; a check of it.
     async fn caught_up(&self, after: &str) -> anyhow::Result<Check> {
-        let delivered = self.delivered().await?;
+        self.caught_up_since(after, &HashSet::new()).await
+    }
+
+    /// Waits until every trade delivered before now, and not among `earlier`, is stored; a
+    /// check of it.
+    async fn caught_up_since(
+        &self,
+        after: &str,
+        earlier: &HashSet<(String, String)>,
+    ) -> anyhow::Result<Check> {
+        let delivered: HashSet<_> = self
+            .delivered()
+            .await?
+            .difference(earlier)
+            .cloned()
+            .collect();
         let started = Instant::now();
         let missing = loop {
             let stored = self.stored().await?;
@@ -144,77 +137,18 @@ impl Cluster {
 
 /// Runs the scenario in `dir` with `binary`, on servers of its own.
 pub async fn run(binary: &Path, dir: &Path) -> anyhow::Result<Checks> {
-    let nats = NatsCluster::start(3).context("starting a three-node nats-server cluster")?;
-    let clickhouse_cluster = ClickHouseCluster::start(2, 2)
-        .context("starting two ClickHouse shards of two replicas with ZooKeeper")?;
-    let names = Names::new(
-        format!("marketprism_{SCENARIO}"),
-        format!("MARKETPRISM_{}", SCENARIO.to_ascii_uppercase()),
-        format!("storage-{SCENARIO}"),
-    );
-    let runner = Runner::on(
-        binary,
-        &nats.url(),
-        &clickhouse_cluster.url(0, 0),
-        3,
-        dir,
-        names,
-    )?;
-    let mut storage = runner.storage_config();
-    storage.clickhouse.cluster = Some(clickhouse_cluster.name().to_owned());
-    storage.clickhouse.shard_urls = (0..clickhouse_cluster.shards())
-        .map(|shard| clickhouse_cluster.url(shard, 0))
-        .collect();
-    storage.consumer.ack_wait = Duration::from_secs(5);
-    storage.consumer.retry_delay = Duration::from_millis(500);
-    runner.write_storage_config(&storage)?;
-    let clickhouse_config = storage.clickhouse.clone();
-    let venues =
-        vec![VenueSpec::binance_spot(&symbols(), vec!["trades"]).config(runner.ports.sim)?];
-    let collector = runner.collector_config(BooksConfig::default(), venues);
-    runner.write_collector_config(&collector)?;
-    let mut ports = Vec::new();
-    for name in COLLECTORS {
-        let port = free_port()?;
-        runner.write_named_collector_config(&collector, name, port)?;
-        ports.push((name, port));
-    }
-    runner.init()?;
-
-    let natives: Vec<String> = symbols().into_iter().map(|(native, _)| native).collect();
-    let sim = runner.start_sim([
-        "--seed".to_owned(),
-        "29".to_owned(),
-        "--rate".to_owned(),
-        RATE.to_string(),
-        "--ping-interval".to_owned(),
-        "2".to_owned(),
-        "--symbols".to_owned(),
-        natives.join(","),
-        "--count".to_owned(),
-        TRADES.to_string(),
-    ])?;
-    let storage = runner.start_storage()?;
-    let worker = runner.start_storage_worker(1)?;
-    let mut collectors = Vec::new();
-    for (name, port) in ports {
-        collectors.push((
-            name.to_owned(),
-            port,
-            runner.start_named_collector(name, port)?,
-        ));
-    }
-    let clickhouse = clickhouse_config.database_client()?;
+    let spec = TopologySpec {
+        name: SCENARIO.to_owned(),
+        nats: Release::Current,
+        symbols: symbols(),
+        rate: RATE,
+        count: TRADES,
+        seed: 29,
+        collectors: COLLECTORS.iter().map(|name| (*name).to_owned()).collect(),
+        storage_workers: 2,
+    };
     let mut cluster = Cluster {
-        runner,
-        nats,
-        clickhouse_cluster,
-        clickhouse_config,
-        sim,
-        collectors,
-        storage,
-        worker,
-        clickhouse,
+        topology: Topology::start(binary, dir, &spec).await?,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?,
@@ -225,23 +159,26 @@ pub async fn run(binary: &Path, dir: &Path) -> anyhow::Result<Checks> {
         Ok(()) => verify(&mut cluster, &mut checks).await,
         Err(error) => Err(error),
     };
+    cluster.topology.keep_clickhouse_logs(dir);
     checks.push(stop(cluster)?);
     verdict?;
     Ok(checks)
 }
 
-/// The four faults, one at a time, each followed by a check that nothing delivered before
+/// The five faults, one at a time, each followed by a check that nothing delivered before
 /// it is missing.
 async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(10)).await;
 
     // 1. The stream leader, killed.
     let leader = cluster
+        .topology
         .stream_leader()
         .await?
         .context("the stream has no leader")?;
     let killed = Instant::now();
     cluster
+        .topology
         .nats
         .node_named(&leader)
         .context("the leader is a node of the cluster")?
@@ -249,6 +186,7 @@ async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
     let mut new_leader = None;
     while killed.elapsed() < Duration::from_secs(60) {
         new_leader = cluster
+            .topology
             .stream_leader()
             .await
             .ok()
@@ -272,6 +210,7 @@ async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
     ));
     tokio::time::sleep(Duration::from_secs(5)).await;
     cluster
+        .topology
         .nats
         .node_named(&leader)
         .context("the killed node")?
@@ -280,10 +219,12 @@ async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
 
     // 2. A node frozen for 20 s: to its peers and clients, a partition.
     let frozen = cluster
+        .topology
         .stream_leader()
         .await?
         .context("the stream has no leader")?;
     let node = cluster
+        .topology
         .nats
         .node_named(&frozen)
         .context("the leader is a node of the cluster")?;
@@ -293,11 +234,12 @@ async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
     checks.push(cluster.caught_up("stream leader frozen 20 s").await?);
 
     // 3. One collector killed, then started again; the other records on.
-    let (name, port, mut collector) = cluster.collectors.remove(0);
+    let (name, port, mut collector) = cluster.topology.collectors.remove(0);
     collector.kill()?;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let collector = cluster.runner.start_named_collector(&name, port)?;
+    let collector = cluster.topology.runner.start_named_collector(&name, port)?;
     cluster
+        .topology
         .collectors
         .insert(0, (name.clone(), port, collector));
     checks.push(
@@ -307,10 +249,37 @@ async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
     );
 
     // 4. A storage worker killed with batches in flight, then started again.
-    cluster.worker.kill()?;
+    cluster.topology.storage_workers[1].kill()?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    cluster.worker = cluster.runner.start_storage_worker(1)?;
+    cluster.topology.storage_workers[1] = cluster.topology.runner.start_storage_worker(1)?;
     checks.push(cluster.caught_up("storage worker killed mid-batch").await?);
+
+    // 5. A ClickHouse replica killed, then started again. Inserts go to the other replica
+    //    meanwhile; a part the killed one committed just before has no other copy yet and
+    //    shows once it is back, so only what was delivered after the kill must be stored
+    //    while it is down.
+    let (shard, replica) = KILLED_REPLICA;
+    cluster.topology.clickhouse_cluster.kill(shard, replica)?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let delivered_by_then = cluster.delivered().await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    checks.push(
+        cluster
+            .caught_up_since(
+                "ClickHouse replica down, from 5 s after the kill",
+                &delivered_by_then,
+            )
+            .await?,
+    );
+    cluster
+        .topology
+        .clickhouse_cluster
+        .restart(shard, replica)?;
+    checks.push(
+        cluster
+            .caught_up("ClickHouse replica started again")
+            .await?,
+    );
     Ok(())
 }
 
@@ -339,6 +308,7 @@ async fn verify(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
     checks.push(cluster.caught_up("the run").await?);
     let stored = cluster.stored().await?;
     let rows: u64 = cluster
+        .topology
         .clickhouse
         .query(&format!(
             "SELECT count() FROM {} FINAL",
@@ -347,6 +317,7 @@ async fn verify(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
         .fetch_one()
         .await?;
     let distinct: u64 = cluster
+        .topology
         .clickhouse
         .query(&format!(
             "SELECT uniqExact(symbol, trade_id) FROM {}",
@@ -355,6 +326,7 @@ async fn verify(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
         .fetch_one()
         .await?;
     let unmerged: u64 = cluster
+        .topology
         .clickhouse
         .query(&format!("SELECT count() FROM {}", TradeRow::TABLE.name))
         .fetch_one()
@@ -390,6 +362,7 @@ async fn verify(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
     ));
 
     let gaps: Vec<GapRow> = cluster
+        .topology
         .clickhouse
         .query(&format!("SELECT ?fields FROM {} FINAL", GapRow::TABLE.name))
         .fetch_all()
@@ -446,26 +419,27 @@ async fn verify(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
         SCENARIO,
         "dead letters",
         0,
-        cluster.runner.dead_letters().await?,
+        cluster.topology.runner.dead_letters().await?,
     ));
     checks.push(replicas_agree(cluster).await?);
     Ok(())
 }
 
-/// A check that both replicas of every shard hold the same trades, once replication has
-/// caught up (waiting up to `CATCH_UP`).
+/// A check that both replicas of every shard hold the same trades, once the restarted one
+/// has caught up (waiting up to `CATCH_UP`).
 async fn replicas_agree(cluster: &Cluster) -> anyhow::Result<Check> {
     let table = format!("{}_local", TradeRow::TABLE.name);
     let query = format!("SELECT count(), sum(cityHash64(symbol, trade_id)) FROM {table} FINAL");
     let started = Instant::now();
     loop {
         let mut shards = Vec::new();
-        for shard in 0..cluster.clickhouse_cluster.shards() {
+        for shard in 0..cluster.topology.clickhouse_cluster.shards() {
             let mut replicas = Vec::new();
-            for replica in 0..cluster.clickhouse_cluster.replicas() {
+            for replica in 0..cluster.topology.clickhouse_cluster.replicas() {
                 let client = cluster
+                    .topology
                     .clickhouse_config
-                    .node_client(&cluster.clickhouse_cluster.url(shard, replica))?;
+                    .node_client(&cluster.topology.clickhouse_cluster.url(shard, replica))?;
                 replicas.push(client.query(&query).fetch_one::<(u64, u64)>().await?);
             }
             shards.push(replicas);
@@ -501,15 +475,8 @@ async fn replicas_agree(cluster: &Cluster) -> anyhow::Result<Check> {
 
 /// Stops every service with SIGTERM; a check that the collectors and storage workers drained
 /// and exited successfully.
-fn stop(mut cluster: Cluster) -> anyhow::Result<Check> {
-    let grace = Duration::from_secs(20);
-    let mut clean = true;
-    for (_, _, collector) in &mut cluster.collectors {
-        clean &= collector.terminate(grace)?.success();
-    }
-    clean &= cluster.storage.terminate(grace)?.success();
-    clean &= cluster.worker.terminate(grace)?.success();
-    cluster.sim.terminate(grace)?;
+fn stop(cluster: Cluster) -> anyhow::Result<Check> {
+    let clean = cluster.topology.stop()?;
     Ok(Check::holds(
         SCENARIO,
         "collectors and storage workers stop cleanly",
