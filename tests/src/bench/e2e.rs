@@ -64,6 +64,19 @@ pub struct EndToEnd {
     /// comparison).
     #[arg(long, default_value_t = 400_000)]
     pub workers_events: u64,
+    /// Measure the cluster topology against one node of each instead (see `cluster.rs`).
+    #[arg(long)]
+    pub cluster: bool,
+    /// With `--cluster`: simulator trade rates to climb on each topology, trades per second.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10000,20000,50000,100000,150000"
+    )]
+    pub cluster_rates: Vec<u64>,
+    /// With `--cluster`: trades per second while the stream leader is killed.
+    #[arg(long, default_value_t = 10_000)]
+    pub cluster_stall_rate: u64,
     /// Keep the logs and configs of every run in this directory.
     #[arg(long)]
     pub keep: Option<std::path::PathBuf>,
@@ -266,7 +279,7 @@ async fn measure(binary: &Path, args: &EndToEnd, dir: &Path) -> anyhow::Result<R
 }
 
 /// Simulator symbols `X000USDT`, `X001USDT`, ... with their normalized names.
-fn symbols(count: usize) -> Vec<(String, String)> {
+pub(super) fn symbols(count: usize) -> Vec<(String, String)> {
     (0..count)
         .map(|index| (format!("X{index:03}USDT"), format!("X{index:03}-USDT")))
         .collect()

@@ -17,6 +17,7 @@ use marketprism_testkit::{cargo, run_command, target_dir};
 
 mod backfill;
 mod baselines;
+mod cluster;
 pub mod e2e;
 mod metrics;
 mod process;
@@ -46,6 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!(
             "the end-to-end benchmark needs an optimized harness: run `cargo xtask bench --e2e`"
         );
+    }
+    if args.end_to_end.cluster {
+        return cluster::run(&args.end_to_end);
     }
     e2e::run(args.end_to_end)
 }
