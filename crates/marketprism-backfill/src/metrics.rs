@@ -93,9 +93,5 @@ pub fn metrics_exposition() -> String {
         .inc_by(0);
     metrics.rest.create_series("binance_spot", "weight");
     metrics.register(&mut registry);
-    let mut text = String::new();
-    // Writing into a `String` cannot fail, and no metric here fails to encode.
-    prometheus_client::encoding::text::encode(&mut text, &registry)
-        .expect("a registry encodes into a String");
-    text
+    marketprism_telemetry::exposition(&registry)
 }

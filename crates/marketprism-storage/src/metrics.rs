@@ -122,11 +122,7 @@ pub fn metrics_exposition() -> String {
         .get_or_create(&TableLabel { table: "trades" })
         .inc_by(0);
     metrics.register(&mut registry);
-    let mut text = String::new();
-    // Writing into a `String` cannot fail, and no metric here fails to encode.
-    prometheus_client::encoding::text::encode(&mut text, &registry)
-        .expect("a registry encodes into a String");
-    text
+    marketprism_telemetry::exposition(&registry)
 }
 
 /// The writer's progress: since when messages wait for a commit, the last commit, and the

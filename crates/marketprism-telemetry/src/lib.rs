@@ -210,6 +210,16 @@ pub fn router<S>(registry: Registry, readiness: Readiness) -> Router<S> {
         .with_state(state)
 }
 
+/// The Prometheus text exposition of `registry`, as `/metrics` answers it; for a service's
+/// `metrics_exposition()`, which the monitoring checks read.
+pub fn exposition(registry: &Registry) -> String {
+    let mut text = String::new();
+    // Writing into a `String` cannot fail, and no metric of the services fails to encode.
+    prometheus_client::encoding::text::encode(&mut text, registry)
+        .expect("a registry encodes into a String");
+    text
+}
+
 async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(state.readiness.health())
 }
