@@ -128,7 +128,7 @@ impl Kind {
         let mut outputs = vec![format!("'{}' AS type", self.name())];
         let (inner, group) = match self {
             Kind::Stored(recorded) => {
-                let columns = tables::columns(recorded.table);
+                let columns = marketprism_schema::columns(recorded.table);
                 let (times, others): (Vec<&Column>, Vec<&Column>) = columns
                     .iter()
                     .partition(|column| column.name == EXCHANGE_TIME);

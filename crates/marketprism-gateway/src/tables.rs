@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use marketprism_model::{DataType, GapReason};
-use marketprism_schema::{Column, ColumnType, Dialect, SchemaObject, Table};
+use marketprism_schema::{Column, ColumnType, Dialect, Table};
 use marketprism_storage::{StoredRow, TableVisitor};
 
 /// The column holding the venue's time of each row of a data table.
@@ -60,20 +60,6 @@ pub fn gaps_table() -> &'static Table {
         .map_or(&marketprism_schema::migrations::GAPS, |recorded| {
             recorded.table
         })
-}
-
-/// The columns of `table` once every migration is applied: those it was created with, then
-/// those migrations added, in order.
-pub fn columns(table: &Table) -> Vec<Column> {
-    let added = marketprism_schema::migrations()
-        .into_iter()
-        .filter_map(|migration| match migration.object {
-            SchemaObject::Columns(added) if added.table.name == table.name => Some(added.columns),
-            _ => None,
-        })
-        .flatten()
-        .copied();
-    table.columns.iter().copied().chain(added).collect()
 }
 
 /// The expression reading `column` for JSON or CSV output, exactly: times as Unix
@@ -145,7 +131,7 @@ mod tests {
         assert!(!names.contains(&"gap"));
         for recorded in data_types() {
             assert!(
-                columns(recorded.table)
+                marketprism_schema::columns(recorded.table)
                     .iter()
                     .any(|column| column.name == EXCHANGE_TIME
                         && column.column_type == ColumnType::TimeMs),
@@ -154,7 +140,10 @@ mod tests {
             );
         }
         assert_eq!(gaps_table().name, "gaps");
-        let gap_columns: Vec<&str> = columns(gaps_table()).iter().map(|c| c.name).collect();
+        let gap_columns: Vec<&str> = marketprism_schema::columns(gaps_table())
+            .iter()
+            .map(|c| c.name)
+            .collect();
         assert!(gap_columns.contains(&"status") && gap_columns.contains(&"collector"));
     }
 

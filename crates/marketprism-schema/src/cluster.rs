@@ -26,8 +26,9 @@
 //! `ADD COLUMN` clauses in the same statement ([`Scope::EachShard`]); replication carries
 //! it to the other replicas.
 
+use crate::migrations::columns_through;
 use crate::table::column_list;
-use crate::{migrations, AddedColumns, Column, Dialect, FloatView, Migration, SchemaObject};
+use crate::{AddedColumns, Column, Dialect, FloatView, Migration, SchemaObject};
 use crate::{Table, MIGRATIONS_TABLE};
 
 /// The suffix of the replicated table holding a node's shard of a table.
@@ -250,20 +251,6 @@ impl Migration {
     }
 }
 
-/// The columns of `table` once every migration up to `version` is applied.
-fn columns_through(table: &Table, version: u32) -> Vec<Column> {
-    let added = migrations()
-        .into_iter()
-        .filter(|migration| migration.version <= version)
-        .filter_map(|migration| match migration.object {
-            SchemaObject::Columns(added) if added.table.name == table.name => Some(added.columns),
-            _ => None,
-        })
-        .flatten()
-        .copied();
-    table.columns.iter().copied().chain(added).collect()
-}
-
 /// True for a letter or `_`, then letters, digits or `_`.
 fn is_identifier(name: &str) -> bool {
     let mut characters = name.chars();
@@ -276,7 +263,7 @@ fn is_identifier(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::{GAPS, GAPS_COLLECTOR, GAPS_STATE, TRADES, TRADES_FLOAT};
+    use crate::migrations::{migrations, GAPS, GAPS_COLLECTOR, GAPS_STATE, TRADES, TRADES_FLOAT};
 
     fn cluster() -> Cluster {
         Cluster::new("marketprism", "mp_prod").expect("plain names")

@@ -16,5 +16,7 @@ mod table;
 
 pub use cluster::{Cluster, ClusterStatement, NameError, Scope};
 pub use dialect::{Dialect, VersionError};
-pub use migrations::{migrations, Migration, SchemaObject, MIGRATIONS_TABLE, TABLES};
+pub use migrations::{
+    columns, columns_through, migrations, Migration, SchemaObject, MIGRATIONS_TABLE, TABLES,
+};
 pub use table::{AddedColumns, Column, ColumnType, FloatView, Table};

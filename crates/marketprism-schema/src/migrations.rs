@@ -377,6 +377,26 @@ pub fn migrations() -> Vec<Migration> {
         .collect()
 }
 
+/// The columns of `table` once every migration up to `version` is applied: those it was
+/// created with, then those the migrations added, in order.
+pub fn columns_through(table: &Table, version: u32) -> Vec<Column> {
+    let added = migrations()
+        .into_iter()
+        .filter(|migration| migration.version <= version)
+        .filter_map(|migration| match migration.object {
+            SchemaObject::Columns(added) if added.table.name == table.name => Some(added.columns),
+            _ => None,
+        })
+        .flatten()
+        .copied();
+    table.columns.iter().copied().chain(added).collect()
+}
+
+/// The columns of `table` once every migration is applied.
+pub fn columns(table: &Table) -> Vec<Column> {
+    columns_through(table, u32::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
