@@ -1,15 +1,15 @@
 //! The cluster topology of the harness: three nats-servers in a JetStream cluster (streams
 //! with three replicas), ClickHouse as two shards of two replicas with ZooKeeper, named
 //! collectors recording the same feeds (active-active) and storage workers sharing one
-//! durable consumer, each a process of the `marketprism` binary on loopback. The e2e
-//! `cluster` scenario injects its faults into it; `cargo xtask bench --e2e --cluster`
-//! measures it against one node of each.
+//! durable consumer (the collectors with a spool each), each a process of the `marketprism`
+//! binary on loopback. The e2e `cluster` scenario injects its faults into it; `cargo xtask
+//! bench --e2e --cluster` measures it against one node of each.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use marketprism_collector::BooksConfig;
+use marketprism_collector::{BooksConfig, SpoolConfig, WhenFull};
 use marketprism_servers::{free_port, Service};
 use marketprism_storage::ClickHouseConfig;
 use marketprism_testkit::{ClickHouseCluster, NatsCluster, Release};
@@ -18,6 +18,9 @@ use crate::runner::{Names, Runner, VenueSpec};
 
 /// Copies of each stream, one per nats-server.
 const STREAM_REPLICAS: usize = 3;
+
+/// Each collector's spool: 1 GiB.
+const SPOOL_BYTES: u64 = 1 << 30;
 
 /// What runs on the topology.
 #[derive(Debug, Clone)]
@@ -104,7 +107,17 @@ impl Topology {
         let mut ports = Vec::new();
         for name in &spec.collectors {
             let port = free_port()?;
-            runner.write_named_collector_config(&collector, name, port)?;
+            // Each collector spools what JetStream does not acknowledge, as in production: a
+            // leader election stalls publishing for seconds, longer than the in-memory
+            // window lasts at high rates.
+            let mut spooling = collector.clone();
+            spooling.publish.spool = Some(SpoolConfig {
+                path: dir.join(format!("spool-{name}")),
+                max_bytes: SPOOL_BYTES,
+                when_full: WhenFull::default(),
+                sync_interval: Duration::from_secs(1),
+            });
+            runner.write_named_collector_config(&spooling, name, port)?;
             ports.push((name.clone(), port));
         }
         runner.init()?;
