@@ -230,9 +230,11 @@ async fn drive(
             continue;
         }
         let done_at = *generation_done.get_or_insert_with(Instant::now);
-        if stored >= summary.trades_generated
-            || arriving.settled(stored, TRADES_STALLED)
-            || done_at.elapsed() > DRAIN_TIMEOUT
+        // Copies stored twice reach the generated count before every trade is there:
+        // only the merged count says all arrived.
+        let arrived =
+            stored >= summary.trades_generated && count(true).await? >= summary.trades_generated;
+        if arrived || arriving.settled(stored, TRADES_STALLED) || done_at.elapsed() > DRAIN_TIMEOUT
         {
             break summary;
         }
