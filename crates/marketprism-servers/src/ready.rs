@@ -157,7 +157,15 @@ impl<'a> Prober<'a> {
                     match request.send() {
                         Ok(response) if response.status().is_success() => {}
                         Ok(response) => {
-                            return not_ready(format!("{url} answered {}", response.status()))
+                            let status = response.status();
+                            // A service's `/ready` says why in its body: keep its first line.
+                            let reason = response.text().unwrap_or_default();
+                            let reason = reason.lines().next().unwrap_or_default().trim();
+                            return not_ready(if reason.is_empty() {
+                                format!("{url} answered {status}")
+                            } else {
+                                format!("{url} answered {status}: {}", truncated(reason))
+                            });
                         }
                         Err(error) if error.is_timeout() => {
                             return not_ready(format!(
@@ -177,6 +185,17 @@ impl<'a> Prober<'a> {
     }
 }
 
+/// Most characters of an answer's reason kept in a probe's detail.
+const REASON_CHARS: usize = 200;
+
+/// `reason` cut to [`REASON_CHARS`] characters, marked with `…` when cut.
+fn truncated(reason: &str) -> String {
+    match reason.char_indices().nth(REASON_CHARS) {
+        Some((end, _)) => format!("{}…", &reason[..end]),
+        None => reason.to_owned(),
+    }
+}
+
 /// A failed check.
 fn not_ready(detail: String) -> Probe {
     Probe {
@@ -193,14 +212,23 @@ mod tests {
 
     use super::*;
 
-    /// Answers every request on `listener` with `status_line`, `requests` times.
-    fn answer(listener: TcpListener, status_line: &'static str, requests: usize) {
+    /// Answers every request on `listener` with `status_line` and `body`, `requests` times.
+    fn answer(
+        listener: TcpListener,
+        status_line: &'static str,
+        body: &'static str,
+        requests: usize,
+    ) {
         std::thread::spawn(move || {
             for stream in listener.incoming().take(requests) {
                 let mut stream = stream.expect("connection");
                 let mut request = [0_u8; 1024];
                 let _ = stream.read(&mut request);
-                let _ = write!(stream, "{status_line}\r\ncontent-length: 4\r\n\r\nOk.\n");
+                let _ = write!(
+                    stream,
+                    "{status_line}\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
             }
         });
     }
@@ -237,7 +265,7 @@ mod tests {
 
         let (listener, port) = bound();
         let url = format!("http://127.0.0.1:{port}/ready");
-        answer(listener, "HTTP/1.1 503 Service Unavailable", 1);
+        answer(listener, "HTTP/1.1 503 Service Unavailable", "", 1);
         let unavailable = Readiness::Http(url.clone()).probe(TIMEOUT);
         assert!(!unavailable.ready);
         assert_eq!(
@@ -245,9 +273,23 @@ mod tests {
             format!("{url} answered 503 Service Unavailable")
         );
 
+        // A service's reason is kept: the body's first line.
+        let (listener, port) = bound();
+        let url = format!("http://127.0.0.1:{port}/ready");
+        answer(
+            listener,
+            "HTTP/1.1 503 Service Unavailable",
+            "not ready: no commit for 35 s\nmore\n",
+            1,
+        );
+        assert_eq!(
+            Readiness::Http(url.clone()).probe(TIMEOUT).detail,
+            format!("{url} answered 503 Service Unavailable: not ready: no commit for 35 s")
+        );
+
         let (listener, port) = bound();
         let url = format!("http://127.0.0.1:{port}/ping");
-        answer(listener, "HTTP/1.1 200 OK", 2);
+        answer(listener, "HTTP/1.1 200 OK", "Ok.\n", 2);
         assert_eq!(
             Readiness::Http(url.clone()).probe(TIMEOUT).detail,
             format!("{url} ok")
@@ -259,7 +301,7 @@ mod tests {
             format!("http://127.0.0.1:{port}/ping"),
             format!("http://127.0.0.1:{port}/?query=SELECT%201"),
         ];
-        answer(listener, "HTTP/1.1 200 OK", 2);
+        answer(listener, "HTTP/1.1 200 OK", "Ok.\n", 2);
         assert_eq!(
             Readiness::HttpEach {
                 urls: urls.clone(),
