@@ -163,6 +163,9 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
             Ok(report)
         }
         Err(error) => {
+            // The failed step's line is still open: close it, so that what follows (and the
+            // error itself) starts on lines of its own.
+            let _ = writeln!(progress, "failed");
             // Leave nothing half-started: stop, newest first, what this run started. These
             // are this process's unreaped children, so their pids cannot have been reused and
             // need no command-line check (which could miss a child that has not exec'd yet).
