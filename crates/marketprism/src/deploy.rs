@@ -34,9 +34,9 @@ pub struct UpArgs {
     /// The `clickhouse-server` or `clickhouse` executable (default: found on PATH).
     #[arg(long, env = "MARKETPRISM_CLICKHOUSE_SERVER")]
     clickhouse_server: Option<PathBuf>,
-    /// Use ports N..N+6 (NATS, ClickHouse HTTP, ClickHouse native, simulator, storage,
-    /// collector, NATS monitoring) instead of 4222, 8123, 9000, 9443, 9102, 9101, 8222. Only
-    /// for a new deployment.
+    /// Use ports N..N+7 (NATS, ClickHouse HTTP, ClickHouse native, simulator, storage,
+    /// collector, NATS monitoring, backfill) instead of 4222, 8123, 9000, 9443, 9102, 9101,
+    /// 8222, 9103. Only for a new deployment.
     #[arg(long)]
     port_base: Option<u16>,
     /// Simulator trades per second.
@@ -52,7 +52,7 @@ pub struct UpArgs {
 pub struct LogsArgs {
     #[command(flatten)]
     state: StateArgs,
-    /// nats, clickhouse, sim, storage or collector.
+    /// nats, clickhouse, sim, storage, collector or backfill.
     service: String,
     /// Lines to print.
     #[arg(long, short = 'n', default_value_t = 50)]
