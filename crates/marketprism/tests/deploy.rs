@@ -116,10 +116,16 @@ fn up_status_down_twice_on_a_clean_state_dir() {
 #[test]
 fn a_port_in_use_is_named_and_nothing_is_left_running() {
     let state = tempfile::tempdir().expect("tempdir");
-    let base = port_base();
     // Occupy the storage port: NATS, ClickHouse and the simulator start first and must be
-    // stopped again.
-    let _occupied = TcpListener::bind(("127.0.0.1", base + 4)).expect("bind");
+    // stopped again. A port found free can be taken before it is bound here, so another
+    // block is tried then.
+    let (base, _occupied) = (0..16)
+        .find_map(|_| {
+            let base = port_base();
+            let listener = TcpListener::bind(("127.0.0.1", base + 4)).ok()?;
+            Some((base, listener))
+        })
+        .expect("a free port block whose storage port can be bound");
     let up = marketprism(
         &["up", "--sim", "--port-base", &base.to_string()],
         state.path(),
