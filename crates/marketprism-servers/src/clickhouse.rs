@@ -5,9 +5,13 @@
 //! workspace has no serde XML crate, and the files are small and fixed apart from the ports
 //! and paths, which are escaped.
 
-use std::io;
+use std::fs::Permissions;
+use std::io::{self, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::Credentials;
 
 /// A `clickhouse-server` on loopback with configuration and data under `dir`, reachable from
 /// loopback only: with no `users`, user `default` without password; with `users`, exactly
@@ -62,12 +66,27 @@ pub struct ClusterMembership {
     /// milliseconds (ZooKeeper grants 4 000 to 40 000 with its default tick): a node that
     /// crashed is seen as gone, and may come back under its name, after this long.
     pub zookeeper_session_timeout_ms: u32,
+    /// The user a node logs in as on the others, for `Distributed` tables; none for
+    /// `default` without a password. Its password is written into `config.xml`, which is
+    /// then readable by its owner only.
+    pub login: Option<Credentials>,
 }
 
 impl ClusterMembership {
     /// The `config.xml` elements of the membership. The interserver host is loopback, as
     /// the server listens there only.
     fn config_xml(&self) -> String {
+        let login = self
+            .login
+            .as_ref()
+            .map(|login| {
+                format!(
+                    "<user>{}</user><password>{}</password>",
+                    escape(&login.user),
+                    escape(&login.password)
+                )
+            })
+            .unwrap_or_default();
         let shards: String = self
             .shards
             .iter()
@@ -76,7 +95,7 @@ impl ClusterMembership {
                     .iter()
                     .map(|replica| {
                         format!(
-                            "\n        <replica><host>{}</host><port>{}</port></replica>",
+                            "\n        <replica><host>{}</host><port>{}</port>{login}</replica>",
                             escape(&replica.host),
                             replica.port
                         )
@@ -300,7 +319,16 @@ impl ClickHouseSpec<'_> {
     fn write_config(&self) -> io::Result<PathBuf> {
         std::fs::create_dir_all(self.dir).map_err(naming("create", self.dir))?;
         let config_path = self.dir.join("config.xml");
-        std::fs::write(&config_path, self.config_xml()).map_err(naming("write", &config_path))?;
+        // Owner only: a cluster node's configuration holds the password it logs in with.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&config_path)
+            .and_then(|mut file| file.write_all(self.config_xml().as_bytes()))
+            .and_then(|()| std::fs::set_permissions(&config_path, Permissions::from_mode(0o600)))
+            .map_err(naming("write", &config_path))?;
         let users_path = self.dir.join("users.xml");
         std::fs::write(&users_path, users_xml(self.users)).map_err(naming("write", &users_path))?;
         Ok(config_path)
@@ -369,6 +397,7 @@ mod tests {
             interserver_http_port: 9010,
             zookeeper: vec![endpoint(2181)],
             zookeeper_session_timeout_ms: 10_000,
+            login: None,
         };
         let spec = ClickHouseSpec {
             http_port: 8123,
@@ -402,6 +431,46 @@ mod tests {
             "<distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>"
         ));
         assert!(config.trim_end().ends_with("</yandex>"));
+    }
+
+    #[test]
+    fn a_node_logging_in_to_the_others_keeps_its_password_to_its_owner() {
+        let dir = tempfile::tempdir().expect("dir");
+        let membership = ClusterMembership {
+            name: "marketprism".to_owned(),
+            shards: vec![vec![Endpoint {
+                host: "127.0.0.1".to_owned(),
+                port: 9000,
+            }]],
+            shard: "01".to_owned(),
+            replica: "r1".to_owned(),
+            interserver_http_port: 9009,
+            zookeeper: Vec::new(),
+            zookeeper_session_timeout_ms: 10_000,
+            login: Some(Credentials {
+                user: "storage".to_owned(),
+                password: "p<w>".to_owned(),
+            }),
+        };
+        let spec = ClickHouseSpec {
+            http_port: 8123,
+            tcp_port: 9000,
+            dir: dir.path(),
+            users: &[],
+            cluster: Some(&membership),
+        };
+        spec.command(Path::new("/usr/sbin/clickhouse-server"))
+            .expect("configured");
+        let path = dir.path().join("config.xml");
+        let config = std::fs::read_to_string(&path).expect("read");
+        assert!(
+            config.contains(
+                "<replica><host>127.0.0.1</host><port>9000</port><user>storage</user><password>p&lt;w&gt;</password></replica>"
+            ),
+            "{config}"
+        );
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub use config::{write_toml, ConfigError};
 pub use daemon::{is_alive, is_stopped, read_pid, spawn_daemon, stop};
 pub use http::{get_text, HttpError};
 pub use log::{log_tail, tail};
-pub use nats::{authorization, write_authorization, write_config, NatsSpec, NatsUser};
+pub use nats::{authorization, meta_leader, write_authorization, write_config, NatsSpec, NatsUser};
 pub use port::{free_port, free_port_block, port_free, port_open};
 pub use ready::{wait_ready, Credentials, NotReady, Probe, Readiness};
 pub use run::{run_logged, RunError};

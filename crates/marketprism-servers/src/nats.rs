@@ -8,6 +8,8 @@ use std::process::Command;
 
 use serde_json::json;
 
+use crate::http::get_text;
+
 /// A `nats-server` on loopback with its JetStream store in `store_dir`.
 #[derive(Debug, Clone)]
 pub struct NatsSpec<'a> {
@@ -94,6 +96,16 @@ pub fn write_config(path: &Path, config: &serde_json::Value) -> io::Result<()> {
             format!("cannot write {}: {error}", path.display()),
         )
     })
+}
+
+/// The JetStream cluster's meta leader as the server whose HTTP monitoring answers at
+/// `monitoring_url` (`http://127.0.0.1:8222`) reports it in `/jsz`; `None` while there is
+/// none (streams cannot be created until there is) or the server does not answer.
+pub fn meta_leader(monitoring_url: &str) -> Option<String> {
+    let answer = get_text(&format!("{monitoring_url}/jsz")).ok()?;
+    let jsz: serde_json::Value = serde_json::from_str(&answer).ok()?;
+    let leader = jsz["meta_cluster"]["leader"].as_str()?;
+    (!leader.is_empty()).then(|| leader.to_owned())
 }
 
 #[cfg(test)]

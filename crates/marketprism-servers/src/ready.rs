@@ -1,5 +1,6 @@
-//! Readiness of a started server: a port that accepts connections or HTTP endpoints that
-//! answer with success, checked once within a time bound or polled until it holds.
+//! Readiness of a started server: a port that accepts connections, HTTP endpoints that
+//! answer with success, or ZooKeeper serving clients, checked once within a time bound or
+//! polled until it holds.
 
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use reqwest::blocking::Client;
 
 use crate::http;
 use crate::port::port_open;
+use crate::zookeeper;
 
 /// How often readiness is polled.
 const POLL: Duration = Duration::from_millis(50);
@@ -28,6 +30,9 @@ pub enum Readiness {
         /// HTTP basic authentication for every request.
         credentials: Option<Credentials>,
     },
+    /// ZooKeeper on `127.0.0.1:port` serves clients: its `srvr` command reports a mode. It
+    /// accepts connections, and answers `ruok`, before it accepts sessions.
+    ZooKeeper(u16),
 }
 
 /// A user name and password for HTTP basic authentication; `Debug` does not show the
@@ -106,6 +111,7 @@ pub fn wait_ready(
 /// Checks one readiness condition, holding one HTTP client for every check of an endpoint.
 enum Prober<'a> {
     Port(u16),
+    ZooKeeper(u16),
     Http {
         urls: &'a [String],
         credentials: Option<&'a Credentials>,
@@ -117,6 +123,7 @@ impl<'a> Prober<'a> {
     fn new(readiness: &'a Readiness) -> Self {
         let (urls, credentials) = match readiness {
             Readiness::Port(port) => return Prober::Port(*port),
+            Readiness::ZooKeeper(port) => return Prober::ZooKeeper(*port),
             Readiness::Http(url) => (std::slice::from_ref(url), None),
             Readiness::HttpEach { urls, credentials } => (urls.as_slice(), credentials.as_ref()),
         };
@@ -137,6 +144,13 @@ impl<'a> Prober<'a> {
                     detail: format!("port {port} {}", if open { "accepting" } else { "closed" }),
                 }
             }
+            Prober::ZooKeeper(port) => match zookeeper::mode(*port, timeout) {
+                Some(mode) => Probe {
+                    ready: true,
+                    detail: format!("ZooKeeper on port {port} serving ({mode})"),
+                },
+                None => not_ready(format!("ZooKeeper on port {port} not serving clients")),
+            },
             Prober::Http {
                 urls,
                 credentials,

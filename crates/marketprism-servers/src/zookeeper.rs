@@ -10,9 +10,11 @@
 //! has no logging backend: `slf4j-simple` (Debian's `libslf4j-java`, which the package
 //! pulls) is added when present, so the log shows the server's messages on stderr.
 
-use std::io;
+use std::io::{self, Read as _, Write as _};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// Where Debian's package installs the ZooKeeper server jar.
 const DEBIAN_JAR: &str = "/usr/share/java/zookeeper.jar";
@@ -145,6 +147,23 @@ impl ZooKeeperSpec<'_> {
             port = self.client_port,
         )
     }
+}
+
+/// The mode (`standalone`, `leader`, `follower`) of the ZooKeeper on `127.0.0.1:port` as
+/// its `srvr` command reports it, asked within `timeout`; `None` while it does not serve
+/// clients (it answers "not currently serving requests" then) or does not answer.
+pub(crate) fn mode(port: u16, timeout: Duration) -> Option<String> {
+    let timeout = timeout.max(Duration::from_millis(100));
+    let mut stream =
+        TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.write_all(b"srvr").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer
+        .lines()
+        .find_map(|line| line.strip_prefix("Mode: "))
+        .map(|mode| mode.trim().to_owned())
 }
 
 #[cfg(test)]

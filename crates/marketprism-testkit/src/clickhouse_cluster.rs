@@ -8,8 +8,6 @@
 //! sees the whole cluster in `system.clusters` and reaches ZooKeeper. Like every testkit
 //! process, the servers die with the thread that started them, or with the handle.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -99,7 +97,11 @@ impl ClickHouseCluster {
         let zookeeper_log = zookeeper_dir.join("zookeeper.log");
         let mut zookeeper = Service::spawn(ZOOKEEPER, command, &zookeeper_log)
             .map_err(|source| io_error(ZOOKEEPER, source))?;
-        if let Err(reason) = wait_for_zookeeper(&mut zookeeper, zookeeper_port) {
+        // ClickHouse must not start before ZooKeeper serves clients: 18.16 keeps a failed
+        // first ZooKeeper session and crashes on its next `ON CLUSTER` query.
+        if let Err(reason) =
+            zookeeper.wait_ready(&Readiness::ZooKeeper(zookeeper_port), READY_TIMEOUT)
+        {
             let _ = zookeeper.kill();
             return Err(ServerError::not_ready(ZOOKEEPER, reason, &zookeeper_log));
         }
@@ -134,6 +136,7 @@ impl ClickHouseCluster {
                         port: zookeeper_port,
                     }],
                     zookeeper_session_timeout_ms: SESSION_TIMEOUT_MS,
+                    login: None,
                 };
                 let dir = state.path().join(format!("s{}r{}", shard + 1, replica + 1));
                 let process = spawn_node(&binary, http_port, tcp_port, &membership, &dir)?;
@@ -318,41 +321,6 @@ fn spawn_node(
     .map_err(|source| io_error(CLICKHOUSE, source))?;
     Service::spawn(CLICKHOUSE, command, &dir.join("clickhouse.log"))
         .map_err(|source| io_error(CLICKHOUSE, source))
-}
-
-/// Waits until ZooKeeper serves clients, the process exits, or the time runs out.
-/// ClickHouse must not start before: 18.16 keeps a failed first ZooKeeper session and
-/// crashes on its next `ON CLUSTER` query.
-fn wait_for_zookeeper(process: &mut Service, port: u16) -> Result<(), NotReady> {
-    let started = Instant::now();
-    loop {
-        if zookeeper_serving(port) {
-            return Ok(());
-        }
-        if let Some(status) = process.exit_status() {
-            return Err(NotReady::Exited(status));
-        }
-        if started.elapsed() > READY_TIMEOUT {
-            return Err(NotReady::TimedOut(READY_TIMEOUT));
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-/// True when ZooKeeper on `port` serves clients: its `srvr` four-letter command reports a
-/// mode (it answers `ruok` before it accepts sessions, and `srvr` with "not currently
-/// serving requests" meanwhile).
-fn zookeeper_serving(port: u16) -> bool {
-    let Ok(mut stream) =
-        TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_secs(1))
-    else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut answer = String::new();
-    stream.write_all(b"srvr").is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.contains("Mode: ")
 }
 
 /// The URL running `query` through the HTTP interface at `url`.

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use marketprism_servers::{free_port, get_text, write_config, NotReady};
+use marketprism_servers::{free_port, meta_leader, write_config, NotReady};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -109,12 +109,9 @@ impl NatsCluster {
 
     /// The meta leader's name, as the first node that answers `/jsz` reports it.
     fn meta_leader(&self) -> Option<String> {
-        self.nodes.iter().find_map(|node| {
-            let answer = get_text(&format!("{}/jsz", node.monitoring_url())).ok()?;
-            let jsz: serde_json::Value = serde_json::from_str(&answer).ok()?;
-            let leader = jsz["meta_cluster"]["leader"].as_str()?;
-            (!leader.is_empty()).then(|| leader.to_owned())
-        })
+        self.nodes
+            .iter()
+            .find_map(|node| meta_leader(&node.monitoring_url()))
     }
 
     /// Every node's client URL, separated by commas, as `nats.url` takes them.
