@@ -1,8 +1,9 @@
 //! `marketprism down`: stops the deployment without losing data.
 //!
-//! The collector stops first and waits for JetStream to acknowledge everything it read, then
-//! the backfill (a gap it was filling is resumed by the next one); storage then stays up until its consumer has nothing pending, so every event published
-//! is in ClickHouse before storage, ClickHouse and NATS stop.
+//! The collectors stop first and wait for JetStream to acknowledge everything they read,
+//! then the backfill (a gap it was filling is resumed by the next one); storage then stays
+//! up until its consumer has nothing pending, so every event published is in ClickHouse
+//! before storage, ClickHouse, ZooKeeper and NATS stop.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -10,49 +11,61 @@ use std::time::{Duration, Instant};
 use marketprism_servers::{is_alive, read_pid, stop};
 
 use crate::config::storage_config;
+use crate::processes::processes;
 use crate::status::{jetstream_context, lag, DEFAULT_TIMEOUT};
 use crate::{DeployError, ServiceName, StateDir};
 
 /// How long storage may take to drain the stream.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Stops every service of the deployment in `state`, printing progress to `progress`.
+/// The order services stop in: what feeds the stream first, the servers last.
+const STOP_ORDER: [ServiceName; 7] = [
+    ServiceName::Collector,
+    ServiceName::Backfill,
+    ServiceName::Sim,
+    ServiceName::Storage,
+    ServiceName::Clickhouse,
+    ServiceName::Zookeeper,
+    ServiceName::Nats,
+];
+
+/// Stops every process of the deployment in `state`, printing progress to `progress`.
 pub async fn down(state: &StateDir, progress: &mut dyn Write) -> Result<(), DeployError> {
     let manifest = state.require_manifest("stopping the deployment")?;
-    let config = storage_config(state)?;
-    let order = [
-        ServiceName::Collector,
-        ServiceName::Backfill,
-        ServiceName::Sim,
-        ServiceName::Storage,
-        ServiceName::Clickhouse,
-        ServiceName::Nats,
-    ];
-    for name in order {
-        let marker = state.process_marker(name, &manifest.ports);
-        let pid_file = state.pid_file(name);
+    let config = storage_config(state, &manifest)?;
+    let mut processes = processes(state, &manifest);
+    processes.sort_by_key(|process| {
+        STOP_ORDER
+            .iter()
+            .position(|&service| service == process.service)
+    });
+    let mut drained = false;
+    for process in processes {
+        let marker = process.marker();
+        let pid_file = process.pid_file(state);
         let Some(pid) = read_pid(&pid_file).filter(|&pid| is_alive(pid, &marker)) else {
             let _ = std::fs::remove_file(&pid_file);
             continue;
         };
-        if name == ServiceName::Storage {
+        if process.service == ServiceName::Storage && !drained {
             let _ = write!(
                 progress,
                 "Waiting for storage to write everything in the stream ... "
             );
             let _ = progress.flush();
-            let drained = wait_for_drain(&config).await;
+            let done = wait_for_drain(&config).await;
             let _ = writeln!(
                 progress,
                 "{}",
-                if drained {
+                if done {
                     "done"
                 } else {
                     "gave up after the timeout; the rest stays in JetStream"
                 }
             );
+            drained = true;
         }
-        let _ = write!(progress, "Stopping {} (pid {pid}) ... ", name.as_str());
+        let _ = write!(progress, "Stopping {} (pid {pid}) ... ", process.name);
         let _ = progress.flush();
         let graceful = stop(pid, &marker, Duration::from_secs(30));
         let _ = writeln!(

@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use marketprism_servers::{write_toml, ConfigError, Readiness};
+use marketprism_servers::{write_toml, ConfigError};
 use serde::{Deserialize, Serialize};
 
-use crate::DeployError;
+use crate::{ClusterPorts, DeployError};
 
 /// The processes of a deployment, in start order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -13,6 +13,8 @@ use crate::DeployError;
 pub enum ServiceName {
     /// `nats-server` with JetStream.
     Nats,
+    /// ZooKeeper, coordinating a ClickHouse cluster.
+    Zookeeper,
     /// `clickhouse-server`.
     Clickhouse,
     /// `marketprism sim`.
@@ -26,81 +28,16 @@ pub enum ServiceName {
 }
 
 impl ServiceName {
-    /// Every service, in start order.
-    pub const ALL: [ServiceName; 6] = [
-        ServiceName::Nats,
-        ServiceName::Clickhouse,
-        ServiceName::Sim,
-        ServiceName::Storage,
-        ServiceName::Collector,
-        ServiceName::Backfill,
-    ];
-
     /// The name used for files and in reports.
     pub const fn as_str(self) -> &'static str {
         match self {
             ServiceName::Nats => "nats",
+            ServiceName::Zookeeper => "zookeeper",
             ServiceName::Clickhouse => "clickhouse",
             ServiceName::Sim => "sim",
             ServiceName::Storage => "storage",
             ServiceName::Collector => "collector",
             ServiceName::Backfill => "backfill",
-        }
-    }
-
-    /// Parses a service name as given on the command line.
-    pub fn parse(name: &str) -> Option<ServiceName> {
-        ServiceName::ALL
-            .into_iter()
-            .find(|service| service.as_str() == name)
-    }
-
-    /// The port the service listens on (ClickHouse: its HTTP port).
-    pub(crate) const fn port(self, ports: &Ports) -> u16 {
-        match self {
-            ServiceName::Nats => ports.nats,
-            ServiceName::Clickhouse => ports.clickhouse_http,
-            ServiceName::Sim => ports.sim,
-            ServiceName::Storage => ports.storage,
-            ServiceName::Collector => ports.collector,
-            ServiceName::Backfill => ports.backfill,
-        }
-    }
-
-    /// Every port the service listens on.
-    pub(crate) fn all_ports(self, ports: &Ports) -> Vec<u16> {
-        match self {
-            ServiceName::Nats => vec![ports.nats, ports.nats_monitoring],
-            ServiceName::Clickhouse => vec![ports.clickhouse_http, ports.clickhouse_tcp],
-            other => vec![other.port(ports)],
-        }
-    }
-
-    /// How `up` and `status` tell that the service is ready, each by answering HTTP: NATS
-    /// its monitoring `/healthz`, ClickHouse `/ping` and then `SELECT 1` (as the reader),
-    /// the simulator `/control/summary`, storage, the collector and the backfill `/ready`.
-    /// An open port alone proves nothing: the kernel accepts connections for a frozen
-    /// process too.
-    pub(crate) fn readiness(self, state: &StateDir, ports: &Ports) -> Readiness {
-        let port = self.port(ports);
-        match self {
-            ServiceName::Nats => Readiness::Http(format!(
-                "http://127.0.0.1:{}/healthz?js-enabled-only=true",
-                ports.nats_monitoring
-            )),
-            ServiceName::Clickhouse => Readiness::HttpEach {
-                urls: vec![
-                    format!("http://127.0.0.1:{port}/ping"),
-                    format!("http://127.0.0.1:{port}/?query=SELECT%201"),
-                ],
-                credentials: state
-                    .secrets()
-                    .clickhouse_credentials(crate::Identity::Reader),
-            },
-            ServiceName::Sim => Readiness::Http(format!("http://127.0.0.1:{port}/control/summary")),
-            ServiceName::Storage | ServiceName::Collector | ServiceName::Backfill => {
-                Readiness::Http(format!("http://127.0.0.1:{port}/ready"))
-            }
         }
     }
 }
@@ -198,6 +135,10 @@ pub struct Manifest {
     pub clickhouse_server: PathBuf,
     /// ClickHouse database.
     pub database: String,
+    /// The cluster's ports, for a deployment made with `up --cluster`; absent on one
+    /// machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterPorts>,
 }
 
 /// Paths inside a state directory.
@@ -232,18 +173,14 @@ impl StateDir {
         self.root.join("deployment.toml")
     }
 
-    /// A service's log file.
-    pub fn log(&self, service: ServiceName) -> PathBuf {
-        self.root
-            .join("logs")
-            .join(format!("{}.log", service.as_str()))
+    /// The log file of the process named `name` (see [`crate::Process::name`]).
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.root.join("logs").join(format!("{name}.log"))
     }
 
-    /// A service's pid file.
-    pub fn pid_file(&self, service: ServiceName) -> PathBuf {
-        self.root
-            .join("run")
-            .join(format!("{}.pid", service.as_str()))
+    /// The pid file of the process named `name`.
+    pub fn pid_file(&self, name: &str) -> PathBuf {
+        self.root.join("run").join(format!("{name}.pid"))
     }
 
     /// The generated configuration directory.
@@ -259,19 +196,6 @@ impl StateDir {
     /// ClickHouse configuration and data.
     pub fn clickhouse_dir(&self) -> PathBuf {
         self.root.join("clickhouse")
-    }
-
-    /// Text that the command line of this deployment's `service` process contains, so a pid
-    /// recycled by an unrelated process is not mistaken for it.
-    pub(crate) fn process_marker(&self, service: ServiceName, ports: &Ports) -> String {
-        match service {
-            ServiceName::Nats => self.nats_dir().display().to_string(),
-            ServiceName::Clickhouse => self.clickhouse_dir().display().to_string(),
-            ServiceName::Sim => format!("127.0.0.1:{}", ports.sim),
-            ServiceName::Storage => crate::config::storage_path(self).display().to_string(),
-            ServiceName::Collector => crate::config::collector_path(self).display().to_string(),
-            ServiceName::Backfill => crate::config::backfill_path(self).display().to_string(),
-        }
     }
 
     /// Creates the directories.

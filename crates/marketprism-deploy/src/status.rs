@@ -1,4 +1,5 @@
-//! `marketprism status`: service health, consumer lag, rows per table, last event per venue.
+//! `marketprism status`: the health of every process (every node of a cluster), the
+//! stream's replicas, consumer lag, rows per table, last event per venue.
 //!
 //! Every check is bounded: a service or query that does not answer in time is reported as
 //! "timed out after N s", never as healthy, and never makes `status` wait longer.
@@ -9,21 +10,25 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use clickhouse::Row;
+use marketprism_storage::ClickHouseConfig;
 use serde::Deserialize;
 
 use marketprism_servers::{is_alive, is_stopped, read_pid};
 
 use crate::config::{backfill_config, clickhouse, nats, storage_config};
-use crate::{DeployError, Identity, Manifest, ServiceName, Source, StateDir};
+use crate::processes::{processes, Instance, Process};
+use crate::{DeployError, Identity, ServiceName, StateDir};
 
 /// How long each check may take unless the caller says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The state of one service.
+/// The state of one process.
 #[derive(Debug, Clone)]
 pub struct ServiceState {
-    /// Which service.
-    pub name: ServiceName,
+    /// The service it runs.
+    pub service: ServiceName,
+    /// The process's name (see [`Process::name`]).
+    pub name: String,
     /// Its recorded pid.
     pub pid: Option<u32>,
     /// Whether the process runs.
@@ -37,8 +42,11 @@ pub struct ServiceState {
 /// Everything `status` reports.
 #[derive(Debug, Clone)]
 pub struct StatusReport {
-    /// Services in start order.
+    /// Processes in start order.
     pub services: Vec<ServiceState>,
+    /// On a cluster, where the event stream's copies are: its leader, and each replica
+    /// with whether it is current; or why that is unknown.
+    pub stream_replicas: Option<Result<String, String>>,
     /// Storage consumer: messages (pending, awaiting ack), or why they are unknown; a
     /// message carries one or more events.
     pub consumer_lag: Result<(u64, u64), String>,
@@ -61,7 +69,7 @@ impl StatusReport {
         self.services
             .iter()
             .find(|service| !service.healthy)
-            .map(|service| format!("{}: {}", service.name.as_str(), service.detail))
+            .map(|service| format!("{}: {}", service.name, service.detail))
     }
 
     /// The services that are not ready.
@@ -91,23 +99,45 @@ struct LastEvent {
 /// ClickHouse query) at most `timeout`.
 pub async fn status(state: &StateDir, timeout: Duration) -> Result<StatusReport, DeployError> {
     let manifest = state.require_manifest("reading the deployment")?;
-    let config = storage_config(state)?;
-    let services = services(state, &manifest, timeout);
-    let healthy = |name: ServiceName| {
+    let config = storage_config(state, &manifest)?;
+    let processes = processes(state, &manifest);
+    let services = services(state, &processes, timeout);
+    let healthy = |service: ServiceName| {
         services
             .iter()
-            .any(|service| service.name == name && service.healthy)
+            .any(|process| process.service == service && process.healthy)
     };
-    let backfill = backfill_config(state).map_err(|error| error.to_string());
+    // The first ClickHouse node that answers: on a cluster any node reads every shard.
+    let clickhouse_url = processes
+        .iter()
+        .zip(&services)
+        .find_map(|(process, checked)| match &process.instance {
+            Instance::ClickHouse { ports, .. } if checked.healthy => {
+                Some(format!("http://127.0.0.1:{}", ports.http))
+            }
+            _ => None,
+        });
+    let backfill = backfill_config(state, &manifest).map_err(|error| error.to_string());
+    let clustered = manifest.cluster.is_some();
     let nats = async {
         if !healthy(ServiceName::Nats) {
             let reason = "NATS is not ready".to_owned();
-            return (Err(reason.clone()), Err(reason));
+            return (
+                Err(reason.clone()),
+                Err(reason.clone()),
+                clustered.then_some(Err(reason)),
+            );
         }
         let reader = nats(state, &manifest, Identity::Reader);
         let context = match jetstream_context(&reader, timeout).await {
             Ok(context) => context,
-            Err(reason) => return (Err(reason.clone()), Err(reason)),
+            Err(reason) => {
+                return (
+                    Err(reason.clone()),
+                    Err(reason.clone()),
+                    clustered.then_some(Err(reason)),
+                )
+            }
         };
         let backfill_progress = async {
             let backfill = backfill.as_ref().map_err(Clone::clone)?;
@@ -119,14 +149,25 @@ pub async fn status(state: &StateDir, timeout: Duration) -> Result<StatusReport,
             )
             .await
         };
-        tokio::join!(lag(&context, &config, timeout), backfill_progress)
+        let replicas = async {
+            if clustered {
+                Some(stream_replicas(&context, &config.nats.stream.name, timeout).await)
+            } else {
+                None
+            }
+        };
+        tokio::join!(lag(&context, &config, timeout), backfill_progress, replicas)
     };
     let clickhouse = async {
-        if !healthy(ServiceName::Clickhouse) {
+        let Some(url) = clickhouse_url else {
             let reason = "ClickHouse is not ready".to_owned();
             return (Err(reason.clone()), Err(reason.clone()), Err(reason));
-        }
-        match clickhouse(state, &manifest, Identity::Reader).database_client() {
+        };
+        let reader = ClickHouseConfig {
+            url,
+            ..clickhouse(state, &manifest, Identity::Reader)
+        };
+        match reader.database_client() {
             Ok(client) => tokio::join!(
                 rows(&client, timeout),
                 gaps(&client, timeout),
@@ -138,10 +179,11 @@ pub async fn status(state: &StateDir, timeout: Duration) -> Result<StatusReport,
             }
         }
     };
-    let ((consumer_lag, backfill_progress), (rows, gaps, last_events)) =
+    let ((consumer_lag, backfill_progress, stream_replicas), (rows, gaps, last_events)) =
         tokio::join!(nats, clickhouse);
     Ok(StatusReport {
         services,
+        stream_replicas,
         consumer_lag,
         backfill_progress,
         rows,
@@ -150,15 +192,13 @@ pub async fn status(state: &StateDir, timeout: Duration) -> Result<StatusReport,
     })
 }
 
-/// Checks every service of the deployment at once, each within `timeout` (blocking the
+/// Checks every process of the deployment at once, each within `timeout` (blocking the
 /// calling thread meanwhile).
-fn services(state: &StateDir, manifest: &Manifest, timeout: Duration) -> Vec<ServiceState> {
-    let names = ServiceName::ALL
-        .into_iter()
-        .filter(|&name| name != ServiceName::Sim || manifest.source == Source::Sim);
+fn services(state: &StateDir, processes: &[Process], timeout: Duration) -> Vec<ServiceState> {
     std::thread::scope(|scope| {
-        let checks: Vec<_> = names
-            .map(|name| scope.spawn(move || service(state, manifest, name, timeout)))
+        let checks: Vec<_> = processes
+            .iter()
+            .map(|process| scope.spawn(move || service(state, process, timeout)))
             .collect();
         checks
             .into_iter()
@@ -170,19 +210,13 @@ fn services(state: &StateDir, manifest: &Manifest, timeout: Duration) -> Vec<Ser
     })
 }
 
-/// Checks one service: whether its process runs, then its readiness within `timeout`.
-fn service(
-    state: &StateDir,
-    manifest: &Manifest,
-    name: ServiceName,
-    timeout: Duration,
-) -> ServiceState {
-    let pid = read_pid(&state.pid_file(name));
-    let marker = state.process_marker(name, &manifest.ports);
-    let running = pid.is_some_and(|pid| is_alive(pid, &marker));
+/// Checks one process: whether it runs, then its readiness within `timeout`.
+fn service(state: &StateDir, process: &Process, timeout: Duration) -> ServiceState {
+    let pid = read_pid(&process.pid_file(state));
+    let running = pid.is_some_and(|pid| is_alive(pid, &process.marker()));
     let (healthy, detail) = match pid {
         Some(pid) if running => {
-            let probe = name.readiness(state, &manifest.ports).probe(timeout);
+            let probe = process.readiness(state).probe(timeout);
             let mut detail = probe.detail;
             if !probe.ready && is_stopped(pid) {
                 detail.push_str(&format!(
@@ -194,12 +228,56 @@ fn service(
         _ => (false, "not running".to_owned()),
     };
     ServiceState {
-        name,
+        service: process.service,
+        name: process.name.clone(),
         pid,
         running,
         healthy,
         detail,
     }
+}
+
+/// The leader of `stream` and each of its other replicas with whether it is current,
+/// asked within `timeout`, e.g. `leader nats-2; nats-1 current, nats-3 behind by 12 operations`.
+async fn stream_replicas(
+    context: &jetstream::Context,
+    stream: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let doing = format!("asking for stream {stream}");
+    let info = within(timeout, &doing, async {
+        context
+            .get_stream(stream)
+            .await
+            .map_err(|error| format!("stream {stream}: {error}"))?
+            .info()
+            .await
+            .cloned()
+            .map_err(|error| format!("stream {stream}: {error}"))
+    })
+    .await
+    .map_err(|error| format!("nats: {error}"))?;
+    let Some(cluster) = info.cluster else {
+        return Ok("no cluster information".to_owned());
+    };
+    let leader = cluster
+        .leader
+        .unwrap_or_else(|| "none (an election is under way)".to_owned());
+    let replicas: Vec<String> = cluster
+        .replicas
+        .iter()
+        .map(|replica| {
+            let state = if replica.offline {
+                "offline".to_owned()
+            } else if replica.current {
+                "current".to_owned()
+            } else {
+                format!("behind by {} operations", replica.lag.unwrap_or_default())
+            };
+            format!("{} {state}", replica.name)
+        })
+        .collect();
+    Ok(format!("leader {leader}; {}", replicas.join(", ")))
 }
 
 /// `work`, or an error saying that it took longer than `timeout` while `doing` something.
@@ -361,7 +439,18 @@ async fn consumer_state(
 
 impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{:<10} {:<9} {:<8} detail", "service", "state", "pid")?;
+        let width = self
+            .services
+            .iter()
+            .map(|service| service.name.len() + 1)
+            .max()
+            .unwrap_or_default()
+            .max(10);
+        writeln!(
+            f,
+            "{:<width$} {:<9} {:<8} detail",
+            "service", "state", "pid"
+        )?;
         for service in &self.services {
             let state = match (service.running, service.healthy) {
                 (true, true) => "healthy",
@@ -373,12 +462,14 @@ impl fmt::Display for StatusReport {
                 .map_or_else(|| "-".to_owned(), |pid| pid.to_string());
             writeln!(
                 f,
-                "{:<10} {:<9} {:<8} {}",
-                service.name.as_str(),
-                state,
-                pid,
-                service.detail
+                "{:<width$} {:<9} {:<8} {}",
+                service.name, state, pid, service.detail
             )?;
+        }
+        match &self.stream_replicas {
+            Some(Ok(replicas)) => writeln!(f, "stream replicas: {replicas}")?,
+            Some(Err(reason)) => writeln!(f, "stream replicas: unknown ({reason})")?,
+            None => {}
         }
         match &self.consumer_lag {
             Ok((pending, acking)) => writeln!(

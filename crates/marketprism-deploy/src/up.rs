@@ -6,18 +6,28 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use marketprism_bus::{Backoff, BusErrorKind};
 use marketprism_servers::{
-    find_binary, get_text, is_alive, log_tail, port_free, read_pid, spawn_daemon, stop,
-    version_output, wait_ready, Binary, ClickHouseSpec, NatsSpec, SpawnError,
+    find_binary, get_text, is_alive, log_tail, meta_leader, port_free, read_pid, spawn_daemon,
+    stop, version_output, wait_ready, Binary, ClickHouseSpec, ClusterMembership, Endpoint,
+    NatsSpec, SpawnError, ZooKeeperInstall, ZooKeeperSpec,
 };
 
-use crate::config::{
-    backfill_path, clickhouse, collector_path, nats, nats_config_path, storage_config,
-    storage_path, write_service_configs,
-};
+use crate::config::{clickhouse, nats, storage_config, write_service_configs};
 use crate::layout::Ports;
+use crate::processes::{processes, Instance, Process, CLUSTER_NAME};
 use crate::status::{count_rows, within, DEFAULT_TIMEOUT};
-use crate::{DeployError, Identity, Manifest, ServiceName, Source, StateDir};
+use crate::{ClusterPorts, DeployError, Identity, Manifest, ServiceName, Source, StateDir};
+
+/// How long ZooKeeper keeps the session of a ClickHouse node that stopped answering, in
+/// milliseconds: a node that crashed may come back under its name after this long.
+const ZOOKEEPER_SESSION_TIMEOUT_MS: u32 = 10_000;
+
+/// Longest wait for a new JetStream cluster to elect its meta leader.
+const META_LEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait for a restarted JetStream cluster to answer for its streams.
+const STREAM_LEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Options of `up`.
 #[derive(Debug, Clone)]
@@ -32,6 +42,10 @@ pub struct UpOptions {
     pub clickhouse_server: Option<PathBuf>,
     /// Ports for a new deployment (an existing one keeps its own).
     pub ports: Ports,
+    /// For a new deployment: the cluster topology with these ports, instead of one of
+    /// each server. An existing deployment keeps its topology; asking for a cluster where
+    /// one machine's deployment exists is an error.
+    pub cluster: Option<ClusterPorts>,
     /// The `marketprism` executable to run services with.
     pub marketprism: PathBuf,
     /// Simulator trades per second.
@@ -49,11 +63,13 @@ pub enum ServiceOutcome {
     AlreadyRunning,
 }
 
-/// One service in the report.
+/// One process in the report.
 #[derive(Debug, Clone)]
 pub struct ServiceReport {
-    /// Which service.
-    pub name: ServiceName,
+    /// The service it runs.
+    pub service: ServiceName,
+    /// The process's name (see [`Process::name`]).
+    pub name: String,
     /// Its pid.
     pub pid: u32,
     /// Its port.
@@ -73,7 +89,7 @@ pub struct UpReport {
     pub manifest: Manifest,
     /// State directory root.
     pub state_dir: PathBuf,
-    /// Services, in start order.
+    /// Processes, in start order.
     pub services: Vec<ServiceReport>,
     /// `nats-server --version`.
     pub nats_version: String,
@@ -86,11 +102,10 @@ pub struct UpReport {
     pub notices: Vec<String>,
 }
 
-/// A service to start.
+/// A process to start, and the command starting it.
 struct Planned {
-    name: ServiceName,
+    process: Process,
     command: Command,
-    marker: String,
 }
 
 const EXCHANGE_PROBE: &str = "stream.binance.com:9443";
@@ -137,6 +152,16 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
         ));
         Source::Sim
     };
+    if options.cluster.is_some() && existing.as_ref().is_some_and(|m| m.cluster.is_none()) {
+        return Err(DeployError::new(
+            "deploying the cluster",
+            format!(
+                "{} holds a deployment of one server of each kind",
+                state.root().display()
+            ),
+            "deploy the cluster in another state directory (`--state-dir`), or stop and remove this one first (`marketprism down`, then delete the directory)",
+        ));
+    }
     let manifest = Manifest {
         source,
         ports: existing
@@ -151,12 +176,16 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
             || "marketprism".to_owned(),
             |manifest| manifest.database.clone(),
         ),
+        cluster: existing.as_ref().map_or_else(
+            || options.cluster.clone(),
+            |manifest| manifest.cluster.clone(),
+        ),
     };
     state.write_manifest(&manifest)?;
     state.secrets().ensure()?;
     write_service_configs(state, &manifest)?;
 
-    let mut started: Vec<(ServiceName, u32)> = Vec::new();
+    let mut started: Vec<(Process, u32)> = Vec::new();
     match bring_up(options, &manifest, progress, &mut started).await {
         Ok(mut report) => {
             report.notices.splice(0..0, notice);
@@ -169,14 +198,14 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
             // Leave nothing half-started: stop, newest first, what this run started. These
             // are this process's unreaped children, so their pids cannot have been reused and
             // need no command-line check (which could miss a child that has not exec'd yet).
-            for (name, pid) in started.iter().rev() {
+            for (process, pid) in started.iter().rev() {
                 let _ = writeln!(
                     progress,
                     "  stopping {} (pid {pid}) after the failure",
-                    name.as_str()
+                    process.name
                 );
                 stop(*pid, "", Duration::from_secs(10));
-                let _ = std::fs::remove_file(state.pid_file(*name));
+                let _ = std::fs::remove_file(process.pid_file(state));
             }
             Err(error)
         }
@@ -198,7 +227,7 @@ async fn bring_up(
     options: &UpOptions,
     manifest: &Manifest,
     progress: &mut dyn Write,
-    started: &mut Vec<(ServiceName, u32)>,
+    started: &mut Vec<(Process, u32)>,
 ) -> Result<UpReport, DeployError> {
     let state = &options.state;
     let mut plans = plan(state, manifest, &options.marketprism, options.sim_rate)?;
@@ -213,17 +242,18 @@ async fn bring_up(
 
     let mut initialized = false;
     for planned in plans.drain(..) {
-        if !initialized && matches!(planned.name, ServiceName::Sim | ServiceName::Storage) {
+        let service = planned.process.service;
+        if !initialized && matches!(service, ServiceName::Sim | ServiceName::Storage) {
             announce(progress, "Applying the ClickHouse schema");
-            let migrated = migrate(state).await?;
+            let migrated = migrate(state, manifest).await?;
             let _ = writeln!(progress, "ok ({migrated})");
             announce(progress, "Creating the JetStream streams");
             let streams = init_streams(state, manifest).await?;
             let _ = writeln!(progress, "ok ({streams})");
             initialized = true;
         }
-        announce(progress, &format!("Starting {}", planned.name.as_str()));
-        let service = start(state, &manifest.ports, planned, started)?;
+        announce(progress, &format!("Starting {}", planned.process.name));
+        let service = start(state, planned, started)?;
         let _ = writeln!(
             progress,
             "{} (pid {}, port {}){}",
@@ -249,8 +279,7 @@ async fn bring_up(
             Some(format!(
                 "{} is running but not ready ({reason}); `marketprism status` shows when it is, \
                  `marketprism logs {}` why it is not.",
-                service.name.as_str(),
-                service.name.as_str()
+                service.name, service.name
             ))
         })
         .collect();
@@ -302,8 +331,8 @@ async fn bring_up(
                 "verifying the data flow",
                 format!("no new rows in {}.trades within {:?}", manifest.database, options.verify_timeout),
                 format!(
-                    "read the collector and storage logs: `marketprism logs collector` / `marketprism logs storage` ({})",
-                    state.log(ServiceName::Collector).display()
+                    "read the collector and storage logs: `marketprism logs collector` / `marketprism logs storage` (in {})",
+                    state.root().join("logs").display()
                 ),
             ));
         }
@@ -340,32 +369,38 @@ async fn bring_up(
     })
 }
 
-/// Starts a service unless it already runs, and waits until it is ready.
+/// Starts a process unless it already runs, and waits until it is ready.
 fn start(
     state: &StateDir,
-    ports: &Ports,
     planned: Planned,
-    started: &mut Vec<(ServiceName, u32)>,
+    started: &mut Vec<(Process, u32)>,
 ) -> Result<ServiceReport, DeployError> {
-    let name = planned.name;
-    let port = name.port(ports);
-    let pid_file = state.pid_file(name);
-    let log = state.log(name);
-    let step = format!("starting {}", name.as_str());
-    if let Some(pid) = read_pid(&pid_file).filter(|&pid| is_alive(pid, &planned.marker)) {
+    let Planned { process, command } = planned;
+    let port = process.port();
+    let pid_file = process.pid_file(state);
+    let log = process.log(state);
+    let readiness = process.readiness(state);
+    let step = format!("starting {}", process.name);
+    let report = |pid, outcome, not_ready| ServiceReport {
+        service: process.service,
+        name: process.name.clone(),
+        pid,
+        port,
+        outcome,
+        not_ready,
+        log: log.clone(),
+    };
+    if let Some(pid) = read_pid(&pid_file).filter(|&pid| is_alive(pid, &process.marker())) {
         // Left alone, but asked whether it is ready: running is not the same as working.
-        let probe = name.readiness(state, ports).probe(DEFAULT_TIMEOUT);
-        return Ok(ServiceReport {
-            name,
+        let probe = readiness.probe(DEFAULT_TIMEOUT);
+        return Ok(report(
             pid,
-            port,
-            outcome: ServiceOutcome::AlreadyRunning,
-            not_ready: (!probe.ready).then_some(probe.detail),
-            log,
-        });
+            ServiceOutcome::AlreadyRunning,
+            (!probe.ready).then_some(probe.detail),
+        ));
     }
-    if let Some(taken) = name
-        .all_ports(ports)
+    if let Some(taken) = process
+        .all_ports()
         .into_iter()
         .find(|&port| !port_free(port))
     {
@@ -377,7 +412,7 @@ fn start(
             ),
         ));
     }
-    let mut child = spawn_daemon(planned.command, &log, &pid_file).map_err(|error| {
+    let mut child = spawn_daemon(command, &log, &pid_file).map_err(|error| {
         let fix = match error {
             SpawnError::Run { .. } => "check that the file is an executable for this machine and may be run (`chmod +x`), or pass another path",
             SpawnError::Log { .. } | SpawnError::PidFile { .. } => "check that the state directory is writable",
@@ -385,27 +420,24 @@ fn start(
         DeployError::caused_by(step.clone(), &error, fix)
     })?;
     let pid = child.id();
-    started.push((name, pid));
+    started.push((process.clone(), pid));
 
-    let timeout = if name == ServiceName::Clickhouse {
+    // The Java and ClickHouse servers take longer to start than the others.
+    let timeout = if matches!(
+        process.service,
+        ServiceName::Clickhouse | ServiceName::Zookeeper
+    ) {
         Duration::from_secs(90)
     } else {
         Duration::from_secs(30)
     };
-    match wait_ready(&mut child, &name.readiness(state, ports), timeout) {
-        Ok(()) => Ok(ServiceReport {
-            name,
-            pid,
-            port,
-            outcome: ServiceOutcome::Started,
-            not_ready: None,
-            log,
-        }),
+    match wait_ready(&mut child, &readiness, timeout) {
+        Ok(()) => Ok(report(pid, ServiceOutcome::Started, None)),
         Err(not_ready) => Err(DeployError::new(
             step,
             format!(
                 "{} {not_ready}; last log lines:\n{}",
-                name.as_str(),
+                process.name,
                 log_tail(&log, 15)
             ),
             format!("read {}", log.display()),
@@ -413,103 +445,131 @@ fn start(
     }
 }
 
+/// Every process of the deployment with the command starting it, writing the servers'
+/// configurations on the way.
 fn plan(
     state: &StateDir,
     manifest: &Manifest,
     marketprism: &Path,
     sim_rate: u32,
 ) -> Result<Vec<Planned>, DeployError> {
-    let ports = &manifest.ports;
-    let nats_dir = state.nats_dir();
-    let nats_config = nats_config_path(state);
-    let nats = NatsSpec {
-        port: ports.nats,
-        store_dir: &nats_dir,
-        jetstream: true,
-        config: Some(&nats_config),
-    }
-    .command_with_monitoring(&manifest.nats_server, ports.nats_monitoring);
-    let clickhouse_dir = state.clickhouse_dir();
     let clickhouse_users = state.secrets().clickhouse_users(&manifest.database)?;
-    let clickhouse = ClickHouseSpec {
-        http_port: ports.clickhouse_http,
-        tcp_port: ports.clickhouse_tcp,
-        dir: &clickhouse_dir,
-        users: &clickhouse_users,
-        cluster: None,
-    }
-    .command(&manifest.clickhouse_server)
-    .map_err(|error| {
-        DeployError::new(
-            "configuring ClickHouse",
-            error,
-            "check that the state directory is writable",
-        )
-    })?;
-    let service = |subcommand: &str, config: PathBuf| {
-        let mut command = Command::new(marketprism);
-        command.arg(subcommand).arg("--config").arg(config);
-        command
+    let configuring = |what: &str| {
+        let step = format!("configuring {what}");
+        move |error: std::io::Error| {
+            DeployError::new(step, error, "check that the state directory is writable")
+        }
     };
-    let mut plans = vec![
-        Planned {
-            name: ServiceName::Nats,
-            command: nats,
-            marker: state.process_marker(ServiceName::Nats, ports),
-        },
-        Planned {
-            name: ServiceName::Clickhouse,
-            command: clickhouse,
-            marker: state.process_marker(ServiceName::Clickhouse, ports),
-        },
-    ];
-    if manifest.source == Source::Sim {
-        let listen = format!("127.0.0.1:{}", ports.sim);
-        let mut sim = Command::new(marketprism);
-        sim.args([
-            "sim",
-            "--listen",
-            &listen,
-            "--rate",
-            &sim_rate.to_string(),
-            "--symbols",
-            "BTCUSDT,ETHUSDT",
-        ]);
-        plans.push(Planned {
-            name: ServiceName::Sim,
-            command: sim,
-            marker: state.process_marker(ServiceName::Sim, ports),
-        });
+    let mut plans = Vec::new();
+    for process in processes(state, manifest) {
+        let command = match &process.instance {
+            Instance::Nats {
+                ports,
+                config,
+                store,
+            } => NatsSpec {
+                port: ports.client,
+                store_dir: store,
+                jetstream: true,
+                config: Some(config),
+            }
+            .command_with_monitoring(&manifest.nats_server, ports.monitoring),
+            Instance::ZooKeeper { port, dir } => {
+                let install = ZooKeeperInstall::find().map_err(|error| {
+                    DeployError::caused_by(
+                        "locating ZooKeeper",
+                        &error,
+                        "install it (Debian: `apt-get install zookeeper`), which a ClickHouse cluster needs",
+                    )
+                })?;
+                ZooKeeperSpec {
+                    client_port: *port,
+                    dir,
+                }
+                .command(&install)
+                .map_err(configuring("ZooKeeper"))?
+            }
+            Instance::ClickHouse { ports, dir, node } => {
+                let membership = node.and_then(|(shard, replica)| {
+                    membership(state, manifest.cluster.as_ref()?, shard, replica)
+                });
+                ClickHouseSpec {
+                    http_port: ports.http,
+                    tcp_port: ports.tcp,
+                    dir,
+                    users: &clickhouse_users,
+                    cluster: membership.as_ref(),
+                }
+                .command(&manifest.clickhouse_server)
+                .map_err(configuring(&process.name))?
+            }
+            Instance::Sim { port } => {
+                let mut sim = Command::new(marketprism);
+                sim.args([
+                    "sim",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--rate",
+                    &sim_rate.to_string(),
+                    "--symbols",
+                    "BTCUSDT,ETHUSDT",
+                ]);
+                sim
+            }
+            Instance::Service {
+                subcommand, config, ..
+            } => {
+                let mut command = Command::new(marketprism);
+                command.arg(subcommand).arg("--config").arg(config);
+                command
+            }
+        };
+        plans.push(Planned { process, command });
     }
-    plans.push(Planned {
-        name: ServiceName::Storage,
-        command: service("store", storage_path(state)),
-        marker: state.process_marker(ServiceName::Storage, ports),
-    });
-    plans.push(Planned {
-        name: ServiceName::Collector,
-        command: service("collect", collector_path(state)),
-        marker: state.process_marker(ServiceName::Collector, ports),
-    });
-    plans.push(Planned {
-        name: ServiceName::Backfill,
-        command: service("backfill", backfill_path(state)),
-        marker: state.process_marker(ServiceName::Backfill, ports),
-    });
     Ok(plans)
 }
 
-async fn migrate(state: &StateDir) -> Result<String, DeployError> {
-    let config = storage_config(state)?;
+/// What makes ClickHouse node (`shard`, `replica`) a member of the cluster: every node by
+/// its native port, ZooKeeper, and the storage user to log in to the others as (it may
+/// read and write the deployment's database and nothing else).
+fn membership(
+    state: &StateDir,
+    cluster: &ClusterPorts,
+    shard: usize,
+    replica: usize,
+) -> Option<ClusterMembership> {
+    let node = cluster.clickhouse.get(shard)?.get(replica)?;
+    let loopback = |port| Endpoint {
+        host: "127.0.0.1".to_owned(),
+        port,
+    };
+    Some(ClusterMembership {
+        name: CLUSTER_NAME.to_owned(),
+        shards: cluster
+            .clickhouse
+            .iter()
+            .map(|replicas| replicas.iter().map(|node| loopback(node.tcp)).collect())
+            .collect(),
+        shard: format!("{:02}", shard + 1),
+        replica: format!("r{}", replica + 1),
+        interserver_http_port: node.interserver,
+        zookeeper: vec![loopback(cluster.zookeeper)],
+        zookeeper_session_timeout_ms: ZOOKEEPER_SESSION_TIMEOUT_MS,
+        login: state.secrets().clickhouse_credentials(Identity::Storage),
+    })
+}
+
+async fn migrate(state: &StateDir, manifest: &Manifest) -> Result<String, DeployError> {
+    let config = storage_config(state, manifest)?;
     let report = marketprism_storage::migrate::migrate(&config.clickhouse).await.map_err(|error| {
         DeployError::new(
             "applying the ClickHouse schema",
             format!("ClickHouse refused the schema: {error}"),
             format!(
-                "check that user `{}` may create databases and tables in `{}` and read the server log ({})",
+                "check that user `{}` may create databases and tables in `{}` and read the server log (`marketprism logs clickhouse`, in {})",
                 config.clickhouse.user,
                 config.clickhouse.database,
-                state.log(ServiceName::Clickhouse).display()
+                state.root().join("logs").display()
             ),
         )
     })?;
@@ -526,6 +586,15 @@ async fn migrate(state: &StateDir) -> Result<String, DeployError> {
 async fn init_streams(state: &StateDir, manifest: &Manifest) -> Result<String, DeployError> {
     let config = nats(state, manifest, Identity::Admin);
     let step = "creating the JetStream streams";
+    if let Some(cluster) = &manifest.cluster {
+        wait_for_meta_leader(cluster).await.map_err(|cause| {
+            DeployError::new(
+                step,
+                cause,
+                "read the nats-servers' logs (`marketprism logs nats`): each must reach the others' route ports",
+            )
+        })?;
+    }
     let client = marketprism_bus::connect(&config, "marketprism-up")
         .await
         .map_err(|error| {
@@ -536,19 +605,63 @@ async fn init_streams(state: &StateDir, manifest: &Manifest) -> Result<String, D
             )
         })?;
     let context = jetstream::new(client);
-    let reports = marketprism_bus::ensure_streams(&context, &config.stream).await.map_err(|error| {
-        let fix = if matches!(error, marketprism_bus::BusError::JetStreamDisabled { .. }) {
-            "start nats-server with JetStream enabled (`nats-server --jetstream`, or `jetstream {}` in its config)"
-        } else {
-            "read the NATS log (`marketprism logs nats`)"
-        };
-        DeployError::new(step, error, fix)
-    })?;
+    // A restarted cluster answers for a stream only once the stream has elected its leader,
+    // seconds after the meta leader: until then its requests time out and are retried.
+    let started = Instant::now();
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(2));
+    let reports = loop {
+        match marketprism_bus::ensure_streams(&context, &config.stream).await {
+            Ok(reports) => break reports,
+            Err(error)
+                if manifest.cluster.is_some()
+                    && error.kind() == BusErrorKind::Stream
+                    && started.elapsed() < STREAM_LEADER_TIMEOUT =>
+            {
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            Err(error) => {
+                let fix = if error.kind() == BusErrorKind::JetStreamDisabled {
+                    "start nats-server with JetStream enabled (`nats-server --jetstream`, or `jetstream {}` in its config)"
+                } else {
+                    "read the NATS log (`marketprism logs nats`)"
+                };
+                return Err(DeployError::new(step, error, fix));
+            }
+        }
+    };
     Ok(reports
         .iter()
         .map(|report| format!("{} {:?}", report.name, report.change))
         .collect::<Vec<_>>()
         .join(", "))
+}
+
+/// Waits until a nats-server of `cluster` reports the JetStream cluster's meta leader: only
+/// then can streams be created.
+async fn wait_for_meta_leader(cluster: &ClusterPorts) -> Result<(), String> {
+    let monitoring: Vec<String> = cluster
+        .nats
+        .iter()
+        .map(|node| format!("http://127.0.0.1:{}", node.monitoring))
+        .collect();
+    let started = Instant::now();
+    loop {
+        let urls = monitoring.clone();
+        let leader =
+            tokio::task::spawn_blocking(move || urls.iter().find_map(|url| meta_leader(url)))
+                .await
+                .ok()
+                .flatten();
+        if leader.is_some() {
+            return Ok(());
+        }
+        if started.elapsed() > META_LEADER_TIMEOUT {
+            return Err(format!(
+                "the JetStream cluster elected no meta leader within {META_LEADER_TIMEOUT:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 impl std::fmt::Display for UpReport {
@@ -576,9 +689,16 @@ impl std::fmt::Display for UpReport {
             self.manifest.database
         )?;
         writeln!(f)?;
+        let width = self
+            .services
+            .iter()
+            .map(|service| service.name.len())
+            .max()
+            .unwrap_or_default()
+            .max(10);
         writeln!(
             f,
-            "  {:<10} {:<8} {:<6} {:<16} log",
+            "  {:<width$} {:<8} {:<6} {:<16} log",
             "service", "pid", "port", "state"
         )?;
         for service in &self.services {
@@ -588,8 +708,8 @@ impl std::fmt::Display for UpReport {
             };
             writeln!(
                 f,
-                "  {:<10} {:<8} {:<6} {:<16} {}",
-                service.name.as_str(),
+                "  {:<width$} {:<8} {:<6} {:<16} {}",
+                service.name,
                 service.pid,
                 service.port,
                 state,

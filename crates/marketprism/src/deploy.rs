@@ -4,7 +4,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use marketprism_deploy::{default_state_dir, ServiceName, StateDir, UpOptions};
+use marketprism_deploy::{
+    default_state_dir, processes, ClusterPorts, Ports, StateDir, UpOptions, CLUSTER_PORTS,
+};
+
+/// The first port of a cluster deployment without `--port-base`: NATS keeps its customary
+/// client port, and the cluster's other ports follow it.
+const DEFAULT_CLUSTER_PORT_BASE: u16 = 4222;
 
 /// Where the deployment lives.
 #[derive(Debug, clap::Args)]
@@ -36,9 +42,16 @@ pub struct UpArgs {
     clickhouse_server: Option<PathBuf>,
     /// Use ports N..N+7 (NATS, ClickHouse HTTP, ClickHouse native, simulator, storage,
     /// collector, NATS monitoring, backfill) instead of 4222, 8123, 9000, 9443, 9102, 9101,
-    /// 8222, 9103. Only for a new deployment.
+    /// 8222, 9103; with --cluster, ports N..N+27 (default 4222..4249). Only for a new
+    /// deployment.
     #[arg(long)]
     port_base: Option<u16>,
+    /// Deploy the cluster topology: three nats-servers in a JetStream cluster (streams with
+    /// three replicas), ZooKeeper and two ClickHouse shards of two replicas, two storage
+    /// workers sharing one consumer and two collectors recording the same feeds. Needs
+    /// ZooKeeper (Debian: `apt-get install zookeeper`). Only for a new deployment.
+    #[arg(long)]
+    cluster: bool,
     /// Simulator trades per second.
     #[arg(long, default_value_t = 50)]
     sim_rate: u32,
@@ -52,7 +65,9 @@ pub struct UpArgs {
 pub struct LogsArgs {
     #[command(flatten)]
     state: StateArgs,
-    /// nats, clickhouse, sim, storage, collector or backfill.
+    /// A service (nats, zookeeper, clickhouse, sim, storage, collector, backfill: every
+    /// instance of it in a cluster) or one process of a cluster (e.g. nats-2,
+    /// clickhouse-1-2, collector-1).
     service: String,
     /// Lines to print.
     #[arg(long, short = 'n', default_value_t = 50)]
@@ -60,9 +75,18 @@ pub struct LogsArgs {
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let ports = match args.port_base {
-        Some(base) => marketprism_deploy::Ports::from_base(base).context("--port-base too high")?,
-        None => marketprism_deploy::Ports::default(),
+    let (ports, cluster) = if args.cluster {
+        let base = args.port_base.unwrap_or(DEFAULT_CLUSTER_PORT_BASE);
+        let (ports, cluster) = ClusterPorts::from_base(base).with_context(|| {
+            format!("--port-base too high: a cluster needs {CLUSTER_PORTS} ports from it")
+        })?;
+        (ports, Some(cluster))
+    } else {
+        let ports = match args.port_base {
+            Some(base) => Ports::from_base(base).context("--port-base too high")?,
+            None => Ports::default(),
+        };
+        (ports, None)
     };
     let options = UpOptions {
         state: args.state.state(),
@@ -70,6 +94,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         nats_server: args.nats_server,
         clickhouse_server: args.clickhouse_server,
         ports,
+        cluster,
         marketprism: std::env::current_exe().context("cannot locate the marketprism executable")?,
         sim_rate: args.sim_rate,
         verify_timeout: Duration::from_secs(args.verify_timeout),
@@ -121,19 +146,31 @@ pub async fn down(args: StateArgs) -> anyhow::Result<()> {
 }
 
 pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
-    let Some(service) = ServiceName::parse(&args.service) else {
-        let names: Vec<&str> = ServiceName::ALL.iter().map(|name| name.as_str()).collect();
+    let state = args.state.state();
+    let manifest = state.require_manifest("reading the deployment")?;
+    let all = processes(&state, &manifest);
+    let chosen: Vec<_> = all
+        .iter()
+        .filter(|process| process.name == args.service || process.service.as_str() == args.service)
+        .collect();
+    if chosen.is_empty() {
+        let names: Vec<&str> = all.iter().map(|process| process.name.as_str()).collect();
         bail!(
             "unknown service {:?}; choose one of {}",
             args.service,
             names.join(", ")
         );
-    };
-    let path = args.state.state().log(service);
-    let text = marketprism_servers::tail(&path, args.lines)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if !text.is_empty() {
-        println!("{text}");
+    }
+    for process in &chosen {
+        let path = process.log(&state);
+        let text = marketprism_servers::tail(&path, args.lines)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if chosen.len() > 1 {
+            println!("==> {} ({}) <==", process.name, path.display());
+        }
+        if !text.is_empty() {
+            println!("{text}");
+        }
     }
     Ok(())
 }

@@ -114,6 +114,100 @@ fn up_status_down_twice_on_a_clean_state_dir() {
 }
 
 #[test]
+fn a_cluster_shows_every_node_reads_through_a_lost_one_and_restarts_only_it() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let base = free_port_block(marketprism_deploy::CLUSTER_PORTS).expect("free ports");
+    let up = marketprism(
+        &["up", "--sim", "--cluster", "--port-base", &base.to_string()],
+        state.path(),
+    );
+    assert!(up.status.success(), "up --cluster failed:\n{}", text(&up));
+    let report = text(&up);
+    let nodes = [
+        "nats-1",
+        "nats-2",
+        "nats-3",
+        "zookeeper",
+        "clickhouse-1-1",
+        "clickhouse-1-2",
+        "clickhouse-2-1",
+        "clickhouse-2-2",
+        "storage-1",
+        "storage-2",
+        "collector-1",
+        "collector-2",
+    ];
+    for node in nodes {
+        assert!(
+            report.contains(&format!("Starting {node} ... started")),
+            "{node}:\n{report}"
+        );
+    }
+    assert!(report.contains("new trades"), "{report}");
+
+    let status = marketprism(&["status"], state.path());
+    let shown = text(&status);
+    assert!(status.status.success(), "{shown}");
+    assert_eq!(
+        shown.matches(" healthy ").count(),
+        nodes.len() + 2,
+        "{shown}"
+    );
+    assert!(shown.contains("stream replicas: leader nats-"), "{shown}");
+    assert_eq!(shown.matches(" current").count(), 2, "{shown}");
+
+    // Lose the node every client names first: status says so and still reads the data
+    // through another node.
+    let lost = read_pid(&state.path().join("run/clickhouse-1-1.pid")).expect("pid");
+    kill(
+        Pid::from_raw(i32::try_from(lost).expect("pid")),
+        Signal::SIGKILL,
+    )
+    .expect("kill");
+    let status = marketprism(&["status"], state.path());
+    let shown = text(&status);
+    assert!(!status.status.success(), "{shown}");
+    assert!(shown.contains("clickhouse-1-1: not running"), "{shown}");
+    let trades: u64 = shown
+        .lines()
+        .find_map(|line| line.strip_prefix("rows in trades: "))
+        .and_then(|rows| rows.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no trade count:\n{shown}"));
+    assert!(trades > 0, "{shown}");
+
+    let again = marketprism(&["up"], state.path());
+    let report = text(&again);
+    assert!(again.status.success(), "{report}");
+    assert!(
+        report.contains("Starting clickhouse-1-1 ... started"),
+        "{report}"
+    );
+    assert_eq!(
+        report.matches("... already running").count(),
+        nodes.len() + 1,
+        "{report}"
+    );
+
+    let logs = marketprism(&["logs", "nats", "-n", "1"], state.path());
+    assert!(logs.status.success(), "{}", text(&logs));
+    assert_eq!(
+        text(&logs).matches("==> nats-").count(),
+        3,
+        "{}",
+        text(&logs)
+    );
+
+    let down = marketprism(&["down"], state.path());
+    assert!(down.status.success(), "{}", text(&down));
+    for port in base..base + marketprism_deploy::CLUSTER_PORTS {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still answers after down"
+        );
+    }
+}
+
+#[test]
 fn a_port_in_use_is_named_and_nothing_is_left_running() {
     let state = tempfile::tempdir().expect("tempdir");
     // Occupy the storage port: NATS, ClickHouse and the simulator start first and must be
