@@ -638,6 +638,18 @@ in
             protocol.
           '';
         };
+        secretFile = lib.mkOption {
+          type = secretFileType;
+          default = null;
+          example = "/run/secrets/clickhouse-cluster.env";
+          description = ''
+            Environment file `MARKETPRISM_CLICKHOUSE_CLUSTER_SECRET=<secret>`, the same on
+            every node: the cluster's shared secret (`remote_servers.<name>.secret`), with
+            which a node runs a query on the others as the user who sent it. Without it the
+            nodes log in to one another as `default` without a password, which the generated
+            credentials forbid. It stays where it is; only its path enters the Nix store.
+          '';
+        };
         shardUrls = lib.mkOption {
           type = lib.types.listOf lib.types.str;
           default = [ ];
@@ -676,6 +688,13 @@ in
           cfg.clickhouse.cluster.name == null
           || (cfg.clickhouse.cluster.shards != [ ] && cfg.clickhouse.cluster.zookeeper != [ ]);
         message = "services.marketprism.clickhouse.cluster.name needs clickhouse.cluster.shards and clickhouse.cluster.zookeeper.";
+      }
+      {
+        assertion =
+          cfg.clickhouse.cluster.name == null
+          || !generatedClickhouse
+          || cfg.clickhouse.cluster.secretFile != null;
+        message = "services.marketprism.clickhouse.cluster.secretFile is needed with generated credentials: the cluster's nodes can no longer log in to one another as a password-less `default`.";
       }
       {
         assertion = !cfg.nats.cluster.enable || cfg.nats.cluster.routes != [ ];
@@ -717,11 +736,17 @@ in
     services.clickhouse = lib.mkIf cfg.clickhouse.enable {
       enable = true;
       serverConfig = lib.mkIf (cfg.clickhouse.cluster.name != null) {
-        remote_servers.${cfg.clickhouse.cluster.name}.shard = map (replicas: {
-          # Each replica replicates its tables itself: Distributed writes one copy per shard.
-          internal_replication = true;
-          replica = map endpoint replicas;
-        }) cfg.clickhouse.cluster.shards;
+        remote_servers.${cfg.clickhouse.cluster.name} = {
+          shard = map (replicas: {
+            # Each replica replicates its tables itself: Distributed writes one copy per shard.
+            internal_replication = true;
+            replica = map endpoint replicas;
+          }) cfg.clickhouse.cluster.shards;
+        }
+        // lib.optionalAttrs (cfg.clickhouse.cluster.secretFile != null) {
+          # Read from the unit's environment when the server starts: never in the store.
+          secret."@from_env" = "MARKETPRISM_CLICKHOUSE_CLUSTER_SECRET";
+        };
         zookeeper.node = map endpoint cfg.clickhouse.cluster.zookeeper;
         macros = {
           inherit (cfg.clickhouse.cluster) shard replica;
@@ -871,10 +896,15 @@ in
         serviceConfig.ExecStart = lib.mkForce "${lib.getExe' natsPackage "nats-server"} -c ${serverFilesDir}/nats.conf";
       };
 
-      clickhouse = lib.mkIf generatedClickhouse {
-        requires = credentialsUnits;
-        after = credentialsUnits;
-      };
+      clickhouse = lib.mkMerge [
+        (lib.mkIf generatedClickhouse {
+          requires = credentialsUnits;
+          after = credentialsUnits;
+        })
+        (lib.mkIf (cfg.clickhouse.enable && cfg.clickhouse.cluster.secretFile != null) {
+          serviceConfig.EnvironmentFile = cfg.clickhouse.cluster.secretFile;
+        })
+      ];
 
       marketprism-streams-init = lib.mkIf (
         cfg.collector.enable || cfg.storage.enable || cfg.backfill.enable
