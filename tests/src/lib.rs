@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod e2e;
 mod pipeline;
+mod progress;
 mod runner;
 mod services;
 mod topology;

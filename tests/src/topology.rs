@@ -14,6 +14,7 @@ use marketprism_servers::{free_port, Service};
 use marketprism_storage::ClickHouseConfig;
 use marketprism_testkit::{ClickHouseCluster, NatsCluster, Release};
 
+use crate::progress::ProgressWatch;
 use crate::runner::{Names, Runner, VenueSpec};
 
 /// Copies of each stream, one per nats-server.
@@ -171,6 +172,14 @@ impl Topology {
             .cluster
             .as_ref()
             .and_then(|cluster| cluster.leader.clone()))
+    }
+
+    /// Starts reading how publishing and storing advance (see [`ProgressWatch`]).
+    pub async fn watch_progress(&self) -> anyhow::Result<ProgressWatch> {
+        Ok(ProgressWatch::start(
+            self.stream().await?,
+            self.clickhouse.clone(),
+        ))
     }
 
     /// The run's event stream, through any nats-server that answers.

@@ -36,7 +36,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
 /// Once generation ended, stored trades that stop growing for this long are all there will be.
 const TRADES_STALLED: Duration = Duration::from_secs(5);
 
-/// How often the stall measurement reads the stream's last sequence.
+/// How often the election is checked for a new leader.
 const STALL_POLL: Duration = Duration::from_millis(100);
 
 /// Seconds of the run the stream leader is killed in, and when.
@@ -262,7 +262,7 @@ async fn election(topology: &mut Topology, rate: u64) -> anyhow::Result<Election
         .stream_leader()
         .await?
         .context("the stream has no leader")?;
-    let stream = topology.stream().await?;
+    let progress = topology.watch_progress().await?;
     let killed = Instant::now();
     topology
         .nats
@@ -270,34 +270,17 @@ async fn election(topology: &mut Topology, rate: u64) -> anyhow::Result<Election
         .context("the leader is a node of the cluster")?
         .kill()?;
     let mut new_leader_seconds = None;
-    let mut last_sequence = None;
-    let mut last_advance = killed;
-    let mut stall = Duration::ZERO;
     while killed.elapsed() < Duration::from_secs(STALL_RUN_SECONDS) - STALL_KILL_AFTER {
         tokio::time::sleep(STALL_POLL).await;
-        let mut stream = stream.clone();
-        let Ok(Ok(info)) = tokio::time::timeout(STALL_POLL * 5, stream.info()).await else {
-            stall = stall.max(last_advance.elapsed());
-            continue;
-        };
-        let led_by = info
-            .cluster
-            .as_ref()
-            .and_then(|cluster| cluster.leader.clone());
-        if new_leader_seconds.is_none() && led_by.is_some_and(|name| name != leader) {
+        let led_by = tokio::time::timeout(STALL_POLL * 5, topology.stream_leader()).await;
+        if new_leader_seconds.is_none() && matches!(led_by, Ok(Ok(Some(name))) if name != leader) {
             new_leader_seconds = Some(killed.elapsed().as_secs_f64());
-        }
-        let sequence = info.state.last_sequence;
-        if last_sequence != Some(sequence) {
-            last_sequence = Some(sequence);
-            last_advance = Instant::now();
-        } else {
-            stall = stall.max(last_advance.elapsed());
         }
         if topology.runner.sim_summary().await?.done {
             break;
         }
     }
+    let stall = progress.stalls(killed, Instant::now()).publish;
     let rung = drive(&topology.runner, &topology.clickhouse, rate).await?;
     Ok(Election {
         offered_trades_per_second: rate,

@@ -27,6 +27,7 @@ use marketprism_testkit::Release;
 
 use super::scenarios::{normalized, symbols};
 use super::{Check, Checks};
+use crate::progress::ProgressWatch;
 use crate::topology::{Topology, TopologySpec};
 
 const SCENARIO: &str = "cluster";
@@ -46,9 +47,11 @@ const COLLECTORS: [&str; 2] = ["collector-a", "collector-b"];
 /// Longest wait for what was delivered before a fault to be stored.
 const CATCH_UP: Duration = Duration::from_secs(90);
 
-/// The run: the topology and a client of the simulator's report.
+/// The run: the topology, how its pipeline advances, and a client of the simulator's
+/// report.
 struct Cluster {
     topology: Topology,
+    progress: ProgressWatch,
     http: reqwest::Client,
 }
 
@@ -91,6 +94,21 @@ impl Cluster {
             .await?
             .into_iter()
             .collect())
+    }
+
+    /// What a fault that began at `began` cost until now: the longest time publishing
+    /// (the stream's last sequence) and storing (the trades ClickHouse holds) stood still.
+    fn stalls(&self, fault: &str, began: Instant) -> Check {
+        let stalls = self.progress.stalls(began, Instant::now());
+        Check::measured(
+            SCENARIO,
+            &format!("{fault}: longest stall of publishing, of storing"),
+            format!(
+                "{:.1} s, {:.1} s",
+                stalls.publish.as_secs_f64(),
+                stalls.store.as_secs_f64()
+            ),
+        )
     }
 
     /// Waits until every trade delivered before now is stored; a check of it.
@@ -147,8 +165,10 @@ pub async fn run(binary: &Path, dir: &Path) -> anyhow::Result<Checks> {
         collectors: COLLECTORS.iter().map(|name| (*name).to_owned()).collect(),
         storage_workers: 2,
     };
+    let topology = Topology::start(binary, dir, &spec).await?;
     let mut cluster = Cluster {
-        topology: Topology::start(binary, dir, &spec).await?,
+        progress: topology.watch_progress().await?,
+        topology,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?,
@@ -216,6 +236,7 @@ async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
         .context("the killed node")?
         .restart()?;
     checks.push(cluster.caught_up("stream leader killed").await?);
+    checks.push(cluster.stalls("stream leader killed", killed));
 
     // 2. A node frozen for 20 s: to its peers and clients, a partition.
     let frozen = cluster
@@ -228,13 +249,16 @@ async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
         .nats
         .node_named(&frozen)
         .context("the leader is a node of the cluster")?;
+    let began = Instant::now();
     node.pause()?;
     tokio::time::sleep(Duration::from_secs(20)).await;
     node.resume()?;
     checks.push(cluster.caught_up("stream leader frozen 20 s").await?);
+    checks.push(cluster.stalls("stream leader frozen 20 s", began));
 
     // 3. One collector killed, then started again; the other records on.
     let (name, port, mut collector) = cluster.topology.collectors.remove(0);
+    let began = Instant::now();
     collector.kill()?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let collector = cluster.topology.runner.start_named_collector(&name, port)?;
@@ -247,18 +271,22 @@ async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
             .caught_up(&format!("{name} killed and started again"))
             .await?,
     );
+    checks.push(cluster.stalls(&format!("{name} killed"), began));
 
     // 4. A storage worker killed with batches in flight, then started again.
+    let began = Instant::now();
     cluster.topology.storage_workers[1].kill()?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.topology.storage_workers[1] = cluster.topology.runner.start_storage_worker(1)?;
     checks.push(cluster.caught_up("storage worker killed mid-batch").await?);
+    checks.push(cluster.stalls("storage worker killed mid-batch", began));
 
     // 5. A ClickHouse replica killed, then started again. Inserts go to the other replica
     //    meanwhile; a part the killed one committed just before has no other copy yet and
     //    shows once it is back, so only what was delivered after the kill must be stored
     //    while it is down.
     let (shard, replica) = KILLED_REPLICA;
+    let began = Instant::now();
     cluster.topology.clickhouse_cluster.kill(shard, replica)?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let delivered_by_then = cluster.delivered().await?;
@@ -280,6 +308,7 @@ async fn faults(cluster: &mut Cluster, checks: &mut Checks) -> anyhow::Result<()
             .caught_up("ClickHouse replica started again")
             .await?,
     );
+    checks.push(cluster.stalls("ClickHouse replica killed", began));
     Ok(())
 }
 
