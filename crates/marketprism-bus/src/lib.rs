@@ -98,11 +98,17 @@ impl BusError {
     }
 }
 
+/// How often the client pings its server. It gives a server up, and connects to another
+/// of the configured ones, after two pings without an answer: a server that is frozen or cut
+/// off, rather than gone, holds its clients until then (the client's default is 60 s).
+const PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Connects to NATS, naming the connection `client_name` in server monitoring.
 pub async fn connect(config: &Config, client_name: &str) -> Result<async_nats::Client, BusError> {
     let mut options = async_nats::ConnectOptions::new()
         .name(client_name)
         .retry_on_initial_connect()
+        .ping_interval(PING_INTERVAL)
         .connection_timeout(std::time::Duration::from_secs(5));
     if let Some(path) = &config.credentials_file {
         options = options
