@@ -110,14 +110,7 @@ fn check_machine() -> anyhow::Result<()> {
             bail!("only {gib:.1} GiB of disk free; free space and retry");
         }
     }
-    for (port, user) in [
-        (4222, "NATS"),
-        (8123, "ClickHouse HTTP"),
-        (9000, "ClickHouse native"),
-        (9443, "simulator"),
-        (9101, "collector"),
-        (9102, "storage"),
-    ] {
+    for (port, user) in marketprism_deploy::Ports::default().named() {
         if !port_free(port) {
             println!("port {port} ({user}) is in use: fine if it is this deployment, otherwise `marketprism up` will say so");
         }

@@ -208,9 +208,56 @@ fn collector(
     }
 }
 
+/// The gateway answering on `port`, reading ClickHouse and NATS as the reader.
+fn gateway(state: &StateDir, manifest: &Manifest, port: u16) -> marketprism_gateway::Config {
+    marketprism_gateway::Config {
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        nats: nats(state, manifest, Identity::Reader),
+        clickhouse: clickhouse(state, manifest, Identity::Reader),
+        ..marketprism_gateway::Config::default()
+    }
+}
+
+/// The alert and recording rules Prometheus evaluates, as the repository keeps them.
+const PROMETHEUS_RULES: &str = include_str!("../../../monitoring/prometheus/marketprism.rules.yml");
+
+/// Prometheus's configuration (JSON, which is YAML): every MarketPrism service scraped
+/// every 5 s as job `marketprism-<service>`, the job names the rules and the dashboard
+/// expect, and the rules in `rules` evaluated as often.
+fn prometheus(processes: &[crate::Process], rules: &Path) -> serde_json::Value {
+    let mut jobs: Vec<(ServiceName, Vec<String>)> = Vec::new();
+    for process in processes {
+        let Instance::Service { port, .. } = &process.instance else {
+            continue;
+        };
+        let target = format!("127.0.0.1:{port}");
+        match jobs
+            .iter_mut()
+            .find(|(service, _)| *service == process.service)
+        {
+            Some((_, targets)) => targets.push(target),
+            None => jobs.push((process.service, vec![target])),
+        }
+    }
+    let scrape_configs: Vec<serde_json::Value> = jobs
+        .into_iter()
+        .map(|(service, targets)| {
+            serde_json::json!({
+                "job_name": format!("marketprism-{}", service.as_str()),
+                "static_configs": [{ "targets": targets }],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "global": { "scrape_interval": "5s", "evaluation_interval": "5s" },
+        "rule_files": [rules],
+        "scrape_configs": scrape_configs,
+    })
+}
+
 /// Writes every process's configuration for the manifest: each nats-server's users (and
-/// in a cluster its name and routes), each storage worker's, collector's and the
-/// backfill's TOML.
+/// in a cluster its name and routes), each storage worker's, collector's, the backfill's and
+/// the gateway's TOML, and Prometheus's scrape targets and rules.
 pub(crate) fn write_service_configs(
     state: &StateDir,
     manifest: &Manifest,
@@ -223,7 +270,8 @@ pub(crate) fn write_service_configs(
         .map(|node| format!("nats-route://127.0.0.1:{}", node.route))
         .collect();
     let mut storage_workers = 0;
-    for process in processes(state, manifest) {
+    let processes = processes(state, manifest);
+    for process in &processes {
         match &process.instance {
             Instance::Nats { ports, config, .. } => {
                 let written = if manifest.cluster.is_some() {
@@ -262,6 +310,9 @@ pub(crate) fn write_service_configs(
                         HEADER,
                         &collector(state, manifest, &process.name, *port),
                     ),
+                    ServiceName::Gateway => {
+                        write_toml(config, HEADER, &gateway(state, manifest, *port))
+                    }
                     _ => write_toml(config, HEADER, &backfill(state, manifest)),
                 };
                 written.map_err(|error| {
@@ -271,6 +322,23 @@ pub(crate) fn write_service_configs(
                     };
                     DeployError::caused_by("writing service configuration", &error, fix)
                 })?;
+            }
+            Instance::Prometheus { config, .. } => {
+                let rules = state.config_dir().join("marketprism.rules.yml");
+                let scrape = prometheus(&processes, &rules);
+                std::fs::write(&rules, PROMETHEUS_RULES)
+                    .and_then(|()| {
+                        let text =
+                            serde_json::to_string_pretty(&scrape).map_err(std::io::Error::other)?;
+                        std::fs::write(config, text)
+                    })
+                    .map_err(|error| {
+                        DeployError::new(
+                            "writing the Prometheus configuration",
+                            format!("{}: {error}", config.display()),
+                            "check that the state directory is writable",
+                        )
+                    })?;
             }
             Instance::ZooKeeper { .. } | Instance::ClickHouse { .. } | Instance::Sim { .. } => {}
         }
@@ -348,6 +416,7 @@ mod tests {
             nats_server: PathBuf::from("/usr/sbin/nats-server"),
             clickhouse_server: PathBuf::from("/usr/sbin/clickhouse-server"),
             database: "marketprism".to_owned(),
+            prometheus: None,
             cluster: None,
         }
     }
@@ -400,6 +469,15 @@ mod tests {
                 Source::Exchanges => assert!(endpoint.starts_with("wss://"), "{endpoint}"),
             }
 
+            let gateway = gateway(&state, &manifest, 9104);
+            assert_eq!(gateway.validate(), Ok(()));
+            assert_eq!(gateway.clickhouse.user, "marketprism_reader");
+            let text = toml::to_string_pretty(&gateway).expect("serializes");
+            assert_eq!(
+                toml::from_str::<marketprism_gateway::Config>(&text),
+                Ok(gateway)
+            );
+
             let backfill = backfill(&state, &manifest);
             let text = toml::to_string_pretty(&backfill).expect("serializes");
             assert_eq!(
@@ -417,6 +495,53 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_scrapes_every_instance_under_the_job_names_the_rules_expect() {
+        let (ports, cluster) = ClusterPorts::from_base(20_000).expect("in range");
+        let manifest = Manifest {
+            ports,
+            cluster: Some(cluster),
+            prometheus: Some(PathBuf::from("/usr/bin/prometheus")),
+            ..manifest(Source::Sim)
+        };
+        let state = StateDir::new(PathBuf::from("/var/lib/marketprism"));
+        let scrape = prometheus(&processes(&state, &manifest), Path::new("/rules.yml"));
+        assert_eq!(scrape["rule_files"], serde_json::json!(["/rules.yml"]));
+        let jobs: Vec<(String, serde_json::Value)> = scrape["scrape_configs"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|job| {
+                (
+                    job["job_name"].as_str().expect("named").to_owned(),
+                    job["static_configs"][0]["targets"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                (
+                    "marketprism-storage".to_owned(),
+                    serde_json::json!(["127.0.0.1:20004", "127.0.0.1:20028"])
+                ),
+                (
+                    "marketprism-collector".to_owned(),
+                    serde_json::json!(["127.0.0.1:20005", "127.0.0.1:20029"])
+                ),
+                (
+                    "marketprism-backfill".to_owned(),
+                    serde_json::json!(["127.0.0.1:20007"])
+                ),
+                (
+                    "marketprism-gateway".to_owned(),
+                    serde_json::json!(["127.0.0.1:20008"])
+                ),
+            ]
+        );
+        assert!(PROMETHEUS_RULES.contains("groups:"));
+    }
+
+    #[test]
     fn a_cluster_names_every_server_replicates_streams_and_names_each_collector() {
         let (ports, cluster) = ClusterPorts::from_base(20_000).expect("in range");
         let manifest = Manifest {
@@ -425,21 +550,21 @@ mod tests {
             ..manifest(Source::Sim)
         };
         let state = StateDir::new(PathBuf::from("/var/lib/marketprism"));
-        let storage = storage(&state, &manifest, 1, 20_026);
+        let storage = storage(&state, &manifest, 1, 20_028);
         assert_eq!(
             storage.nats.url,
-            "nats://127.0.0.1:20000,nats://127.0.0.1:20008,nats://127.0.0.1:20010"
+            "nats://127.0.0.1:20000,nats://127.0.0.1:20010,nats://127.0.0.1:20012"
         );
         assert_eq!(storage.nats.stream.replicas, 3);
         // The second worker writes through the second replica of the second shard.
-        assert_eq!(storage.clickhouse.url, "http://127.0.0.1:20020");
+        assert_eq!(storage.clickhouse.url, "http://127.0.0.1:20022");
         assert_eq!(storage.clickhouse.cluster.as_deref(), Some(CLUSTER_NAME));
         assert_eq!(
             storage.clickhouse.shard_urls,
-            ["http://127.0.0.1:20001", "http://127.0.0.1:20018"]
+            ["http://127.0.0.1:20001", "http://127.0.0.1:20020"]
         );
         assert_eq!(storage.validate(), Ok(()));
-        let collector = collector(&state, &manifest, "collector-2", 20_027);
+        let collector = collector(&state, &manifest, "collector-2", 20_029);
         assert_eq!(collector.validate(), Ok(()));
         assert_eq!(collector.name.as_deref(), Some("collector-2"));
         assert_eq!(

@@ -19,11 +19,13 @@ use crate::{DeployError, ServiceName, StateDir};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The order services stop in: what feeds the stream first, the servers last.
-const STOP_ORDER: [ServiceName; 7] = [
+const STOP_ORDER: [ServiceName; 9] = [
     ServiceName::Collector,
     ServiceName::Backfill,
+    ServiceName::Gateway,
     ServiceName::Sim,
     ServiceName::Storage,
+    ServiceName::Prometheus,
     ServiceName::Clickhouse,
     ServiceName::Zookeeper,
     ServiceName::Nats,

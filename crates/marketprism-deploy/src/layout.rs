@@ -25,6 +25,10 @@ pub enum ServiceName {
     Collector,
     /// `marketprism backfill`.
     Backfill,
+    /// `marketprism gateway`: the API and the status page.
+    Gateway,
+    /// Prometheus, scraping every service and evaluating the alert rules.
+    Prometheus,
 }
 
 impl ServiceName {
@@ -38,6 +42,8 @@ impl ServiceName {
             ServiceName::Storage => "storage",
             ServiceName::Collector => "collector",
             ServiceName::Backfill => "backfill",
+            ServiceName::Gateway => "gateway",
+            ServiceName::Prometheus => "prometheus",
         }
     }
 }
@@ -76,11 +82,28 @@ pub struct Ports {
     /// existed.
     #[serde(default = "default_backfill")]
     pub backfill: u16,
+    /// Gateway: the API, the status page, `/health`, `/ready`, `/metrics`; 9104 in manifests
+    /// written before it existed.
+    #[serde(default = "default_gateway")]
+    pub gateway: u16,
+    /// Prometheus's web interface and API; 9090 in manifests written before it existed.
+    #[serde(default = "default_prometheus")]
+    pub prometheus: u16,
 }
 
 /// The backfill's port in manifests written before it existed.
 const fn default_backfill() -> u16 {
     9103
+}
+
+/// The gateway's port in manifests written before it existed.
+const fn default_gateway() -> u16 {
+    9104
+}
+
+/// Prometheus's customary port.
+const fn default_prometheus() -> u16 {
+    9090
 }
 
 /// NATS's customary monitoring port.
@@ -90,7 +113,8 @@ const fn default_nats_monitoring() -> u16 {
 
 impl Ports {
     /// Ports `base`, `base + 1`, ... in the order NATS, ClickHouse HTTP, ClickHouse native,
-    /// simulator, storage, collector, NATS monitoring, backfill; `None` when they pass 65535.
+    /// simulator, storage, collector, NATS monitoring, backfill, gateway, Prometheus; `None`
+    /// when they pass 65535.
     pub fn from_base(base: u16) -> Option<Ports> {
         let port = |offset: u16| base.checked_add(offset);
         Some(Ports {
@@ -102,7 +126,30 @@ impl Ports {
             collector: port(5)?,
             nats_monitoring: port(6)?,
             backfill: port(7)?,
+            gateway: port(8)?,
+            prometheus: port(9)?,
         })
+    }
+}
+
+impl Ports {
+    /// How many ports a deployment of one server of each kind takes from its base.
+    pub const COUNT: u16 = 10;
+
+    /// Every port with what listens on it, in the order of [`Ports::from_base`].
+    pub fn named(&self) -> [(u16, &'static str); Ports::COUNT as usize] {
+        [
+            (self.nats, "NATS clients"),
+            (self.clickhouse_http, "ClickHouse HTTP"),
+            (self.clickhouse_tcp, "ClickHouse native"),
+            (self.sim, "simulator"),
+            (self.storage, "storage"),
+            (self.collector, "collector"),
+            (self.nats_monitoring, "NATS monitoring"),
+            (self.backfill, "backfill"),
+            (self.gateway, "gateway"),
+            (self.prometheus, "Prometheus"),
+        ]
     }
 }
 
@@ -117,6 +164,8 @@ impl Default for Ports {
             collector: 9101,
             nats_monitoring: default_nats_monitoring(),
             backfill: default_backfill(),
+            gateway: default_gateway(),
+            prometheus: default_prometheus(),
         }
     }
 }
@@ -135,6 +184,9 @@ pub struct Manifest {
     pub clickhouse_server: PathBuf,
     /// ClickHouse database.
     pub database: String,
+    /// The `prometheus` executable, when one was found: `up` then runs Prometheus too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PathBuf>,
     /// The cluster's ports, for a deployment made with `up --cluster`; absent on one
     /// machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,11 +325,14 @@ mod tests {
             (ports.nats, ports.collector, ports.nats_monitoring),
             (20_000, 20_005, 20_006)
         );
+        assert_eq!((ports.gateway, ports.prometheus), (20_008, 20_009));
+        let numbered: Vec<u16> = ports.named().iter().map(|(port, _)| *port).collect();
+        assert_eq!(numbered, (20_000..20_010).collect::<Vec<u16>>());
         assert_eq!(Ports::from_base(65_530), None);
     }
 
     #[test]
-    fn a_manifest_without_the_monitoring_and_backfill_ports_reads_with_the_defaults() {
+    fn a_manifest_without_the_later_ports_reads_with_the_defaults() {
         let manifest: Manifest = toml::from_str(
             "source = \"sim\"\nnats_server = \"/usr/sbin/nats-server\"\n\
              clickhouse_server = \"/usr/sbin/clickhouse-server\"\ndatabase = \"marketprism\"\n\n\

@@ -17,7 +17,7 @@ use crate::{Identity, Manifest, Ports, ServiceName, Source, StateDir};
 pub const CLUSTER_NAME: &str = "marketprism";
 
 /// Ports a cluster deployment numbers from its base.
-pub const CLUSTER_PORTS: u16 = 28;
+pub const CLUSTER_PORTS: u16 = 30;
 
 /// The ports of one nats-server of the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,15 +62,16 @@ pub struct ClusterPorts {
 }
 
 impl ClusterPorts {
-    /// The cluster's ports from `base` to `base + 27`: first those [`Ports::from_base`]
-    /// gives (the first node of each kind, the simulator and the backfill), then nats-servers
-    /// 2 and 3 (client and monitoring each), the three route ports, ZooKeeper, the other
-    /// ClickHouse nodes (HTTP and native each), the four interserver ports, the second
-    /// storage worker and the second collector. `None` when they pass 65535.
+    /// The cluster's ports from `base` to `base + 29`: first those [`Ports::from_base`]
+    /// gives (the first node of each kind, the simulator, the backfill, the gateway and
+    /// Prometheus), then nats-servers 2 and 3 (client and monitoring each), the three route
+    /// ports, ZooKeeper, the other ClickHouse nodes (HTTP and native each), the four
+    /// interserver ports, the second storage worker and the second collector. `None` when
+    /// they pass 65535.
     pub fn from_base(base: u16) -> Option<(Ports, ClusterPorts)> {
         let ports = Ports::from_base(base)?;
         let port = |offset: u16| base.checked_add(offset);
-        let route = |node: u16| port(12 + node);
+        let route = |node: u16| port(14 + node);
         let nats = vec![
             NatsNodePorts {
                 client: ports.nats,
@@ -78,36 +79,35 @@ impl ClusterPorts {
                 route: route(0)?,
             },
             NatsNodePorts {
-                client: port(8)?,
-                monitoring: port(9)?,
+                client: port(10)?,
+                monitoring: port(11)?,
                 route: route(1)?,
             },
             NatsNodePorts {
-                client: port(10)?,
-                monitoring: port(11)?,
+                client: port(12)?,
+                monitoring: port(13)?,
                 route: route(2)?,
             },
         ];
-        let interserver = |node: u16| port(22 + node);
         let node = |index: u16| -> Option<ClickHouseNodePorts> {
             let (http, tcp) = if index == 0 {
                 (ports.clickhouse_http, ports.clickhouse_tcp)
             } else {
-                (port(14 + 2 * index)?, port(15 + 2 * index)?)
+                (port(16 + 2 * index)?, port(17 + 2 * index)?)
             };
             Some(ClickHouseNodePorts {
                 http,
                 tcp,
-                interserver: interserver(index)?,
+                interserver: port(24 + index)?,
             })
         };
         let clickhouse = vec![vec![node(0)?, node(1)?], vec![node(2)?, node(3)?]];
         let cluster = ClusterPorts {
             nats,
-            zookeeper: port(15)?,
+            zookeeper: port(17)?,
             clickhouse,
-            storage: vec![ports.storage, port(26)?],
-            collectors: vec![ports.collector, port(27)?],
+            storage: vec![ports.storage, port(28)?],
+            collectors: vec![ports.collector, port(29)?],
         };
         Some((ports, cluster))
     }
@@ -146,9 +146,18 @@ pub(crate) enum Instance {
         /// Its WebSocket and REST port.
         port: u16,
     },
+    /// Prometheus.
+    Prometheus {
+        /// Its web interface and API.
+        port: u16,
+        /// Its configuration file (scrape targets and rule files).
+        config: PathBuf,
+        /// Its time-series store.
+        store: PathBuf,
+    },
     /// A MarketPrism service run as `marketprism <subcommand> --config <config>`.
     Service {
-        /// `store`, `collect` or `backfill`.
+        /// `store`, `collect`, `backfill` or `gateway`.
         subcommand: &'static str,
         /// Its configuration file.
         config: PathBuf,
@@ -175,6 +184,7 @@ impl Process {
             Instance::Nats { ports, .. } => ports.client,
             Instance::ZooKeeper { port, .. }
             | Instance::Sim { port }
+            | Instance::Prometheus { port, .. }
             | Instance::Service { port, .. } => *port,
             Instance::ClickHouse { ports, .. } => ports.http,
         }
@@ -199,7 +209,8 @@ impl Process {
 
     /// How `up` and `status` tell that it is ready, each by asking it: NATS its monitoring
     /// `/healthz`, ZooKeeper `srvr`, ClickHouse `/ping` and then `SELECT 1` (as the reader),
-    /// the simulator `/control/summary`, storage, the collector and the backfill `/ready`.
+    /// the simulator `/control/summary`, Prometheus `/-/ready`, storage, the collector, the
+    /// backfill and the gateway `/ready`.
     /// An open port alone proves nothing: the kernel accepts connections for a frozen
     /// process too.
     pub(crate) fn readiness(&self, state: &StateDir) -> Readiness {
@@ -219,6 +230,9 @@ impl Process {
             Instance::Sim { port } => {
                 Readiness::Http(format!("http://127.0.0.1:{port}/control/summary"))
             }
+            Instance::Prometheus { port, .. } => {
+                Readiness::Http(format!("http://127.0.0.1:{port}/-/ready"))
+            }
             Instance::Service { port, .. } => {
                 Readiness::Http(format!("http://127.0.0.1:{port}/ready"))
             }
@@ -233,7 +247,9 @@ impl Process {
             Instance::ZooKeeper { dir, .. } => dir.join("zoo.cfg").display().to_string(),
             Instance::ClickHouse { dir, .. } => dir.join("config.xml").display().to_string(),
             Instance::Sim { port } => format!("127.0.0.1:{port}"),
-            Instance::Service { config, .. } => config.display().to_string(),
+            Instance::Prometheus { config, .. } | Instance::Service { config, .. } => {
+                config.display().to_string()
+            }
         }
     }
 
@@ -249,7 +265,8 @@ impl Process {
 }
 
 /// The deployment's processes in start order: NATS, ZooKeeper, ClickHouse, the simulator
-/// (when it is the source), storage, collectors, the backfill.
+/// (when it is the source), storage, collectors, the backfill, the gateway and Prometheus
+/// (when it is installed).
 pub fn processes(state: &StateDir, manifest: &Manifest) -> Vec<Process> {
     let ports = &manifest.ports;
     let config = |name: &str| state.config_dir().join(format!("{name}.toml"));
@@ -369,6 +386,26 @@ pub fn processes(state: &StateDir, manifest: &Manifest) -> Vec<Process> {
             port: ports.backfill,
         },
     );
+    push(
+        ServiceName::Gateway,
+        "gateway".to_owned(),
+        Instance::Service {
+            subcommand: "gateway",
+            config: config("gateway"),
+            port: ports.gateway,
+        },
+    );
+    if manifest.prometheus.is_some() {
+        push(
+            ServiceName::Prometheus,
+            "prometheus".to_owned(),
+            Instance::Prometheus {
+                port: ports.prometheus,
+                config: state.config_dir().join("prometheus.yml"),
+                store: state.root().join("prometheus"),
+            },
+        );
+    }
     processes
 }
 
@@ -383,6 +420,7 @@ mod tests {
             nats_server: PathBuf::from("/usr/sbin/nats-server"),
             clickhouse_server: PathBuf::from("/usr/sbin/clickhouse-server"),
             database: "marketprism".to_owned(),
+            prometheus: Some(PathBuf::from("/usr/bin/prometheus")),
             cluster,
         }
     }
@@ -416,10 +454,13 @@ mod tests {
                 "storage-2",
                 "collector-1",
                 "collector-2",
-                "backfill"
+                "backfill",
+                "gateway",
+                "prometheus"
             ]
         );
         assert_eq!(ClusterPorts::from_base(65_510), None);
+        assert_eq!(ClusterPorts::from_base(65_506).map(|_| ()), Some(()));
     }
 
     #[test]
@@ -438,7 +479,9 @@ mod tests {
                 "sim",
                 "storage",
                 "collector",
-                "backfill"
+                "backfill",
+                "gateway",
+                "prometheus"
             ]
         );
         assert_eq!(

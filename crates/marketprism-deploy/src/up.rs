@@ -40,6 +40,8 @@ pub struct UpOptions {
     pub nats_server: Option<PathBuf>,
     /// Explicit `clickhouse-server` path.
     pub clickhouse_server: Option<PathBuf>,
+    /// Explicit `prometheus` path; without it Prometheus runs when one is found.
+    pub prometheus: Option<PathBuf>,
     /// Ports for a new deployment (an existing one keeps its own).
     pub ports: Ports,
     /// For a new deployment: the cluster topology with these ports, instead of one of
@@ -138,7 +140,7 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
     let state = &options.state;
     state.create()?;
     let existing = state.manifest()?;
-    let mut notice = None;
+    let mut notices = Vec::new();
     let source = if options.sim {
         Source::Sim
     } else if let Some(manifest) = &existing {
@@ -146,7 +148,7 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
     } else if exchanges_reachable() {
         Source::Exchanges
     } else {
-        notice = Some(format!(
+        notices.push(format!(
             "No exchange is reachable ({EXCHANGE_PROBE} did not answer): running against the built-in simulator. \
              Data in ClickHouse is simulated, not market data."
         ));
@@ -160,6 +162,17 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
                 state.root().display()
             ),
             "deploy the cluster in another state directory (`--state-dir`), or stop and remove this one first (`marketprism down`, then delete the directory)",
+        ));
+    }
+    let prometheus = match &options.prometheus {
+        Some(explicit) => Some(locate(Binary::Prometheus, Some(explicit))?),
+        None => find_binary(Binary::Prometheus, None).ok(),
+    };
+    if prometheus.is_none() {
+        notices.push(format!(
+            "No Prometheus found: the services run without it, and nothing evaluates the \
+             alert rules. To have `up` run it, {}.",
+            Binary::Prometheus.install_hint()
         ));
     }
     let manifest = Manifest {
@@ -176,6 +189,7 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
             || "marketprism".to_owned(),
             |manifest| manifest.database.clone(),
         ),
+        prometheus,
         cluster: existing.as_ref().map_or_else(
             || options.cluster.clone(),
             |manifest| manifest.cluster.clone(),
@@ -188,7 +202,7 @@ pub async fn up(options: &UpOptions, progress: &mut dyn Write) -> Result<UpRepor
     let mut started: Vec<(Process, u32)> = Vec::new();
     match bring_up(options, &manifest, progress, &mut started).await {
         Ok(mut report) => {
-            report.notices.splice(0..0, notice);
+            report.notices.splice(0..0, notices);
             Ok(report)
         }
         Err(error) => {
@@ -516,6 +530,24 @@ fn plan(
                 ]);
                 sim
             }
+            Instance::Prometheus {
+                port,
+                config,
+                store,
+            } => {
+                // Present whenever the process table has Prometheus.
+                let binary = manifest
+                    .prometheus
+                    .as_deref()
+                    .unwrap_or(Path::new("prometheus"));
+                let mut prometheus = Command::new(binary);
+                prometheus
+                    .arg(format!("--config.file={}", config.display()))
+                    .arg(format!("--storage.tsdb.path={}", store.display()))
+                    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                    .arg("--storage.tsdb.retention.time=15d");
+                prometheus
+            }
             Instance::Service {
                 subcommand, config, ..
             } => {
@@ -714,6 +746,19 @@ impl std::fmt::Display for UpReport {
                 service.port,
                 state,
                 service.log.display()
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "  API:          http://127.0.0.1:{}/v1/coverage, /v1/replay, /v1/instruments",
+            self.manifest.ports.gateway
+        )?;
+        if self.manifest.prometheus.is_some() {
+            writeln!(
+                f,
+                "  Prometheus:   http://127.0.0.1:{}/alerts",
+                self.manifest.ports.prometheus
             )?;
         }
         writeln!(f)?;

@@ -10,6 +10,8 @@ pub enum Binary {
     NatsServer,
     /// `clickhouse-server`, or the multi-call `clickhouse` binary (run as `clickhouse server`).
     ClickhouseServer,
+    /// `prometheus`, which scrapes the services and evaluates the alert rules.
+    Prometheus,
 }
 
 /// Directories searched after `PATH`: where Debian installs servers and where Nix profiles
@@ -32,6 +34,7 @@ impl Binary {
         match self {
             Binary::NatsServer => &["nats-server"],
             Binary::ClickhouseServer => &["clickhouse-server", "clickhouse"],
+            Binary::Prometheus => &["prometheus"],
         }
     }
 
@@ -43,6 +46,9 @@ impl Binary {
             }
             Binary::ClickhouseServer => {
                 "install it (Debian/Ubuntu: `apt-get install clickhouse-server`, macOS: `brew install clickhouse`, Nix: `nix develop`) or pass --clickhouse-server PATH"
+            }
+            Binary::Prometheus => {
+                "install it (Debian/Ubuntu: `apt-get install prometheus`, macOS: `brew install prometheus`, Nix: `nix develop`) or pass --prometheus PATH"
             }
         }
     }

@@ -40,10 +40,14 @@ pub struct UpArgs {
     /// The `clickhouse-server` or `clickhouse` executable (default: found on PATH).
     #[arg(long, env = "MARKETPRISM_CLICKHOUSE_SERVER")]
     clickhouse_server: Option<PathBuf>,
-    /// Use ports N..N+7 (NATS, ClickHouse HTTP, ClickHouse native, simulator, storage,
-    /// collector, NATS monitoring, backfill) instead of 4222, 8123, 9000, 9443, 9102, 9101,
-    /// 8222, 9103; with --cluster, ports N..N+27 (default 4222..4249). Only for a new
-    /// deployment.
+    /// The `prometheus` executable (default: found on PATH; without one, `up` runs no
+    /// Prometheus).
+    #[arg(long, env = "MARKETPRISM_PROMETHEUS")]
+    prometheus: Option<PathBuf>,
+    /// Use ports N..N+9 (NATS, ClickHouse HTTP, ClickHouse native, simulator, storage,
+    /// collector, NATS monitoring, backfill, gateway, Prometheus) instead of 4222, 8123, 9000,
+    /// 9443, 9102, 9101, 8222, 9103, 9104, 9090; with --cluster, ports N..N+29 (default
+    /// 4222..4251). Only for a new deployment.
     #[arg(long)]
     port_base: Option<u16>,
     /// Deploy the cluster topology: three nats-servers in a JetStream cluster (streams with
@@ -65,9 +69,9 @@ pub struct UpArgs {
 pub struct LogsArgs {
     #[command(flatten)]
     state: StateArgs,
-    /// A service (nats, zookeeper, clickhouse, sim, storage, collector, backfill: every
-    /// instance of it in a cluster) or one process of a cluster (e.g. nats-2,
-    /// clickhouse-1-2, collector-1).
+    /// A service (nats, zookeeper, clickhouse, sim, storage, collector, backfill, gateway,
+    /// prometheus: every instance of it in a cluster) or one process of a cluster (e.g.
+    /// nats-2, clickhouse-1-2, collector-1).
     service: String,
     /// Lines to print.
     #[arg(long, short = 'n', default_value_t = 50)]
@@ -93,6 +97,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         sim: args.sim,
         nats_server: args.nats_server,
         clickhouse_server: args.clickhouse_server,
+        prometheus: args.prometheus,
         ports,
         cluster,
         marketprism: std::env::current_exe().context("cannot locate the marketprism executable")?,

@@ -11,9 +11,8 @@ use marketprism_testkit::NatsServer;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-/// Ports a deployment uses from its base: NATS, ClickHouse HTTP and native, simulator,
-/// storage, collector, NATS monitoring, backfill.
-const PORTS: u16 = 8;
+/// Ports a deployment uses from its base.
+const PORTS: u16 = marketprism_deploy::Ports::COUNT;
 
 fn marketprism(args: &[&str], state: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_marketprism"))
@@ -68,7 +67,7 @@ fn up_status_down_twice_on_a_clean_state_dir() {
         assert!(again.status.success(), "{}", text(&again));
         assert_eq!(
             text(&again).matches("already running").count(),
-            12,
+            16,
             "{}",
             text(&again)
         );
@@ -81,7 +80,7 @@ fn up_status_down_twice_on_a_clean_state_dir() {
         );
         assert_eq!(
             text(&status).matches(" healthy ").count(),
-            6,
+            8,
             "{}",
             text(&status)
         );
@@ -148,9 +147,10 @@ fn a_cluster_shows_every_node_reads_through_a_lost_one_and_restarts_only_it() {
     let status = marketprism(&["status"], state.path());
     let shown = text(&status);
     assert!(status.status.success(), "{shown}");
+    // The nodes, the simulator, the backfill, the gateway and Prometheus.
     assert_eq!(
         shown.matches(" healthy ").count(),
-        nodes.len() + 2,
+        nodes.len() + 4,
         "{shown}"
     );
     assert!(shown.contains("stream replicas: leader nats-"), "{shown}");
@@ -184,7 +184,7 @@ fn a_cluster_shows_every_node_reads_through_a_lost_one_and_restarts_only_it() {
     );
     assert_eq!(
         report.matches("... already running").count(),
-        nodes.len() + 1,
+        nodes.len() + 3,
         "{report}"
     );
 

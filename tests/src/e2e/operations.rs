@@ -34,7 +34,7 @@ const SCENARIO: &str = "operations";
 const SIM_RATE: u32 = 200;
 
 /// Ports a deployment takes from its base.
-const PORTS: u16 = 8;
+const PORTS: u16 = marketprism_deploy::Ports::COUNT;
 
 /// Offsets of the services' ports from the base (see `marketprism up --port-base`).
 const CLICKHOUSE_HTTP: u16 = 1;
