@@ -518,6 +518,12 @@ fn plan(
                 .map_err(configuring(&process.name))?
             }
             Instance::Sim { port } => {
+                // Trade ids from the clock (a thousand per millisecond, far above the rate):
+                // a restarted simulator never reuses the ids of trades already stored.
+                let first_trade_id = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| since.as_millis())
+                    .saturating_mul(1000);
                 let mut sim = Command::new(marketprism);
                 sim.args([
                     "sim",
@@ -527,6 +533,8 @@ fn plan(
                     &sim_rate.to_string(),
                     "--symbols",
                     "BTCUSDT,ETHUSDT",
+                    "--first-trade-id",
+                    &first_trade_id.to_string(),
                 ]);
                 sim
             }

@@ -11,6 +11,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Seed of the trade generator.
     pub seed: u64,
+    /// The id of each symbol's first trade; later ones count up from it.
+    pub first_trade_id: u64,
     /// Binance symbols to trade, e.g. `BTCUSDT`.
     pub symbols: Vec<String>,
     /// Trades per second across all symbols.
@@ -49,6 +51,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9443)),
             seed: 1,
+            first_trade_id: crate::FIRST_TRADE_ID,
             symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
             rate: 100,
             count: None,

@@ -17,9 +17,6 @@ use tokio_util::sync::CancellationToken;
 use crate::server::{Outbound, Shared, TradeDelivery};
 use crate::SimTrade;
 
-/// First trade id of every symbol.
-const FIRST_TRADE_ID: u64 = 1_000_000;
-
 struct SymbolState {
     name: String,
     next_id: u64,
@@ -59,6 +56,20 @@ fn next_trade(
     trade
 }
 
+/// Each configured symbol at its start: its first trade id and its own price level.
+fn symbol_states(config: &crate::Config) -> Vec<SymbolState> {
+    config
+        .symbols
+        .iter()
+        .enumerate()
+        .map(|(index, name)| SymbolState {
+            name: name.to_ascii_uppercase(),
+            next_id: config.first_trade_id,
+            price_cents: 100_000 * (index as i64 + 1),
+        })
+        .collect()
+}
+
 /// Trades generated between chances for the clients' writers to run.
 const CATCH_UP_CHUNK: u64 = 512;
 
@@ -66,16 +77,7 @@ const CATCH_UP_CHUNK: u64 = 512;
 pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     let config = shared.config.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut symbols: Vec<SymbolState> = config
-        .symbols
-        .iter()
-        .enumerate()
-        .map(|(index, name)| SymbolState {
-            name: name.to_ascii_uppercase(),
-            next_id: FIRST_TRADE_ID,
-            price_cents: 100_000 * (index as i64 + 1),
-        })
-        .collect();
+    let mut symbols = symbol_states(&config);
     if symbols.is_empty() {
         return;
     }
@@ -135,6 +137,7 @@ fn publish(shared: &Shared, trade: SimTrade) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FIRST_TRADE_ID;
 
     #[test]
     fn sequence_is_deterministic_per_seed() {
@@ -170,5 +173,27 @@ mod tests {
                 .expect("valid JSON");
         assert_eq!(frame["t"], FIRST_TRADE_ID);
         assert_eq!(frame["p"], trades[0].price.as_str());
+    }
+
+    #[test]
+    fn every_symbol_begins_at_the_configured_first_trade_id() {
+        let config = crate::Config {
+            first_trade_id: 1_795_000_000_000_000,
+            ..crate::Config::default()
+        };
+        let mut symbols = symbol_states(&config);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let ids: Vec<u64> = (0..4)
+            .map(|sequence| next_trade(&mut rng, &mut symbols, sequence, 0).trade_id)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                1_795_000_000_000_000,
+                1_795_000_000_000_000,
+                1_795_000_000_000_001,
+                1_795_000_000_000_001
+            ]
+        );
     }
 }

@@ -70,6 +70,9 @@ mod server;
 mod trades;
 
 pub use config::Config;
+
+/// The id of each symbol's first trade unless the configuration names another.
+pub const FIRST_TRADE_ID: u64 = 1_000_000;
 pub use depth::{BookFault, TrueBook, DEFAULT_LEVELS};
 pub use derivatives::SentDerivative;
 pub use history::HistoryRetention;

@@ -177,6 +177,10 @@ pub struct SimArgs {
     /// Seed of the deterministic trade sequence.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The id of each symbol's first trade. A simulator restarted against the same
+    /// database must begin above the ids it gave before, or its trades replace stored ones.
+    #[arg(long, default_value_t = marketprism_sim::FIRST_TRADE_ID)]
+    pub first_trade_id: u64,
     /// Binance symbols, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "BTCUSDT,ETHUSDT")]
     pub symbols: Vec<String>,

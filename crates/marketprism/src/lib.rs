@@ -135,6 +135,7 @@ async fn execute(command: Command, environment: Option<&str>) -> anyhow::Result<
             let config = marketprism_sim::Config {
                 listen: args.listen,
                 seed: args.seed,
+                first_trade_id: args.first_trade_id,
                 symbols: args.symbols,
                 rate: args.rate,
                 count: args.count,
