@@ -33,6 +33,10 @@ pub enum Role<'a> {
     /// Reads: subscribes to events and dead letters, asks for stream and consumer state
     /// (`marketprism status`, analysts).
     Reader,
+    /// The gateway: reads the event stream through ordered consumers of its own (which it
+    /// cannot acknowledge, so it takes nothing from another consumer for good) and asks for
+    /// stream and consumer state.
+    Gateway,
 }
 
 /// Subjects a client may publish and subscribe to, with NATS wildcards.
@@ -94,6 +98,10 @@ pub fn permissions(role: &Role<'_>, config: &StreamConfig) -> Permissions {
                 subscribe: inbox,
             }
         }
+        Role::Gateway => Permissions {
+            publish: reading(stream),
+            subscribe: inbox,
+        },
         Role::Reader => {
             let mut subscribe = event_subjects();
             subscribe.extend(["deadletter.>".to_owned(), INBOX.to_owned()]);
@@ -111,6 +119,19 @@ pub fn permissions(role: &Role<'_>, config: &StreamConfig) -> Permissions {
             }
         }
     }
+}
+
+/// The calls of the gateway: ordered consumers on `stream` (ephemeral, created with or
+/// without a name and filter, pulled from) and the state of streams and consumers.
+fn reading(stream: &str) -> Vec<String> {
+    vec![
+        "$JS.API.INFO".to_owned(),
+        format!("$JS.API.STREAM.INFO.{stream}"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}.>"),
+        format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.*"),
+        "$JS.API.CONSUMER.INFO.*.*".to_owned(),
+    ]
 }
 
 /// The calls that create (or bind to), read and pull from consumer `durable` of `stream`,
@@ -206,6 +227,24 @@ mod tests {
         assert!(!may_publish(
             &Role::Reader,
             "$JS.API.CONSUMER.DELETE.MARKETPRISM.marketprism-storage"
+        ));
+
+        assert!(may_publish(
+            &Role::Gateway,
+            "$JS.API.CONSUMER.CREATE.MARKETPRISM.gateway_1.trade.binance.spot.BTC-USDT"
+        ));
+        assert!(may_publish(
+            &Role::Gateway,
+            "$JS.API.CONSUMER.MSG.NEXT.MARKETPRISM.gateway_1"
+        ));
+        assert!(!may_publish(&Role::Gateway, trade));
+        assert!(!may_publish(
+            &Role::Gateway,
+            "$JS.API.CONSUMER.DELETE.MARKETPRISM.marketprism-storage"
+        ));
+        assert!(!may_publish(
+            &Role::Gateway,
+            "$JS.ACK.MARKETPRISM.marketprism-storage.1.2.3.4.5.6"
         ));
 
         assert!(may_publish(&Role::Admin, stream_create));

@@ -208,11 +208,12 @@ fn collector(
     }
 }
 
-/// The gateway answering on `port`, reading ClickHouse and NATS as the reader.
+/// The gateway answering on `port`, reading ClickHouse as the reader and the event stream
+/// as itself.
 fn gateway(state: &StateDir, manifest: &Manifest, port: u16) -> marketprism_gateway::Config {
     marketprism_gateway::Config {
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        nats: nats(state, manifest, Identity::Reader),
+        nats: nats(state, manifest, Identity::Gateway),
         clickhouse: clickhouse(state, manifest, Identity::Reader),
         ..marketprism_gateway::Config::default()
     }

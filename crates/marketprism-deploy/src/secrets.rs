@@ -34,16 +34,20 @@ pub enum Identity {
     Backfill,
     /// `status` and analysts: read only.
     Reader,
+    /// The gateway: reads the event stream through consumers of its own; reads ClickHouse
+    /// as the reader.
+    Gateway,
 }
 
 impl Identity {
     /// Every identity.
-    pub const ALL: [Identity; 5] = [
+    pub const ALL: [Identity; 6] = [
         Identity::Admin,
         Identity::Collector,
         Identity::Storage,
         Identity::Backfill,
         Identity::Reader,
+        Identity::Gateway,
     ];
 
     /// The name used for its files.
@@ -54,6 +58,7 @@ impl Identity {
             Identity::Storage => "storage",
             Identity::Backfill => "backfill",
             Identity::Reader => "reader",
+            Identity::Gateway => "gateway",
         }
     }
 
@@ -64,7 +69,7 @@ impl Identity {
             Identity::Admin => Some(("default", Access::ReadWrite)),
             Identity::Storage => Some(("marketprism_storage", Access::ReadWrite)),
             Identity::Reader => Some(("marketprism_reader", Access::ReadOnly)),
-            Identity::Collector | Identity::Backfill => None,
+            Identity::Collector | Identity::Backfill | Identity::Gateway => None,
         }
     }
 }
@@ -164,6 +169,7 @@ impl Secrets {
                         durable: backfill_durable,
                     },
                     Identity::Reader => Role::Reader,
+                    Identity::Gateway => Role::Gateway,
                 };
                 let granted = permissions(&role, stream);
                 Ok(NatsUser {
