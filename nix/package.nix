@@ -8,13 +8,15 @@ let
   craneLib = crane.mkLib pkgs;
 
   # Non-Rust files the crates read, wherever a crate keeps them: insta snapshots, proptest's
-  # recorded failures and Python compiled in with `include_str!` (testkit's chdb front end).
+  # recorded failures, and Python and HTML compiled in with `include_str!` (testkit's chdb
+  # front end, the gateway's status page).
   crateData = lib.fileset.fileFilter (
     file:
     lib.any file.hasExt [
       "snap"
       "proptest-regressions"
       "py"
+      "html"
     ]
   );
 

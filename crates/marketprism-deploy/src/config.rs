@@ -215,6 +215,13 @@ fn gateway(state: &StateDir, manifest: &Manifest, port: u16) -> marketprism_gate
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         nats: nats(state, manifest, Identity::Gateway),
         clickhouse: clickhouse(state, manifest, Identity::Reader),
+        // The status page shows the lag of the consumers storage and the backfill use.
+        status: marketprism_gateway::StatusConfig {
+            storage_consumer: storage(state, manifest, 0, manifest.ports.storage)
+                .consumer
+                .durable_name,
+            backfill_consumer: backfill(state, manifest).consumer.durable_name,
+        },
         ..marketprism_gateway::Config::default()
     }
 }
@@ -473,6 +480,14 @@ mod tests {
             let gateway = gateway(&state, &manifest, 9104);
             assert_eq!(gateway.validate(), Ok(()));
             assert_eq!(gateway.clickhouse.user, "marketprism_reader");
+            assert_eq!(
+                gateway.status.storage_consumer,
+                storage.consumer.durable_name
+            );
+            assert_eq!(
+                gateway.status.backfill_consumer,
+                backfill(&state, &manifest).consumer.durable_name
+            );
             let text = toml::to_string_pretty(&gateway).expect("serializes");
             assert_eq!(
                 toml::from_str::<marketprism_gateway::Config>(&text),

@@ -757,10 +757,11 @@ impl std::fmt::Display for UpReport {
             )?;
         }
         writeln!(f)?;
+        let gateway = self.manifest.ports.gateway;
+        writeln!(f, "  Status page:  http://127.0.0.1:{gateway}/")?;
         writeln!(
             f,
-            "  API:          http://127.0.0.1:{}/v1/coverage, /v1/replay, /v1/instruments",
-            self.manifest.ports.gateway
+            "  API:          http://127.0.0.1:{gateway}/v1/ (coverage, replay, instruments, status; WS stream)"
         )?;
         if self.manifest.prometheus.is_some() {
             writeln!(

@@ -9,6 +9,9 @@ use bytesize::ByteSize;
 use marketprism_storage::ClickHouseConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::status::StatusConfig;
+use crate::stream::LiveConfig;
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9104))
 }
@@ -44,6 +47,12 @@ pub struct Config {
     /// How often the dependencies' state is checked for `/health`, e.g. `5s`.
     #[serde(default = "default_health_interval", with = "humantime_serde")]
     pub health_interval: Duration,
+    /// The live stream, `WS /v1/stream`.
+    #[serde(default)]
+    pub live: LiveConfig,
+    /// The consumers whose lag `/v1/status` and the status page show.
+    #[serde(default)]
+    pub status: StatusConfig,
 }
 
 impl Default for Config {
@@ -55,6 +64,8 @@ impl Default for Config {
             clickhouse: ClickHouseConfig::default(),
             query: QueryConfig::default(),
             health_interval: default_health_interval(),
+            live: LiveConfig::default(),
+            status: StatusConfig::default(),
         }
     }
 }
@@ -87,7 +98,8 @@ impl Config {
         if self.health_interval.is_zero() {
             return Err("health_interval must be positive".into());
         }
-        Ok(())
+        self.status.validate()?;
+        self.live.validate()
     }
 }
 

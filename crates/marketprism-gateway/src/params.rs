@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use marketprism_model::{Exchange, MarketType, Symbol};
+use marketprism_model::{DataType, Exchange, MarketType, Symbol};
 use serde::de::IntoDeserializer as _;
 use serde::Deserialize;
 
@@ -63,6 +63,22 @@ impl Params {
                 format!("unknown exchange {value:?}, e.g. binance, okx, deribit, bybit, coinbase"),
             )
         })
+    }
+
+    /// The optional `exchange`: absent for every venue.
+    pub fn optional_exchange(&mut self) -> Result<Option<Exchange>, ApiError> {
+        if !self.values.contains_key("exchange") {
+            return Ok(None);
+        }
+        self.exchange().map(Some)
+    }
+
+    /// The optional `market`: absent for every market.
+    pub fn optional_market(&mut self) -> Result<Option<MarketType>, ApiError> {
+        if !self.values.contains_key("market") {
+            return Ok(None);
+        }
+        self.market().map(Some)
     }
 
     /// The required `market`.
@@ -126,6 +142,28 @@ impl Params {
             }
         }
         Ok(kinds)
+    }
+
+    /// The required comma-separated stored data types `name` (`trade`, `orderbook`, ...),
+    /// without repeats, in the order given.
+    pub fn data_types(&mut self, name: &str) -> Result<Vec<DataType>, ApiError> {
+        let value = self.required(name)?;
+        let mut types: Vec<DataType> = Vec::new();
+        for text in value.split(',') {
+            let recorded = data_type(name, text.trim())?;
+            if !types.contains(&recorded.data_type) {
+                types.push(recorded.data_type);
+            }
+        }
+        Ok(types)
+    }
+
+    /// The optional time `name`, as Unix milliseconds.
+    pub fn optional_time(&mut self, name: &str) -> Result<Option<i64>, ApiError> {
+        if !self.values.contains_key(name) {
+            return Ok(None);
+        }
+        self.time(name).map(Some)
     }
 
     /// The required time `name`, as Unix milliseconds.

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -19,6 +20,7 @@ use crate::auth::{ApiKeys, KeyFileError};
 use crate::metrics::{Metrics, RequestLabels};
 use crate::params::Params;
 use crate::source::Reader;
+use crate::stream::{self, StreamRequest};
 use crate::{coverage, instruments, replay, ApiError, Config};
 
 /// The gateway could not start or stopped on an error.
@@ -55,6 +57,8 @@ struct AppState {
     config: Config,
     keys: Option<ApiKeys>,
     metrics: Metrics,
+    /// The event stream, for `/v1/stream`.
+    jetstream: async_nats::jetstream::Context,
     /// Cancelled when the gateway stops, ending replays still streaming.
     shutdown: CancellationToken,
 }
@@ -92,6 +96,7 @@ pub async fn bind(
         config,
         keys,
         metrics,
+        jetstream: async_nats::jetstream::new(nats.clone()),
         shutdown: shutdown.clone(),
     });
 
@@ -99,7 +104,15 @@ pub async fn bind(
         .route("/v1/instruments", get(instruments_route))
         .route("/v1/coverage", get(coverage_route))
         .route("/v1/replay", get(replay_route))
+        .route("/v1/stream", get(stream_route))
+        .route(
+            "/v1/status",
+            crate::status::route(&state.config, &nats, state.metrics.clone())
+                .map_err(GatewayError::ClickHouse)?,
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key))
+        // The page holds no data: it asks `/v1/status` with the key it is given.
+        .route("/", get(crate::page::serve))
         .with_state(state.clone());
     let app = api.merge(marketprism_telemetry::router(registry, readiness.clone()));
 
@@ -193,6 +206,8 @@ fn count(state: &AppState, endpoint: &str, status: &StatusCode) {
         "/v1/instruments" => "/v1/instruments",
         "/v1/coverage" => "/v1/coverage",
         "/v1/replay" => "/v1/replay",
+        "/v1/stream" => "/v1/stream",
+        "/v1/status" => "/v1/status",
         _ => "other",
     };
     state
@@ -210,6 +225,25 @@ fn answer(state: &AppState, endpoint: &str, result: Result<Response, ApiError>) 
     let response = result.unwrap_or_else(IntoResponse::into_response);
     count(state, endpoint, &response.status());
     response
+}
+
+async fn stream_route(
+    State(state): State<Shared>,
+    RawQuery(query): RawQuery,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let request = match Params::parse(query.as_deref()).and_then(StreamRequest::parse) {
+        Ok(request) => request,
+        Err(error) => return answer(&state, "/v1/stream", Err(error)),
+    };
+    count(&state, "/v1/stream", &StatusCode::SWITCHING_PROTOCOLS);
+    let jetstream = state.jetstream.clone();
+    let stream_name = state.config.nats.stream.name.clone();
+    let live = state.config.live.clone();
+    let shutdown = state.shutdown.clone();
+    upgrade.on_upgrade(move |socket| {
+        stream::serve(socket, jetstream, stream_name, request, live, shutdown)
+    })
 }
 
 async fn instruments_route(State(state): State<Shared>) -> Response {

@@ -11,6 +11,9 @@ use marketprism_storage::{StoredRow, TableVisitor};
 /// The column holding the venue's time of each row of a data table.
 pub const EXCHANGE_TIME: &str = "exchange_time";
 
+/// The column holding the collector's receive time of each row of a data table.
+pub const RECEIVED_TIME: &str = "received_time";
+
 /// A stored data type and its table.
 #[derive(Debug, Clone, Copy)]
 pub struct Recorded {
@@ -123,7 +126,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_data_table_has_an_exchange_time_and_gaps_are_not_a_data_type() {
+    fn every_data_table_has_an_exchange_and_a_receive_time_and_gaps_are_not_a_data_type() {
         let names: Vec<&str> = data_types()
             .map(|recorded| recorded.data_type.as_str())
             .collect();
@@ -134,6 +137,14 @@ mod tests {
                 marketprism_schema::columns(recorded.table)
                     .iter()
                     .any(|column| column.name == EXCHANGE_TIME
+                        && column.column_type == ColumnType::TimeMs),
+                "{}",
+                recorded.table.name
+            );
+            assert!(
+                marketprism_schema::columns(recorded.table)
+                    .iter()
+                    .any(|column| column.name == RECEIVED_TIME
                         && column.column_type == ColumnType::TimeMs),
                 "{}",
                 recorded.table.name

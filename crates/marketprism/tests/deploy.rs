@@ -557,7 +557,7 @@ fn strangers_are_refused_and_each_service_is_confined_to_its_job() {
         assert_eq!(mode(&path), 0o600, "{}", path.display());
         files += 1;
     }
-    assert_eq!(files, 8, "5 nkeys and 3 ClickHouse passwords");
+    assert_eq!(files, 9, "6 nkeys and 3 ClickHouse passwords");
     let nats_config =
         std::fs::read_to_string(state.path().join("config/nats.conf")).expect("nats.conf");
     assert!(!nats_config.contains("\"SU"), "a seed in nats.conf");
@@ -591,6 +591,11 @@ fn strangers_are_refused_and_each_service_is_confined_to_its_job() {
             ("reader", "trade.binance.spot.BTC-USDT"),
             (
                 "reader",
+                "$JS.API.CONSUMER.DELETE.MARKETPRISM.marketprism-storage",
+            ),
+            ("gateway", "trade.binance.spot.BTC-USDT"),
+            (
+                "gateway",
                 "$JS.API.CONSUMER.DELETE.MARKETPRISM.marketprism-storage",
             ),
         ] {

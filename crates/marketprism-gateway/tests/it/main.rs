@@ -3,6 +3,8 @@
 
 mod api;
 mod limits;
+mod status;
+mod stream;
 mod users;
 
 use marketprism_gateway::Config;
@@ -100,7 +102,7 @@ impl Harness {
     }
 }
 
-fn trade(symbol: &str, id: u64, at: i64, price: &str) -> Event {
+pub(crate) fn trade(symbol: &str, id: u64, at: i64, price: &str) -> Event {
     Event::Trade(Trade {
         exchange: Exchange::Binance,
         market_type: MarketType::Spot,
@@ -166,7 +168,7 @@ pub(crate) fn gap(
     }
 }
 
-async fn write<R: StoredRow>(client: &clickhouse::Client, rows: &[R]) {
+pub(crate) async fn write<R: StoredRow>(client: &clickhouse::Client, rows: &[R]) {
     let mut insert = client.insert::<R>(R::TABLE.name).await.expect("insert");
     for row in rows {
         insert.write(row).await.expect("write");
@@ -174,7 +176,7 @@ async fn write<R: StoredRow>(client: &clickhouse::Client, rows: &[R]) {
     insert.end().await.expect("commit");
 }
 
-fn rows<R: StoredRow>(events: &[Event]) -> Vec<R> {
+pub(crate) fn rows<R: StoredRow>(events: &[Event]) -> Vec<R> {
     events
         .iter()
         .map(|event| R::from_event(event).expect("its table").expect("storable"))

@@ -1,0 +1,474 @@
+//! `WS /v1/stream?types&symbols[&exchange][&market][&start]`: normalized events from the
+//! event stream, live, as WebSocket text frames, one event per frame in the bus's JSON form
+//! (`{"type":"trade","exchange":"binance",...}`).
+//!
+//! Each (data type, symbol) is read through an ordered JetStream consumer of its own, which
+//! keeps the stream's order and never delivers a message twice. With `start`, the consumers
+//! begin at that time, so the client first gets what the stream holds since then and then,
+//! through the same consumers, what arrives: nothing is lost or repeated at the switch.
+//! Once every consumer has caught up with the stream, a `{"type":"replay_completed"}` frame
+//! marks the switch. Without `start` the consumers begin with new messages. While a client
+//! replays, its readers wait for it: the stream holds what it has not read yet.
+//!
+//! Gaps of the requested symbols arrive inline as `gap` events: where a collector lost its
+//! connection or saw a sequence break, the client hears of it as it happens. Every
+//! `live.heartbeat` a `{"type":"heartbeat"}` frame shows the connection is alive when the
+//! feeds are quiet. A client that reads slower than events arrive fills its buffer of
+//! `live.client_buffer` frames; it is then closed with code 1008 and a reason saying so,
+//! rather than slowing the others or growing without bound.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::{SinkExt as _, StreamExt as _};
+use marketprism_model::{codec, DataType, Exchange, MarketType, Symbol};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::params::Params;
+use crate::ApiError;
+
+/// The close code of a client whose buffer overflowed: policy violation.
+const OVERFLOW_CODE: u16 = 1008;
+
+/// The close code when the event stream cannot be read: internal error.
+const UNAVAILABLE_CODE: u16 = 1011;
+
+/// The close code when the gateway stops: going away.
+const GOING_AWAY_CODE: u16 = 1001;
+
+/// Most frames written to a client at once, before one flush.
+const WRITE_BATCH: usize = 256;
+
+fn default_heartbeat() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_client_buffer() -> usize {
+    10_000
+}
+
+/// Settings of the live stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveConfig {
+    /// How often a client gets a heartbeat frame, e.g. `5s`.
+    #[serde(default = "default_heartbeat", with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// Frames waiting for one client at most; one more closes it.
+    #[serde(default = "default_client_buffer")]
+    pub client_buffer: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            heartbeat: default_heartbeat(),
+            client_buffer: default_client_buffer(),
+        }
+    }
+}
+
+impl LiveConfig {
+    /// Checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.heartbeat.is_zero() {
+            return Err("live.heartbeat must be positive".into());
+        }
+        if self.client_buffer == 0 {
+            return Err("live.client_buffer must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// What one client asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRequest {
+    /// The data types.
+    pub types: Vec<DataType>,
+    /// The symbols.
+    pub symbols: Vec<Symbol>,
+    /// One venue, or every one.
+    pub exchange: Option<Exchange>,
+    /// One market, or every one.
+    pub market: Option<MarketType>,
+    /// Where to begin, Unix milliseconds; absent: with new events.
+    pub start_ms: Option<i64>,
+}
+
+impl StreamRequest {
+    /// Takes the request's parameters from `params`, refusing any other.
+    pub fn parse(mut params: Params) -> Result<Self, ApiError> {
+        let request = StreamRequest {
+            types: params.data_types("types")?,
+            symbols: params.symbols("symbols")?,
+            exchange: params.optional_exchange()?,
+            market: params.optional_market()?,
+            start_ms: params.optional_time("start")?,
+        };
+        params.finish()?;
+        Ok(request)
+    }
+
+    /// The subjects to read, one per (data type, symbol), the symbols' gaps included:
+    /// `{type}.{exchange or *}.{market or *}.{symbol}`.
+    pub fn subjects(&self) -> Vec<String> {
+        let exchange = self.exchange.map_or("*", Exchange::as_str);
+        let market = self.market.map_or("*", MarketType::as_str);
+        // Gaps are not a type one asks for (no table holds them as events): they always come.
+        self.types
+            .iter()
+            .chain([&DataType::Gap])
+            .flat_map(|data_type| {
+                self.symbols.iter().map(move |symbol| {
+                    format!("{}.{exchange}.{market}.{symbol}", data_type.as_str())
+                })
+            })
+            .collect()
+    }
+}
+
+/// A frame of the gateway's own, beside the events.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Notice {
+    /// Everything the stream held from `start` on has been sent; what follows is live.
+    ReplayCompleted { time_ms: i64 },
+    /// The connection is alive.
+    Heartbeat { time_ms: i64 },
+}
+
+impl Notice {
+    fn frame(&self) -> Utf8Bytes {
+        // A struct of an integer and a tag serializes.
+        Utf8Bytes::from(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+/// Why the events stopped coming for one client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ending {
+    /// The client's buffer overflowed.
+    Overflow,
+    /// The event stream could not be read.
+    Unavailable(String),
+}
+
+impl Ending {
+    /// The close frame's code and reason, for a client whose buffer holds `buffer` frames.
+    fn close(self, buffer: usize) -> (u16, String) {
+        match self {
+            Ending::Overflow => (
+                OVERFLOW_CODE,
+                format!(
+                    "too slow: {buffer} frames waited for this client; reconnect, with start= to resume"
+                ),
+            ),
+            Ending::Unavailable(reason) => (UNAVAILABLE_CODE, reason),
+        }
+    }
+}
+
+/// What the readers of one client's subjects share.
+struct Feed {
+    frames: mpsc::Sender<Utf8Bytes>,
+    /// Subjects still catching up with the stream, with `start` only.
+    catching_up: AtomicUsize,
+    ending: mpsc::Sender<Ending>,
+    stop: CancellationToken,
+}
+
+impl Feed {
+    /// Queues `frame`. While `replaying`, a full buffer makes the reader wait: the stream
+    /// holds the rest, so the client gets it at its own pace. Live, a full buffer means the
+    /// client reads slower than events arrive, and it is ended.
+    async fn send(&self, frame: Utf8Bytes, replaying: bool) -> bool {
+        if replaying {
+            return self.frames.send(frame).await.is_ok();
+        }
+        match self.frames.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let _ = self.ending.try_send(Ending::Overflow);
+                self.stop.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Whether some subject still replays: until all have caught up, every reader waits for
+    /// the client rather than ending it (one subject live beside another replaying would
+    /// otherwise find the buffer the replay keeps full).
+    fn replaying(&self) -> bool {
+        self.catching_up.load(Ordering::Acquire) > 0
+    }
+
+    /// One subject has caught up; the last one to do so sends the marker.
+    async fn caught_up(&self) {
+        if self.catching_up.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let marker = Notice::ReplayCompleted { time_ms: now_ms() }.frame();
+            self.send(marker, true).await;
+        }
+    }
+
+    fn fail(&self, reason: String) {
+        let _ = self.ending.try_send(Ending::Unavailable(reason));
+        self.stop.cancel();
+    }
+}
+
+/// Serves one client until it leaves, falls behind, the stream fails or `shutdown`.
+pub async fn serve(
+    mut socket: WebSocket,
+    jetstream: async_nats::jetstream::Context,
+    stream_name: String,
+    request: StreamRequest,
+    config: LiveConfig,
+    shutdown: CancellationToken,
+) {
+    let stop = shutdown.child_token();
+    let (frames, mut queued) = mpsc::channel(config.client_buffer);
+    let (ending, mut ended) = mpsc::channel(1);
+    let subjects = request.subjects();
+    let feed = Arc::new(Feed {
+        frames,
+        catching_up: AtomicUsize::new(if request.start_ms.is_some() {
+            subjects.len()
+        } else {
+            0
+        }),
+        ending,
+        stop: stop.clone(),
+    });
+    let readers: Vec<_> = subjects
+        .into_iter()
+        .map(|subject| {
+            tokio::spawn(read_subject(
+                jetstream.clone(),
+                stream_name.clone(),
+                subject,
+                request.start_ms,
+                Arc::clone(&feed),
+            ))
+        })
+        .collect();
+    drop(feed);
+
+    let mut heartbeat = tokio::time::interval(config.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
+    let close = loop {
+        let frame = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break Some((GOING_AWAY_CODE, "the gateway is stopping".to_owned())),
+            Some(ending) = ended.recv() => break Some(ending.close(config.client_buffer)),
+            frame = queued.recv() => match frame {
+                Some(frame) => frame,
+                None => break None,
+            },
+            _ = heartbeat.tick() => Notice::Heartbeat { time_ms: now_ms() }.frame(),
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                Some(Ok(_)) => continue,
+            },
+        };
+        // Whatever else is queued goes out with it, in one write. A client that stops
+        // reading blocks the write: its overflow must still end it.
+        let mut batch = vec![frame];
+        while batch.len() < WRITE_BATCH {
+            match queued.try_recv() {
+                Ok(frame) => batch.push(frame),
+                Err(_) => break,
+            }
+        }
+        let write = async {
+            for frame in batch {
+                socket.feed(Message::Text(frame)).await?;
+            }
+            socket.flush().await
+        };
+        tokio::select! {
+            biased;
+            Some(ending) = ended.recv() => break Some(ending.close(config.client_buffer)),
+            written = write => if written.is_err() {
+                break None;
+            },
+        }
+    };
+    stop.cancel();
+    for reader in readers {
+        reader.abort();
+    }
+    if let Some((code, reason)) = close {
+        // A reason is at most 123 bytes.
+        let reason: String = reason.chars().take(120).collect();
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from(reason),
+            })))
+            .await;
+    }
+}
+
+/// Reads `subject` through an ordered consumer from `start_ms` (or new messages) and queues
+/// its events, until `feed` stops.
+async fn read_subject(
+    jetstream: async_nats::jetstream::Context,
+    stream_name: String,
+    subject: String,
+    start_ms: Option<i64>,
+    feed: Arc<Feed>,
+) {
+    let deliver_policy = match start_ms {
+        Some(start) => {
+            match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(start) * 1_000_000) {
+                Ok(start_time) => DeliverPolicy::ByStartTime { start_time },
+                Err(_) => DeliverPolicy::All,
+            }
+        }
+        None => DeliverPolicy::New,
+    };
+    let consumer = async {
+        jetstream
+            .get_stream(&stream_name)
+            .await
+            .map_err(|error| format!("stream {stream_name}: {error}"))?
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: subject.clone(),
+                deliver_policy,
+                ..pull::OrderedConfig::default()
+            })
+            .await
+            .map_err(|error| format!("reading {subject}: {error}"))
+    };
+    let consumer = tokio::select! {
+        _ = feed.stop.cancelled() => return,
+        consumer = consumer => match consumer {
+            Ok(consumer) => consumer,
+            Err(reason) => return feed.fail(reason),
+        },
+    };
+    let mut catching_up = start_ms.is_some();
+    if catching_up && consumer.cached_info().num_pending == 0 {
+        feed.caught_up().await;
+        catching_up = false;
+    }
+    let mut messages = match consumer.messages().await {
+        Ok(messages) => messages,
+        Err(error) => return feed.fail(format!("reading {subject}: {error}")),
+    };
+    loop {
+        let message = tokio::select! {
+            _ = feed.stop.cancelled() => return,
+            message = messages.next() => message,
+        };
+        let message = match message {
+            Some(Ok(message)) => message,
+            Some(Err(error)) => return feed.fail(format!("reading {subject}: {error}")),
+            None => return feed.fail(format!("reading {subject}: the consumer ended")),
+        };
+        if let Ok(events) = codec::decode_each(&message.subject, &message.payload) {
+            for event in events.into_iter().filter(|event| event.event.is_ok()) {
+                let Ok(text) = std::str::from_utf8(event.raw) else {
+                    continue;
+                };
+                let sent = tokio::select! {
+                    _ = feed.stop.cancelled() => false,
+                    sent = feed.send(Utf8Bytes::from(text), feed.replaying()) => sent,
+                };
+                if !sent {
+                    return;
+                }
+            }
+        }
+        if catching_up && message.info().is_ok_and(|info| info.pending == 0) {
+            feed.caught_up().await;
+            catching_up = false;
+        }
+    }
+}
+
+/// Now, Unix milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str) -> Result<StreamRequest, ApiError> {
+        StreamRequest::parse(Params::parse(Some(query))?)
+    }
+
+    #[test]
+    fn each_type_and_symbol_is_a_subject_of_its_own_and_gaps_come_along() {
+        let request = parse("types=trade,orderbook&symbols=BTC-USDT,ETH-USDT&exchange=binance")
+            .expect("valid");
+        assert_eq!(
+            request.subjects(),
+            [
+                "trade.binance.*.BTC-USDT",
+                "trade.binance.*.ETH-USDT",
+                "orderbook.binance.*.BTC-USDT",
+                "orderbook.binance.*.ETH-USDT",
+                "gap.binance.*.BTC-USDT",
+                "gap.binance.*.ETH-USDT",
+            ]
+        );
+        assert_eq!(request.start_ms, None);
+        let from = parse("types=funding_rate&symbols=BTC-USDT&market=perpetual&start=2026-11-27")
+            .expect("valid");
+        assert_eq!(
+            from.subjects(),
+            [
+                "funding_rate.*.perpetual.BTC-USDT",
+                "gap.*.perpetual.BTC-USDT"
+            ]
+        );
+        assert_eq!(from.start_ms, Some(1_795_737_600_000));
+    }
+
+    #[test]
+    fn a_bad_parameter_is_named() {
+        for (query, parameter) in [
+            ("symbols=BTC-USDT", "types"),
+            ("types=trade", "symbols"),
+            ("types=trades&symbols=BTC-USDT", "types"),
+            ("types=trade&symbols=BTC-USDT&start=yesterday", "start"),
+            ("types=trade&symbols=BTC-USDT&venue=binance", "venue"),
+        ] {
+            match parse(query) {
+                Err(ApiError::BadParameter {
+                    parameter: named, ..
+                }) => {
+                    assert_eq!(named, parameter, "{query}");
+                }
+                other => panic!("{query}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn notices_carry_their_type() {
+        assert_eq!(
+            Notice::ReplayCompleted { time_ms: 5 }.frame().as_str(),
+            r#"{"type":"replay_completed","time_ms":5}"#
+        );
+        assert_eq!(
+            Notice::Heartbeat { time_ms: 7 }.frame().as_str(),
+            r#"{"type":"heartbeat","time_ms":7}"#
+        );
+    }
+}
