@@ -68,6 +68,8 @@ pub struct Ports {
     pub collector: u16,
     /// The backfill's `/ready` and `/metrics`.
     pub backfill: u16,
+    /// The gateway's API, `/ready` and `/metrics`.
+    pub gateway: u16,
 }
 
 /// One venue of the collector, pointed at the simulator, with venues, channels and polled
@@ -191,6 +193,7 @@ impl Runner {
                 storage: free_port()?,
                 collector: free_port()?,
                 backfill: free_port()?,
+                gateway: free_port()?,
             },
         })
     }
@@ -309,6 +312,20 @@ impl Runner {
             self.dir.join("backfill.toml"),
             self.ports.backfill,
         )
+    }
+
+    /// Writes the gateway's configuration (the run's streams and database, its own port)
+    /// into the run's `gateway.toml`, starts it and waits until it is ready.
+    pub fn start_gateway(&self) -> anyhow::Result<Service> {
+        let config = marketprism_gateway::Config {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.gateway)),
+            nats: self.nats(),
+            clickhouse: self.storage_config().clickhouse,
+            ..marketprism_gateway::Config::default()
+        };
+        let path = self.dir.join("gateway.toml");
+        write_toml(&path, "", &config)?;
+        self.start_service("gateway", "gateway", path, self.ports.gateway)
     }
 
     /// Writes `storage` into the run's `storage.toml`.

@@ -25,6 +25,10 @@
 //! * `captures`: every real capture of a feed the collector records, replayed by the
 //!   simulator through the whole pipeline; every table must hold exactly what
 //!   `marketprism replay` makes of the same capture.
+//! * `gateway`: trades recorded through a dropped connection while a WebSocket client
+//!   replays `/v1/stream` from the run's start into live; the client must get every event of
+//!   the stream once, `/v1/replay` exactly the stored (= delivered) trades with gap rows,
+//!   and `/v1/coverage` the stored gaps and counts (see `gateway`).
 //! * `operations`: a deployment made by `marketprism up --sim` (authentication on) through
 //!   a frozen nats-server, a JetStream disk filled below its threshold, clickhouse-server
 //!   frozen for 90 s, and storage killed while the source is quiet; `status` and `/ready`
@@ -47,6 +51,7 @@
 mod captures;
 mod checks;
 mod cluster;
+mod gateway;
 mod operations;
 mod scenarios;
 mod venues;
@@ -98,6 +103,8 @@ pub enum Scenario {
     Venues,
     /// Real captures replayed through the pipeline, against `marketprism replay`.
     Captures,
+    /// The gateway's replay, coverage and live stream against the truth of a run.
+    Gateway,
     /// A deployment made by `up` through the faults an operator meets.
     Operations,
     /// A JetStream cluster, two collectors and two storage workers through faults.
@@ -106,7 +113,7 @@ pub enum Scenario {
     Compat,
 }
 
-const ALL: [Scenario; 10] = [
+const ALL: [Scenario; 11] = [
     Scenario::Baseline,
     Scenario::Faults,
     Scenario::Restarts,
@@ -114,6 +121,7 @@ const ALL: [Scenario; 10] = [
     Scenario::ZeroGap,
     Scenario::Venues,
     Scenario::Captures,
+    Scenario::Gateway,
     Scenario::Operations,
     Scenario::Cluster,
     Scenario::Compat,
@@ -219,6 +227,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 (Scenario::Captures, Some(services)) => {
                     captures::run(&binary, services, &dir.join("captures")).await?
+                }
+                (Scenario::Gateway, Some(services)) => {
+                    gateway::run(&binary, services, &dir.join("gateway")).await?
                 }
                 (_, None) => bail!("{scenario:?} needs the harness' servers"),
             });

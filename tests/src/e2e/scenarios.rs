@@ -15,7 +15,7 @@ use crate::runner::VenueSpec;
 use crate::services::Services;
 
 /// Longest wait for ClickHouse to catch up after the simulator finished.
-const CATCH_UP: Duration = Duration::from_secs(120);
+pub(super) const CATCH_UP: Duration = Duration::from_secs(120);
 
 /// The four Binance spot symbols the scenarios trade: (native, normalized).
 pub(super) fn symbols() -> Vec<(String, String)> {
@@ -31,7 +31,7 @@ pub(super) fn symbols() -> Vec<(String, String)> {
 }
 
 /// Binance spot trades of every symbol at `rate` until `count`, nothing else.
-fn binance_spot_trades(name: &str, rate: u32, count: u64, seed: u64) -> Spec {
+pub(super) fn binance_spot_trades(name: &str, rate: u32, count: u64, seed: u64) -> Spec {
     Spec {
         name: name.into(),
         symbols: symbols(),
