@@ -57,8 +57,8 @@ struct AppState {
     config: Config,
     keys: Option<ApiKeys>,
     metrics: Metrics,
-    /// The event stream, for `/v1/stream`.
-    jetstream: async_nats::jetstream::Context,
+    /// The event stream's live subjects, for `/v1/stream`.
+    hub: Arc<stream::Hub>,
     /// Cancelled when the gateway stops, ending replays still streaming.
     shutdown: CancellationToken,
 }
@@ -91,12 +91,16 @@ pub async fn bind(
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let readiness = Readiness::new("gateway", env!("CARGO_PKG_VERSION"));
+    let hub = Arc::new(stream::Hub::new(
+        async_nats::jetstream::new(nats.clone()),
+        config.nats.stream.name.clone(),
+    ));
     let state: Shared = Arc::new(AppState {
         reader,
         config,
         keys,
         metrics,
-        jetstream: async_nats::jetstream::new(nats.clone()),
+        hub,
         shutdown: shutdown.clone(),
     });
 
@@ -237,13 +241,10 @@ async fn stream_route(
         Err(error) => return answer(&state, "/v1/stream", Err(error)),
     };
     count(&state, "/v1/stream", &StatusCode::SWITCHING_PROTOCOLS);
-    let jetstream = state.jetstream.clone();
-    let stream_name = state.config.nats.stream.name.clone();
+    let hub = Arc::clone(&state.hub);
     let live = state.config.live.clone();
     let shutdown = state.shutdown.clone();
-    upgrade.on_upgrade(move |socket| {
-        stream::serve(socket, jetstream, stream_name, request, live, shutdown)
-    })
+    upgrade.on_upgrade(move |socket| stream::serve(socket, hub, request, live, shutdown))
 }
 
 async fn instruments_route(State(state): State<Shared>) -> Response {

@@ -2,10 +2,12 @@
 //! event stream, live, as WebSocket text frames, one event per frame in the bus's JSON form
 //! (`{"type":"trade","exchange":"binance",...}`).
 //!
-//! Each (data type, symbol) is read through an ordered JetStream consumer of its own, which
-//! keeps the stream's order and never delivers a message twice. With `start`, the consumers
-//! begin at that time, so the client first gets what the stream holds since then and then,
-//! through the same consumers, what arrives: nothing is lost or repeated at the switch.
+//! Each (data type, symbol) is read through an ordered JetStream consumer, which keeps the
+//! stream's order and never delivers a message twice. Clients without `start` share one
+//! consumer per subject ([`Hub`]): a subject is read once however many clients follow it.
+//! With `start`, a client's consumers are its own and begin at that time, so it first gets
+//! what the stream holds since then and then, through the same consumers, what arrives:
+//! nothing is lost or repeated at the switch.
 //! Once every consumer has caught up with the stream, a `{"type":"replay_completed"}` frame
 //! marks the switch. Without `start` the consumers begin with new messages. While a client
 //! replays, its readers wait for it: the stream holds what it has not read yet.
@@ -17,16 +19,17 @@
 //! `live.client_buffer` frames; it is then closed with code 1008 and a reason saying so,
 //! rather than slowing the others or growing without bound.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::consumer::{pull, Consumer, DeliverPolicy};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt as _, StreamExt as _};
 use marketprism_model::{codec, DataType, Exchange, MarketType, Symbol};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::params::Params;
@@ -226,8 +229,7 @@ impl Feed {
 /// Serves one client until it leaves, falls behind, the stream fails or `shutdown`.
 pub async fn serve(
     mut socket: WebSocket,
-    jetstream: async_nats::jetstream::Context,
-    stream_name: String,
+    hub: Arc<Hub>,
     request: StreamRequest,
     config: LiveConfig,
     shutdown: CancellationToken,
@@ -248,14 +250,18 @@ pub async fn serve(
     });
     let readers: Vec<_> = subjects
         .into_iter()
-        .map(|subject| {
-            tokio::spawn(read_subject(
-                jetstream.clone(),
-                stream_name.clone(),
+        .map(|subject| match request.start_ms {
+            Some(start_ms) => tokio::spawn(read_subject(
+                hub.jetstream.clone(),
+                hub.stream.clone(),
                 subject,
-                request.start_ms,
+                start_ms,
                 Arc::clone(&feed),
-            ))
+            )),
+            None => {
+                let (topic, events) = hub.subscribe(&subject, config.client_buffer);
+                tokio::spawn(forward_live(topic, events, Arc::clone(&feed)))
+            }
         })
         .collect();
     drop(feed);
@@ -317,37 +323,41 @@ pub async fn serve(
     }
 }
 
-/// Reads `subject` through an ordered consumer from `start_ms` (or new messages) and queues
-/// its events, until `feed` stops.
+/// An ordered consumer of `subject` on `stream`, delivering as `deliver_policy` says.
+async fn ordered_consumer(
+    jetstream: &async_nats::jetstream::Context,
+    stream: &str,
+    subject: &str,
+    deliver_policy: DeliverPolicy,
+) -> Result<Consumer<pull::OrderedConfig>, String> {
+    jetstream
+        .get_stream(stream)
+        .await
+        .map_err(|error| format!("stream {stream}: {error}"))?
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: subject.to_owned(),
+            deliver_policy,
+            ..pull::OrderedConfig::default()
+        })
+        .await
+        .map_err(|error| format!("reading {subject}: {error}"))
+}
+
+/// Reads `subject` through an ordered consumer of its own from `start_ms` and queues its
+/// events, until `feed` stops.
 async fn read_subject(
     jetstream: async_nats::jetstream::Context,
     stream_name: String,
     subject: String,
-    start_ms: Option<i64>,
+    start_ms: i64,
     feed: Arc<Feed>,
 ) {
-    let deliver_policy = match start_ms {
-        Some(start) => {
-            match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(start) * 1_000_000) {
-                Ok(start_time) => DeliverPolicy::ByStartTime { start_time },
-                Err(_) => DeliverPolicy::All,
-            }
-        }
-        None => DeliverPolicy::New,
-    };
-    let consumer = async {
-        jetstream
-            .get_stream(&stream_name)
-            .await
-            .map_err(|error| format!("stream {stream_name}: {error}"))?
-            .create_consumer(pull::OrderedConfig {
-                filter_subject: subject.clone(),
-                deliver_policy,
-                ..pull::OrderedConfig::default()
-            })
-            .await
-            .map_err(|error| format!("reading {subject}: {error}"))
-    };
+    let deliver_policy =
+        match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(start_ms) * 1_000_000) {
+            Ok(start_time) => DeliverPolicy::ByStartTime { start_time },
+            Err(_) => DeliverPolicy::All,
+        };
+    let consumer = ordered_consumer(&jetstream, &stream_name, &subject, deliver_policy);
     let consumer = tokio::select! {
         _ = feed.stop.cancelled() => return,
         consumer = consumer => match consumer {
@@ -355,8 +365,8 @@ async fn read_subject(
             Err(reason) => return feed.fail(reason),
         },
     };
-    let mut catching_up = start_ms.is_some();
-    if catching_up && consumer.cached_info().num_pending == 0 {
+    let mut catching_up = true;
+    if consumer.cached_info().num_pending == 0 {
         feed.caught_up().await;
         catching_up = false;
     }
@@ -391,6 +401,140 @@ async fn read_subject(
         if catching_up && message.info().is_ok_and(|info| info.pending == 0) {
             feed.caught_up().await;
             catching_up = false;
+        }
+    }
+}
+
+/// What one subject's shared reader hands its clients.
+#[derive(Debug, Clone)]
+enum Live {
+    /// An event's JSON text.
+    Event(Utf8Bytes),
+    /// The reader stopped: the event stream could not be read.
+    Failed(String),
+}
+
+/// The live subjects of clients without `start`: each read once, through one ordered
+/// consumer, whatever the number of clients reading it, and handed to each of them. A
+/// subject's reader starts with its first client and stops with its last.
+pub struct Hub {
+    jetstream: async_nats::jetstream::Context,
+    stream: String,
+    topics: Mutex<HashMap<String, Weak<Topic>>>,
+}
+
+/// One subject's reader and its clients' channel.
+struct Topic {
+    events: broadcast::Sender<Live>,
+    failed: Arc<AtomicBool>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Topic {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Hub {
+    /// Live subjects of `stream`.
+    pub fn new(jetstream: async_nats::jetstream::Context, stream: String) -> Self {
+        Hub {
+            jetstream,
+            stream,
+            topics: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The subject's events from now, through its running reader or one started now; a
+    /// client falling `capacity` events behind the reader is told it lagged.
+    fn subscribe(&self, subject: &str, capacity: usize) -> (Arc<Topic>, broadcast::Receiver<Live>) {
+        let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        topics.retain(|_, topic| topic.strong_count() > 0);
+        if let Some(topic) = topics
+            .get(subject)
+            .and_then(Weak::upgrade)
+            .filter(|topic| !topic.failed.load(Ordering::Acquire))
+        {
+            let events = topic.events.subscribe();
+            return (topic, events);
+        }
+        let (events, receiver) = broadcast::channel(capacity);
+        let failed = Arc::new(AtomicBool::new(false));
+        let reader = tokio::spawn(read_live(
+            self.jetstream.clone(),
+            self.stream.clone(),
+            subject.to_owned(),
+            events.clone(),
+            Arc::clone(&failed),
+        ));
+        let topic = Arc::new(Topic {
+            events,
+            failed,
+            reader,
+        });
+        topics.insert(subject.to_owned(), Arc::downgrade(&topic));
+        (topic, receiver)
+    }
+}
+
+/// Reads `subject` from new messages on and hands each event to the subject's clients.
+async fn read_live(
+    jetstream: async_nats::jetstream::Context,
+    stream: String,
+    subject: String,
+    events: broadcast::Sender<Live>,
+    failed: Arc<AtomicBool>,
+) {
+    let reason = async {
+        let consumer = ordered_consumer(&jetstream, &stream, &subject, DeliverPolicy::New).await?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|error| format!("reading {subject}: {error}"))?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|error| format!("reading {subject}: {error}"))?;
+            if let Ok(decoded) = codec::decode_each(&message.subject, &message.payload) {
+                for event in decoded.into_iter().filter(|event| event.event.is_ok()) {
+                    if let Ok(text) = std::str::from_utf8(event.raw) {
+                        // No client at this instant is no error: the next one may come.
+                        let _ = events.send(Live::Event(Utf8Bytes::from(text)));
+                    }
+                }
+            }
+        }
+        Err::<(), _>(format!("reading {subject}: the consumer ended"))
+    }
+    .await;
+    if let Err(reason) = reason {
+        failed.store(true, Ordering::Release);
+        let _ = events.send(Live::Failed(reason));
+    }
+}
+
+/// Hands a live subject's events to one client, keeping the subject's reader alive.
+async fn forward_live(topic: Arc<Topic>, mut events: broadcast::Receiver<Live>, feed: Arc<Feed>) {
+    let _reading = topic;
+    loop {
+        let live = tokio::select! {
+            _ = feed.stop.cancelled() => return,
+            live = events.recv() => live,
+        };
+        match live {
+            Ok(Live::Event(frame)) => {
+                if !feed.send(frame, false).await {
+                    return;
+                }
+            }
+            Ok(Live::Failed(reason)) => return feed.fail(reason),
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let _ = feed.ending.try_send(Ending::Overflow);
+                feed.stop.cancel();
+                return;
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                return feed.fail("the live reader stopped".to_owned())
+            }
         }
     }
 }

@@ -216,3 +216,49 @@ async fn a_bad_parameter_is_refused_before_the_upgrade() {
         other => panic!("expected 400, got {:?}", other.map(|_| ())),
     }
 }
+
+#[tokio::test]
+async fn live_clients_of_a_subject_share_one_reader_and_each_gets_every_event() {
+    let harness = Harness::start("stream_shared", |_| {}).await;
+    let context = jetstream(&harness).await;
+    let mut first = connect(&harness, "types=trade&symbols=BTC-USDT").await;
+    let mut second = connect(&harness, "types=trade&symbols=BTC-USDT").await;
+    // One reader per subject (the trades and the gaps of BTC-USDT), not one per client.
+    let mut stream = context
+        .get_stream(&harness.config.nats.stream.name)
+        .await
+        .expect("stream");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let consumers = loop {
+        let consumers = stream.info().await.expect("info").state.consumer_count;
+        if consumers >= 2 || Instant::now() > deadline {
+            break consumers;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        (
+            consumers,
+            stream.info().await.expect("info").state.consumer_count
+        ),
+        (2, 2)
+    );
+    publish(&context, 0..200, 20).await;
+    for socket in [&mut first, &mut second] {
+        let mut ids = Vec::new();
+        while ids.len() < 200 {
+            match next(socket, Duration::from_secs(10)).await {
+                Some(Ok(frame)) if frame["type"] == "trade" => ids.push(
+                    frame["trade_id"]
+                        .as_str()
+                        .and_then(|id| id.parse::<u64>().ok())
+                        .expect("a trade id"),
+                ),
+                Some(Ok(_)) => {}
+                other => panic!("after {} trades: {other:?}", ids.len()),
+            }
+        }
+        assert_eq!(ids, (0..200).collect::<Vec<u64>>());
+    }
+}
