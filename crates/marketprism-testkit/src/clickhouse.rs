@@ -27,6 +27,7 @@ pub struct ClickHouseServer {
     program: ClickHouseProgram,
     version: String,
     http_port: u16,
+    tcp_port: Option<u16>,
     state: TempDir,
 }
 
@@ -48,10 +49,14 @@ impl ClickHouseServer {
             .tempdir()
             .map_err(io_error)?;
         let http_port = free_port().map_err(io_error)?;
+        let tcp_port = match &program {
+            ClickHouseProgram::Server(_) => Some(free_port().map_err(io_error)?),
+            ClickHouseProgram::Chdb(_) => None,
+        };
         let command = match &program {
             ClickHouseProgram::Server(binary) => ClickHouseSpec {
                 http_port,
-                tcp_port: free_port().map_err(io_error)?,
+                tcp_port: tcp_port.unwrap_or_default(),
                 dir: state.path(),
                 users: &[],
                 cluster: None,
@@ -86,6 +91,7 @@ impl ClickHouseServer {
             program,
             version,
             http_port,
+            tcp_port,
             state,
         })
     }
@@ -93,6 +99,12 @@ impl ClickHouseServer {
     /// The HTTP interface URL, e.g. `http://127.0.0.1:8123`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// The native-protocol port `clickhouse-client` connects to; none for the chdb engine,
+    /// which serves HTTP only.
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.tcp_port
     }
 
     /// The server's log file.

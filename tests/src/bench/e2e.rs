@@ -67,6 +67,18 @@ pub struct EndToEnd {
     /// Measure the cluster topology against one node of each instead (see `cluster.rs`).
     #[arg(long)]
     pub cluster: bool,
+    /// Measure the gateway's replay against clickhouse-client instead (see `gateway.rs`).
+    #[arg(long)]
+    pub gateway: bool,
+    /// With `--gateway`: trades written and replayed.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub gateway_rows: u64,
+    /// With `--gateway`: WebSocket clients of the live fan-out.
+    #[arg(long, default_value_t = 100)]
+    pub gateway_clients: usize,
+    /// With `--gateway`: trades per second the simulator makes during the fan-out.
+    #[arg(long, default_value_t = 20_000)]
+    pub gateway_rate: u32,
     /// With `--cluster`: simulator trade rates to climb on each topology, trades per second.
     #[arg(
         long,

@@ -19,6 +19,7 @@ mod backfill;
 mod baselines;
 mod cluster;
 pub mod e2e;
+mod gateway;
 mod metrics;
 mod process;
 mod workers;
@@ -50,6 +51,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.end_to_end.cluster {
         return cluster::run(&args.end_to_end);
+    }
+    if args.end_to_end.gateway {
+        return gateway::run(&args.end_to_end);
     }
     e2e::run(args.end_to_end)
 }
