@@ -1,11 +1,14 @@
 //! `marketprism up`, `status`, `down` and their failure messages, run as a user runs them.
 
+mod common;
+
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{marketprism, text};
 use marketprism_servers::{free_port_block, read_pid};
 use marketprism_testkit::NatsServer;
 use nix::sys::signal::{kill, Signal};
@@ -13,24 +16,6 @@ use nix::unistd::Pid;
 
 /// Ports a deployment uses from its base.
 const PORTS: u16 = marketprism_deploy::Ports::COUNT;
-
-fn marketprism(args: &[&str], state: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_marketprism"))
-        .args(args)
-        .arg("--state-dir")
-        .arg(state)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("marketprism runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// A base port with the ports above it free, which no other test is handed.
 fn port_base() -> u16 {

@@ -7,11 +7,15 @@
 //!
 //! Chromium is required: on Debian, `apt-get install chromium` (`.ci/run` installs it).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{marketprism, text};
 
 use serde_json::Value;
 
@@ -21,24 +25,6 @@ const PAGE_TIME_MS: u32 = 4_000;
 
 /// Longest a Chromium run may take before the test fails.
 const CHROMIUM_DEADLINE: Duration = Duration::from_secs(120);
-
-fn marketprism(args: &[&str], state: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_marketprism"))
-        .args(args)
-        .arg("--state-dir")
-        .arg(state)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("marketprism runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// A deployment in a state directory of its own, stopped with `down` when dropped, also
 /// when the test fails (or `up` failed halfway).
