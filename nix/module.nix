@@ -1,11 +1,13 @@
 # NixOS module: `services.marketprism`.
 #
 # One systemd unit per service (marketprism-collector, marketprism-storage,
-# marketprism-backfill, optionally marketprism-archive and marketprism-sim) and two oneshot
-# units: marketprism-streams-init, which creates the JetStream streams before the collector,
-# storage and backfill start, and
+# marketprism-backfill, optionally marketprism-gateway, marketprism-archive and
+# marketprism-sim) and two oneshot units: marketprism-streams-init, which creates the
+# JetStream streams before the collector, storage and backfill start, and
 # marketprism-migrate, which applies the ClickHouse schema before storage and archive start.
-# The collector depends on NATS only, so it records while ClickHouse is down.
+# The collector depends on NATS only, so it records while ClickHouse is down. The gateway
+# reads ClickHouse as the read-only `marketprism_reader`, and the event stream with an nkey
+# of its own.
 #
 # Settings are freeform TOML (the same keys as the files in `examples/`), checked at build
 # time with `marketprism check-config`. Each unit gets a configuration with the sections it
@@ -57,48 +59,27 @@ let
 
   # A secret handed to a unit: its credential name, its file, and the configuration key
   # naming the unit's copy. systemd places a unit's credentials in /run/credentials/<unit>/.
+  mkSecret = name: file: key: { inherit name file key; };
+  # The operator's `file`, when set.
+  operatorSecret = name: file: key: if file != null then mkSecret name file key else null;
   # NATS: the identity's generated nkey seed, or the operator's `.creds` file.
   natsSecret =
     identity:
     if generatedNats then
-      {
-        name = "nats-nkey";
-        file = "${credentialsDir}/${identity}.nkey";
-        key = "nkey_seed_file";
-      }
-    else if cfg.nats.credentialsFile != null then
-      {
-        name = "nats-creds";
-        file = cfg.nats.credentialsFile;
-        key = "credentials_file";
-      }
+      mkSecret "nats-nkey" "${credentialsDir}/${identity}.nkey" "nkey_seed_file"
     else
-      null;
-  # ClickHouse: the generated password of `marketprism_storage`, or the operator's file.
+      operatorSecret "nats-creds" cfg.nats.credentialsFile "credentials_file";
+  # ClickHouse: the identity's generated password, or the operator's file.
   clickhouseSecret =
+    identity:
     if generatedClickhouse then
-      {
-        name = "clickhouse-password";
-        file = "${credentialsDir}/storage.clickhouse-password";
-        key = "password_file";
-      }
-    else if cfg.clickhouse.passwordFile != null then
-      {
-        name = "clickhouse-password";
-        file = cfg.clickhouse.passwordFile;
-        key = "password_file";
-      }
+      mkSecret "clickhouse-password" "${credentialsDir}/${identity}.clickhouse-password"
+        "password_file"
     else
-      null;
+      operatorSecret "clickhouse-password" cfg.clickhouse.passwordFile "password_file";
   coldSecret =
-    if cfg.archive.coldPasswordFile != null then
-      {
-        name = "clickhouse-cold-password";
-        file = cfg.archive.coldPasswordFile;
-        key = "password_file";
-      }
-    else
-      null;
+    operatorSecret "clickhouse-cold-password" cfg.archive.coldPasswordFile "password_file";
+  apiKeysSecret = operatorSecret "api-keys" cfg.gateway.apiKeysFile "api_keys_file";
 
   # `LoadCredential=` of a unit handed `secrets` (those that are set).
   loadCredential =
@@ -113,11 +94,12 @@ let
     };
 
   natsFor = unit: identity: withSecret unit (natsSecret identity);
-  # The storage identity's ClickHouse user, when the module generates it.
+  # The identity's ClickHouse user (`marketprism_storage`, `marketprism_reader`), when the
+  # module generates it.
   clickhouseFor =
-    unit: table:
-    withSecret unit clickhouseSecret table
-    // lib.optionalAttrs generatedClickhouse { user = "marketprism_storage"; };
+    unit: identity: table:
+    withSecret unit (clickhouseSecret identity) table
+    // lib.optionalAttrs generatedClickhouse { user = "marketprism_${identity}"; };
 
   # Renders a configuration and fails the build if `marketprism check-config` rejects it.
   checkedConfig =
@@ -145,13 +127,21 @@ let
       cfg.storage.settings
       // {
         nats = natsFor "marketprism-storage" "storage" cfg.storage.settings.nats;
-        clickhouse = clickhouseFor "marketprism-storage" cfg.storage.settings.clickhouse;
+        clickhouse = clickhouseFor "marketprism-storage" "storage" cfg.storage.settings.clickhouse;
       }
     );
     marketprism-backfill = checkedConfig "backfill" "marketprism-backfill" (
       cfg.backfill.settings
       // {
         nats = natsFor "marketprism-backfill" "backfill" cfg.backfill.settings.nats;
+      }
+    );
+    # The gateway reads ClickHouse as `marketprism_reader`, which may only read.
+    marketprism-gateway = checkedConfig "gateway" "marketprism-gateway" (
+      withSecret "marketprism-gateway" apiKeysSecret cfg.gateway.settings
+      // {
+        nats = natsFor "marketprism-gateway" "gateway" cfg.gateway.settings.nats;
+        clickhouse = clickhouseFor "marketprism-gateway" "reader" cfg.gateway.settings.clickhouse;
       }
     );
     # `streams init` reads `[nats]`: storage's, or the collector's on a host without storage.
@@ -162,11 +152,11 @@ let
     };
     # `migrate` reads `[clickhouse]`.
     marketprism-migrate = checkedConfig "storage" "marketprism-migrate" {
-      clickhouse = clickhouseFor "marketprism-migrate" cfg.storage.settings.clickhouse;
+      clickhouse = clickhouseFor "marketprism-migrate" "storage" cfg.storage.settings.clickhouse;
     };
     # `archive` reads `[clickhouse]` (the hot tier) and `[archive]`.
     marketprism-archive = checkedConfig "storage" "marketprism-archive" {
-      clickhouse = clickhouseFor "marketprism-archive" cfg.storage.settings.clickhouse;
+      clickhouse = clickhouseFor "marketprism-archive" "storage" cfg.storage.settings.clickhouse;
       archive = cfg.archive.settings // {
         cold = withSecret "marketprism-archive" coldSecret (cfg.archive.settings.cold or { });
       };
@@ -188,6 +178,10 @@ let
     {
       name = "backfill";
       listen = "127.0.0.1:9103";
+    }
+    {
+      name = "gateway";
+      listen = "127.0.0.1:9104";
     }
   ];
   # Where Prometheus on this host reaches a `listen` address: a wildcard one on loopback.
@@ -317,7 +311,8 @@ let
         Restart = "always";
         RestartSec = 5;
         # Collector and storage drain on SIGTERM: publishes acked, batches committed; the
-        # backfill leaves the gap it was filling to be redelivered.
+        # backfill leaves the gap it was filling to be redelivered; the gateway ends its
+        # replays and live streams.
         KillSignal = "SIGTERM";
         TimeoutStopSec = 120;
       }
@@ -409,6 +404,42 @@ in
           {option}`services.marketprism.nats.settings`, and its `venues` to the collector's
           venues with their trade channels (and the simulator's REST endpoint with
           {option}`services.marketprism.sim.enable`).
+        '';
+      };
+    };
+
+    gateway = {
+      enable = lib.mkEnableOption "the gateway: the read API, the live stream and the status page";
+      settings = lib.mkOption {
+        type = settingsFormat.type;
+        default = { };
+        example = lib.literalExpression ''
+          {
+            listen = "0.0.0.0:9104";
+            query.max_execution_time = "1m";
+            live.client_buffer = 1000;
+          }
+        '';
+        description = ''
+          Gateway configuration, as in `examples/gateway.toml`. It listens on
+          `127.0.0.1:9104` unless `listen` says otherwise; an address other than loopback
+          needs {option}`services.marketprism.gateway.apiKeysFile`. Its `nats` table
+          defaults to {option}`services.marketprism.nats.settings`, its `clickhouse` table to
+          storage's (with generated credentials, as the read-only `marketprism_reader`), and
+          `status.storage_consumer` and `status.backfill_consumer` to the durable consumers
+          of storage and the backfill.
+        '';
+      };
+      apiKeysFile = lib.mkOption {
+        type = secretFileType;
+        default = null;
+        example = "/run/secrets/marketprism-gateway-keys";
+        description = ''
+          The gateway's API keys (`api_keys_file`): one SHA-256 of a key per line, as 64 hex
+          digits (`printf %s "$KEY" | sha256sum`), optionally followed by a name and
+          `requests_per_minute=N`. With it, every `/v1/` request needs a key. Handed to the
+          gateway unit with `LoadCredential`; it stays where it is, only its path enters the
+          Nix store.
         '';
       };
     };
@@ -546,10 +577,10 @@ in
         {option}`services.marketprism.clickhouse.enable`), as `marketprism up` does: an nkey
         per unit with only the NATS permissions its job needs, ClickHouse users
         `marketprism_storage` (read and write in the database) and `marketprism_reader` (read
-        only), and a password for `default`. The secrets are created once in
-        /var/lib/marketprism-credentials (0700, files 0600, kept across rebuilds) and handed
-        to each unit with `LoadCredential`; the servers admit nobody else. An analyst reads
-        with `clickhouse-client --user marketprism_reader --password "$(cat
+        only, also the gateway's user), and a password for `default`. The secrets are created
+        once in /var/lib/marketprism-credentials (0700, files 0600, kept across rebuilds) and
+        handed to each unit with `LoadCredential`; the servers admit nobody else. An analyst
+        reads with `clickhouse-client --user marketprism_reader --password "$(cat
         /var/lib/marketprism-credentials/reader.clickhouse-password)"`.
       '';
     };
@@ -561,9 +592,10 @@ in
         description = ''
           Whether to add MarketPrism's alert and recording rules to `services.prometheus`,
           with a scrape job (`marketprism-collector`, `marketprism-storage`,
-          `marketprism-backfill`) for the `/metrics` of each enabled service at its
-          `settings.listen` address (a wildcard address is scraped on loopback). Prometheus
-          itself, its alert routing and retention are configured separately.
+          `marketprism-backfill`, `marketprism-gateway`) for the `/metrics` of each enabled
+          service at its `settings.listen` address (a wildcard address is scraped on
+          loopback). Prometheus itself, its alert routing and retention are configured
+          separately.
         '';
       };
       grafana.enable = lib.mkOption {
@@ -585,7 +617,7 @@ in
       url = lib.mkOption {
         type = lib.types.str;
         default = "http://127.0.0.1:8123";
-        description = "ClickHouse HTTP URL used by storage, migrations and archiving.";
+        description = "ClickHouse HTTP URL used by storage, migrations, archiving and the gateway.";
       };
       cluster = {
         name = lib.mkOption {
@@ -831,6 +863,20 @@ in
             shard_urls = lib.mkDefault cfg.clickhouse.cluster.shardUrls;
           };
         };
+        # The gateway reads what storage writes, and shows the lag of the consumers that
+        # storage and the backfill use.
+        gateway.settings = {
+          nats = natsDefaults;
+          clickhouse = lib.mapAttrs (_: lib.mkDefault) cfg.storage.settings.clickhouse;
+          status = {
+            storage_consumer = lib.mkIf (
+              cfg.storage.settings ? consumer.durable_name
+            ) (lib.mkDefault cfg.storage.settings.consumer.durable_name);
+            backfill_consumer = lib.mkIf (
+              cfg.backfill.settings ? consumer.durable_name
+            ) (lib.mkDefault cfg.backfill.settings.consumer.durable_name);
+          };
+        };
         # The venues the collector records, each with the trade channels it subscribes.
         backfill.settings = {
           nats = natsDefaults;
@@ -921,7 +967,7 @@ in
         description = "MarketPrism: apply the ClickHouse schema";
         command = "migrate";
         serverUnits = clickhouseUnits;
-        credentials = [ clickhouseSecret ];
+        credentials = [ (clickhouseSecret "storage") ];
       });
 
       marketprism-collector = lib.mkIf cfg.collector.enable (service {
@@ -952,7 +998,7 @@ in
         wants = natsUnits ++ clickhouseUnits;
         credentials = [
           (natsSecret "storage")
-          clickhouseSecret
+          (clickhouseSecret "storage")
         ];
       });
 
@@ -965,13 +1011,32 @@ in
         credentials = [ (natsSecret "backfill") ];
       });
 
+      marketprism-gateway = lib.mkIf cfg.gateway.enable (service {
+        description = "MarketPrism gateway (ClickHouse and JetStream → HTTP and WebSocket API)";
+        execStart = "${exe} gateway --config ${configs.marketprism-gateway}";
+        # It answers from whatever is there, so the streams and the schema are awaited (on a
+        # host that creates them) but not required.
+        wants =
+          natsUnits
+          ++ clickhouseUnits
+          ++ lib.optional (
+            cfg.collector.enable || cfg.storage.enable || cfg.backfill.enable
+          ) "marketprism-streams-init.service"
+          ++ lib.optional (cfg.storage.enable || cfg.archive.enable) "marketprism-migrate.service";
+        credentials = [
+          (natsSecret "gateway")
+          (clickhouseSecret "reader")
+          apiKeysSecret
+        ];
+      });
+
       marketprism-archive = lib.mkIf cfg.archive.enable (service {
         description = "MarketPrism hot → cold archive";
         execStart = "${exe} archive --watch --config ${configs.marketprism-archive}";
         requires = [ "marketprism-migrate.service" ];
         wants = clickhouseUnits;
         credentials = [
-          clickhouseSecret
+          (clickhouseSecret "storage")
           coldSecret
         ];
       });

@@ -1,6 +1,7 @@
-# NixOS VM test: the module with local NATS, ClickHouse, the simulator and Prometheus; passes
-# when trades reach ClickHouse, every unit is healthy, the servers admit only the generated
-# identities, and Prometheus loads the rules and scrapes every service.
+# NixOS VM test: the module with local NATS, ClickHouse, the simulator, the gateway and
+# Prometheus; passes when trades reach ClickHouse, every unit is healthy, the gateway reads
+# both servers as its own identities, the servers admit only the generated identities, and
+# Prometheus loads the rules and scrapes every service.
 { pkgs, module }:
 pkgs.testers.runNixOSTest {
   name = "marketprism";
@@ -18,6 +19,7 @@ pkgs.testers.runNixOSTest {
       nats.enable = true;
       clickhouse.enable = true;
       sim.enable = true;
+      gateway.enable = true;
       monitoring.prometheus.enable = true;
     };
     services.prometheus.enable = true;
@@ -48,11 +50,23 @@ pkgs.testers.runNixOSTest {
     )
     machine.succeed("printf 'CONNECT {\"verbose\":true}\\r\\nPING\\r\\n' | timeout 5 nc 127.0.0.1 4222 | grep -q 'Authorization Violation'")
     machine.succeed("curl -sf http://127.0.0.1:9101/metrics | grep -q 'marketprism_collector_events_published_total'")
-    # Prometheus has the rules and scrapes the collector, storage and backfill.
+    # The gateway reads ClickHouse as marketprism_reader and asks NATS for storage's consumer
+    # with its own nkey.
+    machine.wait_for_unit("marketprism-gateway.service")
+    machine.wait_until_succeeds("curl -sf http://127.0.0.1:9104/ready", timeout=120)
+    machine.wait_until_succeeds(
+        "curl -sf http://127.0.0.1:9104/v1/status | grep -q '\"symbol\":\"BTC-USDT\"'",
+        timeout=60,
+    )
+    machine.succeed(
+        "curl -sf http://127.0.0.1:9104/v1/status | grep -q '\"durable\":\"marketprism-storage\",\"pending\":[0-9]'"
+    )
+    machine.succeed("curl -sf http://127.0.0.1:9104/ | grep -q '<title>MarketPrism status</title>'")
+    # Prometheus has the rules and scrapes the collector, storage, backfill and gateway.
     machine.wait_for_unit("prometheus.service")
     machine.wait_until_succeeds("curl -sf http://127.0.0.1:9090/api/v1/rules | grep -q MarketPrismServiceDown", timeout=60)
     machine.wait_until_succeeds(
-        "curl -sfG http://127.0.0.1:9090/api/v1/query --data-urlencode 'query=count(up{job=~\"marketprism-.+\"} == 1) == 3' | grep -q '\"value\"'",
+        "curl -sfG http://127.0.0.1:9090/api/v1/query --data-urlencode 'query=count(up{job=~\"marketprism-.+\"} == 1) == 4' | grep -q '\"value\"'",
         timeout=180,
     )
 

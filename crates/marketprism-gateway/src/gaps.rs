@@ -18,9 +18,14 @@ use crate::source::Reader;
 use crate::tables::{gap_concerns, gaps_table};
 use crate::ApiError;
 
-/// One collector's gap, as stored (the latest status of its key, `FINAL`).
+/// One collector's gap, as stored (the latest status of its key, `FINAL`), in the columns
+/// of [`gap_columns`].
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
 pub struct GapRow {
+    /// The venue, e.g. `binance`.
+    pub exchange: String,
+    /// The market, e.g. `spot`.
+    pub market: String,
     /// The instrument.
     pub symbol: String,
     /// The collector that recorded it; empty when collectors are not named.
@@ -58,6 +63,35 @@ pub(crate) fn placeholders(count: usize) -> String {
     vec!["?"; count].join(", ")
 }
 
+/// The columns of [`GapRow`] in its order, selected from the gaps table.
+pub(crate) fn gap_columns(dialect: Dialect) -> String {
+    format!(
+        "exchange, market_type AS market, symbol, collector, reason, status, \
+         {from_time} AS from_ms, {to_time} AS to_ms, recovered, unrecovered, status_detail",
+        from_time = dialect.time_ms("from_time"),
+        to_time = dialect.time_ms("to_time"),
+    )
+}
+
+/// `sql`, whose first placeholders are an exchange, a market and `symbols` (as
+/// [`placeholders`]), with those bound.
+async fn feed_query(
+    reader: &Reader,
+    sql: &str,
+    exchange: Exchange,
+    market: MarketType,
+    symbols: &[Symbol],
+) -> Result<clickhouse::query::Query, ApiError> {
+    let query = reader
+        .query(sql)
+        .await?
+        .bind(exchange.as_str())
+        .bind(market.as_str());
+    Ok(symbols
+        .iter()
+        .fold(query, |query, symbol| query.bind(symbol.as_str())))
+}
+
 /// The gap rows of `symbols` whose window meets `from_ms..to_ms`, in time order.
 pub async fn gap_rows(
     reader: &Reader,
@@ -67,25 +101,18 @@ pub async fn gap_rows(
     symbols: &[Symbol],
     (from_ms, to_ms): (i64, i64),
 ) -> Result<Vec<GapRow>, ApiError> {
-    let from_time = dialect.time_ms("from_time");
-    let to_time = dialect.time_ms("to_time");
     let sql = format!(
-        "SELECT symbol, collector, reason, status, {from_time} AS from_ms, {to_time} AS to_ms, \
-         recovered, unrecovered, status_detail FROM {table} FINAL \
+        "SELECT {columns} FROM {table} FINAL \
          WHERE exchange = ? AND market_type = ? AND symbol IN ({symbols}) \
          AND {from_time} < ? AND {to_time} > ? \
          ORDER BY from_ms, to_ms, symbol, collector, reason",
+        columns = gap_columns(dialect),
         table = gaps_table().name,
         symbols = placeholders(symbols.len()),
+        from_time = dialect.time_ms("from_time"),
+        to_time = dialect.time_ms("to_time"),
     );
-    let mut query = reader
-        .query(&sql)
-        .await?
-        .bind(exchange.as_str())
-        .bind(market.as_str());
-    for symbol in symbols {
-        query = query.bind(symbol.as_str());
-    }
+    let query = feed_query(reader, &sql, exchange, market, symbols).await?;
     Ok(query.bind(to_ms).bind(from_ms).fetch_all().await?)
 }
 
@@ -119,15 +146,10 @@ pub async fn collectors(
         table = gaps_table().name,
         symbols = placeholders(symbols.len()),
     );
-    let mut query = reader
-        .query(&sql)
+    let named: Vec<Named> = feed_query(reader, &sql, exchange, market, symbols)
         .await?
-        .bind(exchange.as_str())
-        .bind(market.as_str());
-    for symbol in symbols {
-        query = query.bind(symbol.as_str());
-    }
-    let named: Vec<Named> = query.fetch_all().await?;
+        .fetch_all()
+        .await?;
     Ok(named
         .into_iter()
         .map(|named| (named.symbol, named.collector))
@@ -175,6 +197,8 @@ mod tests {
 
     fn row(collector: &str, reason: &str, status: &str, from_ms: i64, to_ms: i64) -> GapRow {
         GapRow {
+            exchange: "binance".into(),
+            market: "spot".into(),
             symbol: "BTC-USDT".into(),
             collector: collector.into(),
             reason: reason.into(),

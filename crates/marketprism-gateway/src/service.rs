@@ -20,6 +20,7 @@ use crate::auth::{ApiKeys, KeyFileError};
 use crate::metrics::{Metrics, RequestLabels};
 use crate::params::Params;
 use crate::source::Reader;
+use crate::status::StatusSource;
 use crate::stream::{self, StreamRequest};
 use crate::{coverage, instruments, replay, ApiError, Config};
 
@@ -59,6 +60,8 @@ struct AppState {
     metrics: Metrics,
     /// The event stream's live subjects, for `/v1/stream`.
     hub: Arc<stream::Hub>,
+    /// The consumers' lag and the latest answer, for `/v1/status`.
+    status: StatusSource,
     /// Cancelled when the gateway stops, ending replays still streaming.
     shutdown: CancellationToken,
 }
@@ -95,12 +98,14 @@ pub async fn bind(
         async_nats::jetstream::new(nats.clone()),
         config.nats.stream.name.clone(),
     ));
+    let status = StatusSource::new(&config, &nats);
     let state: Shared = Arc::new(AppState {
         reader,
         config,
         keys,
         metrics,
         hub,
+        status,
         shutdown: shutdown.clone(),
     });
 
@@ -109,11 +114,7 @@ pub async fn bind(
         .route("/v1/coverage", get(coverage_route))
         .route("/v1/replay", get(replay_route))
         .route("/v1/stream", get(stream_route))
-        .route(
-            "/v1/status",
-            crate::status::route(&state.config, &nats, state.metrics.clone())
-                .map_err(GatewayError::ClickHouse)?,
-        )
+        .route("/v1/status", get(status_route))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key))
         // The page holds no data: it asks `/v1/status` with the key it is given.
         .route("/", get(crate::page::serve))
@@ -262,6 +263,15 @@ async fn coverage_route(State(state): State<Shared>, RawQuery(query): RawQuery) 
         Err(error) => Err(error),
     };
     answer(&state, "/v1/coverage", result)
+}
+
+async fn status_route(State(state): State<Shared>) -> Response {
+    let result = state
+        .status
+        .current(&state.reader)
+        .await
+        .map(|status| Json(status.as_ref()).into_response());
+    answer(&state, "/v1/status", result)
 }
 
 async fn replay_route(State(state): State<Shared>, RawQuery(query): RawQuery) -> Response {

@@ -41,16 +41,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, MethodRouter};
-use axum::Json;
 use clickhouse::Row;
 use marketprism_model::GapStatus;
 use marketprism_schema::Dialect;
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{Metrics, RequestLabels};
+use crate::gaps::{gap_columns, GapRow};
 use crate::source::Reader;
 use crate::tables::{self, decimal_text, gaps_table, EXCHANGE_TIME, RECEIVED_TIME};
 use crate::{ApiError, Config};
@@ -69,9 +65,6 @@ pub const REUSE: Duration = Duration::from_secs(1);
 
 /// Longest wait for NATS to describe one consumer.
 const CONSUMER_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The endpoint, as counted in `marketprism_gateway_requests_total`.
-const ENDPOINT: &str = "/v1/status";
 
 fn default_storage_consumer() -> String {
     "marketprism-storage".to_owned()
@@ -188,33 +181,6 @@ pub struct ConsumerLag {
     pub error: Option<String>,
 }
 
-/// A collector's gap, as stored (the latest status of its key).
-#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
-pub struct GapEntry {
-    /// The venue.
-    pub exchange: String,
-    /// The market.
-    pub market: String,
-    /// The symbol.
-    pub symbol: String,
-    /// The collector that recorded it; empty when collectors are not named.
-    pub collector: String,
-    /// Why data may be missing, e.g. `disconnect`.
-    pub reason: String,
-    /// Where it stands: `open`, `closed`, `filled`, `partial`, `unfillable`.
-    pub status: String,
-    /// Start of the window, Unix milliseconds.
-    pub from_ms: i64,
-    /// End of the window, Unix milliseconds.
-    pub to_ms: i64,
-    /// Trades a backfill recovered.
-    pub recovered: Option<u64>,
-    /// Trades known missing that a backfill did not recover.
-    pub unrecovered: Option<u64>,
-    /// What the backfill said.
-    pub status_detail: String,
-}
-
 /// Open and recent gaps, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Gaps {
@@ -224,9 +190,9 @@ pub struct Gaps {
     /// Most gaps of each list; a full list may have more.
     pub limit: usize,
     /// Gaps still open, latest start first.
-    pub open: Vec<GapEntry>,
+    pub open: Vec<GapRow>,
     /// Other gaps that ended within the hour, latest end first.
-    pub recent: Vec<GapEntry>,
+    pub recent: Vec<GapRow>,
 }
 
 /// One side's best level.
@@ -321,19 +287,38 @@ enum GapList {
 
 /// The query of one list of gaps, at most [`MAX_GAPS`].
 fn gaps_sql(dialect: Dialect, list: GapList) -> String {
-    let from_time = dialect.time_ms("from_time");
-    let to_time = dialect.time_ms("to_time");
     let (filter, order) = match list {
         GapList::Open => ("status = ?".to_owned(), "from_ms DESC"),
-        GapList::Recent => (format!("status != ? AND {to_time} >= ?"), "to_ms DESC"),
+        GapList::Recent => (
+            format!("status != ? AND {} >= ?", dialect.time_ms("to_time")),
+            "to_ms DESC",
+        ),
     };
     format!(
-        "SELECT exchange, market_type AS market, symbol, collector, reason, status, \
-         {from_time} AS from_ms, {to_time} AS to_ms, recovered, unrecovered, status_detail \
-         FROM {table} FINAL WHERE {filter} \
+        "SELECT {columns} FROM {table} FINAL WHERE {filter} \
          ORDER BY {order}, exchange, market, symbol, collector, reason LIMIT {MAX_GAPS}",
+        columns = gap_columns(dialect),
         table = gaps_table().name,
     )
+}
+
+/// One list of gaps: the open ones, or the others whose window ended at or after
+/// `recent_since_ms`.
+async fn gap_list(
+    reader: &Reader,
+    dialect: Dialect,
+    list: GapList,
+    recent_since_ms: i64,
+) -> Result<Vec<GapRow>, ApiError> {
+    let query = reader
+        .query(&gaps_sql(dialect, list))
+        .await?
+        .bind(GapStatus::Open.as_str());
+    let query = match list {
+        GapList::Open => query,
+        GapList::Recent => query.bind(recent_since_ms),
+    };
+    Ok(query.fetch_all().await?)
 }
 
 /// The query of each symbol's latest book (by venue time, then update id) with its first
@@ -443,70 +428,41 @@ impl TopOfBook {
     }
 }
 
-/// What `/v1/status` reads, and its latest answer.
-struct Source {
-    reader: Reader,
+/// What `/v1/status` asks NATS, and its latest answer.
+pub(crate) struct StatusSource {
     jetstream: jetstream::Context,
     stream: String,
     config: StatusConfig,
-    metrics: Metrics,
     latest: tokio::sync::Mutex<Option<(Instant, Arc<Status>)>>,
 }
 
-/// The `GET /v1/status` route: reads `config`'s ClickHouse through a [`Reader`] of its own
-/// (with the same limits) and asks NATS through `nats` for the consumers of `config`'s
-/// stream; counts its answers in `metrics`.
-pub(crate) fn route<S>(
-    config: &Config,
-    nats: &async_nats::Client,
-    metrics: Metrics,
-) -> std::io::Result<MethodRouter<S>>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    let source = Source {
-        reader: Reader::new(&config.clickhouse, &config.query)?,
-        jetstream: jetstream::new(nats.clone()),
-        stream: config.nats.stream.name.clone(),
-        config: config.status.clone(),
-        metrics,
-        latest: tokio::sync::Mutex::new(None),
-    };
-    Ok(get(serve).with_state(Arc::new(source)))
-}
+impl StatusSource {
+    /// Asks NATS through `nats` for the consumers `config.status` names on `config`'s
+    /// stream.
+    pub(crate) fn new(config: &Config, nats: &async_nats::Client) -> Self {
+        StatusSource {
+            jetstream: jetstream::new(nats.clone()),
+            stream: config.nats.stream.name.clone(),
+            config: config.status.clone(),
+            latest: tokio::sync::Mutex::new(None),
+        }
+    }
 
-async fn serve(State(source): State<Arc<Source>>) -> Response {
-    let response = match source.current().await {
-        Ok(status) => Json(status.as_ref()).into_response(),
-        Err(error) => error.into_response(),
-    };
-    source
-        .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            endpoint: ENDPOINT,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    response
-}
-
-impl Source {
-    /// The latest answer if younger than [`REUSE`], else a new one. Requests arriving
-    /// while one is computed wait for it rather than query again.
-    async fn current(&self) -> Result<Arc<Status>, ApiError> {
+    /// The latest answer if younger than [`REUSE`], else a new one read through `reader`.
+    /// Requests arriving while one is computed wait for it rather than query again.
+    pub(crate) async fn current(&self, reader: &Reader) -> Result<Arc<Status>, ApiError> {
         let mut latest = self.latest.lock().await;
         if let Some((taken, status)) = latest.as_ref() {
             if taken.elapsed() < REUSE {
                 return Ok(status.clone());
             }
         }
-        let status = Arc::new(self.read().await?);
+        let status = Arc::new(self.read(reader).await?);
         *latest = Some((Instant::now(), status.clone()));
         Ok(status)
     }
 
-    async fn read(&self) -> Result<Status, ApiError> {
+    async fn read(&self, reader: &Reader) -> Result<Status, ApiError> {
         let now_ms = marketprism_model::now_ms();
         let consumers = async {
             let (storage, backfill) = tokio::join!(
@@ -515,7 +471,7 @@ impl Source {
             );
             vec![storage, backfill]
         };
-        let (tables, consumers) = tokio::join!(self.read_tables(now_ms), consumers);
+        let (tables, consumers) = tokio::join!(read_tables(reader, now_ms), consumers);
         let (feeds, gaps, books) = tables?;
         Ok(Status {
             now_ms,
@@ -525,67 +481,6 @@ impl Source {
             gaps,
             books,
         })
-    }
-
-    async fn read_tables(
-        &self,
-        now_ms: i64,
-    ) -> Result<(Vec<Feed>, Gaps, Vec<TopOfBook>), ApiError> {
-        let dialect = self.reader.dialect().await?;
-        let activity = async {
-            let since = now_ms - RATE_WINDOW_MS;
-            let query = tables::data_types().fold(
-                self.reader.query(&activity_sql(dialect)).await?,
-                |query, _| query.bind(since),
-            );
-            Ok::<_, ApiError>(feeds(query.fetch_all().await?, now_ms))
-        };
-        let recent_since_ms = now_ms - RECENT_GAPS_MS;
-        let open = async {
-            Ok::<Vec<GapEntry>, ApiError>(
-                self.reader
-                    .query(&gaps_sql(dialect, GapList::Open))
-                    .await?
-                    .bind(GapStatus::Open.as_str())
-                    .fetch_all()
-                    .await?,
-            )
-        };
-        let recent = async {
-            Ok::<Vec<GapEntry>, ApiError>(
-                self.reader
-                    .query(&gaps_sql(dialect, GapList::Recent))
-                    .await?
-                    .bind(GapStatus::Open.as_str())
-                    .bind(recent_since_ms)
-                    .fetch_all()
-                    .await?,
-            )
-        };
-        let books = async {
-            let rows: Vec<BookRow> = self
-                .reader
-                .query(&books_sql(dialect))
-                .await?
-                .fetch_all()
-                .await?;
-            Ok::<_, ApiError>(
-                rows.into_iter()
-                    .map(|row| TopOfBook::new(row, now_ms))
-                    .collect(),
-            )
-        };
-        let (feeds, open, recent, books) = futures::try_join!(activity, open, recent, books)?;
-        Ok((
-            feeds,
-            Gaps {
-                recent_since_ms,
-                limit: MAX_GAPS,
-                open,
-                recent,
-            },
-            books,
-        ))
     }
 
     /// The lag of consumer `durable` of the stream, or why NATS did not tell it.
@@ -634,6 +529,44 @@ impl Source {
             error,
         }
     }
+}
+
+/// The feeds, gaps and books, read through `reader` at `now_ms`.
+async fn read_tables(
+    reader: &Reader,
+    now_ms: i64,
+) -> Result<(Vec<Feed>, Gaps, Vec<TopOfBook>), ApiError> {
+    let dialect = reader.dialect().await?;
+    let activity = async {
+        let since = now_ms - RATE_WINDOW_MS;
+        let query = tables::data_types()
+            .fold(reader.query(&activity_sql(dialect)).await?, |query, _| {
+                query.bind(since)
+            });
+        Ok::<_, ApiError>(feeds(query.fetch_all().await?, now_ms))
+    };
+    let recent_since_ms = now_ms - RECENT_GAPS_MS;
+    let open = gap_list(reader, dialect, GapList::Open, recent_since_ms);
+    let recent = gap_list(reader, dialect, GapList::Recent, recent_since_ms);
+    let books = async {
+        let rows: Vec<BookRow> = reader.query(&books_sql(dialect)).await?.fetch_all().await?;
+        Ok::<_, ApiError>(
+            rows.into_iter()
+                .map(|row| TopOfBook::new(row, now_ms))
+                .collect(),
+        )
+    };
+    let (feeds, open, recent, books) = futures::try_join!(activity, open, recent, books)?;
+    Ok((
+        feeds,
+        Gaps {
+            recent_since_ms,
+            limit: MAX_GAPS,
+            open,
+            recent,
+        },
+        books,
+    ))
 }
 
 #[cfg(test)]

@@ -133,22 +133,16 @@ mod tests {
         assert!(names.contains(&"trade") && names.contains(&"orderbook"));
         assert!(!names.contains(&"gap"));
         for recorded in data_types() {
-            assert!(
-                marketprism_schema::columns(recorded.table)
-                    .iter()
-                    .any(|column| column.name == EXCHANGE_TIME
-                        && column.column_type == ColumnType::TimeMs),
-                "{}",
-                recorded.table.name
-            );
-            assert!(
-                marketprism_schema::columns(recorded.table)
-                    .iter()
-                    .any(|column| column.name == RECEIVED_TIME
-                        && column.column_type == ColumnType::TimeMs),
-                "{}",
-                recorded.table.name
-            );
+            for time in [EXCHANGE_TIME, RECEIVED_TIME] {
+                assert!(
+                    marketprism_schema::columns(recorded.table)
+                        .iter()
+                        .any(|column| column.name == time
+                            && column.column_type == ColumnType::TimeMs),
+                    "{} {time}",
+                    recorded.table.name
+                );
+            }
         }
         assert_eq!(gaps_table().name, "gaps");
         let gap_columns: Vec<&str> = marketprism_schema::columns(gaps_table())

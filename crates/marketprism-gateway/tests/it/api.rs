@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use marketprism_testkit::Release;
 
-use crate::{bad_parameter, Harness, T0};
+use crate::{bad_parameter, stored_gap, Harness, T0};
 
 #[tokio::test]
 async fn health_reports_version_and_both_dependencies() {
@@ -67,20 +67,6 @@ async fn check_instruments(harness: &Harness) {
     );
 }
 
-fn stored_gap(
-    collector: &str,
-    reason: &str,
-    status: &str,
-    (from, to): (i64, i64),
-    symbol: &str,
-) -> Value {
-    json!({
-        "symbol": symbol, "collector": collector, "reason": reason, "status": status,
-        "from_ms": T0 + from, "to_ms": T0 + to,
-        "recovered": null, "unrecovered": null, "status_detail": "",
-    })
-}
-
 #[tokio::test]
 async fn coverage_counts_minutes_and_says_whether_the_range_is_complete() {
     let harness = Harness::start("gateway_coverage", |_| {}).await;
@@ -116,9 +102,9 @@ async fn check_coverage(harness: &Harness) {
             "feed_gaps": [{"from_ms": T0 + 62_000, "to_ms": T0 + 90_000}],
             "collectors": [""],
             "gaps": [
-                stored_gap("", "trade_id_gap", "filled", (5_000, 6_000), "BTC-USDT"),
-                stored_gap("", "disconnect", "open", (62_000, 90_000), "BTC-USDT"),
-                stored_gap("", "sequence_break", "closed", (100_000, 110_000), "BTC-USDT"),
+                stored_gap("BTC-USDT", "", "trade_id_gap", "filled", (5_000, 6_000)),
+                stored_gap("BTC-USDT", "", "disconnect", "open", (62_000, 90_000)),
+                stored_gap("BTC-USDT", "", "sequence_break", "closed", (100_000, 110_000)),
             ],
         })
     );
@@ -276,18 +262,13 @@ async fn replay_merges_types_by_time_with_gaps_inline() {
 }
 
 async fn check_replay(harness: &Harness) {
-    let (status, body) = harness
-        .get(&format!(
+    let lines = harness
+        .ndjson(&format!(
             "/v1/replay?exchange=binance&market=spot&symbols=BTC-USDT&types=trade,orderbook&from={}&to={}",
             T0,
             T0 + 180_000
         ))
         .await;
-    assert_eq!(status, 200, "{body}");
-    let lines: Vec<Value> = body
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}")))
-        .collect();
     assert_eq!(
         lines,
         [
@@ -303,7 +284,6 @@ async fn check_replay(harness: &Harness) {
             trade_line(4, 179_000, "97004"),
         ]
     );
-    assert!(body.ends_with('\n'));
 
     // `to` is excluded, and a range without rows is empty.
     let (_, first) = harness
@@ -379,23 +359,13 @@ async fn replay_computes_trade_bars_and_book_snapshots() {
 }
 
 async fn check_computed(harness: &Harness) {
-    let (status, body) = harness
-        .get(&format!(
+    let lines = harness
+        .ndjson(&format!(
             "/v1/replay?exchange=binance&market=spot&symbols=BTC-USDT&types=trade_bar_1m,book_snapshot_1_1m&from={}&to={}",
             T0,
             T0 + 180_000
         ))
         .await;
-    assert_eq!(status, 200, "{body}");
-    let lines: Vec<Value> = body
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}")))
-        .collect();
-    let gap = |data_type: &str, (from, to): (i64, i64), reason: &str| {
-        let mut line = gap_line(data_type, (from, to), reason);
-        line["data_type"] = json!(data_type);
-        line
-    };
     assert_eq!(
         lines,
         [
@@ -413,9 +383,9 @@ async fn check_computed(harness: &Harness) {
                 [61_000, 61_500],
                 2
             ),
-            gap("trade_bar_1m", (62_000, 90_000), "disconnect"),
-            gap("book_snapshot_1_1m", (62_000, 90_000), "disconnect"),
-            gap("book_snapshot_1_1m", (100_000, 110_000), "sequence_break"),
+            gap_line("trade_bar_1m", (62_000, 90_000), "disconnect"),
+            gap_line("book_snapshot_1_1m", (62_000, 90_000), "disconnect"),
+            gap_line("book_snapshot_1_1m", (100_000, 110_000), "sequence_break"),
             bar_line(
                 120_000,
                 ["97004", "97004", "97004", "97004"],

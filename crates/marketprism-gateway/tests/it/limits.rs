@@ -2,12 +2,11 @@
 //! the configured limit.
 
 use marketprism_gateway::auth::digest_hex;
-use marketprism_gateway::source::Reader;
 use marketprism_gateway::GatewayError;
 
 use marketprism_testkit::Release;
 
-use crate::{Harness, T0};
+use crate::{assert_write_refused, Harness, T0};
 
 #[tokio::test]
 async fn api_keys_are_required_when_configured() {
@@ -99,15 +98,7 @@ async fn queries_are_read_only_on_deployed_clickhouse() {
 
 async fn read_only(release: Release) {
     let harness = Harness::start_release(release, "gateway_read_only", |_| {}).await;
-    let reader = Reader::new(&harness.config.clickhouse, &harness.config.query).expect("reader");
-    let error = reader
-        .query("INSERT INTO gaps SELECT * FROM gaps")
-        .await
-        .expect("the server's dialect")
-        .execute()
-        .await
-        .expect_err("a write");
-    assert!(error.to_string().contains("readonly"), "{error}");
+    assert_write_refused(&harness.config).await;
     let client = harness.config.clickhouse.database_client().expect("client");
     let gaps: u64 = client
         .query("SELECT count() FROM gaps")

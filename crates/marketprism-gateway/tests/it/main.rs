@@ -7,6 +7,7 @@ mod status;
 mod stream;
 mod users;
 
+use marketprism_gateway::source::Reader;
 use marketprism_gateway::Config;
 use marketprism_model::{
     Event, Exchange, MarketType, OrderBook, PriceLevel, Side, Trade, TradeSource,
@@ -14,7 +15,7 @@ use marketprism_model::{
 use marketprism_storage::migrate::migrate;
 use marketprism_storage::{ClickHouseConfig, GapRow, OrderBookRow, StoredRow, TradeRow};
 use marketprism_testkit::{ClickHouseServer, NatsServer, Release};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 /// 2026-11-27T00:00:00Z, Unix milliseconds: the day the rows are on.
@@ -100,6 +101,43 @@ impl Harness {
         assert_eq!(status, 200, "{path}: {body}");
         serde_json::from_str(&body).unwrap_or_else(|error| panic!("{path}: {error}: {body}"))
     }
+
+    /// `GET path`, answered 200 with NDJSON: its lines.
+    pub(crate) async fn ndjson(&self, path: &str) -> Vec<Value> {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.is_empty() || body.ends_with('\n'), "{path}: {body}");
+        body.lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"))
+            })
+            .collect()
+    }
+
+    /// The event stream of the harness's NATS, created.
+    pub(crate) async fn jetstream(&self) -> async_nats::jetstream::Context {
+        let client = marketprism_bus::connect(&self.config.nats, "test")
+            .await
+            .expect("nats");
+        let context = async_nats::jetstream::new(client);
+        marketprism_bus::ensure_streams(&context, &self.config.nats.stream)
+            .await
+            .expect("streams");
+        context
+    }
+}
+
+/// Checks that the gateway's reader on `config` is refused a write.
+pub(crate) async fn assert_write_refused(config: &Config) {
+    let reader = Reader::new(&config.clickhouse, &config.query).expect("reader");
+    let refused = reader
+        .query("INSERT INTO gaps SELECT * FROM gaps")
+        .await
+        .expect("the server's dialect")
+        .execute()
+        .await
+        .expect_err("a write");
+    assert!(refused.to_string().contains("readonly"), "{refused}");
 }
 
 pub(crate) fn trade(symbol: &str, id: u64, at: i64, price: &str) -> Event {
@@ -123,26 +161,38 @@ pub(crate) fn trade(symbol: &str, id: u64, at: i64, price: &str) -> Event {
     })
 }
 
-fn book(update_id: u64, at: i64) -> Event {
-    let level = |price: &str, quantity: &str| {
-        PriceLevel::new(
-            price.parse().expect("valid"),
-            quantity.parse().expect("valid"),
-        )
+/// A Binance spot book of `symbol` at `at` from [`T0`], received 4 ms later, with `bids`
+/// and `asks` as (price, quantity).
+pub(crate) fn book(
+    symbol: &str,
+    update_id: u64,
+    at: i64,
+    bids: &[(&str, &str)],
+    asks: &[(&str, &str)],
+) -> Event {
+    let levels = |side: &[(&str, &str)]| {
+        side.iter()
+            .map(|(price, quantity)| {
+                PriceLevel::new(
+                    price.parse().expect("valid"),
+                    quantity.parse().expect("valid"),
+                )
+            })
+            .collect()
     };
     Event::OrderBook(OrderBook {
         exchange: Exchange::Binance,
         market_type: MarketType::Spot,
-        symbol: "BTC-USDT".parse().expect("valid"),
+        symbol: symbol.parse().expect("valid"),
         update_id,
         exchange_time_ms: T0 + at,
         received_time_ms: T0 + at + 4,
-        bids: vec![level("100.10", "2"), level("99.5", "0.001")],
-        asks: vec![level("100.2", "0.5")],
+        bids: levels(bids),
+        asks: levels(asks),
     })
 }
 
-/// A gap row of the BTC-USDT or ETH-USDT spot feed.
+/// A gap row of a Binance spot feed, its window from [`T0`].
 pub(crate) fn gap(
     symbol: &str,
     collector: &str,
@@ -166,6 +216,21 @@ pub(crate) fn gap(
         status_detail: String::new(),
         collector: collector.into(),
     }
+}
+
+/// The [`gap`] of the same arguments as the API answers it (`/v1/coverage`, `/v1/status`).
+pub(crate) fn stored_gap(
+    symbol: &str,
+    collector: &str,
+    reason: &str,
+    status: &str,
+    (from, to): (i64, i64),
+) -> Value {
+    json!({
+        "exchange": "binance", "market": "spot", "symbol": symbol, "collector": collector,
+        "reason": reason, "status": status, "from_ms": T0 + from, "to_ms": T0 + to,
+        "recovered": null, "unrecovered": null, "status_detail": "",
+    })
 }
 
 pub(crate) async fn write<R: StoredRow>(client: &clickhouse::Client, rows: &[R]) {
@@ -200,6 +265,15 @@ pub(crate) async fn insert_rows(config: &ClickHouseConfig) {
         trade("BTC-USDT", 4, 179_000, "97004"),
         trade("ETH-USDT", 10, 62_000, "3500.1"),
     ];
+    let book = |update_id: u64, at: i64| {
+        book(
+            "BTC-USDT",
+            update_id,
+            at,
+            &[("100.10", "2"), ("99.5", "0.001")],
+            &[("100.2", "0.5")],
+        )
+    };
     let books = [book(100, 61_200), book(101, 120_500)];
     for _ in 0..2 {
         write::<TradeRow>(&client, &rows(&trades)).await;

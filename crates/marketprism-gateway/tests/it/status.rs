@@ -4,77 +4,60 @@
 
 use async_nats::jetstream;
 use marketprism_gateway::auth::digest_hex;
-use marketprism_model::{Event, Exchange, MarketType, OrderBook, PriceLevel};
+use marketprism_model::Event;
 use marketprism_storage::{OrderBookRow, TradeRow};
 use marketprism_testkit::Release;
 use serde_json::{json, Value};
 
-use crate::{gap, rows, trade, write, Harness, T0};
+use crate::{book, gap, rows, stored_gap, trade, write, Harness, T0};
 
-/// A SOL-USDT book at `at` (Unix milliseconds) with one level a side, received 4 ms later.
-fn sol_book(update_id: u64, at: i64, bid: (&str, &str), ask: (&str, &str)) -> Event {
-    let level = |(price, quantity): (&str, &str)| {
-        PriceLevel::new(
-            price.parse().expect("valid"),
-            quantity.parse().expect("valid"),
-        )
-    };
-    Event::OrderBook(OrderBook {
-        exchange: Exchange::Binance,
-        market_type: MarketType::Spot,
-        symbol: "SOL-USDT".parse().expect("valid"),
-        update_id,
-        exchange_time_ms: at,
-        received_time_ms: at + 4,
-        bids: vec![level(bid), level(("1.5", "9"))],
-        asks: vec![level(ask)],
-    })
+/// `ms` milliseconds before `now`, as a time from T0 (the builders' times).
+fn before(now: i64, ms: i64) -> i64 {
+    now - T0 - ms
 }
 
 /// SOL-USDT rows around `now`: trades 50, 30 and 10 s and 5 min before it, books 20 and 3 s
 /// before it; an open gap, one closed 10 min ago and one filled 2 h ago.
 async fn write_recent_rows(harness: &Harness, now: i64) {
     let client = harness.config.clickhouse.database_client().expect("client");
-    // `trade` times its trades from T0.
     let trades: Vec<Event> = [50_000, 30_000, 10_000, 300_000]
         .into_iter()
         .enumerate()
-        .map(|(id, before)| {
+        .map(|(id, ms)| {
             let id = u64::try_from(id).expect("small");
-            trade("SOL-USDT", 100 + id, now - before - T0, "150.55")
+            trade("SOL-USDT", 100 + id, before(now, ms), "150.55")
         })
         .collect();
     write::<TradeRow>(&client, &rows(&trades)).await;
+    let sol_book = |update_id: u64, ms: i64, bid: (&str, &str), ask: (&str, &str)| {
+        book(
+            "SOL-USDT",
+            update_id,
+            before(now, ms),
+            &[bid, ("1.5", "9")],
+            &[ask],
+        )
+    };
     let books = [
-        sol_book(6, now - 20_000, ("150.4", "1"), ("150.7", "4")),
-        sol_book(7, now - 3_000, ("150.50", "3"), ("150.6", "2")),
+        sol_book(6, 20_000, ("150.4", "1"), ("150.7", "4")),
+        sol_book(7, 3_000, ("150.50", "3"), ("150.6", "2")),
     ];
     write::<OrderBookRow>(&client, &rows(&books)).await;
-    let relative = |from: i64, to: i64| (now - T0 - from, now - T0 - to);
+    let sol_gap = |reason: &str, status: &str, from: i64, to: i64| {
+        gap(
+            "SOL-USDT",
+            "",
+            reason,
+            status,
+            (before(now, from), before(now, to)),
+        )
+    };
     write(
         &client,
         &[
-            gap(
-                "SOL-USDT",
-                "",
-                "disconnect",
-                "open",
-                relative(40_000, 35_000),
-            ),
-            gap(
-                "SOL-USDT",
-                "",
-                "sequence_break",
-                "closed",
-                relative(610_000, 600_000),
-            ),
-            gap(
-                "SOL-USDT",
-                "",
-                "trade_id_gap",
-                "filled",
-                relative(7_300_000, 7_200_000),
-            ),
+            sol_gap("disconnect", "open", 40_000, 35_000),
+            sol_gap("sequence_break", "closed", 610_000, 600_000),
+            sol_gap("trade_id_gap", "filled", 7_300_000, 7_200_000),
         ],
     )
     .await;
@@ -82,13 +65,7 @@ async fn write_recent_rows(harness: &Harness, now: i64) {
 
 /// The event stream, storage's consumer of it and `messages` messages it has not taken.
 async fn pending_messages(harness: &Harness, messages: usize) {
-    let client = marketprism_bus::connect(&harness.config.nats, "test")
-        .await
-        .expect("connect");
-    let context = jetstream::new(client);
-    marketprism_bus::ensure_streams(&context, &harness.config.nats.stream)
-        .await
-        .expect("streams");
+    let context = harness.jetstream().await;
     let stream = context
         .get_stream(&harness.config.nats.stream.name)
         .await
@@ -109,20 +86,6 @@ async fn pending_messages(harness: &Harness, messages: usize) {
             .await
             .expect("stored");
     }
-}
-
-fn stored_gap(
-    symbol: &str,
-    collector: &str,
-    reason: &str,
-    status: &str,
-    span: (i64, i64),
-) -> Value {
-    json!({
-        "exchange": "binance", "market": "spot", "symbol": symbol, "collector": collector,
-        "reason": reason, "status": status, "from_ms": span.0, "to_ms": span.1,
-        "recovered": null, "unrecovered": null, "status_detail": "",
-    })
 }
 
 async fn check_status(release: Release, database: &str) {
@@ -210,13 +173,13 @@ async fn check_status(release: Release, database: &str) {
             "recent_since_ms": now_ms - 3_600_000,
             "limit": 100,
             "open": [
-                stored_gap("SOL-USDT", "", "disconnect", "open", (now - 40_000, now - 35_000)),
-                stored_gap("BTC-USDT", "", "disconnect", "open", (T0 + 62_000, T0 + 90_000)),
-                stored_gap("ETH-USDT", "b", "stale", "open", (T0 + 15_000, T0 + 30_000)),
-                stored_gap("ETH-USDT", "a", "disconnect", "open", (T0 + 10_000, T0 + 20_000)),
+                stored_gap("SOL-USDT", "", "disconnect", "open", (before(now, 40_000), before(now, 35_000))),
+                stored_gap("BTC-USDT", "", "disconnect", "open", (62_000, 90_000)),
+                stored_gap("ETH-USDT", "b", "stale", "open", (15_000, 30_000)),
+                stored_gap("ETH-USDT", "a", "disconnect", "open", (10_000, 20_000)),
             ],
             "recent": [
-                stored_gap("SOL-USDT", "", "sequence_break", "closed", (now - 610_000, now - 600_000)),
+                stored_gap("SOL-USDT", "", "sequence_break", "closed", (before(now, 610_000), before(now, 600_000))),
             ],
         })
     );

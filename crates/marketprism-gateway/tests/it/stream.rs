@@ -16,16 +16,19 @@ use super::{trade, Harness};
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// The event stream of the harness's NATS, created.
-async fn jetstream(harness: &Harness) -> async_nats::jetstream::Context {
-    let client = marketprism_bus::connect(&harness.config.nats, "test")
-        .await
-        .expect("nats");
-    let context = async_nats::jetstream::new(client);
-    marketprism_bus::ensure_streams(&context, &harness.config.nats.stream)
-        .await
-        .expect("streams");
+/// Publishes `first` and `rest` as one message, acknowledged.
+async fn publish_message(context: &async_nats::jetstream::Context, first: &Event, rest: &[Event]) {
+    let mut message = MessageEncoder::new(first.clone());
+    for event in rest {
+        message.push(event.clone());
+    }
+    let message = message.finish();
     context
+        .publish(message.subject, message.body.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
 }
 
 /// Publishes BTC-USDT trades `ids`, `per_message` to a message, each acknowledged.
@@ -38,17 +41,7 @@ async fn publish(
         .map(|id| trade("BTC-USDT", id, i64::try_from(id).expect("small"), "100.5"))
         .collect();
     for chunk in events.chunks(per_message) {
-        let mut message = MessageEncoder::new(chunk[0].clone());
-        for event in &chunk[1..] {
-            message.push(event.clone());
-        }
-        let message = message.finish();
-        context
-            .publish(message.subject, message.body.into())
-            .await
-            .expect("publish")
-            .await
-            .expect("stored");
+        publish_message(context, &chunk[0], &chunk[1..]).await;
     }
 }
 
@@ -95,7 +88,7 @@ async fn a_replay_from_start_hands_over_to_live_with_every_event_once() {
         config.live.heartbeat = Duration::from_millis(300);
     })
     .await;
-    let context = jetstream(&harness).await;
+    let context = harness.jetstream().await;
     let start = now_ms() - 60_000;
     publish(&context, 0..300, 100).await;
 
@@ -124,13 +117,7 @@ async fn a_replay_from_start_hands_over_to_live_with_every_event_once() {
                 state: GapState::default(),
                 collector: None,
             });
-            let message = MessageEncoder::new(gap).finish();
-            context
-                .publish(message.subject, message.body.into())
-                .await
-                .expect("publish")
-                .await
-                .expect("stored");
+            publish_message(&context, &gap, &[]).await;
         })
     };
 
@@ -182,7 +169,7 @@ async fn a_client_that_does_not_read_is_closed_with_the_reason() {
         config.live.client_buffer = 10;
     })
     .await;
-    let context = jetstream(&harness).await;
+    let context = harness.jetstream().await;
     let mut socket = connect(&harness, "types=trade&symbols=BTC-USDT").await;
     // Far more than the socket's buffers hold while nothing is read.
     publish(&context, 0..100_000, 500).await;
@@ -220,7 +207,7 @@ async fn a_bad_parameter_is_refused_before_the_upgrade() {
 #[tokio::test]
 async fn live_clients_of_a_subject_share_one_reader_and_each_gets_every_event() {
     let harness = Harness::start("stream_shared", |_| {}).await;
-    let context = jetstream(&harness).await;
+    let context = harness.jetstream().await;
     let mut first = connect(&harness, "types=trade&symbols=BTC-USDT").await;
     let mut second = connect(&harness, "types=trade&symbols=BTC-USDT").await;
     // One reader per subject (the trades and the gaps of BTC-USDT), not one per client.

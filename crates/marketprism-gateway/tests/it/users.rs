@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use marketprism_gateway::auth::digest_hex;
-use marketprism_gateway::source::Reader;
 use marketprism_servers::{
     find_binary, free_port, Access, Binary, ClickHouseSpec, ClickHouseUser, Readiness, Service,
 };
@@ -13,7 +12,7 @@ use marketprism_storage::ClickHouseConfig;
 use marketprism_testkit::NatsServer;
 use tokio_util::sync::CancellationToken;
 
-use crate::{insert_rows, T0};
+use crate::{assert_write_refused, insert_rows, T0};
 
 fn user(name: &str, password: &str, access: Access) -> ClickHouseUser {
     ClickHouseUser {
@@ -78,15 +77,7 @@ async fn a_read_only_user_reads_and_cannot_write() {
     config.nats.url = nats.url();
     config.clickhouse = as_user("reader", "r-secret");
 
-    let reader = Reader::new(&config.clickhouse, &config.query).expect("reader");
-    let refused = reader
-        .query("INSERT INTO gaps SELECT * FROM gaps")
-        .await
-        .expect("the server's dialect")
-        .execute()
-        .await
-        .expect_err("a write");
-    assert!(refused.to_string().contains("readonly"), "{refused}");
+    assert_write_refused(&config).await;
 
     let shutdown = CancellationToken::new();
     let (address, gateway) = marketprism_gateway::bind(config, shutdown.clone())
