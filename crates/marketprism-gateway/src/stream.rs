@@ -1,6 +1,8 @@
-//! `WS /v1/stream?types&symbols[&exchange][&market][&start]`: normalized events from the
-//! event stream, live, as WebSocket text frames, one event per frame in the bus's JSON form
-//! (`{"type":"trade","exchange":"binance",...}`).
+//! `WS /v1/stream?types&symbols[&exchange][&market][&start][&frames]`: normalized events from
+//! the event stream, live, as WebSocket text frames, one event per frame in the bus's JSON
+//! form (`{"type":"trade","exchange":"binance",...}`). With `frames=array`, the events the
+//! collector published together go out as one JSON array (`[{"type":"trade",...},...]`): a
+//! client following busy feeds then handles a frame per batch rather than per event.
 //!
 //! Each (data type, symbol) is read through an ordered JetStream consumer, which keeps the
 //! stream's order and never delivers a message twice. Clients without `start` share one
@@ -21,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, Consumer, DeliverPolicy};
@@ -29,7 +31,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt as _, StreamExt as _};
 use marketprism_model::{codec, DataType, Exchange, MarketType, Symbol};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::params::Params;
@@ -102,6 +104,8 @@ pub struct StreamRequest {
     pub market: Option<MarketType>,
     /// Where to begin, Unix milliseconds; absent: with new events.
     pub start_ms: Option<i64>,
+    /// How events are framed.
+    pub framing: Framing,
 }
 
 impl StreamRequest {
@@ -113,6 +117,10 @@ impl StreamRequest {
             exchange: params.optional_exchange()?,
             market: params.optional_market()?,
             start_ms: params.optional_time("start")?,
+            framing: match params.choice("frames", &["event", "array"])? {
+                "array" => Framing::Array,
+                _ => Framing::Event,
+            },
         };
         params.finish()?;
         Ok(request)
@@ -177,9 +185,120 @@ impl Ending {
     }
 }
 
+/// The events of one bus message, in order: what readers hand on at once, shared by every
+/// client that gets them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Batch {
+    /// Each event's JSON text.
+    events: Box<[Utf8Bytes]>,
+    /// All of them as one JSON array, made once for every client that wants it so.
+    array: OnceLock<Utf8Bytes>,
+}
+
+/// A batch as readers pass it around.
+type Events = Arc<Batch>;
+
+impl Batch {
+    /// The texts of a message's usable events; none when the message is not events.
+    fn of(message: &async_nats::Message) -> Events {
+        let Ok(events) = codec::decode_each(&message.subject, &message.payload) else {
+            return Events::default();
+        };
+        Arc::new(Batch {
+            events: events
+                .into_iter()
+                .filter(|event| event.event.is_ok())
+                .filter_map(|event| std::str::from_utf8(event.raw).ok())
+                .map(Utf8Bytes::from)
+                .collect(),
+            array: OnceLock::new(),
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The events as one JSON array.
+    fn array(&self) -> Utf8Bytes {
+        self.array
+            .get_or_init(|| {
+                let length = self
+                    .events
+                    .iter()
+                    .map(|event| event.len() + 1)
+                    .sum::<usize>();
+                let mut array = String::with_capacity(length + 1);
+                for event in &self.events {
+                    array.push(if array.is_empty() { '[' } else { ',' });
+                    array.push_str(event.as_str());
+                }
+                array.push(']');
+                Utf8Bytes::from(array)
+            })
+            .clone()
+    }
+}
+
+/// What waits in a client's buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Queued {
+    /// Events, one frame each or together in an array.
+    Events(Events),
+    /// A frame of the gateway's own, always on its own.
+    Notice(Utf8Bytes),
+}
+
+impl Queued {
+    /// Its room in the buffer: its frames, but at most the whole buffer.
+    fn room(&self, capacity: usize) -> usize {
+        match self {
+            Queued::Events(events) => events.len().min(capacity),
+            Queued::Notice(_) => 1,
+        }
+    }
+}
+
+/// How events are framed for a client (`frames=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One event per text frame (`event`, the default).
+    Event,
+    /// The events the collector published together in one text frame, as a JSON array
+    /// (`array`): far fewer frames for a client following busy feeds, each made once for
+    /// all clients. Notices stay frames of their own.
+    Array,
+}
+
+impl Framing {
+    /// The text frames of `queued`, in order.
+    fn frames(self, queued: &[Queued]) -> Vec<Utf8Bytes> {
+        let mut frames = Vec::new();
+        for item in queued {
+            match (self, item) {
+                (Framing::Event, Queued::Events(batch)) => {
+                    frames.extend(batch.events.iter().cloned());
+                }
+                (Framing::Array, Queued::Events(batch)) => frames.push(batch.array()),
+                (_, Queued::Notice(notice)) => frames.push(notice.clone()),
+            }
+        }
+        frames
+    }
+}
+
 /// What the readers of one client's subjects share.
 struct Feed {
-    frames: mpsc::Sender<Utf8Bytes>,
+    queue: mpsc::UnboundedSender<Queued>,
+    /// Room left in the client's buffer, in frames: a reader takes a permit per event it
+    /// queues, the writer gives them back once they are written.
+    room: Arc<Semaphore>,
+    /// The buffer's size, in frames.
+    capacity: usize,
     /// Subjects still catching up with the stream, with `start` only.
     catching_up: AtomicUsize,
     ending: mpsc::Sender<Ending>,
@@ -187,22 +306,32 @@ struct Feed {
 }
 
 impl Feed {
-    /// Queues `frame`. While `replaying`, a full buffer makes the reader wait: the stream
+    /// Queues `item`. While `replaying`, a full buffer makes the reader wait: the stream
     /// holds the rest, so the client gets it at its own pace. Live, a full buffer means the
     /// client reads slower than events arrive, and it is ended.
-    async fn send(&self, frame: Utf8Bytes, replaying: bool) -> bool {
-        if replaying {
-            return self.frames.send(frame).await.is_ok();
+    async fn send(&self, item: Queued, replaying: bool) -> bool {
+        let room = u32::try_from(item.room(self.capacity)).unwrap_or(u32::MAX);
+        if room == 0 {
+            return true;
         }
-        match self.frames.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let _ = self.ending.try_send(Ending::Overflow);
-                self.stop.cancel();
-                false
+        let permit = if replaying {
+            match self.room.acquire_many(room).await {
+                Ok(permit) => permit,
+                Err(_) => return false,
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        } else {
+            match self.room.try_acquire_many(room) {
+                Ok(permit) => permit,
+                Err(_) => {
+                    let _ = self.ending.try_send(Ending::Overflow);
+                    self.stop.cancel();
+                    return false;
+                }
+            }
+        };
+        // The writer gives the room back.
+        permit.forget();
+        self.queue.send(item).is_ok()
     }
 
     /// Whether some subject still replays: until all have caught up, every reader waits for
@@ -216,7 +345,7 @@ impl Feed {
     async fn caught_up(&self) {
         if self.catching_up.fetch_sub(1, Ordering::AcqRel) == 1 {
             let marker = Notice::ReplayCompleted { time_ms: now_ms() }.frame();
-            self.send(marker, true).await;
+            self.send(Queued::Notice(marker), true).await;
         }
     }
 
@@ -235,11 +364,14 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let stop = shutdown.child_token();
-    let (frames, mut queued) = mpsc::channel(config.client_buffer);
+    let (queue, mut queued) = mpsc::unbounded_channel();
     let (ending, mut ended) = mpsc::channel(1);
     let subjects = request.subjects();
+    let room = Arc::new(Semaphore::new(config.client_buffer));
     let feed = Arc::new(Feed {
-        frames,
+        queue,
+        room: Arc::clone(&room),
+        capacity: config.client_buffer,
         catching_up: AtomicUsize::new(if request.start_ms.is_some() {
             subjects.len()
         } else {
@@ -270,15 +402,19 @@ pub async fn serve(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.tick().await;
     let close = loop {
-        let frame = tokio::select! {
+        // The first item, and the room it took in the buffer.
+        let (first, mut taken) = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break Some((GOING_AWAY_CODE, "the gateway is stopping".to_owned())),
             Some(ending) = ended.recv() => break Some(ending.close(config.client_buffer)),
-            frame = queued.recv() => match frame {
-                Some(frame) => frame,
+            item = queued.recv() => match item {
+                Some(item) => {
+                    let room = item.room(config.client_buffer);
+                    (item, room)
+                }
                 None => break None,
             },
-            _ = heartbeat.tick() => Notice::Heartbeat { time_ms: now_ms() }.frame(),
+            _ = heartbeat.tick() => (Queued::Notice(Notice::Heartbeat { time_ms: now_ms() }.frame()), 0),
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                 Some(Ok(_)) => continue,
@@ -286,15 +422,18 @@ pub async fn serve(
         };
         // Whatever else is queued goes out with it, in one write. A client that stops
         // reading blocks the write: its overflow must still end it.
-        let mut batch = vec![frame];
-        while batch.len() < WRITE_BATCH {
+        let mut batch = vec![first];
+        while taken < WRITE_BATCH {
             match queued.try_recv() {
-                Ok(frame) => batch.push(frame),
+                Ok(item) => {
+                    taken += item.room(config.client_buffer);
+                    batch.push(item);
+                }
                 Err(_) => break,
             }
         }
         let write = async {
-            for frame in batch {
+            for frame in request.framing.frames(&batch) {
                 socket.feed(Message::Text(frame)).await?;
             }
             socket.flush().await
@@ -306,6 +445,8 @@ pub async fn serve(
                 break None;
             },
         }
+        // The room the readers took for these frames.
+        room.add_permits(taken);
     };
     stop.cancel();
     for reader in readers {
@@ -384,19 +525,12 @@ async fn read_subject(
             Some(Err(error)) => return feed.fail(format!("reading {subject}: {error}")),
             None => return feed.fail(format!("reading {subject}: the consumer ended")),
         };
-        if let Ok(events) = codec::decode_each(&message.subject, &message.payload) {
-            for event in events.into_iter().filter(|event| event.event.is_ok()) {
-                let Ok(text) = std::str::from_utf8(event.raw) else {
-                    continue;
-                };
-                let sent = tokio::select! {
-                    _ = feed.stop.cancelled() => false,
-                    sent = feed.send(Utf8Bytes::from(text), feed.replaying()) => sent,
-                };
-                if !sent {
-                    return;
-                }
-            }
+        let sent = tokio::select! {
+            _ = feed.stop.cancelled() => false,
+            sent = feed.send(Queued::Events(Batch::of(&message)), feed.replaying()) => sent,
+        };
+        if !sent {
+            return;
         }
         if catching_up && message.info().is_ok_and(|info| info.pending == 0) {
             feed.caught_up().await;
@@ -408,8 +542,8 @@ async fn read_subject(
 /// What one subject's shared reader hands its clients.
 #[derive(Debug, Clone)]
 enum Live {
-    /// An event's JSON text.
-    Event(Utf8Bytes),
+    /// The JSON texts of one message's events.
+    Events(Events),
     /// The reader stopped: the event stream could not be read.
     Failed(String),
 }
@@ -447,7 +581,7 @@ impl Hub {
     }
 
     /// The subject's events from now, through its running reader or one started now; a
-    /// client falling `capacity` events behind the reader is told it lagged.
+    /// client falling `capacity` messages behind the reader is told it lagged.
     fn subscribe(&self, subject: &str, capacity: usize) -> (Arc<Topic>, broadcast::Receiver<Live>) {
         let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
         topics.retain(|_, topic| topic.strong_count() > 0);
@@ -494,13 +628,10 @@ async fn read_live(
             .map_err(|error| format!("reading {subject}: {error}"))?;
         while let Some(message) = messages.next().await {
             let message = message.map_err(|error| format!("reading {subject}: {error}"))?;
-            if let Ok(decoded) = codec::decode_each(&message.subject, &message.payload) {
-                for event in decoded.into_iter().filter(|event| event.event.is_ok()) {
-                    if let Ok(text) = std::str::from_utf8(event.raw) {
-                        // No client at this instant is no error: the next one may come.
-                        let _ = events.send(Live::Event(Utf8Bytes::from(text)));
-                    }
-                }
+            let texts = Batch::of(&message);
+            if !texts.is_empty() {
+                // No client at this instant is no error: the next one may come.
+                let _ = events.send(Live::Events(texts));
             }
         }
         Err::<(), _>(format!("reading {subject}: the consumer ended"))
@@ -521,8 +652,8 @@ async fn forward_live(topic: Arc<Topic>, mut events: broadcast::Receiver<Live>, 
             live = events.recv() => live,
         };
         match live {
-            Ok(Live::Event(frame)) => {
-                if !feed.send(frame, false).await {
+            Ok(Live::Events(texts)) => {
+                if !feed.send(Queued::Events(texts), false).await {
                     return;
                 }
             }
@@ -592,6 +723,7 @@ mod tests {
             ("types=trades&symbols=BTC-USDT", "types"),
             ("types=trade&symbols=BTC-USDT&start=yesterday", "start"),
             ("types=trade&symbols=BTC-USDT&venue=binance", "venue"),
+            ("types=trade&symbols=BTC-USDT&frames=lines", "frames"),
         ] {
             match parse(query) {
                 Err(ApiError::BadParameter {
@@ -602,6 +734,55 @@ mod tests {
                 other => panic!("{query}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_array_holds_a_message_s_events_and_single_frames_each_event() {
+        let events = |texts: &[&str]| {
+            Queued::Events(Arc::new(Batch {
+                events: texts.iter().map(|text| Utf8Bytes::from(*text)).collect(),
+                array: OnceLock::new(),
+            }))
+        };
+        let notice = Queued::Notice(Utf8Bytes::from(r#"{"type":"replay_completed"}"#));
+        let queued = [
+            events(&["{\"a\":1}", "{\"a\":2}"]),
+            events(&["{\"a\":3}"]),
+            notice,
+            events(&["{\"a\":4}"]),
+        ];
+        let texts = |framing: Framing| -> Vec<String> {
+            framing
+                .frames(&queued)
+                .iter()
+                .map(|frame| frame.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            texts(Framing::Array),
+            [
+                r#"[{"a":1},{"a":2}]"#,
+                r#"[{"a":3}]"#,
+                r#"{"type":"replay_completed"}"#,
+                r#"[{"a":4}]"#
+            ]
+        );
+        assert_eq!(
+            texts(Framing::Event),
+            [
+                r#"{"a":1}"#,
+                r#"{"a":2}"#,
+                r#"{"a":3}"#,
+                r#"{"type":"replay_completed"}"#,
+                r#"{"a":4}"#
+            ]
+        );
+        assert_eq!(
+            parse("types=trade&symbols=BTC-USDT&frames=array")
+                .expect("valid")
+                .framing,
+            Framing::Array
+        );
     }
 
     #[test]

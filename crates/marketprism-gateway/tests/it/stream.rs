@@ -204,12 +204,31 @@ async fn a_bad_parameter_is_refused_before_the_upgrade() {
     }
 }
 
+/// The trade ids of `frames`, each an event or, with `frames=array`, an array of events.
+fn trade_ids(frames: &[Value]) -> Vec<u64> {
+    frames
+        .iter()
+        .flat_map(|frame| match frame {
+            Value::Array(events) => events.clone(),
+            event => vec![event.clone()],
+        })
+        .filter(|event| event["type"] == "trade")
+        .map(|event| {
+            event["trade_id"]
+                .as_str()
+                .and_then(|id| id.parse::<u64>().ok())
+                .expect("a trade id")
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn live_clients_of_a_subject_share_one_reader_and_each_gets_every_event() {
     let harness = Harness::start("stream_shared", |_| {}).await;
     let context = harness.jetstream().await;
     let mut first = connect(&harness, "types=trade&symbols=BTC-USDT").await;
-    let mut second = connect(&harness, "types=trade&symbols=BTC-USDT").await;
+    // The same events, framed in arrays.
+    let mut second = connect(&harness, "types=trade&symbols=BTC-USDT&frames=array").await;
     // One reader per subject (the trades and the gaps of BTC-USDT), not one per client.
     let mut stream = context
         .get_stream(&harness.config.nats.stream.name)
@@ -232,20 +251,19 @@ async fn live_clients_of_a_subject_share_one_reader_and_each_gets_every_event() 
         (2, 2)
     );
     publish(&context, 0..200, 20).await;
+    let mut frame_counts = Vec::new();
     for socket in [&mut first, &mut second] {
-        let mut ids = Vec::new();
-        while ids.len() < 200 {
+        let mut frames = Vec::new();
+        while trade_ids(&frames).len() < 200 {
             match next(socket, Duration::from_secs(10)).await {
-                Some(Ok(frame)) if frame["type"] == "trade" => ids.push(
-                    frame["trade_id"]
-                        .as_str()
-                        .and_then(|id| id.parse::<u64>().ok())
-                        .expect("a trade id"),
-                ),
+                Some(Ok(frame)) if frame["type"] != "heartbeat" => frames.push(frame),
                 Some(Ok(_)) => {}
-                other => panic!("after {} trades: {other:?}", ids.len()),
+                other => panic!("after {} trades: {other:?}", trade_ids(&frames).len()),
             }
         }
-        assert_eq!(ids, (0..200).collect::<Vec<u64>>());
+        assert_eq!(trade_ids(&frames), (0..200).collect::<Vec<u64>>());
+        frame_counts.push(frames.len());
     }
+    // One frame per event; in arrays, one per message of 20.
+    assert_eq!(frame_counts, [200, 10]);
 }
