@@ -73,9 +73,9 @@ pub struct EndToEnd {
     /// With `--gateway`: trades written and replayed.
     #[arg(long, default_value_t = 1_000_000)]
     pub gateway_rows: u64,
-    /// With `--gateway`: WebSocket clients of the live fan-out.
-    #[arg(long, default_value_t = 100)]
-    pub gateway_clients: usize,
+    /// With `--gateway`: WebSocket clients of the live fan-out, one run per number.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+    pub gateway_clients: Vec<usize>,
     /// With `--gateway`: trades per second the simulator makes during the fan-out.
     #[arg(long, default_value_t = 20_000)]
     pub gateway_rate: u32,

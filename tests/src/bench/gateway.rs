@@ -11,13 +11,19 @@
 //!   exchange_time FORMAT JSONEachRow'`, the same rows in the same order as JSON lines, its
 //!   output read to the end the same way.
 //!
-//! Then the live fan-out: the pipeline (simulator, collector, NATS, storage) with the gateway
-//! as a process of its own, `--gateway-clients` WebSocket clients (100) following every
-//! symbol's trades while the simulator makes `--gateway-rate` (20,000) trades a second for
-//! `--step-seconds`. For every trade frame a client receives, the latency is its arrival
-//! less the collector's receive time (`received_time_ms`, the same clock): p50, p99 and the
-//! largest, over all clients, with the frames each received and the clients closed as too
-//! slow. The clients run in this process, on the same cores as everything else.
+//! Then the live fan-out, once with each framing (`frames=event`, `frames=array`) for each
+//! number of clients: the pipeline (simulator, collector, NATS, storage) with the gateway as
+//! a process of its own, `--gateway-clients` WebSocket clients (1, 10, 100) following every
+//! symbol's trades while the
+//! simulator makes `--gateway-rate` (20,000) trades a second for `--step-seconds`. For every
+//! trade a client receives, the latency is its arrival less the collector's receive time
+//! (`received_time_ms`, the same clock): p50, p99 and the largest, over all clients, with the
+//! events and frames received and the clients closed as too slow. The baseline, in the same
+//! run, is the bus alone: one ordered JetStream consumer of the same trades, read without
+//! the gateway on a thread of its own, which the gateway's own readers can at best equal.
+//! The clients run in this process, on the same cores as everything else; each run reports
+//! the CPU of every process (the gateway, the clients, the pipeline and the servers), to
+//! tell the gateway's share from the clients'.
 //!
 //! Results go to `target/bench/gateway.md` and `gateway.json`. Nothing here asserts a timing.
 
@@ -38,6 +44,7 @@ use std::path::Path;
 use marketprism_model::now_ms;
 
 use super::e2e::{symbols, EndToEnd};
+use super::process::{Monitor, Usage};
 use crate::pipeline::{Pipeline, Spec};
 use crate::runner::VenueSpec;
 use crate::services;
@@ -68,22 +75,82 @@ struct Report {
     gateway: Reading,
     clickhouse_client: Reading,
     ratio: f64,
-    fan_out: FanOut,
+    fan_out: Vec<FanOut>,
 }
 
-/// The live fan-out's figures.
-#[derive(Debug, Default, Serialize)]
+/// The live fan-out's figures with one framing.
+#[derive(Debug, Serialize)]
 struct FanOut {
+    frames: &'static str,
     clients: usize,
     offered_trades_per_second: u32,
     seconds: u64,
+    events_received: u64,
     frames_received: u64,
-    fewest_frames_of_a_client: u64,
+    fewest_events_of_a_client: u64,
     clients_closed: usize,
     close_reasons: Vec<String>,
+    clients_latency: Latency,
+    bus_latency: Latency,
+    cpu: Vec<Usage>,
+}
+
+/// Quantiles of latencies, milliseconds.
+#[derive(Debug, Serialize)]
+struct Latency {
     p50_ms: u64,
     p99_ms: u64,
     max_ms: u64,
+}
+
+/// Latencies counted per millisecond.
+#[derive(Debug, Clone)]
+struct Histogram(Vec<u64>);
+
+impl Histogram {
+    fn new() -> Self {
+        Histogram(vec![0; LATENCY_BUCKETS + 1])
+    }
+
+    /// Counts the latency of an event the collector received at `received_ms`, now.
+    fn record_since(&mut self, received_ms: i64) {
+        let latency = usize::try_from((now_ms() - received_ms).max(0)).unwrap_or(usize::MAX);
+        self.0[latency.min(LATENCY_BUCKETS)] += 1;
+    }
+
+    fn add(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
+            *mine += theirs;
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    fn quantile(&self, q: f64) -> u64 {
+        let rank = ((self.count() as f64 * q).ceil() as u64).max(1);
+        let mut seen = 0;
+        self.0
+            .iter()
+            .position(|count| {
+                seen += count;
+                seen >= rank
+            })
+            .unwrap_or_default() as u64
+    }
+
+    fn latency(&self) -> Latency {
+        Latency {
+            p50_ms: self.quantile(0.5),
+            p99_ms: self.quantile(0.99),
+            max_ms: self
+                .0
+                .iter()
+                .rposition(|count| *count > 0)
+                .unwrap_or_default() as u64,
+        }
+    }
 }
 
 /// Latencies are counted per millisecond up to this; later ones count here.
@@ -95,7 +162,13 @@ pub fn run(args: &EndToEnd) -> anyhow::Result<()> {
     let binary = marketprism_testkit::build_marketprism(true)?;
     let report = runtime.block_on(async {
         let mut report = measure(args.gateway_rows).await?;
-        report.fan_out = fan_out(&binary, args).await?;
+        for &clients in &args.gateway_clients {
+            for frames in ["event", "array"] {
+                report
+                    .fan_out
+                    .push(fan_out(&binary, args, clients, frames).await?);
+            }
+        }
         anyhow::Ok(report)
     })?;
     let markdown = markdown(&report);
@@ -179,23 +252,29 @@ async fn measure(rows: u64) -> anyhow::Result<Report> {
         ratio: gateway.rows_per_second / clickhouse_client.rows_per_second,
         gateway,
         clickhouse_client,
-        fan_out: FanOut::default(),
+        fan_out: Vec::new(),
     })
 }
 
 /// What one WebSocket client saw.
 struct Listener {
-    latencies: Vec<u64>,
+    latencies: Histogram,
     frames: u64,
     closed: Option<String>,
 }
 
-/// The live fan-out: clients following every symbol's trades while the pipeline runs.
-async fn fan_out(binary: &Path, args: &EndToEnd) -> anyhow::Result<FanOut> {
+/// The live fan-out with `frames` framing: clients following every symbol's trades while the
+/// pipeline runs, and the bus's own delivery of the same trades.
+async fn fan_out(
+    binary: &Path,
+    args: &EndToEnd,
+    client_count: usize,
+    frames: &'static str,
+) -> anyhow::Result<FanOut> {
     let services = services::start(Release::Current)?;
     let symbols = symbols(4);
     let spec = Spec {
-        name: "bench_fan_out".to_owned(),
+        name: format!("bench_fan_out_{frames}"),
         venues: vec![VenueSpec::binance_spot(&symbols, vec!["trades"])],
         symbols: symbols.clone(),
         rate: args.gateway_rate,
@@ -212,68 +291,107 @@ async fn fan_out(binary: &Path, args: &EndToEnd) -> anyhow::Result<FanOut> {
     let mut gateway = pipeline.runner().start_gateway()?;
     let normalized: Vec<&str> = symbols.iter().map(|(_, symbol)| symbol.as_str()).collect();
     let url = format!(
-        "ws://127.0.0.1:{}/v1/stream?types=trade&symbols={}",
+        "ws://127.0.0.1:{}/v1/stream?types=trade&symbols={}&frames={frames}",
         pipeline.runner().ports.gateway,
         normalized.join(",")
     );
     let stop = CancellationToken::new();
+    let bus = {
+        let (nats, stop) = (pipeline.runner().nats(), stop.clone());
+        // A runtime of its own, so that the clients' work does not delay it.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(read_bus(nats, stop))
+        })
+    };
+    let mut pids = pipeline.pids();
+    pids.extend(services.pids.iter().copied());
+    pids.extend([("gateway", gateway.pid()), ("clients", std::process::id())]);
+    let mut monitor = Monitor::new(&pids);
     let mut clients = Vec::new();
-    for _ in 0..args.gateway_clients {
+    for _ in 0..client_count {
         let (socket, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
         clients.push(tokio::spawn(listen(socket, stop.clone())));
     }
     let started = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        monitor.sample();
         if pipeline.runner().sim_summary().await?.done
             || started.elapsed() > Duration::from_secs(args.step_seconds * 3)
         {
             break;
         }
     }
+    let cpu = monitor.finish();
     // What is still on its way arrives meanwhile.
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.cancel();
-    let mut histogram = vec![0_u64; LATENCY_BUCKETS + 1];
-    let (mut frames, mut fewest, mut close_reasons) = (0, u64::MAX, Vec::new());
+    let mut histogram = Histogram::new();
+    let (mut frames_received, mut fewest, mut close_reasons) = (0, u64::MAX, Vec::new());
     for client in clients {
         let listener = client.await?;
-        for (bucket, count) in listener.latencies.iter().enumerate() {
-            histogram[bucket] += count;
-        }
-        frames += listener.frames;
-        fewest = fewest.min(listener.frames);
+        histogram.add(&listener.latencies);
+        frames_received += listener.frames;
+        fewest = fewest.min(listener.latencies.count());
         close_reasons.extend(listener.closed);
     }
+    let bus = bus
+        .join()
+        .map_err(|_| anyhow::anyhow!("the bus reader panicked"))??;
     gateway.terminate(Duration::from_secs(10))?;
     drop(pipeline);
-    let quantile = |q: f64| {
-        let total: u64 = histogram.iter().sum();
-        let rank = (total as f64 * q).ceil() as u64;
-        let mut seen = 0;
-        histogram
-            .iter()
-            .position(|count| {
-                seen += count;
-                seen >= rank.max(1)
-            })
-            .unwrap_or_default() as u64
-    };
     Ok(FanOut {
-        clients: args.gateway_clients,
+        frames,
+        clients: client_count,
         offered_trades_per_second: args.gateway_rate,
         seconds: args.step_seconds,
-        frames_received: frames,
-        fewest_frames_of_a_client: if fewest == u64::MAX { 0 } else { fewest },
+        events_received: histogram.count(),
+        frames_received,
+        fewest_events_of_a_client: if fewest == u64::MAX { 0 } else { fewest },
         clients_closed: close_reasons.len(),
         close_reasons: close_reasons.into_iter().take(3).collect(),
-        p50_ms: quantile(0.5),
-        p99_ms: quantile(0.99),
-        max_ms: histogram
-            .iter()
-            .rposition(|count| *count > 0)
-            .unwrap_or_default() as u64,
+        clients_latency: histogram.latency(),
+        bus_latency: bus.latency(),
+        cpu,
     })
+}
+
+/// Reads every trade of the run's stream through one ordered consumer, as the gateway's
+/// readers do, counting each trade's latency, until `stop` is cancelled.
+async fn read_bus(
+    nats: marketprism_bus::Config,
+    stop: CancellationToken,
+) -> anyhow::Result<Histogram> {
+    use futures::StreamExt as _;
+    let client = marketprism_bus::connect(&nats, "bench-bus-baseline").await?;
+    let consumer = async_nats::jetstream::new(client)
+        .get_stream(&nats.stream.name)
+        .await?
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            filter_subject: "trade.>".to_owned(),
+            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut histogram = Histogram::new();
+    loop {
+        let message = tokio::select! {
+            _ = stop.cancelled() => break,
+            message = messages.next() => match message {
+                Some(message) => message?,
+                None => break,
+            },
+        };
+        let payload = String::from_utf8_lossy(&message.payload);
+        for received in received_times_ms(&payload) {
+            histogram.record_since(received);
+        }
+    }
+    Ok(histogram)
 }
 
 /// Reads one client's frames, counting each trade's latency by millisecond, until it is
@@ -287,7 +405,7 @@ async fn listen(
     use futures::StreamExt as _;
     use tokio_tungstenite::tungstenite::Message;
     let mut listener = Listener {
-        latencies: vec![0; LATENCY_BUCKETS + 1],
+        latencies: Histogram::new(),
         frames: 0,
         closed: None,
     };
@@ -301,12 +419,10 @@ async fn listen(
         };
         match frame {
             Ok(Message::Text(text)) => {
-                let Some(received) = received_time_ms(&text) else {
-                    continue;
-                };
                 listener.frames += 1;
-                let latency = usize::try_from((now_ms() - received).max(0)).unwrap_or(usize::MAX);
-                listener.latencies[latency.min(LATENCY_BUCKETS)] += 1;
+                for received in received_times_ms(&text) {
+                    listener.latencies.record_since(received);
+                }
             }
             Ok(Message::Close(close)) => {
                 listener.closed =
@@ -323,15 +439,18 @@ async fn listen(
     listener
 }
 
-/// A trade frame's `received_time_ms`, found without parsing the whole frame.
-fn received_time_ms(frame: &str) -> Option<i64> {
-    const KEY: &str = "\"received_time_ms\":";
-    let start = frame.find(KEY)? + KEY.len();
-    let digits: String = frame[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
+/// The `received_time_ms` of every event in `text` (one event or an array), found without
+/// parsing the JSON.
+fn received_times_ms(text: &str) -> impl Iterator<Item = i64> + '_ {
+    const KEY: &[u8] = b"\"received_time_ms\":";
+    memchr::memmem::find_iter(text.as_bytes(), KEY).filter_map(|at| {
+        let digits = &text.as_bytes()[at + KEY.len()..];
+        let end = digits
+            .iter()
+            .position(|byte| !byte.is_ascii_digit())
+            .unwrap_or(digits.len());
+        std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+    })
 }
 
 /// Writes `rows` BTC-USDT trades, one a millisecond from [`T0`].
@@ -430,32 +549,69 @@ fn markdown(report: &Report) -> String {
             side.rows_per_second
         )
     };
-    format!(
+    let mut markdown = format!(
         "# Gateway replay\n\n{}\n\nServer: {}. {} BTC-USDT trades, one query, best of {ROUNDS}.\n\n\
          | reader | rows | bytes | time | rows/s |\n|---|---|---|---|---|\n{}{}\n\
-         Gateway over clickhouse-client: {:.2}×\n\n\
-         ## Live fan-out\n\n{} clients following 4 symbols' trades at {} trades/s for {} s: \
-         {} frames received (the fewest by one client: {}), {} clients closed{}.\n\n\
-         Latency, collector receive to client receive: p50 {} ms, p99 {} ms, max {} ms.\n",
+         Gateway over clickhouse-client: {:.2}×\n\n## Live fan-out\n\n",
         report.machine,
         report.server,
         report.rows,
         line("gateway /v1/replay (NDJSON)", &report.gateway),
         line("clickhouse-client (JSONEachRow)", &report.clickhouse_client),
         report.ratio,
-        report.fan_out.clients,
-        report.fan_out.offered_trades_per_second,
-        report.fan_out.seconds,
-        report.fan_out.frames_received,
-        report.fan_out.fewest_frames_of_a_client,
-        report.fan_out.clients_closed,
-        if report.fan_out.close_reasons.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", report.fan_out.close_reasons.join("; "))
-        },
-        report.fan_out.p50_ms,
-        report.fan_out.p99_ms,
-        report.fan_out.max_ms,
-    )
+    );
+    if let Some(first) = report.fan_out.first() {
+        markdown.push_str(&format!(
+            "Clients following 4 symbols' trades at {} trades/s for {} s. Latency from the \
+             collector's receive time to the client's (clients), and to one JetStream consumer \
+             read without the gateway (bus), in ms.\n\n\
+             | clients | frames | events received | frames received | fewest events of a client | clients closed | clients p50 / p99 / max | bus p50 / p99 / max |\n\
+             |---|---|---|---|---|---|---|---|\n",
+            first.offered_trades_per_second, first.seconds
+        ));
+    }
+    for fan_out in &report.fan_out {
+        let latency = |latency: &Latency| {
+            format!(
+                "{} / {} / {}",
+                latency.p50_ms, latency.p99_ms, latency.max_ms
+            )
+        };
+        markdown.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            fan_out.clients,
+            fan_out.frames,
+            fan_out.events_received,
+            fan_out.frames_received,
+            fan_out.fewest_events_of_a_client,
+            fan_out.clients_closed,
+            latency(&fan_out.clients_latency),
+            latency(&fan_out.bus_latency),
+        ));
+    }
+    markdown.push_str("\nCPU while the simulator generated, % of one core:\n\n");
+    for fan_out in &report.fan_out {
+        let cpu: Vec<String> = fan_out
+            .cpu
+            .iter()
+            .map(|usage| format!("{} {:.0}", usage.name, usage.cpu_percent))
+            .collect();
+        markdown.push_str(&format!(
+            "- {} clients, `frames={}`: {}\n",
+            fan_out.clients,
+            fan_out.frames,
+            cpu.join(", ")
+        ));
+    }
+    for fan_out in &report.fan_out {
+        if !fan_out.close_reasons.is_empty() {
+            markdown.push_str(&format!(
+                "\nClosed, {} clients with `frames={}`: {}\n",
+                fan_out.clients,
+                fan_out.frames,
+                fan_out.close_reasons.join("; ")
+            ));
+        }
+    }
+    markdown
 }
