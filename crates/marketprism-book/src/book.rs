@@ -44,6 +44,11 @@ impl Book {
         }
     }
 
+    /// The most levels kept per side, if the book is bounded.
+    pub fn max_depth(&self) -> Option<usize> {
+        self.max_depth
+    }
+
     /// Replaces the whole book with a snapshot. Zero-quantity levels are skipped.
     pub fn apply_snapshot(&mut self, bids: &[PriceLevel], asks: &[PriceLevel]) {
         self.clear();

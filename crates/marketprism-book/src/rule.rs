@@ -21,15 +21,15 @@ pub enum SyncRule {
     /// each delta's `u == previous u + 1`.
     Bybit,
     /// Coinbase Advanced Trade `level2`: snapshot in the stream; messages are numbered per
-    /// connection across every channel (`sequence_num`), so a book message carries an id
-    /// increasing along the connection (its send time) and, as `prev_id`, the id of the first
-    /// message after the connection's last hole in the numbering. It continues the book when
-    /// that is at or before the book's last message: no message of the connection, this
-    /// book's included, was lost in between.
+    /// connection across every channel (`sequence_num`), so the parser chains each book's
+    /// messages itself: a book message carries, as `prev_id`, the id of the book's previous
+    /// message on the connection when no message of the connection was lost in between (none
+    /// otherwise), and continues the book when that is the book's last update.
     CoinbaseAdvanced,
     /// Coinbase Exchange `level2`/`level2_batch`: snapshot in the stream, updates unnumbered
     /// and delivered in order without loss (the venue drops a connection that falls behind),
-    /// so every update follows the one before.
+    /// so every update follows the one before. A snapshot carries neither an id nor a time:
+    /// it takes both from the first update applied on top of it (see [`crate::Sequencer`]).
     CoinbaseExchange,
 }
 
@@ -62,6 +62,12 @@ impl SyncRule {
         !matches!(self, SyncRule::BinanceSpot | SyncRule::BinanceUsdm)
     }
 
+    /// False when the venue's snapshots carry no id (Coinbase Exchange): the sequencer then
+    /// gives a snapshot the id just before the first update applied on top of it.
+    pub const fn snapshot_has_id(self) -> bool {
+        !matches!(self, SyncRule::CoinbaseExchange)
+    }
+
     /// The venue's checksum of `book`, for venues that publish one.
     pub fn checksum(self, book: &Book) -> Option<i32> {
         match self {
@@ -76,17 +82,13 @@ impl SyncRule {
             SyncRule::BinanceSpot | SyncRule::Bybit => {
                 Some(update.first_id) == last_id.checked_add(1)
             }
-            SyncRule::BinanceUsdm | SyncRule::Deribit => update.prev_id == Some(last_id),
+            SyncRule::BinanceUsdm | SyncRule::Deribit | SyncRule::CoinbaseAdvanced => {
+                update.prev_id == Some(last_id)
+            }
             SyncRule::Okx => match update.prev_id {
                 Some(prev_id) => prev_id == last_id,
                 None => true,
             },
-            SyncRule::CoinbaseAdvanced => {
-                update.first_id > last_id
-                    && update
-                        .prev_id
-                        .is_some_and(|unbroken_since| unbroken_since <= last_id)
-            }
             SyncRule::CoinbaseExchange => true,
         };
         if next {

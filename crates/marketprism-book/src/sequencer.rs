@@ -143,9 +143,12 @@ pub struct Applied {
 
 /// Keeps one instrument's book in sync with the venue.
 ///
-/// A message without a venue time (a Binance spot REST snapshot) is stamped from the stream,
-/// never with its local receive time: it takes the venue time of the first update with one
-/// applied on top of it, for a REST snapshot the update that bridges it. Until then the book
+/// A message without a venue time (a Binance spot REST snapshot, a Coinbase Exchange
+/// snapshot) is stamped from the stream, never with its local receive time: it takes the
+/// venue time of the first update with one applied on top of it, for a REST snapshot the
+/// update that bridges it. A snapshot without an id either (Coinbase Exchange, see
+/// [`SyncRule::snapshot_has_id`]) takes the id just before that update's, so that each
+/// snapshot of a book has an id of its own, the same wherever the stream is replayed. Until then the book
 /// is valid but has no [`Position`], so it is not published, and [`Sequencer::take_applied`]
 /// holds the message back. The stamp is at least the time of every update the snapshot
 /// contains, so the book's venue time never runs backwards, and it depends on the stream
@@ -285,6 +288,7 @@ impl Sequencer {
         let snapshot_id = snapshot.last_id;
         // Nothing built before the snapshot and still waiting for a venue time was published.
         self.forget_unstamped();
+        let snapshot = self.as_kept(snapshot);
         self.mark_applied(snapshot);
         if self.rule.snapshot_in_stream() {
             self.buffer.clear();
@@ -356,6 +360,23 @@ impl Sequencer {
         Ok(Progress::Applied)
     }
 
+    /// A snapshot as the book keeps it: a side deeper than the book's bound is recorded with
+    /// the levels the book kept, not with levels it dropped. A whole Coinbase Advanced Trade
+    /// book (tens of thousands of levels, over 1 MB as JSON) would otherwise be published as
+    /// one event larger than a NATS message may be.
+    fn as_kept(&self, mut snapshot: BookUpdate) -> BookUpdate {
+        let Some(max_depth) = self.book.max_depth() else {
+            return snapshot;
+        };
+        if snapshot.bids.len() > max_depth {
+            snapshot.bids = self.book.top(BookSide::Bid, max_depth);
+        }
+        if snapshot.asks.len() > max_depth {
+            snapshot.asks = self.book.top(BookSide::Ask, max_depth);
+        }
+        snapshot
+    }
+
     /// Makes `update` the book's position and records it; one without a venue time waits for
     /// a stamp, one with a venue time first stamps everything waiting with it.
     fn mark_applied(&mut self, update: BookUpdate) {
@@ -367,7 +388,7 @@ impl Sequencer {
             }
             return;
         };
-        self.stamp(exchange_time_ms);
+        self.stamp(exchange_time_ms, update.first_id);
         self.position = Some(Position {
             update_id: update.last_id,
             exchange_time_ms,
@@ -381,9 +402,11 @@ impl Sequencer {
         }
     }
 
-    /// Gives the updates waiting for a venue time `exchange_time_ms`, which makes the last of
-    /// them the book's position.
-    fn stamp(&mut self, exchange_time_ms: i64) {
+    /// Gives the updates waiting for a venue time `exchange_time_ms`, that of the update
+    /// `first_id` applied on top of them, which makes the last of them the book's position.
+    /// Under a rule whose snapshots carry no id, a waiting snapshot also takes the id just
+    /// before `first_id`.
+    fn stamp(&mut self, exchange_time_ms: i64, first_id: u64) {
         let Some((update_id, received_time_ms)) = self.unstamped_position.take() else {
             return;
         };
@@ -392,10 +415,17 @@ impl Sequencer {
             exchange_time_ms,
             received_time_ms,
         });
+        let snapshot_id = (!self.rule.snapshot_has_id()).then(|| first_id.saturating_sub(1));
         if let Some(applied) = &mut self.applied {
-            applied.extend(self.unstamped.drain(..).map(|update| Applied {
-                update,
-                exchange_time_ms,
+            applied.extend(self.unstamped.drain(..).map(|mut update| {
+                if let Some(id) = snapshot_id.filter(|_| update.kind == UpdateKind::Snapshot) {
+                    update.first_id = id;
+                    update.last_id = id;
+                }
+                Applied {
+                    update,
+                    exchange_time_ms,
+                }
             }));
         }
     }

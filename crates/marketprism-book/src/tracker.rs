@@ -20,7 +20,8 @@ pub struct PublishSettings {
     /// first update of each interval (intervals are aligned to the Unix epoch, so collectors
     /// recording the same feed publish the same books); 0 publishes after every update.
     pub min_interval_ms: i64,
-    /// Levels kept per side in memory (at least `depth`); deeper levels are dropped.
+    /// Levels kept per side in memory (at least `depth`); deeper levels are dropped, also from
+    /// the published snapshots.
     pub max_levels: usize,
     /// Also publish every applied snapshot and delta, for full-depth reconstruction.
     pub deltas: bool,

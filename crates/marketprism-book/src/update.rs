@@ -22,8 +22,8 @@ pub enum UpdateKind {
 /// | OKX | `seqId` | `seqId` | `prevSeqId` (absent in old frames) |
 /// | Deribit | `change_id` | `change_id` | `prev_change_id` |
 /// | Bybit v5 | `u` | `u` | — |
-/// | Coinbase Advanced Trade | `timestamp` (ns) | `timestamp` (ns) | that of the first message after the connection's last hole in `sequence_num` |
-/// | Coinbase Exchange | `time` in µs (0 for a snapshot) | the same | — |
+/// | Coinbase Advanced Trade | `timestamp` (ns), raised above the book's previous id | the same | the book's previous id on the connection, if no message was lost since (`sequence_num`) |
+/// | Coinbase Exchange | `time` in µs, raised above the book's previous id (0 for a snapshot) | the same | — |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookUpdate {
     /// Snapshot or delta.

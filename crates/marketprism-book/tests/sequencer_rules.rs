@@ -235,38 +235,38 @@ fn deribit_chains_by_prev_change_id() {
     ));
 }
 
-/// Coinbase Advanced Trade numbers messages per connection: a book's messages are not
-/// consecutive, and the connection says from which message on its numbering is unbroken.
+/// Coinbase Advanced Trade numbers messages per connection: the parser chains each book's
+/// messages, naming the book's previous one when no message of the connection was lost since.
 #[test]
-fn coinbase_advanced_continues_while_the_connection_s_numbering_is_unbroken() {
+fn coinbase_advanced_continues_while_the_book_s_chain_is_unbroken() {
     let mut sequencer = Sequencer::new(SyncRule::CoinbaseAdvanced);
     assert_eq!(
-        sequencer.apply(delta(3, 3, Some(0))),
+        sequencer.apply(delta(3, 3, None)),
         Ok(Progress::Skipped(Skip::BeforeSnapshot))
     );
     sequencer.apply(snapshot(13)).expect("snapshot");
-    // Messages 14 to 20 were other channels' or books'; none was lost.
+    // Messages between were other channels' or books'; none was lost.
     assert_eq!(
-        sequencer.apply(delta(21, 21, Some(0))),
+        sequencer.apply(delta(21, 21, Some(13))),
         Ok(Progress::Applied)
     );
     assert_eq!(
-        sequencer.apply(delta(21, 21, Some(0))),
+        sequencer.apply(delta(21, 21, None)),
         Ok(Progress::Skipped(Skip::AlreadyApplied))
     );
-    // Message 40 followed a hole on the connection: what was lost, whatever it carried, came
-    // after the book's message 21.
-    let desync = sequencer.apply(delta(44, 44, Some(40))).expect_err("lost");
+    // A message of the connection was lost after the book's message 21: the next message of
+    // the book follows nothing.
+    let desync = sequencer.apply(delta(44, 44, None)).expect_err("lost");
     assert!(matches!(
         desync.reason,
         DesyncReason::Sequence {
             last_applied: 21,
-            prev_id: Some(40),
+            prev_id: None,
             ..
         }
     ));
     assert_eq!(
-        sequencer.apply(delta(45, 45, Some(40))),
+        sequencer.apply(delta(45, 45, Some(44))),
         Ok(Progress::Skipped(Skip::BeforeSnapshot))
     );
     assert!(matches!(
@@ -274,7 +274,7 @@ fn coinbase_advanced_continues_while_the_connection_s_numbering_is_unbroken() {
         Ok(Progress::Recovered(_))
     ));
     assert_eq!(
-        sequencer.apply(delta(60, 60, Some(40))),
+        sequencer.apply(delta(60, 60, Some(52))),
         Ok(Progress::Applied)
     );
 }
@@ -284,8 +284,84 @@ fn coinbase_exchange_updates_follow_in_order() {
     let mut sequencer = Sequencer::new(SyncRule::CoinbaseExchange);
     sequencer.apply(snapshot(0)).expect("snapshot");
     assert_eq!(sequencer.apply(delta(7, 7, None)), Ok(Progress::Applied));
-    // Unnumbered updates may share a time, which stands in for their ids.
-    assert_eq!(sequencer.apply(delta(7, 7, None)), Ok(Progress::Applied));
+    assert_eq!(sequencer.apply(delta(8, 8, None)), Ok(Progress::Applied));
+}
+
+/// A Coinbase Exchange snapshot has neither id nor time: it takes both from the first update
+/// applied on top of it, its id the one just before, so that each snapshot of a book is
+/// published under an id of its own.
+#[test]
+fn a_coinbase_exchange_snapshot_takes_its_id_and_time_from_the_update_after_it() {
+    let mut sequencer = Sequencer::new(SyncRule::CoinbaseExchange).record_applied();
+    let timeless = || BookUpdate {
+        exchange_time_ms: None,
+        ..snapshot(0)
+    };
+    sequencer.apply(timeless()).expect("snapshot");
+    assert!(sequencer.take_applied().is_empty(), "waits for a time");
+    sequencer.apply(delta(7, 7, None)).expect("applied");
+    sequencer.apply(delta(8, 8, None)).expect("applied");
+    sequencer.apply(timeless()).expect("snapshot");
+    sequencer.apply(delta(10, 10, None)).expect("applied");
+    let applied: Vec<(UpdateKind, u64, i64)> = sequencer
+        .take_applied()
+        .into_iter()
+        .map(|applied| {
+            (
+                applied.update.kind,
+                applied.update.last_id,
+                applied.exchange_time_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            (UpdateKind::Snapshot, 6, 7),
+            (UpdateKind::Delta, 7, 7),
+            (UpdateKind::Delta, 8, 8),
+            (UpdateKind::Snapshot, 9, 10),
+            (UpdateKind::Delta, 10, 10),
+        ]
+    );
+    // A snapshot with an id keeps it.
+    let mut sequencer = Sequencer::new(SyncRule::BinanceSpot).record_applied();
+    sequencer.apply(timeless_snapshot(100)).expect("snapshot");
+    sequencer.apply(delta(99, 104, None)).expect("bridge");
+    assert_eq!(applied_times(&mut sequencer), [(100, 104), (104, 104)]);
+}
+
+/// A snapshot deeper than the book keeps is recorded as the book keeps it: the levels the
+/// book dropped are not published.
+#[test]
+fn a_snapshot_deeper_than_the_book_is_recorded_as_kept() {
+    let mut sequencer =
+        Sequencer::with_book(SyncRule::CoinbaseExchange, Book::with_max_depth(2)).record_applied();
+    let deep = BookUpdate {
+        bids: vec![
+            level("100", "1"),
+            level("99", "0"),
+            level("98", "2"),
+            level("97", "3"),
+        ],
+        asks: vec![level("101", "1"), level("102", "2")],
+        ..snapshot(5)
+    };
+    sequencer.apply(deep).expect("snapshot");
+    let applied = sequencer.take_applied();
+    let [recorded] = applied.as_slice() else {
+        panic!("expected the snapshot: {applied:?}");
+    };
+    assert_eq!(
+        recorded.update.bids,
+        [level("100", "1"), level("98", "2")],
+        "the book's two best bids"
+    );
+    assert_eq!(
+        recorded.update.asks,
+        [level("101", "1"), level("102", "2")],
+        "a side within the bound is recorded as sent"
+    );
 }
 
 #[test]

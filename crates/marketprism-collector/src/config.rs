@@ -324,7 +324,8 @@ pub struct BooksConfig {
     /// same books; `0s` publishes after every update.
     #[serde(default, with = "humantime_serde")]
     pub interval: Duration,
-    /// Levels kept in memory per side and instrument; deeper levels are dropped.
+    /// Levels kept in memory per side and instrument; deeper levels are dropped, and a
+    /// snapshot published as an `orderbook_delta` carries the levels kept.
     #[serde(default = "default_max_levels")]
     pub max_levels: usize,
     /// Also publish every sequenced snapshot and delta as `orderbook_delta` events, for

@@ -8,16 +8,24 @@
 //! stood is saved to the feed-state bucket ([`crate::resume`]), so that the first session of
 //! the next process covers the restart the same way. At shutdown a session closes its socket
 //! and still reads what the socket delivers, up to `drain_timeout`.
+//!
+//! What a session sends keeps within the venue's [`WsLimits`]: every socket waits for the
+//! venue's connection [`Gate`] (shared by the venue's connections) before it is opened, and
+//! subscribe requests, book resubscriptions and, where the venue counts them, keepalives
+//! queue for the message gate (the session's own, or the venue's where it counts per IP),
+//! which lets them out at the venue's pace while the session keeps reading.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use marketprism_book::PublishSettings;
 use marketprism_bus::Backoff;
 use marketprism_model::{now_ms, Event, Gap, GapReason, GapState, Symbol};
-use marketprism_venues::{refused_symbols, Inbound, Subscription, VenueProtocol};
+use marketprism_venues::{
+    refused_symbols, CountedMessages, Inbound, Subscription, VenueProtocol, WsLimits,
+};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant, Interval};
@@ -30,8 +38,44 @@ use crate::continuity::TradeContinuity;
 use crate::metrics::Metrics;
 use crate::publisher::Outgoing;
 use crate::resume::{FeedStore, Remembered};
+use crate::sharding::{message_pacer, Pacer};
 use crate::snapshots::{FetchSettings, Snapshot, SnapshotFetcher};
 use crate::ConnectionConfig;
+
+/// A [`Pacer`] shared by whoever sends through it: the connections of a venue opening
+/// sockets, or sending frames where the venue counts them per IP.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate(Arc<Mutex<Pacer>>);
+
+impl Gate {
+    /// A gate admitting what `pacer` admits.
+    pub(crate) fn new(pacer: Pacer) -> Self {
+        Gate(Arc::new(Mutex::new(pacer)))
+    }
+
+    /// Takes a place now; otherwise says when the next one frees.
+    fn try_take(&self) -> Result<(), Instant> {
+        self.0
+            .lock()
+            // The pacer holds a few times, consistent after any panic.
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_take(Instant::now())
+    }
+
+    /// Waits for a place and takes it.
+    async fn take(&self) {
+        while let Err(free_at) = self.try_take() {
+            tokio::time::sleep_until(free_at).await;
+        }
+    }
+}
+
+/// A frame waiting for the message gate.
+struct Queued {
+    text: String,
+    /// A subscribe request: its reply is awaited from when it is sent.
+    subscribe: bool,
+}
 
 /// Why a session ended.
 enum SessionEnd {
@@ -125,6 +169,13 @@ pub(crate) struct Connection {
     pub(crate) book_settings: PublishSettings,
     pub(crate) book_recovery: RecoverySettings,
     pub(crate) settings: ConnectionConfig,
+    /// The venue's WebSocket limits.
+    pub(crate) limits: WsLimits,
+    /// Admits each new socket, shared by the venue's connections from this process.
+    pub(crate) connect_gate: Gate,
+    /// Where the venue counts messages per IP, the gate shared by its connections; each
+    /// session has a gate of its own otherwise.
+    pub(crate) message_gate: Option<Gate>,
     pub(crate) sender: mpsc::Sender<Outgoing>,
     /// Where the connection saves and finds where each symbol stood.
     pub(crate) store: FeedStore,
@@ -181,6 +232,11 @@ impl Connection {
         };
         self.restore(&mut state).await;
         loop {
+            // Every attempt counts against the venue's connections per IP.
+            tokio::select! {
+                _ = shutdown.cancelled() => return self.save_now(&mut state).await,
+                () = self.connect_gate.take() => {}
+            }
             let end = match Session::open(&self, &mut state).await {
                 Ok(session) => session.run(&shutdown).await,
                 Err(end) => end,
@@ -365,6 +421,12 @@ struct Session<'a> {
     socket: Socket,
     /// Subscribe requests whose reply has not come yet.
     awaiting: Vec<u64>,
+    /// Frames waiting for the message gate, oldest first.
+    outbox: VecDeque<Queued>,
+    /// Admits the frames the venue counts.
+    gate: Gate,
+    /// When the gate frees its next place, once it refused one.
+    send_at: Instant,
     /// Whether every subscribe request was confirmed.
     subscribed: bool,
     /// When the subscription must be confirmed.
@@ -394,7 +456,7 @@ impl<'a> Session<'a> {
         }
         let url = connection.protocol.connect_url(&connection.endpoint);
         let subscribe_deadline = Instant::now() + connection.settings.subscribe_timeout;
-        let mut socket = match timeout_at(
+        let socket = match timeout_at(
             subscribe_deadline,
             tokio_tungstenite::connect_async(url.as_str()),
         )
@@ -412,12 +474,18 @@ impl<'a> Session<'a> {
             .iter()
             .flat_map(|request| request.acks.iter().copied())
             .collect();
-        for request in requests {
-            socket
-                .send(Message::text(request.frame))
-                .await
-                .map_err(|error| lost(format!("sending subscribe request: {error}")))?;
-        }
+        let outbox = requests
+            .into_iter()
+            .map(|request| Queued {
+                text: request.frame,
+                subscribe: true,
+            })
+            .collect();
+        // A new socket starts a new count, unless the venue counts per IP.
+        let gate = connection
+            .message_gate
+            .clone()
+            .unwrap_or_else(|| Gate::new(message_pacer(&connection.limits)));
         let keepalive = connection.protocol.keepalive().map(|keepalive| {
             let mut interval = tokio::time::interval(keepalive.every);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -428,18 +496,54 @@ impl<'a> Session<'a> {
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         let mut unsynced_check = tokio::time::interval(check_every);
         unsynced_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Ok(Session {
+        let mut session = Session {
             connection,
             unsynced_check,
             state,
             socket,
             awaiting,
+            outbox,
+            gate,
+            send_at: Instant::now(),
             subscribed: false,
             subscribe_deadline,
             last_frame_at: Instant::now(),
             held: Vec::new(),
             keepalive,
-        })
+        };
+        session.flush().await?;
+        Ok(session)
+    }
+
+    /// Sends queued frames while the message gate admits them; the rest wait for
+    /// [`Self::send_at`]. A subscribe request's reply is awaited from when it is sent.
+    async fn flush(&mut self) -> Result<(), SessionEnd> {
+        while !self.outbox.is_empty() {
+            if let Err(free_at) = self.gate.try_take() {
+                self.send_at = free_at;
+                return Ok(());
+            }
+            let Some(frame) = self.outbox.pop_front() else {
+                break;
+            };
+            if let Err(error) = self.socket.send(Message::text(frame.text)).await {
+                return Err(self.lost(GapReason::Disconnect, format!("sending: {error}")));
+            }
+            if frame.subscribe {
+                self.subscribe_deadline =
+                    Instant::now() + self.connection.settings.subscribe_timeout;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues `frames` for the message gate and sends what it admits now.
+    async fn send_paced(&mut self, frames: Vec<String>) -> Result<(), SessionEnd> {
+        self.outbox.extend(frames.into_iter().map(|text| Queued {
+            text,
+            subscribe: false,
+        }));
+        self.flush().await
     }
 
     /// Reads frames until the session ends, and says why it did.
@@ -484,7 +588,14 @@ impl<'a> Session<'a> {
                     .unwrap_or_default();
                 return self.deliver(events).await;
             }
+            () = tokio::time::sleep_until(self.send_at), if !self.outbox.is_empty() => {
+                return self.flush().await;
+            }
             frame = tick(&mut self.keepalive) => {
+                // A keepalive the venue does not count needs no place at the gate.
+                if self.connection.limits.counted == CountedMessages::EveryFrame {
+                    return self.send_paced(vec![frame.to_owned()]).await;
+                }
                 return match self.socket.send(Message::text(frame)).await {
                     Ok(()) => Ok(()),
                     Err(error) => Err(self.lost(GapReason::Disconnect, format!("sending keepalive: {error}"))),
@@ -543,17 +654,10 @@ impl<'a> Session<'a> {
                     message.update,
                 );
                 self.deliver(events).await?;
-                if let Some(Resync::Resubscribe(frames)) = resync {
-                    for frame in frames {
-                        if let Err(error) = self.socket.send(Message::text(frame)).await {
-                            return Err(self.lost(
-                                GapReason::Disconnect,
-                                format!("resubscribing a book: {error}"),
-                            ));
-                        }
-                    }
+                match resync {
+                    Some(Resync::Resubscribe(frames)) => self.send_paced(frames).await,
+                    _ => Ok(()),
                 }
-                Ok(())
             }
             Ok(Inbound::SubscribeAck { request_id }) => {
                 self.on_subscribe_ack(request_id, received_time_ms).await

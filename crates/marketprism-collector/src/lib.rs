@@ -1,7 +1,9 @@
 //! The collector: connects to venues, normalizes their frames and publishes the events to
 //! JetStream.
 //!
-//! One connection task per venue connection reads frames, parses them with the venue's
+//! A venue's instruments are spread over as few connections as its WebSocket limits allow
+//! (`sharding.rs`), and each connection sends at the venue's pace. One connection task per
+//! venue connection reads frames, parses them with the venue's
 //! [`marketprism_venues::VenueProtocol`] and hands events to the publisher over a bounded
 //! channel. Connections reconnect with capped, jittered exponential backoff, replace a socket
 //! that stays silent past the watchdog, and emit a `gap` event for every subscribed symbol
@@ -23,6 +25,7 @@ mod pollers;
 mod publisher;
 mod resume;
 mod service;
+mod sharding;
 mod snapshots;
 pub mod spool;
 

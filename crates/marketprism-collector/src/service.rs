@@ -1,6 +1,6 @@
 //! Wires configuration, connections, the publisher and the HTTP endpoint together.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_nats::connection::State;
@@ -9,7 +9,7 @@ use marketprism_bus::Backoff;
 use marketprism_model::Symbol;
 use marketprism_rest::{RestClient, RestClients};
 use marketprism_telemetry::Readiness;
-use marketprism_venues::{VenueError, VenueProtocol};
+use marketprism_venues::{MessageScope, Subscription, VenueError, VenueProtocol};
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -18,16 +18,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::books::RecoverySettings;
 use crate::config::{Config, ConnectionConfig, PublishConfig, VenueConfig};
-use crate::connection::Connection;
+use crate::connection::{Connection, Gate};
 use crate::instruments::{check_symbols, SymbolCheck};
 use crate::metrics::{watch_readiness, Metrics, ReadyRules};
 use crate::pollers::Poller;
 use crate::publisher::Publisher;
 use crate::resume::FeedStore;
+use crate::sharding::{self, connection_pacer, message_pacer};
 use crate::spool::Spool;
-
-/// Binance allows 1024 streams per connection; stay a little below.
-const SUBSCRIPTIONS_PER_CONNECTION: usize = 1000;
 
 /// The collector could not start.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +145,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
         .await;
     let connections = TaskTracker::new();
     let mut connection_count = 0;
+    // Per endpoint and venue: the gate of new connections, and the gate of messages where
+    // the venue counts them per IP; shared by every connection there.
+    let mut gates: HashMap<(String, &'static str), (Gate, Option<Gate>)> = HashMap::new();
     for ((venue, protocol, rest_client), unlisted) in venues.into_iter().zip(unlisted) {
         let unlisted = unlisted.map_err(config_error)?;
         let subscriptions: Vec<_> = venue
@@ -155,8 +156,37 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
             .into_iter()
             .filter(|subscription| !unlisted.contains(&subscription.symbol))
             .collect();
-        for chunk in subscriptions.chunks(SUBSCRIPTIONS_PER_CONNECTION) {
+        let limits = protocol.ws_limits();
+        let instruments =
+            sharding::instruments(protocol.as_ref(), &subscriptions).map_err(config_error)?;
+        // Nothing is connected yet; instrument discovery will rebalance a running plan.
+        let plan = sharding::rebalance(&[], &instruments, &limits)
+            .map_err(|error| CollectorError::Config(error.to_string()))?;
+        tracing::info!(
+            feed = %format!("{}.{}", protocol.exchange(), protocol.market_type()),
+            instruments = instruments.len(),
+            connections = plan.len(),
+            streams_per_connection = limits.streams_per_connection,
+            "Connections planned within the venue's limits."
+        );
+        let (connect_gate, message_gate) = gates
+            .entry((venue.endpoint().to_owned(), limits.name))
+            .or_insert_with(|| {
+                let per_ip = limits.message_scope == MessageScope::Ip;
+                (
+                    Gate::new(connection_pacer(&limits)),
+                    per_ip.then(|| Gate::new(message_pacer(&limits))),
+                )
+            })
+            .clone();
+        for symbols in plan {
             connection_count += 1;
+            let symbols: HashSet<Symbol> = symbols.into_iter().collect();
+            let subscriptions: Vec<Subscription> = subscriptions
+                .iter()
+                .filter(|subscription| symbols.contains(&subscription.symbol))
+                .cloned()
+                .collect();
             let connection = Connection {
                 // A protocol of its own: some keep state per connection (Coinbase Advanced
                 // Trade numbers every message of a connection).
@@ -164,14 +194,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
                 endpoint: venue.endpoint().to_owned(),
                 rest_endpoint: venue.rest_endpoint().to_owned(),
                 rest_client: rest_client.clone(),
-                subscriptions: chunk.to_vec(),
-                symbols: chunk
-                    .iter()
-                    .map(|subscription| subscription.symbol.clone())
-                    .collect(),
+                subscriptions,
+                symbols,
                 book_settings: config.books.publish_settings(),
                 book_recovery,
                 settings: config.connection.clone(),
+                limits,
+                connect_gate: connect_gate.clone(),
+                message_gate: message_gate.clone(),
                 sender: sender.clone(),
                 metrics: metrics.clone(),
                 store: FeedStore::new(

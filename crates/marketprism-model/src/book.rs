@@ -71,7 +71,8 @@ pub struct OrderBook {
 
 /// One order-book message exactly as the sequencer applied it to a valid book, for consumers
 /// that rebuild the full-depth book: a snapshot resets the book, each delta sets the given
-/// levels (a zero quantity deletes). Only messages that continued a valid book are published;
+/// levels (a zero quantity deletes). A snapshot deeper than the collector's book bound
+/// carries the levels the book kept. Only messages that continued a valid book are published;
 /// a `gap` precedes the snapshot that follows any break.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

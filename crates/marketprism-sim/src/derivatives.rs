@@ -198,7 +198,7 @@ fn frames_for(
         Dialect::Okx => "okx/perpetual",
         Dialect::Binance { .. } => "binance/perpetual",
         Dialect::Deribit => "deribit/options",
-        Dialect::Coinbase => "coinbase/spot",
+        Dialect::Coinbase | Dialect::CoinbaseExchange => "coinbase/spot",
     };
     let mut written = Written {
         venue,
@@ -313,7 +313,10 @@ fn frames_for(
                 );
             }
         }
-        Dialect::Deribit | Dialect::Binance { futures: false } | Dialect::Coinbase => {}
+        Dialect::Deribit
+        | Dialect::Binance { futures: false }
+        | Dialect::Coinbase
+        | Dialect::CoinbaseExchange => {}
     }
     written.frames
 }

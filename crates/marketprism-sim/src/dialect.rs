@@ -5,6 +5,7 @@
 //!
 //! Written from the venues' documentation, independently of the collector's parsers.
 
+use marketprism_venues::VenueKind;
 use serde_json::{json, Value};
 
 use crate::depth::{price_text, quantity_text, BookEvent, BookSnapshot, Change};
@@ -29,9 +30,27 @@ pub(crate) enum Dialect {
     },
     /// Coinbase Advanced Trade (`/`, as `wss://advanced-trade-ws.coinbase.com`).
     Coinbase,
+    /// Coinbase Exchange (`/ws-feed`, as `wss://ws-feed.exchange.coinbase.com`), replays only
+    /// (see `coinbase_exchange.rs`).
+    CoinbaseExchange,
 }
 
 impl Dialect {
+    /// The venue and market whose protocol this dialect speaks; one market stands for all
+    /// of OKX's and of Deribit's, which share an endpoint and its limits.
+    pub(crate) const fn venue(self) -> VenueKind {
+        match self {
+            Dialect::Binance { futures: false } => VenueKind::BinanceSpot,
+            Dialect::Binance { futures: true } => VenueKind::BinanceUsdm,
+            Dialect::Okx => VenueKind::OkxSpot,
+            Dialect::Deribit => VenueKind::DeribitPerpetual,
+            Dialect::Bybit { linear: false } => VenueKind::BybitSpot,
+            Dialect::Bybit { linear: true } => VenueKind::BybitLinear,
+            Dialect::Coinbase => VenueKind::CoinbaseSpot,
+            Dialect::CoinbaseExchange => VenueKind::CoinbaseExchange,
+        }
+    }
+
     /// The path a client connects to for this dialect.
     pub(crate) const fn endpoint(self) -> &'static str {
         match self {
@@ -42,6 +61,7 @@ impl Dialect {
             Dialect::Bybit { linear: false } => "/v5/public/spot",
             Dialect::Bybit { linear: true } => "/v5/public/linear",
             Dialect::Coinbase => "/",
+            Dialect::CoinbaseExchange => "/ws-feed",
         }
     }
 }
@@ -90,7 +110,9 @@ pub(crate) fn symbol_of(dialect: Dialect, instrument: &str, shared: &Shared) -> 
                 None => format!("{underlying}USD"),
             }
         }
-        Dialect::Coinbase => instrument.replace('-', "").to_ascii_uppercase(),
+        Dialect::Coinbase | Dialect::CoinbaseExchange => {
+            instrument.replace('-', "").to_ascii_uppercase()
+        }
         Dialect::Bybit { .. } | Dialect::Binance { .. } => instrument.to_ascii_uppercase(),
     };
     books.knows(&symbol).then_some(symbol)
@@ -166,6 +188,8 @@ fn subscribed_book(client: &Client, symbol: &str) -> Option<String> {
             .find(|topic| topic.starts_with("orderbook.") && topic.ends_with(&format!(".{symbol}")))
             .cloned(),
         Dialect::Coinbase => crate::coinbase::subscribed_book(client, symbol),
+        // Exchange connections are served captures only, never simulated books.
+        Dialect::CoinbaseExchange => None,
     }
 }
 
@@ -225,6 +249,8 @@ pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String>
         })
         .to_string(),
         Dialect::Coinbase => crate::coinbase::book_event(client, &stream, event),
+        // Never subscribed to a simulated book (see `subscribed_book`).
+        Dialect::CoinbaseExchange => return None,
     })
 }
 
@@ -273,7 +299,7 @@ fn render_snapshot(client: &Client, stream: &str, symbol: &str, book: &BookSnaps
         Dialect::Coinbase => {
             crate::coinbase::book_snapshot(client, stream.trim_start_matches("level2:"), book)
         }
-        Dialect::Binance { .. } => String::new(),
+        Dialect::Binance { .. } | Dialect::CoinbaseExchange => String::new(),
     }
 }
 
@@ -305,6 +331,7 @@ pub(crate) fn handle(shared: &Shared, client: &mut Client, text: &str) {
         Dialect::Deribit => handle_deribit(shared, client, text),
         Dialect::Bybit { .. } => handle_bybit(shared, client, text),
         Dialect::Coinbase => crate::coinbase::handle(shared, client, text),
+        Dialect::CoinbaseExchange => crate::coinbase_exchange::handle(shared, client, text),
         Dialect::Binance { .. } => {}
     }
 }

@@ -5,7 +5,8 @@
 //! checksums), Deribit (`/ws/api/v2`, `book.*.100ms`), Bybit v5 (`/v5/public/{spot,linear}`,
 //! `orderbook.*`) and Coinbase Advanced Trade (`/`, `level2` with per-connection
 //! `sequence_num` and `heartbeats`), each with its subscribe replies and subscription
-//! snapshots. Trades are written in every venue's framing (Binance `@trade`/`@aggTrade`, OKX
+//! snapshots; Coinbase Exchange (`/ws-feed`, `matches` and `level2`) is served from captures
+//! only. Trades are written in every venue's framing (Binance `@trade`/`@aggTrade`, OKX
 //! `trades`, Deribit `trades.*.100ms`, Bybit `publicTrade.*`, Coinbase `market_trades`), and
 //! the report records which venue and market
 //! each reached. Every second it also sends funding rates, open interest, liquidations (every
@@ -43,17 +44,25 @@
 //!   REST polls with 429 and `Retry-After: S`;
 //! * `GET /control/rest-usage`: per venue, the REST requests and weight counted against its
 //!   limits and the requests refused ([`VenueUsage`]; also in the report).
+//! * `GET /control/ws-usage`: per venue, the WebSocket connections, the most streams on one,
+//!   the most arguments in one request and messages in one window, against the venue's
+//!   limits, and what was refused ([`WsUsage`]; also in the report).
 //! * `GET /control/report`: the [`Report`] as JSON;
 //! * `GET /control/summary`: its counts ([`Summary`]), cheap to poll during long runs;
 //! * `POST /control/start`: start a replay held by `--replay-hold`.
 //!
 //! Every REST route enforces its venue's request-weight limits (`limits.rs`): over the limit
-//! it answers 429 with `Retry-After`, and 418 to requests during that back-off.
+//! it answers 429 with `Retry-After`, and 418 to requests during that back-off. Every
+//! WebSocket connection is held to its venue's WebSocket limits (`ws_limits.rs`): connections
+//! per window and at once, streams per connection, arguments per subscribe request, messages
+//! per window, each refused as the venue refuses it.
 //!
 //! The simulator shares no code with the collector's parsers, so one cannot hide the other's
-//! mistakes.
+//! mistakes; it takes the venues' WebSocket limits from `marketprism-venues`, their one
+//! definition, and counts against them on its own.
 
 mod coinbase;
+mod coinbase_exchange;
 mod config;
 mod depth;
 mod derivatives;
@@ -68,6 +77,7 @@ mod replay;
 mod report;
 mod server;
 mod trades;
+mod ws_limits;
 
 pub use config::Config;
 
@@ -81,3 +91,4 @@ pub use polled::RestRequest;
 pub use replay::{captured_connections, CapturedConnection, APPLY_MARGIN};
 pub use report::{Report, SimTrade, Summary, RETAINED_FOREVER};
 pub use server::{bind, run, SimError};
+pub use ws_limits::WsUsage;

@@ -3,12 +3,12 @@
 //!
 //! * Streams: a frame goes to the clients subscribed to its stream on the endpoint it was
 //!   captured from: the Binance combined-stream name (written wrapped or unwrapped to suit
-//!   the client), the OKX channel and instrument, the Deribit channel, the Bybit topic.
-//!   Channels that differ only in speed or depth are one stream: Deribit `book.X.raw` serves
-//!   a `book.X.100ms` subscription, OKX `books-l2-tbt` a `books` one. Replies to the
-//!   recorder's own requests, heartbeats and feeds the simulator does not speak (Bybit v2,
-//!   Coinbase) are not replayed; the simulator answers its clients' requests itself, for
-//!   every instrument.
+//!   the client), the OKX channel and instrument, the Deribit channel, the Bybit topic, the
+//!   Coinbase channel and product. Channels that differ only in speed or depth are one
+//!   stream: Deribit `book.X.raw` serves a `book.X.100ms` subscription, OKX `books-l2-tbt` a
+//!   `books` one, Coinbase Exchange `level2` a `level2_batch` one. Replies to the recorder's
+//!   own requests, heartbeats and feeds the simulator does not speak (Bybit v2) are not
+//!   replayed; the simulator answers its clients' requests itself, for every instrument.
 //! * Connections: a capture may hold several connections carrying the same stream. Each
 //!   client receives one captured connection's frames of a stream (the one serving the
 //!   fewest clients), never several merged, whose books would not chain.
@@ -151,6 +151,7 @@ fn dialect_of(record: &CaptureRecord) -> Option<Dialect> {
             Some(Dialect::Bybit { linear: true })
         }
         "coinbase" if record.url.contains("advanced-trade-ws") => Some(Dialect::Coinbase),
+        "coinbase" if record.url.contains("ws-feed.") => Some(Dialect::CoinbaseExchange),
         _ => None,
     }
 }
@@ -249,6 +250,7 @@ fn pushed_stream(dialect: Dialect, payload: &str) -> Option<String> {
             .map(|params| params.channel),
         Dialect::Bybit { .. } => pushed.topic.filter(|_| pushed.data.is_some()),
         Dialect::Coinbase => coinbase_stream(pushed.channel.as_deref()?, pushed.events?),
+        Dialect::CoinbaseExchange => crate::coinbase_exchange::stream(payload),
     }
 }
 
@@ -269,6 +271,7 @@ pub(crate) fn stream_key(dialect: Dialect, name: &str) -> String {
             }
             _ => name.to_owned(),
         },
+        Dialect::CoinbaseExchange => crate::coinbase_exchange::stream_key(name),
         Dialect::Binance { .. } | Dialect::Bybit { .. } | Dialect::Coinbase => name.to_owned(),
     }
 }
@@ -386,16 +389,19 @@ pub struct CapturedConnection {
     pub label: String,
     /// The simulator path serving it: `/stream` (Binance spot), `/fapi/stream` (Binance
     /// USDⓈ-M), `/ws/v5/public` (OKX), `/ws/api/v2` (Deribit), `/v5/public/spot` or
-    /// `/v5/public/linear` (Bybit).
+    /// `/v5/public/linear` (Bybit), `/` (Coinbase Advanced Trade), `/ws-feed` (Coinbase
+    /// Exchange).
     pub endpoint: &'static str,
     /// The streams it carries, in order of their first frame, named as captured: Binance
     /// stream names, OKX `channel:instId` (`channel:instType` for market-wide channels),
-    /// Deribit channels, Bybit topics.
+    /// Deribit channels, Bybit topics, Coinbase `channel:product` (Advanced Trade
+    /// `level2:BTC-USD`, `market_trades:BTC-USD`, `heartbeats`; Exchange `level2:BTC-USD`,
+    /// `matches:BTC-USD`).
     pub streams: Vec<String>,
 }
 
 /// The connections of a capture a replay serves, in capture order; connections of feeds
-/// the simulator does not speak (Bybit v2, Coinbase) are left out.
+/// the simulator does not speak (Bybit v2) are left out.
 pub fn captured_connections(path: &Path) -> Result<Vec<CapturedConnection>, CaptureError> {
     let mut connections: Vec<CapturedConnection> = Vec::new();
     for record in read_capture(path)?

@@ -154,6 +154,10 @@ pub struct Report {
     /// requests refused (429, 418).
     #[serde(default)]
     pub rest_usage: std::collections::BTreeMap<String, crate::VenueUsage>,
+    /// Per venue, WebSocket connections, streams, request arguments and messages against
+    /// the venue's limits, and what was refused.
+    #[serde(default)]
+    pub ws_usage: std::collections::BTreeMap<String, crate::WsUsage>,
     /// The values of `derivatives`, to record each once.
     #[serde(skip)]
     derivatives_recorded: HashSet<SentDerivative>,

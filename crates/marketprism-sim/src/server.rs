@@ -3,9 +3,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::depth::{BookFault, Books, TrueBook};
 use crate::dialect::Dialect;
 use crate::protocol::{error_reply, parse_stream, result_reply, MethodCall};
+use crate::ws_limits::WsLimiter;
 use crate::{Config, Report};
 
 /// Frames queued per connection; a client that falls this far behind is disconnected, as
@@ -105,6 +106,8 @@ pub(crate) struct Shared {
     pub(crate) retry_after_s: AtomicU64,
     /// The venues' REST limits and what was counted against them.
     pub(crate) limits: Mutex<crate::limits::Limits>,
+    /// The venues' WebSocket limits and what was counted against them.
+    ws_limits: Mutex<WsLimiter>,
 }
 
 /// Locks a mutex, recovering the data if a holder panicked: the report and client table stay
@@ -126,6 +129,11 @@ impl Shared {
 
     pub(crate) fn books(&self) -> MutexGuard<'_, Books> {
         lock(&self.books)
+    }
+
+    /// The WebSocket limiter; taken after the client table when both are held.
+    fn ws(&self) -> MutexGuard<'_, WsLimiter> {
+        lock(&self.ws_limits)
     }
 
     fn is_silent(&self) -> bool {
@@ -224,6 +232,7 @@ pub async fn bind(
         rate_limited: AtomicU64::new(0),
         retry_after_s: AtomicU64::new(1),
         limits: Mutex::new(crate::limits::Limits::default()),
+        ws_limits: Mutex::new(WsLimiter::default()),
     });
     let source = {
         let shared = shared.clone();
@@ -251,10 +260,12 @@ pub async fn bind(
         .route("/ws/api/v2", get(deribit))
         .route("/v5/public/{category}", get(bybit))
         .route("/", get(coinbase))
+        .route("/ws-feed", get(coinbase_exchange))
         .route("/control/disconnect", post(disconnect_all))
         .route("/control/silence", post(silence))
         .route("/control/report", get(report))
         .route("/control/rest-usage", get(rest_usage))
+        .route("/control/ws-usage", get(ws_usage))
         .route("/control/summary", get(summary));
     // A replay answers REST requests from the capture only.
     let app = if shared.replay.is_some() {
@@ -371,7 +382,27 @@ async fn raw_without_streams(
     State(shared): State<Arc<Shared>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade.on_upgrade(move |socket| serve_client(shared, socket, BINANCE_SPOT, false, Vec::new()))
+    accept(shared, upgrade, BINANCE_SPOT, false, Vec::new())
+}
+
+/// Serves a WebSocket client if its venue's connection limits admit it; refuses it with an
+/// HTTP status otherwise (see `ws_limits.rs`).
+fn accept(
+    shared: Arc<Shared>,
+    upgrade: WebSocketUpgrade,
+    dialect: Dialect,
+    combined: bool,
+    initial: Vec<String>,
+) -> Response {
+    let admitted =
+        shared
+            .ws()
+            .admit_connection(dialect, initial.len(), marketprism_model::now_ms());
+    if let Err(status) = admitted {
+        tracing::warn!(%status, path = dialect.endpoint(), "WebSocket connection beyond the venue's limits refused.");
+        return (status, "connection refused: beyond the venue's limits").into_response();
+    }
+    upgrade.on_upgrade(move |socket| serve_client(shared, socket, dialect, combined, initial))
 }
 
 const BINANCE_SPOT: Dialect = Dialect::Binance { futures: false };
@@ -381,23 +412,39 @@ async fn futures_combined(
     State(shared): State<Arc<Shared>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let dialect = Dialect::Binance { futures: true };
-    upgrade.on_upgrade(move |socket| serve_client(shared, socket, dialect, true, Vec::new()))
+    accept(
+        shared,
+        upgrade,
+        Dialect::Binance { futures: true },
+        true,
+        Vec::new(),
+    )
 }
 
 async fn okx(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(move |socket| serve_client(shared, socket, Dialect::Okx, false, Vec::new()))
+    accept(shared, upgrade, Dialect::Okx, false, Vec::new())
 }
 
 async fn coinbase(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(move |socket| {
-        serve_client(shared, socket, Dialect::Coinbase, false, Vec::new())
-    })
+    accept(shared, upgrade, Dialect::Coinbase, false, Vec::new())
+}
+
+/// Coinbase Exchange (`/ws-feed`), served captures only.
+async fn coinbase_exchange(
+    State(shared): State<Arc<Shared>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    accept(
+        shared,
+        upgrade,
+        Dialect::CoinbaseExchange,
+        false,
+        Vec::new(),
+    )
 }
 
 async fn deribit(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade
-        .on_upgrade(move |socket| serve_client(shared, socket, Dialect::Deribit, false, Vec::new()))
+    accept(shared, upgrade, Dialect::Deribit, false, Vec::new())
 }
 
 /// Bybit v5: `/v5/public/spot` and `/v5/public/linear` serve the same simulated market.
@@ -411,8 +458,13 @@ async fn bybit(
         "linear" => true,
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    let dialect = Dialect::Bybit { linear };
-    upgrade.on_upgrade(move |socket| serve_client(shared, socket, dialect, false, Vec::new()))
+    accept(
+        shared,
+        upgrade,
+        Dialect::Bybit { linear },
+        false,
+        Vec::new(),
+    )
 }
 
 async fn raw_with_streams(
@@ -421,7 +473,7 @@ async fn raw_with_streams(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let streams = streams.split('/').map(str::to_owned).collect();
-    upgrade.on_upgrade(move |socket| serve_client(shared, socket, BINANCE_SPOT, false, streams))
+    accept(shared, upgrade, BINANCE_SPOT, false, streams)
 }
 
 #[derive(Deserialize)]
@@ -444,7 +496,7 @@ async fn combined(
                 .collect()
         })
         .unwrap_or_default();
-    upgrade.on_upgrade(move |socket| serve_client(shared, socket, BINANCE_SPOT, true, streams))
+    accept(shared, upgrade, BINANCE_SPOT, true, streams)
 }
 
 async fn disconnect_all(State(shared): State<Arc<Shared>>) -> Json<Value> {
@@ -575,6 +627,13 @@ async fn stale_snapshots(
     Json(serde_json::json!({ "symbols": injected, "n": request.n }))
 }
 
+/// What each venue's WebSocket connections did against its limits.
+async fn ws_usage(
+    State(shared): State<Arc<Shared>>,
+) -> Json<std::collections::BTreeMap<String, crate::WsUsage>> {
+    Json(shared.ws().usage())
+}
+
 /// What each venue's REST traffic weighed against its limits.
 async fn rest_usage(
     State(shared): State<Arc<Shared>>,
@@ -613,6 +672,7 @@ async fn true_book(
 async fn report(State(shared): State<Arc<Shared>>) -> Json<Report> {
     let mut report = shared.report().clone();
     report.rest_usage = lock(&shared.limits).usage();
+    report.ws_usage = shared.ws().usage();
     Json(report)
 }
 
@@ -635,6 +695,7 @@ async fn serve_client(
         .filter(|stream| shared.is_known_stream(stream))
         .collect();
     let has_streams = !streams.is_empty();
+    shared.ws().opened(id, dialect, streams.len());
     shared.clients().insert(
         id,
         Client {
@@ -651,10 +712,13 @@ async fn serve_client(
         shared.streams_changed();
     }
     let (mut sink, mut incoming) = socket.split();
+    // Set when the client is closed for its message rate: the venue's last frame, if any.
+    let farewell: Arc<OnceLock<Option<String>>> = Arc::new(OnceLock::new());
 
     let writer = {
         let shared = shared.clone();
         let close = close.clone();
+        let farewell = farewell.clone();
         let ping_interval = shared.config.ping_interval;
         tokio::spawn(async move {
             let mut pings = tokio::time::interval_at(
@@ -665,7 +729,19 @@ async fn serve_client(
                 tokio::select! {
                     biased;
                     _ = close.cancelled() => {
-                        let _ = sink.send(Message::Close(None)).await;
+                        let close_frame = match farewell.get() {
+                            Some(last) => {
+                                if let Some(text) = last {
+                                    let _ = sink.send(Message::text(text.as_str())).await;
+                                }
+                                Some(CloseFrame {
+                                    code: 1008,
+                                    reason: "Too many requests".into(),
+                                })
+                            }
+                            None => None,
+                        };
+                        let _ = sink.send(Message::Close(close_frame)).await;
                         break;
                     }
                     _ = pings.tick() => {
@@ -702,6 +778,19 @@ async fn serve_client(
             _ = close.cancelled() => break,
             message = incoming.next() => message,
         };
+        if let Some(Ok(frame)) = &message {
+            let counted = shared
+                .ws()
+                .count_frame(id, frame, marketprism_model::now_ms());
+            if let Err(last) = counted {
+                tracing::warn!(
+                    path = dialect.endpoint(),
+                    "Client beyond the venue's message rate; closing it."
+                );
+                let _ = farewell.set(last);
+                break;
+            }
+        }
         match message {
             Some(Ok(Message::Text(text))) => handle_call(&shared, id, text.as_str()),
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -709,6 +798,7 @@ async fn serve_client(
         }
     }
     close.cancel();
+    shared.ws().closed(id);
     shared.clients().remove(&id);
     shared.streams_changed();
     let _ = writer.await;
@@ -721,8 +811,22 @@ fn handle_call(shared: &Shared, id: u64, text: &str) {
     let Some(client) = clients.get_mut(&id) else {
         return;
     };
+    // A subscription beyond the venue's limits is refused as the venue refuses it.
+    let admitted = shared.ws().admit_request(id, &client.streams, text);
+    if let Err(refusal) = admitted {
+        tracing::warn!(
+            path = client.dialect.endpoint(),
+            "Subscribe request beyond the venue's limits refused."
+        );
+        client.offer(Outbound {
+            text: refusal,
+            trade: None,
+        });
+        return;
+    }
     if !matches!(client.dialect, Dialect::Binance { .. }) {
         crate::dialect::handle(shared, client, text);
+        shared.ws().note_streams(id, client.streams.len());
         return;
     }
     let call: MethodCall = match serde_json::from_str(text) {
@@ -764,6 +868,7 @@ fn handle_call(shared: &Shared, id: u64, text: &str) {
             &call.id,
         ),
     };
+    shared.ws().note_streams(id, client.streams.len());
     client.offer(Outbound {
         text: reply,
         trade: None,

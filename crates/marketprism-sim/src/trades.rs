@@ -123,6 +123,8 @@ pub(crate) fn render(client: &Client, trade: &SimTrade) -> Vec<TradeFrame> {
             }
         }
         Dialect::Coinbase => frames.extend(crate::coinbase::trade(client, trade)),
+        // Exchange connections are served captures only.
+        Dialect::CoinbaseExchange => {}
     }
     frames
 }

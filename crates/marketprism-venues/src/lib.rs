@@ -31,7 +31,10 @@ mod registry;
 
 pub use error::{VenueError, VenueErrorKind};
 pub use history::{HistoryPager, HistoryRange, Wanted};
-pub use limits::{BanAnswer, RequestCost, RestBucket, RestCall, RestLimits, UsedWeightHeader};
+pub use limits::{
+    BanAnswer, CountedMessages, MessageScope, Rate, RequestCost, RestBucket, RestCall, RestLimits,
+    UsedWeightHeader, WsLimits,
+};
 pub use protocol::{
     refused_symbols, BookMessage, Channel, Inbound, Keepalive, Poll, PollKind, SubscribeRequest,
     Subscription, VenueProtocol,

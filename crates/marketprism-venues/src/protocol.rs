@@ -7,7 +7,7 @@ use marketprism_model::{Event, Exchange, MarketType, RatioKind, Symbol};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::history::{HistoryPager, HistoryRange};
-use crate::{RequestCost, RestCall, RestLimits, VenueError};
+use crate::{RequestCost, RestCall, RestLimits, VenueError, WsLimits};
 
 /// A data channel MarketPrism can subscribe to. Configuration files name it by
 /// [`Channel::as_str`], e.g. `channels = ["trades", "orderbook"]`.
@@ -290,6 +290,18 @@ pub trait VenueProtocol: Send + Sync {
         &self,
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError>;
+
+    /// The streams `subscription` occupies on a connection, as the venue names them
+    /// (`btcusdt@trade`, `books:BTC-USDT`, `publicTrade.BTCUSDT`, `trades.BTC-PERPETUAL.100ms`,
+    /// `level2:BTC-USD`): what [`WsLimits::streams_per_connection`] counts. Subscriptions
+    /// naming the same stream (a market-wide channel such as Binance's `!forceOrder@arr`,
+    /// Bybit's ticker carrying funding and open interest, Coinbase's `heartbeats`) occupy it
+    /// once. An error for a channel the venue does not offer, as
+    /// [`Self::subscribe_requests`] gives.
+    fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError>;
+
+    /// The venue's WebSocket limits for this market's endpoint.
+    fn ws_limits(&self) -> WsLimits;
 
     /// Interprets one text frame received at `received_time_ms` (local Unix milliseconds).
     fn parse(&self, frame: &str, received_time_ms: i64) -> Result<Inbound, VenueError>;

@@ -150,7 +150,7 @@ impl VenueKind {
                 Arc::new(bybit::Bybit::linear(bybit::symbol::SymbolMap::new(symbols)))
             }
             VenueKind::CoinbaseSpot => Arc::new(coinbase::advanced::CoinbaseAdvanced::new()),
-            VenueKind::CoinbaseExchange => Arc::new(coinbase::exchange::CoinbaseExchange),
+            VenueKind::CoinbaseExchange => Arc::new(coinbase::exchange::CoinbaseExchange::new()),
         }
     }
 }

@@ -3,9 +3,10 @@
 //! of the same capture.
 //!
 //! Every capture in the fixtures of a feed the collector records runs through a pipeline of
-//! its own on the scenario's servers: Binance spot and USDⓈ-M, OKX, Deribit and Bybit v5.
-//! Skipped, and named in the results: Bybit's 2021 capture (API v2, retired; the collector
-//! speaks v5) and Coinbase's (a venue MarketPrism does not record).
+//! its own on the scenario's servers: Binance spot and USDⓈ-M, OKX, Deribit, Bybit v5,
+//! Coinbase Advanced Trade (`coinbase_spot`) and Coinbase Exchange (`coinbase_exchange`,
+//! whose `level2_batch` the simulator serves from the captured `level2`). Skipped, and named
+//! in the results: Bybit's 2021 capture (API v2, retired; the collector speaks v5).
 //!
 //! For each capture:
 //! 1. the collector subscribes exactly the streams the capture holds on channels MarketPrism
@@ -75,14 +76,18 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
         checks.extend(run.run().await?);
         ran += 1;
     }
+    let skipped = if skipped.is_empty() {
+        "none".to_owned()
+    } else {
+        skipped.join(", ")
+    };
     checks.push(Check::holds(
         SCENARIO,
         "captures run",
         "at least one",
         format!(
-            "{ran} in {:.1} s; skipped (no feed the collector records): {}",
+            "{ran} in {:.1} s; skipped (no feed the collector records): {skipped}",
             started.elapsed().as_secs_f64(),
-            skipped.join(", ")
         ),
         ran > 0,
     ));
@@ -114,7 +119,8 @@ fn capture_name(path: &Path) -> String {
 struct Section {
     /// Venue kind, e.g. `okx_swap`.
     venue: &'static str,
-    /// Path of the venue on the simulator, before the protocol's own (`/fapi` for USDⓈ-M).
+    /// Path of the venue on the simulator, before the protocol's own (`/fapi` for USDⓈ-M,
+    /// `/ws-feed` for Coinbase Exchange).
     path: &'static str,
     /// Symbols, as the venue names them.
     symbols: Vec<String>,
@@ -143,7 +149,8 @@ struct Subscribed {
 }
 
 /// What the collector subscribes to receive a captured stream; `None` for channels it does
-/// not record (Binance `bookTicker` and `kline`, OKX and Deribit tickers, Bybit spot tickers).
+/// not record (Binance `bookTicker` and `kline`, OKX and Deribit tickers, Bybit spot tickers,
+/// Coinbase `ticker`, `candles` and heartbeats).
 fn subscribed(endpoint: &str, stream: &str) -> Option<Subscribed> {
     let found = |venue, path, symbol: &str, channels| {
         Some(Subscribed {
@@ -220,6 +227,25 @@ fn subscribed(endpoint: &str, stream: &str) -> Option<Subscribed> {
                 _ => return None,
             };
             found(venue, "", symbol, channels)
+        }
+        "/" => {
+            let (channel, product) = stream.split_once(':')?;
+            let channels: &[&str] = match channel {
+                "market_trades" => &["trades"],
+                "level2" => &["orderbook"],
+                _ => return None,
+            };
+            found("coinbase_spot", "", product, channels)
+        }
+        // Coinbase Exchange: the collector's `level2_batch` is served the captured `level2`.
+        "/ws-feed" => {
+            let (channel, product) = stream.split_once(':')?;
+            let channels: &[&str] = match channel {
+                "matches" => &["trades"],
+                "level2" => &["orderbook"],
+                _ => return None,
+            };
+            found("coinbase_exchange", "/ws-feed", product, channels)
         }
         _ => None,
     }
@@ -752,6 +778,21 @@ mod tests {
                 ],
             ),
             connection("BYBIT.ws.3", "/v5/public/spot", &["tickers.BTCUSDT"]),
+            connection(
+                "COINBASE.ws.2",
+                "/",
+                &[
+                    "level2:BTC-USD",
+                    "market_trades:BTC-USD",
+                    "heartbeats",
+                    "market_trades:ETH-USD",
+                ],
+            ),
+            connection(
+                "COINBASE.ws.28",
+                "/ws-feed",
+                &["level2:SKL-BTC", "matches:SKL-BTC", "ticker:SKL-BTC"],
+            ),
         ]);
         let section = |venue, path, symbols: &[&str], channels: &[&'static str]| Section {
             venue,
@@ -776,6 +817,14 @@ mod tests {
                     "/fapi",
                     &["KSMUSDT"],
                     &["aggregate_trades", "orderbook"]
+                ),
+                section("coinbase_spot", "", &["BTC-USD"], &["orderbook", "trades"]),
+                section("coinbase_spot", "", &["ETH-USD"], &["trades"]),
+                section(
+                    "coinbase_exchange",
+                    "/ws-feed",
+                    &["SKL-BTC"],
+                    &["orderbook", "trades"]
                 ),
             ]
         );

@@ -4,6 +4,7 @@ mod active;
 mod books;
 mod cluster;
 mod coinbase;
+mod connections;
 mod continuity;
 mod derivatives;
 mod outage;

@@ -3,6 +3,7 @@
 mod instruments;
 mod protocol;
 mod replay;
+mod ws_limits;
 
 use std::time::Duration;
 

@@ -482,3 +482,63 @@ async fn a_coinbase_client_gets_captured_frames_numbered_without_holes() {
     );
     shutdown.cancel();
 }
+
+/// A Coinbase Exchange client subscribed to one product of the real 2021 capture, its book
+/// as `level2_batch`, gets the product's captured `level2` and `matches` frames and nothing
+/// else, and its book stays in sync under the venue's parser.
+#[tokio::test]
+async fn a_coinbase_exchange_client_gets_the_captured_frames_of_its_product() {
+    use marketprism_book::Sequencer;
+    use marketprism_venues::coinbase::exchange::CoinbaseExchange;
+    use marketprism_venues::{Inbound, VenueProtocol};
+
+    let path = marketprism_capture::captures("coinbase.2021")
+        .expect("capture")
+        .remove(0);
+    let connections = marketprism_sim::captured_connections(&path).expect("readable");
+    assert_eq!(connections.len(), 1);
+    assert_eq!(connections[0].endpoint, "/ws-feed");
+    assert!(connections[0]
+        .streams
+        .contains(&"level2:SKL-BTC".to_owned()));
+    let (address, shutdown) = start(replaying(path, true)).await;
+    let mut socket = connect(&address, "/ws-feed").await;
+    send(
+        &mut socket,
+        &json!({"type": "subscribe", "channels": [
+            {"name": "level2_batch", "product_ids": ["SKL-BTC"]},
+            {"name": "matches", "product_ids": ["SKL-BTC"]},
+        ]}),
+    )
+    .await;
+    let protocol = CoinbaseExchange::new();
+    let answer = next_raw(&mut socket, Duration::from_secs(5))
+        .await
+        .expect("an answer");
+    assert!(
+        matches!(protocol.parse(&answer, 0), Ok(Inbound::SubscribeAck { .. })),
+        "{answer}"
+    );
+    assert_eq!(http(&address, "POST", "/control/start").await.0, 200);
+    let frames = frames_until_quiet(&mut socket).await;
+
+    let mut sequencer = Sequencer::new(marketprism_book::SyncRule::CoinbaseExchange);
+    let (mut books, mut trades) = (0, 0);
+    for frame in &frames {
+        match protocol.parse(frame, 0).expect("parses") {
+            Inbound::Book(message) => {
+                assert_eq!(message.symbol.as_str(), "SKL-BTC");
+                sequencer.apply(message.update).expect("in sync");
+                books += 1;
+            }
+            Inbound::Events(events) => trades += events.len(),
+            other => panic!("unexpected {other:?}: {frame}"),
+        }
+    }
+    assert_eq!(
+        (books, trades),
+        (428, 5),
+        "the capture's SKL-BTC snapshot, 427 updates and 5 trades"
+    );
+    shutdown.cancel();
+}

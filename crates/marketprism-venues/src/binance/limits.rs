@@ -15,14 +15,30 @@
 //!   (<https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api>).
 //!   The `futures/data` statistics (long/short ratios) have their own limit of 1,000 requests
 //!   per 5 minutes and IP.
+//!
+//! And its WebSocket limits ([`SPOT_WS`], [`USDM_WS`]):
+//!
+//! * Spot (<https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#websocket-limits>):
+//!   1024 streams per connection; 5 incoming messages per second per connection, where a
+//!   PING frame, a PONG frame and a JSON control message (`SUBSCRIBE`, ...) each count, and
+//!   a connection beyond it is disconnected; 300 connection attempts per 5 minutes per IP.
+//! * USDⓈ-M (<https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams>):
+//!   1024 streams per connection; 10 incoming messages per second, beyond which the
+//!   connection is disconnected. It documents no connection rate: ours is spot's, 300 per 5
+//!   minutes.
+//! * Neither documents how many streams one `SUBSCRIBE` may list. Ours is 100, a frame of
+//!   about 2 KB: clients report larger frames refused.
 
 use std::time::Duration;
 
 use marketprism_model::MarketType;
 
 use super::snapshot_limit;
-use crate::limits::MINUTE;
-use crate::{PollKind, RequestCost, RestBucket, RestCall, RestLimits, UsedWeightHeader};
+use crate::limits::{MINUTE, SECOND};
+use crate::{
+    CountedMessages, MessageScope, PollKind, Rate, RequestCost, RestBucket, RestCall, RestLimits,
+    UsedWeightHeader, WsLimits,
+};
 
 /// The request-weight bucket of both markets.
 const REQUEST_WEIGHT: &str = "REQUEST_WEIGHT";
@@ -66,6 +82,47 @@ pub(super) const USDM: RestLimits = RestLimits {
     used_weight_header: Some(USED_WEIGHT),
     ban: None,
 };
+
+/// Connection attempts per IP: 300 per 5 minutes.
+const CONNECTIONS: Rate = Rate {
+    limit: 300,
+    window: Duration::from_secs(300),
+};
+
+/// Spot WebSocket limits.
+pub(super) const SPOT_WS: WsLimits = WsLimits {
+    name: "binance_spot",
+    streams_per_connection: 1024,
+    args_per_request: 100,
+    request_bytes: None,
+    messages: Rate {
+        limit: 5,
+        window: SECOND,
+    },
+    counted: CountedMessages::EveryFrame,
+    message_scope: MessageScope::Connection,
+    connections: CONNECTIONS,
+    concurrent_connections: None,
+};
+
+/// USDⓈ-M WebSocket limits.
+pub(super) const USDM_WS: WsLimits = WsLimits {
+    name: "binance_usdm",
+    messages: Rate {
+        limit: 10,
+        window: SECOND,
+    },
+    ..SPOT_WS
+};
+
+/// The WebSocket limits of `market_type`.
+pub(super) fn ws(market_type: MarketType) -> WsLimits {
+    if market_type == MarketType::Spot {
+        SPOT_WS
+    } else {
+        USDM_WS
+    }
+}
 
 /// What `call` costs on `market_type`.
 pub(super) fn cost(market_type: MarketType, call: RestCall) -> RequestCost {
@@ -119,6 +176,23 @@ mod tests {
         assert_eq!(weight(MarketType::Perpetual, 400), 10);
         assert_eq!(weight(MarketType::Perpetual, 1000), 20);
         assert_eq!(weight(MarketType::Perpetual, 5000), 20);
+    }
+
+    #[test]
+    fn websocket_limits_are_the_documented_numbers() {
+        assert_eq!(SPOT_WS.streams_per_connection, 1024);
+        assert_eq!(
+            (SPOT_WS.messages.limit, SPOT_WS.messages.window),
+            (5, SECOND)
+        );
+        assert_eq!(
+            (SPOT_WS.connections.limit, SPOT_WS.connections.window),
+            (300, Duration::from_secs(300))
+        );
+        assert_eq!(SPOT_WS.counted, CountedMessages::EveryFrame);
+        assert_eq!(USDM_WS.streams_per_connection, 1024);
+        assert_eq!(USDM_WS.messages.limit, 10);
+        assert_eq!(ws(MarketType::Perpetual), USDM_WS);
     }
 
     #[test]

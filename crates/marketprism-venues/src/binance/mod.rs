@@ -34,7 +34,7 @@ use wire::{
 
 use crate::{
     HistoryPager, HistoryRange, Inbound, Poll, RequestCost, RestCall, RestLimits, SubscribeRequest,
-    Subscription, VenueError, VenueProtocol,
+    Subscription, VenueError, VenueProtocol, WsLimits,
 };
 
 /// Production market-data endpoint of Binance spot.
@@ -174,6 +174,17 @@ impl VenueProtocol for Binance {
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
         subscribe::subscribe_requests(self.market_type, subscriptions)
+    }
+
+    fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+        Ok(vec![subscribe::offered_stream(
+            self.market_type,
+            subscription,
+        )?])
+    }
+
+    fn ws_limits(&self) -> WsLimits {
+        limits::ws(self.market_type)
     }
 
     fn rest_limits(&self) -> RestLimits {

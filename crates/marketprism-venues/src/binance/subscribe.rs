@@ -4,7 +4,8 @@
 //! {"method":"SUBSCRIBE","params":["btcusdt@trade","ethusdt@aggTrade"],"id":1}
 //! ```
 //! A `{"result":null,"id":1}` reply confirms. A connection may carry at most 1024 streams and
-//! receive at most 5 messages per second, so streams are sent in few, large requests.
+//! receive at most 5 messages per second, so streams are sent in few requests of
+//! [`WsLimits::args_per_request`](crate::WsLimits::args_per_request) streams each.
 //! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams#live-subscribingunsubscribing-to-streams>
 
 use marketprism_model::MarketType;
@@ -15,9 +16,6 @@ use crate::{Channel, SubscribeRequest, Subscription, VenueError};
 
 /// Every contract's liquidation orders (USDⓈ-M).
 const ALL_LIQUIDATIONS: &str = "!forceOrder@arr";
-
-/// Streams per `SUBSCRIBE` request, keeping frames well under Binance's size limits.
-const STREAMS_PER_REQUEST: usize = 200;
 
 #[derive(Serialize)]
 struct MethodCall<'a> {
@@ -44,31 +42,37 @@ pub fn stream_name(subscription: &Subscription) -> Option<String> {
     ))
 }
 
+/// The stream of `subscription` on `market_type`; a channel the market does not stream is
+/// refused.
+pub(super) fn offered_stream(
+    market_type: MarketType,
+    subscription: &Subscription,
+) -> Result<String, VenueError> {
+    let spot = market_type == MarketType::Spot;
+    let offered = match subscription.channel {
+        Channel::AggregateTrades | Channel::OrderBook => true,
+        Channel::Trades => spot,
+        Channel::FundingRate | Channel::Liquidations => !spot,
+        // Open interest is REST-only; volatility indices do not exist.
+        Channel::OpenInterest | Channel::VolatilityIndex => false,
+    };
+    // USDⓈ-M publishes aggregate trades only; spot has no derivatives data.
+    stream_name(subscription)
+        .filter(|_| offered)
+        .ok_or_else(|| VenueError::UnsupportedChannel {
+            venue: format!("binance {market_type}"),
+            channel: subscription.channel.as_str(),
+        })
+}
+
 /// `SUBSCRIBE` frames covering every subscription, with ids counting from 1; a channel
 /// `market_type` does not stream is refused.
 pub fn subscribe_requests(
     market_type: MarketType,
     subscriptions: &[Subscription],
 ) -> Result<Vec<SubscribeRequest>, VenueError> {
-    let spot = market_type == MarketType::Spot;
     for subscription in subscriptions {
-        match subscription.channel {
-            Channel::AggregateTrades | Channel::OrderBook => {}
-            Channel::Trades if spot => {}
-            Channel::FundingRate | Channel::Liquidations if !spot => {}
-            // USDⓈ-M publishes aggregate trades only; open interest is REST-only; spot has
-            // no derivatives data.
-            Channel::Trades
-            | Channel::FundingRate
-            | Channel::Liquidations
-            | Channel::OpenInterest
-            | Channel::VolatilityIndex => {
-                return Err(VenueError::UnsupportedChannel {
-                    venue: format!("binance {market_type}"),
-                    channel: subscription.channel.as_str(),
-                })
-            }
-        }
+        offered_stream(market_type, subscription)?;
     }
     let mut streams: Vec<String> = Vec::with_capacity(subscriptions.len());
     for stream in subscriptions.iter().filter_map(stream_name) {
@@ -77,7 +81,8 @@ pub fn subscribe_requests(
             streams.push(stream);
         }
     }
-    SubscribeRequest::numbered(&streams, STREAMS_PER_REQUEST, |params, id| MethodCall {
+    let per_request = super::limits::ws(market_type).args_per_request;
+    SubscribeRequest::numbered(&streams, per_request, |params, id| MethodCall {
         method: "SUBSCRIBE",
         params,
         id,

@@ -18,9 +18,11 @@ use marketprism_book::{SyncRule, UpdateKind};
 use marketprism_model::{Event, Exchange, MarketType, Symbol};
 
 use crate::envelope;
+use crate::limits::SECOND;
 use crate::{
-    BanAnswer, Inbound, Keepalive, Poll, RequestCost, RestBucket, RestCall, RestLimits,
-    SubscribeRequest, Subscription, VenueError, VenueProtocol,
+    BanAnswer, CountedMessages, Inbound, Keepalive, MessageScope, Poll, Rate, RequestCost,
+    RestBucket, RestCall, RestLimits, SubscribeRequest, Subscription, VenueError, VenueProtocol,
+    WsLimits,
 };
 
 use symbol::SymbolMap;
@@ -34,6 +36,47 @@ pub const REST_ENDPOINT: &str = "https://api.bybit.com";
 
 /// Book depth subscribed: offered on both spot and linear, and deep enough for top-N books.
 pub const BOOK_DEPTH: usize = 200;
+
+/// Bybit's spot WebSocket limits (<https://bybit-exchange.github.io/docs/v5/ws/connect>,
+/// <https://bybit-exchange.github.io/docs/v5/rate-limit>): at most 10 topics per subscribe
+/// operation; a connection's topics at most 21,000 characters in all; at most 500
+/// connections per 5 minutes per WebSocket domain, which spot and linear share, so ours is
+/// half of it each; at most 1,000 connections per IP and market. Bybit documents no number
+/// of topics per connection and no message rate: ours are 500 topics (about 12,500
+/// characters) and 10 frames per second.
+const SPOT_WS: WsLimits = WsLimits {
+    name: "bybit_spot",
+    streams_per_connection: 500,
+    args_per_request: 10,
+    request_bytes: Some(21_000),
+    messages: Rate {
+        limit: 10,
+        window: SECOND,
+    },
+    counted: CountedMessages::EveryFrame,
+    message_scope: MessageScope::Connection,
+    connections: Rate {
+        limit: 250,
+        window: std::time::Duration::from_secs(300),
+    },
+    concurrent_connections: Some(1_000),
+};
+
+/// Bybit's linear WebSocket limits: spot's, but "no args limit for futures" per operation
+/// (same pages); ours is 100 topics per operation.
+const LINEAR_WS: WsLimits = WsLimits {
+    name: "bybit_linear",
+    args_per_request: 100,
+    ..SPOT_WS
+};
+
+/// The WebSocket limits of `market_type`: spot's, or linear's for perpetuals.
+fn ws_limits(market_type: MarketType) -> WsLimits {
+    match market_type {
+        MarketType::Spot => SPOT_WS,
+        _ => LINEAR_WS,
+    }
+}
 
 /// The Bybit v5 protocol for spot or linear perpetuals.
 #[derive(Debug, Clone)]
@@ -194,6 +237,14 @@ impl VenueProtocol for Bybit {
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
         subscribe::subscribe_requests(self.market_type, subscriptions)
+    }
+
+    fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+        Ok(vec![subscribe::topic(self.market_type, subscription)?])
+    }
+
+    fn ws_limits(&self) -> WsLimits {
+        ws_limits(self.market_type)
     }
 
     fn trade_history(

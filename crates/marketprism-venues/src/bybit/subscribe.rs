@@ -14,11 +14,11 @@ use super::wire::Request;
 use super::BOOK_DEPTH;
 use crate::{Channel, SubscribeRequest, Subscription, VenueError};
 
-/// Topics per subscribe operation (Bybit spot accepts at most 10).
-const TOPICS_PER_REQUEST: usize = 10;
-
 /// The topic of `subscription` on `market_type` (spot or linear).
-fn topic(market_type: MarketType, subscription: &Subscription) -> Result<String, VenueError> {
+pub(super) fn topic(
+    market_type: MarketType,
+    subscription: &Subscription,
+) -> Result<String, VenueError> {
     let native = to_native(&subscription.symbol);
     let linear = market_type == MarketType::Perpetual;
     match subscription.channel {
@@ -52,7 +52,9 @@ pub(super) fn subscribe_requests(
             topics.push(topic);
         }
     }
-    SubscribeRequest::numbered(&topics, TOPICS_PER_REQUEST, |args, id| Request {
+    // Bybit spot accepts at most 10 topics per operation.
+    let per_request = super::ws_limits(market_type).args_per_request;
+    SubscribeRequest::numbered(&topics, per_request, |args, id| Request {
         op: "subscribe",
         args,
         req_id: id.to_string(),

@@ -18,9 +18,10 @@ mod wire;
 use marketprism_book::SyncRule;
 use marketprism_model::{Event, Exchange, MarketType, Symbol};
 
+use crate::limits::SECOND;
 use crate::{
-    Inbound, Poll, RequestCost, RestBucket, RestCall, RestLimits, SubscribeRequest, Subscription,
-    VenueError, VenueProtocol,
+    CountedMessages, Inbound, MessageScope, Poll, Rate, RequestCost, RestBucket, RestCall,
+    RestLimits, SubscribeRequest, Subscription, VenueError, VenueProtocol, WsLimits,
 };
 
 /// Production WebSocket endpoint.
@@ -28,6 +29,35 @@ pub const WS_ENDPOINT: &str = "wss://www.deribit.com";
 
 /// Production REST endpoint.
 pub const REST_ENDPOINT: &str = "https://www.deribit.com";
+
+/// Deribit's WebSocket limits, the same for every market of `/ws/api/v2`: at most 32
+/// connections open per IP at once, HTTP requests included, the 33rd refused with a 429
+/// (<https://docs.deribit.com/articles/connection-management-best-practices>); requests
+/// other than orders cost credits refilled at 20 requests per second with bursts of 100,
+/// heartbeats and test requests included, and a request finding no credit is answered
+/// `too_many_requests` (10028) and its session terminated
+/// (<https://support.deribit.com/hc/en-us/articles/25944617523357-Rate-Limits>); public
+/// requests are counted per IP, so ours is 20 per second over every connection. Deribit
+/// documents no number of channels per connection or per request, nor a connection rate:
+/// ours are 500 channels per connection, 200 per `public/subscribe` and 5 new connections
+/// per second.
+pub(crate) const WS_LIMITS: WsLimits = WsLimits {
+    name: "deribit",
+    streams_per_connection: 500,
+    args_per_request: 200,
+    request_bytes: None,
+    messages: Rate {
+        limit: 20,
+        window: SECOND,
+    },
+    counted: CountedMessages::EveryFrame,
+    message_scope: MessageScope::Ip,
+    connections: Rate {
+        limit: 5,
+        window: SECOND,
+    },
+    concurrent_connections: Some(32),
+};
 
 /// The Deribit protocol for one market.
 #[derive(Debug, Clone)]
@@ -161,6 +191,14 @@ impl VenueProtocol for Deribit {
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
         subscribe::subscribe_requests(self.market_type, subscriptions)
+    }
+
+    fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+        Ok(vec![subscribe::channel(self.market_type, subscription)?])
+    }
+
+    fn ws_limits(&self) -> WsLimits {
+        WS_LIMITS
     }
 
     fn trade_history(

@@ -17,12 +17,12 @@ use crate::{Channel, SubscribeRequest, Subscription, VenueError};
 /// Request ids of resubscriptions, far above those of the initial subscribe requests.
 const RESUBSCRIBE_ID: u64 = 1 << 32;
 
-/// Channels per `public/subscribe` request.
-const CHANNELS_PER_REQUEST: usize = 200;
-
 /// The channel of `subscription` on `market_type`: the aggregated `100ms` channels, which
 /// unauthenticated connections may subscribe to.
-fn channel(market_type: MarketType, subscription: &Subscription) -> Result<String, VenueError> {
+pub(super) fn channel(
+    market_type: MarketType,
+    subscription: &Subscription,
+) -> Result<String, VenueError> {
     let name = to_native(market_type, &subscription.symbol);
     match subscription.channel {
         Channel::Trades => Ok(format!("trades.{name}.100ms")),
@@ -51,7 +51,8 @@ pub(super) fn subscribe_requests(
         .iter()
         .map(|subscription| channel(market_type, subscription))
         .collect::<Result<Vec<_>, _>>()?;
-    SubscribeRequest::numbered(&channels, CHANNELS_PER_REQUEST, |channels, id| Request {
+    let per_request = super::WS_LIMITS.args_per_request;
+    SubscribeRequest::numbered(&channels, per_request, |channels, id| Request {
         jsonrpc: "2.0",
         id,
         method: "public/subscribe",

@@ -19,9 +19,11 @@ use marketprism_book::{SyncRule, UpdateKind};
 use marketprism_model::{Event, Exchange, MarketType, RatioKind, Symbol};
 
 use crate::envelope;
+use crate::limits::SECOND;
 use crate::{
-    BookMessage, Inbound, Keepalive, Poll, PollKind, RequestCost, RestBucket, RestCall, RestLimits,
-    SubscribeRequest, Subscription, VenueError, VenueProtocol,
+    BookMessage, CountedMessages, Inbound, Keepalive, MessageScope, Poll, PollKind, Rate,
+    RequestCost, RestBucket, RestCall, RestLimits, SubscribeRequest, Subscription, VenueError,
+    VenueProtocol, WsLimits,
 };
 
 use wire::Data;
@@ -31,6 +33,30 @@ pub const WS_ENDPOINT: &str = "wss://ws.okx.com:8443";
 
 /// Production REST endpoint.
 pub const REST_ENDPOINT: &str = "https://www.okx.com";
+
+/// OKX's WebSocket limits, the same for every market of `/ws/v5/public`
+/// (<https://www.okx.com/docs-v5/en/#overview-websocket-overview>): 3 connection requests
+/// per second per IP; 480 `subscribe`, `unsubscribe` and `login` requests per hour per
+/// connection (the `ping` keepalive is free); a request's channels at most 64 KB in all.
+/// OKX documents no number of channels per connection or per request: ours are 500 per
+/// connection and 100 per request (about 5 KB).
+pub(crate) const WS_LIMITS: WsLimits = WsLimits {
+    name: "okx",
+    streams_per_connection: 500,
+    args_per_request: 100,
+    request_bytes: Some(64 * 1024),
+    messages: Rate {
+        limit: 480,
+        window: std::time::Duration::from_secs(3600),
+    },
+    counted: CountedMessages::Requests,
+    message_scope: MessageScope::Connection,
+    connections: Rate {
+        limit: 3,
+        window: SECOND,
+    },
+    concurrent_connections: None,
+};
 
 /// The OKX protocol for one market.
 #[derive(Debug, Clone)]
@@ -211,6 +237,14 @@ impl VenueProtocol for Okx {
         subscriptions: &[Subscription],
     ) -> Result<Vec<SubscribeRequest>, VenueError> {
         subscribe::subscribe_requests(self.market_type, subscriptions)
+    }
+
+    fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+        Ok(vec![subscribe::stream(self.market_type, subscription)?])
+    }
+
+    fn ws_limits(&self) -> WsLimits {
+        WS_LIMITS
     }
 
     fn trade_history(

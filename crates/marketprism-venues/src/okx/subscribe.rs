@@ -14,9 +14,6 @@ use super::symbol::to_native;
 use super::wire::{Arg, Request};
 use crate::{Channel, SubscribeRequest, Subscription, VenueError};
 
-/// Channel-argument pairs per `subscribe` request; OKX caps a request at 64 KiB.
-const ARGS_PER_REQUEST: usize = 100;
-
 /// The channel name of a subscription, if OKX offers it.
 fn channel_name(channel: Channel) -> Option<&'static str> {
     match channel {
@@ -63,6 +60,16 @@ fn arg(market_type: MarketType, subscription: &Subscription) -> Result<Arg<'stat
     })
 }
 
+/// The stream `subscription` occupies on a `market_type` connection: its channel and
+/// target, e.g. `books:BTC-USDT`, `liquidation-orders:SWAP`.
+pub(super) fn stream(
+    market_type: MarketType,
+    subscription: &Subscription,
+) -> Result<String, VenueError> {
+    let arg = arg(market_type, subscription)?;
+    Ok(format!("{}:{}", arg.channel, arg.target()))
+}
+
 /// The id of the acknowledgement of one channel subscription: OKX echoes the argument, so
 /// the id is a stable hash (FNV-1a) of channel and target (instrument or instrument type).
 pub(super) fn ack_id(arg: &Arg<'_>) -> u64 {
@@ -90,7 +97,8 @@ pub(super) fn subscribe_requests(
             args.push(arg);
         }
     }
-    args.chunks(ARGS_PER_REQUEST)
+    // Channel-argument pairs per request: well under OKX's 64 KB per request.
+    args.chunks(super::WS_LIMITS.args_per_request)
         .map(|chunk| {
             let acks = chunk.iter().map(ack_id).collect();
             let request = Request {

@@ -4,10 +4,11 @@
 //! Every message carries `sequence_num`, numbered per connection across every channel and
 //! product (see [`numbering`]): a hole means lost messages, and every book of the connection
 //! then resynchronizes by resubscribing its `level2`, which brings a fresh snapshot; the
-//! outage is recorded as a gap. Book updates are named by their send time, since numbers
-//! restart on every connection. Trade ids count each product's trades, so a hole in them is a
-//! trade gap. Public channels need no authentication; USDC products (`BTC-USDC`) are aliases
-//! whose data Coinbase publishes under the USD product (`BTC-USD`), so they are not listed.
+//! outage is recorded as a gap. Book updates are named by their send time, raised above the
+//! book's previous id, since numbers restart on every connection. Trade ids count each
+//! product's trades, so a hole in them is a trade gap. Public channels need no
+//! authentication; USDC products (`BTC-USDC`) are aliases whose data Coinbase publishes
+//! under the USD product (`BTC-USD`), so they are not listed.
 //! Docs: <https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/websocket/websocket-channels>
 
 mod normalize;
@@ -15,7 +16,7 @@ mod numbering;
 mod subscribe;
 mod wire;
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use marketprism_book::SyncRule;
 use marketprism_model::{Exchange, MarketType, Symbol};
@@ -23,11 +24,11 @@ use marketprism_model::{Exchange, MarketType, Symbol};
 use crate::coinbase::symbol;
 use crate::coinbase::time::{millis, nanos};
 use crate::{
-    Inbound, RequestCost, RestBucket, RestCall, RestLimits, SubscribeRequest, Subscription,
-    VenueError, VenueProtocol,
+    CountedMessages, Inbound, MessageScope, Rate, RequestCost, RestBucket, RestCall, RestLimits,
+    SubscribeRequest, Subscription, VenueError, VenueProtocol, WsLimits,
 };
 
-use numbering::{Numbering, Observed};
+use numbering::Numbering;
 
 /// Production public WebSocket endpoint (market data):
 /// <https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/websocket/websocket-overview>.
@@ -35,6 +36,30 @@ pub const WS_ENDPOINT: &str = "wss://advanced-trade-ws.coinbase.com";
 
 /// Production REST endpoint: <https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/rest-api>.
 pub const REST_ENDPOINT: &str = "https://api.coinbase.com";
+
+/// Coinbase Advanced Trade's WebSocket limits
+/// (<https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/websocket/websocket-rate-limits>):
+/// 8 connections per second per IP, and 8 unauthenticated messages per second per IP.
+/// Coinbase documents no number of subscriptions per connection or products per request:
+/// ours is 100 streams per connection, and as many products per request, since one request
+/// per channel lists at most the connection's products.
+const WS_LIMITS: WsLimits = WsLimits {
+    name: "coinbase_advanced",
+    streams_per_connection: 100,
+    args_per_request: 100,
+    request_bytes: None,
+    messages: Rate {
+        limit: 8,
+        window: std::time::Duration::from_secs(1),
+    },
+    counted: CountedMessages::EveryFrame,
+    message_scope: MessageScope::Ip,
+    connections: Rate {
+        limit: 8,
+        window: std::time::Duration::from_secs(1),
+    },
+    concurrent_connections: None,
+};
 
 /// The Coinbase Advanced Trade protocol for spot products.
 ///
@@ -54,14 +79,13 @@ impl CoinbaseAdvanced {
         CoinbaseAdvanced::default()
     }
 
-    /// Notes message `number` of the connection, sent at `time_ns`: its id, and since when
-    /// the numbering is unbroken.
-    fn observe(&self, number: u64, time_ns: u64) -> Observed {
+    /// The connection's numbering.
+    fn numbering(&self) -> MutexGuard<'_, Numbering> {
         self.numbering
             .lock()
-            // The numbering is a few integers, consistent after any panic.
+            // The numbering is integers, each book's a pair of them, consistent after any
+            // panic.
             .unwrap_or_else(PoisonError::into_inner)
-            .observe(number, time_ns)
     }
 }
 
@@ -144,6 +168,14 @@ impl VenueProtocol for CoinbaseAdvanced {
         subscribe::subscribe_requests(subscriptions)
     }
 
+    fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+        subscribe::streams(subscription)
+    }
+
+    fn ws_limits(&self) -> WsLimits {
+        WS_LIMITS
+    }
+
     fn resubscribe_frames(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
         subscribe::resubscribe_frames(subscription)
     }
@@ -165,7 +197,9 @@ impl VenueProtocol for CoinbaseAdvanced {
         };
         // A message whose time does not read is dead-lettered unnumbered: the next one then
         // follows a hole, and the books resynchronize.
-        let observed = self.observe(number, nanos("timestamp", timestamp)?);
+        let observed = self
+            .numbering()
+            .observe(number, nanos("timestamp", timestamp)?);
         let events = || {
             envelope
                 .events
@@ -178,20 +212,22 @@ impl VenueProtocol for CoinbaseAdvanced {
                 normalize::trades(&events, received_time_ms).map(Inbound::Events)
             }
             "l2_data" => {
-                let events: Vec<wire::Book<'_>> = serde_json::from_str(events()?)?;
-                let [event] = events.as_slice() else {
-                    return Err(VenueError::Unrecognized(format!(
-                        "l2_data message with {} events",
-                        events.len()
-                    )));
-                };
-                normalize::book(
-                    event,
-                    observed,
-                    millis("timestamp", timestamp)?,
-                    received_time_ms,
-                )
-                .map(Inbound::Book)
+                let mut numbering = self.numbering();
+                let book = events().and_then(|events| {
+                    let timestamp_ms = millis("timestamp", timestamp)?;
+                    normalize::book(
+                        events,
+                        &mut numbering,
+                        observed,
+                        timestamp_ms,
+                        received_time_ms,
+                    )
+                });
+                if book.is_err() {
+                    // It may have been any book's message: none continues across it.
+                    numbering.lose();
+                }
+                book.map(Inbound::Book)
             }
             "subscriptions" => {
                 let events: Vec<wire::Subscriptions<'_>> = serde_json::from_str(events()?)?;

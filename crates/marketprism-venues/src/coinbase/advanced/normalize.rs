@@ -4,7 +4,7 @@
 use marketprism_book::{BookUpdate, UpdateKind};
 use marketprism_model::{Event, MarketType, PriceLevel, Trade};
 
-use super::numbering::Observed;
+use super::numbering::{Numbering, Observed};
 use super::wire;
 use crate::coinbase::symbol::from_native;
 use crate::coinbase::time::millis;
@@ -49,20 +49,30 @@ fn trade(wire: &wire::Trade<'_>, received_time_ms: i64) -> Result<Trade, VenueEr
     crate::coinbase::trade::trade(&fields, received_time_ms)
 }
 
-/// The event of an `l2_data` message placed on its connection as `observed` (see
-/// [`super::numbering`]), at the latest `event_time` of its levels (the message's
-/// `timestamp` when it lists none).
+/// The event of an `l2_data` message (`events`, its one event as sent), at the latest
+/// `event_time` of its levels (the message's `timestamp` when it lists none), named and
+/// chained in its book by the connection's `numbering` (see [`super::numbering`]), where it
+/// was `observed`. The message is placed in its book only once it has been read whole.
 pub(super) fn book(
-    wire: &wire::Book<'_>,
+    events: &str,
+    numbering: &mut Numbering,
     observed: Observed,
     timestamp_ms: i64,
     received_time_ms: i64,
 ) -> Result<BookMessage, VenueError> {
+    let events: Vec<wire::Book<'_>> = serde_json::from_str(events)?;
+    let [wire] = events.as_slice() else {
+        return Err(VenueError::Unrecognized(format!(
+            "l2_data message with {} events",
+            events.len()
+        )));
+    };
     let kind = match wire.kind.as_ref() {
         "snapshot" => UpdateKind::Snapshot,
         "update" => UpdateKind::Delta,
         other => return Err(VenueError::Unrecognized(format!("l2_data type {other:?}"))),
     };
+    let symbol = from_native(&wire.product_id)?;
     let mut bids = Vec::new();
     let mut asks = Vec::new();
     let mut exchange_time_ms = None;
@@ -85,14 +95,15 @@ pub(super) fn book(
         last_time = Some((&level.event_time, time_ms));
         exchange_time_ms = exchange_time_ms.max(Some(time_ms));
     }
+    let placed = numbering.place(&symbol, observed);
     Ok(BookMessage {
         market_type: MarketType::Spot,
-        symbol: from_native(&wire.product_id)?,
+        symbol,
         update: BookUpdate {
             kind,
-            first_id: observed.id,
-            last_id: observed.id,
-            prev_id: Some(observed.unbroken_since),
+            first_id: placed.id,
+            last_id: placed.id,
+            prev_id: placed.prev_id,
             bids,
             asks,
             checksum: None,

@@ -35,6 +35,17 @@ fn channel_name(channel: Channel) -> Result<&'static str, VenueError> {
     }
 }
 
+/// The streams `subscription` occupies: its channel and product (`level2:BTC-USD`), and the
+/// connection's `heartbeats`.
+pub(super) fn streams(subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+    let channel = channel_name(subscription.channel)?;
+    let product = to_native(&subscription.symbol);
+    Ok(vec![
+        format!("{channel}:{product}"),
+        "heartbeats".to_owned(),
+    ])
+}
+
 /// One request per channel among `subscriptions` (trades, then books), then `heartbeats`,
 /// whose answer confirms them all.
 pub(super) fn subscribe_requests(

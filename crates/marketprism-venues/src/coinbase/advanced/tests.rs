@@ -83,7 +83,7 @@ fn book_messages_carry_their_place_on_the_connection() {
     assert_eq!(snapshot.symbol.as_str(), "BTC-USD");
     assert_eq!(snapshot.update.kind, UpdateKind::Snapshot);
     // Books are named by send time (2026-08-09T21:05:48.483587501Z), not by message number,
-    // which restarts on every connection.
+    // which restarts on every connection; the book's first message follows nothing.
     let snapshot_id = 1_786_309_548_483_587_501;
     assert_eq!(
         (
@@ -91,12 +91,12 @@ fn book_messages_carry_their_place_on_the_connection() {
             snapshot.update.last_id,
             snapshot.update.prev_id
         ),
-        (snapshot_id, snapshot_id, Some(snapshot_id))
+        (snapshot_id, snapshot_id, None)
     );
     assert_eq!(snapshot.update.bids.len(), 2);
     assert_eq!(snapshot.update.asks.len(), 2);
     assert_eq!(snapshot.update.exchange_time_ms, Some(1_786_309_548_170));
-    // Message 14 was not seen: the numbering is unbroken from 15 only.
+    // Message 14 was not seen: the update follows no message of its book.
     let Ok(Inbound::Book(update)) = protocol.parse(BOOK_UPDATE, 2) else {
         panic!("expected a book");
     };
@@ -104,15 +104,51 @@ fn book_messages_carry_their_place_on_the_connection() {
     let update_id = 1_786_309_548_506_659_391;
     assert_eq!(
         (update.update.last_id, update.update.prev_id),
-        (update_id, Some(update_id))
+        (update_id, None)
     );
     assert_eq!(update.update.asks[0].price.to_string(), "65106.54");
     let mut sequencer = Sequencer::new(SyncRule::CoinbaseAdvanced);
     sequencer.apply(snapshot.update).expect("snapshot");
     let desync = sequencer
-        .apply(update.update)
+        .apply(update.update.clone())
         .expect_err("message 14 is missing");
     assert!(matches!(desync.reason, DesyncReason::Sequence { .. }));
+    // With message 14 seen, of whatever channel, the update follows the snapshot.
+    let protocol = CoinbaseAdvanced::new();
+    let numbered = |number: u64| {
+        HEARTBEAT.replace(
+            r#""sequence_num":35"#,
+            &format!(r#""sequence_num":{number}"#),
+        )
+    };
+    let Ok(Inbound::Book(_)) = protocol.parse(BOOK_SNAPSHOT, 1) else {
+        panic!("expected a book");
+    };
+    protocol.parse(&numbered(14), 2).expect("heartbeat");
+    let Ok(Inbound::Book(update)) = protocol.parse(BOOK_UPDATE, 3) else {
+        panic!("expected a book");
+    };
+    assert_eq!(
+        (update.update.last_id, update.update.prev_id),
+        (update_id, Some(snapshot_id))
+    );
+}
+
+/// A book message that cannot be read may have been any book's: no book continues across it.
+#[test]
+fn an_unreadable_book_message_breaks_every_book() {
+    let protocol = CoinbaseAdvanced::new();
+    let Ok(Inbound::Book(_)) = protocol.parse(BOOK_SNAPSHOT, 1) else {
+        panic!("expected a book");
+    };
+    let unreadable = BOOK_UPDATE
+        .replace(r#""sequence_num":15"#, r#""sequence_num":14"#)
+        .replace(r#""side":"offer""#, r#""side":"sideways""#);
+    assert!(protocol.parse(&unreadable, 2).is_err());
+    let Ok(Inbound::Book(update)) = protocol.parse(BOOK_UPDATE, 3) else {
+        panic!("expected a book");
+    };
+    assert_eq!(update.update.prev_id, None);
 }
 
 #[test]

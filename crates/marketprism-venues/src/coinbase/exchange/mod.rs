@@ -12,6 +12,7 @@
 //! Book updates carry no sequence number: Coinbase delivers `level2` in order and drops a
 //! connection that falls behind, so every update follows the one before
 //! ([`marketprism_book::SyncRule::CoinbaseExchange`]); a lost connection is the only gap.
+//! An update is named by its time, raised above the book's last id.
 //! `match` carries the product's `sequence` (counting every order event of the product, so
 //! it jumps between matches) and `trade_id`, which counts the product's trades without holes.
 //! Docs: <https://docs.cdp.coinbase.com/exchange/websocket-feed/channels>
@@ -20,13 +21,15 @@ mod normalize;
 mod subscribe;
 mod wire;
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use marketprism_book::SyncRule;
 use marketprism_model::{Event, Exchange, MarketType, Symbol};
 
 use crate::coinbase::symbol;
 use crate::{
-    Inbound, RequestCost, RestBucket, RestCall, RestLimits, SubscribeRequest, Subscription,
-    VenueError, VenueProtocol,
+    CountedMessages, Inbound, MessageScope, Rate, RequestCost, RestBucket, RestCall, RestLimits,
+    SubscribeRequest, Subscription, VenueError, VenueProtocol, WsLimits,
 };
 
 use wire::Frame;
@@ -38,9 +41,55 @@ pub const WS_ENDPOINT: &str = "wss://ws-feed.exchange.coinbase.com";
 /// Production REST endpoint: <https://docs.cdp.coinbase.com/exchange/rest-api/requests>.
 pub const REST_ENDPOINT: &str = "https://api.exchange.coinbase.com";
 
+/// Coinbase Exchange's WebSocket limits
+/// (<https://docs.cdp.coinbase.com/exchange/websocket-feed/rate-limits>): 8 requests per
+/// second per IP (bursts up to 20), read as connection requests, and 100 messages sent by
+/// the client per second per IP. Its 10 subscriptions per product and channel count
+/// duplicates across connections, which a plan never makes. Coinbase documents no number of
+/// subscriptions per connection: ours is 100 streams, and as many arguments per request,
+/// since the one request of a connection lists each of its streams once.
+const WS_LIMITS: WsLimits = WsLimits {
+    name: "coinbase_exchange",
+    streams_per_connection: 100,
+    args_per_request: 100,
+    request_bytes: None,
+    messages: Rate {
+        limit: 100,
+        window: std::time::Duration::from_secs(1),
+    },
+    counted: CountedMessages::EveryFrame,
+    message_scope: MessageScope::Ip,
+    connections: Rate {
+        limit: 8,
+        window: std::time::Duration::from_secs(1),
+    },
+    concurrent_connections: None,
+};
+
 /// The Coinbase Exchange protocol for spot products.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CoinbaseExchange;
+///
+/// It keeps each book's last id on the connection whose frames it parses, to raise an
+/// update's time above it, so each connection needs an instance of its own, as the collector
+/// builds them.
+#[derive(Debug, Default)]
+pub struct CoinbaseExchange {
+    ids: Mutex<normalize::BookIds>,
+}
+
+impl CoinbaseExchange {
+    /// A protocol instance for one connection.
+    pub fn new() -> Self {
+        CoinbaseExchange::default()
+    }
+
+    /// Each book's last id on the connection.
+    fn ids(&self) -> MutexGuard<'_, normalize::BookIds> {
+        self.ids
+            .lock()
+            // The last ids are integers, consistent after any panic.
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 impl VenueProtocol for CoinbaseExchange {
     fn exchange(&self) -> Exchange {
@@ -108,6 +157,14 @@ impl VenueProtocol for CoinbaseExchange {
         subscribe::subscribe_requests(subscriptions)
     }
 
+    fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+        subscribe::streams(subscription)
+    }
+
+    fn ws_limits(&self) -> WsLimits {
+        WS_LIMITS
+    }
+
     fn resubscribe_frames(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
         subscribe::resubscribe_frames(subscription)
     }
@@ -119,10 +176,10 @@ impl VenueProtocol for CoinbaseExchange {
                 Ok(Inbound::Events(vec![Event::Trade(trade)]))
             }
             Frame::Snapshot(snapshot) => {
-                normalize::snapshot(&snapshot, received_time_ms).map(Inbound::Book)
+                normalize::snapshot(&snapshot, &mut self.ids(), received_time_ms).map(Inbound::Book)
             }
             Frame::L2update(update) => {
-                normalize::update(&update, received_time_ms).map(Inbound::Book)
+                normalize::update(&update, &mut self.ids(), received_time_ms).map(Inbound::Book)
             }
             Frame::Subscriptions => Ok(Inbound::SubscribeAck {
                 request_id: subscribe::SUBSCRIBE_ACK,

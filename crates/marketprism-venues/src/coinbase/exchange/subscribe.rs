@@ -35,6 +35,17 @@ fn channel_name(channel: Channel) -> Result<&'static str, VenueError> {
     }
 }
 
+/// The streams `subscription` occupies: its channel and product (`matches:BTC-USD`), and
+/// the product's `heartbeat`.
+pub(super) fn streams(subscription: &Subscription) -> Result<Vec<String>, VenueError> {
+    let channel = channel_name(subscription.channel)?;
+    let product = to_native(&subscription.symbol);
+    Ok(vec![
+        format!("{channel}:{product}"),
+        format!("heartbeat:{product}"),
+    ])
+}
+
 /// The one request subscribing to every channel among `subscriptions`, and to `heartbeat`
 /// for each of their products.
 pub(super) fn subscribe_requests(

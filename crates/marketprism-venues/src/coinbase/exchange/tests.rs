@@ -27,7 +27,7 @@ const PRODUCTS: &str =
 
 #[test]
 fn matches_are_trades_with_the_taker_s_side() {
-    let Ok(Inbound::Events(events)) = CoinbaseExchange.parse(MATCH, 3) else {
+    let Ok(Inbound::Events(events)) = CoinbaseExchange::new().parse(MATCH, 3) else {
         panic!("expected a trade");
     };
     let [Event::Trade(trade)] = events.as_slice() else {
@@ -47,21 +47,21 @@ fn matches_are_trades_with_the_taker_s_side() {
     );
     let last = MATCH.replace(r#""type":"match""#, r#""type":"last_match""#);
     assert!(matches!(
-        CoinbaseExchange.parse(&last, 3),
+        CoinbaseExchange::new().parse(&last, 3),
         Ok(Inbound::Events(events)) if events.len() == 1
     ));
 }
 
 #[test]
 fn snapshots_and_updates_are_book_messages() {
-    let Ok(Inbound::Book(snapshot)) = CoinbaseExchange.parse(SNAPSHOT, 5) else {
+    let Ok(Inbound::Book(snapshot)) = CoinbaseExchange::new().parse(SNAPSHOT, 5) else {
         panic!("expected a book");
     };
     assert_eq!(snapshot.update.kind, UpdateKind::Snapshot);
     assert_eq!(snapshot.update.exchange_time_ms, None);
     assert_eq!(snapshot.update.bids[0].price.to_string(), "14.7693");
     assert_eq!(snapshot.update.asks.len(), 2);
-    let Ok(Inbound::Book(update)) = CoinbaseExchange.parse(UPDATE, 6) else {
+    let Ok(Inbound::Book(update)) = CoinbaseExchange::new().parse(UPDATE, 6) else {
         panic!("expected a book");
     };
     assert_eq!(update.symbol.as_str(), "SKL-BTC");
@@ -85,7 +85,7 @@ fn subscribe_request_names_each_channel_with_its_products_and_heartbeats() {
         symbol: symbol.parse().expect("valid"),
     })
     .collect();
-    let requests = CoinbaseExchange
+    let requests = CoinbaseExchange::new()
         .subscribe_requests(&subscriptions)
         .expect("supported");
     assert_eq!(requests.len(), 1);
@@ -95,26 +95,28 @@ fn subscribe_request_names_each_channel_with_its_products_and_heartbeats() {
     );
     assert_eq!(requests[0].acks, [subscribe::SUBSCRIBE_ACK]);
     assert_eq!(
-        CoinbaseExchange
+        CoinbaseExchange::new()
             .resubscribe_frames(&subscriptions[1])
             .expect("frames")[1],
         r#"{"type":"subscribe","channels":[{"name":"level2_batch","product_ids":["BTC-USD"]}]}"#
     );
     let answer = r#"{"type":"subscriptions","channels":[{"name":"level2","product_ids":["BAND-GBP","BAND-BTC"]}]}"#;
     assert_eq!(
-        CoinbaseExchange.parse(answer, 0).expect("answer"),
+        CoinbaseExchange::new().parse(answer, 0).expect("answer"),
         Inbound::SubscribeAck {
             request_id: subscribe::SUBSCRIBE_ACK
         }
     );
     let refused = r#"{"type":"error","message":"Failed to subscribe","reason":"level2, level3, and full channels now require authentication"}"#;
     assert!(matches!(
-        CoinbaseExchange.parse(refused, 0),
+        CoinbaseExchange::new().parse(refused, 0),
         Ok(Inbound::Rejected { request_id: None, reason }) if reason.ends_with("require authentication")
     ));
     let heartbeat = r#"{"type":"heartbeat","last_trade_id":280232,"product_id":"SKL-BTC","sequence":177100031,"time":"2021-04-17T16:43:38.000000Z"}"#;
     assert_eq!(
-        CoinbaseExchange.parse(heartbeat, 0).expect("heartbeat"),
+        CoinbaseExchange::new()
+            .parse(heartbeat, 0)
+            .expect("heartbeat"),
         Inbound::Ignored
     );
 }
@@ -122,44 +124,58 @@ fn subscribe_request_names_each_channel_with_its_products_and_heartbeats() {
 #[test]
 fn products_lists_the_online_products() {
     assert_eq!(
-        CoinbaseExchange
+        CoinbaseExchange::new()
             .instruments_url("https://api.exchange.coinbase.com")
             .as_deref(),
         Some("https://api.exchange.coinbase.com/products")
     );
     assert_eq!(
-        CoinbaseExchange
+        CoinbaseExchange::new()
             .parse_instruments(PRODUCTS)
             .expect("products"),
         ["BTC-USD", "ETH-BTC", "SKL-GBP"]
     );
     let delisted = PRODUCTS.replacen(r#""status":"online""#, r#""status":"delisted""#, 1);
     assert_eq!(
-        CoinbaseExchange
+        CoinbaseExchange::new()
             .parse_instruments(&delisted)
             .expect("products"),
         ["ETH-BTC", "SKL-GBP"]
     );
 }
 
+/// Every frame of the capture parses, every book stays in sync, and the messages each book
+/// applies have strictly increasing ids, its snapshot's given from the update after it.
 #[test]
 fn every_capture_frame_parses_and_books_stay_in_sync() {
     let mut updates = 0;
     let mut trades = 0;
+    let mut snapshots = 0;
     for path in captures("coinbase.2021").expect("captures directory") {
+        let protocol = CoinbaseExchange::new();
         let mut sequencers = HashMap::new();
+        let mut last_ids: HashMap<Symbol, u64> = HashMap::new();
         for record in read_capture(&path).expect("readable capture") {
             if record.kind != RecordKind::Ws {
                 continue;
             }
-            match CoinbaseExchange.parse(&record.payload, 0) {
+            match protocol.parse(&record.payload, 0) {
                 Ok(Inbound::Book(message)) => {
                     updates += usize::from(message.update.kind == UpdateKind::Delta);
-                    sequencers
-                        .entry(message.symbol.clone())
-                        .or_insert_with(|| Sequencer::new(SyncRule::CoinbaseExchange))
-                        .apply(message.update)
-                        .expect("in sync");
+                    let sequencer = sequencers.entry(message.symbol.clone()).or_insert_with(|| {
+                        Sequencer::new(SyncRule::CoinbaseExchange).record_applied()
+                    });
+                    sequencer.apply(message.update).expect("in sync");
+                    for applied in sequencer.take_applied() {
+                        let id = applied.update.last_id;
+                        snapshots += usize::from(applied.update.kind == UpdateKind::Snapshot);
+                        let last = last_ids.insert(message.symbol.clone(), id);
+                        assert!(
+                            last.is_none_or(|last| last < id),
+                            "{}: id {id} after {last:?}",
+                            message.symbol
+                        );
+                    }
                 }
                 Ok(Inbound::Events(events)) => trades += events.len(),
                 Ok(_) => {}
@@ -167,12 +183,48 @@ fn every_capture_frame_parses_and_books_stay_in_sync() {
             }
         }
     }
-    assert_eq!((updates, trades), (2_414, 30));
+    assert_eq!((updates, trades, snapshots), (2_414, 30, 10));
+}
+
+/// A snapshot takes the id just before the first update applied on top of it, after every
+/// id the book had before it: a second snapshot of a book never reuses the first's id.
+#[test]
+fn each_snapshot_gets_an_id_of_its_own_from_the_update_after_it() {
+    let protocol = CoinbaseExchange::new();
+    let mut sequencer = Sequencer::new(SyncRule::CoinbaseExchange).record_applied();
+    // Three updates of the snapshot's book, all at the time of `UPDATE`.
+    let update = UPDATE
+        .replace("SKL-BTC", "BAND-GBP")
+        .replace("0.00001306", "14.9");
+    let mut ids = Vec::new();
+    for frame in [SNAPSHOT, &update, &update, SNAPSHOT, &update] {
+        let Ok(Inbound::Book(message)) = protocol.parse(frame, 0) else {
+            panic!("expected a book: {frame}");
+        };
+        sequencer.apply(message.update).expect("in sync");
+        ids.extend(
+            sequencer
+                .take_applied()
+                .into_iter()
+                .map(|applied| (applied.update.kind, applied.update.last_id)),
+        );
+    }
+    let time = 1_618_677_817_075_687;
+    assert_eq!(
+        ids,
+        [
+            (UpdateKind::Snapshot, time - 1),
+            (UpdateKind::Delta, time),
+            (UpdateKind::Delta, time + 1),
+            (UpdateKind::Snapshot, time + 2),
+            (UpdateKind::Delta, time + 3),
+        ]
+    );
 }
 
 proptest! {
     #[test]
     fn arbitrary_input_never_panics(frame in ".{0,200}") {
-        let _ = CoinbaseExchange.parse(&frame, 0);
+        let _ = CoinbaseExchange::new().parse(&frame, 0);
     }
 }
