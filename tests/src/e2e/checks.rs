@@ -74,6 +74,41 @@ impl Check {
         )
     }
 
+    /// The collector kept within every venue's WebSocket limits: the simulator, which
+    /// enforces them as the venues do, refused no connection or request and closed no
+    /// connection for its message rate.
+    pub fn within_ws_limits(scenario: &'static str, report: &marketprism_sim::Report) -> Self {
+        let refused: Vec<String> = report
+            .ws_usage
+            .iter()
+            .filter(|(_, usage)| usage.refusals() > 0)
+            .map(|(venue, usage)| {
+                format!(
+                    "{venue}: {} connections refused, {} requests refused, {} closed for their rate",
+                    usage.refused_connections, usage.refused_requests, usage.closed_for_messages
+                )
+            })
+            .collect();
+        let mut check = Check::none_of(
+            scenario,
+            "within every venue's WebSocket limits",
+            "refusals",
+            &refused,
+        );
+        if refused.is_empty() {
+            let connections: u64 = report
+                .ws_usage
+                .values()
+                .map(|usage| usage.connections)
+                .sum();
+            check.actual = format!(
+                "0 refusals; {connections} connections to {} venues",
+                report.ws_usage.len()
+            );
+        }
+        check
+    }
+
     /// A measurement reported alongside the checks; it cannot fail.
     pub fn measured(scenario: &'static str, name: &str, actual: String) -> Self {
         Check {

@@ -180,6 +180,7 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
     checks.extend(verify_derivatives(&pipeline, &records, cutoff_ms).await?);
     let gaps: Vec<GapRow> = pipeline.stored("").await?;
     checks.push(Check::equal(SCENARIO, "gaps recorded", 0, gaps.len()));
+    checks.push(Check::within_ws_limits(SCENARIO, &report));
     checks.push(dead_letters(SCENARIO, &pipeline).await?);
     checks.push(stopped_cleanly(SCENARIO, pipeline)?);
     Ok(checks)

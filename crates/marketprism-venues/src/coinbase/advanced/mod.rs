@@ -2,8 +2,8 @@
 //! (`level2`, answered as `l2_data`: a snapshot, then updates) and `heartbeats`.
 //!
 //! Every message carries `sequence_num`, numbered per connection across every channel and
-//! product (see [`numbering`]): a hole means lost messages, and every book of the connection
-//! then resynchronizes by resubscribing its `level2`, which brings a fresh snapshot; the
+//! product (see the module `numbering`): a hole means lost messages, and every book of the
+//! connection then resynchronizes by resubscribing its `level2`, which brings a fresh snapshot; the
 //! outage is recorded as a gap. Book updates are named by their send time, raised above the
 //! book's previous id, since numbers restart on every connection. Trade ids count each
 //! product's trades, so a hole in them is a trade gap. Public channels need no
