@@ -173,14 +173,7 @@ pub(crate) fn handle(shared: &Shared, client: &mut Client, text: &str) {
     };
     let kind = request["type"].as_str().unwrap_or_default();
     let channel = request["channel"].as_str().unwrap_or_default();
-    let products: Vec<String> = request["product_ids"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter_map(|product| product.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let products = crate::dialect::strings(&request["product_ids"]);
     if !matches!(channel, "market_trades" | "level2" | HEARTBEATS) {
         return error(client, &format!("unknown channel {channel:?}"));
     }

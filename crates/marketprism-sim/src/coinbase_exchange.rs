@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::dialect::strings;
 use crate::server::{Client, Outbound, Shared};
 
 /// The fields that name a captured frame's stream.
@@ -53,16 +54,6 @@ pub(crate) fn stream_key(name: &str) -> String {
 
 /// The subscription keys (`channel:product`) a subscribe or unsubscribe request names.
 pub(crate) fn request_keys(request: &Value) -> Vec<String> {
-    let strings = |value: &Value| -> Vec<String> {
-        value
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .filter_map(|item| item.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let top_products = strings(&request["product_ids"]);
     let mut keys = Vec::new();
     for channel in request["channels"].as_array().into_iter().flatten() {

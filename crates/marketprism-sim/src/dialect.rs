@@ -421,14 +421,7 @@ fn handle_deribit(shared: &Shared, client: &mut Client, text: &str) {
         );
     };
     let id = request["id"].clone();
-    let channels: Vec<String> = request["params"]["channels"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter_map(|channel| channel.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let channels = strings(&request["params"]["channels"]);
     match request["method"].as_str() {
         // A replay serves whatever the capture holds, with no snapshot of its own.
         Some("public/subscribe") if shared.replay.is_some() => {
@@ -506,14 +499,7 @@ fn handle_bybit(shared: &Shared, client: &mut Client, text: &str) {
         );
     };
     let req_id = request["req_id"].clone();
-    let topics: Vec<String> = request["args"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter_map(|topic| topic.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let topics = strings(&request["args"]);
     match request["op"].as_str() {
         Some("ping") => reply(
             client,
@@ -573,6 +559,19 @@ fn handle_bybit(shared: &Shared, client: &mut Client, text: &str) {
             json!({"success": false, "ret_msg": "error:unknown op", "conn_id": "sim", "req_id": req_id}),
         ),
     }
+}
+
+/// The strings of a request's JSON array, e.g. its channels or topics; none when `value` is
+/// not an array, and its items that are not strings left out.
+pub(crate) fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use marketprism_venues::{CountedMessages, MessageScope, Rate, WsLimits};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::dialect::Dialect;
+use crate::dialect::{strings, Dialect};
 use crate::protocol::error_reply;
 
 /// What the simulator saw of one venue's WebSocket connections, against its limits.
@@ -332,16 +332,6 @@ impl WsLimiter {
 /// as the connection keys them (Binance stream names, OKX `channel:instId`, Bybit topics,
 /// Deribit channels, Coinbase `channel:product` or `heartbeats`); `None` for anything else.
 fn subscribe_request(dialect: Dialect, request: &Value) -> Option<(usize, Vec<String>)> {
-    let strings = |value: &Value| -> Vec<String> {
-        value
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .filter_map(|item| item.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let keys = match dialect {
         Dialect::Binance { .. } if request["method"] == "SUBSCRIBE" => strings(&request["params"]),
         Dialect::Bybit { .. } if request["op"] == "subscribe" => strings(&request["args"]),
