@@ -869,4 +869,50 @@ mod tests {
         polls_only.validate().expect("a venue may only poll");
         assert_eq!(polls_only.venues[0].polls().expect("series").len(), 1);
     }
+
+    #[test]
+    fn accepts_every_okx_and_deribit_market_with_ids_of_that_market() {
+        let config: Config = toml::from_str(
+            r#"
+            [[venues]]
+            venue = "okx_futures"
+            symbols = ["BTC-USD-250328", "eth-usdt-250328"]
+            channels = ["trades", "orderbook", "open_interest"]
+            [[venues]]
+            venue = "okx_options"
+            symbols = ["BTC-USD-250328-60000-C"]
+            channels = ["trades", "orderbook"]
+            [[venues]]
+            venue = "deribit_options"
+            symbols = ["BTC-27DEC24-100000-C", "BTC"]
+            channels = ["trades", "orderbook"]
+            "#,
+        )
+        .expect("syntactically valid");
+        config.validate().expect("valid");
+        assert_eq!(
+            config.venues[0]
+                .normalized_symbols()
+                .expect("symbols")
+                .iter()
+                .map(Symbol::as_str)
+                .collect::<Vec<_>>(),
+            ["BTC-USD-250328", "ETH-USDT-250328"]
+        );
+        for (venue, symbol, channel) in [
+            ("okx_futures", "BTC-USD", "trades"),
+            ("okx_options", "BTC-USD-250328", "trades"),
+            ("okx_futures", "BTC-USD-250328", "funding_rate"),
+        ] {
+            let config: Config = toml::from_str(&format!(
+                "[[venues]]\nvenue = \"{venue}\"\nsymbols = [\"{symbol}\"]\nchannels = [\"{channel}\"]\n"
+            ))
+            .expect("syntactically valid");
+            let error = config.validate().expect_err("not offered");
+            assert!(
+                error.starts_with("venues[0]"),
+                "{venue} {symbol} {channel}: {error}"
+            );
+        }
+    }
 }

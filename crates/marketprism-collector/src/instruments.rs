@@ -32,29 +32,19 @@ pub async fn check_symbols<'a>(
     symbols: impl IntoIterator<Item = &'a Symbol>,
     timeout: Duration,
 ) -> SymbolCheck {
-    let Some(url) = protocol.instruments_url(rest_endpoint) else {
+    let urls = protocol.instruments_urls(rest_endpoint);
+    if urls.is_empty() {
         return SymbolCheck::Unchecked("the venue has no instrument list".to_owned());
-    };
-    let cost = protocol.request_cost(RestCall::Instruments);
-    let body = match tokio::time::timeout(timeout, rest_client.get(cost, &url)).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(error)) => return SymbolCheck::Unchecked(format!("{url}: {error}")),
-        Err(_) => {
-            return SymbolCheck::Unchecked(format!(
-                "{url}: no answer within {:.0} s",
-                timeout.as_secs_f64()
-            ))
+    }
+    let mut listed: HashSet<String> = HashSet::new();
+    for url in &urls {
+        match read_list(protocol, rest_client, url, timeout).await {
+            Ok(names) => listed.extend(names),
+            Err(reason) => return SymbolCheck::Unchecked(reason),
         }
-    };
-    let listed: HashSet<String> = match protocol.parse_instruments(&body) {
-        Ok(names) => names
-            .into_iter()
-            .map(|name| name.to_ascii_uppercase())
-            .collect(),
-        Err(error) => return SymbolCheck::Unchecked(format!("{url}: {error}")),
-    };
+    }
     if listed.is_empty() {
-        return SymbolCheck::Unchecked(format!("{url} lists no instrument"));
+        return SymbolCheck::Unchecked(format!("{} lists no instrument", urls.join(", ")));
     }
     let unlisted = symbols
         .into_iter()
@@ -63,4 +53,31 @@ pub async fn check_symbols<'a>(
         .cloned()
         .collect();
     SymbolCheck::Checked { unlisted }
+}
+
+/// The instruments one list at `url` names, upper-cased, or why it could not be read.
+async fn read_list(
+    protocol: &dyn VenueProtocol,
+    rest_client: &RestClient,
+    url: &str,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    let cost = protocol.request_cost(RestCall::Instruments);
+    let body = match tokio::time::timeout(timeout, rest_client.get(cost, url)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return Err(format!("{url}: {error}")),
+        Err(_) => {
+            return Err(format!(
+                "{url}: no answer within {:.0} s",
+                timeout.as_secs_f64()
+            ))
+        }
+    };
+    match protocol.parse_instruments(&body) {
+        Ok(names) => Ok(names
+            .into_iter()
+            .map(|name| name.to_ascii_uppercase())
+            .collect()),
+        Err(error) => Err(format!("{url}: {error}")),
+    }
 }

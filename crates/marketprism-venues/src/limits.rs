@@ -202,7 +202,19 @@ mod tests {
             Channel::OpenInterest,
             Channel::Liquidations,
         ];
-        for kind in VenueKind::ALL {
+        let kinds = [
+            VenueKind::BinanceSpot,
+            VenueKind::BinanceUsdm,
+            VenueKind::OkxSpot,
+            VenueKind::OkxSwap,
+            VenueKind::OkxFutures,
+            VenueKind::OkxOptions,
+            VenueKind::DeribitPerpetual,
+            VenueKind::DeribitOptions,
+            VenueKind::BybitSpot,
+            VenueKind::BybitLinear,
+        ];
+        for kind in kinds {
             let protocol = kind.protocol(&[]);
             let limits = protocol.ws_limits();
             let subscriptions_of = |index: usize| -> Vec<Subscription> {
@@ -270,6 +282,8 @@ mod tests {
             VenueKind::BinanceUsdm,
             VenueKind::OkxSpot,
             VenueKind::OkxSwap,
+            VenueKind::OkxFutures,
+            VenueKind::OkxOptions,
             VenueKind::DeribitPerpetual,
             VenueKind::DeribitOptions,
             VenueKind::BybitSpot,

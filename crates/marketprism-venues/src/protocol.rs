@@ -367,8 +367,15 @@ pub trait VenueProtocol: Send + Sync {
         None
     }
 
+    /// Every URL whose answers together list this protocol's market, for venues that list
+    /// a market in parts (OKX options, per instrument family); by default the one
+    /// [`Self::instruments_url`]. Each costs [`RestCall::Instruments`].
+    fn instruments_urls(&self, rest_endpoint: &str) -> Vec<String> {
+        self.instruments_url(rest_endpoint).into_iter().collect()
+    }
+
     /// The instruments of this protocol's market currently trading, from the answer to
-    /// [`Self::instruments_url`], in the venue's order and named as [`Self::native_symbol`]
+    /// [`Self::instruments_url`] (or to one of [`Self::instruments_urls`]), in the venue's order and named as [`Self::native_symbol`]
     /// names them, e.g. `BTCUSDT`, `BTC-USDT-SWAP`, `BTC-PERPETUAL`. An error answer of the
     /// venue, or one that lists only part of the market, is an error.
     fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {

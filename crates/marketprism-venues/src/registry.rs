@@ -23,9 +23,14 @@ pub enum VenueKind {
     OkxSpot,
     /// OKX perpetual swaps.
     OkxSwap,
+    /// OKX expiry futures (`instType=FUTURES`, ids such as `BTC-USD-250328`).
+    OkxFutures,
+    /// OKX options (`instType=OPTION`, ids such as `BTC-USD-250328-60000-C`).
+    OkxOptions,
     /// Deribit perpetuals.
     DeribitPerpetual,
-    /// Deribit options.
+    /// Deribit options: each option's trades and book (`BTC-27DEC24-100000-C`), and the
+    /// volatility index (DVOL) of a currency (`BTC`).
     DeribitOptions,
     /// Bybit v5 spot.
     BybitSpot,
@@ -41,11 +46,13 @@ pub enum VenueKind {
 
 impl VenueKind {
     /// Every venue and market, in declaration order.
-    pub const ALL: [VenueKind; 10] = [
+    pub const ALL: [VenueKind; 12] = [
         VenueKind::BinanceSpot,
         VenueKind::BinanceUsdm,
         VenueKind::OkxSpot,
         VenueKind::OkxSwap,
+        VenueKind::OkxFutures,
+        VenueKind::OkxOptions,
         VenueKind::DeribitPerpetual,
         VenueKind::DeribitOptions,
         VenueKind::BybitSpot,
@@ -58,7 +65,10 @@ impl VenueKind {
     pub const fn exchange(self) -> Exchange {
         match self {
             VenueKind::BinanceSpot | VenueKind::BinanceUsdm => Exchange::Binance,
-            VenueKind::OkxSpot | VenueKind::OkxSwap => Exchange::Okx,
+            VenueKind::OkxSpot
+            | VenueKind::OkxSwap
+            | VenueKind::OkxFutures
+            | VenueKind::OkxOptions => Exchange::Okx,
             VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => Exchange::Deribit,
             VenueKind::BybitSpot | VenueKind::BybitLinear => Exchange::Bybit,
             VenueKind::CoinbaseSpot | VenueKind::CoinbaseExchange => Exchange::Coinbase,
@@ -77,7 +87,8 @@ impl VenueKind {
             | VenueKind::OkxSwap
             | VenueKind::DeribitPerpetual
             | VenueKind::BybitLinear => MarketType::Perpetual,
-            VenueKind::DeribitOptions => MarketType::Options,
+            VenueKind::OkxFutures => MarketType::Futures,
+            VenueKind::OkxOptions | VenueKind::DeribitOptions => MarketType::Options,
         }
     }
 
@@ -86,7 +97,10 @@ impl VenueKind {
         match self {
             VenueKind::BinanceSpot => binance::SPOT_WS_ENDPOINT,
             VenueKind::BinanceUsdm => binance::USDM_WS_ENDPOINT,
-            VenueKind::OkxSpot | VenueKind::OkxSwap => okx::WS_ENDPOINT,
+            VenueKind::OkxSpot
+            | VenueKind::OkxSwap
+            | VenueKind::OkxFutures
+            | VenueKind::OkxOptions => okx::WS_ENDPOINT,
             VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => deribit::WS_ENDPOINT,
             VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::WS_ENDPOINT,
             VenueKind::CoinbaseSpot => coinbase::advanced::WS_ENDPOINT,
@@ -99,7 +113,10 @@ impl VenueKind {
         match self {
             VenueKind::BinanceSpot => binance::SPOT_REST_ENDPOINT,
             VenueKind::BinanceUsdm => binance::USDM_REST_ENDPOINT,
-            VenueKind::OkxSpot | VenueKind::OkxSwap => okx::REST_ENDPOINT,
+            VenueKind::OkxSpot
+            | VenueKind::OkxSwap
+            | VenueKind::OkxFutures
+            | VenueKind::OkxOptions => okx::REST_ENDPOINT,
             VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => deribit::REST_ENDPOINT,
             VenueKind::BybitSpot | VenueKind::BybitLinear => bybit::REST_ENDPOINT,
             VenueKind::CoinbaseSpot => coinbase::advanced::REST_ENDPOINT,
@@ -108,16 +125,19 @@ impl VenueKind {
     }
 
     /// Parses a configured symbol, normalized (`BTC-USDT`) or as the venue writes it
-    /// (`btcusdt`, `BTC-USDT-SWAP`, `BTC-PERPETUAL`; Coinbase writes `BTC-USD`).
+    /// (`btcusdt`, `BTC-USDT-SWAP`, `BTC-PERPETUAL`; Coinbase writes `BTC-USD`). Futures and
+    /// options keep their instrument id as their symbol (`BTC-USD-250328`,
+    /// `BTC-27DEC24-100000-C`).
     pub fn parse_symbol(self, text: &str) -> Result<Symbol, VenueError> {
         let market_type = self.market_type();
         match self {
             VenueKind::BinanceSpot | VenueKind::BinanceUsdm => {
                 binance::symbol::parse_configured(text)
             }
-            VenueKind::OkxSpot | VenueKind::OkxSwap => {
-                okx::symbol::parse_configured(market_type, text)
-            }
+            VenueKind::OkxSpot
+            | VenueKind::OkxSwap
+            | VenueKind::OkxFutures
+            | VenueKind::OkxOptions => okx::symbol::parse_configured(market_type, text),
             VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => {
                 deribit::symbol::parse_configured(market_type, text)
             }
@@ -139,7 +159,10 @@ impl VenueKind {
             VenueKind::BinanceUsdm => Arc::new(binance::Binance::usdm(
                 binance::symbol::SymbolMap::new(symbols),
             )),
-            VenueKind::OkxSpot | VenueKind::OkxSwap => Arc::new(okx::Okx::new(market_type)),
+            VenueKind::OkxSpot | VenueKind::OkxSwap | VenueKind::OkxFutures => {
+                Arc::new(okx::Okx::new(market_type))
+            }
+            VenueKind::OkxOptions => Arc::new(okx::Okx::options(symbols)),
             VenueKind::DeribitPerpetual | VenueKind::DeribitOptions => {
                 Arc::new(deribit::Deribit::new(market_type))
             }

@@ -364,3 +364,64 @@ fn instruments_lists_the_active_instruments_of_the_market() {
         "unrecognized frame: code -32602: Invalid params"
     );
 }
+
+/// Options trades and books subscribe to the `100ms` channels of the option's name, and
+/// options trades and the captures' options books parse as of the options market.
+#[test]
+fn options_trades_and_books_subscribe_and_parse() {
+    let options = crate::VenueKind::DeribitOptions.protocol(&[]);
+    let subscriptions = [Channel::Trades, Channel::OrderBook].map(|channel| Subscription {
+        channel,
+        symbol: "BTC-27DEC24-100000-C".parse().expect("valid"),
+    });
+    let requests = options
+        .subscribe_requests(&subscriptions)
+        .expect("supported");
+    assert_eq!(
+        requests[0].frame,
+        r#"{"jsonrpc":"2.0","id":1,"method":"public/subscribe","params":{"channels":["trades.BTC-27DEC24-100000-C.100ms","book.BTC-27DEC24-100000-C.100ms"]}}"#
+    );
+    assert!(options.in_instrument_list(&subscriptions[0].symbol));
+
+    // The captures hold options books but no options trade: a frame as Deribit documents it.
+    let frame = r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-27DEC24-100000-C.100ms","data":[{"trade_seq":12,"trade_id":"ETH-123","timestamp":1700000000123,"tick_direction":0,"price":0.0215,"mark_price":0.0213,"iv":55.2,"instrument_name":"BTC-27DEC24-100000-C","index_price":37000.5,"direction":"sell","amount":1.5}]}}"#;
+    let Ok(Inbound::Events(events)) = options.parse(frame, 7) else {
+        panic!("expected events");
+    };
+    let [Event::Trade(trade)] = events.as_slice() else {
+        panic!("expected one trade: {events:?}");
+    };
+    assert_eq!(
+        (
+            trade.market_type,
+            trade.symbol.as_str(),
+            trade.price.to_string()
+        ),
+        (
+            MarketType::Options,
+            "BTC-27DEC24-100000-C",
+            "0.0215".to_owned()
+        )
+    );
+    assert_eq!(trade.side, Side::Sell);
+
+    let mut books = 0;
+    for path in captures("deribit.").expect("captures directory") {
+        for record in read_capture(&path).expect("readable capture") {
+            if record.kind != RecordKind::Ws {
+                continue;
+            }
+            match options.parse(&record.payload, 0).expect("parses") {
+                Inbound::Book(message) if message.market_type == MarketType::Options => {
+                    assert!(
+                        message.symbol.as_str().ends_with("-C")
+                            || message.symbol.as_str().ends_with("-P")
+                    );
+                    books += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(books > 20, "only {books} options book frames");
+}

@@ -62,12 +62,32 @@ pub(crate) const WS_LIMITS: WsLimits = WsLimits {
 #[derive(Debug, Clone)]
 pub struct Okx {
     market_type: MarketType,
+    /// The instrument families (`BTC-USD`) whose options are listed, options only.
+    families: Vec<String>,
 }
 
 impl Okx {
     /// The protocol for `market_type` instruments.
     pub fn new(market_type: MarketType) -> Self {
-        Okx { market_type }
+        Okx {
+            market_type,
+            families: Vec::new(),
+        }
+    }
+
+    /// The protocol for options, whose instrument lists are those of the families of
+    /// `symbols` (`BTC-USD-250328-60000-C` is of `BTC-USD`).
+    pub fn options(symbols: &[Symbol]) -> Self {
+        let mut families: Vec<String> = symbols
+            .iter()
+            .filter_map(|symbol| Some(format!("{}-{}", symbol.base(), symbol.quote()?)))
+            .collect();
+        families.sort_unstable();
+        families.dedup();
+        Okx {
+            market_type: MarketType::Options,
+            families,
+        }
     }
 }
 
@@ -179,7 +199,9 @@ impl VenueProtocol for Okx {
     }
 
     /// `GET /api/v5/public/instruments` of the market's instrument type: `SPOT`, `SWAP` or
-    /// `FUTURES`. Options are listed per instrument family only, so they have no one list.
+    /// `FUTURES`. Options are listed per instrument family only (`instFamily` or `uly` is
+    /// required with `instType=OPTION`), so they have no one list: see
+    /// [`VenueProtocol::instruments_urls`].
     fn instruments_url(&self, rest_endpoint: &str) -> Option<String> {
         let inst_type = match self.market_type {
             MarketType::Spot => "SPOT",
@@ -191,6 +213,24 @@ impl VenueProtocol for Okx {
             "{}/api/v5/public/instruments?instType={inst_type}",
             rest_endpoint.trim_end_matches('/')
         ))
+    }
+
+    /// The market's one list, or for options `GET /api/v5/public/instruments?instType=OPTION`
+    /// of each configured instrument family (`&instFamily=BTC-USD`)
+    /// (<https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments>).
+    fn instruments_urls(&self, rest_endpoint: &str) -> Vec<String> {
+        if self.market_type != MarketType::Options {
+            return self.instruments_url(rest_endpoint).into_iter().collect();
+        }
+        self.families
+            .iter()
+            .map(|family| {
+                format!(
+                    "{}/api/v5/public/instruments?instType=OPTION&instFamily={family}",
+                    rest_endpoint.trim_end_matches('/')
+                )
+            })
+            .collect()
     }
 
     /// The instrument ids whose `state` is `live`.

@@ -14,13 +14,14 @@ use super::symbol::to_native;
 use super::wire::{Arg, Request};
 use crate::{Channel, SubscribeRequest, Subscription, VenueError};
 
-/// The channel name of a subscription, if OKX offers it.
-fn channel_name(channel: Channel) -> Option<&'static str> {
+/// The channel name of a subscription on `market_type`, if OKX offers it there: funding
+/// rates are of swaps only, open interest of derivatives only.
+fn channel_name(market_type: MarketType, channel: Channel) -> Option<&'static str> {
     match channel {
         Channel::Trades => Some("trades"),
         Channel::OrderBook => Some("books"),
-        Channel::FundingRate => Some("funding-rate"),
-        Channel::OpenInterest => Some("open-interest"),
+        Channel::FundingRate => (market_type == MarketType::Perpetual).then_some("funding-rate"),
+        Channel::OpenInterest => (market_type != MarketType::Spot).then_some("open-interest"),
         Channel::Liquidations => Some("liquidation-orders"),
         Channel::AggregateTrades | Channel::VolatilityIndex => None,
     }
@@ -41,10 +42,11 @@ fn instrument_type(market_type: MarketType) -> Result<&'static str, VenueError> 
 
 /// The argument subscribing to `subscription` on `market_type`.
 fn arg(market_type: MarketType, subscription: &Subscription) -> Result<Arg<'static>, VenueError> {
-    let channel = channel_name(subscription.channel).ok_or(VenueError::UnsupportedChannel {
-        venue: format!("okx {market_type}"),
-        channel: subscription.channel.as_str(),
-    })?;
+    let channel =
+        channel_name(market_type, subscription.channel).ok_or(VenueError::UnsupportedChannel {
+            venue: format!("okx {market_type}"),
+            channel: subscription.channel.as_str(),
+        })?;
     if subscription.channel == Channel::Liquidations {
         // A market-wide channel: one subscription per instrument type.
         return Ok(Arg {

@@ -33,10 +33,19 @@ pub fn from_native(inst_id: &str) -> Result<(MarketType, Symbol), VenueError> {
 }
 
 /// Parses a configured symbol for `market_type`, given normalized (`BTC-USDT`) or as an OKX
-/// instrument id (`BTC-USDT-SWAP`).
+/// instrument id (`BTC-USDT-SWAP`); futures and options must be ids of their market
+/// (`BTC-USD-250328`, `BTC-USD-250328-60000-C`).
 pub fn parse_configured(market_type: MarketType, text: &str) -> Result<Symbol, VenueError> {
     let upper = text.to_ascii_uppercase();
     match from_native(&upper) {
+        Ok((parsed, _))
+            if matches!(market_type, MarketType::Futures | MarketType::Options)
+                && parsed != market_type =>
+        {
+            Err(VenueError::UnknownSymbol(format!(
+                "{text} (not an OKX {market_type} id)"
+            )))
+        }
         Ok((_, symbol)) => Ok(symbol),
         Err(_) if market_type == MarketType::Perpetual => {
             from_native(&format!("{upper}-SWAP")).map(|(_, symbol)| symbol)
@@ -76,6 +85,20 @@ mod tests {
         assert_eq!(
             parse_configured(MarketType::Perpetual, "btc-usdt").expect("normalized"),
             parse_configured(MarketType::Perpetual, "BTC-USDT-SWAP").expect("native")
+        );
+        assert_eq!(
+            parse_configured(MarketType::Futures, "btc-usd-250328")
+                .expect("a futures id")
+                .as_str(),
+            "BTC-USD-250328"
+        );
+        assert!(parse_configured(MarketType::Futures, "BTC-USD").is_err());
+        assert!(parse_configured(MarketType::Options, "BTC-USD-250328").is_err());
+        assert_eq!(
+            parse_configured(MarketType::Options, "BTC-USD-250328-60000-C")
+                .expect("an option id")
+                .as_str(),
+            "BTC-USD-250328-60000-C"
         );
     }
 

@@ -424,10 +424,23 @@ fn instruments_urls_name_the_market_s_instrument_type() {
             .as_deref(),
         Some("https://www.okx.com/api/v5/public/instruments?instType=FUTURES")
     );
-    // Options are listed per instrument family only.
+    // Options are listed per instrument family only: one list per configured family.
+    let options = crate::VenueKind::OkxOptions.protocol(&[
+        "BTC-USD-250328-60000-C".parse().expect("valid"),
+        "BTC-USD-250328-50000-P".parse().expect("valid"),
+        "ETH-USD-250328-3000-C".parse().expect("valid"),
+    ]);
+    assert_eq!(options.instruments_url("https://www.okx.com"), None);
     assert_eq!(
-        Okx::new(MarketType::Options).instruments_url("https://www.okx.com"),
-        None
+        options.instruments_urls("https://www.okx.com/"),
+        [
+            "https://www.okx.com/api/v5/public/instruments?instType=OPTION&instFamily=BTC-USD",
+            "https://www.okx.com/api/v5/public/instruments?instType=OPTION&instFamily=ETH-USD",
+        ]
+    );
+    assert_eq!(
+        swap.instruments_urls("https://www.okx.com"),
+        ["https://www.okx.com/api/v5/public/instruments?instType=SWAP"]
     );
     let cost = swap.request_cost(RestCall::Instruments);
     assert_eq!((cost.bucket, cost.weight), ("instruments", 1));
@@ -470,4 +483,93 @@ fn instruments_lists_the_live_instrument_ids() {
         error.to_string(),
         "unrecognized frame: code 51001: Instrument ID does not exist"
     );
+}
+
+/// The captures hold futures (`BTC-USD-220527`) and options (`BTC-USD-220325-40000-C`)
+/// frames: their trades and books parse as of their market, named by their id, and their
+/// books stay in sequence with every checksum matching.
+#[test]
+fn futures_and_options_frames_of_the_captures_parse_to_their_market() {
+    let mut trades = std::collections::BTreeMap::new();
+    let mut books = 0;
+    for kind in [crate::VenueKind::OkxFutures, crate::VenueKind::OkxOptions] {
+        let protocol = kind.protocol(&[]);
+        for path in captures("okx.").expect("captures directory") {
+            let mut sequencers = std::collections::HashMap::new();
+            for record in read_capture(&path).expect("readable capture") {
+                if record.kind != RecordKind::Ws {
+                    continue;
+                }
+                match protocol.parse(&record.payload, 0).expect("parses") {
+                    Inbound::Events(events) => {
+                        for event in events {
+                            if let Event::Trade(trade) = event {
+                                if trade.market_type == kind.market_type() {
+                                    assert_eq!(
+                                        symbol::from_native(trade.symbol.as_str())
+                                            .expect("an OKX id")
+                                            .0,
+                                        kind.market_type()
+                                    );
+                                    *trades.entry(kind.market_type()).or_insert(0) += 1;
+                                }
+                            }
+                        }
+                    }
+                    Inbound::Book(message) if message.market_type == kind.market_type() => {
+                        let sequencer = sequencers
+                            .entry((record.conn.clone(), message.symbol.clone()))
+                            .or_insert_with(|| Sequencer::new(SyncRule::Okx));
+                        sequencer
+                            .apply(message.update)
+                            .unwrap_or_else(|desync| panic!("{}: {desync}", message.symbol));
+                        books += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    // The captures hold a few of each.
+    assert!(trades.get(&MarketType::Futures) >= Some(&3), "{trades:?}");
+    assert!(trades.get(&MarketType::Options) >= Some(&3), "{trades:?}");
+    assert!(books > 100, "only {books} futures book frames");
+}
+
+#[test]
+fn futures_and_options_subscribe_by_id_without_swap_only_channels() {
+    let subscription = |channel, symbol: &str| Subscription {
+        channel,
+        symbol: symbol.parse().expect("valid"),
+    };
+    let options = crate::VenueKind::OkxOptions.protocol(&[]);
+    let requests = options
+        .subscribe_requests(&[
+            subscription(Channel::Trades, "BTC-USD-250328-60000-C"),
+            subscription(Channel::OrderBook, "BTC-USD-250328-60000-C"),
+        ])
+        .expect("supported");
+    assert_eq!(
+        requests[0].frame,
+        r#"{"op":"subscribe","args":[{"channel":"trades","instId":"BTC-USD-250328-60000-C"},{"channel":"books","instId":"BTC-USD-250328-60000-C"}]}"#
+    );
+    let futures = crate::VenueKind::OkxFutures.protocol(&[]);
+    assert_eq!(
+        futures
+            .streams(&subscription(Channel::OrderBook, "BTC-USD-250328"))
+            .expect("supported"),
+        ["books:BTC-USD-250328"]
+    );
+    assert!(futures
+        .subscribe_requests(&[subscription(Channel::OpenInterest, "BTC-USD-250328")])
+        .is_ok());
+    // Funding rates are of swaps only.
+    for protocol in [&futures, &options] {
+        assert!(matches!(
+            protocol.subscribe_requests(&[subscription(Channel::FundingRate, "BTC-USD-250328")]),
+            Err(VenueError::UnsupportedChannel { .. })
+        ));
+    }
+    assert_eq!(futures.ws_limits(), WS_LIMITS);
+    assert_eq!(options.rest_limits(), protocol().rest_limits());
 }
