@@ -241,7 +241,7 @@ fn frames_for(
             }
         }
         Dialect::Okx => {
-            let Some([_, swap]) = okx_ids(symbol) else {
+            let Some([_, swap, ..]) = okx_ids(symbol) else {
                 return written.frames;
             };
             if client.streams.contains(&format!("funding-rate:{swap}")) {

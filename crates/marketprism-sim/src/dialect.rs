@@ -78,10 +78,30 @@ pub(crate) fn split(symbol: &str) -> Option<(&str, &str)> {
         .map(|quote| symbol.split_at(symbol.len() - quote.len()))
 }
 
-/// OKX instrument ids of a simulator symbol: spot `BTC-USDT` and swap `BTC-USDT-SWAP`.
-pub(crate) fn okx_ids(symbol: &str) -> Option<[String; 2]> {
+/// The expiry of the simulator's OKX futures and options, as OKX writes it (`YYMMDD`).
+const OKX_EXPIRY: &str = "261225";
+
+/// The expiry of the simulator's Deribit options, as Deribit writes it (`DMMMYY`).
+const DERIBIT_EXPIRY: &str = "25DEC26";
+
+/// The strike of the simulator's one option (a call) per symbol.
+pub(crate) const STRIKE: u32 = 60_000;
+
+/// Where each of [`okx_ids`] is written: `exchange/market`.
+pub(crate) const OKX_MARKETS: [&str; 4] =
+    ["okx/spot", "okx/perpetual", "okx/futures", "okx/options"];
+
+/// OKX instrument ids of a simulator symbol: spot `BTC-USDT`, swap `BTC-USDT-SWAP`, futures
+/// `BTC-USDT-261225` and option `BTC-USDT-261225-60000-C`, all trading the symbol's book and
+/// trades.
+pub(crate) fn okx_ids(symbol: &str) -> Option<[String; 4]> {
     let (base, quote) = split(symbol)?;
-    Some([format!("{base}-{quote}"), format!("{base}-{quote}-SWAP")])
+    Some([
+        format!("{base}-{quote}"),
+        format!("{base}-{quote}-SWAP"),
+        format!("{base}-{quote}-{OKX_EXPIRY}"),
+        format!("{base}-{quote}-{OKX_EXPIRY}-{STRIKE}-C"),
+    ])
 }
 
 /// The Deribit perpetual of a simulator symbol: `BTCUSD` → `BTC-PERPETUAL`,
@@ -95,25 +115,54 @@ pub(crate) fn deribit_name(symbol: &str) -> Option<String> {
     })
 }
 
+/// The Deribit option (a call) of a simulator symbol, trading the symbol's book and trades:
+/// `BTCUSD` → `BTC-25DEC26-60000-C`, `ETHUSDC` → `ETH_USDC-25DEC26-60000-C`.
+pub(crate) fn deribit_option_name(symbol: &str) -> Option<String> {
+    let (base, quote) = split(symbol)?;
+    Some(if quote == "USD" {
+        format!("{base}-{DERIBIT_EXPIRY}-{STRIKE}-C")
+    } else {
+        format!("{base}_{quote}-{DERIBIT_EXPIRY}-{STRIKE}-C")
+    })
+}
+
+/// Deribit instrument names of a simulator symbol, each with where it is written: the
+/// perpetual and the option.
+pub(crate) fn deribit_names(symbol: &str) -> Vec<(String, &'static str)> {
+    deribit_name(symbol)
+        .map(|name| (name, "deribit/perpetual"))
+        .into_iter()
+        .chain(deribit_option_name(symbol).map(|name| (name, "deribit/options")))
+        .collect()
+}
+
 /// The simulator symbol behind a venue instrument name, if the simulator has its book.
 pub(crate) fn symbol_of(dialect: Dialect, instrument: &str, shared: &Shared) -> Option<String> {
     let books = shared.books();
+    let upper = instrument.to_ascii_uppercase();
     let symbol = match dialect {
-        Dialect::Okx => instrument
-            .trim_end_matches("-SWAP")
-            .replace('-', "")
-            .to_ascii_uppercase(),
+        // `BASE-QUOTE` and whatever names the market.
+        Dialect::Okx => {
+            let mut segments = upper.split('-');
+            let symbol = format!("{}{}", segments.next()?, segments.next()?);
+            okx_ids(&symbol)?.contains(&upper).then_some(symbol)?
+        }
         Dialect::Deribit => {
-            let underlying = instrument.strip_suffix("-PERPETUAL")?;
-            match underlying.split_once('_') {
+            // `BTC-…` is quoted in USD, `ETH_USDC-…` in its second asset.
+            let underlying = instrument.split('-').next()?;
+            let symbol = match underlying.split_once('_') {
                 Some((base, quote)) => format!("{base}{quote}"),
                 None => format!("{underlying}USD"),
-            }
+            };
+            deribit_names(&symbol)
+                .iter()
+                .any(|(name, _)| name == instrument)
+                .then_some(symbol)?
         }
         Dialect::Coinbase | Dialect::CoinbaseExchange => {
             instrument.replace('-', "").to_ascii_uppercase()
         }
-        Dialect::Bybit { .. } | Dialect::Binance { .. } => instrument.to_ascii_uppercase(),
+        Dialect::Bybit { .. } | Dialect::Binance { .. } => upper,
     };
     books.knows(&symbol).then_some(symbol)
 }
@@ -178,10 +227,10 @@ fn subscribed_book(client: &Client, symbol: &str) -> Option<String> {
         Dialect::Okx => okx_ids(symbol)?
             .into_iter()
             .find(|id| client.streams.contains(&format!("books:{id}"))),
-        Dialect::Deribit => {
-            let channel = format!("book.{}.100ms", deribit_name(symbol)?);
-            client.streams.contains(&channel).then_some(channel)
-        }
+        Dialect::Deribit => deribit_names(symbol)
+            .into_iter()
+            .map(|(name, _)| format!("book.{name}.100ms"))
+            .find(|channel| client.streams.contains(channel)),
         Dialect::Bybit { .. } => client
             .streams
             .iter()
@@ -236,7 +285,7 @@ pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String>
             "jsonrpc": "2.0", "method": "subscription",
             "params": {"channel": stream, "data": {
                 "type": "change", "timestamp": event.time_ms,
-                "instrument_name": deribit_name(&event.symbol),
+                "instrument_name": deribit_book_instrument(&stream),
                 "change_id": event.last_id, "prev_change_id": event.prev_id,
                 "bids": levels_deribit(&event.bids), "asks": levels_deribit(&event.asks),
             }},
@@ -252,6 +301,14 @@ pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String>
         // Never subscribed to a simulated book (see `subscribed_book`).
         Dialect::CoinbaseExchange => return None,
     })
+}
+
+/// The instrument of a Deribit book channel: `book.BTC-PERPETUAL.100ms` → `BTC-PERPETUAL`.
+fn deribit_book_instrument(channel: &str) -> &str {
+    channel
+        .strip_prefix("book.")
+        .and_then(|rest| rest.strip_suffix(".100ms"))
+        .unwrap_or(channel)
 }
 
 /// The snapshot frame a venue sends `client` on subscription.
@@ -283,7 +340,7 @@ fn render_snapshot(client: &Client, stream: &str, symbol: &str, book: &BookSnaps
                 "jsonrpc": "2.0", "method": "subscription",
                 "params": {"channel": stream, "data": {
                     "type": "snapshot", "timestamp": now,
-                    "instrument_name": deribit_name(symbol), "change_id": book.last_id,
+                    "instrument_name": deribit_book_instrument(stream), "change_id": book.last_id,
                     "bids": levels_deribit(&as_changes(&book.bids)),
                     "asks": levels_deribit(&as_changes(&book.asks)),
                 }},
@@ -582,7 +639,24 @@ mod tests {
     fn instrument_names_follow_each_venue() {
         assert_eq!(
             okx_ids("BTCUSDT"),
-            Some(["BTC-USDT".to_owned(), "BTC-USDT-SWAP".to_owned()])
+            Some([
+                "BTC-USDT".to_owned(),
+                "BTC-USDT-SWAP".to_owned(),
+                "BTC-USDT-261225".to_owned(),
+                "BTC-USDT-261225-60000-C".to_owned()
+            ])
+        );
+        assert_eq!(
+            deribit_option_name("BTCUSD").as_deref(),
+            Some("BTC-25DEC26-60000-C")
+        );
+        assert_eq!(
+            deribit_option_name("ETHUSDC").as_deref(),
+            Some("ETH_USDC-25DEC26-60000-C")
+        );
+        assert_eq!(
+            deribit_book_instrument("book.BTC-25DEC26-60000-C.100ms"),
+            "BTC-25DEC26-60000-C"
         );
         assert_eq!(deribit_name("BTCUSD").as_deref(), Some("BTC-PERPETUAL"));
         assert_eq!(

@@ -1,7 +1,8 @@
 //! The venues' instrument lists, made from the configured symbols, every one trading:
 //! Binance spot `GET /api/v3/exchangeInfo` and USDⓈ-M `GET /fapi/v1/exchangeInfo`, OKX
-//! `GET /api/v5/public/instruments` (`instType=SPOT` and `SWAP`), Deribit `GET
-//! /api/v2/public/get_instruments` (the perpetuals, `kind=future`) and Bybit `GET
+//! `GET /api/v5/public/instruments` (`instType=SPOT`, `SWAP`, `FUTURES` and `OPTION` of a
+//! family), Deribit `GET /api/v2/public/get_instruments` (the perpetuals, `kind=future`, and
+//! options, `kind=option`) and Bybit `GET
 //! /v5/market/instruments-info` (`category=spot` and `linear`) and Coinbase Advanced Trade
 //! `GET /api/v3/brokerage/market/products`. Each answer has the venue's
 //! shape with the fields a client reads (name, state, base and quote asset, contract type)
@@ -23,13 +24,17 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::dialect::{deribit_name, okx_ids, split};
+use crate::dialect::{deribit_name, deribit_option_name, okx_ids, split, STRIKE};
 use crate::server::Shared;
 use crate::RestRequest;
 use marketprism_model::now_ms;
 
 /// Listing time written for every instrument, Unix ms (2020-01-01).
 const LISTED_MS: i64 = 1_577_836_800_000;
+
+/// Expiration time of the simulator's futures and options, Unix ms (2026-12-25 08:00 UTC,
+/// see `dialect.rs`).
+const EXPIRY_MS: i64 = 1_798_185_600_000;
 
 /// Deribit's expiration time of perpetuals, Unix ms (year 3000).
 const PERPETUAL_EXPIRATION_MS: i64 = 32_503_708_800_000;
@@ -176,22 +181,44 @@ pub(crate) async fn binance_futures_exchange_info(
 pub(crate) struct OkxQuery {
     #[serde(default, rename = "instType")]
     inst_type: Option<String>,
+    #[serde(default, rename = "instFamily")]
+    inst_family: Option<String>,
+    #[serde(default)]
+    uly: Option<String>,
 }
 
-/// `GET /api/v5/public/instruments`: the spot pairs (`SPOT`) or the swaps (`SWAP`) of the
-/// configured symbols, `live`; none of the other types.
+/// Which of a symbol's OKX instruments a list holds (see [`okx_ids`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OkxList {
+    Spot,
+    Swap,
+    Futures,
+    Option,
+}
+
+/// `GET /api/v5/public/instruments`: the spot pairs (`SPOT`), swaps (`SWAP`), futures
+/// (`FUTURES`) or options of one family (`OPTION`, whose `instFamily` or `uly` is required)
+/// of the configured symbols, `live`; no `MARGIN` ones.
 pub(crate) async fn okx_instruments(
     State(shared): State<Arc<Shared>>,
     OriginalUri(uri): OriginalUri,
     Query(query): Query<OkxQuery>,
 ) -> Response {
     let inst_type = query.inst_type.unwrap_or_default();
-    let swap = match inst_type.as_str() {
-        "SPOT" => false,
-        "SWAP" => true,
-        "MARGIN" | "FUTURES" | "OPTION" => {
-            return answer(&shared, &uri, json!({"code": "0", "msg": "", "data": []}))
+    let asked = query.inst_family.or(query.uly);
+    let list = match inst_type.as_str() {
+        "SPOT" => OkxList::Spot,
+        "SWAP" => OkxList::Swap,
+        "FUTURES" => OkxList::Futures,
+        "OPTION" if asked.is_some() => OkxList::Option,
+        "OPTION" => {
+            return answer(
+                &shared,
+                &uri,
+                json!({"code": "50014", "msg": "Parameter instFamily can not be empty.", "data": []}),
+            )
         }
+        "MARGIN" => return answer(&shared, &uri, json!({"code": "0", "msg": "", "data": []})),
         "" => {
             return answer(
                 &shared,
@@ -210,30 +237,44 @@ pub(crate) async fn okx_instruments(
     let data: Vec<Value> = listed(&shared)
         .iter()
         .filter_map(|listed| {
-            let [spot_id, swap_id] = okx_ids(&listed.symbol)?;
+            let [spot_id, swap_id, futures_id, option_id] = okx_ids(&listed.symbol)?;
             let (base, quote) = listed.assets();
             let family = format!("{base}-{quote}");
-            Some(if swap {
-                // USD-quoted swaps are inverse, margined and settled in the base currency.
-                let inverse = quote == "USD";
+            if list == OkxList::Option && asked.as_deref() != Some(family.as_str()) {
+                return None;
+            }
+            // USD-quoted derivatives are inverse, margined and settled in the base currency.
+            let inverse = quote == "USD";
+            let contract = |inst_type: &str, inst_id: &str, exp_time: &str| {
                 json!({"alias": "", "baseCcy": "", "category": "1", "ctMult": "1",
                        "ctType": if inverse { "inverse" } else { "linear" },
                        "ctVal": if inverse { "100" } else { "0.01" },
                        "ctValCcy": if inverse { quote } else { base },
-                       "expTime": "", "instFamily": family, "instId": swap_id,
-                       "instType": "SWAP", "lever": "100", "listTime": LISTED_MS.to_string(),
+                       "expTime": exp_time, "instFamily": family, "instId": inst_id,
+                       "instType": inst_type, "lever": "100", "listTime": LISTED_MS.to_string(),
                        "lotSz": "1", "maxLmtSz": "100000000", "maxMktSz": "10000",
                        "minSz": "1", "optType": "", "quoteCcy": "",
                        "settleCcy": if inverse { base } else { quote }, "state": "live",
                        "stk": "", "tickSz": "0.01", "uly": family})
-            } else {
-                json!({"alias": "", "baseCcy": base, "category": "1", "ctMult": "",
+            };
+            Some(match list {
+                OkxList::Swap => contract("SWAP", &swap_id, ""),
+                OkxList::Futures => contract("FUTURES", &futures_id, &EXPIRY_MS.to_string()),
+                OkxList::Option => {
+                    let mut option = contract("OPTION", &option_id, &EXPIRY_MS.to_string());
+                    option["optType"] = json!("C");
+                    option["stk"] = json!(STRIKE.to_string());
+                    option
+                }
+                OkxList::Spot => {
+                    json!({"alias": "", "baseCcy": base, "category": "1", "ctMult": "",
                        "ctType": "", "ctVal": "", "ctValCcy": "", "expTime": "",
                        "instFamily": "", "instId": spot_id, "instType": "SPOT", "lever": "10",
                        "listTime": LISTED_MS.to_string(), "lotSz": "0.00000001",
                        "maxLmtSz": "9999999999", "maxMktSz": "1000000", "minSz": "0.00001",
                        "optType": "", "quoteCcy": quote, "settleCcy": "", "state": "live",
                        "stk": "", "tickSz": "0.01", "uly": ""})
+                }
             })
         })
         .collect();
@@ -251,10 +292,10 @@ pub(crate) struct DeribitQuery {
     expired: Option<bool>,
 }
 
-/// `GET /api/v2/public/get_instruments`: the perpetuals of the configured symbols, active,
-/// for `kind=future` (or no kind) and `currency=any` or their settlement currency (the base
-/// of an inverse `USD` perpetual, the quote of a linear one). Options and spot: none, and
-/// nothing has expired.
+/// `GET /api/v2/public/get_instruments`: the perpetuals (`kind=future`) or the options
+/// (`kind=option`, one call per symbol, see `dialect.rs`) of the configured symbols, active,
+/// of `currency=any` or their settlement currency (the base of an inverse `USD` one, the
+/// quote of a linear one); with no kind, both. Spot: none, and nothing has expired.
 pub(crate) async fn deribit_instruments(
     State(shared): State<Arc<Shared>>,
     OriginalUri(uri): OriginalUri,
@@ -266,9 +307,11 @@ pub(crate) async fn deribit_instruments(
                "usOut": now_ms() * 1000, "usDiff": 0, "testnet": false})
     };
     let kind = query.kind.as_deref().unwrap_or("any");
-    let futures = match kind {
-        "future" | "any" => true,
-        "option" | "spot" | "future_combo" | "option_combo" => false,
+    let (futures, options) = match kind {
+        "any" => (true, true),
+        "future" => (true, false),
+        "option" => (false, true),
+        "spot" | "future_combo" | "option_combo" => (false, false),
         _ => {
             return answer(
                 &shared,
@@ -280,37 +323,53 @@ pub(crate) async fn deribit_instruments(
             )
         }
     };
-    if !futures || query.expired == Some(true) {
+    if query.expired == Some(true) {
         return answer(&shared, &uri, reply(json!([])));
     }
     let currency = query.currency.unwrap_or_else(|| "any".into());
-    let result: Vec<Value> = listed(&shared)
-        .iter()
-        .zip(1..)
-        .filter_map(|(listed, index)| {
-            let name = deribit_name(&listed.symbol)?;
-            let (base, quote) = listed.assets();
-            let inverse = quote == "USD";
-            let settlement = if inverse { base } else { quote };
-            if currency != "any" && !currency.eq_ignore_ascii_case(settlement) {
-                return None;
+    let mut result: Vec<Value> = Vec::new();
+    for (listed, index) in listed(&shared).iter().zip(1..) {
+        let (base, quote) = listed.assets();
+        let inverse = quote == "USD";
+        let settlement = if inverse { base } else { quote };
+        if currency != "any" && !currency.eq_ignore_ascii_case(settlement) {
+            continue;
+        }
+        let index_name = format!("{}_{}", base, quote).to_ascii_lowercase();
+        let common = json!({
+            "tick_size": 0.01, "taker_commission": 0.0005, "settlement_currency": settlement,
+            "quote_currency": quote, "price_index": index_name,
+            "min_trade_amount": if inverse { 10.0 } else { 0.001 },
+            "max_liquidation_commission": 0.0075, "maker_commission": 0.0, "is_active": true,
+            "instrument_type": if inverse { "reversed" } else { "linear" },
+            "creation_timestamp": LISTED_MS, "counter_currency": quote,
+            "contract_size": if inverse { 10.0 } else { 0.001 },
+            "base_currency": base, "state": "open",
+        });
+        let with = |fields: Value| {
+            let mut instrument = common.clone();
+            if let (Some(instrument), Value::Object(fields)) = (instrument.as_object_mut(), fields)
+            {
+                instrument.extend(fields);
             }
-            let index_name = format!("{}_{}", base, quote).to_ascii_lowercase();
-            Some(json!({
-                "tick_size": 0.01, "taker_commission": 0.0005, "settlement_period": "perpetual",
-                "settlement_currency": settlement, "quote_currency": quote,
-                "price_index": index_name, "min_trade_amount": if inverse { 10.0 } else { 0.001 },
-                "max_liquidation_commission": 0.0075, "max_leverage": 50,
-                "maker_commission": 0.0, "kind": "future", "is_active": true,
+            instrument
+        };
+        if let Some(name) = deribit_name(&listed.symbol).filter(|_| futures) {
+            result.push(with(json!({
+                "settlement_period": "perpetual", "max_leverage": 50, "kind": "future",
                 "instrument_name": name, "instrument_id": 100_000 + index,
-                "instrument_type": if inverse { "reversed" } else { "linear" },
                 "expiration_timestamp": PERPETUAL_EXPIRATION_MS,
-                "creation_timestamp": LISTED_MS, "counter_currency": quote,
-                "contract_size": if inverse { 10.0 } else { 0.001 },
-                "base_currency": base, "state": "open",
-            }))
-        })
-        .collect();
+            })));
+        }
+        if let Some(name) = deribit_option_name(&listed.symbol).filter(|_| options) {
+            result.push(with(json!({
+                "settlement_period": "month", "kind": "option", "option_type": "call",
+                "strike": STRIKE,
+                "instrument_name": name, "instrument_id": 200_000 + index,
+                "expiration_timestamp": EXPIRY_MS,
+            })));
+        }
+    }
     answer(&shared, &uri, reply(Value::from(result)))
 }
 

@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use crate::dialect::{deribit_name, okx_ids, Dialect};
+use crate::dialect::{deribit_names, okx_ids, Dialect, OKX_MARKETS};
 use crate::server::Client;
 use crate::SimTrade;
 
@@ -71,7 +71,7 @@ pub(crate) fn render(client: &Client, trade: &SimTrade) -> Vec<TradeFrame> {
             let Some(ids) = okx_ids(&trade.symbol) else {
                 return frames;
             };
-            for (inst_id, venue) in ids.iter().zip(["okx/spot", "okx/perpetual"]) {
+            for (inst_id, venue) in ids.iter().zip(OKX_MARKETS) {
                 if !client.streams.contains(&format!("trades:{inst_id}")) {
                     continue;
                 }
@@ -85,11 +85,11 @@ pub(crate) fn render(client: &Client, trade: &SimTrade) -> Vec<TradeFrame> {
             }
         }
         Dialect::Deribit => {
-            let Some(name) = deribit_name(&trade.symbol) else {
-                return frames;
-            };
-            let channel = format!("trades.{name}.100ms");
-            if client.streams.contains(&channel) {
+            for (name, venue) in deribit_names(&trade.symbol) {
+                let channel = format!("trades.{name}.100ms");
+                if !client.streams.contains(&channel) {
+                    continue;
+                }
                 // Prices and amounts are JSON numbers whose text is the simulator's decimal.
                 let text = format!(
                     r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"{channel}","data":[{{"trade_seq":{id},"trade_id":"{id}","timestamp":{time},"tick_direction":0,"price":{price},"mark_price":{price},"instrument_name":"{name}","index_price":{price},"direction":"{direction}","amount":{quantity}}}]}}}}"#,
@@ -99,10 +99,7 @@ pub(crate) fn render(client: &Client, trade: &SimTrade) -> Vec<TradeFrame> {
                     quantity = trade.quantity,
                     direction = if taker_buys(trade) { "buy" } else { "sell" },
                 );
-                frames.push(TradeFrame {
-                    text,
-                    venue: "deribit/perpetual",
-                });
+                frames.push(TradeFrame { text, venue });
             }
         }
         Dialect::Bybit { linear } => {
@@ -171,6 +168,17 @@ mod tests {
             (
                 client(Dialect::Deribit, &["trades.BTC_USDT-PERPETUAL.100ms"]),
                 vec!["deribit/perpetual"],
+            ),
+            (
+                client(
+                    Dialect::Okx,
+                    &["trades:BTC-USDT-261225", "trades:BTC-USDT-261225-60000-C"],
+                ),
+                vec!["okx/futures", "okx/options"],
+            ),
+            (
+                client(Dialect::Deribit, &["trades.BTC_USDT-25DEC26-60000-C.100ms"]),
+                vec!["deribit/options"],
             ),
             (
                 client(Dialect::Bybit { linear: false }, &["publicTrade.BTCUSDT"]),

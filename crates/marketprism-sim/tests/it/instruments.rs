@@ -88,13 +88,75 @@ async fn unknown_list_parameters_get_each_venue_s_error_answer() {
     )
     .await;
     assert!(bybit.parse_instruments(&body).is_err(), "{body}");
-    let deribit = VenueKind::DeribitOptions.protocol(&[]);
-    let path = deribit.instruments_url("").expect("a list");
-    let (_, body) = http(&address, "GET", &path).await;
+    // OKX lists options per instrument family only.
+    let (_, body) = http(
+        &address,
+        "GET",
+        "/api/v5/public/instruments?instType=OPTION",
+    )
+    .await;
+    assert!(okx.parse_instruments(&body).is_err(), "{body}");
+    shutdown.cancel();
+}
+
+/// Futures and options: one of each per symbol (an expiry and a strike of the simulator's
+/// own), listed as the venue lists them, and read back by the venues' parsers.
+#[tokio::test]
+async fn futures_and_options_are_listed_per_symbol() {
+    let (address, shutdown) = start(Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        symbols: vec!["BTCUSD".into(), "ETHUSD".into()],
+        ..Config::default()
+    })
+    .await;
+    let list = |protocol: std::sync::Arc<dyn marketprism_venues::VenueProtocol>| {
+        let address = address.clone();
+        async move {
+            let mut listed = Vec::new();
+            for path in protocol.instruments_urls("") {
+                let (status, body) = http(&address, "GET", &path).await;
+                assert_eq!(status, 200, "{path}: {body}");
+                listed.extend(
+                    protocol
+                        .parse_instruments(&body)
+                        .unwrap_or_else(|error| panic!("{path}: {error}: {body}")),
+                );
+            }
+            listed
+        }
+    };
+    let symbols = |names: &[&str]| -> Vec<Symbol> {
+        names
+            .iter()
+            .map(|name| name.parse().expect("valid"))
+            .collect()
+    };
     assert_eq!(
-        deribit.parse_instruments(&body).expect("an empty list"),
-        Vec::<String>::new(),
-        "the simulator lists no options: {body}"
+        list(VenueKind::OkxFutures.protocol(&[])).await,
+        ["BTC-USD-261225", "ETH-USD-261225"]
+    );
+    assert_eq!(
+        list(VenueKind::OkxOptions.protocol(&symbols(&["ETH-USD-261225-60000-C"]))).await,
+        ["ETH-USD-261225-60000-C"]
+    );
+    assert_eq!(
+        list(VenueKind::DeribitOptions.protocol(&[])).await,
+        ["BTC-25DEC26-60000-C", "ETH-25DEC26-60000-C"]
+    );
+    // Deribit allows one `get_instruments` a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let (_, body) = http(
+        &address,
+        "GET",
+        "/api/v2/public/get_instruments?currency=ETH&kind=option",
+    )
+    .await;
+    assert_eq!(
+        VenueKind::DeribitOptions
+            .protocol(&[])
+            .parse_instruments(&body)
+            .expect("a list"),
+        ["ETH-25DEC26-60000-C"]
     );
     shutdown.cancel();
 }
