@@ -7,6 +7,7 @@ mod coinbase;
 mod connections;
 mod continuity;
 mod derivatives;
+mod markets;
 mod outage;
 mod polls;
 mod publish;
