@@ -86,16 +86,38 @@ fn is_stream_not_found(error: &jetstream::context::GetStreamError) -> bool {
     )
 }
 
+/// Times the JetStream API's account info is asked for when it does not answer in time: a
+/// cluster that has just elected its meta leader, or a loaded machine, answers late.
+const INFO_ATTEMPTS: u32 = 3;
+
 /// Asks the server's JetStream API for its account info; a server without JetStream does not
-/// answer (no responders) or answers with error 503.
+/// answer (no responders, or no answer after [`INFO_ATTEMPTS`]) or answers with error 503.
 async fn check_jetstream(context: &jetstream::Context) -> Result<(), BusError> {
-    let response = context
-        .client()
-        .request("$JS.API.INFO", Default::default())
-        .await
-        .map_err(|source| BusError::JetStreamDisabled {
-            source: source.into(),
-        })?;
+    let mut attempt = 1;
+    let response = loop {
+        match context
+            .client()
+            .request("$JS.API.INFO", Default::default())
+            .await
+        {
+            Ok(response) => break response,
+            Err(error)
+                if error.kind() == async_nats::RequestErrorKind::TimedOut
+                    && attempt < INFO_ATTEMPTS =>
+            {
+                tracing::warn!(
+                    attempt,
+                    "The JetStream API did not answer in time; asking again."
+                );
+                attempt += 1;
+            }
+            Err(source) => {
+                return Err(BusError::JetStreamDisabled {
+                    source: source.into(),
+                })
+            }
+        }
+    };
     let body = String::from_utf8_lossy(&response.payload);
     if body.contains("\"error\"") && body.contains("503") {
         return Err(BusError::JetStreamDisabled {
