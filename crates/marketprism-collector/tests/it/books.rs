@@ -8,11 +8,11 @@ use marketprism_collector::VenueConfig;
 use std::collections::HashMap;
 
 use marketprism_book::{Book, BookSide};
-use marketprism_model::{Decimal, Event, GapReason, OrderBook, PriceLevel};
+use marketprism_model::{Event, GapReason, OrderBook};
 use marketprism_sim::{BookFault, TrueBook};
 use marketprism_venues::{Channel, VenueKind};
 
-use crate::{all_events, sim_config, start};
+use crate::{all_events, levels, sim_config, start};
 
 fn books(events: &[Event]) -> impl Iterator<Item = &OrderBook> {
     events.iter().filter_map(|event| match event {
@@ -43,17 +43,6 @@ async fn wait_for(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("timed out waiting for {what}");
-}
-
-fn levels(side: &[[String; 2]]) -> Vec<PriceLevel> {
-    side.iter()
-        .map(|[price, quantity]| {
-            PriceLevel::new(
-                price.parse::<Decimal>().expect("price"),
-                quantity.parse::<Decimal>().expect("quantity"),
-            )
-        })
-        .collect()
 }
 
 async fn inject(sim: &str, kind: BookFault, symbol: &str) {

@@ -12,7 +12,7 @@ use marketprism_model::{Event, GapReason, Side};
 use marketprism_sim::BookFault;
 use marketprism_venues::{Channel, VenueKind};
 
-use crate::{all_events, sim_config, sim_report, start};
+use crate::{all_events, finished_report, sim_config, start};
 
 /// The sequence-break gaps among `events`, per symbol.
 fn sequence_gaps(events: &[Event]) -> HashMap<String, usize> {
@@ -136,13 +136,7 @@ async fn coinbase_trades_and_books_match_the_simulator() {
     }
 
     // Every trade the simulator wrote as Coinbase is published once, as written.
-    let report = loop {
-        let report = sim_report(&run.sim_address).await;
-        if report.done {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let report = finished_report(&run.sim_address).await;
     let delivered: Vec<_> = report
         .trades
         .iter()

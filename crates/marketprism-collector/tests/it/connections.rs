@@ -8,7 +8,7 @@ use std::time::Duration;
 use marketprism_model::Event;
 use marketprism_venues::Channel;
 
-use crate::{all_events, sim_config, sim_report, start};
+use crate::{all_events, finished_report, sim_config, sim_report, start};
 
 /// Binance spot instruments, each with its `@trade` and `@aggTrade` stream: 2,200 streams,
 /// three connections of at most 1,024.
@@ -31,13 +31,7 @@ async fn instruments_beyond_one_connection_are_spread_within_every_limit_of_the_
     venue.channels = vec![Channel::Trades, Channel::AggregateTrades];
     let collector = run.spawn_collector();
 
-    let report = loop {
-        let report = sim_report(&run.sim_address).await;
-        if report.done {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let report = finished_report(&run.sim_address).await;
     // What reached an open connection, per stream kind, as `SYMBOL:id`.
     let delivered = |venue: &str| -> BTreeSet<String> {
         report

@@ -214,18 +214,37 @@ pub(crate) fn trade(symbol: &str, side: Side, trade_id: String, exchange_time_ms
 /// Once the simulator has made every trade: the trades it delivered, as `SYMBOL:id` with
 /// the simulator's symbol (`BTCUSDT`).
 pub(crate) async fn delivered_trades(sim_address: &str) -> std::collections::HashSet<String> {
-    let report = loop {
-        let report = sim_report(sim_address).await;
-        if report.done {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let report = finished_report(sim_address).await;
     report
         .trades
         .iter()
         .filter(|trade| trade.delivered)
         .map(|trade| format!("{}:{}", trade.symbol, trade.trade_id))
+        .collect()
+}
+
+/// The simulator's report once it has made every trade.
+pub(crate) async fn finished_report(sim_address: &str) -> marketprism_sim::Report {
+    loop {
+        let report = sim_report(sim_address).await;
+        if report.done {
+            return report;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Price levels of a book frame's `[price, quantity]` pairs.
+pub(crate) fn levels(side: &[[String; 2]]) -> Vec<marketprism_model::PriceLevel> {
+    side.iter()
+        .map(|[price, quantity]| {
+            marketprism_model::PriceLevel::new(
+                price.parse::<marketprism_model::Decimal>().expect("price"),
+                quantity
+                    .parse::<marketprism_model::Decimal>()
+                    .expect("quantity"),
+            )
+        })
         .collect()
 }
 
@@ -377,13 +396,7 @@ async fn a_nats_restart_loses_and_duplicates_nothing() {
 
     run.nats.restart().expect("restart nats-server");
 
-    let report = loop {
-        let report = sim_report(&run.sim_address).await;
-        if report.done {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let report = finished_report(&run.sim_address).await;
     let delivered = report.trades.iter().filter(|trade| trade.delivered).count();
     assert!(delivered > 0);
     let mut stored = Vec::new();

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use marketprism_collector::VenueConfig;
-use marketprism_model::{Decimal, Event, PriceLevel};
+use marketprism_model::Event;
 use marketprism_sim::TrueBook;
 use marketprism_venues::{Channel, VenueKind};
 
-use crate::{all_events, sim_config, sim_report, start};
+use crate::{all_events, finished_report, levels, sim_config, start};
 
 /// The simulator symbol behind an instrument's normalized symbol: OKX ids start with the
 /// pair (`BTC-USD-261225` → `BTCUSD`), inverse Deribit options with the base currency alone
@@ -23,17 +23,6 @@ fn sim_symbol(market: &str, symbol: &str) -> String {
         "deribit/options" => format!("{base}USD"),
         _ => format!("{base}{}", segments.next().unwrap_or_default()),
     }
-}
-
-fn levels(side: &[[String; 2]]) -> Vec<PriceLevel> {
-    side.iter()
-        .map(|[price, quantity]| {
-            PriceLevel::new(
-                price.parse::<Decimal>().expect("price"),
-                quantity.parse::<Decimal>().expect("quantity"),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -76,13 +65,7 @@ async fn okx_futures_and_options_and_deribit_options_trades_and_books() {
     run.config.validate().expect("a valid configuration");
     run.config.books.depth = 10;
     let collector = run.spawn_collector();
-    let report = loop {
-        let report = sim_report(&run.sim_address).await;
-        if report.done {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let report = finished_report(&run.sim_address).await;
     // What the simulator wrote to each market, as `SYMBOL:id`.
     let mut delivered: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for trade in &report.trades {
