@@ -122,7 +122,7 @@ pub struct VolatilityIndex {
 
 /// An optional decimal written as its exact text, or absent. (Decoding goes through a string
 /// so it works inside the internally tagged `Event`.)
-mod optional_decimal {
+pub(crate) mod optional_decimal {
     use rust_decimal::Decimal;
     use serde::{Deserialize, Deserializer, Serializer};
 

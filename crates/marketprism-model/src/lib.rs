@@ -13,6 +13,7 @@ mod derivatives;
 mod event;
 mod gap;
 mod instrument;
+mod listing;
 mod trade;
 
 pub use book::{OrderBook, OrderBookDelta, PriceLevel};
@@ -22,6 +23,7 @@ pub use derivatives::{
 pub use event::{DataType, Event};
 pub use gap::{Gap, GapReason, GapState, GapStatus, IdRange};
 pub use instrument::{Exchange, MarketType, Symbol, SymbolError};
+pub use listing::{Listing, OptionKind};
 pub use rust_decimal::Decimal;
 pub use trade::{Side, Trade, TradeSource};
 
