@@ -315,6 +315,12 @@ pub trait VenueProtocol: Send + Sync {
         None
     }
 
+    /// Frames ending `subscriptions` on a connection that carries them, batched within the
+    /// venue's limits as subscribe requests are; a stream the connection's other
+    /// subscriptions still need must not be among them. Replies need not be awaited.
+    fn unsubscribe_frames(&self, subscriptions: &[Subscription])
+        -> Result<Vec<String>, VenueError>;
+
     /// Frames that drop and re-establish one subscription, so that a venue sending book
     /// snapshots in the stream sends a fresh one. Replies to them need not be awaited.
     fn resubscribe_frames(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {

@@ -176,6 +176,13 @@ impl VenueProtocol for Binance {
         subscribe::subscribe_requests(self.market_type, subscriptions)
     }
 
+    fn unsubscribe_frames(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Vec<String>, VenueError> {
+        subscribe::unsubscribe_frames(self.market_type, subscriptions)
+    }
+
     fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
         Ok(vec![subscribe::offered_stream(
             self.market_type,

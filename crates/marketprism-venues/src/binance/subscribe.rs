@@ -71,6 +71,26 @@ pub fn subscribe_requests(
     market_type: MarketType,
     subscriptions: &[Subscription],
 ) -> Result<Vec<SubscribeRequest>, VenueError> {
+    requests("SUBSCRIBE", market_type, subscriptions)
+}
+
+/// `UNSUBSCRIBE` frames ending every subscription, batched as [`subscribe_requests`] does.
+pub(super) fn unsubscribe_frames(
+    market_type: MarketType,
+    subscriptions: &[Subscription],
+) -> Result<Vec<String>, VenueError> {
+    Ok(requests("UNSUBSCRIBE", market_type, subscriptions)?
+        .into_iter()
+        .map(|request| request.frame)
+        .collect())
+}
+
+/// `method` frames (`SUBSCRIBE`, `UNSUBSCRIBE`) naming every subscription's stream once.
+fn requests(
+    method: &'static str,
+    market_type: MarketType,
+    subscriptions: &[Subscription],
+) -> Result<Vec<SubscribeRequest>, VenueError> {
     for subscription in subscriptions {
         offered_stream(market_type, subscription)?;
     }
@@ -83,7 +103,7 @@ pub fn subscribe_requests(
     }
     let per_request = super::limits::ws(market_type).args_per_request;
     SubscribeRequest::numbered(&streams, per_request, |params, id| MethodCall {
-        method: "SUBSCRIBE",
+        method,
         params,
         id,
     })

@@ -651,3 +651,18 @@ fn exchange_info_errors_are_typed_errors() {
         .parse_instruments(r#"{"symbols":[{"symbol":"BTCUSDT"}]}"#)
         .is_err());
 }
+
+#[test]
+fn unsubscribe_frames_name_each_stream_once() {
+    let subscriptions = ["BTC-USDT", "ETH-USDT"].map(|symbol| Subscription {
+        channel: Channel::Liquidations,
+        symbol: symbol.parse().expect("valid"),
+    });
+    let frames = Binance::usdm(SymbolMap::default())
+        .unsubscribe_frames(&subscriptions)
+        .expect("supported");
+    assert_eq!(
+        frames,
+        [r#"{"method":"UNSUBSCRIBE","params":["!forceOrder@arr"],"id":1}"#]
+    );
+}

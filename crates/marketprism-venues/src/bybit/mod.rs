@@ -239,6 +239,13 @@ impl VenueProtocol for Bybit {
         subscribe::subscribe_requests(self.market_type, subscriptions)
     }
 
+    fn unsubscribe_frames(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Vec<String>, VenueError> {
+        subscribe::unsubscribe_frames(self.market_type, subscriptions)
+    }
+
     fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
         Ok(vec![subscribe::topic(self.market_type, subscription)?])
     }

@@ -44,6 +44,29 @@ pub(super) fn subscribe_requests(
     market_type: MarketType,
     subscriptions: &[Subscription],
 ) -> Result<Vec<SubscribeRequest>, VenueError> {
+    requests("subscribe", "", market_type, subscriptions)
+}
+
+/// `unsubscribe` operations ending every subscription, batched as [`subscribe_requests`]
+/// does, with request ids `un1`, `un2`, …
+pub(super) fn unsubscribe_frames(
+    market_type: MarketType,
+    subscriptions: &[Subscription],
+) -> Result<Vec<String>, VenueError> {
+    Ok(requests("unsubscribe", "un", market_type, subscriptions)?
+        .into_iter()
+        .map(|request| request.frame)
+        .collect())
+}
+
+/// `op` operations naming every subscription's topic once, request ids numbered after
+/// `id_prefix`.
+fn requests(
+    op: &'static str,
+    id_prefix: &str,
+    market_type: MarketType,
+    subscriptions: &[Subscription],
+) -> Result<Vec<SubscribeRequest>, VenueError> {
     let mut topics = Vec::with_capacity(subscriptions.len());
     for subscription in subscriptions {
         let topic = topic(market_type, subscription)?;
@@ -55,9 +78,9 @@ pub(super) fn subscribe_requests(
     // Bybit spot accepts at most 10 topics per operation.
     let per_request = super::ws_limits(market_type).args_per_request;
     SubscribeRequest::numbered(&topics, per_request, |args, id| Request {
-        op: "subscribe",
+        op,
         args,
-        req_id: id.to_string(),
+        req_id: format!("{id_prefix}{id}"),
     })
 }
 

@@ -353,3 +353,18 @@ fn instruments_info_lists_the_symbols_trading() {
         "unrecognized frame: retCode 10001: params error: Category is invalid"
     );
 }
+
+#[test]
+fn unsubscribe_operations_name_each_topic_once() {
+    let subscriptions = [Channel::FundingRate, Channel::OpenInterest].map(|channel| Subscription {
+        channel,
+        symbol: "BTC-USDT".parse().expect("valid"),
+    });
+    let frames = linear()
+        .unsubscribe_frames(&subscriptions)
+        .expect("supported");
+    assert_eq!(
+        frames,
+        [r#"{"op":"unsubscribe","args":["tickers.BTCUSDT"],"req_id":"un1"}"#]
+    );
+}

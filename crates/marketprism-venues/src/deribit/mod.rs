@@ -193,6 +193,13 @@ impl VenueProtocol for Deribit {
         subscribe::subscribe_requests(self.market_type, subscriptions)
     }
 
+    fn unsubscribe_frames(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Vec<String>, VenueError> {
+        subscribe::unsubscribe_frames(self.market_type, subscriptions)
+    }
+
     fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
         Ok(vec![subscribe::channel(self.market_type, subscription)?])
     }

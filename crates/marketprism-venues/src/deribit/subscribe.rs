@@ -17,6 +17,9 @@ use crate::{Channel, SubscribeRequest, Subscription, VenueError};
 /// Request ids of resubscriptions, far above those of the initial subscribe requests.
 const RESUBSCRIBE_ID: u64 = 1 << 32;
 
+/// Request ids of unsubscriptions, above those of resubscriptions.
+const UNSUBSCRIBE_ID: u64 = 1 << 33;
+
 /// The channel of `subscription` on `market_type`: the aggregated `100ms` channels, which
 /// unauthenticated connections may subscribe to.
 pub(super) fn channel(
@@ -47,6 +50,34 @@ pub(super) fn subscribe_requests(
     market_type: MarketType,
     subscriptions: &[Subscription],
 ) -> Result<Vec<SubscribeRequest>, VenueError> {
+    requests("public/subscribe", 0, market_type, subscriptions)
+}
+
+/// `public/unsubscribe` requests ending every subscription, batched as
+/// [`subscribe_requests`] does.
+pub(super) fn unsubscribe_frames(
+    market_type: MarketType,
+    subscriptions: &[Subscription],
+) -> Result<Vec<String>, VenueError> {
+    Ok(requests(
+        "public/unsubscribe",
+        UNSUBSCRIBE_ID,
+        market_type,
+        subscriptions,
+    )?
+    .into_iter()
+    .map(|request| request.frame)
+    .collect())
+}
+
+/// `method` requests naming every subscription's channel once, ids counting from
+/// `first_id + 1`.
+fn requests(
+    method: &'static str,
+    first_id: u64,
+    market_type: MarketType,
+    subscriptions: &[Subscription],
+) -> Result<Vec<SubscribeRequest>, VenueError> {
     let channels = subscriptions
         .iter()
         .map(|subscription| channel(market_type, subscription))
@@ -54,8 +85,8 @@ pub(super) fn subscribe_requests(
     let per_request = super::WS_LIMITS.args_per_request;
     SubscribeRequest::numbered(&channels, per_request, |channels, id| Request {
         jsonrpc: "2.0",
-        id,
-        method: "public/subscribe",
+        id: first_id + id,
+        method,
         params: SubscribeParams { channels },
     })
 }

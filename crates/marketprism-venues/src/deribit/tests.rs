@@ -425,3 +425,19 @@ fn options_trades_and_books_subscribe_and_parse() {
     }
     assert!(books > 20, "only {books} options book frames");
 }
+
+#[test]
+fn unsubscribe_requests_list_the_channels_with_ids_apart_from_subscriptions() {
+    let frames = Deribit::new(MarketType::Perpetual)
+        .unsubscribe_frames(&[Subscription {
+            channel: Channel::Trades,
+            symbol: "BTC-PERPETUAL".parse().expect("valid"),
+        }])
+        .expect("supported");
+    assert_eq!(
+        frames,
+        [
+            r#"{"jsonrpc":"2.0","id":8589934593,"method":"public/unsubscribe","params":{"channels":["trades.BTC-PERPETUAL.100ms"]}}"#
+        ]
+    );
+}

@@ -279,6 +279,13 @@ impl VenueProtocol for Okx {
         subscribe::subscribe_requests(self.market_type, subscriptions)
     }
 
+    fn unsubscribe_frames(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Vec<String>, VenueError> {
+        subscribe::unsubscribe_frames(self.market_type, subscriptions)
+    }
+
     fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
         Ok(vec![subscribe::stream(self.market_type, subscription)?])
     }

@@ -91,6 +91,26 @@ pub(super) fn subscribe_requests(
     market_type: MarketType,
     subscriptions: &[Subscription],
 ) -> Result<Vec<SubscribeRequest>, VenueError> {
+    requests("subscribe", market_type, subscriptions)
+}
+
+/// `unsubscribe` frames ending every subscription, batched as [`subscribe_requests`] does.
+pub(super) fn unsubscribe_frames(
+    market_type: MarketType,
+    subscriptions: &[Subscription],
+) -> Result<Vec<String>, VenueError> {
+    Ok(requests("unsubscribe", market_type, subscriptions)?
+        .into_iter()
+        .map(|request| request.frame)
+        .collect())
+}
+
+/// `op` frames (`subscribe`, `unsubscribe`) naming every subscription's argument once.
+fn requests(
+    op: &'static str,
+    market_type: MarketType,
+    subscriptions: &[Subscription],
+) -> Result<Vec<SubscribeRequest>, VenueError> {
     let mut args: Vec<Arg<'static>> = Vec::with_capacity(subscriptions.len());
     for subscription in subscriptions {
         let arg = arg(market_type, subscription)?;
@@ -104,7 +124,7 @@ pub(super) fn subscribe_requests(
         .map(|chunk| {
             let acks = chunk.iter().map(ack_id).collect();
             let request = Request {
-                op: "subscribe",
+                op,
                 args: chunk.to_vec(),
             };
             Ok(SubscribeRequest {

@@ -573,3 +573,20 @@ fn futures_and_options_subscribe_by_id_without_swap_only_channels() {
     assert_eq!(futures.ws_limits(), WS_LIMITS);
     assert_eq!(options.rest_limits(), protocol().rest_limits());
 }
+
+#[test]
+fn unsubscribe_frames_name_the_subscribed_arguments() {
+    let subscriptions = [Channel::Trades, Channel::OrderBook].map(|channel| Subscription {
+        channel,
+        symbol: "BTC-USDT".parse().expect("valid"),
+    });
+    let frames = Okx::new(MarketType::Perpetual)
+        .unsubscribe_frames(&subscriptions)
+        .expect("supported");
+    assert_eq!(
+        frames,
+        [
+            r#"{"op":"unsubscribe","args":[{"channel":"trades","instId":"BTC-USDT-SWAP"},{"channel":"books","instId":"BTC-USDT-SWAP"}]}"#
+        ]
+    );
+}

@@ -168,6 +168,13 @@ impl VenueProtocol for CoinbaseAdvanced {
         subscribe::subscribe_requests(subscriptions)
     }
 
+    fn unsubscribe_frames(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Vec<String>, VenueError> {
+        subscribe::unsubscribe_frames(subscriptions)
+    }
+
     fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
         subscribe::streams(subscription)
     }

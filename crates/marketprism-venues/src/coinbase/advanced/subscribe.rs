@@ -76,6 +76,24 @@ pub(super) fn subscribe_requests(
     Ok(requests)
 }
 
+/// One `unsubscribe` request per channel among `subscriptions`; `heartbeats` stays.
+pub(super) fn unsubscribe_frames(
+    subscriptions: &[Subscription],
+) -> Result<Vec<String>, VenueError> {
+    let mut frames = Vec::new();
+    for channel in [Channel::Trades, Channel::OrderBook] {
+        let products: Vec<String> = subscriptions
+            .iter()
+            .filter(|subscription| subscription.channel == channel)
+            .map(|subscription| to_native(&subscription.symbol))
+            .collect();
+        if !products.is_empty() {
+            frames.push(frame("unsubscribe", channel_name(channel)?, &products)?);
+        }
+    }
+    Ok(frames)
+}
+
 /// An `unsubscribe` then a `subscribe` request for one subscription, so that Coinbase sends
 /// a fresh `level2` snapshot.
 pub(super) fn resubscribe_frames(subscription: &Subscription) -> Result<Vec<String>, VenueError> {

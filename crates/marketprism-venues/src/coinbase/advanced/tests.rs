@@ -338,3 +338,20 @@ proptest! {
         prop_assert!(side == "buy" || side == "sell" || result.is_err());
     }
 }
+
+#[test]
+fn unsubscribe_requests_name_one_channel_each_and_keep_heartbeats() {
+    let frames = CoinbaseAdvanced::new()
+        .unsubscribe_frames(&subscriptions(&[
+            (Channel::Trades, "ETH-USD"),
+            (Channel::OrderBook, "ETH-USD"),
+        ]))
+        .expect("supported");
+    assert_eq!(
+        frames,
+        [
+            r#"{"type":"unsubscribe","product_ids":["ETH-USD"],"channel":"market_trades"}"#,
+            r#"{"type":"unsubscribe","product_ids":["ETH-USD"],"channel":"level2"}"#,
+        ]
+    );
+}

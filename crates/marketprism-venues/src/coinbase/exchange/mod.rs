@@ -157,6 +157,13 @@ impl VenueProtocol for CoinbaseExchange {
         subscribe::subscribe_requests(subscriptions)
     }
 
+    fn unsubscribe_frames(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Vec<String>, VenueError> {
+        subscribe::unsubscribe_frames(subscriptions)
+    }
+
     fn streams(&self, subscription: &Subscription) -> Result<Vec<String>, VenueError> {
         subscribe::streams(subscription)
     }

@@ -51,6 +51,31 @@ pub(super) fn streams(subscription: &Subscription) -> Result<Vec<String>, VenueE
 pub(super) fn subscribe_requests(
     subscriptions: &[Subscription],
 ) -> Result<Vec<SubscribeRequest>, VenueError> {
+    let channels = channels(subscriptions)?;
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![SubscribeRequest {
+        acks: vec![SUBSCRIBE_ACK],
+        frame: frame("subscribe", &channels)?,
+    }])
+}
+
+/// The one request ending every channel among `subscriptions`, and `heartbeat` for each of
+/// their products.
+pub(super) fn unsubscribe_frames(
+    subscriptions: &[Subscription],
+) -> Result<Vec<String>, VenueError> {
+    let channels = channels(subscriptions)?;
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![frame("unsubscribe", &channels)?])
+}
+
+/// Every channel among `subscriptions` with its products, then `heartbeat` for all of
+/// them; none without subscriptions.
+fn channels(subscriptions: &[Subscription]) -> Result<Vec<ChannelRequest>, VenueError> {
     let mut channels: Vec<ChannelRequest> = Vec::new();
     let mut all_products: Vec<String> = Vec::new();
     for subscription in subscriptions {
@@ -67,17 +92,13 @@ pub(super) fn subscribe_requests(
             }),
         }
     }
-    if channels.is_empty() {
-        return Ok(Vec::new());
+    if !channels.is_empty() {
+        channels.push(ChannelRequest {
+            name: "heartbeat",
+            product_ids: all_products,
+        });
     }
-    channels.push(ChannelRequest {
-        name: "heartbeat",
-        product_ids: all_products,
-    });
-    Ok(vec![SubscribeRequest {
-        acks: vec![SUBSCRIBE_ACK],
-        frame: frame("subscribe", &channels)?,
-    }])
+    Ok(channels)
 }
 
 /// An `unsubscribe` then a `subscribe` request for one subscription, so that Coinbase sends

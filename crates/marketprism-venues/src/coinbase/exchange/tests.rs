@@ -228,3 +228,19 @@ proptest! {
         let _ = CoinbaseExchange::new().parse(&frame, 0);
     }
 }
+
+#[test]
+fn unsubscribe_request_names_the_channels_and_their_heartbeats() {
+    let frames = CoinbaseExchange::new()
+        .unsubscribe_frames(&[Subscription {
+            channel: Channel::Trades,
+            symbol: "ETH-USD".parse().expect("valid"),
+        }])
+        .expect("supported");
+    assert_eq!(
+        frames,
+        [
+            r#"{"type":"unsubscribe","channels":[{"name":"matches","product_ids":["ETH-USD"]},{"name":"heartbeat","product_ids":["ETH-USD"]}]}"#
+        ]
+    );
+}
