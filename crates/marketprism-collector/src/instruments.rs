@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use marketprism_model::Symbol;
+use marketprism_model::{now_ms, Symbol};
 use marketprism_rest::RestClient;
 use marketprism_venues::{RestCall, VenueProtocol};
 
@@ -23,7 +23,10 @@ pub enum SymbolCheck {
 
 /// Reads the instrument list of `protocol`'s market from `rest_endpoint` through
 /// `rest_client` (its budget applies), within `timeout`, and says which of `symbols` it does
-/// not hold. Symbols of another market or no instrument at all (see
+/// not hold, by the venue's name of each ([`VenueProtocol::native_symbol`] against
+/// [`Listing::venue_symbol`](marketprism_model::Listing::venue_symbol)). A symbol on the list is listed whether or not it trades now
+/// (halted, not yet open): it may trade later, and the venue accepts its subscription.
+/// Symbols of another market or no instrument at all (see
 /// [`VenueProtocol::in_instrument_list`]) are not judged.
 pub async fn check_symbols<'a>(
     protocol: &dyn VenueProtocol,
@@ -55,7 +58,8 @@ pub async fn check_symbols<'a>(
     SymbolCheck::Checked { unlisted }
 }
 
-/// The instruments one list at `url` names, upper-cased, or why it could not be read.
+/// The venue's names of the instruments one list at `url` holds, upper-cased, or why it
+/// could not be read.
 async fn read_list(
     protocol: &dyn VenueProtocol,
     rest_client: &RestClient,
@@ -73,10 +77,10 @@ async fn read_list(
             ))
         }
     };
-    match protocol.parse_instruments(&body) {
-        Ok(names) => Ok(names
+    match protocol.parse_instruments(&body, now_ms()) {
+        Ok(listings) => Ok(listings
             .into_iter()
-            .map(|name| name.to_ascii_uppercase())
+            .map(|listing| listing.venue_symbol.to_ascii_uppercase())
             .collect()),
         Err(error) => Err(format!("{url}: {error}")),
     }

@@ -69,6 +69,20 @@ impl SymbolMap {
         }
     }
 
+    /// The symbol of an instrument its venue lists as `native` with the assets `base` and
+    /// `quote`, as frames resolve it: [`Self::resolve`]'s split, even where it differs from
+    /// the list's assets; for a name it cannot split (a quote asset outside its list), the
+    /// list's `BASE-QUOTE` when that concatenates to `native`, which frames resolve to once
+    /// it is configured. `None` for a name neither gives (Bybit's `BTCPERP`, quoted in
+    /// `USDC`).
+    pub fn listed(&self, native: &str, base: &str, quote: &str) -> Option<Symbol> {
+        self.resolve(native).ok().or_else(|| {
+            Symbol::from_pair(&base.to_ascii_uppercase(), &quote.to_ascii_uppercase())
+                .ok()
+                .filter(|symbol| to_native(symbol) == native)
+        })
+    }
+
     /// The symbol of an instrument on a market-wide stream, if it is recorded: a configured
     /// symbol, or any symbol when none is configured (a replay records everything).
     pub fn recorded(&self, native: &str) -> Option<Result<Symbol, VenueError>> {
@@ -113,6 +127,35 @@ mod tests {
             map.resolve("ETHUSDT").expect("fallback").as_str(),
             "ETH-USDT"
         );
+    }
+
+    #[test]
+    fn a_listed_name_is_split_as_frames_are() {
+        let map = SymbolMap::default();
+        // The quote list's split wins over the list's assets, as it does for frames.
+        assert_eq!(
+            map.listed("BTCAEUR", "BTC", "AEUR")
+                .expect("splits")
+                .as_str(),
+            "BTCA-EUR"
+        );
+        // A quote asset outside the list: the list's assets, which concatenate to the name.
+        assert_eq!(
+            map.listed("BTCUSDS", "BTC", "USDS")
+                .expect("listed")
+                .as_str(),
+            "BTC-USDS"
+        );
+        assert!(map.resolve("BTCUSDS").is_err());
+        let configured: Symbol = "BTC-USDS".parse().expect("valid");
+        assert_eq!(
+            SymbolMap::new([&configured])
+                .resolve("BTCUSDS")
+                .expect("configured"),
+            configured
+        );
+        // A name the assets do not make.
+        assert_eq!(map.listed("BTCPERP", "BTC", "USDC"), None);
     }
 
     proptest! {

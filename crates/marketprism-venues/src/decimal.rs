@@ -1,4 +1,4 @@
-//! Decimal fields and price levels as venues send them.
+//! Decimal fields, times written as text and price levels as venues send them.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,6 +17,14 @@ pub(crate) fn decimal(field: &'static str, value: &str) -> Result<Decimal, Venue
             field,
             value: value.to_owned(),
         })
+}
+
+/// Unix milliseconds written as a string (OKX, Bybit: `"1597026383085"`).
+pub(crate) fn millis(field: &'static str, value: &str) -> Result<i64, VenueError> {
+    value.parse().map_err(|_| VenueError::Decimal {
+        field,
+        value: value.to_owned(),
+    })
 }
 
 /// Most digits a `Decimal` mantissa holds for every value (10^28 < 2^96).

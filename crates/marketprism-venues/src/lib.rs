@@ -10,10 +10,10 @@
 //! [`VenueProtocol`] impl, production endpoints), `subscribe.rs` (subscribe frames),
 //! `symbol.rs` (instrument names), `wire.rs` (serde mirrors of the venue's JSON),
 //! `normalize.rs` (wire types to model events), `poll.rs` where the venue answers polled REST
-//! series, `history.rs` (its public trade history, paged by a [`HistoryPager`]), and
-//! `tests.rs`; Binance adds `combined.rs`, its one-pass combined-stream decoder. Coinbase
+//! series, `history.rs` (its public trade history, paged by a [`HistoryPager`]),
+//! `instruments.rs` (its instrument list as [`marketprism_model::Listing`]s) and `tests.rs`; Binance adds `combined.rs`, its one-pass combined-stream decoder. Coinbase
 //! has one such folder per API (`coinbase/advanced`, `coinbase/exchange`) beside the files
-//! both share (symbols, times, trade sides).
+//! both share (symbols, times, trade sides, product listings).
 
 pub mod binance;
 pub mod bybit;

@@ -3,7 +3,7 @@
 //! `long_short_top_positions`, ...).
 
 use marketprism_book::{BookUpdate, SyncRule};
-use marketprism_model::{Event, Exchange, MarketType, RatioKind, Symbol};
+use marketprism_model::{Event, Exchange, Listing, MarketType, RatioKind, Symbol};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::history::{HistoryPager, HistoryRange};
@@ -380,12 +380,27 @@ pub trait VenueProtocol: Send + Sync {
         self.instruments_url(rest_endpoint).into_iter().collect()
     }
 
-    /// The instruments of this protocol's market currently trading, from the answer to
-    /// [`Self::instruments_url`] (or to one of [`Self::instruments_urls`]), in the venue's order and named as [`Self::native_symbol`]
-    /// names them, e.g. `BTCUSDT`, `BTC-USDT-SWAP`, `BTC-PERPETUAL`. An error answer of the
-    /// venue, or one that lists only part of the market, is an error.
-    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
-        let _ = body;
+    /// Every instrument of this protocol's market that the answer to
+    /// [`Self::instruments_url`] (or to one of [`Self::instruments_urls`]) lists, received
+    /// at `received_time_ms` (local Unix milliseconds), in the venue's order, trading or not
+    /// ([`Listing::trading`] says which: a consumer decides).
+    ///
+    /// [`Listing::symbol`] is the symbol [`Self::parse`] gives that instrument's events and
+    /// [`Listing::venue_symbol`] the venue's name, as [`Self::native_symbol`] writes it
+    /// (`BTCUSDT`, `BTC-USDT-SWAP`, `BTC-PERPETUAL`). A list that also names instruments of
+    /// another market (Binance USDⓈ-M quarterly contracts, Deribit dated futures beside
+    /// perpetuals, Bybit linear futures) gives this market's only; an instrument whose name
+    /// the stream parser cannot normalize, and which therefore cannot be recorded, is left
+    /// out. [`Listing::listed_ms`] is the venue's listing time where the list gives one,
+    /// else `received_time_ms`; [`Listing::delisted_ms`] is `None`. An error answer of the
+    /// venue, one that lists only part of the market, or an entry lacking a documented field
+    /// is an error.
+    fn parse_instruments(
+        &self,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Listing>, VenueError> {
+        let _ = (body, received_time_ms);
         Err(VenueError::UnsupportedChannel {
             venue: format!("{} {}", self.exchange(), self.market_type()),
             channel: "instruments",

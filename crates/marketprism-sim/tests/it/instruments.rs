@@ -45,13 +45,21 @@ async fn every_venue_lists_the_configured_symbols_as_its_parser_reads_them() {
         let (status, body) = http(&address, "GET", &path).await;
         assert_eq!(status, 200, "{kind:?} {path}: {body}");
         let listed = protocol
-            .parse_instruments(&body)
+            .parse_instruments(&body, 1)
             .unwrap_or_else(|error| panic!("{kind:?} {path}: {error}: {body}"));
+        let names: Vec<&str> = listed.iter().map(|l| l.venue_symbol.as_str()).collect();
         let configured: Vec<String> = symbols
             .iter()
             .map(|symbol| protocol.native_symbol(symbol))
             .collect();
-        assert_eq!(listed, configured, "{kind:?} {path}");
+        assert_eq!(names, configured, "{kind:?} {path}");
+        let listed_symbols: Vec<&Symbol> = listed.iter().map(|l| &l.symbol).collect();
+        assert_eq!(
+            listed_symbols,
+            symbols.iter().collect::<Vec<_>>(),
+            "{kind:?} {path}"
+        );
+        assert!(listed.iter().all(|l| l.trading), "{kind:?} {path}");
     }
 
     let report = report(&address).await;
@@ -79,7 +87,7 @@ async fn unknown_list_parameters_get_each_venue_s_error_answer() {
     .await;
     let okx = VenueKind::OkxSwap.protocol(&[]);
     let (_, body) = http(&address, "GET", "/api/v5/public/instruments?instType=SWAPS").await;
-    assert!(okx.parse_instruments(&body).is_err(), "{body}");
+    assert!(okx.parse_instruments(&body, 1).is_err(), "{body}");
     let bybit = VenueKind::BybitLinear.protocol(&[]);
     let (_, body) = http(
         &address,
@@ -87,7 +95,7 @@ async fn unknown_list_parameters_get_each_venue_s_error_answer() {
         "/v5/market/instruments-info?category=linears",
     )
     .await;
-    assert!(bybit.parse_instruments(&body).is_err(), "{body}");
+    assert!(bybit.parse_instruments(&body, 1).is_err(), "{body}");
     // OKX lists options per instrument family only.
     let (_, body) = http(
         &address,
@@ -95,7 +103,7 @@ async fn unknown_list_parameters_get_each_venue_s_error_answer() {
         "/api/v5/public/instruments?instType=OPTION",
     )
     .await;
-    assert!(okx.parse_instruments(&body).is_err(), "{body}");
+    assert!(okx.parse_instruments(&body, 1).is_err(), "{body}");
     shutdown.cancel();
 }
 
@@ -118,8 +126,10 @@ async fn futures_and_options_are_listed_per_symbol() {
                 assert_eq!(status, 200, "{path}: {body}");
                 listed.extend(
                     protocol
-                        .parse_instruments(&body)
-                        .unwrap_or_else(|error| panic!("{path}: {error}: {body}")),
+                        .parse_instruments(&body, 1)
+                        .unwrap_or_else(|error| panic!("{path}: {error}: {body}"))
+                        .into_iter()
+                        .map(|listing| listing.venue_symbol),
                 );
             }
             listed
@@ -154,8 +164,11 @@ async fn futures_and_options_are_listed_per_symbol() {
     assert_eq!(
         VenueKind::DeribitOptions
             .protocol(&[])
-            .parse_instruments(&body)
-            .expect("a list"),
+            .parse_instruments(&body, 1)
+            .expect("a list")
+            .into_iter()
+            .map(|listing| listing.venue_symbol)
+            .collect::<Vec<_>>(),
         ["ETH-25DEC26-60000-C"]
     );
     shutdown.cancel();

@@ -7,12 +7,14 @@
 //! connection that has not answered within a minute; connections live at most 24 h.
 //! Books: the diff-depth stream is buffered while `GET depth` is fetched, then bridged
 //! ([`SyncRule::BinanceSpot`], [`SyncRule::BinanceUsdm`]). `combined.rs` decodes
-//! combined-stream frames in one pass; `history.rs` pages the REST trade history.
+//! combined-stream frames in one pass; `history.rs` pages the REST trade history;
+//! `instruments.rs` reads `exchangeInfo`.
 //! Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams> and
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams>
 
 mod combined;
 mod history;
+mod instruments;
 mod limits;
 mod normalize;
 mod poll;
@@ -21,7 +23,7 @@ pub mod symbol;
 mod wire;
 
 use marketprism_book::{BookUpdate, SyncRule};
-use marketprism_model::{Event, Exchange, MarketType, Symbol};
+use marketprism_model::{Event, Exchange, Listing, MarketType, Symbol};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
@@ -236,29 +238,22 @@ impl VenueProtocol for Binance {
         Some(format!("{}{path}", rest_endpoint.trim_end_matches('/')))
     }
 
-    /// The symbols whose `status` is `TRADING`; on USDⓈ-M only the perpetual contracts
-    /// (`contractType` `PERPETUAL`), not the quarterly ones (`BTCUSDT_210924`).
-    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+    /// Every symbol of the market, trading or not; on USDⓈ-M only the perpetual contracts
+    /// (`contractType` `PERPETUAL`), not the quarterly ones (`BTCUSDT_210924`), as
+    /// `instruments.rs` reads them.
+    fn parse_instruments(
+        &self,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Listing>, VenueError> {
         let info: BinanceExchangeInfo<'_> = serde_json::from_str(body)?;
-        let Some(symbols) = info.symbols else {
-            return Err(match (info.code, info.msg) {
-                (Some(code), Some(msg)) => VenueError::Unrecognized(format!("code {code}: {msg}")),
-                _ => VenueError::unrecognized(body),
-            });
-        };
-        let spot = self.is_spot();
-        Ok(symbols
-            .into_iter()
-            .filter(|info| {
-                info.status == "TRADING"
-                    && (spot
-                        || info
-                            .contract_type
-                            .as_deref()
-                            .is_none_or(|kind| kind == "PERPETUAL"))
-            })
-            .map(|info| info.symbol.into_owned())
-            .collect())
+        instruments::listings(
+            info,
+            body,
+            self.market_type,
+            &self.symbols,
+            received_time_ms,
+        )
     }
 
     fn poll_url(

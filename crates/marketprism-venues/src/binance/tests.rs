@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use marketprism_capture::{captures, read_capture, RecordKind};
-use marketprism_model::{Event, Side, Symbol, Trade, TradeSource};
+use marketprism_model::{Event, Listing, Side, Symbol, Trade, TradeSource};
 use proptest::prelude::*;
 
 use crate::Channel;
@@ -614,41 +614,142 @@ fn instruments_urls_are_the_documented_exchange_info_endpoints() {
     assert_eq!(usdm.request_cost(RestCall::Instruments).weight, 1);
 }
 
+/// The symbol `protocol`'s stream parser gives a trade of the Binance symbol `native`.
+fn trade_symbol(protocol: &Binance, native: &str) -> Symbol {
+    let frame = format!(
+        r#"{{"stream":"{}@trade","data":{{"e":"trade","E":1,"s":"{native}","t":1,"p":"1","q":"1","T":1,"m":true,"M":true}}}}"#,
+        native.to_ascii_lowercase()
+    );
+    single_trade(protocol.parse(&frame, 1).expect("a trade")).symbol
+}
+
 #[test]
-fn exchange_info_lists_the_symbols_trading() {
-    // BCCBTC is in `BREAK`.
+fn exchange_info_lists_every_symbol_with_its_state() {
+    let listings = spot()
+        .parse_instruments(SPOT_EXCHANGE_INFO, 5)
+        .expect("spot exchangeInfo");
+    let names: Vec<&str> = listings.iter().map(|l| l.venue_symbol.as_str()).collect();
+    assert_eq!(names, ["ETHBTC", "BCCBTC", "BTCUSDT", "ETHUSDT"]);
+    let spot_listing = |symbol: &str, venue_symbol: &str, base: &str, quote: &str| Listing {
+        exchange: Exchange::Binance,
+        market_type: MarketType::Spot,
+        symbol: symbol.parse().expect("valid"),
+        venue_symbol: venue_symbol.into(),
+        base: base.into(),
+        quote: quote.into(),
+        settle: None,
+        expiry_ms: None,
+        strike: None,
+        option_kind: None,
+        trading: true,
+        // Spot lists no listing time.
+        listed_ms: 5,
+        delisted_ms: None,
+        received_time_ms: 5,
+    };
+    assert_eq!(listings[0], spot_listing("ETH-BTC", "ETHBTC", "ETH", "BTC"));
+    // BCCBTC is in `BREAK`: listed, not trading.
     assert_eq!(
-        spot()
-            .parse_instruments(SPOT_EXCHANGE_INFO)
-            .expect("spot exchangeInfo"),
-        ["ETHBTC", "BTCUSDT", "ETHUSDT"]
+        listings[1],
+        Listing {
+            trading: false,
+            ..spot_listing("BCC-BTC", "BCCBTC", "BCC", "BTC")
+        }
     );
-    // BTCSTUSDT is `PENDING_TRADING`; BTCUSDT_210924 trades, but is a quarterly contract.
+    for listing in &listings {
+        assert_eq!(listing.symbol, trade_symbol(&spot(), &listing.venue_symbol));
+        assert_eq!(spot().native_symbol(&listing.symbol), listing.venue_symbol);
+    }
+}
+
+#[test]
+fn usdm_exchange_info_lists_the_perpetuals() {
     let usdm = Binance::usdm(SymbolMap::default());
+    let listings = usdm
+        .parse_instruments(USDM_EXCHANGE_INFO, 5)
+        .expect("USDⓈ-M exchangeInfo");
+    // BTCSTUSDT (`PENDING_TRADING`) has an empty contract type and BTCUSDT_210924 is a
+    // quarterly contract: neither is a perpetual.
+    let names: Vec<&str> = listings.iter().map(|l| l.venue_symbol.as_str()).collect();
+    assert_eq!(names, ["BTCUSDT", "ETHUSDT"]);
+    let btcusdt = Listing {
+        exchange: Exchange::Binance,
+        market_type: MarketType::Perpetual,
+        symbol: "BTC-USDT".parse().expect("valid"),
+        venue_symbol: "BTCUSDT".into(),
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        settle: Some("USDT".into()),
+        expiry_ms: None,
+        strike: None,
+        option_kind: None,
+        trading: true,
+        // `onboardDate`.
+        listed_ms: 1_569_398_400_000,
+        delisted_ms: None,
+        received_time_ms: 5,
+    };
+    assert_eq!(listings[0], btcusdt);
+    for listing in &listings {
+        assert_eq!(listing.symbol, trade_symbol(&usdm, &listing.venue_symbol));
+    }
+    // A perpetual no longer trading stays listed.
+    let settling =
+        USDM_EXCHANGE_INFO.replacen(r#""status":"TRADING""#, r#""status":"SETTLING""#, 1);
+    let listings = usdm.parse_instruments(&settling, 5).expect("parses");
     assert_eq!(
-        usdm.parse_instruments(USDM_EXCHANGE_INFO)
-            .expect("USDⓈ-M exchangeInfo"),
-        ["BTCUSDT", "ETHUSDT"]
+        listings[0],
+        Listing {
+            trading: false,
+            ..btcusdt
+        }
     );
-    // The names are those the protocol gives configured symbols.
+}
+
+#[test]
+fn a_configured_split_names_the_listing_as_it_names_frames() {
+    // Configured as `ABCUSD-T`, `ABCUSDT` is that symbol in frames and in the list alike.
+    let odd: Symbol = "ABCUSD-T".parse().expect("valid");
+    let protocol = Binance::spot(SymbolMap::new([&odd]));
+    let body = r#"{"symbols":[{"symbol":"ABCUSDT","status":"TRADING","baseAsset":"ABC","quoteAsset":"USDT"},
+        {"symbol":"XYZUSDS","status":"TRADING","baseAsset":"XYZ","quoteAsset":"USDS"}]}"#;
+    let listings = protocol.parse_instruments(body, 5).expect("parses");
+    assert_eq!(listings[0].symbol, odd);
+    assert_eq!(listings[0].symbol, trade_symbol(&protocol, "ABCUSDT"));
     assert_eq!(
-        spot().native_symbol(&"BTC-USDT".parse().expect("valid")),
-        "BTCUSDT"
+        (listings[0].base.as_str(), listings[0].quote.as_str()),
+        ("ABC", "USDT")
     );
+    // A quote asset the protocol does not know is named from the list's assets.
+    assert_eq!(listings[1].symbol.as_str(), "XYZ-USDS");
 }
 
 #[test]
 fn exchange_info_errors_are_typed_errors() {
     let error = spot()
-        .parse_instruments(r#"{"code":-1003,"msg":"Too many requests."}"#)
+        .parse_instruments(r#"{"code":-1003,"msg":"Too many requests."}"#, 5)
         .expect_err("an error answer");
     assert_eq!(
         error.to_string(),
         "unrecognized frame: code -1003: Too many requests."
     );
-    assert!(spot().parse_instruments("[]").is_err());
+    assert!(spot().parse_instruments("[]", 5).is_err());
     assert!(spot()
-        .parse_instruments(r#"{"symbols":[{"symbol":"BTCUSDT"}]}"#)
+        .parse_instruments(r#"{"symbols":[{"symbol":"BTCUSDT"}]}"#, 5)
+        .is_err());
+    // An entry without its quote asset, or with a listing time that is no number.
+    let error = spot()
+        .parse_instruments(
+            r#"{"symbols":[{"symbol":"BTCUSDT","status":"TRADING","baseAsset":"BTC"}]}"#,
+            5,
+        )
+        .expect_err("no quoteAsset");
+    assert!(error.to_string().contains("quoteAsset"), "{error}");
+    assert!(Binance::usdm(SymbolMap::default())
+        .parse_instruments(
+            r#"{"symbols":[{"symbol":"BTCUSDT","status":"TRADING","contractType":"PERPETUAL","baseAsset":"BTC","quoteAsset":"USDT","onboardDate":"soon"}]}"#,
+            5,
+        )
         .is_err());
 }
 

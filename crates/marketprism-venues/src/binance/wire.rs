@@ -346,8 +346,9 @@ pub enum BinanceTimestamp {
 }
 
 /// `GET /api/v3/exchangeInfo` (spot) and `GET /fapi/v1/exchangeInfo` (USDⓈ-M): the
-/// exchange's rules and every symbol of the market, of which only the symbols' names and
-/// states are read. An error answer carries `code` and `msg` instead.
+/// exchange's rules and every symbol of the market, of which the symbols' names, states,
+/// assets, contract types and listing times are read. An error answer carries `code` and
+/// `msg` instead.
 ///
 /// ```json
 /// {"timezone":"UTC","serverTime":1628952394686,"rateLimits":[...],"exchangeFilters":[],
@@ -381,4 +382,16 @@ pub struct BinanceSymbolInfo<'a> {
     /// USDⓈ-M only: `PERPETUAL`, `CURRENT_QUARTER`, `NEXT_QUARTER`, or empty.
     #[serde(borrow, default)]
     pub contract_type: Option<Cow<'a, str>>,
+    /// Base asset, e.g. `BTC`.
+    #[serde(borrow)]
+    pub base_asset: Cow<'a, str>,
+    /// Quote asset, e.g. `USDT`.
+    #[serde(borrow)]
+    pub quote_asset: Cow<'a, str>,
+    /// USDⓈ-M only: the asset margins and profits are counted in, e.g. `USDT`.
+    #[serde(borrow, default)]
+    pub margin_asset: Option<Cow<'a, str>>,
+    /// USDⓈ-M only: when the contract was listed, Unix milliseconds.
+    #[serde(default)]
+    pub onboard_date: Option<i64>,
 }

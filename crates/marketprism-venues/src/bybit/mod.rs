@@ -8,6 +8,7 @@
 //! Docs: <https://bybit-exchange.github.io/docs/v5/ws/connect>
 
 mod history;
+mod instruments;
 mod normalize;
 mod poll;
 mod subscribe;
@@ -15,7 +16,7 @@ pub mod symbol;
 mod wire;
 
 use marketprism_book::{SyncRule, UpdateKind};
-use marketprism_model::{Event, Exchange, MarketType, Symbol};
+use marketprism_model::{Event, Exchange, Listing, MarketType, Symbol};
 
 use crate::envelope;
 use crate::limits::SECOND;
@@ -168,39 +169,17 @@ impl VenueProtocol for Bybit {
         ))
     }
 
-    /// The symbols whose `status` is `Trading`; on linear only the perpetuals
-    /// (`contractType` `LinearPerpetual`), not the dated futures (`BTCUSDT-14AUG26`). An
-    /// answer naming a next page lists only part of the market and is an error.
-    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+    /// Every symbol of the category, trading or not; on linear only the perpetuals
+    /// (`contractType` `LinearPerpetual`), not the dated futures (`BTCUSDT-14AUG26`), as
+    /// `instruments.rs` reads them. An answer naming a next page lists only part of the
+    /// market and is an error.
+    fn parse_instruments(
+        &self,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Listing>, VenueError> {
         let answer: wire::InstrumentsInfoAnswer<'_> = serde_json::from_str(body)?;
-        if answer.ret_code != 0 {
-            return Err(VenueError::Unrecognized(format!(
-                "retCode {}: {}",
-                answer.ret_code, answer.ret_msg
-            )));
-        }
-        if let Some(cursor) = answer
-            .result
-            .next_page_cursor
-            .filter(|cursor| !cursor.is_empty())
-        {
-            return Err(VenueError::Unrecognized(format!(
-                "instruments-info lists only part of the market (next page {cursor:?})"
-            )));
-        }
-        Ok(answer
-            .result
-            .list
-            .into_iter()
-            .filter(|instrument| {
-                instrument.status == "Trading"
-                    && instrument
-                        .contract_type
-                        .as_deref()
-                        .is_none_or(|kind| kind == "LinearPerpetual")
-            })
-            .map(|instrument| instrument.symbol.into_owned())
-            .collect())
+        instruments::listings(answer, self.market_type, &self.symbols, received_time_ms)
     }
 
     fn poll_url(

@@ -12,7 +12,7 @@ use marketprism_model::{
 
 use super::symbol::SymbolMap;
 use super::wire;
-use crate::decimal::{decimal, levels};
+use crate::decimal::{decimal, levels, millis};
 use crate::{BookMessage, VenueError};
 
 /// A decimal a ticker delta leaves out when it did not change.
@@ -41,12 +41,7 @@ pub(super) fn ticker(
         let next_funding_time_ms = wire
             .next_funding_time
             .as_deref()
-            .map(|text| {
-                text.parse().map_err(|_| VenueError::Decimal {
-                    field: "nextFundingTime",
-                    value: text.to_owned(),
-                })
-            })
+            .map(|text| millis("nextFundingTime", text))
             .transpose()?;
         events.push(Event::FundingRate(FundingRate {
             exchange: Exchange::Bybit,

@@ -2,8 +2,8 @@
 
 use marketprism_book::Sequencer;
 use marketprism_capture::{captures, read_capture, RecordKind};
-use marketprism_model::Decimal;
 use marketprism_model::Side;
+use marketprism_model::{Decimal, Listing};
 use proptest::prelude::*;
 
 use crate::Channel;
@@ -312,46 +312,133 @@ fn instruments_urls_name_the_category_and_the_largest_page() {
     assert_eq!((cost.bucket, cost.weight), ("ip", 1));
 }
 
+/// The symbol `protocol`'s stream parser gives a trade of the Bybit symbol `native`, or its
+/// refusal.
+fn trade_symbol(protocol: &Bybit, native: &str) -> Result<Symbol, VenueError> {
+    let frame = format!(
+        r#"{{"topic":"publicTrade.{native}","type":"snapshot","ts":1,"data":[{{"T":1,"s":"{native}","S":"Buy","v":"1","p":"1","i":"x"}}]}}"#
+    );
+    match protocol.parse(&frame, 1)? {
+        Inbound::Events(events) => match events.as_slice() {
+            [Event::Trade(trade)] => Ok(trade.symbol.clone()),
+            other => panic!("expected a trade, got {other:?}"),
+        },
+        other => panic!("expected events, got {other:?}"),
+    }
+}
+
+/// The venue symbols of `listings`.
+fn names(listings: &[Listing]) -> Vec<&str> {
+    listings.iter().map(|l| l.venue_symbol.as_str()).collect()
+}
+
 #[test]
-fn instruments_info_lists_the_symbols_trading() {
+fn instruments_info_lists_the_symbols_with_their_state() {
     let spot = Bybit::spot(SymbolMap::default());
+    let listings = spot
+        .parse_instruments(SPOT_INSTRUMENTS, 5)
+        .expect("spot instruments");
+    assert_eq!(names(&listings), ["BTCUSDT", "ETHUSDT", "ETHBTC"]);
     assert_eq!(
-        spot.parse_instruments(SPOT_INSTRUMENTS)
-            .expect("spot instruments"),
-        ["BTCUSDT", "ETHUSDT", "ETHBTC"]
+        listings[2],
+        Listing {
+            exchange: Exchange::Bybit,
+            market_type: MarketType::Spot,
+            symbol: "ETH-BTC".parse().expect("valid"),
+            venue_symbol: "ETHBTC".into(),
+            base: "ETH".into(),
+            quote: "BTC".into(),
+            settle: None,
+            expiry_ms: None,
+            strike: None,
+            option_kind: None,
+            trading: true,
+            // Spot lists no launch time.
+            listed_ms: 5,
+            delisted_ms: None,
+            received_time_ms: 5,
+        }
     );
-    // BTCUSDT-14AUG26 trades, but is a dated future; BTCPERP is the USDC perpetual.
-    assert_eq!(
-        linear()
-            .parse_instruments(LINEAR_INSTRUMENTS)
-            .expect("linear instruments"),
-        ["BTCPERP", "BTCUSDT", "ETHUSDT"]
-    );
-    assert_eq!(
-        linear().native_symbol(&"BTC-USDT".parse().expect("valid")),
-        "BTCUSDT"
-    );
+    for listing in &listings {
+        assert_eq!(
+            listing.symbol,
+            trade_symbol(&spot, &listing.venue_symbol).expect("a trade")
+        );
+    }
+    // BTCUSDT-14AUG26 trades, but is a dated future; BTCPERP, the USDC perpetual, is a name
+    // the stream parser cannot normalize (its coins make `BTCUSDC`).
+    let listings = linear()
+        .parse_instruments(LINEAR_INSTRUMENTS, 5)
+        .expect("linear instruments");
+    assert_eq!(names(&listings), ["BTCUSDT", "ETHUSDT"]);
+    let btcusdt = Listing {
+        exchange: Exchange::Bybit,
+        market_type: MarketType::Perpetual,
+        symbol: "BTC-USDT".parse().expect("valid"),
+        venue_symbol: "BTCUSDT".into(),
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        settle: Some("USDT".into()),
+        // `deliveryTime` is `0`.
+        expiry_ms: None,
+        strike: None,
+        option_kind: None,
+        trading: true,
+        // `launchTime`.
+        listed_ms: 1_584_230_400_000,
+        delisted_ms: None,
+        received_time_ms: 5,
+    };
+    assert_eq!(listings[0], btcusdt);
+    for listing in &listings {
+        assert_eq!(
+            listing.symbol,
+            trade_symbol(&linear(), &listing.venue_symbol).expect("a trade")
+        );
+    }
+    assert!(trade_symbol(&linear(), "BTCPERP").is_err());
     // The captures asked for `status=Trading`; Bybit documents `PreLaunch`, `Delivering`
-    // and `Closed` too.
+    // and `Closed` too. BTCPERP comes first.
     let pre_launch =
-        LINEAR_INSTRUMENTS.replacen(r#""status":"Trading""#, r#""status":"PreLaunch""#, 1);
+        LINEAR_INSTRUMENTS.replacen(r#""status":"Trading""#, r#""status":"PreLaunch""#, 2);
+    let listings = linear().parse_instruments(&pre_launch, 5).expect("parses");
     assert_eq!(
-        linear().parse_instruments(&pre_launch).expect("parses"),
-        ["BTCUSDT", "ETHUSDT"]
+        listings[0],
+        Listing {
+            trading: false,
+            ..btcusdt
+        }
     );
+    assert!(listings[1].trading);
+}
+
+#[test]
+fn instruments_info_errors_are_typed_errors() {
     // A page naming a next one is part of the market only.
     let paged = LINEAR_INSTRUMENTS.replace(
         r#""nextPageCursor":"""#,
         r#""nextPageCursor":"first%3D2449""#,
     );
-    assert!(linear().parse_instruments(&paged).is_err());
+    assert!(linear().parse_instruments(&paged, 5).is_err());
     let error = linear()
-        .parse_instruments(r#"{"retCode":10001,"retMsg":"params error: Category is invalid","result":{},"retExtInfo":{},"time":1786310817197}"#)
+        .parse_instruments(r#"{"retCode":10001,"retMsg":"params error: Category is invalid","result":{},"retExtInfo":{},"time":1786310817197}"#, 5)
         .expect_err("an error answer");
     assert_eq!(
         error.to_string(),
         "unrecognized frame: retCode 10001: params error: Category is invalid"
     );
+    // An entry without its quote coin, or with a launch time that is no number.
+    let no_quote = SPOT_INSTRUMENTS.replacen(r#""quoteCoin":"USDT","#, "", 1);
+    let error = Bybit::spot(SymbolMap::default())
+        .parse_instruments(&no_quote, 5)
+        .expect_err("no quoteCoin");
+    assert!(error.to_string().contains("quoteCoin"), "{error}");
+    let bad_time = LINEAR_INSTRUMENTS.replacen(
+        r#""launchTime":"1584230400000""#,
+        r#""launchTime":"soon""#,
+        1,
+    );
+    assert!(linear().parse_instruments(&bad_time, 5).is_err());
 }
 
 #[test]

@@ -290,7 +290,7 @@ pub struct AccountRatio<'a> {
 }
 
 /// `GET /v5/market/instruments-info?category=spot` (or `linear`): the category's instruments,
-/// of which only the symbols, states and contract types are read. Linear lists come in pages
+/// of which the symbols, states, contract types, coins and times are read. Linear lists come in pages
 /// (`nextPageCursor` names the next one); spot lists come whole.
 ///
 /// ```json
@@ -337,6 +337,22 @@ pub struct InstrumentInfo<'a> {
     /// Linear only: `LinearPerpetual` or `LinearFutures`.
     #[serde(borrow, default)]
     pub contract_type: Option<Cow<'a, str>>,
+    /// Base coin, e.g. `BTC`.
+    #[serde(borrow)]
+    pub base_coin: Cow<'a, str>,
+    /// Quote coin, e.g. `USDT`.
+    #[serde(borrow)]
+    pub quote_coin: Cow<'a, str>,
+    /// Linear only: the settlement coin, e.g. `USDT`, `USDC`.
+    #[serde(borrow, default)]
+    pub settle_coin: Option<Cow<'a, str>>,
+    /// Linear only: when it was launched, Unix milliseconds as a string.
+    #[serde(borrow, default)]
+    pub launch_time: Option<Cow<'a, str>>,
+    /// Linear only: when a dated future delivers, Unix milliseconds as a string; `0` for
+    /// perpetuals.
+    #[serde(borrow, default)]
+    pub delivery_time: Option<Cow<'a, str>>,
 }
 
 /// A `subscribe` operation: `{"op":"subscribe","args":["orderbook.50.BTCUSDT"],"req_id":"1"}`.

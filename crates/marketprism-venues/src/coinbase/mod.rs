@@ -7,12 +7,13 @@
 //!   Coinbase Pro): `matches` with per-product `sequence`, `level2_batch` books.
 //!
 //! Both name products `BASE-QUOTE` (`BTC-USD`), which is already MarketPrism's symbol form
-//! ([`symbol`]), write times as RFC 3339 text (`time`), and report a trade's maker side
-//! (`side`). Both serve the one Coinbase Exchange matching engine: trade ids are the same on
+//! ([`symbol`]), write times as RFC 3339 text (`time`), report a trade's maker side
+//! (`side`) and list products alike (`listing`). Both serve the one Coinbase Exchange matching engine: trade ids are the same on
 //! either, so trades recorded over both are stored once.
 
 pub mod advanced;
 pub mod exchange;
+mod listing;
 mod side;
 pub mod symbol;
 mod time;

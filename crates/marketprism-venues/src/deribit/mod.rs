@@ -9,6 +9,7 @@
 //! Docs: <https://docs.deribit.com/#subscriptions>
 
 mod history;
+mod instruments;
 mod normalize;
 mod poll;
 mod subscribe;
@@ -16,7 +17,7 @@ pub mod symbol;
 mod wire;
 
 use marketprism_book::SyncRule;
-use marketprism_model::{Event, Exchange, MarketType, Symbol};
+use marketprism_model::{Event, Exchange, Listing, MarketType, Symbol};
 
 use crate::limits::SECOND;
 use crate::{
@@ -147,21 +148,17 @@ impl VenueProtocol for Deribit {
         ))
     }
 
-    /// The active instruments (`is_active`) of this market: of the futures answer, the
-    /// perpetuals for the perpetual market and the dated futures for the futures market, as
-    /// their names tell ([`symbol::from_native`]).
-    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+    /// The instruments of this market, active (`is_active`) or not: of the futures answer,
+    /// the perpetuals for the perpetual market and the dated futures for the futures market,
+    /// as their names tell ([`symbol::from_native`]); `instruments.rs` reads them.
+    fn parse_instruments(
+        &self,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Listing>, VenueError> {
         let result = wire::rest_result(body)?;
         let instruments: Vec<wire::Instrument<'_>> = serde_json::from_str(result.get())?;
-        Ok(instruments
-            .into_iter()
-            .filter(|instrument| {
-                instrument.is_active
-                    && symbol::from_native(&instrument.instrument_name)
-                        .is_ok_and(|(market_type, _)| market_type == self.market_type)
-            })
-            .map(|instrument| instrument.instrument_name.into_owned())
-            .collect())
+        instruments::listings(&instruments, self.market_type, received_time_ms)
     }
 
     fn poll_url(

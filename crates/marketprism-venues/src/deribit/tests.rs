@@ -2,7 +2,7 @@
 
 use marketprism_book::{Sequencer, UpdateKind};
 use marketprism_capture::{captures, read_capture, RecordKind};
-use marketprism_model::{Decimal, PriceLevel, Side, VolatilityIndex};
+use marketprism_model::{Decimal, Listing, OptionKind, PriceLevel, Side, VolatilityIndex};
 use proptest::prelude::*;
 
 use crate::{Channel, PollKind};
@@ -319,50 +319,154 @@ fn instruments_urls_ask_every_currency_of_the_market_s_kind() {
     );
 }
 
+/// The symbol `protocol`'s stream parser gives a trade of the Deribit instrument `name`.
+fn trade_symbol(protocol: &Deribit, name: &str) -> Symbol {
+    let frame = format!(
+        r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"trades.{name}.100ms","data":[{{"trade_seq":1,"trade_id":"1","timestamp":1,"tick_direction":0,"price":1.0,"mark_price":1.0,"instrument_name":"{name}","index_price":1.0,"direction":"sell","amount":1.0}}]}}}}"#
+    );
+    match protocol.parse(&frame, 1).expect("a trade") {
+        Inbound::Events(events) => match events.as_slice() {
+            [Event::Trade(trade)] => trade.symbol.clone(),
+            other => panic!("expected a trade, got {other:?}"),
+        },
+        other => panic!("expected events, got {other:?}"),
+    }
+}
+
+/// The names of `listings`.
+fn names(listings: &[Listing]) -> Vec<&str> {
+    listings.iter().map(|l| l.venue_symbol.as_str()).collect()
+}
+
 #[test]
-fn instruments_lists_the_active_instruments_of_the_market() {
+fn instruments_lists_the_instruments_of_the_market() {
+    let perpetuals = protocol()
+        .parse_instruments(BTC_INSTRUMENTS, 5)
+        .expect("BTC instruments");
+    assert_eq!(names(&perpetuals), ["BTC-PERPETUAL"]);
+    let perpetual = |symbol: &str, name: &str, base: &str, quote: &str| Listing {
+        exchange: Exchange::Deribit,
+        market_type: MarketType::Perpetual,
+        symbol: symbol.parse().expect("valid"),
+        venue_symbol: name.into(),
+        base: base.into(),
+        quote: quote.into(),
+        settle: None,
+        // `expiration_timestamp` is in the year 3000.
+        expiry_ms: None,
+        strike: None,
+        option_kind: None,
+        trading: true,
+        listed_ms: 0,
+        delisted_ms: None,
+        received_time_ms: 5,
+    };
     assert_eq!(
-        protocol()
-            .parse_instruments(BTC_INSTRUMENTS)
-            .expect("BTC instruments"),
-        ["BTC-PERPETUAL"]
+        perpetuals[0],
+        Listing {
+            listed_ms: 1_534_242_287_000,
+            ..perpetual("BTC-USD", "BTC-PERPETUAL", "BTC", "USD")
+        }
     );
+    let linear = protocol()
+        .parse_instruments(USDC_INSTRUMENTS, 5)
+        .expect("USDC instruments");
+    assert_eq!(names(&linear), ["SOL_USDC-PERPETUAL", "BTC_USDC-PERPETUAL"]);
     assert_eq!(
-        protocol()
-            .parse_instruments(USDC_INSTRUMENTS)
-            .expect("USDC instruments"),
-        ["SOL_USDC-PERPETUAL", "BTC_USDC-PERPETUAL"]
+        linear[0],
+        Listing {
+            settle: Some("USDC".into()),
+            listed_ms: 1_647_349_200_000,
+            ..perpetual("SOL-USDC", "SOL_USDC-PERPETUAL", "SOL", "USDC")
+        }
     );
+    let options = Deribit::new(MarketType::Options);
+    let listed_options = options
+        .parse_instruments(BTC_INSTRUMENTS, 5)
+        .expect("BTC instruments");
     assert_eq!(
-        Deribit::new(MarketType::Options)
-            .parse_instruments(BTC_INSTRUMENTS)
-            .expect("BTC instruments"),
+        names(&listed_options),
         ["BTC-30JUL21-40000-P", "BTC-30JUL21-40000-C"]
     );
+    let put = Listing {
+        exchange: Exchange::Deribit,
+        market_type: MarketType::Options,
+        symbol: "BTC-30JUL21-40000-P".parse().expect("valid"),
+        venue_symbol: "BTC-30JUL21-40000-P".into(),
+        base: "BTC".into(),
+        // BTC options are priced in BTC.
+        quote: "BTC".into(),
+        settle: None,
+        expiry_ms: Some(1_627_632_000_000),
+        strike: Some(Decimal::from(40_000)),
+        option_kind: Some(OptionKind::Put),
+        trading: true,
+        listed_ms: 1_619_690_416_000,
+        delisted_ms: None,
+        received_time_ms: 5,
+    };
+    assert_eq!(listed_options[0], put);
+    assert_eq!(listed_options[1].option_kind, Some(OptionKind::Call));
+    let futures = Deribit::new(MarketType::Futures);
+    let listed_futures = futures
+        .parse_instruments(BTC_INSTRUMENTS, 5)
+        .expect("BTC instruments");
+    assert_eq!(names(&listed_futures), ["BTC-24SEP21"]);
     assert_eq!(
-        Deribit::new(MarketType::Futures)
-            .parse_instruments(BTC_INSTRUMENTS)
-            .expect("BTC instruments"),
-        ["BTC-24SEP21"]
+        listed_futures[0],
+        Listing {
+            market_type: MarketType::Futures,
+            expiry_ms: Some(1_632_470_400_000),
+            listed_ms: 1_608_883_556_000,
+            ..perpetual("BTC-24SEP21", "BTC-24SEP21", "BTC", "USD")
+        }
     );
-    let configured =
-        ["BTC-USD", "BTC-USDC"].map(|text| protocol().native_symbol(&text.parse().expect("valid")));
-    assert_eq!(configured, ["BTC-PERPETUAL", "BTC_USDC-PERPETUAL"]);
+    // Each is named as the market's stream parser names its trades.
+    for (market, listings) in [
+        (protocol(), &perpetuals),
+        (protocol(), &linear),
+        (options, &listed_options),
+        (futures, &listed_futures),
+    ] {
+        for listing in listings {
+            assert_eq!(listing.symbol, trade_symbol(&market, &listing.venue_symbol));
+            assert_eq!(market.native_symbol(&listing.symbol), listing.venue_symbol);
+        }
+    }
     // The captures list only active instruments (`expired=false`).
     let inactive = USDC_INSTRUMENTS.replacen(r#""is_active":true"#, r#""is_active":false"#, 1);
+    let listings = protocol().parse_instruments(&inactive, 5).expect("parses");
     assert_eq!(
-        protocol().parse_instruments(&inactive).expect("parses"),
-        ["BTC_USDC-PERPETUAL"]
+        names(&listings),
+        ["SOL_USDC-PERPETUAL", "BTC_USDC-PERPETUAL"]
     );
+    assert!(!listings[0].trading && listings[1].trading);
+}
+
+#[test]
+fn instruments_errors_are_typed_errors() {
     let error = protocol()
         .parse_instruments(
             r#"{"jsonrpc":"2.0","error":{"message":"Invalid params","code":-32602},"testnet":false}"#,
+            5,
         )
         .expect_err("an error answer");
     assert_eq!(
         error.to_string(),
         "unrecognized frame: code -32602: Invalid params"
     );
+    // An option without its strike, or an instrument without its currencies.
+    let options = Deribit::new(MarketType::Options);
+    let no_strike = BTC_INSTRUMENTS.replacen(r#""strike":40000.0,"#, "", 1);
+    let error = options
+        .parse_instruments(&no_strike, 5)
+        .expect_err("no strike");
+    assert!(
+        error.to_string().contains("BTC-30JUL21-40000-P: no strike"),
+        "{error}"
+    );
+    let no_base = BTC_INSTRUMENTS.replace(r#","base_currency":"BTC""#, "");
+    assert!(protocol().parse_instruments(&no_base, 5).is_err());
 }
 
 /// Options trades and books subscribe to the `100ms` channels of the option's name, and

@@ -184,8 +184,8 @@ pub struct TradeHistory<'a> {
     pub has_more: bool,
 }
 
-/// One instrument of the `result` of `public/get_instruments`, of which only the name and
-/// whether it trades are read.
+/// One instrument of the `result` of `public/get_instruments`, of which the name, whether it
+/// trades, its currencies, times and option terms are read.
 ///
 /// ```json
 /// {"tick_size":0.5,"settlement_period":"perpetual","quote_currency":"USD","kind":"future",
@@ -199,6 +199,27 @@ pub struct Instrument<'a> {
     pub instrument_name: Cow<'a, str>,
     /// Whether the instrument can currently be traded.
     pub is_active: bool,
+    /// Base currency, e.g. `BTC`.
+    #[serde(borrow)]
+    pub base_currency: Cow<'a, str>,
+    /// Quote currency, e.g. `USD` (`BTC` for BTC options, priced in BTC).
+    #[serde(borrow)]
+    pub quote_currency: Cow<'a, str>,
+    /// Settlement currency; given for linear instruments (`USDC`).
+    #[serde(borrow, default)]
+    pub settlement_currency: Option<Cow<'a, str>>,
+    /// When the instrument was created, Unix milliseconds.
+    #[serde(default)]
+    pub creation_timestamp: Option<i64>,
+    /// When it expires, Unix milliseconds (perpetuals: a date in the year 3000).
+    #[serde(default)]
+    pub expiration_timestamp: Option<i64>,
+    /// Options: the strike price, as the JSON number Deribit wrote.
+    #[serde(borrow, default)]
+    pub strike: Option<&'a RawValue>,
+    /// Options: `call` or `put`.
+    #[serde(borrow, default)]
+    pub option_type: Option<Cow<'a, str>>,
 }
 
 /// One volatility-index candle: start time (Unix ms) and open; high, low and close are

@@ -9,6 +9,7 @@
 //! Docs: <https://www.okx.com/docs-v5/en/#overview-websocket>
 
 mod history;
+mod instruments;
 mod normalize;
 mod poll;
 mod subscribe;
@@ -16,7 +17,7 @@ pub mod symbol;
 mod wire;
 
 use marketprism_book::{SyncRule, UpdateKind};
-use marketprism_model::{Event, Exchange, MarketType, RatioKind, Symbol};
+use marketprism_model::{Event, Exchange, Listing, MarketType, RatioKind, Symbol};
 
 use crate::envelope;
 use crate::limits::SECOND;
@@ -233,21 +234,15 @@ impl VenueProtocol for Okx {
             .collect()
     }
 
-    /// The instrument ids whose `state` is `live`.
-    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+    /// Every instrument of the answer, `live` or not, named by its id as frames name it,
+    /// as `instruments.rs` reads them.
+    fn parse_instruments(
+        &self,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Listing>, VenueError> {
         let answer: wire::InstrumentsAnswer<'_> = serde_json::from_str(body)?;
-        if answer.code != "0" {
-            return Err(VenueError::Unrecognized(format!(
-                "code {}: {}",
-                answer.code, answer.msg
-            )));
-        }
-        Ok(answer
-            .data
-            .into_iter()
-            .filter(|instrument| instrument.state == "live")
-            .map(|instrument| instrument.inst_id.into_owned())
-            .collect())
+        instruments::listings(answer, self.market_type, received_time_ms)
     }
 
     fn poll_url(

@@ -12,16 +12,8 @@ use marketprism_model::{
 
 use super::symbol::from_native;
 use super::wire;
-use crate::decimal::{decimal, levels};
+use crate::decimal::{decimal, levels, millis};
 use crate::VenueError;
-
-/// Unix milliseconds, which OKX writes as a string.
-pub(super) fn millis(field: &'static str, value: &str) -> Result<i64, VenueError> {
-    value.parse().map_err(|_| VenueError::Decimal {
-        field,
-        value: value.to_owned(),
-    })
-}
 
 /// OKX's lowercase `buy`/`sell`.
 fn side(field: &'static str, text: &str) -> Result<Side, VenueError> {

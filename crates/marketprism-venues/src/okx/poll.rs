@@ -5,10 +5,10 @@
 
 use marketprism_model::{Event, Exchange, LongShortRatio, MarketType, RatioKind};
 
-use super::normalize::millis;
 use super::symbol::to_native;
 use super::wire::RubikAnswer;
 use crate::decimal::decimal;
+use crate::decimal::millis;
 use crate::{Poll, PollKind, VenueError};
 
 /// The URL answering `poll` on `market_type`; OKX streams every other series.

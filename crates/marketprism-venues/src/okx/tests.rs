@@ -2,7 +2,7 @@
 
 use marketprism_book::{okx_checksum, Book, Sequencer};
 use marketprism_capture::{captures, read_capture, RecordKind};
-use marketprism_model::{Liquidation, Side, Trade, TradeSource};
+use marketprism_model::{Decimal, Liquidation, Listing, OptionKind, Side, Trade, TradeSource};
 use proptest::prelude::*;
 
 use crate::Channel;
@@ -452,37 +452,177 @@ fn instruments_urls_name_the_market_s_instrument_type() {
     );
 }
 
+/// The symbol `protocol`'s stream parser gives a trade of the OKX instrument `inst_id`.
+fn trade_symbol(protocol: &Okx, inst_id: &str) -> Symbol {
+    let frame = format!(
+        r#"{{"arg":{{"channel":"trades","instId":"{inst_id}"}},"data":[{{"instId":"{inst_id}","tradeId":"1","px":"1","sz":"1","side":"buy","ts":"1"}}]}}"#
+    );
+    match protocol.parse(&frame, 1).expect("a trade") {
+        Inbound::Events(events) => match events.as_slice() {
+            [Event::Trade(trade)] => trade.symbol.clone(),
+            other => panic!("expected a trade, got {other:?}"),
+        },
+        other => panic!("expected events, got {other:?}"),
+    }
+}
+
+/// The ids of `listings`.
+fn names(listings: &[Listing]) -> Vec<&str> {
+    listings.iter().map(|l| l.venue_symbol.as_str()).collect()
+}
+
+/// The swap list's BTC-USD-SWAP made the futures BTC-USD-220527 (expiring 2022-05-27
+/// 08:00 UTC), or with `option` the call BTC-USD-220527-20000-C, in OKX's shape.
+fn dated(option: bool) -> String {
+    let (inst_id, inst_type) = if option {
+        ("BTC-USD-220527-20000-C", "OPTION")
+    } else {
+        ("BTC-USD-220527", "FUTURES")
+    };
+    let body = SWAP_INSTRUMENTS.replacen(
+        r#""expTime":"","instId":"BTC-USD-SWAP","instType":"SWAP""#,
+        &format!(r#""expTime":"1653638400000","instId":"{inst_id}","instType":"{inst_type}""#),
+        1,
+    );
+    if !option {
+        return body;
+    }
+    body.replacen(
+        r#""optType":"","quoteCcy":"","settleCcy":"BTC","state":"live","stk":"""#,
+        r#""optType":"C","quoteCcy":"","settleCcy":"BTC","state":"live","stk":"20000""#,
+        1,
+    )
+}
+
 #[test]
-fn instruments_lists_the_live_instrument_ids() {
+fn instruments_lists_every_instrument_with_its_state() {
+    let spot = protocol();
+    let listings = spot
+        .parse_instruments(SPOT_INSTRUMENTS, 5)
+        .expect("spot instruments");
+    assert_eq!(names(&listings), ["BTC-USDT", "ETH-USDT", "ETH-BTC"]);
     assert_eq!(
-        protocol()
-            .parse_instruments(SPOT_INSTRUMENTS)
-            .expect("spot instruments"),
-        ["BTC-USDT", "ETH-USDT", "ETH-BTC"]
+        listings[2],
+        Listing {
+            exchange: Exchange::Okx,
+            market_type: MarketType::Spot,
+            symbol: "ETH-BTC".parse().expect("valid"),
+            venue_symbol: "ETH-BTC".into(),
+            base: "ETH".into(),
+            quote: "BTC".into(),
+            settle: None,
+            expiry_ms: None,
+            strike: None,
+            option_kind: None,
+            trading: true,
+            listed_ms: 1_548_133_413_000,
+            delisted_ms: None,
+            received_time_ms: 5,
+        }
     );
     let swap = Okx::new(MarketType::Perpetual);
+    let swaps = swap
+        .parse_instruments(SWAP_INSTRUMENTS, 5)
+        .expect("swap instruments");
     assert_eq!(
-        swap.parse_instruments(SWAP_INSTRUMENTS)
-            .expect("swap instruments"),
+        names(&swaps),
         ["BTC-USD-SWAP", "BTC-USDT-SWAP", "ETH-USDT-SWAP"]
     );
-    assert_eq!(
-        swap.native_symbol(&"BTC-USDT".parse().expect("valid")),
-        "BTC-USDT-SWAP"
-    );
+    let btc_usd_swap = Listing {
+        exchange: Exchange::Okx,
+        market_type: MarketType::Perpetual,
+        symbol: "BTC-USD".parse().expect("valid"),
+        venue_symbol: "BTC-USD-SWAP".into(),
+        // The underlying (`uly`) names the currencies of a derivative.
+        base: "BTC".into(),
+        quote: "USD".into(),
+        settle: Some("BTC".into()),
+        expiry_ms: None,
+        strike: None,
+        option_kind: None,
+        trading: true,
+        listed_ms: 1_611_916_828_000,
+        delisted_ms: None,
+        received_time_ms: 5,
+    };
+    assert_eq!(swaps[0], btc_usd_swap);
     // The captures hold only live instruments; OKX documents `suspend`, `preopen` and `test`.
     let suspended = SWAP_INSTRUMENTS.replacen(r#""state":"live""#, r#""state":"suspend""#, 1);
+    let suspended = swap.parse_instruments(&suspended, 5).expect("parses");
     assert_eq!(
-        swap.parse_instruments(&suspended).expect("parses"),
-        ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]
+        suspended[0],
+        Listing {
+            trading: false,
+            ..btc_usd_swap.clone()
+        }
     );
+    // Futures and options: an expiry, and an option's strike and kind. The other swaps of
+    // the list are of another market.
+    let futures = Okx::new(MarketType::Futures);
+    let listed_futures = futures
+        .parse_instruments(&dated(false), 5)
+        .expect("futures");
+    let btc_usd_future = Listing {
+        market_type: MarketType::Futures,
+        symbol: "BTC-USD-220527".parse().expect("valid"),
+        venue_symbol: "BTC-USD-220527".into(),
+        expiry_ms: Some(1_653_638_400_000),
+        ..btc_usd_swap
+    };
+    assert_eq!(listed_futures, std::slice::from_ref(&btc_usd_future));
+    let options = Okx::options(&["BTC-USD-220527-20000-C".parse().expect("valid")]);
+    let listed_options = options.parse_instruments(&dated(true), 5).expect("options");
+    assert_eq!(
+        listed_options,
+        [Listing {
+            market_type: MarketType::Options,
+            symbol: "BTC-USD-220527-20000-C".parse().expect("valid"),
+            venue_symbol: "BTC-USD-220527-20000-C".into(),
+            strike: Some(Decimal::from(20_000)),
+            option_kind: Some(OptionKind::Call),
+            ..btc_usd_future
+        }]
+    );
+    // Each is named as the stream parser names its trades.
+    for (market, listings) in [
+        (spot, &listings),
+        (swap, &swaps),
+        (futures, &listed_futures),
+        (options, &listed_options),
+    ] {
+        for listing in listings {
+            assert_eq!(listing.symbol, trade_symbol(&market, &listing.venue_symbol));
+            assert_eq!(market.native_symbol(&listing.symbol), listing.venue_symbol);
+        }
+    }
+}
+
+#[test]
+fn instruments_errors_are_typed_errors() {
+    let swap = Okx::new(MarketType::Perpetual);
     let error = swap
-        .parse_instruments(r#"{"code":"51001","msg":"Instrument ID does not exist","data":[]}"#)
+        .parse_instruments(
+            r#"{"code":"51001","msg":"Instrument ID does not exist","data":[]}"#,
+            5,
+        )
         .expect_err("an error answer");
     assert_eq!(
         error.to_string(),
         "unrecognized frame: code 51001: Instrument ID does not exist"
     );
+    // An instrument without its state, with an option kind OKX does not document, or with
+    // no currencies at all.
+    let no_state = SWAP_INSTRUMENTS.replacen(r#""state":"live","#, "", 1);
+    let error = swap.parse_instruments(&no_state, 5).expect_err("no state");
+    assert!(error.to_string().contains("state"), "{error}");
+    let odd_kind = dated(true).replacen(r#""optType":"C""#, r#""optType":"X""#, 1);
+    let options = Okx::options(&["BTC-USD-220527-20000-C".parse().expect("valid")]);
+    assert!(options.parse_instruments(&odd_kind, 5).is_err());
+    let no_underlying = SWAP_INSTRUMENTS.replacen(r#""uly":"BTC-USD""#, r#""uly":"""#, 1);
+    let error = swap
+        .parse_instruments(&no_underlying, 5)
+        .expect_err("no currencies");
+    assert!(error.to_string().contains("BTC-USD-SWAP"), "{error}");
 }
 
 /// The captures hold futures (`BTC-USD-220527`) and options (`BTC-USD-220325-40000-C`)

@@ -269,7 +269,7 @@ pub struct HistoryTradesAnswer<'a> {
 }
 
 /// `GET /api/v5/public/instruments?instType=SPOT` (or `SWAP`, ...): every instrument of the
-/// type, of which only the ids and states are read.
+/// type, of which the ids, states, assets, times and option terms are read.
 ///
 /// ```json
 /// {"code":"0","msg":"","data":[{"alias":"","baseCcy":"BTC","instId":"BTC-USDT",
@@ -299,6 +299,33 @@ pub struct Instrument<'a> {
     /// `live` while it trades; `suspend`, `preopen` or `test` otherwise.
     #[serde(borrow)]
     pub state: Cow<'a, str>,
+    /// Spot: base currency, e.g. `BTC`; empty for derivatives.
+    #[serde(borrow, default)]
+    pub base_ccy: Cow<'a, str>,
+    /// Spot: quote currency, e.g. `USDT`; empty for derivatives.
+    #[serde(borrow, default)]
+    pub quote_ccy: Cow<'a, str>,
+    /// Derivatives: the underlying, e.g. `BTC-USD`; empty for spot.
+    #[serde(borrow, default)]
+    pub uly: Cow<'a, str>,
+    /// Derivatives: the instrument family, e.g. `BTC-USD` (newer answers only).
+    #[serde(borrow, default)]
+    pub inst_family: Cow<'a, str>,
+    /// Derivatives: the settlement currency, e.g. `BTC`, `USDT`; empty for spot.
+    #[serde(borrow, default)]
+    pub settle_ccy: Cow<'a, str>,
+    /// When it was listed, Unix milliseconds as a string; empty when unknown.
+    #[serde(borrow, default)]
+    pub list_time: Cow<'a, str>,
+    /// Futures and options: expiry, Unix milliseconds as a string; empty otherwise.
+    #[serde(borrow, default)]
+    pub exp_time: Cow<'a, str>,
+    /// Options: strike price; empty otherwise.
+    #[serde(borrow, default)]
+    pub stk: Cow<'a, str>,
+    /// Options: `C` (call) or `P` (put); empty otherwise.
+    #[serde(borrow, default)]
+    pub opt_type: Cow<'a, str>,
 }
 
 /// One record of the `books` family (`books`, `books-l2-tbt`, `books50-l2-tbt`).

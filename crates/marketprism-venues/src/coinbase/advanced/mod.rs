@@ -19,8 +19,9 @@ mod wire;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use marketprism_book::SyncRule;
-use marketprism_model::{Exchange, MarketType, Symbol};
+use marketprism_model::{Exchange, Listing, MarketType, Symbol};
 
+use crate::coinbase::listing::listing;
 use crate::coinbase::symbol;
 use crate::coinbase::time::{millis, nanos};
 use crate::{
@@ -141,10 +142,15 @@ impl VenueProtocol for CoinbaseAdvanced {
         ))
     }
 
-    /// The products `online` and not halted, aliases left out (their data comes under the
-    /// product they alias). An answer with a next page lists only part of the market and is
-    /// an error.
-    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+    /// Every product, trading (`online`, neither `trading_disabled` nor `is_disabled`) or
+    /// not, aliases left out (their data comes under the product they alias, `BTC-USDC`
+    /// under `BTC-USD`), as are ids that are not `BASE-QUOTE`. An answer with a next page
+    /// lists only part of the market and is an error.
+    fn parse_instruments(
+        &self,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Listing>, VenueError> {
         let answer: wire::ProductsAnswer<'_> = serde_json::from_str(body)?;
         if answer.pagination.is_some_and(|pages| pages.has_next) {
             return Err(VenueError::Unrecognized(
@@ -153,11 +159,17 @@ impl VenueProtocol for CoinbaseAdvanced {
         }
         Ok(answer
             .products
-            .into_iter()
-            .filter(|product| {
-                product.status == "online" && !product.trading_disabled && product.alias.is_empty()
+            .iter()
+            .filter(|product| product.alias.is_empty())
+            .filter_map(|product| {
+                listing(
+                    &product.product_id,
+                    &product.base_currency_id,
+                    &product.quote_currency_id,
+                    product.status == "online" && !product.trading_disabled && !product.is_disabled,
+                    received_time_ms,
+                )
             })
-            .map(|product| product.product_id.into_owned())
             .collect())
     }
 

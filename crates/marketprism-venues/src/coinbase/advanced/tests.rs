@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use marketprism_book::{DesyncReason, Progress, Sequencer, UpdateKind};
 use marketprism_capture::{captures, read_capture, RecordKind};
-use marketprism_model::{Event, Side};
+use marketprism_model::{Event, Listing, Side, Symbol};
 use proptest::prelude::*;
 
 use crate::{Channel, RestCall};
@@ -221,8 +221,23 @@ fn subscribe_requests_name_one_channel_each_and_end_with_heartbeats() {
     assert_eq!(error.kind(), crate::VenueErrorKind::Unsupported);
 }
 
+/// The symbols a fresh protocol's stream parser gives the trades of `product_id`.
+fn trade_symbols(product_id: &str) -> Vec<Symbol> {
+    let frame = TRADES.replace("BTC-USD", product_id);
+    match CoinbaseAdvanced::new().parse(&frame, 1).expect("trades") {
+        Inbound::Events(events) => events
+            .iter()
+            .map(|event| match event {
+                Event::Trade(trade) => trade.symbol.clone(),
+                other => panic!("expected a trade, got {other:?}"),
+            })
+            .collect(),
+        other => panic!("expected events, got {other:?}"),
+    }
+}
+
 #[test]
-fn products_lists_the_online_products_that_are_not_aliases() {
+fn products_lists_every_product_that_is_not_an_alias() {
     let protocol = CoinbaseAdvanced::new();
     assert_eq!(
         protocol
@@ -230,27 +245,66 @@ fn products_lists_the_online_products_that_are_not_aliases() {
             .as_deref(),
         Some("https://api.coinbase.com/api/v3/brokerage/market/products")
     );
-    assert_eq!(
-        protocol.parse_instruments(PRODUCTS).expect("products"),
-        ["BTC-USD", "ETH-USD", "ETH-BTC"]
-    );
-    let halted = PRODUCTS.replacen(
-        r#""trading_disabled":false"#,
-        r#""trading_disabled":true"#,
-        1,
-    );
-    assert_eq!(
-        protocol.parse_instruments(&halted).expect("products"),
-        ["ETH-USD", "ETH-BTC"]
-    );
-    let paged = PRODUCTS.replace(r#""has_next":false"#, r#""has_next":true"#);
-    assert!(protocol.parse_instruments(&paged).is_err());
+    // BTC-USDC is an alias of BTC-USD; DAI-USD is `delisted`.
+    let listings = protocol.parse_instruments(PRODUCTS, 5).expect("products");
+    let names: Vec<&str> = listings.iter().map(|l| l.venue_symbol.as_str()).collect();
+    assert_eq!(names, ["BTC-USD", "ETH-USD", "DAI-USD", "ETH-BTC"]);
+    let product = |id: &str, base: &str, quote: &str, trading: bool| Listing {
+        exchange: Exchange::Coinbase,
+        market_type: MarketType::Spot,
+        symbol: id.parse().expect("valid"),
+        venue_symbol: id.into(),
+        base: base.into(),
+        quote: quote.into(),
+        settle: None,
+        expiry_ms: None,
+        strike: None,
+        option_kind: None,
+        trading,
+        // Coinbase gives no listing time.
+        listed_ms: 5,
+        delisted_ms: None,
+        received_time_ms: 5,
+    };
+    assert_eq!(listings[0], product("BTC-USD", "BTC", "USD", true));
+    assert_eq!(listings[2], product("DAI-USD", "DAI", "USD", false));
+    assert_eq!(listings[3], product("ETH-BTC", "ETH", "BTC", true));
+    for listing in &listings {
+        assert_eq!(
+            trade_symbols(&listing.venue_symbol),
+            [listing.symbol.clone(), listing.symbol.clone()]
+        );
+    }
+    // Halted or disabled products stay listed, not trading.
+    for flag in ["trading_disabled", "is_disabled"] {
+        let halted = PRODUCTS.replacen(
+            &format!(r#""{flag}":false"#),
+            &format!(r#""{flag}":true"#),
+            1,
+        );
+        let listings = protocol.parse_instruments(&halted, 5).expect("products");
+        assert_eq!(
+            listings[0],
+            product("BTC-USD", "BTC", "USD", false),
+            "{flag}"
+        );
+    }
     let cost = protocol.request_cost(RestCall::Instruments);
     assert_eq!((cost.bucket, cost.weight), ("public", 1));
 }
 
-/// Every frame of the capture parses; its books, sequenced per product under the
-/// connection's numbering, never break; trades arrive with contiguous ids.
+#[test]
+fn products_errors_are_typed_errors() {
+    let protocol = CoinbaseAdvanced::new();
+    let paged = PRODUCTS.replace(r#""has_next":false"#, r#""has_next":true"#);
+    assert!(protocol.parse_instruments(&paged, 5).is_err());
+    let no_base = PRODUCTS.replacen(r#""base_currency_id":"BTC","#, "", 1);
+    let error = protocol
+        .parse_instruments(&no_base, 5)
+        .expect_err("no base");
+    assert!(error.to_string().contains("base_currency_id"), "{error}");
+}
+
 #[test]
 fn every_capture_frame_parses_and_books_stay_in_sync() {
     let mut books = 0;

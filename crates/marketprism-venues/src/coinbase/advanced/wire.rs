@@ -145,8 +145,8 @@ pub struct Request<'a> {
     pub channel: &'static str,
 }
 
-/// `GET /api/v3/brokerage/market/products`: every product, of which only the ids, states and
-/// aliases are read, and whether the list is complete.
+/// `GET /api/v3/brokerage/market/products`: every product, of which the ids, assets, states
+/// and aliases are read, and whether the list is complete.
 ///
 /// ```json
 /// {"products":[{"product_id":"BTC-USD","status":"online","trading_disabled":false,"alias":"",
@@ -175,6 +175,15 @@ pub struct Product<'a> {
     /// True while trading is halted.
     #[serde(default)]
     pub trading_disabled: bool,
+    /// True while the product is disabled.
+    #[serde(default)]
+    pub is_disabled: bool,
+    /// Base currency, e.g. `BTC`.
+    #[serde(borrow)]
+    pub base_currency_id: Cow<'a, str>,
+    /// Quote currency, e.g. `USD`.
+    #[serde(borrow)]
+    pub quote_currency_id: Cow<'a, str>,
     /// The product whose data this one shares (`BTC-USDC` is an alias of `BTC-USD`); empty
     /// for a product of its own.
     #[serde(borrow, default)]

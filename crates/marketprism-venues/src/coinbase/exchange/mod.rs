@@ -24,8 +24,9 @@ mod wire;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use marketprism_book::SyncRule;
-use marketprism_model::{Event, Exchange, MarketType, Symbol};
+use marketprism_model::{Event, Exchange, Listing, MarketType, Symbol};
 
+use crate::coinbase::listing::listing;
 use crate::coinbase::symbol;
 use crate::{
     CountedMessages, Inbound, MessageScope, Rate, RequestCost, RestBucket, RestCall, RestLimits,
@@ -140,13 +141,25 @@ impl VenueProtocol for CoinbaseExchange {
         Some(format!("{}/products", rest_endpoint.trim_end_matches('/')))
     }
 
-    /// The products `online` and not halted.
-    fn parse_instruments(&self, body: &str) -> Result<Vec<String>, VenueError> {
+    /// Every product, trading (`online` and not `trading_disabled`) or not; ids that are
+    /// not `BASE-QUOTE` are left out.
+    fn parse_instruments(
+        &self,
+        body: &str,
+        received_time_ms: i64,
+    ) -> Result<Vec<Listing>, VenueError> {
         let products: Vec<wire::Product<'_>> = serde_json::from_str(body)?;
         Ok(products
-            .into_iter()
-            .filter(|product| product.status == "online" && !product.trading_disabled)
-            .map(|product| product.id.into_owned())
+            .iter()
+            .filter_map(|product| {
+                listing(
+                    &product.id,
+                    &product.base_currency,
+                    &product.quote_currency,
+                    product.status == "online" && !product.trading_disabled,
+                    received_time_ms,
+                )
+            })
             .collect())
     }
 

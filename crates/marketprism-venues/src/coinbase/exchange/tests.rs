@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use marketprism_book::{Sequencer, UpdateKind};
 use marketprism_capture::{captures, read_capture, RecordKind};
-use marketprism_model::Side;
+use marketprism_model::{Event, Listing, Side, Symbol};
 use proptest::prelude::*;
 
 use crate::Channel;
@@ -121,27 +121,66 @@ fn subscribe_request_names_each_channel_with_its_products_and_heartbeats() {
     );
 }
 
+/// The symbol the stream parser gives a match of `product_id`.
+fn match_symbol(product_id: &str) -> Symbol {
+    let frame = MATCH.replace("SKL-BTC", product_id);
+    match CoinbaseExchange::new().parse(&frame, 1).expect("a match") {
+        Inbound::Events(events) => match events.as_slice() {
+            [Event::Trade(trade)] => trade.symbol.clone(),
+            other => panic!("expected a trade, got {other:?}"),
+        },
+        other => panic!("expected events, got {other:?}"),
+    }
+}
+
 #[test]
-fn products_lists_the_online_products() {
+fn products_lists_every_product_with_its_state() {
     assert_eq!(
         CoinbaseExchange::new()
             .instruments_url("https://api.exchange.coinbase.com")
             .as_deref(),
         Some("https://api.exchange.coinbase.com/products")
     );
-    assert_eq!(
-        CoinbaseExchange::new()
-            .parse_instruments(PRODUCTS)
-            .expect("products"),
-        ["BTC-USD", "ETH-BTC", "SKL-GBP"]
-    );
+    let listings = CoinbaseExchange::new()
+        .parse_instruments(PRODUCTS, 5)
+        .expect("products");
+    let names: Vec<&str> = listings.iter().map(|l| l.venue_symbol.as_str()).collect();
+    assert_eq!(names, ["BTC-USD", "ETH-BTC", "SKL-GBP"]);
+    let skl_gbp = Listing {
+        exchange: Exchange::Coinbase,
+        market_type: MarketType::Spot,
+        symbol: "SKL-GBP".parse().expect("valid"),
+        venue_symbol: "SKL-GBP".into(),
+        base: "SKL".into(),
+        quote: "GBP".into(),
+        settle: None,
+        expiry_ms: None,
+        strike: None,
+        option_kind: None,
+        trading: true,
+        // Coinbase gives no listing time.
+        listed_ms: 5,
+        delisted_ms: None,
+        received_time_ms: 5,
+    };
+    assert_eq!(listings[2], skl_gbp);
+    for listing in &listings {
+        assert_eq!(listing.symbol, match_symbol(&listing.venue_symbol));
+    }
+    // The capture holds only online products; a delisted one stays listed, not trading.
     let delisted = PRODUCTS.replacen(r#""status":"online""#, r#""status":"delisted""#, 1);
+    let listings = CoinbaseExchange::new()
+        .parse_instruments(&delisted, 5)
+        .expect("products");
     assert_eq!(
-        CoinbaseExchange::new()
-            .parse_instruments(&delisted)
-            .expect("products"),
-        ["ETH-BTC", "SKL-GBP"]
+        listings.iter().map(|l| l.trading).collect::<Vec<_>>(),
+        [false, true, true]
     );
+    let no_quote = PRODUCTS.replacen(r#""quote_currency":"USD","#, "", 1);
+    let error = CoinbaseExchange::new()
+        .parse_instruments(&no_quote, 5)
+        .expect_err("no quote");
+    assert!(error.to_string().contains("quote_currency"), "{error}");
 }
 
 /// Every frame of the capture parses, every book stays in sync, and the messages each book

@@ -134,7 +134,7 @@ pub struct ChannelRequest {
     pub product_ids: Vec<String>,
 }
 
-/// One product of `GET /products`, of which only the id and states are read.
+/// One product of `GET /products`, of which the id, assets and states are read.
 ///
 /// ```json
 /// {"id":"BTC-USD","base_currency":"BTC","quote_currency":"USD",...,"trading_disabled":false,
@@ -149,6 +149,12 @@ pub struct Product<'a> {
     /// `online` while it trades.
     #[serde(borrow)]
     pub status: Cow<'a, str>,
+    /// Base currency, e.g. `BTC`.
+    #[serde(borrow)]
+    pub base_currency: Cow<'a, str>,
+    /// Quote currency, e.g. `USD`.
+    #[serde(borrow)]
+    pub quote_currency: Cow<'a, str>,
     /// True while trading is halted.
     #[serde(default)]
     pub trading_disabled: bool,
