@@ -4,8 +4,10 @@
 //! Every 100 ms each symbol's book changes a few levels on a fixed tick grid around its mid
 //! price (bids strictly below, asks strictly above, so the true book never crosses); each
 //! changed level consumes one update id, as on Binance, so an event covers `U..=u`. The last
-//! [`HISTORY`] states per symbol (fewer for deeper books) are kept so tests can ask for the
-//! true book at any recent update id.
+//! [`HISTORY`] events per symbol are kept, each with what it replaced, so tests can ask for
+//! the true book at any recent update id: the current book with the later events undone.
+//! A symbol listed at run time gets its book then; a delisted one's book stops changing
+//! and stays answerable for `/control/book` only.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -16,18 +18,15 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::dialect::Concerned;
 use crate::server::{Outbound, Shared};
 use marketprism_model::now_ms;
 
 /// Interval of the diff-depth stream.
 pub(crate) const UPDATE_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Book states kept per symbol for `/control/book` with the default depth (a minute and a
-/// half of updates); deeper books keep proportionally fewer, at least [`MIN_HISTORY`].
+/// Book events kept per symbol for `/control/book` (a minute and a half of updates).
 const HISTORY: usize = 1_000;
-
-/// The fewest book states kept per symbol.
-const MIN_HISTORY: usize = 10;
 
 /// Default levels per side around the mid price.
 pub const DEFAULT_LEVELS: u32 = 40;
@@ -66,9 +65,8 @@ pub(crate) struct SimBook {
     last_update_id: u64,
     /// Events emitted so far: Bybit's contiguous `u`.
     events: u64,
+    /// The latest events, oldest first, the first one standing for the state before them.
     history: VecDeque<State>,
-    /// States kept in `history`.
-    history_limit: usize,
     /// Levels per side.
     depth: i64,
     pending_faults: VecDeque<BookFault>,
@@ -76,12 +74,39 @@ pub(crate) struct SimBook {
     held: Option<BookEvent>,
 }
 
-/// The book after one event.
+/// The book after one event, as the event and what it replaced.
 #[derive(Debug, Clone)]
 struct State {
     update_id: u64,
     event: u64,
-    levels: Levels,
+    /// The levels the event changed, in order, each with its quantity before (0: absent).
+    undo: Vec<Undo>,
+}
+
+/// One level an event changed and its quantity before, to take the change back.
+#[derive(Debug, Clone, Copy)]
+struct Undo {
+    bid: bool,
+    price: i64,
+    before: u64,
+}
+
+impl Levels {
+    /// Takes back the changes of `undo`, latest first.
+    fn undo(&mut self, undo: &[Undo]) {
+        for change in undo.iter().rev() {
+            let side = if change.bid {
+                &mut self.bids
+            } else {
+                &mut self.asks
+            };
+            if change.before == 0 {
+                side.remove(&change.price);
+            } else {
+                side.insert(change.price, change.before);
+            }
+        }
+    }
 }
 
 /// One changed level of an event.
@@ -135,8 +160,13 @@ pub(crate) struct BookSnapshot {
 
 /// The books of every symbol plus the generator's randomness.
 pub(crate) struct Books {
-    books: HashMap<String, SimBook>,
+    /// The books of the trading symbols, advanced in symbol order.
+    books: BTreeMap<String, SimBook>,
+    /// The books of delisted symbols, which no longer change.
+    delisted: HashMap<String, SimBook>,
     rng: ChaCha8Rng,
+    /// Levels per side.
+    depth: i64,
 }
 
 /// `GET /api/v3/depth` answer.
@@ -181,47 +211,60 @@ fn side(levels: &BTreeMap<i64, u64>, best_first_desc: bool, limit: usize) -> Vec
 impl Books {
     /// A book of `levels` per side for each symbol, filled deterministically from `seed`.
     pub(crate) fn new(symbols: &[String], seed: u64, levels: u32) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0b00_c0de);
-        let depth = i64::from(levels.max(1));
-        let history_limit =
-            (HISTORY * DEFAULT_LEVELS as usize / depth as usize).clamp(MIN_HISTORY, HISTORY);
-        let books = symbols
-            .iter()
-            .enumerate()
-            .map(|(index, name)| {
-                let symbol = name.to_ascii_uppercase();
-                let mid_ticks = 100_000 * (index as i64 + 1);
-                let mut levels = Levels::default();
-                for offset in 1..=depth {
-                    levels
-                        .bids
-                        .insert(mid_ticks - offset, rng.random_range(1..=10_000_000_000));
-                    levels
-                        .asks
-                        .insert(mid_ticks + offset, rng.random_range(1..=10_000_000_000));
-                }
-                let mut history = VecDeque::with_capacity(history_limit);
-                history.push_back(State {
-                    update_id: FIRST_UPDATE_ID,
-                    event: 0,
-                    levels: levels.clone(),
-                });
-                let book = SimBook {
-                    symbol: symbol.clone(),
-                    levels,
-                    mid_ticks,
-                    last_update_id: FIRST_UPDATE_ID,
-                    events: 0,
-                    history,
-                    history_limit,
-                    depth,
-                    pending_faults: VecDeque::new(),
-                    held: None,
-                };
-                (symbol, book)
-            })
-            .collect();
-        Books { books, rng }
+        let mut books = Books {
+            books: BTreeMap::new(),
+            delisted: HashMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x0b00_c0de),
+            depth: i64::from(levels.max(1)),
+        };
+        for (ordinal, symbol) in symbols.iter().enumerate() {
+            books.list(symbol, ordinal);
+        }
+        books
+    }
+
+    /// Opens the book of `symbol`, the `ordinal`-th listed (which fixes its price level).
+    pub(crate) fn list(&mut self, symbol: &str, ordinal: usize) {
+        let symbol = symbol.to_ascii_uppercase();
+        let mid_ticks = 100_000 * (ordinal as i64 + 1);
+        let mut levels = Levels::default();
+        for offset in 1..=self.depth {
+            levels.bids.insert(
+                mid_ticks - offset,
+                self.rng.random_range(1..=10_000_000_000),
+            );
+            levels.asks.insert(
+                mid_ticks + offset,
+                self.rng.random_range(1..=10_000_000_000),
+            );
+        }
+        let mut history = VecDeque::with_capacity(HISTORY);
+        history.push_back(State {
+            update_id: FIRST_UPDATE_ID,
+            event: 0,
+            undo: Vec::new(),
+        });
+        let book = SimBook {
+            symbol: symbol.clone(),
+            levels,
+            mid_ticks,
+            last_update_id: FIRST_UPDATE_ID,
+            events: 0,
+            history,
+            depth: self.depth,
+            pending_faults: VecDeque::new(),
+            held: None,
+        };
+        self.books.insert(symbol, book);
+    }
+
+    /// Closes the book of `symbol`: it no longer changes, and only `/control/book` answers
+    /// for it.
+    pub(crate) fn delist(&mut self, symbol: &str) {
+        let symbol = symbol.to_ascii_uppercase();
+        if let Some(book) = self.books.remove(&symbol) {
+            self.delisted.insert(symbol, book);
+        }
     }
 
     /// Queues a fault for `symbol`, or for every symbol when `None`.
@@ -240,14 +283,13 @@ impl Books {
     pub(crate) fn snapshot(&mut self, symbol: &str, limit: usize) -> Option<DepthSnapshot> {
         let book = self.books.get_mut(&symbol.to_ascii_uppercase())?;
         let stale = take_fault(&mut book.pending_faults, BookFault::StaleSnapshot);
-        let (last_update_id, levels) = if stale {
+        let index = if stale {
             // Far enough back that the buffered stream cannot bridge it.
-            let index = book.history.len().saturating_sub(20);
-            let state = &book.history[index];
-            (state.update_id, &state.levels)
+            book.history.len().saturating_sub(20)
         } else {
-            (book.last_update_id, &book.levels)
+            book.history.len().saturating_sub(1)
         };
+        let (last_update_id, levels) = book.state(index)?;
         Some(DepthSnapshot {
             last_update_id,
             bids: side(&levels.bids, true, limit),
@@ -264,22 +306,27 @@ impl Books {
         by_event: bool,
         limit: usize,
     ) -> Option<TrueBook> {
-        let book = self.books.get(&symbol.to_ascii_uppercase())?;
-        let state = book.history.iter().find(|state| {
+        let symbol = symbol.to_ascii_uppercase();
+        let book = self
+            .books
+            .get(&symbol)
+            .or_else(|| self.delisted.get(&symbol))?;
+        let index = book.history.iter().position(|state| {
             if by_event {
                 state.event == id
             } else {
                 state.update_id == id
             }
         })?;
+        let (_, levels) = book.state(index)?;
         Some(TrueBook {
             update_id: id,
-            bids: side(&state.levels.bids, true, limit),
-            asks: side(&state.levels.asks, false, limit),
+            bids: side(&levels.bids, true, limit),
+            asks: side(&levels.asks, false, limit),
         })
     }
 
-    /// Whether `symbol` (Binance form) has a book.
+    /// Whether `symbol` (Binance form) has a book that trades.
     pub(crate) fn knows(&self, symbol: &str) -> bool {
         self.books.contains_key(&symbol.to_ascii_uppercase())
     }
@@ -302,19 +349,15 @@ impl Books {
         })
     }
 
-    /// Advances every book by one event; returns the events to send per symbol (already
-    /// shaped by any queued fault).
-    pub(crate) fn tick(&mut self, now: i64) -> Vec<(String, Vec<BookEvent>)> {
+    /// Advances every trading book by one event; returns the events to send per symbol
+    /// (already shaped by any queued fault).
+    pub(crate) fn tick(&mut self, now: i64) -> BTreeMap<String, Vec<BookEvent>> {
         let rng = &mut self.rng;
-        let mut symbols: Vec<&String> = self.books.keys().collect();
-        symbols.sort();
-        let symbols: Vec<String> = symbols.into_iter().cloned().collect();
-        symbols
-            .into_iter()
-            .filter_map(|symbol| {
-                let book = self.books.get_mut(&symbol)?;
+        self.books
+            .iter_mut()
+            .map(|(symbol, book)| {
                 let data = book.advance(rng, now);
-                Some((symbol, book.shape(data)))
+                (symbol.clone(), book.shape(data))
             })
             .collect()
     }
@@ -331,12 +374,24 @@ fn take_fault(faults: &mut VecDeque<BookFault>, wanted: BookFault) -> bool {
 }
 
 impl SimBook {
+    /// The update id and levels of the book after `history[index]`: the current levels with
+    /// every later event taken back.
+    fn state(&self, index: usize) -> Option<(u64, Levels)> {
+        let update_id = self.history.get(index)?.update_id;
+        let mut levels = self.levels.clone();
+        for later in self.history.iter().skip(index + 1).rev() {
+            levels.undo(&later.undo);
+        }
+        Some((update_id, levels))
+    }
+
     /// Changes a few levels; returns the event.
     fn advance(&mut self, rng: &mut ChaCha8Rng, now: i64) -> BookEvent {
         let changes = rng.random_range(1..=4);
         let prev_id = self.last_update_id;
         let mut bids = Vec::new();
         let mut asks = Vec::new();
+        let mut undo = Vec::with_capacity(changes as usize);
         for _ in 0..changes {
             let offset = rng.random_range(1..=self.depth);
             let quantity = if rng.random_bool(0.25) {
@@ -344,31 +399,37 @@ impl SimBook {
             } else {
                 rng.random_range(1..=10_000_000_000)
             };
-            let (levels, changed, price) = if rng.random_bool(0.5) {
+            let bid = rng.random_bool(0.5);
+            let (levels, changed, price) = if bid {
                 (&mut self.levels.bids, &mut bids, self.mid_ticks - offset)
             } else {
                 (&mut self.levels.asks, &mut asks, self.mid_ticks + offset)
             };
-            let existed = if quantity == 0 {
-                levels.remove(&price).is_some()
+            let before = if quantity == 0 {
+                levels.remove(&price)
             } else {
-                levels.insert(price, quantity).is_some()
+                levels.insert(price, quantity)
             };
+            undo.push(Undo {
+                bid,
+                price,
+                before: before.unwrap_or(0),
+            });
             changed.push(Change {
                 price,
                 quantity,
-                existed,
+                existed: before.is_some(),
             });
         }
         self.last_update_id += changes;
         self.events += 1;
-        if self.history.len() == self.history_limit {
+        if self.history.len() == HISTORY {
             self.history.pop_front();
         }
         self.history.push_back(State {
             update_id: self.last_update_id,
             event: self.events,
-            levels: self.levels.clone(),
+            undo,
         });
         BookEvent {
             symbol: self.symbol.clone(),
@@ -430,12 +491,13 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         // a new subscriber's snapshot and the events after it are queued in order.
         let clients = shared.clients();
         let events = shared.books().tick(now_ms());
-        for (symbol, events) in events {
-            for client in clients.values() {
+        for client in clients.values() {
+            let concerned = Concerned::of(client);
+            for (symbol, events) in concerned.select(&events) {
                 if events.is_empty() {
-                    crate::dialect::lose_event(client, &symbol);
+                    crate::dialect::lose_event(client, symbol);
                 }
-                for event in &events {
+                for event in events {
                     if let Some(text) = crate::dialect::render_event(client, event) {
                         client.offer(Outbound { text, trade: None });
                     }
@@ -484,7 +546,7 @@ mod tests {
         let mut previous = FIRST_UPDATE_ID;
         for event_number in 1..=50 {
             let events = books.tick(0);
-            let event = &events[0].1[0];
+            let event = &events["BTCUSDT"][0];
             assert_eq!(event.first_id, previous + 1, "U follows the previous u");
             assert_eq!((event.prev_id, event.event), (previous, event_number));
             previous = event.last_id;
@@ -510,20 +572,45 @@ mod tests {
     }
 
     #[test]
+    fn the_history_gives_back_every_state_and_a_delisted_book_stops() {
+        let mut books = Books::new(&["BTCUSDT".to_owned()], 5, 4);
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            let id = books.tick(0)["BTCUSDT"][0].last_id;
+            seen.push((id, books.snapshot("BTCUSDT", 100).expect("trading")));
+        }
+        for (id, snapshot) in seen {
+            let truth = books.true_book("BTCUSDT", id, false, 100).expect("kept");
+            assert_eq!((truth.bids, truth.asks), (snapshot.bids, snapshot.asks));
+        }
+        books.list("ETHUSDT", 1);
+        books.delist("BTCUSDT");
+        assert!(!books.knows("BTCUSDT") && books.knows("ETHUSDT"));
+        assert_eq!(books.tick(0).keys().collect::<Vec<_>>(), ["ETHUSDT"]);
+        assert!(books.snapshot("BTCUSDT", 5).is_none());
+        assert!(books
+            .true_book("BTCUSDT", FIRST_UPDATE_ID, false, 5)
+            .is_some());
+    }
+
+    #[test]
     fn faults_shape_the_stream_and_the_snapshot() {
         let symbols = vec!["BTCUSDT".to_owned()];
         let mut books = Books::new(&symbols, 3, DEFAULT_LEVELS);
         assert_eq!(books.inject(None, BookFault::Drop), 1);
-        assert!(books.tick(0)[0].1.is_empty(), "dropped");
+        assert!(books.tick(0)["BTCUSDT"].is_empty(), "dropped");
         books.inject(Some("btcusdt"), BookFault::Duplicate);
         let duplicated = books.tick(0);
-        assert_eq!(duplicated[0].1.len(), 2);
-        assert_eq!(duplicated[0].1[0].last_id, duplicated[0].1[1].last_id);
+        assert_eq!(duplicated["BTCUSDT"].len(), 2);
+        assert_eq!(
+            duplicated["BTCUSDT"][0].last_id,
+            duplicated["BTCUSDT"][1].last_id
+        );
         books.inject(None, BookFault::Reorder);
-        assert!(books.tick(0)[0].1.is_empty(), "held back");
+        assert!(books.tick(0)["BTCUSDT"].is_empty(), "held back");
         let swapped = books.tick(0);
         assert!(
-            swapped[0].1[0].first_id > swapped[0].1[1].last_id,
+            swapped["BTCUSDT"][0].first_id > swapped["BTCUSDT"][1].last_id,
             "newer event first"
         );
         for _ in 0..30 {

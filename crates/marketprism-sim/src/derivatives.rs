@@ -2,8 +2,9 @@
 //! interest and a volatility index value, and every third second a liquidation, each written
 //! in the framing of the venue the subscribed client speaks (Binance USDⓈ-M `markPrice@1s`
 //! and `forceOrder`, OKX `funding-rate` and `open-interest`, Bybit `tickers` and
-//! `allLiquidation`, Deribit `deribit_volatility_index`). Values derive from the second, so
-//! they are deterministic; every value sent to at least one client is recorded in the report.
+//! `allLiquidation`, Deribit `deribit_volatility_index`), for the symbols trading at the start
+//! of the second. Values derive from the second, so they are deterministic; every value
+//! sent to at least one client is recorded in the report.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::dialect::{okx_ids, Dialect, OKX_SWAP_LIQUIDATIONS};
+use crate::dialect::{okx_ids, Concerned, Dialect, OKX_SWAP_LIQUIDATIONS};
 use crate::polled::value;
 use crate::server::{Client, Outbound, Shared};
 use marketprism_model::now_ms;
@@ -373,23 +374,19 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             _ = ticks.tick() => {}
         }
         let now_second = now_ms() / 1000;
-        let symbols: Vec<String> = shared
-            .config
-            .symbols
-            .iter()
-            .map(|s| s.to_ascii_uppercase())
+        // The symbols trading this second, each second's values made once.
+        let seconds: BTreeMap<String, Second> = shared
+            .listings()
+            .trading_at(now_second * 1000)
+            .map(|listed| (listed.symbol.clone(), second(&listed.symbol, now_second)))
             .collect();
         let clients = shared.clients();
         let mut records = Vec::new();
         for client in clients.values() {
             let mut frames = Vec::new();
-            for symbol in &symbols {
-                frames.extend(frames_for(
-                    client,
-                    symbol,
-                    &second(symbol, now_second),
-                    &mut records,
-                ));
+            let concerned = Concerned::of(client);
+            for (symbol, now) in concerned.select(&seconds) {
+                frames.extend(frames_for(client, symbol, now, &mut records));
             }
             for currency in VOLATILITY_CURRENCIES {
                 frames.extend(volatility_frame(

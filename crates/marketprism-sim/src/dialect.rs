@@ -5,10 +5,13 @@
 //!
 //! Written from the venues' documentation, independently of the collector's parsers.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use marketprism_venues::VenueKind;
 use serde_json::{json, Value};
 
 use crate::depth::{price_text, quantity_text, BookEvent, BookSnapshot, Change};
+use crate::protocol::parse_stream;
 use crate::server::{Client, Outbound, Shared};
 
 /// Which venue a connection speaks.
@@ -136,11 +139,11 @@ pub(crate) fn deribit_names(symbol: &str) -> Vec<(String, &'static str)> {
         .collect()
 }
 
-/// The simulator symbol behind a venue instrument name, if the simulator has its book.
-pub(crate) fn symbol_of(dialect: Dialect, instrument: &str, shared: &Shared) -> Option<String> {
-    let books = shared.books();
+/// The simulator symbol a venue names `instrument`, if it names one of the simulator's
+/// instruments of some symbol (listed or not).
+fn instrument_symbol(dialect: Dialect, instrument: &str) -> Option<String> {
     let upper = instrument.to_ascii_uppercase();
-    let symbol = match dialect {
+    Some(match dialect {
         // `BASE-QUOTE` and whatever names the market.
         Dialect::Okx => {
             let mut segments = upper.split('-');
@@ -159,12 +162,64 @@ pub(crate) fn symbol_of(dialect: Dialect, instrument: &str, shared: &Shared) -> 
                 .any(|(name, _)| name == instrument)
                 .then_some(symbol)?
         }
-        Dialect::Coinbase | Dialect::CoinbaseExchange => {
-            instrument.replace('-', "").to_ascii_uppercase()
-        }
+        Dialect::Coinbase | Dialect::CoinbaseExchange => upper.replace('-', ""),
         Dialect::Bybit { .. } | Dialect::Binance { .. } => upper,
-    };
-    books.knows(&symbol).then_some(symbol)
+    })
+}
+
+/// The simulator symbol behind a venue instrument name, if its book trades.
+pub(crate) fn symbol_of(dialect: Dialect, instrument: &str, shared: &Shared) -> Option<String> {
+    let symbol = instrument_symbol(dialect, instrument)?;
+    shared.books().knows(&symbol).then_some(symbol)
+}
+
+/// The symbols whose data may go to a connection, from its subscriptions.
+pub(crate) enum Concerned {
+    /// Every symbol: the connection holds a market-wide stream (liquidations).
+    Every,
+    /// These symbols (upper case), at most.
+    Symbols(BTreeSet<String>),
+}
+
+impl Concerned {
+    /// The symbols of `client`'s subscriptions, so that a tick writes to each connection
+    /// for its own symbols rather than trying every symbol on every connection.
+    pub(crate) fn of(client: &Client) -> Self {
+        let mut symbols = BTreeSet::new();
+        for stream in &client.streams {
+            if stream == crate::derivatives::ALL_LIQUIDATIONS || stream == OKX_SWAP_LIQUIDATIONS {
+                return Concerned::Every;
+            }
+            let instrument = match client.dialect {
+                Dialect::Binance { .. } => {
+                    symbols.extend(parse_stream(stream).map(|(symbol, _)| symbol));
+                    continue;
+                }
+                Dialect::Okx | Dialect::Coinbase => stream.split_once(':').map(|(_, id)| id),
+                Dialect::Deribit => stream.split('.').nth(1),
+                Dialect::Bybit { .. } => stream.rsplit('.').next(),
+                Dialect::CoinbaseExchange => None,
+            };
+            symbols.extend(instrument.and_then(|name| instrument_symbol(client.dialect, name)));
+        }
+        Concerned::Symbols(symbols)
+    }
+
+    /// The entries of `by_symbol` whose data may go to the connection, in symbol order:
+    /// each looked up, not every symbol tried.
+    pub(crate) fn select<'a, V>(
+        &'a self,
+        by_symbol: &'a BTreeMap<String, V>,
+    ) -> Box<dyn Iterator<Item = (&'a String, &'a V)> + 'a> {
+        match self {
+            Concerned::Every => Box::new(by_symbol.iter()),
+            Concerned::Symbols(symbols) => Box::new(
+                symbols
+                    .iter()
+                    .filter_map(|symbol| by_symbol.get_key_value(symbol)),
+            ),
+        }
+    }
 }
 
 fn levels_okx(changes: &[(i64, u64)]) -> Vec<Value> {

@@ -1,10 +1,14 @@
 //! The deterministic trade generator.
 //!
-//! Trades are drawn from a ChaCha8 stream seeded with `--seed`: symbols in rotation, a price
-//! random walk per symbol, random quantities and sides. Only the times depend on the clock.
-//! Generation starts when the first client subscribes, so a run's first trades are not lost
-//! to a collector that is still connecting.
+//! Trades are drawn from a ChaCha8 stream seeded with `--seed`: the trading symbols in
+//! rotation (so the configured rate is spread over all of them), a price random walk per
+//! symbol, random quantities and sides. Only the times depend on the clock, and the
+//! rotation on when symbols are listed and delisted at run time: a listed symbol joins it
+//! from its listing, a delisted one leaves it at its delisting. Generation starts when the
+//! first client subscribes, so a run's first trades are not lost to a collector that is
+//! still connecting; it pauses while no symbol trades.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::listings::Listings;
 use crate::server::{Outbound, Shared, TradeDelivery};
 use crate::SimTrade;
 
@@ -56,18 +61,23 @@ fn next_trade(
     trade
 }
 
-/// Each configured symbol at its start: its first trade id and its own price level.
-fn symbol_states(config: &crate::Config) -> Vec<SymbolState> {
-    config
-        .symbols
-        .iter()
-        .enumerate()
-        .map(|(index, name)| SymbolState {
-            name: name.to_ascii_uppercase(),
-            next_id: config.first_trade_id,
-            price_cents: 100_000 * (index as i64 + 1),
-        })
-        .collect()
+/// Makes `states` the trading symbols of `listings` in listing order, keeping the state of
+/// those already trading; a newly listed one begins at `first_trade_id` at its own price
+/// level.
+fn follow(states: &mut Vec<SymbolState>, listings: &Listings, first_trade_id: u64) {
+    let mut previous: HashMap<String, SymbolState> = states
+        .drain(..)
+        .map(|state| (state.name.clone(), state))
+        .collect();
+    states.extend(listings.trading().map(|listed| {
+        previous
+            .remove(&listed.symbol)
+            .unwrap_or_else(|| SymbolState {
+                name: listed.symbol.clone(),
+                next_id: first_trade_id,
+                price_cents: 100_000 * (listed.ordinal as i64 + 1),
+            })
+    }));
 }
 
 /// Trades generated between chances for the clients' writers to run.
@@ -77,10 +87,8 @@ const CATCH_UP_CHUNK: u64 = 512;
 pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     let config = shared.config.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut symbols = symbol_states(&config);
-    if symbols.is_empty() {
-        return;
-    }
+    let mut symbols = Vec::new();
+    let mut listings_seen = None;
     while !shared.has_subscribers() {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -89,16 +97,39 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         }
     }
     tracing::info!(rate = config.rate, count = ?config.count, "First subscriber: generating trades.");
-    let started = Instant::now();
+    // Trades are due at the rate since `started`, counting from `generated_then`.
+    let mut started = Instant::now();
+    let mut generated_then: u64 = 0;
     let mut generated: u64 = 0;
-    loop {
+    'generating: loop {
         if config.count.is_some_and(|count| generated >= count) {
             break;
         }
-        let due = (started.elapsed().as_secs_f64() * f64::from(config.rate)) as u64;
+        let due =
+            generated_then + (started.elapsed().as_secs_f64() * f64::from(config.rate)) as u64;
         let due = config.count.map_or(due, |count| due.min(count));
         while generated < due {
-            let trade = next_trade(&mut rng, &mut symbols, generated, now_ms());
+            // The trade is made under the listings lock, so its time is not before its
+            // symbol's listing nor after its delisting.
+            let trade = {
+                let listings = shared.listings();
+                if listings_seen != Some(listings.generation()) {
+                    listings_seen = Some(listings.generation());
+                    follow(&mut symbols, &listings, config.first_trade_id);
+                }
+                (!symbols.is_empty())
+                    .then(|| next_trade(&mut rng, &mut symbols, generated, now_ms()))
+            };
+            let Some(trade) = trade else {
+                // Nothing trades: no trades are owed for the time until something does.
+                started = Instant::now();
+                generated_then = generated;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                }
+                continue 'generating;
+            };
             publish(&shared, trade);
             generated += 1;
             // Catching up after the simulator itself stalled must not flood the clients'
@@ -177,11 +208,9 @@ mod tests {
 
     #[test]
     fn every_symbol_begins_at_the_configured_first_trade_id() {
-        let config = crate::Config {
-            first_trade_id: 1_795_000_000_000_000,
-            ..crate::Config::default()
-        };
-        let mut symbols = symbol_states(&config);
+        let mut listings = Listings::new(&["BTCUSDT".into(), "ETHUSDT".into()]);
+        let mut symbols = Vec::new();
+        follow(&mut symbols, &listings, 1_795_000_000_000_000);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let ids: Vec<u64> = (0..4)
             .map(|sequence| next_trade(&mut rng, &mut symbols, sequence, 0).trade_id)
@@ -194,6 +223,30 @@ mod tests {
                 1_795_000_000_000_001,
                 1_795_000_000_000_001
             ]
+        );
+
+        // A symbol listed later joins the rotation at the first id; a delisted one leaves.
+        listings.list("SOLUSDT".into(), 1);
+        listings.delist("BTCUSDT", 1);
+        follow(&mut symbols, &listings, 1_795_000_000_000_000);
+        let trades: Vec<(String, u64)> = (0..4)
+            .map(|sequence| {
+                let trade = next_trade(&mut rng, &mut symbols, sequence, 0);
+                (trade.symbol, trade.trade_id)
+            })
+            .collect();
+        assert_eq!(
+            trades,
+            [
+                ("ETHUSDT".to_owned(), 1_795_000_000_000_002),
+                ("SOLUSDT".to_owned(), 1_795_000_000_000_000),
+                ("ETHUSDT".to_owned(), 1_795_000_000_000_003),
+                ("SOLUSDT".to_owned(), 1_795_000_000_000_001),
+            ]
+        );
+        assert!(
+            (symbols[1].price_cents - 300_000).abs() < 1_000,
+            "the third listed symbol's level"
         );
     }
 }

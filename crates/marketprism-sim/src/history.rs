@@ -116,10 +116,10 @@ fn symbol_named(
     venue_name: impl Fn(&str) -> Vec<String>,
 ) -> Option<String> {
     shared
-        .config
-        .symbols
+        .listings()
+        .all()
         .iter()
-        .map(|symbol| symbol.to_ascii_uppercase())
+        .map(|listed| listed.symbol.clone())
         .find(|symbol| venue_name(symbol).iter().any(|known| known == name))
 }
 

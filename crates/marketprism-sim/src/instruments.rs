@@ -1,15 +1,16 @@
-//! The venues' instrument lists, made from the configured symbols, every one trading:
+//! The venues' instrument lists, made from the symbols listed (see `listings.rs`):
 //! Binance spot `GET /api/v3/exchangeInfo` and USDⓈ-M `GET /fapi/v1/exchangeInfo`, OKX
 //! `GET /api/v5/public/instruments` (`instType=SPOT`, `SWAP`, `FUTURES` and `OPTION` of a
 //! family), Deribit `GET /api/v2/public/get_instruments` (the perpetuals, `kind=future`, and
 //! options, `kind=option`) and Bybit `GET
 //! /v5/market/instruments-info` (`category=spot` and `linear`) and Coinbase Advanced Trade
 //! `GET /api/v3/brokerage/market/products`. Each answer has the venue's
-//! shape with the fields a client reads (name, state, base and quote asset, contract type)
-//! and the usual companions, with the simulator's tick (0.01) and lot (10^-8) sizes. A
-//! symbol the simulator cannot split into base and quote (see [`split`]) is listed where
-//! the venue writes it concatenated (Binance, Bybit) and left out elsewhere, as the streams
-//! do.
+//! shape with the fields a client reads (name, state, base and quote asset, contract type,
+//! listing time where the venue gives one) and the usual companions, with the simulator's
+//! tick (0.01) and lot (10^-8) sizes. A symbol the simulator cannot split into base and
+//! quote (see [`split`]) is listed where the venue writes it concatenated (Binance, Bybit)
+//! and left out elsewhere, as the streams do. A delisted symbol stays in Binance's lists,
+//! no longer trading (spot `BREAK`, USDⓈ-M `SETTLING`), and leaves every other venue's.
 //!
 //! Written from the venues' documentation and captured answers, independently of the
 //! collector's parsers. The limits layer weighs these requests; each answered one is
@@ -29,9 +30,6 @@ use crate::server::Shared;
 use crate::RestRequest;
 use marketprism_model::now_ms;
 
-/// Listing time written for every instrument, Unix ms (2020-01-01).
-const LISTED_MS: i64 = 1_577_836_800_000;
-
 /// Expiration time of the simulator's futures and options, Unix ms (2026-12-25 08:00 UTC,
 /// see `dialect.rs`).
 const EXPIRY_MS: i64 = 1_798_185_600_000;
@@ -39,10 +37,16 @@ const EXPIRY_MS: i64 = 1_798_185_600_000;
 /// Deribit's expiration time of perpetuals, Unix ms (year 3000).
 const PERPETUAL_EXPIRATION_MS: i64 = 32_503_708_800_000;
 
-/// One configured symbol: its name in upper case and its assets when it splits.
+/// One symbol ever listed: its name in upper case, its assets when it splits, its listing.
 struct Listed {
     symbol: String,
     assets: Option<(String, String)>,
+    /// Its place in the listing order, from 0.
+    ordinal: usize,
+    /// Listing time, Unix ms.
+    listed_ms: i64,
+    /// Whether it was delisted.
+    delisted: bool,
 }
 
 impl Listed {
@@ -55,18 +59,28 @@ impl Listed {
     }
 }
 
-/// The configured symbols, in their configured order.
-fn listed(shared: &Shared) -> Vec<Listed> {
+/// Every symbol ever listed, in listing order, delisted ones included.
+fn ever_listed(shared: &Shared) -> Vec<Listed> {
     shared
-        .config
-        .symbols
+        .listings()
+        .all()
         .iter()
-        .map(|symbol| {
-            let symbol = symbol.to_ascii_uppercase();
-            let assets = split(&symbol).map(|(base, quote)| (base.to_owned(), quote.to_owned()));
-            Listed { symbol, assets }
+        .map(|listed| Listed {
+            symbol: listed.symbol.clone(),
+            assets: split(&listed.symbol).map(|(base, quote)| (base.to_owned(), quote.to_owned())),
+            ordinal: listed.ordinal,
+            listed_ms: listed.listing.listed_ms,
+            delisted: !listed.is_trading(),
         })
         .collect()
+}
+
+/// The symbols trading now, in listing order: what venues that drop delisted instruments
+/// list.
+fn trading(shared: &Shared) -> Vec<Listed> {
+    let mut listed = ever_listed(shared);
+    listed.retain(|listed| !listed.delisted);
+    listed
 }
 
 /// Records the request and answers `body`.
@@ -94,16 +108,18 @@ fn binance_filters() -> Value {
     ])
 }
 
-/// `GET /api/v3/exchangeInfo`: every configured symbol, `TRADING`.
+/// `GET /api/v3/exchangeInfo`: every symbol listed, `TRADING`, or `BREAK` once delisted
+/// (Binance keeps delisted spot pairs in the list). Spot pairs carry no listing time.
 pub(crate) async fn binance_exchange_info(
     State(shared): State<Arc<Shared>>,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let symbols: Vec<Value> = listed(&shared)
+    let symbols: Vec<Value> = ever_listed(&shared)
         .iter()
         .map(|listed| {
             let (base, quote) = listed.assets();
-            json!({"symbol": listed.symbol, "status": "TRADING",
+            let status = if listed.delisted { "BREAK" } else { "TRADING" };
+            json!({"symbol": listed.symbol, "status": status,
                    "baseAsset": base, "baseAssetPrecision": 8,
                    "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
@@ -127,19 +143,26 @@ pub(crate) async fn binance_exchange_info(
     answer(&shared, &uri, body)
 }
 
-/// `GET /fapi/v1/exchangeInfo`: every configured symbol as a `PERPETUAL`, `TRADING`.
+/// `GET /fapi/v1/exchangeInfo`: every symbol listed as a `PERPETUAL` onboarded at its
+/// listing time (`onboardDate`), `TRADING`, or `SETTLING` once delisted (Binance keeps
+/// delisted contracts in the list, settling).
 pub(crate) async fn binance_futures_exchange_info(
     State(shared): State<Arc<Shared>>,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let listed = listed(&shared);
+    let listed = ever_listed(&shared);
     let symbols: Vec<Value> = listed
         .iter()
         .map(|listed| {
             let (base, quote) = listed.assets();
+            let status = if listed.delisted {
+                "SETTLING"
+            } else {
+                "TRADING"
+            };
             json!({"symbol": listed.symbol, "pair": listed.symbol, "contractType": "PERPETUAL",
-                   "deliveryDate": 4_133_404_800_000_i64, "onboardDate": LISTED_MS,
-                   "status": "TRADING", "baseAsset": base, "quoteAsset": quote,
+                   "deliveryDate": 4_133_404_800_000_i64, "onboardDate": listed.listed_ms,
+                   "status": status, "baseAsset": base, "quoteAsset": quote,
                    "marginAsset": quote, "pricePrecision": 2, "quantityPrecision": 8,
                    "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN",
                    "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500",
@@ -198,7 +221,8 @@ enum OkxList {
 
 /// `GET /api/v5/public/instruments`: the spot pairs (`SPOT`), swaps (`SWAP`), futures
 /// (`FUTURES`) or options of one family (`OPTION`, whose `instFamily` or `uly` is required)
-/// of the configured symbols, `live`; no `MARGIN` ones.
+/// of the symbols trading, `live`, listed at their listing time (`listTime`); no `MARGIN`
+/// ones, and none of a delisted symbol (OKX drops them).
 pub(crate) async fn okx_instruments(
     State(shared): State<Arc<Shared>>,
     OriginalUri(uri): OriginalUri,
@@ -234,9 +258,10 @@ pub(crate) async fn okx_instruments(
             )
         }
     };
-    let data: Vec<Value> = listed(&shared)
+    let data: Vec<Value> = trading(&shared)
         .iter()
         .filter_map(|listed| {
+            let list_time = listed.listed_ms.to_string();
             let [spot_id, swap_id, futures_id, option_id] = okx_ids(&listed.symbol)?;
             let (base, quote) = listed.assets();
             let family = format!("{base}-{quote}");
@@ -251,7 +276,7 @@ pub(crate) async fn okx_instruments(
                        "ctVal": if inverse { "100" } else { "0.01" },
                        "ctValCcy": if inverse { quote } else { base },
                        "expTime": exp_time, "instFamily": family, "instId": inst_id,
-                       "instType": inst_type, "lever": "100", "listTime": LISTED_MS.to_string(),
+                       "instType": inst_type, "lever": "100", "listTime": list_time,
                        "lotSz": "1", "maxLmtSz": "100000000", "maxMktSz": "10000",
                        "minSz": "1", "optType": "", "quoteCcy": "",
                        "settleCcy": if inverse { base } else { quote }, "state": "live",
@@ -270,7 +295,7 @@ pub(crate) async fn okx_instruments(
                     json!({"alias": "", "baseCcy": base, "category": "1", "ctMult": "",
                        "ctType": "", "ctVal": "", "ctValCcy": "", "expTime": "",
                        "instFamily": "", "instId": spot_id, "instType": "SPOT", "lever": "10",
-                       "listTime": LISTED_MS.to_string(), "lotSz": "0.00000001",
+                       "listTime": list_time, "lotSz": "0.00000001",
                        "maxLmtSz": "9999999999", "maxMktSz": "1000000", "minSz": "0.00001",
                        "optType": "", "quoteCcy": quote, "settleCcy": "", "state": "live",
                        "stk": "", "tickSz": "0.01", "uly": ""})
@@ -293,7 +318,8 @@ pub(crate) struct DeribitQuery {
 }
 
 /// `GET /api/v2/public/get_instruments`: the perpetuals (`kind=future`) or the options
-/// (`kind=option`, one call per symbol, see `dialect.rs`) of the configured symbols, active,
+/// (`kind=option`, one call per symbol, see `dialect.rs`) of the symbols trading, active,
+/// created at their listing time (`creation_timestamp`; a delisted symbol's are left out),
 /// of `currency=any` or their settlement currency (the base of an inverse `USD` one, the
 /// quote of a linear one); with no kind, both. Spot: none, and nothing has expired.
 pub(crate) async fn deribit_instruments(
@@ -328,7 +354,8 @@ pub(crate) async fn deribit_instruments(
     }
     let currency = query.currency.unwrap_or_else(|| "any".into());
     let mut result: Vec<Value> = Vec::new();
-    for (listed, index) in listed(&shared).iter().zip(1..) {
+    for listed in &trading(&shared) {
+        let index = listed.ordinal + 1;
         let (base, quote) = listed.assets();
         let inverse = quote == "USD";
         let settlement = if inverse { base } else { quote };
@@ -342,7 +369,7 @@ pub(crate) async fn deribit_instruments(
             "min_trade_amount": if inverse { 10.0 } else { 0.001 },
             "max_liquidation_commission": 0.0075, "maker_commission": 0.0, "is_active": true,
             "instrument_type": if inverse { "reversed" } else { "linear" },
-            "creation_timestamp": LISTED_MS, "counter_currency": quote,
+            "creation_timestamp": listed.listed_ms, "counter_currency": quote,
             "contract_size": if inverse { 10.0 } else { 0.001 },
             "base_currency": base, "state": "open",
         });
@@ -380,8 +407,10 @@ pub(crate) struct BybitQuery {
     category: Option<String>,
 }
 
-/// `GET /v5/market/instruments-info`: the configured symbols as `spot` pairs or `linear`
-/// perpetuals (one page, the last), `Trading`; no `inverse` or `option` ones.
+/// `GET /v5/market/instruments-info`: the symbols trading as `spot` pairs or `linear`
+/// perpetuals launched at their listing time (`launchTime`), one page, the last,
+/// `Trading`; no `inverse` or `option` ones, and none of a delisted symbol (Bybit drops
+/// them).
 pub(crate) async fn bybit_instruments(
     State(shared): State<Arc<Shared>>,
     OriginalUri(uri): OriginalUri,
@@ -408,14 +437,14 @@ pub(crate) async fn bybit_instruments(
             )
         }
     };
-    let list: Vec<Value> = listed(&shared)
+    let list: Vec<Value> = trading(&shared)
         .iter()
         .map(|listed| {
             let (base, quote) = listed.assets();
             if linear {
                 json!({"symbol": listed.symbol, "contractType": "LinearPerpetual",
                        "status": "Trading", "baseCoin": base, "quoteCoin": quote,
-                       "launchTime": LISTED_MS.to_string(), "deliveryTime": "0",
+                       "launchTime": listed.listed_ms.to_string(), "deliveryTime": "0",
                        "deliveryFeeRate": "", "priceScale": "2",
                        "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00",
                                           "leverageStep": "0.01"},
@@ -451,13 +480,14 @@ pub(crate) async fn bybit_instruments(
     };
     answer(&shared, &uri, reply(result))
 }
-/// `GET /api/v3/brokerage/market/products`: the configured symbols that split into base and
-/// quote, as Coinbase Advanced Trade spot products (`BTC-USDT`), `online`, in one page.
+/// `GET /api/v3/brokerage/market/products`: the symbols trading that split into base and
+/// quote, as Coinbase Advanced Trade spot products (`BTC-USDT`), `online`, in one page;
+/// none of a delisted symbol. Products carry no listing time.
 pub(crate) async fn coinbase_products(
     State(shared): State<Arc<Shared>>,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let products: Vec<Value> = listed(&shared)
+    let products: Vec<Value> = trading(&shared)
         .iter()
         .filter(|listed| listed.assets.is_some())
         .map(|listed| {

@@ -15,10 +15,12 @@
 //! series (Binance `premiumIndex`, `openInterest` and `futures/data` ratios, OKX rubik ratios,
 //! Bybit `account-ratio`, Deribit DVOL history), recording each value with its venue, every
 //! venue's public trade history from the trades it generated (see `history.rs`), and every
-//! venue's instrument list of the configured symbols (Binance `exchangeInfo`, OKX
+//! venue's instrument list of the symbols listed (Binance `exchangeInfo`, OKX
 //! `public/instruments`, Deribit `get_instruments`, Bybit `instruments-info`, Coinbase
-//! `market/products`; see
-//! `instruments.rs`). For Binance it speaks the whole protocol: raw streams at
+//! `market/products`; see `instruments.rs`). Symbols are the configured ones (`S{200}USDT`
+//! stands for 200 generated ones, see [`Config::symbols`]) and those listed at run time,
+//! which trade from their listing in every framing until delisted (see `listings.rs`).
+//! For Binance it speaks the whole protocol: raw streams at
 //! `/ws/<stream>` (and `/ws` with live subscriptions), combined streams at
 //! `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`, `UNSUBSCRIBE` and
 //! `LIST_SUBSCRIPTIONS` method frames with their replies, and server pings.
@@ -47,6 +49,14 @@
 //! * `GET /control/ws-usage`: per venue, the WebSocket connections, the most streams on one,
 //!   the most arguments in one request and messages in one window, against the venue's
 //!   limits, and what was refused ([`WsUsage`]; also in the report).
+//! * `POST /control/listings` `{"list":["NEWUSDT"],"delist":["OLDUSDT"]}`: list symbols
+//!   (they trade from now on, in every venue's framing and instrument list) and delist
+//!   others (they generate nothing more; Binance keeps them, no longer trading, the other
+//!   venues drop them), all or none: 400 `{"error":..}` for a symbol already listed (or
+//!   named twice, or delisted before), one that does not split into base and quote, or one
+//!   to delist that is not trading. Answers, as `GET /control/listings` does,
+//!   `{"at_ms":T,"trading":[..],"delisted":[..],"listings":{"NEWUSDT":`[`SymbolListing`]`}}`
+//!   (also in the report);
 //! * `GET /control/report`: the [`Report`] as JSON;
 //! * `GET /control/summary`: its counts ([`Summary`]), cheap to poll during long runs;
 //! * `POST /control/start`: start a replay held by `--replay-hold`.
@@ -71,6 +81,7 @@ mod generator;
 mod history;
 mod instruments;
 mod limits;
+mod listings;
 mod polled;
 mod protocol;
 mod replay;
@@ -87,6 +98,7 @@ pub use depth::{BookFault, TrueBook, DEFAULT_LEVELS};
 pub use derivatives::SentDerivative;
 pub use history::HistoryRetention;
 pub use limits::{VenueUsage, BAN};
+pub use listings::{SymbolListing, CONFIGURED_LISTED_MS};
 pub use polled::RestRequest;
 pub use replay::{captured_connections, CapturedConnection, APPLY_MARGIN};
 pub use report::{Report, SimTrade, Summary, RETAINED_FOREVER};

@@ -47,6 +47,12 @@ pub struct Summary {
     pub trades_delivered: u64,
     /// Connections accepted so far.
     pub connections: u64,
+    /// Symbols trading now.
+    #[serde(default)]
+    pub symbols_trading: u64,
+    /// Symbols delisted so far.
+    #[serde(default)]
+    pub symbols_delisted: u64,
 }
 
 impl Report {
@@ -66,6 +72,16 @@ impl Report {
             trades_generated: self.trades_dropped + self.trades.len() as u64,
             trades_delivered: self.trades_delivered,
             connections: self.connections,
+            symbols_trading: self
+                .listings
+                .values()
+                .filter(|l| l.delisted_ms.is_none())
+                .count() as u64,
+            symbols_delisted: self
+                .listings
+                .values()
+                .filter(|l| l.delisted_ms.is_some())
+                .count() as u64,
         }
     }
 
@@ -158,6 +174,10 @@ pub struct Report {
     /// the venue's limits, and what was refused.
     #[serde(default)]
     pub ws_usage: std::collections::BTreeMap<String, crate::WsUsage>,
+    /// Every symbol listed, configured or at run time, with its listing and delisting
+    /// times: every trade, book event and derivatives value of a symbol lies between them.
+    #[serde(default)]
+    pub listings: std::collections::BTreeMap<String, crate::SymbolListing>,
     /// The values of `derivatives`, to record each once.
     #[serde(skip)]
     derivatives_recorded: HashSet<SentDerivative>,
@@ -215,6 +235,8 @@ mod tests {
                 trades_generated: 1_000,
                 trades_delivered: 1_000,
                 connections: 0,
+                symbols_trading: 0,
+                symbols_delisted: 0,
             }
         );
         let first_kept = report.trades_dropped;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::depth::{BookFault, Books, TrueBook};
 use crate::dialect::Dialect;
+use crate::listings::Listings;
 use crate::protocol::{error_reply, parse_stream, result_reply, MethodCall};
 use crate::ws_limits::WsLimiter;
 use crate::{Config, Report};
@@ -108,6 +109,8 @@ pub(crate) struct Shared {
     pub(crate) limits: Mutex<crate::limits::Limits>,
     /// The venues' WebSocket limits and what was counted against them.
     ws_limits: Mutex<WsLimiter>,
+    /// The symbols listed and delisted; taken before the books when both are held.
+    listings: Mutex<Listings>,
 }
 
 /// Locks a mutex, recovering the data if a holder panicked: the report and client table stay
@@ -129,6 +132,10 @@ impl Shared {
 
     pub(crate) fn books(&self) -> MutexGuard<'_, Books> {
         lock(&self.books)
+    }
+
+    pub(crate) fn listings(&self) -> MutexGuard<'_, Listings> {
+        lock(&self.listings)
     }
 
     /// The WebSocket limiter; taken after the client table when both are held.
@@ -166,11 +173,9 @@ impl Shared {
             return true;
         }
         match parse_stream(stream) {
+            // Binance keeps a delisted symbol (`BREAK`), so its streams stay known.
             Some((symbol, channel)) => {
-                self.config
-                    .symbols
-                    .iter()
-                    .any(|known| known.eq_ignore_ascii_case(&symbol))
+                self.listings().get(&symbol).is_some()
                     && matches!(
                         channel,
                         "trade"
@@ -212,17 +217,19 @@ pub async fn bind(
         .map_err(serve_error)?;
     let bound = listener.local_addr().map_err(serve_error)?;
     // A replay sends the capture and nothing generated.
-    let simulated: &[String] = if replay.is_some() {
-        &[]
+    let simulated = if replay.is_some() {
+        Vec::new()
     } else {
-        &config.symbols
+        config.symbol_list()
     };
-    let books = Books::new(simulated, config.seed, config.book_levels);
-    let retention = config.report_retention();
+    let books = Books::new(&simulated, config.seed, config.book_levels);
+    let listings = Listings::new(&simulated);
+    let mut account = Report::new(config.report_retention());
+    account.listings = listings.report();
     let shared = Arc::new(Shared {
         config,
         clients: Mutex::new(HashMap::new()),
-        report: Mutex::new(Report::new(retention)),
+        report: Mutex::new(account),
         subscribed: Notify::new(),
         streams_generation: AtomicU64::new(0),
         replay,
@@ -233,6 +240,7 @@ pub async fn bind(
         retry_after_s: AtomicU64::new(1),
         limits: Mutex::new(crate::limits::Limits::default()),
         ws_limits: Mutex::new(WsLimiter::default()),
+        listings: Mutex::new(listings),
     });
     let source = {
         let shared = shared.clone();
@@ -340,6 +348,10 @@ pub async fn bind(
             .route(
                 "/api/v3/brokerage/market/products",
                 get(crate::instruments::coinbase_products),
+            )
+            .route(
+                "/control/listings",
+                get(crate::listings::current).post(crate::listings::change),
             )
             .route("/control/rate-limit", post(crate::polled::rate_limit))
             .route("/control/book-fault", post(book_fault))

@@ -1,6 +1,7 @@
 //! The simulator against real WebSocket and HTTP clients.
 
 mod instruments;
+mod listings;
 mod protocol;
 mod replay;
 mod ws_limits;
@@ -58,7 +59,22 @@ pub(crate) async fn next_text(socket: &mut Socket) -> Value {
 
 /// Sends an HTTP/1.0 request without a body; returns the status code and the body.
 pub(crate) async fn http(address: &str, method: &str, path: &str) -> (u16, String) {
-    let request = format!("{method} {path} HTTP/1.0\r\nHost: sim\r\nContent-Length: 0\r\n\r\n");
+    request(address, method, path, None).await
+}
+
+/// Sends an HTTP/1.0 request with an optional JSON body; returns the status code and the
+/// body.
+pub(crate) async fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    json: Option<&Value>,
+) -> (u16, String) {
+    let body = json.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: sim\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     let address = address.to_owned();
     tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
