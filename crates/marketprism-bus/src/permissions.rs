@@ -15,8 +15,8 @@ use crate::{event_subjects, StreamConfig};
 pub enum Role<'a> {
     /// Creates and updates streams and buckets (`streams init`, `up`); may do anything.
     Admin,
-    /// Publishes events and gaps, keeps its feeds' state in the state bucket, dead-letters
-    /// what the stream refuses.
+    /// Publishes events, gaps and listings, keeps its feeds' state in the state bucket,
+    /// dead-letters what the stream refuses.
     Collector,
     /// Consumes the event stream through its durable consumer and dead-letters what
     /// ClickHouse refuses.
@@ -184,10 +184,12 @@ mod tests {
         };
         let trade = "trade.binance.spot.BTC-USDT";
         let gap = "gap.binance.spot.BTC-USDT";
+        let listing = "listing.deribit.options.BTC-USD-261225-60000-C";
         let stream_create = "$JS.API.STREAM.CREATE.MARKETPRISM";
 
         assert!(may_publish(&Role::Collector, trade));
         assert!(may_publish(&Role::Collector, gap));
+        assert!(may_publish(&Role::Collector, listing));
         assert!(may_publish(
             &Role::Collector,
             "$KV.marketprism_feed_state.binance.spot.BTC-USDT"
@@ -205,6 +207,7 @@ mod tests {
         ));
         assert!(may_publish(&storage, "deadletter.storage.trade.x"));
         assert!(!may_publish(&storage, trade));
+        assert!(!may_publish(&storage, listing));
         assert!(!may_publish(
             &storage,
             "$JS.API.CONSUMER.MSG.NEXT.MARKETPRISM.marketprism-backfill"
@@ -214,6 +217,7 @@ mod tests {
         assert!(may_publish(&backfill, trade));
         assert!(may_publish(&backfill, gap));
         assert!(!may_publish(&backfill, "orderbook.binance.spot.BTC-USDT"));
+        assert!(!may_publish(&backfill, listing));
         assert!(!may_publish(
             &backfill,
             "$JS.API.CONSUMER.MSG.NEXT.MARKETPRISM.marketprism-storage"

@@ -362,6 +362,39 @@ mod tests {
         assert_eq!(info.duplicate_window, Duration::from_secs(30));
     }
 
+    /// A stream made before a data type existed (here: listings) gains its subject.
+    #[tokio::test]
+    async fn a_stream_without_a_newer_data_type_gains_its_subject() {
+        let server = marketprism_testkit::NatsServer::start().expect("nats-server");
+        let config = crate::Config {
+            url: server.url(),
+            ..Default::default()
+        };
+        let client = crate::connect(&config, "test").await.expect("connect");
+        let context = jetstream::new(client);
+        let listings = DataType::Listing.wildcard_subject();
+        let [mut older, _] = definitions(&config.stream);
+        older.subjects.retain(|subject| *subject != listings);
+        context.create_stream(older).await.expect("an older stream");
+
+        let reports = ensure_streams(&context, &config.stream)
+            .await
+            .expect("ensure");
+        assert_eq!(reports[0].change, StreamChange::Updated);
+        let subjects = context
+            .get_stream(&config.stream.name)
+            .await
+            .expect("stream")
+            .info()
+            .await
+            .expect("info")
+            .config
+            .subjects
+            .clone();
+        assert!(subjects.contains(&listings), "{subjects:?}");
+        assert!(subjects.contains(&"trade.>".to_owned()), "{subjects:?}");
+    }
+
     #[tokio::test]
     async fn a_server_without_jetstream_is_named_with_its_cause() {
         let server =

@@ -83,6 +83,7 @@ pub fn output_expression(column: &Column, dialect: Dialect) -> String {
             )
         }
         ColumnType::Label
+        | ColumnType::OptionalLabel
         | ColumnType::Text
         | ColumnType::Flag
         | ColumnType::Id

@@ -141,7 +141,9 @@ fn decode_event(subject: &str, raw: &[u8]) -> Result<Event, EventError> {
 
 /// Checks what no market can produce: a trade or liquidation of no positive price and
 /// quantity, a book level of no positive price or (in a book's top levels) no positive
-/// quantity, a negative open interest or ratio, a gap that ends before it starts.
+/// quantity, a negative open interest or ratio, a gap that ends before it starts, an
+/// instrument delisted before it was listed or trading once delisted, an option strike that
+/// is not positive.
 pub fn check(event: &Event) -> Result<(), &'static str> {
     let positive = |value: &Decimal| value.is_sign_positive() && !value.is_zero();
     match event {
@@ -178,6 +180,19 @@ pub fn check(event: &Event) -> Result<(), &'static str> {
             Err("a long/short ratio must not be negative")
         }
         Event::Gap(gap) if gap.to_ms < gap.from_ms => Err("a gap must not end before it starts"),
+        Event::Listing(listing)
+            if listing
+                .delisted_ms
+                .is_some_and(|delisted_ms| delisted_ms < listing.listed_ms) =>
+        {
+            Err("an instrument must not be delisted before it is listed")
+        }
+        Event::Listing(listing) if listing.trading && listing.delisted_ms.is_some() => {
+            Err("a delisted instrument does not trade")
+        }
+        Event::Listing(listing) if listing.strike.is_some_and(|strike| !positive(&strike)) => {
+            Err("an option's strike must be positive")
+        }
         _ => Ok(()),
     }
 }
@@ -303,9 +318,9 @@ mod tests {
 
     use super::*;
     use crate::{
-        Exchange, FundingRate, Gap, GapReason, GapState, GapStatus, Liquidation, MarketType,
-        OpenInterest, OrderBook, OrderBookDelta, PriceLevel, RatioKind, Side, Symbol, Trade,
-        TradeSource, VolatilityIndex,
+        Exchange, FundingRate, Gap, GapReason, GapState, GapStatus, Liquidation, Listing,
+        MarketType, OpenInterest, OptionKind, OrderBook, OrderBookDelta, PriceLevel, RatioKind,
+        Side, Symbol, Trade, TradeSource, VolatilityIndex,
     };
 
     fn symbol_strategy() -> impl Strategy<Value = Symbol> {
@@ -531,6 +546,37 @@ mod tests {
                     received_time_ms: 2,
                 })
             });
+        let listing = (
+            symbol_strategy(),
+            proptest::option::of((positive_decimal_strategy(), any::<bool>(), any::<i64>())),
+            any::<bool>(),
+            0..i64::MAX / 2,
+            proptest::option::of(0..i64::MAX / 2),
+        )
+            .prop_map(|(symbol, option, trading, listed_ms, delisted_after)| {
+                Event::Listing(Listing {
+                    exchange: Exchange::Deribit,
+                    market_type: MarketType::Options,
+                    venue_symbol: symbol.as_str().to_owned(),
+                    base: symbol.base().to_owned(),
+                    quote: symbol.quote().unwrap_or_default().to_owned(),
+                    symbol,
+                    settle: option.map(|_| "BTC".to_owned()),
+                    expiry_ms: option.map(|(_, _, expiry_ms)| expiry_ms),
+                    strike: option.map(|(strike, _, _)| strike),
+                    option_kind: option.map(|(_, call, _)| {
+                        if call {
+                            OptionKind::Call
+                        } else {
+                            OptionKind::Put
+                        }
+                    }),
+                    trading: trading && delisted_after.is_none(),
+                    listed_ms,
+                    delisted_ms: delisted_after.map(|after| listed_ms + after),
+                    received_time_ms: listed_ms,
+                })
+            });
         prop_oneof![
             trade,
             gap,
@@ -540,7 +586,8 @@ mod tests {
             interest,
             liquidation,
             volatility,
-            ratio
+            ratio,
+            listing
         ]
     }
 
@@ -731,6 +778,99 @@ mod tests {
         assert_eq!(
             decode(&partial.subject(), &encode(&partial)).expect("decodes"),
             [partial]
+        );
+    }
+
+    fn listing() -> Listing {
+        Listing {
+            exchange: Exchange::Deribit,
+            market_type: MarketType::Options,
+            symbol: "BTC-USD-261225-60000-C".parse().expect("valid"),
+            venue_symbol: "BTC-25DEC26-60000-C".into(),
+            base: "BTC".into(),
+            quote: "USD".into(),
+            settle: Some("BTC".into()),
+            expiry_ms: Some(1_798_185_600_000),
+            strike: Some("60000".parse().expect("valid")),
+            option_kind: Some(OptionKind::Call),
+            trading: true,
+            listed_ms: 1_700_000_000_000,
+            delisted_ms: None,
+            received_time_ms: 1_700_000_000_500,
+        }
+    }
+
+    #[test]
+    fn a_listing_is_keyed_by_when_it_was_seen_and_what_it_said() {
+        let listed = Event::Listing(listing());
+        let json: serde_json::Value = serde_json::from_slice(&encode(&listed)).expect("json");
+        assert_eq!(json["type"], "listing");
+        assert_eq!(json["strike"], "60000");
+        assert_eq!(json["option_kind"], "call");
+        assert_eq!(
+            listed.msg_id(),
+            "listing.deribit.options.BTC-USD-261225-60000-C:1700000000500:trading"
+        );
+        assert_eq!(listed.exchange_time_ms(), None);
+        assert_eq!(listed.received_time_ms(), 1_700_000_000_500);
+        assert_eq!(
+            decode(&listed.subject(), &encode(&listed)).expect("decodes"),
+            std::slice::from_ref(&listed)
+        );
+        assert_eq!(listed.msg_id(), Event::Listing(listing()).msg_id());
+
+        let halted = Event::Listing(Listing {
+            trading: false,
+            ..listing()
+        });
+        let delisted = Event::Listing(Listing {
+            trading: false,
+            delisted_ms: Some(1_700_000_000_400),
+            ..listing()
+        });
+        let seen_again = Event::Listing(Listing {
+            received_time_ms: 1_700_000_060_500,
+            ..listing()
+        });
+        let ids = [&listed, &halted, &delisted, &seen_again].map(Event::msg_id);
+        for (index, id) in ids.iter().enumerate() {
+            assert!(!ids[index + 1..].contains(id), "{id} repeats");
+        }
+    }
+
+    #[test]
+    fn rejects_listings_no_venue_can_publish() {
+        let invalid = |listing: Listing| {
+            let event = Event::Listing(listing);
+            match decode(&event.subject(), &encode(&event)) {
+                Err(DecodeError::Event {
+                    source: EventError::Invalid(reason),
+                    ..
+                }) => reason,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            invalid(Listing {
+                trading: false,
+                delisted_ms: Some(1_699_999_999_999),
+                ..listing()
+            }),
+            "an instrument must not be delisted before it is listed"
+        );
+        assert_eq!(
+            invalid(Listing {
+                delisted_ms: Some(1_700_000_000_000),
+                ..listing()
+            }),
+            "a delisted instrument does not trade"
+        );
+        assert_eq!(
+            invalid(Listing {
+                strike: Some(Decimal::ZERO),
+                ..listing()
+            }),
+            "an option's strike must be positive"
         );
     }
 

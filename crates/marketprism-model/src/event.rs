@@ -5,8 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Exchange, FundingRate, Gap, Liquidation, LongShortRatio, MarketType, OpenInterest, OrderBook,
-    OrderBookDelta, Symbol, Trade, VolatilityIndex,
+    Exchange, FundingRate, Gap, Liquidation, Listing, LongShortRatio, MarketType, OpenInterest,
+    OrderBook, OrderBookDelta, Symbol, Trade, VolatilityIndex,
 };
 
 /// The kinds of event MarketPrism carries, each with its own subject prefix and table.
@@ -30,11 +30,13 @@ pub enum DataType {
     LongShortRatio,
     /// Windows of possibly missing data.
     Gap,
+    /// Instruments as their venues list them.
+    Listing,
 }
 
 impl DataType {
     /// Every data type, in subject order.
-    pub const ALL: [DataType; 9] = [
+    pub const ALL: [DataType; 10] = [
         DataType::Trade,
         DataType::OrderBook,
         DataType::OrderBookDelta,
@@ -44,6 +46,7 @@ impl DataType {
         DataType::VolatilityIndex,
         DataType::LongShortRatio,
         DataType::Gap,
+        DataType::Listing,
     ];
 
     /// The first subject token, e.g. `trade`.
@@ -58,6 +61,7 @@ impl DataType {
             DataType::VolatilityIndex => "volatility_index",
             DataType::LongShortRatio => "long_short_ratio",
             DataType::Gap => "gap",
+            DataType::Listing => "listing",
         }
     }
 
@@ -101,6 +105,9 @@ pub enum Event {
     LongShortRatio(LongShortRatio),
     /// A window of possibly missing data.
     Gap(Gap),
+    /// An instrument as its venue lists it: published when it first appears on the venue's
+    /// list, when its trading state changes and when it leaves the list.
+    Listing(Listing),
 }
 
 impl Event {
@@ -116,6 +123,7 @@ impl Event {
             Event::VolatilityIndex(_) => DataType::VolatilityIndex,
             Event::LongShortRatio(_) => DataType::LongShortRatio,
             Event::Gap(_) => DataType::Gap,
+            Event::Listing(_) => DataType::Listing,
         }
     }
 
@@ -137,6 +145,7 @@ impl Event {
             Event::VolatilityIndex(index) => (index.exchange, index.market_type, &index.symbol),
             Event::LongShortRatio(ratio) => (ratio.exchange, ratio.market_type, &ratio.symbol),
             Event::Gap(gap) => (gap.exchange, gap.market_type, &gap.symbol),
+            Event::Listing(listing) => (listing.exchange, listing.market_type, &listing.symbol),
         }
     }
 
@@ -219,6 +228,17 @@ impl Event {
                 }
                 Ok(())
             }
+            // Each observation of a venue's list is a message of its own (a later one says
+            // the same or something new, at its own time); the state it saw is part of the
+            // key, so two accounts of one moment that disagree never pass for one message.
+            Event::Listing(listing) => {
+                let state = match (listing.delisted_ms, listing.trading) {
+                    (Some(_), _) => "delisted",
+                    (None, true) => "trading",
+                    (None, false) => "halted",
+                };
+                write!(out, "{}:{state}", listing.received_time_ms)
+            }
         }
     }
 
@@ -227,8 +247,9 @@ impl Event {
         self.instrument().2
     }
 
-    /// The venue's time of the data, Unix milliseconds; `None` for gaps, which are the
-    /// collector's own account.
+    /// The venue's time of the data, Unix milliseconds; `None` for gaps and listings, which
+    /// are the collector's own account (a listing's times say when the instrument was listed
+    /// and delisted, not when the venue said so).
     pub fn exchange_time_ms(&self) -> Option<i64> {
         match self {
             Event::Trade(trade) => Some(trade.exchange_time_ms),
@@ -239,7 +260,7 @@ impl Event {
             Event::Liquidation(liquidation) => Some(liquidation.exchange_time_ms),
             Event::VolatilityIndex(index) => Some(index.exchange_time_ms),
             Event::LongShortRatio(ratio) => Some(ratio.exchange_time_ms),
-            Event::Gap(_) => None,
+            Event::Gap(_) | Event::Listing(_) => None,
         }
     }
 
@@ -255,6 +276,7 @@ impl Event {
             Event::VolatilityIndex(index) => index.received_time_ms,
             Event::LongShortRatio(ratio) => ratio.received_time_ms,
             Event::Gap(gap) => gap.received_time_ms,
+            Event::Listing(listing) => listing.received_time_ms,
         }
     }
 }

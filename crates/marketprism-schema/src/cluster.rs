@@ -156,10 +156,10 @@ impl Cluster {
             column_list(table.columns, |column| column.definition(dialect)),
             table.storage_clauses(
                 dialect,
-                &format!(
-                    "ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{}/{}', '{{replica}}')",
+                Some(&format!(
+                    "'/clickhouse/tables/{{shard}}/{}/{}', '{{replica}}'",
                     self.database, table.name
-                )
+                ))
             )
         );
         vec![
@@ -338,6 +338,24 @@ mod tests {
             .contains("exchange_time DateTime64(3, 'UTC'),"));
         let legacy = migration("trades").cluster_statements(Dialect::Legacy, &cluster(), &[]);
         assert!(legacy[1].sql.contains("exchange_time Int64,"));
+    }
+
+    #[test]
+    fn a_table_of_latest_states_replicates_with_its_version_column() {
+        for dialect in Dialect::ALL {
+            let statements = migration("instruments").cluster_statements(dialect, &cluster(), &[]);
+            assert!(
+                statements[0].sql.ends_with(
+                    "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/mp_prod/instruments', '{replica}', received_time)\n\
+                     ORDER BY (exchange, market_type, symbol)\n"
+                ),
+                "{}",
+                statements[0].sql
+            );
+            assert!(statements[1].sql.contains(
+                "Distributed(marketprism, mp_prod, instruments_local, cityHash64(symbol))"
+            ));
+        }
     }
 
     #[test]

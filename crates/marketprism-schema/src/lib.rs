@@ -19,4 +19,4 @@ pub use dialect::{Dialect, VersionError};
 pub use migrations::{
     columns, columns_through, migrations, Migration, SchemaObject, MIGRATIONS_TABLE, TABLES,
 };
-pub use table::{AddedColumns, Column, ColumnType, FloatView, Table};
+pub use table::{AddedColumns, Column, ColumnType, FloatView, Keep, Table};

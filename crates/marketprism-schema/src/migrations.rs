@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::{AddedColumns, Column, ColumnType, Dialect, FloatView, Table};
+use crate::{AddedColumns, Column, ColumnType, Dialect, FloatView, Keep, Table};
 
 /// The table recording applied migrations (`version`, `name`, `dialect`, `applied_at`).
 pub const MIGRATIONS_TABLE: &str = "schema_migrations";
@@ -103,6 +103,7 @@ pub const TRADES: Table = Table {
         "trade_id",
     ],
     partition_time: "exchange_time",
+    keep: Keep::Any,
 };
 
 /// The `gaps` table as created; [`GAPS_MISSING_IDS`] appends two columns.
@@ -126,6 +127,7 @@ pub const GAPS: Table = Table {
         "to_time",
     ],
     partition_time: "from_time",
+    keep: Keep::Any,
 };
 
 /// Published top-N books: each side as parallel arrays of prices and quantities, best first.
@@ -146,6 +148,7 @@ pub const ORDERBOOKS: Table = Table {
     ],
     order_by: &["exchange", "market_type", "symbol", "update_id"],
     partition_time: "exchange_time",
+    keep: Keep::Any,
 };
 
 /// Sequenced book messages (snapshots and deltas) for full-depth reconstruction.
@@ -175,6 +178,7 @@ pub const ORDERBOOK_DELTAS: Table = Table {
         "first_update_id",
     ],
     partition_time: "exchange_time",
+    keep: Keep::Any,
 };
 
 /// The `funding_rates` table.
@@ -194,6 +198,7 @@ pub const FUNDING_RATES: Table = Table {
     ],
     order_by: &["exchange", "market_type", "symbol", "exchange_time"],
     partition_time: "exchange_time",
+    keep: Keep::Any,
 };
 
 /// The `open_interests` table.
@@ -210,6 +215,7 @@ pub const OPEN_INTERESTS: Table = Table {
     ],
     order_by: &["exchange", "market_type", "symbol", "exchange_time"],
     partition_time: "exchange_time",
+    keep: Keep::Any,
 };
 
 /// The `liquidations` table.
@@ -235,6 +241,7 @@ pub const LIQUIDATIONS: Table = Table {
         "quantity",
     ],
     partition_time: "exchange_time",
+    keep: Keep::Any,
 };
 
 /// The `volatility_indices` table.
@@ -250,6 +257,7 @@ pub const VOLATILITY_INDICES: Table = Table {
     ],
     order_by: &["exchange", "market_type", "symbol", "exchange_time"],
     partition_time: "exchange_time",
+    keep: Keep::Any,
 };
 
 /// The `long_short_ratios` table.
@@ -276,10 +284,37 @@ pub const LONG_SHORT_RATIOS: Table = Table {
         "exchange_time",
     ],
     partition_time: "exchange_time",
+    keep: Keep::Any,
+};
+
+/// Instruments as their venues list them, one row per venue, market and symbol: each
+/// listing received replaces the instrument's earlier ones, so the table holds every
+/// instrument's latest state (read with `FINAL`), delisted ones with their `delisted_time`.
+pub const INSTRUMENTS: Table = Table {
+    name: "instruments",
+    columns: &[
+        column("exchange", ColumnType::Label),
+        column("market_type", ColumnType::Label),
+        column("symbol", ColumnType::Label),
+        column("venue_symbol", ColumnType::Label),
+        column("base", ColumnType::Label),
+        column("quote", ColumnType::Label),
+        column("settle", ColumnType::OptionalLabel),
+        column("expiry_time", ColumnType::OptionalTimeMs),
+        column("strike", ColumnType::OptionalDecimal),
+        column("option_kind", ColumnType::OptionalLabel),
+        column("trading", ColumnType::Flag),
+        column("listed_time", ColumnType::TimeMs),
+        column("delisted_time", ColumnType::OptionalTimeMs),
+        column("received_time", ColumnType::TimeMs),
+    ],
+    order_by: &["exchange", "market_type", "symbol"],
+    partition_time: "received_time",
+    keep: Keep::Latest("received_time"),
 };
 
 /// Every table, in the order storage writes a batch.
-pub const TABLES: [&Table; 9] = [
+pub const TABLES: [&Table; 10] = [
     &TRADES,
     &ORDERBOOKS,
     &ORDERBOOK_DELTAS,
@@ -288,6 +323,7 @@ pub const TABLES: [&Table; 9] = [
     &LIQUIDATIONS,
     &VOLATILITY_INDICES,
     &LONG_SHORT_RATIOS,
+    &INSTRUMENTS,
     &GAPS,
 ];
 
@@ -369,9 +405,11 @@ pub fn migrations() -> Vec<Migration> {
     let columns = [GAPS_MISSING_IDS, GAPS_STATE, TRADES_SOURCE, GAPS_COLLECTOR]
         .into_iter()
         .map(SchemaObject::Columns);
+    let later_tables = [INSTRUMENTS].into_iter().map(SchemaObject::Table);
     tables
         .chain(views)
         .chain(columns)
+        .chain(later_tables)
         .zip(1..)
         .map(|(object, version)| Migration { version, object })
         .collect()
@@ -419,6 +457,7 @@ mod tests {
             "gaps_state",
             "trades_source",
             "gaps_collector",
+            "instruments",
         ];
         let migrations = migrations();
         assert!(migrations.len() >= released.len());

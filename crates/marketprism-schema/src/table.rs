@@ -9,6 +9,8 @@ use crate::Dialect;
 pub enum ColumnType {
     /// A short, repetitive identifier (venue, market, symbol, side).
     Label,
+    /// A short, repetitive identifier that only some rows have (an option's kind).
+    OptionalLabel,
     /// Free text, e.g. a venue's trade id.
     Text,
     /// An exact decimal with 18 fractional digits: `Decimal(38, 18)`.
@@ -34,6 +36,8 @@ impl ColumnType {
         match (self, dialect) {
             (ColumnType::Label, Dialect::Modern) => "LowCardinality(String)",
             (ColumnType::Label | ColumnType::Text, _) => "String",
+            (ColumnType::OptionalLabel, Dialect::Modern) => "LowCardinality(Nullable(String))",
+            (ColumnType::OptionalLabel, Dialect::Legacy) => "Nullable(String)",
             (ColumnType::Decimal, _) => "Decimal(38, 18)",
             (ColumnType::Flag, _) => "UInt8",
             (ColumnType::TimeMs, Dialect::Modern) => "DateTime64(3, 'UTC') CODEC(Delta, ZSTD)",
@@ -111,7 +115,19 @@ pub(crate) fn column_list(columns: &[Column], definition: impl Fn(&Column) -> St
     sql
 }
 
-/// A `ReplacingMergeTree` table keyed on the event's natural key, so redelivered rows collapse.
+/// Which of the rows sharing a table's key a merge (and a `FINAL` read) keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Any one: the rows of a key are copies of one event (redeliveries). The table is
+    /// partitioned by month of its [`Table::partition_time`].
+    Any,
+    /// The row with the greatest value of this `TimeMs` column: the rows of a key are
+    /// states of one thing, the latest current. The table is not partitioned, so every
+    /// state of a key merges into one however far apart they were written.
+    Latest(&'static str),
+}
+
+/// A `ReplacingMergeTree` table keyed on its rows' natural key, so redelivered rows collapse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
     /// Table name.
@@ -120,8 +136,11 @@ pub struct Table {
     pub columns: &'static [Column],
     /// The natural key: `ORDER BY` columns.
     pub order_by: &'static [&'static str],
-    /// The `TimeMs` column that partitions the table by month.
+    /// The `TimeMs` column dating each row: it partitions a [`Keep::Any`] table by month,
+    /// and the archive copies windows of it.
     pub partition_time: &'static str,
+    /// Which row of a key is kept.
+    pub keep: Keep,
 }
 
 impl Table {
@@ -131,21 +150,37 @@ impl Table {
             "CREATE TABLE IF NOT EXISTS {}\n{}\n{}",
             self.name,
             column_list(self.columns, |column| column.definition(dialect)),
-            self.storage_clauses(dialect, "ReplacingMergeTree()")
+            self.storage_clauses(dialect, None)
         )
     }
 
-    /// `ENGINE = engine`, then the `PARTITION BY` and `ORDER BY` clauses for `dialect`.
-    pub(crate) fn storage_clauses(&self, dialect: Dialect, engine: &str) -> String {
-        let partition = match dialect {
-            Dialect::Modern => format!("toYYYYMM({})", self.partition_time),
-            Dialect::Legacy => format!(
-                "toYYYYMM(toDateTime(intDiv({}, 1000), 'UTC'))",
+    /// `ENGINE = ...ReplacingMergeTree(...)`, then the `PARTITION BY` (for [`Keep::Any`])
+    /// and `ORDER BY` clauses for `dialect`. `replication` is the ZooKeeper path and replica
+    /// name of the replicated engine (`'/path', '{replica}'`); `None` for a plain table.
+    pub(crate) fn storage_clauses(&self, dialect: Dialect, replication: Option<&str>) -> String {
+        let engine = if replication.is_some() {
+            "ReplicatedReplacingMergeTree"
+        } else {
+            "ReplacingMergeTree"
+        };
+        let version = match self.keep {
+            Keep::Any => None,
+            Keep::Latest(column) => Some(column),
+        };
+        let arguments: Vec<&str> = replication.into_iter().chain(version).collect();
+        let partition = match (self.keep, dialect) {
+            (Keep::Latest(_), _) => String::new(),
+            (Keep::Any, Dialect::Modern) => {
+                format!("PARTITION BY toYYYYMM({})\n", self.partition_time)
+            }
+            (Keep::Any, Dialect::Legacy) => format!(
+                "PARTITION BY toYYYYMM(toDateTime(intDiv({}, 1000), 'UTC'))\n",
                 self.partition_time
             ),
         };
         format!(
-            "ENGINE = {engine}\nPARTITION BY {partition}\nORDER BY ({})\n",
+            "ENGINE = {engine}({})\n{partition}ORDER BY ({})\n",
+            arguments.join(", "),
             self.order_by.join(", ")
         )
     }
@@ -285,6 +320,33 @@ mod tests {
                 .find(|column| column.name == table.partition_time)
                 .expect("partition column exists");
             assert_eq!(partition.column_type, ColumnType::TimeMs);
+            if let Keep::Latest(version) = table.keep {
+                let version = table
+                    .columns
+                    .iter()
+                    .find(|column| column.name == version)
+                    .expect("version column exists");
+                assert_eq!(version.column_type, ColumnType::TimeMs, "{}", table.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_table_of_latest_states_is_versioned_and_unpartitioned() {
+        for dialect in Dialect::ALL {
+            let sql = crate::migrations::INSTRUMENTS.create_statement(dialect);
+            assert!(
+                sql.ends_with(
+                    "ENGINE = ReplacingMergeTree(received_time)\n\
+                     ORDER BY (exchange, market_type, symbol)\n"
+                ),
+                "{sql}"
+            );
+            let trades = crate::migrations::TRADES.create_statement(dialect);
+            assert!(
+                trades.contains("ENGINE = ReplacingMergeTree()\nPARTITION BY toYYYYMM("),
+                "{trades}"
+            );
         }
     }
 

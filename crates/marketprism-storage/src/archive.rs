@@ -7,7 +7,8 @@
 //! `archive_windows` table, which is the watermark. Re-running is safe: a window copied twice
 //! collapses in the cold `ReplacingMergeTree`, and recorded windows are not copied again.
 //! With `hot_retention`, hot rows older than the retention *and* already archived are
-//! deleted.
+//! deleted, except from tables of latest states (`instruments`): an instrument's current row
+//! is as old as its last change, and stays in hot however old.
 //!
 //! Either tier may be a cluster (`cluster` set). Hot rows are read through the `Distributed`
 //! tables, where `FINAL` is exact since a key lives on one shard, and pruned from the
@@ -18,7 +19,7 @@
 use marketprism_model::now_ms;
 
 use clickhouse::{Client, Row};
-use marketprism_schema::{Cluster, Dialect};
+use marketprism_schema::{Cluster, Dialect, Keep};
 use serde::{Deserialize, Serialize};
 
 use crate::migrate::{migrate, MigrateError};
@@ -237,8 +238,11 @@ impl Tiers<'_> {
             window_start = window_end;
         }
 
-        if let (Some(retention), Some(watermark)) = (self.config.hot_retention, report.watermark_ms)
-        {
+        if let (Some(retention), Some(watermark), Keep::Any) = (
+            self.config.hot_retention,
+            report.watermark_ms,
+            T::TABLE.keep,
+        ) {
             let cutoff = (now_ms() - retention.as_millis() as i64).min(watermark);
             let target = match &self.hot_cluster {
                 None => table.to_owned(),

@@ -31,7 +31,7 @@ pub use consumer::{run, StorageError, StorageErrorKind};
 pub use failure::{InsertError, InsertErrorKind};
 pub use metrics::metrics_exposition;
 pub use rows::{
-    from_fixed18, to_fixed18, visit_tables, FundingRateRow, GapRow, LiquidationRow,
+    from_fixed18, to_fixed18, visit_tables, FundingRateRow, GapRow, LiquidationRow, ListingRow,
     LongShortRatioRow, OpenInterestRow, OrderBookDeltaRow, OrderBookRow, RowError, TradeRow,
     VolatilityIndexRow,
 };

@@ -7,7 +7,7 @@
 
 use clickhouse::Row;
 use marketprism_model::{
-    DataType, Decimal, Event, FundingRate, Gap, Liquidation, LongShortRatio, OpenInterest,
+    DataType, Decimal, Event, FundingRate, Gap, Liquidation, Listing, LongShortRatio, OpenInterest,
     OrderBook, OrderBookDelta, PriceLevel, Trade, VolatilityIndex,
 };
 use marketprism_schema::migrations as schema;
@@ -27,6 +27,7 @@ pub fn visit_tables(visitor: &mut impl TableVisitor) {
     visitor.visit::<LiquidationRow>();
     visitor.visit::<VolatilityIndexRow>();
     visitor.visit::<LongShortRatioRow>();
+    visitor.visit::<ListingRow>();
     visitor.visit::<GapRow>();
 }
 
@@ -55,6 +56,7 @@ stored_row!(OpenInterestRow, OPEN_INTERESTS, OpenInterest);
 stored_row!(LiquidationRow, LIQUIDATIONS, Liquidation);
 stored_row!(VolatilityIndexRow, VOLATILITY_INDICES, VolatilityIndex);
 stored_row!(LongShortRatioRow, LONG_SHORT_RATIOS, LongShortRatio);
+stored_row!(ListingRow, INSTRUMENTS, Listing);
 stored_row!(GapRow, GAPS, Gap);
 
 /// The scale of every decimal column.
@@ -516,6 +518,62 @@ impl TryFrom<&LongShortRatio> for LongShortRatioRow {
             short_share: optional_fixed18("short_share", ratio.short_share)?,
             exchange_time: ratio.exchange_time_ms,
             received_time: ratio.received_time_ms,
+        })
+    }
+}
+
+/// A row of `instruments`: one listing, which replaces the instrument's earlier rows.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct ListingRow {
+    /// Venue.
+    pub exchange: String,
+    /// Market type.
+    pub market_type: String,
+    /// Normalized symbol.
+    pub symbol: String,
+    /// The venue's own name of the instrument.
+    pub venue_symbol: String,
+    /// Base asset.
+    pub base: String,
+    /// Quote asset.
+    pub quote: String,
+    /// Settlement asset, when the venue names one.
+    pub settle: Option<String>,
+    /// Expiry of a future or option, Unix ms.
+    pub expiry_time: Option<i64>,
+    /// An option's strike, fixed-point 18.
+    pub strike: Option<i128>,
+    /// `call` or `put`, for options.
+    pub option_kind: Option<String>,
+    /// 1 while the venue says it trades.
+    pub trading: u8,
+    /// When it was listed, Unix ms.
+    pub listed_time: i64,
+    /// When it left the venue's list, Unix ms; `None` while listed.
+    pub delisted_time: Option<i64>,
+    /// Local receive time of the list, Unix ms: the row's version.
+    pub received_time: i64,
+}
+
+impl TryFrom<&Listing> for ListingRow {
+    type Error = RowError;
+
+    fn try_from(listing: &Listing) -> Result<Self, Self::Error> {
+        Ok(ListingRow {
+            exchange: listing.exchange.as_str().to_owned(),
+            market_type: listing.market_type.as_str().to_owned(),
+            symbol: listing.symbol.to_string(),
+            venue_symbol: listing.venue_symbol.clone(),
+            base: listing.base.clone(),
+            quote: listing.quote.clone(),
+            settle: listing.settle.clone(),
+            expiry_time: listing.expiry_ms,
+            strike: optional_fixed18("strike", listing.strike)?,
+            option_kind: listing.option_kind.map(|kind| kind.as_str().to_owned()),
+            trading: u8::from(listing.trading),
+            listed_time: listing.listed_ms,
+            delisted_time: listing.delisted_ms,
+            received_time: listing.received_time_ms,
         })
     }
 }

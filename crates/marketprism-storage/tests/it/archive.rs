@@ -1,11 +1,12 @@
-//! Hot → cold archiving: closed windows only, verified, idempotent, with hot retention.
+//! Hot → cold archiving: closed windows only, verified, idempotent, with hot retention that
+//! spares the latest states of instruments.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use marketprism_storage::archive::archive;
 use marketprism_storage::migrate::migrate;
 use marketprism_storage::{
-    to_fixed18, ArchiveConfig, ClickHouseConfig, GapRow, OrderBookRow, TradeRow,
+    to_fixed18, ArchiveConfig, ClickHouseConfig, GapRow, ListingRow, OrderBookRow, TradeRow,
 };
 
 use crate::{eventually, Harness};
@@ -92,6 +93,30 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
     insert.write(&book).await.expect("write");
     insert.end().await.expect("commit");
 
+    // Listed long ago and unchanged since: its row is old, and current.
+    let instrument = ListingRow {
+        exchange: "binance".into(),
+        market_type: "spot".into(),
+        symbol: "BTC-USDT".into(),
+        venue_symbol: "BTCUSDT".into(),
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        settle: None,
+        expiry_time: None,
+        strike: None,
+        option_kind: None,
+        trading: 1,
+        listed_time: hour - 5 * HOUR,
+        delisted_time: None,
+        received_time: hour - 5 * HOUR + 7,
+    };
+    let mut insert = hot
+        .insert::<ListingRow>("instruments")
+        .await
+        .expect("insert");
+    insert.write(&instrument).await.expect("write");
+    insert.end().await.expect("commit");
+
     let mut config = ArchiveConfig {
         cold: ClickHouseConfig {
             database: "archive_cold".into(),
@@ -119,10 +144,11 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
             "liquidations",
             "volatility_indices",
             "long_short_ratios",
+            "instruments",
             "gaps"
         ]
     );
-    assert_eq!((first[1].rows, first[8].rows), (1, 1));
+    assert_eq!((first[1].rows, first[8].rows, first[9].rows), (1, 1, 1));
 
     let cold = config.cold.database_client().expect("cold client");
     let archived: Vec<TradeRow> = cold
@@ -137,6 +163,12 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
         .await
         .expect("cold books");
     assert_eq!(archived_books, vec![book]);
+    let archived_instruments: Vec<ListingRow> = cold
+        .query("SELECT ?fields FROM instruments FINAL")
+        .fetch_all()
+        .await
+        .expect("cold instruments");
+    assert_eq!(archived_instruments, vec![instrument.clone()]);
 
     let second = archive(&harness.config.clickhouse, &config)
         .await
@@ -160,6 +192,7 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
         .await
         .expect("pruning run");
     assert!(third[0].pruned);
+    assert!(!third[8].pruned, "{:?}", third[8]);
     // Deletion is a mutation: it completes asynchronously. Only the unarchived recent trade stays.
     assert_eq!(eventually(&hot, "SELECT count() FROM trades", 1).await, 1);
     assert_eq!(
@@ -169,4 +202,10 @@ async fn archives_closed_windows_once_and_prunes_hot_after_retention() {
             .expect("count"),
         3
     );
+    let hot_instruments: Vec<ListingRow> = hot
+        .query("SELECT ?fields FROM instruments FINAL")
+        .fetch_all()
+        .await
+        .expect("hot instruments");
+    assert_eq!(hot_instruments, vec![instrument]);
 }

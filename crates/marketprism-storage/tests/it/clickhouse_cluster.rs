@@ -151,10 +151,10 @@ async fn storage_on_two_shards_of_two_replicas() {
         )
     });
     assert_eq!(first.dialect, Dialect::Legacy, "{}", first.server_version);
-    assert_eq!(first.applied, (1..=15).collect::<Vec<_>>());
+    assert_eq!(first.applied, (1..=16).collect::<Vec<_>>());
     let second = migrate(&clickhouse).await.expect("second run");
     assert!(second.applied.is_empty(), "{second:?}");
-    assert_eq!(second.already_applied, (1..=15).collect::<Vec<_>>());
+    assert_eq!(second.already_applied, (1..=16).collect::<Vec<_>>());
     for shard in 0..2 {
         for replica in 0..2 {
             let node = clickhouse
@@ -163,7 +163,7 @@ async fn storage_on_two_shards_of_two_replicas() {
             wait_for(
                 &node,
                 "SELECT uniqExact(version) FROM schema_migrations",
-                15,
+                16,
                 &format!("migration records on shard {shard} replica {replica}"),
             )
             .await;

@@ -6,6 +6,7 @@ mod clickhouse_cluster;
 mod cluster;
 mod consume;
 mod failures;
+mod listings;
 mod migrate;
 mod ready;
 
@@ -50,7 +51,15 @@ impl Harness {
     }
 
     pub(crate) fn start_on(nats: Nats, database: &str) -> Self {
-        let clickhouse = ClickHouseServer::start().expect("clickhouse-server");
+        Self::start_with(
+            nats,
+            ClickHouseServer::start().expect("clickhouse-server"),
+            database,
+        )
+    }
+
+    /// Servers for one test on `nats` and `clickhouse`.
+    pub(crate) fn start_with(nats: Nats, clickhouse: ClickHouseServer, database: &str) -> Self {
         let mut config: Config = toml::from_str("listen = \"127.0.0.1:0\"").expect("defaults");
         match &nats {
             Nats::Server(server) => config.nats.url = server.url(),

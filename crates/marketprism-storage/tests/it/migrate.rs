@@ -16,7 +16,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
     let first = migrate(&harness.config.clickhouse)
         .await
         .expect("first run");
-    assert_eq!(first.applied, (1..=15).collect::<Vec<_>>());
+    assert_eq!(first.applied, (1..=16).collect::<Vec<_>>());
     assert_eq!(
         first.dialect,
         Dialect::for_version(&first.server_version).expect("known version")
@@ -25,7 +25,7 @@ async fn migrate_twice_then_round_trip_every_row_type() {
         .await
         .expect("second run");
     assert!(second.applied.is_empty());
-    assert_eq!(second.already_applied, (1..=15).collect::<Vec<_>>());
+    assert_eq!(second.already_applied, (1..=16).collect::<Vec<_>>());
 
     let client = validating(harness.client(), first.dialect);
     let trade = TradeRow {
@@ -203,7 +203,7 @@ async fn an_interrupted_column_migration_completes_on_a_second_run() {
             client.query(statement).execute().await.expect(statement);
         }
         let again = migrate(&config).await.expect("second run");
-        assert_eq!(again.applied, (1..=15).collect::<Vec<_>>(), "{release}");
+        assert_eq!(again.applied, (1..=16).collect::<Vec<_>>(), "{release}");
         let columns: Vec<String> = client
             .query("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'gaps'")
             .fetch_all()
