@@ -124,6 +124,24 @@ impl VenueKind {
         }
     }
 
+    /// An instrument of the market, as configuration writes it: what a feed's channels can be
+    /// checked against before any instrument is chosen.
+    pub const fn example_symbol(self) -> &'static str {
+        match self {
+            VenueKind::BinanceSpot
+            | VenueKind::BinanceUsdm
+            | VenueKind::OkxSpot
+            | VenueKind::OkxSwap
+            | VenueKind::BybitSpot
+            | VenueKind::BybitLinear => "BTC-USDT",
+            VenueKind::OkxFutures => "BTC-USD-261225",
+            VenueKind::OkxOptions => "BTC-USD-261225-60000-C",
+            VenueKind::DeribitPerpetual => "BTC-PERPETUAL",
+            VenueKind::DeribitOptions => "BTC-25DEC26-60000-C",
+            VenueKind::CoinbaseSpot | VenueKind::CoinbaseExchange => "BTC-USD",
+        }
+    }
+
     /// Parses a configured symbol, normalized (`BTC-USDT`) or as the venue writes it
     /// (`btcusdt`, `BTC-USDT-SWAP`, `BTC-PERPETUAL`; Coinbase writes `BTC-USD`). Futures and
     /// options keep their instrument id as their symbol (`BTC-USD-250328`,
@@ -181,6 +199,16 @@ impl VenueKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_kind_s_example_symbol_is_an_instrument_of_its_market() {
+        for kind in VenueKind::ALL {
+            let symbol = kind
+                .parse_symbol(kind.example_symbol())
+                .unwrap_or_else(|error| panic!("{kind:?}: {error}"));
+            assert!(kind.protocol(&[]).in_instrument_list(&symbol), "{kind:?}");
+        }
+    }
 
     #[test]
     fn each_kind_names_the_venue_and_market_its_protocol_records() {
