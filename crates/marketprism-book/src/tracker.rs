@@ -175,6 +175,11 @@ impl BookTracker {
         }
     }
 
+    /// Forgets one instrument's book, which the connection no longer carries.
+    pub fn forget(&mut self, market_type: MarketType, symbol: &Symbol) {
+        self.books.remove(&(market_type, symbol.clone()));
+    }
+
     /// The instruments whose books wait for a snapshot.
     pub fn awaiting_snapshot(&self) -> impl Iterator<Item = (MarketType, &Symbol)> {
         self.books

@@ -58,6 +58,9 @@ pub(crate) struct Books {
     fetcher: Option<SnapshotFetcher>,
     /// Symbols with a REST snapshot requested and not yet applied.
     pending: HashSet<Symbol>,
+    /// Books added to a subscribed session whose REST snapshot waits for their first
+    /// streamed update: one fetched before the stream starts would not bridge it.
+    awaiting_stream: HashSet<Symbol>,
     /// Delays between REST snapshots that do not bridge, per symbol.
     retries: HashMap<Symbol, Backoff>,
     /// Books out of sync, since when.
@@ -93,6 +96,7 @@ impl Books {
             symbols,
             fetcher: fetcher(),
             pending: HashSet::new(),
+            awaiting_stream: HashSet::new(),
             retries: HashMap::new(),
             unsynced: HashMap::new(),
             recovery,
@@ -100,8 +104,25 @@ impl Books {
         })
     }
 
-    /// Forgets `symbol`'s book: the venue refused it, so it will never sync.
+    /// Starts keeping `symbol`'s book, newly subscribed at `now_ms`: it is out of sync until
+    /// its first snapshot. In a `subscribed` session, REST venues fetch it once the book's
+    /// first update arrives; otherwise with every book when the session is subscribed.
+    pub(crate) fn add_symbol(&mut self, symbol: Symbol, now_ms: i64, subscribed: bool) {
+        if self.symbols.contains(&symbol) {
+            return;
+        }
+        self.symbols.push(symbol.clone());
+        self.lost_sync(&symbol, now_ms);
+        if subscribed {
+            self.awaiting_stream.insert(symbol);
+        }
+    }
+
+    /// Forgets `symbol`'s book: the venue refused it, so it will never sync, or the
+    /// connection no longer carries it.
     pub(crate) fn drop_symbol(&mut self, symbol: &Symbol) {
+        self.tracker.forget(self.market_type, symbol);
+        self.awaiting_stream.remove(symbol);
         self.symbols.retain(|kept| kept != symbol);
         self.pending.remove(symbol);
         self.retries.remove(symbol);
@@ -112,6 +133,7 @@ impl Books {
     /// interruption).
     pub(crate) fn session_started(&mut self, now_ms: i64) {
         self.tracker.reset();
+        self.awaiting_stream.clear();
         for symbol in self.symbols.clone() {
             self.lost_sync(&symbol, now_ms);
         }
@@ -250,6 +272,9 @@ impl Books {
         update: BookUpdate,
     ) -> (Vec<Event>, Option<Resync>) {
         let now_ms = update.received_time_ms;
+        if self.awaiting_stream.remove(symbol) {
+            self.request_snapshot(symbol.clone());
+        }
         // A book not yet in sync that fails now failed to bridge its latest snapshot: the
         // next one waits for the backoff. A synced book that breaks is rebuilt at once.
         let was_unsynced = self.unsynced.contains_key(symbol);
@@ -291,9 +316,12 @@ impl Books {
         }
     }
 
-    /// Applies a fetched REST snapshot.
+    /// Applies a fetched REST snapshot; one of a book no longer kept is dropped.
     pub(crate) fn apply_snapshot(&mut self, snapshot: Snapshot) -> Vec<Event> {
         self.pending.remove(&snapshot.symbol);
+        if !self.symbols.contains(&snapshot.symbol) {
+            return Vec::new();
+        }
         let now_ms = snapshot.update.received_time_ms;
         let tracked = self
             .tracker

@@ -15,6 +15,21 @@
 //! depth = 50
 //! interval = "100ms"
 //! ```
+//!
+//! A feed may also choose its instruments from the venue's list, re-read at an interval;
+//! an instrument matching any rule is recorded, from its listing to its delisting or expiry:
+//!
+//! ```toml
+//! [[venues]]
+//! venue = "binance_usdm"
+//! channels = ["trades", "orderbook"]
+//! discover = { interval = "5m", select = [{ quote = "USDT" }] }
+//!
+//! [[venues]]
+//! venue = "deribit_options"
+//! channels = ["trades"]
+//! discover = { select = [{ base = "BTC", expires_within = "7d" }] }
+//! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marketprism_book::PublishSettings;
-use marketprism_model::Symbol;
+use marketprism_model::{Listing, OptionKind, Symbol};
 use marketprism_venues::{
     Channel, Poll, PollKind, Subscription, VenueError, VenueKind, VenueProtocol,
 };
@@ -107,14 +122,85 @@ pub struct VenueConfig {
     /// venue's production endpoint by default.
     #[serde(default)]
     pub rest_endpoint: Option<String>,
-    /// Instruments, normalized (`BTC-USDT`) or venue-native (`btcusdt`).
+    /// Instruments, normalized (`BTC-USDT`) or venue-native (`btcusdt`); may be empty when
+    /// [`Self::discover`] selects them.
+    #[serde(default)]
     pub symbols: Vec<String>,
+    /// Instruments chosen from the venue's instrument list as it changes, besides
+    /// [`Self::symbols`].
+    #[serde(default)]
+    pub discover: Option<DiscoverConfig>,
     /// Channels to subscribe for every symbol.
     #[serde(default)]
     pub channels: Vec<Channel>,
     /// REST series to poll for every symbol.
     #[serde(default)]
     pub polls: Vec<PollConfig>,
+}
+
+fn default_discover_interval() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Instruments chosen from the venue's instrument list: the list is read at start and every
+/// `interval`; instruments that join it and match a rule are subscribed, those that leave it
+/// (or expire) are unsubscribed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverConfig {
+    /// How often the list is read, e.g. `5m`. Each read costs the venue's instrument-list
+    /// request weight.
+    #[serde(default = "default_discover_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// An instrument of the feed's market matching any rule is recorded.
+    pub select: Vec<SelectRule>,
+}
+
+/// Which listed instruments to record: every field given must match (an empty rule matches
+/// every instrument of the feed's market). Assets compare without regard to case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectRule {
+    /// Base asset, e.g. `BTC`.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// Quote asset, e.g. `USDT`.
+    #[serde(default)]
+    pub quote: Option<String>,
+    /// Settlement asset of derivatives, e.g. `USDC`.
+    #[serde(default)]
+    pub settle: Option<String>,
+    /// Only futures and options expiring within this long, e.g. `7d`; as time passes, later
+    /// expiries come within it, so the selection rolls.
+    #[serde(default, with = "humantime_serde")]
+    pub expires_within: Option<Duration>,
+    /// Only calls or only puts.
+    #[serde(default)]
+    pub option_kind: Option<OptionKind>,
+}
+
+impl SelectRule {
+    /// Whether `listing` matches at `now_ms`.
+    pub fn matches(&self, listing: &Listing, now_ms: i64) -> bool {
+        let same = |wanted: &Option<String>, asset: Option<&str>| {
+            wanted
+                .as_ref()
+                .is_none_or(|wanted| asset.is_some_and(|asset| wanted.eq_ignore_ascii_case(asset)))
+        };
+        let expires_in_time = self.expires_within.is_none_or(|within| {
+            let within_ms = i64::try_from(within.as_millis()).unwrap_or(i64::MAX);
+            listing
+                .expiry_ms
+                .is_some_and(|expiry_ms| expiry_ms.saturating_sub(now_ms) <= within_ms)
+        });
+        same(&self.base, Some(&listing.base))
+            && same(&self.quote, Some(&listing.quote))
+            && same(&self.settle, listing.settle.as_deref())
+            && expires_in_time
+            && self
+                .option_kind
+                .is_none_or(|kind| listing.option_kind == Some(kind))
+    }
 }
 
 fn default_period() -> String {
@@ -155,21 +241,29 @@ impl VenueConfig {
         Ok(self.venue.protocol(&self.normalized_symbols()?))
     }
 
-    /// Checks that the venue offers every configured channel and polled series.
+    /// Checks that the venue offers every configured channel and polled series, for the
+    /// configured symbols, or an instrument of the market when they are to be discovered.
     fn check_offered(&self) -> Result<(), VenueError> {
         let protocol = self.protocol()?;
-        protocol.subscribe_requests(&self.subscriptions()?)?;
-        for (poll, _) in self.polls()? {
+        let mut symbols = self.normalized_symbols()?;
+        if symbols.is_empty() {
+            symbols.push(self.venue.parse_symbol(self.venue.example_symbol())?);
+        }
+        protocol.subscribe_requests(&self.subscriptions_of(&symbols))?;
+        for (poll, _) in self.polls_of(&symbols) {
             protocol.poll_url(self.rest_endpoint(), &poll, 0)?;
         }
         Ok(())
     }
 
-    /// Every (poll, symbol) series.
+    /// Every (poll, symbol) series of the configured symbols.
     pub fn polls(&self) -> Result<Vec<(Poll, Duration)>, VenueError> {
-        let symbols = self.normalized_symbols()?;
-        Ok(self
-            .polls
+        Ok(self.polls_of(&self.normalized_symbols()?))
+    }
+
+    /// Every (poll, symbol) series of `symbols`.
+    pub fn polls_of(&self, symbols: &[Symbol]) -> Vec<(Poll, Duration)> {
+        self.polls
             .iter()
             .flat_map(|config| {
                 symbols.iter().map(move |symbol| {
@@ -183,7 +277,7 @@ impl VenueConfig {
                     )
                 })
             })
-            .collect())
+            .collect()
     }
 
     /// The configured symbols, normalized.
@@ -194,11 +288,14 @@ impl VenueConfig {
             .collect()
     }
 
-    /// Every (channel, symbol) pair.
+    /// Every (channel, symbol) pair of the configured symbols.
     pub fn subscriptions(&self) -> Result<Vec<Subscription>, VenueError> {
-        let symbols = self.normalized_symbols()?;
-        Ok(self
-            .channels
+        Ok(self.subscriptions_of(&self.normalized_symbols()?))
+    }
+
+    /// Every (channel, symbol) pair of `symbols`.
+    pub fn subscriptions_of(&self, symbols: &[Symbol]) -> Vec<Subscription> {
+        self.channels
             .iter()
             .flat_map(|&channel| {
                 symbols.iter().map(move |symbol| Subscription {
@@ -206,7 +303,7 @@ impl VenueConfig {
                     symbol: symbol.clone(),
                 })
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -558,7 +655,8 @@ impl Config {
                     symbols.push(text.clone());
                 }
             }
-            if !symbols.is_empty() {
+            // A discovering feed's instruments are split as they are discovered.
+            if !symbols.is_empty() || venue.discover.is_some() {
                 venues.push(VenueConfig {
                     symbols,
                     ..venue.clone()
@@ -600,10 +698,35 @@ impl Config {
             }
         }
         for (index, venue) in self.venues.iter().enumerate() {
-            if venue.symbols.is_empty() || (venue.channels.is_empty() && venue.polls.is_empty()) {
+            let selects = venue
+                .discover
+                .as_ref()
+                .is_some_and(|discover| !discover.select.is_empty());
+            if (venue.symbols.is_empty() && !selects)
+                || (venue.channels.is_empty() && venue.polls.is_empty())
+            {
                 return Err(format!(
-                    "venues[{index}]: symbols, and channels or polls, must not be empty"
+                    "venues[{index}]: symbols (or discover.select), and channels or polls, \
+                     must not be empty"
                 ));
+            }
+            if let Some(discover) = &venue.discover {
+                if discover.interval < Duration::from_secs(1) {
+                    return Err(format!(
+                        "venues[{index}]: discover.interval must be at least 1s"
+                    ));
+                }
+                if venue
+                    .venue
+                    .protocol(&[])
+                    .instruments_urls(venue.rest_endpoint())
+                    .is_empty()
+                {
+                    return Err(format!(
+                        "venues[{index}]: {:?} has no instrument list to discover from",
+                        venue.venue
+                    ));
+                }
             }
             if venue.polls.iter().any(|poll| poll.interval.is_zero()) {
                 return Err(format!("venues[{index}]: a poll interval must be positive"));

@@ -9,6 +9,11 @@
 //! the next process covers the restart the same way. At shutdown a session closes its socket
 //! and still reads what the socket delivers, up to `drain_timeout`.
 //!
+//! The instruments a connection carries change while it runs ([`Change`]): added ones are
+//! subscribed and removed ones unsubscribed on the open socket, or by the next session when
+//! none is open, and neither interrupts the others. An instrument added while the connection
+//! is down is not owed a gap for that outage: it was not carried before.
+//!
 //! What a session sends keeps within the venue's [`WsLimits`]: every socket waits for the
 //! venue's connection [`Gate`] (shared by the venue's connections) before it is opened, and
 //! subscribe requests, book resubscriptions and, where the venue counts them, keepalives
@@ -24,7 +29,8 @@ use marketprism_book::PublishSettings;
 use marketprism_bus::Backoff;
 use marketprism_model::{now_ms, Event, Gap, GapReason, GapState, Symbol};
 use marketprism_venues::{
-    refused_symbols, CountedMessages, Inbound, Subscription, VenueProtocol, WsLimits,
+    refused_symbols, Channel, CountedMessages, Inbound, Subscription, VenueError, VenueProtocol,
+    WsLimits,
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -70,11 +76,22 @@ impl Gate {
     }
 }
 
+/// A change to the instruments a running connection carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Subscribe to these, of instruments the connection does not carry yet.
+    Add(Vec<Subscription>),
+    /// Unsubscribe from every subscription of these instruments and forget them.
+    Remove(Vec<Symbol>),
+}
+
 /// A frame waiting for the message gate.
 struct Queued {
     text: String,
     /// A subscribe request: its reply is awaited from when it is sent.
     subscribe: bool,
+    /// The replies confirming a subscribe request.
+    acks: Vec<u64>,
 }
 
 /// Why a session ended.
@@ -92,6 +109,13 @@ enum SessionEnd {
 
 /// What a connection keeps from one session to the next.
 struct FeedState {
+    /// What the connection subscribes to.
+    subscriptions: Vec<Subscription>,
+    /// The instruments it carries: a market-wide channel (OKX `liquidation-orders`) also
+    /// reports other instruments, whose events are dropped.
+    symbols: HashSet<Symbol>,
+    /// Changes to the instruments carried, applied as they come.
+    changes: mpsc::UnboundedReceiver<Change>,
     /// Symbols the venue refused to subscribe: left out of every later session.
     refused: HashSet<Symbol>,
     /// The connection's order books, if it subscribes to any.
@@ -147,10 +171,33 @@ impl FeedState {
     }
 }
 
+impl FeedState {
+    /// The subscriptions of symbols the venue has not refused.
+    fn active_subscriptions(&self) -> Vec<Subscription> {
+        self.subscriptions
+            .iter()
+            .filter(|subscription| !self.refused.contains(&subscription.symbol))
+            .cloned()
+            .collect()
+    }
+}
+
 /// An interruption not yet covered by a gap event.
 struct Interruption {
     reason: GapReason,
     at_ms: i64,
+    /// Instruments added since: they lost nothing to it.
+    exempt: HashSet<Symbol>,
+}
+
+impl Interruption {
+    fn new(reason: GapReason) -> Self {
+        Interruption {
+            reason,
+            at_ms: now_ms(),
+            exempt: HashSet::new(),
+        }
+    }
 }
 
 /// A venue connection and everything it needs to run.
@@ -162,10 +209,8 @@ pub(crate) struct Connection {
     /// The venue's REST client, its budget shared with the venue's other connections and
     /// pollers.
     pub(crate) rest_client: marketprism_rest::RestClient,
+    /// What the connection subscribes to when it starts.
     pub(crate) subscriptions: Vec<Subscription>,
-    /// The subscribed symbols: a market-wide channel (OKX `liquidation-orders`) also
-    /// reports other instruments, whose events are dropped.
-    pub(crate) symbols: HashSet<Symbol>,
     pub(crate) book_settings: PublishSettings,
     pub(crate) book_recovery: RecoverySettings,
     pub(crate) settings: ConnectionConfig,
@@ -216,9 +261,20 @@ impl Connection {
         )
     }
 
-    /// Runs sessions until shutdown.
-    pub(crate) async fn run(self, shutdown: CancellationToken) {
+    /// Runs sessions until shutdown, applying `changes` to the instruments carried.
+    pub(crate) async fn run(
+        self,
+        changes: mpsc::UnboundedReceiver<Change>,
+        shutdown: CancellationToken,
+    ) {
         let mut state = FeedState {
+            symbols: self
+                .subscriptions
+                .iter()
+                .map(|subscription| subscription.symbol.clone())
+                .collect(),
+            subscriptions: self.subscriptions.clone(),
+            changes,
             refused: HashSet::new(),
             books: self.books(&shutdown),
             backoff: Backoff::new(self.settings.backoff_initial, self.settings.backoff_max),
@@ -246,10 +302,9 @@ impl Connection {
                 SessionEnd::Lost { reason, detail } => {
                     tracing::warn!(feed = %self.feed(), reason = reason.as_str(), %detail, "Connection lost; reconnecting.");
                     self.metrics.reconnects.inc();
-                    state.interruption.get_or_insert(Interruption {
-                        reason,
-                        at_ms: now_ms(),
-                    });
+                    state
+                        .interruption
+                        .get_or_insert_with(|| Interruption::new(reason));
                 }
                 SessionEnd::Refused { symbols, reason } => {
                     if !self.leave_out(&mut state, symbols, &reason) {
@@ -280,28 +335,108 @@ impl Connection {
         // Symbols whose requests the venue accepted may have sent data already: the
         // resubscription interrupts them.
         if !state.last_seen.is_empty() {
-            state.interruption.get_or_insert(Interruption {
-                reason: GapReason::Disconnect,
-                at_ms: now_ms(),
-            });
+            state
+                .interruption
+                .get_or_insert_with(|| Interruption::new(GapReason::Disconnect));
         }
         state.backoff.reset();
-        !self.active_subscriptions(&state.refused).is_empty()
+        !state.active_subscriptions().is_empty()
     }
 
-    /// The subscriptions of symbols the venue has not refused.
-    fn active_subscriptions(&self, refused: &HashSet<Symbol>) -> Vec<Subscription> {
-        self.subscriptions
-            .iter()
-            .filter(|subscription| !refused.contains(&subscription.symbol))
-            .cloned()
-            .collect()
+    /// Applies `change` to `state`, and returns the frames the open session (if any) must
+    /// send: subscribe requests of what was added, with the replies they await, and
+    /// unsubscribe frames of what was removed. A session not yet open subscribes to what
+    /// `state` holds.
+    fn apply_change(
+        &self,
+        state: &mut FeedState,
+        change: Change,
+        subscribed: bool,
+    ) -> Result<Vec<Queued>, VenueError> {
+        let now = now_ms();
+        match change {
+            Change::Add(subscriptions) => {
+                let added: Vec<Subscription> = subscriptions
+                    .into_iter()
+                    .filter(|subscription| !state.subscriptions.contains(subscription))
+                    .collect();
+                for subscription in &added {
+                    let symbol = &subscription.symbol;
+                    state.refused.remove(symbol);
+                    if let Some(interruption) = state.interruption.as_mut() {
+                        interruption.exempt.insert(symbol.clone());
+                    }
+                    if subscription.channel == Channel::OrderBook {
+                        if let Some(books) = state.books.as_mut() {
+                            books.add_symbol(symbol.clone(), now, subscribed);
+                        }
+                    }
+                    state.symbols.insert(symbol.clone());
+                }
+                state.subscriptions.extend(added.iter().cloned());
+                tracing::info!(feed = %self.feed(), subscriptions = added.len(), "Instruments added to the connection.");
+                Ok(self
+                    .protocol
+                    .subscribe_requests(&added)?
+                    .into_iter()
+                    .map(|request| Queued {
+                        text: request.frame,
+                        subscribe: true,
+                        acks: request.acks,
+                    })
+                    .collect())
+            }
+            Change::Remove(symbols) => {
+                let symbols: HashSet<Symbol> = symbols.into_iter().collect();
+                let (removed, kept): (Vec<Subscription>, Vec<Subscription>) = state
+                    .subscriptions
+                    .drain(..)
+                    .partition(|subscription| symbols.contains(&subscription.symbol));
+                state.subscriptions = kept;
+                for symbol in &symbols {
+                    state.symbols.remove(symbol);
+                    state.last_seen.remove(symbol);
+                    state.book_update_ids.remove(symbol);
+                    state.unsaved.remove(symbol);
+                    state.continuity.forget(symbol);
+                    if let Some(books) = state.books.as_mut() {
+                        books.drop_symbol(symbol);
+                    }
+                }
+                tracing::info!(feed = %self.feed(), instruments = symbols.len(), "Instruments removed from the connection.");
+                // A stream the remaining instruments share (a market-wide channel) stays.
+                let mut still_needed: HashSet<String> = HashSet::new();
+                for subscription in &state.subscriptions {
+                    still_needed.extend(self.protocol.streams(subscription)?);
+                }
+                let mut ending = Vec::new();
+                for subscription in removed {
+                    let streams = self.protocol.streams(&subscription)?;
+                    if streams.iter().all(|stream| !still_needed.contains(stream)) {
+                        ending.push(subscription);
+                    }
+                }
+                if ending.is_empty() {
+                    return Ok(Vec::new());
+                }
+                Ok(self
+                    .protocol
+                    .unsubscribe_frames(&ending)?
+                    .into_iter()
+                    .map(|text| Queued {
+                        text,
+                        subscribe: false,
+                        acks: Vec::new(),
+                    })
+                    .collect())
+            }
+        }
     }
 
     /// Continues from where the previous process left the connection's symbols: their last
     /// events and trade counters, and a `restart` interruption the first session reports.
     async fn restore(&self, state: &mut FeedState) {
-        let remembered = self.store.load(&self.symbols).await;
+        let remembered = self.store.load(&state.symbols).await;
         if remembered.is_empty() {
             return;
         }
@@ -315,10 +450,7 @@ impl Connection {
             }
             state.continuity.restore(symbol, remembered.trades);
         }
-        state.interruption = Some(Interruption {
-            reason: GapReason::Restart,
-            at_ms: now_ms(),
-        });
+        state.interruption = Some(Interruption::new(GapReason::Restart));
     }
 
     /// Saves the changed symbols in the background, unless the previous save still runs;
@@ -356,15 +488,17 @@ impl Connection {
     async fn emit_gaps(
         &self,
         interruption: &Interruption,
-        last_seen: &HashMap<Symbol, i64>,
-        refused: &HashSet<Symbol>,
+        state: &FeedState,
         confirmed_ms: i64,
     ) -> Result<(), SessionEnd> {
-        let mut symbols: Vec<&Symbol> = self
+        let last_seen = &state.last_seen;
+        let mut symbols: Vec<&Symbol> = state
             .subscriptions
             .iter()
             .map(|subscription| &subscription.symbol)
-            .filter(|symbol| !refused.contains(*symbol))
+            .filter(|symbol| {
+                !state.refused.contains(*symbol) && !interruption.exempt.contains(*symbol)
+            })
             .collect();
         symbols.sort();
         symbols.dedup();
@@ -466,9 +600,15 @@ impl<'a> Session<'a> {
             Ok(Err(error)) => return Err(lost(format!("connecting to {url}: {error}"))),
             Err(_) => return Err(lost(format!("connecting to {url}: timed out"))),
         };
+        // Changes that came while no session was open: this one subscribes to the result.
+        while let Ok(change) = state.changes.try_recv() {
+            connection
+                .apply_change(state, change, false)
+                .map_err(|error| lost(error.to_string()))?;
+        }
         let requests = connection
             .protocol
-            .subscribe_requests(&connection.active_subscriptions(&state.refused))
+            .subscribe_requests(&state.active_subscriptions())
             .map_err(|error| lost(error.to_string()))?;
         let awaiting = requests
             .iter()
@@ -479,6 +619,7 @@ impl<'a> Session<'a> {
             .map(|request| Queued {
                 text: request.frame,
                 subscribe: true,
+                acks: Vec::new(),
             })
             .collect();
         // A new socket starts a new count, unless the venue counts per IP.
@@ -542,7 +683,22 @@ impl<'a> Session<'a> {
         self.outbox.extend(frames.into_iter().map(|text| Queued {
             text,
             subscribe: false,
+            acks: Vec::new(),
         }));
+        self.flush().await
+    }
+
+    /// Applies a change to the instruments carried and queues what it must send; the
+    /// replies of added subscriptions are awaited like the first ones.
+    async fn change(&mut self, change: Change) -> Result<(), SessionEnd> {
+        let frames = self
+            .connection
+            .apply_change(self.state, change, self.subscribed)
+            .map_err(|error| self.lost(GapReason::Disconnect, error.to_string()))?;
+        for frame in &frames {
+            self.awaiting.extend(frame.acks.iter().copied());
+        }
+        self.outbox.extend(frames);
         self.flush().await
     }
 
@@ -591,6 +747,7 @@ impl<'a> Session<'a> {
             () = tokio::time::sleep_until(self.send_at), if !self.outbox.is_empty() => {
                 return self.flush().await;
             }
+            Some(change) = self.state.changes.recv() => return self.change(change).await,
             frame = tick(&mut self.keepalive) => {
                 // A keepalive the venue does not count needs no place at the gate.
                 if self.connection.limits.counted == CountedMessages::EveryFrame {
@@ -669,7 +826,7 @@ impl<'a> Session<'a> {
                 let refused = refused_symbols(
                     connection.protocol.as_ref(),
                     &reason,
-                    connection
+                    self.state
                         .symbols
                         .iter()
                         .filter(|symbol| !self.state.refused.contains(*symbol)),
@@ -725,15 +882,10 @@ impl<'a> Session<'a> {
             books.subscribed();
         }
         connection.metrics.connections_up.inc();
-        tracing::info!(feed = %connection.feed(), streams = connection.subscriptions.len(), "Subscribed.");
+        tracing::info!(feed = %connection.feed(), subscriptions = self.state.subscriptions.len(), "Subscribed.");
         if let Some(interruption) = self.state.interruption.take() {
             connection
-                .emit_gaps(
-                    &interruption,
-                    &self.state.last_seen,
-                    &self.state.refused,
-                    received_time_ms,
-                )
+                .emit_gaps(&interruption, self.state, received_time_ms)
                 .await?;
         }
         // Data that arrived before the last confirmation follows the gaps.
@@ -750,7 +902,7 @@ impl<'a> Session<'a> {
         }
         let connection = self.connection;
         for event in events {
-            if !connection.symbols.contains(event.symbol()) {
+            if !self.state.symbols.contains(event.symbol()) {
                 connection.metrics.events_unsubscribed.inc();
                 continue;
             }

@@ -38,6 +38,11 @@ impl TradeContinuity {
         self.last.insert(symbol, streams);
     }
 
+    /// Forgets `symbol`'s counters: the connection no longer carries it.
+    pub(crate) fn forget(&mut self, symbol: &Symbol) {
+        self.last.remove(symbol);
+    }
+
     /// Notes `trade` and returns the gap before it when its counter skipped ids. A counter
     /// seen before, or older than the last, is not a gap: venues resend recent trades after
     /// a resubscribe.

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use marketprism_model::{now_ms, Symbol};
+use marketprism_model::{now_ms, Listing, Symbol};
 use marketprism_rest::RestClient;
 use marketprism_venues::{RestCall, VenueProtocol};
 
@@ -35,20 +35,14 @@ pub async fn check_symbols<'a>(
     symbols: impl IntoIterator<Item = &'a Symbol>,
     timeout: Duration,
 ) -> SymbolCheck {
-    let urls = protocol.instruments_urls(rest_endpoint);
-    if urls.is_empty() {
-        return SymbolCheck::Unchecked("the venue has no instrument list".to_owned());
-    }
-    let mut listed: HashSet<String> = HashSet::new();
-    for url in &urls {
-        match read_list(protocol, rest_client, url, timeout).await {
-            Ok(names) => listed.extend(names),
+    let listed: HashSet<String> =
+        match read_listings(protocol, rest_endpoint, rest_client, timeout).await {
+            Ok(listings) => listings
+                .into_iter()
+                .map(|listing| listing.venue_symbol.to_ascii_uppercase())
+                .collect(),
             Err(reason) => return SymbolCheck::Unchecked(reason),
-        }
-    }
-    if listed.is_empty() {
-        return SymbolCheck::Unchecked(format!("{} lists no instrument", urls.join(", ")));
-    }
+        };
     let unlisted = symbols
         .into_iter()
         .filter(|symbol| protocol.in_instrument_list(symbol))
@@ -58,14 +52,37 @@ pub async fn check_symbols<'a>(
     SymbolCheck::Checked { unlisted }
 }
 
-/// The venue's names of the instruments one list at `url` holds, upper-cased, or why it
-/// could not be read.
+/// Reads every instrument of `protocol`'s market from its lists at `rest_endpoint`
+/// ([`VenueProtocol::instruments_urls`]) through `rest_client` (its budget applies), each
+/// within `timeout`; or why they could not be read. A market with no list, or lists naming
+/// no instrument, cannot be read.
+pub(crate) async fn read_listings(
+    protocol: &dyn VenueProtocol,
+    rest_endpoint: &str,
+    rest_client: &RestClient,
+    timeout: Duration,
+) -> Result<Vec<Listing>, String> {
+    let urls = protocol.instruments_urls(rest_endpoint);
+    if urls.is_empty() {
+        return Err("the venue has no instrument list".to_owned());
+    }
+    let mut listings = Vec::new();
+    for url in &urls {
+        listings.extend(read_list(protocol, rest_client, url, timeout).await?);
+    }
+    if listings.is_empty() {
+        return Err(format!("{} lists no instrument", urls.join(", ")));
+    }
+    Ok(listings)
+}
+
+/// The instruments one list at `url` holds, or why it could not be read.
 async fn read_list(
     protocol: &dyn VenueProtocol,
     rest_client: &RestClient,
     url: &str,
     timeout: Duration,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<Listing>, String> {
     let cost = protocol.request_cost(RestCall::Instruments);
     let body = match tokio::time::timeout(timeout, rest_client.get(cost, url)).await {
         Ok(Ok(body)) => body,
@@ -77,11 +94,7 @@ async fn read_list(
             ))
         }
     };
-    match protocol.parse_instruments(&body, now_ms()) {
-        Ok(listings) => Ok(listings
-            .into_iter()
-            .map(|listing| listing.venue_symbol.to_ascii_uppercase())
-            .collect()),
-        Err(error) => Err(format!("{url}: {error}")),
-    }
+    protocol
+        .parse_instruments(&body, now_ms())
+        .map_err(|error| format!("{url}: {error}"))
 }

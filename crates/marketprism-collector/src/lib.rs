@@ -19,6 +19,8 @@ mod books;
 mod config;
 mod connection;
 mod continuity;
+mod discovery;
+mod feed;
 mod instruments;
 mod metrics;
 mod pollers;
@@ -30,8 +32,8 @@ mod snapshots;
 pub mod spool;
 
 pub use config::{
-    BooksConfig, Config, ConnectionConfig, PollConfig, PublishConfig, RestConfig, ShardConfig,
-    SpoolConfig, VenueConfig, WhenFull,
+    BooksConfig, Config, ConnectionConfig, DiscoverConfig, PollConfig, PublishConfig, RestConfig,
+    SelectRule, ShardConfig, SpoolConfig, VenueConfig, WhenFull,
 };
 pub use instruments::{check_symbols, SymbolCheck};
 pub use metrics::metrics_exposition;

@@ -42,6 +42,8 @@ pub(crate) struct Metrics {
     pub(crate) poll_failures: Counter,
     pub(crate) poll_rate_limited: Counter,
     pub(crate) connections_up: Gauge,
+    /// Venue connections running, each of which must be subscribed for readiness.
+    pub(crate) connections_planned: Gauge,
     /// REST requests, weight, budget waits and rate-limit pauses per venue.
     pub(crate) rest: marketprism_rest::RestMetrics,
     pub(crate) outstanding_acks: Gauge,
@@ -164,6 +166,11 @@ impl Metrics {
             self.connections_up.clone(),
         );
         registry.register(
+            "connections_planned",
+            "Venue connections the collector runs within the venues' limits",
+            self.connections_planned.clone(),
+        );
+        registry.register(
             "outstanding_acks",
             "Publishes awaiting their JetStream ack",
             self.outstanding_acks.clone(),
@@ -216,8 +223,6 @@ pub fn metrics_exposition() -> String {
 /// What the collector's readiness requires, from its configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct ReadyRules {
-    /// Venue connections configured, each of which must be subscribed.
-    pub(crate) connections: usize,
     /// The watchdog that replaces a silent connection, named in the reason.
     pub(crate) watchdog: Duration,
     /// Longest wait for an ack, or disconnection from NATS.
@@ -307,11 +312,12 @@ impl Metrics {
             ));
         }
         let up = self.connections_up.get();
-        if up < rules.connections as i64 {
+        let planned = self.connections_planned.get();
+        if up < planned {
             reasons.push(format!(
-                "{up} of {} venue connections subscribed; the others are connecting, or were \
-                 replaced after a silence past connection.watchdog ({:?})",
-                rules.connections, rules.watchdog
+                "{up} of {planned} venue connections subscribed; the others are connecting, or \
+                 were replaced after a silence past connection.watchdog ({:?})",
+                rules.watchdog
             ));
         }
         let nats = match (state, late) {

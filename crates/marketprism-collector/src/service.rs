@@ -6,10 +6,9 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::jetstream;
 use marketprism_bus::Backoff;
-use marketprism_model::Symbol;
-use marketprism_rest::{RestClient, RestClients};
+use marketprism_rest::RestClients;
 use marketprism_telemetry::Readiness;
-use marketprism_venues::{MessageScope, Subscription, VenueError, VenueProtocol};
+use marketprism_venues::{MessageScope, VenueError};
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -17,14 +16,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::books::RecoverySettings;
-use crate::config::{Config, ConnectionConfig, PublishConfig, VenueConfig};
-use crate::connection::{Connection, Gate};
+use crate::config::{Config, PublishConfig};
+use crate::connection::Gate;
+use crate::feed::{Feed, FeedParts};
 use crate::instruments::{check_symbols, SymbolCheck};
 use crate::metrics::{watch_readiness, Metrics, ReadyRules};
-use crate::pollers::Poller;
 use crate::publisher::Publisher;
 use crate::resume::FeedStore;
-use crate::sharding::{self, connection_pacer, message_pacer};
+use crate::sharding::{connection_pacer, message_pacer};
 use crate::spool::Spool;
 
 /// The collector could not start.
@@ -125,50 +124,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
         unsynced_after: config.books.unsynced_gap_after,
     };
     let config_error = |error: VenueError| CollectorError::Config(error.to_string());
-    let mut venues = Vec::new();
-    for venue in &config.venues {
-        let protocol = venue.protocol().map_err(config_error)?;
-        let rest_client = rest_clients.client(venue.rest_endpoint(), protocol.rest_limits());
-        venues.push((venue, protocol, rest_client));
-    }
-    // Every venue's list at once, so that venues that do not answer delay the start once.
-    let unlisted =
-        futures::future::join_all(venues.iter().map(|(venue, protocol, rest_client)| {
-            unlisted_symbols(
-                venue,
-                protocol.as_ref(),
-                rest_client,
-                &config.connection,
-                &metrics,
-            )
-        }))
-        .await;
     let connections = TaskTracker::new();
-    let mut connection_count = 0;
     // Per endpoint and venue: the gate of new connections, and the gate of messages where
     // the venue counts them per IP; shared by every connection there.
     let mut gates: HashMap<(String, &'static str), (Gate, Option<Gate>)> = HashMap::new();
-    for ((venue, protocol, rest_client), unlisted) in venues.into_iter().zip(unlisted) {
-        let unlisted = unlisted.map_err(config_error)?;
-        let subscriptions: Vec<_> = venue
-            .subscriptions()
-            .map_err(config_error)?
-            .into_iter()
-            .filter(|subscription| !unlisted.contains(&subscription.symbol))
-            .collect();
+    let mut feeds = Vec::new();
+    for venue in &config.venues {
+        let protocol = venue.protocol().map_err(config_error)?;
         let limits = protocol.ws_limits();
-        let instruments =
-            sharding::instruments(protocol.as_ref(), &subscriptions).map_err(config_error)?;
-        // Nothing is connected yet; instrument discovery will rebalance a running plan.
-        let plan = sharding::rebalance(&[], &instruments, &limits)
-            .map_err(|error| CollectorError::Config(error.to_string()))?;
-        tracing::info!(
-            feed = %format!("{}.{}", protocol.exchange(), protocol.market_type()),
-            instruments = instruments.len(),
-            connections = plan.len(),
-            streams_per_connection = limits.streams_per_connection,
-            "Connections planned within the venue's limits."
-        );
         let (connect_gate, message_gate) = gates
             .entry((venue.endpoint().to_owned(), limits.name))
             .or_insert_with(|| {
@@ -179,55 +142,43 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
                 )
             })
             .clone();
-        for symbols in plan {
-            connection_count += 1;
-            let symbols: HashSet<Symbol> = symbols.into_iter().collect();
-            let subscriptions: Vec<Subscription> = subscriptions
-                .iter()
-                .filter(|subscription| symbols.contains(&subscription.symbol))
-                .cloned()
-                .collect();
-            let connection = Connection {
-                // A protocol of its own: some keep state per connection (Coinbase Advanced
-                // Trade numbers every message of a connection).
-                protocol: venue.protocol().map_err(config_error)?,
-                endpoint: venue.endpoint().to_owned(),
-                rest_endpoint: venue.rest_endpoint().to_owned(),
-                rest_client: rest_client.clone(),
-                subscriptions,
-                symbols,
-                book_settings: config.books.publish_settings(),
-                book_recovery,
-                settings: config.connection.clone(),
-                limits,
-                connect_gate: connect_gate.clone(),
-                message_gate: message_gate.clone(),
-                sender: sender.clone(),
-                metrics: metrics.clone(),
-                store: FeedStore::new(
-                    state_bucket.clone(),
-                    config.name.as_deref(),
-                    protocol.exchange(),
-                    protocol.market_type(),
-                ),
-            };
-            connections.spawn(connection.run(reading.clone()));
-        }
-        for (poll, every) in venue
-            .polls()
-            .map_err(config_error)?
-            .into_iter()
-            .filter(|(poll, _)| !unlisted.contains(&poll.symbol))
-        {
-            let poller = Poller {
-                protocol: protocol.clone(),
-                rest_endpoint: venue.rest_endpoint().to_owned(),
-                poll,
-                every,
-                sender: sender.clone(),
-                metrics: metrics.clone(),
-            };
-            connections.spawn(poller.run(rest_client.clone(), reading.clone()));
+        let parts = FeedParts {
+            venue: venue.clone(),
+            shard: config.shard,
+            rest_client: rest_clients.client(venue.rest_endpoint(), protocol.rest_limits()),
+            book_recovery,
+            book_settings: config.books.publish_settings(),
+            connection: config.connection.clone(),
+            connect_gate,
+            message_gate,
+            sender: sender.clone(),
+            metrics: metrics.clone(),
+            store: FeedStore::new(
+                state_bucket.clone(),
+                config.name.as_deref(),
+                protocol.exchange(),
+                protocol.market_type(),
+            ),
+            tasks: connections.clone(),
+            reading: reading.clone(),
+        };
+        feeds.push(Feed::new(parts).map_err(config_error)?);
+    }
+    // Every venue's list at once, so that venues that do not answer delay the start once.
+    futures::future::join_all(feeds.iter_mut().map(Feed::read_list)).await;
+    for mut feed in feeds {
+        let mut warned = HashSet::new();
+        let selected = feed.selection(&mut warned);
+        feed.apply(&selected)
+            .map_err(|error| CollectorError::Config(error.to_string()))?;
+        tracing::info!(
+            feed = %feed.name(),
+            instruments = selected.len(),
+            connections = feed.connection_count(),
+            "Connections planned within the venue's limits."
+        );
+        if let Some(discover) = feed.discover_interval() {
+            connections.spawn(feed.discover(discover, warned));
         }
     }
     connections.close();
@@ -235,7 +186,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Coll
 
     // Ready while every connection is subscribed and JetStream acknowledges in time.
     let rules = ReadyRules {
-        connections: connection_count,
         watchdog: config.connection.watchdog,
         ack_deadline: config.publish.ack_deadline,
         outstanding_acks_bound: config.publish.outstanding_acks_bound(),
@@ -312,41 +262,6 @@ pub async fn check_configured_symbols(
         });
     }
     Ok(futures::future::join_all(checks).await)
-}
-
-/// The configured symbols of `venue` its instrument list does not hold: each is logged as
-/// an error and counted, and left out of its connections and polls. A list that cannot be
-/// read leaves every symbol in, with a warning: the venue itself may still refuse one.
-async fn unlisted_symbols(
-    venue: &VenueConfig,
-    protocol: &dyn VenueProtocol,
-    rest_client: &RestClient,
-    connection: &ConnectionConfig,
-    metrics: &Metrics,
-) -> Result<HashSet<Symbol>, VenueError> {
-    let symbols = venue.normalized_symbols()?;
-    let feed = format!("{}.{}", protocol.exchange(), protocol.market_type());
-    let check = check_symbols(
-        protocol,
-        venue.rest_endpoint(),
-        rest_client,
-        &symbols,
-        connection.subscribe_timeout,
-    )
-    .await;
-    match check {
-        SymbolCheck::Checked { unlisted } => {
-            for symbol in &unlisted {
-                tracing::error!(%feed, %symbol, "The venue does not list the symbol; it is left out. Remove it from the configuration.");
-                metrics.symbols_refused.inc();
-            }
-            Ok(unlisted.into_iter().collect())
-        }
-        SymbolCheck::Unchecked(reason) => {
-            tracing::warn!(%feed, %reason, "The venue's instrument list could not be read; the symbols are subscribed unchecked.");
-            Ok(HashSet::new())
-        }
-    }
 }
 
 /// Connects to NATS and waits until the connection is up, retrying with backoff and saying

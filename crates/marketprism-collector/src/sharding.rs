@@ -117,13 +117,16 @@ impl Shard {
 
 /// The instruments of each connection after moving from `current` to `instruments`: every
 /// connection carries at most [`WsLimits::streams_per_connection`] streams, instruments that
-/// stay keep their connection, and as few connections as first-fit needs are kept (see the
-/// module doc). Connections are listed in the order of `current`, new ones last; each lists
+/// stay keep their connection, and, when `consolidate`, as few connections as first-fit
+/// needs are kept (see the module doc). Without it no instrument moves: a running feed
+/// changes its instruments without interrupting any, and only closes connections left
+/// empty. Connections are listed in the order of `current`, new ones last; each lists
 /// its kept instruments first, in their order, then the ones added, by symbol.
 pub(crate) fn rebalance(
     current: &[Vec<Symbol>],
     instruments: &[Instrument],
     limits: &WsLimits,
+    consolidate: bool,
 ) -> Result<Vec<Vec<Symbol>>, PlanError> {
     let capacity = limits.streams_per_connection;
     let wanted: BTreeMap<&Symbol, &BTreeSet<String>> = instruments
@@ -178,7 +181,7 @@ pub(crate) fn rebalance(
 
     // Fewer connections would do: dissolve the emptiest while its instruments fit the others.
     let fewest = first_fit(&wanted, capacity);
-    while shards.len() > fewest {
+    while consolidate && shards.len() > fewest {
         let Some(emptiest) = (0..shards.len()).min_by_key(|&index| {
             (
                 shards[index].streams.len(),
@@ -308,6 +311,15 @@ mod tests {
 
     use super::*;
 
+    /// [`rebalance`] as at start, dissolving connections fewer would replace.
+    fn consolidated(
+        current: &[Vec<Symbol>],
+        instruments: &[Instrument],
+        limits: &WsLimits,
+    ) -> Result<Vec<Vec<Symbol>>, PlanError> {
+        rebalance(current, instruments, limits, true)
+    }
+
     /// Limits of `capacity` streams per connection, otherwise Binance spot's.
     fn limits(capacity: usize) -> WsLimits {
         WsLimits {
@@ -416,7 +428,7 @@ mod tests {
         )
         .expect("offered");
         assert_eq!(streams(&found[1]), ["!forceOrder@arr", "ethusdt@aggTrade"]);
-        let plan = rebalance(&[], &found, &limits(3)).expect("plan");
+        let plan = consolidated(&[], &found, &limits(3)).expect("plan");
         assert_eq!(plan.len(), 1);
         // A channel the venue does not offer is refused as its subscribe requests refuse it.
         let spot = VenueKind::BinanceSpot.protocol(&[]);
@@ -431,14 +443,14 @@ mod tests {
     fn instruments_fill_as_few_connections_as_the_stream_limit_allows() {
         // 1,100 instruments of two streams: 2,200 streams, three connections of 1,024.
         let wanted = instruments(0..1_100);
-        let plan = rebalance(&[], &wanted, &limits(1_024)).expect("plan");
+        let plan = consolidated(&[], &wanted, &limits(1_024)).expect("plan");
         check(&plan, &wanted, 1_024);
         assert_eq!(
             plan.iter().map(Vec::len).collect::<Vec<_>>(),
             [512, 512, 76]
         );
         // Exactly full: one connection.
-        let plan = rebalance(&[], &instruments(0..512), &limits(1_024)).expect("plan");
+        let plan = consolidated(&[], &instruments(0..512), &limits(1_024)).expect("plan");
         assert_eq!(plan.len(), 1);
     }
 
@@ -449,9 +461,9 @@ mod tests {
             instrument.streams.insert("!forceOrder@arr".into());
         }
         // Ten instruments of two streams each, plus the market-wide one: 21.
-        let plan = rebalance(&[], &wanted, &limits(21)).expect("plan");
+        let plan = consolidated(&[], &wanted, &limits(21)).expect("plan");
         assert_eq!(plan.len(), 1);
-        let plan = rebalance(&[], &wanted, &limits(20)).expect("plan");
+        let plan = consolidated(&[], &wanted, &limits(20)).expect("plan");
         check(&plan, &wanted, 20);
         assert_eq!(plan.len(), 2);
     }
@@ -461,21 +473,21 @@ mod tests {
         let wanted = instruments(0..300);
         let mut reversed = wanted.clone();
         reversed.reverse();
-        let current = rebalance(&[], &instruments(100..200), &limits(64)).expect("plan");
+        let current = consolidated(&[], &instruments(100..200), &limits(64)).expect("plan");
         assert_eq!(
-            rebalance(&current, &wanted, &limits(64)),
-            rebalance(&current, &reversed, &limits(64))
+            consolidated(&current, &wanted, &limits(64)),
+            consolidated(&current, &reversed, &limits(64))
         );
         assert_eq!(
-            rebalance(&[], &wanted, &limits(64)),
-            rebalance(&[], &reversed, &limits(64))
+            consolidated(&[], &wanted, &limits(64)),
+            consolidated(&[], &reversed, &limits(64))
         );
     }
 
     #[test]
     fn adding_instruments_moves_none_of_those_already_placed() {
         let before = instruments(0..240);
-        let current = rebalance(&[], &before, &limits(100)).expect("plan");
+        let current = consolidated(&[], &before, &limits(100)).expect("plan");
         // New symbols sort before, between and after the old ones.
         let after = instruments((0..240).chain(1_000..1_120));
         let mut after_with_early = after.clone();
@@ -483,7 +495,7 @@ mod tests {
             symbol: "A-USDT".parse().expect("symbol"),
             streams: ["a@trade".to_owned()].into(),
         });
-        let next = rebalance(&current, &after_with_early, &limits(100)).expect("plan");
+        let next = consolidated(&current, &after_with_early, &limits(100)).expect("plan");
         check(&next, &after_with_early, 100);
         let (old, new) = (homes(&current), homes(&next));
         for (symbol, home) in &old {
@@ -498,7 +510,7 @@ mod tests {
     #[test]
     fn removing_instruments_moves_only_those_of_a_dissolved_connection() {
         let wanted = instruments(0..300);
-        let current = rebalance(&[], &wanted, &limits(100)).expect("plan");
+        let current = consolidated(&[], &wanted, &limits(100)).expect("plan");
         assert_eq!(current.len(), 6);
         // A few leave here and there: every connection stays, nothing moves.
         let fewer: Vec<Instrument> = wanted
@@ -506,7 +518,7 @@ mod tests {
             .filter(|instrument| !instrument.symbol.as_str().ends_with("7-USDT"))
             .cloned()
             .collect();
-        let next = rebalance(&current, &fewer, &limits(100)).expect("plan");
+        let next = consolidated(&current, &fewer, &limits(100)).expect("plan");
         check(&next, &fewer, 100);
         assert_eq!(next.len(), 6);
         let old = homes(&current);
@@ -517,7 +529,7 @@ mod tests {
         // Every other one leaves: three connections would do. The last three, the
         // emptiest, are dissolved into the first three; only their instruments move.
         let half: Vec<Instrument> = instruments((0..300).step_by(2));
-        let next = rebalance(&current, &half, &limits(100)).expect("plan");
+        let next = consolidated(&current, &half, &limits(100)).expect("plan");
         check(&next, &half, 100);
         assert_eq!(next.len(), 3);
         let new = homes(&next);
@@ -536,7 +548,7 @@ mod tests {
 
     #[test]
     fn a_connection_over_its_limit_sheds_its_last_instruments() {
-        let current = rebalance(&[], &instruments(0..50), &limits(100)).expect("plan");
+        let current = consolidated(&[], &instruments(0..50), &limits(100)).expect("plan");
         assert_eq!(current.len(), 1);
         // Each instrument gains a stream (a channel was added): 150 streams for 100.
         let grown: Vec<Instrument> = instruments(0..50)
@@ -547,7 +559,7 @@ mod tests {
                 instrument
             })
             .collect();
-        let next = rebalance(&current, &grown, &limits(100)).expect("plan");
+        let next = consolidated(&current, &grown, &limits(100)).expect("plan");
         check(&next, &grown, 100);
         assert_eq!(next.len(), 2);
         assert_eq!(next[0], current[0][..33]);
@@ -556,16 +568,16 @@ mod tests {
     #[test]
     fn an_instrument_or_a_plan_beyond_the_venue_s_limits_is_an_error() {
         assert!(matches!(
-            rebalance(&[], &instruments(0..1), &limits(1)),
+            consolidated(&[], &instruments(0..1), &limits(1)),
             Err(PlanError::InstrumentTooLarge { streams: 2, .. })
         ));
         let capped = WsLimits {
             concurrent_connections: Some(2),
             ..limits(10)
         };
-        assert!(rebalance(&[], &instruments(0..10), &capped).is_ok());
+        assert!(consolidated(&[], &instruments(0..10), &capped).is_ok());
         assert_eq!(
-            rebalance(&[], &instruments(0..11), &capped),
+            consolidated(&[], &instruments(0..11), &capped),
             Err(PlanError::TooManyConnections {
                 venue: "test",
                 needed: 3,

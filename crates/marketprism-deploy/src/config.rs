@@ -191,6 +191,7 @@ fn collector(
             symbols: vec!["BTC-USDT".to_owned(), "ETH-USDT".to_owned()],
             channels: vec![Channel::Trades, Channel::OrderBook],
             polls: Vec::new(),
+            discover: None,
         }],
         connection: marketprism_collector::ConnectionConfig::default(),
         publish: marketprism_collector::PublishConfig {

@@ -7,6 +7,7 @@ mod coinbase;
 mod connections;
 mod continuity;
 mod derivatives;
+mod discovery;
 mod markets;
 mod outage;
 mod polls;
@@ -99,6 +100,7 @@ impl<N> Run<N> {
             symbols: symbols.iter().map(|symbol| (*symbol).to_owned()).collect(),
             channels: Vec::new(),
             polls: Vec::new(),
+            discover: None,
         }
     }
 
