@@ -202,19 +202,7 @@ mod tests {
             Channel::OpenInterest,
             Channel::Liquidations,
         ];
-        let kinds = [
-            VenueKind::BinanceSpot,
-            VenueKind::BinanceUsdm,
-            VenueKind::OkxSpot,
-            VenueKind::OkxSwap,
-            VenueKind::OkxFutures,
-            VenueKind::OkxOptions,
-            VenueKind::DeribitPerpetual,
-            VenueKind::DeribitOptions,
-            VenueKind::BybitSpot,
-            VenueKind::BybitLinear,
-        ];
-        for kind in kinds {
+        for kind in VenueKind::ALL {
             let protocol = kind.protocol(&[]);
             let limits = protocol.ws_limits();
             let subscriptions_of = |index: usize| -> Vec<Subscription> {
@@ -277,19 +265,7 @@ mod tests {
             PollKind::LongShortRatio(marketprism_model::RatioKind::AllAccounts),
             PollKind::VolatilityIndex,
         ];
-        let kinds = [
-            VenueKind::BinanceSpot,
-            VenueKind::BinanceUsdm,
-            VenueKind::OkxSpot,
-            VenueKind::OkxSwap,
-            VenueKind::OkxFutures,
-            VenueKind::OkxOptions,
-            VenueKind::DeribitPerpetual,
-            VenueKind::DeribitOptions,
-            VenueKind::BybitSpot,
-            VenueKind::BybitLinear,
-        ];
-        for kind in kinds {
+        for kind in VenueKind::ALL {
             let protocol = kind.protocol(&[]);
             let limits = protocol.rest_limits();
             let calls = [1, 100, 101, 500, 1000, 1001, 5000]
