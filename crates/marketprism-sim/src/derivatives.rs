@@ -1,10 +1,11 @@
 //! Derivatives streams: every second, for each simulated symbol, a funding rate, open
 //! interest and a volatility index value, and every third second a liquidation, each written
 //! in the framing of the venue the subscribed client speaks (Binance USDⓈ-M `markPrice@1s`
-//! and `forceOrder`, OKX `funding-rate` and `open-interest`, Bybit `tickers` and
-//! `allLiquidation`, Deribit `deribit_volatility_index`), for the symbols trading at the start
-//! of the second. Values derive from the second, so they are deterministic; every value
-//! sent to at least one client is recorded in the report.
+//! and `forceOrder`, OKX `funding-rate` and `liquidation-orders` of swaps and `open-interest`
+//! of swaps, futures and options, Bybit `tickers` and `allLiquidation`, Deribit
+//! `deribit_volatility_index`), for the symbols trading at the start of the second. Values
+//! derive from the second, so they are deterministic; every value sent to at least one client
+//! is recorded in the report.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::dialect::{okx_ids, Concerned, Dialect, OKX_SWAP_LIQUIDATIONS};
+use crate::dialect::{
+    okx_ids, Concerned, Dialect, OKX_INSTRUMENT_TYPES, OKX_MARKETS, OKX_SWAP_LIQUIDATIONS,
+};
 use crate::polled::value;
 use crate::server::{Client, Outbound, Shared};
 use marketprism_model::now_ms;
@@ -156,7 +159,8 @@ impl SentDerivative {
 
 /// The frames written to one client for one symbol in one second, and the values they carry.
 struct Written<'a> {
-    /// Where they are written: `exchange/market`.
+    /// Where they are written: `exchange/market`, set before each frame of another market
+    /// of the venue (OKX's open interest of futures and options).
     venue: &'static str,
     /// Simulator symbol.
     symbol: &'a str,
@@ -242,9 +246,10 @@ fn frames_for(
             }
         }
         Dialect::Okx => {
-            let Some([_, swap, ..]) = okx_ids(symbol) else {
+            let Some(ids) = okx_ids(symbol) else {
                 return written.frames;
             };
+            let [_, swap, ..] = &ids;
             if client.streams.contains(&format!("funding-rate:{swap}")) {
                 written.frame(
                     json!({"arg": {"channel": "funding-rate", "instId": swap},
@@ -274,16 +279,26 @@ fn frames_for(
                     &liquidation.values(),
                 );
             }
-            if client.streams.contains(&format!("open-interest:{swap}")) {
-                written.frame(
-                    json!({"arg": {"channel": "open-interest", "instId": swap},
-                    "data": [{"instId": swap, "instType": "SWAP", "oi": now.open_interest,
-                              "oiCcy": now.open_interest, "oiUsd": now.open_interest_value,
-                              "ts": now.time_ms.to_string()}]})
-                    .to_string(),
-                    "open_interest",
-                    &now.open_interest_values(),
-                );
+            // Open interest of each derivative: the swap, the future and the option, each
+            // recorded for its own market.
+            let derivatives = ids
+                .iter()
+                .zip(OKX_MARKETS)
+                .zip(OKX_INSTRUMENT_TYPES)
+                .skip(1);
+            for ((inst_id, market), inst_type) in derivatives {
+                if client.streams.contains(&format!("open-interest:{inst_id}")) {
+                    written.venue = market;
+                    written.frame(
+                        json!({"arg": {"channel": "open-interest", "instId": inst_id},
+                        "data": [{"instId": inst_id, "instType": inst_type, "oi": now.open_interest,
+                                  "oiCcy": now.open_interest, "oiUsd": now.open_interest_value,
+                                  "ts": now.time_ms.to_string()}]})
+                        .to_string(),
+                        "open_interest",
+                        &now.open_interest_values(),
+                    );
+                }
             }
         }
         Dialect::Bybit { .. } => {

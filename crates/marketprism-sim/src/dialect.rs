@@ -94,6 +94,9 @@ pub(crate) const STRIKE: u32 = 60_000;
 pub(crate) const OKX_MARKETS: [&str; 4] =
     ["okx/spot", "okx/perpetual", "okx/futures", "okx/options"];
 
+/// OKX's `instType` of each of [`okx_ids`].
+pub(crate) const OKX_INSTRUMENT_TYPES: [&str; 4] = ["SPOT", "SWAP", "FUTURES", "OPTION"];
+
 /// OKX instrument ids of a simulator symbol: spot `BTC-USDT`, swap `BTC-USDT-SWAP`, futures
 /// `BTC-USDT-261225` and option `BTC-USDT-261225-60000-C`, all trading the symbol's book and
 /// trades.
