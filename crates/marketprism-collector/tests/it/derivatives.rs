@@ -1,6 +1,6 @@
 //! Derivatives channels against the simulator: every published funding rate, open interest,
 //! liquidation and volatility index carries exactly the values and the time the simulator
-//! wrote, on every venue that streams them.
+//! wrote for its market, on every venue and market that streams them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,12 +10,16 @@ use marketprism_model::{Decimal, Event};
 use marketprism_sim::SentDerivative;
 use marketprism_venues::{Channel, VenueKind};
 
-use crate::{all_events, sim_config, start};
+use crate::{all_events, sim_config, sim_symbol, start};
 
-/// The simulator's key and values of a published derivatives event.
-fn published(event: &Event) -> Option<(String, String, i64, BTreeMap<String, String>)> {
+/// A published derivatives event as the simulator's terms: its kind, symbol (normalized),
+/// venue time, values, and market (`exchange/market`, as the simulator labels what it sent).
+type Published = (String, String, i64, BTreeMap<String, String>, String);
+
+/// The simulator's key and values of a published derivatives event, and its market.
+fn published(event: &Event) -> Option<Published> {
     let text = |value: &Decimal| value.to_string();
-    let (kind, symbol, time, values) = match event {
+    let (kind, symbol, time, values, exchange, market_type) = match event {
         Event::FundingRate(rate) => {
             let mut values =
                 BTreeMap::from([("funding_rate".to_owned(), text(&rate.funding_rate))]);
@@ -27,7 +31,14 @@ fn published(event: &Event) -> Option<(String, String, i64, BTreeMap<String, Str
                     values.insert(name.to_owned(), text(&value));
                 }
             }
-            ("funding_rate", &rate.symbol, rate.exchange_time_ms, values)
+            (
+                "funding_rate",
+                &rate.symbol,
+                rate.exchange_time_ms,
+                values,
+                rate.exchange,
+                rate.market_type,
+            )
         }
         Event::OpenInterest(interest) => {
             let mut values =
@@ -40,6 +51,8 @@ fn published(event: &Event) -> Option<(String, String, i64, BTreeMap<String, Str
                 &interest.symbol,
                 interest.exchange_time_ms,
                 values,
+                interest.exchange,
+                interest.market_type,
             )
         }
         Event::Liquidation(liquidation) => (
@@ -51,20 +64,25 @@ fn published(event: &Event) -> Option<(String, String, i64, BTreeMap<String, Str
                 ("price".to_owned(), text(&liquidation.price)),
                 ("quantity".to_owned(), text(&liquidation.quantity)),
             ]),
+            liquidation.exchange,
+            liquidation.market_type,
         ),
         Event::VolatilityIndex(index) => (
             "volatility_index",
             &index.symbol,
             index.exchange_time_ms,
             BTreeMap::from([("value".to_owned(), text(&index.value))]),
+            index.exchange,
+            index.market_type,
         ),
         _ => return None,
     };
     Some((
         kind.to_owned(),
-        symbol.as_str().replace('-', ""),
+        symbol.as_str().to_owned(),
         time,
         values,
+        format!("{}/{}", exchange.as_str(), market_type.as_str()),
     ))
 }
 
@@ -90,6 +108,11 @@ async fn derivatives_match_the_simulator(
     };
     // Liquidations come every third second: six seconds hold at least two.
     let report = run.collect_for(Duration::from_millis(6_500)).await;
+    let market = format!(
+        "{}/{}",
+        venue.exchange().as_str(),
+        venue.market_type().as_str()
+    );
 
     let events: Vec<_> = all_events(&run.context, &run.config.nats.stream.name)
         .await
@@ -103,19 +126,20 @@ async fn derivatives_match_the_simulator(
             .count();
         assert!(count >= 2, "{venue:?}: only {count} {kind} events");
     }
-    let configured: Vec<String> = symbols
-        .iter()
-        .map(|symbol| symbol.replace('-', ""))
-        .collect();
-    for (kind, symbol, time, values) in &events {
+    for (kind, symbol, time, values, published_market) in &events {
         assert!(
-            configured.contains(symbol),
-            "{venue:?}: {kind} of {symbol}, which is not configured"
+            symbols.contains(&symbol.as_str()) && published_market == &market,
+            "{venue:?}: {kind} of {published_market} {symbol}, which is not configured"
         );
         let sent: Vec<&SentDerivative> = report
             .derivatives
             .iter()
-            .filter(|sent| &sent.kind == kind && &sent.symbol == symbol && sent.time_ms == *time)
+            .filter(|sent| {
+                sent.venue == market
+                    && &sent.kind == kind
+                    && sent.symbol == sim_symbol(symbol)
+                    && sent.time_ms == *time
+            })
             .collect();
         assert!(
             sent.iter()
@@ -130,19 +154,21 @@ async fn derivatives_match_the_simulator(
     // Nothing the simulator wrote before the last second is missing.
     let newest = events
         .iter()
-        .map(|(_, _, time, _)| *time)
+        .map(|(_, _, time, ..)| *time)
         .max()
         .unwrap_or(0);
+    let configured: Vec<String> = symbols.iter().map(|symbol| sim_symbol(symbol)).collect();
     for sent in report.derivatives.iter().filter(|sent| {
-        kinds.contains(&sent.kind.as_str())
+        sent.venue == market
+            && kinds.contains(&sent.kind.as_str())
             && configured.contains(&sent.symbol)
             && sent.time_ms < newest - 1_000
     }) {
         assert!(
             events
                 .iter()
-                .any(|(kind, symbol, time, _)| kind == &sent.kind
-                    && symbol == &sent.symbol
+                .any(|(kind, symbol, time, ..)| kind == &sent.kind
+                    && sim_symbol(symbol) == sent.symbol
                     && *time == sent.time_ms),
             "{venue:?}: {sent:?} was never published"
         );
@@ -170,6 +196,32 @@ async fn okx_funding_and_open_interest() {
         &["BTC-USDT", "ETH-USDT"],
         vec![Channel::FundingRate, Channel::OpenInterest],
         &["funding_rate", "open_interest"],
+    )
+    .await;
+}
+
+/// OKX's `open-interest` of expiry futures, each recorded for the futures market.
+#[tokio::test]
+async fn okx_futures_open_interest() {
+    derivatives_match_the_simulator(
+        VenueKind::OkxFutures,
+        "",
+        &["BTC-USDT-261225", "ETH-USDT-261225"],
+        vec![Channel::OpenInterest],
+        &["open_interest"],
+    )
+    .await;
+}
+
+/// OKX's `open-interest` of options, each recorded for the options market.
+#[tokio::test]
+async fn okx_options_open_interest() {
+    derivatives_match_the_simulator(
+        VenueKind::OkxOptions,
+        "",
+        &["BTC-USDT-261225-60000-C"],
+        vec![Channel::OpenInterest],
+        &["open_interest"],
     )
     .await;
 }

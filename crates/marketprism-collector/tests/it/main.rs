@@ -182,6 +182,22 @@ pub(crate) fn sim_config(rate: u32) -> marketprism_sim::Config {
     }
 }
 
+/// The simulator symbol behind a normalized symbol: a pair's assets (`BTC-USDT` →
+/// `BTCUSDT`), also where an OKX or a linear Deribit id goes on (`BTC-USDT-261225`,
+/// `BTC-USDT-25DEC26-60000-C` → `BTCUSDT`); an inverse Deribit option names its base alone
+/// (`BTC-25DEC26-60000-C` → `BTCUSD`), a volatility index its currency (`BTC`).
+pub(crate) fn sim_symbol(symbol: &str) -> String {
+    let mut segments = symbol.split('-');
+    let base = segments.next().unwrap_or_default();
+    match segments.next() {
+        None => base.to_owned(),
+        Some(quote) if quote.bytes().all(|byte| byte.is_ascii_alphabetic()) => {
+            format!("{base}{quote}")
+        }
+        Some(_) => format!("{base}USD"),
+    }
+}
+
 /// Every event in the stream, in order.
 pub(crate) async fn all_events(context: &jetstream::Context, stream: &str) -> Vec<Event> {
     let mut stream = context.get_stream(stream).await.expect("stream");

@@ -11,19 +11,7 @@ use marketprism_model::Event;
 use marketprism_sim::TrueBook;
 use marketprism_venues::{Channel, VenueKind};
 
-use crate::{all_events, finished_report, levels, sim_config, start};
-
-/// The simulator symbol behind an instrument's normalized symbol: OKX ids start with the
-/// pair (`BTC-USD-261225` → `BTCUSD`), inverse Deribit options with the base currency alone
-/// (`BTC-25DEC26-60000-C` → `BTCUSD`).
-fn sim_symbol(market: &str, symbol: &str) -> String {
-    let mut segments = symbol.split('-');
-    let base = segments.next().unwrap_or_default();
-    match market {
-        "deribit/options" => format!("{base}USD"),
-        _ => format!("{base}{}", segments.next().unwrap_or_default()),
-    }
-}
+use crate::{all_events, finished_report, levels, sim_config, sim_symbol, start};
 
 #[tokio::test]
 async fn okx_futures_and_options_and_deribit_options_trades_and_books() {
@@ -103,7 +91,7 @@ async fn okx_futures_and_options_and_deribit_options_trades_and_books() {
     for event in &events {
         if let Event::Trade(trade) = event {
             let market = format!("{}/{}", trade.exchange.as_str(), trade.market_type.as_str());
-            let symbol = sim_symbol(&market, trade.symbol.as_str());
+            let symbol = sim_symbol(trade.symbol.as_str());
             stored
                 .entry(market)
                 .or_default()
@@ -139,7 +127,7 @@ async fn okx_futures_and_options_and_deribit_options_trades_and_books() {
             .get(format!(
                 "http://{}/control/book?symbol={}&update_id={}&limit=10",
                 run.sim_address,
-                sim_symbol(&market, book.symbol.as_str()),
+                sim_symbol(book.symbol.as_str()),
                 book.update_id
             ))
             .send()
