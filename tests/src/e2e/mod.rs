@@ -52,6 +52,7 @@ mod captures;
 mod checks;
 mod cluster;
 mod gateway;
+mod instruments;
 mod operations;
 mod scenarios;
 mod venues;

@@ -9,6 +9,7 @@ use marketprism_model::{now_ms, Decimal, GapReason};
 use marketprism_sim::{BookFault, Report, SimTrade, TrueBook};
 use marketprism_storage::{from_fixed18, GapRow, OrderBookRow, StoredRow as _, TradeRow};
 
+use super::instruments::stored_symbol;
 use super::{Args, Check, Checks};
 use crate::pipeline::{Pipeline, Spec};
 use crate::runner::VenueSpec;
@@ -342,7 +343,8 @@ pub(super) fn normalized(native: &str) -> String {
 /// A trade row's identity: exchange, market, aggregated, symbol, trade id.
 type TradeKey = (String, String, u8, String, String);
 
-/// Every delivered trade once per venue and market it was written for.
+/// Every delivered trade once per venue and market it was written for, under the symbol of
+/// the market's instrument.
 fn expected_trades(report: &Report) -> HashMap<TradeKey, &SimTrade> {
     let mut expected = HashMap::new();
     for trade in report.trades.iter().filter(|trade| trade.delivered) {
@@ -350,11 +352,12 @@ fn expected_trades(report: &Report) -> HashMap<TradeKey, &SimTrade> {
             let mut parts = venue.split('/');
             let (exchange, market) = (parts.next(), parts.next());
             let aggregated = u8::from(parts.next() == Some("aggregate"));
+            let (exchange, market) = (exchange.unwrap_or_default(), market.unwrap_or_default());
             let key = (
-                exchange.unwrap_or_default().to_owned(),
-                market.unwrap_or_default().to_owned(),
+                exchange.to_owned(),
+                market.to_owned(),
                 aggregated,
-                normalized(&trade.symbol),
+                stored_symbol(&format!("{exchange}/{market}"), &trade.symbol),
                 trade.trade_id.to_string(),
             );
             expected.insert(key, trade);

@@ -21,8 +21,9 @@ use marketprism_storage::{
     OrderBookDeltaRow, OrderBookRow, VolatilityIndexRow,
 };
 
+use super::instruments::sim_symbol;
 use super::scenarios::{
-    book_difference, dead_letters, stopped_cleanly, verify_trades, wait_until_done,
+    book_difference, dead_letters, normalized, stopped_cleanly, verify_trades, wait_until_done,
 };
 use super::{Check, Checks};
 use crate::pipeline::{Pipeline, Spec};
@@ -33,6 +34,9 @@ const SCENARIO: &str = "venues";
 
 /// Depth of the published books (the collector's default).
 const DEPTH: usize = 50;
+
+/// The simulator's symbols: each trades on every venue and market.
+const SYMBOLS: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
 
 fn venue(
     venue: &'static str,
@@ -93,7 +97,30 @@ fn venues() -> Vec<VenueSpec> {
                 ("long_short_all_accounts", "1s", "1h"),
             ],
         ),
+        venue(
+            "okx_futures",
+            "",
+            &["BTC-USDT-261225", "ETH-USDT-261225"],
+            vec!["trades", "orderbook", "open_interest"],
+            vec![],
+        ),
+        venue(
+            "okx_options",
+            "",
+            &["BTC-USDT-261225-60000-C", "ETH-USDT-261225-60000-C"],
+            vec!["trades", "orderbook", "open_interest"],
+            vec![],
+        ),
         venue("deribit_perpetual", "", &pairs, book_and_trades(), vec![]),
+        // Options' trades and books, and the volatility indices of their currencies: a
+        // feed of each, as a currency is no option.
+        venue(
+            "deribit_options",
+            "",
+            &["BTC_USDT-25DEC26-60000-C", "ETH_USDT-25DEC26-60000-C"],
+            book_and_trades(),
+            vec![],
+        ),
         venue(
             "deribit_options",
             "",
@@ -123,10 +150,10 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
     const TRADES: u64 = 3_000;
     let spec = Spec {
         name: SCENARIO.into(),
-        symbols: vec![
-            ("BTCUSDT".into(), "BTC-USDT".into()),
-            ("ETHUSDT".into(), "ETH-USDT".into()),
-        ],
+        symbols: SYMBOLS
+            .iter()
+            .map(|symbol| ((*symbol).to_owned(), normalized(symbol)))
+            .collect(),
         rate: 300,
         count: Some(TRADES),
         seed: 17,
@@ -167,7 +194,9 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
     checks.push(Check::equal(
         SCENARIO,
         "trade feeds delivered",
-        "binance/perpetual/aggregate, binance/spot, bybit/perpetual, bybit/spot, deribit/perpetual, okx/perpetual, okx/spot".to_owned(),
+        "binance/perpetual/aggregate, binance/spot, bybit/perpetual, bybit/spot, \
+         deribit/options, deribit/perpetual, okx/futures, okx/options, okx/perpetual, okx/spot"
+            .to_owned(),
         trade_venues.into_iter().collect::<Vec<_>>().join(", "),
     ));
     checks.extend(verify_trades(SCENARIO, &pipeline, &report).await?);
@@ -201,33 +230,33 @@ async fn verify_books(pipeline: &Pipeline) -> anyhow::Result<Checks> {
     let mut differing = Vec::new();
     let mut unknown = Vec::new();
     for row in &rows {
+        let feed = feed(&row.exchange, &row.market_type);
         *per_feed
-            .entry(format!(
-                "{} {}",
-                feed(&row.exchange, &row.market_type),
-                row.symbol
-            ))
+            .entry(format!("{feed} {}", row.symbol))
             .or_default() += 1;
-        let native = row.symbol.replace('-', "");
+        let Some(native) = sim_symbol(&feed, &row.symbol, &SYMBOLS) else {
+            unknown.push(format!("{feed} {} {}", row.symbol, row.update_id));
+            continue;
+        };
         let by_event = row.exchange == "bybit";
         match pipeline
-            .true_book(&native, row.update_id, by_event, DEPTH)
+            .true_book(native, row.update_id, by_event, DEPTH)
             .await?
         {
             Some(truth) => differing.extend(book_difference(row, &truth)),
-            None => unknown.push(format!("{} {}", row.exchange, row.update_id)),
+            None => unknown.push(format!("{feed} {} {}", row.symbol, row.update_id)),
         }
     }
-    // 7 book feeds × 2 symbols.
+    // 10 book feeds × 2 symbols.
     let feeds = per_feed.len();
     let thinnest = per_feed.values().min().copied().unwrap_or_default();
     let mut checks = vec![
         Check::holds(
             SCENARIO,
             "books stored for every feed and symbol",
-            "14 feeds, > 20 books each",
+            "20 feeds, > 20 books each",
             format!("{feeds} feeds, fewest {thinnest} books"),
-            feeds == 14 && thinnest > 20,
+            feeds == 20 && thinnest > 20,
         ),
         Check::none_of(SCENARIO, "books without a true book", "unknown", &unknown),
         Check::none_of(
@@ -358,8 +387,9 @@ fn comparable(text: &str) -> String {
     Decimal::from_str(text).map_or_else(|_| text.to_owned(), |value| value.normalize().to_string())
 }
 
-/// What identifies one row: feed, data kind, symbol (without dashes, as the simulator
-/// names it), venue time, and for long/short ratios their kind and period.
+/// What identifies one row: feed, data kind, symbol (as the simulator names it: the
+/// symbol whose instrument the row is of, else without dashes, as a currency), venue time,
+/// and for long/short ratios their kind and period.
 type Key = (String, &'static str, String, i64, String);
 
 /// One stored derivatives row as the simulator's terms: its key and values.
@@ -391,14 +421,11 @@ fn observed(
         (Some(kind), Some(period)) => format!("{kind}/{period}"),
         _ => String::new(),
     };
+    let feed = feed(exchange, market_type);
+    let symbol =
+        sim_symbol(&feed, symbol, &SYMBOLS).map_or_else(|| symbol.replace('-', ""), str::to_owned);
     Observed {
-        key: (
-            feed(exchange, market_type),
-            kind,
-            symbol.replace('-', ""),
-            time,
-            series,
-        ),
+        key: (feed, kind, symbol, time, series),
         values: all,
     }
 }
