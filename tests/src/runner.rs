@@ -127,6 +127,7 @@ impl VenueSpec {
                     .with_context(|| format!("polled series {fields:?}"))
                 })
                 .collect::<anyhow::Result<_>>()?,
+            discover: None,
         })
     }
 }
