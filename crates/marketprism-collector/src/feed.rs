@@ -161,6 +161,7 @@ impl Feed {
             self.parts.venue.venue,
             self.catalog.as_ref(),
             &self.explicit,
+            |symbol| self.protocol.in_instrument_list(symbol),
             rules,
             self.parts.shard,
             now_ms(),
