@@ -94,19 +94,23 @@ impl Catalog {
 }
 
 /// The instruments a feed of `kind` records at `now_ms`: of `explicit`, those `catalog`
-/// holds (all of them when `catalog` is `None`: the list could not be read), and the
-/// trading, unexpired instruments matching any of `rules`; of those, the ones in `shard`.
+/// holds or does not judge (`listed_here` false: another market's instrument, a currency;
+/// all of them when `catalog` is `None`: the list could not be read), and the trading,
+/// unexpired instruments matching any of `rules`; of those, the ones in `shard`.
 pub(crate) fn select(
     kind: VenueKind,
     catalog: Option<&Catalog>,
     explicit: &[Symbol],
+    listed_here: impl Fn(&Symbol) -> bool,
     rules: &[SelectRule],
     shard: Option<ShardConfig>,
     now_ms: i64,
 ) -> BTreeSet<Symbol> {
     let mut selected: BTreeSet<Symbol> = explicit
         .iter()
-        .filter(|symbol| catalog.is_none_or(|catalog| catalog.holds(symbol)))
+        .filter(|symbol| {
+            !listed_here(symbol) || catalog.is_none_or(|catalog| catalog.holds(symbol))
+        })
         .cloned()
         .collect();
     if let Some(catalog) = catalog {
@@ -261,6 +265,7 @@ mod tests {
                 kind,
                 Some(&catalog),
                 &explicit,
+                |_| true,
                 std::slice::from_ref(&usdt),
                 None,
                 now
@@ -280,6 +285,7 @@ mod tests {
                 kind,
                 Some(&catalog),
                 &[],
+                |_| true,
                 std::slice::from_ref(&week),
                 None,
                 now
@@ -291,7 +297,7 @@ mod tests {
             ..week.clone()
         };
         assert_eq!(
-            select(kind, Some(&catalog), &[], &[calls], None, now),
+            select(kind, Some(&catalog), &[], |_| true, &[calls], None, now),
             symbols(&["BTC-USD-261225-60000-C"])
         );
         // Time passes: the March future comes within the week and rolls in.
@@ -306,13 +312,35 @@ mod tests {
             later,
         );
         assert_eq!(
-            select(kind, Some(&catalog), &[], &[week], None, later),
+            select(kind, Some(&catalog), &[], |_| true, &[week], None, later),
             symbols(&["BTC-USD-270326"])
         );
         // Without a list, the explicit symbols are taken unchecked.
         assert_eq!(
-            select(kind, None, &explicit, &[usdt], None, now),
+            select(
+                kind,
+                None,
+                &explicit,
+                |_| true,
+                std::slice::from_ref(&usdt),
+                None,
+                now
+            ),
             symbols(&["ETH-BTC", "XRP-USDT"])
+        );
+        // A symbol the list does not judge (a currency of a volatility index) is kept; ETH-BTC
+        // has left the list since.
+        assert_eq!(
+            select(
+                kind,
+                Some(&catalog),
+                &explicit,
+                |symbol| symbol.as_str() != "XRP-USDT",
+                &[usdt],
+                None,
+                now
+            ),
+            symbols(&["XRP-USDT"])
         );
     }
 
@@ -325,7 +353,7 @@ mod tests {
         let mut union = BTreeSet::new();
         for index in 0..3 {
             let shard = ShardConfig { index, count: 3 };
-            let part = select(kind, None, &explicit, &[], Some(shard), 0);
+            let part = select(kind, None, &explicit, |_| true, &[], Some(shard), 0);
             assert!(part.iter().all(|symbol| shard.holds(kind, symbol)));
             assert!(part.len() < explicit.len());
             union.extend(part);

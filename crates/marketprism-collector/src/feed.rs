@@ -57,6 +57,17 @@ pub(crate) struct FeedParts {
     pub(crate) reading: CancellationToken,
 }
 
+/// Why a selection cannot be applied; the running connections stay as they were.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApplyError {
+    /// The venue does not offer a configured channel for an instrument.
+    #[error(transparent)]
+    Venue(#[from] VenueError),
+    /// The instruments do not fit the venue's limits.
+    #[error(transparent)]
+    Plan(#[from] sharding::PlanError),
+}
+
 /// A running connection of the feed.
 struct Running {
     symbols: BTreeSet<Symbol>,
@@ -161,6 +172,7 @@ impl Feed {
             self.parts.venue.venue,
             self.catalog.as_ref(),
             &self.explicit,
+            |symbol| self.protocol.in_instrument_list(symbol),
             rules,
             self.parts.shard,
             now_ms(),
@@ -183,12 +195,10 @@ impl Feed {
     }
 
     /// Brings connections and pollers to `selected`.
-    pub(crate) fn apply(&mut self, selected: &BTreeSet<Symbol>) -> Result<(), sharding::PlanError> {
+    pub(crate) fn apply(&mut self, selected: &BTreeSet<Symbol>) -> Result<(), ApplyError> {
         let symbols: Vec<Symbol> = selected.iter().cloned().collect();
         let subscriptions = self.parts.venue.subscriptions_of(&symbols);
-        // Channels were checked against the venue at start.
-        let instruments =
-            sharding::instruments(self.protocol.as_ref(), &subscriptions).unwrap_or_default();
+        let instruments = sharding::instruments(self.protocol.as_ref(), &subscriptions)?;
         let current: Vec<Vec<Symbol>> = self
             .connections
             .iter()
@@ -331,7 +341,7 @@ impl Feed {
             }
             let selected = self.selection(&mut warned);
             if let Err(error) = self.apply(&selected) {
-                tracing::error!(feed = %self.name(), %error, "The selected instruments do not fit the venue's limits; the connections stay as they are.");
+                tracing::error!(feed = %self.name(), %error, "The selected instruments cannot be recorded; the connections stay as they are.");
             }
         }
     }

@@ -508,6 +508,22 @@ mod tests {
     }
 
     #[test]
+    fn without_consolidation_no_instrument_moves_and_only_empty_connections_close() {
+        let current = consolidated(&[], &instruments(0..300), &limits(100)).expect("plan");
+        assert_eq!(current.len(), 6);
+        // Every other one leaves and the whole last connection empties: three would do,
+        // yet the five others stay as they were, less what left.
+        let remaining: Vec<Instrument> = instruments((0..250).step_by(2));
+        let next = rebalance(&current, &remaining, &limits(100), false).expect("plan");
+        check(&next, &remaining, 100);
+        assert_eq!(next.len(), 5);
+        let old = homes(&current);
+        assert!(homes(&next)
+            .iter()
+            .all(|(symbol, home)| old.get(symbol) == Some(home)));
+    }
+
+    #[test]
     fn removing_instruments_moves_only_those_of_a_dissolved_connection() {
         let wanted = instruments(0..300);
         let current = consolidated(&[], &wanted, &limits(100)).expect("plan");

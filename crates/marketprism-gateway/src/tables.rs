@@ -42,15 +42,17 @@ fn registry() -> &'static [Recorded] {
     })
 }
 
-/// The stored data types other than gaps: what `types` may name.
+/// The stored data types served as series of the venue's time: what `types` may name. Gaps
+/// are not (they qualify the series), nor are listings, whose `instruments` table holds each
+/// instrument's latest state and no venue time.
 pub fn data_types() -> impl Iterator<Item = Recorded> {
     registry()
         .iter()
         .copied()
-        .filter(|recorded| recorded.data_type != DataType::Gap)
+        .filter(|recorded| !matches!(recorded.data_type, DataType::Gap | DataType::Listing))
 }
 
-/// The data type named `name` (e.g. `trade`), gaps excluded.
+/// The data type named `name` (e.g. `trade`), gaps and listings excluded.
 pub fn data_type(name: &str) -> Option<Recorded> {
     data_types().find(|recorded| recorded.data_type.as_str() == name)
 }
@@ -127,12 +129,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_data_table_has_an_exchange_and_a_receive_time_and_gaps_are_not_a_data_type() {
+    fn every_data_table_has_an_exchange_and_a_receive_time_and_gaps_and_listings_are_not_data_types(
+    ) {
         let names: Vec<&str> = data_types()
             .map(|recorded| recorded.data_type.as_str())
             .collect();
         assert!(names.contains(&"trade") && names.contains(&"orderbook"));
-        assert!(!names.contains(&"gap"));
+        assert!(!names.contains(&"gap") && !names.contains(&"listing"));
         for recorded in data_types() {
             for time in [EXCHANGE_TIME, RECEIVED_TIME] {
                 assert!(

@@ -31,47 +31,49 @@ async fn instruments_beyond_one_connection_are_spread_within_every_limit_of_the_
     venue.channels = vec![Channel::Trades, Channel::AggregateTrades];
     let collector = run.spawn_collector();
 
-    let report = finished_report(&run.sim_address).await;
-    // What reached an open connection, per stream kind, as `SYMBOL:id`.
-    let delivered = |venue: &str| -> BTreeSet<String> {
-        report
-            .trades
-            .iter()
-            .filter(|trade| trade.venues.contains(venue))
-            .map(|trade| format!("{}:{}", trade.symbol, trade.trade_id))
-            .collect()
-    };
-    let (trades, aggregates) = (
-        delivered("binance/spot"),
-        delivered("binance/spot/aggregate"),
-    );
-
-    // Wait until the stream stops growing, then read it once.
+    finished_report(&run.sim_address).await;
+    // Wait until the stream holds every trade delivered: the last ones are still being
+    // written when the simulator reports it generated them all, so the report is read again.
     let stream = run.config.nats.stream.name.clone();
-    let mut stored_messages = 0;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = run.stored_messages(&stream).await;
-        if now == stored_messages && now > 0 {
-            break;
-        }
-        stored_messages = now;
-    }
     let mut stored_trades = BTreeSet::new();
     let mut stored_aggregates = BTreeSet::new();
-    for event in all_events(&run.context, &stream).await {
-        let Event::Trade(trade) = event else {
-            panic!("only trades expected: {event:?}");
+    let mut trades = BTreeSet::new();
+    let mut aggregates = BTreeSet::new();
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let report = sim_report(&run.sim_address).await;
+        // What reached an open connection, per stream kind, as `SYMBOL:id`.
+        let delivered = |venue: &str| -> BTreeSet<String> {
+            report
+                .trades
+                .iter()
+                .filter(|trade| trade.venues.contains(venue))
+                .map(|trade| format!("{}:{}", trade.symbol, trade.trade_id))
+                .collect()
         };
-        let key = format!(
-            "{}:{}",
-            trade.symbol.as_str().replace('-', ""),
-            trade.trade_id
+        (trades, aggregates) = (
+            delivered("binance/spot"),
+            delivered("binance/spot/aggregate"),
         );
-        if trade.aggregated {
-            stored_aggregates.insert(key);
-        } else {
-            stored_trades.insert(key);
+        stored_trades.clear();
+        stored_aggregates.clear();
+        for event in all_events(&run.context, &stream).await {
+            let Event::Trade(trade) = event else {
+                panic!("only trades expected: {event:?}");
+            };
+            let key = format!(
+                "{}:{}",
+                trade.symbol.as_str().replace('-', ""),
+                trade.trade_id
+            );
+            if trade.aggregated {
+                stored_aggregates.insert(key);
+            } else {
+                stored_trades.insert(key);
+            }
+        }
+        if stored_trades == trades && stored_aggregates == aggregates {
+            break;
         }
     }
     let usage = sim_report(&run.sim_address).await.ws_usage["binance_spot"].clone();
@@ -79,8 +81,8 @@ async fn instruments_beyond_one_connection_are_spread_within_every_limit_of_the_
 
     // Every trade written to a connection was recorded, once per stream, and every symbol
     // has its trades.
-    assert_eq!(stored_trades, trades);
-    assert_eq!(stored_aggregates, aggregates);
+    same(&stored_trades, &trades, "trades");
+    same(&stored_aggregates, &aggregates, "aggregate trades");
     let symbols: HashSet<&str> = stored_aggregates
         .iter()
         .chain(&stored_trades)
@@ -97,5 +99,22 @@ async fn instruments_beyond_one_connection_are_spread_within_every_limit_of_the_
     assert!(
         usage.peak_connection_attempts <= usage.connection_limit,
         "{usage:?}"
+    );
+}
+
+/// Fails naming how many of `delivered` are missing from `stored` and how many are extra,
+/// with a few of each.
+fn same(stored: &BTreeSet<String>, delivered: &BTreeSet<String>, what: &str) {
+    let missing: Vec<&String> = delivered.difference(stored).collect();
+    let extra: Vec<&String> = stored.difference(delivered).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: {} delivered, {} stored; {} missing, e.g. {:?}; {} not delivered, e.g. {:?}",
+        delivered.len(),
+        stored.len(),
+        missing.len(),
+        &missing[..missing.len().min(10)],
+        extra.len(),
+        &extra[..extra.len().min(10)],
     );
 }

@@ -10,7 +10,7 @@ use marketprism_collector::{DiscoverConfig, SelectRule, VenueConfig};
 use marketprism_model::{Event, Listing};
 use marketprism_venues::{Channel, VenueKind};
 
-use crate::{all_events, finished_report, sim_config, start};
+use crate::{all_events, finished_report, sim_config, start, stored_listings};
 
 /// Feeds of Binance spot and OKX swaps recording every USDT instrument.
 fn discovering(base: VenueConfig) -> VenueConfig {
@@ -148,21 +148,11 @@ async fn instruments_listed_at_run_time_are_recorded_and_delisted_ones_dropped()
     assert!(gaps.is_empty(), "no instrument lost data: {gaps:?}");
 
     // What the lists said, as published.
-    let listings: Vec<&Listing> = events
-        .iter()
-        .filter_map(|event| match event {
-            Event::Listing(listing) => Some(listing),
-            _ => None,
+    let listings = stored_listings(&run.context, &stream).await;
+    let last = |exchange: &str, symbol: &str| -> Option<&Listing> {
+        listings.iter().rev().find(|listing| {
+            listing.exchange.as_str() == exchange && listing.symbol.as_str() == symbol
         })
-        .collect();
-    let last = |exchange: &str, symbol: &str| {
-        listings
-            .iter()
-            .rev()
-            .find(|listing| {
-                listing.exchange.as_str() == exchange && listing.symbol.as_str() == symbol
-            })
-            .copied()
     };
     let sol = last("okx", "SOL-USDT").expect("SOL-USDT listed on OKX");
     assert_eq!(

@@ -199,7 +199,31 @@ pub(crate) fn sim_symbol(symbol: &str) -> String {
 }
 
 /// Every event in the stream, in order.
+/// Every market-data and gap event in the stream, in order: the listings the collector
+/// publishes from the venues' instrument lists are left out (see [`stored_listings`]).
 pub(crate) async fn all_events(context: &jetstream::Context, stream: &str) -> Vec<Event> {
+    let mut events = stored(context, stream).await;
+    events.retain(|event| !matches!(event, Event::Listing(_)));
+    events
+}
+
+/// Every listing in the stream, in order.
+pub(crate) async fn stored_listings(
+    context: &jetstream::Context,
+    stream: &str,
+) -> Vec<marketprism_model::Listing> {
+    stored(context, stream)
+        .await
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Listing(listing) => Some(listing),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every event in the stream, in order.
+async fn stored(context: &jetstream::Context, stream: &str) -> Vec<Event> {
     let mut stream = context.get_stream(stream).await.expect("stream");
     let last = stream.info().await.expect("info").state.last_sequence;
     let mut events = Vec::new();
