@@ -8,6 +8,7 @@
 //!   binary; `cargo xtask bench` runs it).
 
 pub mod bench;
+mod discovered;
 pub mod e2e;
 mod pipeline;
 mod progress;

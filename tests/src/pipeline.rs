@@ -204,6 +204,29 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Lists the symbols `list` and delists `delist` (Binance form) in the simulator, all or
+    /// none; returns when it did, the listing and delisting time of those symbols, Unix ms.
+    pub async fn change_listings(&self, list: &[String], delist: &[String]) -> anyhow::Result<i64> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            at_ms: i64,
+        }
+        let url = format!(
+            "http://127.0.0.1:{}/control/listings",
+            self.runner.ports.sim
+        );
+        let answer: Answer = self
+            .http
+            .post(url)
+            .json(&serde_json::json!({ "list": list, "delist": delist }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(answer.at_ms)
+    }
+
     /// Queues a book fault in the simulator for `symbol` (Binance form).
     pub async fn inject_book_fault(
         &self,
@@ -414,6 +437,22 @@ impl Pipeline {
         self.sim.terminate(grace)?;
         Ok(collector.success() && storage)
     }
+}
+
+/// Polls `done` every 100 ms until it holds (true) or `timeout` passes (false).
+pub async fn poll_until<F, Fut>(timeout: Duration, mut done: F) -> anyhow::Result<bool>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if done().await? {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(false)
 }
 
 /// Watches a count read again and again, to tell when it stops changing.

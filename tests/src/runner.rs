@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use marketprism_collector::{
-    BooksConfig, ConnectionConfig, PollConfig, PublishConfig, VenueConfig,
+    BooksConfig, ConnectionConfig, DiscoverConfig, PollConfig, PublishConfig, VenueConfig,
 };
 use marketprism_servers::{free_port, log_tail, run_logged, write_toml, Readiness, Service};
 use marketprism_storage::{BatchConfig, ClickHouseConfig, ConsumerConfig};
@@ -86,6 +86,8 @@ pub struct VenueSpec {
     pub channels: Vec<&'static str>,
     /// Polled series: (data, interval, period).
     pub polls: Vec<(&'static str, &'static str, &'static str)>,
+    /// Instruments chosen from the venue's list besides `symbols`, if any.
+    pub discover: Option<DiscoverConfig>,
 }
 
 impl VenueSpec {
@@ -100,6 +102,7 @@ impl VenueSpec {
                 .collect(),
             channels,
             polls: Vec::new(),
+            discover: None,
         }
     }
 
@@ -111,6 +114,7 @@ impl VenueSpec {
             endpoint: Some(format!("ws://127.0.0.1:{sim_port}{}", self.path)),
             rest_endpoint: Some(format!("http://127.0.0.1:{sim_port}")),
             symbols: self.symbols.clone(),
+            discover: self.discover.clone(),
             channels: self
                 .channels
                 .iter()
@@ -568,6 +572,7 @@ mod tests {
             symbols: vec!["BTC-USDT".into()],
             channels: vec!["aggregate_trades", "orderbook"],
             polls: vec![("long_short_top_positions", "1s", "5m")],
+            discover: None,
         };
         let config = spec.config(9443).expect("valid names");
         assert_eq!(config.endpoint(), "ws://127.0.0.1:9443/fapi");

@@ -64,6 +64,13 @@ pub struct EndToEnd {
     /// comparison).
     #[arg(long, default_value_t = 400_000)]
     pub workers_events: u64,
+    /// Measure the collector recording `--symbols` instruments found by discovery instead
+    /// (see `discovery.rs`).
+    #[arg(long)]
+    pub discovery: bool,
+    /// With `--discovery`: seconds measured once every instrument records.
+    #[arg(long, default_value_t = 60)]
+    pub discovery_seconds: u64,
     /// Measure the cluster topology against one node of each instead (see `cluster.rs`).
     #[arg(long)]
     pub cluster: bool,

@@ -1,6 +1,6 @@
 //! The benchmarks (`cargo xtask bench`): criterion benchmarks, reported as throughput and as
 //! ratios against baselines measured in the same run; with `--e2e`, the whole pipeline (see
-//! [`e2e`]).
+//! [`e2e`]; with `--discovery`, 1,000 instruments found by discovery, see `discovery.rs`).
 //!
 //! Each benchmark group pairs `marketprism_<operation>` functions with `baseline_<...>`
 //! functions doing the generic equivalent on the same input (e.g. parsing the same frames
@@ -18,6 +18,7 @@ use marketprism_testkit::{cargo, run_command, target_dir};
 mod backfill;
 mod baselines;
 mod cluster;
+mod discovery;
 pub mod e2e;
 mod gateway;
 mod metrics;
@@ -54,6 +55,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.end_to_end.gateway {
         return gateway::run(&args.end_to_end);
+    }
+    if args.end_to_end.discovery {
+        return discovery::run(&args.end_to_end);
     }
     e2e::run(args.end_to_end)
 }

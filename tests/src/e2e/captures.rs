@@ -40,6 +40,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::{Check, Checks};
+use crate::pipeline::poll_until;
 use crate::runner::{Names, Runner, VenueSpec};
 use crate::services::Services;
 
@@ -136,6 +137,7 @@ impl Section {
             symbols: self.symbols.clone(),
             channels: self.channels.iter().copied().collect(),
             polls: Vec::new(),
+            discover: None,
         }
     }
 }
@@ -364,7 +366,7 @@ impl CaptureRun<'_> {
             .with_validation(false);
         let mut checks = Vec::new();
         let snapshot_books = self.snapshot_books();
-        let snapshots_stored = poll_until(|| async {
+        let snapshots_stored = poll_until(STEP_TIMEOUT, || async {
             Ok(count(&clickhouse, OrderBookRow::TABLE.name).await? >= snapshot_books)
         })
         .await?;
@@ -400,7 +402,7 @@ impl CaptureRun<'_> {
         .await?;
         // Every expected row stored (or the comparison says which are missing); then the
         // collector drains and storage catches up, so that no late row escapes the comparison.
-        poll_until(|| async {
+        poll_until(STEP_TIMEOUT, || async {
             for (table, rows) in &expected.tables {
                 if count(&clickhouse, table).await? < rows.len() as u64 {
                     return Ok(false);
@@ -497,7 +499,7 @@ impl CaptureRun<'_> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<bool>>,
     {
-        if poll_until(done).await? {
+        if poll_until(STEP_TIMEOUT, done).await? {
             return Ok(());
         }
         bail!(
@@ -530,22 +532,6 @@ impl CaptureRun<'_> {
             format!("{gaps}, {crossed}, {letters}"),
         ))
     }
-}
-
-/// Polls `done` every 100 ms until it holds (true) or [`STEP_TIMEOUT`] passes (false).
-async fn poll_until<F, Fut>(mut done: F) -> anyhow::Result<bool>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let started = Instant::now();
-    while started.elapsed() < STEP_TIMEOUT {
-        if done().await? {
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(false)
 }
 
 fn exit_text(clean: bool) -> &'static str {

@@ -22,6 +22,11 @@
 //! * `venues`: every venue, channel and polled series at once; every table (trades, books,
 //!   book deltas, funding rates, open interest, liquidations, volatility indices, long/short
 //!   ratios) must hold exactly what the simulator sent.
+//! * `thousand`: 1,000 instruments found by discovery, trades and books of each, while 20
+//!   symbols are delisted, every connection is dropped once and 20 symbols are listed; every
+//!   delivered trade stored once, books equal to the simulator's, one disconnect gap per
+//!   instrument subscribed at the drop and no other, every venue's connection limits kept,
+//!   and `instruments` holding every listing with its changes (see `thousand`).
 //! * `captures`: every real capture of a feed the collector records, replayed by the
 //!   simulator through the whole pipeline; every table must hold exactly what
 //!   `marketprism replay` makes of the same capture.
@@ -55,6 +60,7 @@ mod gateway;
 mod instruments;
 mod operations;
 mod scenarios;
+mod thousand;
 mod venues;
 mod zero_gap;
 
@@ -102,6 +108,8 @@ pub enum Scenario {
     ZeroGap,
     /// Every venue, channel and polled series.
     Venues,
+    /// 1,000 instruments found by discovery through listings, delistings and a drop.
+    Thousand,
     /// Real captures replayed through the pipeline, against `marketprism replay`.
     Captures,
     /// The gateway's replay, coverage and live stream against the truth of a run.
@@ -114,13 +122,14 @@ pub enum Scenario {
     Compat,
 }
 
-const ALL: [Scenario; 11] = [
+const ALL: [Scenario; 12] = [
     Scenario::Baseline,
     Scenario::Faults,
     Scenario::Restarts,
     Scenario::Books,
     Scenario::ZeroGap,
     Scenario::Venues,
+    Scenario::Thousand,
     Scenario::Captures,
     Scenario::Gateway,
     Scenario::Operations,
@@ -225,6 +234,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 (Scenario::Venues, Some(services)) => {
                     venues::run(&binary, services, &dir.join("venues")).await?
+                }
+                (Scenario::Thousand, Some(services)) => {
+                    thousand::run(&binary, services, &dir.join("thousand")).await?
                 }
                 (Scenario::Captures, Some(services)) => {
                     captures::run(&binary, services, &dir.join("captures")).await?

@@ -333,11 +333,19 @@ pub(super) fn stopped_cleanly(scenario: &'static str, pipeline: Pipeline) -> any
     ))
 }
 
+/// The simulator's quote assets, longest first where one ends another (`USDT`, `USD`).
+const QUOTES: [&str; 5] = ["USDT", "USDC", "USD", "BTC", "ETH"];
+
+/// A simulator symbol (Binance form, `BTCUSDT`) normalized (`BTC-USDT`); as is when it ends
+/// in no quote asset.
 pub(super) fn normalized(native: &str) -> String {
-    symbols()
-        .into_iter()
-        .find(|(known, _)| known == native)
-        .map_or_else(|| native.to_owned(), |(_, normalized)| normalized)
+    QUOTES
+        .iter()
+        .find_map(|quote| {
+            let base = native.strip_suffix(quote)?;
+            (!base.is_empty()).then(|| format!("{base}-{quote}"))
+        })
+        .unwrap_or_else(|| native.to_owned())
 }
 
 /// A trade row's identity: exchange, market, aggregated, symbol, trade id.

@@ -51,6 +51,7 @@ fn venue(
         symbols: symbols.iter().map(|symbol| (*symbol).to_owned()).collect(),
         channels,
         polls,
+        discover: None,
     }
 }
 

@@ -64,6 +64,7 @@ fn venues() -> Vec<VenueSpec> {
         symbols: symbols.clone(),
         channels,
         polls: Vec::new(),
+        discover: None,
     };
     vec![
         venue("binance_spot", "", vec!["trades", "orderbook"]),

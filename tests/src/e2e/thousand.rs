@@ -1,0 +1,516 @@
+//! The `thousand` scenario: 1,000 instruments found by discovery (the simulator's 250
+//! generated USDT symbols on OKX and Bybit spot and swaps, see [`crate::discovered`]), trades and books of
+//! each, while 20 symbols are delisted, every connection is dropped once, and 20 symbols are
+//! listed, in that order. Checked against the simulator:
+//!
+//! * trades: every trade delivered to a feed's connection stored once, and nothing else; the
+//!   listed instruments traded; nothing of a delisted one after its delisting;
+//! * books: every instrument's latest stored book, and every book of a listed one, equals the
+//!   simulator's true book at its update id;
+//! * gaps: one disconnect gap, covering the drop, for each instrument subscribed when the
+//!   connections dropped (not the delisted ones, not the listed ones), and no other;
+//! * connections: no connection or request refused and every peak within the venue's
+//!   limits, with the connections each venue accepted;
+//! * `instruments`: every instrument the simulator listed, the delisted ones marked delisted
+//!   (OKX and Bybit drop them from their lists) and the listed ones trading.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::bail;
+use marketprism_model::{now_ms, GapReason};
+use marketprism_sim::Report;
+use marketprism_storage::{GapRow, ListingRow, OrderBookRow, StoredRow as _};
+
+use super::scenarios::{
+    book_difference, dead_letters, stopped_cleanly, verify_trades, wait_until_done, CATCH_UP,
+};
+use super::{Check, Checks};
+use crate::discovered::{
+    self, configured, delisted, instruments, listed, natives, spans, wait_recording, with_rows,
+    Instrument, Symbol, DEPTH, FEEDS, RATE,
+};
+use crate::pipeline::{poll_until, Pipeline};
+use crate::services::Services;
+
+const SCENARIO: &str = "thousand";
+
+/// Generated symbols listed from the start; on four feeds, 1,000 instruments.
+const PER_FEED: usize = 250;
+
+/// Trades generated: 80 s at [`RATE`], time for the listing changes and the drop.
+const TRADES: u64 = 80 * RATE as u64;
+
+/// Longest wait for each step: the instruments recording, a change taking effect.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Between the delistings showing in `instruments` and the drop: the feeds read their
+/// lists every second and unsubscribe right after publishing what changed.
+const UNSUBSCRIBED: Duration = Duration::from_secs(3);
+
+/// What the run did when.
+struct Timeline {
+    /// The delisting time of the delisted symbols, Unix ms.
+    delisted_ms: i64,
+    /// The listing time of the listed symbols, Unix ms.
+    listed_ms: i64,
+}
+
+/// The symbols of the run.
+struct Symbols {
+    configured: Vec<Symbol>,
+    listed: Vec<Symbol>,
+    delisted: Vec<Symbol>,
+}
+
+impl Symbols {
+    /// The instruments subscribed when the connections dropped: the configured ones not
+    /// delisted.
+    fn subscribed_at_drop(&self) -> BTreeSet<Instrument> {
+        let delisted = instruments(&self.delisted);
+        instruments(&self.configured)
+            .difference(&delisted)
+            .cloned()
+            .collect()
+    }
+
+    /// Every instrument ever listed.
+    fn all(&self) -> BTreeSet<Instrument> {
+        let mut all = instruments(&self.configured);
+        all.extend(instruments(&self.listed));
+        all
+    }
+}
+
+/// Runs the scenario.
+pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Result<Checks> {
+    let symbols = Symbols {
+        configured: configured(PER_FEED),
+        listed: listed(),
+        delisted: delisted(PER_FEED),
+    };
+    let spec = discovered::spec(SCENARIO, PER_FEED, Some(TRADES));
+    let mut pipeline = Pipeline::start(binary, services, &spec, dir).await?;
+    let timeline = drive(&pipeline, &symbols).await?;
+    let report = wait_until_done(&pipeline).await?;
+    let delivered: u64 = report
+        .trades
+        .iter()
+        .filter(|trade| trade.delivered)
+        .map(|trade| trade.venues.len() as u64)
+        .sum();
+    pipeline.wait_for_trades(delivered, CATCH_UP).await?;
+    let collector_clean = pipeline.stop_collector()?;
+    for table in [OrderBookRow::TABLE, GapRow::TABLE, ListingRow::TABLE] {
+        pipeline.wait_until_settled(table).await?;
+    }
+
+    // Books first: the simulator's book history moves on.
+    let mut checks = verify_books(&pipeline, &symbols).await?;
+    checks.push(Check::equal(
+        SCENARIO,
+        "trades generated",
+        TRADES,
+        report.trades.len() as u64,
+    ));
+    checks.extend(verify_trades(SCENARIO, &pipeline, &report).await?);
+    checks.extend(verify_lifetimes(&pipeline, &symbols, &timeline).await?);
+    checks.extend(verify_gaps(&pipeline, &symbols, &report).await?);
+    checks.extend(verify_connections(&report));
+    checks.extend(verify_instruments(&pipeline, &symbols, &report).await?);
+    checks.push(dead_letters(SCENARIO, &pipeline).await?);
+    checks.push(Check::clean_stop(SCENARIO, collector_clean));
+    checks.push(stopped_cleanly(SCENARIO, pipeline)?);
+    Ok(checks)
+}
+
+/// Waits for every instrument to record, delists, drops every connection once the
+/// delistings took effect, waits for every subscribed instrument to record again, lists,
+/// and waits for the listed instruments to record.
+async fn drive(pipeline: &Pipeline, symbols: &Symbols) -> anyhow::Result<Timeline> {
+    wait_recording(pipeline, &instruments(&symbols.configured), 0, STEP_TIMEOUT).await?;
+    let delisted_ms = pipeline
+        .change_listings(&[], &natives(&symbols.delisted))
+        .await?;
+    let delisted = instruments(&symbols.delisted);
+    let marked = poll_until(STEP_TIMEOUT, || async {
+        let rows: Vec<ListingRow> = pipeline.stored("").await?;
+        Ok(rows
+            .iter()
+            .filter(|row| row.trading == 0 && delisted.contains(&key(row)))
+            .count()
+            == delisted.len())
+    })
+    .await?;
+    if !marked {
+        bail!(
+            "the delisted instruments are not marked in `instruments` after {} s; collector log:\n{}",
+            STEP_TIMEOUT.as_secs(),
+            pipeline.runner().log_tail("collector")
+        );
+    }
+    tokio::time::sleep(UNSUBSCRIBED).await;
+    pipeline.drop_connections().await?;
+    wait_recording(
+        pipeline,
+        &symbols.subscribed_at_drop(),
+        now_ms(),
+        STEP_TIMEOUT,
+    )
+    .await?;
+    let listed_ms = pipeline
+        .change_listings(&natives(&symbols.listed), &[])
+        .await?;
+    wait_recording(
+        pipeline,
+        &instruments(&symbols.listed),
+        listed_ms,
+        STEP_TIMEOUT,
+    )
+    .await?;
+    Ok(Timeline {
+        delisted_ms,
+        listed_ms,
+    })
+}
+
+/// The instrument a listing row names.
+fn key(row: &ListingRow) -> Instrument {
+    (
+        row.exchange.clone(),
+        row.market_type.clone(),
+        row.symbol.clone(),
+    )
+}
+
+/// `exchange/market symbol`, for the examples checks quote.
+fn named(instrument: &Instrument) -> String {
+    format!("{}/{} {}", instrument.0, instrument.1, instrument.2)
+}
+
+/// Every instrument ever listed recorded trades; the listed ones traded; nothing of a
+/// delisted one (trade or book) is newer than its delisting.
+async fn verify_lifetimes(
+    pipeline: &Pipeline,
+    symbols: &Symbols,
+    timeline: &Timeline,
+) -> anyhow::Result<Checks> {
+    let traded = with_rows(pipeline, "trades", 0).await?;
+    let all = symbols.all();
+    let untraded: Vec<String> = all.difference(&traded).map(named).collect();
+    let listed = instruments(&symbols.listed);
+    let listed_traded = listed.intersection(&traded).count();
+    let delisted = instruments(&symbols.delisted);
+    let mut late = Vec::new();
+    for table in ["trades", "orderbooks"] {
+        late.extend(
+            with_rows(pipeline, table, timeline.delisted_ms)
+                .await?
+                .intersection(&delisted)
+                .map(|instrument| format!("{table}: {}", named(instrument))),
+        );
+    }
+    let early: Vec<String> = spans(pipeline, "trades")
+        .await?
+        .iter()
+        .filter(|(instrument, (first, _))| {
+            listed.contains(*instrument) && *first < timeline.listed_ms
+        })
+        .map(|(instrument, _)| named(instrument))
+        .collect();
+    Ok(vec![
+        Check::holds(
+            SCENARIO,
+            "every instrument ever listed recorded trades",
+            &format!("{} instruments", all.len()),
+            format!("{} instruments", all.len() - untraded.len()),
+            untraded.is_empty(),
+        ),
+        Check::equal(
+            SCENARIO,
+            "instruments listed at run time with trades",
+            listed.len(),
+            listed_traded,
+        ),
+        Check::none_of(
+            SCENARIO,
+            "rows of a listed instrument before its listing",
+            "instruments",
+            &early,
+        ),
+        Check::none_of(
+            SCENARIO,
+            "rows of a delisted instrument after its delisting",
+            "instruments",
+            &late,
+        ),
+    ])
+}
+
+/// Every instrument's latest stored book, and every stored book of the instruments listed
+/// at run time, equals the simulator's true book at its update id.
+async fn verify_books(pipeline: &Pipeline, symbols: &Symbols) -> anyhow::Result<Checks> {
+    let latest: Vec<OrderBookRow> = pipeline
+        .clickhouse
+        .query(
+            "SELECT ?fields FROM orderbooks FINAL \
+             ORDER BY exchange, market_type, symbol, update_id DESC \
+             LIMIT 1 BY exchange, market_type, symbol",
+        )
+        .fetch_all()
+        .await?;
+    let of_listed: Vec<OrderBookRow> = pipeline
+        .clickhouse
+        .query("SELECT ?fields FROM orderbooks FINAL WHERE has(?, symbol)")
+        .bind(
+            symbols
+                .listed
+                .iter()
+                .map(|(_, name)| name.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all()
+        .await?;
+    let mut differing = Vec::new();
+    let mut unknown = Vec::new();
+    for row in latest.iter().chain(&of_listed) {
+        let native = row.symbol.replace('-', "");
+        let by_event = row.exchange == "bybit";
+        match pipeline
+            .true_book(&native, row.update_id, by_event, DEPTH)
+            .await?
+        {
+            Some(truth) => differing.extend(book_difference(row, &truth)),
+            None => unknown.push(format!("{} {} {}", row.exchange, row.symbol, row.update_id)),
+        }
+    }
+    let all = symbols.all();
+    let booked: BTreeSet<Instrument> = latest
+        .iter()
+        .map(|row| {
+            (
+                row.exchange.clone(),
+                row.market_type.clone(),
+                row.symbol.clone(),
+            )
+        })
+        .collect();
+    let compared = latest.len() + of_listed.len();
+    Ok(vec![
+        Check::holds(
+            SCENARIO,
+            "books stored for every instrument ever listed",
+            &format!("{} instruments", all.len()),
+            format!("{} instruments", all.intersection(&booked).count()),
+            all.is_subset(&booked) && booked.len() == all.len(),
+        ),
+        Check::none_of(SCENARIO, "books without a true book", "unknown", &unknown),
+        Check::holds(
+            SCENARIO,
+            "latest book of each instrument, every book of the listed ones, equal the sim's",
+            &format!("{compared} of {compared} books equal"),
+            format!(
+                "{} of {compared} books equal{}",
+                compared - differing.len(),
+                differing
+                    .first()
+                    .map_or_else(String::new, |first| format!(", e.g. {first} differs"))
+            ),
+            differing.is_empty() && compared > 0,
+        ),
+    ])
+}
+
+/// One disconnect gap covering the drop for each instrument subscribed when the
+/// connections dropped, and no other gap.
+async fn verify_gaps(
+    pipeline: &Pipeline,
+    symbols: &Symbols,
+    report: &Report,
+) -> anyhow::Result<Checks> {
+    let gaps: Vec<GapRow> = pipeline.stored("").await?;
+    let subscribed = symbols.subscribed_at_drop();
+    let dropped_ms = report.disconnects_ms.first().copied();
+    let mut per_instrument: BTreeMap<Instrument, usize> = BTreeMap::new();
+    let mut other = Vec::new();
+    let mut uncovering = Vec::new();
+    for gap in &gaps {
+        let instrument = (
+            gap.exchange.clone(),
+            gap.market_type.clone(),
+            gap.symbol.clone(),
+        );
+        if gap.reason != GapReason::Disconnect.as_str() || !subscribed.contains(&instrument) {
+            other.push(format!("{} {}", gap.reason, named(&instrument)));
+            continue;
+        }
+        if !dropped_ms.is_some_and(|at| gap.from_time <= at && at <= gap.to_time) {
+            uncovering.push(format!(
+                "{} {}..{}",
+                named(&instrument),
+                gap.from_time,
+                gap.to_time
+            ));
+        }
+        *per_instrument.entry(instrument).or_default() += 1;
+    }
+    let once = subscribed
+        .iter()
+        .filter(|instrument| per_instrument.get(*instrument) == Some(&1))
+        .count();
+    Ok(vec![
+        Check::equal(
+            SCENARIO,
+            "disconnects injected",
+            1,
+            report.disconnects_ms.len(),
+        ),
+        Check::holds(
+            SCENARIO,
+            "one disconnect gap per instrument subscribed at the drop",
+            &format!("{} instruments, one gap each", subscribed.len()),
+            format!(
+                "{once} instruments with one gap, {} disconnect gaps",
+                per_instrument.values().sum::<usize>()
+            ),
+            once == subscribed.len() && per_instrument.len() == subscribed.len(),
+        ),
+        Check::none_of(
+            SCENARIO,
+            "disconnect gaps not covering the drop",
+            "gaps",
+            &uncovering,
+        ),
+        Check::none_of(
+            SCENARIO,
+            "other gaps (other reasons, instruments delisted before or listed after the drop)",
+            "gaps",
+            &other,
+        ),
+    ])
+}
+
+/// No refusal, every peak within its limit, and the connections each venue accepted.
+fn verify_connections(report: &Report) -> Checks {
+    let over: Vec<String> = report
+        .ws_usage
+        .iter()
+        .flat_map(|(venue, usage)| {
+            [
+                (
+                    "connection attempts",
+                    usage.peak_connection_attempts,
+                    usage.connection_limit,
+                ),
+                ("streams", usage.peak_streams, usage.streams_limit),
+                ("request arguments", usage.peak_args, usage.args_limit),
+                ("messages", usage.peak_messages, usage.messages_limit),
+            ]
+            .into_iter()
+            .filter(|(_, peak, limit)| peak > limit)
+            .map(move |(what, peak, limit)| format!("{venue}: {peak} {what} > {limit}"))
+        })
+        .collect();
+    let per_venue: Vec<String> = report
+        .ws_usage
+        .iter()
+        .map(|(venue, usage)| {
+            format!(
+                "{venue} {} (at once {}, streams {}/{})",
+                usage.connections,
+                usage.peak_open_connections,
+                usage.peak_streams,
+                usage.streams_limit
+            )
+        })
+        .collect();
+    vec![
+        Check::within_ws_limits(SCENARIO, report),
+        Check::none_of(SCENARIO, "peaks within every venue's limits", "over", &over),
+        Check::measured(
+            SCENARIO,
+            "connections accepted per venue",
+            per_venue.join(", "),
+        ),
+    ]
+}
+
+/// `instruments` holds every instrument the simulator listed, and only those: the delisted
+/// ones not trading and delisted no earlier than the simulator delisted them (OKX and Bybit
+/// drop them from their lists), the others trading and listed no earlier than the simulator
+/// listed them.
+async fn verify_instruments(
+    pipeline: &Pipeline,
+    symbols: &Symbols,
+    report: &Report,
+) -> anyhow::Result<Checks> {
+    let rows: Vec<ListingRow> = pipeline.stored("").await?;
+    let all = symbols.all();
+    let stored: BTreeSet<Instrument> = rows.iter().map(key).collect();
+    let delisted = instruments(&symbols.delisted);
+    let listed_ms = |row: &ListingRow| {
+        report
+            .listings
+            .get(&row.symbol.replace('-', ""))
+            .map(|listing| (listing.listed_ms, listing.delisted_ms))
+    };
+    let mut wrong = Vec::new();
+    for row in &rows {
+        let instrument = key(row);
+        let Some((listed_ms, delisted_ms)) = listed_ms(row) else {
+            continue;
+        };
+        let right = if delisted.contains(&instrument) {
+            row.trading == 0
+                && row
+                    .delisted_time
+                    .zip(delisted_ms)
+                    .is_some_and(|(stored, sim)| stored >= sim)
+        } else {
+            row.trading == 1 && row.delisted_time.is_none() && row.listed_time >= listed_ms
+        };
+        if !right {
+            wrong.push(format!(
+                "{}: trading {}, listed {}, delisted {:?}",
+                named(&instrument),
+                row.trading,
+                row.listed_time,
+                row.delisted_time
+            ));
+        }
+    }
+    let per_feed: Vec<String> = FEEDS
+        .iter()
+        .map(|feed| {
+            let count = rows
+                .iter()
+                .filter(|row| row.exchange == feed.exchange && row.market_type == feed.market)
+                .count();
+            format!("{} {count}", feed.label())
+        })
+        .collect();
+    let missing: Vec<String> = all.difference(&stored).map(named).collect();
+    let unexpected: Vec<String> = stored.difference(&all).map(named).collect();
+    Ok(vec![
+        Check::holds(
+            SCENARIO,
+            "instruments holds every instrument the sim listed",
+            &format!("{} instruments", all.len()),
+            format!("{} ({})", stored.len(), per_feed.join(", ")),
+            missing.is_empty(),
+        ),
+        Check::none_of(
+            SCENARIO,
+            "instruments the sim never listed",
+            "instruments",
+            &unexpected,
+        ),
+        Check::none_of(
+            SCENARIO,
+            "delisted ones marked, listed ones trading",
+            "wrong",
+            &wrong,
+        ),
+    ])
+}
