@@ -131,7 +131,6 @@ impl VenueSpec {
                     .with_context(|| format!("polled series {fields:?}"))
                 })
                 .collect::<anyhow::Result<_>>()?,
-            discover: None,
         })
     }
 }
