@@ -19,9 +19,12 @@
 //!   them so, from the same limits.
 //! * **Pacing.** A [`Pacer`] admits at most a venue's allowance of events in any window: the
 //!   frames a connection sends ([`WsLimits::messages`]) and the connections an IP opens
-//!   ([`WsLimits::connections`]). Its window is a tenth longer than the venue's, for the
-//!   jitter between our clock and the venue's count; where the venue counts every frame, one
-//!   place per window is left for the pong a venue's ping is owed.
+//!   ([`WsLimits::connections`]). The venue counts what it receives, and frames delayed
+//!   unequally on the way (a loaded sender, network, or venue) arrive bunched: what we spread
+//!   over a window and a delay's spread reaches the venue within one of its windows. So the
+//!   pacer's window is the venue's plus [`DELAY_SPREAD`] (or a tenth, if longer), and where the
+//!   venue counts every frame, one place per window is left for the pong a venue's ping is
+//!   owed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -263,6 +266,11 @@ pub(crate) fn connection_pacer(limits: &WsLimits) -> Pacer {
     Pacer::new(limits.connections, 0)
 }
 
+/// How much more one frame may be delayed than another on its way to the venue, and still
+/// be counted as paced: events the pacer spreads over the venue's window and this much reach
+/// the venue no closer together than its window.
+const DELAY_SPREAD: Duration = Duration::from_millis(500);
+
 /// Admits at most `allowance` events in any window: a rolling count, times passed in.
 #[derive(Debug, Clone)]
 pub(crate) struct Pacer {
@@ -273,13 +281,14 @@ pub(crate) struct Pacer {
 }
 
 impl Pacer {
-    /// A pacer within `rate`, its window a tenth longer, keeping `reserved` places per window
-    /// for frames sent outside it (at least one place is always left).
+    /// A pacer within `rate` as the venue counts it after delays spread by up to
+    /// [`DELAY_SPREAD`] (or a tenth of the window, if longer), keeping `reserved` places per
+    /// window for frames sent outside it (at least one place is always left).
     pub(crate) fn new(rate: Rate, reserved: u32) -> Self {
         let allowance = rate.limit.saturating_sub(reserved).max(1);
         Pacer {
             allowance: usize::try_from(allowance).unwrap_or(usize::MAX),
-            window: rate.window + rate.window / 10,
+            window: rate.window + (rate.window / 10).max(DELAY_SPREAD),
             recent: VecDeque::new(),
         }
     }
@@ -602,41 +611,66 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_pacer_admits_its_allowance_in_any_window_and_says_when_the_next_place_frees() {
-        let rate = Rate {
-            limit: 5,
-            window: Duration::from_secs(1),
-        };
-        // One place of five kept for pongs; the window is 1.1 s.
-        let mut pacer = Pacer::new(rate, 1);
-        let start = Instant::now();
-        let at = |ms| start + Duration::from_millis(ms);
-        for ms in [0, 10, 20, 30] {
-            assert_eq!(pacer.try_take(at(ms)), Ok(()));
-        }
-        assert_eq!(pacer.try_take(at(40)), Err(at(1_100)));
-        assert_eq!(pacer.try_take(at(1_099)), Err(at(1_100)));
-        assert_eq!(pacer.try_take(at(1_100)), Ok(()));
-        assert_eq!(pacer.try_take(at(1_105)), Err(at(1_110)));
-        // Whatever the pattern, no 1.1 s window holds more than four.
-        let mut pacer = Pacer::new(rate, 1);
+    /// The most of `taken` (in order) within any span shorter than `span`.
+    fn most_within(taken: &[Instant], span: Duration) -> usize {
+        taken
+            .iter()
+            .enumerate()
+            .map(|(index, first)| {
+                taken[index..]
+                    .iter()
+                    .take_while(|&&event| event < *first + span)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Takes `count` places from `pacer`, asking every 7 ms from `start`.
+    fn take_eagerly(pacer: &mut Pacer, start: Instant, count: usize) -> Vec<Instant> {
         let mut taken = Vec::new();
         let mut now = start;
-        while taken.len() < 40 {
+        while taken.len() < count {
             match pacer.try_take(now) {
                 Ok(()) => taken.push(now),
                 Err(next) => now = next,
             }
             now += Duration::from_millis(7);
         }
-        for (index, first) in taken.iter().enumerate() {
-            let within = taken[index..]
-                .iter()
-                .take_while(|&&event| event < *first + Duration::from_millis(1_100))
-                .count();
-            assert!(within <= 4, "{within} in a window");
+        taken
+    }
+
+    #[test]
+    fn a_pacer_admits_its_allowance_in_any_window_and_says_when_the_next_place_frees() {
+        let rate = Rate {
+            limit: 5,
+            window: Duration::from_secs(1),
+        };
+        // One place of five kept for pongs; the window is 1.5 s.
+        let mut pacer = Pacer::new(rate, 1);
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        for ms in [0, 10, 20, 30] {
+            assert_eq!(pacer.try_take(at(ms)), Ok(()));
         }
+        assert_eq!(pacer.try_take(at(40)), Err(at(1_500)));
+        assert_eq!(pacer.try_take(at(1_499)), Err(at(1_500)));
+        assert_eq!(pacer.try_take(at(1_500)), Ok(()));
+        assert_eq!(pacer.try_take(at(1_505)), Err(at(1_510)));
+        // Whatever the pattern, no 1.5 s span holds more than four.
+        let taken = take_eagerly(&mut Pacer::new(rate, 1), start, 40);
+        assert_eq!(most_within(&taken, Duration::from_millis(1_500)), 4);
+        // A long window keeps a tenth more.
+        let mut hourly = Pacer::new(
+            Rate {
+                limit: 2,
+                window: Duration::from_secs(3_600),
+            },
+            0,
+        );
+        assert_eq!(hourly.try_take(start), Ok(()));
+        assert_eq!(hourly.try_take(start), Ok(()));
+        assert_eq!(hourly.try_take(start), Err(start + Duration::from_secs(3_960)));
         // A limit of one with a place reserved still admits one.
         let mut single = Pacer::new(
             Rate {
@@ -647,5 +681,27 @@ mod tests {
         );
         assert_eq!(single.try_take(start), Ok(()));
         assert!(single.try_take(start).is_err());
+    }
+
+    #[test]
+    fn frames_delayed_unequally_on_their_way_still_reach_the_venue_within_its_count() {
+        // Bybit spot counts every frame, 10 a second: its subscribe requests, sent as fast as
+        // the pacer admits, each delayed by anything up to 400 ms, with a pong.
+        let limits = WsLimits {
+            messages: Rate {
+                limit: 10,
+                window: Duration::from_secs(1),
+            },
+            ..limits(500)
+        };
+        let taken = take_eagerly(&mut message_pacer(&limits), Instant::now(), 100);
+        // Frames sent within a window and 400 ms apart can arrive within one window: at
+        // most the limit, counting the pong.
+        let bunched = most_within(&taken, limits.messages.window + Duration::from_millis(400));
+        assert!(bunched < 10, "{bunched} frames and a pong within one venue window");
+        // Yet the pacer keeps most of the venue's rate: 9 frames every 1.5 s, so 100 in
+        // eleven windows and a little.
+        let span = taken[taken.len() - 1] - taken[0];
+        assert!(span < Duration::from_secs(17), "100 frames took {span:?}");
     }
 }
