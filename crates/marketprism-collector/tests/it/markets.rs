@@ -5,7 +5,8 @@
 //!
 //! One run records OKX futures and options and Deribit options, which the simulator trades
 //! as one future and one option (a call) of each of its symbols on the symbol's own trades
-//! and book.
+//! and book; another records OKX and Bybit spot, and the Deribit, Bybit linear and Binance
+//! USDⓈ-M perpetuals, the last with its aggregate trades (USDⓈ-M streams no other).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -204,7 +205,7 @@ const TRADES_AND_BOOKS: &[Channel] = &[Channel::Trades, Channel::OrderBook];
 
 #[tokio::test]
 async fn okx_futures_and_options_and_deribit_options_trades_and_books() {
-    // About eight seconds of trades.
+    // About eight seconds of trades, twenty a second per symbol.
     trades_and_books_match_the_simulator(
         &["BTCUSD", "ETHUSD"],
         40,
@@ -230,6 +231,58 @@ async fn okx_futures_and_options_and_deribit_options_trades_and_books() {
                 symbols: &["BTC-25DEC26-60000-C", "ETH-25DEC26-60000-C"],
                 channels: TRADES_AND_BOOKS,
                 label: "deribit/options",
+            },
+        ],
+        20,
+        10,
+    )
+    .await;
+}
+
+/// The USDT pairs trade on OKX and Bybit spot and on the Bybit linear and Binance USDⓈ-M
+/// perpetuals; Deribit's inverse perpetuals trade the USD symbols.
+#[tokio::test]
+async fn spot_and_perpetual_trades_and_books() {
+    // About eight seconds of trades, twenty a second per symbol as above.
+    trades_and_books_match_the_simulator(
+        &["BTCUSDT", "ETHUSDT", "BTCUSD", "ETHUSD"],
+        80,
+        640,
+        &[
+            Market {
+                venue: VenueKind::OkxSpot,
+                path: "",
+                symbols: &["BTC-USDT", "ETH-USDT"],
+                channels: TRADES_AND_BOOKS,
+                label: "okx/spot",
+            },
+            Market {
+                venue: VenueKind::BybitSpot,
+                path: "",
+                symbols: &["BTC-USDT", "ETH-USDT"],
+                channels: TRADES_AND_BOOKS,
+                label: "bybit/spot",
+            },
+            Market {
+                venue: VenueKind::DeribitPerpetual,
+                path: "",
+                symbols: &["BTC-PERPETUAL", "ETH-PERPETUAL"],
+                channels: TRADES_AND_BOOKS,
+                label: "deribit/perpetual",
+            },
+            Market {
+                venue: VenueKind::BybitLinear,
+                path: "",
+                symbols: &["BTC-USDT", "ETH-USDT"],
+                channels: TRADES_AND_BOOKS,
+                label: "bybit/perpetual",
+            },
+            Market {
+                venue: VenueKind::BinanceUsdm,
+                path: "/fapi",
+                symbols: &["BTC-USDT", "ETH-USDT"],
+                channels: &[Channel::AggregateTrades, Channel::OrderBook],
+                label: "binance/perpetual/aggregate",
             },
         ],
         20,
