@@ -33,8 +33,8 @@ impl Feed {
 
 /// The feeds: OKX and Bybit, spot and perpetual swaps (OKX's two count against the same
 /// connection limits). Their books start from snapshots on the socket: Binance's REST
-/// snapshots, fetched one at a time per connection, take longer for 250 books than the
-/// collector waits before it records a book unsynced.
+/// snapshots of 250 books at the default depth take longer within its weight limit than
+/// the collector waits before it records a book unsynced.
 pub const FEEDS: [Feed; 4] = [
     Feed {
         kind: "okx_spot",

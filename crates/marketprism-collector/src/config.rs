@@ -336,7 +336,8 @@ pub struct ConnectionConfig {
     /// A connection silent for this long (no frame, not even a ping) is replaced, e.g. `30s`.
     #[serde(default = "default_watchdog", with = "humantime_serde")]
     pub watchdog: Duration,
-    /// How long to wait for connect plus subscription replies, e.g. `10s`.
+    /// How long to wait for connect plus subscription replies, e.g. `10s`; also bounds each
+    /// REST request once sent (not its wait for the venue's budget).
     #[serde(default = "default_subscribe_timeout", with = "humantime_serde")]
     pub subscribe_timeout: Duration,
     /// How often each feed saves where it is (last event time, trade counters, book update

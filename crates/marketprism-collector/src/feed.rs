@@ -122,7 +122,6 @@ impl Feed {
             self.protocol.as_ref(),
             self.parts.venue.rest_endpoint(),
             &self.parts.rest_client,
-            self.parts.connection.subscribe_timeout,
         )
         .await;
         let listings = match read {
@@ -327,16 +326,21 @@ impl Feed {
     }
 
     /// Re-reads the list every `interval` and applies the selection, until the collector
-    /// stops.
+    /// stops (also while a read waits for the venue's budget).
     pub(crate) async fn discover(mut self, interval: Duration, mut warned: HashSet<Symbol>) {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let reading = self.parts.reading.clone();
         loop {
             tokio::select! {
-                () = self.parts.reading.cancelled() => return,
+                () = reading.cancelled() => return,
                 _ = ticks.tick() => {}
             }
-            if !self.read_list().await {
+            let read = tokio::select! {
+                () = reading.cancelled() => return,
+                read = self.read_list() => read,
+            };
+            if !read {
                 continue;
             }
             let selected = self.selection(&mut warned);

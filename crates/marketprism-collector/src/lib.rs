@@ -30,6 +30,8 @@ mod service;
 mod sharding;
 mod snapshots;
 pub mod spool;
+#[cfg(test)]
+mod test_server;
 
 pub use config::{
     BooksConfig, Config, ConnectionConfig, DiscoverConfig, PollConfig, PublishConfig, RestConfig,

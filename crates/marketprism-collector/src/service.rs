@@ -255,7 +255,6 @@ pub async fn check_configured_symbols(
                 venue.rest_endpoint(),
                 &rest_client,
                 &symbols,
-                config.connection.subscribe_timeout,
             )
             .await;
             (feed, check)

@@ -1,12 +1,13 @@
-//! REST book snapshots for venues whose books start from one (Binance): one request at a
-//! time per connection, so snapshot requests never stack, each within the venue's request
-//! budget (whose rate-limit pause, after a 429 or 418, holds every request to the venue).
-//! A snapshot can be asked for after a delay: the backoff between snapshots that do not
-//! bridge the stream.
+//! REST book snapshots for venues whose books start from one (Binance): up to
+//! [`IN_FLIGHT`] requests at a time per connection, each within the venue's request budget
+//! (whose rate-limit pause, after a 429 or 418, holds every request to the venue) and
+//! leaving [`LEFT_TO_OTHERS`] of it to the venue's other requests. A snapshot can be asked
+//! for after a delay: the backoff between snapshots that do not bridge the stream.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use marketprism_book::BookUpdate;
 use marketprism_model::Symbol;
 use marketprism_venues::VenueProtocol;
@@ -17,6 +18,19 @@ use marketprism_bus::Backoff;
 use marketprism_model::now_ms;
 use marketprism_rest::{FetchError, RestClient};
 use marketprism_venues::RestCall;
+
+/// Snapshot requests in flight at once per connection. Every book of a connection needs a
+/// snapshot when it connects, hundreds on a busy one; fetched one at a time, they wait
+/// mostly on round trips (250 snapshots at 100 ms: 25 s, near the 30 s after which a book
+/// is recorded unsynced). The venue's budget, shared by the venue's connections, bounds the
+/// weight spent; this bound only keeps each connection's snapshots from reaching the venue
+/// as one burst, and four already spend the budget Binance leaves them within seconds.
+const IN_FLIGHT: usize = 4;
+
+/// The part of each window's budget snapshots leave to the venue's other requests
+/// (instrument lists, polls), which would otherwise wait behind a burst of snapshots until
+/// the next window.
+const LEFT_TO_OTHERS: f64 = 0.25;
 
 /// A fetched snapshot.
 pub(crate) struct Snapshot {
@@ -39,36 +53,20 @@ pub(crate) struct FetchSettings {
     pub(crate) depth: usize,
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
-    /// The venue's REST client (its budget shared with the pollers).
+    /// The venue's REST client (its budget shared with the feed's pollers and list reads).
     pub(crate) client: RestClient,
 }
 
 impl SnapshotFetcher {
     /// Starts the fetch task; it ends with `shutdown` or when this handle is dropped.
     pub(crate) fn spawn(settings: FetchSettings, shutdown: CancellationToken) -> Self {
-        let (requests, mut queue) = mpsc::unbounded_channel::<Symbol>();
+        let (requests, queue) = mpsc::unbounded_channel::<Symbol>();
         let (results, receiver) = mpsc::channel(16);
-        let task_shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let shutdown = task_shutdown;
-            loop {
-                let symbol = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    symbol = queue.recv() => match symbol {
-                        Some(symbol) => symbol,
-                        None => return,
-                    },
-                };
-                let fetch = fetch_until_done(&settings, &symbol);
-                let update = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    update = fetch => update,
-                };
-                if results.send(Snapshot { symbol, update }).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let settings = FetchSettings {
+            client: settings.client.leaving(LEFT_TO_OTHERS),
+            ..settings
+        };
+        tokio::spawn(fetch_all(settings, queue, results, shutdown.clone()));
         SnapshotFetcher {
             requests,
             results: receiver,
@@ -99,6 +97,38 @@ impl SnapshotFetcher {
     /// The next fetched snapshot.
     pub(crate) async fn next(&mut self) -> Option<Snapshot> {
         self.results.recv().await
+    }
+}
+
+/// The fetch task: fetches the snapshots requested on `queue`, up to [`IN_FLIGHT`] at once,
+/// and hands each to `results` as it arrives; ends with `shutdown` or once the connection
+/// has dropped its side, abandoning the fetches in flight.
+async fn fetch_all(
+    settings: FetchSettings,
+    mut queue: mpsc::UnboundedReceiver<Symbol>,
+    results: mpsc::Sender<Snapshot>,
+    shutdown: CancellationToken,
+) {
+    let settings = &settings;
+    let mut fetching = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            symbol = queue.recv(), if fetching.len() < IN_FLIGHT => {
+                let Some(symbol) = symbol else {
+                    return;
+                };
+                fetching.push(async move {
+                    let update = fetch_until_done(settings, &symbol).await;
+                    Snapshot { symbol, update }
+                });
+            }
+            Some(snapshot) = fetching.next() => {
+                if results.send(snapshot).await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -139,4 +169,106 @@ async fn fetch(settings: &FetchSettings, symbol: &Symbol) -> Result<BookUpdate, 
         .protocol
         .parse_book_snapshot(&body, now_ms())
         .map_err(|error| FetchError::Failed(format!("GET {url}: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use axum::routing::get;
+    use axum::Router;
+    use marketprism_venues::VenueKind;
+    use tokio::sync::Barrier;
+
+    use super::*;
+    use crate::test_server::{client, serve};
+
+    /// A depth endpoint that answers only once [`IN_FLIGHT`] requests wait together.
+    struct Depth {
+        together: Barrier,
+        in_flight: AtomicUsize,
+        most_in_flight: AtomicUsize,
+    }
+
+    async fn depth(State(depth): State<Arc<Depth>>) -> &'static str {
+        let now = depth.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        depth.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        depth.together.wait().await;
+        depth.in_flight.fetch_sub(1, Ordering::SeqCst);
+        r#"{"lastUpdateId":7,"bids":[["1.00","2"]],"asks":[["1.10","3"]]}"#
+    }
+
+    async fn fetcher(shutdown: &CancellationToken) -> (SnapshotFetcher, Arc<Depth>) {
+        let depth_state = Arc::new(Depth {
+            together: Barrier::new(IN_FLIGHT),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+        });
+        let endpoint = serve(
+            Router::new()
+                .route("/api/v3/depth", get(depth))
+                .with_state(depth_state.clone()),
+        )
+        .await;
+        let protocol = VenueKind::BinanceSpot.protocol(&[]);
+        let settings = FetchSettings {
+            client: client(protocol.rest_limits(), Duration::from_secs(5)),
+            protocol,
+            rest_endpoint: endpoint,
+            depth: 1_000,
+            backoff_initial: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(100),
+        };
+        (
+            SnapshotFetcher::spawn(settings, shutdown.child_token()),
+            depth_state,
+        )
+    }
+
+    fn symbol(number: usize) -> Symbol {
+        Symbol::from_pair(&format!("S{number}"), "USDT").expect("symbol")
+    }
+
+    #[tokio::test]
+    async fn snapshots_are_fetched_several_at_once_and_no_more() {
+        let shutdown = CancellationToken::new();
+        let (mut fetcher, depth) = fetcher(&shutdown).await;
+        let requested = 3 * IN_FLIGHT;
+        for number in 0..requested {
+            fetcher.request(symbol(number));
+        }
+        // One request at a time would wait at the server forever.
+        let mut fetched = Vec::new();
+        while fetched.len() < requested {
+            let snapshot = tokio::time::timeout(Duration::from_secs(10), fetcher.next())
+                .await
+                .expect("the requests in flight together")
+                .expect("a snapshot");
+            fetched.push(snapshot.symbol);
+        }
+        fetched.sort();
+        let mut expected: Vec<Symbol> = (0..requested).map(symbol).collect();
+        expected.sort();
+        assert_eq!(fetched, expected);
+        let most_in_flight = depth.most_in_flight.load(Ordering::SeqCst);
+        assert_eq!(most_in_flight, IN_FLIGHT);
+        assert!(most_in_flight > 1, "fetched one at a time");
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_the_fetches_in_flight() {
+        let shutdown = CancellationToken::new();
+        let (mut fetcher, depth) = fetcher(&shutdown).await;
+        fetcher.request(symbol(0));
+        while depth.in_flight.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        shutdown.cancel();
+        let next = tokio::time::timeout(Duration::from_secs(10), fetcher.next())
+            .await
+            .expect("the fetch task ended");
+        assert!(next.is_none());
+    }
 }

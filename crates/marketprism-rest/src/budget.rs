@@ -96,11 +96,12 @@ impl Budget {
     }
 
     /// Spends `cost` at `now_ms` if the venue is not paused, this process's share of the
-    /// bucket has room and the venue's count stays within its limit; otherwise says how long
-    /// to wait. A request heavier than the whole allowance is let through at the start of
-    /// an empty window, so that it is never starved. A cost in a bucket the venue does not
-    /// have is not limited.
-    pub fn try_spend(&mut self, cost: RequestCost, now_ms: i64) -> Result<(), Wait> {
+    /// bucket has room and the venue's count stays within its limit, in both cases leaving
+    /// unspent the part `reserve` (0 to 1) of the share that the request must leave to other
+    /// callers; otherwise says how long to wait. A request heavier than the whole allowance
+    /// is let through at the start of an empty window, so that it is never starved. A cost
+    /// in a bucket the venue does not have is not limited.
+    pub fn try_spend(&mut self, cost: RequestCost, reserve: f64, now_ms: i64) -> Result<(), Wait> {
         if now_ms < self.paused_until_ms {
             return Err(Wait::Paused {
                 until_ms: self.paused_until_ms,
@@ -109,8 +110,11 @@ impl Budget {
         let Some(bucket) = self.bucket(cost.bucket, now_ms) else {
             return Ok(());
         };
-        let fits = bucket.spent + cost.weight <= bucket.allowance
-            && bucket.venue_used + cost.weight <= bucket.limit;
+        // Truncated as the allowance is: a fraction of a weight reserves nothing.
+        let reserved = (f64::from(bucket.allowance) * reserve.clamp(0.0, 1.0)) as u32;
+        let needed = cost.weight.saturating_add(reserved);
+        let fits = bucket.spent.saturating_add(needed) <= bucket.allowance
+            && bucket.venue_used.saturating_add(needed) <= bucket.limit;
         if !fits && (bucket.spent > 0 || bucket.venue_used > 0) {
             return Err(Wait::Budget {
                 until_ms: bucket.next_window_ms(),
@@ -188,18 +192,18 @@ mod tests {
         let mut budget = Budget::new(&LIMITS, 0.5);
         for _ in 0..10 {
             budget
-                .try_spend(cost(5), MINUTE + 1)
+                .try_spend(cost(5), 0.0, MINUTE + 1)
                 .expect("within the share");
         }
         assert_eq!(budget.used("weight", MINUTE + 2), Some((50, 50)));
         assert_eq!(
-            budget.try_spend(cost(5), MINUTE + 3),
+            budget.try_spend(cost(5), 0.0, MINUTE + 3),
             Err(Wait::Budget {
                 until_ms: MINUTE + 60_000
             })
         );
         budget
-            .try_spend(cost(5), MINUTE + 60_000)
+            .try_spend(cost(5), 0.0, MINUTE + 60_000)
             .expect("a new window");
         assert_eq!(budget.used("weight", MINUTE + 60_001), Some((5, 5)));
     }
@@ -207,23 +211,54 @@ mod tests {
     #[test]
     fn the_venues_count_includes_other_processes() {
         let mut budget = Budget::new(&LIMITS, 0.5);
-        budget.try_spend(cost(5), MINUTE).expect("first");
+        budget.try_spend(cost(5), 0.0, MINUTE).expect("first");
         // Another process on the same IP spent 90 this minute.
         budget.venue_reported("weight", 95, MINUTE + 10);
         assert_eq!(
-            budget.try_spend(cost(10), MINUTE + 20),
+            budget.try_spend(cost(10), 0.0, MINUTE + 20),
             Err(Wait::Budget {
                 until_ms: MINUTE + 60_000
             })
         );
         budget
-            .try_spend(cost(5), MINUTE + 20)
+            .try_spend(cost(5), 0.0, MINUTE + 20)
             .expect("up to the limit");
         // A report from the previous window says nothing about the next.
         budget.venue_reported("weight", 100, MINUTE + 59_999);
         budget
-            .try_spend(cost(10), MINUTE + 60_000)
+            .try_spend(cost(10), 0.0, MINUTE + 60_000)
             .expect("new window");
+    }
+
+    #[test]
+    fn a_request_leaving_a_reserve_stops_short_of_it_and_others_spend_it() {
+        // An allowance of 50, of which a fifth (10) is left to the others.
+        let mut budget = Budget::new(&LIMITS, 0.5);
+        for _ in 0..8 {
+            budget
+                .try_spend(cost(5), 0.2, MINUTE + 1)
+                .expect("within the share less the reserve");
+        }
+        assert_eq!(
+            budget.try_spend(cost(5), 0.2, MINUTE + 2),
+            Err(Wait::Budget {
+                until_ms: MINUTE + 60_000
+            })
+        );
+        budget
+            .try_spend(cost(10), 0.0, MINUTE + 3)
+            .expect("the reserve");
+        assert!(budget.try_spend(cost(1), 0.0, MINUTE + 4).is_err());
+
+        // The reserve is also left below the venue's count of the whole IP.
+        budget.venue_reported("weight", 85, MINUTE + 60_001);
+        budget
+            .try_spend(cost(5), 0.2, MINUTE + 60_002)
+            .expect("90 of 100, 10 left");
+        assert!(budget.try_spend(cost(5), 0.2, MINUTE + 60_003).is_err());
+        budget
+            .try_spend(cost(10), 0.0, MINUTE + 60_004)
+            .expect("the reserve");
     }
 
     #[test]
@@ -231,7 +266,7 @@ mod tests {
         let mut budget = Budget::new(&LIMITS, 1.0);
         budget.pause(MINUTE + 30_000);
         assert_eq!(
-            budget.try_spend(cost(1), MINUTE + 29_999),
+            budget.try_spend(cost(1), 0.0, MINUTE + 29_999),
             Err(Wait::Paused {
                 until_ms: MINUTE + 30_000
             })
@@ -239,13 +274,15 @@ mod tests {
         // A shorter pause does not shorten it.
         budget.pause(MINUTE + 1_000);
         assert_eq!(budget.paused_until(MINUTE + 2_000), Some(MINUTE + 30_000));
-        budget.try_spend(cost(1), MINUTE + 30_000).expect("resumed");
+        budget
+            .try_spend(cost(1), 0.0, MINUTE + 30_000)
+            .expect("resumed");
     }
 
     #[test]
     fn a_request_heavier_than_the_share_passes_alone_in_a_fresh_window() {
         let mut budget = Budget::new(&LIMITS, 0.1);
-        budget.try_spend(cost(50), MINUTE).expect("alone");
-        assert!(budget.try_spend(cost(1), MINUTE + 1).is_err());
+        budget.try_spend(cost(50), 0.0, MINUTE).expect("alone");
+        assert!(budget.try_spend(cost(1), 0.0, MINUTE + 1).is_err());
     }
 }

@@ -49,6 +49,9 @@ impl Venue {
 pub struct RestClient {
     http: reqwest::Client,
     venue: Arc<Venue>,
+    /// The part (0 to 1) of each window's allowance this caller's requests leave unspent
+    /// for the venue's other callers.
+    reserve: f64,
 }
 
 impl RestClient {
@@ -67,6 +70,18 @@ impl RestClient {
                 budget: Mutex::new(Budget::new(&limits, share)),
                 metrics,
             }),
+            reserve: 0.0,
+        }
+    }
+
+    /// A client sharing this one's budget whose requests leave `share` (0 to 1) of each
+    /// window's allowance to the venue's other callers: for a caller with many requests at
+    /// once (book snapshots), so that they never hold the others (instrument lists, polls)
+    /// back until the next window.
+    pub fn leaving(&self, share: f64) -> RestClient {
+        RestClient {
+            reserve: share.clamp(0.0, 1.0),
+            ..self.clone()
         }
     }
 
@@ -76,7 +91,8 @@ impl RestClient {
     }
 
     /// `GET url` costing `cost`, once the budget allows it; returns the body of a successful
-    /// answer. A 429, a 418 or the venue's ban answer pauses every request to the venue for
+    /// answer. The HTTP client's timeout bounds the request itself, not the wait for the
+    /// budget. A 429, a 418 or the venue's ban answer pauses every request to the venue for
     /// its `Retry-After` (the ban's own pause when it names none) and is returned as
     /// [`FetchError::RateLimited`]; the caller's next request waits it out.
     pub async fn get(&self, cost: RequestCost, url: &str) -> Result<String, FetchError> {
@@ -85,7 +101,7 @@ impl RestClient {
         let mut waited = false;
         loop {
             let now = now_ms();
-            let admission = venue.budget().try_spend(cost, now);
+            let admission = venue.budget().try_spend(cost, self.reserve, now);
             let wait = match admission {
                 Ok(()) => break,
                 Err(wait) => wait,

@@ -18,6 +18,11 @@
 //!   recorded with each answer, and no request is sent that would take it past the venue's
 //!   limit, whatever the process's own share leaves.
 //!
+//! A caller sending many requests at once (the collector's book snapshots) uses a client
+//! that leaves part of each window's allowance to the venue's other callers
+//! ([`RestClient::leaving`]), so that a burst of its requests never holds the others back
+//! until the next window.
+//!
 //! Windows are fixed and aligned on the Unix epoch, as Binance counts per clock minute;
 //! venues counting over rolling windows (OKX, Bybit) are approximated by fixed windows of
 //! their length, whose boundary can let through up to twice a window's limit within one

@@ -170,3 +170,26 @@ async fn a_ban_naming_no_retry_after_pauses_for_the_bans_own_time() {
     ));
     assert_eq!(client.paused_until(), None);
 }
+
+#[tokio::test]
+async fn a_client_leaving_a_reserve_holds_its_requests_while_others_spend_it() {
+    let (url, venue) = serve().await;
+    // An allowance of 100, of which a fifth is left to the other callers.
+    let (client, _) = client(1.0);
+    let bulk = client.leaving(0.2);
+    for _ in 0..16 {
+        bulk.get(COST, &url).await.expect("answered");
+    }
+    let waiting = tokio::spawn({
+        let url = url.clone();
+        async move { bulk.get(COST, &url).await }
+    });
+    assert!(tokio::time::timeout(Duration::from_millis(300), waiting)
+        .await
+        .is_err());
+    for _ in 0..4 {
+        client.get(COST, &url).await.expect("the reserve");
+    }
+    assert_eq!(client.used("REQUEST_WEIGHT"), Some((100, 100)));
+    assert_eq!(venue.requests.load(Ordering::SeqCst), 20);
+}
