@@ -276,6 +276,7 @@ mod tests {
             sender,
             close: CancellationToken::new(),
             messages: Default::default(),
+            slow: Default::default(),
         }
     }
 

@@ -101,6 +101,6 @@ pub use limits::{VenueUsage, BAN};
 pub use listings::{SymbolListing, CONFIGURED_LISTED_MS};
 pub use polled::RestRequest;
 pub use replay::{captured_connections, CapturedConnection, APPLY_MARGIN};
-pub use report::{Report, SimTrade, Summary, RETAINED_FOREVER};
+pub use report::{Report, SimTrade, SlowConsumer, Summary, RETAINED_FOREVER};
 pub use server::{bind, run, SimError};
 pub use ws_limits::WsUsage;

@@ -36,6 +36,16 @@ pub struct SimTrade {
     pub venues: std::collections::BTreeSet<String>,
 }
 
+/// A connection disconnected for falling behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlowConsumer {
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The venue's exchange (`okx`, `bybit`): a connection may carry several of its
+    /// markets.
+    pub exchange: String,
+}
+
 /// Counts from the report, cheap to poll during long runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -158,6 +168,9 @@ pub struct Report {
     pub trades: Vec<SimTrade>,
     /// Times connections were dropped on command, Unix ms.
     pub disconnects_ms: Vec<i64>,
+    /// Connections disconnected for falling behind, as venues drop slow consumers.
+    #[serde(default)]
+    pub slow_consumers: Vec<SlowConsumer>,
     /// Connections accepted so far.
     pub connections: u64,
     /// Frames written to sockets (data, replies, replayed frames).

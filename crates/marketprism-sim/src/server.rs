@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -22,7 +22,7 @@ use crate::dialect::Dialect;
 use crate::listings::Listings;
 use crate::protocol::{error_reply, parse_stream, result_reply, MethodCall};
 use crate::ws_limits::WsLimiter;
-use crate::{Config, Report};
+use crate::{Config, Report, SlowConsumer};
 
 /// Frames queued per connection; a client that falls this far behind is disconnected, as
 /// Binance does with slow consumers.
@@ -70,6 +70,8 @@ pub(crate) struct Client {
     pub(crate) close: CancellationToken,
     /// Messages numbered so far (Coinbase's `sequence_num`, per connection).
     pub(crate) messages: AtomicU64,
+    /// Set when the client fell [`CLIENT_QUEUE`] frames behind and was disconnected.
+    pub(crate) slow: AtomicBool,
 }
 
 impl Client {
@@ -80,8 +82,13 @@ impl Client {
 
     /// Queues a frame; a full queue disconnects the client.
     pub(crate) fn offer(&self, frame: Outbound) {
-        if self.sender.try_send(frame).is_err() {
-            self.close.cancel();
+        match self.sender.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.slow.store(true, Ordering::Relaxed);
+                self.close.cancel();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.close.cancel(),
         }
     }
 }
@@ -717,6 +724,7 @@ async fn serve_client(
             sender: sender.clone(),
             close: close.clone(),
             messages: AtomicU64::new(0),
+            slow: AtomicBool::new(false),
         },
     );
     shared.report().connections += 1;
@@ -811,7 +819,17 @@ async fn serve_client(
     }
     close.cancel();
     shared.ws().closed(id);
-    shared.clients().remove(&id);
+    let client = shared.clients().remove(&id);
+    if client.is_some_and(|client| client.slow.load(Ordering::Relaxed)) {
+        tracing::warn!(
+            path = dialect.endpoint(),
+            "Client {CLIENT_QUEUE} frames behind; disconnected as a slow consumer."
+        );
+        shared.report().slow_consumers.push(SlowConsumer {
+            at_ms: marketprism_model::now_ms(),
+            exchange: dialect.venue().exchange().as_str().to_owned(),
+        });
+    }
     shared.streams_changed();
     let _ = writer.await;
 }

@@ -141,6 +141,7 @@ mod tests {
             sender,
             close: CancellationToken::new(),
             messages: Default::default(),
+            slow: Default::default(),
         }
     }
 

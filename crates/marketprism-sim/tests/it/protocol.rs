@@ -105,3 +105,36 @@ async fn raw_streams_pings_and_delivery_report() {
     assert!(delivered.iter().all(|trade| trade.symbol == "ETHUSDT"));
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_as_a_slow_consumer() {
+    let (address, shutdown) = start(config(50_000, None)).await;
+    let mut socket = connect(&address, "/stream?streams=btcusdt@trade/ethusdt@trade").await;
+    let first = next_text(&mut socket).await;
+    assert_eq!(first["data"]["e"], "trade");
+    // Reads nothing more until the simulator gives up on it.
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        slow = report(&address).await.slow_consumers;
+        if !slow.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(slow[0].exchange, "binance");
+    // What was sent before still arrives, then the connection ends.
+    let mut frames = 0;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("the connection ends");
+        match message {
+            Some(Ok(Message::Text(_))) => frames += 1,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    assert!(frames > 0);
+    shutdown.cancel();
+}
