@@ -670,7 +670,10 @@ mod tests {
         );
         assert_eq!(hourly.try_take(start), Ok(()));
         assert_eq!(hourly.try_take(start), Ok(()));
-        assert_eq!(hourly.try_take(start), Err(start + Duration::from_secs(3_960)));
+        assert_eq!(
+            hourly.try_take(start),
+            Err(start + Duration::from_secs(3_960))
+        );
         // A limit of one with a place reserved still admits one.
         let mut single = Pacer::new(
             Rate {
@@ -698,7 +701,10 @@ mod tests {
         // Frames sent within a window and 400 ms apart can arrive within one window: at
         // most the limit, counting the pong.
         let bunched = most_within(&taken, limits.messages.window + Duration::from_millis(400));
-        assert!(bunched < 10, "{bunched} frames and a pong within one venue window");
+        assert!(
+            bunched < 10,
+            "{bunched} frames and a pong within one venue window"
+        );
         // Yet the pacer keeps most of the venue's rate: 9 frames every 1.5 s, so 100 in
         // eleven windows and a little.
         let span = taken[taken.len() - 1] - taken[0];
