@@ -350,6 +350,10 @@ pub async fn bind(
                 get(crate::instruments::coinbase_products),
             )
             .route(
+                "/products",
+                get(crate::instruments::coinbase_exchange_products),
+            )
+            .route(
                 "/control/listings",
                 get(crate::listings::current).post(crate::listings::change),
             )
