@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::depth::{BookFault, Books, TrueBook};
+use crate::depth::{BookFault, BookKey, Books, TrueBook};
 use crate::dialect::Dialect;
 use crate::listings::Listings;
 use crate::protocol::{error_reply, parse_stream, result_reply, MethodCall};
@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     ws_limits: Mutex<WsLimiter>,
     /// The symbols listed and delisted; taken before the books when both are held.
     listings: Mutex<Listings>,
+    /// Each symbol's latest trade, for Coinbase Exchange.
+    last_matches: Mutex<crate::coinbase_exchange::LastMatches>,
 }
 
 /// Locks a mutex, recovering the data if a holder panicked: the report and client table stay
@@ -136,6 +138,11 @@ impl Shared {
 
     pub(crate) fn listings(&self) -> MutexGuard<'_, Listings> {
         lock(&self.listings)
+    }
+
+    /// Each symbol's latest trade; taken after the client table and the books.
+    pub(crate) fn last_matches(&self) -> MutexGuard<'_, crate::coinbase_exchange::LastMatches> {
+        lock(&self.last_matches)
     }
 
     /// The WebSocket limiter; taken after the client table when both are held.
@@ -241,6 +248,7 @@ pub async fn bind(
         limits: Mutex::new(crate::limits::Limits::default()),
         ws_limits: Mutex::new(WsLimiter::default()),
         listings: Mutex::new(listings),
+        last_matches: Mutex::default(),
     });
     let source = {
         let shared = shared.clone();
@@ -445,7 +453,7 @@ async fn coinbase(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) 
     accept(shared, upgrade, Dialect::Coinbase, false, Vec::new())
 }
 
-/// Coinbase Exchange (`/ws-feed`), served captures only.
+/// Coinbase Exchange (`/ws-feed`).
 async fn coinbase_exchange(
     State(shared): State<Arc<Shared>>,
     upgrade: WebSocketUpgrade,
@@ -660,15 +668,15 @@ async fn rest_usage(
 #[derive(Deserialize)]
 struct TrueBookQuery {
     symbol: String,
+    /// The update id, event number or time to look up, as `by` says.
     update_id: u64,
-    /// `event` to look `update_id` up as an event number (Bybit's `u`).
     #[serde(default)]
-    by: Option<String>,
+    by: BookKey,
     #[serde(default = "default_depth_limit")]
     limit: usize,
 }
 
-/// The true book of a symbol right after an update id, for tests.
+/// The true book of a symbol right after an update id (or event, or at a time), for tests.
 async fn true_book(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<TrueBookQuery>,
@@ -677,9 +685,10 @@ async fn true_book(
         .books()
         .true_book(
             &query.symbol,
+            query.by,
             query.update_id,
-            query.by.as_deref() == Some("event"),
             query.limit,
+            crate::depth::now_us(),
         )
         .map(Json)
         .ok_or(StatusCode::NOT_FOUND)
