@@ -4,7 +4,8 @@
 //! (`coinbase/spot`), so each records products of its own.
 //!
 //! * trades: each delivered trade once per venue and market it was written for;
-//! * orderbooks: each stored book equals the simulator's true book at its update id;
+//! * orderbooks: each stored book equals the simulator's true book at its update id (at its
+//!   event on Bybit, at its time on Coinbase);
 //! * orderbook_deltas: folding the stored deltas of a feed rebuilds every stored book;
 //! * funding_rates, open_interests, liquidations, volatility_indices, long_short_ratios:
 //!   one row per value the simulator streamed or answered (up to a cutoff taken while it
@@ -217,6 +218,23 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
         trade_feeds
             .iter()
             .map(|(feed, symbols)| format!("{feed} {}", symbols.len()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+    let mut coinbase_trades: BTreeMap<&str, usize> = BTreeMap::new();
+    for trade in report
+        .trades
+        .iter()
+        .filter(|trade| trade.venues.contains("coinbase/spot"))
+    {
+        *coinbase_trades.entry(&trade.symbol).or_default() += 1;
+    }
+    checks.push(Check::measured(
+        SCENARIO,
+        "Coinbase trades delivered",
+        coinbase_trades
+            .iter()
+            .map(|(symbol, trades)| format!("{symbol} {trades}"))
             .collect::<Vec<_>>()
             .join(", "),
     ));
