@@ -246,19 +246,19 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The simulator's true book of `symbol` (Binance form) right after `update_id` (after
-    /// event `update_id` with `by_event`, Bybit's numbering).
+    /// The simulator's true book of `symbol` (Binance form) at `id`, an update id, event
+    /// number or time as `key` says.
     pub async fn true_book(
         &self,
         symbol: &str,
-        update_id: u64,
-        by_event: bool,
+        key: marketprism_sim::BookKey,
+        id: u64,
         limit: usize,
     ) -> anyhow::Result<Option<marketprism_sim::TrueBook>> {
-        let by = if by_event { "&by=event" } else { "" };
         let url = format!(
-            "http://127.0.0.1:{}/control/book?symbol={symbol}&update_id={update_id}&limit={limit}{by}",
-            self.runner.ports.sim
+            "http://127.0.0.1:{}/control/book?symbol={symbol}&update_id={id}&limit={limit}&by={}",
+            self.runner.ports.sim,
+            key.as_str()
         );
         let response = self.http.get(url).send().await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {

@@ -24,7 +24,7 @@ use crate::server::{Client, Outbound, Shared};
 use crate::trades::TradeFrame;
 use crate::SimTrade;
 
-/// How often `heartbeats` subscribers get a heartbeat.
+/// How often Coinbase's heartbeats are sent.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The subscription key of `heartbeats`, which names no product.
@@ -36,9 +36,10 @@ pub(crate) fn product(symbol: &str) -> Option<String> {
     Some(format!("{base}-{quote}"))
 }
 
-/// A Unix millisecond time as Coinbase writes times: RFC 3339 UTC with microseconds.
-fn time_text(time_ms: i64) -> String {
-    let since_epoch = Duration::from_millis(u64::try_from(time_ms).unwrap_or_default());
+/// A Unix microsecond time as Coinbase writes times (both feeds): RFC 3339 UTC with
+/// microseconds.
+pub(crate) fn time_text(time_us: i64) -> String {
+    let since_epoch = Duration::from_micros(u64::try_from(time_us).unwrap_or_default());
     humantime::format_rfc3339_micros(UNIX_EPOCH + since_epoch).to_string()
 }
 
@@ -64,7 +65,7 @@ pub(crate) fn trade(client: &Client, trade: &SimTrade) -> Option<TradeFrame> {
     let events = json!([{"type": "update", "trades": [{
         "product_id": product, "trade_id": trade.trade_id.to_string(),
         "price": trade.price, "size": trade.quantity,
-        "time": time_text(trade.trade_time_ms),
+        "time": time_text(trade.trade_time_ms.saturating_mul(1_000)),
         "side": if trade.buyer_is_maker { "BUY" } else { "SELL" },
     }]}]);
     Some(TradeFrame {
@@ -73,9 +74,9 @@ pub(crate) fn trade(client: &Client, trade: &SimTrade) -> Option<TradeFrame> {
     })
 }
 
-/// The `l2_data` levels of changes at `time_ms`.
-fn levels(bids: &[(i64, u64)], asks: &[(i64, u64)], time_ms: i64) -> Vec<Value> {
-    let event_time = time_text(time_ms);
+/// The `l2_data` levels of changes at `time_us`.
+fn levels(bids: &[(i64, u64)], asks: &[(i64, u64)], time_us: i64) -> Vec<Value> {
+    let event_time = time_text(time_us);
     let side = |name: &'static str, levels: &[(i64, u64)]| -> Vec<Value> {
         levels
             .iter()
@@ -112,7 +113,7 @@ pub(crate) fn book_event(client: &Client, product: &str, event: &BookEvent) -> S
             .map(|change| (change.price, change.quantity))
             .collect()
     };
-    let updates = levels(&pairs(&event.bids), &pairs(&event.asks), event.time_ms);
+    let updates = levels(&pairs(&event.bids), &pairs(&event.asks), event.time_us);
     message(
         client,
         "l2_data",
@@ -122,7 +123,7 @@ pub(crate) fn book_event(client: &Client, product: &str, event: &BookEvent) -> S
 
 /// The `l2_data` snapshot of `book` for `client`.
 pub(crate) fn book_snapshot(client: &Client, product: &str, book: &BookSnapshot) -> String {
-    let updates = levels(&book.bids, &book.asks, marketprism_model::now_ms());
+    let updates = levels(&book.bids, &book.asks, crate::depth::now_us());
     message(
         client,
         "l2_data",
@@ -219,8 +220,9 @@ pub(crate) fn handle(shared: &Shared, client: &mut Client, text: &str) {
     reply(client, answer);
 }
 
-/// Sends a heartbeat every second to each client subscribed to `heartbeats`, counting
-/// heartbeats per connection.
+/// Sends Coinbase's heartbeats every second: on Advanced Trade, one to each client
+/// subscribed to `heartbeats`, counting heartbeats per connection; on Exchange, one per
+/// product a client subscribed to `heartbeat` for (see `coinbase_exchange.rs`).
 pub(crate) async fn heartbeats(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut interval = tokio::time::interval(HEARTBEAT_INTERVAL);
     let mut counter: u64 = 0;
@@ -231,15 +233,17 @@ pub(crate) async fn heartbeats(shared: Arc<Shared>, shutdown: CancellationToken)
         }
         counter += 1;
         let clients = shared.clients();
-        for client in clients
-            .values()
-            .filter(|client| client.dialect == Dialect::Coinbase)
-            .filter(|client| client.streams.contains(HEARTBEATS))
-        {
-            let now = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
-            let events = json!([{"current_time": now, "heartbeat_counter": counter}]);
-            let text = message(client, HEARTBEATS, events);
-            reply(client, text);
+        for client in clients.values() {
+            match client.dialect {
+                Dialect::Coinbase if client.streams.contains(HEARTBEATS) => {
+                    let now = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+                    let events = json!([{"current_time": now, "heartbeat_counter": counter}]);
+                    let text = message(client, HEARTBEATS, events);
+                    reply(client, text);
+                }
+                Dialect::CoinbaseExchange => crate::coinbase_exchange::heartbeats(&shared, client),
+                _ => {}
+            }
         }
     }
 }
@@ -269,15 +273,12 @@ mod tests {
 
     fn client(streams: &[&str]) -> Client {
         let (sender, _) = mpsc::channel(1);
-        Client {
-            dialect: Dialect::Coinbase,
-            combined: false,
-            streams: streams.iter().map(|stream| (*stream).to_owned()).collect(),
+        Client::new(
+            Dialect::Coinbase,
+            false,
+            streams.iter().map(|stream| (*stream).to_owned()).collect(),
             sender,
-            close: CancellationToken::new(),
-            messages: Default::default(),
-            slow: Default::default(),
-        }
+        )
     }
 
     #[test]

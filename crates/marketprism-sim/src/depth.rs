@@ -6,6 +6,8 @@
 //! changed level consumes one update id, as on Binance, so an event covers `U..=u`. The last
 //! [`HISTORY`] events per symbol are kept, each with what it replaced, so tests can ask for
 //! the true book at any recent update id: the current book with the later events undone.
+//! Each event also has a time in microseconds, strictly increasing per book, so a book can be
+//! looked up by time too, as Coinbase names its book messages.
 //! A symbol listed at run time gets its book then; a delisted one's book stops changing
 //! and stays answerable for `/control/book` only.
 
@@ -20,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dialect::Concerned;
 use crate::server::{Outbound, Shared};
-use marketprism_model::now_ms;
 
 /// Interval of the diff-depth stream.
 pub(crate) const UPDATE_INTERVAL: Duration = Duration::from_millis(100);
@@ -33,6 +34,15 @@ pub const DEFAULT_LEVELS: u32 = 40;
 
 /// First update id of every book.
 const FIRST_UPDATE_ID: u64 = 5_000_000;
+
+/// The wall-clock time, Unix microseconds: the precision of book event times.
+pub(crate) fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
+        })
+}
 
 /// A fault to inject into the next update (or snapshot) of a symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +89,8 @@ pub(crate) struct SimBook {
 struct State {
     update_id: u64,
     event: u64,
+    /// The event's time, Unix µs; 0 for the state before any event.
+    time_us: i64,
     /// The levels the event changed, in order, each with its quantity before (0: absent).
     undo: Vec<Undo>,
 }
@@ -133,14 +145,22 @@ pub(crate) struct BookEvent {
     pub(crate) prev_id: u64,
     /// The event's number (Bybit `u`).
     pub(crate) event: u64,
-    /// Event time, Unix ms.
-    pub(crate) time_ms: i64,
+    /// Event time, Unix µs, strictly increasing per book (Coinbase's names of book
+    /// messages).
+    pub(crate) time_us: i64,
     /// Changed bids.
     pub(crate) bids: Vec<Change>,
     /// Changed asks.
     pub(crate) asks: Vec<Change>,
     /// OKX checksum of the true book after the event.
     pub(crate) checksum: i32,
+}
+
+impl BookEvent {
+    /// Event time, Unix ms.
+    pub(crate) fn time_ms(&self) -> i64 {
+        self.time_us / 1_000
+    }
 }
 
 /// A whole book, for snapshots sent on subscription.
@@ -178,10 +198,36 @@ pub(crate) struct DepthSnapshot {
     asks: Vec<[String; 2]>,
 }
 
+/// What `GET /control/book` looks a book up by (its `by` parameter), as the venues name
+/// book messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookKey {
+    /// The last update id of an event (Binance `u`, OKX `seqId`, Deribit `change_id`).
+    #[default]
+    UpdateId,
+    /// The event's number (Bybit's `u`).
+    Event,
+    /// A past time, Unix µs: the book as it stood then, after the latest event at or before
+    /// it (Coinbase, which names book messages by time).
+    Time,
+}
+
+impl BookKey {
+    /// The `by` parameter's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookKey::UpdateId => "update_id",
+            BookKey::Event => "event",
+            BookKey::Time => "time",
+        }
+    }
+}
+
 /// The true top of a book at one update id, for tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrueBook {
-    /// The update id the state follows.
+    /// The update id, event number or time the state was looked up by.
     pub update_id: u64,
     /// Bids `[price, quantity]`, best first, as the wire writes them.
     pub bids: Vec<[String; 2]>,
@@ -242,6 +288,7 @@ impl Books {
         history.push_back(State {
             update_id: FIRST_UPDATE_ID,
             event: 0,
+            time_us: 0,
             undo: Vec::new(),
         });
         let book = SimBook {
@@ -297,33 +344,47 @@ impl Books {
         })
     }
 
-    /// The true book of `symbol` right after update `id` (or after event `id` when
-    /// `by_event`, for Bybit's numbering), if still in the history.
+    /// The true book of `symbol` at `id`, looked up by `key`, if still in the history; a
+    /// time not before `now_us`, which later events may yet precede, has none.
     pub(crate) fn true_book(
         &self,
         symbol: &str,
+        key: BookKey,
         id: u64,
-        by_event: bool,
         limit: usize,
+        now_us: i64,
     ) -> Option<TrueBook> {
         let symbol = symbol.to_ascii_uppercase();
         let book = self
             .books
             .get(&symbol)
             .or_else(|| self.delisted.get(&symbol))?;
-        let index = book.history.iter().position(|state| {
-            if by_event {
-                state.event == id
-            } else {
-                state.update_id == id
+        let index = match key {
+            BookKey::UpdateId => book
+                .history
+                .iter()
+                .position(|state| state.update_id == id)?,
+            BookKey::Event => book.history.iter().position(|state| state.event == id)?,
+            BookKey::Time => {
+                let time_us = i64::try_from(id).ok().filter(|time| *time < now_us)?;
+                book.history
+                    .iter()
+                    .rposition(|state| state.time_us <= time_us)?
             }
-        })?;
+        };
         let (_, levels) = book.state(index)?;
         Some(TrueBook {
             update_id: id,
             bids: side(&levels.bids, true, limit),
             asks: side(&levels.asks, false, limit),
         })
+    }
+
+    /// The last update id of `symbol`'s book, if it trades.
+    pub(crate) fn last_update_id(&self, symbol: &str) -> Option<u64> {
+        self.books
+            .get(&symbol.to_ascii_uppercase())
+            .map(|book| book.last_update_id)
     }
 
     /// Whether `symbol` (Binance form) has a book that trades.
@@ -349,14 +410,14 @@ impl Books {
         })
     }
 
-    /// Advances every trading book by one event; returns the events to send per symbol
-    /// (already shaped by any queued fault).
-    pub(crate) fn tick(&mut self, now: i64) -> BTreeMap<String, Vec<BookEvent>> {
+    /// Advances every trading book by one event at `now_us` (or just after the book's last
+    /// event); returns the events to send per symbol (already shaped by any queued fault).
+    pub(crate) fn tick(&mut self, now_us: i64) -> BTreeMap<String, Vec<BookEvent>> {
         let rng = &mut self.rng;
         self.books
             .iter_mut()
             .map(|(symbol, book)| {
-                let data = book.advance(rng, now);
+                let data = book.advance(rng, now_us);
                 (symbol.clone(), book.shape(data))
             })
             .collect()
@@ -385,10 +446,13 @@ impl SimBook {
         Some((update_id, levels))
     }
 
-    /// Changes a few levels; returns the event.
-    fn advance(&mut self, rng: &mut ChaCha8Rng, now: i64) -> BookEvent {
+    /// Changes a few levels at `now_us`, or a microsecond after the previous event if that
+    /// is later; returns the event.
+    fn advance(&mut self, rng: &mut ChaCha8Rng, now_us: i64) -> BookEvent {
         let changes = rng.random_range(1..=4);
         let prev_id = self.last_update_id;
+        let previous_time = self.history.back().map_or(0, |state| state.time_us);
+        let time_us = now_us.max(previous_time.saturating_add(1));
         let mut bids = Vec::new();
         let mut asks = Vec::new();
         let mut undo = Vec::with_capacity(changes as usize);
@@ -429,6 +493,7 @@ impl SimBook {
         self.history.push_back(State {
             update_id: self.last_update_id,
             event: self.events,
+            time_us,
             undo,
         });
         BookEvent {
@@ -437,7 +502,7 @@ impl SimBook {
             last_id: self.last_update_id,
             prev_id,
             event: self.events,
-            time_ms: now,
+            time_us,
             bids,
             asks,
             checksum: okx_checksum(&self.levels),
@@ -490,7 +555,7 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         // Clients before books: subscription handlers take the locks in the same order, so
         // a new subscriber's snapshot and the events after it are queued in order.
         let clients = shared.clients();
-        let events = shared.books().tick(now_ms());
+        let events = shared.books().tick(now_us());
         for client in clients.values() {
             let concerned = Concerned::of(client);
             for (symbol, events) in concerned.select(&events) {
@@ -536,6 +601,44 @@ fn okx_checksum(levels: &Levels) -> i32 {
 mod tests {
     use super::*;
 
+    /// A time after every event of the tests, Unix µs.
+    const NOW: i64 = 1_000_000;
+
+    #[test]
+    fn event_times_increase_per_book_and_name_the_book_as_it_stood() {
+        let mut books = Books::new(&["BTCUSDT".to_owned()], 3, 4);
+        let at = |books: &Books, time: u64| {
+            books
+                .true_book("BTCUSDT", BookKey::Time, time, 10, NOW)
+                .map(|truth| (truth.bids, truth.asks))
+        };
+        let by_id = |books: &Books, id: u64| {
+            books
+                .true_book("BTCUSDT", BookKey::UpdateId, id, 10, NOW)
+                .map(|truth| (truth.bids, truth.asks))
+        };
+        let first = books.tick(100)["BTCUSDT"][0].clone();
+        // A tick in the same microsecond is placed just after the event before it.
+        let second = books.tick(100)["BTCUSDT"][0].clone();
+        let third = books.tick(250)["BTCUSDT"][0].clone();
+        assert_eq!(
+            [first.time_us, second.time_us, third.time_us],
+            [100, 101, 250]
+        );
+        assert_eq!(first.time_ms(), 0);
+        assert_eq!(at(&books, 99), by_id(&books, FIRST_UPDATE_ID));
+        assert_eq!(at(&books, 100), by_id(&books, first.last_id));
+        assert_eq!(at(&books, 101), by_id(&books, second.last_id));
+        assert_eq!(at(&books, 249), by_id(&books, second.last_id));
+        assert_eq!(at(&books, 900_000), by_id(&books, third.last_id));
+        // A time not yet past has no book: a later event may still come before it.
+        assert_eq!(at(&books, NOW as u64), None);
+        assert_eq!(
+            serde_json::to_value(BookKey::Time).ok(),
+            Some(BookKey::Time.as_str().into())
+        );
+    }
+
     #[test]
     fn events_chain_and_the_history_answers_for_every_id() {
         let symbols = vec!["BTCUSDT".to_owned()];
@@ -551,10 +654,10 @@ mod tests {
             assert_eq!((event.prev_id, event.event), (previous, event_number));
             previous = event.last_id;
             let truth = books
-                .true_book("BTCUSDT", previous, false, 5)
+                .true_book("BTCUSDT", BookKey::UpdateId, previous, 5, NOW)
                 .expect("recent id");
             assert_eq!(
-                books.true_book("BTCUSDT", event_number, true, 5),
+                books.true_book("BTCUSDT", BookKey::Event, event_number, 5, NOW),
                 Some(TrueBook {
                     update_id: event_number,
                     ..truth.clone()
@@ -568,7 +671,9 @@ mod tests {
             books.snapshot("BTCUSDT", 10).map(|s| s.last_update_id),
             Some(previous)
         );
-        assert!(books.true_book("BTCUSDT", previous + 1, false, 5).is_none());
+        assert!(books
+            .true_book("BTCUSDT", BookKey::UpdateId, previous + 1, 5, NOW)
+            .is_none());
     }
 
     #[test]
@@ -580,7 +685,9 @@ mod tests {
             seen.push((id, books.snapshot("BTCUSDT", 100).expect("trading")));
         }
         for (id, snapshot) in seen {
-            let truth = books.true_book("BTCUSDT", id, false, 100).expect("kept");
+            let truth = books
+                .true_book("BTCUSDT", BookKey::UpdateId, id, 100, NOW)
+                .expect("kept");
             assert_eq!((truth.bids, truth.asks), (snapshot.bids, snapshot.asks));
         }
         books.list("ETHUSDT", 1);
@@ -589,7 +696,7 @@ mod tests {
         assert_eq!(books.tick(0).keys().collect::<Vec<_>>(), ["ETHUSDT"]);
         assert!(books.snapshot("BTCUSDT", 5).is_none());
         assert!(books
-            .true_book("BTCUSDT", FIRST_UPDATE_ID, false, 5)
+            .true_book("BTCUSDT", BookKey::UpdateId, FIRST_UPDATE_ID, 5, NOW)
             .is_some());
     }
 

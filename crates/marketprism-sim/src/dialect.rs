@@ -1,6 +1,7 @@
 //! The venues' framings of the simulated books: Binance spot and USDⓈ-M diff-depth events,
-//! OKX `books`, Deribit `book.*.100ms`, Bybit v5 `orderbook.*` and Coinbase Advanced Trade
-//! `l2_data` (see `coinbase.rs`), with each venue's subscribe replies, errors, pings and
+//! OKX `books`, Deribit `book.*.100ms`, Bybit v5 `orderbook.*`, Coinbase Advanced Trade
+//! `l2_data` (see `coinbase.rs`) and Coinbase Exchange `l2update` (see
+//! `coinbase_exchange.rs`), with each venue's subscribe replies, errors, pings and
 //! subscription snapshots.
 //!
 //! Written from the venues' documentation, independently of the collector's parsers.
@@ -33,8 +34,8 @@ pub(crate) enum Dialect {
     },
     /// Coinbase Advanced Trade (`/`, as `wss://advanced-trade-ws.coinbase.com`).
     Coinbase,
-    /// Coinbase Exchange (`/ws-feed`, as `wss://ws-feed.exchange.coinbase.com`), replays only
-    /// (see `coinbase_exchange.rs`).
+    /// Coinbase Exchange (`/ws-feed`, as `wss://ws-feed.exchange.coinbase.com`; see
+    /// `coinbase_exchange.rs`).
     CoinbaseExchange,
 }
 
@@ -198,10 +199,11 @@ impl Concerned {
                     symbols.extend(parse_stream(stream).map(|(symbol, _)| symbol));
                     continue;
                 }
-                Dialect::Okx | Dialect::Coinbase => stream.split_once(':').map(|(_, id)| id),
+                Dialect::Okx | Dialect::Coinbase | Dialect::CoinbaseExchange => {
+                    stream.split_once(':').map(|(_, id)| id)
+                }
                 Dialect::Deribit => stream.split('.').nth(1),
                 Dialect::Bybit { .. } => stream.rsplit('.').next(),
-                Dialect::CoinbaseExchange => None,
             };
             symbols.extend(instrument.and_then(|name| instrument_symbol(client.dialect, name)));
         }
@@ -295,16 +297,18 @@ fn subscribed_book(client: &Client, symbol: &str) -> Option<String> {
             .find(|topic| topic.starts_with("orderbook.") && topic.ends_with(&format!(".{symbol}")))
             .cloned(),
         Dialect::Coinbase => crate::coinbase::subscribed_book(client, symbol),
-        // Exchange connections are served captures only, never simulated books.
-        Dialect::CoinbaseExchange => None,
+        Dialect::CoinbaseExchange => crate::coinbase_exchange::subscribed_book(client, symbol),
     }
 }
 
 /// Notes, for `client`, that an event of `symbol`'s book was lost rather than sent: only
-/// Coinbase's numbering shows it.
+/// Coinbase shows it, Advanced Trade by a hole in its numbering, Exchange by closing the
+/// connection.
 pub(crate) fn lose_event(client: &Client, symbol: &str) {
-    if client.dialect == Dialect::Coinbase {
-        crate::coinbase::lose_book_event(client, symbol);
+    match client.dialect {
+        Dialect::Coinbase => crate::coinbase::lose_book_event(client, symbol),
+        Dialect::CoinbaseExchange => crate::coinbase_exchange::lose_book_event(client, symbol),
+        _ => {}
     }
 }
 
@@ -315,12 +319,12 @@ pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String>
     Some(match client.dialect {
         Dialect::Binance { futures } => {
             let mut data = json!({
-                "e": "depthUpdate", "E": event.time_ms, "s": event.symbol,
+                "e": "depthUpdate", "E": event.time_ms(), "s": event.symbol,
                 "U": event.first_id, "u": event.last_id,
                 "b": levels_pairs(&bids), "a": levels_pairs(&asks),
             });
             if futures {
-                data["T"] = json!(event.time_ms);
+                data["T"] = json!(event.time_ms());
                 data["pu"] = json!(event.prev_id);
             }
             if client.combined {
@@ -334,7 +338,7 @@ pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String>
             "action": "update",
             "data": [{
                 "asks": levels_okx(&asks), "bids": levels_okx(&bids),
-                "ts": event.time_ms.to_string(), "checksum": event.checksum,
+                "ts": event.time_ms().to_string(), "checksum": event.checksum,
                 "prevSeqId": event.prev_id, "seqId": event.last_id,
             }],
         })
@@ -342,7 +346,7 @@ pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String>
         Dialect::Deribit => json!({
             "jsonrpc": "2.0", "method": "subscription",
             "params": {"channel": stream, "data": {
-                "type": "change", "timestamp": event.time_ms,
+                "type": "change", "timestamp": event.time_ms(),
                 "instrument_name": deribit_book_instrument(&stream),
                 "change_id": event.last_id, "prev_change_id": event.prev_id,
                 "bids": levels_deribit(&event.bids), "asks": levels_deribit(&event.asks),
@@ -350,14 +354,13 @@ pub(crate) fn render_event(client: &Client, event: &BookEvent) -> Option<String>
         })
         .to_string(),
         Dialect::Bybit { .. } => json!({
-            "topic": stream, "type": "delta", "ts": event.time_ms, "cts": event.time_ms,
+            "topic": stream, "type": "delta", "ts": event.time_ms(), "cts": event.time_ms(),
             "data": {"s": event.symbol, "b": levels_pairs(&bids), "a": levels_pairs(&asks),
                      "u": event.event, "seq": event.last_id},
         })
         .to_string(),
         Dialect::Coinbase => crate::coinbase::book_event(client, &stream, event),
-        // Never subscribed to a simulated book (see `subscribed_book`).
-        Dialect::CoinbaseExchange => return None,
+        Dialect::CoinbaseExchange => crate::coinbase_exchange::book_event(&stream, event),
     })
 }
 
@@ -414,7 +417,13 @@ fn render_snapshot(client: &Client, stream: &str, symbol: &str, book: &BookSnaps
         Dialect::Coinbase => {
             crate::coinbase::book_snapshot(client, stream.trim_start_matches("level2:"), book)
         }
-        Dialect::Binance { .. } | Dialect::CoinbaseExchange => String::new(),
+        Dialect::CoinbaseExchange => {
+            let product = stream
+                .split_once(':')
+                .map_or(stream, |(_, product)| product);
+            crate::coinbase_exchange::book_snapshot(product, book)
+        }
+        Dialect::Binance { .. } => String::new(),
     }
 }
 
@@ -438,8 +447,8 @@ fn reply(client: &Client, value: Value) {
     });
 }
 
-/// Answers a frame from an OKX, Deribit or Bybit client. Runs under the client-table lock,
-/// so replies and snapshots are queued before any later event.
+/// Answers a frame from an OKX, Deribit, Bybit or Coinbase client. Runs under the
+/// client-table lock, so replies and snapshots are queued before any later event.
 pub(crate) fn handle(shared: &Shared, client: &mut Client, text: &str) {
     match client.dialect {
         Dialect::Okx => handle_okx(shared, client, text),

@@ -148,12 +148,16 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     tracing::info!(generated, "Generator finished.");
 }
 
-/// Records the trade and queues it to every client subscribed to one of its streams.
+/// Records the trade and queues it to every client subscribed to one of its streams. It
+/// becomes its symbol's latest under the client-table lock, so a Coinbase Exchange
+/// subscription to `matches` gets it once: as a `match` when made before, as its
+/// `last_match` when made after.
 fn publish(shared: &Shared, trade: SimTrade) {
     let index = shared.report().record_trade(trade.clone());
     let clients = shared.clients();
+    let sequence = crate::coinbase_exchange::sequence(shared, &trade.symbol, trade.trade_id);
     for client in clients.values() {
-        for frame in crate::trades::render(client, &trade) {
+        for frame in crate::trades::render(client, &trade, sequence) {
             client.offer(Outbound {
                 text: frame.text,
                 trade: Some(TradeDelivery {
@@ -163,6 +167,7 @@ fn publish(shared: &Shared, trade: SimTrade) {
             });
         }
     }
+    crate::coinbase_exchange::note_trade(shared, index, trade, sequence);
 }
 
 #[cfg(test)]

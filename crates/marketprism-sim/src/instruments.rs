@@ -3,8 +3,9 @@
 //! `GET /api/v5/public/instruments` (`instType=SPOT`, `SWAP`, `FUTURES` and `OPTION` of a
 //! family), Deribit `GET /api/v2/public/get_instruments` (the perpetuals, `kind=future`, and
 //! options, `kind=option`) and Bybit `GET
-//! /v5/market/instruments-info` (`category=spot` and `linear`) and Coinbase Advanced Trade
-//! `GET /api/v3/brokerage/market/products`. Each answer has the venue's
+//! /v5/market/instruments-info` (`category=spot` and `linear`), Coinbase Advanced Trade
+//! `GET /api/v3/brokerage/market/products` and Coinbase Exchange `GET /products`. Each
+//! answer has the venue's
 //! shape with the fields a client reads (name, state, base and quote asset, contract type,
 //! listing time where the venue gives one) and the usual companions, with the simulator's
 //! tick (0.01) and lot (10^-8) sizes. A symbol the simulator cannot split into base and
@@ -510,4 +511,29 @@ pub(crate) async fn coinbase_products(
                "pagination": {"prev_cursor": "", "next_cursor": "", "has_next": false,
                               "has_prev": false}}),
     )
+}
+
+/// `GET /products`: the symbols trading that split into base and quote, as Coinbase
+/// Exchange products (`BTC-USDT`), `online`, in one unpaged array; none of a delisted
+/// symbol. Products carry no listing time.
+pub(crate) async fn coinbase_exchange_products(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let products: Vec<Value> = trading(&shared)
+        .iter()
+        .filter(|listed| listed.assets.is_some())
+        .map(|listed| {
+            let (base, quote) = listed.assets();
+            json!({"id": format!("{base}-{quote}"), "base_currency": base,
+                   "quote_currency": quote, "quote_increment": "0.01",
+                   "base_increment": "0.00000001", "display_name": format!("{base}/{quote}"),
+                   "min_market_funds": "1", "margin_enabled": false, "post_only": false,
+                   "limit_only": false, "cancel_only": false, "status": "online",
+                   "status_message": "", "trading_disabled": false,
+                   "fx_stablecoin": false, "max_slippage_percentage": "0.03000000",
+                   "auction_mode": false, "high_bid_limit_percentage": ""})
+        })
+        .collect();
+    answer(&shared, &uri, Value::Array(products))
 }

@@ -3,23 +3,25 @@
 //! Order books are served in the framing of every venue MarketPrism records: Binance spot
 //! and USDⓈ-M (`/fapi/stream`, `GET /fapi/v1/depth`), OKX (`/ws/v5/public`, `books` with
 //! checksums), Deribit (`/ws/api/v2`, `book.*.100ms`), Bybit v5 (`/v5/public/{spot,linear}`,
-//! `orderbook.*`) and Coinbase Advanced Trade (`/`, `level2` with per-connection
-//! `sequence_num` and `heartbeats`), each with its subscribe replies and subscription
-//! snapshots; Coinbase Exchange (`/ws-feed`, `matches` and `level2`) is served from captures
-//! only. Trades are written in every venue's framing (Binance `@trade`/`@aggTrade`, OKX
-//! `trades`, Deribit `trades.*.100ms`, Bybit `publicTrade.*`, Coinbase `market_trades`), and
-//! the report records which venue and market
-//! each reached. Every second it also sends funding rates, open interest, liquidations (every
-//! third second) and volatility indices on the derivatives channels of Binance USDⓈ-M, OKX
-//! (`liquidation-orders` market-wide), Bybit and Deribit, and it answers the polled REST
+//! `orderbook.*`), Coinbase Advanced Trade (`/`, `level2` with per-connection
+//! `sequence_num` and `heartbeats`) and Coinbase Exchange (`/ws-feed`, `level2_batch` and
+//! `level2` named by microsecond times, `heartbeat` per product), each with its subscribe
+//! replies and subscription snapshots. Trades are written in every venue's framing (Binance
+//! `@trade`/`@aggTrade`, OKX `trades`, Deribit `trades.*.100ms`, Bybit `publicTrade.*`,
+//! Coinbase Advanced Trade `market_trades`, Coinbase Exchange `matches` with `last_match`),
+//! and the report records which venue and market each reached. Every second it also sends
+//! funding rates, open interest, liquidations (every third second) and volatility indices on
+//! the derivatives channels of Binance USDⓈ-M, OKX (`liquidation-orders` market-wide), Bybit
+//! and Deribit, and it answers the polled REST
 //! series (Binance `premiumIndex`, `openInterest` and `futures/data` ratios, OKX rubik ratios,
 //! Bybit `account-ratio`, Deribit DVOL history), recording each value with its venue, every
 //! venue's public trade history from the trades it generated (see `history.rs`), and every
 //! venue's instrument list of the symbols listed (Binance `exchangeInfo`, OKX
 //! `public/instruments`, Deribit `get_instruments`, Bybit `instruments-info`, Coinbase
-//! `market/products`; see `instruments.rs`). Symbols are the configured ones (`S{200}USDT`
-//! stands for 200 generated ones, see [`Config::symbols`]) and those listed at run time,
-//! which trade from their listing in every framing until delisted (see `listings.rs`).
+//! Advanced Trade `market/products`, Coinbase Exchange `products`; see `instruments.rs`).
+//! Symbols are the configured ones (`S{200}USDT` stands for 200 generated ones, see
+//! [`Config::symbols`]) and those listed at run time, which trade from their listing in
+//! every framing until delisted (see `listings.rs`).
 //! For Binance it speaks the whole protocol: raw streams at
 //! `/ws/<stream>` (and `/ws` with live subscriptions), combined streams at
 //! `/stream?streams=a/b` (and `/stream`), `SUBSCRIBE`, `UNSUBSCRIBE` and
@@ -38,8 +40,9 @@
 //! * `POST /control/book-fault`
 //!   `{"kind":"drop|duplicate|reorder|stale_snapshot|corrupt_checksum","symbol":"BTCUSDT"}`:
 //!   shape the next depth event (or snapshot) of one symbol, or of all without `symbol`;
-//! * `GET /control/book?symbol=BTCUSDT&update_id=N&limit=L[&by=event]`: the true book after
-//!   update `N` (after event `N` with `by=event`, Bybit's numbering);
+//! * `GET /control/book?symbol=BTCUSDT&update_id=N&limit=L[&by=event|time]`: the true book
+//!   after update `N` (after event `N` with `by=event`, Bybit's numbering; as it stood at
+//!   Unix time `N` µs with `by=time`, Coinbase's naming; see [`BookKey`]);
 //! * `POST /control/stale-snapshots` `{"n":N,"symbol":"BTCUSDT"}`: make the next `N` depth
 //!   snapshots of one symbol (or of all without `symbol`) older than the stream;
 //! * `POST /control/rate-limit` `{"requests":N,"retry_after_s":S}`: answer the next `N`
@@ -94,7 +97,7 @@ pub use config::Config;
 
 /// The id of each symbol's first trade unless the configuration names another.
 pub const FIRST_TRADE_ID: u64 = 1_000_000;
-pub use depth::{BookFault, TrueBook, DEFAULT_LEVELS};
+pub use depth::{BookFault, BookKey, TrueBook, DEFAULT_LEVELS};
 pub use derivatives::SentDerivative;
 pub use history::HistoryRetention;
 pub use limits::{VenueUsage, BAN};

@@ -23,6 +23,7 @@
 //! * Deribit `/api/v2/*`: 20 requests per second; `public/get_instruments` 1 per second of
 //!   its own.
 //! * Coinbase Advanced Trade `/api/v3/brokerage/*` (public): 10 requests per second.
+//! * Coinbase Exchange `/products*` (public): 10 requests per second.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -115,6 +116,9 @@ fn rule(path: &str, query: &str) -> Option<Rule> {
     };
     if path.starts_with("/api/v3/brokerage/") {
         return rule("coinbase", "public", 10, 1_000, 1);
+    }
+    if path == "/products" || path.starts_with("/products/") {
+        return rule("coinbase_exchange", "public", 10, 1_000, 1);
     }
     if path.starts_with("/api/v3/") || path.starts_with("/api/v1/") {
         let weight = match path.rsplit('/').next() {
@@ -302,6 +306,7 @@ mod tests {
             weight("/api/v3/brokerage/market/products", ""),
             Some(("coinbase", 1))
         );
+        assert_eq!(weight("/products", ""), Some(("coinbase_exchange", 1)));
         // The instrument lists.
         assert_eq!(
             weight("/api/v3/exchangeInfo", ""),

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::depth::{BookFault, Books, TrueBook};
+use crate::depth::{BookFault, BookKey, Books, TrueBook};
 use crate::dialect::Dialect;
 use crate::listings::Listings;
 use crate::protocol::{error_reply, parse_stream, result_reply, MethodCall};
@@ -75,6 +75,24 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// A client of `dialect` subscribed to `streams`, its frames queued on `sender`.
+    pub(crate) fn new(
+        dialect: Dialect,
+        combined: bool,
+        streams: BTreeSet<String>,
+        sender: mpsc::Sender<Outbound>,
+    ) -> Self {
+        Client {
+            dialect,
+            combined,
+            streams,
+            sender,
+            close: CancellationToken::new(),
+            messages: AtomicU64::new(0),
+            slow: AtomicBool::new(false),
+        }
+    }
+
     /// The next message number of the connection.
     pub(crate) fn next_message(&self) -> u64 {
         self.messages.fetch_add(1, Ordering::Relaxed)
@@ -118,6 +136,8 @@ pub(crate) struct Shared {
     ws_limits: Mutex<WsLimiter>,
     /// The symbols listed and delisted; taken before the books when both are held.
     listings: Mutex<Listings>,
+    /// Each symbol's latest trade, for Coinbase Exchange.
+    last_matches: Mutex<crate::coinbase_exchange::LastMatches>,
 }
 
 /// Locks a mutex, recovering the data if a holder panicked: the report and client table stay
@@ -143,6 +163,11 @@ impl Shared {
 
     pub(crate) fn listings(&self) -> MutexGuard<'_, Listings> {
         lock(&self.listings)
+    }
+
+    /// Each symbol's latest trade; taken after the client table and the books.
+    pub(crate) fn last_matches(&self) -> MutexGuard<'_, crate::coinbase_exchange::LastMatches> {
+        lock(&self.last_matches)
     }
 
     /// The WebSocket limiter; taken after the client table when both are held.
@@ -248,6 +273,7 @@ pub async fn bind(
         limits: Mutex::new(crate::limits::Limits::default()),
         ws_limits: Mutex::new(WsLimiter::default()),
         listings: Mutex::new(listings),
+        last_matches: Mutex::default(),
     });
     let source = {
         let shared = shared.clone();
@@ -357,6 +383,10 @@ pub async fn bind(
                 get(crate::instruments::coinbase_products),
             )
             .route(
+                "/products",
+                get(crate::instruments::coinbase_exchange_products),
+            )
+            .route(
                 "/control/listings",
                 get(crate::listings::current).post(crate::listings::change),
             )
@@ -448,7 +478,7 @@ async fn coinbase(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) 
     accept(shared, upgrade, Dialect::Coinbase, false, Vec::new())
 }
 
-/// Coinbase Exchange (`/ws-feed`), served captures only.
+/// Coinbase Exchange (`/ws-feed`).
 async fn coinbase_exchange(
     State(shared): State<Arc<Shared>>,
     upgrade: WebSocketUpgrade,
@@ -663,15 +693,15 @@ async fn rest_usage(
 #[derive(Deserialize)]
 struct TrueBookQuery {
     symbol: String,
+    /// The update id, event number or time to look up, as `by` says.
     update_id: u64,
-    /// `event` to look `update_id` up as an event number (Bybit's `u`).
     #[serde(default)]
-    by: Option<String>,
+    by: BookKey,
     #[serde(default = "default_depth_limit")]
     limit: usize,
 }
 
-/// The true book of a symbol right after an update id, for tests.
+/// The true book of a symbol right after an update id (or event, or at a time), for tests.
 async fn true_book(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<TrueBookQuery>,
@@ -680,9 +710,10 @@ async fn true_book(
         .books()
         .true_book(
             &query.symbol,
+            query.by,
             query.update_id,
-            query.by.as_deref() == Some("event"),
             query.limit,
+            crate::depth::now_us(),
         )
         .map(Json)
         .ok_or(StatusCode::NOT_FOUND)
@@ -708,25 +739,15 @@ async fn serve_client(
 ) {
     let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
     let (sender, mut receiver) = mpsc::channel::<Outbound>(CLIENT_QUEUE);
-    let close = CancellationToken::new();
     let streams: BTreeSet<String> = initial
         .into_iter()
         .filter(|stream| shared.is_known_stream(stream))
         .collect();
     let has_streams = !streams.is_empty();
     shared.ws().opened(id, dialect, streams.len());
-    shared.clients().insert(
-        id,
-        Client {
-            dialect,
-            combined,
-            streams,
-            sender: sender.clone(),
-            close: close.clone(),
-            messages: AtomicU64::new(0),
-            slow: AtomicBool::new(false),
-        },
-    );
+    let client = Client::new(dialect, combined, streams, sender);
+    let close = client.close.clone();
+    shared.clients().insert(id, client);
     shared.report().connections += 1;
     if has_streams {
         shared.streams_changed();

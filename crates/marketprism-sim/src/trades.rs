@@ -1,7 +1,8 @@
 //! The venues' framings of generated trades: Binance `@trade`/`@aggTrade`, OKX `trades`,
-//! Deribit `trades.{instrument}.100ms`, Bybit v5 `publicTrade.{symbol}` and Coinbase
-//! `market_trades` (see `coinbase.rs`), each with the
-//! venue and market it was written for, so the report can say where every trade went.
+//! Deribit `trades.{instrument}.100ms`, Bybit v5 `publicTrade.{symbol}`, Coinbase Advanced
+//! Trade `market_trades` (see `coinbase.rs`) and Coinbase Exchange `matches` (see
+//! `coinbase_exchange.rs`), each with the venue and market it was written for, so the report
+//! can say where every trade went.
 //!
 //! Written from the venues' documentation, independently of the collector's parsers.
 
@@ -41,8 +42,9 @@ pub(crate) fn binance_payload(trade: &SimTrade, channel: &str) -> String {
     )
 }
 
-/// Every frame carrying `trade` to `client`, one per subscribed stream.
-pub(crate) fn render(client: &Client, trade: &SimTrade) -> Vec<TradeFrame> {
+/// Every frame carrying `trade` to `client`, one per subscribed stream; `sequence` is the
+/// product's sequence at the trade (Coinbase Exchange's).
+pub(crate) fn render(client: &Client, trade: &SimTrade, sequence: u64) -> Vec<TradeFrame> {
     let mut frames = Vec::new();
     match client.dialect {
         Dialect::Binance { futures } => {
@@ -120,8 +122,9 @@ pub(crate) fn render(client: &Client, trade: &SimTrade) -> Vec<TradeFrame> {
             }
         }
         Dialect::Coinbase => frames.extend(crate::coinbase::trade(client, trade)),
-        // Exchange connections are served captures only.
-        Dialect::CoinbaseExchange => {}
+        Dialect::CoinbaseExchange => {
+            frames.extend(crate::coinbase_exchange::trade(client, trade, sequence));
+        }
     }
     frames
 }
@@ -130,19 +133,15 @@ pub(crate) fn render(client: &Client, trade: &SimTrade) -> Vec<TradeFrame> {
 mod tests {
     use super::*;
     use tokio::sync::mpsc;
-    use tokio_util::sync::CancellationToken;
 
     fn client(dialect: Dialect, streams: &[&str]) -> Client {
         let (sender, _) = mpsc::channel(1);
-        Client {
+        Client::new(
             dialect,
-            combined: true,
-            streams: streams.iter().map(|stream| (*stream).to_owned()).collect(),
+            true,
+            streams.iter().map(|stream| (*stream).to_owned()).collect(),
             sender,
-            close: CancellationToken::new(),
-            messages: Default::default(),
-            slow: Default::default(),
-        }
+        )
     }
 
     #[test]
@@ -191,7 +190,7 @@ mod tests {
             ),
         ];
         for (client, venues) in cases {
-            let frames = render(&client, &trade);
+            let frames = render(&client, &trade, 0);
             assert_eq!(
                 frames.iter().map(|frame| frame.venue).collect::<Vec<_>>(),
                 venues

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use marketprism_model::{now_ms, Decimal, GapReason};
-use marketprism_sim::{BookFault, Report, SimTrade, TrueBook};
+use marketprism_sim::{BookFault, BookKey, Report, SimTrade, TrueBook};
 use marketprism_storage::{from_fixed18, GapRow, OrderBookRow, StoredRow as _, TradeRow};
 
 use super::instruments::stored_symbol;
@@ -228,7 +228,7 @@ pub async fn books(binary: &Path, services: &Services, dir: &Path) -> anyhow::Re
     for row in &rows {
         let native = row.symbol.replace('-', "");
         match pipeline
-            .true_book(&native, row.update_id, false, DEPTH)
+            .true_book(&native, BookKey::UpdateId, row.update_id, DEPTH)
             .await?
         {
             Some(truth) => {

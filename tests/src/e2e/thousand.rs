@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use marketprism_model::{now_ms, GapReason};
-use marketprism_sim::Report;
+use marketprism_sim::{BookKey, Report};
 use marketprism_storage::{GapRow, ListingRow, OrderBookRow, StoredRow as _};
 
 use super::scenarios::{
@@ -78,9 +78,14 @@ async fn compare_books(pipeline: &Pipeline, rows: &[OrderBookRow]) -> anyhow::Re
     };
     for row in rows {
         let native = row.symbol.replace('-', "");
-        let by_event = row.exchange == "bybit";
+        // Bybit's update ids are event numbers.
+        let key = if row.exchange == "bybit" {
+            BookKey::Event
+        } else {
+            BookKey::UpdateId
+        };
         match pipeline
-            .true_book(&native, row.update_id, by_event, DEPTH)
+            .true_book(&native, key, row.update_id, DEPTH)
             .await?
         {
             Some(truth) => compared.differing.extend(book_difference(row, &truth)),

@@ -1,8 +1,11 @@
 //! The `venues` scenario: every venue, channel and polled series the collector supports,
 //! against the simulator at once, and every table checked against what the simulator sent.
+//! Coinbase's two feeds, Advanced Trade and Exchange, store under one exchange and market
+//! (`coinbase/spot`), so each records products of its own.
 //!
 //! * trades: each delivered trade once per venue and market it was written for;
-//! * orderbooks: each stored book equals the simulator's true book at its update id;
+//! * orderbooks: each stored book equals the simulator's true book at its update id (at its
+//!   event on Bybit, at its time on Coinbase);
 //! * orderbook_deltas: folding the stored deltas of a feed rebuilds every stored book;
 //! * funding_rates, open_interests, liquidations, volatility_indices, long_short_ratios:
 //!   one row per value the simulator streamed or answered (up to a cutoff taken while it
@@ -15,7 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use marketprism_model::{now_ms, Decimal};
-use marketprism_sim::SentDerivative;
+use marketprism_sim::{BookKey, SentDerivative};
 use marketprism_storage::{
     from_fixed18, FundingRateRow, GapRow, LiquidationRow, LongShortRatioRow, OpenInterestRow,
     OrderBookDeltaRow, OrderBookRow, VolatilityIndexRow,
@@ -35,8 +38,12 @@ const SCENARIO: &str = "venues";
 /// Depth of the published books (the collector's default).
 const DEPTH: usize = 50;
 
-/// The simulator's symbols: each trades on every venue and market.
-const SYMBOLS: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
+/// The simulator's symbols: the first two trade on every venue and market but Coinbase
+/// Exchange, which records the other two ([`COINBASE_EXCHANGE_PRODUCTS`]).
+const SYMBOLS: [&str; 4] = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"];
+
+/// The products Coinbase Exchange records.
+const COINBASE_EXCHANGE_PRODUCTS: [&str; 2] = ["SOL-USDT", "XRP-USDT"];
 
 fn venue(
     venue: &'static str,
@@ -130,6 +137,14 @@ fn venues() -> Vec<VenueSpec> {
             vec![("volatility_index", "2s", "1m")],
         ),
         venue("bybit_spot", "", &pairs, book_and_trades(), vec![]),
+        venue("coinbase_spot", "", &pairs, book_and_trades(), vec![]),
+        venue(
+            "coinbase_exchange",
+            "/ws-feed",
+            &COINBASE_EXCHANGE_PRODUCTS,
+            book_and_trades(),
+            vec![],
+        ),
         venue(
             "bybit_linear",
             "",
@@ -187,25 +202,51 @@ pub async fn run(binary: &Path, services: &Services, dir: &Path) -> anyhow::Resu
     }
 
     let mut checks = vec![Check::clean_stop(SCENARIO, collector_clean)];
-    let trade_venues: BTreeSet<&str> = report
-        .trades
-        .iter()
-        .flat_map(|trade| trade.venues.iter().map(String::as_str))
-        .collect();
+    let mut trade_feeds: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for trade in &report.trades {
+        for venue in &trade.venues {
+            trade_feeds.entry(venue).or_default().insert(&trade.symbol);
+        }
+    }
     checks.push(Check::equal(
         SCENARIO,
-        "trade feeds delivered",
-        "binance/perpetual/aggregate, binance/spot, bybit/perpetual, bybit/spot, \
-         deribit/options, deribit/perpetual, okx/futures, okx/options, okx/perpetual, okx/spot"
+        "trade feeds delivered, with their symbols",
+        "binance/perpetual/aggregate 2, binance/spot 2, bybit/perpetual 2, bybit/spot 2, \
+         coinbase/spot 4, deribit/options 2, deribit/perpetual 2, okx/futures 2, \
+         okx/options 2, okx/perpetual 2, okx/spot 2"
             .to_owned(),
-        trade_venues.into_iter().collect::<Vec<_>>().join(", "),
+        trade_feeds
+            .iter()
+            .map(|(feed, symbols)| format!("{feed} {}", symbols.len()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+    let mut coinbase_trades: BTreeMap<&str, usize> = BTreeMap::new();
+    for trade in report
+        .trades
+        .iter()
+        .filter(|trade| trade.venues.contains("coinbase/spot"))
+    {
+        *coinbase_trades.entry(&trade.symbol).or_default() += 1;
+    }
+    checks.push(Check::measured(
+        SCENARIO,
+        "Coinbase trades delivered",
+        coinbase_trades
+            .iter()
+            .map(|(symbol, trades)| format!("{symbol} {trades}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     ));
     checks.extend(verify_trades(SCENARIO, &pipeline, &report).await?);
     checks.extend(verify_books(&pipeline).await?);
+    // Coinbase Exchange's products are recorded on no derivatives feed: a market-wide
+    // channel (OKX `liquidation-orders`) carries their values too, which the collector drops.
     let records: Vec<&SentDerivative> = report
         .derivatives
         .iter()
         .filter(|sent| sent.time_ms <= cutoff_ms)
+        .filter(|sent| !COINBASE_EXCHANGE_PRODUCTS.contains(&normalized(&sent.symbol).as_str()))
         .collect();
     checks.extend(verify_derivatives(&pipeline, &records, cutoff_ms).await?);
     let gaps: Vec<GapRow> = pipeline.stored("").await?;
@@ -239,26 +280,29 @@ async fn verify_books(pipeline: &Pipeline) -> anyhow::Result<Checks> {
             unknown.push(format!("{feed} {} {}", row.symbol, row.update_id));
             continue;
         };
-        let by_event = row.exchange == "bybit";
-        match pipeline
-            .true_book(native, row.update_id, by_event, DEPTH)
-            .await?
-        {
+        let (key, id) = truth_key(row);
+        match pipeline.true_book(native, key, id, DEPTH).await? {
             Some(truth) => differing.extend(book_difference(row, &truth)),
             None => unknown.push(format!("{feed} {} {}", row.symbol, row.update_id)),
         }
     }
-    // 10 book feeds × 2 symbols.
+    // 10 book feeds × 2 symbols, and Coinbase's two feeds × 2 products.
     let feeds = per_feed.len();
     let thinnest = per_feed.values().min().copied().unwrap_or_default();
+    let coinbase: Vec<String> = per_feed
+        .iter()
+        .filter(|(feed, _)| feed.starts_with("coinbase/"))
+        .map(|(feed, books)| format!("{feed} {books}"))
+        .collect();
     let mut checks = vec![
         Check::holds(
             SCENARIO,
             "books stored for every feed and symbol",
-            "20 feeds, > 20 books each",
+            "24 feeds, > 20 books each",
             format!("{feeds} feeds, fewest {thinnest} books"),
-            feeds == 20 && thinnest > 20,
+            feeds == 24 && thinnest > 20,
         ),
+        Check::measured(SCENARIO, "Coinbase books stored", coinbase.join(", ")),
         Check::none_of(SCENARIO, "books without a true book", "unknown", &unknown),
         Check::none_of(
             SCENARIO,
@@ -269,6 +313,20 @@ async fn verify_books(pipeline: &Pipeline) -> anyhow::Result<Checks> {
     ];
     checks.push(verify_deltas(pipeline, &rows).await?);
     Ok(checks)
+}
+
+/// What the simulator's true book of `row` is looked up by, and at: Bybit's update ids are
+/// event numbers, Coinbase's are times (Unix microseconds on Exchange, nanoseconds on
+/// Advanced Trade), the other venues' the simulator's update ids.
+fn truth_key(row: &OrderBookRow) -> (BookKey, u64) {
+    match row.exchange.as_str() {
+        "bybit" => (BookKey::Event, row.update_id),
+        "coinbase" if COINBASE_EXCHANGE_PRODUCTS.contains(&row.symbol.as_str()) => {
+            (BookKey::Time, row.update_id)
+        }
+        "coinbase" => (BookKey::Time, row.update_id / 1_000),
+        _ => (BookKey::UpdateId, row.update_id),
+    }
 }
 
 type Side = BTreeMap<Decimal, Decimal>;

@@ -37,6 +37,7 @@ async fn every_venue_lists_the_configured_symbols_as_its_parser_reads_them() {
         VenueKind::BybitSpot,
         VenueKind::BybitLinear,
         VenueKind::CoinbaseSpot,
+        VenueKind::CoinbaseExchange,
     ];
     for kind in kinds {
         let protocol = kind.protocol(&symbols);
@@ -75,6 +76,7 @@ async fn every_venue_lists_the_configured_symbols_as_its_parser_reads_them() {
     assert_eq!(counted("deribit"), Some((1, 1)));
     assert_eq!(counted("bybit"), Some((2, 2)));
     assert_eq!(counted("coinbase"), Some((1, 1)));
+    assert_eq!(counted("coinbase_exchange"), Some((1, 1)));
     shutdown.cancel();
 }
 

@@ -1,5 +1,6 @@
 //! The simulator against real WebSocket and HTTP clients.
 
+mod coinbase_exchange;
 mod instruments;
 mod listings;
 mod protocol;
