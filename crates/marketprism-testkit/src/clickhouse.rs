@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use marketprism_servers::{free_port, get_text, ClickHouseSpec, Readiness, Service};
+use marketprism_servers::{free_port_block, get_text, ClickHouseSpec, Readiness, Service};
 use tempfile::TempDir;
 
 use crate::release::{self, ClickHouseProgram, Release};
@@ -48,9 +48,10 @@ impl ClickHouseServer {
             .prefix("marketprism-clickhouse-")
             .tempdir()
             .map_err(io_error)?;
-        let http_port = free_port().map_err(io_error)?;
+        // Below the ephemeral range: no outgoing connection takes them before the bind.
+        let http_port = free_port_block(2).map_err(io_error)?;
         let tcp_port = match &program {
-            ClickHouseProgram::Server(_) => Some(free_port().map_err(io_error)?),
+            ClickHouseProgram::Server(_) => Some(http_port + 1),
             ClickHouseProgram::Chdb(_) => None,
         };
         let command = match &program {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use marketprism_servers::{free_port, version_output, NatsSpec, Readiness, Service};
+use marketprism_servers::{free_port_block, version_output, NatsSpec, Readiness, Service};
 use tempfile::TempDir;
 
 use crate::release::{self, Release};
@@ -62,10 +62,12 @@ impl NatsServer {
         jetstream: bool,
         store_dir: Option<&Path>,
     ) -> Result<Self, ServerError> {
+        // Below the ephemeral range: no outgoing connection takes them before the bind.
+        let port = free_port_block(2).map_err(io_error)?;
         Self::launch(Launch {
             program: release::nats_server(release)?,
-            port: free_port().map_err(io_error)?,
-            monitoring_port: free_port().map_err(io_error)?,
+            port,
+            monitoring_port: port + 1,
             jetstream,
             store_dir: store_dir.map(Path::to_owned),
             config: None,

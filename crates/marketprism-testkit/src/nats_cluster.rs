@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use marketprism_servers::{free_port, meta_leader, write_config, NotReady};
+use marketprism_servers::{free_port_block, meta_leader, write_config, NotReady};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -40,21 +40,28 @@ impl NatsCluster {
             .prefix("marketprism-nats-cluster-")
             .tempdir()
             .map_err(io_error)?;
-        let route_ports = (0..size)
-            .map(|_| free_port())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(io_error)?;
+        // Ports of one block below the kernel's ephemeral range, so that no outgoing
+        // connection takes one as its local port before the nodes bind them: per node a
+        // route, a client and a monitoring port.
+        let too_many = || {
+            io_error(std::io::Error::other(format!(
+                "{size} nodes: too many ports"
+            )))
+        };
+        let nodes = u16::try_from(size).map_err(|_| too_many())?;
+        let base = free_port_block(nodes.checked_mul(3).ok_or_else(too_many)?).map_err(io_error)?;
+        let route_ports: Vec<u16> = (0..nodes).map(|index| base + index).collect();
         let routes: Vec<String> = route_ports
             .iter()
             .map(|port| format!("nats-route://127.0.0.1:{port}"))
             .collect();
         let mut launches = Vec::new();
-        for (index, route_port) in route_ports.iter().enumerate() {
+        for (index, route_port) in (0..nodes).zip(&route_ports) {
             let config = configs.path().join(format!("n{index}.json"));
             write_config(
                 &config,
                 &json!({
-                    "server_name": node_name(index),
+                    "server_name": node_name(usize::from(index)),
                     "cluster": {
                         "name": CLUSTER,
                         "listen": format!("127.0.0.1:{route_port}"),
@@ -65,8 +72,8 @@ impl NatsCluster {
             .map_err(io_error)?;
             launches.push(Launch {
                 program: program.clone(),
-                port: free_port().map_err(io_error)?,
-                monitoring_port: free_port().map_err(io_error)?,
+                port: base + nodes + index,
+                monitoring_port: base + 2 * nodes + index,
                 jetstream: true,
                 store_dir: None,
                 config: Some(config),
