@@ -269,16 +269,9 @@ pub(crate) fn renumbered(client: &Client, payload: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
 
     fn client(streams: &[&str]) -> Client {
-        let (sender, _) = mpsc::channel(1);
-        Client::new(
-            Dialect::Coinbase,
-            false,
-            streams.iter().map(|stream| (*stream).to_owned()).collect(),
-            sender,
-        )
+        Client::subscribed(Dialect::Coinbase, false, streams)
     }
 
     #[test]

@@ -350,16 +350,9 @@ pub(crate) fn handle(shared: &Shared, client: &mut Client, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
 
     fn client(streams: &[&str]) -> Client {
-        let (sender, _) = mpsc::channel(1);
-        Client::new(
-            Dialect::CoinbaseExchange,
-            false,
-            streams.iter().map(|stream| (*stream).to_owned()).collect(),
-            sender,
-        )
+        Client::subscribed(Dialect::CoinbaseExchange, false, streams)
     }
 
     fn parsed(text: &str) -> Value {

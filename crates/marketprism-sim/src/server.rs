@@ -93,6 +93,15 @@ impl Client {
         }
     }
 
+    /// A client of `dialect` subscribed to `streams` whose frames go nowhere, for tests of
+    /// a dialect's framing.
+    #[cfg(test)]
+    pub(crate) fn subscribed(dialect: Dialect, combined: bool, streams: &[&str]) -> Self {
+        let (sender, _) = mpsc::channel(1);
+        let streams = streams.iter().map(|stream| (*stream).to_owned()).collect();
+        Client::new(dialect, combined, streams, sender)
+    }
+
     /// The next message number of the connection.
     pub(crate) fn next_message(&self) -> u64 {
         self.messages.fetch_add(1, Ordering::Relaxed)

@@ -132,16 +132,9 @@ pub(crate) fn render(client: &Client, trade: &SimTrade, sequence: u64) -> Vec<Tr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
 
     fn client(dialect: Dialect, streams: &[&str]) -> Client {
-        let (sender, _) = mpsc::channel(1);
-        Client::new(
-            dialect,
-            true,
-            streams.iter().map(|stream| (*stream).to_owned()).collect(),
-            sender,
-        )
+        Client::subscribed(dialect, true, streams)
     }
 
     #[test]
