@@ -557,13 +557,18 @@ async fn combined(
     accept(shared, upgrade, BINANCE_SPOT, true, streams)
 }
 
+/// Drops every connection. The time recorded is taken once every client is closed, under
+/// the client-table lock that queueing a frame takes: every frame a client still receives
+/// was queued before it, so it carries an earlier time (its writer sends nothing queued
+/// after the close).
 async fn disconnect_all(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let now = marketprism_model::now_ms();
-    let mut closed = 0;
-    for client in shared.clients().values() {
-        client.close.cancel();
-        closed += 1;
-    }
+    let (closed, now) = {
+        let clients = shared.clients();
+        for client in clients.values() {
+            client.close.cancel();
+        }
+        (clients.len(), marketprism_model::now_ms())
+    };
     shared.report().disconnects_ms.push(now);
     tracing::info!(closed, "Dropped every connection on command.");
     Json(serde_json::json!({ "closed": closed, "at_ms": now }))

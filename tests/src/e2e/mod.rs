@@ -108,9 +108,7 @@ pub enum Scenario {
     ZeroGap,
     /// Every venue, channel and polled series.
     Venues,
-    /// 1,000 instruments found by discovery through listings, delistings and a drop. Run by
-    /// name only (`--scenario thousand`): on a loaded machine a collector behind the
-    /// simulator can still start an instrument's drop gap after the drop.
+    /// 1,000 instruments found by discovery through listings, delistings and a drop.
     Thousand,
     /// Real captures replayed through the pipeline, against `marketprism replay`.
     Captures,
@@ -124,17 +122,15 @@ pub enum Scenario {
     Compat,
 }
 
-/// Scenarios run only when named.
-const BY_NAME_ONLY: [Scenario; 1] = [Scenario::Thousand];
-
 /// The scenarios of a run that names none, in order.
-const ALL: [Scenario; 11] = [
+const ALL: [Scenario; 12] = [
     Scenario::Baseline,
     Scenario::Faults,
     Scenario::Restarts,
     Scenario::Books,
     Scenario::ZeroGap,
     Scenario::Venues,
+    Scenario::Thousand,
     Scenario::Captures,
     Scenario::Gateway,
     Scenario::Operations,
@@ -188,14 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| scratch.path().to_owned());
     let selected: Vec<Scenario> = ALL
         .into_iter()
-        .chain(BY_NAME_ONLY)
-        .filter(|scenario| {
-            if args.scenarios.is_empty() {
-                !BY_NAME_ONLY.contains(scenario)
-            } else {
-                args.scenarios.contains(scenario)
-            }
-        })
+        .filter(|scenario| args.scenarios.is_empty() || args.scenarios.contains(scenario))
         .collect();
     let mut servers = Vec::new();
     let checks = runtime.block_on(async {
