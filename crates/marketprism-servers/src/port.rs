@@ -15,35 +15,42 @@ const BLOCKS_START: u16 = 10_000;
 /// Where the kernel's ephemeral ports begin when `/proc` does not say.
 const DEFAULT_EPHEMERAL_START: u16 = 32_768;
 
-/// Blocks handed out by this process so far: two calls never get the same block.
-static BLOCKS_HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+/// How far apart processes start handing out ports: room for a cluster's ports before two
+/// processes' ranges meet.
+const PROCESS_STRIDE: u32 = 200;
 
-/// A free TCP port on 127.0.0.1, as the kernel hands it out.
+/// Ports handed out by this process so far: no two calls get overlapping ports.
+static PORTS_HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+
+/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range (see
+/// [`free_port_block`]): no outgoing connection takes it before its server binds it.
 pub fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    free_port_block(1)
 }
 
 /// The first of `len` consecutive free TCP ports on 127.0.0.1, for a deployment that
 /// numbers its ports from a base.
 ///
-/// Blocks lie below the kernel's ephemeral range, so no outgoing connection takes one of
-/// their ports as its local port between this check and the bind. Each call in a process
-/// gets a different block, and processes start at different blocks (by pid).
+/// Ports lie below the kernel's ephemeral range, so no outgoing connection takes one of
+/// them as its local port between this check and the bind. Calls in a process never get
+/// overlapping ports, and processes start at different places (by pid).
 pub fn free_port_block(len: u16) -> io::Result<u16> {
     let len = len.max(1);
-    let blocks = u32::from(ephemeral_start().saturating_sub(BLOCKS_START) / len);
-    if blocks == 0 {
+    let span = u32::from(len);
+    let room = u32::from(ephemeral_start().saturating_sub(BLOCKS_START));
+    if room < span {
         return Err(io::Error::other(format!(
             "no room for {len} consecutive ports below the ephemeral range"
         )));
     }
-    let first = std::process::id() % blocks;
-    for _ in 0..blocks {
-        let index = (first + BLOCKS_HANDED_OUT.fetch_add(1, Ordering::Relaxed)) % blocks;
-        let offset = u16::try_from(index).unwrap_or(0) * len;
-        let base = BLOCKS_START + offset;
+    let start = std::process::id() % (room / PROCESS_STRIDE).max(1) * PROCESS_STRIDE;
+    for _ in 0..=room / span {
+        let handed_out = PORTS_HANDED_OUT.fetch_add(span, Ordering::Relaxed);
+        let offset = start.wrapping_add(handed_out) % room;
+        if offset + span > room {
+            continue;
+        }
+        let base = BLOCKS_START + u16::try_from(offset).unwrap_or(0);
         if (base..base + len).all(port_free) {
             return Ok(base);
         }
@@ -97,17 +104,30 @@ mod tests {
     }
 
     #[test]
-    fn port_blocks_are_free_distinct_and_below_the_ephemeral_range() {
-        let first = free_port_block(8).expect("block");
-        let second = free_port_block(8).expect("block");
-        assert!(first.abs_diff(second) >= 8, "{first} and {second} overlap");
-        for base in [first, second] {
-            assert!(base >= BLOCKS_START);
+    fn ports_handed_out_are_free_disjoint_and_below_the_ephemeral_range() {
+        let ranges: Vec<(u16, u16)> = [8, 1, 3, 8]
+            .into_iter()
+            .map(|len| {
+                let base = match len {
+                    1 => free_port().expect("port"),
+                    len => free_port_block(len).expect("block"),
+                };
+                (base, base + len)
+            })
+            .collect();
+        for (index, &(start, end)) in ranges.iter().enumerate() {
+            assert!(start >= BLOCKS_START);
             assert!(
-                base + 8 <= ephemeral_start(),
-                "{base} reaches the ephemeral range"
+                end <= ephemeral_start(),
+                "{start}..{end} reaches the ephemeral range"
             );
-            assert!((base..base + 8).all(port_free));
+            assert!((start..end).all(port_free));
+            for &(other_start, other_end) in &ranges[index + 1..] {
+                assert!(
+                    end <= other_start || other_end <= start,
+                    "{start}..{end} and {other_start}..{other_end} overlap"
+                );
+            }
         }
     }
 }
