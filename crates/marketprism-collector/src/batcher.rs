@@ -22,13 +22,17 @@
 //! [`MessageEncoder`]), so differing messages never share an id.
 //!
 //! Dead letters go alone, as they are queued.
+//!
+//! A checkpoint comes out once every message open when it arrived is finished, so that it
+//! follows every message holding an event queued before it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use marketprism_bus::{DeadLetter, DeadLetterOrigin};
 use marketprism_model::codec::{EncodedMessage, MessageEncoder};
 use marketprism_model::{Event, Exchange, MarketType, Symbol};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::publisher::Outgoing;
@@ -41,6 +45,8 @@ pub(crate) enum Batch {
     Events(EncodedMessage),
     /// A frame that could not be parsed.
     DeadLetter(DeadLetter),
+    /// A checkpoint: told once every message before it is stored.
+    Checkpoint(oneshot::Sender<()>),
 }
 
 /// The message of a subject still taking events.
@@ -53,6 +59,8 @@ struct Open {
     deadline: Instant,
     /// Its instrument, which a gap of the instrument finishes.
     instrument: (Exchange, MarketType, Symbol),
+    /// Its number in the order messages were opened.
+    serial: u64,
 }
 
 /// The open message of every subject.
@@ -64,6 +72,11 @@ pub(crate) struct Batcher {
     max_bytes: usize,
     max_payload: usize,
     open: HashMap<String, Open>,
+    /// The serial the next message opened gets.
+    next_serial: u64,
+    /// Checkpoints waiting for the messages opened before them (those with a lower serial)
+    /// to finish, in arrival order.
+    checkpoints: VecDeque<(u64, oneshot::Sender<()>)>,
 }
 
 impl Batcher {
@@ -79,12 +92,19 @@ impl Batcher {
             max_bytes: limits.max_message_bytes,
             max_payload,
             open: HashMap::new(),
+            next_serial: 0,
+            checkpoints: VecDeque::new(),
         }
     }
 
     /// Takes one queued item, arrived at `now`; what it finishes is appended to `finished`,
     /// in the order it must be published.
     pub(crate) fn take(&mut self, item: Outgoing, now: Instant, finished: &mut Vec<Batch>) {
+        self.take_item(item, now, finished);
+        self.release_checkpoints(finished);
+    }
+
+    fn take_item(&mut self, item: Outgoing, now: Instant, finished: &mut Vec<Batch>) {
         match item {
             Outgoing::Event(event @ Event::Gap(_)) => {
                 let (exchange, market_type, symbol) = event.instrument();
@@ -108,6 +128,9 @@ impl Batcher {
                 None,
                 self.max_payload,
             ))),
+            Outgoing::Checkpoint(stored) => {
+                self.checkpoints.push_back((self.next_serial, stored));
+            }
         }
     }
 
@@ -134,8 +157,10 @@ impl Batcher {
                         encoder: MessageEncoder::new(event),
                         deadline: now + Duration::from_millis(rest_of_window) + self.linger,
                         instrument,
+                        serial: self.next_serial,
                     },
                 );
+                self.next_serial += 1;
             }
         }
         let full = self.open.get(&subject).is_some_and(|open| {
@@ -151,11 +176,26 @@ impl Batcher {
     /// Finishes the messages whose deadline is at or before `now`.
     pub(crate) fn finish_due(&mut self, now: Instant, finished: &mut Vec<Batch>) {
         self.finish_where(finished, |open| open.deadline <= now);
+        self.release_checkpoints(finished);
     }
 
     /// Finishes every open message, e.g. when the publisher stops taking events.
     pub(crate) fn finish_all(&mut self, finished: &mut Vec<Batch>) {
         self.finish_where(finished, |_| true);
+        self.release_checkpoints(finished);
+    }
+
+    /// Passes on the checkpoints whose earlier messages are all finished, in order.
+    fn release_checkpoints(&mut self, finished: &mut Vec<Batch>) {
+        let oldest_open = self.open.values().map(|open| open.serial).min();
+        while let Some((opened_before, _)) = self.checkpoints.front() {
+            if oldest_open.is_some_and(|serial| serial < *opened_before) {
+                return;
+            }
+            if let Some((_, stored)) = self.checkpoints.pop_front() {
+                finished.push(Batch::Checkpoint(stored));
+            }
+        }
     }
 
     /// The earliest deadline of an open message.
@@ -189,6 +229,9 @@ mod tests {
     use super::*;
 
     const T0: i64 = 1_700_000_000_000;
+
+    /// How [`published`] shows a checkpoint.
+    const CHECKPOINT: &str = "checkpoint";
 
     fn trade(symbol: &str, trade_id: u64, exchange_time_ms: i64) -> Event {
         Event::Trade(Trade {
@@ -244,6 +287,7 @@ mod tests {
                     (message.subject.clone(), events)
                 }
                 Batch::DeadLetter(letter) => (letter.subject.clone(), Vec::new()),
+                Batch::Checkpoint(_) => (CHECKPOINT.to_owned(), Vec::new()),
             })
             .collect()
     }
@@ -317,6 +361,7 @@ mod tests {
                 .map(|batch| match batch {
                     Batch::Events(message) => message.msg_id,
                     Batch::DeadLetter(letter) => letter.subject,
+                    Batch::Checkpoint(_) => CHECKPOINT.to_owned(),
                 })
                 .collect::<Vec<_>>()
         };
@@ -328,6 +373,69 @@ mod tests {
         );
         assert_eq!(one_by_one, ids(7));
         assert_eq!(one_by_one, ids(64));
+    }
+
+    /// A checkpoint follows every message holding an event queued before it; a message
+    /// opened after it does not hold it back.
+    #[test]
+    fn a_checkpoint_follows_every_message_open_when_it_arrived() {
+        let mut batcher = Batcher::new(&limits(256, 1 << 20), 1 << 20);
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut finished = Vec::new();
+        let (alone, _) = oneshot::channel();
+        batcher.take(Outgoing::Checkpoint(alone), start, &mut finished);
+        assert_eq!(published(&finished), [(CHECKPOINT.to_owned(), vec![])]);
+
+        let mut finished = Vec::new();
+        // Due 15 ms and 10 ms after they arrived: the rest of their window and the linger.
+        batcher.take(
+            Outgoing::Event(trade("BTC-USDT", 1, T0)),
+            start,
+            &mut finished,
+        );
+        batcher.take(
+            Outgoing::Event(trade("ETH-USDT", 2, T0 + 5)),
+            start,
+            &mut finished,
+        );
+        let (checkpoint, _) = oneshot::channel();
+        batcher.take(Outgoing::Checkpoint(checkpoint), start, &mut finished);
+        // Opened after the checkpoint, due at 20 ms.
+        batcher.take(
+            Outgoing::Event(trade("SOL-USDT", 3, T0)),
+            at(5),
+            &mut finished,
+        );
+        // Joins the message opened before the checkpoint.
+        batcher.take(
+            Outgoing::Event(trade("BTC-USDT", 4, T0 + 1)),
+            at(5),
+            &mut finished,
+        );
+        assert!(finished.is_empty());
+        let subjects = |finished: &[Batch]| -> Vec<String> {
+            published(finished)
+                .into_iter()
+                .map(|(subject, _)| subject)
+                .collect()
+        };
+
+        batcher.finish_due(at(10), &mut finished);
+        assert_eq!(subjects(&finished), ["trade.binance.spot.ETH-USDT"]);
+        batcher.finish_due(at(15), &mut finished);
+        assert_eq!(
+            published(&finished[1..]),
+            [
+                (
+                    "trade.binance.spot.BTC-USDT".to_owned(),
+                    vec![trade("BTC-USDT", 1, T0), trade("BTC-USDT", 4, T0 + 1)]
+                ),
+                (CHECKPOINT.to_owned(), vec![]),
+            ]
+        );
+        batcher.finish_due(at(20), &mut finished);
+        assert_eq!(subjects(&finished[3..]), ["trade.binance.spot.SOL-USDT"]);
     }
 
     #[test]
@@ -376,7 +484,7 @@ mod tests {
             .into_iter()
             .filter_map(|batch| match batch {
                 Batch::Events(message) => Some(message.msg_id),
-                Batch::DeadLetter(_) => None,
+                Batch::DeadLetter(_) | Batch::Checkpoint(_) => None,
             })
             .collect();
         assert_eq!(
@@ -448,7 +556,7 @@ mod tests {
         );
         match &batches[0] {
             Batch::DeadLetter(letter) => assert_eq!(&letter.payload[..], b"{garbage"),
-            Batch::Events(_) => panic!("the dead letter comes first"),
+            Batch::Events(_) | Batch::Checkpoint(_) => panic!("the dead letter comes first"),
         }
     }
 }

@@ -469,7 +469,10 @@ impl Connection {
             return;
         }
         let store = self.store.clone();
-        state.saving = Some(tokio::spawn(async move { store.save(changed).await }));
+        let sender = self.sender.clone();
+        state.saving = Some(tokio::spawn(async move {
+            store.save_once_stored(&sender, changed).await
+        }));
     }
 
     /// Saves every change, after any save still running: the last thing a connection does.
@@ -479,7 +482,7 @@ impl Connection {
         }
         let changed = state.take_unsaved();
         let symbols = changed.len();
-        let failed = self.store.save(changed).await;
+        let failed = self.store.save_once_stored(&self.sender, changed).await;
         tracing::info!(feed = %self.feed(), symbols, failed, "Feed state saved.");
     }
 

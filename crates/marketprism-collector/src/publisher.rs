@@ -51,7 +51,7 @@ use futures::FutureExt;
 use marketprism_bus::{Backoff, DeadLetter, DeadLetterOrigin, StreamConfig};
 use marketprism_model::codec::{self, EncodedMessage, MessageEncoder};
 use marketprism_model::{Event, Gap, GapReason, GapState};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::batcher::{Batch, Batcher};
@@ -100,6 +100,9 @@ pub(crate) enum Outgoing {
         /// Why it was rejected.
         reason: String,
     },
+    /// Told once everything handed over before it is stored: acknowledged by JetStream, or
+    /// in the spool and synced to disk. Dropped unanswered if the publisher stops first.
+    Checkpoint(oneshot::Sender<()>),
 }
 
 /// A message ready to (re)publish.
@@ -150,8 +153,8 @@ impl Prepared {
 /// Where a message waiting to be sent or acknowledged is kept.
 #[derive(Debug, Clone, Copy)]
 enum Origin {
-    /// Only in memory.
-    Memory,
+    /// Only in memory: the message's number in the order messages were made.
+    Memory(u64),
     /// Read from the spool; its ack consumes the spool up to the position (the last part of
     /// a split record carries it, the others none).
     Spool(Option<Position>),
@@ -209,6 +212,10 @@ pub(crate) struct Publisher {
     sending: Option<Sending>,
     /// Made, not sent yet: in memory (or parts of a split spool record).
     queue: VecDeque<Entry>,
+    /// Messages made so far: the number of the latest.
+    made: u64,
+    /// Checkpoints not yet told, each with the number of the last message made before it.
+    checkpoints: VecDeque<(u64, oneshot::Sender<()>)>,
     spooling: Option<Spooling>,
     /// The `spool_overflow` gap of each instrument whose events the full spool dropped, not
     /// yet recorded; keyed by the gap's subject.
@@ -278,6 +285,8 @@ impl Publisher {
             window: VecDeque::with_capacity(max_outstanding),
             sending: None,
             queue: VecDeque::new(),
+            made: 0,
+            checkpoints: VecDeque::new(),
             spooling,
             overflow: BTreeMap::new(),
             outage,
@@ -300,6 +309,7 @@ impl Publisher {
         let mut batcher = Batcher::new(&self.limits, self.context.client().max_payload());
         loop {
             self.start_sending().await?;
+            self.release_checkpoints();
             self.report();
             if !open {
                 if self.is_done() {
@@ -336,6 +346,7 @@ impl Publisher {
                 }
                 () = tokio::time::sleep_until(flush_deadline.unwrap_or(far)), if flush_deadline.is_some() => {
                     self.leave_in_spool()?;
+                    self.release_checkpoints();
                     return Ok(());
                 }
                 () = tokio::time::sleep_until(batch_due.unwrap_or(far)), if batch_due.is_some() => {
@@ -407,16 +418,54 @@ impl Publisher {
         }
     }
 
-    /// Routes finished messages, in order.
+    /// Routes finished messages, in order; a checkpoint waits for the messages made before
+    /// it.
     fn route_all(&mut self, finished: Vec<Batch>) -> Result<(), PublisherError> {
         for batch in finished {
             let prepared = match batch {
                 Batch::Events(message) => Prepared::events(message),
                 Batch::DeadLetter(letter) => Prepared::dead_letter(letter),
+                Batch::Checkpoint(stored) => {
+                    self.checkpoints.push_back((self.made, stored));
+                    continue;
+                }
             };
             self.route(prepared)?;
         }
         Ok(())
+    }
+
+    /// Tells the checkpoints whose earlier messages are all stored: none of them is only in
+    /// memory, and the spool holds nothing unsynced.
+    fn release_checkpoints(&mut self) {
+        if self.checkpoints.is_empty()
+            || self
+                .spooling
+                .as_ref()
+                .is_some_and(|spooling| spooling.spool.is_dirty())
+        {
+            return;
+        }
+        let oldest_in_memory = self
+            .window
+            .iter()
+            .map(|in_flight| &in_flight.entry)
+            .chain(self.sending.as_ref().map(|sending| &sending.entry))
+            .chain(&self.queue)
+            .filter_map(|entry| match entry.origin {
+                Origin::Memory(number) => Some(number),
+                Origin::Spool(_) => None,
+            })
+            .min();
+        while let Some((made_before, _)) = self.checkpoints.front() {
+            if oldest_in_memory.is_some_and(|number| number <= *made_before) {
+                return;
+            }
+            if let Some((_, stored)) = self.checkpoints.pop_front() {
+                // A checkpoint nobody waits for any more needs no answer.
+                let _ = stored.send(());
+            }
+        }
     }
 
     /// True when nothing is left to publish or acknowledge.
@@ -460,17 +509,19 @@ impl Publisher {
     /// holds messages (they go first) or memory is full.
     fn route(&mut self, prepared: Prepared) -> Result<(), PublisherError> {
         let memory_full = self.in_memory() >= self.max_outstanding;
+        self.made += 1;
+        let number = self.made;
         let Some(spooling) = &mut self.spooling else {
             self.queue.push_back(Entry {
                 prepared,
-                origin: Origin::Memory,
+                origin: Origin::Memory(number),
             });
             return Ok(());
         };
         if spooling.spool.is_empty() && !memory_full && self.overflow.is_empty() {
             self.queue.push_back(Entry {
                 prepared,
-                origin: Origin::Memory,
+                origin: Origin::Memory(number),
             });
             return Ok(());
         }
@@ -493,7 +544,7 @@ impl Publisher {
             .map(|in_flight| &mut in_flight.entry)
             .chain(self.sending.as_mut().map(|sending| &mut sending.entry));
         for entry in in_flight {
-            if let Origin::Memory = entry.origin {
+            if let Origin::Memory(_) = entry.origin {
                 spooling.spool.append_unbounded(&entry.prepared.message)?;
                 entry.origin = Origin::Spool(spooling.spool.skip_to_end());
             }
@@ -501,7 +552,7 @@ impl Publisher {
         let queued: Vec<Entry> = self.queue.drain(..).collect();
         for entry in queued {
             match entry.origin {
-                Origin::Memory => self.append(entry.prepared)?,
+                Origin::Memory(_) => self.append(entry.prepared)?,
                 Origin::Spool(_) => self.queue.push_back(entry),
             }
         }
@@ -618,9 +669,10 @@ impl Publisher {
         };
         if spooling.spool.is_empty() && !self.overflow.is_empty() && self.window.is_empty() {
             for (_, gap) in std::mem::take(&mut self.overflow) {
+                self.made += 1;
                 self.queue.push_back(Entry {
                     prepared: Prepared::events(MessageEncoder::new(Event::Gap(gap)).finish()),
-                    origin: Origin::Memory,
+                    origin: Origin::Memory(self.made),
                 });
             }
             return Ok(self.queue.pop_front());
@@ -656,7 +708,7 @@ impl Publisher {
                     let origin = match entry.origin {
                         Origin::Spool(end) if index + 1 == count => Origin::Spool(end),
                         Origin::Spool(_) => Origin::Spool(None),
-                        Origin::Memory => Origin::Memory,
+                        Origin::Memory(number) => Origin::Memory(number),
                     };
                     self.queue.push_front(Entry { prepared, origin });
                 }
@@ -731,7 +783,7 @@ impl Publisher {
         match &self.spooling {
             Some(_) => {
                 for entry in behind {
-                    if let Origin::Memory = entry.origin {
+                    if let Origin::Memory(_) = entry.origin {
                         self.append(entry.prepared)?;
                     }
                 }
@@ -806,7 +858,7 @@ impl Publisher {
         };
         spooling.spool.rewind();
         for entry in behind {
-            if let Origin::Memory = entry.origin {
+            if let Origin::Memory(_) = entry.origin {
                 spooling.spool.append_unbounded(&entry.prepared.message)?;
             }
         }

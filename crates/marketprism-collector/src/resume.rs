@@ -6,7 +6,13 @@
 //! collector, so that collectors of one feed keep their own), holds a [`Remembered`] as JSON. A
 //! connection saves the instruments that changed at most every `persist_interval`, in the
 //! background so that a slow or absent NATS never holds up reading, and once more at
-//! shutdown. After a SIGKILL the saved state is at most one interval old.
+//! shutdown.
+//!
+//! A save is written only once every event the connection handed to the publisher before
+//! it is stored (acknowledged by JetStream, or synced to the spool): the saved state never
+//! names an event a SIGKILL could still lose, so a restart gap always starts before the
+//! first event lost. A save that cannot be written leaves the older state, whose gap starts
+//! earlier.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,11 +21,16 @@ use async_nats::jetstream::kv;
 use futures::future::join_all;
 use marketprism_model::{Exchange, MarketType, Symbol};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::continuity::Streams;
+use crate::publisher::Outgoing;
 
 /// The longest a load or a save may take before it is given up (and logged).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest a save waits for the events handed over before it to be stored.
+const STORED_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a feed remembers of one instrument.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,8 +113,35 @@ impl FeedStore {
         join_all(reads).await.into_iter().flatten().collect()
     }
 
+    /// Saves `changed` once everything handed to the publisher through `sender` before now
+    /// is stored; returns how many instruments were not saved (each failure is logged).
+    pub(crate) async fn save_once_stored(
+        &self,
+        sender: &mpsc::Sender<Outgoing>,
+        changed: Vec<(Symbol, Remembered)>,
+    ) -> usize {
+        if changed.is_empty() {
+            return 0;
+        }
+        let (checkpoint, stored) = oneshot::channel();
+        let waited = async {
+            sender.send(Outgoing::Checkpoint(checkpoint)).await.ok()?;
+            stored.await.ok()
+        };
+        match tokio::time::timeout(STORED_TIMEOUT, waited).await {
+            Ok(Some(())) => self.save(changed).await,
+            _ => {
+                tracing::warn!(
+                    instruments = changed.len(),
+                    "Events before this feed-state save are not stored yet; the saved state stays older, so a restart now would start its gap earlier."
+                );
+                changed.len()
+            }
+        }
+    }
+
     /// Saves `changed`; returns how many saves failed (each is logged).
-    pub(crate) async fn save(&self, changed: Vec<(Symbol, Remembered)>) -> usize {
+    async fn save(&self, changed: Vec<(Symbol, Remembered)>) -> usize {
         let writes = changed.into_iter().map(|(symbol, remembered)| async move {
             let key = self.key(&symbol);
             let value = match serde_json::to_vec(&remembered) {

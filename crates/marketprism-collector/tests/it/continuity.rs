@@ -152,3 +152,67 @@ async fn a_restart_leaves_a_gap_from_the_last_event_and_names_the_missed_trades(
     );
     assert_every_id_accounted_for(&after, "BTC-USDT", missing);
 }
+
+/// While JetStream takes none of the events (no stream holds their subjects, and no spool is
+/// configured), the feed state goes on naming only events the stream holds: a SIGKILL then
+/// would start its restart gap before the first event lost.
+#[tokio::test]
+async fn the_feed_state_names_no_event_the_stream_has_not_stored() {
+    let run = start(sim_config(400), "30s").await;
+    let stream_name = &run.config.nats.stream.name;
+    let collector = run.spawn_collector();
+    for symbol in ["BTC-USDT", "ETH-USDT"] {
+        let subject = format!("trade.binance.spot.{symbol}");
+        last_event(&run.context, stream_name, &subject)
+            .await
+            .expect("trades flow");
+    }
+    let mut stream = run.context.get_stream(stream_name).await.expect("stream");
+    let config = stream.info().await.expect("info").config.clone();
+    run.context
+        .update_stream(async_nats::jetstream::stream::Config {
+            subjects: vec!["elsewhere.>".to_owned()],
+            ..config.clone()
+        })
+        .await
+        .expect("stream moved away");
+    // Several save intervals while trades keep arriving and none is stored.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let stored = all_events(&run.context, stream_name).await;
+    let bucket = run
+        .context
+        .get_key_value(&run.config.nats.stream.state_bucket)
+        .await
+        .expect("feed-state bucket");
+    for symbol in ["BTC-USDT", "ETH-USDT"] {
+        let last_stored = stored
+            .iter()
+            .filter_map(|event| match event {
+                Event::Trade(trade) if trade.symbol.as_str() == symbol => {
+                    Some(trade.exchange_time_ms)
+                }
+                _ => None,
+            })
+            .max()
+            .expect("trades stored");
+        let saved = bucket
+            .get(format!("binance.spot.{symbol}"))
+            .await
+            .expect("read feed state");
+        if let Some(saved) = saved {
+            let saved: serde_json::Value = serde_json::from_slice(&saved).expect("JSON");
+            let last_seen = saved["last_seen_ms"].as_i64().expect("last_seen_ms");
+            assert!(
+                last_seen <= last_stored,
+                "{symbol}: the saved state names {last_seen}, the stream holds up to {last_stored}"
+            );
+        }
+    }
+
+    run.context
+        .update_stream(config)
+        .await
+        .expect("stream restored");
+    run.stop(collector).await;
+}
