@@ -446,19 +446,19 @@ impl Publisher {
         {
             return;
         }
-        let oldest_in_memory = self
-            .window
-            .iter()
-            .map(|in_flight| &in_flight.entry)
-            .chain(self.sending.as_ref().map(|sending| &sending.entry))
-            .chain(&self.queue)
-            .filter_map(|entry| match entry.origin {
-                Origin::Memory(number) => Some(number),
-                Origin::Spool(_) => None,
-            })
-            .min();
-        while let Some((made_before, _)) = self.checkpoints.front() {
-            if oldest_in_memory.is_some_and(|number| number <= *made_before) {
+        // Oldest first: a checkpoint still waiting usually finds its message at the front.
+        let in_memory = |made_before: u64| {
+            self.window
+                .iter()
+                .map(|in_flight| &in_flight.entry)
+                .chain(self.sending.as_ref().map(|sending| &sending.entry))
+                .chain(&self.queue)
+                .any(
+                    |entry| matches!(entry.origin, Origin::Memory(number) if number <= made_before),
+                )
+        };
+        while let Some(&(made_before, _)) = self.checkpoints.front() {
+            if in_memory(made_before) {
                 return;
             }
             if let Some((_, stored)) = self.checkpoints.pop_front() {
