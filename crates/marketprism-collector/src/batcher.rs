@@ -187,6 +187,9 @@ impl Batcher {
 
     /// Passes on the checkpoints whose earlier messages are all finished, in order.
     fn release_checkpoints(&mut self, finished: &mut Vec<Batch>) {
+        if self.checkpoints.is_empty() {
+            return;
+        }
         let oldest_open = self.open.values().map(|open| open.serial).min();
         while let Some((opened_before, _)) = self.checkpoints.front() {
             if oldest_open.is_some_and(|serial| serial < *opened_before) {
